@@ -1,0 +1,190 @@
+// hot path: one WebSocket to a txkv server, multiplexed. Requests made during one
+// event-loop turn go out together in one frame; replies are matched by request id.
+// Works with the browser's WebSocket, or the `ws` package in Node (the only module
+// that imports it). When the socket drops, in-flight commits fail MAYBE_COMMITTED
+// (they may have been applied) and everything else NETWORK_ERROR.
+import { TxnError } from '../errors.js';
+import { decodeReplies, encodeRequests, PROTOCOL_VERSION, type Envelope, type ReplyBody, type RequestBody } from '../protocol/codec.js';
+
+interface Pending {
+  resolve: (r: ReplyBody) => void;
+  reject: (e: TxnError) => void;
+  isCommit: boolean;
+}
+
+/** The subset of the WebSocket API used here (browser WebSocket and `ws` both have it). */
+interface SocketLike {
+  binaryType: string;
+  readyState: number;
+  onopen: ((ev: unknown) => void) | null;
+  onclose: ((ev: { code?: number; reason?: string }) => void) | null;
+  onerror: ((ev: { message?: string; error?: unknown }) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+}
+
+type SocketCtor = new (url: string, protocols?: string | string[], options?: object) => SocketLike;
+
+let socketCtor: Promise<SocketCtor> | null = null;
+function getSocketCtor(): Promise<SocketCtor> {
+  const native = (globalThis as { WebSocket?: SocketCtor }).WebSocket;
+  // Node's built-in WebSocket (22+) is fine too, but `ws` lets us turn compression off
+  const isNode = typeof process !== 'undefined' && !!process.versions?.node;
+  if (native && !isNode) return Promise.resolve(native);
+  return (socketCtor ??= import('ws').then((m) => (m.default ?? m) as unknown as SocketCtor));
+}
+
+const defer: (f: () => void) => void =
+  typeof setImmediate === 'function' ? (f) => setImmediate(f) : (f) => setTimeout(f, 0);
+
+export class Connection {
+  private socket: SocketLike | null = null;
+  private readonly pending = new Map<number, Pending>();
+  private outbox: Envelope<RequestBody>[] = [];
+  private scheduled = false;
+  private nextId = 1;
+  private dead = false;
+  readOnlyServer = false;
+
+  private constructor(readonly url: string) {}
+
+  get alive(): boolean {
+    return !this.dead;
+  }
+
+  get inflight(): number {
+    return this.pending.size;
+  }
+
+  /** Opens the socket and completes the Hello handshake; rejects NETWORK_ERROR (or the server's refusal). */
+  static async open(url: string, token: string | undefined, timeoutMs: number): Promise<Connection> {
+    const c = new Connection(url);
+    const Ctor = await getSocketCtor();
+    await new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const fail = (why: string): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        c.dead = true;
+        try {
+          ws.close();
+        } catch {
+          /* already closed */
+        }
+        reject(new TxnError('NETWORK_ERROR', `cannot connect to ${url}: ${why}`));
+      };
+      const timer = setTimeout(() => fail(`no answer within ${timeoutMs} ms`), timeoutMs);
+      let ws: SocketLike;
+      try {
+        ws = new Ctor(url, undefined, { perMessageDeflate: false, maxPayload: 256 * 1024 * 1024 });
+      } catch (err) {
+        clearTimeout(timer);
+        reject(new TxnError('NETWORK_ERROR', `cannot connect to ${url}: ${(err as Error).message}`));
+        return;
+      }
+      ws.binaryType = 'arraybuffer';
+      c.socket = ws;
+      ws.onerror = (ev) => fail(ev.message ?? String(ev.error ?? 'socket error'));
+      ws.onclose = (ev) => {
+        if (!settled) fail(`closed (${ev.code ?? ''} ${ev.reason ?? ''})`);
+        else c.onClosed(`connection to ${url} closed (${ev.code ?? ''} ${ev.reason ?? ''})`);
+      };
+      ws.onmessage = (ev) => c.onMessage(ev.data);
+      ws.onopen = () => {
+        c.request({ type: 'hello', protocolVersion: PROTOCOL_VERSION, token: token ?? '', clientName: 'txkv-ts' }, false).then(
+          (r) => {
+            if (settled) return;
+            if (r.type !== 'hello') return fail(`unexpected handshake reply ${r.type}`);
+            settled = true;
+            clearTimeout(timer);
+            c.readOnlyServer = r.readOnly;
+            ws.onerror = () => {};
+            resolve();
+          },
+          (err: TxnError) => {
+            if (settled) return;
+            settled = true;
+            clearTimeout(timer);
+            c.dead = true;
+            ws.close();
+            // the server's own refusal (UNAUTHORIZED, PROTOCOL_ERROR) keeps its code
+            reject(err.code === 'MAYBE_COMMITTED' || err.code === 'NETWORK_ERROR' ? new TxnError('NETWORK_ERROR', err.message) : err);
+          },
+        );
+      };
+    });
+    return c;
+  }
+
+  /** Sends one request (batched with the others of this turn); resolves with its reply body, rejects with the server's error. */
+  request(body: RequestBody, isCommit: boolean): Promise<ReplyBody> {
+    if (this.dead) {
+      return Promise.reject(new TxnError('NETWORK_ERROR', `connection to ${this.url} is closed`));
+    }
+    const id = this.nextId;
+    this.nextId = this.nextId >= 0xfffffffe ? 1 : this.nextId + 1;
+    return new Promise<ReplyBody>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, isCommit });
+      this.outbox.push({ requestId: id, body });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        defer(this.flush);
+      }
+    }).then((r) => {
+      if (r.type === 'error') throw TxnError.fromWire(r);
+      return r;
+    });
+  }
+
+  private readonly flush = (): void => {
+    this.scheduled = false;
+    if (this.dead || !this.socket || this.outbox.length === 0) return;
+    const frame = encodeRequests(this.outbox);
+    this.outbox = [];
+    this.socket.send(frame);
+  };
+
+  private onMessage(data: unknown): void {
+    let buf: Uint8Array;
+    if (data instanceof ArrayBuffer) buf = new Uint8Array(data);
+    else if (data instanceof Uint8Array) buf = data;
+    else return; // text frames are not part of the protocol
+    let envelopes;
+    try {
+      envelopes = decodeReplies(buf);
+    } catch (err) {
+      this.onClosed(`server sent an undecodable frame: ${(err as Error).message}`);
+      this.socket?.close(1002, 'undecodable frame');
+      return;
+    }
+    for (const env of envelopes) {
+      const p = this.pending.get(env.requestId);
+      if (!p) continue;
+      this.pending.delete(env.requestId);
+      if (env.body.type === 'unknown') p.reject(new TxnError('PROTOCOL_ERROR', `server replied with unknown message type ${env.body.bodyType}`));
+      else p.resolve(env.body);
+    }
+  }
+
+  private onClosed(why: string): void {
+    if (this.dead && this.pending.size === 0) return;
+    this.dead = true;
+    for (const [, p] of this.pending) {
+      p.reject(
+        p.isCommit
+          ? new TxnError('MAYBE_COMMITTED', `${why} while a commit was in flight: it may or may not have been applied`)
+          : new TxnError('NETWORK_ERROR', why),
+      );
+    }
+    this.pending.clear();
+  }
+
+  close(): void {
+    if (this.dead) return;
+    this.flush();
+    this.onClosed(`connection to ${this.url} closed by the client`);
+    this.socket?.close(1000, 'client closed');
+  }
+}

@@ -1,0 +1,84 @@
+// A small pool of connections over the cluster endpoints. Each slot reconnects on
+// demand with exponential backoff after its socket drops; transactions pick slots
+// round-robin, so one slow or broken connection does not hold up the others.
+import { TxnError } from '../errors.js';
+import { Connection } from './connection.js';
+import { backoffMs } from './retry.js';
+
+interface Slot {
+  conn: Connection | null;
+  connecting: Promise<Connection> | null;
+  failures: number;
+  notBefore: number;
+  endpoint: number;
+}
+
+export class ConnectionPool {
+  private readonly slots: Slot[];
+  private next = 0;
+  private closed = false;
+
+  constructor(
+    private readonly endpoints: string[],
+    private readonly token: string | undefined,
+    size: number,
+    private readonly connectTimeoutMs: number,
+  ) {
+    if (endpoints.length === 0) throw new TxnError('INVALID_ARGUMENT', 'connect() needs at least one endpoint');
+    this.slots = Array.from({ length: Math.max(1, size) }, (_, i) => ({ conn: null, connecting: null, failures: 0, notBefore: 0, endpoint: i % endpoints.length }));
+  }
+
+  /** Opens every slot; succeeds when at least one connects. */
+  async start(): Promise<void> {
+    const results = await Promise.allSettled(this.slots.map((s) => this.connect(s)));
+    const ok = results.some((r) => r.status === 'fulfilled');
+    if (!ok) {
+      const first = results[0] as PromiseRejectedResult;
+      throw first.reason instanceof TxnError ? first.reason : new TxnError('NETWORK_ERROR', String(first.reason));
+    }
+  }
+
+  private connect(slot: Slot): Promise<Connection> {
+    if (slot.connecting) return slot.connecting;
+    const wait = Math.max(0, slot.notBefore - Date.now());
+    const url = this.endpoints[slot.endpoint]!;
+    slot.connecting = (async () => {
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      if (this.closed) throw new TxnError('NETWORK_ERROR', 'the database handle is closed');
+      try {
+        const c = await Connection.open(url, this.token, this.connectTimeoutMs);
+        slot.conn = c;
+        slot.failures = 0;
+        return c;
+      } catch (err) {
+        slot.failures++;
+        slot.notBefore = Date.now() + 50 + backoffMs(slot.failures, Math.random, 50, 2000);
+        slot.endpoint = (slot.endpoint + 1) % this.endpoints.length; // try the next endpoint next time
+        throw err;
+      } finally {
+        slot.connecting = null;
+      }
+    })();
+    return slot.connecting;
+  }
+
+  /** A live connection: the next slot in turn, reconnecting it if needed; any live slot if that fails. */
+  async get(): Promise<Connection> {
+    if (this.closed) throw new TxnError('NETWORK_ERROR', 'the database handle is closed');
+    const slot = this.slots[this.next]!;
+    this.next = (this.next + 1) % this.slots.length;
+    if (slot.conn?.alive) return slot.conn;
+    try {
+      return await this.connect(slot);
+    } catch (err) {
+      const other = this.slots.find((s) => s.conn?.alive);
+      if (other) return other.conn!;
+      throw err;
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const s of this.slots) s.conn?.close();
+  }
+}

@@ -1,0 +1,352 @@
+// hot path: a client transaction. Writes are buffered (write-buffer.ts) and sent
+// with commit() in one request; reads go to the server at the transaction's read
+// version and are merged with the buffer (read-your-writes). What the transaction
+// read is remembered here, as read-conflict ranges sent with the commit.
+import { TxnError } from '../errors.js';
+import { compareKeys, keyAfter, toBytes, type Bytes } from '../keys/bytes.js';
+import {
+  checkKeySize,
+  checkValueSize,
+  checkVersionstampOffset,
+  checkWritableKey,
+  checkWritableRange,
+} from '../keys/limits.js';
+import { checkSelector, isEmptyRange, selectorsToRange, DEFAULT_RANGE_LIMIT, type KeyRange } from '../keys/ranges.js';
+import type { KeyRangeMsg, ReplyBody } from '../protocol/codec.js';
+import type { Connection } from './connection.js';
+import type { ConnectionPool } from './pool.js';
+import { WriteBuffer } from './write-buffer.js';
+
+export interface KeySelector {
+  key: Bytes;
+  inclusive: boolean;
+}
+export interface KeyValue {
+  key: Uint8Array;
+  value: Uint8Array;
+}
+export interface RangeResult {
+  kvs: KeyValue[];
+  hasMore: boolean;
+}
+export interface RangeOptions {
+  limit?: number;
+  reverse?: boolean;
+}
+
+/** The read side of a transaction (spec: ReadTransaction). */
+export interface ReadTransaction {
+  setReadVersion(version: bigint): void;
+  getReadVersion(): Promise<bigint>;
+  snapshotGet(key: Bytes): Promise<Uint8Array | null>;
+  get(key: Bytes): Promise<Uint8Array | null>;
+  snapshotGetRange(begin: KeySelector, end: KeySelector, opts?: RangeOptions): Promise<RangeResult>;
+  getRange(begin: KeySelector, end: KeySelector, opts?: RangeOptions): Promise<RangeResult>;
+  cancel(): void;
+  reset(): void;
+}
+
+/** A read-write transaction (spec: Transaction). */
+export interface Transaction extends ReadTransaction {
+  addReadConflictKey(key: Bytes): void;
+  addReadConflictRange(begin: Bytes, end: Bytes): void;
+  set(key: Bytes, value: Bytes): void;
+  clear(key: Bytes): void;
+  clearRange(begin: Bytes, end: Bytes): void;
+  setVersionstampedKey(key: Bytes, offset: number, value: Bytes): void;
+  setVersionstampedValue(key: Bytes, value: Bytes, offset: number): void;
+  commit(): Promise<void>;
+  getCommittedVersion(): bigint;
+  getVersionstamp(): Promise<Uint8Array>;
+}
+
+function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: (e: unknown) => void } {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((a, b) => {
+    resolve = a;
+    reject = b;
+  });
+  promise.catch(() => {}); // a stamp nobody asked for must not be an unhandled rejection
+  return { promise, resolve, reject };
+}
+
+export class TxnImpl implements Transaction {
+  private conn: Promise<Connection> | null = null;
+  private readVersion: Promise<bigint> | null = null;
+  private writes = new WriteBuffer();
+  private readConflicts: KeyRangeMsg[] = [];
+  private canceled = false;
+  private committing = false;
+  private committedVersion = -1n;
+  private stamp = deferred<Uint8Array>();
+  private startedAt = Date.now();
+
+  constructor(
+    private readonly pool: ConnectionPool,
+    private readonly timeoutMs: number,
+    private readonly readOnly: boolean,
+  ) {}
+
+  /** Every call starts here: canceled and timed-out transactions refuse all work. */
+  private check(): void {
+    if (this.canceled) throw new TxnError('CANCELED', 'transaction was canceled');
+    if (this.timeoutMs > 0 && Date.now() - this.startedAt > this.timeoutMs) {
+      throw new TxnError('TIMEOUT', `transaction is older than its timeout of ${this.timeoutMs} ms`);
+    }
+  }
+
+  private checkWritable(): void {
+    this.check();
+    if (this.readOnly) throw new TxnError('INVALID_ARGUMENT', 'a read-only transaction cannot write');
+    if (this.committing) throw new TxnError('INVALID_ARGUMENT', 'transaction is committing or committed; reset() it to reuse it');
+  }
+
+  private connection(): Promise<Connection> {
+    return (this.conn ??= this.pool.get());
+  }
+
+  private async call(body: Parameters<Connection['request']>[0], isCommit = false): Promise<ReplyBody> {
+    const c = await this.connection();
+    const r = await c.request(body, isCommit);
+    // a dead connection is replaced for the next transaction, not mid-transaction
+    return r;
+  }
+
+  // ---------------------------------------------------------------- versions
+
+  setReadVersion(version: bigint): void {
+    this.check();
+    if (typeof version !== 'bigint' || version < 0n) throw new TxnError('INVALID_ARGUMENT', `read version must be a non-negative bigint, got ${String(version)}`);
+    this.readVersion = Promise.resolve(version);
+  }
+
+  getReadVersion(): Promise<bigint> {
+    try {
+      this.check();
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    if (!this.readVersion) {
+      const p = this.call({ type: 'grv' }).then((r) => (r as Extract<ReplyBody, { type: 'grv' }>).readVersion);
+      this.readVersion = p;
+      p.catch(() => {
+        if (this.readVersion === p) this.readVersion = null; // let a later call try again
+      });
+    }
+    return this.readVersion;
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  async snapshotGet(key: Bytes): Promise<Uint8Array | null> {
+    return this.getImpl(key, true);
+  }
+
+  async get(key: Bytes): Promise<Uint8Array | null> {
+    return this.getImpl(key, false);
+  }
+
+  private async getImpl(key: Bytes, snapshot: boolean): Promise<Uint8Array | null> {
+    this.check();
+    const k = toBytes(key);
+    checkKeySize(k);
+    if (!snapshot && !this.readOnly) this.readConflicts.push({ begin: k, end: keyAfter(k) });
+    const own = this.writes.lookup(k);
+    if (own.kind === 'value') return own.value;
+    if (own.kind === 'unreadable') throw new TxnError('INVALID_ARGUMENT', 'this key has a pending versionstamped value; its value is known only after commit');
+    const readVersion = await this.getReadVersion();
+    const r = await this.call({ type: 'get', readVersion, key: k });
+    return (r as Extract<ReplyBody, { type: 'get' }>).value;
+  }
+
+  snapshotGetRange(begin: KeySelector, end: KeySelector, opts?: RangeOptions): Promise<RangeResult> {
+    return this.rangeImpl(begin, end, opts, true);
+  }
+
+  getRange(begin: KeySelector, end: KeySelector, opts?: RangeOptions): Promise<RangeResult> {
+    return this.rangeImpl(begin, end, opts, false);
+  }
+
+  private async rangeImpl(beginSel: KeySelector, endSel: KeySelector, opts: RangeOptions | undefined, snapshot: boolean): Promise<RangeResult> {
+    this.check();
+    checkSelector(beginSel, 'begin');
+    checkSelector(endSel, 'end');
+    const limitOpt = opts?.limit ?? 0;
+    if (typeof limitOpt !== 'number' || !Number.isFinite(limitOpt)) throw new TxnError('INVALID_ARGUMENT', `limit must be a number, got ${String(limitOpt)}`);
+    const limit = limitOpt > 0 ? Math.floor(limitOpt) : DEFAULT_RANGE_LIMIT;
+    const reverse = opts?.reverse === true;
+    const range = selectorsToRange({ key: toBytes(beginSel.key), inclusive: beginSel.inclusive }, { key: toBytes(endSel.key), inclusive: endSel.inclusive });
+    checkKeySize(range.begin, 'begin key');
+    checkKeySize(range.end, 'end key');
+    if (isEmptyRange(range)) return { kvs: [], hasMore: false };
+    const { rows, hasMore } = await this.readRange(range, limit, reverse);
+    if (!snapshot && !this.readOnly) this.readConflicts.push(conflictRangeOf(range, rows, hasMore, reverse));
+    return { kvs: rows.map(([key, value]) => ({ key, value })), hasMore };
+  }
+
+  /** Server rows merged with the write buffer; fetches more pages when buffered clears hid rows. */
+  private async readRange(range: KeyRange, limit: number, reverse: boolean): Promise<{ rows: [Uint8Array, Uint8Array][]; hasMore: boolean }> {
+    const readVersion = await this.getReadVersion();
+    const page = (b: Uint8Array, e: Uint8Array, n: number): Promise<Extract<ReplyBody, { type: 'range' }>> =>
+      this.call({ type: 'range', readVersion, beginKey: b, beginInclusive: true, endKey: e, endInclusive: false, limit: n, reverse }) as Promise<
+        Extract<ReplyBody, { type: 'range' }>
+      >;
+    if (!this.writes.touches(range.begin, range.end)) {
+      // nothing buffered here: the server's page is the answer
+      const r = await page(range.begin, range.end, limit);
+      const rows: [Uint8Array, Uint8Array][] = [];
+      for (let i = 0; i + 1 < r.kvs.length; i += 2) rows.push([r.kvs[i]!, r.kvs[i + 1]!]);
+      return { rows, hasMore: r.hasMore };
+    }
+    // fetch limit + (rows the buffer may hide) + 1, so one page usually settles hasMore exactly
+    const want = limit + this.writes.hidingOpsIn(range.begin, range.end) + 1;
+    const server: Uint8Array[] = [];
+    let b = range.begin;
+    let e = range.end;
+    for (;;) {
+      const r = await page(b, e, want);
+      server.push(...r.kvs);
+      const complete = !r.hasMore;
+      const merged = this.writes.merge(server, range.begin, range.end, reverse, complete);
+      if (merged.length > limit) return { rows: merged.slice(0, limit), hasMore: true };
+      if (complete) return { rows: merged, hasMore: false };
+      if (r.kvs.length === 0) throw new TxnError('FAILED', 'server reported more rows but sent none');
+      const lastKey = r.kvs[r.kvs.length - 2]!;
+      if (reverse) e = lastKey;
+      else b = keyAfter(lastKey);
+    }
+  }
+
+  // ---------------------------------------------------------------- conflicts and writes
+
+  addReadConflictKey(key: Bytes): void {
+    this.checkWritable();
+    const k = toBytes(key);
+    checkKeySize(k);
+    this.readConflicts.push({ begin: k, end: keyAfter(k) });
+  }
+
+  addReadConflictRange(begin: Bytes, end: Bytes): void {
+    this.checkWritable();
+    const b = toBytes(begin);
+    const e = toBytes(end);
+    checkKeySize(b);
+    checkKeySize(e);
+    if (compareKeys(b, e) < 0) this.readConflicts.push({ begin: b, end: e });
+  }
+
+  set(key: Bytes, value: Bytes): void {
+    this.checkWritable();
+    const k = toBytes(key);
+    const v = toBytes(value);
+    checkKeySize(k);
+    checkValueSize(v);
+    checkWritableKey(k);
+    this.writes.set(k, v);
+  }
+
+  clear(key: Bytes): void {
+    this.checkWritable();
+    const k = toBytes(key);
+    checkKeySize(k);
+    checkWritableKey(k);
+    this.writes.clear(k);
+  }
+
+  clearRange(begin: Bytes, end: Bytes): void {
+    this.checkWritable();
+    const b = toBytes(begin);
+    const e = toBytes(end);
+    checkKeySize(b);
+    checkKeySize(e);
+    checkWritableRange(b, e);
+    this.writes.clearRange(b, e);
+  }
+
+  setVersionstampedKey(key: Bytes, offset: number, value: Bytes): void {
+    this.checkWritable();
+    const k = toBytes(key);
+    const v = toBytes(value);
+    checkKeySize(k);
+    checkValueSize(v);
+    checkVersionstampOffset(offset, k.length, 'key');
+    checkWritableKey(k);
+    this.writes.setVersionstampedKey(k, offset, v);
+  }
+
+  setVersionstampedValue(key: Bytes, value: Bytes, offset: number): void {
+    this.checkWritable();
+    const k = toBytes(key);
+    const v = toBytes(value);
+    checkKeySize(k);
+    checkValueSize(v);
+    checkVersionstampOffset(offset, v.length, 'value');
+    checkWritableKey(k, true);
+    this.writes.setVersionstampedValue(k, v, offset);
+  }
+
+  // ---------------------------------------------------------------- commit
+
+  async commit(): Promise<void> {
+    this.check();
+    if (this.committing) throw new TxnError('INVALID_ARGUMENT', 'commit() was already called; reset() the transaction to reuse it');
+    this.committing = true;
+    const mutations = this.writes.mutations();
+    if (mutations.length === 0) {
+      // nothing written: nothing to check or apply (FoundationDB does the same)
+      this.committedVersion = -1n;
+      this.stamp.reject(new TxnError('INVALID_ARGUMENT', 'the transaction wrote nothing, so it has no versionstamp'));
+      return;
+    }
+    try {
+      // a transaction that read nothing needs no read version: its commit cannot conflict
+      const readVersion = this.readConflicts.length > 0 ? await this.getReadVersion() : this.readVersion ? await this.readVersion : 0n;
+      const r = (await this.call({ type: 'commit', readVersion, readConflicts: this.readConflicts, mutations }, true)) as Extract<ReplyBody, { type: 'commit' }>;
+      this.committedVersion = r.commitVersion;
+      this.stamp.resolve(r.versionstamp);
+    } catch (err) {
+      this.stamp.reject(err);
+      throw err;
+    }
+  }
+
+  getCommittedVersion(): bigint {
+    return this.committedVersion;
+  }
+
+  getVersionstamp(): Promise<Uint8Array> {
+    if (this.canceled) return Promise.reject(new TxnError('CANCELED', 'transaction was canceled'));
+    return this.stamp.promise;
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  cancel(): void {
+    if (this.canceled) return;
+    this.canceled = true;
+    if (this.committedVersion === -1n) this.stamp.reject(new TxnError('CANCELED', 'transaction was canceled'));
+  }
+
+  reset(): void {
+    this.conn = null;
+    this.readVersion = null;
+    this.writes = new WriteBuffer();
+    this.readConflicts = [];
+    this.canceled = false;
+    this.committing = false;
+    this.committedVersion = -1n;
+    this.stamp = deferred<Uint8Array>();
+    this.startedAt = Date.now();
+  }
+}
+
+/**
+ * What a range read adds to the read set: the whole range, or, when the limit cut
+ * it, only as far as the rows returned reach (as 3FS's MemKV and FoundationDB).
+ */
+export function conflictRangeOf(range: KeyRange, rows: [Uint8Array, Uint8Array][], hasMore: boolean, reverse: boolean): KeyRange {
+  if (!hasMore || rows.length === 0) return range;
+  const last = rows[rows.length - 1]![0];
+  return reverse ? { begin: last, end: range.end } : { begin: range.begin, end: keyAfter(last) };
+}

@@ -1,0 +1,133 @@
+// hot path: the commit protocol. Main thread.
+//
+// A commit gets its version from the oracle first, then its parts go to the shards
+// it touches, always in version order per shard (sends happen synchronously after
+// the version is assigned), which is what lets each shard check conflicts and apply
+// in version order without talking to the others.
+//   one shard with writes, no other participant -> one-phase commit on that shard
+//   otherwise -> prepare everywhere; on any refusal abort; else decide:
+//     one write shard  -> it applies with fsync
+//     several          -> the primary (lowest write shard) applies its part AND the
+//                         decision record (the other parts) in one fsync'd batch;
+//                         then the others apply (no fsync needed: recovery replays
+//                         the record). See docs/durability.md.
+// The client hears "committed" only after every part is applied, so a read version
+// taken afterwards sees all of it.
+import { TxnError, type WireError } from '../errors.js';
+import type { Failpoints } from '../failpoints/failpoints.js';
+import type { ShardReply } from '../shard/interface.js';
+import { decisionKey, encodeDecision } from './decision-log.js';
+import { planCommit, validateCommit, versionstampOf, type CommitInput, type ShardPlan } from './commit-plan.js';
+import type { ShardHandle } from './shard-handle.js';
+import type { ShardMap } from './shard-map.js';
+import type { TimestampOracle } from './timestamp-oracle.js';
+
+export interface CommitResult {
+  commitVersion: number;
+  versionstamp: Uint8Array;
+}
+
+export interface CommitCounters {
+  committed: number;
+  conflicts: number;
+  aborted: number;
+  onePhase: number;
+  twoPhase: number;
+}
+
+function replyError(r: ShardReply): WireError | null {
+  return 'error' in r ? r.error : null;
+}
+
+export class CommitCoordinator {
+  readonly counters: CommitCounters = { committed: 0, conflicts: 0, aborted: 0, onePhase: 0, twoPhase: 0 };
+  private draining = false;
+
+  constructor(
+    private readonly oracle: TimestampOracle,
+    private readonly shards: readonly ShardHandle[],
+    private readonly getShardMap: () => ShardMap,
+    private readonly failpoints: Failpoints,
+    private readonly options: { readonly: boolean; durable: boolean },
+  ) {}
+
+  /** Refuse new commits from now on (graceful shutdown). */
+  stopAccepting(): void {
+    this.draining = true;
+  }
+
+  async commit(input: CommitInput): Promise<CommitResult> {
+    if (this.draining) throw new TxnError('FAILED', 'server is shutting down; commit not attempted');
+    if (this.options.readonly) throw new TxnError('READ_ONLY', 'server is read-only (config readonly = true); commits that write are refused');
+    validateCommit(input);
+    if (input.readVersion > this.oracle.lastAssignedVersion) {
+      throw new TxnError('FUTURE_VERSION', `read version ${input.readVersion} is ahead of the server (latest ${this.oracle.committedVersion})`);
+    }
+    const commitVersion = this.oracle.assignCommitVersion();
+    try {
+      const stamp = versionstampOf(commitVersion);
+      const plans = planCommit(input, this.getShardMap(), stamp);
+      await this.run(input.readVersion, commitVersion, plans);
+      this.counters.committed++;
+      return { commitVersion, versionstamp: stamp };
+    } catch (err) {
+      if (err instanceof TxnError && (err.code === 'CONFLICT' || err.code === 'TOO_OLD')) this.counters.conflicts++;
+      else this.counters.aborted++;
+      throw err;
+    } finally {
+      this.oracle.finish(commitVersion);
+    }
+  }
+
+  private async run(readVersion: number, commitVersion: number, plans: ShardPlan[]): Promise<void> {
+    const single = plans.length === 1 ? plans[0]! : null;
+    if (single && single.mutations.length > 0) {
+      this.counters.onePhase++;
+      const r = await this.shards[single.shardId]!.request({
+        t: 'commit',
+        readVersion,
+        commitVersion,
+        reads: single.reads,
+        mutations: single.mutations,
+        sync: true,
+      });
+      const e = replyError(r);
+      if (e) throw TxnError.fromWire(e);
+      return;
+    }
+    this.counters.twoPhase++;
+    // phase one: every participant checks its reads; write shards hold their writes
+    const replies = await Promise.all(
+      plans.map((p) =>
+        this.shards[p.shardId]!.request({ t: 'prepare', readVersion, commitVersion, reads: p.reads, mutations: p.mutations }),
+      ),
+    );
+    const refusal = replies.map(replyError).find((e) => e !== null);
+    const writers = plans.filter((p, i) => p.mutations.length > 0 && replyError(replies[i]!) === null);
+    if (refusal) {
+      for (const p of writers) this.shards[p.shardId]!.post({ t: 'decide', commitVersion, commit: false, sync: false });
+      throw TxnError.fromWire(refusal);
+    }
+    if (writers.length === 0) return;
+    const [primary, ...others] = writers;
+    // phase two: the decision becomes durable with the primary's own part
+    const decision =
+      others.length > 0
+        ? { key: decisionKey(commitVersion), value: encodeDecision({ commitVersion, parts: others.map((p) => ({ shardId: p.shardId, mutations: p.mutations })) }) }
+        : undefined;
+    const first = await this.shards[primary!.shardId]!.request({ t: 'decide', commitVersion, commit: true, sync: true, decision });
+    const e = replyError(first);
+    if (e) throw new Error(`shard ${primary!.shardId} failed to apply decided commit ${commitVersion}: ${e.message}`);
+    if (others.length === 0) return;
+    this.failpoints.hitCount('coordinator.after-decision');
+    const rest = await Promise.all(
+      others.map((p) => this.shards[p.shardId]!.request({ t: 'decide', commitVersion, commit: true, sync: false })),
+    );
+    for (let i = 0; i < rest.length; i++) {
+      const err = replyError(rest[i]!);
+      if (err) throw new Error(`shard ${others[i]!.shardId} failed to apply decided commit ${commitVersion}: ${err.message}`);
+    }
+    // every part is applied: the record is no longer needed
+    this.shards[primary!.shardId]!.post({ t: 'forget', keys: [decision!.key] });
+  }
+}

@@ -1,0 +1,147 @@
+// Pure parts of a commit: validation of what a client sent, versionstamp
+// substitution, and the split of reads and writes over the shards.
+import { TxnError } from '../errors.js';
+import { compareKeys } from '../keys/bytes.js';
+import {
+  MAX_TRANSACTION_BYTES,
+  VERSIONSTAMP_BYTES,
+  checkKeySize,
+  checkValueSize,
+  checkVersionstampOffset,
+  checkWritableKey,
+  checkWritableRange,
+} from '../keys/limits.js';
+import type { KeyRange } from '../keys/ranges.js';
+import { MutationKind, type ShardMutation } from '../shard/interface.js';
+import type { ShardMap } from './shard-map.js';
+
+/** Mutation types of the wire (schemas/txkv.fbs MutationType). */
+export const enum WireMutationType {
+  Set = 0,
+  Clear = 1,
+  ClearRange = 2,
+  SetVersionstampedKey = 3,
+  SetVersionstampedValue = 4,
+}
+
+export interface WireMutation {
+  type: WireMutationType;
+  key: Uint8Array;
+  param: Uint8Array;
+  offset: number;
+}
+
+export interface CommitInput {
+  readVersion: number;
+  readConflicts: KeyRange[];
+  mutations: WireMutation[];
+}
+
+export interface ShardPlan {
+  shardId: number;
+  /** Read-conflict ranges, flattened [b0, e0, ...]. */
+  reads: Uint8Array[];
+  mutations: ShardMutation[];
+}
+
+/** Checks every limit and keyspace rule of the spec; throws the matching TxnError. */
+export function validateCommit(input: CommitInput): void {
+  let bytes = 0;
+  for (const m of input.mutations) {
+    switch (m.type) {
+      case WireMutationType.Set:
+        checkKeySize(m.key);
+        checkValueSize(m.param);
+        checkWritableKey(m.key);
+        break;
+      case WireMutationType.Clear:
+        checkKeySize(m.key);
+        checkWritableKey(m.key);
+        break;
+      case WireMutationType.ClearRange:
+        checkKeySize(m.key, 'clearRange begin');
+        checkKeySize(m.param, 'clearRange end');
+        if (compareKeys(m.key, m.param) > 0) throw new TxnError('INVALID_ARGUMENT', 'clearRange begin is after its end');
+        checkWritableRange(m.key, m.param);
+        break;
+      case WireMutationType.SetVersionstampedKey:
+        checkKeySize(m.key);
+        checkValueSize(m.param);
+        checkVersionstampOffset(m.offset, m.key.length, 'key');
+        checkWritableKey(m.key);
+        break;
+      case WireMutationType.SetVersionstampedValue:
+        checkKeySize(m.key);
+        checkValueSize(m.param);
+        checkVersionstampOffset(m.offset, m.param.length, 'value');
+        checkWritableKey(m.key, true);
+        break;
+      default:
+        throw new TxnError('INVALID_ARGUMENT', `unknown mutation type ${m.type as number}`);
+    }
+    bytes += m.key.length + m.param.length;
+  }
+  for (const r of input.readConflicts) {
+    checkKeySize(r.begin, 'read conflict begin');
+    checkKeySize(r.end, 'read conflict end');
+    bytes += r.begin.length + r.end.length;
+  }
+  if (bytes > MAX_TRANSACTION_BYTES) {
+    throw new TxnError('TRANSACTION_TOO_LARGE', `transaction is ${bytes} bytes; limit ${MAX_TRANSACTION_BYTES}`);
+  }
+}
+
+/** 8 bytes commit version (big-endian) + 2 bytes order within the version (always 0: one transaction per version). */
+export function versionstampOf(commitVersion: number): Uint8Array {
+  const s = new Uint8Array(VERSIONSTAMP_BYTES);
+  new DataView(s.buffer).setBigUint64(0, BigInt(commitVersion));
+  return s;
+}
+
+function stamped(template: Uint8Array, offset: number, stamp: Uint8Array): Uint8Array {
+  const out = template.slice();
+  out.set(stamp, offset);
+  return out;
+}
+
+/** Final mutations (stamps substituted) and reads, per shard, in shard order. */
+export function planCommit(input: CommitInput, map: ShardMap, stamp: Uint8Array): ShardPlan[] {
+  const plans = new Map<number, ShardPlan>();
+  const plan = (shardId: number): ShardPlan => {
+    let p = plans.get(shardId);
+    if (!p) {
+      p = { shardId, reads: [], mutations: [] };
+      plans.set(shardId, p);
+    }
+    return p;
+  };
+  for (const r of input.readConflicts) {
+    for (const part of map.split(r)) plan(part.shardId).reads.push(part.begin, part.end);
+  }
+  for (const m of input.mutations) {
+    switch (m.type) {
+      case WireMutationType.Set:
+        plan(map.shardOfKey(m.key)).mutations.push({ kind: MutationKind.Set, key: m.key, param: m.param });
+        break;
+      case WireMutationType.Clear:
+        plan(map.shardOfKey(m.key)).mutations.push({ kind: MutationKind.Clear, key: m.key, param: EMPTY });
+        break;
+      case WireMutationType.ClearRange:
+        for (const part of map.split({ begin: m.key, end: m.param })) {
+          plan(part.shardId).mutations.push({ kind: MutationKind.ClearRange, key: part.begin, param: part.end });
+        }
+        break;
+      case WireMutationType.SetVersionstampedKey: {
+        const key = stamped(m.key, m.offset, stamp);
+        plan(map.shardOfKey(key)).mutations.push({ kind: MutationKind.Set, key, param: m.param });
+        break;
+      }
+      case WireMutationType.SetVersionstampedValue:
+        plan(map.shardOfKey(m.key)).mutations.push({ kind: MutationKind.Set, key: m.key, param: stamped(m.param, m.offset, stamp) });
+        break;
+    }
+  }
+  return [...plans.values()].sort((a, b) => a.shardId - b.shardId);
+}
+
+const EMPTY = new Uint8Array(0);

@@ -1,0 +1,82 @@
+// hot path: reads. Main thread. Routes point and range reads to the shards that own
+// the keys, and merges ranges that cross shard boundaries in key order.
+import { TxnError } from '../errors.js';
+import { RANGE_PAGE_MAX_BYTES, type KeyRange } from '../keys/ranges.js';
+import type { ShardHandle } from './shard-handle.js';
+import type { ShardMap } from './shard-map.js';
+import type { TimestampOracle } from './timestamp-oracle.js';
+
+export interface RangeResultRows {
+  /** Flat [k0, v0, k1, v1, ...]. */
+  kvs: Uint8Array[];
+  hasMore: boolean;
+}
+
+/** How long a read at a version that is assigned but not yet committed may wait. */
+const FUTURE_WAIT_MS = 1000;
+
+export class ReadRouter {
+  constructor(
+    private readonly oracle: TimestampOracle,
+    private readonly shards: readonly ShardHandle[],
+    private readonly getShardMap: () => ShardMap,
+  ) {}
+
+  /** A read version newer than every commit acknowledged so far. */
+  readVersion(): number {
+    return this.oracle.readVersion();
+  }
+
+  private async checkVersion(readVersion: number): Promise<void> {
+    if (readVersion <= this.oracle.committedVersion) return;
+    // a version handed out as a commit version may still be in flight: wait briefly
+    if (await this.oracle.waitFor(readVersion, FUTURE_WAIT_MS)) return;
+    throw new TxnError('FUTURE_VERSION', `read version ${readVersion} is ahead of the server (latest committed ${this.oracle.committedVersion})`);
+  }
+
+  async get(readVersion: number, key: Uint8Array): Promise<Uint8Array | null> {
+    if (readVersion > this.oracle.committedVersion) await this.checkVersion(readVersion);
+    const shardId = this.getShardMap().shardOfKey(key);
+    const r = await this.shards[shardId]!.request({ t: 'get', readVersion, key });
+    if ('error' in r) throw TxnError.fromWire(r.error);
+    if (!('value' in r)) throw new Error(`shard ${shardId}: unexpected reply to get`);
+    return r.value;
+  }
+
+  /**
+   * Rows of `range` at `readVersion`, at most `limit`. Shards are asked one after the
+   * other (in reverse for reverse reads), each for what is still missing, so a page
+   * costs one hop unless it crosses a boundary. hasMore is true when the limit (or the
+   * byte cap) cut the result and rows may remain.
+   */
+  async getRange(readVersion: number, range: KeyRange, limit: number, reverse: boolean): Promise<RangeResultRows> {
+    if (readVersion > this.oracle.committedVersion) await this.checkVersion(readVersion);
+    const parts = this.getShardMap().split(range);
+    if (reverse) parts.reverse();
+    const kvs: Uint8Array[] = [];
+    let rows = 0;
+    let bytes = 0;
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i]!;
+      const r = await this.shards[p.shardId]!.request({
+        t: 'range',
+        readVersion,
+        begin: p.begin,
+        end: p.end,
+        limit: limit - rows,
+        reverse,
+        maxBytes: Math.max(RANGE_PAGE_MAX_BYTES - bytes, 1),
+      });
+      if ('error' in r) throw TxnError.fromWire(r.error);
+      if (!('kvs' in r)) throw new Error(`shard ${p.shardId}: unexpected reply to range`);
+      for (let j = 0; j < r.kvs.length; j++) {
+        kvs.push(r.kvs[j]!);
+        bytes += r.kvs[j]!.length;
+      }
+      rows += r.kvs.length / 2;
+      if (r.more) return { kvs, hasMore: true };
+      if (rows >= limit || bytes >= RANGE_PAGE_MAX_BYTES) return { kvs, hasMore: i + 1 < parts.length };
+    }
+    return { kvs, hasMore: false };
+  }
+}

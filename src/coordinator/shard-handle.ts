@@ -1,0 +1,111 @@
+// hot path: the coordinator's handle on one shard worker. Main thread.
+// piscina creates and supervises the worker (one pool of exactly one thread per
+// shard, so a shard keeps its thread and its in-memory state). Requests made during
+// one event-loop turn travel together in one message; replies come back batched.
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Piscina } from 'piscina';
+import { TxnError } from '../errors.js';
+import type { ShardInit, ShardReply, ShardRequest } from '../shard/interface.js';
+
+type Outgoing = ShardRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
+
+/**
+ * Workers load compiled JavaScript. When this module itself runs from TypeScript
+ * sources (vitest), point at the build output instead (npm test builds first).
+ */
+function workerFile(): string {
+  const here = fileURLToPath(import.meta.url);
+  if (here.endsWith('.ts')) {
+    const root = path.resolve(path.dirname(here), '../..');
+    return pathToFileURL(path.join(root, 'dist/src/shard/worker.js')).href;
+  }
+  return new URL('../shard/worker.js', import.meta.url).href;
+}
+
+export class ShardHandle {
+  private nextId = 1;
+  private readonly pending = new Map<number, (reply: ShardReply) => void>();
+  private outbox: ShardRequest[] = [];
+  private scheduled = false;
+  private closed = false;
+  /** Requests sent and not yet answered (queue depth, for status and metrics). */
+  get inflight(): number {
+    return this.pending.size;
+  }
+
+  private constructor(
+    readonly shardId: number,
+    private readonly pool: Piscina,
+    private readonly port: MessagePort,
+  ) {
+    port.on('message', (replies: ShardReply[]) => {
+      for (const r of replies) {
+        const cb = this.pending.get(r.id);
+        if (cb) {
+          this.pending.delete(r.id);
+          cb(r);
+        }
+      }
+    });
+  }
+
+  static async start(init: ShardInit, durable: boolean, onFatal: (err: Error) => void): Promise<ShardHandle> {
+    const pool = new Piscina({
+      filename: workerFile(),
+      minThreads: 1,
+      maxThreads: 1,
+      idleTimeout: 2 ** 31 - 1,
+      workerData: init,
+      name: 'default',
+      // piscina's default parks idle workers in Atomics.wait, which would block the
+      // worker's event loop and so our MessagePort: the shard must keep listening
+      atomics: 'disabled',
+    });
+    pool.on('error', (err: Error) => onFatal(new Error(`shard ${init.shardId} worker failed: ${err.message}`, { cause: err })));
+    const { port1, port2 } = new MessageChannel();
+    await pool.run({ port: port2, durable }, { transferList: [port2] });
+    return new ShardHandle(init.shardId, pool, port1);
+  }
+
+  /** Sends a request; resolves with its reply (errors come back as { error } data). */
+  request(req: Outgoing): Promise<ShardReply> {
+    if (this.closed) return Promise.reject(new TxnError('FAILED', `shard ${this.shardId} is shut down`));
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.pending.set(id, resolve);
+      this.enqueue({ ...req, id } as ShardRequest);
+    });
+  }
+
+  /** Sends a request that has no reply. */
+  post(req: Outgoing): void {
+    if (this.closed) return;
+    this.enqueue({ ...req, id: 0 } as ShardRequest);
+  }
+
+  private enqueue(req: ShardRequest): void {
+    this.outbox.push(req);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flushOutbox);
+    }
+  }
+
+  private readonly flushOutbox = (): void => {
+    this.scheduled = false;
+    const batch = this.outbox;
+    this.outbox = [];
+    if (batch.length > 0 && !this.closed) this.port.postMessage(batch);
+  };
+
+  async close(): Promise<void> {
+    this.flushOutbox();
+    this.closed = true;
+    for (const [id, cb] of this.pending) cb({ id, error: { code: 'FAILED', message: `shard ${this.shardId} shut down` } });
+    this.pending.clear();
+    this.port.close();
+    await this.pool.destroy();
+  }
+}

@@ -1,0 +1,110 @@
+// Timestamp oracle. Main thread; the only writer of the version counters.
+// Versions are microseconds of wall-clock time (about 1,000,000 per second, as in
+// FoundationDB), bumped by one when commits outrun the clock, so versions also
+// measure age (the MVCC window is a version distance) and never go backwards
+// across restarts: recovery starts the oracle at max(clock, highest version on disk).
+
+export type Clock = () => number;
+
+/** Microseconds since the epoch, from the monotonic high-resolution clock. */
+export const microClock: Clock = () => Math.floor((performance.timeOrigin + performance.now()) * 1000);
+
+export class TimestampOracle {
+  private lastAssigned: number;
+  /** Assigned commit versions not yet finished, in assignment (= version) order. */
+  private readonly inflight: number[] = [];
+  private inflightHead = 0;
+  private readonly finished = new Set<number>();
+  private committed: number;
+  private readonly waiters: { version: number; resolve: () => void }[] = [];
+
+  constructor(
+    startVersion: number,
+    private readonly clock: Clock = microClock,
+  ) {
+    this.lastAssigned = Math.max(startVersion, 0);
+    this.committed = this.lastAssigned;
+  }
+
+  /** Every commit with a version <= this is applied on all its shards (or aborted). */
+  get committedVersion(): number {
+    return this.committed;
+  }
+
+  get lastAssignedVersion(): number {
+    return this.lastAssigned;
+  }
+
+  get inflightCount(): number {
+    return this.inflight.length - this.inflightHead;
+  }
+
+  /** A fresh, strictly increasing commit version. Pair with finish(). */
+  assignCommitVersion(): number {
+    const v = Math.max(this.lastAssigned + 1, this.clock());
+    if (!Number.isSafeInteger(v)) throw new Error(`version ${v} is past 2^53`);
+    this.lastAssigned = v;
+    this.inflight.push(v);
+    return v;
+  }
+
+  /** The commit at `version` is applied everywhere or aborted; read versions may now pass it. */
+  finish(version: number): void {
+    this.finished.add(version);
+    while (this.inflightHead < this.inflight.length && this.finished.has(this.inflight[this.inflightHead]!)) {
+      this.finished.delete(this.inflight[this.inflightHead]!);
+      this.inflightHead++;
+    }
+    if (this.inflightHead > 4096 && this.inflightHead * 2 > this.inflight.length) {
+      this.inflight.splice(0, this.inflightHead);
+      this.inflightHead = 0;
+    }
+    this.committed = this.inflightHead < this.inflight.length ? this.inflight[this.inflightHead]! - 1 : this.lastAssigned;
+    if (this.waiters.length > 0) this.wake();
+  }
+
+  /**
+   * A read version covering every acknowledged commit. When nothing is in flight the
+   * counter is moved up to the clock, so an idle server's read versions stay young
+   * (a read version is "too old" by its distance from the clock).
+   */
+  readVersion(): number {
+    if (this.inflightHead === this.inflight.length) {
+      const now = this.clock();
+      if (now > this.lastAssigned) this.lastAssigned = now;
+      this.committed = this.lastAssigned;
+    }
+    return this.committed;
+  }
+
+  /** Resolves once committedVersion >= version, or rejects after timeoutMs. */
+  waitFor(version: number, timeoutMs: number): Promise<boolean> {
+    if (this.committed >= version) return Promise.resolve(true);
+    if (version > this.lastAssigned) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const w = {
+        version,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve(true);
+        },
+      };
+      const timer = setTimeout(() => {
+        const i = this.waiters.indexOf(w);
+        if (i >= 0) this.waiters.splice(i, 1);
+        resolve(false);
+      }, timeoutMs);
+      this.waiters.push(w);
+    });
+  }
+
+  private wake(): void {
+    for (let i = this.waiters.length - 1; i >= 0; i--) {
+      const w = this.waiters[i]!;
+      if (w.version <= this.committed) {
+        this.waiters.splice(i, 1);
+        w.resolve();
+      }
+    }
+  }
+}

@@ -1,0 +1,57 @@
+// hot path: one decoded request -> the coordinator -> one reply body. Main thread.
+// The gateway never talks to shards; it converts wire types (bigint versions,
+// selectors) into the coordinator's and back.
+import { TxnError, toWireError } from '../errors.js';
+import { MAX_KEY_BYTES } from '../keys/limits.js';
+import { DEFAULT_RANGE_LIMIT, selectorsToRange } from '../keys/ranges.js';
+import type { Coordinator } from '../coordinator/coordinator.js';
+import type { WireMutation } from '../coordinator/commit-plan.js';
+import type { ReplyBody, RequestBody, UnknownBody } from '../protocol/codec.js';
+
+function version(v: bigint, what: string): number {
+  if (v < 0n || v > BigInt(Number.MAX_SAFE_INTEGER)) throw new TxnError('INVALID_ARGUMENT', `${what} ${v} is out of range`);
+  return Number(v);
+}
+
+function readKey(k: Uint8Array, what: string): Uint8Array {
+  if (k.length > MAX_KEY_BYTES) throw new TxnError('KEY_TOO_LARGE', `${what} is ${k.length} bytes; limit ${MAX_KEY_BYTES}`);
+  return k;
+}
+
+export async function dispatch(c: Coordinator, body: RequestBody | UnknownBody): Promise<ReplyBody> {
+  try {
+    switch (body.type) {
+      case 'grv':
+        return { type: 'grv', readVersion: BigInt(c.reads.readVersion()) };
+      case 'get': {
+        const value = await c.reads.get(version(body.readVersion, 'read version'), readKey(body.key, 'key'));
+        return { type: 'get', value };
+      }
+      case 'range': {
+        const range = selectorsToRange(
+          { key: readKey(body.beginKey, 'begin key'), inclusive: body.beginInclusive },
+          { key: readKey(body.endKey, 'end key'), inclusive: body.endInclusive },
+        );
+        const limit = body.limit > 0 ? body.limit : DEFAULT_RANGE_LIMIT;
+        const r = await c.reads.getRange(version(body.readVersion, 'read version'), range, limit, body.reverse);
+        return { type: 'range', kvs: r.kvs, hasMore: r.hasMore };
+      }
+      case 'commit': {
+        if (body.mutations.length === 0) return { type: 'commit', commitVersion: -1n, versionstamp: new Uint8Array(0) };
+        const r = await c.commits.commit({
+          readVersion: version(body.readVersion, 'read version'),
+          readConflicts: body.readConflicts,
+          mutations: body.mutations as WireMutation[],
+        });
+        return { type: 'commit', commitVersion: BigInt(r.commitVersion), versionstamp: r.versionstamp };
+      }
+      case 'hello':
+        throw new TxnError('PROTOCOL_ERROR', 'HelloRequest may only be sent once, as the first request');
+      case 'unknown':
+        throw new TxnError('PROTOCOL_ERROR', `unknown message type ${body.bodyType}`);
+    }
+  } catch (err) {
+    const e = toWireError(err);
+    return { type: 'error', code: e.code, message: e.message };
+  }
+}

@@ -1,0 +1,168 @@
+// hot path: the WebSocket gateway (uWS). Main thread; the only module that touches
+// uWS. Owns connection lifecycle and framing: binary frames only, Hello first,
+// replies of one event-loop turn batched into one frame per connection. A frame that
+// cannot be decoded is answered with PROTOCOL_ERROR and never reaches the coordinator.
+import type { Logger } from 'pino';
+import { TxnError } from '../errors.js';
+import type { Coordinator } from '../coordinator/coordinator.js';
+import { decodeRequests, encodeReplies, FrameError, PROTOCOL_VERSION, type Envelope, type ReplyBody } from '../protocol/codec.js';
+import { dispatch } from './dispatch.js';
+import { loadUws } from './uws.js';
+
+export interface GatewayOptions {
+  host: string;
+  port: number;
+  maxFrameBytes: number;
+  idleTimeoutSec: number;
+  readonly: boolean;
+  serverVersion: string;
+  logger: Logger;
+  /** JSON for GET /v1/status. */
+  status: () => unknown;
+}
+
+interface Conn {
+  id: number;
+  helloDone: boolean;
+  closed: boolean;
+  outbox: Envelope<ReplyBody>[];
+  flushScheduled: boolean;
+  inflight: number;
+}
+
+type WS = import('@trufflesuite/uws-js-unofficial').WebSocket<Conn>;
+
+export interface Gateway {
+  port: number;
+  native: boolean;
+  connections: () => number;
+  /** Stop accepting new connections. */
+  stopListening(): void;
+  /** Close every open connection (after the coordinator drained). */
+  closeAll(): void;
+}
+
+export async function startGateway(coordinator: Coordinator, o: GatewayOptions): Promise<Gateway> {
+  const { uws, native, detail } = loadUws();
+  if (native) o.logger.info({ event: 'UwsLoaded', native: true, binary: detail }, 'uWebSockets.js native binary in use');
+  else o.logger.warn({ event: 'UwsLoaded', native: false, detail }, 'uWebSockets.js JavaScript fallback in use: performance will be degraded');
+
+  const sockets = new Set<WS>();
+  let nextConnId = 1;
+  const app = uws.App();
+
+  const send = (ws: WS, conn: Conn): void => {
+    conn.flushScheduled = false;
+    if (conn.closed || conn.outbox.length === 0) return;
+    const frame = encodeReplies(conn.outbox);
+    conn.outbox = [];
+    ws.send(frame, true);
+  };
+  const reply = (ws: WS, conn: Conn, requestId: number, body: ReplyBody): void => {
+    if (conn.closed) return;
+    conn.outbox.push({ requestId, body });
+    if (!conn.flushScheduled) {
+      conn.flushScheduled = true;
+      setImmediate(send, ws, conn);
+    }
+  };
+  const protocolError = (ws: WS, conn: Conn, requestId: number, message: string): void =>
+    reply(ws, conn, requestId, { type: 'error', code: 'PROTOCOL_ERROR', message });
+
+  app.ws<Conn>('/*', {
+    maxPayloadLength: o.maxFrameBytes,
+    idleTimeout: o.idleTimeoutSec > 0 ? Math.max(8, o.idleTimeoutSec) : 0,
+    maxBackpressure: 64 * 1024 * 1024,
+    upgrade: (res, req, context) => {
+      const conn: Conn = { id: nextConnId++, helloDone: false, closed: false, outbox: [], flushScheduled: false, inflight: 0 };
+      res.upgrade(conn, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
+    },
+    open: (ws) => {
+      sockets.add(ws);
+    },
+    message: (ws, message, isBinary) => {
+      const conn = ws.getUserData();
+      if (!isBinary) {
+        conn.closed = true;
+        ws.end(1003, 'txkv speaks binary FlatBuffers frames only');
+        return;
+      }
+      // uWS reuses the message buffer after this callback returns: copy it
+      const buf = new Uint8Array(message.slice(0));
+      let envelopes;
+      try {
+        envelopes = decodeRequests(buf);
+      } catch (err) {
+        const why = err instanceof FrameError ? err.message : `undecodable frame: ${(err as Error).message}`;
+        protocolError(ws, conn, 0, why);
+        return;
+      }
+      for (const env of envelopes) {
+        if (!conn.helloDone) {
+          if (env.body.type !== 'hello') {
+            protocolError(ws, conn, env.requestId, 'the first request on a connection must be HelloRequest');
+            continue;
+          }
+          if (env.body.protocolVersion !== PROTOCOL_VERSION) {
+            protocolError(ws, conn, env.requestId, `protocol version ${env.body.protocolVersion} is not supported; this server speaks ${PROTOCOL_VERSION}`);
+            continue;
+          }
+          conn.helloDone = true;
+          reply(ws, conn, env.requestId, { type: 'hello', protocolVersion: PROTOCOL_VERSION, serverVersion: o.serverVersion, readOnly: o.readonly });
+          continue;
+        }
+        conn.inflight++;
+        const requestId = env.requestId;
+        dispatch(coordinator, env.body).then(
+          (body) => {
+            conn.inflight--;
+            if (body.type === 'error' && body.code === 'FAILED') o.logger.error({ event: 'RequestFailed', conn: conn.id, requestId, message: body.message });
+            reply(ws, conn, requestId, body);
+          },
+          (err: unknown) => {
+            conn.inflight--;
+            const e = err instanceof TxnError ? err : new TxnError('FAILED', String(err));
+            reply(ws, conn, requestId, { type: 'error', code: e.code, message: e.message });
+          },
+        );
+      }
+    },
+    close: (ws) => {
+      const conn = ws.getUserData();
+      conn.closed = true;
+      sockets.delete(ws);
+    },
+  });
+
+  app.get('/v1/status', (res) => {
+    res.writeHeader('content-type', 'application/json').end(JSON.stringify(o.status()));
+  });
+  app.any('/*', (res) => {
+    res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end(JSON.stringify({ error: { code: 'INVALID_ARGUMENT', message: 'no such endpoint' } }));
+  });
+
+  const listenSocket = await new Promise<unknown>((resolve, reject) => {
+    app.listen(o.host, o.port, (s) => (s ? resolve(s) : reject(new Error(`cannot listen on ${o.host}:${o.port}`))));
+  });
+  const port = uws.us_socket_local_port(listenSocket as never);
+  let listening = true;
+  return {
+    port,
+    native,
+    connections: () => sockets.size,
+    stopListening: () => {
+      if (listening) uws.us_listen_socket_close(listenSocket as never);
+      listening = false;
+    },
+    closeAll: () => {
+      for (const ws of [...sockets]) {
+        const conn = ws.getUserData();
+        if (conn.closed) continue;
+        send(ws, conn);
+        conn.closed = true;
+        ws.end(1001, 'server shutting down');
+      }
+      sockets.clear();
+    },
+  };
+}

@@ -1,0 +1,56 @@
+// Limits and system-keyspace rules of the spec (section "Semantics" 9), checked by the
+// client at the call and again by the server at commit. Browser-safe.
+import { TxnError } from '../errors.js';
+import { printable } from './bytes.js';
+
+export const MAX_KEY_BYTES = 10_000;
+export const MAX_VALUE_BYTES = 100_000;
+export const MAX_TRANSACTION_BYTES = 10_000_000;
+export const VERSIONSTAMP_BYTES = 10;
+
+/** `\xff/metadataVersion`: the only system key a client may write (through setVersionstampedValue). */
+export const METADATA_VERSION_KEY = new Uint8Array([0xff, ...Array.from('/metadataVersion', (c) => c.charCodeAt(0))]);
+
+export function checkKeySize(key: Uint8Array, what = 'key'): void {
+  if (key.length > MAX_KEY_BYTES) throw new TxnError('KEY_TOO_LARGE', `${what} is ${key.length} bytes; limit ${MAX_KEY_BYTES}`);
+}
+
+export function checkValueSize(value: Uint8Array): void {
+  if (value.length > MAX_VALUE_BYTES) throw new TxnError('VALUE_TOO_LARGE', `value is ${value.length} bytes; limit ${MAX_VALUE_BYTES}`);
+}
+
+export function isSystemKey(key: Uint8Array): boolean {
+  return key.length > 0 && key[0] === 0xff;
+}
+
+function isMetadataVersionKey(key: Uint8Array): boolean {
+  if (key.length !== METADATA_VERSION_KEY.length) return false;
+  for (let i = 0; i < key.length; i++) if (key[i] !== METADATA_VERSION_KEY[i]) return false;
+  return true;
+}
+
+/** Refuses writes into the system keyspace (first byte 0xff). */
+export function checkWritableKey(key: Uint8Array, viaVersionstampedValue = false): void {
+  if (!isSystemKey(key)) return;
+  if (viaVersionstampedValue && isMetadataVersionKey(key)) return;
+  throw new TxnError(
+    'INVALID_ARGUMENT',
+    `key ${printable(key)} is in the system keyspace (first byte 0xff); only \\xff/metadataVersion may be written, through setVersionstampedValue`,
+  );
+}
+
+/** A clearRange may not reach into the system keyspace: its end must be <= 0xff. */
+export function checkWritableRange(begin: Uint8Array, end: Uint8Array): void {
+  if (isSystemKey(begin) || (end.length > 1 && end[0] === 0xff) || (end.length === 1 && end[0]! > 0xff)) {
+    throw new TxnError('INVALID_ARGUMENT', `clearRange [${printable(begin)}, ${printable(end)}) reaches into the system keyspace (first byte 0xff)`);
+  }
+}
+
+export function checkVersionstampOffset(offset: number, length: number, what: string): void {
+  if (!Number.isInteger(offset) || offset < 0 || offset + VERSIONSTAMP_BYTES > length) {
+    throw new TxnError(
+      'INVALID_ARGUMENT',
+      `versionstamp offset ${offset} does not fit a ${VERSIONSTAMP_BYTES}-byte stamp in a ${length}-byte ${what}`,
+    );
+  }
+}

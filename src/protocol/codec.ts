@@ -1,0 +1,337 @@
+// hot path: FlatBuffers frames <-> plain messages, for the client and the gateway.
+// Browser-safe (no node: imports). Every decode verifies the frame first (verify.ts).
+import * as flatbuffers from 'flatbuffers';
+import { Body } from './generated/txkv/wire/body.js';
+import { CommitReply as FbCommitReply } from './generated/txkv/wire/commit-reply.js';
+import { CommitRequest as FbCommitRequest } from './generated/txkv/wire/commit-request.js';
+import { Envelope as FbEnvelope } from './generated/txkv/wire/envelope.js';
+import { ErrorReply as FbErrorReply } from './generated/txkv/wire/error-reply.js';
+import { Frame as FbFrame } from './generated/txkv/wire/frame.js';
+import { GetRangeReply as FbGetRangeReply } from './generated/txkv/wire/get-range-reply.js';
+import { GetRangeRequest as FbGetRangeRequest } from './generated/txkv/wire/get-range-request.js';
+import { GetReadVersionReply as FbGetReadVersionReply } from './generated/txkv/wire/get-read-version-reply.js';
+import { GetReadVersionRequest as FbGetReadVersionRequest } from './generated/txkv/wire/get-read-version-request.js';
+import { GetReply as FbGetReply } from './generated/txkv/wire/get-reply.js';
+import { GetRequest as FbGetRequest } from './generated/txkv/wire/get-request.js';
+import { HelloReply as FbHelloReply } from './generated/txkv/wire/hello-reply.js';
+import { HelloRequest as FbHelloRequest } from './generated/txkv/wire/hello-request.js';
+import { KeyRange as FbKeyRange } from './generated/txkv/wire/key-range.js';
+import { KeyValue as FbKeyValue } from './generated/txkv/wire/key-value.js';
+import { Mutation as FbMutation } from './generated/txkv/wire/mutation.js';
+import { verifyFrame, FrameError } from './verify.js';
+
+export { FrameError };
+
+export const PROTOCOL_VERSION = 1;
+
+export interface KeyRangeMsg {
+  begin: Uint8Array;
+  end: Uint8Array;
+}
+
+export interface MutationMsg {
+  /** 0 Set, 1 Clear, 2 ClearRange, 3 SetVersionstampedKey, 4 SetVersionstampedValue */
+  type: number;
+  key: Uint8Array;
+  param: Uint8Array;
+  offset: number;
+}
+
+export type RequestBody =
+  | { type: 'hello'; protocolVersion: number; token: string; clientName: string }
+  | { type: 'grv' }
+  | { type: 'get'; readVersion: bigint; key: Uint8Array }
+  | {
+      type: 'range';
+      readVersion: bigint;
+      beginKey: Uint8Array;
+      beginInclusive: boolean;
+      endKey: Uint8Array;
+      endInclusive: boolean;
+      limit: number;
+      reverse: boolean;
+    }
+  | { type: 'commit'; readVersion: bigint; readConflicts: KeyRangeMsg[]; mutations: MutationMsg[] };
+
+export type ReplyBody =
+  | { type: 'hello'; protocolVersion: number; serverVersion: string; readOnly: boolean }
+  | { type: 'grv'; readVersion: bigint }
+  | { type: 'get'; value: Uint8Array | null }
+  | { type: 'range'; kvs: Uint8Array[]; hasMore: boolean }
+  | { type: 'commit'; commitVersion: bigint; versionstamp: Uint8Array }
+  | { type: 'error'; code: string; message: string };
+
+/** An envelope whose body could not be understood (unknown type): answer it with PROTOCOL_ERROR. */
+export interface UnknownBody {
+  type: 'unknown';
+  bodyType: number;
+}
+
+export interface Envelope<T> {
+  requestId: number;
+  body: T;
+}
+
+const EMPTY = new Uint8Array(0);
+
+function bytes(b: flatbuffers.Builder, v: Uint8Array): number {
+  return b.createByteVector(v);
+}
+
+function buildBody(b: flatbuffers.Builder, body: RequestBody | ReplyBody, isReply: boolean): [Body, number] {
+  switch (body.type) {
+    case 'hello':
+      if (!isReply) {
+        const rb = body as Extract<RequestBody, { type: 'hello' }>;
+        const token = b.createString(rb.token);
+        const name = b.createString(rb.clientName);
+        FbHelloRequest.startHelloRequest(b);
+        FbHelloRequest.addProtocolVersion(b, rb.protocolVersion);
+        FbHelloRequest.addToken(b, token);
+        FbHelloRequest.addClientName(b, name);
+        return [Body.HelloRequest, FbHelloRequest.endHelloRequest(b)];
+      } else {
+        const rb = body as Extract<ReplyBody, { type: 'hello' }>;
+        const sv = b.createString(rb.serverVersion);
+        FbHelloReply.startHelloReply(b);
+        FbHelloReply.addProtocolVersion(b, rb.protocolVersion);
+        FbHelloReply.addServerVersion(b, sv);
+        FbHelloReply.addReadOnly(b, rb.readOnly);
+        return [Body.HelloReply, FbHelloReply.endHelloReply(b)];
+      }
+    case 'grv':
+      if (!isReply) {
+        FbGetReadVersionRequest.startGetReadVersionRequest(b);
+        return [Body.GetReadVersionRequest, FbGetReadVersionRequest.endGetReadVersionRequest(b)];
+      } else {
+        const rb = body as Extract<ReplyBody, { type: 'grv' }>;
+        FbGetReadVersionReply.startGetReadVersionReply(b);
+        FbGetReadVersionReply.addReadVersion(b, rb.readVersion);
+        return [Body.GetReadVersionReply, FbGetReadVersionReply.endGetReadVersionReply(b)];
+      }
+    case 'get':
+      if (!isReply) {
+        const rb = body as Extract<RequestBody, { type: 'get' }>;
+        const key = bytes(b, rb.key);
+        FbGetRequest.startGetRequest(b);
+        FbGetRequest.addReadVersion(b, rb.readVersion);
+        FbGetRequest.addKey(b, key);
+        return [Body.GetRequest, FbGetRequest.endGetRequest(b)];
+      } else {
+        const rb = body as Extract<ReplyBody, { type: 'get' }>;
+        const value = rb.value ? bytes(b, rb.value) : 0;
+        FbGetReply.startGetReply(b);
+        FbGetReply.addPresent(b, rb.value !== null);
+        if (value) FbGetReply.addValue(b, value);
+        return [Body.GetReply, FbGetReply.endGetReply(b)];
+      }
+    case 'range':
+      if (!isReply) {
+        const rb = body as Extract<RequestBody, { type: 'range' }>;
+        const bk = bytes(b, rb.beginKey);
+        const ek = bytes(b, rb.endKey);
+        FbGetRangeRequest.startGetRangeRequest(b);
+        FbGetRangeRequest.addReadVersion(b, rb.readVersion);
+        FbGetRangeRequest.addBeginKey(b, bk);
+        FbGetRangeRequest.addBeginInclusive(b, rb.beginInclusive);
+        FbGetRangeRequest.addEndKey(b, ek);
+        FbGetRangeRequest.addEndInclusive(b, rb.endInclusive);
+        FbGetRangeRequest.addLimit(b, rb.limit);
+        FbGetRangeRequest.addReverse(b, rb.reverse);
+        return [Body.GetRangeRequest, FbGetRangeRequest.endGetRangeRequest(b)];
+      } else {
+        const rb = body as Extract<ReplyBody, { type: 'range' }>;
+        const offs: number[] = [];
+        for (let i = 0; i + 1 < rb.kvs.length; i += 2) {
+          const k = bytes(b, rb.kvs[i]!);
+          const v = bytes(b, rb.kvs[i + 1]!);
+          offs.push(FbKeyValue.createKeyValue(b, k, v));
+        }
+        const vec = FbGetRangeReply.createKvsVector(b, offs);
+        FbGetRangeReply.startGetRangeReply(b);
+        FbGetRangeReply.addKvs(b, vec);
+        FbGetRangeReply.addHasMore(b, rb.hasMore);
+        return [Body.GetRangeReply, FbGetRangeReply.endGetRangeReply(b)];
+      }
+    case 'commit':
+      if (!isReply) {
+        const rb = body as Extract<RequestBody, { type: 'commit' }>;
+        const rcs = rb.readConflicts.map((r) => FbKeyRange.createKeyRange(b, bytes(b, r.begin), bytes(b, r.end)));
+        const ms = rb.mutations.map((m) => {
+          const k = bytes(b, m.key);
+          const p = bytes(b, m.param);
+          FbMutation.startMutation(b);
+          FbMutation.addType(b, m.type);
+          FbMutation.addKey(b, k);
+          FbMutation.addParam(b, p);
+          FbMutation.addOffset(b, m.offset);
+          return FbMutation.endMutation(b);
+        });
+        const rcv = FbCommitRequest.createReadConflictsVector(b, rcs);
+        const mv = FbCommitRequest.createMutationsVector(b, ms);
+        FbCommitRequest.startCommitRequest(b);
+        FbCommitRequest.addReadVersion(b, rb.readVersion);
+        FbCommitRequest.addReadConflicts(b, rcv);
+        FbCommitRequest.addMutations(b, mv);
+        return [Body.CommitRequest, FbCommitRequest.endCommitRequest(b)];
+      } else {
+        const rb = body as Extract<ReplyBody, { type: 'commit' }>;
+        const vs = bytes(b, rb.versionstamp);
+        FbCommitReply.startCommitReply(b);
+        FbCommitReply.addCommitVersion(b, rb.commitVersion);
+        FbCommitReply.addVersionstamp(b, vs);
+        return [Body.CommitReply, FbCommitReply.endCommitReply(b)];
+      }
+    case 'error': {
+      const code = b.createString(body.code);
+      const msg = b.createString(body.message);
+      FbErrorReply.startErrorReply(b);
+      FbErrorReply.addCode(b, code);
+      FbErrorReply.addMessage(b, msg);
+      return [Body.ErrorReply, FbErrorReply.endErrorReply(b)];
+    }
+  }
+}
+
+function encodeFrame(envelopes: Envelope<RequestBody | ReplyBody>[], isReply: boolean): Uint8Array {
+  const b = new flatbuffers.Builder(256);
+  const offs: number[] = [];
+  for (const e of envelopes) {
+    const [type, body] = buildBody(b, e.body, isReply);
+    FbEnvelope.startEnvelope(b);
+    FbEnvelope.addRequestId(b, e.requestId);
+    FbEnvelope.addBodyType(b, type);
+    FbEnvelope.addBody(b, body);
+    offs.push(FbEnvelope.endEnvelope(b));
+  }
+  const vec = FbFrame.createEnvelopesVector(b, offs);
+  const root = FbFrame.createFrame(b, vec);
+  FbFrame.finishFrameBuffer(b, root);
+  return b.asUint8Array();
+}
+
+export function encodeRequests(envelopes: Envelope<RequestBody>[]): Uint8Array {
+  return encodeFrame(envelopes, false);
+}
+
+export function encodeReplies(envelopes: Envelope<ReplyBody>[]): Uint8Array {
+  return encodeFrame(envelopes, true);
+}
+
+function frameOf(buf: Uint8Array): FbFrame {
+  verifyFrame(buf);
+  return FbFrame.getRootAsFrame(new flatbuffers.ByteBuffer(buf));
+}
+
+/** Views into `buf` (no copies): callers keep `buf` alive while they use the keys. */
+export function decodeRequests(buf: Uint8Array): Envelope<RequestBody | UnknownBody>[] {
+  const frame = frameOf(buf);
+  const out: Envelope<RequestBody | UnknownBody>[] = [];
+  const n = frame.envelopesLength();
+  for (let i = 0; i < n; i++) {
+    const e = frame.envelopes(i)!;
+    const requestId = e.requestId();
+    const t = e.bodyType();
+    let body: RequestBody | UnknownBody;
+    switch (t) {
+      case Body.HelloRequest: {
+        const h = e.body(new FbHelloRequest()) as FbHelloRequest;
+        body = { type: 'hello', protocolVersion: h.protocolVersion(), token: h.token() ?? '', clientName: h.clientName() ?? '' };
+        break;
+      }
+      case Body.GetReadVersionRequest:
+        body = { type: 'grv' };
+        break;
+      case Body.GetRequest: {
+        const g = e.body(new FbGetRequest()) as FbGetRequest;
+        body = { type: 'get', readVersion: g.readVersion(), key: g.keyArray() ?? EMPTY };
+        break;
+      }
+      case Body.GetRangeRequest: {
+        const g = e.body(new FbGetRangeRequest()) as FbGetRangeRequest;
+        body = {
+          type: 'range',
+          readVersion: g.readVersion(),
+          beginKey: g.beginKeyArray() ?? EMPTY,
+          beginInclusive: g.beginInclusive(),
+          endKey: g.endKeyArray() ?? EMPTY,
+          endInclusive: g.endInclusive(),
+          limit: g.limit(),
+          reverse: g.reverse(),
+        };
+        break;
+      }
+      case Body.CommitRequest: {
+        const c = e.body(new FbCommitRequest()) as FbCommitRequest;
+        const readConflicts: KeyRangeMsg[] = [];
+        for (let j = 0; j < c.readConflictsLength(); j++) {
+          const r = c.readConflicts(j)!;
+          readConflicts.push({ begin: r.beginArray() ?? EMPTY, end: r.endArray() ?? EMPTY });
+        }
+        const mutations: MutationMsg[] = [];
+        for (let j = 0; j < c.mutationsLength(); j++) {
+          const m = c.mutations(j)!;
+          mutations.push({ type: m.type(), key: m.keyArray() ?? EMPTY, param: m.paramArray() ?? EMPTY, offset: m.offset() });
+        }
+        body = { type: 'commit', readVersion: c.readVersion(), readConflicts, mutations };
+        break;
+      }
+      default:
+        body = { type: 'unknown', bodyType: t };
+    }
+    out.push({ requestId, body });
+  }
+  return out;
+}
+
+export function decodeReplies(buf: Uint8Array): Envelope<ReplyBody | UnknownBody>[] {
+  const frame = frameOf(buf);
+  const out: Envelope<ReplyBody | UnknownBody>[] = [];
+  const n = frame.envelopesLength();
+  for (let i = 0; i < n; i++) {
+    const e = frame.envelopes(i)!;
+    const requestId = e.requestId();
+    const t = e.bodyType();
+    let body: ReplyBody | UnknownBody;
+    switch (t) {
+      case Body.HelloReply: {
+        const h = e.body(new FbHelloReply()) as FbHelloReply;
+        body = { type: 'hello', protocolVersion: h.protocolVersion(), serverVersion: h.serverVersion() ?? '', readOnly: h.readOnly() };
+        break;
+      }
+      case Body.GetReadVersionReply:
+        body = { type: 'grv', readVersion: (e.body(new FbGetReadVersionReply()) as FbGetReadVersionReply).readVersion() };
+        break;
+      case Body.GetReply: {
+        const g = e.body(new FbGetReply()) as FbGetReply;
+        body = { type: 'get', value: g.present() ? (g.valueArray() ?? EMPTY).slice() : null };
+        break;
+      }
+      case Body.GetRangeReply: {
+        const g = e.body(new FbGetRangeReply()) as FbGetRangeReply;
+        const kvs: Uint8Array[] = [];
+        const kv = new FbKeyValue();
+        for (let j = 0; j < g.kvsLength(); j++) {
+          g.kvs(j, kv);
+          kvs.push((kv.keyArray() ?? EMPTY).slice(), (kv.valueArray() ?? EMPTY).slice());
+        }
+        body = { type: 'range', kvs, hasMore: g.hasMore() };
+        break;
+      }
+      case Body.CommitReply: {
+        const c = e.body(new FbCommitReply()) as FbCommitReply;
+        body = { type: 'commit', commitVersion: c.commitVersion(), versionstamp: (c.versionstampArray() ?? EMPTY).slice() };
+        break;
+      }
+      case Body.ErrorReply: {
+        const er = e.body(new FbErrorReply()) as FbErrorReply;
+        body = { type: 'error', code: er.code() ?? 'FAILED', message: er.message() ?? '' };
+        break;
+      }
+      default:
+        body = { type: 'unknown', bodyType: t };
+    }
+    out.push({ requestId, body });
+  }
+  return out;
+}

@@ -1,0 +1,141 @@
+// Bounds checks for untrusted FlatBuffers frames. The JavaScript FlatBuffers runtime
+// has no verifier and reads whatever offsets a frame claims: a forged vector length
+// can make a decoder loop for billions of elements or read past the buffer. This
+// walks every table, vector and string of schemas/txkv.fbs and checks that each lies
+// inside the frame before anything is decoded. Browser-safe.
+
+type Field =
+  | 'u8'
+  | 'bool'
+  | 'u32'
+  | 'i32'
+  | 'i64'
+  | 'bytes'
+  | 'string'
+  | { vecOf: string }
+  | { union: string; typeField: number };
+
+/** Field kinds by field id (vtable slot), per table of the schema. */
+const TABLES: Record<string, Field[]> = {
+  KeyRange: ['bytes', 'bytes'],
+  Mutation: ['u8', 'bytes', 'bytes', 'i32'],
+  KeyValue: ['bytes', 'bytes'],
+  HelloRequest: ['u32', 'string', 'string'],
+  HelloReply: ['u32', 'string', 'bool'],
+  GetReadVersionRequest: [],
+  GetReadVersionReply: ['i64'],
+  GetRequest: ['i64', 'bytes'],
+  GetReply: ['bool', 'bytes'],
+  GetRangeRequest: ['i64', 'bytes', 'bool', 'bytes', 'bool', 'i32', 'bool'],
+  GetRangeReply: [{ vecOf: 'KeyValue' }, 'bool'],
+  CommitRequest: ['i64', { vecOf: 'KeyRange' }, { vecOf: 'Mutation' }],
+  CommitReply: ['i64', 'bytes'],
+  ErrorReply: ['string', 'string'],
+  Envelope: ['u32', 'u8', { union: 'Body', typeField: 1 }],
+  Frame: [{ vecOf: 'Envelope' }],
+};
+
+/** Union member tables by type value (index); 0 is NONE. */
+const UNIONS: Record<string, (string | null)[]> = {
+  Body: [
+    null,
+    'HelloRequest',
+    'HelloReply',
+    'GetReadVersionRequest',
+    'GetReadVersionReply',
+    'GetRequest',
+    'GetReply',
+    'GetRangeRequest',
+    'GetRangeReply',
+    'CommitRequest',
+    'CommitReply',
+    'ErrorReply',
+  ],
+};
+
+const SCALAR_SIZE = { u8: 1, bool: 1, u32: 4, i32: 4, i64: 8 } as const;
+const MAX_DEPTH = 8;
+const MAX_TABLES = 1_000_000;
+
+export class FrameError extends Error {}
+
+class Verifier {
+  private tables = 0;
+  private readonly dv: DataView;
+  constructor(private readonly b: Uint8Array) {
+    this.dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  }
+
+  private fail(what: string): never {
+    throw new FrameError(what);
+  }
+
+  private u32(pos: number, what: string): number {
+    if (pos < 0 || pos + 4 > this.b.length || pos % 4 !== 0) this.fail(`${what}: offset ${pos} outside the ${this.b.length}-byte frame or unaligned`);
+    return this.dv.getUint32(pos, true);
+  }
+
+  /** Follows the uoffset stored at pos; returns the target position. */
+  private follow(pos: number, what: string): number {
+    const target = pos + this.u32(pos, what);
+    if (target >= this.b.length) this.fail(`${what}: points past the end of the frame`);
+    return target;
+  }
+
+  private vector(pos: number, elemSize: number, what: string): { start: number; length: number } {
+    const v = this.follow(pos, what);
+    const length = this.u32(v, `${what} length`);
+    const start = v + 4;
+    if (length * elemSize > this.b.length - start) this.fail(`${what}: ${length} elements of ${elemSize} bytes do not fit in the frame`);
+    return { start, length };
+  }
+
+  table(pos: number, name: string, depth: number): void {
+    if (depth > MAX_DEPTH) this.fail(`${name}: nested too deeply`);
+    if (++this.tables > MAX_TABLES) this.fail('too many tables in one frame');
+    const fields = TABLES[name]!;
+    if (pos < 0 || pos + 4 > this.b.length || pos % 4 !== 0) this.fail(`${name}: table at ${pos} outside the frame or unaligned`);
+    const vt = pos - this.dv.getInt32(pos, true);
+    if (vt < 0 || vt + 4 > this.b.length || vt % 2 !== 0) this.fail(`${name}: vtable outside the frame`);
+    const vtSize = this.dv.getUint16(vt, true);
+    const tableSize = this.dv.getUint16(vt + 2, true);
+    if (vtSize < 4 || vtSize % 2 !== 0 || vt + vtSize > this.b.length) this.fail(`${name}: bad vtable size ${vtSize}`);
+    if (tableSize < 4 || pos + tableSize > this.b.length) this.fail(`${name}: bad table size ${tableSize}`);
+    const slots = (vtSize - 4) / 2;
+    for (let id = 0; id < fields.length && id < slots; id++) {
+      const off = this.dv.getUint16(vt + 4 + id * 2, true);
+      if (off === 0) continue;
+      const f = fields[id]!;
+      const fpos = pos + off;
+      const what = `${name} field ${id}`;
+      if (typeof f === 'string' && f in SCALAR_SIZE) {
+        if (off + SCALAR_SIZE[f as keyof typeof SCALAR_SIZE] > tableSize) this.fail(`${what}: scalar outside its table`);
+        continue;
+      }
+      if (off + 4 > tableSize) this.fail(`${what}: offset outside its table`);
+      if (f === 'bytes') this.vector(fpos, 1, what);
+      else if (f === 'string') {
+        const { start, length } = this.vector(fpos, 1, what);
+        if (start + length >= this.b.length || this.b[start + length] !== 0) this.fail(`${what}: string not NUL-terminated inside the frame`);
+      } else if (typeof f === 'object' && 'vecOf' in f) {
+        const { start, length } = this.vector(fpos, 4, what);
+        for (let i = 0; i < length; i++) this.table(this.follow(start + i * 4, `${what}[${i}]`), f.vecOf, depth + 1);
+      } else if (typeof f === 'object' && 'union' in f) {
+        const toff = this.dv.getUint16(vt + 4 + f.typeField * 2, true);
+        const type = toff === 0 ? 0 : this.b[pos + toff]!;
+        const member = UNIONS[f.union]![type];
+        // an unknown member is left for the dispatcher to refuse (PROTOCOL_ERROR for that envelope)
+        if (member) this.table(this.follow(fpos, what), member, depth + 1);
+      }
+    }
+  }
+}
+
+/** Throws FrameError (with a message saying what is wrong) unless `b` is a well-formed Frame. */
+export function verifyFrame(b: Uint8Array): void {
+  if (b.length < 12) throw new FrameError(`frame of ${b.length} bytes is too short to be a FlatBuffers Frame`);
+  if (b[4] !== 0x54 || b[5] !== 0x58 || b[6] !== 0x4b || b[7] !== 0x56) throw new FrameError('frame lacks the TXKV file identifier');
+  const v = new Verifier(b);
+  const root = new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(0, true);
+  v.table(root, 'Frame', 0);
+}

@@ -1,0 +1,73 @@
+// Opens the one RocksDB database of a server: a column family per shard plus
+// `default` for internal metadata. Main thread, at start-up; the only place that
+// opens RocksDB (workers attach to this handle). The shard layout is fixed when the
+// data directory is created and kept in txkv-layout.json beside the database, since
+// RocksDB must be told every column family before it can open.
+import fs from 'node:fs';
+import path from 'node:path';
+import { RocksLevel } from '@nxtedition/rocksdb';
+import { columnName } from '../shard/interface.js';
+
+export interface Layout {
+  format: 1;
+  shards: number;
+  /** Split points as hex strings (shard i starts at splitPoints[i-1]). */
+  splitPoints: string[];
+  createdAt: string;
+}
+
+export interface OpenedDatabase {
+  db: RocksLevel;
+  layout: Layout;
+  created: boolean;
+}
+
+function writeFileDurably(file: string, text: string): void {
+  const tmp = `${file}.tmp`;
+  const fd = fs.openSync(tmp, 'w');
+  try {
+    fs.writeSync(fd, text);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, file);
+  const dfd = fs.openSync(path.dirname(file), 'r');
+  try {
+    fs.fsyncSync(dfd);
+  } finally {
+    fs.closeSync(dfd);
+  }
+}
+
+export async function openDatabase(dataDir: string, wanted: { shards: number; splitPoints: Uint8Array[] }): Promise<OpenedDatabase> {
+  fs.mkdirSync(dataDir, { recursive: true });
+  const layoutFile = path.join(dataDir, 'txkv-layout.json');
+  let layout: Layout;
+  let created = false;
+  if (fs.existsSync(layoutFile)) {
+    layout = JSON.parse(fs.readFileSync(layoutFile, 'utf8')) as Layout;
+    const wantedHex = wanted.splitPoints.map((p) => Buffer.from(p).toString('hex'));
+    if (layout.shards !== wanted.shards || JSON.stringify(layout.splitPoints) !== JSON.stringify(wantedHex)) {
+      throw new Error(
+        `${dataDir} holds ${layout.shards} shards split at [${layout.splitPoints.join(', ')}], but the configuration asks for ` +
+          `${wanted.shards} shards split at [${wantedHex.join(', ')}]; moving ranges between shards is not supported yet: ` +
+          `start with the data directory's layout (shards = ${layout.shards}) or use a new data directory`,
+      );
+    }
+  } else {
+    layout = {
+      format: 1,
+      shards: wanted.shards,
+      splitPoints: wanted.splitPoints.map((p) => Buffer.from(p).toString('hex')),
+      createdAt: new Date().toISOString(),
+    };
+    created = true;
+  }
+  const columns: Record<string, object> = { default: {} };
+  for (let i = 0; i < layout.shards; i++) columns[columnName(i)] = {};
+  const db = new RocksLevel(path.join(dataDir, 'rocksdb'));
+  await db.open({ columns, createIfMissing: true });
+  if (created) writeFileDurably(layoutFile, JSON.stringify(layout, null, 2) + '\n');
+  return { db, layout, created };
+}

@@ -1,0 +1,132 @@
+// Wiring only: config -> database -> recovery -> coordinator -> gateway. The CLI's
+// `txkv serve` and the exported startServer() both run this.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino, type Logger } from 'pino';
+import { resolveConfig, parseEscapedBytes, type ServerConfig } from '../config/server-config.js';
+import { Coordinator } from '../coordinator/coordinator.js';
+import { defaultSplitPoints } from '../coordinator/shard-map.js';
+import { parseFailpoints } from '../failpoints/failpoints.js';
+import { startGateway } from '../gateway/socket.js';
+import { openDatabase } from './open-database.js';
+
+export interface RunningServer {
+  /** The WebSocket/HTTP port actually bound (config port 0 = ephemeral). */
+  port: number;
+  /** ws://host:port */
+  url: string;
+  /** Graceful: stop accepting, drain in-flight commits, close connections, workers and RocksDB. */
+  close(): Promise<void>;
+}
+
+export interface StartOptions {
+  logger?: Logger;
+  /** Failpoint spec (test only; the CLI passes TXKV_FAILPOINTS). */
+  failpoints?: string;
+}
+
+/** txkv's version, from the package.json above this file (sources or build output alike). */
+function packageVersion(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const file = path.join(dir, 'package.json');
+    if (fs.existsSync(file)) {
+      const pkg = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'txkv') return pkg.version ?? '0.0.0';
+    }
+    const up = path.dirname(dir);
+    if (up === dir) return '0.0.0';
+    dir = up;
+  }
+}
+
+const VERSION = packageVersion();
+
+export async function startServer(partial: Partial<ServerConfig> = {}, opts: StartOptions = {}): Promise<RunningServer> {
+  const config = resolveConfig(partial);
+  const logger = opts.logger ?? pino({ name: 'txkv', level: config.logLevel });
+  const started = Date.now();
+  const splitPoints = config.splitPoints.length > 0 ? config.splitPoints.map(parseEscapedBytes) : defaultSplitPoints(config.shards);
+  const dataDir = path.resolve(config.dataDir);
+  const { db, created } = await openDatabase(dataDir, { shards: config.shards, splitPoints });
+  let coordinator: Coordinator;
+  try {
+    coordinator = await Coordinator.start({
+      db,
+      splitPoints,
+      readonly: config.readonly,
+      durable: config.durability === 'fsync',
+      mvccWindowMs: config.mvccWindowMs,
+      failpoints: parseFailpoints(opts.failpoints),
+      logger,
+      onFatal: (err) => {
+        logger.fatal({ event: 'ShardFailed', err: err.message }, 'a shard worker failed; exiting so that recovery runs on restart');
+        process.exit(70);
+      },
+    });
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
+  const r = coordinator.recovery;
+  logger.info(
+    {
+      event: 'RecoveryDone',
+      dataDir,
+      created,
+      lastCommittedVersion: r.lastCommittedVersion,
+      decisionRecords: r.decisionRecords,
+      inDoubtRolledForward: r.partsReplayed,
+      ms: r.ms,
+    },
+    r.partsReplayed > 0 ? `recovered: finished ${r.partsReplayed} shard parts of decided commits` : 'recovered: nothing in doubt',
+  );
+  const gateway = await startGateway(coordinator, {
+    host: config.host,
+    port: config.port,
+    maxFrameBytes: config.maxFrameBytes,
+    idleTimeoutSec: config.idleTimeoutSec,
+    readonly: config.readonly,
+    serverVersion: VERSION,
+    logger,
+    status: () => ({
+      version: VERSION,
+      uptimeSec: Math.round((Date.now() - started) / 1000),
+      durability: config.durability,
+      readonly: config.readonly,
+      latestCommittedVersion: coordinator.oracle.committedVersion,
+      oldestReadableVersion: coordinator.oldestReadableVersion,
+      mvccWindowMs: config.mvccWindowMs,
+      connections: gateway.connections(),
+      inflightCommits: coordinator.oracle.inflightCount,
+      commits: coordinator.commits.counters,
+      shards: coordinator.shardMap.shards.map((s) => ({
+        shardId: s.shardId,
+        begin: Buffer.from(s.begin, 'latin1').toString('hex'),
+        end: s.end === null ? null : Buffer.from(s.end, 'latin1').toString('hex'),
+        queueDepth: coordinator.shards[s.shardId]!.inflight,
+      })),
+      recovery: r,
+    }),
+  });
+  const url = `ws://${config.host.includes(':') ? `[${config.host}]` : config.host}:${gateway.port}`;
+  logger.info(
+    { event: 'ServerStarted', url, port: gateway.port, shards: config.shards, durability: config.durability, uwsNative: gateway.native, ms: Date.now() - started },
+    `txkv serving on ${url}`,
+  );
+  let closing: Promise<void> | null = null;
+  return {
+    port: gateway.port,
+    url,
+    close: () =>
+      (closing ??= (async () => {
+        const t = Date.now();
+        gateway.stopListening();
+        await coordinator.close();
+        gateway.closeAll();
+        await db.close();
+        logger.info({ event: 'ServerStopped', ms: Date.now() - t }, 'txkv stopped');
+      })()),
+  };
+}

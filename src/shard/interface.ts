@@ -1,0 +1,155 @@
+// Messages between the coordinator (main thread) and a shard worker. Plain data
+// only (structured clone); keys and values are compact Uint8Arrays (never views
+// into a larger buffer, which structured clone would copy whole). Versions are
+// JavaScript numbers inside the server: txkv versions are microsecond counts
+// (~1.8e15 today), exact in a double until 2^53 (year ~2255); numbers keep the
+// shard's hot paths free of BigInt arithmetic. The wire and the SDK use bigint.
+import type { WireError } from '../errors.js';
+
+export const enum MutationKind {
+  Set = 0,
+  Clear = 1,
+  ClearRange = 2,
+}
+
+/** A mutation as a shard applies it: versionstamps already substituted, clipped to the shard. */
+export interface ShardMutation {
+  kind: MutationKind;
+  key: Uint8Array;
+  /** Set: the value. ClearRange: the end key. Clear: unused (empty). */
+  param: Uint8Array;
+}
+
+export interface GetRequest {
+  t: 'get';
+  id: number;
+  readVersion: number;
+  key: Uint8Array;
+}
+
+export interface RangeRequest {
+  t: 'range';
+  id: number;
+  readVersion: number;
+  begin: Uint8Array;
+  end: Uint8Array;
+  limit: number;
+  reverse: boolean;
+  maxBytes: number;
+}
+
+/** One-phase commit: the transaction touches only this shard. */
+export interface CommitRequest {
+  t: 'commit';
+  id: number;
+  readVersion: number;
+  commitVersion: number;
+  /** Read-conflict ranges on this shard, flattened [b0, e0, b1, e1, ...]. */
+  reads: Uint8Array[];
+  mutations: ShardMutation[];
+  sync: boolean;
+}
+
+/** Phase one of 2PC: check conflicts; if there are writes, hold them until decided. */
+export interface PrepareRequest {
+  t: 'prepare';
+  id: number;
+  readVersion: number;
+  commitVersion: number;
+  reads: Uint8Array[];
+  mutations: ShardMutation[];
+}
+
+/** Phase two: commit (apply the prepared writes) or abort. */
+export interface DecideRequest {
+  t: 'decide';
+  id: number;
+  commitVersion: number;
+  commit: boolean;
+  /** fsync the batch that applies this commit (set when no durable decision record exists elsewhere). */
+  sync: boolean;
+  /** Durable decision record to write (default column) atomically with this shard's part. */
+  decision?: { key: Uint8Array; value: Uint8Array };
+}
+
+/** Delete decision records whose every part is applied (no reply). */
+export interface ForgetRequest {
+  t: 'forget';
+  id: number;
+  keys: Uint8Array[];
+}
+
+/** Slide the MVCC window: versions <= horizon are no longer readable (no reply). */
+export interface HorizonRequest {
+  t: 'horizon';
+  id: number;
+  horizon: number;
+}
+
+export interface StatsRequest {
+  t: 'stats';
+  id: number;
+}
+
+export type ShardRequest =
+  | GetRequest
+  | RangeRequest
+  | CommitRequest
+  | PrepareRequest
+  | DecideRequest
+  | ForgetRequest
+  | HorizonRequest
+  | StatsRequest;
+
+export interface ShardStats {
+  shardId: number;
+  appliedVersion: number;
+  windowCommits: number;
+  queued: number;
+  estimatedKeys: number;
+  estimatedBytes: number;
+  reads: number;
+  commits: number;
+  conflicts: number;
+  fsyncs: number;
+  batches: number;
+  busyMs: number;
+}
+
+export type ShardReply =
+  | { id: number; error: WireError }
+  | { id: number; value: Uint8Array | null }
+  | { id: number; kvs: Uint8Array[]; more: boolean }
+  | { id: number; ok: true }
+  | { id: number; stats: ShardStats };
+
+/** What a worker receives at start-up (piscina workerData + the first task). */
+export interface ShardInit {
+  shardId: number;
+  dbHandle: bigint;
+  /** Version the shard's window starts at (recovered from disk). */
+  appliedVersion: number;
+  failpoints: Record<string, string>;
+}
+
+/** Key of a shard's applied-version watermark in the default column (internal metadata only). */
+export function appliedKey(shardId: number): Uint8Array {
+  return new TextEncoder().encode(`applied/${shardId}`);
+}
+
+/** Versions on disk: 8 bytes big-endian, so they also sort by version. */
+export function encodeVersion(v: number): Uint8Array {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigUint64(0, BigInt(v));
+  return out;
+}
+
+export function decodeVersion(b: Uint8Array): number {
+  if (b.length !== 8) throw new Error(`a stored version must be 8 bytes, got ${b.length}`);
+  return Number(new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0));
+}
+
+/** Column family name of a shard; the one place it is derived. */
+export function columnName(shardId: number): string {
+  return `s${shardId}`;
+}

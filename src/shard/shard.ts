@@ -1,0 +1,406 @@
+// hot path: the state machine of one shard. Worker thread (shard/worker.ts feeds it);
+// it never touches the network or another shard's column.
+//
+// Requests arrive in batches. Reads are answered at once. Commits are checked for
+// conflicts on arrival and queued in version order; `flush()` then applies the
+// longest decided prefix of the queue as ONE RocksDB write batch (group commit: one
+// fsync for every commit that was ready at that moment) and records each commit's
+// before-images in the MVCC window.
+import { TxnError, toWireError } from '../errors.js';
+import { keyFromString, keyString } from '../keys/bytes.js';
+import { RangeSet } from '../keys/ranges.js';
+import type { Failpoints } from '../failpoints/failpoints.js';
+import { checkConflicts, type PendingWrites } from './conflicts.js';
+import {
+  MutationKind,
+  appliedKey,
+  encodeVersion,
+  type CommitRequest,
+  type DecideRequest,
+  type PrepareRequest,
+  type RangeRequest,
+  type ShardMutation,
+  type ShardReply,
+  type ShardRequest,
+  type ShardStats,
+} from './interface.js';
+import { VersionWindow } from './mvcc.js';
+import type { ShardStorage } from './storage.js';
+
+interface Queued extends PendingWrites {
+  commitVersion: number;
+  /** 'prepared': waiting for the coordinator's decision; 'ready': apply at the next flush. */
+  state: 'prepared' | 'ready';
+  mutations: ShardMutation[];
+  sync: boolean;
+  /** Whether this is part of a cross-shard commit (for the shard.after-apply failpoint). */
+  twoPhase: boolean;
+  decision?: { key: Uint8Array; value: Uint8Array };
+  /** Request to answer once applied. */
+  replyId: number;
+}
+
+export class Shard {
+  readonly window: VersionWindow;
+  private readonly queue: Queued[] = [];
+  private readonly byVersion = new Map<number, Queued>();
+  private readonly forgets: Uint8Array[] = [];
+  private appliedVersion: number;
+  private readonly watermarkKey: Uint8Array;
+  readonly counters = { reads: 0, commits: 0, conflicts: 0, fsyncs: 0, batches: 0, busyMs: 0 };
+
+  constructor(
+    private readonly storage: ShardStorage,
+    readonly shardId: number,
+    appliedVersion: number,
+    private readonly failpoints: Failpoints,
+    private readonly durable = true,
+  ) {
+    this.appliedVersion = appliedVersion;
+    this.window = new VersionWindow(appliedVersion);
+    this.watermarkKey = appliedKey(shardId);
+  }
+
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /** Handles one request; returns its reply, or undefined when the reply comes after a flush (or never). */
+  handle(req: ShardRequest, replies: ShardReply[]): void {
+    try {
+      switch (req.t) {
+        case 'get':
+          // gets are batched by handleBatch; a lone one still works
+          replies.push(this.getManyAt([req.key], [req.readVersion], [req.id])[0]!);
+          return;
+        case 'range':
+          replies.push(this.range(req));
+          return;
+        case 'commit':
+          this.enqueue(req, 'ready', replies);
+          return;
+        case 'prepare':
+          this.enqueue(req, 'prepared', replies);
+          return;
+        case 'decide':
+          this.decide(req, replies);
+          return;
+        case 'forget':
+          this.forgets.push(...req.keys);
+          return;
+        case 'horizon':
+          this.window.prune(req.horizon);
+          return;
+        case 'stats':
+          replies.push({ id: req.id, stats: this.stats() });
+          return;
+      }
+    } catch (err) {
+      replies.push({ id: req.id, error: toWireError(err) });
+    }
+  }
+
+  /** Handles a batch: point reads of the batch share one RocksDB multi-get. */
+  handleBatch(batch: ShardRequest[], replies: ShardReply[]): void {
+    const getKeys: Uint8Array[] = [];
+    const getIds: number[] = [];
+    const getVersions: number[] = [];
+    for (const req of batch) {
+      if (req.t === 'get') {
+        getKeys.push(req.key);
+        getIds.push(req.id);
+        getVersions.push(req.readVersion);
+        continue;
+      }
+      // reads never see unapplied commits, so answering the gets last changes nothing
+      this.handle(req, replies);
+    }
+    if (getKeys.length > 0) for (const r of this.getManyAt(getKeys, getVersions, getIds)) replies.push(r);
+  }
+
+  private checkReadable(readVersion: number): void {
+    if (readVersion < this.window.horizon) {
+      throw new TxnError('TOO_OLD', `read version ${readVersion} is older than the MVCC window (oldest readable ${this.window.horizon})`);
+    }
+  }
+
+  private getManyAt(keys: Uint8Array[], versions: number[], ids: number[]): ShardReply[] {
+    const out: ShardReply[] = [];
+    const values = this.storage.getMany(keys);
+    for (let i = 0; i < keys.length; i++) {
+      const rv = versions[i]!;
+      if (rv < this.window.horizon) {
+        out.push({ id: ids[i]!, error: new TxnError('TOO_OLD', `read version ${rv} is older than the MVCC window (oldest readable ${this.window.horizon})`).toWire() });
+        continue;
+      }
+      let value: Uint8Array | null = values[i] ?? null;
+      if (rv < this.window.newestVersion) {
+        const r = this.window.resolve(keyString(keys[i]!), rv);
+        if (r.overridden) value = r.value;
+      }
+      out.push({ id: ids[i]!, value });
+    }
+    this.counters.reads += keys.length;
+    return out;
+  }
+
+  /**
+   * Range read at a version: RocksDB rows (latest state) merged with the window's
+   * corrections for keys changed after the read version. Stops at `limit` rows or
+   * `maxBytes`; `more` says whether rows remain in this shard's part of the range.
+   */
+  private range(req: RangeRequest): ShardReply {
+    this.checkReadable(req.readVersion);
+    this.counters.reads++;
+    const { readVersion, limit, reverse } = req;
+    const beginS = keyString(req.begin);
+    const endS = keyString(req.end);
+    // keys changed after the read version, with their values at the read version
+    const changed = this.window.changedAfter(readVersion, beginS, endS);
+    const changedSet = new Set(changed);
+    const overlay: { key: string; value: Uint8Array }[] = [];
+    for (const k of changed) {
+      const r = this.window.resolve(k, readVersion);
+      if (r.overridden && r.value !== null) overlay.push({ key: k, value: r.value });
+    }
+    if (reverse) overlay.reverse();
+
+    const out: Uint8Array[] = [];
+    let rows = 0;
+    let bytes = 0;
+    let oi = 0;
+    const scan = this.storage.scan(req.begin, req.end, reverse);
+    try {
+      let chunk: Buffer[] = [];
+      let ci = 0;
+      const chunkSize = Math.min(Math.max(limit + 1, 16), 1000);
+      // next RocksDB row not overridden by the window, or null at the end
+      const nextBase = (): { key: Buffer; keyS: string | null; value: Buffer } | null => {
+        for (;;) {
+          if (ci >= chunk.length) {
+            if (scan.finished) return null;
+            chunk = scan.next(chunkSize);
+            ci = 0;
+            if (chunk.length === 0) return null;
+          }
+          const key = chunk[ci]!;
+          const value = chunk[ci + 1]!;
+          ci += 2;
+          if (changedSet.size > 0) {
+            const ks = keyString(key);
+            if (changedSet.has(ks)) continue;
+            return { key, keyS: ks, value };
+          }
+          return { key, keyS: null, value };
+        }
+      };
+      let base = nextBase();
+      for (;;) {
+        const ov = oi < overlay.length ? overlay[oi]! : null;
+        if (!base && !ov) break;
+        if (rows >= limit || (rows > 0 && bytes >= req.maxBytes)) {
+          return { id: req.id, kvs: out, more: true };
+        }
+        let takeOverlay: boolean;
+        if (!base) takeOverlay = true;
+        else if (!ov) takeOverlay = false;
+        else {
+          const bk = base.keyS ?? keyString(base.key);
+          takeOverlay = reverse ? ov.key > bk : ov.key < bk;
+        }
+        if (takeOverlay) {
+          const k = keyFromString(ov!.key);
+          out.push(k, ov!.value);
+          bytes += k.length + ov!.value.length;
+          oi++;
+        } else {
+          out.push(base!.key, base!.value);
+          bytes += base!.key.length + base!.value.length;
+          base = nextBase();
+        }
+        rows++;
+      }
+      return { id: req.id, kvs: out, more: false };
+    } finally {
+      scan.close();
+    }
+  }
+
+  private enqueue(req: CommitRequest | PrepareRequest, state: 'prepared' | 'ready', replies: ShardReply[]): void {
+    const reads = readRangeSet(req.reads);
+    const outcome = checkConflicts(req.readVersion, reads, this.window, this.queue);
+    if (outcome === 'TOO_OLD') {
+      this.counters.conflicts++;
+      replies.push({ id: req.id, error: { code: 'TOO_OLD', message: `read version ${req.readVersion} is older than the MVCC window (oldest ${this.window.horizon})` } });
+      return;
+    }
+    if (outcome === 'CONFLICT') {
+      this.counters.conflicts++;
+      replies.push({ id: req.id, error: { code: 'CONFLICT', message: `a key read at version ${req.readVersion} was written by a later commit` } });
+      return;
+    }
+    if (req.mutations.length === 0) {
+      // read-only participant of a cross-shard commit: checked, nothing to hold
+      replies.push({ id: req.id, ok: true });
+      return;
+    }
+    const keys: string[] = [];
+    const ranges: [string, string][] = [];
+    for (const m of req.mutations) {
+      if (m.kind === MutationKind.ClearRange) ranges.push([keyString(m.key), keyString(m.param)]);
+      else keys.push(keyString(m.key));
+    }
+    const q: Queued = {
+      commitVersion: req.commitVersion,
+      state,
+      mutations: req.mutations,
+      keys,
+      ranges,
+      sync: req.t === 'commit' ? req.sync : false,
+      twoPhase: req.t === 'prepare',
+      replyId: req.id,
+    };
+    const last = this.queue[this.queue.length - 1];
+    if ((last && last.commitVersion >= q.commitVersion) || q.commitVersion <= this.appliedVersion) {
+      throw new Error(`shard ${this.shardId}: commit ${q.commitVersion} arrived out of version order`);
+    }
+    this.queue.push(q);
+    this.byVersion.set(q.commitVersion, q);
+    if (state === 'prepared') {
+      replies.push({ id: req.id, ok: true });
+      this.failpoints.hitShard('shard.after-prepare', this.shardId);
+    }
+  }
+
+  private decide(req: DecideRequest, replies: ShardReply[]): void {
+    const q = this.byVersion.get(req.commitVersion);
+    if (!q || q.state !== 'prepared') {
+      throw new Error(`shard ${this.shardId}: decision for ${req.commitVersion}, which is not prepared here`);
+    }
+    if (!req.commit) {
+      this.byVersion.delete(req.commitVersion);
+      this.queue.splice(this.queue.indexOf(q), 1);
+      replies.push({ id: req.id, ok: true });
+      return;
+    }
+    q.state = 'ready';
+    q.sync = req.sync;
+    q.decision = req.decision;
+    q.replyId = req.id;
+  }
+
+  /** Applies every decided commit at the head of the queue in one write batch. */
+  flush(replies: ShardReply[]): void {
+    let n = 0;
+    while (n < this.queue.length && this.queue[n]!.state === 'ready') n++;
+    if (n === 0 && this.forgets.length === 0) return;
+    const started = performance.now();
+    const commits = this.queue.splice(0, n);
+    const batch = this.storage.batch();
+    let sync = false;
+    let twoPhase = false;
+    // values written earlier in this batch, which RocksDB cannot see yet
+    const pending = new Map<string, Uint8Array | null>();
+    const befores: Map<string, Uint8Array | null>[] = [];
+    const pointKeys = new Map<string, Uint8Array>();
+    for (const c of commits) for (const m of c.mutations) if (m.kind !== MutationKind.ClearRange) pointKeys.set(keyString(m.key), m.key);
+    // one multi-get for the before-images of every point write of the batch
+    const current = new Map<string, Uint8Array | null>();
+    if (pointKeys.size > 0) {
+      const ks = [...pointKeys.values()];
+      const vs = this.storage.getMany(ks);
+      let i = 0;
+      for (const s of pointKeys.keys()) current.set(s, vs[i++] ?? null);
+    }
+    const valueNow = (s: string): Uint8Array | null => (pending.has(s) ? pending.get(s)! : (current.get(s) ?? null));
+    for (const c of commits) {
+      const changes = new Map<string, Uint8Array | null>();
+      for (const m of c.mutations) {
+        if (m.kind === MutationKind.ClearRange) {
+          for (const [s, row] of this.keysIn(m.key, m.param, pending)) {
+            if (!changes.has(s)) changes.set(s, row.value);
+            pending.set(s, null);
+            batch.del(row.key);
+          }
+          continue;
+        }
+        const s = keyString(m.key);
+        if (!changes.has(s)) changes.set(s, valueNow(s));
+        if (m.kind === MutationKind.Set) {
+          pending.set(s, m.param);
+          batch.put(m.key, m.param);
+        } else {
+          pending.set(s, null);
+          batch.del(m.key);
+        }
+      }
+      befores.push(changes);
+      if (c.decision) batch.putMeta(c.decision.key, c.decision.value);
+      sync ||= c.sync || c.decision !== undefined;
+      twoPhase ||= c.twoPhase;
+    }
+    for (const k of this.forgets.splice(0)) batch.delMeta(k);
+    if (commits.length > 0) {
+      this.appliedVersion = commits[commits.length - 1]!.commitVersion;
+      batch.putMeta(this.watermarkKey, encodeVersion(this.appliedVersion));
+    }
+    batch.write(sync && this.durable);
+    if (sync && this.durable) this.counters.fsyncs++;
+    this.counters.batches++;
+    for (let i = 0; i < commits.length; i++) {
+      const c = commits[i]!;
+      this.byVersion.delete(c.commitVersion);
+      this.window.record(c.commitVersion, befores[i]!, c.ranges as [string, string][]);
+      replies.push({ id: c.replyId, ok: true });
+    }
+    this.counters.commits += commits.length;
+    this.counters.busyMs += performance.now() - started;
+    if (twoPhase) this.failpoints.hitShard('shard.after-apply', this.shardId);
+  }
+
+  /** Rows of [begin, end) as they stand now: RocksDB's, overridden by what this batch already wrote. */
+  private keysIn(
+    begin: Uint8Array,
+    end: Uint8Array,
+    pending: Map<string, Uint8Array | null>,
+  ): Map<string, { key: Uint8Array; value: Uint8Array }> {
+    const out = new Map<string, { key: Uint8Array; value: Uint8Array }>();
+    const scan = this.storage.scan(begin, end, false);
+    try {
+      for (;;) {
+        const rows = scan.next(1000);
+        if (rows.length === 0) break;
+        for (let i = 0; i < rows.length; i += 2) out.set(keyString(rows[i]!), { key: rows[i]!, value: rows[i + 1]! });
+      }
+    } finally {
+      scan.close();
+    }
+    const b = keyString(begin);
+    const e = keyString(end);
+    for (const [s, v] of pending) {
+      if (s < b || s >= e) continue;
+      if (v === null) out.delete(s);
+      else out.set(s, { key: keyFromString(s), value: v });
+    }
+    return out;
+  }
+
+  stats(): ShardStats {
+    const est = this.storage.estimate();
+    return {
+      shardId: this.shardId,
+      appliedVersion: this.appliedVersion,
+      windowCommits: this.window.size,
+      queued: this.queue.length,
+      estimatedKeys: est.keys,
+      estimatedBytes: est.bytes,
+      ...this.counters,
+    };
+  }
+}
+
+function readRangeSet(flat: Uint8Array[]): RangeSet {
+  const pairs: [string, string][] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) pairs.push([keyString(flat[i]!), keyString(flat[i + 1]!)]);
+  return RangeSet.from(pairs);
+}

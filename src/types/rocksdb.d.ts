@@ -1,0 +1,43 @@
+// The part of @nxtedition/rocksdb that txkv uses (the package ships no types).
+// Its synchronous calls (_getManySync, _nextvSync, _writeSync) run RocksDB inline on
+// the calling thread; txkv calls them only from shard workers and at start-up.
+declare module '@nxtedition/rocksdb' {
+  export type Column = object & { readonly __column: unique symbol };
+  export interface ColumnOption {
+    column?: Column;
+  }
+  export interface RocksIterator {
+    _nextvSync(size: number, options?: object): { rows: Buffer[]; finished: boolean };
+    _closeSync(): void;
+  }
+  export interface ChainedBatch {
+    put(key: Uint8Array, value: Uint8Array, options?: ColumnOption): this;
+    del(key: Uint8Array, options?: ColumnOption): this;
+    _writeSync(options?: { sync?: boolean }): void;
+    close(): Promise<void>;
+    readonly length: number;
+  }
+  export class RocksLevel {
+    constructor(locationOrHandle: string | bigint, options?: object);
+    open(options?: { columns?: Record<string, object>; createIfMissing?: boolean } & Record<string, unknown>): Promise<void>;
+    close(): Promise<void>;
+    readonly status: string;
+    readonly handle: bigint;
+    readonly columns: Record<string, Column>;
+    batch(): ChainedBatch;
+    _getManySync(keys: Uint8Array[], options?: ColumnOption & { valueEncoding?: string }): (Buffer | undefined)[];
+    iterator(options: ColumnOption & {
+      gte?: Uint8Array;
+      gt?: Uint8Array;
+      lt?: Uint8Array;
+      lte?: Uint8Array;
+      reverse?: boolean;
+      limit?: number;
+      keys?: boolean;
+      values?: boolean;
+      keyEncoding?: string;
+      valueEncoding?: string;
+    }): RocksIterator;
+    getProperty(property: string): string;
+  }
+}
