@@ -49,8 +49,8 @@ export function recover(db: RocksLevel, shardCount: number): RecoveryReport {
       const column = db.columns[columnName(part.shardId)]!;
       // records are replayed in version order, and each shard's watermark says how far it got
       for (const m of part.mutations) {
-        if (m.kind === MutationKind.Set) batch.put(m.key, m.param, { column });
-        else if (m.kind === MutationKind.Clear) batch.del(m.key, { column });
+        if (m.kind === MutationKind.Set) batch._put(m.key, m.param, { column });
+        else if (m.kind === MutationKind.Clear) batch._del(m.key, { column });
         else {
           // apply what the batch has so far, so the range scan sees it
           batch._writeSync({ sync: false });
@@ -60,7 +60,7 @@ export function recover(db: RocksLevel, shardCount: number): RecoveryReport {
             for (;;) {
               const rows = scan._nextvSync(1000).rows;
               if (rows.length === 0) break;
-              for (let i = 0; i < rows.length; i += 2) batch.del(rows[i]!, { column });
+              for (let i = 0; i < rows.length; i += 2) batch._del(rows[i]!, { column });
             }
           } finally {
             scan._closeSync();
@@ -68,10 +68,10 @@ export function recover(db: RocksLevel, shardCount: number): RecoveryReport {
         }
       }
       watermarks[part.shardId] = d.commitVersion;
-      batch.put(appliedKey(part.shardId), encodeVersion(d.commitVersion));
+      batch._put(appliedKey(part.shardId), encodeVersion(d.commitVersion));
       partsReplayed++;
     }
-    batch.del(rec.key);
+    batch._del(rec.key);
   }
   batch._writeSync({ sync: true });
   return {

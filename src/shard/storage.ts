@@ -82,17 +82,17 @@ export class ShardBatch {
     private readonly column: Column,
   ) {}
   put(key: Uint8Array, value: Uint8Array): void {
-    this.b.put(key, value, { column: this.column });
+    this.b._put(key, value, { column: this.column });
   }
   del(key: Uint8Array): void {
-    this.b.del(key, { column: this.column });
+    this.b._del(key, { column: this.column });
   }
   /** Internal metadata (watermarks, decision records) lives in the default column. */
   putMeta(key: Uint8Array, value: Uint8Array): void {
-    this.b.put(key, value);
+    this.b._put(key, value);
   }
   delMeta(key: Uint8Array): void {
-    this.b.del(key);
+    this.b._del(key);
   }
   /** Writes atomically; with sync the WAL is fsync'd before this returns. */
   write(sync: boolean): void {

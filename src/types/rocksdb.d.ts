@@ -11,8 +11,10 @@ declare module '@nxtedition/rocksdb' {
     _closeSync(): void;
   }
   export interface ChainedBatch {
-    put(key: Uint8Array, value: Uint8Array, options?: ColumnOption): this;
-    del(key: Uint8Array, options?: ColumnOption): this;
+    // the underscore forms take bytes as they are; put/del would run abstract-level's
+    // default utf8 key encoding over them and mangle every byte >= 0x80
+    _put(key: Uint8Array, value: Uint8Array, options?: ColumnOption): void;
+    _del(key: Uint8Array, options?: ColumnOption): void;
     _writeSync(options?: { sync?: boolean }): void;
     close(): Promise<void>;
     readonly length: number;
