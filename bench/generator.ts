@@ -1,0 +1,478 @@
+// Load generator core: N concurrent client loops for a fixed time against one adapter,
+// transaction latency in an HDR histogram, counts of ops, conflicts, retries and errors by
+// code, a progress line every second, and a final report. Runs in the CLI process
+// (procs = 0) or in forked generator processes (worker.ts) whose histograms are merged here.
+
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { build, decodeFromCompressedBase64, encodeIntoCompressedBase64, type Histogram } from 'hdr-histogram-js';
+import { classifyError, type Adapter, type AdapterSpec, type BenchSession } from './adapter.js';
+import { Rng } from './rng.js';
+import type { Workload } from './workloads/workload.js';
+
+/** Latencies are recorded in microseconds, up to 60 s (longer ones are clamped). */
+const MAX_LATENCY_US = 60_000_000;
+/** A transaction that still conflicts after this many retries counts as an error. */
+export const MAX_RETRIES = 100;
+
+export function newHistogram(): Histogram {
+  return build({ lowestDiscernibleValue: 1, highestTrackableValue: MAX_LATENCY_US, numberOfSignificantValueDigits: 3 });
+}
+
+export interface LoadOptions {
+  workload: Workload;
+  /** Total client loops (split across processes). */
+  clients: number;
+  seconds: number;
+  /** Seconds run before measuring starts (counted nowhere). */
+  warmupSeconds: number;
+  rows: number;
+  seed: number;
+  verify: boolean;
+  /** Generator processes: 0 = run inside this process. */
+  procs: number;
+  /** Progress line on stderr every second. */
+  progress: boolean;
+  /** Label of the progress line. */
+  label: string;
+}
+
+/** Counters of one generator process; merged across processes. Histograms travel encoded. */
+export interface RawResult {
+  measuredMs: number;
+  txns: number;
+  ops: number;
+  conflicts: number;
+  retries: number;
+  /** Final failures by code (transaction given up). */
+  errors: Record<string, number>;
+  /** Retried failures by code (CONFLICT included). */
+  retriedErrors: Record<string, number>;
+  /** Outcomes by `op:outcome` (meta: `create:exists`, …). */
+  outcomes: Record<string, number>;
+  /** The first few error messages, to say what went wrong. */
+  errorSamples: string[];
+  hist: string;
+  byOp: Record<string, { txns: number; hist: string }>;
+}
+
+export interface OpStats {
+  txns: number;
+  txPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
+export interface BenchReport {
+  system: string;
+  workload: string;
+  durability: string;
+  clients: number;
+  procs: number;
+  rows: number;
+  seconds: number;
+  txPerSec: number;
+  opsPerSec: number;
+  opUnit: string;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  txns: number;
+  ops: number;
+  conflicts: number;
+  retries: number;
+  errors: Record<string, number>;
+  retriedErrors: Record<string, number>;
+  outcomes?: Record<string, number>;
+  byOp?: Record<string, OpStats>;
+  errorSamples?: string[];
+}
+
+interface Live {
+  txns: number;
+  ops: number;
+  conflicts: number;
+  errors: number;
+  hist: Histogram;
+}
+
+function bump(m: Record<string, number>, k: string, by = 1): void {
+  m[k] = (m[k] ?? 0) + by;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Runs `clients` client loops of `workload` in this process, clients numbered from
+ * `clientOffset`. `onTick` receives live counters every second.
+ */
+export async function runClients(
+  adapter: Adapter,
+  o: { workload: Workload; clients: number; clientOffset: number; seconds: number; warmupSeconds: number; rows: number; seed: number; verify: boolean },
+  onTick?: (live: Live, elapsedMs: number) => void,
+): Promise<RawResult> {
+  const sessions: BenchSession[] = [];
+  for (let i = 0; i < o.clients; i++) sessions.push(await adapter.session(o.clientOffset + i));
+
+  const hist = newHistogram();
+  const byOp = new Map<string, { txns: number; hist: Histogram }>();
+  const raw: Omit<RawResult, 'hist' | 'byOp' | 'measuredMs'> = {
+    txns: 0,
+    ops: 0,
+    conflicts: 0,
+    retries: 0,
+    errors: {},
+    retriedErrors: {},
+    outcomes: {},
+    errorSamples: [],
+  };
+  let errorCount = 0;
+  const live: Live = { txns: 0, ops: 0, conflicts: 0, errors: 0, hist };
+
+  const startedAt = performance.now();
+  const measureFrom = startedAt + o.warmupSeconds * 1000;
+  const stopAt = measureFrom + o.seconds * 1000;
+  const baseRng = new Rng(o.seed);
+
+  const ticker = onTick
+    ? setInterval(() => {
+        live.txns = raw.txns;
+        live.ops = raw.ops;
+        live.conflicts = raw.conflicts;
+        live.errors = errorCount;
+        onTick(live, performance.now() - measureFrom);
+      }, 1000)
+    : undefined;
+
+  const loop = async (clientIndex: number): Promise<void> => {
+    const clientId = o.clientOffset + clientIndex;
+    const rng = baseRng.fork(clientId);
+    const session = sessions[clientIndex] as BenchSession;
+    const client = o.workload.client({ rows: o.rows, seed: o.seed, clientId, rng, verify: o.verify });
+    while (performance.now() < stopAt) {
+      const plan = client.next();
+      const t0 = performance.now();
+      let ops = 0;
+      let ok = false;
+      let conflicts = 0;
+      let retries = 0;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          plan.outcome = undefined;
+          ops = await session.attempt(plan.shape, (tx) => plan.run(tx));
+          ok = true;
+          break;
+        } catch (err) {
+          const e = classifyError(err);
+          const measuring = performance.now() >= measureFrom;
+          if (e.retryable && attempt < MAX_RETRIES) {
+            retries++;
+            if (e.code === 'CONFLICT') conflicts++;
+            if (measuring) bump(raw.retriedErrors, e.code);
+            // Back off after the first retry (jittered, capped), so hot keys do not livelock.
+            if (attempt > 0) await sleep(rng.float() * Math.min(2 ** attempt, 64));
+            continue;
+          }
+          if (measuring) {
+            bump(raw.errors, e.retryable ? 'RETRY_LIMIT' : e.code);
+            errorCount++;
+            if (raw.errorSamples.length < 5) raw.errorSamples.push(`${e.code}: ${e.message}`);
+          }
+          // Do not spin on a broken system.
+          await sleep(10);
+          break;
+        }
+      }
+      const t1 = performance.now();
+      if (t0 < measureFrom) continue;
+      raw.conflicts += conflicts;
+      raw.retries += retries;
+      if (!ok) continue;
+      const us = Math.min(MAX_LATENCY_US, Math.max(1, Math.round((t1 - t0) * 1000)));
+      hist.recordValue(us);
+      raw.txns++;
+      raw.ops += ops;
+      if (plan.outcome !== undefined) bump(raw.outcomes, `${plan.op}:${plan.outcome}`);
+      let h = byOp.get(plan.op);
+      if (h === undefined) byOp.set(plan.op, (h = { txns: 0, hist: newHistogram() }));
+      h.txns++;
+      h.hist.recordValue(us);
+    }
+  };
+
+  try {
+    await Promise.all(sessions.map((_, i) => loop(i)));
+  } finally {
+    if (ticker) clearInterval(ticker);
+    await Promise.all(sessions.map((s) => s.close().catch(() => undefined)));
+  }
+  const measuredMs = Math.max(1, performance.now() - measureFrom);
+  const out: RawResult = {
+    ...raw,
+    measuredMs,
+    hist: encodeIntoCompressedBase64(hist),
+    byOp: Object.fromEntries([...byOp].map(([op, v]) => [op, { txns: v.txns, hist: encodeIntoCompressedBase64(v.hist) }])),
+  };
+  hist.destroy();
+  for (const v of byOp.values()) v.hist.destroy();
+  return out;
+}
+
+function mergeCounts(into: Record<string, number>, from: Record<string, number>): void {
+  for (const [k, v] of Object.entries(from)) bump(into, k, v);
+}
+
+/** Merges the results of several generator processes (same workload, same time window). */
+export function mergeRaw(parts: RawResult[]): RawResult {
+  const hist = newHistogram();
+  const byOp = new Map<string, { txns: number; hist: Histogram }>();
+  const out: RawResult = {
+    measuredMs: 0,
+    txns: 0,
+    ops: 0,
+    conflicts: 0,
+    retries: 0,
+    errors: {},
+    retriedErrors: {},
+    outcomes: {},
+    errorSamples: [],
+    hist: '',
+    byOp: {},
+  };
+  for (const p of parts) {
+    out.measuredMs = Math.max(out.measuredMs, p.measuredMs);
+    out.txns += p.txns;
+    out.ops += p.ops;
+    out.conflicts += p.conflicts;
+    out.retries += p.retries;
+    mergeCounts(out.errors, p.errors);
+    mergeCounts(out.retriedErrors, p.retriedErrors);
+    mergeCounts(out.outcomes, p.outcomes);
+    out.errorSamples.push(...p.errorSamples.slice(0, 5 - out.errorSamples.length));
+    hist.add(decodeFromCompressedBase64(p.hist));
+    for (const [op, v] of Object.entries(p.byOp)) {
+      let h = byOp.get(op);
+      if (h === undefined) byOp.set(op, (h = { txns: 0, hist: newHistogram() }));
+      h.txns += v.txns;
+      h.hist.add(decodeFromCompressedBase64(v.hist));
+    }
+  }
+  out.hist = encodeIntoCompressedBase64(hist);
+  out.byOp = Object.fromEntries([...byOp].map(([op, v]) => [op, { txns: v.txns, hist: encodeIntoCompressedBase64(v.hist) }]));
+  return out;
+}
+
+const ms = (us: number): number => Math.round(us) / 1000;
+
+export function summarize(
+  raw: RawResult,
+  o: { system: string; durability: string; workload: Workload; clients: number; procs: number; rows: number },
+): BenchReport {
+  const hist = decodeFromCompressedBase64(raw.hist);
+  const seconds = raw.measuredMs / 1000;
+  const report: BenchReport = {
+    system: o.system,
+    workload: o.workload.name,
+    durability: o.durability,
+    clients: o.clients,
+    procs: o.procs,
+    rows: o.rows,
+    seconds: Math.round(seconds * 100) / 100,
+    txPerSec: Math.round(raw.txns / seconds),
+    opsPerSec: Math.round(raw.ops / seconds),
+    opUnit: o.workload.opUnit,
+    p50Ms: ms(hist.getValueAtPercentile(50)),
+    p95Ms: ms(hist.getValueAtPercentile(95)),
+    p99Ms: ms(hist.getValueAtPercentile(99)),
+    maxMs: ms(hist.maxValue),
+    txns: raw.txns,
+    ops: raw.ops,
+    conflicts: raw.conflicts,
+    retries: raw.retries,
+    errors: raw.errors,
+    retriedErrors: raw.retriedErrors,
+  };
+  if (Object.keys(raw.outcomes).length > 0) report.outcomes = raw.outcomes;
+  if (Object.keys(raw.byOp).length > 1) {
+    report.byOp = {};
+    for (const [op, v] of Object.entries(raw.byOp)) {
+      const h = decodeFromCompressedBase64(v.hist);
+      report.byOp[op] = {
+        txns: v.txns,
+        txPerSec: Math.round(v.txns / seconds),
+        p50Ms: ms(h.getValueAtPercentile(50)),
+        p99Ms: ms(h.getValueAtPercentile(99)),
+        maxMs: ms(h.maxValue),
+      };
+    }
+  }
+  if (raw.errorSamples.length > 0) report.errorSamples = raw.errorSamples;
+  return report;
+}
+
+function fmtInt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+function progressLine(label: string, elapsedMs: number, txns: number, ops: number, conflicts: number, errors: number, hist: Histogram): string {
+  const s = Math.max(0.001, elapsedMs / 1000);
+  const phase = elapsedMs < 0 ? 'warmup' : `${s.toFixed(0)}s`;
+  return (
+    `[${label}] ${phase}  ${fmtInt(ops / s)} ops/s  ${fmtInt(txns / s)} tx/s  ` +
+    `p50 ${ms(hist.getValueAtPercentile(50)).toFixed(2)} ms  p99 ${ms(hist.getValueAtPercentile(99)).toFixed(2)} ms  ` +
+    `conflicts ${conflicts}  errors ${errors}`
+  );
+}
+
+function writeProgress(line: string): void {
+  if (process.stderr.isTTY) process.stderr.write(`\r\x1b[K${line}`);
+  else process.stderr.write(line + '\n');
+}
+
+/** Message protocol between generator.ts and worker.ts (over the fork IPC channel). */
+export type WorkerRequest = {
+  type: 'run';
+  spec: AdapterSpec;
+  workload: string;
+  clients: number;
+  clientOffset: number;
+  seconds: number;
+  warmupSeconds: number;
+  rows: number;
+  seed: number;
+  verify: boolean;
+};
+export type WorkerMessage =
+  | { type: 'tick'; txns: number; ops: number; conflicts: number; errors: number; hist: string; elapsedMs: number }
+  | { type: 'done'; raw: RawResult }
+  | { type: 'failed'; message: string };
+
+/**
+ * Runs a workload against one system and returns the merged raw result. With procs = 0 the
+ * clients run in this process on `adapter`; otherwise `procs` forked worker processes each
+ * open their own adapter from `spec` and run a share of the clients.
+ */
+export async function runLoad(o: LoadOptions, target: { adapter?: Adapter; spec?: AdapterSpec }): Promise<RawResult> {
+  if (o.procs <= 0) {
+    if (!target.adapter) throw new Error('runLoad: in-process run needs an adapter');
+    return runClients(
+      target.adapter,
+      { ...o, clientOffset: 0 },
+      o.progress ? (live, t) => writeProgress(progressLine(o.label, t, live.txns, live.ops, live.conflicts, live.errors, live.hist)) : undefined,
+    ).finally(() => {
+      if (o.progress && process.stderr.isTTY) process.stderr.write('\n');
+    });
+  }
+  if (!target.spec) throw new Error('runLoad: forked run needs an adapter spec');
+  const spec = target.spec;
+  const workerPath = fileURLToPath(new URL('./worker.js', import.meta.url));
+  const procs = Math.min(o.procs, o.clients);
+  const ticks: ({ txns: number; ops: number; conflicts: number; errors: number; hist: string; elapsedMs: number } | undefined)[] = [];
+  let offset = 0;
+  const runs: Promise<RawResult>[] = [];
+  for (let p = 0; p < procs; p++) {
+    const clients = Math.floor(o.clients / procs) + (p < o.clients % procs ? 1 : 0);
+    const req: WorkerRequest = {
+      type: 'run',
+      spec,
+      workload: o.workload.name,
+      clients,
+      clientOffset: offset,
+      seconds: o.seconds,
+      warmupSeconds: o.warmupSeconds,
+      rows: o.rows,
+      seed: o.seed,
+      verify: o.verify,
+    };
+    offset += clients;
+    runs.push(
+      new Promise<RawResult>((resolve, reject) => {
+        const child = fork(workerPath, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+        let settled = false;
+        child.on('message', (m: WorkerMessage) => {
+          if (m.type === 'tick') ticks[p] = m;
+          else if (m.type === 'done') {
+            settled = true;
+            resolve(m.raw);
+            child.disconnect();
+          } else if (m.type === 'failed') {
+            settled = true;
+            reject(new Error(`generator process ${p}: ${m.message}`));
+            child.kill();
+          }
+        });
+        child.on('exit', (code, signal) => {
+          if (!settled) reject(new Error(`generator process ${p} exited (${code ?? signal}) before reporting`));
+        });
+        child.send(req);
+      }),
+    );
+  }
+  const ticker = o.progress
+    ? setInterval(() => {
+        const got = ticks.filter((t) => t !== undefined);
+        if (got.length === 0) return;
+        const h = newHistogram();
+        let txns = 0;
+        let ops = 0;
+        let conflicts = 0;
+        let errors = 0;
+        let elapsedMs = 0;
+        for (const t of got) {
+          txns += t.txns;
+          ops += t.ops;
+          conflicts += t.conflicts;
+          errors += t.errors;
+          elapsedMs = Math.max(elapsedMs, t.elapsedMs);
+          h.add(decodeFromCompressedBase64(t.hist));
+        }
+        writeProgress(progressLine(o.label, elapsedMs, txns, ops, conflicts, errors, h));
+        h.destroy();
+      }, 1000)
+    : undefined;
+  try {
+    return mergeRaw(await Promise.all(runs));
+  } finally {
+    if (ticker) clearInterval(ticker);
+    if (o.progress && process.stderr.isTTY) process.stderr.write('\n');
+  }
+}
+
+/** Human-readable table of reports (one row each). */
+export function formatTable(reports: BenchReport[]): string {
+  const head = ['system', 'workload', 'clients', 'tx/s', 'ops/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'conflicts', 'retries', 'errors'];
+  const rows = reports.map((r) => [
+    r.system,
+    r.workload,
+    String(r.clients),
+    fmtInt(r.txPerSec),
+    `${fmtInt(r.opsPerSec)} ${r.opUnit}`,
+    r.p50Ms.toFixed(2),
+    r.p95Ms.toFixed(2),
+    r.p99Ms.toFixed(2),
+    r.maxMs.toFixed(2),
+    String(r.conflicts),
+    String(r.retries),
+    Object.entries(r.errors)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ') || '0',
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
+  const out = [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)];
+  for (const r of reports) {
+    if (r.byOp) {
+      out.push('', `${r.system} ${r.workload} by operation:`);
+      for (const [op, s] of Object.entries(r.byOp)) {
+        out.push(`  ${op.padEnd(8)} ${fmtInt(s.txPerSec).padStart(9)} ops/s  p50 ${s.p50Ms.toFixed(2)} ms  p99 ${s.p99Ms.toFixed(2)} ms  max ${s.maxMs.toFixed(2)} ms`);
+      }
+    }
+    if (r.outcomes) out.push(`  outcomes: ${Object.entries(r.outcomes).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    if (r.errorSamples) out.push(`  first errors: ${r.errorSamples.join(' | ')}`);
+  }
+  return out.join('\n');
+}

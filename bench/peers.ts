@@ -1,0 +1,265 @@
+// Starts and stops the systems compared by bench/compare.ts, each on loopback on a free port
+// with a temporary data dir: txkv (a forked server process), etcd 3.4, Redis 7 (AOF,
+// appendfsync always) and PostgreSQL 15 (initdb + pg_ctl, as the `postgres` user when run
+// as root, since initdb refuses root). A peer that is not installed is reported, not started.
+
+import { execFile, fork, spawn, type ChildProcess } from 'node:child_process';
+import { accessSync, chownSync, constants, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { AdapterSpec } from './adapter.js';
+
+const execFileP = promisify(execFile);
+
+export const PG_BIN = '/usr/lib/postgresql/15/bin';
+
+export interface RunningPeer {
+  system: AdapterSpec['system'];
+  spec: AdapterSpec;
+  /** Version string for the report. */
+  version: string;
+  stop(): Promise<void>;
+}
+
+export type PeerStart = { ok: true; peer: RunningPeer } | { ok: false; reason: string };
+
+export function which(cmd: string): string | undefined {
+  if (cmd.includes('/')) return canExec(cmd) ? cmd : undefined;
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    const p = join(dir, cmd);
+    if (canExec(p)) return p;
+  }
+  return undefined;
+}
+
+function canExec(p: string): boolean {
+  try {
+    accessSync(p, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function tcpOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = new Socket();
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('error', () => resolve(false));
+    sock.connect(port, '127.0.0.1');
+  });
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what} did not become ready within ${timeoutMs} ms`);
+}
+
+function tempDir(name: string): string {
+  return mkdtempSync(join(tmpdir(), `txkv-bench-${name}-`));
+}
+
+/** Stops a spawned server: SIGTERM, then SIGKILL after `graceMs`. */
+function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+function collectOutput(child: ChildProcess): () => string {
+  let out = '';
+  const add = (b: Buffer): void => {
+    out = (out + b.toString()).slice(-4000);
+  };
+  child.stdout?.on('data', add);
+  child.stderr?.on('data', add);
+  return () => out;
+}
+
+export async function startTxkv(shards: number): Promise<PeerStart> {
+  const dataDir = tempDir('txkv');
+  const child = fork(fileURLToPath(new URL('./serve-txkv.js', import.meta.url)), [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  const output = collectOutput(child);
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      child.once('message', (m: { url: string }) => resolve(m.url));
+      child.once('exit', (code) => reject(new Error(`txkv server exited (${code}): ${output()}`)));
+      child.send({ dataDir, shards });
+    });
+    return {
+      ok: true,
+      peer: {
+        system: 'txkv',
+        spec: { system: 'txkv', endpoint: url },
+        version: `txkv (${shards} shard${shards === 1 ? '' : 's'})`,
+        async stop() {
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+            child.once('exit', () => {
+              clearTimeout(timer);
+              resolve();
+            });
+            child.send('close');
+          });
+          rmSync(dataDir, { recursive: true, force: true });
+        },
+      },
+    };
+  } catch (err) {
+    child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+    return { ok: false, reason: (err as Error).message };
+  }
+}
+
+export async function startEtcd(): Promise<PeerStart> {
+  const bin = which('etcd');
+  if (!bin) return { ok: false, reason: 'etcd is not installed (scripts/install-peers.sh installs Debian etcd-server)' };
+  const version = (await execFileP(bin, ['--version'])).stdout.split('\n')[0]?.trim() ?? 'etcd';
+  const dataDir = tempDir('etcd');
+  const port = await freePort();
+  const peerPort = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const peerUrl = `http://127.0.0.1:${peerPort}`;
+  const child = spawn(
+    bin,
+    [
+      '--name', 'bench', '--data-dir', dataDir,
+      '--listen-client-urls', url, '--advertise-client-urls', url,
+      '--listen-peer-urls', peerUrl, '--initial-advertise-peer-urls', peerUrl,
+      '--initial-cluster', `bench=${peerUrl}`,
+      '--logger', 'zap', '--log-level', 'error',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const output = collectOutput(child);
+  const stop = async (): Promise<void> => {
+    await stopChild(child);
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    await waitFor('etcd', async () => {
+      if (child.exitCode !== null) throw new Error(`etcd exited: ${output()}`);
+      return tcpOpen(port);
+    });
+    return { ok: true, peer: { system: 'etcd', spec: { system: 'etcd', url }, version, stop } };
+  } catch (err) {
+    await stop();
+    return { ok: false, reason: `${(err as Error).message}: ${output()}` };
+  }
+}
+
+export async function startRedis(): Promise<PeerStart> {
+  const bin = which('redis-server');
+  if (!bin) return { ok: false, reason: 'redis-server is not installed (scripts/install-peers.sh installs Debian redis-server)' };
+  const version = (await execFileP(bin, ['--version'])).stdout.trim().split(' ').slice(0, 3).join(' ');
+  const dataDir = tempDir('redis');
+  const port = await freePort();
+  const child = spawn(
+    bin,
+    [
+      '--port', String(port), '--bind', '127.0.0.1', '--dir', dataDir,
+      '--appendonly', 'yes', '--appendfsync', 'always', '--save', '',
+      '--protected-mode', 'no', '--daemonize', 'no', '--maxclients', '1000',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const output = collectOutput(child);
+  const stop = async (): Promise<void> => {
+    await stopChild(child);
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    await waitFor('redis', async () => {
+      if (child.exitCode !== null) throw new Error(`redis-server exited: ${output()}`);
+      return tcpOpen(port);
+    });
+    return { ok: true, peer: { system: 'redis', spec: { system: 'redis', host: '127.0.0.1', port }, version, stop } };
+  } catch (err) {
+    await stop();
+    return { ok: false, reason: `${(err as Error).message}: ${output()}` };
+  }
+}
+
+/** Runs a PostgreSQL tool as the `postgres` user when we are root (initdb refuses root). */
+async function pgTool(tool: string, args: string[]): Promise<string> {
+  const bin = join(PG_BIN, tool);
+  const asRoot = process.getuid?.() === 0;
+  const { stdout, stderr } = asRoot ? await execFileP('runuser', ['-u', 'postgres', '--', bin, ...args]) : await execFileP(bin, args);
+  return stdout + stderr;
+}
+
+export async function startPostgres(): Promise<PeerStart> {
+  if (!canExec(join(PG_BIN, 'initdb'))) return { ok: false, reason: `PostgreSQL 15 is not installed (${PG_BIN}/initdb missing; scripts/install-peers.sh installs Debian postgresql)` };
+  const root = tempDir('postgres');
+  const dataDir = join(root, 'data');
+  if (process.getuid?.() === 0) {
+    const pw = (await execFileP('id', ['-u', 'postgres']).catch(() => ({ stdout: '' }))).stdout.trim();
+    const gid = (await execFileP('id', ['-g', 'postgres']).catch(() => ({ stdout: '' }))).stdout.trim();
+    if (!pw) return { ok: false, reason: 'running as root and there is no postgres user to run initdb as' };
+    chownSync(root, Number(pw), Number(gid));
+  }
+  const port = await freePort();
+  const user = 'bench';
+  let started = false;
+  const stop = async (): Promise<void> => {
+    if (started) await pgTool('pg_ctl', ['-D', dataDir, '-m', 'fast', '-w', 'stop']).catch(() => undefined);
+    rmSync(root, { recursive: true, force: true });
+  };
+  try {
+    await pgTool('initdb', ['-D', dataDir, '-A', 'trust', '-U', user, '-E', 'UTF8', '--no-instructions']);
+    const opts = [
+      `-p ${port}`, `-k ${root}`, '-c listen_addresses=127.0.0.1', '-c max_connections=300',
+      '-c shared_buffers=256MB', '-c synchronous_commit=on', '-c fsync=on',
+      "-c default_transaction_isolation=serializable", '-c max_pred_locks_per_transaction=256',
+    ].join(' ');
+    await pgTool('pg_ctl', ['-D', dataDir, '-l', join(root, 'log'), '-o', opts, '-w', '-t', '60', 'start']);
+    started = true;
+    const version = (await pgTool('postgres', ['--version'])).trim();
+    return { ok: true, peer: { system: 'postgres', spec: { system: 'postgres', host: '127.0.0.1', port, user, database: 'postgres' }, version, stop } };
+  } catch (err) {
+    await stop();
+    return { ok: false, reason: `PostgreSQL did not start: ${(err as Error).message}` };
+  }
+}
+
+export function startPeer(system: AdapterSpec['system'], shards: number): Promise<PeerStart> {
+  switch (system) {
+    case 'txkv':
+      return startTxkv(shards);
+    case 'etcd':
+      return startEtcd();
+    case 'redis':
+      return startRedis();
+    case 'postgres':
+      return startPostgres();
+  }
+}

@@ -1,0 +1,31 @@
+// A txkv server in its own process, for bench/compare.ts: the server then gets a core of its
+// own instead of sharing the generator's event loop. Started with fork(); receives
+// { dataDir, shards }, answers { url }, and closes the server gracefully on 'close'.
+
+import { startServer } from '../src/index.js';
+
+interface Start {
+  dataDir: string;
+  shards: number;
+}
+
+process.once('message', (m: Start) => {
+  void (async () => {
+    const server = await startServer({ port: 0, host: '127.0.0.1', dataDir: m.dataDir, shards: m.shards });
+    process.send?.({ url: server.url });
+    process.on('message', (msg: unknown) => {
+      if (msg === 'close') {
+        void server.close().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            console.error('txkv server close failed:', err);
+            process.exit(1);
+          },
+        );
+      }
+    });
+  })().catch((err: unknown) => {
+    console.error('txkv server failed to start:', err);
+    process.exit(1);
+  });
+});

@@ -1,0 +1,84 @@
+// Runs one workload against one system end to end: open, preload (optional), load, report.
+// Shared by cli.ts, compare.ts and the smoke test. Main thread of the calling process.
+
+import type { Adapter, AdapterSpec } from './adapter.js';
+import { runLoad, summarize, type BenchReport } from './generator.js';
+import { checkMetaNamespace, type MetaCheck } from './workloads/meta.js';
+import type { Workload } from './workloads/workload.js';
+
+export interface SuiteOptions {
+  workload: Workload;
+  clients?: number;
+  seconds: number;
+  warmupSeconds: number;
+  rows: number;
+  seed: number;
+  verify: boolean;
+  procs: number;
+  progress: boolean;
+  /** Preload the workload's keyspace first. */
+  load: boolean;
+}
+
+export type SuiteReport = BenchReport & { loadSeconds?: number; metaCheck?: MetaCheck };
+
+function logLine(progress: boolean, line: string): void {
+  if (progress) process.stderr.write(line + '\n');
+}
+
+export async function runSuite(adapter: Adapter, spec: AdapterSpec | undefined, o: SuiteOptions): Promise<SuiteReport> {
+  const clients = o.clients ?? o.workload.defaultClients;
+  await adapter.open({ ordered: o.workload.ordered, ...(o.workload.rangeGroupBytes !== undefined ? { rangeGroupBytes: o.workload.rangeGroupBytes } : {}) });
+  try {
+    let loadSeconds: number | undefined;
+    if (o.load) {
+      const t0 = performance.now();
+      let last = t0;
+      await adapter.load(o.workload.preload({ rows: o.rows, seed: o.seed }), (rows) => {
+        const now = performance.now();
+        if (now - last >= 1000) {
+          last = now;
+          logLine(o.progress, `[${adapter.system} preload ${o.workload.keyspace}] ${rows.toLocaleString('en-US')} rows`);
+        }
+      });
+      loadSeconds = Math.round((performance.now() - t0) / 10) / 100;
+      logLine(o.progress, `[${adapter.system} preload ${o.workload.keyspace}] done in ${loadSeconds} s`);
+    }
+    const raw = await runLoad(
+      {
+        workload: o.workload,
+        clients,
+        seconds: o.seconds,
+        warmupSeconds: o.warmupSeconds,
+        rows: o.rows,
+        seed: o.seed,
+        verify: o.verify,
+        procs: o.procs,
+        progress: o.progress,
+        label: `${adapter.system} ${o.workload.name}`,
+      },
+      { adapter, ...(spec ? { spec } : {}) },
+    );
+    const report: SuiteReport = summarize(raw, {
+      system: adapter.system,
+      durability: adapter.durability,
+      workload: o.workload,
+      clients,
+      procs: o.procs,
+      rows: o.rows,
+    });
+    if (loadSeconds !== undefined) report.loadSeconds = loadSeconds;
+    if (o.workload.name === 'meta' && o.verify) {
+      const session = await adapter.session(1_000_000);
+      try {
+        report.metaCheck = await checkMetaNamespace(session);
+      } finally {
+        await session.close();
+      }
+      if (report.metaCheck.problems.length > 0) report.errors.INVARIANT = report.metaCheck.problems.length;
+    }
+    return report;
+  } finally {
+    await adapter.close();
+  }
+}
