@@ -1,0 +1,542 @@
+// Connections and the pool of a Database. I/O thread only (except submit/close, which
+// post to it). The only TU that includes Boost.Asio/Beast.
+//
+// A Connection is one WebSocket to one endpoint: Hello first, then requests batched
+// per I/O tick into one Frame, replies matched by request id, a sweep timer for
+// deadlines, and reconnect with exponential backoff. A connection lost with requests
+// in flight fails reads with NETWORK_ERROR and commits with MAYBE_COMMITTED (the
+// only place that code is born); requests not yet sent are kept and sent on the
+// next connection.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <iostream>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_map>
+
+#include "database_impl.h"
+
+namespace txkv::detail {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = boost::beast::websocket;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+thread_local bool tlOnIoThread = false;
+
+struct Endpoint {
+  std::string url, host, port, path;
+};
+
+Result<Endpoint> parseEndpoint(const std::string& url) {
+  constexpr std::string_view kWs = "ws://";
+  if (url.rfind("wss://", 0) == 0) {
+    return TxnError(ErrorCode::kInvalidArgument, "endpoint " + url + ": wss:// is not supported by the C++ client");
+  }
+  if (url.rfind(kWs, 0) != 0) {
+    return TxnError(ErrorCode::kInvalidArgument, "endpoint " + url + " must start with ws://");
+  }
+  std::string rest = url.substr(kWs.size());
+  Endpoint ep{url, "", "80", "/"};
+  auto slash = rest.find('/');
+  if (slash != std::string::npos) {
+    ep.path = rest.substr(slash);
+    rest.resize(slash);
+  }
+  if (!rest.empty() && rest[0] == '[') {  // [v6]:port
+    auto close = rest.find(']');
+    if (close == std::string::npos) return TxnError(ErrorCode::kInvalidArgument, "endpoint " + url + ": bad IPv6 host");
+    ep.host = rest.substr(1, close - 1);
+    if (close + 1 < rest.size() && rest[close + 1] == ':') ep.port = rest.substr(close + 2);
+  } else {
+    auto colon = rest.rfind(':');
+    ep.host = rest.substr(0, colon);
+    if (colon != std::string::npos) ep.port = rest.substr(colon + 1);
+  }
+  if (ep.host.empty() || ep.port.empty() ||
+      !std::all_of(ep.port.begin(), ep.port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return TxnError(ErrorCode::kInvalidArgument, "endpoint " + url + ": expected ws://host:port[/path]");
+  }
+  return ep;
+}
+
+class Pool;
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  enum class State { kIdle, kConnecting, kReady, kBackoff };
+
+  Connection(asio::io_context& ioc, Endpoint ep, Pool& pool, const ConnectOptions& opts)
+      : ioc_(ioc), ep_(std::move(ep)), pool_(pool), opts_(opts), resolver_(ioc), timer_(ioc), sweepTimer_(ioc) {}
+
+  State state() const { return state_; }
+  Clock::time_point backoffUntil() const { return backoffUntil_; }
+  size_t load() const { return inflight_.size() + waiting_.size(); }
+  const std::string& url() const { return ep_.url; }
+
+  void submit(OutgoingRequest r) {
+    waiting_.push_back(std::move(r));
+    armSweep();
+    switch (state_) {
+      case State::kReady: scheduleFlush(); break;
+      case State::kIdle: startConnect(); break;
+      case State::kConnecting: break;
+      case State::kBackoff: armReconnect(); break;
+    }
+  }
+
+  // Open the connection ahead of need (pool warm-up).
+  void warmUp() {
+    if (state_ == State::kIdle) startConnect();
+  }
+
+  void shutdown(const TxnError& why) {
+    closed_ = true;
+    ++epoch_;
+    timer_.cancel();
+    sweepTimer_.cancel();
+    resolver_.cancel();
+    closeSocket();
+    failAll(why, TxnError(ErrorCode::kMaybeCommitted, why.message() + " while the commit was in flight"));
+  }
+
+ private:
+  struct Inflight {
+    bool isCommit;
+    Clock::time_point deadline;
+    ReplyCallback done;
+  };
+
+  void startConnect() {
+    if (closed_) return;
+    state_ = State::kConnecting;
+    helloDone_ = false;
+    uint64_t epoch = ++epoch_;
+    ws_ = std::make_unique<websocket::stream<beast::tcp_stream>>(ioc_);
+    readBuf_.clear();
+    timer_.expires_after(std::chrono::milliseconds(opts_.connectTimeoutMs));
+    timer_.async_wait([self = shared_from_this(), epoch](error_code ec) {
+      if (ec || epoch != self->epoch_ || self->state_ != State::kConnecting) return;
+      self->connectFailed("timed out after " + std::to_string(self->opts_.connectTimeoutMs) + " ms");
+    });
+    resolver_.async_resolve(ep_.host, ep_.port, [self = shared_from_this(), epoch](error_code ec, tcp::resolver::results_type results) {
+      if (epoch != self->epoch_) return;
+      if (ec) return self->connectFailed("resolve: " + ec.message());
+      beast::get_lowest_layer(*self->ws_).async_connect(results, [self, epoch](error_code ec, const tcp::endpoint&) {
+        if (epoch != self->epoch_) return;
+        if (ec) return self->connectFailed("connect: " + ec.message());
+        beast::get_lowest_layer(*self->ws_).socket().set_option(tcp::no_delay(true), ec);
+        self->ws_->binary(true);
+        self->ws_->read_message_max(512u * 1024 * 1024);
+        self->ws_->set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
+          req.set(beast::http::field::user_agent, "txkv-cpp");
+        }));
+        self->ws_->async_handshake(self->ep_.host + ":" + self->ep_.port, self->ep_.path, [self, epoch](error_code ec) {
+          if (epoch != self->epoch_) return;
+          if (ec) return self->connectFailed("websocket handshake: " + ec.message());
+          self->sendHello();
+          self->doRead(epoch);
+        });
+      });
+    });
+  }
+
+  void sendHello() {
+    helloId_ = takeId();
+    proto::HelloRequest hello{proto::kProtocolVersion, opts_.token, opts_.clientName};
+    writeQueue_.push_back(std::make_shared<std::string>(proto::encodeFrame({{helloId_, std::move(hello)}})));
+    doWrite(epoch_);
+  }
+
+  void onHello(Result<proto::Body> r) {
+    if (r.ok() && std::holds_alternative<proto::HelloReply>(*r)) {
+      timer_.cancel();
+      state_ = State::kReady;
+      helloDone_ = true;
+      failures_ = 0;
+      readOnly_ = std::get<proto::HelloReply>(*r).readOnly;
+      scheduleFlush();
+      return;
+    }
+    // The server answered but refused us (UNAUTHORIZED, PROTOCOL_ERROR): fail what waits
+    // with that error, not NETWORK_ERROR; then back off like any failed connect.
+    TxnError e = r.ok() ? TxnError(ErrorCode::kProtocolError, "expected HelloReply") : r.error();
+    TxnError withUrl(e.code(), ep_.url + ": " + e.message());
+    ++epoch_;
+    auto waiting = std::move(waiting_);
+    waiting_.clear();
+    enterBackoff();
+    for (auto& w : waiting) w.done(withUrl);
+  }
+
+  void connectFailed(const std::string& why) {
+    if (state_ != State::kConnecting) return;
+    ++epoch_;
+    timer_.cancel();
+    enterBackoff();
+    TxnError e(ErrorCode::kNetworkError, "cannot reach " + ep_.url + ": " + why);
+    auto waiting = std::move(waiting_);
+    waiting_.clear();
+    for (auto& w : waiting) {
+      ++w.connectAttempts;
+      failover(std::move(w), e);
+    }
+  }
+
+  void failover(OutgoingRequest r, const TxnError& e);  // defined after Pool
+
+  void enterBackoff() {
+    closeSocket();
+    state_ = State::kBackoff;
+    ++failures_;
+    int64_t delay = 25;
+    for (int i = 1; i < failures_ && delay < opts_.maxBackoffMs; ++i) delay *= 2;
+    delay = std::min<int64_t>(delay, opts_.maxBackoffMs);
+    static thread_local std::minstd_rand rng{std::random_device{}()};
+    delay = delay / 2 + static_cast<int64_t>(rng() % static_cast<uint64_t>(delay / 2 + 1));  // jitter
+    backoffUntil_ = Clock::now() + std::chrono::milliseconds(delay);
+    reconnectArmed_ = false;
+    if (!waiting_.empty()) armReconnect();
+  }
+
+  void armReconnect() {
+    if (reconnectArmed_ || closed_) return;
+    reconnectArmed_ = true;
+    timer_.expires_at(backoffUntil_);
+    uint64_t epoch = epoch_;
+    timer_.async_wait([self = shared_from_this(), epoch](error_code ec) {
+      if (ec || epoch != self->epoch_ || self->state_ != State::kBackoff) return;
+      self->reconnectArmed_ = false;
+      if (!self->waiting_.empty()) self->startConnect();
+    });
+  }
+
+  void closeSocket() {
+    if (ws_) {
+      error_code ec;
+      beast::get_lowest_layer(*ws_).socket().close(ec);
+    }
+    writeQueue_.clear();
+    writing_ = false;
+  }
+
+  // The connection broke after it was up: in-flight reads fail with `readError`,
+  // in-flight commits with MAYBE_COMMITTED; requests not yet sent wait for the next connection.
+  void lost(const TxnError& readError) {
+    if (state_ != State::kReady && state_ != State::kConnecting) return;
+    ++epoch_;
+    timer_.cancel();
+    TxnError maybe(ErrorCode::kMaybeCommitted,
+                   "connection to " + ep_.url + " lost while the commit was in flight: " + readError.message());
+    auto inflight = std::move(inflight_);
+    inflight_.clear();
+    enterBackoff();
+    for (auto& [id, f] : inflight) f.done(f.isCommit ? maybe : readError);
+  }
+
+  void failAll(const TxnError& readError, const TxnError& commitError) {
+    auto inflight = std::move(inflight_);
+    inflight_.clear();
+    auto waiting = std::move(waiting_);
+    waiting_.clear();
+    for (auto& [id, f] : inflight) f.done(f.isCommit ? commitError : readError);
+    for (auto& w : waiting) w.done(readError);
+  }
+
+  uint32_t takeId() {
+    for (;;) {
+      uint32_t id = nextId_++;
+      if (id != 0 && !inflight_.contains(id)) return id;
+    }
+  }
+
+  void scheduleFlush() {
+    if (flushPosted_) return;
+    flushPosted_ = true;
+    asio::post(ioc_, [self = shared_from_this()] { self->flush(); });
+  }
+
+  // Everything submitted during one I/O tick goes out in one Frame.
+  void flush() {
+    flushPosted_ = false;
+    if (state_ != State::kReady || waiting_.empty()) return;
+    std::vector<proto::Envelope> envs;
+    envs.reserve(waiting_.size());
+    auto now = Clock::now();
+    auto waiting = std::move(waiting_);
+    waiting_.clear();
+    for (auto& w : waiting) {
+      if (w.deadline <= now) {
+        w.done(TxnError(ErrorCode::kTimeout, "transaction timed out before the request was sent"));
+        continue;
+      }
+      uint32_t id = takeId();
+      envs.push_back(proto::Envelope{id, std::move(w.body)});
+      inflight_.emplace(id, Inflight{w.isCommit, w.deadline, std::move(w.done)});
+    }
+    if (envs.empty()) return;
+    writeQueue_.push_back(std::make_shared<std::string>(proto::encodeFrame(envs)));
+    doWrite(epoch_);
+  }
+
+  void doWrite(uint64_t epoch) {
+    if (writing_ || writeQueue_.empty() || !ws_) return;
+    writing_ = true;
+    auto buf = writeQueue_.front();
+    ws_->async_write(asio::buffer(*buf), [self = shared_from_this(), epoch, buf](error_code ec, size_t) {
+      if (epoch != self->epoch_) return;
+      self->writing_ = false;
+      if (!self->writeQueue_.empty()) self->writeQueue_.pop_front();
+      if (ec) return self->brokenSocket("write: " + ec.message());
+      self->doWrite(epoch);
+    });
+  }
+
+  void doRead(uint64_t epoch) {
+    ws_->async_read(readBuf_, [self = shared_from_this(), epoch](error_code ec, size_t) {
+      if (epoch != self->epoch_) return;
+      if (ec) return self->brokenSocket("read: " + ec.message());
+      if (!self->ws_->got_binary()) {
+        self->readBuf_.consume(self->readBuf_.size());
+        return self->brokenOnProtocol("server sent a text message");
+      }
+      auto data = self->readBuf_.data();
+      auto frame = proto::decodeFrame(data.data(), data.size());
+      self->readBuf_.consume(self->readBuf_.size());
+      if (!frame) return self->brokenOnProtocol(frame.error().message());
+      for (auto& env : *frame) {
+        if (epoch != self->epoch_) return;  // a reply callback may have closed us
+        self->dispatch(std::move(env));
+      }
+      if (epoch == self->epoch_) self->doRead(epoch);
+    });
+  }
+
+  void brokenSocket(const std::string& why) {
+    if (state_ == State::kConnecting) return connectFailed(why);
+    lost(TxnError(ErrorCode::kNetworkError, "connection to " + ep_.url + " lost (" + why + ")"));
+  }
+
+  void brokenOnProtocol(const std::string& why) {
+    if (state_ == State::kConnecting) return connectFailed(why);
+    lost(TxnError(ErrorCode::kProtocolError, ep_.url + " sent a bad frame: " + why));
+  }
+
+  void dispatch(proto::Envelope env) {
+    Result<proto::Body> r = std::move(env.body);
+    if (auto* er = std::get_if<proto::ErrorReply>(&*r)) r = TxnError::fromWire(er->code, er->message);
+    if (!helloDone_ && env.requestId == helloId_) return onHello(std::move(r));
+    if (env.requestId == 0) {
+      // The server could not parse one of our frames: its requests get no reply and
+      // fail by deadline. This is a client bug worth seeing in the log.
+      std::cerr << "txkv: " << ep_.url << " rejected a frame: " << (r.ok() ? "?" : r.error().describe()) << "\n";
+      return;
+    }
+    auto it = inflight_.find(env.requestId);
+    if (it == inflight_.end()) return;  // answered after its deadline
+    auto done = std::move(it->second.done);
+    inflight_.erase(it);
+    done(std::move(r));
+  }
+
+  void armSweep() {
+    if (sweepArmed_ || closed_) return;
+    sweepArmed_ = true;
+    sweepTimer_.expires_after(std::chrono::milliseconds(50));
+    sweepTimer_.async_wait([self = shared_from_this()](error_code ec) {
+      self->sweepArmed_ = false;
+      if (ec || self->closed_) return;
+      self->sweep();
+    });
+  }
+
+  void sweep() {
+    auto now = Clock::now();
+    std::vector<std::pair<ReplyCallback, TxnError>> expired;
+    for (auto it = inflight_.begin(); it != inflight_.end();) {
+      if (it->second.deadline <= now) {
+        expired.emplace_back(std::move(it->second.done),
+                             it->second.isCommit
+                                 ? TxnError(ErrorCode::kMaybeCommitted,
+                                            "no reply to the commit from " + ep_.url + " within the timeout")
+                                 : TxnError(ErrorCode::kTimeout, "no reply from " + ep_.url + " within the transaction timeout"));
+        it = inflight_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+      if (it->deadline <= now) {
+        expired.emplace_back(std::move(it->done),
+                             TxnError(ErrorCode::kTimeout, "transaction timed out waiting for a connection to " + ep_.url));
+        it = waiting_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto& [done, e] : expired) done(e);
+    if (!inflight_.empty() || !waiting_.empty()) armSweep();
+  }
+
+  asio::io_context& ioc_;
+  Endpoint ep_;
+  Pool& pool_;
+  const ConnectOptions& opts_;
+  tcp::resolver resolver_;
+  asio::steady_timer timer_;  // connect timeout, then reconnect backoff
+  asio::steady_timer sweepTimer_;
+  std::unique_ptr<websocket::stream<beast::tcp_stream>> ws_;
+  beast::flat_buffer readBuf_;
+  State state_ = State::kIdle;
+  uint64_t epoch_ = 0;  // bumped on every (re)connect and loss; stale handlers return
+  bool closed_ = false;
+  bool helloDone_ = false;
+  bool readOnly_ = false;
+  uint32_t helloId_ = 0;
+  uint32_t nextId_ = 1;
+  int failures_ = 0;
+  Clock::time_point backoffUntil_{};
+  bool reconnectArmed_ = false;
+  bool sweepArmed_ = false;
+  bool flushPosted_ = false;
+  bool writing_ = false;
+  std::deque<OutgoingRequest> waiting_;
+  std::unordered_map<uint32_t, Inflight> inflight_;
+  std::deque<std::shared_ptr<std::string>> writeQueue_;
+};
+
+class Pool final : public DatabaseImpl {
+ public:
+  Pool(ConnectOptions opts, std::vector<Endpoint> eps) : opts_(std::move(opts)), work_(ioc_.get_executor()) {
+    size_t n = std::max<size_t>(1, static_cast<size_t>(std::max(1, opts_.connectionPoolSize)));
+    n = std::max(n, eps.size());
+    for (size_t i = 0; i < n; ++i) conns_.push_back(std::make_shared<Connection>(ioc_, eps[i % eps.size()], *this, opts_));
+    thread_ = std::thread([this] {
+      tlOnIoThread = true;
+      ioc_.run();
+    });
+  }
+
+  ~Pool() override {
+    close();
+  }
+
+  void submit(OutgoingRequest req) override {
+    std::unique_lock lock(mu_);
+    if (closed_) {
+      lock.unlock();
+      req.done(TxnError(ErrorCode::kNetworkError, "the Database was closed"));
+      return;
+    }
+    asio::post(ioc_, [this, r = std::move(req)]() mutable { route(std::move(r)); });
+  }
+
+  void close() override {
+    {
+      std::lock_guard lock(mu_);
+      if (closed_) return;
+      closed_ = true;
+      asio::post(ioc_, [this] {
+        // Fails every pending request, cancels timers, closes sockets: run() then
+        // returns by itself once the aborted handlers have run (and dropped their refs).
+        for (auto& c : conns_) c->shutdown(TxnError(ErrorCode::kNetworkError, "the Database was closed"));
+      });
+    }
+    work_.reset();
+    if (thread_.joinable()) {
+      if (std::this_thread::get_id() == thread_.get_id()) {
+        thread_.detach();  // closed from a callback: the thread ends after this handler
+      } else {
+        thread_.join();
+      }
+    }
+  }
+
+  const ConnectOptions& options() const override { return opts_; }
+
+  // I/O thread. Ready connections first (round robin, least loaded), then ones being
+  // opened, then idle ones, then the one whose backoff ends first.
+  void route(OutgoingRequest r) {
+    if (closed_) return r.done(TxnError(ErrorCode::kNetworkError, "the Database was closed"));
+    for (auto& c : conns_) c->warmUp();
+    Connection* best = nullptr;
+    size_t n = conns_.size();
+    size_t start = rr_++;
+    auto rank = [](Connection::State s) {
+      switch (s) {
+        case Connection::State::kReady: return 0;
+        case Connection::State::kConnecting: return 1;
+        case Connection::State::kIdle: return 2;
+        case Connection::State::kBackoff: return 3;
+      }
+      return 4;
+    };
+    for (size_t i = 0; i < n; ++i) {
+      Connection* c = conns_[(start + i) % n].get();
+      if (!best) {
+        best = c;
+        continue;
+      }
+      int rc = rank(c->state()), rb = rank(best->state());
+      if (rc < rb || (rc == rb && rc == 0 && c->load() < best->load()) ||
+          (rc == rb && rc == 3 && c->backoffUntil() < best->backoffUntil())) {
+        best = c;
+      }
+    }
+    best->submit(std::move(r));
+  }
+
+  // A request whose connection could not be opened: try another connection that is
+  // not backing off, at most once per pool member; then NETWORK_ERROR.
+  void failover(OutgoingRequest r, const TxnError& e) {
+    bool other = std::any_of(conns_.begin(), conns_.end(),
+                             [](auto& c) { return c->state() != Connection::State::kBackoff; });
+    if (other && r.connectAttempts < static_cast<int>(conns_.size())) return route(std::move(r));
+    r.done(e);
+  }
+
+ private:
+  ConnectOptions opts_;
+  asio::io_context ioc_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::vector<std::shared_ptr<Connection>> conns_;
+  size_t rr_ = 0;
+  std::mutex mu_;
+  std::atomic<bool> closed_{false};
+  std::thread thread_;
+};
+
+void Connection::failover(OutgoingRequest r, const TxnError& e) { pool_.failover(std::move(r), e); }
+
+}  // namespace
+
+Result<std::shared_ptr<DatabaseImpl>> makeDatabaseImpl(ConnectOptions options) {
+  if (options.endpoints.empty()) return TxnError(ErrorCode::kInvalidArgument, "ConnectOptions.endpoints is empty");
+  std::vector<Endpoint> eps;
+  for (const auto& url : options.endpoints) {
+    auto ep = parseEndpoint(url);
+    if (!ep) return ep.error();
+    eps.push_back(std::move(ep).value());
+  }
+  if (options.transactionTimeoutMs <= 0) options.transactionTimeoutMs = 10'000;
+  if (options.connectTimeoutMs <= 0) options.connectTimeoutMs = 5'000;
+  if (options.maxBackoffMs < 25) options.maxBackoffMs = 25;
+  return std::shared_ptr<DatabaseImpl>(std::make_shared<Pool>(std::move(options), std::move(eps)));
+}
+
+bool onIoThread() { return tlOnIoThread; }
+
+}  // namespace txkv::detail

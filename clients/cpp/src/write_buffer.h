@@ -1,0 +1,61 @@
+// Read-your-writes: the transaction's buffered writes and the pure merge of
+// buffered writes into server reads (as 3FS's MemTransaction::getRangeImpl does).
+// No I/O, no locking: TransactionImpl owns one WriteBuffer under its mutex.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "txkv/keys.h"
+#include "wire.h"
+
+namespace txkv::detail {
+
+class WriteBuffer {
+ public:
+  void set(std::string_view key, std::string_view value);
+  void clear(std::string_view key);
+  void clearRange(std::string_view begin, std::string_view end);  // [begin, end)
+  void addVersionstamped(proto::Mutation m);
+
+  // What a read of `key` sees from the buffer alone: nullopt = not decided by the
+  // buffer (ask the server); a value = set here; an empty optional inside = cleared here.
+  std::optional<std::optional<Bytes>> lookup(std::string_view key) const;
+  // True when a server row at `key` is hidden or replaced by the buffer.
+  bool shadows(std::string_view key) const;
+  bool inClearedRange(std::string_view key) const;
+
+  // Buffered sets (with a value) whose key lies in [begin, end), ascending.
+  std::vector<KeyValue> setsIn(std::string_view begin, std::string_view end) const;
+
+  // What commit sends: every ClearRange, then point Set/Clear in key order, then the
+  // versionstamped operations in call order.
+  std::vector<proto::Mutation> mutations() const;
+  bool empty() const { return points_.empty() && cleared_.empty() && versionstamped_.empty(); }
+  void reset();
+
+ private:
+  std::map<Bytes, std::optional<Bytes>, std::less<>> points_;
+  std::map<Bytes, Bytes, std::less<>> cleared_;  // begin -> end, disjoint and not touching
+  std::vector<proto::Mutation> versionstamped_;
+};
+
+// One step of a read-your-writes range read. `serverRows` are all rows the server
+// returned so far for [begin, end) in scan order (ascending, or descending when
+// reverse); `serverDone` says the server has no more. The region the server has
+// covered is merged with the buffer and cut at `limit`.
+struct MergeStep {
+  std::vector<KeyValue> kvs;   // merged rows, in scan order, at most `limit`
+  bool moreInCovered = false;  // rows remain in the covered region past the limit
+};
+MergeStep mergeCovered(const WriteBuffer& buffer, const std::vector<KeyValue>& serverRows, bool serverDone,
+                       std::string_view begin, std::string_view end, size_t limit, bool reverse);
+
+// The read-conflict range of a range read of [begin, end) that returned `kvs`:
+// the whole range, or when cut by the limit (hasMore) only as far as the rows reach.
+std::optional<KeyRange> rangeReadConflict(std::string_view begin, std::string_view end,
+                                          const std::vector<KeyValue>& kvs, bool hasMore, bool reverse);
+
+}  // namespace txkv::detail
