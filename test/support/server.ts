@@ -1,0 +1,36 @@
+// Shared launcher for integration tests: a real server (RocksDB, worker threads,
+// uWS) on an ephemeral port and a temp data dir, and a client connected to it.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pino } from 'pino';
+import { connect, startServer, type Database, type RunningServer, type ServerConfig } from '../../src/index.js';
+
+export interface TestServer {
+  server: RunningServer;
+  db: Database;
+  dataDir: string;
+  close(): Promise<void>;
+}
+
+export function tempDir(tag = 'txkv-test'): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `${tag}-`));
+}
+
+export async function startTestServer(config: Partial<ServerConfig> = {}): Promise<TestServer> {
+  const dataDir = config.dataDir ?? tempDir();
+  const server = await startServer({ port: 0, host: '127.0.0.1', dataDir, shards: 4, ...config }, { logger: pino({ level: 'warn' }) });
+  const db = await connect({ endpoints: [server.url] });
+  return {
+    server,
+    db,
+    dataDir,
+    close: async () => {
+      await db.close();
+      await server.close();
+      if (!config.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const text = (u: Uint8Array | null): string | null => (u === null ? null : Buffer.from(u).toString());

@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { TxnError } from '../../../src/errors.js';
+import { toBytes } from '../../../src/keys/bytes.js';
+import { planCommit, validateCommit, versionstampOf, WireMutationType, type CommitInput } from '../../../src/coordinator/commit-plan.js';
+import { ShardMap } from '../../../src/coordinator/shard-map.js';
+
+const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
+const map = new ShardMap(1, [toBytes('m')]);
+const input = (mutations: CommitInput['mutations'], reads: [string, string][] = []): CommitInput => ({
+  readVersion: 1,
+  readConflicts: reads.map(([b, e]) => ({ begin: toBytes(b), end: toBytes(e) })),
+  mutations,
+});
+
+describe('versionstamps', () => {
+  it('are 8 bytes of commit version big-endian + 2 zero bytes', () => {
+    expect(hex(versionstampOf(0x0001020304050607))).toBe('00010203040506070000');
+  });
+
+  it('replace the 10 bytes at the offset of a key or value, and the key is routed after substitution', () => {
+    const stamp = versionstampOf(0x1122334455);
+    const tmpl = new Uint8Array([0x61, ...new Array(10).fill(0), 0x7a]); // 'a' + 10 placeholder + 'z'
+    const plans = planCommit(
+      input([
+        { type: WireMutationType.SetVersionstampedKey, key: tmpl, param: toBytes('v'), offset: 1 },
+        { type: WireMutationType.SetVersionstampedValue, key: toBytes('x'), param: new Uint8Array(12), offset: 2 },
+      ]),
+      map,
+      stamp,
+    );
+    expect(plans.map((p) => p.shardId)).toEqual([0, 1]);
+    expect(hex(plans[0]!.mutations[0]!.key)).toBe('61' + hex(stamp) + '7a');
+    expect(hex(plans[1]!.mutations[0]!.param)).toBe('0000' + hex(stamp));
+    expect(hex(tmpl)).toBe('61' + '00'.repeat(10) + '7a'); // the template is not modified
+  });
+});
+
+describe('planCommit', () => {
+  it('splits clearRanges and read ranges at shard boundaries', () => {
+    const plans = planCommit(
+      input([{ type: WireMutationType.ClearRange, key: toBytes('a'), param: toBytes('z'), offset: 0 }], [['k', 'n']]),
+      map,
+      versionstampOf(1),
+    );
+    expect(plans.map((p) => [p.shardId, p.mutations.map((m) => [Buffer.from(m.key).toString(), Buffer.from(m.param).toString()]), p.reads.map((r) => Buffer.from(r).toString())])).toEqual([
+      [0, [['a', 'm']], ['k', 'm']],
+      [1, [['m', 'z']], ['m', 'n']],
+    ]);
+  });
+});
+
+describe('validateCommit', () => {
+  const bad = (m: CommitInput['mutations'][number], code: string): void => {
+    let err: unknown;
+    try {
+      validateCommit(input([m]));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(TxnError);
+    expect((err as TxnError).code).toBe(code);
+  };
+  it('enforces the limits and the system keyspace', () => {
+    bad({ type: WireMutationType.Set, key: new Uint8Array(10_001), param: new Uint8Array(0), offset: 0 }, 'KEY_TOO_LARGE');
+    bad({ type: WireMutationType.Set, key: toBytes('k'), param: new Uint8Array(100_001), offset: 0 }, 'VALUE_TOO_LARGE');
+    bad({ type: WireMutationType.Set, key: new Uint8Array([0xff, 1]), param: new Uint8Array(0), offset: 0 }, 'INVALID_ARGUMENT');
+    bad({ type: WireMutationType.SetVersionstampedKey, key: new Uint8Array(9), param: new Uint8Array(0), offset: 0 }, 'INVALID_ARGUMENT');
+    bad({ type: WireMutationType.SetVersionstampedValue, key: toBytes('k'), param: new Uint8Array(12), offset: 3 }, 'INVALID_ARGUMENT');
+    bad({ type: 9 as WireMutationType, key: toBytes('k'), param: new Uint8Array(0), offset: 0 }, 'INVALID_ARGUMENT');
+    bad({ type: WireMutationType.ClearRange, key: toBytes('b'), param: toBytes('a'), offset: 0 }, 'INVALID_ARGUMENT');
+    // \xff/metadataVersion through a versionstamped value is the one allowed system write
+    validateCommit(input([{ type: WireMutationType.SetVersionstampedValue, key: new Uint8Array([0xff, ...toBytes('/metadataVersion')]), param: new Uint8Array(10), offset: 0 }]));
+  });
+
+  it('counts the transaction size', () => {
+    const big = Array.from({ length: 101 }, (_, i) => ({ type: WireMutationType.Set, key: toBytes(`k${i}`), param: new Uint8Array(100_000), offset: 0 }));
+    expect(() => validateCommit(input(big))).toThrow(/limit 10000000/);
+  });
+});

@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { toBytes } from '../../../src/keys/bytes.js';
+import { ShardMap, defaultSplitPoints } from '../../../src/coordinator/shard-map.js';
+import { mulberry32, randInt } from '../../support/rng.js';
+
+const le64 = (n: number): Uint8Array => {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setBigUint64(0, BigInt(n), true);
+  return b;
+};
+const key3fs = (prefix: string, id: number, rest = ''): Uint8Array => new Uint8Array([...toBytes(prefix), ...le64(id), ...toBytes(rest)]);
+
+describe('ShardMap routing', () => {
+  const map = new ShardMap(1, [toBytes('g'), toBytes('p')]);
+  it.each([
+    ['', 0],
+    ['a', 0],
+    ['f\xff', 0],
+    ['g', 1],
+    ['o', 1],
+    ['p', 2],
+    ['\xff\xff', 2],
+  ])('key %j goes to shard %i', (k, shard) => expect(map.shardOf(k)).toBe(shard));
+
+  it('splits a range along shard boundaries', () => {
+    const parts = map.split({ begin: toBytes('c'), end: toBytes('q') });
+    expect(parts.map((p) => [p.shardId, Buffer.from(p.begin).toString(), Buffer.from(p.end).toString()])).toEqual([
+      [0, 'c', 'g'],
+      [1, 'g', 'p'],
+      [2, 'p', 'q'],
+    ]);
+    expect(map.split({ begin: toBytes('h'), end: toBytes('i') }).map((p) => p.shardId)).toEqual([1]);
+    expect(map.split({ begin: toBytes('z'), end: toBytes('a') })).toEqual([]);
+    // a range ending exactly at a boundary does not touch the next shard
+    expect(map.split({ begin: toBytes('a'), end: toBytes('g') }).map((p) => p.shardId)).toEqual([0]);
+  });
+
+  it('refuses unsorted split points', () => {
+    expect(() => new ShardMap(1, [toBytes('p'), toBytes('g')])).toThrow(/increasing/);
+  });
+});
+
+describe('default split points', () => {
+  it.each([1, 2, 4, 8])('%i shards give %i-1 increasing points', (n) => {
+    const points = defaultSplitPoints(n);
+    expect(points.length).toBe(n - 1);
+    new ShardMap(1, points); // throws unless strictly increasing
+  });
+
+  it('spread 3FS inode and directory-entry keys over all 4 shards, and random keys too', () => {
+    const map = new ShardMap(1, defaultSplitPoints(4));
+    const rng = mulberry32(42);
+    const count = (keys: Uint8Array[]): number[] => {
+      const c = [0, 0, 0, 0];
+      for (const k of keys) c[map.shardOfKey(k)]!++;
+      return c;
+    };
+    const threeFs = Array.from({ length: 4000 }, (_, i) => (i % 2 ? key3fs('INOD', i + 1000) : key3fs('DENT', randInt(rng, 1e6), `file${i}`)));
+    const random = Array.from({ length: 4000 }, () => new Uint8Array(Array.from({ length: 16 }, () => randInt(rng, 256))));
+    const mixed = count([...threeFs, ...random]);
+    for (const c of mixed) expect(c).toBeGreaterThan(8000 * 0.1); // every shard gets >10% of a mixed load
+    const only3fs = count(threeFs);
+    expect(only3fs.filter((c) => c > 400).length).toBeGreaterThanOrEqual(3); // 3FS keys alone use 3+ shards
+    const onlyRandom = count(random);
+    expect(onlyRandom.filter((c) => c > 400).length).toBeGreaterThanOrEqual(2);
+  });
+});

@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { RangeSet } from '../../../src/keys/ranges.js';
+import { VersionWindow } from '../../../src/shard/mvcc.js';
+
+const v = (s: string): Uint8Array => new TextEncoder().encode(s);
+const changes = (entries: [string, string | null][]): Map<string, Uint8Array | null> =>
+  new Map(entries.map(([k, p]) => [k, p === null ? null : v(p)]));
+const show = (r: ReturnType<VersionWindow['resolve']>): string => (r.overridden ? (r.value ? Buffer.from(r.value).toString() : 'absent') : 'base');
+
+describe('VersionWindow', () => {
+  // history of key "a": absent until 10, "one" from 10, "two" from 20, cleared at 30
+  const w = new VersionWindow(5);
+  w.record(10, changes([['a', null]]));
+  w.record(20, changes([['a', 'one'], ['b', null]]));
+  w.record(30, changes([['a', 'two']]));
+
+  it.each([
+    [5, 'absent'],
+    [9, 'absent'],
+    [10, 'one'],
+    [19, 'one'],
+    [20, 'two'],
+    [29, 'two'],
+    [30, 'base'],
+    [99, 'base'],
+  ])('a read of "a" at version %i sees %s', (readVersion, expected) => {
+    expect(show(w.resolve('a', readVersion))).toBe(expected);
+  });
+
+  it('keys never written in the window read the base value', () => {
+    expect(show(w.resolve('zzz', 1))).toBe('base');
+  });
+
+  it('changedAfter lists keys of a range written after the read version, sorted', () => {
+    expect(w.changedAfter(5, '', '\xff')).toEqual(['a', 'b']);
+    expect(w.changedAfter(20, '', '\xff')).toEqual(['a']);
+    expect(w.changedAfter(30, '', '\xff')).toEqual([]);
+    expect(w.changedAfter(5, 'b', 'c')).toEqual(['b']);
+  });
+
+  it('conflictsWith sees writes after the read version only, including cleared ranges', () => {
+    const w2 = new VersionWindow(0);
+    w2.record(10, changes([['k', null]]), [['m', 'p']]);
+    expect(w2.conflictsWith(9, RangeSet.from([['k', 'k\0']]))).toBe(true);
+    expect(w2.conflictsWith(10, RangeSet.from([['k', 'k\0']]))).toBe(false);
+    expect(w2.conflictsWith(9, RangeSet.from([['n', 'o']]))).toBe(true); // inside the cleared range
+    expect(w2.conflictsWith(9, RangeSet.from([['p', 'q']]))).toBe(false); // cleared range end is exclusive
+    expect(w2.conflictsWith(9, RangeSet.from([['a', 'b']]))).toBe(false);
+  });
+
+  it('prune forgets old versions and raises the horizon', () => {
+    const w3 = new VersionWindow(0);
+    w3.record(10, changes([['a', 'x']]));
+    w3.record(20, changes([['a', 'y']]));
+    w3.prune(10);
+    expect(w3.horizon).toBe(10);
+    expect(w3.size).toBe(1);
+    expect(show(w3.resolve('a', 15))).toBe('y');
+    w3.prune(25);
+    expect(w3.size).toBe(0);
+    expect(show(w3.resolve('a', 25))).toBe('base');
+  });
+
+  it('refuses commits out of version order', () => {
+    const w4 = new VersionWindow(0);
+    w4.record(10, changes([['a', null]]));
+    expect(() => w4.record(9, changes([['a', null]]))).toThrow(/version order/);
+  });
+});
