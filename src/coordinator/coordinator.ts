@@ -75,9 +75,14 @@ export class Coordinator {
     return c;
   }
 
-  /** Oldest readable version: the window's length behind the clock, never past what is committed. */
+  /**
+   * Oldest readable version: the window's length behind the clock, never past what
+   * is committed (a read at the committed version must stay possible). The oracle is
+   * asked for a read version first so that an idle server's committed version keeps
+   * up with the clock.
+   */
   get oldestReadableVersion(): number {
-    return Math.min(microClock() - this.mvccWindowMs * 1000, this.oracle.committedVersion);
+    return Math.min(microClock() - this.mvccWindowMs * 1000, this.oracle.readVersion());
   }
 
   private slideWindow(): void {

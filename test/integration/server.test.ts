@@ -1,0 +1,124 @@
+// A real server (RocksDB, shard workers, uWS) and real clients over loopback.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { TxnError } from '../../src/index.js';
+import { decodeReplies, encodeRequests } from '../../src/protocol/codec.js';
+import { startTestServer, text, type TestServer } from '../support/server.js';
+
+let s: TestServer;
+beforeAll(async () => {
+  s = await startTestServer();
+});
+afterAll(async () => {
+  await s?.close();
+});
+
+/** Keys whose first bytes land on different shards of the default 4-shard map. */
+const spread = (tag: string): string[] => ['\x01', 'DENT\x10', 'INOD\x90', 'zz'].map((p) => `${p}${tag}`);
+
+describe('transactions over the wire', () => {
+  it('a cross-shard commit is visible on every shard at once, and at its version', async () => {
+    const keys = spread('xs');
+    const w = s.db.createTransaction();
+    for (const k of keys) w.set(k, 'v1');
+    await w.commit();
+    const v1 = w.getCommittedVersion();
+    const w2 = s.db.createTransaction();
+    for (const k of keys) w2.set(k, 'v2');
+    await w2.commit();
+    const old = s.db.createReadOnlyTransaction();
+    old.setReadVersion(v1);
+    expect(await Promise.all(keys.map(async (k) => text(await old.get(k))))).toEqual(['v1', 'v1', 'v1', 'v1']);
+    const now = s.db.createReadOnlyTransaction();
+    expect(await Promise.all(keys.map(async (k) => text(await now.get(k))))).toEqual(['v2', 'v2', 'v2', 'v2']);
+  });
+
+  it('concurrent read-modify-write of one key: exactly one of two conflicting commits wins', async () => {
+    const k = 'rmw/counter';
+    await s.db.transact(async (tx) => tx.set(k, '0'));
+    const a = s.db.createTransaction();
+    const b = s.db.createTransaction();
+    const [va, vb] = await Promise.all([a.get(k), b.get(k)]);
+    a.set(k, String(Number(text(va)) + 1));
+    b.set(k, String(Number(text(vb)) + 1));
+    const results = await Promise.allSettled([a.commit(), b.commit()]);
+    const won = results.filter((r) => r.status === 'fulfilled');
+    const lost = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(1);
+    expect((lost[0]!.reason as TxnError).code).toBe('CONFLICT');
+    expect(text(await s.db.createTransaction().get(k))).toBe('1');
+  });
+
+  it('a read version past the MVCC window fails TOO_OLD', async () => {
+    const t = await startTestServer({ mvccWindowMs: 200 });
+    try {
+      const tx = t.db.createTransaction();
+      await tx.get('k');
+      await new Promise((r) => setTimeout(r, 600));
+      await expect(tx.get('k')).rejects.toMatchObject({ code: 'TOO_OLD', retryable: true });
+      tx.set('k', 'v');
+      await expect(tx.commit()).rejects.toMatchObject({ code: 'TOO_OLD' });
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('bad input over the wire', () => {
+  const raw = async (send: (ws: WebSocket) => void): Promise<{ frames: Buffer[]; closeCode: number | null }> => {
+    const ws = new WebSocket(s.server.url);
+    await new Promise((r, j) => (ws.once('open', r), ws.once('error', j)));
+    const frames: Buffer[] = [];
+    let closeCode: number | null = null;
+    ws.on('message', (d) => frames.push(d as Buffer));
+    ws.on('close', (c) => (closeCode = c));
+    send(ws);
+    await new Promise((r) => setTimeout(r, 300));
+    ws.close();
+    return { frames, closeCode };
+  };
+  const hello = encodeRequests([{ requestId: 1, body: { type: 'hello', protocolVersion: 1, token: '', clientName: 't' } }]);
+
+  it('garbage bytes get PROTOCOL_ERROR and the connection stays usable', async () => {
+    const { frames } = await raw((ws) => {
+      ws.send(hello);
+      ws.send(Buffer.from('this is not a flatbuffer at all'));
+      ws.send(encodeRequests([{ requestId: 7, body: { type: 'grv' } }]));
+    });
+    const replies = frames.flatMap((f) => decodeReplies(new Uint8Array(f)));
+    expect(replies.find((r) => r.requestId === 0)?.body).toMatchObject({ type: 'error', code: 'PROTOCOL_ERROR' });
+    expect(replies.find((r) => r.requestId === 7)?.body).toMatchObject({ type: 'grv' });
+  });
+
+  it('a text frame closes the connection with 1003', async () => {
+    const { closeCode } = await raw((ws) => ws.send('hello?'));
+    expect(closeCode).toBe(1003);
+  });
+
+  it('a request before Hello, a wrong protocol version and an unknown message get PROTOCOL_ERROR', async () => {
+    const { frames } = await raw((ws) => {
+      ws.send(encodeRequests([{ requestId: 3, body: { type: 'grv' } }]));
+      ws.send(encodeRequests([{ requestId: 4, body: { type: 'hello', protocolVersion: 99, token: '', clientName: 't' } }]));
+      ws.send(hello);
+      // a reply type sent as a request: not a request this server knows
+      const frame = encodeRequests([{ requestId: 5, body: { type: 'grv' } }]);
+      const patched = Buffer.from(frame);
+      // GetReadVersionRequest is union type 3; make it 4 (GetReadVersionReply)
+      const idx = patched.indexOf(3, 8);
+      patched[idx] = 4;
+      ws.send(patched);
+    });
+    const replies = frames.flatMap((f) => decodeReplies(new Uint8Array(f)));
+    expect(replies.find((r) => r.requestId === 3)?.body).toMatchObject({ code: 'PROTOCOL_ERROR' });
+    expect(replies.find((r) => r.requestId === 4)?.body).toMatchObject({ code: 'PROTOCOL_ERROR' });
+    expect(replies.find((r) => r.requestId === 5)?.body).toMatchObject({ code: 'PROTOCOL_ERROR' });
+  });
+
+  it('the server still serves normal clients afterwards', async () => {
+    const tx = s.db.createTransaction();
+    tx.set('after-bad-input', 'ok');
+    await tx.commit();
+    expect(text(await s.db.createTransaction().get('after-bad-input'))).toBe('ok');
+  });
+});
