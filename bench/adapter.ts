@@ -103,7 +103,7 @@ export interface Adapter {
 
 /** Serializable description of how to reach a system: crosses process boundaries (fork). */
 export type AdapterSpec =
-  | { system: 'txkv'; endpoint: string; connectionPoolSize?: number }
+  | { system: 'txkv'; endpoint: string; connectionPoolSize?: number; durability?: string }
   | { system: 'etcd'; url: string }
   | { system: 'redis'; host: string; port: number }
   | { system: 'postgres'; host: string; port: number; user: string; database: string };

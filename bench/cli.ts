@@ -25,6 +25,7 @@ export const USAGE = `usage: txkv bench --workload NAME[,NAME...] [options]
   --start-server      start the system on loopback with a temp data dir (default without --endpoint;
                       txkv runs in this process)
   --shards N          shards of a started txkv server (default 2)
+  --durability D      durability of a started txkv server: fsync (default) or buffered
   --clients N         concurrent client loops (default: 1 for w1, 100 otherwise)
   --seconds S         measured seconds per workload (default 10)
   --warmup S          seconds run before measuring (default 1)
@@ -73,6 +74,7 @@ export async function runBenchCli(argv: string[]): Promise<number> {
         endpoint: { type: 'string' },
         'start-server': { type: 'boolean', default: false },
         shards: { type: 'string' },
+        durability: { type: 'string', default: 'fsync' },
         clients: { type: 'string', short: 'c' },
         seconds: { type: 'string', short: 's' },
         warmup: { type: 'string' },
@@ -116,6 +118,7 @@ export async function runBenchCli(argv: string[]): Promise<number> {
       pool: args.pool !== undefined ? intOpt(args.pool, 'pool', 1) : undefined,
       seed: intOpt(args.seed, 'seed', 1),
     };
+    if (args.durability !== 'fsync' && args.durability !== 'buffered') throw new Error('--durability: fsync or buffered');
     if (args.endpoint && args['start-server']) throw new Error('--endpoint and --start-server exclude each other');
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n${USAGE}\n`);
@@ -131,9 +134,10 @@ export async function runBenchCli(argv: string[]): Promise<number> {
     } else if (o.system === 'txkv') {
       const { startServer } = await import('../src/index.js');
       const dataDir = mkdtempSync(join(tmpdir(), 'txkv-bench-'));
-      const server = await startServer({ port: 0, host: '127.0.0.1', dataDir, shards: o.shards });
-      if (progress) process.stderr.write(`[bench] txkv server on ${server.url}, ${o.shards} shard(s), data in ${dataDir}\n`);
-      spec = { system: 'txkv', endpoint: server.url, ...(o.pool !== undefined ? { connectionPoolSize: o.pool } : {}) };
+      const durability = args.durability as 'fsync' | 'buffered';
+      const server = await startServer({ port: 0, host: '127.0.0.1', dataDir, shards: o.shards, durability, logLevel: 'warn' });
+      if (progress) process.stderr.write(`[bench] txkv server (in-process) on ${server.url}, ${o.shards} shard(s), durability ${durability}, data in ${dataDir}\n`);
+      spec = { system: 'txkv', endpoint: server.url, durability, ...(o.pool !== undefined ? { connectionPoolSize: o.pool } : {}) };
       stop = async () => {
         await server.close();
         rmSync(dataDir, { recursive: true, force: true });

@@ -7,11 +7,19 @@ import { startServer } from '../src/index.js';
 interface Start {
   dataDir: string;
   shards: number;
+  durability?: 'fsync' | 'buffered';
 }
 
 process.once('message', (m: Start) => {
   void (async () => {
-    const server = await startServer({ port: 0, host: '127.0.0.1', dataDir: m.dataDir, shards: m.shards });
+    const server = await startServer({
+      port: 0,
+      host: '127.0.0.1',
+      dataDir: m.dataDir,
+      shards: m.shards,
+      logLevel: 'warn',
+      ...(m.durability ? { durability: m.durability } : {}),
+    });
     process.send?.({ url: server.url });
     process.on('message', (msg: unknown) => {
       if (msg === 'close') {

@@ -74,10 +74,12 @@ class TxkvSession implements BenchSession {
 
 export class TxkvAdapter implements Adapter {
   readonly system = 'txkv';
-  readonly durability = 'default (durable commit)';
+  readonly durability: string;
   private db: Database | undefined;
 
-  constructor(private readonly spec: TxkvSpec) {}
+  constructor(private readonly spec: TxkvSpec) {
+    this.durability = spec.durability === 'buffered' ? 'buffered (no fsync: NOT durable)' : 'fsync per commit batch (default)';
+  }
 
   async open(_opts: OpenOptions): Promise<void> {
     this.db = await connect({

@@ -29,8 +29,8 @@ export interface RocksRawResult {
   syncWrites: { keysPerBatch: number; batchesPerSec: number; keysPerSec: number; meanMs: number }[];
   /** getMany of 10 random keys from the main thread, synchronous API (no thread pool hop). */
   pointReadsSyncPerSec: number;
-  /** getMany of 10 random keys through the async API (libuv thread pool), 64 in flight. */
-  pointReadsAsyncPerSec: number;
+  /** getMany of 10 random keys through the async API (libuv thread pool), by calls in flight. */
+  pointReadsAsync: { inFlight: number; readsPerSec: number }[];
 }
 
 async function timed(seconds: number, step: () => Promise<number>): Promise<{ ops: number; calls: number; ms: number }> {
@@ -83,17 +83,19 @@ export async function measureRocksDb(o: { rows: number; seconds: number }): Prom
     const keys10 = (): Uint8Array[] => Array.from({ length: 10 }, () => kvKey(rng.int(o.rows)));
     const rs = await timed(o.seconds, async () => db._getManySync(keys10(), {}).length);
     const pointReadsSyncPerSec = Math.round((rs.ops / rs.ms) * 1000);
-    // Async reads: 64 concurrent getMany calls.
-    let asyncOps = 0;
-    const t0 = performance.now();
-    const until = t0 + o.seconds * 1000;
-    await Promise.all(
-      Array.from({ length: 64 }, async () => {
-        while (performance.now() < until) asyncOps += (await db.getMany(keys10())).length;
-      }),
-    );
-    const pointReadsAsyncPerSec = Math.round((asyncOps / (performance.now() - t0)) * 1000);
-    return { rows: o.rows, syncWrites, pointReadsSyncPerSec, pointReadsAsyncPerSec };
+    const pointReadsAsync: RocksRawResult['pointReadsAsync'] = [];
+    for (const inFlight of [1, 8, 64]) {
+      let asyncOps = 0;
+      const t0 = performance.now();
+      const until = t0 + o.seconds * 1000;
+      await Promise.all(
+        Array.from({ length: inFlight }, async () => {
+          while (performance.now() < until) asyncOps += (await db.getMany(keys10())).length;
+        }),
+      );
+      pointReadsAsync.push({ inFlight, readsPerSec: Math.round((asyncOps / (performance.now() - t0)) * 1000) });
+    }
+    return { rows: o.rows, syncWrites, pointReadsSyncPerSec, pointReadsAsync };
   } finally {
     await db.close();
     rmSync(dir, { recursive: true, force: true });

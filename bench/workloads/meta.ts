@@ -17,9 +17,9 @@ export const READDIR_PAGE = 128;
 /** Files per ordinary directory at preload; their name space is twice that. */
 export const FILES_PER_DIR = 500;
 /** The hot directory's name space: small, so that operations on it collide. */
-export const HOT_NAMES = 64;
+export const HOT_NAMES = 32;
 /** Share of operations aimed at the hot directory. */
-export const HOT_FRACTION = 0.25;
+export const HOT_FRACTION = 0.3;
 
 const ROOT_ID = 1;
 const TYPE_FILE = 1;

@@ -1,0 +1,364 @@
+// bench/compare: txkv side by side with etcd 3.4, Redis 7 and PostgreSQL 15 in one run on one
+// machine, with the same generator, plus the raw limits of txkv's own stack (RocksDB durable
+// batched writes and point reads, uWS WebSocket echo). Starts and stops every system itself,
+// writes bench/results/<date>.md (+ .svg chart, + .json raw reports). Main thread; the
+// generator runs in forked processes so this process stays idle while measuring.
+
+import { fork } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem, release } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { AdapterSpec } from './adapter.js';
+import { createAdapter } from './adapters/index.js';
+import { startPeer } from './peers.js';
+import type { RocksRawResult } from './raw/rocksdb.js';
+import { measureUwsEcho, type EchoResult } from './raw/uws-echo.js';
+import { runSuite, type SuiteReport } from './suite.js';
+import { WORKLOAD_NAMES, workloadByName } from './workloads/index.js';
+
+type System = AdapterSpec['system'];
+const ALL_SYSTEMS: System[] = ['txkv', 'etcd', 'redis', 'postgres'];
+
+/** FoundationDB's published single-core figures and issue 4's txkv targets, per workload. */
+const REFERENCE: Record<string, { fdb?: string; target?: number }> = {
+  w1: { fdb: '917 writes/s (SATA SSD)' },
+  w10: { fdb: '46,000 writes/s', target: 60_000 },
+  r10: { fdb: '305,000 reads/s', target: 305_000 },
+  m90: { fdb: '107,000 ops/s', target: 107_000 },
+  range: { fdb: '3,600,000 keys/s' },
+  meta: {},
+};
+
+interface CompareOptions {
+  systems: System[];
+  workloads: string[];
+  seconds: number;
+  warmup: number;
+  rows: number;
+  clients: number;
+  procs: number;
+  shards: number;
+  seed: number;
+  rawSeconds: number;
+  raw: boolean;
+  outDir: string;
+  verify: boolean;
+}
+
+interface SystemRun {
+  system: System;
+  version?: string;
+  skipped?: string;
+  reports: SuiteReport[];
+  failures: { workload: string; message: string }[];
+}
+
+interface RawLimits {
+  rocksdb?: RocksRawResult;
+  rocksdbError?: string;
+  uws?: EchoResult[];
+  uwsError?: string;
+}
+
+function log(line: string): void {
+  process.stderr.write(`[compare] ${line}\n`);
+}
+
+function runRocksRaw(rows: number, seconds: number): Promise<RocksRawResult> {
+  return new Promise((res, rej) => {
+    const child = fork(fileURLToPath(new URL('./raw/rocksdb.js', import.meta.url)), [String(rows), String(seconds)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child.once('message', (m: RocksRawResult) => res(m));
+    child.once('exit', (code) => rej(new Error(`raw RocksDB probe exited (${code}) without a result`)));
+  });
+}
+
+async function measureRaw(o: CompareOptions): Promise<RawLimits> {
+  const out: RawLimits = {};
+  log('raw limits: RocksDB');
+  try {
+    out.rocksdb = await runRocksRaw(o.rows, o.rawSeconds);
+  } catch (err) {
+    out.rocksdbError = (err as Error).message;
+  }
+  log('raw limits: uWS echo');
+  try {
+    out.uws = [];
+    for (const [connections, window] of [
+      [1, 1],
+      [4, 64],
+      [16, 64],
+    ] as const) {
+      out.uws.push(await measureUwsEcho({ connections, window, seconds: o.rawSeconds }));
+    }
+  } catch (err) {
+    out.uwsError = (err as Error).message;
+  }
+  return out;
+}
+
+async function runSystem(system: System, o: CompareOptions): Promise<SystemRun> {
+  const run: SystemRun = { system, reports: [], failures: [] };
+  log(`starting ${system}`);
+  const started = await startPeer(system, o.shards);
+  if (!started.ok) {
+    run.skipped = started.reason;
+    log(`skipping ${system}: ${started.reason}`);
+    return run;
+  }
+  const peer = started.peer;
+  run.version = peer.version;
+  const loaded = new Set<string>();
+  try {
+    for (const name of o.workloads) {
+      const workload = workloadByName(name);
+      const load = !loaded.has(workload.keyspace);
+      try {
+        const adapter = await createAdapter(peer.spec);
+        const report = await runSuite(adapter, peer.spec, {
+          workload,
+          clients: workload.defaultClients === 1 ? 1 : o.clients,
+          seconds: o.seconds,
+          warmupSeconds: o.warmup,
+          rows: o.rows,
+          seed: o.seed,
+          verify: o.verify,
+          procs: o.procs,
+          progress: true,
+          load,
+        });
+        loaded.add(workload.keyspace);
+        run.reports.push(report);
+      } catch (err) {
+        const message = (err as Error).message.split('\n')[0] ?? String(err);
+        log(`${system} ${name} failed: ${message}`);
+        run.failures.push({ workload: name, message });
+      }
+    }
+  } finally {
+    await peer.stop().catch((err: unknown) => log(`stopping ${system} failed: ${(err as Error).message}`));
+  }
+  return run;
+}
+
+const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+const fmtMs = (n: number): string => (n < 10 ? n.toFixed(2) : n.toFixed(1));
+const fmtRatio = (r: number): string => (r >= 10 ? r.toFixed(0) : r >= 1 ? r.toFixed(2) : r.toFixed(3));
+
+function errorsText(r: SuiteReport): string {
+  const e = Object.entries(r.errors);
+  return e.length === 0 ? '0' : e.map(([k, v]) => `${k} ${v}`).join(', ');
+}
+
+export function renderMarkdown(date: string, o: CompareOptions, runs: SystemRun[], raw: RawLimits, svgName: string): string {
+  const cpu = cpus()[0]?.model ?? 'unknown CPU';
+  const lines: string[] = [];
+  lines.push(`# txkv benchmark comparison, ${date}`);
+  lines.push('');
+  lines.push(`Machine: ${cpus().length} cores (${cpu}), ${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()}, Node ${process.version}. ` +
+    'Shared and noisy: compare systems by their ratios within this run, not across runs.');
+  lines.push('');
+  lines.push(`Run: ${o.rows.toLocaleString('en-US')}-row keyspace (16-byte keys, 8-100-byte values), ${o.clients} clients (w1: 1), ` +
+    `${o.seconds} s measured after ${o.warmup} s warm-up per workload, ${o.procs} generator process(es) (${o.procs === 0 ? 'in the compare process' : 'forked'}), ` +
+    `txkv with ${o.shards} shard(s), seed ${o.seed}. Every system on loopback with a temp data dir, every commit durable. ` +
+    'Reproduce: `bash scripts/install-peers.sh && npm run build && node dist/bench/compare.js` (see bench/README.md).');
+  lines.push('');
+  lines.push('| system | version |');
+  lines.push('|---|---|');
+  for (const r of runs) lines.push(`| ${r.system} | ${r.skipped ? `**skipped**: ${r.skipped}` : (r.version ?? '')} |`);
+  lines.push('');
+  lines.push(`![throughput relative to the best system, per workload](${svgName})`);
+  lines.push('');
+
+  for (const name of o.workloads) {
+    const ref = REFERENCE[name] ?? {};
+    const w = workloadByName(name);
+    lines.push(`## ${name}: ${w.description}`);
+    lines.push('');
+    const rows = runs.flatMap((r) => r.reports.filter((x) => x.workload === name));
+    const txkv = rows.find((x) => x.system === 'txkv');
+    lines.push(`| system | durability | throughput (${w.opUnit}/s) | tx/s | p50 ms | p99 ms | conflicts | errors | ratio to txkv |`);
+    lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|');
+    for (const r of rows) {
+      const ratio = txkv && txkv.opsPerSec > 0 ? fmtRatio(r.opsPerSec / txkv.opsPerSec) : 'n/a';
+      lines.push(`| ${r.system} | ${r.durability} | ${fmt(r.opsPerSec)} | ${fmt(r.txPerSec)} | ${fmtMs(r.p50Ms)} | ${fmtMs(r.p99Ms)} | ${r.conflicts} | ${errorsText(r)} | ${ratio} |`);
+    }
+    for (const r of runs) {
+      const f = r.failures.find((x) => x.workload === name);
+      if (f) lines.push(`| ${r.system} | | **failed**: ${f.message.replace(/\|/g, '\\|')} | | | | | | |`);
+      else if (r.skipped) lines.push(`| ${r.system} | | skipped (not installed or did not start) | | | | | | |`);
+    }
+    lines.push('');
+    const sqlEtcd = rows.filter((x) => x.system === 'etcd' || x.system === 'postgres');
+    const best = sqlEtcd.reduce<SuiteReport | undefined>((a, b) => (a && a.opsPerSec >= b.opsPerSec ? a : b), undefined);
+    const notes: string[] = [];
+    if (txkv && best && best.opsPerSec > 0) notes.push(`txkv / best of etcd and PostgreSQL (${best.system}) = **${fmtRatio(txkv.opsPerSec / best.opsPerSec)}x** (issue 4 asks for >= 1.5x on w10, r10, m90).`);
+    if (txkv && ref.target) notes.push(`Issue 4 target for txkv: ${fmt(ref.target)} ${w.opUnit}/s; measured ${fmt(txkv.opsPerSec)} (${fmtRatio(txkv.opsPerSec / ref.target)} of target).`);
+    if (ref.fdb) notes.push(`FoundationDB published (1 core, other hardware): ${ref.fdb}.`);
+    for (const n of notes) lines.push(`- ${n}`);
+    if (notes.length > 0) lines.push('');
+    if (name === 'meta') {
+      lines.push('Per operation (ops/s, p50 / p99 ms):');
+      lines.push('');
+      const ops = ['stat', 'create', 'readdir', 'rename', 'remove'];
+      lines.push(`| system | ${ops.join(' | ')} |`);
+      lines.push(`|---|${ops.map(() => '---:').join('|')}|`);
+      for (const r of rows) {
+        lines.push(`| ${r.system} | ${ops.map((op) => { const s = r.byOp?.[op]; return s ? `${fmt(s.txPerSec)} (${fmtMs(s.p50Ms)} / ${fmtMs(s.p99Ms)})` : '-'; }).join(' | ')} |`);
+      }
+      lines.push('');
+      for (const r of rows) {
+        if (r.outcomes) lines.push(`- ${r.system} outcomes: ${Object.entries(r.outcomes).sort().map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}`);
+        if (r.metaCheck) lines.push(`- ${r.system} namespace check after the run: ${r.metaCheck.dirs} dirs, ${r.metaCheck.files} files, ${r.metaCheck.entries} entries, ${r.metaCheck.problems.length} problems${r.metaCheck.problems.length ? ': ' + r.metaCheck.problems.slice(0, 3).join('; ') : ''}`);
+      }
+      lines.push('');
+    }
+    const samples = rows.filter((r) => r.errorSamples && r.errorSamples.length > 0);
+    for (const r of samples) lines.push(`- ${r.system} first errors: ${(r.errorSamples ?? []).map((s) => '`' + s.replace(/`/g, "'").slice(0, 200) + '`').join('; ')}`);
+    if (samples.length > 0) lines.push('');
+  }
+
+  lines.push('## Raw limits of the stack (same run)');
+  lines.push('');
+  if (raw.rocksdb) {
+    const r = raw.rocksdb;
+    lines.push(`RocksDB (@nxtedition/rocksdb, temp dir, ${fmt(r.rows)} rows preloaded), one thread, \`batch().write({ sync: true })\`:`);
+    lines.push('');
+    lines.push('| keys per batch | batches/s (fsyncs) | keys/s | mean ms |');
+    lines.push('|---:|---:|---:|---:|');
+    for (const s of r.syncWrites) lines.push(`| ${s.keysPerBatch} | ${fmt(s.batchesPerSec)} | ${fmt(s.keysPerSec)} | ${s.meanMs.toFixed(3)} |`);
+    lines.push('');
+    lines.push(`Point reads, getMany of 10 random keys: synchronous API ${fmt(r.pointReadsSyncPerSec)} reads/s; ` +
+      `async API ${r.pointReadsAsync.map((a) => `${fmt(a.readsPerSec)} reads/s with ${a.inFlight} in flight`).join(', ')}.`);
+  } else {
+    lines.push(`RocksDB probe failed: ${raw.rocksdbError ?? 'not run'}`);
+  }
+  lines.push('');
+  if (raw.uws && raw.uws.length > 0) {
+    lines.push('WebSocket echo over loopback, uWS server (own process) and `ws` client (one Node process), 64-byte binary messages:');
+    lines.push('');
+    lines.push('| connections | in flight per connection | round trips/s |');
+    lines.push('|---:|---:|---:|');
+    for (const e of raw.uws) lines.push(`| ${e.connections} | ${e.window} | ${fmt(e.roundTripsPerSec)} |`);
+  } else {
+    lines.push(`uWS echo probe failed: ${raw.uwsError ?? 'not run'}`);
+  }
+  lines.push('');
+  return lines.join('\n');
+}
+
+const COLORS: Record<string, string> = { txkv: '#2b6cb0', etcd: '#38a169', redis: '#c53030', postgres: '#805ad5' };
+
+/** Grouped bar chart: per workload, each system's throughput relative to the best system. */
+export function renderSvg(date: string, workloads: string[], runs: SystemRun[]): string {
+  const systems = runs.filter((r) => !r.skipped).map((r) => r.system);
+  const barW = 22;
+  const gap = 28;
+  const groupW = systems.length * barW + gap;
+  const left = 60;
+  const top = 50;
+  const h = 260;
+  const width = left + workloads.length * groupW + 150;
+  const height = top + h + 70;
+  const out: string[] = [];
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`);
+  out.push(`<rect width="100%" height="100%" fill="white"/>`);
+  out.push(`<text x="${left}" y="20" font-size="14" font-weight="bold">Throughput relative to the best system per workload (${date}, same machine, same run)</text>`);
+  for (const t of [0, 0.25, 0.5, 0.75, 1]) {
+    const y = top + h - t * h;
+    out.push(`<line x1="${left}" x2="${left + workloads.length * groupW}" y1="${y}" y2="${y}" stroke="#ddd"/>`);
+    out.push(`<text x="${left - 6}" y="${y + 4}" text-anchor="end">${t.toFixed(2)}</text>`);
+  }
+  workloads.forEach((name, wi) => {
+    const rows = runs.flatMap((r) => r.reports.filter((x) => x.workload === name));
+    const best = Math.max(1, ...rows.map((r) => r.opsPerSec));
+    const x0 = left + wi * groupW + gap / 2;
+    systems.forEach((system, si) => {
+      const r = rows.find((x) => x.system === system);
+      const x = x0 + si * barW;
+      if (!r) {
+        out.push(`<text x="${x + barW / 2}" y="${top + h - 4}" text-anchor="middle" fill="#999">–</text>`);
+        return;
+      }
+      const bh = Math.max(1, (r.opsPerSec / best) * h);
+      out.push(`<rect x="${x}" y="${top + h - bh}" width="${barW - 3}" height="${bh}" fill="${COLORS[system] ?? '#666'}"><title>${system} ${name}: ${fmt(r.opsPerSec)} ${r.opUnit}/s, p99 ${fmtMs(r.p99Ms)} ms</title></rect>`);
+      const label = r.opsPerSec >= 1e6 ? `${(r.opsPerSec / 1e6).toFixed(1)}M` : r.opsPerSec >= 1e3 ? `${Math.round(r.opsPerSec / 1e3)}k` : String(r.opsPerSec);
+      out.push(`<text x="${x + (barW - 3) / 2}" y="${top + h - bh - 3}" text-anchor="middle" font-size="9">${label}</text>`);
+    });
+    out.push(`<text x="${x0 + (systems.length * barW) / 2}" y="${top + h + 16}" text-anchor="middle" font-weight="bold">${name}</text>`);
+    const unit = workloadByName(name).opUnit;
+    out.push(`<text x="${x0 + (systems.length * barW) / 2}" y="${top + h + 30}" text-anchor="middle" fill="#555">${unit}/s</text>`);
+  });
+  systems.forEach((system, si) => {
+    const y = top + 10 + si * 18;
+    const x = left + workloads.length * groupW + 20;
+    out.push(`<rect x="${x}" y="${y - 9}" width="12" height="12" fill="${COLORS[system] ?? '#666'}"/>`);
+    out.push(`<text x="${x + 18}" y="${y + 1}">${system}</text>`);
+  });
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}
+
+export async function runCompare(argv: string[]): Promise<number> {
+  const { values: a } = parseArgs({
+    args: argv,
+    options: {
+      systems: { type: 'string', default: ALL_SYSTEMS.join(',') },
+      workloads: { type: 'string', default: WORKLOAD_NAMES.join(',') },
+      seconds: { type: 'string', default: '10' },
+      warmup: { type: 'string', default: '1' },
+      rows: { type: 'string', default: '100000' },
+      clients: { type: 'string', default: '100' },
+      procs: { type: 'string', default: '1' },
+      shards: { type: 'string', default: '2' },
+      seed: { type: 'string', default: '1' },
+      'raw-seconds': { type: 'string', default: '2' },
+      'no-raw': { type: 'boolean', default: false },
+      verify: { type: 'boolean', default: false },
+      out: { type: 'string' },
+      date: { type: 'string' },
+    },
+    strict: true,
+  });
+  const systems = (a.systems ?? '').split(',').map((s) => s.trim()) as System[];
+  for (const s of systems) if (!ALL_SYSTEMS.includes(s)) throw new Error(`unknown system '${s}'`);
+  const workloads = (a.workloads ?? '').split(',').map((s) => s.trim());
+  for (const w of workloads) workloadByName(w);
+  const o: CompareOptions = {
+    systems,
+    workloads,
+    seconds: Number(a.seconds),
+    warmup: Number(a.warmup),
+    rows: Number(a.rows),
+    clients: Number(a.clients),
+    procs: Number(a.procs),
+    shards: Number(a.shards),
+    seed: Number(a.seed),
+    rawSeconds: Number(a['raw-seconds']),
+    raw: !a['no-raw'],
+    verify: a.verify ?? false,
+    outDir: a.out ?? fileURLToPath(new URL('../../bench/results/', import.meta.url)),
+  };
+  const date = a.date ?? new Date().toISOString().slice(0, 10);
+  const raw = o.raw ? await measureRaw(o) : {};
+  const runs: SystemRun[] = [];
+  for (const s of systems) runs.push(await runSystem(s, o));
+  mkdirSync(o.outDir, { recursive: true });
+  const svgName = `${date}.svg`;
+  writeFileSync(join(o.outDir, `${date}.md`), renderMarkdown(date, o, runs, raw, svgName));
+  writeFileSync(join(o.outDir, svgName), renderSvg(date, workloads, runs));
+  writeFileSync(join(o.outDir, `${date}.json`), JSON.stringify({ date, options: o, runs, raw }, null, 2) + '\n');
+  log(`wrote ${join(o.outDir, `${date}.md`)}, ${svgName}, ${date}.json`);
+  return runs.some((r) => r.failures.length > 0) ? 1 : 0;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  runCompare(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`compare: ${(err as Error).stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
