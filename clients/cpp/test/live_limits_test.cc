@@ -1,1 +1,130 @@
-// placeholder
+// limits.test.mjs: size limits, the system keyspace, error codes, unreachable servers,
+// a bad token (when the server requires one) and endpoint validation.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include "live_support.h"
+
+namespace txkv::live {
+
+using Limits = LiveTest;
+
+std::string keyOfSize(const std::string& p, size_t n) { return p + std::string(n - p.size(), 'k'); }
+
+TEST_F(Limits, KeyOfTenThousandBytesIsAcceptedOneMoreIsKeyTooLarge) {
+  auto p = prefix();
+  Transaction ok = db->createTransaction();
+  must(ok.set(keyOfSize(p, 10'000), "v"));
+  must(ok.commit());
+  Transaction r = db->createTransaction();
+  EXPECT_EQ(must(r.get(keyOfSize(p, 10'000))), "v");
+  std::string big = keyOfSize(p, 10'001);
+  {
+    Transaction tx = db->createTransaction();
+    EXPECT_TRUE(failsAtCallOrCommit(tx, tx.set(big, "v"), ErrorCode::kKeyTooLarge));
+  }
+  {
+    Transaction tx = db->createTransaction();
+    EXPECT_TRUE(failsAtCallOrCommit(tx, tx.clear(big), ErrorCode::kKeyTooLarge));
+  }
+  {
+    Transaction tx = db->createTransaction();
+    EXPECT_TRUE(failsAtCallOrCommit(tx, tx.setVersionstampedKey(big, 0, "v"), ErrorCode::kKeyTooLarge));
+  }
+}
+
+TEST_F(Limits, ValueOfHundredThousandBytesIsAcceptedOneMoreIsValueTooLarge) {
+  auto p = prefix();
+  std::string big(100'000, '\7');
+  Transaction ok = db->createTransaction();
+  must(ok.set(p + "big", big));
+  must(ok.commit());
+  Transaction r = db->createTransaction();
+  EXPECT_EQ(must(r.get(p + "big")), big);
+  {
+    Transaction tx = db->createTransaction();
+    EXPECT_TRUE(failsAtCallOrCommit(tx, tx.set(p + "too-big", std::string(100'001, 'x')), ErrorCode::kValueTooLarge));
+  }
+  {
+    Transaction tx = db->createTransaction();
+    EXPECT_TRUE(failsAtCallOrCommit(tx, tx.setVersionstampedValue(p + "too-big", std::string(100'001, 'x'), 0),
+                                    ErrorCode::kValueTooLarge));
+  }
+  Transaction c = db->createTransaction();
+  EXPECT_EQ(must(c.get(p + "too-big")), std::nullopt);
+}
+
+TEST_F(Limits, MoreThanTenMillionBytesIsTransactionTooLarge) {
+  auto p = prefix();
+  Transaction tx = db->createTransaction();
+  std::string val(100'000, '\1');
+  Status last = okStatus();
+  for (int i = 0; i < 110 && last.ok(); ++i) {
+    char buf[8];
+    snprintf(buf, sizeof buf, "%04d", i);
+    last = tx.set(p + buf, val);
+  }
+  EXPECT_TRUE(failsAtCallOrCommit(tx, last, ErrorCode::kTransactionTooLarge));
+  Transaction r = db->createTransaction();
+  EXPECT_EQ(must(r.get(p + "0000")), std::nullopt);
+}
+
+TEST_F(Limits, SystemKeyspaceWritesAreInvalidReadsAreAllowed) {
+  std::string sys = "\xff" + prefix("sys");
+  std::vector<std::pair<const char*, std::function<Status(Transaction&)>>> cases = {
+      {"set", [&](Transaction& tx) { return tx.set(sys, "v"); }},
+      {"set ff ff", [&](Transaction& tx) { return tx.set("\xff\xffx", "v"); }},
+      {"clear", [&](Transaction& tx) { return tx.clear(sys); }},
+      {"clearRange", [&](Transaction& tx) { return tx.clearRange("\xff" "a", "\xff" "b"); }},
+      {"setVersionstampedKey", [&](Transaction& tx) { return tx.setVersionstampedKey(sys + std::string(10, '\0'), static_cast<int64_t>(sys.size()), "v"); }},
+      {"setVersionstampedValue", [&](Transaction& tx) { return tx.setVersionstampedValue(sys, std::string(10, '\0'), 0); }},
+  };
+  for (auto& [name, fn] : cases) {
+    Transaction tx = db->createTransaction();
+    EXPECT_TRUE(failsAtCallOrCommit(tx, fn(tx), ErrorCode::kInvalidArgument)) << name;
+  }
+  ReadTransaction r = db->createReadOnlyTransaction();
+  EXPECT_EQ(must(r.get(sys)), std::nullopt);
+  must(r.getRange(sel("\xff", true), sel("\xff\xff", false), {5}));
+}
+
+TEST_F(Limits, UnreachableServerIsNetworkError) {
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  auto port = a.local_endpoint().port();
+  a.close();
+  ConnectOptions o;
+  o.endpoints = {"ws://127.0.0.1:" + std::to_string(port)};
+  o.transactionTimeoutMs = 5000;
+  auto db2 = connectDb(o);
+  Transaction tx = db2->createTransaction();
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(failsWith(tx.get("k"), ErrorCode::kNetworkError));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3)) << "fails fast, not by timeout";
+}
+
+TEST_F(Limits, BadEndpointsAreInvalidArgument) {
+  ConnectOptions o;
+  o.endpoints = {"http://x:1"};
+  auto r = Database::connect(o);
+  EXPECT_TRUE(failsWith(r, ErrorCode::kInvalidArgument));
+  o.endpoints = {};
+  EXPECT_TRUE(failsWith(Database::connect(o), ErrorCode::kInvalidArgument));
+}
+
+TEST_F(Limits, ClosedDatabaseFailsWithNetworkError) {
+  auto db2 = connectDb();
+  Transaction tx = db2->createTransaction();
+  must(tx.getReadVersion());
+  db2->close();
+  EXPECT_TRUE(failsWith(tx.get(prefix() + "k"), ErrorCode::kNetworkError));
+}
+
+TEST_F(Limits, ReadOnlyTransactionsRefuseWrites) {
+  ReadTransaction ro = db->createReadOnlyTransaction();
+  // A ReadTransaction has no write methods at all; the same object seen as writable
+  // through a cast would get INVALID_ARGUMENT (checked in the adapter tests).
+  EXPECT_TRUE(must(ro.getReadVersion()) > 0);
+}
+
+}  // namespace txkv::live
