@@ -4,6 +4,8 @@
 // start, never from the wire): "name=arg,name=arg", where arg selects the shard id
 // for shard failpoints and is a countdown ("fire on the Nth hit") for the coordinator.
 
+import { writeSync } from 'node:fs';
+
 /** Every failpoint; the fault suite loops over this list so one without a test shows. */
 export const FAILPOINT_NAMES = [
   'shard.after-prepare', // a shard (arg = shard id) prepared a cross-shard commit and replied
@@ -52,7 +54,8 @@ export class Failpoints {
 }
 
 function crash(name: string): never {
-  process.stderr.write(`txkv: failpoint ${name} fired: killing the process\n`);
+  // a synchronous write: the process dies right after, and a worker's process.stderr is asynchronous
+  writeSync(2, `txkv: failpoint ${name} fired: killing the process\n`);
   process.kill(process.pid, 'SIGKILL');
   // SIGKILL is delivered asynchronously; do not let this thread go on meanwhile
   for (;;) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);

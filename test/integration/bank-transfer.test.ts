@@ -5,11 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TxnError } from '../../src/index.js';
 import { startTestServer, text, type TestServer } from '../support/server.js';
 import { mulberry32, randInt, seeds } from '../support/rng.js';
+import { SHARD_PREFIXES } from '../support/keys.js';
 
 const ACCOUNTS = 12;
 const INITIAL = 100;
 // account keys spread over the shards: 3FS-shaped and plain keys alike
-const account = (i: number): string => [`\x02acct`, `DENT\x30acct`, `INOD\xa0acct`, `zacct`][i % 4] + String(i).padStart(3, '0');
+const account = (i: number): string => SHARD_PREFIXES[i % 4] + 'acct' + String(i).padStart(3, '0');
 
 let s: TestServer;
 beforeAll(async () => {
@@ -57,7 +58,7 @@ describe.each(seeds(3))('bank transfers across shards (seed %i)', (seed) => {
         let values: number[];
         if (n % 2 === 0) values = (await Promise.all(Array.from({ length: ACCOUNTS }, (_, i) => tx.get(ns + account(i))))).map((v) => Number(text(v)));
         else {
-          const r = await tx.getRange({ key: '\x00', inclusive: true }, { key: '\xfe', inclusive: false }, { limit: 10_000 });
+          const r = await tx.getRange({ key: new Uint8Array([0]), inclusive: true }, { key: new Uint8Array([0xfe]), inclusive: false }, { limit: 10_000 });
           values = r.kvs.filter((kv) => Buffer.from(kv.key).includes(Buffer.from(ns))).map((kv) => Number(text(kv.value)));
           expect(values).toHaveLength(ACCOUNTS);
         }

@@ -4,6 +4,7 @@ import WebSocket from 'ws';
 import { TxnError } from '../../src/index.js';
 import { decodeReplies, encodeRequests } from '../../src/protocol/codec.js';
 import { startTestServer, text, type TestServer } from '../support/server.js';
+import { onEveryShard } from '../support/keys.js';
 
 let s: TestServer;
 beforeAll(async () => {
@@ -14,7 +15,7 @@ afterAll(async () => {
 });
 
 /** Keys whose first bytes land on different shards of the default 4-shard map. */
-const spread = (tag: string): string[] => ['\x01', 'DENT\x10', 'INOD\x90', 'zz'].map((p) => `${p}${tag}`);
+const spread = onEveryShard;
 
 describe('transactions over the wire', () => {
   it('a cross-shard commit is visible on every shard at once, and at its version', async () => {

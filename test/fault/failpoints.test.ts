@@ -1,0 +1,77 @@
+// Crash the server at each named step of a cross-shard commit (failpoints.ts) and
+// check, after a restart without failpoints, that the transaction is visible on all
+// of its shards or on none, and on all when the decision was durable.
+import fs from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { connect, TxnError } from '../../src/index.js';
+import { FAILPOINT_NAMES } from '../../src/failpoints/failpoints.js';
+import { ShardMap, defaultSplitPoints } from '../../src/coordinator/shard-map.js';
+import { toBytes } from '../../src/keys/bytes.js';
+import { freePort, logEvent, spawnServer } from '../support/child-server.js';
+import { tempDir, text } from '../support/server.js';
+import { onEveryShard } from '../support/keys.js';
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+const KEYS = onEveryShard('fp');
+
+/** Each failpoint, how it is armed, and whether the commit must survive the crash. */
+const CASES: { name: (typeof FAILPOINT_NAMES)[number]; arg: string; decided: boolean }[] = [
+  { name: 'shard.after-prepare', arg: '2', decided: false },
+  { name: 'coordinator.after-decision', arg: '1', decided: true },
+  { name: 'shard.after-apply', arg: '0', decided: true }, // the primary applied: record durable, others not yet
+  { name: 'shard.after-apply', arg: '3', decided: true }, // a secondary applied
+];
+
+describe('failpoints in two-phase commit', () => {
+  it('the test keys span all four shards, and every failpoint has a case', () => {
+    const map = new ShardMap(1, defaultSplitPoints(4));
+    expect(new Set(KEYS.map((k) => map.shardOfKey(toBytes(k)))).size).toBe(4);
+    for (const name of FAILPOINT_NAMES) expect(CASES.some((c) => c.name === name), `no test for failpoint ${name}`).toBe(true);
+  });
+
+  it.each(CASES)('crash at $name=$arg: all or nothing (decided: $decided)', { timeout: 60_000 }, async ({ name, arg, decided }) => {
+    const dir = tempDir('txkv-fp');
+    dirs.push(dir);
+    const port = await freePort();
+    // a committed baseline, then the crashing commit
+    let srv = await spawnServer(dir, port);
+    let db = await connect({ endpoints: [srv.url] });
+    await db.transact(async (tx) => {
+      for (const k of KEYS) tx.set(k, 'before');
+    });
+    await db.close();
+    srv.proc.kill('SIGTERM');
+    await srv.exited;
+
+    srv = await spawnServer(dir, port, { failpoints: `${name}=${arg}` });
+    db = await connect({ endpoints: [srv.url] });
+    const tx = db.createTransaction();
+    for (const k of KEYS) tx.set(k, 'after');
+    const err = await tx.commit().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err, 'the commit must not be acknowledged: the server died').toBeInstanceOf(TxnError);
+    expect((err as TxnError).code).toBe('MAYBE_COMMITTED');
+    const exit = await srv.exited;
+    expect(exit.signal).toBe('SIGKILL');
+    expect(srv.logs.join('\n')).toContain(`failpoint ${name} fired`);
+    await db.close();
+
+    srv = await spawnServer(dir, port);
+    db = await connect({ endpoints: [srv.url] });
+    const r = db.createReadOnlyTransaction();
+    const vals = await Promise.all(KEYS.map(async (k) => text(await r.get(k))));
+    expect(vals).toEqual(KEYS.map(() => (decided ? 'after' : 'before')));
+    const rec = logEvent(srv.logs, 'RecoveryDone')!;
+    if (name === 'coordinator.after-decision') expect(rec.inDoubtRolledForward).toBe(3); // three secondaries replayed
+    if (!decided) expect(rec.decisionRecords).toBe(0);
+    await db.close();
+    srv.proc.kill('SIGTERM');
+    expect((await srv.exited).code).toBe(0);
+  });
+});

@@ -1,0 +1,66 @@
+// Runs `txkv serve` as a child process (the built CLI), for tests that kill it.
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+
+const BIN = path.resolve(__dirname, '../../bin/txkv.js');
+
+export interface ChildServer {
+  proc: ChildProcess;
+  port: number;
+  url: string;
+  /** Resolves with the exit code or signal once the process has ended. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  logs: string[];
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+export async function spawnServer(
+  dataDir: string,
+  port: number,
+  { failpoints, durability }: { failpoints?: string; durability?: string } = {},
+): Promise<ChildServer> {
+  const env: NodeJS.ProcessEnv = { ...process.env, TXKV_FAILPOINTS: failpoints ?? '' };
+  const args = [BIN, 'serve', '--port', String(port), '--data-dir', dataDir, '--shards', '4', '--log-level', 'info'];
+  if (durability) args.push('--durability', durability);
+  const proc = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: string[] = [];
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const started = new Promise<void>((resolve, reject) => {
+    let buf = '';
+    const onData = (d: Buffer): void => {
+      buf += d.toString();
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        logs.push(line);
+        if (line.includes('"event":"ServerStarted"')) resolve();
+      }
+    };
+    proc.stdout!.on('data', onData);
+    proc.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
+    exited.then(({ code, signal }) => reject(new Error(`server exited (${code ?? signal}) before starting:\n${logs.join('\n')}`)));
+    setTimeout(() => reject(new Error(`server did not start in 30 s:\n${logs.join('\n')}`)), 30_000).unref();
+  });
+  await started;
+  return { proc, port, url: `ws://127.0.0.1:${port}`, exited, logs };
+}
+
+/** The JSON log line of an event, parsed. */
+export function logEvent(logs: string[], event: string): Record<string, unknown> | undefined {
+  const line = logs.find((l) => l.includes(`"event":"${event}"`));
+  return line ? (JSON.parse(line) as Record<string, unknown>) : undefined;
+}
