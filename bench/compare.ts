@@ -45,6 +45,15 @@ interface CompareOptions {
   raw: boolean;
   outDir: string;
   verify: boolean;
+  /** txkv shard counts to sweep over `sweepWorkloads` after the main run (empty: none). */
+  shardSweep: number[];
+  sweepWorkloads: string[];
+}
+
+interface SweepRun {
+  shards: number;
+  reports: SuiteReport[];
+  failures: { workload: string; message: string }[];
 }
 
 interface SystemRun {
@@ -98,10 +107,10 @@ async function measureRaw(o: CompareOptions): Promise<RawLimits> {
   return out;
 }
 
-async function runSystem(system: System, o: CompareOptions): Promise<SystemRun> {
+async function runSystem(system: System, o: CompareOptions, workloads = o.workloads, shards = o.shards): Promise<SystemRun> {
   const run: SystemRun = { system, reports: [], failures: [] };
-  log(`starting ${system}`);
-  const started = await startPeer(system, o.shards);
+  log(`starting ${system}${system === 'txkv' ? ` (${shards} shards)` : ''}`);
+  const started = await startPeer(system, shards);
   if (!started.ok) {
     run.skipped = started.reason;
     log(`skipping ${system}: ${started.reason}`);
@@ -111,7 +120,7 @@ async function runSystem(system: System, o: CompareOptions): Promise<SystemRun> 
   run.version = peer.version;
   const loaded = new Set<string>();
   try {
-    for (const name of o.workloads) {
+    for (const name of workloads) {
       const workload = workloadByName(name);
       const load = !loaded.has(workload.keyspace);
       try {
@@ -151,7 +160,7 @@ function errorsText(r: SuiteReport): string {
   return e.length === 0 ? '0' : e.map(([k, v]) => `${k} ${v}`).join(', ');
 }
 
-export function renderMarkdown(date: string, o: CompareOptions, runs: SystemRun[], raw: RawLimits, svgName: string): string {
+export function renderMarkdown(date: string, o: CompareOptions, runs: SystemRun[], raw: RawLimits, svgName: string, sweep: SweepRun[] = []): string {
   const cpu = cpus()[0]?.model ?? 'unknown CPU';
   const lines: string[] = [];
   lines.push(`# txkv benchmark comparison, ${date}`);
@@ -222,6 +231,22 @@ export function renderMarkdown(date: string, o: CompareOptions, runs: SystemRun[
     if (samples.length > 0) lines.push('');
   }
 
+  if (sweep.length > 0) {
+    lines.push('## txkv by shard count (same run)');
+    lines.push('');
+    lines.push(`Each shard count on a fresh server, same generator and options as above. Throughput (p99 ms).`);
+    lines.push('');
+    lines.push(`| shards | ${o.sweepWorkloads.map((w) => `${w} ${workloadByName(w).opUnit}/s`).join(' | ')} |`);
+    lines.push(`|---:|${o.sweepWorkloads.map(() => '---:').join('|')}|`);
+    for (const s of sweep) {
+      lines.push(`| ${s.shards} | ${o.sweepWorkloads.map((w) => {
+        const r = s.reports.find((x) => x.workload === w);
+        const f = s.failures.find((x) => x.workload === w);
+        return r ? `${fmt(r.opsPerSec)} (${fmtMs(r.p99Ms)})${Object.keys(r.errors).length ? ' errors: ' + errorsText(r) : ''}` : f ? `failed: ${f.message.replace(/\|/g, '\\|')}` : '-';
+      }).join(' | ')} |`);
+    }
+    lines.push('');
+  }
   lines.push('## Raw limits of the stack (same run)');
   lines.push('');
   if (raw.rocksdb) {
@@ -235,7 +260,7 @@ export function renderMarkdown(date: string, o: CompareOptions, runs: SystemRun[
     lines.push(`Point reads, getMany of 10 random keys: synchronous API ${fmt(r.pointReadsSyncPerSec)} reads/s; ` +
       `async API ${r.pointReadsAsync.map((a) => `${fmt(a.readsPerSec)} reads/s with ${a.inFlight} in flight`).join(', ')}.`);
   } else {
-    lines.push(`RocksDB probe failed: ${raw.rocksdbError ?? 'not run'}`);
+    lines.push(`${raw.rocksdbError ? 'RocksDB probe failed: ' + raw.rocksdbError : 'RocksDB probe not run (--no-raw).'}`);
   }
   lines.push('');
   if (raw.uws && raw.uws.length > 0) {
@@ -245,7 +270,7 @@ export function renderMarkdown(date: string, o: CompareOptions, runs: SystemRun[
     lines.push('|---:|---:|---:|');
     for (const e of raw.uws) lines.push(`| ${e.connections} | ${e.window} | ${fmt(e.roundTripsPerSec)} |`);
   } else {
-    lines.push(`uWS echo probe failed: ${raw.uwsError ?? 'not run'}`);
+    lines.push(`${raw.uwsError ? 'uWS echo probe failed: ' + raw.uwsError : 'uWS echo probe not run (--no-raw).'}`);
   }
   lines.push('');
   return lines.join('\n');
@@ -318,6 +343,8 @@ export async function runCompare(argv: string[]): Promise<number> {
       seed: { type: 'string', default: '1' },
       'raw-seconds': { type: 'string', default: '2' },
       'no-raw': { type: 'boolean', default: false },
+      'shard-sweep': { type: 'string', default: '' },
+      'sweep-workloads': { type: 'string', default: 'w10,r10,m90' },
       verify: { type: 'boolean', default: false },
       out: { type: 'string' },
       date: { type: 'string' },
@@ -341,19 +368,26 @@ export async function runCompare(argv: string[]): Promise<number> {
     rawSeconds: Number(a['raw-seconds']),
     raw: !a['no-raw'],
     verify: a.verify ?? false,
+    shardSweep: (a['shard-sweep'] ?? '').split(',').filter((x) => x.trim() !== '').map(Number),
+    sweepWorkloads: (a['sweep-workloads'] ?? '').split(',').map((x) => x.trim()),
     outDir: a.out ?? fileURLToPath(new URL('../../bench/results/', import.meta.url)),
   };
   const date = a.date ?? new Date().toISOString().slice(0, 10);
   const raw = o.raw ? await measureRaw(o) : {};
   const runs: SystemRun[] = [];
   for (const s of systems) runs.push(await runSystem(s, o));
+  const sweep: SweepRun[] = [];
+  for (const shards of o.shardSweep) {
+    const r = await runSystem('txkv', o, o.sweepWorkloads, shards);
+    sweep.push({ shards, reports: r.reports, failures: r.skipped ? [{ workload: '*', message: r.skipped }] : r.failures });
+  }
   mkdirSync(o.outDir, { recursive: true });
   const svgName = `${date}.svg`;
-  writeFileSync(join(o.outDir, `${date}.md`), renderMarkdown(date, o, runs, raw, svgName));
+  writeFileSync(join(o.outDir, `${date}.md`), renderMarkdown(date, o, runs, raw, svgName, sweep));
   writeFileSync(join(o.outDir, svgName), renderSvg(date, workloads, runs));
-  writeFileSync(join(o.outDir, `${date}.json`), JSON.stringify({ date, options: o, runs, raw }, null, 2) + '\n');
+  writeFileSync(join(o.outDir, `${date}.json`), JSON.stringify({ date, options: o, runs, sweep, raw }, null, 2) + '\n');
   log(`wrote ${join(o.outDir, `${date}.md`)}, ${svgName}, ${date}.json`);
-  return runs.some((r) => r.failures.length > 0) ? 1 : 0;
+  return runs.some((r) => r.failures.length > 0) || sweep.some((r) => r.failures.length > 0) ? 1 : 0;
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

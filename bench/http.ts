@@ -1,0 +1,155 @@
+// bench/http: drives txkv's HTTP KV API (served by the same uWS server and port as the binary
+// protocol) with autocannon's programmatic API and reports requests/s and latency percentiles
+// per endpoint. autocannon speaks HTTP/1.1 only; the binary protocol is driven by cli.ts.
+// Keys in paths are base64url. The POST /v1/txn body shape is this file's assumption of the
+// API (see txnBody) until the server documents it.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import autocannon from 'autocannon';
+import { createAdapter } from './adapters/index.js';
+import { kvKey, makeValue } from './data.js';
+import { Rng } from './rng.js';
+import { preloadFlat } from './workloads/flat-keyspace.js';
+
+const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64url');
+
+export interface HttpResult {
+  scenario: string;
+  connections: number;
+  seconds: number;
+  requestsPerSec: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+
+/** The assumed body of POST /v1/txn: 9 reads and 1 write (an m90 transaction). */
+function txnBody(rng: Rng, rows: number): string {
+  const reads = Array.from({ length: 9 }, () => ({ op: 'get', key: b64(kvKey(rng.int(rows))) }));
+  const key = kvKey(rng.int(rows));
+  return JSON.stringify({ ops: [...reads, { op: 'set', key: b64(key), value: b64(makeValue(rng, key)) }] });
+}
+
+type Scenario = { name: string; request: () => { method: 'GET' | 'PUT' | 'POST'; path: string; body?: string | Buffer; headers?: Record<string, string> } };
+
+function scenarios(rows: number, seed: number): Scenario[] {
+  const rng = new Rng(seed);
+  const end = b64(new Uint8Array([0x6c])); // 'l': the end of the flat keyspace
+  return [
+    { name: 'get', request: () => ({ method: 'GET', path: `/v1/kv/${b64(kvKey(rng.int(rows)))}` }) },
+    {
+      name: 'put',
+      request: () => {
+        const key = kvKey(rng.int(rows));
+        return { method: 'PUT', path: `/v1/kv/${b64(key)}`, body: Buffer.from(makeValue(rng, key)), headers: { 'content-type': 'application/octet-stream' } };
+      },
+    },
+    { name: 'range100', request: () => ({ method: 'GET', path: `/v1/range?begin=${b64(kvKey(rng.int(Math.max(1, rows - 100))))}&end=${end}&limit=100` }) },
+    { name: 'txn', request: () => ({ method: 'POST', path: '/v1/txn', body: txnBody(rng, rows), headers: { 'content-type': 'application/json' } }) },
+  ];
+}
+
+async function runScenario(url: string, s: Scenario, connections: number, seconds: number): Promise<HttpResult> {
+  const result = await autocannon({
+    url,
+    connections,
+    duration: seconds,
+    requests: [
+      {
+        setupRequest: (req) => {
+          const r = s.request();
+          return { ...req, method: r.method, path: r.path, ...(r.body !== undefined ? { body: r.body } : {}), headers: { ...(req.headers ?? {}), ...(r.headers ?? {}) } };
+        },
+      },
+    ],
+  });
+  return {
+    scenario: s.name,
+    connections,
+    seconds,
+    requestsPerSec: Math.round(result.requests.average),
+    p50Ms: result.latency.p50,
+    p90Ms: result.latency.p90,
+    p99Ms: result.latency.p99,
+    maxMs: result.latency.max,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+  };
+}
+
+export async function runHttpBench(argv: string[]): Promise<number> {
+  const { values: a } = parseArgs({
+    args: argv,
+    options: {
+      endpoint: { type: 'string' },
+      scenarios: { type: 'string', default: 'get,put,range100,txn' },
+      connections: { type: 'string', default: '100' },
+      seconds: { type: 'string', default: '5' },
+      rows: { type: 'string', default: '100000' },
+      seed: { type: 'string', default: '1' },
+      'no-load': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const rows = Number(a.rows);
+  const seed = Number(a.seed);
+  let wsUrl = a.endpoint;
+  let stop = async (): Promise<void> => undefined;
+  if (!wsUrl) {
+    const { startServer } = await import('../src/index.js');
+    const dataDir = mkdtempSync(join(tmpdir(), 'txkv-bench-http-'));
+    const server = await startServer({ port: 0, host: '127.0.0.1', dataDir, shards: 2, logLevel: 'warn' });
+    wsUrl = server.url;
+    stop = async () => {
+      await server.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    };
+  }
+  const httpUrl = wsUrl.replace(/^ws/, 'http');
+  const results: HttpResult[] = [];
+  try {
+    if (!a['no-load']) {
+      const adapter = await createAdapter({ system: 'txkv', endpoint: wsUrl });
+      await adapter.open({ ordered: true });
+      await adapter.load(preloadFlat({ rows, seed }));
+      await adapter.close();
+    }
+    const wanted = new Set((a.scenarios ?? '').split(','));
+    for (const s of scenarios(rows, seed).filter((x) => wanted.has(x.name))) {
+      process.stderr.write(`[http] ${s.name} ...\n`);
+      results.push(await runScenario(httpUrl, s, Number(a.connections), Number(a.seconds)));
+    }
+  } finally {
+    await stop();
+  }
+  if (a.json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
+  else {
+    process.stdout.write('scenario   req/s      p50 ms  p90 ms  p99 ms  max ms  non2xx  errors\n');
+    for (const r of results) {
+      process.stdout.write(
+        `${r.scenario.padEnd(10)} ${String(r.requestsPerSec).padStart(9)}  ${String(r.p50Ms).padStart(6)}  ${String(r.p90Ms).padStart(6)}  ${String(r.p99Ms).padStart(6)}  ${String(r.maxMs).padStart(6)}  ${String(r.non2xx).padStart(6)}  ${String(r.errors).padStart(6)}\n`,
+      );
+    }
+  }
+  return results.some((r) => r.non2xx > 0 || r.errors > 0) ? 1 : 0;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  runHttpBench(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`http bench: ${(err as Error).stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
