@@ -1,0 +1,323 @@
+// CustomKvEngine / CustomTransaction through 3FS's interface (stand-in headers): error
+// mapping parity with FoundationDB, every operation against a live txkv server
+// (TXKV_URL), and a WithTransaction-style retry loop under contention.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "CustomKvEngine.h"
+#include "CustomTransaction.h"
+
+namespace hf3fs::kv {
+namespace {
+
+using standin::blockingWait;
+using Sel = IReadOnlyTransaction::KeySelector;
+
+std::string url() {
+  const char* u = std::getenv("TXKV_URL");
+  return u ? u : "";
+}
+
+std::string prefix() {
+  static std::atomic<uint64_t> n{0};
+  static const uint64_t run = std::random_device{}();
+  return "3fs/" + std::to_string(run % 1000000) + "-" + std::to_string(n++) + "/";
+}
+
+TEST(ErrorMapping, EveryTxkvCodeMapsAndRetriesAsTheSpecSays) {
+  using txkv::ErrorCode;
+  const std::vector<std::pair<ErrorCode, status_code_t>> want = {
+      {ErrorCode::kConflict, TransactionCode::kConflict},
+      {ErrorCode::kTooOld, TransactionCode::kTooOld},
+      {ErrorCode::kFutureVersion, TransactionCode::kFutureVersion},
+      {ErrorCode::kThrottled, TransactionCode::kThrottled},
+      {ErrorCode::kResourceConstrained, TransactionCode::kResourceConstrained},
+      {ErrorCode::kMaybeCommitted, TransactionCode::kMaybeCommitted},
+      {ErrorCode::kNetworkError, TransactionCode::kNetworkError},
+      {ErrorCode::kCanceled, TransactionCode::kCanceled},
+      {ErrorCode::kTimeout, TransactionCode::kFailed},
+      {ErrorCode::kReadOnly, TransactionCode::kFailed},
+      {ErrorCode::kInvalidArgument, TransactionCode::kFailed},
+      {ErrorCode::kKeyTooLarge, TransactionCode::kFailed},
+      {ErrorCode::kValueTooLarge, TransactionCode::kFailed},
+      {ErrorCode::kTransactionTooLarge, TransactionCode::kFailed},
+      {ErrorCode::kUnauthorized, TransactionCode::kFailed},
+      {ErrorCode::kProtocolError, TransactionCode::kFailed},
+      {ErrorCode::kFailed, TransactionCode::kFailed},
+  };
+  size_t n = 0;
+  txkv::errorCodeTable(&n);
+  ASSERT_EQ(want.size(), n) << "every txkv code is mapped";
+  for (auto [code, tc] : want) {
+    txkv::TxnError e(code, "m");
+    Status s = CustomTransaction::toStatus(e);
+    EXPECT_EQ(s.code(), tc) << e.codeName();
+    EXPECT_NE(std::string(s.message()).find(std::string(e.codeName())), std::string::npos) << "message keeps the code";
+    // 3FS's retry decision equals txkv's (MAYBE_COMMITTED: only when the caller opts in).
+    EXPECT_EQ(TransactionHelper::isRetryable(s, false), e.retryable()) << e.codeName();
+    EXPECT_EQ(TransactionHelper::isRetryable(s, true), txkv::shouldRetry(e, true)) << e.codeName();
+    EXPECT_EQ(txkv::errorCodeInfo(code).threeFs == "kFailed", tc == TransactionCode::kFailed) << e.codeName();
+  }
+}
+
+TEST(Config, MapsToConnectOptionsAndTheExampleNamesEveryKey) {
+  CustomKvConfig c;
+  c.set_cluster_endpoints({"ws://10.0.0.1:7070", "ws://10.0.0.2:7070"});
+  c.set_transaction_timeout_ms(2500);
+  c.set_max_retry_count(7);
+  c.set_connection_pool_size(3);
+  auto o = CustomKvEngine::toConnectOptions(c);
+  EXPECT_EQ(o.endpoints.size(), 2u);
+  EXPECT_EQ(o.transactionTimeoutMs, 2500);
+  EXPECT_EQ(o.maxRetryCount, 7);
+  EXPECT_EQ(o.connectionPoolSize, 3);
+  std::ifstream in(TXKV_EXAMPLE_TOML);
+  ASSERT_TRUE(in) << TXKV_EXAMPLE_TOML;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string toml = ss.str();
+  for (const char* k : {"[kv_engine]", "kv_engine_type = \"custom\"", "[kv_engine.custom_kv]", "cluster_endpoints",
+                        "transaction_timeout_ms", "max_retry_count", "connection_pool_size"}) {
+    EXPECT_NE(toml.find(k), std::string::npos) << k;
+  }
+  CustomKvConfig empty;
+  auto bad = CustomKvEngine::create(empty);
+  ASSERT_TRUE(bad.hasError());
+  EXPECT_EQ(bad.error().code(), StatusCode::kInvalidConfig);
+}
+
+class AdapterLive : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (url().empty()) GTEST_SKIP() << "TXKV_URL is not set";
+    CustomKvConfig c;
+    c.set_cluster_endpoints({url()});
+    c.set_connection_pool_size(2);
+    auto e = CustomKvEngine::create(c);
+    ASSERT_FALSE(e.hasError()) << e.error().describe();
+    engine = std::move(*e);
+  }
+  std::unique_ptr<CustomKvEngine> engine;
+};
+
+#define ASSERT_OK(expr)                                                         \
+  do {                                                                          \
+    auto&& _r = (expr);                                                         \
+    ASSERT_FALSE(_r.hasError()) << #expr << ": " << _r.error().describe();     \
+  } while (0)
+
+TEST_F(AdapterLive, EveryOperationThroughTheInterface) {
+  auto p = prefix();
+  auto body = [&]() -> CoTask<void> {
+    auto w = engine->createReadWriteTransaction();
+    for (int i = 0; i < 5; ++i) {
+      auto r = co_await w->set(p + "k" + std::to_string(i), "v" + std::to_string(i));
+      EXPECT_FALSE(r.hasError());
+    }
+    auto own = co_await w->get(p + "k3");  // read-your-writes through the adapter
+    EXPECT_EQ(own.value(), std::optional<String>("v3"));
+    EXPECT_FALSE((co_await w->commit()).hasError());
+    EXPECT_GT(w->getCommittedVersion(), 0);
+
+    auto r = engine->createReadWriteTransaction();
+    auto v = co_await r->get(p + "k1");
+    EXPECT_EQ(v.value(), std::optional<String>("v1"));
+    auto sv = co_await r->snapshotGet(p + "missing");
+    EXPECT_EQ(sv.value(), std::nullopt);
+    String b = p + "k1", e = p + "k4";
+    auto range = co_await r->getRange(Sel(b, false), Sel(e, true), 2);
+    EXPECT_EQ(range->kvs.size(), 2u);
+    EXPECT_TRUE(range->hasMore);
+    EXPECT_EQ(range->kvs[0].key, p + "k2");
+    auto snap = co_await r->snapshotGetRange(Sel(b, true), Sel(e, false), 0);
+    EXPECT_EQ(snap->kvs.size(), 3u);
+    EXPECT_FALSE(snap->hasMore);
+
+    auto ro = engine->createReadonlyTransaction();
+    auto rov = co_await ro->snapshotGet(p + "k0");
+    EXPECT_EQ(rov.value(), std::optional<String>("v0"));
+
+    auto c = engine->createReadWriteTransaction();
+    auto* ct = dynamic_cast<CustomTransaction*>(c.get());
+    EXPECT_FALSE((co_await ct->clearRange(p + "k0", p + "k2")).hasError());
+    EXPECT_FALSE((co_await c->clear(p + "k4")).hasError());
+    EXPECT_FALSE((co_await c->commit()).hasError());
+    auto after = engine->createReadWriteTransaction();
+    String pe = p + "~";
+    auto left = co_await after->getRange(Sel(p, true), Sel(pe, false), 0);
+    EXPECT_EQ(left->kvs.size(), 2u);
+    if (left->kvs.size() == 2) {
+      EXPECT_EQ(left->kvs[0].key, p + "k2");
+      EXPECT_EQ(left->kvs[1].key, p + "k3");
+    }
+  };
+  blockingWait(body());
+}
+
+TEST_F(AdapterLive, ListByPrefixPagingAsTransactionHelperDoes) {
+  auto p = prefix();
+  auto body = [&]() -> CoTask<void> {
+    auto w = engine->createReadWriteTransaction();
+    for (int i = 0; i < 25; ++i) {
+      char buf[8];
+      snprintf(buf, sizeof buf, "%03d", i);
+      (void)co_await w->set(p + buf, "x");
+    }
+    EXPECT_FALSE((co_await w->commit()).hasError());
+    auto r = engine->createReadonlyTransaction();
+    String begin = p, end = p;
+    end.back()++;  // prefixListEndKey of a prefix ending in '/'
+    Sel b(begin, true), e(end, false);
+    std::vector<String> keys;
+    String last;
+    for (;;) {
+      auto page = co_await r->snapshotGetRange(b, e, 7);
+      EXPECT_FALSE(page.hasError());
+      if (page.hasError()) break;
+      for (auto& kv : page->kvs) keys.push_back(kv.key);
+      if (!page->hasMore) break;
+      last = keys.back();
+      b = Sel(last, false);
+    }
+    EXPECT_EQ(keys.size(), 25u);
+    EXPECT_TRUE(std::is_sorted(keys.begin(), keys.end()));
+  };
+  blockingWait(body());
+}
+
+TEST_F(AdapterLive, ErrorsArriveAsThreeFsCodes) {
+  auto p = prefix();
+  auto body = [&]() -> CoTask<void> {
+    // CONFLICT -> kConflict, retryable
+    auto t1 = engine->createReadWriteTransaction();
+    (void)co_await t1->get(p + "c");
+    auto t2 = engine->createReadWriteTransaction();
+    (void)co_await t2->set(p + "c", "other");
+    EXPECT_FALSE((co_await t2->commit()).hasError());
+    (void)co_await t1->set(p + "c", "mine");
+    auto c1 = co_await t1->commit();
+    EXPECT_TRUE(c1.hasError());
+    if (c1.hasError()) {
+      EXPECT_EQ(c1.error().code(), TransactionCode::kConflict);
+      EXPECT_TRUE(TransactionHelper::isRetryable(c1.error(), false));
+    }
+    // addReadConflict conflicts too
+    auto t3 = engine->createReadWriteTransaction();
+    (void)co_await dynamic_cast<CustomTransaction&>(*t3).getReadVersion();  // pin it before t4 commits
+    (void)co_await t3->addReadConflict(p + "c");
+    (void)co_await t3->addReadConflictRange(p + "d", p + "e");
+    auto t4 = engine->createReadWriteTransaction();
+    (void)co_await t4->set(p + "d1", "x");
+    EXPECT_FALSE((co_await t4->commit()).hasError());
+    (void)co_await t3->set(p + "z", "x");
+    auto c3 = co_await t3->commit();
+    EXPECT_TRUE(c3.hasError() && c3.error().code() == TransactionCode::kConflict);
+    // bad versionstamp offset -> kInvalidArg at the call, as FDBTransaction
+    auto t5 = engine->createReadWriteTransaction();
+    auto bad = co_await t5->setVersionstampedValue(p + "v", String(9, '\0'), 0);
+    EXPECT_TRUE(bad.hasError() && bad.error().code() == StatusCode::kInvalidArg);
+    // versionstamped key/value, committed version and stamp
+    String tmpl = p + "vs/" + String(10, '\0');
+    EXPECT_FALSE((co_await t5->setVersionstampedKey(tmpl, uint32_t(p.size() + 3), "val")).hasError());
+    EXPECT_FALSE((co_await t5->setVersionstampedValue(p + "v", String(12, '\0'), 2)).hasError());
+    EXPECT_FALSE((co_await t5->commit()).hasError());
+    auto stamp = co_await dynamic_cast<CustomTransaction&>(*t5).getVersionstamp();
+    EXPECT_EQ(stamp->size(), 10u);
+    auto t6 = engine->createReadWriteTransaction();
+    auto v = co_await t6->get(p + "v");
+    EXPECT_EQ(v->value().substr(2, 10), *stamp);
+    // cancel -> kCanceled, not retryable
+    (void)co_await t6->cancel();
+    auto canceled = co_await t6->get(p + "v");
+    EXPECT_TRUE(canceled.hasError() && canceled.error().code() == TransactionCode::kCanceled);
+    EXPECT_FALSE(TransactionHelper::isRetryable(canceled.error(), true));
+    // reset clears cancel
+    t6->reset();
+    EXPECT_FALSE((co_await t6->get(p + "v")).hasError());
+    // system keyspace write -> kFailed (INVALID_ARGUMENT in the message)
+    auto sys = co_await t6->set("\xff/x", "v");
+    EXPECT_TRUE(sys.hasError() && sys.error().code() == TransactionCode::kFailed);
+    // FUTURE_VERSION -> kFutureVersion
+    auto t7 = engine->createReadWriteTransaction();
+    auto rv = co_await dynamic_cast<CustomTransaction&>(*t7).getReadVersion();
+    auto t8 = engine->createReadWriteTransaction();
+    t8->setReadVersion(*rv + 1'000'000'000'000);
+    auto fut = co_await t8->get(p + "c");
+    EXPECT_TRUE(fut.hasError() && fut.error().code() == TransactionCode::kFutureVersion);
+    // a write-nothing commit: -1
+    auto t9 = engine->createReadWriteTransaction();
+    EXPECT_FALSE((co_await t9->commit()).hasError());
+    EXPECT_EQ(t9->getCommittedVersion(), -1);
+  };
+  blockingWait(body());
+}
+
+TEST(AdapterNetwork, UnreachableClusterIsNetworkErrorNotRetryable) {
+  CustomKvConfig c;
+  c.set_cluster_endpoints({"ws://127.0.0.1:1"});
+  auto e = CustomKvEngine::create(c);
+  ASSERT_FALSE(e.hasError());
+  auto txn = (*e)->createReadWriteTransaction();
+  auto r = blockingWait(txn->get("k"));
+  ASSERT_TRUE(r.hasError());
+  EXPECT_EQ(r.error().code(), TransactionCode::kNetworkError);
+  EXPECT_FALSE(TransactionHelper::isRetryable(r.error(), true));
+}
+
+// The shape of 3FS's WithTransaction + its retry strategy: run the handler, commit, and on
+// an error TransactionHelper::isRetryable accepts, back off, reset and run again.
+template <typename Handler>
+CoTryTask<void> withTransaction(IKVEngine& engine, Handler handler, int maxRetry, std::atomic<int>& retries) {
+  auto txn = engine.createReadWriteTransaction();
+  std::mt19937 rng(std::random_device{}());
+  for (int attempt = 0;; ++attempt) {
+    auto r = co_await handler(*txn);
+    if (!r.hasError()) {
+      auto c = co_await txn->commit();
+      if (!c.hasError()) co_return Void{};
+      r = makeError(c.error());
+    }
+    if (!TransactionHelper::isRetryable(r.error(), false) || attempt >= maxRetry) co_return makeError(r.error());
+    ++retries;
+    std::this_thread::sleep_for(std::chrono::microseconds(rng() % (1000u << std::min(attempt, 5))));
+    txn->reset();
+  }
+}
+
+TEST_F(AdapterLive, WithTransactionRetryLoopUnderContention) {
+  auto key = prefix() + "counter";
+  std::atomic<int> retries{0}, failures{0};
+  auto increment = [&](IReadWriteTransaction& txn) -> CoTryTask<void> {
+    auto v = co_await txn.get(key);
+    CO_RETURN_ON_ERROR(v);
+    int n = v->has_value() ? std::stoi(**v) : 0;
+    co_return co_await txn.set(key, std::to_string(n + 1));
+  };
+  auto worker = [&] {
+    for (int i = 0; i < 25; ++i) {
+      auto r = blockingWait(withTransaction(*engine, increment, 1000, retries));
+      if (r.hasError()) {
+        ++failures;
+        ADD_FAILURE() << r.error().describe();
+      }
+    }
+  };
+  std::vector<std::thread> ts;
+  for (int i = 0; i < 8; ++i) ts.emplace_back(worker);
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto check = engine->createReadonlyTransaction();
+  auto v = blockingWait(check->snapshotGet(key));
+  ASSERT_FALSE(v.hasError());
+  EXPECT_EQ(v->value_or("?"), "200");
+  EXPECT_GT(retries.load(), 0) << "8 concurrent workers on one key must have conflicted";
+}
+
+}  // namespace
+}  // namespace hf3fs::kv
