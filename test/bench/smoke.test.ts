@@ -9,10 +9,65 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AdapterSpec } from '../../bench/adapter.js';
 import { createAdapter } from '../../bench/adapters/index.js';
-import { bytesToHex } from '../../bench/data.js';
+import { encodeIntoCompressedBase64 } from 'hdr-histogram-js';
+import { bytesToHex, checkValue, compareBytes, kvIndex, kvKey, makeValue, prefixEnd } from '../../bench/data.js';
+import { mergeRaw, newHistogram, summarize, type RawResult } from '../../bench/generator.js';
+import { Rng } from '../../bench/rng.js';
 import { runSuite, type SuiteReport } from '../../bench/suite.js';
 import { WORKLOAD_NAMES, workloadByName } from '../../bench/workloads/index.js';
 import { startServer } from '../../src/index.js';
+
+describe('bench pieces', () => {
+  it('keys sort in row order and values are tied to their key', () => {
+    const rng = new Rng(5);
+    for (let i = 0; i < 200; i++) {
+      const a = rng.int(1e9);
+      const b = rng.int(1e9);
+      expect(Math.sign(compareBytes(kvKey(a), kvKey(b)))).toBe(Math.sign(a - b));
+      expect(kvIndex(kvKey(a))).toBe(a);
+    }
+    const v = makeValue(rng, kvKey(1));
+    expect(v.length).toBeGreaterThanOrEqual(8);
+    expect(v.length).toBeLessThanOrEqual(100);
+    expect(checkValue(kvKey(1), v)).toBe(true);
+    expect(checkValue(kvKey(2), v)).toBe(false);
+    const corrupt = v.slice();
+    corrupt[v.length - 1] = ((corrupt[v.length - 1] as number) + 1) & 0xff;
+    expect(checkValue(kvKey(1), corrupt)).toBe(false);
+  });
+
+  it('prefixEnd copies (a Buffer slice would alias and corrupt the prefix)', () => {
+    const prefix = Buffer.from([0x44, 0x01, 0xff]);
+    expect([...prefixEnd(prefix)]).toEqual([0x44, 0x02]);
+    expect([...prefix]).toEqual([0x44, 0x01, 0xff]);
+  });
+
+  it('the PRNG replays from its seed', () => {
+    const a = new Rng(42);
+    const b = new Rng(42);
+    expect(Array.from({ length: 10 }, () => a.u32())).toEqual(Array.from({ length: 10 }, () => b.u32()));
+    expect(new Rng(42).fork(1).u32()).not.toBe(new Rng(42).fork(2).u32());
+  });
+
+  it('merging generator processes adds counts and histograms', () => {
+    const part = (latencyUs: number, n: number): RawResult => {
+      const h = newHistogram();
+      for (let i = 0; i < n; i++) h.recordValue(latencyUs);
+      return {
+        measuredMs: 1000, txns: n, ops: 10 * n, conflicts: 1, retries: 2, errors: { TIMEOUT: 1 }, retriedErrors: { CONFLICT: 1 },
+        outcomes: {}, errorSamples: [], hist: encodeIntoCompressedBase64(h), byOp: {},
+      };
+    };
+    const merged = mergeRaw([part(1000, 90), part(50_000, 10)]);
+    expect(merged.txns).toBe(100);
+    expect(merged.errors).toEqual({ TIMEOUT: 2 });
+    const r = summarize(merged, { system: 's', durability: 'd', workload: workloadByName('w10'), clients: 2, procs: 2, rows: 1 });
+    expect(r.txPerSec).toBe(100);
+    expect(r.opsPerSec).toBe(1000);
+    expect(r.p50Ms).toBeCloseTo(1, 1);
+    expect(r.p99Ms).toBeCloseTo(50, 0);
+  });
+});
 
 const ROWS = 1000;
 const CLIENTS = 4;
