@@ -40,7 +40,8 @@ export async function runGroupCommit(seconds: number): Promise<Row[]> {
         Array.from({ length: n }, async (_, c) => {
           for (let i = 0; Date.now() < until; i++) {
             const tx = db.createTransaction();
-            tx.set(`gc/${c}/${i % 100}`, 'x'.repeat(64));
+            // spread over the shards: each shard group-commits its own share
+            tx.set(`${String.fromCharCode(0x10 + ((c * 37) % 0xe0))}gc/${c}/${i % 100}`, 'x'.repeat(64));
             await tx.commit();
             commits++;
           }

@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import type { RocksLevel } from '@nxtedition/rocksdb';
 import { Failpoints } from '../failpoints/failpoints.js';
+import type { ShardStats } from '../shard/interface.js';
 import { CommitCoordinator } from './commit-coordinator.js';
 import { ReadRouter } from './read-router.js';
 import { recover, type RecoveryReport } from './recovery.js';
@@ -88,6 +89,15 @@ export class Coordinator {
   private slideWindow(): void {
     const horizon = this.oldestReadableVersion;
     for (const s of this.shards) s.post({ t: 'horizon', horizon });
+  }
+
+  /** Each shard's counters (reads, commits, conflicts, fsyncs, batches, queue, window size). */
+  async shardStats(): Promise<ShardStats[]> {
+    const replies = await Promise.all(this.shards.map((s) => s.request({ t: 'stats' })));
+    return replies.map((r, i) => {
+      if (!('stats' in r)) throw new Error(`shard ${i}: unexpected reply to stats`);
+      return r.stats;
+    });
   }
 
   /** Stop new commits, wait for those in flight (bounded), stop the workers. */

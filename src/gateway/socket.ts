@@ -18,7 +18,7 @@ export interface GatewayOptions {
   serverVersion: string;
   logger: Logger;
   /** JSON for GET /v1/status. */
-  status: () => unknown;
+  status: () => Promise<unknown>;
 }
 
 interface Conn {
@@ -135,7 +135,16 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
   });
 
   app.get('/v1/status', (res) => {
-    res.writeHeader('content-type', 'application/json').end(JSON.stringify(o.status()));
+    let aborted = false;
+    res.onAborted(() => (aborted = true));
+    o.status().then(
+      (body) => {
+        if (!aborted) res.cork(() => res.writeHeader('content-type', 'application/json').end(JSON.stringify(body)));
+      },
+      (err: Error) => {
+        if (!aborted) res.cork(() => res.writeStatus('500 Internal Server Error').end(JSON.stringify({ error: { code: 'FAILED', message: err.message } })));
+      },
+    );
   });
   app.any('/*', (res) => {
     res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end(JSON.stringify({ error: { code: 'INVALID_ARGUMENT', message: 'no such endpoint' } }));

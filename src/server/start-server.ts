@@ -90,7 +90,9 @@ export async function startServer(partial: Partial<ServerConfig> = {}, opts: Sta
     readonly: config.readonly,
     serverVersion: VERSION,
     logger,
-    status: () => ({
+    status: async () => {
+      const stats = await coordinator.shardStats();
+      return {
       version: VERSION,
       uptimeSec: Math.round((Date.now() - started) / 1000),
       durability: config.durability,
@@ -106,9 +108,11 @@ export async function startServer(partial: Partial<ServerConfig> = {}, opts: Sta
         begin: Buffer.from(s.begin, 'latin1').toString('hex'),
         end: s.end === null ? null : Buffer.from(s.end, 'latin1').toString('hex'),
         queueDepth: coordinator.shards[s.shardId]!.inflight,
+        ...stats[s.shardId],
       })),
       recovery: r,
-    }),
+      };
+    },
   });
   const url = `ws://${config.host.includes(':') ? `[${config.host}]` : config.host}:${gateway.port}`;
   logger.info(
