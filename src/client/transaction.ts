@@ -11,7 +11,7 @@ import {
   checkWritableKey,
   checkWritableRange,
 } from '../keys/limits.js';
-import { checkSelector, isEmptyRange, selectorsToRange, DEFAULT_RANGE_LIMIT, type KeyRange } from '../keys/ranges.js';
+import { checkSelector, conflictRangeOf, isEmptyRange, selectorsToRange, DEFAULT_RANGE_LIMIT, type KeyRange } from '../keys/ranges.js';
 import type { KeyRangeMsg, ReplyBody } from '../protocol/codec.js';
 import type { Connection } from './connection.js';
 import type { ConnectionPool } from './pool.js';
@@ -339,14 +339,4 @@ export class TxnImpl implements Transaction {
     this.stamp = deferred<Uint8Array>();
     this.startedAt = Date.now();
   }
-}
-
-/**
- * What a range read adds to the read set: the whole range, or, when the limit cut
- * it, only as far as the rows returned reach (as 3FS's MemKV and FoundationDB).
- */
-export function conflictRangeOf(range: KeyRange, rows: [Uint8Array, Uint8Array][], hasMore: boolean, reverse: boolean): KeyRange {
-  if (!hasMore || rows.length === 0) return range;
-  const last = rows[rows.length - 1]![0];
-  return reverse ? { begin: last, end: range.end } : { begin: range.begin, end: keyAfter(last) };
 }

@@ -7,6 +7,7 @@ import { TxnError } from '../errors.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import { decodeRequests, encodeReplies, FrameError, PROTOCOL_VERSION, type Envelope, type ReplyBody } from '../protocol/codec.js';
 import { dispatch } from './dispatch.js';
+import { registerHttpRoutes, type HttpOptions } from './http.js';
 import { loadUws } from './uws.js';
 
 export interface GatewayOptions {
@@ -19,6 +20,8 @@ export interface GatewayOptions {
   logger: Logger;
   /** JSON for GET /v1/status. */
   status: () => Promise<unknown>;
+  /** Extra GET pages (e.g. /metrics, the dashboard). */
+  pages?: HttpOptions['pages'];
 }
 
 interface Conn {
@@ -134,21 +137,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
     },
   });
 
-  app.get('/v1/status', (res) => {
-    let aborted = false;
-    res.onAborted(() => (aborted = true));
-    o.status().then(
-      (body) => {
-        if (!aborted) res.cork(() => res.writeHeader('content-type', 'application/json').end(JSON.stringify(body)));
-      },
-      (err: Error) => {
-        if (!aborted) res.cork(() => res.writeStatus('500 Internal Server Error').end(JSON.stringify({ error: { code: 'FAILED', message: err.message } })));
-      },
-    );
-  });
-  app.any('/*', (res) => {
-    res.writeStatus('404 Not Found').writeHeader('content-type', 'application/json').end(JSON.stringify({ error: { code: 'INVALID_ARGUMENT', message: 'no such endpoint' } }));
-  });
+  registerHttpRoutes(app, { coordinator, status: o.status, pages: o.pages });
 
   const listenSocket = await new Promise<unknown>((resolve, reject) => {
     app.listen(o.host, o.port, (s) => (s ? resolve(s) : reject(new Error(`cannot listen on ${o.host}:${o.port}`))));

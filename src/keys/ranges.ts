@@ -36,6 +36,17 @@ export function checkSelector(sel: unknown, which: string): void {
   if (typeof s.inclusive !== 'boolean') throw new TxnError('INVALID_ARGUMENT', `${which} selector inclusive must be a boolean`);
 }
 
+/**
+ * What a range read adds to the read set: the whole range, or, when the limit cut
+ * it, only as far as the rows returned reach (as 3FS's MemKV and FoundationDB).
+ * `rows` are [key, value] pairs in scan order.
+ */
+export function conflictRangeOf(range: KeyRange, rows: readonly (readonly [Uint8Array, Uint8Array])[], hasMore: boolean, reverse: boolean): KeyRange {
+  if (!hasMore || rows.length === 0) return range;
+  const last = rows[rows.length - 1]![0];
+  return reverse ? { begin: last, end: range.end } : { begin: range.begin, end: keyAfter(last) };
+}
+
 /** Default page size of range reads when limit <= 0 or absent (documented in README and protocol.md). */
 export const DEFAULT_RANGE_LIMIT = 1000;
 /** A page is also cut once it holds this many bytes (after at least one row). */
