@@ -4,4 +4,4 @@ export { connect, type ConnectOptions, type Database, type TransactOptions } fro
 export type { KeySelector, KeyValue, RangeOptions, RangeResult, ReadTransaction, Transaction } from './client/transaction.js';
 export { TxnError, CODES, type TxnErrorCode } from './errors.js';
 export { startServer, type RunningServer } from './server/start-server.js';
-export type { ServerConfig } from './config/server-config.js';
+export type { ServerConfig, PartialServerConfig } from './config/server-config.js';

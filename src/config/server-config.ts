@@ -22,6 +22,38 @@ export interface ServerConfig {
   idleTimeoutSec: number;
   /** pino level: fatal, error, warn, info, debug, trace, silent. */
   logLevel: string;
+  /** Bind to a non-loopback address without auth tokens (refused otherwise). */
+  insecure: boolean;
+  auth: AuthConfig;
+  tls: TlsConfig;
+  limits: LimitsConfig;
+}
+
+export interface AuthConfig {
+  /** Read-write tokens. With none (and no tokenFile) the server needs no token. */
+  tokens: string[];
+  /** Tokens that may read but not commit writes. */
+  readOnlyTokens: string[];
+  /** A file with one token per line; "ro:<token>" marks a read-only one. */
+  tokenFile: string;
+  /** Require a token for GET /v1/status, /metrics and the dashboard too. */
+  protectStatus: boolean;
+}
+
+export interface TlsConfig {
+  /** PEM certificate and key files; both set = serve wss:// and https://. */
+  cert: string;
+  key: string;
+}
+
+export interface LimitsConfig {
+  maxConnections: number;
+  /** Requests one connection may have in flight; past it: THROTTLED. */
+  maxInflightPerConnection: number;
+  /** Budget for request bytes being processed, all connections together; past it: RESOURCE_CONSTRAINED. */
+  maxBufferedBytes: number;
+  /** Replies waiting on a slow reader, per connection; past it the connection is closed. */
+  maxBackpressureBytes: number;
 }
 
 export const DEFAULT_CONFIG: ServerConfig = {
@@ -36,7 +68,25 @@ export const DEFAULT_CONFIG: ServerConfig = {
   maxFrameBytes: 16 * 1024 * 1024,
   idleTimeoutSec: 120,
   logLevel: 'info',
+  insecure: false,
+  auth: { tokens: [], readOnlyTokens: [], tokenFile: '', protectStatus: false },
+  tls: { cert: '', key: '' },
+  limits: {
+    maxConnections: 10_000,
+    maxInflightPerConnection: 10_000,
+    maxBufferedBytes: 512 * 1024 * 1024,
+    maxBackpressureBytes: 64 * 1024 * 1024,
+  },
 };
+
+/** A partial config: top-level keys and, for the nested tables, their keys. */
+export type PartialServerConfig = Partial<Omit<ServerConfig, 'auth' | 'tls' | 'limits'>> & {
+  auth?: Partial<AuthConfig>;
+  tls?: Partial<TlsConfig>;
+  limits?: Partial<LimitsConfig>;
+};
+
+const NESTED = ['auth', 'tls', 'limits'] as const;
 
 /** Decodes a split point written with \xNN escapes into bytes. */
 export function parseEscapedBytes(s: string): Uint8Array {
@@ -56,11 +106,19 @@ export function parseEscapedBytes(s: string): Uint8Array {
   return new Uint8Array(out);
 }
 
-export function resolveConfig(partial: Partial<ServerConfig> = {}): ServerConfig {
-  const cfg: ServerConfig = { ...DEFAULT_CONFIG };
+export function resolveConfig(partial: PartialServerConfig = {}): ServerConfig {
+  const cfg: ServerConfig = structuredClone(DEFAULT_CONFIG);
   for (const [k, v] of Object.entries(partial)) {
     if (v === undefined) continue;
     if (!(k in DEFAULT_CONFIG)) throw new Error(`unknown server setting ${JSON.stringify(k)}; known: ${Object.keys(DEFAULT_CONFIG).join(', ')}`);
+    if ((NESTED as readonly string[]).includes(k)) {
+      const target = cfg[k as (typeof NESTED)[number]] as unknown as Record<string, unknown>;
+      for (const [kk, vv] of Object.entries(v as object)) {
+        if (!(kk in target)) throw new Error(`unknown server setting ${k}.${kk}; known: ${Object.keys(target).join(', ')}`);
+        if (vv !== undefined) target[kk] = vv;
+      }
+      continue;
+    }
     (cfg as unknown as Record<string, unknown>)[k] = v;
   }
   if (!Number.isInteger(cfg.port) || cfg.port < 0 || cfg.port > 65535) throw new Error(`port must be an integer 0..65535, got ${cfg.port}`);

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino, type Logger } from 'pino';
-import { resolveConfig, parseEscapedBytes, type ServerConfig } from '../config/server-config.js';
+import { resolveConfig, parseEscapedBytes, type PartialServerConfig } from '../config/server-config.js';
 import { Coordinator } from '../coordinator/coordinator.js';
 import { defaultSplitPoints } from '../coordinator/shard-map.js';
 import { parseFailpoints } from '../failpoints/failpoints.js';
@@ -43,7 +43,7 @@ function packageVersion(): string {
 
 const VERSION = packageVersion();
 
-export async function startServer(partial: Partial<ServerConfig> = {}, opts: StartOptions = {}): Promise<RunningServer> {
+export async function startServer(partial: PartialServerConfig = {}, opts: StartOptions = {}): Promise<RunningServer> {
   const config = resolveConfig(partial);
   const logger = opts.logger ?? pino({ name: 'txkv', level: config.logLevel });
   const started = Date.now();

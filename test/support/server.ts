@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pino } from 'pino';
-import { connect, startServer, type Database, type RunningServer, type ServerConfig } from '../../src/index.js';
+import { connect, startServer, type Database, type PartialServerConfig, type RunningServer } from '../../src/index.js';
 
 export interface TestServer {
   server: RunningServer;
@@ -17,7 +17,7 @@ export function tempDir(tag = 'txkv-test'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `${tag}-`));
 }
 
-export async function startTestServer(config: Partial<ServerConfig> = {}): Promise<TestServer> {
+export async function startTestServer(config: PartialServerConfig = {}): Promise<TestServer> {
   const dataDir = config.dataDir ?? tempDir();
   const server = await startServer({ port: 0, host: '127.0.0.1', dataDir, shards: 4, ...config }, { logger: pino({ level: 'warn' }) });
   const db = await connect({ endpoints: [server.url] });
