@@ -31,6 +31,8 @@ export const USAGE = `usage: txkv bench --workload NAME[,NAME...] [options]
   --warmup S          seconds run before measuring (default 1)
   --rows N            preloaded keyspace size (meta: files) (default 1000000)
   --no-load           skip the preload (keyspace already loaded)
+  --rate N            pace the clients to N transactions/s in total (latency from the intended
+                      start, so queueing counts); default: as fast as they go
   --procs N           generator processes (default 1; 0 = inside this process)
   --pool N            txkv connectionPoolSize per generator process
   --seed N            PRNG seed (default 1)
@@ -81,6 +83,7 @@ export async function runBenchCli(argv: string[]): Promise<number> {
         rows: { type: 'string' },
         'no-load': { type: 'boolean', default: false },
         procs: { type: 'string' },
+        rate: { type: 'string' },
         pool: { type: 'string' },
         seed: { type: 'string' },
         verify: { type: 'boolean', default: false },
@@ -117,6 +120,7 @@ export async function runBenchCli(argv: string[]): Promise<number> {
       procs: intOpt(args.procs, 'procs', 1),
       pool: args.pool !== undefined ? intOpt(args.pool, 'pool', 1) : undefined,
       seed: intOpt(args.seed, 'seed', 1),
+      rate: args.rate !== undefined ? intOpt(args.rate, 'rate', 0) : undefined,
     };
     if (args.durability !== 'fsync' && args.durability !== 'buffered') throw new Error('--durability: fsync or buffered');
     if (args.endpoint && args['start-server']) throw new Error('--endpoint and --start-server exclude each other');
@@ -175,6 +179,7 @@ export async function runBenchCli(argv: string[]): Promise<number> {
           procs: o.procs,
           progress,
           load,
+          ratePerSec: o.rate,
         }),
       );
     }

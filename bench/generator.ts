@@ -35,6 +35,8 @@ export interface LoadOptions {
   progress: boolean;
   /** Label of the progress line. */
   label: string;
+  /** Target transactions per second over all clients (paced, open loop); undefined = unpaced. */
+  ratePerSec?: number | undefined;
 }
 
 /** Counters of one generator process; merged across processes. Histograms travel encoded. */
@@ -112,7 +114,18 @@ function sleep(ms: number): Promise<void> {
  */
 export async function runClients(
   adapter: Adapter,
-  o: { workload: Workload; clients: number; clientOffset: number; seconds: number; warmupSeconds: number; rows: number; seed: number; verify: boolean },
+  o: {
+    workload: Workload;
+    clients: number;
+    clientOffset: number;
+    seconds: number;
+    warmupSeconds: number;
+    rows: number;
+    seed: number;
+    verify: boolean;
+    /** Transactions per second for these clients together (paced); undefined = as fast as they go. */
+    ratePerSec?: number | undefined;
+  },
   onTick?: (live: Live, elapsedMs: number) => void,
 ): Promise<RawResult> {
   const sessions: BenchSession[] = [];
@@ -153,9 +166,19 @@ export async function runClients(
     const rng = baseRng.fork(clientId);
     const session = sessions[clientIndex] as BenchSession;
     const client = o.workload.client({ rows: o.rows, seed: o.seed, clientId, rng, verify: o.verify });
+    // Paced runs: each client starts its k-th transaction at start + phase + k * interval and,
+    // when late, at once. Latency counts from the intended start (no coordinated omission).
+    const interval = o.ratePerSec ? (o.clients / o.ratePerSec) * 1000 : 0;
+    let intended = startedAt + (interval > 0 ? rng.float() * interval : 0);
     while (performance.now() < stopAt) {
+      if (interval > 0) {
+        const wait = intended - performance.now();
+        if (wait > 0) await sleep(wait);
+        if (intended >= stopAt) break;
+      }
       const plan = client.next();
-      const t0 = performance.now();
+      const t0 = interval > 0 ? intended : performance.now();
+      intended += interval;
       let ops = 0;
       let ok = false;
       let conflicts = 0;
@@ -345,6 +368,7 @@ export type WorkerRequest = {
   rows: number;
   seed: number;
   verify: boolean;
+  ratePerSec?: number | undefined;
 };
 export type WorkerMessage =
   | { type: 'tick'; txns: number; ops: number; conflicts: number; errors: number; hist: string; elapsedMs: number }
@@ -387,6 +411,7 @@ export async function runLoad(o: LoadOptions, target: { adapter?: Adapter; spec?
       rows: o.rows,
       seed: o.seed,
       verify: o.verify,
+      ratePerSec: o.ratePerSec ? (o.ratePerSec * clients) / o.clients : undefined,
     };
     offset += clients;
     runs.push(

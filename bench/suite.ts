@@ -18,9 +18,11 @@ export interface SuiteOptions {
   progress: boolean;
   /** Preload the workload's keyspace first. */
   load: boolean;
+  /** Target transactions per second (paced); undefined = as fast as the clients go. */
+  ratePerSec?: number | undefined;
 }
 
-export type SuiteReport = BenchReport & { loadSeconds?: number; metaCheck?: MetaCheck };
+export type SuiteReport = BenchReport & { loadSeconds?: number; metaCheck?: MetaCheck; targetTxPerSec?: number };
 
 function logLine(progress: boolean, line: string): void {
   if (progress) process.stderr.write(line + '\n');
@@ -56,6 +58,7 @@ export async function runSuite(adapter: Adapter, spec: AdapterSpec | undefined, 
         procs: o.procs,
         progress: o.progress,
         label: `${adapter.system} ${o.workload.name}`,
+        ratePerSec: o.ratePerSec,
       },
       { adapter, ...(spec ? { spec } : {}) },
     );
@@ -68,6 +71,7 @@ export async function runSuite(adapter: Adapter, spec: AdapterSpec | undefined, 
       rows: o.rows,
     });
     if (loadSeconds !== undefined) report.loadSeconds = loadSeconds;
+    if (o.ratePerSec) report.targetTxPerSec = o.ratePerSec;
     if (o.workload.name === 'meta' && o.verify) {
       const session = await adapter.session(1_000_000);
       try {
