@@ -6,6 +6,11 @@
 import { TxnError } from '../errors.js';
 import { decodeReplies, encodeRequests, PROTOCOL_VERSION, type Envelope, type ReplyBody, type RequestBody } from '../protocol/codec.js';
 
+export interface TlsOptions {
+  /** PEM certificate(s) of the CA that signed the server's certificate (Node only). */
+  ca?: string | Uint8Array;
+}
+
 interface Pending {
   resolve: (r: ReplyBody) => void;
   reject: (e: TxnError) => void;
@@ -58,7 +63,7 @@ export class Connection {
   }
 
   /** Opens the socket and completes the Hello handshake; rejects NETWORK_ERROR (or the server's refusal). */
-  static async open(url: string, token: string | undefined, timeoutMs: number): Promise<Connection> {
+  static async open(url: string, token: string | undefined, timeoutMs: number, tls: TlsOptions = {}): Promise<Connection> {
     const c = new Connection(url);
     const Ctor = await getSocketCtor();
     await new Promise<void>((resolve, reject) => {
@@ -78,7 +83,14 @@ export class Connection {
       const timer = setTimeout(() => fail(`no answer within ${timeoutMs} ms`), timeoutMs);
       let ws: SocketLike;
       try {
-        ws = new Ctor(url, undefined, { perMessageDeflate: false, maxPayload: 256 * 1024 * 1024 });
+        // Node (`ws`) also sends the token at the upgrade, where the server checks it first;
+        // a browser cannot set headers, so the Hello carries it too
+        ws = new Ctor(url, undefined, {
+          perMessageDeflate: false,
+          maxPayload: 256 * 1024 * 1024,
+          headers: token ? { authorization: `Bearer ${token}` } : undefined,
+          ca: tls.ca,
+        });
       } catch (err) {
         clearTimeout(timer);
         reject(new TxnError('NETWORK_ERROR', `cannot connect to ${url}: ${(err as Error).message}`));
@@ -86,7 +98,20 @@ export class Connection {
       }
       ws.binaryType = 'arraybuffer';
       c.socket = ws;
-      ws.onerror = (ev) => fail(ev.message ?? String(ev.error ?? 'socket error'));
+      ws.onerror = (ev) => {
+        const why = ev.message ?? String(ev.error ?? 'socket error');
+        // `ws` reports an HTTP refusal of the upgrade this way: keep the server's meaning
+        const status = /Unexpected server response: (\d+)/.exec(why)?.[1];
+        if (status === '401' || status === '503') {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          c.dead = true;
+          reject(status === '401' ? new TxnError('UNAUTHORIZED', `${url} refused the token`) : new TxnError('RESOURCE_CONSTRAINED', `${url} is at its connection limit`));
+          return;
+        }
+        fail(why);
+      };
       ws.onclose = (ev) => {
         if (!settled) fail(`closed (${ev.code ?? ''} ${ev.reason ?? ''})`);
         else c.onClosed(`connection to ${url} closed (${ev.code ?? ''} ${ev.reason ?? ''})`);

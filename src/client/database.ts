@@ -15,6 +15,9 @@ export interface ConnectOptions {
   maxRetryCount?: number;
   /** WebSockets per Database (default 2). */
   connectionPoolSize?: number;
+  /** For wss:// with a private CA: the CA certificate (PEM), or a file holding it (Node only). */
+  ca?: string | Uint8Array;
+  caFile?: string;
 }
 
 export interface TransactOptions extends RetryPolicy {
@@ -74,7 +77,16 @@ class DatabaseImpl implements Database {
 export async function connect(options: ConnectOptions): Promise<Database> {
   if (!options || !Array.isArray(options.endpoints)) throw new TxnError('INVALID_ARGUMENT', 'connect() needs { endpoints: string[] }');
   const timeoutMs = options.transactionTimeoutMs ?? 10_000;
-  const pool = new ConnectionPool(options.endpoints, options.token, options.connectionPoolSize ?? 2, Math.min(Math.max(timeoutMs, 1000), 10_000));
+  let ca = options.ca;
+  if (options.caFile) {
+    const fs = await import('node:fs');
+    try {
+      ca = fs.readFileSync(options.caFile);
+    } catch (err) {
+      throw new TxnError('INVALID_ARGUMENT', `caFile ${options.caFile} cannot be read: ${(err as Error).message}`);
+    }
+  }
+  const pool = new ConnectionPool(options.endpoints, options.token, options.connectionPoolSize ?? 2, Math.min(Math.max(timeoutMs, 1000), 10_000), { ca });
   await pool.start();
   return new DatabaseImpl(pool, timeoutMs, options.maxRetryCount ?? 10);
 }

@@ -2,7 +2,7 @@
 // demand with exponential backoff after its socket drops; transactions pick slots
 // round-robin, so one slow or broken connection does not hold up the others.
 import { TxnError } from '../errors.js';
-import { Connection } from './connection.js';
+import { Connection, type TlsOptions } from './connection.js';
 import { backoffMs } from './retry.js';
 
 interface Slot {
@@ -23,6 +23,7 @@ export class ConnectionPool {
     private readonly token: string | undefined,
     size: number,
     private readonly connectTimeoutMs: number,
+    private readonly tls: TlsOptions = {},
   ) {
     if (endpoints.length === 0) throw new TxnError('INVALID_ARGUMENT', 'connect() needs at least one endpoint');
     this.slots = Array.from({ length: Math.max(1, size) }, (_, i) => ({ conn: null, connecting: null, failures: 0, notBefore: 0, endpoint: i % endpoints.length }));
@@ -46,7 +47,7 @@ export class ConnectionPool {
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       if (this.closed) throw new TxnError('NETWORK_ERROR', 'the database handle is closed');
       try {
-        const c = await Connection.open(url, this.token, this.connectTimeoutMs);
+        const c = await Connection.open(url, this.token, this.connectTimeoutMs, this.tls);
         slot.conn = c;
         slot.failures = 0;
         return c;

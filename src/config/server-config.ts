@@ -22,6 +22,10 @@ export interface ServerConfig {
   idleTimeoutSec: number;
   /** pino level: fatal, error, warn, info, debug, trace, silent. */
   logLevel: string;
+  /** "json": one JSON object per line; "pretty": human-readable (needs pino-pretty); "auto": pretty when stdout is a terminal. */
+  logFormat: 'auto' | 'json' | 'pretty';
+  /** Log a SlowTransaction line for every commit slower than this (ms); 0 = off. */
+  slowTransactionMs: number;
   /** Bind to a non-loopback address without auth tokens (refused otherwise). */
   insecure: boolean;
   auth: AuthConfig;
@@ -68,6 +72,8 @@ export const DEFAULT_CONFIG: ServerConfig = {
   maxFrameBytes: 16 * 1024 * 1024,
   idleTimeoutSec: 120,
   logLevel: 'info',
+  logFormat: 'auto',
+  slowTransactionMs: 500,
   insecure: false,
   auth: { tokens: [], readOnlyTokens: [], tokenFile: '', protectStatus: false },
   tls: { cert: '', key: '' },

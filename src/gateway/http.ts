@@ -14,9 +14,13 @@ import { conflictRangeOf, DEFAULT_RANGE_LIMIT, type KeyRange } from '../keys/ran
 import { keyAfter } from '../keys/bytes.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import { WireMutationType, type WireMutation } from '../coordinator/commit-plan.js';
+import { bearer, type Access, type TokenStore } from './auth.js';
 
 export interface HttpOptions {
   coordinator: Coordinator;
+  tokens: TokenStore;
+  /** Require a token for the status page and the extra pages too. */
+  protectStatus: boolean;
   status: () => Promise<unknown>;
   /** Extra GET routes (path -> handler returning [contentType, body]), e.g. /metrics and the dashboard. */
   pages?: Record<string, () => Promise<[string, string | Uint8Array]>>;
@@ -73,7 +77,7 @@ function handle(res: HttpResponse, work: () => Promise<[string, string | Uint8Ar
 
 /** Reads a request body up to maxBytes (uWS delivers it in chunks; must be set up synchronously). */
 function readBody(res: HttpResponse, maxBytes: number): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
+  const body = new Promise<Uint8Array>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     res.onData((chunk, isLast) => {
@@ -89,20 +93,41 @@ function readBody(res: HttpResponse, maxBytes: number): Promise<Uint8Array> {
       }
     });
   });
+  body.catch(() => {}); // a request refused before its body is read must not leave an unhandled rejection
+  return body;
 }
 
 function json(body: unknown): [string, string] {
   return ['application/json', JSON.stringify(body, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))];
 }
 
+/** Access of the request's bearer token; read synchronously (uWS requests die after the handler returns). */
+function accessOf(o: HttpOptions, req: HttpRequest): Access {
+  return o.tokens.check(bearer(req.getHeader('authorization')));
+}
+
+function requireAccess(access: Access, need: 'read' | 'write'): void {
+  if (access === 'none') throw new TxnError('UNAUTHORIZED', 'missing or wrong token (Authorization: Bearer <token>)');
+  if (need === 'write' && access !== 'write') throw new TxnError('UNAUTHORIZED', 'this token is read-only: writes are refused');
+}
+
 export function registerHttpRoutes(app: TemplatedApp, o: HttpOptions): void {
   const c = o.coordinator;
-  app.get('/v1/status', (res) => handle(res, async () => json(await o.status())));
-  for (const [route, page] of Object.entries(o.pages ?? {})) app.get(route, (res) => handle(res, page));
+  const open = (res: HttpResponse, req: HttpRequest, page: () => Promise<[string, string | Uint8Array, string?]>): void => {
+    const access = o.protectStatus ? accessOf(o, req) : 'write';
+    handle(res, async () => {
+      requireAccess(access, 'read');
+      return page();
+    });
+  };
+  app.get('/v1/status', (res, req) => open(res, req, async () => json(await o.status())));
+  for (const [route, page] of Object.entries(o.pages ?? {})) app.get(route, (res, req) => open(res, req, page));
 
   app.get('/v1/kv/:key', (res, req) => {
     const keyParam = req.getParameter(0) ?? '';
+    const access = accessOf(o, req);
     handle(res, async () => {
+      requireAccess(access, 'read');
       const key = b64(keyParam, 'key');
       const value = await c.reads.get(c.reads.readVersion(), key);
       return value === null ? [...json({ key: keyParam, value: null }), '404 Not Found'] : json({ key: keyParam, value: enc(value) });
@@ -110,31 +135,41 @@ export function registerHttpRoutes(app: TemplatedApp, o: HttpOptions): void {
   });
   app.put('/v1/kv/:key', (res, req) => {
     const keyParam = req.getParameter(0) ?? '';
+    const access = accessOf(o, req);
     const body = readBody(res, MAX_TRANSACTION_BYTES);
     handle(res, async () => {
+      requireAccess(access, 'write');
       const r = await c.commits.commit({ readVersion: 0, readConflicts: [], mutations: [{ type: WireMutationType.Set, key: b64(keyParam, 'key'), param: await body, offset: 0 }] });
       return json({ commitVersion: String(r.commitVersion) });
     });
   });
   app.del('/v1/kv/:key', (res, req) => {
     const keyParam = req.getParameter(0) ?? '';
+    const access = accessOf(o, req);
     handle(res, async () => {
+      requireAccess(access, 'write');
       const r = await c.commits.commit({ readVersion: 0, readConflicts: [], mutations: [{ type: WireMutationType.Clear, key: b64(keyParam, 'key'), param: new Uint8Array(0), offset: 0 }] });
       return json({ commitVersion: String(r.commitVersion) });
     });
   });
   app.get('/v1/range', (res, req) => {
     const q = new URLSearchParams(req.getQuery() ?? '');
+    const access = accessOf(o, req);
     handle(res, async () => {
+      requireAccess(access, 'read');
       const range = { begin: b64(q.get('begin') ?? '', 'begin'), end: b64(q.get('end') ?? '', 'end') };
       const limit = parseLimit(q.get('limit'));
       const r = await c.reads.getRange(c.reads.readVersion(), range, limit, q.get('reverse') === 'true');
       return json({ kvs: pairs(r.kvs).map(([k, v]) => ({ key: enc(k), value: enc(v) })), hasMore: r.hasMore });
     });
   });
-  app.post('/v1/txn', (res) => {
+  app.post('/v1/txn', (res, req) => {
+    const access = accessOf(o, req);
     const body = readBody(res, MAX_TRANSACTION_BYTES * 2);
-    handle(res, async () => json(await txn(c, await body)));
+    handle(res, async () => {
+      requireAccess(access, 'read');
+      return json(await txn(c, await body, access === 'write'));
+    });
   });
   app.any('/*', (res, req: HttpRequest) => {
     const url = req.getUrl();
@@ -171,7 +206,7 @@ interface TxnBody {
  * get/getRange do in the SDK. Returns { readVersion, results, commitVersion } (-1 when
  * nothing was written). Reads do not see this request's own writes.
  */
-async function txn(c: Coordinator, raw: Uint8Array): Promise<unknown> {
+async function txn(c: Coordinator, raw: Uint8Array, mayWrite: boolean): Promise<unknown> {
   let body: TxnBody;
   try {
     body = JSON.parse(utf8.decode(raw)) as TxnBody;
@@ -223,6 +258,7 @@ async function txn(c: Coordinator, raw: Uint8Array): Promise<unknown> {
     }
   });
   if (mutations.length === 0) return { readVersion: String(readVersion), results, commitVersion: '-1' };
+  if (!mayWrite) throw new TxnError('UNAUTHORIZED', 'this token is read-only: writes are refused');
   const r = await c.commits.commit({ readVersion, readConflicts: conflicts, mutations });
   return { readVersion: String(readVersion), results, commitVersion: String(r.commitVersion) };
 }

@@ -5,9 +5,12 @@
 import type { Logger } from 'pino';
 import { TxnError } from '../errors.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
-import { decodeRequests, encodeReplies, FrameError, PROTOCOL_VERSION, type Envelope, type ReplyBody } from '../protocol/codec.js';
+import { decodeRequests, encodeReplies, FrameError, PROTOCOL_VERSION, type Envelope, type ReplyBody, type RequestBody, type UnknownBody } from '../protocol/codec.js';
 import { dispatch } from './dispatch.js';
 import { registerHttpRoutes, type HttpOptions } from './http.js';
+import { bearer, type Access, type TokenStore } from './auth.js';
+import { Admission } from './limits.js';
+import type { LimitsConfig, TlsConfig } from '../config/server-config.js';
 import { loadUws } from './uws.js';
 
 export interface GatewayOptions {
@@ -22,10 +25,16 @@ export interface GatewayOptions {
   status: () => Promise<unknown>;
   /** Extra GET pages (e.g. /metrics, the dashboard). */
   pages?: HttpOptions['pages'];
+  tokens: TokenStore;
+  protectStatus: boolean;
+  tls: TlsConfig;
+  limits: LimitsConfig;
 }
 
 interface Conn {
   id: number;
+  /** What this connection's token allows; 'none' until a valid token is seen (header or Hello). */
+  access: Access;
   helloDone: boolean;
   closed: boolean;
   outbox: Envelope<ReplyBody>[];
@@ -38,7 +47,9 @@ type WS = import('@trufflesuite/uws-js-unofficial').WebSocket<Conn>;
 export interface Gateway {
   port: number;
   native: boolean;
+  tls: boolean;
   connections: () => number;
+  admission: Admission;
   /** Stop accepting new connections. */
   stopListening(): void;
   /** Close every open connection (after the coordinator drained). */
@@ -52,7 +63,9 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
 
   const sockets = new Set<WS>();
   let nextConnId = 1;
-  const app = uws.App();
+  const tls = Boolean(o.tls.cert && o.tls.key);
+  const app = tls ? uws.SSLApp({ cert_file_name: o.tls.cert, key_file_name: o.tls.key }) : uws.App();
+  const admission = new Admission(o.limits);
 
   const send = (ws: WS, conn: Conn): void => {
     conn.flushScheduled = false;
@@ -72,12 +85,45 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
   const protocolError = (ws: WS, conn: Conn, requestId: number, message: string): void =>
     reply(ws, conn, requestId, { type: 'error', code: 'PROTOCOL_ERROR', message });
 
+  const hello = (ws: WS, conn: Conn, env: Envelope<RequestBody | UnknownBody>): void => {
+    if (env.body.type !== 'hello') {
+      protocolError(ws, conn, env.requestId, 'the first request on a connection must be HelloRequest');
+      return;
+    }
+    if (env.body.protocolVersion !== PROTOCOL_VERSION) {
+      protocolError(ws, conn, env.requestId, `protocol version ${env.body.protocolVersion} is not supported; this server speaks ${PROTOCOL_VERSION}`);
+      return;
+    }
+    if (conn.access === 'none') conn.access = o.tokens.check(env.body.token);
+    if (conn.access === 'none') {
+      reply(ws, conn, env.requestId, { type: 'error', code: 'UNAUTHORIZED', message: env.body.token ? 'wrong token' : 'this server requires a token' });
+      send(ws, conn);
+      conn.closed = true;
+      ws.end(1008, 'unauthorized');
+      return;
+    }
+    conn.helloDone = true;
+    reply(ws, conn, env.requestId, { type: 'hello', protocolVersion: PROTOCOL_VERSION, serverVersion: o.serverVersion, readOnly: o.readonly || conn.access === 'read' });
+  };
+
   app.ws<Conn>('/*', {
     maxPayloadLength: o.maxFrameBytes,
     idleTimeout: o.idleTimeoutSec > 0 ? Math.max(8, o.idleTimeoutSec) : 0,
-    maxBackpressure: 64 * 1024 * 1024,
+    // a reader that leaves this much unsent is closed rather than buffered without bound
+    maxBackpressure: o.limits.maxBackpressureBytes,
+    closeOnBackpressureLimit: 1,
     upgrade: (res, req, context) => {
-      const conn: Conn = { id: nextConnId++, helloDone: false, closed: false, outbox: [], flushScheduled: false, inflight: 0 };
+      const header = req.getHeader('authorization');
+      const access = header ? o.tokens.check(bearer(header)) : o.tokens.enabled ? 'none' : 'write';
+      if (header && access === 'none') {
+        res.writeStatus('401 Unauthorized').end(JSON.stringify({ error: { code: 'UNAUTHORIZED', message: 'wrong token' } }));
+        return;
+      }
+      if (!admission.admitConnection()) {
+        res.writeStatus('503 Service Unavailable').end(JSON.stringify({ error: { code: 'RESOURCE_CONSTRAINED', message: `connection limit ${o.limits.maxConnections} reached` } }));
+        return;
+      }
+      const conn: Conn = { id: nextConnId++, access, helloDone: false, closed: false, outbox: [], flushScheduled: false, inflight: 0 };
       res.upgrade(conn, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
     },
     open: (ws) => {
@@ -100,44 +146,58 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
         protocolError(ws, conn, 0, why);
         return;
       }
+      // the frame's bytes count against the server's budget until its last request is answered
+      let pendingInFrame = 0;
+      let admitted = false;
+      const done = (): void => {
+        if (--pendingInFrame === 0 && admitted) admission.release(buf.length);
+      };
       for (const env of envelopes) {
+        if (conn.closed) break;
         if (!conn.helloDone) {
-          if (env.body.type !== 'hello') {
-            protocolError(ws, conn, env.requestId, 'the first request on a connection must be HelloRequest');
-            continue;
-          }
-          if (env.body.protocolVersion !== PROTOCOL_VERSION) {
-            protocolError(ws, conn, env.requestId, `protocol version ${env.body.protocolVersion} is not supported; this server speaks ${PROTOCOL_VERSION}`);
-            continue;
-          }
-          conn.helloDone = true;
-          reply(ws, conn, env.requestId, { type: 'hello', protocolVersion: PROTOCOL_VERSION, serverVersion: o.serverVersion, readOnly: o.readonly });
+          hello(ws, conn, env);
+          continue;
+        }
+        const refusal = admitted
+          ? admission.admitRequest(conn.inflight, 0, ws.getBufferedAmount())
+          : admission.admitRequest(conn.inflight, buf.length, ws.getBufferedAmount());
+        if (refusal) {
+          reply(ws, conn, env.requestId, { type: 'error', code: refusal.code, message: refusal.message });
+          continue;
+        }
+        admitted = true;
+        if (conn.access === 'read' && env.body.type === 'commit' && env.body.mutations.length > 0) {
+          reply(ws, conn, env.requestId, { type: 'error', code: 'UNAUTHORIZED', message: 'this token is read-only: commits that write are refused' });
           continue;
         }
         conn.inflight++;
+        pendingInFrame++;
         const requestId = env.requestId;
         dispatch(coordinator, env.body).then(
           (body) => {
             conn.inflight--;
+            done();
             if (body.type === 'error' && body.code === 'FAILED') o.logger.error({ event: 'RequestFailed', conn: conn.id, requestId, message: body.message });
             reply(ws, conn, requestId, body);
           },
           (err: unknown) => {
             conn.inflight--;
+            done();
             const e = err instanceof TxnError ? err : new TxnError('FAILED', String(err));
             reply(ws, conn, requestId, { type: 'error', code: e.code, message: e.message });
           },
         );
       }
+      if (admitted && pendingInFrame === 0) admission.release(buf.length);
     },
     close: (ws) => {
       const conn = ws.getUserData();
       conn.closed = true;
-      sockets.delete(ws);
+      if (sockets.delete(ws)) admission.releaseConnection();
     },
   });
 
-  registerHttpRoutes(app, { coordinator, status: o.status, pages: o.pages });
+  registerHttpRoutes(app, { coordinator, status: o.status, pages: o.pages, tokens: o.tokens, protectStatus: o.protectStatus });
 
   const listenSocket = await new Promise<unknown>((resolve, reject) => {
     app.listen(o.host, o.port, (s) => (s ? resolve(s) : reject(new Error(`cannot listen on ${o.host}:${o.port}`))));
@@ -147,6 +207,8 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
   return {
     port,
     native,
+    tls,
+    admission,
     connections: () => sockets.size,
     stopListening: () => {
       if (listening) uws.us_listen_socket_close(listenSocket as never);
@@ -161,6 +223,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
         ws.end(1001, 'server shutting down');
       }
       sockets.clear();
+      admission.connections = 0;
     },
   };
 }

@@ -9,6 +9,7 @@ import { Coordinator } from '../coordinator/coordinator.js';
 import { defaultSplitPoints } from '../coordinator/shard-map.js';
 import { parseFailpoints } from '../failpoints/failpoints.js';
 import { startGateway } from '../gateway/socket.js';
+import { TokenStore } from '../gateway/auth.js';
 import { openDatabase } from './open-database.js';
 
 export interface RunningServer {
@@ -24,6 +25,10 @@ export interface StartOptions {
   logger?: Logger;
   /** Failpoint spec (test only; the CLI passes TXKV_FAILPOINTS). */
   failpoints?: string;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\./.test(host);
 }
 
 /** txkv's version, from the package.json above this file (sources or build output alike). */
@@ -45,6 +50,13 @@ const VERSION = packageVersion();
 
 export async function startServer(partial: PartialServerConfig = {}, opts: StartOptions = {}): Promise<RunningServer> {
   const config = resolveConfig(partial);
+  const tokens = new TokenStore(config.auth);
+  if (!tokens.enabled && !isLoopback(config.host) && !config.insecure) {
+    throw new Error(
+      `refusing to serve on ${config.host} without auth tokens: anyone who can reach it could read and write; ` +
+        'configure auth.tokens (or auth.tokenFile), bind to 127.0.0.1, or pass --insecure',
+    );
+  }
   const logger = opts.logger ?? pino({ name: 'txkv', level: config.logLevel });
   const started = Date.now();
   const splitPoints = config.splitPoints.length > 0 ? config.splitPoints.map(parseEscapedBytes) : defaultSplitPoints(config.shards);
@@ -90,6 +102,10 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
     readonly: config.readonly,
     serverVersion: VERSION,
     logger,
+    tokens,
+    protectStatus: config.auth.protectStatus,
+    tls: config.tls,
+    limits: config.limits,
     status: async () => {
       const stats = await coordinator.shardStats();
       return {
@@ -114,7 +130,8 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
       };
     },
   });
-  const url = `ws://${config.host.includes(':') ? `[${config.host}]` : config.host}:${gateway.port}`;
+  const url = `${gateway.tls ? 'wss' : 'ws'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${gateway.port}`;
+  if (!tokens.enabled) logger.info({ event: 'AuthDisabled', host: config.host }, 'no auth tokens configured: every client may read and write');
   logger.info(
     { event: 'ServerStarted', url, port: gateway.port, shards: config.shards, durability: config.durability, uwsNative: gateway.native, ms: Date.now() - started },
     `txkv serving on ${url}`,

@@ -1,0 +1,200 @@
+// Loads the server's settings: defaults < TOML file < environment (TXKV_*) < flags.
+// Main thread, start-up only. Every source is checked against one schema, so an
+// unknown key or a wrong type stops the server naming the source, the key and what
+// was expected. Only the CLI calls this (it is the one place that reads process.env).
+import fs from 'node:fs';
+import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
+import { z } from 'zod';
+import { DEFAULT_CONFIG, resolveConfig, type PartialServerConfig, type ServerConfig } from './server-config.js';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER): z.ZodNumber => z.number().int().min(min).max(max);
+
+/** The file's schema: the keys of ServerConfig, camelCase, every key optional. */
+export const CONFIG_SCHEMA = z
+  .strictObject({
+    port: int(0, 65535),
+    host: z.string().min(1),
+    dataDir: z.string().min(1),
+    shards: int(1, 64),
+    splitPoints: z.array(z.string()),
+    readonly: z.boolean(),
+    durability: z.enum(['fsync', 'buffered']),
+    mvccWindowMs: int(100),
+    maxFrameBytes: int(1024),
+    idleTimeoutSec: int(0),
+    logLevel: z.enum(LOG_LEVELS),
+    logFormat: z.enum(['auto', 'json', 'pretty']),
+    slowTransactionMs: int(0),
+    insecure: z.boolean(),
+    auth: z
+      .strictObject({
+        tokens: z.array(z.string().min(1)),
+        readOnlyTokens: z.array(z.string().min(1)),
+        tokenFile: z.string(),
+        protectStatus: z.boolean(),
+      })
+      .partial(),
+    tls: z.strictObject({ cert: z.string(), key: z.string() }).partial(),
+    limits: z
+      .strictObject({
+        maxConnections: int(1),
+        maxInflightPerConnection: int(1),
+        maxBufferedBytes: int(1024),
+        maxBackpressureBytes: int(1024),
+      })
+      .partial(),
+  })
+  .partial();
+
+/** A bad setting: `source` is the file path, "environment" or "command line". */
+export class ConfigError extends Error {
+  constructor(
+    readonly source: string,
+    readonly key: string,
+    message: string,
+  ) {
+    super(`${source}: ${key ? `${key}: ` : ''}${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+function camel(snake: string): string {
+  return snake.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+function describe(v: unknown): string {
+  if (Array.isArray(v)) return 'an array';
+  if (v === null) return 'null';
+  if (typeof v === 'string') return `the string ${JSON.stringify(v)}`;
+  if (typeof v === 'object') return 'a table';
+  return `${typeof v} ${String(v)}`;
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let v = input;
+  for (const p of path) v = v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[p] : undefined;
+  return v;
+}
+
+/** Checks one source against the schema; throws ConfigError for its first problem. */
+export function validateSettings(input: unknown, source: string, keyName: (path: string) => string = (p) => p): PartialServerConfig {
+  const r = CONFIG_SCHEMA.safeParse(input);
+  if (r.success) return r.data as PartialServerConfig;
+  const issue = r.error.issues[0]!;
+  const where = issue.path.map(String).join('.');
+  if (issue.code === 'unrecognized_keys') {
+    const key = [...issue.path.map(String), issue.keys[0]!].join('.');
+    const tableDefaults = issue.path.length === 0 ? DEFAULT_CONFIG : valueAt(DEFAULT_CONFIG, issue.path);
+    const known = Object.keys(tableDefaults as object);
+    const hint = known.includes(camel(issue.keys[0]!)) ? ` (keys are camelCase: did you mean ${camel(issue.keys[0]!)}?)` : '';
+    throw new ConfigError(source, keyName(key), `unknown setting${hint}; expected one of ${known.join(', ')}`);
+  }
+  const got = valueAt(input, issue.path);
+  let expected = issue.message.replace(/^Invalid input: /, '');
+  if (issue.code === 'invalid_type') expected = `expected ${issue.expected === 'number' ? 'a number' : issue.expected === 'object' ? 'a table' : issue.expected}`;
+  else if (issue.code === 'invalid_value') expected = `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+  else if (issue.code === 'too_small') expected = `expected ${issue.origin === 'string' ? 'a non-empty string' : `at least ${String(issue.minimum)}`}`;
+  else if (issue.code === 'too_big') expected = `expected at most ${String(issue.maximum)}`;
+  throw new ConfigError(source, keyName(where), `${expected}, got ${describe(got)}`);
+}
+
+/** Reads and checks a TOML config file. */
+export function readConfigFile(file: string): PartialServerConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, '', `cannot read the config file: ${(err as Error).message}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseToml(text);
+  } catch (err) {
+    throw new ConfigError(file, '', `not valid TOML: ${(err as Error).message}`);
+  }
+  return validateSettings(doc, file);
+}
+
+/** Environment variable of a setting: TXKV_ + its path in SNAKE_CASE (limits.maxConnections -> TXKV_LIMITS_MAX_CONNECTIONS). */
+export function envName(path: string): string {
+  return `TXKV_${path.replace(/\./g, '_').replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase()}`;
+}
+
+/** Every setting's path and its default, in file order (nested tables flattened). */
+export function settingPaths(): [string, unknown][] {
+  const out: [string, unknown][] = [];
+  for (const [k, v] of Object.entries(DEFAULT_CONFIG)) {
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) for (const [kk, vv] of Object.entries(v)) out.push([`${k}.${kk}`, vv]);
+    else out.push([k, v]);
+  }
+  return out;
+}
+
+/**
+ * Settings from TXKV_* variables. The type follows the default: numbers are decimal,
+ * booleans true/false/1/0, lists comma-separated. TXKV_CONFIG (the file) and
+ * TXKV_FAILPOINTS (tests) are read by the CLI, not here.
+ */
+export function configFromEnv(env: NodeJS.ProcessEnv): PartialServerConfig {
+  const out: Record<string, unknown> = {};
+  const names = new Map<string, string>();
+  for (const [p, def] of settingPaths()) {
+    const name = envName(p);
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    names.set(p, name);
+    let v: unknown = raw;
+    if (typeof def === 'number') v = /^-?\d+(\.\d+)?$/.test(raw.trim()) ? Number(raw) : raw;
+    else if (typeof def === 'boolean') v = /^(true|1|yes)$/i.test(raw) ? true : /^(false|0|no)$/i.test(raw) ? false : raw;
+    else if (Array.isArray(def)) v = raw.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+    const [k, kk] = p.split('.') as [string, string | undefined];
+    if (kk === undefined) out[k] = v;
+    else ((out[k] ??= {}) as Record<string, unknown>)[kk] = v;
+  }
+  return validateSettings(out, 'environment', (p) => names.get(p) ?? p);
+}
+
+function merge(into: PartialServerConfig, from: PartialServerConfig): PartialServerConfig {
+  const out = { ...into } as Record<string, unknown>;
+  for (const [k, v] of Object.entries(from)) {
+    if (v === undefined) continue;
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) out[k] = { ...((out[k] as object) ?? {}), ...v };
+    else out[k] = v;
+  }
+  return out as PartialServerConfig;
+}
+
+export interface LoadedConfig {
+  config: ServerConfig;
+  /** The config file read, if any. */
+  file: string | null;
+}
+
+/** defaults < file (`file`, else TXKV_CONFIG) < environment < flags. */
+export function loadConfig(o: { file?: string; env?: NodeJS.ProcessEnv; flags?: PartialServerConfig } = {}): LoadedConfig {
+  const env = o.env ?? {};
+  const file = o.file ?? (env.TXKV_CONFIG ? env.TXKV_CONFIG : null);
+  let partial: PartialServerConfig = file ? readConfigFile(file) : {};
+  partial = merge(partial, configFromEnv(env));
+  partial = merge(partial, validateSettings(o.flags ?? {}, 'command line'));
+  try {
+    return { config: resolveConfig(partial), file };
+  } catch (err) {
+    throw new ConfigError(file ?? 'settings', '', (err as Error).message);
+  }
+}
+
+/** The config with token values replaced, safe to print or log. */
+export function maskSecrets(config: ServerConfig): ServerConfig {
+  const c = structuredClone(config);
+  c.auth.tokens = c.auth.tokens.map(() => '<redacted>');
+  c.auth.readOnlyTokens = c.auth.readOnlyTokens.map(() => '<redacted>');
+  return c;
+}
+
+/** The config as a TOML document (secrets masked), loadable again with --config. */
+export function configToToml(config: ServerConfig): string {
+  return stringifyToml(maskSecrets(config) as unknown as Record<string, unknown>);
+}

@@ -1,0 +1,54 @@
+// Admission control of the gateway: bounds on connections, requests in flight per
+// connection, and the bytes of requests being processed across all connections.
+// Pure accounting (no uWS), so it is unit-tested directly. When a bound is hit the
+// request is answered THROTTLED (this connection is too busy) or
+// RESOURCE_CONSTRAINED (the server's memory budget is spent), both retryable,
+// instead of the server growing without bound.
+import type { LimitsConfig } from '../config/server-config.js';
+
+export type Refusal = null | { code: 'THROTTLED' | 'RESOURCE_CONSTRAINED'; message: string };
+
+export class Admission {
+  connections = 0;
+  bufferedBytes = 0;
+  peakBufferedBytes = 0;
+  refused = 0;
+
+  constructor(private readonly limits: LimitsConfig) {}
+
+  admitConnection(): boolean {
+    if (this.connections >= this.limits.maxConnections) return false;
+    this.connections++;
+    return true;
+  }
+
+  releaseConnection(): void {
+    this.connections--;
+  }
+
+  /** Whether a request of `bytes` may start on a connection with `inflight` requests and `backpressure` bytes unsent. */
+  admitRequest(inflight: number, bytes: number, backpressure: number): Refusal {
+    if (inflight >= this.limits.maxInflightPerConnection) {
+      this.refused++;
+      return { code: 'THROTTLED', message: `connection has ${inflight} requests in flight; limit ${this.limits.maxInflightPerConnection}` };
+    }
+    if (backpressure > this.limits.maxBackpressureBytes / 2) {
+      this.refused++;
+      return { code: 'THROTTLED', message: `connection is not reading its replies (${backpressure} bytes waiting)` };
+    }
+    if (this.bufferedBytes + bytes > this.limits.maxBufferedBytes) {
+      this.refused++;
+      return {
+        code: 'RESOURCE_CONSTRAINED',
+        message: `server is processing ${this.bufferedBytes} request bytes; budget ${this.limits.maxBufferedBytes}`,
+      };
+    }
+    this.bufferedBytes += bytes;
+    if (this.bufferedBytes > this.peakBufferedBytes) this.peakBufferedBytes = this.bufferedBytes;
+    return null;
+  }
+
+  release(bytes: number): void {
+    this.bufferedBytes -= bytes;
+  }
+}
