@@ -24,7 +24,7 @@ export interface LoadOptions {
   /** Total client loops (split across processes). */
   clients: number;
   seconds: number;
-  /** Seconds run before measuring starts (counted nowhere). */
+  /** Seconds run before measuring starts (transactions completing then count nowhere). */
   warmupSeconds: number;
   rows: number;
   seed: number;
@@ -191,7 +191,8 @@ export async function runClients(
           break;
         } catch (err) {
           const e = classifyError(err);
-          const measuring = performance.now() >= measureFrom;
+          const now = performance.now();
+          const measuring = now >= measureFrom && now <= stopAt;
           if (e.retryable && attempt < MAX_RETRIES) {
             retries++;
             if (e.code === 'CONFLICT') conflicts++;
@@ -211,7 +212,10 @@ export async function runClients(
         }
       }
       const t1 = performance.now();
-      if (t0 < measureFrom) continue;
+      // A transaction counts where it completes: inside [measureFrom, stopAt] (whenever it
+      // began), so long transactions straddling the warm-up are not lost, and the tail that
+      // completes after the window (clients stop starting at stopAt) is not counted.
+      if (t1 < measureFrom || t1 > stopAt) continue;
       raw.conflicts += conflicts;
       raw.retries += retries;
       if (!ok) continue;
@@ -233,7 +237,7 @@ export async function runClients(
     if (ticker) clearInterval(ticker);
     await Promise.all(sessions.map((s) => s.close().catch(() => undefined)));
   }
-  const measuredMs = Math.max(1, performance.now() - measureFrom);
+  const measuredMs = o.seconds * 1000;
   const out: RawResult = {
     ...raw,
     measuredMs,

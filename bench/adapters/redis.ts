@@ -158,6 +158,14 @@ class RedisSession implements BenchSession {
       await tx.commit();
       return result;
     } catch (err) {
+      // Redis reads are not a snapshot: a workload may see state mixed from before and after
+      // another commit and give up (its consistency checks fail). If a watched key changed,
+      // that was a conflict, as an empty EXEC tells; otherwise the error stands.
+      if (!(err instanceof BenchError && err.code === 'CONFLICT') && tx.watched) {
+        const res = await this.r.multi().exec().catch(() => undefined);
+        tx.watched = false;
+        if (res === null) throw new BenchError('CONFLICT', true, `redis: watched keys changed under a failed attempt (${(err as Error).message})`);
+      }
       await tx.abort().catch(() => undefined);
       throw err;
     }
