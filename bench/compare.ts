@@ -376,7 +376,8 @@ export function renderSvg(date: string, workloads: string[], runs: SystemRun[]):
       }
       const bh = Math.max(1, (r.opsPerSec / best) * h);
       out.push(`<rect x="${x}" y="${top + h - bh}" width="${barW - 3}" height="${bh}" fill="${COLORS[system] ?? '#666'}"><title>${system} ${name}: ${fmt(r.opsPerSec)} ${r.opUnit}/s, p99 ${fmtMs(r.p99Ms)} ms</title></rect>`);
-      const label = r.opsPerSec >= 1e6 ? `${(r.opsPerSec / 1e6).toFixed(1)}M` : r.opsPerSec >= 1e3 ? `${Math.round(r.opsPerSec / 1e3)}k` : String(r.opsPerSec);
+      const v = r.opsPerSec;
+      const label = v >= 1e6 ? `${(v / 1e6).toFixed(1)}M` : v >= 1e4 ? `${Math.round(v / 1e3)}k` : v >= 1e3 ? `${(v / 1e3).toFixed(1)}k` : String(v);
       out.push(`<text x="${x + (barW - 3) / 2}" y="${top + h - bh - 3}" text-anchor="middle" font-size="9">${label}</text>`);
     });
     out.push(`<text x="${x0 + (systems.length * barW) / 2}" y="${top + h + 16}" text-anchor="middle" font-weight="bold">${name}</text>`);
