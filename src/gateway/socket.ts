@@ -107,7 +107,9 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
   };
 
   app.ws<Conn>('/*', {
-    maxPayloadLength: o.maxFrameBytes,
+    // frames up to twice the limit are read and refused with a clean close (1009 and a
+    // reason); uWS drops anything larger without one, so the budget stays bounded
+    maxPayloadLength: o.maxFrameBytes * 2,
     idleTimeout: o.idleTimeoutSec > 0 ? Math.max(8, o.idleTimeoutSec) : 0,
     // a reader that leaves this much unsent is closed rather than buffered without bound
     maxBackpressure: o.limits.maxBackpressureBytes,
@@ -134,6 +136,11 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
       if (!isBinary) {
         conn.closed = true;
         ws.end(1003, 'txkv speaks binary FlatBuffers frames only');
+        return;
+      }
+      if (message.byteLength > o.maxFrameBytes) {
+        conn.closed = true;
+        ws.end(1009, `frame of ${message.byteLength} bytes exceeds the limit of ${o.maxFrameBytes}`);
         return;
       }
       // uWS reuses the message buffer after this callback returns: copy it

@@ -17,10 +17,10 @@ export function tempDir(tag = 'txkv-test'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), `${tag}-`));
 }
 
-export async function startTestServer(config: PartialServerConfig = {}): Promise<TestServer> {
+export async function startTestServer(config: PartialServerConfig = {}, client: { token?: string } = {}): Promise<TestServer> {
   const dataDir = config.dataDir ?? tempDir();
   const server = await startServer({ port: 0, host: '127.0.0.1', dataDir, shards: 4, ...config }, { logger: pino({ level: 'warn' }) });
-  const db = await connect({ endpoints: [server.url] });
+  const db = await connect({ endpoints: [server.url], token: client.token });
   return {
     server,
     db,
