@@ -26,8 +26,8 @@ export class Admission {
     this.connections--;
   }
 
-  /** Whether a request of `bytes` may start on a connection with `inflight` requests and `backpressure` bytes unsent. */
-  admitRequest(inflight: number, bytes: number, backpressure: number): Refusal {
+  /** Whether another request may start on a connection with `inflight` requests and `backpressure` bytes unsent. */
+  admitRequest(inflight: number, backpressure: number): Refusal {
     if (inflight >= this.limits.maxInflightPerConnection) {
       this.refused++;
       return { code: 'THROTTLED', message: `connection has ${inflight} requests in flight; limit ${this.limits.maxInflightPerConnection}` };
@@ -36,6 +36,11 @@ export class Admission {
       this.refused++;
       return { code: 'THROTTLED', message: `connection is not reading its replies (${backpressure} bytes waiting)` };
     }
+    return null;
+  }
+
+  /** Whether a frame of `bytes` fits the budget; if so the bytes are held until release(). */
+  admitBytes(bytes: number): Refusal {
     if (this.bufferedBytes + bytes > this.limits.maxBufferedBytes) {
       this.refused++;
       return {

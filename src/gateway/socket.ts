@@ -85,6 +85,17 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
   const protocolError = (ws: WS, conn: Conn, requestId: number, message: string): void =>
     reply(ws, conn, requestId, { type: 'error', code: 'PROTOCOL_ERROR', message });
 
+  const refuseFrame = (ws: WS, conn: Conn, view: Uint8Array, refusal: NonNullable<ReturnType<Admission['admitBytes']>>): void => {
+    let envelopes;
+    try {
+      envelopes = decodeRequests(view);
+    } catch (err) {
+      protocolError(ws, conn, 0, err instanceof FrameError ? err.message : 'undecodable frame');
+      return;
+    }
+    for (const env of envelopes) reply(ws, conn, env.requestId, { type: 'error', code: refusal.code, message: refusal.message });
+  };
+
   const hello = (ws: WS, conn: Conn, env: Envelope<RequestBody | UnknownBody>): void => {
     if (env.body.type !== 'hello') {
       protocolError(ws, conn, env.requestId, 'the first request on a connection must be HelloRequest');
@@ -143,21 +154,30 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
         ws.end(1009, `frame of ${message.byteLength} bytes exceeds the limit of ${o.maxFrameBytes}`);
         return;
       }
-      // uWS reuses the message buffer after this callback returns: copy it
-      const buf = new Uint8Array(message.slice(0));
+      // over the memory budget: answer every request of the frame from the uWS buffer
+      // itself (read synchronously, never copied) and hold nothing
+      const budget = conn.helloDone ? admission.admitBytes(message.byteLength) : null;
+      if (budget) {
+        refuseFrame(ws, conn, new Uint8Array(message), budget);
+        return;
+      }
       let envelopes;
+      let buf: Uint8Array;
       try {
+        // uWS reuses the message buffer after this callback returns: copy it
+        buf = new Uint8Array(message.slice(0));
         envelopes = decodeRequests(buf);
       } catch (err) {
+        if (conn.helloDone) admission.release(message.byteLength);
         const why = err instanceof FrameError ? err.message : `undecodable frame: ${(err as Error).message}`;
         protocolError(ws, conn, 0, why);
         return;
       }
-      // the frame's bytes count against the server's budget until its last request is answered
-      let pendingInFrame = 0;
-      let admitted = false;
+      // the frame's bytes count against the budget until its last request is answered
+      let pendingInFrame = 1;
+      const held = conn.helloDone ? buf.length : 0;
       const done = (): void => {
-        if (--pendingInFrame === 0 && admitted) admission.release(buf.length);
+        if (--pendingInFrame === 0 && held > 0) admission.release(held);
       };
       for (const env of envelopes) {
         if (conn.closed) break;
@@ -165,14 +185,11 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
           hello(ws, conn, env);
           continue;
         }
-        const refusal = admitted
-          ? admission.admitRequest(conn.inflight, 0, ws.getBufferedAmount())
-          : admission.admitRequest(conn.inflight, buf.length, ws.getBufferedAmount());
+        const refusal = admission.admitRequest(conn.inflight, ws.getBufferedAmount());
         if (refusal) {
           reply(ws, conn, env.requestId, { type: 'error', code: refusal.code, message: refusal.message });
           continue;
         }
-        admitted = true;
         if (conn.access === 'read' && env.body.type === 'commit' && env.body.mutations.length > 0) {
           reply(ws, conn, env.requestId, { type: 'error', code: 'UNAUTHORIZED', message: 'this token is read-only: commits that write are refused' });
           continue;
@@ -195,7 +212,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
           },
         );
       }
-      if (admitted && pendingInFrame === 0) admission.release(buf.length);
+      done(); // the frame's own reference
     },
     close: (ws) => {
       const conn = ws.getUserData();

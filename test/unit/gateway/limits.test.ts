@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { Admission } from '../../../src/gateway/limits.js';
+import { TokenStore, bearer } from '../../../src/gateway/auth.js';
+
+describe('Admission', () => {
+  const limits = { maxConnections: 2, maxInflightPerConnection: 3, maxBufferedBytes: 100, maxBackpressureBytes: 1000 };
+  it('bounds connections', () => {
+    const a = new Admission(limits);
+    expect([a.admitConnection(), a.admitConnection(), a.admitConnection()]).toEqual([true, true, false]);
+    a.releaseConnection();
+    expect(a.admitConnection()).toBe(true);
+  });
+  it('throttles a connection with too much in flight or unread replies', () => {
+    const a = new Admission(limits);
+    expect(a.admitRequest(2, 0)).toBeNull();
+    expect(a.admitRequest(3, 0)?.code).toBe('THROTTLED');
+    expect(a.admitRequest(0, 600)?.code).toBe('THROTTLED');
+  });
+  it('holds request bytes within the budget until released', () => {
+    const a = new Admission(limits);
+    expect(a.admitBytes(60)).toBeNull();
+    expect(a.admitBytes(50)?.code).toBe('RESOURCE_CONSTRAINED');
+    a.release(60);
+    expect(a.admitBytes(100)).toBeNull();
+    expect(a.peakBufferedBytes).toBe(100);
+    expect(a.refused).toBe(1);
+  });
+});
+
+describe('TokenStore', () => {
+  const t = new TokenStore({ tokens: ['rw'], readOnlyTokens: ['ro'], tokenFile: '', protectStatus: false });
+  it.each([
+    ['rw', 'write'],
+    ['ro', 'read'],
+    ['r', 'none'],
+    ['', 'none'],
+    [undefined, 'none'],
+  ])('token %j -> %s', (token, access) => expect(t.check(token)).toBe(access));
+  it('without tokens everyone may write', () => {
+    expect(new TokenStore({ tokens: [], readOnlyTokens: [], tokenFile: '', protectStatus: false }).check(undefined)).toBe('write');
+  });
+  it('parses Bearer headers', () => {
+    expect(bearer('Bearer abc')).toBe('abc');
+    expect(bearer('bearer  abc ')).toBe('abc');
+    expect(bearer('Basic abc')).toBeUndefined();
+  });
+});
