@@ -14,6 +14,8 @@ import type { Workload } from './workloads/workload.js';
 const MAX_LATENCY_US = 60_000_000;
 /** A transaction that still conflicts after this many retries counts as an error. */
 export const MAX_RETRIES = 100;
+/** How long after the window the generator waits for in-flight transactions (then: HUNG). */
+const HANG_GRACE_MS = 30_000;
 
 export function newHistogram(): Histogram {
   return build({ lowestDiscernibleValue: 1, highestTrackableValue: MAX_LATENCY_US, numberOfSignificantValueDigits: 3 });
@@ -102,6 +104,11 @@ interface Live {
 
 function bump(m: Record<string, number>, k: string, by = 1): void {
   m[k] = (m[k] ?? 0) + by;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let t: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<undefined>((res) => (t = setTimeout(() => res(undefined), ms)))]).finally(() => clearTimeout(t));
 }
 
 function sleep(ms: number): Promise<void> {
@@ -231,11 +238,26 @@ export async function runClients(
     }
   };
 
+  // Bounded: a system that never answers must not hang the run. Clients still waiting
+  // HANG_GRACE_MS after the window are counted as HUNG and left behind.
+  const done = sessions.map(() => false);
+  let graceTimer: NodeJS.Timeout | undefined;
   try {
-    await Promise.all(sessions.map((_, i) => loop(i)));
+    await Promise.race([
+      Promise.all(sessions.map((_, i) => loop(i).finally(() => (done[i] = true)))),
+      new Promise<void>((res) => {
+        graceTimer = setTimeout(res, Math.max(0, stopAt - performance.now()) + HANG_GRACE_MS);
+      }),
+    ]);
   } finally {
+    if (graceTimer) clearTimeout(graceTimer);
     if (ticker) clearInterval(ticker);
-    await Promise.all(sessions.map((s) => s.close().catch(() => undefined)));
+    const hung = done.filter((d) => !d).length;
+    if (hung > 0) {
+      bump(raw.errors, 'HUNG', hung);
+      raw.errorSamples.push(`HUNG: ${hung} client(s) still waiting for a transaction ${HANG_GRACE_MS / 1000} s after the run`);
+    }
+    await Promise.all(sessions.map((s, i) => (done[i] ? withTimeout(s.close(), 5000) : Promise.resolve()).catch(() => undefined)));
   }
   const measuredMs = o.seconds * 1000;
   const out: RawResult = {

@@ -11,21 +11,25 @@ function send(m: WorkerMessage): void {
   process.send?.(m);
 }
 
+function sendAndExit(m: WorkerMessage, code: number): void {
+  if (process.send) process.send(m, () => process.exit(code));
+  else process.exit(code);
+}
+
 process.once('message', (req: WorkerRequest) => {
   void (async () => {
     const workload = workloadByName(req.workload);
     const adapter = await createAdapter(req.spec);
     try {
       await adapter.open({ ordered: workload.ordered, ...(workload.rangeGroupBytes !== undefined ? { rangeGroupBytes: workload.rangeGroupBytes } : {}) });
-      const raw = await runClients(adapter, { ...req, workload }, (live, elapsedMs) =>
+      return await runClients(adapter, { ...req, workload }, (live, elapsedMs) =>
         send({ type: 'tick', txns: live.txns, ops: live.ops, conflicts: live.conflicts, errors: live.errors, hist: encodeIntoCompressedBase64(live.hist), elapsedMs }),
       );
-      send({ type: 'done', raw });
     } finally {
-      await adapter.close();
+      await Promise.race([adapter.close(), new Promise((r) => setTimeout(r, 5000))]).catch(() => undefined);
     }
-  })().catch((err: unknown) => {
-    send({ type: 'failed', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-    process.exitCode = 1;
-  });
+  })().then(
+    (raw) => sendAndExit({ type: 'done', raw }, 0),
+    (err: unknown) => sendAndExit({ type: 'failed', message: err instanceof Error ? (err.stack ?? err.message) : String(err) }, 1),
+  );
 });
