@@ -7,6 +7,7 @@ import { DEFAULT_RANGE_LIMIT, selectorsToRange } from '../keys/ranges.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import type { WireMutation } from '../coordinator/commit-plan.js';
 import type { ReplyBody, RequestBody, UnknownBody } from '../protocol/codec.js';
+import { requestMetricsOf } from '../metrics/request-metrics.js';
 
 function version(v: bigint, what: string): number {
   if (v < 0n || v > BigInt(Number.MAX_SAFE_INTEGER)) throw new TxnError('INVALID_ARGUMENT', `${what} ${v} is out of range`);
@@ -19,12 +20,17 @@ function readKey(k: Uint8Array, what: string): Uint8Array {
 }
 
 export async function dispatch(c: Coordinator, body: RequestBody | UnknownBody): Promise<ReplyBody> {
+  // latency and byte counters (src/metrics/request-metrics.ts): plain fields, no allocation
+  const m = requestMetricsOf(c);
+  const started = m === undefined ? 0 : m.begin();
   try {
     switch (body.type) {
       case 'grv':
+        if (m) m.transactionStarted();
         return { type: 'grv', readVersion: BigInt(c.reads.readVersion()) };
       case 'get': {
         const value = await c.reads.get(version(body.readVersion, 'read version'), readKey(body.key, 'key'));
+        if (m) m.getDone(started, body.key, value);
         return { type: 'get', value };
       }
       case 'range': {
@@ -34,15 +40,23 @@ export async function dispatch(c: Coordinator, body: RequestBody | UnknownBody):
         );
         const limit = body.limit > 0 ? body.limit : DEFAULT_RANGE_LIMIT;
         const r = await c.reads.getRange(version(body.readVersion, 'read version'), range, limit, body.reverse);
+        if (m) m.rangeDone(started, body.beginKey, body.endKey, r.kvs);
         return { type: 'range', kvs: r.kvs, hasMore: r.hasMore };
       }
       case 'commit': {
-        if (body.mutations.length === 0) return { type: 'commit', commitVersion: -1n, versionstamp: new Uint8Array(0) };
+        if (body.mutations.length === 0) {
+          if (m) m.end();
+          return { type: 'commit', commitVersion: -1n, versionstamp: new Uint8Array(0) };
+        }
         const r = await c.commits.commit({
           readVersion: version(body.readVersion, 'read version'),
           readConflicts: body.readConflicts,
           mutations: body.mutations as WireMutation[],
         });
+        if (m) {
+          m.end();
+          m.commitDone(started, body.readVersion, body.mutations, r.commitVersion, 'COMMITTED');
+        }
         return { type: 'commit', commitVersion: BigInt(r.commitVersion), versionstamp: r.versionstamp };
       }
       case 'hello':
@@ -52,6 +66,10 @@ export async function dispatch(c: Coordinator, body: RequestBody | UnknownBody):
     }
   } catch (err) {
     const e = toWireError(err);
+    if (m) {
+      m.failed(e.code);
+      if (body.type === 'commit') m.commitDone(started, body.readVersion, body.mutations, null, e.code);
+    }
     return { type: 'error', code: e.code, message: e.message };
   }
 }

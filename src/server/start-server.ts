@@ -11,6 +11,9 @@ import { parseFailpoints } from '../failpoints/failpoints.js';
 import { startGateway } from '../gateway/socket.js';
 import { TokenStore } from '../gateway/auth.js';
 import { openDatabase } from './open-database.js';
+import { ServerMetrics } from '../metrics/server-metrics.js';
+import { attachRequestMetrics } from '../metrics/request-metrics.js';
+import { dashboardPages } from '../dashboard/pages.js';
 
 export interface RunningServer {
   /** The WebSocket/HTTP port actually bound (config port 0 = ephemeral). */
@@ -94,6 +97,24 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
     },
     r.partsReplayed > 0 ? `recovered: finished ${r.partsReplayed} shard parts of decided commits` : 'recovered: nothing in doubt',
   );
+  const metrics = new ServerMetrics(
+    {
+      version: VERSION,
+      settings: { ...config, dataDir },
+      recovery: r,
+      latestCommittedVersion: () => coordinator.oracle.committedVersion,
+      oldestReadableVersion: () => coordinator.oldestReadableVersion,
+      connections: () => gateway.connections(),
+      inflightCommits: () => coordinator.oracle.inflightCount,
+      commitTotals: () => coordinator.commits.counters,
+      shardRanges: () => coordinator.shardMap.shards.map((s) => ({ ...s, queueDepth: coordinator.shards[s.shardId]!.inflight })),
+      shardStats: () => coordinator.shardStats(),
+      rocksProperty: (name) => (db.status === 'open' ? db.getProperty(name) : undefined),
+      admission: () => gateway.admission,
+    },
+    logger,
+  );
+  attachRequestMetrics(coordinator, metrics.requests);
   const gateway = await startGateway(coordinator, {
     host: config.host,
     port: config.port,
@@ -106,28 +127,11 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
     protectStatus: config.auth.protectStatus,
     tls: config.tls,
     limits: config.limits,
-    status: async () => {
-      const stats = await coordinator.shardStats();
-      return {
-      version: VERSION,
-      uptimeSec: Math.round((Date.now() - started) / 1000),
-      durability: config.durability,
-      readonly: config.readonly,
-      latestCommittedVersion: coordinator.oracle.committedVersion,
-      oldestReadableVersion: coordinator.oldestReadableVersion,
-      mvccWindowMs: config.mvccWindowMs,
-      connections: gateway.connections(),
-      inflightCommits: coordinator.oracle.inflightCount,
-      commits: coordinator.commits.counters,
-      shards: coordinator.shardMap.shards.map((s) => ({
-        shardId: s.shardId,
-        begin: Buffer.from(s.begin, 'latin1').toString('hex'),
-        end: s.end === null ? null : Buffer.from(s.end, 'latin1').toString('hex'),
-        queueDepth: coordinator.shards[s.shardId]!.inflight,
-        ...stats[s.shardId],
-      })),
-      recovery: r,
-      };
+    status: () => metrics.status(),
+    pages: {
+      '/metrics': async () => ['text/plain; version=0.0.4; charset=utf-8', await metrics.prometheusText()],
+      '/v1/metrics.json': async () => ['application/json', JSON.stringify(await metrics.seriesJson())],
+      ...dashboardPages(),
     },
   });
   const url = `${gateway.tls ? 'wss' : 'ws'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${gateway.port}`;
@@ -136,6 +140,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
     { event: 'ServerStarted', url, port: gateway.port, shards: config.shards, durability: config.durability, uwsNative: gateway.native, ms: Date.now() - started },
     `txkv serving on ${url}`,
   );
+  metrics.start();
   let closing: Promise<void> | null = null;
   return {
     port: gateway.port,
@@ -144,6 +149,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
       (closing ??= (async () => {
         const t = Date.now();
         gateway.stopListening();
+        metrics.stop();
         await coordinator.close();
         gateway.closeAll();
         await db.close();

@@ -1,0 +1,49 @@
+// The dashboard's GET routes: the page (src/dashboard/index.html, served as is, no
+// build step) and uPlot's files from node_modules/uplot/dist. Main thread; files are
+// read once, on first request. Without uPlot the page still shows its numbers.
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+export type Page = () => Promise<[string, string | Uint8Array]>;
+
+/** The txkv package's root (the folder of its package.json), from sources or dist alike. */
+function packageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const file = path.join(dir, 'package.json');
+    if (fs.existsSync(file) && (JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: string }).name === 'txkv') return dir;
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error('the txkv package root (package.json) was not found above the dashboard');
+    dir = up;
+  }
+}
+
+function uplotDir(root: string): string {
+  try {
+    return path.dirname(createRequire(path.join(root, 'package.json')).resolve('uplot/package.json')) + '/dist';
+  } catch {
+    return path.join(root, 'node_modules', 'uplot', 'dist');
+  }
+}
+
+function cached(file: () => string, contentType: string): Page {
+  let body: Buffer | null = null;
+  return async () => {
+    body ??= fs.readFileSync(file());
+    return [contentType, body];
+  };
+}
+
+/** Routes: `/` (the page), `/dashboard/uPlot.iife.min.js`, `/dashboard/uPlot.min.css`. */
+export function dashboardPages(): Record<string, Page> {
+  let root: string | null = null;
+  const at = (...parts: string[]): (() => string) => () => path.join((root ??= packageRoot()), ...parts);
+  const uplot = (name: string): (() => string) => () => path.join(uplotDir((root ??= packageRoot())), name);
+  return {
+    '/': cached(at('src', 'dashboard', 'index.html'), 'text/html; charset=utf-8'),
+    '/dashboard/uPlot.iife.min.js': cached(uplot('uPlot.iife.min.js'), 'text/javascript; charset=utf-8'),
+    '/dashboard/uPlot.min.css': cached(uplot('uPlot.min.css'), 'text/css; charset=utf-8'),
+  };
+}
