@@ -14,6 +14,7 @@ import type { AdapterSpec } from './adapter.js';
 import { createAdapter } from './adapters/index.js';
 import { startPeer } from './peers.js';
 import type { RocksRawResult } from './raw/rocksdb.js';
+import { runHttpScenarios, type HttpResult } from './http.js';
 import { measureUwsEcho, type EchoResult } from './raw/uws-echo.js';
 import { runSuite, type SuiteReport } from './suite.js';
 import { WORKLOAD_NAMES, workloadByName } from './workloads/index.js';
@@ -50,6 +51,8 @@ interface CompareOptions {
   sweepWorkloads: string[];
   /** Workloads that txkv runs again paced at half its measured peak (latency at half load). */
   halfPeak: string[];
+  /** Seconds per HTTP API scenario against txkv (autocannon); 0 = skip. */
+  httpSeconds: number;
 }
 
 interface SweepRun {
@@ -65,6 +68,9 @@ interface SystemRun {
   reports: SuiteReport[];
   /** Paced reruns at half the peak throughput (txkv only). */
   halfPeak?: SuiteReport[];
+  /** The HTTP KV API under autocannon (txkv only). */
+  http?: HttpResult[];
+  httpError?: string;
   failures: { workload: string; message: string }[];
 }
 
@@ -178,6 +184,21 @@ async function runInterleaved(o: CompareOptions): Promise<SystemRun[]> {
       if (!txkv || !peak || peak.txPerSec <= 0) continue;
       const report = await runOne(txkv, name, o, Math.max(1, Math.round(peak.txPerSec / 2)));
       if (report) (txkv.run.halfPeak ??= []).push(report);
+    }
+    if (txkv && o.httpSeconds > 0 && txkv.loaded.has('flat') && txkv.spec.system === 'txkv') {
+      log('txkv HTTP API (autocannon)');
+      try {
+        txkv.run.http = await runHttpScenarios({
+          url: txkv.spec.endpoint.replace(/^ws/, 'http'),
+          names: ['get', 'put', 'range100', 'txn'],
+          rows: o.rows,
+          seed: o.seed,
+          connections: o.clients,
+          seconds: o.httpSeconds,
+        });
+      } catch (err) {
+        txkv.run.httpError = (err as Error).message;
+      }
     }
   } finally {
     for (const x of all) {
@@ -296,6 +317,23 @@ export function renderMarkdown(date: string, o: CompareOptions, runs: SystemRun[
     for (const r of halfPeak) lines.push(`| ${r.workload} | ${fmt(r.targetTxPerSec ?? 0)} | ${fmt(r.txPerSec)} | ${fmtMs(r.p50Ms)} | ${fmtMs(r.p95Ms)} | ${fmtMs(r.p99Ms)} | ${fmtMs(r.maxMs)} |`);
     lines.push('');
   }
+  const httpRun = runs.find((r) => r.http || r.httpError);
+  if (httpRun) {
+    lines.push('## txkv HTTP KV API under autocannon (same run)');
+    lines.push('');
+    if (httpRun.httpError) lines.push(`Failed: ${httpRun.httpError}`);
+    else {
+      lines.push(`autocannon, ${o.clients} connections, ${o.httpSeconds} s per scenario, keys of the preloaded keyspace: \`get\` = GET /v1/kv/:key, ` +
+        '`put` = PUT /v1/kv/:key (one durable transaction), `range100` = GET /v1/range with limit 100, `txn` = POST /v1/txn with 9 reads + 1 write (409 = conflict, not retried).');
+      lines.push('');
+      lines.push('| scenario | requests/s | p50 ms | p90 ms | p99 ms | max ms | status codes | errors |');
+      lines.push('|---|---:|---:|---:|---:|---:|---|---:|');
+      for (const h of httpRun.http ?? []) {
+        lines.push(`| ${h.scenario} | ${fmt(h.requestsPerSec)} | ${h.p50Ms} | ${h.p90Ms} | ${h.p99Ms} | ${h.maxMs} | ${Object.entries(h.statusCodes).map(([c, n]) => `${c}: ${fmt(n)}`).join(', ')} | ${h.errors + h.timeouts} |`);
+      }
+    }
+    lines.push('');
+  }
   if (sweep.length > 0) {
     lines.push('## txkv by shard count (same run)');
     lines.push('');
@@ -412,6 +450,7 @@ export async function runCompare(argv: string[]): Promise<number> {
       'shard-sweep': { type: 'string', default: '' },
       'sweep-workloads': { type: 'string', default: 'w10,r10,m90' },
       'half-peak': { type: 'string', default: 'w10,m90' },
+      'http-seconds': { type: 'string', default: '5' },
       verify: { type: 'boolean', default: false },
       out: { type: 'string' },
       date: { type: 'string' },
@@ -437,6 +476,7 @@ export async function runCompare(argv: string[]): Promise<number> {
     verify: a.verify ?? false,
     shardSweep: (a['shard-sweep'] ?? '').split(',').filter((x) => x.trim() !== '').map(Number),
     sweepWorkloads: (a['sweep-workloads'] ?? '').split(',').map((x) => x.trim()),
+    httpSeconds: Number(a['http-seconds']),
     halfPeak: (a['half-peak'] ?? '').split(',').filter((x) => x.trim() !== '').map((x) => x.trim()),
     outDir: a.out ?? fileURLToPath(new URL('../../bench/results/', import.meta.url)),
   };

@@ -1,8 +1,8 @@
 // bench/http: drives txkv's HTTP KV API (served by the same uWS server and port as the binary
 // protocol) with autocannon's programmatic API and reports requests/s and latency percentiles
 // per endpoint. autocannon speaks HTTP/1.1 only; the binary protocol is driven by cli.ts.
-// Keys in paths are base64url. The POST /v1/txn body shape is this file's assumption of the
-// API (see txnBody) until the server documents it.
+// Keys in paths and JSON are base64url (src/gateway/http.ts). POST /v1/txn carries an m90
+// transaction: 9 reads and 1 write, committed atomically.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,15 +27,17 @@ export interface HttpResult {
   p99Ms: number;
   maxMs: number;
   non2xx: number;
+  /** Responses by HTTP status code. */
+  statusCodes: Record<string, number>;
   errors: number;
   timeouts: number;
 }
 
-/** The assumed body of POST /v1/txn: 9 reads and 1 write (an m90 transaction). */
+/** POST /v1/txn body: { reads: [{ key }], writes: [{ op: 'set', key, value }] }, 9 reads + 1 write. */
 function txnBody(rng: Rng, rows: number): string {
-  const reads = Array.from({ length: 9 }, () => ({ op: 'get', key: b64(kvKey(rng.int(rows))) }));
+  const reads = Array.from({ length: 9 }, () => ({ key: b64(kvKey(rng.int(rows))) }));
   const key = kvKey(rng.int(rows));
-  return JSON.stringify({ ops: [...reads, { op: 'set', key: b64(key), value: b64(makeValue(rng, key)) }] });
+  return JSON.stringify({ reads, writes: [{ op: 'set', key: b64(key), value: b64(makeValue(rng, key)) }] });
 }
 
 type Scenario = { name: string; request: () => { method: 'GET' | 'PUT' | 'POST'; path: string; body?: string | Buffer; headers?: Record<string, string> } };
@@ -81,9 +83,21 @@ async function runScenario(url: string, s: Scenario, connections: number, second
     p99Ms: result.latency.p99,
     maxMs: result.latency.max,
     non2xx: result.non2xx,
+    statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, v]) => [code, v.count ?? 0])),
     errors: result.errors,
     timeouts: result.timeouts,
   };
+}
+
+/** Runs the named scenarios against an HTTP base URL whose flat keyspace of `rows` is loaded. */
+export async function runHttpScenarios(o: { url: string; names: string[]; rows: number; seed: number; connections: number; seconds: number; progress?: boolean }): Promise<HttpResult[]> {
+  const out: HttpResult[] = [];
+  const wanted = new Set(o.names);
+  for (const s of scenarios(o.rows, o.seed).filter((x) => wanted.has(x.name))) {
+    if (o.progress !== false) process.stderr.write(`[http] ${s.name} ...\n`);
+    out.push(await runScenario(o.url, s, o.connections, o.seconds));
+  }
+  return out;
 }
 
 export async function runHttpBench(argv: string[]): Promise<number> {
@@ -124,20 +138,18 @@ export async function runHttpBench(argv: string[]): Promise<number> {
       await adapter.load(preloadFlat({ rows, seed }));
       await adapter.close();
     }
-    const wanted = new Set((a.scenarios ?? '').split(','));
-    for (const s of scenarios(rows, seed).filter((x) => wanted.has(x.name))) {
-      process.stderr.write(`[http] ${s.name} ...\n`);
-      results.push(await runScenario(httpUrl, s, Number(a.connections), Number(a.seconds)));
-    }
+    results.push(
+      ...(await runHttpScenarios({ url: httpUrl, names: (a.scenarios ?? '').split(','), rows, seed, connections: Number(a.connections), seconds: Number(a.seconds) })),
+    );
   } finally {
     await stop();
   }
   if (a.json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
   else {
-    process.stdout.write('scenario   req/s      p50 ms  p90 ms  p99 ms  max ms  non2xx  errors\n');
+    process.stdout.write('scenario   req/s      p50 ms  p90 ms  p99 ms  max ms  non2xx  errors  status codes\n');
     for (const r of results) {
       process.stdout.write(
-        `${r.scenario.padEnd(10)} ${String(r.requestsPerSec).padStart(9)}  ${String(r.p50Ms).padStart(6)}  ${String(r.p90Ms).padStart(6)}  ${String(r.p99Ms).padStart(6)}  ${String(r.maxMs).padStart(6)}  ${String(r.non2xx).padStart(6)}  ${String(r.errors).padStart(6)}\n`,
+        `${r.scenario.padEnd(10)} ${String(r.requestsPerSec).padStart(9)}  ${String(r.p50Ms).padStart(6)}  ${String(r.p90Ms).padStart(6)}  ${String(r.p99Ms).padStart(6)}  ${String(r.maxMs).padStart(6)}  ${String(r.non2xx).padStart(6)}  ${String(r.errors).padStart(6)}  ${Object.entries(r.statusCodes).map(([c, n]) => `${c}:${n}`).join(' ')}\n`,
       );
     }
   }
