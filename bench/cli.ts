@@ -139,7 +139,7 @@ export async function runBenchCli(argv: string[]): Promise<number> {
       const { startServer } = await import('../src/index.js');
       const dataDir = mkdtempSync(join(tmpdir(), 'txkv-bench-'));
       const durability = args.durability as 'fsync' | 'buffered';
-      const server = await startServer({ port: 0, host: '127.0.0.1', dataDir, shards: o.shards, durability, logLevel: 'warn' });
+      const server = await startServer({ port: 0, host: '127.0.0.1', dataDir, shards: o.shards, durability, logLevel: 'error' });
       if (progress) process.stderr.write(`[bench] txkv server (in-process) on ${server.url}, ${o.shards} shard(s), durability ${durability}, data in ${dataDir}\n`);
       spec = { system: 'txkv', endpoint: server.url, durability, ...(o.pool !== undefined ? { connectionPoolSize: o.pool } : {}) };
       stop = async () => {

@@ -122,7 +122,7 @@ export async function runHttpBench(argv: string[]): Promise<number> {
   if (!wsUrl) {
     const { startServer } = await import('../src/index.js');
     const dataDir = mkdtempSync(join(tmpdir(), 'txkv-bench-http-'));
-    const server = await startServer({ port: 0, host: '127.0.0.1', dataDir, shards: 2, logLevel: 'warn' });
+    const server = await startServer({ port: 0, host: '127.0.0.1', dataDir, shards: 2, logLevel: 'error' });
     wsUrl = server.url;
     stop = async () => {
       await server.close();

@@ -17,7 +17,7 @@ process.once('message', (m: Start) => {
       host: '127.0.0.1',
       dataDir: m.dataDir,
       shards: m.shards,
-      logLevel: 'warn',
+      logLevel: 'error',
       ...(m.durability ? { durability: m.durability } : {}),
     });
     process.send?.({ url: server.url });

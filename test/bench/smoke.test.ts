@@ -84,7 +84,7 @@ describe(`bench smoke against txkv (seed ${SEED})`, () => {
 
   beforeAll(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'txkv-bench-smoke-'));
-    server = await startServer({ port: 0, host: '127.0.0.1', dataDir, shards: 2, logLevel: 'warn' });
+    server = await startServer({ port: 0, host: '127.0.0.1', dataDir, shards: 2, logLevel: 'error' });
     spec = { system: 'txkv', endpoint: server.url };
   }, 60_000);
 
