@@ -1,99 +1,62 @@
-// The txkv command line. Reads the environment (TXKV_FAILPOINTS) and flags; the
-// modules it calls never do.
-import { startServer } from '../server/start-server.js';
-import type { ServerConfig } from '../config/server-config.js';
+// The txkv command line: one file per subcommand in this folder. Only the CLI reads
+// the environment (TXKV_*, via config/load-config.ts and client-options.ts) and flags;
+// the modules it calls never do.
+import { UsageError } from './args.js';
 
-const USAGE = `usage: txkv <command> [options]
+export const USAGE = `usage: txkv <command> [options]      (txkv <command> --help for its options)
 
-commands:
-  serve     run the server (txkv serve --help)
-
-txkv serve [--port N] [--host H] [--data-dir DIR] [--shards N] [--readonly]
-           [--durability fsync|buffered] [--log-level LEVEL]
+server:
+  serve      run the server (config file, TXKV_* environment, flags)
+  config     config --print: the effective server config, tokens masked
+client:
+  shell      interactive shell (get/set/clear/getrange, begin/commit/rollback, status)
+  status     server status: versions, shards and their load, conflict rate, latency
+  get        get KEY
+  set        set KEY VALUE
+  clear      clear KEY | clear --range BEGIN END
+  range      range BEGIN [END] [--limit N]
+  backup     consistent snapshot of a key range at one read version, to a file
+  restore    write a backup file back
+  bench      benchmark workloads (bench/)
 `;
 
-function parseServeFlags(argv: string[]): Partial<ServerConfig> {
-  const cfg: Partial<ServerConfig> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const value = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    const int = (): number => {
-      const v = value();
-      if (!/^\d+$/.test(v)) throw new Error(`${a} needs a whole number, got ${JSON.stringify(v)}`);
-      return Number(v);
-    };
-    switch (a) {
-      case '--port':
-        cfg.port = int();
-        break;
-      case '--host':
-        cfg.host = value();
-        break;
-      case '--data-dir':
-        cfg.dataDir = value();
-        break;
-      case '--shards':
-        cfg.shards = int();
-        break;
-      case '--readonly':
-        cfg.readonly = true;
-        break;
-      case '--durability':
-        cfg.durability = value() as ServerConfig['durability'];
-        break;
-      case '--log-level':
-        cfg.logLevel = value();
-        break;
-      default:
-        throw new Error(`unknown option ${a}\n\n${USAGE}`);
-    }
-  }
-  return cfg;
-}
+type Command = (argv: string[]) => Promise<number>;
 
-async function serve(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const server = await startServer(parseServeFlags(argv), { failpoints: process.env.TXKV_FAILPOINTS });
-  let signals = 0;
-  const stop = (sig: string): void => {
-    signals++;
-    if (signals > 1) {
-      process.stderr.write(`txkv: second ${sig}: exiting now\n`);
-      process.exit(130);
-    }
-    server.close().then(
-      () => process.exit(0),
-      (err: Error) => {
-        process.stderr.write(`txkv: shutdown failed: ${err.message}\n`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  return new Promise<number>(() => {}); // runs until a signal
-}
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  serve: async () => (await import('./serve.js')).serve,
+  config: async () => (await import('./config.js')).config,
+  shell: async () => (await import('./shell.js')).shell,
+  status: async () => (await import('./status.js')).status,
+  get: async () => (await import('./get.js')).get,
+  set: async () => (await import('./set.js')).set,
+  clear: async () => (await import('./clear.js')).clear,
+  range: async () => (await import('./range.js')).range,
+  backup: async () => (await import('./backup.js')).backup,
+  restore: async () => (await import('./restore.js')).restore,
+  bench: async () => (await import('./bench.js')).bench,
+};
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
-  switch (cmd) {
-    case 'serve':
-      return serve(rest);
-    case undefined:
-    case '--help':
-    case '-h':
-    case 'help':
-      process.stdout.write(USAGE);
-      return cmd === undefined ? 1 : 0;
-    default:
-      process.stderr.write(`txkv: unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
-      return 1;
+  if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    if (cmd === 'help' && rest[0] && COMMANDS[rest[0]]) return (await COMMANDS[rest[0]]!())(['--help']);
+    process.stdout.write(USAGE);
+    return cmd === undefined ? 1 : 0;
+  }
+  const load = COMMANDS[cmd];
+  if (!load) {
+    process.stderr.write(`txkv: unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
+    return 1;
+  }
+  try {
+    return await (await load())(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`txkv ${cmd}: ${err.message}`);
+      return 2;
+    }
+    const e = err as Error & { code?: string };
+    process.stderr.write(`txkv ${cmd}: ${e.name === 'TxnError' ? `${e.code}: ` : ''}${e.message}\n`);
+    return 1;
   }
 }

@@ -1,0 +1,17 @@
+// Keys and values on the command line and in the shell: plain text (UTF-8), \xNN
+// escapes (\\ for a backslash), or hex with --hex. Output uses the same escaping, so
+// what is printed can be typed back.
+import { parseEscapedBytes } from '../config/server-config.js';
+import { printable } from '../keys/bytes.js';
+
+export function parseBytesArg(s: string, hex: boolean, what = 'argument'): Uint8Array {
+  if (!hex) return parseEscapedBytes(s);
+  const h = s.replace(/^0x/i, '').replace(/[\s:]/g, '');
+  if (!/^([0-9a-fA-F]{2})*$/.test(h)) throw new Error(`${what} ${JSON.stringify(s)} is not hex (pairs of 0-9a-f)`);
+  return new Uint8Array(Buffer.from(h, 'hex'));
+}
+
+/** Printable form: ASCII as is, other bytes and backslash as \xNN; or hex. */
+export function formatBytes(b: Uint8Array, hex: boolean): string {
+  return hex ? Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex') : printable(b, Number.MAX_SAFE_INTEGER);
+}

@@ -1,0 +1,44 @@
+// `txkv serve`: loads the config (defaults < file < TXKV_* < flags), starts the
+// server, stops it gracefully on SIGINT/SIGTERM (a second signal exits at once).
+import { loadConfig, maskSecrets } from '../config/load-config.js';
+import { startServer } from '../server/start-server.js';
+import { parseFlags, wantsHelp } from './args.js';
+import { makeLogger } from './logger.js';
+import { SERVER_FLAGS, SERVER_FLAGS_USAGE, serverFlags } from './server-flags.js';
+
+export const USAGE = `usage: txkv serve [options]
+
+Runs the server: the binary protocol (WebSocket), the HTTP API, /v1/status, /metrics and
+the dashboard (GET /), all on one port.
+
+${SERVER_FLAGS_USAGE}
+Stops gracefully on SIGINT or SIGTERM (in-flight commits drain); a second signal exits at once.
+`;
+
+export async function serve(argv: string[]): Promise<number> {
+  const p = parseFlags(argv, SERVER_FLAGS, USAGE);
+  if (wantsHelp(p, USAGE)) return 0;
+  const { config, file } = loadConfig({ file: p.flags.config as string | undefined, env: process.env, flags: serverFlags(p, USAGE) });
+  const logger = await makeLogger(config);
+  logger.debug({ event: 'ConfigLoaded', file, config: maskSecrets(config) }, `config: ${file ?? 'defaults'}`);
+  const server = await startServer(config, { logger, failpoints: process.env.TXKV_FAILPOINTS });
+  let signals = 0;
+  const stop = (sig: string): void => {
+    signals++;
+    if (signals > 1) {
+      process.stderr.write(`txkv: second ${sig}: exiting now\n`);
+      process.exit(130);
+    }
+    logger.info({ event: 'ShutdownRequested', signal: sig }, `${sig}: stopping`);
+    server.close().then(
+      () => process.exit(0),
+      (err: Error) => {
+        logger.error({ event: 'ShutdownFailed', err: err.message }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  return new Promise<number>(() => {}); // runs until a signal
+}

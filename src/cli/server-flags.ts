@@ -1,0 +1,64 @@
+// The server settings that `txkv serve` and `txkv config --print` accept as flags;
+// flags override the config file and TXKV_* variables.
+import type { PartialServerConfig, ServerConfig } from '../config/server-config.js';
+import { intFlag, stringFlag, type FlagSpec, type Parsed } from './args.js';
+
+export const SERVER_FLAGS: FlagSpec = {
+  config: { type: 'string', short: 'c' },
+  port: { type: 'string', short: 'p' },
+  host: { type: 'string' },
+  'data-dir': { type: 'string' },
+  shards: { type: 'string' },
+  readonly: { type: 'boolean' },
+  durability: { type: 'string' },
+  'mvcc-window-ms': { type: 'string' },
+  'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
+  'slow-transaction-ms': { type: 'string' },
+  insecure: { type: 'boolean' },
+  'token-file': { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+};
+
+export const SERVER_FLAGS_USAGE = `  --config FILE              TOML config file (default: none, or TXKV_CONFIG); see configs/default.toml
+  --port N                   port (default 7070; 0 = any free port)
+  --host H                   address to bind (default 127.0.0.1)
+  --data-dir DIR             data directory (default ./data)
+  --shards N                 shards, fixed when the data directory is created (default 4)
+  --readonly                 refuse commits that write
+  --durability fsync|buffered  (default fsync)
+  --mvcc-window-ms N         MVCC window (default 5000)
+  --log-level LEVEL          fatal, error, warn, info, debug, trace, silent (default info)
+  --log-format F             auto, json, pretty (default auto: pretty on a terminal)
+  --slow-transaction-ms N    log commits slower than this (default 500; 0 = off)
+  --insecure                 allow a non-loopback --host without auth tokens
+  --token-file FILE          auth tokens, one per line ("ro:<token>" = read-only)
+  --tls-cert FILE --tls-key FILE   serve wss:// and https://
+precedence: defaults < config file < environment (TXKV_PORT, TXKV_HOST, TXKV_DATA_DIR,
+TXKV_SHARDS, TXKV_DURABILITY, TXKV_LOG_LEVEL, ... one per setting) < flags
+`;
+
+export function serverFlags(p: Parsed, usage: string): PartialServerConfig {
+  const cfg: PartialServerConfig = {};
+  const port = intFlag(p, 'port', usage);
+  if (port !== undefined) cfg.port = port;
+  if (stringFlag(p, 'host') !== undefined) cfg.host = stringFlag(p, 'host');
+  if (stringFlag(p, 'data-dir') !== undefined) cfg.dataDir = stringFlag(p, 'data-dir');
+  const shards = intFlag(p, 'shards', usage);
+  if (shards !== undefined) cfg.shards = shards;
+  if (p.flags.readonly === true) cfg.readonly = true;
+  if (stringFlag(p, 'durability') !== undefined) cfg.durability = stringFlag(p, 'durability') as ServerConfig['durability'];
+  const window = intFlag(p, 'mvcc-window-ms', usage);
+  if (window !== undefined) cfg.mvccWindowMs = window;
+  if (stringFlag(p, 'log-level') !== undefined) cfg.logLevel = stringFlag(p, 'log-level');
+  if (stringFlag(p, 'log-format') !== undefined) cfg.logFormat = stringFlag(p, 'log-format') as ServerConfig['logFormat'];
+  const slow = intFlag(p, 'slow-transaction-ms', usage);
+  if (slow !== undefined) cfg.slowTransactionMs = slow;
+  if (p.flags.insecure === true) cfg.insecure = true;
+  if (stringFlag(p, 'token-file') !== undefined) cfg.auth = { tokenFile: stringFlag(p, 'token-file') };
+  if (stringFlag(p, 'tls-cert') !== undefined || stringFlag(p, 'tls-key') !== undefined) {
+    cfg.tls = { ...(stringFlag(p, 'tls-cert') !== undefined ? { cert: stringFlag(p, 'tls-cert') } : {}), ...(stringFlag(p, 'tls-key') !== undefined ? { key: stringFlag(p, 'tls-key') } : {}) };
+  }
+  return cfg;
+}

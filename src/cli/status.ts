@@ -1,0 +1,114 @@
+// `txkv status`: the server's GET /v1/status, as a summary or as JSON.
+import { parseFlags, wantsHelp } from './args.js';
+import { CLIENT_FLAGS, CLIENT_USAGE, clientTarget, httpBase } from './client-options.js';
+
+export const USAGE = `usage: txkv status [--json] [client options]
+
+Shows the server's status: version, uptime, durability, latest committed version, MVCC
+window, connections, in-flight requests and commits, transaction counts, the recent
+(~10 s) commit rate, conflict rate and latency percentiles, every shard with its key
+range, load and RocksDB size estimates, RocksDB stats, and what recovery did at start-up.
+--json prints GET /v1/status as it is.
+
+${CLIENT_USAGE}`;
+
+interface Status {
+  version: string;
+  uptimeSec: number;
+  durability: string;
+  readonly: boolean;
+  dataDir: string;
+  latestCommittedVersion: number;
+  mvccWindowMs: number;
+  connections: number;
+  inflightRequests: number;
+  inflightCommits: number;
+  transactions: { transactionsStarted: number; committed: number; conflicts: number; aborted: number; gets: number; ranges: number };
+  errorsByCode: Record<string, number>;
+  recent: null | {
+    windowSec: number;
+    committedPerSec: number;
+    readsPerSec: number;
+    conflictRate: number;
+    commitLatencyMs: { p50: number | null; p95: number | null; p99: number | null };
+    readLatencyMs: { p50: number | null; p95: number | null; p99: number | null };
+  };
+  shards: {
+    shardId: number;
+    beginKey: string;
+    endKey: string | null;
+    utilization: number | null;
+    queueDepth: number;
+    queued: number;
+    commits: number;
+    reads: number;
+    fsyncs: number;
+    estimatedKeys: number;
+    estimatedBytes: number;
+  }[];
+  storage: Record<string, number | string | null>;
+  recovery: { lastCommittedVersion: number; decisionRecords: number; partsReplayed: number; ms: number };
+}
+
+const dur = (s: number): string => {
+  const d = Math.floor(s / 86400);
+  const h = Math.floor((s % 86400) / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  return `${d ? `${d}d ` : ''}${d || h ? `${h}h ` : ''}${d || h || m ? `${m}m ` : ''}${s % 60}s`;
+};
+const n = (x: number | null | undefined, digits = 0): string => (x === null || x === undefined ? '-' : x.toFixed(digits));
+const pad = (s: string, w: number): string => (s.length >= w ? s : s + ' '.repeat(w - s.length));
+
+export function formatStatus(s: Status, endpoint: string): string {
+  const lines: string[] = [];
+  lines.push(`txkv ${s.version} at ${endpoint}: up ${dur(s.uptimeSec)}, durability ${s.durability}${s.readonly ? ', READ-ONLY' : ''}, data ${s.dataDir}`);
+  lines.push(`latest committed version ${s.latestCommittedVersion}, MVCC window ${(s.mvccWindowMs / 1000).toFixed(1)} s`);
+  lines.push(`connections ${s.connections}, in flight: ${s.inflightRequests} requests, ${s.inflightCommits} commits`);
+  const t = s.transactions;
+  lines.push(`transactions: ${t.transactionsStarted} started, ${t.committed} committed, ${t.conflicts} conflicts, ${t.aborted} aborted; reads: ${t.gets} gets, ${t.ranges} ranges`);
+  const r = s.recent;
+  if (r) {
+    lines.push(
+      `recent ${n(r.windowSec, 0)} s: ${n(r.committedPerSec, 1)} commits/s, ${n(r.readsPerSec, 1)} reads/s, conflict rate ${n(r.conflictRate * 100, 1)} %`,
+    );
+    lines.push(`  commit latency p50/p95/p99 ${n(r.commitLatencyMs.p50, 2)} / ${n(r.commitLatencyMs.p95, 2)} / ${n(r.commitLatencyMs.p99, 2)} ms`);
+    lines.push(`  read latency   p50/p95/p99 ${n(r.readLatencyMs.p50, 2)} / ${n(r.readLatencyMs.p95, 2)} / ${n(r.readLatencyMs.p99, 2)} ms`);
+  }
+  const errs = Object.entries(s.errorsByCode);
+  lines.push(`errors: ${errs.length === 0 ? 'none' : errs.map(([c, k]) => `${c} ${k}`).join(', ')}`);
+  lines.push(`recovery: ${s.recovery.ms} ms, last committed version on disk ${s.recovery.lastCommittedVersion}, ${s.recovery.decisionRecords} decision records, ${s.recovery.partsReplayed} parts replayed`);
+  lines.push(
+    `rocksdb: memtable ${s.storage['cur-size-all-mem-tables'] ?? '-'} B, compaction pending ${s.storage['compaction-pending'] ?? '-'}, running compactions ${s.storage['num-running-compactions'] ?? '-'}, background errors ${s.storage['background-errors'] ?? '-'}`,
+  );
+  lines.push('shards:');
+  lines.push(`  ${pad('id', 4)}${pad('range [begin, end)', 34)}${pad('util', 8)}${pad('queue', 8)}${pad('commits', 10)}${pad('reads', 10)}${pad('fsyncs', 9)}${pad('est.keys', 10)}est.bytes`);
+  for (const sh of s.shards) {
+    const range = `[${sh.beginKey === '' ? '""' : sh.beginKey}, ${sh.endKey === null ? 'end' : sh.endKey})`;
+    lines.push(
+      `  ${pad(String(sh.shardId), 4)}${pad(range, 34)}${pad(sh.utilization === null ? '-' : `${(sh.utilization * 100).toFixed(1)}%`, 8)}${pad(`${sh.queueDepth}/${sh.queued}`, 8)}${pad(String(sh.commits), 10)}${pad(String(sh.reads), 10)}${pad(String(sh.fsyncs), 9)}${pad(String(sh.estimatedKeys), 10)}${sh.estimatedBytes}`,
+    );
+  }
+  return lines.join('\n') + '\n';
+}
+
+export async function fetchStatus(endpoint: string, token: string | undefined): Promise<unknown> {
+  const url = `${httpBase(endpoint)}/v1/status`;
+  let r: Response;
+  try {
+    r = await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  } catch (err) {
+    throw new Error(`cannot reach ${url}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`);
+  }
+  const body = (await r.json()) as { error?: { code: string; message: string } };
+  if (!r.ok) throw new Error(`${url}: ${r.status} ${body.error ? `${body.error.code}: ${body.error.message}` : ''}`);
+  return body;
+}
+
+export async function status(argv: string[]): Promise<number> {
+  const p = parseFlags(argv, { ...CLIENT_FLAGS, json: { type: 'boolean' } }, USAGE);
+  if (wantsHelp(p, USAGE)) return 0;
+  const t = clientTarget(p);
+  const s = await fetchStatus(t.endpoint, t.token);
+  process.stdout.write(p.flags.json ? JSON.stringify(s, null, 2) + '\n' : formatStatus(s as Status, t.endpoint));
+  return 0;
+}
