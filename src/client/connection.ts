@@ -50,6 +50,7 @@ export class Connection {
   private scheduled = false;
   private nextId = 1;
   private dead = false;
+  private queuedGrv: Promise<ReplyBody> | null = null;
   readOnlyServer = false;
 
   private constructor(readonly url: string) {}
@@ -143,28 +144,31 @@ export class Connection {
     return c;
   }
 
-  /** Sends one request (batched with the others of this turn); resolves with its reply body, rejects with the server's error. */
+  /** Sends one request (batched with the others of this turn); resolves with its reply body, rejects with the server's error (as a TxnError). */
   request(body: RequestBody, isCommit: boolean): Promise<ReplyBody> {
     if (this.dead) {
       return Promise.reject(new TxnError('NETWORK_ERROR', `connection to ${this.url} is closed`));
     }
+    // read-version requests not yet sent are shared (FoundationDB batches them too): the
+    // reply still covers every commit acknowledged before any of the callers asked
+    if (body.type === 'grv' && this.queuedGrv) return this.queuedGrv;
     const id = this.nextId;
     this.nextId = this.nextId >= 0xfffffffe ? 1 : this.nextId + 1;
-    return new Promise<ReplyBody>((resolve, reject) => {
+    const p = new Promise<ReplyBody>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, isCommit });
       this.outbox.push({ requestId: id, body });
       if (!this.scheduled) {
         this.scheduled = true;
         defer(this.flush);
       }
-    }).then((r) => {
-      if (r.type === 'error') throw TxnError.fromWire(r);
-      return r;
     });
+    if (body.type === 'grv') this.queuedGrv = p;
+    return p;
   }
 
   private readonly flush = (): void => {
     this.scheduled = false;
+    this.queuedGrv = null;
     if (this.dead || !this.socket || this.outbox.length === 0) return;
     const frame = encodeRequests(this.outbox);
     this.outbox = [];
@@ -189,6 +193,7 @@ export class Connection {
       if (!p) continue;
       this.pending.delete(env.requestId);
       if (env.body.type === 'unknown') p.reject(new TxnError('PROTOCOL_ERROR', `server replied with unknown message type ${env.body.bodyType}`));
+      else if (env.body.type === 'error') p.reject(TxnError.fromWire(env.body));
       else p.resolve(env.body);
     }
   }

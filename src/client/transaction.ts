@@ -73,6 +73,7 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: 
 
 export class TxnImpl implements Transaction {
   private conn: Promise<Connection> | null = null;
+  private connReady: Connection | null = null;
   private readVersion: Promise<bigint> | null = null;
   private writes = new WriteBuffer();
   private readConflicts: KeyRangeMsg[] = [];
@@ -102,15 +103,11 @@ export class TxnImpl implements Transaction {
     if (this.committing) throw new TxnError('INVALID_ARGUMENT', 'transaction is committing or committed; reset() it to reuse it');
   }
 
-  private connection(): Promise<Connection> {
-    return (this.conn ??= this.pool.get());
-  }
-
-  private async call(body: Parameters<Connection['request']>[0], isCommit = false): Promise<ReplyBody> {
-    const c = await this.connection();
-    const r = await c.request(body, isCommit);
-    // a dead connection is replaced for the next transaction, not mid-transaction
-    return r;
+  /** The transaction's connection: chosen once (a dead one is replaced for the next transaction, not mid-transaction). */
+  private call(body: Parameters<Connection['request']>[0], isCommit = false): Promise<ReplyBody> {
+    if (this.connReady) return this.connReady.request(body, isCommit);
+    const p = (this.conn ??= this.pool.get().then((c) => (this.connReady = c)));
+    return p.then((c) => c.request(body, isCommit));
   }
 
   // ---------------------------------------------------------------- versions
@@ -330,6 +327,7 @@ export class TxnImpl implements Transaction {
 
   reset(): void {
     this.conn = null;
+    this.connReady = null;
     this.readVersion = null;
     this.writes = new WriteBuffer();
     this.readConflicts = [];

@@ -34,13 +34,15 @@ export class ReadRouter {
     throw new TxnError('FUTURE_VERSION', `read version ${readVersion} is ahead of the server (latest committed ${this.oracle.committedVersion})`);
   }
 
-  async get(readVersion: number, key: Uint8Array): Promise<Uint8Array | null> {
-    if (readVersion > this.oracle.committedVersion) await this.checkVersion(readVersion);
+  get(readVersion: number, key: Uint8Array): Promise<Uint8Array | null> {
+    // the common case (a version already committed) takes no extra await
+    if (readVersion > this.oracle.committedVersion) return this.checkVersion(readVersion).then(() => this.get(readVersion, key));
     const shardId = this.getShardMap().shardOfKey(key);
-    const r = await this.shards[shardId]!.request({ t: 'get', readVersion, key });
-    if ('error' in r) throw TxnError.fromWire(r.error);
-    if (!('value' in r)) throw new Error(`shard ${shardId}: unexpected reply to get`);
-    return r.value;
+    return this.shards[shardId]!.request({ t: 'get', readVersion, key }).then((r) => {
+      if ('error' in r) throw TxnError.fromWire(r.error);
+      if (!('value' in r)) throw new Error(`shard ${shardId}: unexpected reply to get`);
+      return r.value;
+    });
   }
 
   /**
