@@ -1,0 +1,115 @@
+// The txkv CLI's client subcommands against a live server, as child processes.
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, tempDir, text, type TestServer } from '../support/server.js';
+
+const run = promisify(execFile);
+const BIN = path.resolve(__dirname, '../../bin/txkv.js');
+const SUBCOMMANDS = ['serve', 'config', 'shell', 'status', 'get', 'set', 'clear', 'range', 'backup', 'restore', 'bench'];
+
+let t: TestServer;
+let dir: string;
+
+async function txkv(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  return run(process.execPath, [BIN, ...args, ...(args[0] === 'bench' ? [] : ['--endpoint', t.server.url])], { timeout: 20_000 }).then(
+    (r) => ({ ...r, code: 0 }),
+    (e: { stdout: string; stderr: string; code: number }) => ({ stdout: e.stdout, stderr: e.stderr, code: e.code }),
+  );
+}
+
+beforeAll(async () => {
+  t = await startTestServer({ shards: 3 });
+  dir = tempDir('txkv-cli');
+});
+afterAll(async () => {
+  await t.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('txkv CLI', () => {
+  it.each(SUBCOMMANDS)('txkv %s --help prints its usage', async (cmd) => {
+    const r = await run(process.execPath, [BIN, cmd, '--help'], { timeout: 20_000 });
+    expect(r.stdout).toContain(`txkv ${cmd}`);
+    expect(r.stdout).toMatch(/usage/);
+  });
+
+  it('set, get, range and clear with text, \\xNN escapes and --hex', async () => {
+    expect((await txkv('set', 'cli/a', 'one')).stdout).toMatch(/^committed at version \d+/);
+    expect((await txkv('set', 'cli/\\x00\\xff', 'bin\\x01')).code).toBe(0);
+    expect((await txkv('set', '--hex', Buffer.from('cli/h').toString('hex'), 'cafe')).code).toBe(0);
+    expect([...(await t.db.createReadOnlyTransaction().get('cli/h'))!]).toEqual([0xca, 0xfe]);
+    expect((await txkv('get', 'cli/a')).stdout).toBe('one\n');
+    expect((await txkv('get', 'cli/\\x00\\xff')).stdout).toBe('bin\\x01\n');
+    expect((await txkv('get', '--hex', Buffer.from('cli/a').toString('hex'))).stdout).toBe(Buffer.from('one').toString('hex') + '\n');
+    const missing = await txkv('get', 'cli/missing');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('not found');
+    const r = await txkv('range', 'cli/', 'cli0');
+    expect(r.stdout).toBe('cli/\\x00\\xff = bin\\x01\ncli/a = one\ncli/h = \\xca\\xfe\n(3 rows)\n');
+    expect((await txkv('range', 'cli/', 'cli0', '--limit', '1')).stdout).toContain('more rows');
+    expect((await txkv('clear', 'cli/a')).code).toBe(0);
+    expect(await t.db.createReadOnlyTransaction().get('cli/a')).toBeNull();
+    expect((await txkv('clear', '--range', 'cli/', 'cli0')).code).toBe(0);
+    expect((await t.db.createReadOnlyTransaction().getRange({ key: 'cli/', inclusive: true }, { key: 'cli0', inclusive: false })).kvs).toHaveLength(0);
+  });
+
+  it('bad usage exits 2 with the usage', async () => {
+    const r = await txkv('set', 'only-key');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('usage: txkv set');
+    expect((await txkv('get', 'k', '--bogus')).code).toBe(2);
+  });
+
+  it('backup writes one consistent snapshot; restore brings it back', async () => {
+    const rows = 2500; // several pages of 1000, on several shards
+    await t.db.transact(async (tx) => {
+      for (let i = 0; i < rows; i++) tx.set(`bk/${String(i).padStart(5, '0')}`, `v${i}`);
+      tx.set(new Uint8Array([0x62, 0x6b, 0x2f, 0xf0, 0x00]), new Uint8Array([0, 1, 2]));
+    });
+    const file = path.join(dir, 'backup.jsonl');
+    const b = await txkv('backup', '--out', file, '--begin', 'bk/', '--end', 'bk0');
+    expect(b.code, b.stderr).toBe(0);
+    expect(b.stdout).toContain(`backed up ${rows + 1} rows`);
+    const lines = fs.readFileSync(file, 'utf8').trim().split('\n');
+    expect(JSON.parse(lines[0]!).format).toBe('txkv-backup');
+    expect(JSON.parse(lines[lines.length - 1]!)).toMatchObject({ end: true, rows: rows + 1 });
+
+    // change the range after the backup, then restore with --clear: back to the snapshot
+    await t.db.transact(async (tx) => {
+      tx.clearRange('bk/00000', 'bk/01000');
+      tx.set('bk/zzz-added-later', 'x');
+    });
+    const r = await txkv('restore', '--in', file, '--clear');
+    expect(r.code, r.stderr).toBe(0);
+    const got = await t.db.createReadOnlyTransaction().getRange({ key: 'bk/', inclusive: true }, { key: 'bk0', inclusive: false }, { limit: 10_000 });
+    expect(got.kvs).toHaveLength(rows + 1);
+    expect(text(got.kvs[7]!.value)).toBe('v7');
+    expect([...got.kvs[rows]!.value]).toEqual([0, 1, 2]);
+
+    // a truncated file is refused before anything is written
+    fs.writeFileSync(path.join(dir, 'cut.jsonl'), lines.slice(0, 10).join('\n') + '\n');
+    const cut = await txkv('restore', '--in', path.join(dir, 'cut.jsonl'));
+    expect(cut.code).toBe(1);
+    expect(cut.stderr).toContain('truncated');
+  });
+
+  it('status prints versions, shards and rates; --json is /v1/status', async () => {
+    const r = await txkv('status');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/latest committed version \d+/);
+    expect(r.stdout).toMatch(/shards:\n/);
+    expect(r.stdout.split('\n').filter((l) => /^ {2}\d+ {2,}\[/.test(l))).toHaveLength(3);
+    const j = JSON.parse((await txkv('status', '--json')).stdout) as { shards: unknown[]; durability: string };
+    expect(j.shards).toHaveLength(3);
+    expect(j.durability).toBe('fsync');
+  });
+
+  it('a client command against no server fails with NETWORK_ERROR', async () => {
+    const r = await run(process.execPath, [BIN, 'get', 'k', '--endpoint', 'ws://127.0.0.1:9'], { timeout: 20_000 }).catch((e: { code: number; stderr: string }) => e);
+    expect((r as { code: number }).code).toBe(1);
+    expect((r as { stderr: string }).stderr).toContain('NETWORK_ERROR');
+  });
+});

@@ -1,0 +1,124 @@
+// `txkv shell` driven through stdin: statements, multi-statement transactions,
+// conflicts, binary keys, history, completion.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { completer, tokenize } from '../../src/cli/shell.js';
+import { startTestServer, text, type TestServer } from '../support/server.js';
+
+const BIN = path.resolve(__dirname, '../../bin/txkv.js');
+let t: TestServer;
+
+beforeAll(async () => {
+  t = await startTestServer({ shards: 2 });
+});
+afterAll(async () => {
+  await t.close();
+});
+
+/** Runs the shell with `lines` on stdin; `between` runs after the line at index `at` was answered. */
+function shell(lines: string[], hooks: { at?: number; marker?: string; between?: () => Promise<void> } = {}): Promise<{ out: string; code: number | null }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [BIN, 'shell', '--endpoint', t.server.url], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let fired = false;
+    const timer = setTimeout(() => {
+      p.kill('SIGKILL');
+      reject(new Error(`shell did not finish:\n${out}`));
+    }, 20_000);
+    const rest = hooks.at === undefined ? [] : lines.splice(hooks.at + 1);
+    p.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (!fired && hooks.marker && out.includes(hooks.marker)) {
+        fired = true;
+        void hooks.between!().then(() => {
+          p.stdin.write(rest.join('\n') + '\n');
+          p.stdin.end();
+        });
+      }
+    });
+    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    p.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ out, code });
+    });
+    p.stdin.write(lines.join('\n') + '\n');
+    if (hooks.at === undefined) p.stdin.end();
+  });
+}
+
+describe('txkv shell', () => {
+  it('runs statements, and begin/commit as one transaction', async () => {
+    const { out, code } = await shell([
+      'set sh/a 1',
+      'begin',
+      'get sh/a',
+      'set sh/a 2',
+      'set sh/b "two words"',
+      'get sh/a',
+      'getrange sh/ sh0',
+      'commit',
+      'get sh/a',
+      'begin',
+      'set sh/c 3',
+      'rollback',
+      'get sh/c',
+      'set sh/\\x00bin \\xff\\x01',
+      'getrange sh/ sh0 2',
+      'clearrange sh/a sh/b',
+      'getrangekeys sh/ sh0',
+      'history',
+      'exit',
+      'get sh/never-run',
+    ]);
+    expect(code).toBe(0);
+    expect(out).toContain("committed: `sh/a' set");
+    expect(out).toContain('transaction started');
+    expect(out).toContain("`sh/a' set (in the transaction)");
+    // reads inside the transaction see its own writes
+    expect(out).toContain("`sh/a' is `1'\n`sh/a' set (in the transaction)\n`sh/b' set (in the transaction)\n`sh/a' is `2'");
+    expect(out).toContain("range [`sh/', `sh0'), limit 25:\n`sh/a' is `2'\n`sh/b' is `two words'\n(2 rows)");
+    expect(out).toMatch(/committed at version \d+/);
+    expect(out).toContain('transaction rolled back');
+    expect(out).toContain("`sh/c': not found");
+    // binary keys print escaped; the limit cuts the range
+    expect(out).toContain("range [`sh/', `sh0'), limit 2:\n`sh/\\x00bin' is `\\xff\\x01'\n`sh/a' is `2'\n(more rows; 2 shown)");
+    expect(out).toContain("`sh/\\x00bin'\n`sh/b'\n(2 rows)");
+    expect(out).toMatch(/ {3}1 {2}set sh\/a 1\n/);
+    expect(out).not.toContain('never-run');
+    expect(text(await t.db.createReadOnlyTransaction().get('sh/b'))).toBe('two words');
+  });
+
+  it('a transaction whose read was overwritten fails CONFLICT at commit', async () => {
+    await t.db.transact(async (tx) => tx.set('sh/x', '0'));
+    const { out, code } = await shell(['begin', 'get sh/x', 'set sh/y 1', 'commit', 'get sh/y'], {
+      at: 1,
+      marker: "`sh/x' is `0'",
+      between: () => t.db.transact(async (tx) => tx.set('sh/x', 'changed')),
+    });
+    expect(out).toContain('ERROR: CONFLICT');
+    expect(out).toContain("`sh/y': not found");
+    expect(code).toBe(1); // not a terminal: a failed statement makes the exit code 1
+  });
+
+  it('reports errors and keeps going', async () => {
+    const { out } = await shell(['bogus', 'get', 'commit', 'set "unterminated', 'set \\xff/sys 1', 'help get', 'get sh/a']);
+    expect(out).toContain('ERROR: unknown command "bogus"');
+    expect(out).toContain('ERROR: missing KEY');
+    expect(out).toContain('ERROR: no transaction is open');
+    expect(out).toContain('ERROR: unterminated " quote');
+    expect(out).toContain('ERROR: INVALID_ARGUMENT');
+    expect(out).toContain('get KEY');
+  });
+
+  it('status inside the shell', async () => {
+    const { out } = await shell(['status']);
+    expect(out).toMatch(/latest committed version \d+/);
+  });
+
+  it('tokenizes quotes and escapes; completes command names', () => {
+    expect(tokenize(`set "a b" 'c d' e\\x00f \\\\`)).toEqual(['set', 'a b', 'c d', 'e\\x00f', '\\\\']);
+    expect(completer('getr')[0]).toEqual(['getrange ', 'getrangekeys ']);
+    expect(completer('help cl')[0]).toEqual(['clear', 'clearrange']);
+  });
+});
