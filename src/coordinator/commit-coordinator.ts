@@ -117,7 +117,12 @@ export class CommitCoordinator {
         : undefined;
     const first = await this.shards[primary!.shardId]!.request({ t: 'decide', commitVersion, commit: true, sync: true, decision });
     const e = replyError(first);
-    if (e) throw new Error(`shard ${primary!.shardId} failed to apply decided commit ${commitVersion}: ${e.message}`);
+    if (e) {
+      // the primary refused before writing anything: nothing is durable, so the others
+      // must let go of their prepared writes (they would block their queues forever)
+      for (const p of others) this.shards[p.shardId]!.post({ t: 'decide', commitVersion, commit: false, sync: false });
+      throw new Error(`shard ${primary!.shardId} failed to apply decided commit ${commitVersion}: ${e.message}`);
+    }
     if (others.length === 0) return;
     this.failpoints.hitCount('coordinator.after-decision');
     const rest = await Promise.all(

@@ -54,8 +54,17 @@ export class Failpoints {
 }
 
 function crash(name: string): never {
+  crashProcess(`failpoint ${name} fired: killing the process`);
+}
+
+/**
+ * Ends the whole process at once, from any thread (process.exit in a worker thread
+ * would end only that thread). Used where continuing could corrupt data: recovery
+ * on the next start is the safe way on.
+ */
+export function crashProcess(reason: string): never {
   // a synchronous write: the process dies right after, and a worker's process.stderr is asynchronous
-  writeSync(2, `txkv: failpoint ${name} fired: killing the process\n`);
+  writeSync(2, `txkv: ${reason}\n`);
   process.kill(process.pid, 'SIGKILL');
   // SIGKILL is delivered asynchronously; do not let this thread go on meanwhile
   for (;;) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);

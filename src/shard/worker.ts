@@ -4,7 +4,7 @@
 // requests and replies over that port (a piscina task per read would cost ~10x more
 // per hop). Never imports the network stack or the coordinator.
 import { workerData, type MessagePort } from 'node:worker_threads';
-import { Failpoints } from '../failpoints/failpoints.js';
+import { Failpoints, crashProcess } from '../failpoints/failpoints.js';
 import type { ShardInit, ShardReply, ShardRequest } from './interface.js';
 import { Shard } from './shard.js';
 import { ShardStorage } from './storage.js';
@@ -31,8 +31,7 @@ export default async function attach(task: AttachTask): Promise<{ shardId: numbe
       s.flush(replies);
     } catch (err) {
       // a failed RocksDB write leaves the shard's state unknown: stop serving rather than guess
-      process.stderr.write(`txkv shard ${init.shardId}: write failed, exiting: ${(err as Error).stack}\n`);
-      process.exit(70);
+      crashProcess(`shard ${init.shardId}: write failed, stopping the server (recovery runs at the next start): ${(err as Error).stack}`);
     }
     if (replies.length > 0) port.postMessage(replies);
   };
