@@ -36,7 +36,6 @@ export default async function attach(task: AttachTask): Promise<{ shardId: numbe
     if (replies.length > 0) port.postMessage(replies);
   };
   port.on('message', (batch: ShardRequest[]) => {
-    if (process.env.TXKV_DEBUG_SHARD) process.stderr.write(`shard ${init.shardId} got ${batch.length}\n`);
     const replies: ShardReply[] = [];
     s.handleBatch(batch, replies);
     if (replies.length > 0) port.postMessage(replies);
