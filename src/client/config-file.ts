@@ -51,6 +51,6 @@ export function readClientConfigFile(path: string): ConnectOptions {
  * cluster_endpoints, transaction_timeout_ms, max_retry_count, connection_pool_size,
  * auth_token (connect_timeout_ms is accepted; the SDK bounds connecting itself).
  */
-export function connectFromConfigFile(path: string): Promise<Database> {
+export async function connectFromConfigFile(path: string): Promise<Database> {
   return connect(readClientConfigFile(path));
 }

@@ -394,6 +394,6 @@ export class ServerMetrics {
         if (Number.isFinite(v)) set({}, v);
       });
     }
-    collectDefaultMetrics({ register: reg, prefix: 'txkv_process_' });
+    collectDefaultMetrics({ register: reg, prefix: 'txkv_' }); // txkv_process_*, txkv_nodejs_eventloop_lag_*, heap
   }
 }
