@@ -1,0 +1,91 @@
+// The dashboard in a real browser: Debian's chromium driven by playwright-core. The
+// page is loaded, transactions run, and the numbers on the page must change. Skipped
+// (saying so) where /usr/bin/chromium is not installed; .ci/run installs it.
+import fs from 'node:fs';
+import path from 'node:path';
+import { chromium, type BrowserContext } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, tempDir, type TestServer } from '../support/server.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const haveChromium = fs.existsSync(CHROMIUM);
+if (!haveChromium) console.warn(`dashboard browser test skipped: ${CHROMIUM} is not installed (apt-get install chromium)`);
+
+describe.skipIf(!haveChromium)('dashboard in chromium', () => {
+  let t: TestServer;
+  let browser: BrowserContext;
+  let profile: string;
+
+  beforeAll(async () => {
+    t = await startTestServer({ shards: 3, splitPoints: ['h', 'p'] });
+    profile = tempDir('txkv-chromium');
+    // a fresh profile (user data dir) per run
+    browser = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1400, height: 1100 },
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+      timeout: 30_000,
+    });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await t?.close();
+    if (profile) fs.rmSync(profile, { recursive: true, force: true });
+  });
+
+  it('loads, shows the shards, and its numbers move when transactions run', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    const base = t.server.url.replace(/^ws/, 'http');
+    await page.goto(`${base}/`);
+    await page.waitForSelector('#state.ok', { timeout: 10_000 });
+    const committedBefore = await page.textContent('#committed-total');
+    expect(await page.locator('#shards tr').count()).toBe(3);
+    expect(await page.textContent('#shards tr[data-shard="1"] td.key')).toBe('[h, p)');
+    expect(await page.locator('.uplot').count()).toBe(4); // uPlot loaded from /dashboard/uPlot.iife.min.js
+
+    // load: commits across shards, reads, and some conflicts
+    const stop = Date.now() + 3000;
+    let n = 0;
+    const worker = async (): Promise<void> => {
+      while (Date.now() < stop) {
+        const i = n++;
+        await t.db
+          .transact(async (tx) => {
+            await tx.get(`hot/${i % 2}`);
+            tx.set(`hot/${i % 2}`, String(i));
+            tx.set(`q/${i}`, 'x');
+          }, { maxRetryCount: 0 })
+          .catch(() => {});
+      }
+    };
+    await Promise.all([worker(), worker(), worker(), worker()]);
+
+    await page.waitForFunction((before) => document.getElementById('committed-total')!.textContent !== before, committedBefore, { timeout: 10_000 });
+    await page.waitForFunction(() => Number(document.getElementById('commits-per-sec')!.textContent!.replace(/,/g, '')) > 0, undefined, { timeout: 10_000 });
+    const committed = Number((await page.textContent('#committed-total'))!.replace(/,/g, ''));
+    expect(committed).toBeGreaterThan(Number(committedBefore!.replace(/,/g, '') || 0));
+    expect(await page.textContent('#commit-p50')).toMatch(/\d+(\.\d+)? ms/);
+    expect(await page.textContent('#latest-version')).toMatch(/^\d{16}$/);
+    const shardCommits = await page.locator('#shards td.shard-commits').allTextContents();
+    expect(shardCommits.map((s) => Number(s.replace(/,/g, ''))).reduce((a, b) => a + b)).toBeGreaterThan(0);
+    // conflicts happened on the hot keys: the error table shows them
+    await page.waitForFunction(() => document.getElementById('errors')!.textContent!.includes('CONFLICT'), undefined, { timeout: 10_000 });
+
+    const shot = process.env.TXKV_DASHBOARD_SCREENSHOT ?? path.join(profile, 'dashboard.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    expect(fs.statSync(shot).size).toBeGreaterThan(10_000);
+    expect(errors).toEqual([]);
+  });
+});
