@@ -23,22 +23,25 @@ export default async function attach(task: AttachTask): Promise<{ shardId: numbe
   const s = new Shard(storage, init.shardId, init.appliedVersion, new Failpoints(init.failpoints), task.durable);
   shard = s;
   const port = task.port;
+  // replies of one event-loop turn (reads answered at once, commits after the flush)
+  // travel back together: one postMessage per turn, not one per incoming batch
+  let replies: ShardReply[] = [];
   let flushScheduled = false;
   const flush = (): void => {
     flushScheduled = false;
-    const replies: ShardReply[] = [];
     try {
       s.flush(replies);
     } catch (err) {
       // a failed RocksDB write leaves the shard's state unknown: stop serving rather than guess
       crashProcess(`shard ${init.shardId}: write failed, stopping the server (recovery runs at the next start): ${(err as Error).stack}`);
     }
-    if (replies.length > 0) port.postMessage(replies);
+    if (replies.length > 0) {
+      port.postMessage(replies);
+      replies = [];
+    }
   };
   port.on('message', (batch: ShardRequest[]) => {
-    const replies: ShardReply[] = [];
     s.handleBatch(batch, replies);
-    if (replies.length > 0) port.postMessage(replies);
     // group commit: every batch that arrives before the check phase joins one write
     if (!flushScheduled) {
       flushScheduled = true;
