@@ -8,11 +8,11 @@
 // only place that code is born); requests not yet sent are kept and sent on the
 // next connection.
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/websocket.hpp>
 
 #include <algorithm>
@@ -125,7 +125,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     state_ = State::kConnecting;
     helloDone_ = false;
     uint64_t epoch = ++epoch_;
-    ws_ = std::make_unique<websocket::stream<beast::tcp_stream>>(ioc_);
+    ws_ = std::make_unique<websocket::stream<tcp::socket>>(ioc_);
     readBuf_.clear();
     timer_.expires_after(std::chrono::milliseconds(opts_.connectTimeoutMs));
     timer_.async_wait([self = shared_from_this(), epoch](error_code ec) {
@@ -135,10 +135,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     resolver_.async_resolve(ep_.host, ep_.port, [self = shared_from_this(), epoch](error_code ec, tcp::resolver::results_type results) {
       if (epoch != self->epoch_) return;
       if (ec) return self->connectFailed("resolve: " + ec.message());
-      beast::get_lowest_layer(*self->ws_).async_connect(results, [self, epoch](error_code ec, const tcp::endpoint&) {
+      asio::async_connect(self->ws_->next_layer(), results, [self, epoch](error_code ec, const tcp::endpoint&) {
         if (epoch != self->epoch_) return;
         if (ec) return self->connectFailed("connect: " + ec.message());
-        beast::get_lowest_layer(*self->ws_).socket().set_option(tcp::no_delay(true), ec);
+        self->ws_->next_layer().set_option(tcp::no_delay(true), ec);
         self->ws_->binary(true);
         self->ws_->read_message_max(512u * 1024 * 1024);
         self->ws_->set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
@@ -227,7 +227,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void closeSocket() {
     if (ws_) {
       error_code ec;
-      beast::get_lowest_layer(*ws_).socket().close(ec);
+      ws_->next_layer().close(ec);
     }
     writeQueue_.clear();
     writing_ = false;
@@ -398,7 +398,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   tcp::resolver resolver_;
   asio::steady_timer timer_;  // connect timeout, then reconnect backoff
   asio::steady_timer sweepTimer_;
-  std::unique_ptr<websocket::stream<beast::tcp_stream>> ws_;
+  std::unique_ptr<websocket::stream<tcp::socket>> ws_;
   beast::flat_buffer readBuf_;
   State state_ = State::kIdle;
   uint64_t epoch_ = 0;  // bumped on every (re)connect and loss; stale handlers return

@@ -1,7 +1,9 @@
 // limits.test.mjs: size limits, the system keyspace, error codes, unreachable servers,
 // a bad token (when the server requires one) and endpoint validation.
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "live_support.h"
 
@@ -89,10 +91,16 @@ TEST_F(Limits, SystemKeyspaceWritesAreInvalidReadsAreAllowed) {
 }
 
 TEST_F(Limits, UnreachableServerIsNetworkError) {
-  boost::asio::io_context ioc;
-  boost::asio::ip::tcp::acceptor a(ioc, {boost::asio::ip::make_address("127.0.0.1"), 0});
-  auto port = a.local_endpoint().port();
-  a.close();
+  // A port that was free a moment ago: bind to port 0, read it back, close.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int port = ntohs(addr.sin_port);
+  ::close(fd);
   ConnectOptions o;
   o.endpoints = {"ws://127.0.0.1:" + std::to_string(port)};
   o.transactionTimeoutMs = 5000;

@@ -91,3 +91,27 @@ TEST_F(Range, DefaultPageAndPagingVisitEveryKeyOnce) {
 }
 
 }  // namespace txkv::live
+
+namespace txkv::live {
+
+// limit <= 0: the default page of 1000 rows (docs/protocol.md), hasMore when cut. The client
+// sends the 1000 explicitly, so this checks the client side of the contract.
+TEST_F(Range, DefaultPageIsAThousandRows) {
+  auto pp = prefix("page");
+  Transaction w = db->createTransaction();
+  for (int i = 0; i < 1001; ++i) {
+    char buf[8];
+    snprintf(buf, sizeof buf, "%04d", i);
+    must(w.set(pp + buf, "v"));
+  }
+  must(w.commit());
+  Transaction tx = db->createTransaction();
+  auto r = must(tx.snapshotGetRange(sel(pp, true), sel(pp + "~", false)));
+  EXPECT_EQ(r.kvs.size(), 1000u);
+  EXPECT_TRUE(r.hasMore);
+  auto rest = must(tx.snapshotGetRange(sel(r.kvs.back().key, false), sel(pp + "~", false), {0}));
+  EXPECT_EQ(rest.kvs.size(), 1u);
+  EXPECT_FALSE(rest.hasMore);
+}
+
+}  // namespace txkv::live

@@ -11,7 +11,7 @@ namespace txkv::live {
 class Shards : public LiveTest {
  protected:
   static inline const std::vector<int> kFirst = {0x00, 0x01, 0x30, 0x61, 0x6d, 0x7a, 0x80, 0xc0, 0xfe};
-  static std::string token() { return hex(prefix("")).substr(2, 12); }
+  static std::string token() { return prefix("").substr(1, 16); }
   static std::vector<std::string> spread(const std::string& t, int i = 0) {
     std::vector<std::string> out;
     for (int fb : kFirst) out.push_back(std::string(1, static_cast<char>(fb)) + "sh/" + t + "/" + std::to_string(i));

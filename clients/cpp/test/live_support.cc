@@ -54,7 +54,9 @@ std::shared_ptr<Database> LiveTest::sharedDb() {
 
 std::string prefix(const std::string& tag) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
-  return tag + "/" + hex(std::to_string(rng())).substr(0, 12) + "/";
+  char buf[24];
+  snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
+  return tag + "/" + buf + "/";
 }
 
 std::string hex(std::string_view s) {
