@@ -48,8 +48,8 @@ export class ReadRouter {
   /**
    * Rows of `range` at `readVersion`, at most `limit`. Shards are asked one after the
    * other (in reverse for reverse reads), each for what is still missing, so a page
-   * costs one hop unless it crosses a boundary. hasMore is true when the limit (or the
-   * byte cap) cut the result and rows may remain.
+   * costs one hop unless it crosses a boundary. hasMore is true exactly when rows remain past
+   * the page (cut by the limit or the byte cap).
    */
   async getRange(readVersion: number, range: KeyRange, limit: number, reverse: boolean): Promise<RangeResultRows> {
     if (readVersion > this.oracle.committedVersion) await this.checkVersion(readVersion);
@@ -77,8 +77,18 @@ export class ReadRouter {
       }
       rows += r.kvs.length / 2;
       if (r.more) return { kvs, hasMore: true };
-      if (rows >= limit || bytes >= RANGE_PAGE_MAX_BYTES) return { kvs, hasMore: i + 1 < parts.length };
+      if (rows >= limit || bytes >= RANGE_PAGE_MAX_BYTES) return { kvs, hasMore: await this.anyRow(readVersion, parts.slice(i + 1), reverse) };
     }
     return { kvs, hasMore: false };
+  }
+
+  /** Whether any of the remaining shard parts holds a row (so hasMore is exact, not a guess). */
+  private async anyRow(readVersion: number, parts: { shardId: number; begin: Uint8Array; end: Uint8Array }[], reverse: boolean): Promise<boolean> {
+    for (const p of parts) {
+      const r = await this.shards[p.shardId]!.request({ t: 'range', readVersion, begin: p.begin, end: p.end, limit: 1, reverse, maxBytes: 1 });
+      if ('error' in r) throw TxnError.fromWire(r.error);
+      if ('kvs' in r && r.kvs.length > 0) return true;
+    }
+    return false;
   }
 }
