@@ -46,6 +46,43 @@ export class ReadRouter {
   }
 
   /**
+   * Many point reads at once (the gets of one frame): one request per shard instead of
+   * one per key. Each result is a value (null = absent) or the TxnError of that read.
+   */
+  getMany(readVersions: number[], keys: Uint8Array[]): Promise<(Uint8Array | null | TxnError)[]> {
+    const out: (Uint8Array | null | TxnError)[] = new Array(keys.length);
+    const map = this.getShardMap();
+    const byShard = new Map<number, number[]>();
+    const slow: Promise<void>[] = [];
+    for (let i = 0; i < keys.length; i++) {
+      if (readVersions[i]! > this.oracle.committedVersion) {
+        // rare: a version still in flight (or in the future) takes the careful path alone
+        slow.push(this.get(readVersions[i]!, keys[i]!).then((v) => void (out[i] = v), (e: TxnError) => void (out[i] = e)));
+        continue;
+      }
+      const shardId = map.shardOfKey(keys[i]!);
+      let idx = byShard.get(shardId);
+      if (!idx) byShard.set(shardId, (idx = []));
+      idx.push(i);
+    }
+    const fast = [...byShard].map(([shardId, idx]) =>
+      this.shards[shardId]!.request({ t: 'gets', readVersions: idx.map((i) => readVersions[i]!), keys: idx.map((i) => keys[i]!) }).then((r) => {
+        if ('error' in r) {
+          const e = TxnError.fromWire(r.error);
+          for (const i of idx) out[i] = e;
+          return;
+        }
+        if (!('values' in r)) throw new Error(`shard ${shardId}: unexpected reply to gets`);
+        for (let j = 0; j < idx.length; j++) {
+          const err = r.errors?.[j];
+          out[idx[j]!] = err ? TxnError.fromWire(err) : r.values[j]!;
+        }
+      }),
+    );
+    return Promise.all([...fast, ...slow]).then(() => out);
+  }
+
+  /**
    * Rows of `range` at `readVersion`, at most `limit`. Shards are asked one after the
    * other (in reverse for reverse reads), each for what is still missing, so a page
    * costs one hop unless it crosses a boundary. hasMore is true exactly when rows remain past

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { TxnError } from '../errors.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import { decodeRequests, encodeReplies, FrameError, PROTOCOL_VERSION, type Envelope, type ReplyBody, type RequestBody, type UnknownBody } from '../protocol/codec.js';
-import { dispatch } from './dispatch.js';
+import { dispatch, dispatchGets } from './dispatch.js';
 import { registerHttpRoutes, type HttpOptions } from './http.js';
 import { bearer, type Access, type TokenStore } from './auth.js';
 import { Admission } from './limits.js';
@@ -175,6 +175,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
       }
       // the frame's bytes count against the budget until its last request is answered
       let pendingInFrame = 1;
+      let gets: Envelope<Extract<RequestBody, { type: 'get' }>>[] | null = null;
       const held = conn.helloDone ? buf.length : 0;
       const done = (): void => {
         if (--pendingInFrame === 0 && held > 0) admission.release(held);
@@ -194,6 +195,12 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
           reply(ws, conn, env.requestId, { type: 'error', code: 'UNAUTHORIZED', message: 'this token is read-only: commits that write are refused' });
           continue;
         }
+        if (env.body.type === 'get') {
+          // point reads of the frame go out together after the loop
+          (gets ??= []).push(env as Envelope<Extract<RequestBody, { type: 'get' }>>);
+          conn.inflight++;
+          continue;
+        }
         conn.inflight++;
         pendingInFrame++;
         const requestId = env.requestId;
@@ -209,6 +216,27 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
             done();
             const e = err instanceof TxnError ? err : new TxnError('FAILED', String(err));
             reply(ws, conn, requestId, { type: 'error', code: e.code, message: e.message });
+          },
+        );
+      }
+      if (gets) {
+        const batch = gets;
+        pendingInFrame++;
+        dispatchGets(
+          coordinator,
+          batch.map((e) => e.body),
+        ).then(
+          (bodies) => {
+            conn.inflight -= batch.length;
+            done();
+            for (let i = 0; i < batch.length; i++) reply(ws, conn, batch[i]!.requestId, bodies[i]!);
+          },
+          (err: unknown) => {
+            conn.inflight -= batch.length;
+            done();
+            const e = err instanceof TxnError ? err : new TxnError('FAILED', String(err));
+            o.logger.error({ event: 'RequestFailed', conn: conn.id, message: e.message });
+            for (const g of batch) reply(ws, conn, g.requestId, { type: 'error', code: e.code, message: e.message });
           },
         );
       }

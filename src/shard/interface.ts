@@ -27,6 +27,14 @@ export interface GetRequest {
   key: Uint8Array;
 }
 
+/** Point reads of one frame that fall on this shard, answered in one reply. */
+export interface GetsRequest {
+  t: 'gets';
+  id: number;
+  readVersions: number[];
+  keys: Uint8Array[];
+}
+
 export interface RangeRequest {
   t: 'range';
   id: number;
@@ -93,6 +101,7 @@ export interface StatsRequest {
 
 export type ShardRequest =
   | GetRequest
+  | GetsRequest
   | RangeRequest
   | CommitRequest
   | PrepareRequest
@@ -119,6 +128,8 @@ export interface ShardStats {
 export type ShardReply =
   | { id: number; error: WireError }
   | { id: number; value: Uint8Array | null }
+  /** Reply to GetsRequest: per key a value (null = absent) or an error. */
+  | { id: number; values: (Uint8Array | null)[]; errors: (WireError | null)[] | null }
   | { id: number; kvs: Uint8Array[]; more: boolean }
   | { id: number; ok: true }
   | { id: number; stats: ShardStats };

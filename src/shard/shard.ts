@@ -6,7 +6,7 @@
 // longest decided prefix of the queue as ONE RocksDB write batch (group commit: one
 // fsync for every commit that was ready at that moment) and records each commit's
 // before-images in the MVCC window.
-import { TxnError, toWireError } from '../errors.js';
+import { TxnError, toWireError, type WireError } from '../errors.js';
 import { keyFromString, keyString } from '../keys/bytes.js';
 import { RangeSet } from '../keys/ranges.js';
 import type { Failpoints } from '../failpoints/failpoints.js';
@@ -72,6 +72,9 @@ export class Shard {
         case 'get':
           // gets are batched by handleBatch; a lone one still works
           replies.push(this.getManyAt([req.key], [req.readVersion], [req.id])[0]!);
+          return;
+        case 'gets':
+          replies.push(this.gets(req.id, req.keys, req.readVersions));
           return;
         case 'range':
           replies.push(this.range(req));
@@ -142,6 +145,28 @@ export class Shard {
     }
     this.counters.reads += keys.length;
     return out;
+  }
+
+  /** Many point reads in one RocksDB multi-get and one reply. */
+  private gets(id: number, keys: Uint8Array[], versions: number[]): ShardReply {
+    const values: (Uint8Array | null)[] = this.storage.getMany(keys) as (Uint8Array | null)[];
+    let errors: (WireError | null)[] | null = null;
+    for (let i = 0; i < keys.length; i++) {
+      const rv = versions[i]!;
+      if (rv < this.window.horizon) {
+        errors ??= new Array(keys.length).fill(null);
+        errors[i] = { code: 'TOO_OLD', message: `read version ${rv} is older than the MVCC window (oldest readable ${this.window.horizon})` };
+        values[i] = null;
+        continue;
+      }
+      if (values[i] === undefined) values[i] = null;
+      if (rv < this.window.newestVersion) {
+        const r = this.window.resolve(keyString(keys[i]!), rv);
+        if (r.overridden) values[i] = r.value;
+      }
+    }
+    this.counters.reads += keys.length;
+    return { id, values, errors };
   }
 
   /**
