@@ -20,6 +20,8 @@ export interface OpenedDatabase {
   db: RocksLevel;
   layout: Layout;
   created: boolean;
+  /** The split points in force (the directory's own). */
+  splitPoints: Uint8Array[];
 }
 
 function writeFileDurably(file: string, text: string): void {
@@ -40,7 +42,15 @@ function writeFileDurably(file: string, text: string): void {
   }
 }
 
-export async function openDatabase(dataDir: string, wanted: { shards: number; splitPoints: Uint8Array[] }): Promise<OpenedDatabase> {
+/**
+ * Opens (or creates) the database. An existing directory keeps its own split points
+ * unless the configuration names split points explicitly (then they must match): the
+ * defaults may change between txkv versions, the data on disk may not move.
+ */
+export async function openDatabase(
+  dataDir: string,
+  wanted: { shards: number; splitPoints: Uint8Array[]; explicitSplitPoints: boolean },
+): Promise<OpenedDatabase> {
   fs.mkdirSync(dataDir, { recursive: true });
   const layoutFile = path.join(dataDir, 'txkv-layout.json');
   let layout: Layout;
@@ -48,7 +58,7 @@ export async function openDatabase(dataDir: string, wanted: { shards: number; sp
   if (fs.existsSync(layoutFile)) {
     layout = JSON.parse(fs.readFileSync(layoutFile, 'utf8')) as Layout;
     const wantedHex = wanted.splitPoints.map((p) => Buffer.from(p).toString('hex'));
-    if (layout.shards !== wanted.shards || JSON.stringify(layout.splitPoints) !== JSON.stringify(wantedHex)) {
+    if (layout.shards !== wanted.shards || (wanted.explicitSplitPoints && JSON.stringify(layout.splitPoints) !== JSON.stringify(wantedHex))) {
       throw new Error(
         `${dataDir} holds ${layout.shards} shards split at [${layout.splitPoints.join(', ')}], but the configuration asks for ` +
           `${wanted.shards} shards split at [${wantedHex.join(', ')}]; moving ranges between shards is not supported yet: ` +
@@ -69,5 +79,5 @@ export async function openDatabase(dataDir: string, wanted: { shards: number; sp
   const db = new RocksLevel(path.join(dataDir, 'rocksdb'));
   await db.open({ columns, createIfMissing: true });
   if (created) writeFileDurably(layoutFile, JSON.stringify(layout, null, 2) + '\n');
-  return { db, layout, created };
+  return { db, layout, created, splitPoints: layout.splitPoints.map((h) => new Uint8Array(Buffer.from(h, 'hex'))) };
 }

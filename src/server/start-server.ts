@@ -62,9 +62,10 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
   }
   const logger = opts.logger ?? pino({ name: 'txkv', level: config.logLevel });
   const started = Date.now();
-  const splitPoints = config.splitPoints.length > 0 ? config.splitPoints.map(parseEscapedBytes) : defaultSplitPoints(config.shards);
+  const explicitSplitPoints = config.splitPoints.length > 0;
+  const wantedSplitPoints = explicitSplitPoints ? config.splitPoints.map(parseEscapedBytes) : defaultSplitPoints(config.shards);
   const dataDir = path.resolve(config.dataDir);
-  const { db, created } = await openDatabase(dataDir, { shards: config.shards, splitPoints });
+  const { db, created, splitPoints } = await openDatabase(dataDir, { shards: config.shards, splitPoints: wantedSplitPoints, explicitSplitPoints });
   let coordinator: Coordinator;
   try {
     coordinator = await Coordinator.start({

@@ -47,7 +47,7 @@ describe('Shard over RocksDB', () => {
 
   beforeAll(async () => {
     dir = tempDir('txkv-shard');
-    ({ db } = await openDatabase(dir, { shards: 1, splitPoints: [] }));
+    ({ db } = await openDatabase(dir, { shards: 1, splitPoints: [], explicitSplitPoints: false }));
     shard = new Shard(await ShardStorage.attach(db.handle, 0), 0, 0, new Failpoints({}));
   });
   afterAll(async () => {
