@@ -145,3 +145,44 @@ TEST_F(Versions, ATransactionOlderThanItsTimeoutFailsWithTimeout) {
 }
 
 }  // namespace txkv::live
+
+namespace txkv::live {
+
+// Spec "Read versions": getReadVersion() covers every commit acknowledged before the call.
+// DISABLED: the server as of 2026-11-25 acknowledges a commit at version v while a commit
+// with a lower version is still in flight, and TimestampOracle.readVersion() then returns
+// (oldest in flight - 1) < v. It shows reliably when the contention comes from another
+// process, e.g. with `txkv_3fs_adapter_tests --gtest_filter='AdapterLive.WithTransaction*'
+// --gtest_repeat=4` running at the same time; in-process it rarely does. Run with
+// --gtest_also_run_disabled_tests once the server is fixed, then enable.
+TEST_F(Versions, DISABLED_ReadVersionCoversAcknowledgedCommitsUnderContention) {
+  auto p = prefix();
+  auto other = connectDb();  // contention on its own connections
+  std::atomic<bool> stop{false};
+  auto contend = [&] {
+    while (!stop) {
+      // Read-modify-write of one key with a short random pause, as 3FS's retry loop does.
+      Transaction t = other->createTransaction();
+      auto v = t.get(p + "hot");
+      (void)t.set(p + "hot", v.ok() && *v ? **v + "x" : "x");
+      std::this_thread::sleep_for(std::chrono::microseconds(std::rand() % 2000));
+      (void)t.commit();
+    }
+  };
+  std::vector<std::thread> ts;
+  for (int i = 0; i < 8; ++i) ts.emplace_back(contend);
+  int stale = 0;
+  for (int i = 0; i < 300; ++i) {
+    Transaction w = db->createTransaction();
+    must(w.set(p + "k" + std::to_string(i), "v"));
+    must(w.commit());
+    Transaction r = db->createTransaction();
+    int64_t rv = must(r.getReadVersion());
+    if (rv < w.getCommittedVersion()) ++stale;
+  }
+  stop = true;
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(stale, 0) << "read versions below an already acknowledged commit version";
+}
+
+}  // namespace txkv::live
