@@ -21,7 +21,22 @@ export async function serve(argv: string[]): Promise<number> {
   const { config, file } = loadConfig({ file: p.flags.config as string | undefined, env: process.env, flags: serverFlags(p, USAGE) });
   const logger = await makeLogger(config);
   logger.debug({ event: 'ConfigLoaded', file, config: maskSecrets(config) }, `config: ${file ?? 'defaults'}`);
-  const server = await startServer(config, { logger, failpoints: process.env.TXKV_FAILPOINTS });
+  // a crash leaves one fatal JSON line behind (then exits as Node would have)
+  process.on('uncaughtException', (err) => {
+    logger.fatal({ event: 'UncaughtException', err: err.stack ?? String(err) }, 'uncaught exception; exiting');
+    process.exit(70);
+  });
+  process.on('unhandledRejection', (reason) => {
+    logger.fatal({ event: 'UnhandledRejection', err: reason instanceof Error ? (reason.stack ?? reason.message) : String(reason) }, 'unhandled rejection; exiting');
+    process.exit(70);
+  });
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer(config, { logger, failpoints: process.env.TXKV_FAILPOINTS });
+  } catch (err) {
+    logger.fatal({ event: 'StartFailed', err: (err as Error).message }, 'txkv could not start');
+    throw err;
+  }
   let signals = 0;
   const stop = (sig: string): void => {
     signals++;

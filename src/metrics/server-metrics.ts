@@ -244,6 +244,8 @@ export class ServerMetrics {
     const s = this.src;
     const recent = this.recent(RECENT_SEC);
     const utilization = (recent?.shardUtilization as (number | null)[] | undefined) ?? [];
+    const commitsPerSec = (recent?.shardCommitsPerSec as (number | null)[] | undefined) ?? [];
+    const readsPerSec = (recent?.shardReadsPerSec as (number | null)[] | undefined) ?? [];
     const rocks: Record<string, number | null> = {};
     for (const [, prop] of ROCKS_PROPERTIES) {
       const v = s.rocksProperty(prop);
@@ -275,6 +277,8 @@ export class ServerMetrics {
         endKey: r.end === null ? null : keyText(r.end),
         queueDepth: r.queueDepth,
         utilization: utilization[r.shardId] ?? null,
+        commitsPerSec: commitsPerSec[r.shardId] ?? null,
+        readsPerSec: readsPerSec[r.shardId] ?? null,
         ...stats[r.shardId],
       })),
       storage: { note: 'RocksDB properties of the default column family unless marked whole-database', ...rocks },
