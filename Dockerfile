@@ -20,8 +20,8 @@ COPY tsconfig.json ./
 COPY schemas ./schemas
 COPY src ./src
 COPY bench ./bench
+# uPlot (the dashboard's charts) is a dev dependency: keep its files before pruning
 RUN npm run build \
- # uPlot (the dashboard's charts) is a dev dependency: keep its files before pruning
  && mkdir -p /opt/uplot && cp -r node_modules/uplot/package.json node_modules/uplot/dist /opt/uplot/ \
  && npm prune --omit=dev --no-audit --no-fund
 
