@@ -6,7 +6,8 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
-export type Page = () => Promise<[string, string | Uint8Array]>;
+/** A GET route; `public`: served without a token even with auth.protectStatus (static files, no data). */
+export type Page = (() => Promise<[string, string | Uint8Array]>) & { public?: boolean };
 
 /** The txkv package's root (the folder of its package.json), from sources or dist alike. */
 function packageRoot(): string {
@@ -30,13 +31,19 @@ function uplotDir(root: string): string {
 
 function cached(file: () => string, contentType: string): Page {
   let body: Buffer | null = null;
-  return async () => {
+  const page: Page = async () => {
     body ??= fs.readFileSync(file());
     return [contentType, body];
   };
+  page.public = true; // the page and its scripts hold no data; the JSON it polls is protected
+  return page;
 }
 
-/** Routes: `/` (the page), `/dashboard/uPlot.iife.min.js`, `/dashboard/uPlot.min.css`. */
+/**
+ * Routes: `/` (the page), `/dashboard/uPlot.iife.min.js`, `/dashboard/uPlot.min.css`. With
+ * auth.protectStatus the page loads without a token and sends the one in its URL
+ * fragment (/#token=...) with its requests for /v1/status and /v1/metrics.json.
+ */
 export function dashboardPages(): Record<string, Page> {
   let root: string | null = null;
   const at = (...parts: string[]): (() => string) => () => path.join((root ??= packageRoot()), ...parts);

@@ -16,6 +16,9 @@ import type { Coordinator } from '../coordinator/coordinator.js';
 import { WireMutationType, type WireMutation } from '../coordinator/commit-plan.js';
 import { bearer, type Access, type TokenStore } from './auth.js';
 
+/** An extra GET page; `public` ones (static files with no data, e.g. the dashboard's HTML) skip protectStatus. */
+export type Page = (() => Promise<[string, string | Uint8Array]>) & { public?: boolean };
+
 export interface HttpOptions {
   coordinator: Coordinator;
   tokens: TokenStore;
@@ -23,7 +26,7 @@ export interface HttpOptions {
   protectStatus: boolean;
   status: () => Promise<unknown>;
   /** Extra GET routes (path -> handler returning [contentType, body]), e.g. /metrics and the dashboard. */
-  pages?: Record<string, () => Promise<[string, string | Uint8Array]>>;
+  pages?: Record<string, Page>;
 }
 
 const STATUS_OF: Partial<Record<TxnErrorCode, string>> = {
@@ -113,8 +116,8 @@ function requireAccess(access: Access, need: 'read' | 'write'): void {
 
 export function registerHttpRoutes(app: TemplatedApp, o: HttpOptions): void {
   const c = o.coordinator;
-  const open = (res: HttpResponse, req: HttpRequest, page: () => Promise<[string, string | Uint8Array, string?]>): void => {
-    const access = o.protectStatus ? accessOf(o, req) : 'write';
+  const open = (res: HttpResponse, req: HttpRequest, page: Page): void => {
+    const access = o.protectStatus && !page.public ? accessOf(o, req) : 'write';
     handle(res, async () => {
       requireAccess(access, 'read');
       return page();

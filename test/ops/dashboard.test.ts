@@ -5,6 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { startServer } from '../../src/index.js';
 import { startTestServer, tempDir, type TestServer } from '../support/server.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -87,5 +89,31 @@ describe.skipIf(!haveChromium)('dashboard in chromium', () => {
     await page.screenshot({ path: shot, fullPage: true });
     expect(fs.statSync(shot).size).toBeGreaterThan(10_000);
     expect(errors).toEqual([]);
+  });
+
+  it('with auth.protectStatus: the page loads, and polls with the token from its URL fragment', async () => {
+    const dataDir = tempDir('txkv-dash-auth');
+    const server = await startServer(
+      { port: 0, host: '127.0.0.1', dataDir, shards: 2, auth: { tokens: ['s3cret'], protectStatus: true } },
+      { logger: pino({ level: 'warn' }) },
+    );
+    try {
+      const base = server.url.replace(/^ws/, 'http');
+      expect((await fetch(`${base}/v1/status`)).status).toBe(401);
+      expect((await fetch(`${base}/metrics`)).status).toBe(401);
+      expect((await fetch(`${base}/`)).status).toBe(200); // static page: no data in it
+      const page = await browser.newPage();
+      await page.goto(`${base}/`);
+      await page.waitForSelector('#state.bad', { timeout: 10_000 });
+      expect(await page.textContent('#state')).toContain('401');
+      await page.goto(`${base}/#token=s3cret`);
+      await page.reload();
+      await page.waitForSelector('#state.ok', { timeout: 10_000 });
+      expect(await page.locator('#shards tr').count()).toBe(2);
+      await page.close();
+    } finally {
+      await server.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
