@@ -2,7 +2,8 @@
 // workers, all in this process): process.cpuUsage() covers every thread, so the
 // figure holds up on a busy machine where throughput does not. Used to judge
 // hot-path changes: r10-like reads (10 gets of one transaction in one tick) and
-// w10-like writes (10 sets, buffered durability so the disk does not dominate).
+// w10-like writes (10 sets, buffered durability so the disk does not dominate) and
+// m90-like transactions (9 reads + 1 write).
 //   npm run build && node dist/bench/cpu-per-op.js
 import fs from 'node:fs';
 import os from 'node:os';
@@ -39,6 +40,19 @@ export async function cpuPerOp(): Promise<{ workload: string; ops: number; cpuMi
     const tx = db.createTransaction();
     for (let j = 0; j < 10; j++) tx.set(key((n * 17 + j * 97) % 2000), 'w'.repeat(40));
     await tx.commit();
+  });
+  await run('m90', 3000, async (n) => {
+    for (;;) {
+      const tx = db.createTransaction();
+      await Promise.all(Array.from({ length: 9 }, (_, j) => tx.get(key((n * 31 + j * 211) % 2000))));
+      tx.set(key((n * 53) % 2000), 'm'.repeat(40));
+      try {
+        await tx.commit();
+        return;
+      } catch {
+        // a conflict: run the transaction again, as a client would
+      }
+    }
   });
   await db.close();
   await server.close();

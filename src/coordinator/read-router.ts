@@ -3,6 +3,7 @@
 import { TxnError } from '../errors.js';
 import { RANGE_PAGE_MAX_BYTES, type KeyRange } from '../keys/ranges.js';
 import type { ShardHandle } from './shard-handle.js';
+import { packBytes, unpackBytes } from '../shard/interface.js';
 import type { ShardMap } from './shard-map.js';
 import type { TimestampOracle } from './timestamp-oracle.js';
 
@@ -66,16 +67,17 @@ export class ReadRouter {
       idx.push(i);
     }
     const fast = [...byShard].map(([shardId, idx]) =>
-      this.shards[shardId]!.request({ t: 'gets', readVersions: idx.map((i) => readVersions[i]!), keys: idx.map((i) => keys[i]!) }).then((r) => {
+      this.shards[shardId]!.request({ t: 'gets', readVersions: idx.map((i) => readVersions[i]!), keys: packBytes(idx.map((i) => keys[i]!)) }).then((r) => {
         if ('error' in r) {
           const e = TxnError.fromWire(r.error);
           for (const i of idx) out[i] = e;
           return;
         }
         if (!('values' in r)) throw new Error(`shard ${shardId}: unexpected reply to gets`);
+        const values = unpackBytes(r.values);
         for (let j = 0; j < idx.length; j++) {
           const err = r.errors?.[j];
-          out[idx[j]!] = err ? TxnError.fromWire(err) : r.values[j]!;
+          out[idx[j]!] = err ? TxnError.fromWire(err) : values[j]!;
         }
       }),
     );
@@ -108,11 +110,12 @@ export class ReadRouter {
       });
       if ('error' in r) throw TxnError.fromWire(r.error);
       if (!('kvs' in r)) throw new Error(`shard ${p.shardId}: unexpected reply to range`);
-      for (let j = 0; j < r.kvs.length; j++) {
-        kvs.push(r.kvs[j]!);
-        bytes += r.kvs[j]!.length;
+      const got = unpackBytes(r.kvs) as Uint8Array[];
+      for (let j = 0; j < got.length; j++) {
+        kvs.push(got[j]!);
+        bytes += got[j]!.length;
       }
-      rows += r.kvs.length / 2;
+      rows += got.length / 2;
       if (r.more) return { kvs, hasMore: true };
       if (rows >= limit || bytes >= RANGE_PAGE_MAX_BYTES) return { kvs, hasMore: await this.anyRow(readVersion, parts.slice(i + 1), reverse) };
     }
@@ -124,7 +127,7 @@ export class ReadRouter {
     for (const p of parts) {
       const r = await this.shards[p.shardId]!.request({ t: 'range', readVersion, begin: p.begin, end: p.end, limit: 1, reverse, maxBytes: 1 });
       if ('error' in r) throw TxnError.fromWire(r.error);
-      if ('kvs' in r && r.kvs.length > 0) return true;
+      if ('kvs' in r && r.kvs.lens.length > 0) return true;
     }
     return false;
   }

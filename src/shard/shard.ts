@@ -15,6 +15,8 @@ import {
   MutationKind,
   appliedKey,
   encodeVersion,
+  packBytes,
+  unpackBytes,
   type CommitRequest,
   type DecideRequest,
   type PrepareRequest,
@@ -74,7 +76,7 @@ export class Shard {
           replies.push(this.getManyAt([req.key], [req.readVersion], [req.id])[0]!);
           return;
         case 'gets':
-          replies.push(this.gets(req.id, req.keys, req.readVersions));
+          replies.push(this.gets(req.id, unpackBytes(req.keys) as Uint8Array[], req.readVersions));
           return;
         case 'range':
           replies.push(this.range(req));
@@ -166,7 +168,7 @@ export class Shard {
       }
     }
     this.counters.reads += keys.length;
-    return { id, values, errors };
+    return { id, values: packBytes(values), errors };
   }
 
   /**
@@ -224,7 +226,7 @@ export class Shard {
         const ov = oi < overlay.length ? overlay[oi]! : null;
         if (!base && !ov) break;
         if (rows >= limit || (rows > 0 && bytes >= req.maxBytes)) {
-          return { id: req.id, kvs: out, more: true };
+          return { id: req.id, kvs: packBytes(out), more: true };
         }
         let takeOverlay: boolean;
         if (!base) takeOverlay = true;
@@ -245,7 +247,7 @@ export class Shard {
         }
         rows++;
       }
-      return { id: req.id, kvs: out, more: false };
+      return { id: req.id, kvs: packBytes(out), more: false };
     } finally {
       scan.close();
     }

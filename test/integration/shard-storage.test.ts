@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RocksLevel } from '@nxtedition/rocksdb';
 import { Failpoints } from '../../src/failpoints/failpoints.js';
 import { openDatabase } from '../../src/server/open-database.js';
-import { MutationKind, type ShardMutation, type ShardReply } from '../../src/shard/interface.js';
+import { MutationKind, unpackBytes, type PackedBytes, type ShardMutation, type ShardReply } from '../../src/shard/interface.js';
 import { Shard } from '../../src/shard/shard.js';
 import { ShardStorage } from '../../src/shard/storage.js';
 import { toBytes } from '../../src/keys/bytes.js';
@@ -39,9 +39,10 @@ describe('Shard over RocksDB', () => {
   const range = (b: string, e: string, rv: number, limit = 100, reverse = false): { rows: string[]; more: boolean } => {
     const replies: ShardReply[] = [];
     shard.handleBatch([{ t: 'range', id: id++, readVersion: rv, begin: toBytes(b), end: toBytes(e), limit, reverse, maxBytes: 1 << 20 }], replies);
-    const r = replies[0] as { kvs: Uint8Array[]; more: boolean };
+    const r = replies[0] as { kvs: PackedBytes; more: boolean };
+    const kvs = unpackBytes(r.kvs);
     const rows: string[] = [];
-    for (let i = 0; i < r.kvs.length; i += 2) rows.push(`${t(r.kvs[i])}=${t(r.kvs[i + 1])}`);
+    for (let i = 0; i < kvs.length; i += 2) rows.push(`${t(kvs[i])}=${t(kvs[i + 1])}`);
     return { rows, more: r.more };
   };
 
