@@ -39,47 +39,58 @@ cmake -S "$ROOT/clients/cpp" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_
 cmake --build "$BUILD" -j "$JOBS"
 echo "test-cpp: build done in $(( $(date +%s) - start )) s"
 
-SERVER_PID=""
+SERVER_PIDS=()
 DATA_DIR=""
 cleanup() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -TERM "$SERVER_PID" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-  fi
+  for pid in "${SERVER_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${SERVER_PIDS[@]}"; do
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
   [ -n "$DATA_DIR" ] && rm -rf "$DATA_DIR"
 }
 trap cleanup EXIT
 
-if [ -z "${TXKV_URL:-}" ]; then
-  if [ ! -f "$ROOT/dist/src/index.js" ]; then
-    echo "test-cpp: dist/src/index.js missing, running npm run build"
-    (cd "$ROOT" && npm run build >/dev/null)
-  fi
-  DATA_DIR="$(mktemp -d /tmp/txkv-cpp-test-XXXXXX)"
-  LOG="$DATA_DIR/server.log"
+# start_server NAME CONFIG_JSON: starts `startServer({port: 0, host, dataDir, shards: 4, ...CONFIG})`
+# from dist/, waits for its port, exports ws://127.0.0.1:PORT in the variable NAME.
+start_server() {
+  local name="$1" extra="$2" dir log pid port=""
+  dir="$DATA_DIR/$name"
+  mkdir -p "$dir"
+  log="$dir/server.log"
   (cd "$ROOT" && exec node -e "import('./dist/src/index.js').then(async (m) => {
-      const s = await m.startServer({ port: 0, host: '127.0.0.1', dataDir: process.argv[1], shards: 4 });
+      const s = await m.startServer({ port: 0, host: '127.0.0.1', dataDir: process.argv[1], shards: 4, ...JSON.parse(process.argv[2]) });
       console.log('PORT', s.port);
       const stop = () => s.close().then(() => process.exit(0), () => process.exit(1));
       process.on('SIGTERM', stop); process.on('SIGINT', stop);
-    }).catch((e) => { console.error(e); process.exit(1); })" "$DATA_DIR/data") >"$LOG" 2>&1 &
-  SERVER_PID=$!
-  PORT=""
+    }).catch((e) => { console.error(e); process.exit(1); })" "$dir/data" "$extra") >"$log" 2>&1 &
+  pid=$!
+  SERVER_PIDS+=("$pid")
   for _ in $(seq 1 300); do
-    PORT="$(grep -m1 -o '^PORT [0-9]*' "$LOG" 2>/dev/null | awk '{print $2}' || true)"
-    [ -n "$PORT" ] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || break
+    port="$(grep -m1 -o '^PORT [0-9]*' "$log" 2>/dev/null | awk '{print $2}' || true)"
+    [ -n "$port" ] && break
+    kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
-  if [ -z "$PORT" ]; then
-    echo "test-cpp: the txkv server did not start; its log:"
-    cat "$LOG"
+  if [ -z "$port" ]; then
+    echo "test-cpp: the txkv server ($name) did not start; its log:"
+    cat "$log"
     exit 1
   fi
-  export TXKV_URL="ws://127.0.0.1:$PORT"
+  export "$name=ws://127.0.0.1:$port"
+}
+
+if [ ! -f "$ROOT/dist/src/index.js" ] && [ -z "${TXKV_URL:-}" ]; then
+  echo "test-cpp: dist/src/index.js missing, running npm run build"
+  (cd "$ROOT" && npm run build >/dev/null)
 fi
-echo "test-cpp: server $TXKV_URL"
+DATA_DIR="$(mktemp -d /tmp/txkv-cpp-test-XXXXXX)"
+if [ -f "$ROOT/dist/src/index.js" ]; then
+  [ -n "${TXKV_URL:-}" ] || start_server TXKV_URL '{}'
+  start_server TXKV_AUTH_URL '{"auth":{"tokens":["cpp-rw-token"],"readOnlyTokens":["cpp-ro-token"]}}'
+  start_server TXKV_READONLY_URL '{"readonly":true}'
+fi
+echo "test-cpp: servers $TXKV_URL, ${TXKV_AUTH_URL:-} (tokens), ${TXKV_READONLY_URL:-} (read-only)"
 
 status=0
 # Serially: the suites share one server, and each stays the only load on it.

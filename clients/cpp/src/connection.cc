@@ -75,6 +75,22 @@ Result<Endpoint> parseEndpoint(const std::string& url) {
 
 class Pool;
 
+constexpr size_t kMaxBatchedFrameBytes = 2u * 1024 * 1024;
+
+// Payload bytes of a request, for cutting batches into frames.
+size_t approximateBytes(const proto::Body& body) {
+  size_t n = 64;
+  if (auto* c = std::get_if<proto::CommitRequest>(&body)) {
+    for (const auto& r : c->readConflicts) n += r.begin.size() + r.end.size() + 16;
+    for (const auto& m : c->mutations) n += m.key.size() + m.param.size() + 24;
+  } else if (auto* g = std::get_if<proto::GetRequest>(&body)) {
+    n += g->key.size();
+  } else if (auto* r = std::get_if<proto::GetRangeRequest>(&body)) {
+    n += r->beginKey.size() + r->endKey.size();
+  }
+  return n;
+}
+
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   enum class State { kIdle, kConnecting, kReady, kBackoff };
@@ -274,7 +290,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     flushPosted_ = false;
     if (state_ != State::kReady || waiting_.empty()) return;
     std::vector<proto::Envelope> envs;
-    envs.reserve(waiting_.size());
+    size_t frameBytes = 0;
+    auto cut = [&] {
+      if (envs.empty()) return;
+      writeQueue_.push_back(std::make_shared<std::string>(proto::encodeFrame(envs)));
+      envs.clear();
+      frameBytes = 0;
+    };
     auto now = Clock::now();
     auto waiting = std::move(waiting_);
     waiting_.clear();
@@ -283,12 +305,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
         w.done(TxnError(ErrorCode::kTimeout, "transaction timed out before the request was sent"));
         continue;
       }
+      // Big commits get frames of their own, well under the server's maxFrameBytes (16 MiB).
+      size_t bytes = approximateBytes(w.body);
+      if (!envs.empty() && frameBytes + bytes > kMaxBatchedFrameBytes) cut();
       uint32_t id = takeId();
       envs.push_back(proto::Envelope{id, std::move(w.body)});
+      frameBytes += bytes;
       inflight_.emplace(id, Inflight{w.isCommit, w.deadline, std::move(w.done)});
     }
-    if (envs.empty()) return;
-    writeQueue_.push_back(std::make_shared<std::string>(proto::encodeFrame(envs)));
+    cut();
     doWrite(epoch_);
   }
 
