@@ -15,7 +15,7 @@
 // taken afterwards sees all of it.
 import { TxnError, type WireError } from '../errors.js';
 import type { Failpoints } from '../failpoints/failpoints.js';
-import type { ShardReply } from '../shard/interface.js';
+import { packBytes, packMutations, type ShardReply } from '../shard/interface.js';
 import { decisionKey, encodeDecision } from './decision-log.js';
 import { planCommit, validateCommit, versionstampOf, type CommitInput, type ShardPlan } from './commit-plan.js';
 import type { ShardHandle } from './shard-handle.js';
@@ -87,8 +87,8 @@ export class CommitCoordinator {
         t: 'commit',
         readVersion,
         commitVersion,
-        reads: single.reads,
-        mutations: single.mutations,
+        reads: packBytes(single.reads),
+        mutations: packMutations(single.mutations),
         sync: true,
       });
       const e = replyError(r);
@@ -99,7 +99,7 @@ export class CommitCoordinator {
     // phase one: every participant checks its reads; write shards hold their writes
     const replies = await Promise.all(
       plans.map((p) =>
-        this.shards[p.shardId]!.request({ t: 'prepare', readVersion, commitVersion, reads: p.reads, mutations: p.mutations }),
+        this.shards[p.shardId]!.request({ t: 'prepare', readVersion, commitVersion, reads: packBytes(p.reads), mutations: packMutations(p.mutations) }),
       ),
     );
     const refusal = replies.map(replyError).find((e) => e !== null);

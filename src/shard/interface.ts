@@ -71,6 +71,30 @@ export function unpackBytes(p: PackedBytes): (Uint8Array | null)[] {
   return out;
 }
 
+/** Mutations packed for the trip to a worker: kinds[i], and key/param alternating in `bytes`. */
+export interface PackedMutations {
+  kinds: Uint8Array;
+  bytes: PackedBytes;
+}
+
+export function packMutations(ms: readonly ShardMutation[]): PackedMutations {
+  const kinds = new Uint8Array(ms.length);
+  const parts: Uint8Array[] = new Array(ms.length * 2);
+  for (let i = 0; i < ms.length; i++) {
+    kinds[i] = ms[i]!.kind;
+    parts[2 * i] = ms[i]!.key;
+    parts[2 * i + 1] = ms[i]!.param;
+  }
+  return { kinds, bytes: packBytes(parts) };
+}
+
+export function unpackMutations(p: PackedMutations): ShardMutation[] {
+  const b = unpackBytes(p.bytes) as Uint8Array[];
+  const out: ShardMutation[] = new Array(p.kinds.length);
+  for (let i = 0; i < p.kinds.length; i++) out[i] = { kind: p.kinds[i] as MutationKind, key: b[2 * i]!, param: b[2 * i + 1]! };
+  return out;
+}
+
 /** Point reads of one frame that fall on this shard, answered in one reply. */
 export interface GetsRequest {
   t: 'gets';
@@ -97,8 +121,8 @@ export interface CommitRequest {
   readVersion: number;
   commitVersion: number;
   /** Read-conflict ranges on this shard, flattened [b0, e0, b1, e1, ...]. */
-  reads: Uint8Array[];
-  mutations: ShardMutation[];
+  reads: PackedBytes;
+  mutations: PackedMutations;
   sync: boolean;
 }
 
@@ -108,8 +132,8 @@ export interface PrepareRequest {
   id: number;
   readVersion: number;
   commitVersion: number;
-  reads: Uint8Array[];
-  mutations: ShardMutation[];
+  reads: PackedBytes;
+  mutations: PackedMutations;
 }
 
 /** Phase two: commit (apply the prepared writes) or abort. */

@@ -17,6 +17,7 @@ import {
   encodeVersion,
   packBytes,
   unpackBytes,
+  unpackMutations,
   type CommitRequest,
   type DecideRequest,
   type PrepareRequest,
@@ -254,7 +255,8 @@ export class Shard {
   }
 
   private enqueue(req: CommitRequest | PrepareRequest, state: 'prepared' | 'ready', replies: ShardReply[]): void {
-    const reads = readRangeSet(req.reads);
+    const reads = readRangeSet(unpackBytes(req.reads) as Uint8Array[]);
+    const mutations = unpackMutations(req.mutations);
     const outcome = checkConflicts(req.readVersion, reads, this.window, this.queue);
     if (outcome === 'TOO_OLD') {
       this.counters.conflicts++;
@@ -266,21 +268,21 @@ export class Shard {
       replies.push({ id: req.id, error: { code: 'CONFLICT', message: `a key read at version ${req.readVersion} was written by a later commit` } });
       return;
     }
-    if (req.mutations.length === 0) {
+    if (mutations.length === 0) {
       // read-only participant of a cross-shard commit: checked, nothing to hold
       replies.push({ id: req.id, ok: true });
       return;
     }
     const keys: string[] = [];
     const ranges: [string, string][] = [];
-    for (const m of req.mutations) {
+    for (const m of mutations) {
       if (m.kind === MutationKind.ClearRange) ranges.push([keyString(m.key), keyString(m.param)]);
       else keys.push(keyString(m.key));
     }
     const q: Queued = {
       commitVersion: req.commitVersion,
       state,
-      mutations: req.mutations,
+      mutations,
       keys,
       ranges,
       sync: req.t === 'commit' ? req.sync : false,

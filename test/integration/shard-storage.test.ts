@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RocksLevel } from '@nxtedition/rocksdb';
 import { Failpoints } from '../../src/failpoints/failpoints.js';
 import { openDatabase } from '../../src/server/open-database.js';
-import { MutationKind, unpackBytes, type PackedBytes, type ShardMutation, type ShardReply } from '../../src/shard/interface.js';
+import { MutationKind, packBytes, packMutations, unpackBytes, type PackedBytes, type ShardMutation, type ShardReply } from '../../src/shard/interface.js';
 import { Shard } from '../../src/shard/shard.js';
 import { ShardStorage } from '../../src/shard/storage.js';
 import { toBytes } from '../../src/keys/bytes.js';
@@ -25,7 +25,7 @@ describe('Shard over RocksDB', () => {
   let id = 1;
   const commit = (version: number, mutations: ShardMutation[], reads: string[] = [], readVersion = version - 1): ShardReply[] => {
     const replies: ShardReply[] = [];
-    shard.handleBatch([{ t: 'commit', id: id++, readVersion, commitVersion: version, reads: reads.map(toBytes), mutations, sync: true }], replies);
+    shard.handleBatch([{ t: 'commit', id: id++, readVersion, commitVersion: version, reads: packBytes(reads.map(toBytes)), mutations: packMutations(mutations), sync: true }], replies);
     shard.flush(replies);
     return replies;
   };
@@ -86,7 +86,7 @@ describe('Shard over RocksDB', () => {
     const before = shard.counters.fsyncs;
     const replies: ShardReply[] = [];
     for (let i = 0; i < 50; i++) {
-      shard.handleBatch([{ t: 'commit', id: id++, readVersion: 0, commitVersion: 100 + i, reads: [], mutations: [set(`g${i}`, 'v')], sync: true }], replies);
+      shard.handleBatch([{ t: 'commit', id: id++, readVersion: 0, commitVersion: 100 + i, reads: packBytes([]), mutations: packMutations([set(`g${i}`, 'v')]), sync: true }], replies);
     }
     shard.flush(replies);
     expect(replies.filter((r) => 'ok' in r)).toHaveLength(50);
@@ -98,8 +98,8 @@ describe('Shard over RocksDB', () => {
     const replies: ShardReply[] = [];
     shard.handleBatch(
       [
-        { t: 'commit', id: id++, readVersion: 0, commitVersion: 300, reads: [], mutations: [set('same', 'one')], sync: true },
-        { t: 'commit', id: id++, readVersion: 0, commitVersion: 301, reads: [], mutations: [set('same', 'two')], sync: true },
+        { t: 'commit', id: id++, readVersion: 0, commitVersion: 300, reads: packBytes([]), mutations: packMutations([set('same', 'one')]), sync: true },
+        { t: 'commit', id: id++, readVersion: 0, commitVersion: 301, reads: packBytes([]), mutations: packMutations([set('same', 'two')]), sync: true },
       ],
       replies,
     );
@@ -109,8 +109,8 @@ describe('Shard over RocksDB', () => {
 
   it('a prepared commit waits for its decision and holds back later commits (version order)', () => {
     const replies: ShardReply[] = [];
-    shard.handleBatch([{ t: 'prepare', id: 900, readVersion: 0, commitVersion: 400, reads: [], mutations: [set('p', 'prepared')] }], replies);
-    shard.handleBatch([{ t: 'commit', id: 901, readVersion: 0, commitVersion: 401, reads: [], mutations: [set('p', 'later')], sync: true }], replies);
+    shard.handleBatch([{ t: 'prepare', id: 900, readVersion: 0, commitVersion: 400, reads: packBytes([]), mutations: packMutations([set('p', 'prepared')]) }], replies);
+    shard.handleBatch([{ t: 'commit', id: 901, readVersion: 0, commitVersion: 401, reads: packBytes([]), mutations: packMutations([set('p', 'later')]), sync: true }], replies);
     shard.flush(replies);
     expect(replies.map((r) => r.id)).toEqual([900]); // the prepare ack only; 401 waits
     shard.handleBatch([{ t: 'decide', id: 902, commitVersion: 400, commit: true, sync: true }], replies);
