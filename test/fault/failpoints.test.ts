@@ -7,12 +7,13 @@ import { connect, TxnError } from '../../src/index.js';
 import { FAILPOINT_NAMES } from '../../src/failpoints/failpoints.js';
 import { ShardMap, defaultSplitPoints } from '../../src/coordinator/shard-map.js';
 import { toBytes } from '../../src/keys/bytes.js';
-import { freePort, logEvent, spawnServer } from '../support/child-server.js';
+import { freePort, logEvent, spawnServer, killAllServers } from '../support/child-server.js';
 import { tempDir, text } from '../support/server.js';
 import { onEveryShard } from '../support/keys.js';
 
 const dirs: string[] = [];
 afterAll(() => {
+  killAllServers();
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
 

@@ -4,13 +4,14 @@
 import fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect, TxnError, type Database } from '../../src/index.js';
-import { freePort, logEvent, spawnServer } from '../support/child-server.js';
+import { freePort, logEvent, spawnServer, killAllServers } from '../support/child-server.js';
 import { tempDir, text } from '../support/server.js';
 import { onEveryShard } from '../support/keys.js';
 import { mulberry32, randInt, seeds } from '../support/rng.js';
 
 const dirs: string[] = [];
 afterAll(() => {
+  killAllServers();
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
 

@@ -3,11 +3,12 @@
 import fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect, TxnError } from '../../src/index.js';
-import { freePort, spawnServer } from '../support/child-server.js';
+import { freePort, spawnServer, killAllServers } from '../support/child-server.js';
 import { tempDir, text } from '../support/server.js';
 
 const dirs: string[] = [];
 afterAll(() => {
+  killAllServers();
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
 

@@ -5,13 +5,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect } from '../../src/index.js';
-import { freePort, spawnServer } from '../support/child-server.js';
+import { freePort, spawnServer, killAllServers } from '../support/child-server.js';
 import { tempDir, text } from '../support/server.js';
 import { onEveryShard } from '../support/keys.js';
 import { mulberry32 } from '../support/rng.js';
 
 const dirs: string[] = [];
 afterAll(() => {
+  killAllServers();
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
 

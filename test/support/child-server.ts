@@ -14,6 +14,17 @@ export interface ChildServer {
   logs: string[];
 }
 
+// every server spawned here is killed when the tests end, also when an assertion
+// failed before the test's own cleanup ran
+const children = new Set<ChildProcess>();
+process.once('exit', () => killAllServers());
+
+/** SIGKILL every server spawned by this module that is still running (call from afterAll). */
+export function killAllServers(): void {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  children.clear();
+}
+
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
@@ -34,6 +45,8 @@ export async function spawnServer(
   const args = [BIN, 'serve', '--port', String(port), '--data-dir', dataDir, '--shards', '4', '--log-level', 'info'];
   if (durability) args.push('--durability', durability);
   const proc = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(proc);
+  proc.once('exit', () => children.delete(proc));
   const logs: string[] = [];
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     proc.once('exit', (code, signal) => resolve({ code, signal })),
