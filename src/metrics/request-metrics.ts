@@ -5,6 +5,9 @@
 import { printable } from '../keys/bytes.js';
 import { LatencyHistogram } from './latency-histogram.js';
 
+/** At most this many SlowTransaction lines per second; the next line says how many were left out. */
+export const SLOW_LINES_PER_SEC = 10;
+
 export interface SlowLogger {
   warn(obj: object, msg: string): void;
 }
@@ -79,7 +82,23 @@ export class RequestMetrics {
     this.transactionsStarted++;
   }
 
+  /** SlowTransaction lines are capped per second (an overloaded server would otherwise log every commit). */
+  private slowWindowStart = 0;
+  private slowInWindow = 0;
+  private slowSuppressed = 0;
+
   private logSlow(ms: number, readVersion: bigint, mutations: readonly MutationLike[], bytes: number, commitVersion: number | null, code: string): void {
+    const now = performance.now();
+    if (now - this.slowWindowStart >= 1000) {
+      this.slowWindowStart = now;
+      this.slowInWindow = 0;
+    }
+    if (++this.slowInWindow > SLOW_LINES_PER_SEC) {
+      this.slowSuppressed++;
+      return;
+    }
+    const suppressed = this.slowSuppressed;
+    this.slowSuppressed = 0;
     const rv = Number(readVersion);
     const first = mutations[0];
     this.logger.warn(
@@ -94,6 +113,8 @@ export class RequestMetrics {
         mutations: mutations.length,
         bytes,
         firstKey: first ? printable(first.key) : undefined,
+        // slow commits not logged since the previous line (over SLOW_LINES_PER_SEC)
+        suppressed: suppressed > 0 ? suppressed : undefined,
       },
       `commit took ${ms.toFixed(1)} ms (slowTransactionMs ${this.slowTransactionMs})`,
     );

@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, connectFromConfigFile, startServer, TxnError, type Database, type RunningServer } from '../../src/index.js';
-import { freePort, logEvent, spawnServer } from '../support/child-server.js';
+import { freePort, logEvent, spawnServer, killAllServers } from '../support/child-server.js';
 import { tempDir, text } from '../support/server.js';
 
 let server: RunningServer;
@@ -57,6 +57,8 @@ function metric(body: string, name: string): number {
   if (!m) throw new Error(`metric ${name} not found`);
   return Number(m[1]);
 }
+
+afterAll(() => killAllServers());
 
 describe('status, metrics, logs', () => {
   it('GET /v1/status reports versions, shards with ranges and load, conflicts, recovery', async () => {
@@ -126,10 +128,15 @@ describe('status, metrics, logs', () => {
     expect(m.errorsByCode.CONFLICT).toBe(1);
   });
 
-  it('logs a SlowTransaction line for commits over slowTransactionMs, no per-request lines', () => {
+  it('logs a SlowTransaction line for commits over slowTransactionMs (at most 10 a second), no per-request lines', async () => {
+    // 22 commits so far, faster than 10 a second: some lines were left out; one more commit
+    // in a fresh second logs how many
+    await new Promise((r) => setTimeout(r, 1100));
+    await db.transact(async (tx) => tx.set('obs/last', '1'));
     const slow = logs.filter((l) => l.event === 'SlowTransaction');
-    expect(slow.length).toBeGreaterThanOrEqual(21);
-    expect(slow.find((l) => l.outcome === 'CONFLICT')).toBeTruthy();
+    expect(slow.length).toBeGreaterThanOrEqual(10);
+    const suppressed = slow.reduce((n, l) => n + ((l.suppressed as number | undefined) ?? 0), 0);
+    expect(slow.length + suppressed).toBe(23);
     expect(slow[0]).toMatchObject({ level: 40, outcome: 'COMMITTED', mutations: 2 });
     expect(typeof slow[0]!.commitMs).toBe('number');
     const events = new Set(logs.map((l) => l.event));
