@@ -11,42 +11,52 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER): z.ZodNumber => z.number().int().min(min).max(max);
 
-/** The file's schema: the keys of ServerConfig, camelCase, every key optional. */
-export const CONFIG_SCHEMA = z
-  .strictObject({
-    port: int(0, 65535),
-    host: z.string().min(1),
-    dataDir: z.string().min(1),
-    shards: int(1, 64),
-    splitPoints: z.array(z.string()),
-    readonly: z.boolean(),
-    durability: z.enum(['fsync', 'buffered']),
-    mvccWindowMs: int(100),
-    maxFrameBytes: int(1024),
-    idleTimeoutSec: int(0),
-    logLevel: z.enum(LOG_LEVELS),
-    logFormat: z.enum(['auto', 'json', 'pretty']),
-    slowTransactionMs: int(0),
-    insecure: z.boolean(),
-    auth: z
-      .strictObject({
-        tokens: z.array(z.string().min(1)),
-        readOnlyTokens: z.array(z.string().min(1)),
-        tokenFile: z.string(),
-        protectStatus: z.boolean(),
-      })
-      .partial(),
-    tls: z.strictObject({ cert: z.string(), key: z.string() }).partial(),
-    limits: z
-      .strictObject({
-        maxConnections: int(1),
-        maxInflightPerConnection: int(1),
-        maxBufferedBytes: int(1024),
-        maxBackpressureBytes: int(1024),
-      })
-      .partial(),
-  })
-  .partial();
+/** Stricter checks than the type alone, for the settings that have them. */
+const REFINED: Record<string, z.ZodType> = {
+  port: int(0, 65535),
+  host: z.string().min(1),
+  dataDir: z.string().min(1),
+  shards: int(1, 64),
+  durability: z.enum(['fsync', 'buffered']),
+  mvccWindowMs: int(100),
+  maxFrameBytes: int(1024),
+  idleTimeoutSec: int(0),
+  logLevel: z.enum(LOG_LEVELS),
+  logFormat: z.enum(['auto', 'json', 'pretty']),
+  slowTransactionMs: int(0),
+  'auth.tokens': z.array(z.string().min(1)),
+  'auth.readOnlyTokens': z.array(z.string().min(1)),
+  'limits.maxConnections': int(1),
+  'limits.maxInflightPerConnection': int(1),
+  'limits.maxBufferedBytes': int(1024),
+  'limits.maxBackpressureBytes': int(1024),
+};
+
+/** A setting's schema: its refinement, else the type of its default (so a new setting is checked too). */
+function settingSchema(path: string, def: unknown): z.ZodType {
+  const refined = REFINED[path];
+  if (refined) return refined;
+  if (typeof def === 'number') return z.number();
+  if (typeof def === 'boolean') return z.boolean();
+  if (typeof def === 'string') return z.string();
+  if (Array.isArray(def)) return z.array(z.string());
+  throw new Error(`config setting ${path} has a default of an unsupported type`);
+}
+
+function buildSchema(): z.ZodType {
+  const shape: Record<string, z.ZodType> = {};
+  for (const [k, v] of Object.entries(DEFAULT_CONFIG)) {
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      const table: Record<string, z.ZodType> = {};
+      for (const [kk, vv] of Object.entries(v)) table[kk] = settingSchema(`${k}.${kk}`, vv);
+      shape[k] = z.strictObject(table).partial();
+    } else shape[k] = settingSchema(k, v);
+  }
+  return z.strictObject(shape).partial();
+}
+
+/** The file's schema: the keys of ServerConfig (DEFAULT_CONFIG), camelCase, every key optional. */
+export const CONFIG_SCHEMA = buildSchema();
 
 /** A bad setting: `source` is the file path, "environment" or "command line". */
 export class ConfigError extends Error {
