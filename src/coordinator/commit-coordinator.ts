@@ -64,12 +64,11 @@ export class CommitCoordinator {
       throw new TxnError('FUTURE_VERSION', `read version ${input.readVersion} is ahead of the server (latest ${this.oracle.committedVersion})`);
     }
     const commitVersion = this.oracle.assignCommitVersion();
+    const stamp = versionstampOf(commitVersion);
     try {
-      const stamp = versionstampOf(commitVersion);
       const plans = planCommit(input, this.getShardMap(), stamp);
       await this.run(input.readVersion, commitVersion, plans);
       this.counters.committed++;
-      return { commitVersion, versionstamp: stamp };
     } catch (err) {
       if (err instanceof TxnError && (err.code === 'CONFLICT' || err.code === 'TOO_OLD')) this.counters.conflicts++;
       else this.counters.aborted++;
@@ -77,6 +76,11 @@ export class CommitCoordinator {
     } finally {
       this.oracle.finish(commitVersion);
     }
+    // acknowledge only once every lower version has finished too: a read version taken
+    // after this reply must cover this commit (spec: read versions cover every
+    // acknowledged commit), and read versions never pass an unfinished lower version
+    if (this.oracle.committedVersion < commitVersion) await this.oracle.waitFor(commitVersion, Infinity);
+    return { commitVersion, versionstamp: stamp };
   }
 
   private async run(readVersion: number, commitVersion: number, plans: ShardPlan[]): Promise<void> {

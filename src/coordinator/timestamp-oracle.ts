@@ -77,34 +77,37 @@ export class TimestampOracle {
     return this.committed;
   }
 
-  /** Resolves once committedVersion >= version, or rejects after timeoutMs. */
+  /** Resolves true once committedVersion >= version; false for a version never assigned, or after timeoutMs. */
   waitFor(version: number, timeoutMs: number): Promise<boolean> {
     if (this.committed >= version) return Promise.resolve(true);
     if (version > this.lastAssigned) return Promise.resolve(false);
     return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
       const w = {
         version,
         resolve: () => {
-          clearTimeout(timer);
+          if (timer) clearTimeout(timer);
           resolve(true);
         },
       };
-      const timer = setTimeout(() => {
-        const i = this.waiters.indexOf(w);
-        if (i >= 0) this.waiters.splice(i, 1);
-        resolve(false);
-      }, timeoutMs);
+      if (Number.isFinite(timeoutMs)) {
+        timer = setTimeout(() => {
+          const i = this.waiters.indexOf(w);
+          if (i >= 0) this.waiters.splice(i, 1);
+          resolve(false);
+        }, timeoutMs);
+      }
       this.waiters.push(w);
     });
   }
 
   private wake(): void {
-    for (let i = this.waiters.length - 1; i >= 0; i--) {
-      const w = this.waiters[i]!;
-      if (w.version <= this.committed) {
-        this.waiters.splice(i, 1);
-        w.resolve();
-      }
-    }
+    const still: typeof this.waiters = [];
+    const ready: (() => void)[] = [];
+    for (const w of this.waiters) (w.version <= this.committed ? ready.push(w.resolve) : still.push(w));
+    if (ready.length === 0) return;
+    this.waiters.length = 0;
+    this.waiters.push(...still);
+    for (const r of ready) r();
   }
 }

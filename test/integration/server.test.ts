@@ -51,6 +51,38 @@ describe('transactions over the wire', () => {
     expect(text(await s.db.createTransaction().get(k))).toBe('1');
   });
 
+  it('a read version taken after commit() resolved covers that commit, under concurrency', { timeout: 60_000 }, async () => {
+    // Commits finish out of version order: quick one-shard commits (shard 3) overtake
+    // slow cross-shard ones (shards 0-2, large values) with lower versions. An
+    // acknowledgment must still mean that every later read version sees the commit.
+    const [p0, p1, p2, p3] = onEveryShard('ack/');
+    let stop = false;
+    const slow = async (w: number): Promise<void> => {
+      const big = 'x'.repeat(30_000);
+      while (!stop) {
+        const tx = s.db.createTransaction();
+        for (const p of [p0, p1, p2]) for (let j = 0; j < 4; j++) tx.set(`${p}slow${w}/${j}`, big);
+        await tx.commit();
+      }
+    };
+    const fast = async (w: number): Promise<void> => {
+      for (let i = 0; i < 25; i++) {
+        const k = `${p3}fast${w}`;
+        const tx = s.db.createTransaction();
+        tx.set(k, `v${i}`);
+        await tx.commit();
+        const r = s.db.createTransaction();
+        const rv = await r.getReadVersion();
+        expect(rv >= tx.getCommittedVersion(), `read version ${rv} below acknowledged commit ${tx.getCommittedVersion()}`).toBe(true);
+        expect(text(await r.get(k))).toBe(`v${i}`);
+      }
+    };
+    const slowOnes = Array.from({ length: 4 }, (_, w) => slow(w));
+    await Promise.all(Array.from({ length: 6 }, (_, w) => fast(w)));
+    stop = true;
+    await Promise.all(slowOnes);
+  });
+
   it('a read version past the MVCC window fails TOO_OLD', async () => {
     const t = await startTestServer({ mvccWindowMs: 200 });
     try {

@@ -41,7 +41,7 @@ describe('ShardMap routing', () => {
 });
 
 describe('default split points', () => {
-  it.each([1, 2, 4, 8])('%i shards give %i-1 increasing points', (n) => {
+  it.each([1, 2, 4, 8])('%i shards give one split point fewer, increasing', (n) => {
     const points = defaultSplitPoints(n);
     expect(points.length).toBe(n - 1);
     new ShardMap(1, points); // throws unless strictly increasing
