@@ -53,6 +53,8 @@ interface CompareOptions {
   halfPeak: string[];
   /** Seconds per HTTP API scenario against txkv (autocannon); 0 = skip. */
   httpSeconds: number;
+  /** The command-line arguments of this run, for the results file. */
+  argv: string[];
 }
 
 interface SweepRun {
@@ -244,7 +246,7 @@ export function renderMarkdown(date: string, o: CompareOptions, runs: SystemRun[
     `${o.seconds} s measured after ${o.warmup} s warm-up per workload, ${o.procs} generator process(es) (${o.procs === 0 ? 'in the compare process' : 'forked'}), ` +
     `txkv with ${o.shards} shard(s), seed ${o.seed}. Every system on loopback with a temp data dir, every commit durable; ` +
     'all systems up for the whole run, each workload run on each system in turn. ' +
-    'Reproduce: `bash scripts/install-peers.sh && npm run build && node dist/bench/compare.js` (see bench/README.md).');
+    `Reproduce: \`bash scripts/install-peers.sh && npm run build && node dist/bench/compare.js${o.argv.length ? ' ' + o.argv.join(' ') : ''}\` (see bench/README.md).`);
   lines.push('');
   lines.push('| system | version |');
   lines.push('|---|---|');
@@ -477,6 +479,7 @@ export async function runCompare(argv: string[]): Promise<number> {
     shardSweep: (a['shard-sweep'] ?? '').split(',').filter((x) => x.trim() !== '').map(Number),
     sweepWorkloads: (a['sweep-workloads'] ?? '').split(',').map((x) => x.trim()),
     httpSeconds: Number(a['http-seconds']),
+    argv: argv.filter((x, i) => x !== '--out' && argv[i - 1] !== '--out'),
     halfPeak: (a['half-peak'] ?? '').split(',').filter((x) => x.trim() !== '').map((x) => x.trim()),
     outDir: a.out ?? fileURLToPath(new URL('../../bench/results/', import.meta.url)),
   };
