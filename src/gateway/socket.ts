@@ -97,12 +97,19 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
   };
 
   const hello = (ws: WS, conn: Conn, env: Envelope<RequestBody | UnknownBody>): void => {
+    // a refused handshake is answered, then the connection is closed (docs/protocol.md)
+    const refuse = (message: string): void => {
+      protocolError(ws, conn, env.requestId, message);
+      send(ws, conn);
+      conn.closed = true;
+      ws.end(1002, message.slice(0, 120));
+    };
     if (env.body.type !== 'hello') {
-      protocolError(ws, conn, env.requestId, 'the first request on a connection must be HelloRequest');
+      refuse('the first request on a connection must be HelloRequest');
       return;
     }
     if (env.body.protocolVersion !== PROTOCOL_VERSION) {
-      protocolError(ws, conn, env.requestId, `protocol version ${env.body.protocolVersion} is not supported; this server speaks ${PROTOCOL_VERSION}`);
+      refuse(`protocol version ${env.body.protocolVersion} is not supported; this server speaks ${PROTOCOL_VERSION}`);
       return;
     }
     if (conn.access === 'none') conn.access = o.tokens.check(env.body.token);

@@ -129,23 +129,32 @@ describe('bad input over the wire', () => {
     expect(closeCode).toBe(1003);
   });
 
-  it('a request before Hello, a wrong protocol version and an unknown message get PROTOCOL_ERROR', async () => {
-    const { frames } = await raw((ws) => {
-      ws.send(encodeRequests([{ requestId: 3, body: { type: 'grv' } }]));
-      ws.send(encodeRequests([{ requestId: 4, body: { type: 'hello', protocolVersion: 99, token: '', clientName: 't' } }]));
+  it('a request before Hello or a wrong protocol version: PROTOCOL_ERROR, then the connection is closed', async () => {
+    for (const first of [
+      encodeRequests([{ requestId: 3, body: { type: 'grv' } }]),
+      encodeRequests([{ requestId: 3, body: { type: 'hello', protocolVersion: 99, token: '', clientName: 't' } }]),
+    ]) {
+      const { frames, closeCode } = await raw((ws) => ws.send(first));
+      const replies = frames.flatMap((f) => decodeReplies(new Uint8Array(f)));
+      expect(replies.find((r) => r.requestId === 3)?.body).toMatchObject({ code: 'PROTOCOL_ERROR' });
+      expect(closeCode).toBe(1002);
+    }
+  });
+
+  it('an unknown message type gets PROTOCOL_ERROR and the connection stays open', async () => {
+    const { frames, closeCode } = await raw((ws) => {
       ws.send(hello);
       // a reply type sent as a request: not a request this server knows
-      const frame = encodeRequests([{ requestId: 5, body: { type: 'grv' } }]);
-      const patched = Buffer.from(frame);
+      const patched = Buffer.from(encodeRequests([{ requestId: 5, body: { type: 'grv' } }]));
       // GetReadVersionRequest is union type 3; make it 4 (GetReadVersionReply)
-      const idx = patched.indexOf(3, 8);
-      patched[idx] = 4;
+      patched[patched.indexOf(3, 8)] = 4;
       ws.send(patched);
+      ws.send(encodeRequests([{ requestId: 6, body: { type: 'grv' } }]));
     });
     const replies = frames.flatMap((f) => decodeReplies(new Uint8Array(f)));
-    expect(replies.find((r) => r.requestId === 3)?.body).toMatchObject({ code: 'PROTOCOL_ERROR' });
-    expect(replies.find((r) => r.requestId === 4)?.body).toMatchObject({ code: 'PROTOCOL_ERROR' });
     expect(replies.find((r) => r.requestId === 5)?.body).toMatchObject({ code: 'PROTOCOL_ERROR' });
+    expect(replies.find((r) => r.requestId === 6)?.body).toMatchObject({ type: 'grv' });
+    expect(closeCode).not.toBe(1002);
   });
 
   it('the server still serves normal clients afterwards', async () => {

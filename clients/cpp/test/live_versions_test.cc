@@ -149,13 +149,9 @@ TEST_F(Versions, ATransactionOlderThanItsTimeoutFailsWithTimeout) {
 namespace txkv::live {
 
 // Spec "Read versions": getReadVersion() covers every commit acknowledged before the call.
-// DISABLED: the server as of 2026-11-25 acknowledges a commit at version v while a commit
-// with a lower version is still in flight, and TimestampOracle.readVersion() then returns
-// (oldest in flight - 1) < v. It shows reliably when the contention comes from another
-// process, e.g. with `txkv_3fs_adapter_tests --gtest_filter='AdapterLive.WithTransaction*'
-// --gtest_repeat=4` running at the same time; in-process it rarely does. Run with
-// --gtest_also_run_disabled_tests once the server is fixed, then enable.
-TEST_F(Versions, DISABLED_ReadVersionCoversAcknowledgedCommitsUnderContention) {
+// This found a server bug (acknowledging a commit while a lower version was still in
+// flight); the server now acknowledges only once every lower version has finished.
+TEST_F(Versions, ReadVersionCoversAcknowledgedCommitsUnderContention) {
   auto p = prefix();
   auto other = connectDb();  // contention on its own connections
   std::atomic<bool> stop{false};
