@@ -97,7 +97,15 @@ export async function dispatchGets(c: Coordinator, bodies: Extract<RequestBody, 
       keys.push(new Uint8Array(0));
     }
   }
-  const results = await c.reads.getMany(versions, keys);
+  let results: (Uint8Array | null | TxnError)[];
+  try {
+    results = await c.reads.getMany(versions, keys);
+  } catch (err) {
+    // every read of the batch fails together (e.g. a shard shut down): count each one
+    const e = toWireError(err);
+    if (m) for (let i = 0; i < bodies.length; i++) m.failed(refused[i]?.type === 'error' ? (refused[i] as { code: string }).code : e.code);
+    return bodies.map((_, i) => refused[i] ?? { type: 'error', code: e.code, message: e.message });
+  }
   return results.map((r, i): ReplyBody => {
     const early = refused[i];
     if (early) {
