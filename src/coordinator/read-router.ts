@@ -36,13 +36,9 @@ export class ReadRouter {
   }
 
   get(readVersion: number, key: Uint8Array): Promise<Uint8Array | null> {
-    // the common case (a version already committed) takes no extra await
-    if (readVersion > this.oracle.committedVersion) return this.checkVersion(readVersion).then(() => this.get(readVersion, key));
-    const shardId = this.getShardMap().shardOfKey(key);
-    return this.shards[shardId]!.request({ t: 'get', readVersion, key }).then((r) => {
-      if ('error' in r) throw TxnError.fromWire(r.error);
-      if (!('value' in r)) throw new Error(`shard ${shardId}: unexpected reply to get`);
-      return r.value;
+    return this.getMany([readVersion], [key]).then(([r]) => {
+      if (r instanceof TxnError) throw r;
+      return r!;
     });
   }
 
@@ -57,8 +53,12 @@ export class ReadRouter {
     const slow: Promise<void>[] = [];
     for (let i = 0; i < keys.length; i++) {
       if (readVersions[i]! > this.oracle.committedVersion) {
-        // rare: a version still in flight (or in the future) takes the careful path alone
-        slow.push(this.get(readVersions[i]!, keys[i]!).then((v) => void (out[i] = v), (e: TxnError) => void (out[i] = e)));
+        // rare: a version still in flight (or in the future) waits alone, then reads
+        slow.push(
+          this.checkVersion(readVersions[i]!)
+            .then(() => this.getMany([readVersions[i]!], [keys[i]!]))
+            .then(([v]) => void (out[i] = v!), (e: TxnError) => void (out[i] = e)),
+        );
         continue;
       }
       const shardId = map.shardOfKey(keys[i]!);

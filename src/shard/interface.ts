@@ -20,13 +20,6 @@ export interface ShardMutation {
   param: Uint8Array;
 }
 
-export interface GetRequest {
-  t: 'get';
-  id: number;
-  readVersion: number;
-  key: Uint8Array;
-}
-
 /**
  * Many byte strings in one buffer: structured clone copies one buffer and one length
  * table instead of one typed array per key or value (measured: most of the cost of a
@@ -168,7 +161,6 @@ export interface StatsRequest {
 }
 
 export type ShardRequest =
-  | GetRequest
   | GetsRequest
   | RangeRequest
   | CommitRequest
@@ -195,7 +187,6 @@ export interface ShardStats {
 
 export type ShardReply =
   | { id: number; error: WireError }
-  | { id: number; value: Uint8Array | null }
   /** Reply to GetsRequest: per key a value (null = absent) or an error. */
   | { id: number; values: PackedBytes; errors: (WireError | null)[] | null }
   /** Reply to RangeRequest: keys and values alternating [k0, v0, k1, v1, ...]. */

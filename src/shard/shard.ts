@@ -68,14 +68,10 @@ export class Shard {
     return this.queue.length;
   }
 
-  /** Handles one request; returns its reply, or undefined when the reply comes after a flush (or never). */
+  /** Handles one request; its reply goes to `replies` now, or at a later flush (commits), or never (forget, horizon). */
   handle(req: ShardRequest, replies: ShardReply[]): void {
     try {
       switch (req.t) {
-        case 'get':
-          // gets are batched by handleBatch; a lone one still works
-          replies.push(this.getManyAt([req.key], [req.readVersion], [req.id])[0]!);
-          return;
         case 'gets':
           replies.push(this.gets(req.id, unpackBytes(req.keys) as Uint8Array[], req.readVersions));
           return;
@@ -106,48 +102,15 @@ export class Shard {
     }
   }
 
-  /** Handles a batch: point reads of the batch share one RocksDB multi-get. */
+  /** Handles a batch of requests in arrival order. */
   handleBatch(batch: ShardRequest[], replies: ShardReply[]): void {
-    const getKeys: Uint8Array[] = [];
-    const getIds: number[] = [];
-    const getVersions: number[] = [];
-    for (const req of batch) {
-      if (req.t === 'get') {
-        getKeys.push(req.key);
-        getIds.push(req.id);
-        getVersions.push(req.readVersion);
-        continue;
-      }
-      // reads never see unapplied commits, so answering the gets last changes nothing
-      this.handle(req, replies);
-    }
-    if (getKeys.length > 0) for (const r of this.getManyAt(getKeys, getVersions, getIds)) replies.push(r);
+    for (const req of batch) this.handle(req, replies);
   }
 
   private checkReadable(readVersion: number): void {
     if (readVersion < this.window.horizon) {
       throw new TxnError('TOO_OLD', `read version ${readVersion} is older than the MVCC window (oldest readable ${this.window.horizon})`);
     }
-  }
-
-  private getManyAt(keys: Uint8Array[], versions: number[], ids: number[]): ShardReply[] {
-    const out: ShardReply[] = [];
-    const values = this.storage.getMany(keys);
-    for (let i = 0; i < keys.length; i++) {
-      const rv = versions[i]!;
-      if (rv < this.window.horizon) {
-        out.push({ id: ids[i]!, error: new TxnError('TOO_OLD', `read version ${rv} is older than the MVCC window (oldest readable ${this.window.horizon})`).toWire() });
-        continue;
-      }
-      let value: Uint8Array | null = values[i] ?? null;
-      if (rv < this.window.newestVersion) {
-        const r = this.window.resolve(keyString(keys[i]!), rv);
-        if (r.overridden) value = r.value;
-      }
-      out.push({ id: ids[i]!, value });
-    }
-    this.counters.reads += keys.length;
-    return out;
   }
 
   /** Many point reads in one RocksDB multi-get and one reply. */

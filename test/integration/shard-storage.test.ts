@@ -31,10 +31,10 @@ describe('Shard over RocksDB', () => {
   };
   const get = (k: string, rv: number): string | null => {
     const replies: ShardReply[] = [];
-    shard.handleBatch([{ t: 'get', id: id++, readVersion: rv, key: toBytes(k) }], replies);
-    const r = replies[0]!;
-    if ('error' in r) throw new Error(r.error.code);
-    return t((r as { value: Uint8Array | null }).value);
+    shard.handleBatch([{ t: 'gets', id: id++, readVersions: [rv], keys: packBytes([toBytes(k)]) }], replies);
+    const r = replies[0] as { values: PackedBytes; errors: { code: string }[] | null };
+    if (r.errors?.[0]) throw new Error(r.errors[0].code);
+    return t(unpackBytes(r.values)[0]);
   };
   const range = (b: string, e: string, rv: number, limit = 100, reverse = false): { rows: string[]; more: boolean } => {
     const replies: ShardReply[] = [];
