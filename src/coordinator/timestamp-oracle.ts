@@ -97,17 +97,18 @@ export class TimestampOracle {
           resolve(false);
         }, timeoutMs);
       }
-      this.waiters.push(w);
+      // kept sorted by version (they mostly arrive in order, so this is usually an append):
+      // wake() then only looks at the front
+      let i = this.waiters.length;
+      while (i > 0 && this.waiters[i - 1]!.version > version) i--;
+      this.waiters.splice(i, 0, w);
     });
   }
 
   private wake(): void {
-    const still: typeof this.waiters = [];
-    const ready: (() => void)[] = [];
-    for (const w of this.waiters) (w.version <= this.committed ? ready.push(w.resolve) : still.push(w));
-    if (ready.length === 0) return;
-    this.waiters.length = 0;
-    this.waiters.push(...still);
-    for (const r of ready) r();
+    let n = 0;
+    while (n < this.waiters.length && this.waiters[n]!.version <= this.committed) n++;
+    if (n === 0) return;
+    for (const w of this.waiters.splice(0, n)) w.resolve();
   }
 }

@@ -35,4 +35,21 @@ describe('TimestampOracle', () => {
     expect(await waiting).toBe(true);
     expect(await o.waitFor(v + 100, 10)).toBe(false);
   });
+
+  it('waiters wake in version order, each once its version is committed', async () => {
+    let now = 10;
+    const o = new TimestampOracle(0, () => now++);
+    const [a, b, c] = [o.assignCommitVersion(), o.assignCommitVersion(), o.assignCommitVersion()];
+    const woke: number[] = [];
+    const waits = [c, a, b].map((v) => o.waitFor(v, Infinity).then(() => woke.push(v)));
+    o.finish(b); // a still in flight: nobody wakes
+    await Promise.resolve();
+    expect(woke).toEqual([]);
+    o.finish(a); // a and b committed
+    await new Promise((r) => setTimeout(r, 0));
+    expect(woke.sort()).toEqual([a, b].sort());
+    o.finish(c);
+    await Promise.all(waits);
+    expect(woke).toHaveLength(3);
+  });
 });
