@@ -102,24 +102,8 @@ export function prefixEnd(prefix: Uint8Array): Uint8Array {
   return new Uint8Array([0xff]);
 }
 
-/** `key` + 0x00: the first key after `key`. */
-export function keyAfter(key: Uint8Array): Uint8Array {
-  const out = new Uint8Array(key.length + 1);
-  out.set(key);
-  return out;
-}
-
-export function concatBytes(...parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+// keyAfter and concatBytes are the server's own (src/keys/bytes.ts)
+export { keyAfter, concatBytes } from '../src/keys/bytes.js';
 
 export function bytesToHex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');

@@ -18,8 +18,12 @@ function rangeOf(tx: ReadTransaction, begin: Uint8Array, end: Uint8Array, limit:
   return tx.getRange({ key: begin, inclusive: true }, { key: end, inclusive: false }, { limit });
 }
 
-class ReadOnlyTxn implements BenchTxn {
-  constructor(private readonly tx: ReadTransaction) {}
+/** The SDK transaction behind a workload's calls; writes are refused on a read-only one. */
+class SdkTxn implements BenchTxn {
+  constructor(
+    private readonly tx: ReadTransaction,
+    private readonly writable: Transaction | null,
+  ) {}
   get(key: Uint8Array): Promise<Uint8Array | null> {
     return this.tx.get(key);
   }
@@ -29,30 +33,15 @@ class ReadOnlyTxn implements BenchTxn {
   getRange(begin: Uint8Array, end: Uint8Array, limit: number): Promise<RangePage> {
     return rangeOf(this.tx, begin, end, limit);
   }
-  set(): void {
-    throw new Error('txkv adapter: write in a read-only transaction (workload bug)');
-  }
-  clear(): void {
-    throw new Error('txkv adapter: write in a read-only transaction (workload bug)');
-  }
-}
-
-class ReadWriteTxn implements BenchTxn {
-  constructor(readonly tx: Transaction) {}
-  get(key: Uint8Array): Promise<Uint8Array | null> {
-    return this.tx.get(key);
-  }
-  snapshotGet(key: Uint8Array): Promise<Uint8Array | null> {
-    return this.tx.snapshotGet(key);
-  }
-  getRange(begin: Uint8Array, end: Uint8Array, limit: number): Promise<RangePage> {
-    return rangeOf(this.tx, begin, end, limit);
+  private rw(): Transaction {
+    if (!this.writable) throw new Error('txkv adapter: write in a read-only transaction (workload bug)');
+    return this.writable;
   }
   set(key: Uint8Array, value: Uint8Array): void {
-    this.tx.set(key, value);
+    this.rw().set(key, value);
   }
   clear(key: Uint8Array): void {
-    this.tx.clear(key);
+    this.rw().clear(key);
   }
 }
 
@@ -61,10 +50,10 @@ class TxkvSession implements BenchSession {
 
   async attempt<T>(shape: TxnShape, fn: (tx: BenchTxn) => Promise<T>): Promise<T> {
     if (shape.kind === 'ro') {
-      return fn(new ReadOnlyTxn(this.db.createReadOnlyTransaction()));
+      return fn(new SdkTxn(this.db.createReadOnlyTransaction(), null));
     }
     const tx = this.db.createTransaction();
-    const result = await fn(new ReadWriteTxn(tx));
+    const result = await fn(new SdkTxn(tx, tx));
     await tx.commit();
     return result;
   }

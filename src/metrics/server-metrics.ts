@@ -8,7 +8,7 @@ import { printable } from '../keys/bytes.js';
 import { histogramText, quantile, type LatencyHistogram } from './latency-histogram.js';
 import { RequestMetrics, type SlowLogger } from './request-metrics.js';
 
-/** A shard's counters as the worker reports them (shard/interface.ts ShardStats). */
+/** A shard's counters as the worker reports them (shard/interface.ts ShardStats is this type). */
 export interface ShardCounters {
   shardId: number;
   appliedVersion: number;

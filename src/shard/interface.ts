@@ -5,6 +5,7 @@
 // (~1.8e15 today), exact in a double until 2^53 (year ~2255); numbers keep the
 // shard's hot paths free of BigInt arithmetic. The wire and the SDK use bigint.
 import type { WireError } from '../errors.js';
+import type { ShardCounters } from '../metrics/server-metrics.js';
 
 export const enum MutationKind {
   Set = 0,
@@ -170,20 +171,8 @@ export type ShardRequest =
   | HorizonRequest
   | StatsRequest;
 
-export interface ShardStats {
-  shardId: number;
-  appliedVersion: number;
-  windowCommits: number;
-  queued: number;
-  estimatedKeys: number;
-  estimatedBytes: number;
-  reads: number;
-  commits: number;
-  conflicts: number;
-  fsyncs: number;
-  batches: number;
-  busyMs: number;
-}
+/** A shard's counters; the shape is declared once, in metrics (which every folder may use). */
+export type ShardStats = ShardCounters;
 
 export type ShardReply =
   | { id: number; error: WireError }

@@ -107,10 +107,12 @@ export class Shard {
     for (const req of batch) this.handle(req, replies);
   }
 
+  private tooOld(readVersion: number): WireError {
+    return { code: 'TOO_OLD', message: `read version ${readVersion} is older than the MVCC window (oldest readable ${this.window.horizon})` };
+  }
+
   private checkReadable(readVersion: number): void {
-    if (readVersion < this.window.horizon) {
-      throw new TxnError('TOO_OLD', `read version ${readVersion} is older than the MVCC window (oldest readable ${this.window.horizon})`);
-    }
+    if (readVersion < this.window.horizon) throw TxnError.fromWire(this.tooOld(readVersion));
   }
 
   /** Many point reads in one RocksDB multi-get and one reply. */
@@ -121,7 +123,7 @@ export class Shard {
       const rv = versions[i]!;
       if (rv < this.window.horizon) {
         errors ??= new Array(keys.length).fill(null);
-        errors[i] = { code: 'TOO_OLD', message: `read version ${rv} is older than the MVCC window (oldest readable ${this.window.horizon})` };
+        errors[i] = this.tooOld(rv);
         values[i] = null;
         continue;
       }
@@ -223,7 +225,7 @@ export class Shard {
     const outcome = checkConflicts(req.readVersion, reads, this.window, this.queue);
     if (outcome === 'TOO_OLD') {
       this.counters.conflicts++;
-      replies.push({ id: req.id, error: { code: 'TOO_OLD', message: `read version ${req.readVersion} is older than the MVCC window (oldest ${this.window.horizon})` } });
+      replies.push({ id: req.id, error: this.tooOld(req.readVersion) });
       return;
     }
     if (outcome === 'CONFLICT') {
