@@ -19,7 +19,8 @@ function readKey(k: Uint8Array, what: string): Uint8Array {
   return k;
 }
 
-export async function dispatch(c: Coordinator, body: RequestBody | UnknownBody): Promise<ReplyBody> {
+/** One request that is not a point read (those go through dispatchGets, a frame's worth at a time). */
+export async function dispatch(c: Coordinator, body: Exclude<RequestBody, { type: 'get' }> | UnknownBody): Promise<ReplyBody> {
   // latency and byte counters (src/metrics/request-metrics.ts): plain fields, no allocation
   const m = requestMetricsOf(c);
   const started = m === undefined ? 0 : m.begin();
@@ -28,11 +29,6 @@ export async function dispatch(c: Coordinator, body: RequestBody | UnknownBody):
       case 'grv':
         if (m) m.transactionStarted();
         return { type: 'grv', readVersion: BigInt(c.reads.readVersion()) };
-      case 'get': {
-        const value = await c.reads.get(version(body.readVersion, 'read version'), readKey(body.key, 'key'));
-        if (m) m.getDone(started, body.key, value);
-        return { type: 'get', value };
-      }
       case 'range': {
         const range = selectorsToRange(
           { key: readKey(body.beginKey, 'begin key'), inclusive: body.beginInclusive },
