@@ -19,6 +19,9 @@ export const CODES = {
   UNAUTHORIZED: { retryable: false, threeFs: 'kFailed', meaning: 'missing or wrong token' },
   PROTOCOL_ERROR: { retryable: false, threeFs: 'kFailed', meaning: 'malformed frame or unknown message' },
   FAILED: { retryable: false, threeFs: 'kFailed', meaning: 'anything else' },
+  // second revision: a node that cannot serve right now (a cluster election, a server draining for shutdown);
+  // retryable, so transact() tries again and the SDK moves to another endpoint
+  UNAVAILABLE: { retryable: true, threeFs: 'kThrottled', meaning: 'no leader right now, or the server is shutting down' },
 } as const;
 
 export type TxnErrorCode = keyof typeof CODES;

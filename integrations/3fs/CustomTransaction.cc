@@ -47,6 +47,7 @@ Status CustomTransaction::toStatus(const txkv::TxnError& e) {
     case ErrorCode::kFutureVersion: code = TransactionCode::kFutureVersion; break;
     case ErrorCode::kThrottled: code = TransactionCode::kThrottled; break;
     case ErrorCode::kResourceConstrained: code = TransactionCode::kResourceConstrained; break;
+    case ErrorCode::kUnavailable: code = TransactionCode::kThrottled; break;
     case ErrorCode::kMaybeCommitted: code = TransactionCode::kMaybeCommitted; break;
     case ErrorCode::kNetworkError: code = TransactionCode::kNetworkError; break;
     case ErrorCode::kCanceled: code = TransactionCode::kCanceled; break;

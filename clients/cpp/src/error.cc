@@ -25,6 +25,7 @@ constexpr ErrorCodeInfo kTable[] = {
     {ErrorCode::kUnauthorized, "UNAUTHORIZED", false, "kFailed"},
     {ErrorCode::kProtocolError, "PROTOCOL_ERROR", false, "kFailed"},
     {ErrorCode::kFailed, "FAILED", false, "kFailed"},
+    {ErrorCode::kUnavailable, "UNAVAILABLE", true, "kThrottled"},
 };
 
 constexpr bool tableInEnumOrder() {

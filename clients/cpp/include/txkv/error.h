@@ -30,6 +30,7 @@ enum class ErrorCode {
   kUnauthorized,
   kProtocolError,
   kFailed,
+  kUnavailable,  // second revision: no leader right now, or the server is shutting down (retryable)
 };
 
 struct ErrorCodeInfo {
