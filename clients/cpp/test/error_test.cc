@@ -15,7 +15,7 @@ TEST(ErrorTable, MatchesTheSpec) {
       {"NETWORK_ERROR", false},    {"CANCELED", false},        {"TIMEOUT", false},
       {"READ_ONLY", false},        {"INVALID_ARGUMENT", false}, {"KEY_TOO_LARGE", false},
       {"VALUE_TOO_LARGE", false},  {"TRANSACTION_TOO_LARGE", false}, {"UNAUTHORIZED", false},
-      {"PROTOCOL_ERROR", false},   {"FAILED", false},
+      {"PROTOCOL_ERROR", false},   {"FAILED", false},          {"UNAVAILABLE", true},
   };
   size_t n = 0;
   const ErrorCodeInfo* table = errorCodeTable(&n);
