@@ -57,6 +57,12 @@ export async function dispatch(c: Coordinator, body: Exclude<RequestBody, { type
       }
       case 'hello':
         throw new TxnError('PROTOCOL_ERROR', 'HelloRequest may only be sent once, as the first request');
+      case 'watch':
+      case 'subscribe':
+      case 'subscribeAck':
+      case 'cancel':
+        // connection-bound requests: the gateway (socket.ts) answers them itself
+        throw new TxnError('PROTOCOL_ERROR', `${body.type} requests are not served by this gateway`);
       case 'unknown':
         throw new TxnError('PROTOCOL_ERROR', `unknown message type ${body.bodyType}`);
     }

@@ -18,6 +18,13 @@ import { HelloRequest as FbHelloRequest } from './generated/txkv/wire/hello-requ
 import { KeyRange as FbKeyRange } from './generated/txkv/wire/key-range.js';
 import { KeyValue as FbKeyValue } from './generated/txkv/wire/key-value.js';
 import { Mutation as FbMutation } from './generated/txkv/wire/mutation.js';
+import { CancelRequest as FbCancelRequest } from './generated/txkv/wire/cancel-request.js';
+import { ChangeBatch as FbChangeBatch } from './generated/txkv/wire/change-batch.js';
+import { SubscribeAckRequest as FbSubscribeAckRequest } from './generated/txkv/wire/subscribe-ack-request.js';
+import { SubscribeRequest as FbSubscribeRequest } from './generated/txkv/wire/subscribe-request.js';
+import { VersionChanges as FbVersionChanges } from './generated/txkv/wire/version-changes.js';
+import { WatchReply as FbWatchReply } from './generated/txkv/wire/watch-reply.js';
+import { WatchRequest as FbWatchRequest } from './generated/txkv/wire/watch-request.js';
 import { verifyFrame, FrameError } from './verify.js';
 
 export { FrameError };
@@ -30,7 +37,11 @@ export interface KeyRangeMsg {
 }
 
 export interface MutationMsg {
-  /** 0 Set, 1 Clear, 2 ClearRange, 3 SetVersionstampedKey, 4 SetVersionstampedValue */
+  /**
+   * 0 Set, 1 Clear, 2 ClearRange, 3 SetVersionstampedKey, 4 SetVersionstampedValue,
+   * 5..14 atomic operations (Add, BitAnd, BitOr, BitXor, Max, Min, ByteMax, ByteMin,
+   * AppendIfFits, CompareAndClear; schemas/txkv.fbs MutationType)
+   */
   type: number;
   key: Uint8Array;
   param: Uint8Array;
@@ -51,7 +62,21 @@ export type RequestBody =
       limit: number;
       reverse: boolean;
     }
-  | { type: 'commit'; readVersion: bigint; readConflicts: KeyRangeMsg[]; mutations: MutationMsg[] };
+  | { type: 'commit'; readVersion: bigint; readConflicts: KeyRangeMsg[]; mutations: MutationMsg[] }
+  /** Pending until the key's value differs from { present, value }. */
+  | { type: 'watch'; key: Uint8Array; present: boolean; value: Uint8Array }
+  /** fromVersion 0n = now; windowBytes = unacknowledged bytes the server may send. */
+  | { type: 'subscribe'; begin: Uint8Array; end: Uint8Array; fromVersion: bigint; windowBytes: number }
+  /** No reply. */
+  | { type: 'subscribeAck'; subscribeRequestId: number; bytes: number }
+  /** No reply; the target request is answered CANCELED. */
+  | { type: 'cancel'; targetRequestId: number };
+
+/** One committed version of a change feed: Set / Clear / ClearRange mutations (types 0, 1, 2). */
+export interface VersionChangesMsg {
+  version: bigint;
+  mutations: MutationMsg[];
+}
 
 export type ReplyBody =
   | { type: 'hello'; protocolVersion: number; serverVersion: string; readOnly: boolean }
@@ -59,6 +84,8 @@ export type ReplyBody =
   | { type: 'get'; value: Uint8Array | null }
   | { type: 'range'; kvs: Uint8Array[]; hasMore: boolean }
   | { type: 'commit'; commitVersion: bigint; versionstamp: Uint8Array }
+  | { type: 'watch'; version: bigint }
+  | { type: 'changes'; versions: VersionChangesMsg[]; bytes: number }
   | { type: 'error'; code: string; message: string };
 
 /** An envelope whose body could not be understood (unknown type): answer it with PROTOCOL_ERROR. */
@@ -78,8 +105,57 @@ function bytes(b: flatbuffers.Builder, v: Uint8Array): number {
   return b.createByteVector(v);
 }
 
+function buildMutation(b: flatbuffers.Builder, m: MutationMsg): number {
+  const k = bytes(b, m.key);
+  const p = bytes(b, m.param);
+  FbMutation.startMutation(b);
+  FbMutation.addType(b, m.type);
+  FbMutation.addKey(b, k);
+  FbMutation.addParam(b, p);
+  FbMutation.addOffset(b, m.offset);
+  return FbMutation.endMutation(b);
+}
+
 function buildBody(b: flatbuffers.Builder, body: RequestBody | ReplyBody, isReply: boolean): [Body, number] {
   switch (body.type) {
+    case 'watch':
+      if (!isReply) {
+        const rb = body as Extract<RequestBody, { type: 'watch' }>;
+        const k = bytes(b, rb.key);
+        const v = bytes(b, rb.value);
+        FbWatchRequest.startWatchRequest(b);
+        FbWatchRequest.addKey(b, k);
+        FbWatchRequest.addPresent(b, rb.present);
+        FbWatchRequest.addValue(b, v);
+        return [Body.WatchRequest, FbWatchRequest.endWatchRequest(b)];
+      } else {
+        const rb = body as Extract<ReplyBody, { type: 'watch' }>;
+        FbWatchReply.startWatchReply(b);
+        FbWatchReply.addVersion(b, rb.version);
+        return [Body.WatchReply, FbWatchReply.endWatchReply(b)];
+      }
+    case 'subscribe': {
+      const k = bytes(b, body.begin);
+      const e = bytes(b, body.end);
+      FbSubscribeRequest.startSubscribeRequest(b);
+      FbSubscribeRequest.addBegin(b, k);
+      FbSubscribeRequest.addEnd(b, e);
+      FbSubscribeRequest.addFromVersion(b, body.fromVersion);
+      FbSubscribeRequest.addWindowBytes(b, body.windowBytes);
+      return [Body.SubscribeRequest, FbSubscribeRequest.endSubscribeRequest(b)];
+    }
+    case 'subscribeAck':
+      return [Body.SubscribeAckRequest, FbSubscribeAckRequest.createSubscribeAckRequest(b, body.subscribeRequestId, body.bytes)];
+    case 'cancel':
+      return [Body.CancelRequest, FbCancelRequest.createCancelRequest(b, body.targetRequestId)];
+    case 'changes': {
+      const vs = body.versions.map((v) => {
+        const ms = FbVersionChanges.createMutationsVector(b, v.mutations.map((m) => buildMutation(b, m)));
+        return FbVersionChanges.createVersionChanges(b, v.version, ms);
+      });
+      const vv = FbChangeBatch.createVersionsVector(b, vs);
+      return [Body.ChangeBatch, FbChangeBatch.createChangeBatch(b, vv, body.bytes)];
+    }
     case 'hello':
       if (!isReply) {
         const rb = body as Extract<RequestBody, { type: 'hello' }>;
@@ -157,16 +233,7 @@ function buildBody(b: flatbuffers.Builder, body: RequestBody | ReplyBody, isRepl
       if (!isReply) {
         const rb = body as Extract<RequestBody, { type: 'commit' }>;
         const rcs = rb.readConflicts.map((r) => FbKeyRange.createKeyRange(b, bytes(b, r.begin), bytes(b, r.end)));
-        const ms = rb.mutations.map((m) => {
-          const k = bytes(b, m.key);
-          const p = bytes(b, m.param);
-          FbMutation.startMutation(b);
-          FbMutation.addType(b, m.type);
-          FbMutation.addKey(b, k);
-          FbMutation.addParam(b, p);
-          FbMutation.addOffset(b, m.offset);
-          return FbMutation.endMutation(b);
-        });
+        const ms = rb.mutations.map((m) => buildMutation(b, m));
         const rcv = FbCommitRequest.createReadConflictsVector(b, rcs);
         const mv = FbCommitRequest.createMutationsVector(b, ms);
         FbCommitRequest.startCommitRequest(b);
@@ -276,6 +343,24 @@ export function decodeRequests(buf: Uint8Array): Envelope<RequestBody | UnknownB
         body = { type: 'commit', readVersion: c.readVersion(), readConflicts, mutations };
         break;
       }
+      case Body.WatchRequest: {
+        const w = e.body(new FbWatchRequest()) as FbWatchRequest;
+        body = { type: 'watch', key: w.keyArray() ?? EMPTY, present: w.present(), value: w.valueArray() ?? EMPTY };
+        break;
+      }
+      case Body.SubscribeRequest: {
+        const r = e.body(new FbSubscribeRequest()) as FbSubscribeRequest;
+        body = { type: 'subscribe', begin: r.beginArray() ?? EMPTY, end: r.endArray() ?? EMPTY, fromVersion: r.fromVersion(), windowBytes: r.windowBytes() };
+        break;
+      }
+      case Body.SubscribeAckRequest: {
+        const r = e.body(new FbSubscribeAckRequest()) as FbSubscribeAckRequest;
+        body = { type: 'subscribeAck', subscribeRequestId: r.subscribeRequestId(), bytes: r.bytes() };
+        break;
+      }
+      case Body.CancelRequest:
+        body = { type: 'cancel', targetRequestId: (e.body(new FbCancelRequest()) as FbCancelRequest).targetRequestId() };
+        break;
       default:
         body = { type: 'unknown', bodyType: t };
     }
@@ -326,6 +411,24 @@ export function decodeReplies(buf: Uint8Array): Envelope<ReplyBody | UnknownBody
       case Body.ErrorReply: {
         const er = e.body(new FbErrorReply()) as FbErrorReply;
         body = { type: 'error', code: er.code() ?? 'FAILED', message: er.message() ?? '' };
+        break;
+      }
+      case Body.WatchReply:
+        body = { type: 'watch', version: (e.body(new FbWatchReply()) as FbWatchReply).version() };
+        break;
+      case Body.ChangeBatch: {
+        const c = e.body(new FbChangeBatch()) as FbChangeBatch;
+        const versions: VersionChangesMsg[] = [];
+        for (let j = 0; j < c.versionsLength(); j++) {
+          const v = c.versions(j)!;
+          const mutations: MutationMsg[] = [];
+          for (let k = 0; k < v.mutationsLength(); k++) {
+            const m = v.mutations(k)!;
+            mutations.push({ type: m.type(), key: (m.keyArray() ?? EMPTY).slice(), param: (m.paramArray() ?? EMPTY).slice(), offset: m.offset() });
+          }
+          versions.push({ version: v.version(), mutations });
+        }
+        body = { type: 'changes', versions, bytes: c.bytes() };
         break;
       }
       default:

@@ -31,6 +31,13 @@ const TABLES: Record<string, Field[]> = {
   CommitRequest: ['i64', { vecOf: 'KeyRange' }, { vecOf: 'Mutation' }],
   CommitReply: ['i64', 'bytes'],
   ErrorReply: ['string', 'string'],
+  WatchRequest: ['bytes', 'bool', 'bytes'],
+  WatchReply: ['i64'],
+  SubscribeRequest: ['bytes', 'bytes', 'i64', 'u32'],
+  VersionChanges: ['i64', { vecOf: 'Mutation' }],
+  ChangeBatch: [{ vecOf: 'VersionChanges' }, 'u32'],
+  SubscribeAckRequest: ['u32', 'u32'],
+  CancelRequest: ['u32'],
   Envelope: ['u32', 'u8', { union: 'Body', typeField: 1 }],
   Frame: [{ vecOf: 'Envelope' }],
 };
@@ -50,6 +57,12 @@ const UNIONS: Record<string, (string | null)[]> = {
     'CommitRequest',
     'CommitReply',
     'ErrorReply',
+    'WatchRequest',
+    'WatchReply',
+    'SubscribeRequest',
+    'ChangeBatch',
+    'SubscribeAckRequest',
+    'CancelRequest',
   ],
 };
 

@@ -17,12 +17,45 @@ const sample: Envelope<RequestBody>[] = [
       type: 'commit',
       readVersion: 9n,
       readConflicts: [{ begin: toBytes('a'), end: toBytes('b') }],
-      mutations: [{ type: 3, key: new Uint8Array(12), param: toBytes('v'), offset: 2 }],
+      mutations: [
+        { type: 3, key: new Uint8Array(12), param: toBytes('v'), offset: 2 },
+        { type: 5, key: toBytes('counter'), param: new Uint8Array([1, 0, 0, 0, 0, 0, 0, 0]), offset: 0 },
+        { type: 14, key: toBytes('c'), param: toBytes('x'), offset: 0 },
+      ],
     },
   },
+  { requestId: 6, body: { type: 'watch', key: toBytes('w'), present: true, value: toBytes('seen') } },
+  { requestId: 7, body: { type: 'subscribe', begin: toBytes('a'), end: toBytes('b'), fromVersion: 77n, windowBytes: 1 << 20 } },
+  { requestId: 8, body: { type: 'subscribeAck', subscribeRequestId: 7, bytes: 4096 } },
+  { requestId: 9, body: { type: 'cancel', targetRequestId: 6 } },
 ];
 
 describe('codec', () => {
+  it('round-trips watch and change-feed replies', () => {
+    const frame = encodeReplies([
+      { requestId: 6, body: { type: 'watch', version: 123n } },
+      {
+        requestId: 7,
+        body: {
+          type: 'changes',
+          bytes: 99,
+          versions: [
+            { version: 10n, mutations: [{ type: 0, key: toBytes('a1'), param: toBytes('v'), offset: 0 }] },
+            { version: 11n, mutations: [{ type: 2, key: toBytes('a'), param: toBytes('a5'), offset: 0 }, { type: 1, key: toBytes('a7'), param: new Uint8Array(0), offset: 0 }] },
+          ],
+        },
+      },
+    ]);
+    const d = decodeReplies(frame);
+    expect(d[0]).toEqual({ requestId: 6, body: { type: 'watch', version: 123n } });
+    const c = d[1]!.body as Extract<(typeof d)[number]['body'], { type: 'changes' }>;
+    expect(c.bytes).toBe(99);
+    expect(c.versions.map((v) => [v.version, v.mutations.map((m) => [m.type, Buffer.from(m.key).toString(), Buffer.from(m.param).toString()])])).toEqual([
+      [10n, [[0, 'a1', 'v']]],
+      [11n, [[2, 'a', 'a5'], [1, 'a7', '']]],
+    ]);
+  });
+
   it('round-trips every request type in one frame', () => {
     const decoded = decodeRequests(encodeRequests(sample));
     expect(JSON.parse(JSON.stringify(decoded, (_, v) => (typeof v === 'bigint' ? `${v}n` : v instanceof Uint8Array ? Buffer.from(v).toString('hex') : v)))).toEqual(

@@ -3,6 +3,8 @@
 /* eslint-disable @typescript-eslint/no-unused-vars, @typescript-eslint/no-explicit-any, @typescript-eslint/no-non-null-assertion */
 
 export { Body } from './wire/body.js';
+export { CancelRequest } from './wire/cancel-request.js';
+export { ChangeBatch } from './wire/change-batch.js';
 export { CommitReply } from './wire/commit-reply.js';
 export { CommitRequest } from './wire/commit-request.js';
 export { Envelope } from './wire/envelope.js';
@@ -20,3 +22,8 @@ export { KeyRange } from './wire/key-range.js';
 export { KeyValue } from './wire/key-value.js';
 export { Mutation } from './wire/mutation.js';
 export { MutationType } from './wire/mutation-type.js';
+export { SubscribeAckRequest } from './wire/subscribe-ack-request.js';
+export { SubscribeRequest } from './wire/subscribe-request.js';
+export { VersionChanges } from './wire/version-changes.js';
+export { WatchReply } from './wire/watch-reply.js';
+export { WatchRequest } from './wire/watch-request.js';

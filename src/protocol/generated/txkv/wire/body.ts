@@ -2,6 +2,8 @@
 
 /* eslint-disable @typescript-eslint/no-unused-vars, @typescript-eslint/no-explicit-any, @typescript-eslint/no-non-null-assertion */
 
+import { CancelRequest } from './cancel-request.js';
+import { ChangeBatch } from './change-batch.js';
 import { CommitReply } from './commit-reply.js';
 import { CommitRequest } from './commit-request.js';
 import { ErrorReply } from './error-reply.js';
@@ -13,6 +15,10 @@ import { GetReply } from './get-reply.js';
 import { GetRequest } from './get-request.js';
 import { HelloReply } from './hello-reply.js';
 import { HelloRequest } from './hello-request.js';
+import { SubscribeAckRequest } from './subscribe-ack-request.js';
+import { SubscribeRequest } from './subscribe-request.js';
+import { WatchReply } from './watch-reply.js';
+import { WatchRequest } from './watch-request.js';
 
 
 export enum Body {
@@ -27,13 +33,19 @@ export enum Body {
   GetRangeReply = 8,
   CommitRequest = 9,
   CommitReply = 10,
-  ErrorReply = 11
+  ErrorReply = 11,
+  WatchRequest = 12,
+  WatchReply = 13,
+  SubscribeRequest = 14,
+  ChangeBatch = 15,
+  SubscribeAckRequest = 16,
+  CancelRequest = 17
 }
 
 export function unionToBody(
   type: Body,
-  accessor: (obj:CommitReply|CommitRequest|ErrorReply|GetRangeReply|GetRangeRequest|GetReadVersionReply|GetReadVersionRequest|GetReply|GetRequest|HelloReply|HelloRequest) => CommitReply|CommitRequest|ErrorReply|GetRangeReply|GetRangeRequest|GetReadVersionReply|GetReadVersionRequest|GetReply|GetRequest|HelloReply|HelloRequest|null
-): CommitReply|CommitRequest|ErrorReply|GetRangeReply|GetRangeRequest|GetReadVersionReply|GetReadVersionRequest|GetReply|GetRequest|HelloReply|HelloRequest|null {
+  accessor: (obj:CancelRequest|ChangeBatch|CommitReply|CommitRequest|ErrorReply|GetRangeReply|GetRangeRequest|GetReadVersionReply|GetReadVersionRequest|GetReply|GetRequest|HelloReply|HelloRequest|SubscribeAckRequest|SubscribeRequest|WatchReply|WatchRequest) => CancelRequest|ChangeBatch|CommitReply|CommitRequest|ErrorReply|GetRangeReply|GetRangeRequest|GetReadVersionReply|GetReadVersionRequest|GetReply|GetRequest|HelloReply|HelloRequest|SubscribeAckRequest|SubscribeRequest|WatchReply|WatchRequest|null
+): CancelRequest|ChangeBatch|CommitReply|CommitRequest|ErrorReply|GetRangeReply|GetRangeRequest|GetReadVersionReply|GetReadVersionRequest|GetReply|GetRequest|HelloReply|HelloRequest|SubscribeAckRequest|SubscribeRequest|WatchReply|WatchRequest|null {
   switch(Body[type]) {
     case 'NONE': return null; 
     case 'HelloRequest': return accessor(new HelloRequest())! as HelloRequest;
@@ -47,15 +59,21 @@ export function unionToBody(
     case 'CommitRequest': return accessor(new CommitRequest())! as CommitRequest;
     case 'CommitReply': return accessor(new CommitReply())! as CommitReply;
     case 'ErrorReply': return accessor(new ErrorReply())! as ErrorReply;
+    case 'WatchRequest': return accessor(new WatchRequest())! as WatchRequest;
+    case 'WatchReply': return accessor(new WatchReply())! as WatchReply;
+    case 'SubscribeRequest': return accessor(new SubscribeRequest())! as SubscribeRequest;
+    case 'ChangeBatch': return accessor(new ChangeBatch())! as ChangeBatch;
+    case 'SubscribeAckRequest': return accessor(new SubscribeAckRequest())! as SubscribeAckRequest;
+    case 'CancelRequest': return accessor(new CancelRequest())! as CancelRequest;
     default: return null;
   }
 }
 
 export function unionListToBody(
   type: Body, 
-  accessor: (index: number, obj:CommitReply|CommitRequest|ErrorReply|GetRangeReply|GetRangeRequest|GetReadVersionReply|GetReadVersionRequest|GetReply|GetRequest|HelloReply|HelloRequest) => CommitReply|CommitRequest|ErrorReply|GetRangeReply|GetRangeRequest|GetReadVersionReply|GetReadVersionRequest|GetReply|GetRequest|HelloReply|HelloRequest|null, 
+  accessor: (index: number, obj:CancelRequest|ChangeBatch|CommitReply|CommitRequest|ErrorReply|GetRangeReply|GetRangeRequest|GetReadVersionReply|GetReadVersionRequest|GetReply|GetRequest|HelloReply|HelloRequest|SubscribeAckRequest|SubscribeRequest|WatchReply|WatchRequest) => CancelRequest|ChangeBatch|CommitReply|CommitRequest|ErrorReply|GetRangeReply|GetRangeRequest|GetReadVersionReply|GetReadVersionRequest|GetReply|GetRequest|HelloReply|HelloRequest|SubscribeAckRequest|SubscribeRequest|WatchReply|WatchRequest|null, 
   index: number
-): CommitReply|CommitRequest|ErrorReply|GetRangeReply|GetRangeRequest|GetReadVersionReply|GetReadVersionRequest|GetReply|GetRequest|HelloReply|HelloRequest|null {
+): CancelRequest|ChangeBatch|CommitReply|CommitRequest|ErrorReply|GetRangeReply|GetRangeRequest|GetReadVersionReply|GetReadVersionRequest|GetReply|GetRequest|HelloReply|HelloRequest|SubscribeAckRequest|SubscribeRequest|WatchReply|WatchRequest|null {
   switch(Body[type]) {
     case 'NONE': return null; 
     case 'HelloRequest': return accessor(index, new HelloRequest())! as HelloRequest;
@@ -69,6 +87,12 @@ export function unionListToBody(
     case 'CommitRequest': return accessor(index, new CommitRequest())! as CommitRequest;
     case 'CommitReply': return accessor(index, new CommitReply())! as CommitReply;
     case 'ErrorReply': return accessor(index, new ErrorReply())! as ErrorReply;
+    case 'WatchRequest': return accessor(index, new WatchRequest())! as WatchRequest;
+    case 'WatchReply': return accessor(index, new WatchReply())! as WatchReply;
+    case 'SubscribeRequest': return accessor(index, new SubscribeRequest())! as SubscribeRequest;
+    case 'ChangeBatch': return accessor(index, new ChangeBatch())! as ChangeBatch;
+    case 'SubscribeAckRequest': return accessor(index, new SubscribeAckRequest())! as SubscribeAckRequest;
+    case 'CancelRequest': return accessor(index, new CancelRequest())! as CancelRequest;
     default: return null;
   }
 }

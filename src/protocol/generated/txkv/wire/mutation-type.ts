@@ -7,5 +7,15 @@ export enum MutationType {
   Clear = 1,
   ClearRange = 2,
   SetVersionstampedKey = 3,
-  SetVersionstampedValue = 4
+  SetVersionstampedValue = 4,
+  Add = 5,
+  BitAnd = 6,
+  BitOr = 7,
+  BitXor = 8,
+  Max = 9,
+  Min = 10,
+  ByteMax = 11,
+  ByteMin = 12,
+  AppendIfFits = 13,
+  CompareAndClear = 14
 }
