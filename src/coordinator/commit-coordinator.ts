@@ -16,6 +16,7 @@
 import { TxnError, type WireError } from '../errors.js';
 import type { Failpoints } from '../failpoints/failpoints.js';
 import { packBytes, packMutations, type ShardReply } from '../shard/interface.js';
+import { LocalLog, type CommitLog } from './commit-log.js';
 import { decisionKey, encodeDecision } from './decision-log.js';
 import { planCommit, validateCommit, versionstampOf, type CommitInput, type ShardPlan } from './commit-plan.js';
 import type { ShardHandle } from './shard-handle.js';
@@ -49,6 +50,8 @@ export class CommitCoordinator {
     private readonly getShardMap: () => ShardMap,
     private readonly failpoints: Failpoints,
     private readonly options: { readonly: boolean; durable: boolean },
+    /** Where a decided commit becomes durable (commit-log.ts); the local log is today's single node. */
+    private readonly log: CommitLog = new LocalLog(),
   ) {}
 
   /** Refuse new commits from now on (graceful shutdown). */
@@ -65,9 +68,11 @@ export class CommitCoordinator {
     }
     const commitVersion = this.oracle.assignCommitVersion();
     const stamp = versionstampOf(commitVersion);
+    const replicated = this.log.kind === 'replicated';
+    if (replicated) this.log.reserve(commitVersion);
     try {
-      const plans = planCommit(input, this.getShardMap(), stamp);
-      await this.run(input.readVersion, commitVersion, plans);
+      if (replicated) await this.runReplicated(input, commitVersion, stamp);
+      else await this.run(input.readVersion, commitVersion, planCommit(input, this.getShardMap(), stamp));
       this.counters.committed++;
     } catch (err) {
       if (err instanceof TxnError && (err.code === 'CONFLICT' || err.code === 'TOO_OLD')) this.counters.conflicts++;
@@ -81,6 +86,48 @@ export class CommitCoordinator {
     // acknowledged commit), and read versions never pass an unfinished lower version
     if (this.oracle.committedVersion < commitVersion) await this.oracle.waitFor(commitVersion, Infinity);
     return { commitVersion, versionstamp: stamp };
+  }
+
+  /**
+   * Cluster mode: prepare everywhere (even on one shard: the log decides, not the
+   * shard), append the write parts to the log, then let the write shards apply
+   * without fsync and without a decision record (the log entry is both).
+   */
+  private async runReplicated(input: CommitInput, commitVersion: number, stamp: Uint8Array): Promise<void> {
+    const readVersion = input.readVersion;
+    let appended = false;
+    let writers: ShardPlan[] = [];
+    try {
+      const plans = planCommit(input, this.getShardMap(), stamp);
+      this.counters.twoPhase++;
+      const replies = await Promise.all(
+        plans.map((p) =>
+          this.shards[p.shardId]!.request({ t: 'prepare', readVersion, commitVersion, reads: packBytes(p.reads), mutations: packMutations(p.mutations) }),
+        ),
+      );
+      const refusal = replies.map(replyError).find((e) => e !== null);
+      writers = plans.filter((p, i) => p.mutations.length > 0 && replyError(replies[i]!) === null);
+      if (refusal) throw TxnError.fromWire(refusal);
+      if (writers.length === 0) {
+        appended = true;
+        this.log.drop(commitVersion);
+        return;
+      }
+      const logged = this.log.append({ commitVersion, parts: writers.map((p) => ({ shardId: p.shardId, mutations: p.mutations })) });
+      appended = true;
+      await logged;
+    } catch (err) {
+      if (!appended) this.log.drop(commitVersion);
+      // not in the log (or not known to be): the prepared writes must not be applied here;
+      // if the log does hold them after all (MAYBE_COMMITTED), this node re-reads the log
+      for (const p of writers) this.shards[p.shardId]!.post({ t: 'decide', commitVersion, commit: false, sync: false });
+      throw err;
+    }
+    const rest = await Promise.all(writers.map((p) => this.shards[p.shardId]!.request({ t: 'decide', commitVersion, commit: true, sync: false })));
+    for (let i = 0; i < rest.length; i++) {
+      const err = replyError(rest[i]!);
+      if (err) throw new Error(`shard ${writers[i]!.shardId} failed to apply logged commit ${commitVersion}: ${err.message}`);
+    }
   }
 
   private async run(readVersion: number, commitVersion: number, plans: ShardPlan[]): Promise<void> {

@@ -6,6 +6,7 @@ import type { RocksLevel } from '@nxtedition/rocksdb';
 import { Failpoints } from '../failpoints/failpoints.js';
 import type { ShardStats } from '../shard/interface.js';
 import { CommitCoordinator } from './commit-coordinator.js';
+import { LocalLog, type CommitLog } from './commit-log.js';
 import { ReadRouter } from './read-router.js';
 import { recover, type RecoveryReport } from './recovery.js';
 import { ShardHandle } from './shard-handle.js';
@@ -20,6 +21,8 @@ export interface CoordinatorOptions {
   mvccWindowMs: number;
   failpoints: Record<string, string>;
   logger: Logger;
+  /** Where decided commits become durable; default: the local log (shards fsync their batches). */
+  commitLog?: CommitLog;
   /** Called when a shard worker dies: the server must stop (its state is unknown). */
   onFatal: (err: Error) => void;
 }
@@ -66,7 +69,7 @@ export class Coordinator {
       oracle,
       shardMap,
       shards,
-      new CommitCoordinator(oracle, shards, map, failpoints, { readonly: o.readonly, durable: o.durable }),
+      new CommitCoordinator(oracle, shards, map, failpoints, { readonly: o.readonly, durable: o.durable }, o.commitLog ?? new LocalLog()),
       new ReadRouter(oracle, shards, map),
       recovery,
       o.mvccWindowMs,
