@@ -54,6 +54,7 @@ TEST(ErrorMapping, EveryTxkvCodeMapsAndRetriesAsTheSpecSays) {
       {ErrorCode::kUnauthorized, TransactionCode::kFailed},
       {ErrorCode::kProtocolError, TransactionCode::kFailed},
       {ErrorCode::kFailed, TransactionCode::kFailed},
+      {ErrorCode::kUnavailable, TransactionCode::kThrottled},
   };
   size_t n = 0;
   txkv::errorCodeTable(&n);
