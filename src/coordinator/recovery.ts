@@ -34,7 +34,8 @@ export function recover(db: RocksLevel, shardCount: number): RecoveryReport {
       for (let i = 0; i < rows.length; i += 2) records.push({ key: rows[i]!, value: rows[i + 1]! });
     }
   } finally {
-    it._closeSync();
+    // close(), not _closeSync(): only close() unregisters the iterator from the database
+    void it.close();
   }
 
   let last = Math.max(0, ...watermarks);
@@ -54,6 +55,8 @@ export function recover(db: RocksLevel, shardCount: number): RecoveryReport {
         else {
           // apply what the batch has so far, so the range scan sees it
           batch._writeSync({ sync: false });
+          // close() unregisters the batch from the database (see ShardBatch.close)
+          void batch.close();
           batch = db.batch();
           const scan = db.iterator({ gte: m.key, lt: m.param, column, keyEncoding: 'buffer', valueEncoding: 'buffer', values: false });
           try {
@@ -63,7 +66,7 @@ export function recover(db: RocksLevel, shardCount: number): RecoveryReport {
               for (let i = 0; i < rows.length; i += 2) batch._del(rows[i]!, { column });
             }
           } finally {
-            scan._closeSync();
+            void scan.close();
           }
         }
       }
@@ -74,6 +77,7 @@ export function recover(db: RocksLevel, shardCount: number): RecoveryReport {
     batch._del(rec.key);
   }
   batch._writeSync({ sync: true });
+  void batch.close();
   return {
     lastCommittedVersion: last,
     appliedVersions: watermarks,

@@ -9,6 +9,8 @@ declare module '@nxtedition/rocksdb' {
   export interface RocksIterator {
     _nextvSync(size: number, options?: object): { rows: Buffer[]; finished: boolean };
     _closeSync(): void;
+    /** Frees the native iterator and unregisters it from the database (_closeSync does only the first). */
+    close(): Promise<void>;
   }
   export interface ChainedBatch {
     // the underscore forms take bytes as they are; put/del would run abstract-level's
