@@ -49,8 +49,8 @@ describe('memory soak', () => {
     // enough load for a leak to show (the leaky server grew ~1 MiB per MiB committed)
     expect(committedSince, report).toBeGreaterThan(100);
     expect(end.rangeReads, report).toBeGreaterThan(500);
-    // a quarter of the committed bytes plus slack for allocator noise
-    expect(grown, report).toBeLessThan(64 + committedSince / 4);
+    // half the committed bytes plus slack for memtables filling and allocator noise
+    expect(grown, report).toBeLessThan(96 + committedSince / 2);
     expect(rssEnd, report).toBeLessThan(900);
   });
 });
