@@ -52,6 +52,8 @@ export class Connection {
   private dead = false;
   private queuedGrv: Promise<ReplyBody> | null = null;
   readOnlyServer = false;
+  /** The server's database id from the handshake ('' from servers that predate it). */
+  databaseId = '';
 
   private constructor(readonly url: string) {}
 
@@ -126,6 +128,7 @@ export class Connection {
             settled = true;
             clearTimeout(timer);
             c.readOnlyServer = r.readOnly;
+            c.databaseId = r.databaseId;
             ws.onerror = () => {};
             resolve();
           },

@@ -17,6 +17,8 @@ export class ConnectionPool {
   private readonly slots: Slot[];
   private next = 0;
   private closed = false;
+  /** The database the first handshake named, and where: every endpoint must name the same. */
+  private database: { id: string; url: string } | null = null;
 
   constructor(
     private readonly endpoints: string[],
@@ -32,6 +34,12 @@ export class ConnectionPool {
   /** Opens every slot; succeeds when at least one connects. */
   async start(): Promise<void> {
     const results = await Promise.allSettled(this.slots.map((s) => this.connect(s)));
+    // endpoints of different databases are an error even when some connected
+    const mixed = results.find((r) => r.status === 'rejected' && r.reason instanceof TxnError && r.reason.code === 'INVALID_ARGUMENT');
+    if (mixed) {
+      this.close();
+      throw (mixed as PromiseRejectedResult).reason;
+    }
     const ok = results.some((r) => r.status === 'fulfilled');
     if (!ok) {
       const first = results[0] as PromiseRejectedResult;
@@ -48,6 +56,17 @@ export class ConnectionPool {
       if (this.closed) throw new TxnError('NETWORK_ERROR', 'the database handle is closed');
       try {
         const c = await Connection.open(url, this.token, this.connectTimeoutMs, this.tls);
+        if (c.databaseId !== '') {
+          this.database ??= { id: c.databaseId, url };
+          if (c.databaseId !== this.database.id) {
+            c.close();
+            throw new TxnError(
+              'INVALID_ARGUMENT',
+              `endpoints of different databases: ${this.database.url} serves database ${this.database.id} but ${url} serves database ${c.databaseId}; ` +
+                'list only the endpoints of one database (one server or one cluster)',
+            );
+          }
+        }
         slot.conn = c;
         slot.failures = 0;
         return c;

@@ -20,6 +20,8 @@ export interface GatewayOptions {
   idleTimeoutSec: number;
   readonly: boolean;
   serverVersion: string;
+  /** Reported in the Hello reply: clients refuse endpoints of different databases. */
+  databaseId: string;
   logger: Logger;
   /** JSON for GET /v1/status. */
   status: () => Promise<unknown>;
@@ -121,7 +123,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
       return;
     }
     conn.helloDone = true;
-    reply(ws, conn, env.requestId, { type: 'hello', protocolVersion: PROTOCOL_VERSION, serverVersion: o.serverVersion, readOnly: o.readonly || conn.access === 'read' });
+    reply(ws, conn, env.requestId, { type: 'hello', protocolVersion: PROTOCOL_VERSION, serverVersion: o.serverVersion, readOnly: o.readonly || conn.access === 'read', databaseId: o.databaseId });
   };
 
   app.ws<Conn>('/*', {

@@ -43,6 +43,10 @@ export interface CommitTotals {
 
 export interface ServerSources {
   version: string;
+  /** The database's id (data directory or cluster), as in the Hello reply. */
+  databaseId: string;
+  /** Cluster role and members (src/cluster), or null on a single node. */
+  cluster: () => Record<string, unknown> | null;
   settings: { durability: string; readonly: boolean; mvccWindowMs: number; shards: number; dataDir: string; slowTransactionMs: number };
   recovery: object;
   latestCommittedVersion(): number;
@@ -253,6 +257,8 @@ export class ServerMetrics {
     }
     return {
       version: s.version,
+      databaseId: s.databaseId,
+      cluster: s.cluster(),
       uptimeSec: Math.round((Date.now() - this.startedAt) / 1000),
       startedAt: new Date(this.startedAt).toISOString(),
       durability: s.settings.durability,

@@ -79,7 +79,7 @@ export interface VersionChangesMsg {
 }
 
 export type ReplyBody =
-  | { type: 'hello'; protocolVersion: number; serverVersion: string; readOnly: boolean }
+  | { type: 'hello'; protocolVersion: number; serverVersion: string; readOnly: boolean; databaseId: string }
   | { type: 'grv'; readVersion: bigint }
   | { type: 'get'; value: Uint8Array | null }
   | { type: 'range'; kvs: Uint8Array[]; hasMore: boolean }
@@ -169,10 +169,13 @@ function buildBody(b: flatbuffers.Builder, body: RequestBody | ReplyBody, isRepl
       } else {
         const rb = body as Extract<ReplyBody, { type: 'hello' }>;
         const sv = b.createString(rb.serverVersion);
+        // absent when empty, so the bytes of a reply without an id stay what they were
+        const dbId = rb.databaseId === '' ? 0 : b.createString(rb.databaseId);
         FbHelloReply.startHelloReply(b);
         FbHelloReply.addProtocolVersion(b, rb.protocolVersion);
         FbHelloReply.addServerVersion(b, sv);
         FbHelloReply.addReadOnly(b, rb.readOnly);
+        if (dbId !== 0) FbHelloReply.addDatabaseId(b, dbId);
         return [Body.HelloReply, FbHelloReply.endHelloReply(b)];
       }
     case 'grv':
@@ -381,7 +384,7 @@ export function decodeReplies(buf: Uint8Array): Envelope<ReplyBody | UnknownBody
     switch (t) {
       case Body.HelloReply: {
         const h = e.body(new FbHelloReply()) as FbHelloReply;
-        body = { type: 'hello', protocolVersion: h.protocolVersion(), serverVersion: h.serverVersion() ?? '', readOnly: h.readOnly() };
+        body = { type: 'hello', protocolVersion: h.protocolVersion(), serverVersion: h.serverVersion() ?? '', readOnly: h.readOnly(), databaseId: h.databaseId() ?? '' };
         break;
       }
       case Body.GetReadVersionReply:

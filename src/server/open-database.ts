@@ -3,6 +3,7 @@
 // opens RocksDB (workers attach to this handle). The shard layout is fixed when the
 // data directory is created and kept in txkv-layout.json beside the database, since
 // RocksDB must be told every column family before it can open.
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { RocksLevel } from '@nxtedition/rocksdb';
@@ -14,6 +15,12 @@ export interface Layout {
   /** Split points as hex strings (shard i starts at splitPoints[i-1]). */
   splitPoints: string[];
   createdAt: string;
+  /**
+   * The database's id, made when the directory was created (a random UUID; in a
+   * cluster, the cluster's id from etcd). Directories made before ids existed get one
+   * at their next start.
+   */
+  databaseId?: string;
 }
 
 export interface OpenedDatabase {
@@ -22,6 +29,7 @@ export interface OpenedDatabase {
   created: boolean;
   /** The split points in force (the directory's own). */
   splitPoints: Uint8Array[];
+  databaseId: string;
 }
 
 function writeFileDurably(file: string, text: string): void {
@@ -49,7 +57,7 @@ function writeFileDurably(file: string, text: string): void {
  */
 export async function openDatabase(
   dataDir: string,
-  wanted: { shards: number; splitPoints: Uint8Array[]; explicitSplitPoints: boolean },
+  wanted: { shards: number; splitPoints: Uint8Array[]; explicitSplitPoints: boolean; databaseId?: string },
 ): Promise<OpenedDatabase> {
   fs.mkdirSync(dataDir, { recursive: true });
   const layoutFile = path.join(dataDir, 'txkv-layout.json');
@@ -71,13 +79,22 @@ export async function openDatabase(
       shards: wanted.shards,
       splitPoints: wanted.splitPoints.map((p) => Buffer.from(p).toString('hex')),
       createdAt: new Date().toISOString(),
+      databaseId: wanted.databaseId ?? randomUUID(),
     };
     created = true;
   }
+  if (wanted.databaseId !== undefined && layout.databaseId !== undefined && layout.databaseId !== wanted.databaseId) {
+    throw new Error(
+      `${dataDir} belongs to database ${layout.databaseId}, but this server is asked to serve database ${wanted.databaseId} ` +
+        '(a cluster node needs a data directory of its own cluster, or a new empty one)',
+    );
+  }
+  const stamp = !created && layout.databaseId === undefined;
+  if (stamp) layout.databaseId = wanted.databaseId ?? randomUUID();
   const columns: Record<string, object> = { default: {} };
   for (let i = 0; i < layout.shards; i++) columns[columnName(i)] = {};
   const db = new RocksLevel(path.join(dataDir, 'rocksdb'));
   await db.open({ columns, createIfMissing: true });
-  if (created) writeFileDurably(layoutFile, JSON.stringify(layout, null, 2) + '\n');
-  return { db, layout, created, splitPoints: layout.splitPoints.map((h) => new Uint8Array(Buffer.from(h, 'hex'))) };
+  if (created || stamp) writeFileDurably(layoutFile, JSON.stringify(layout, null, 2) + '\n');
+  return { db, layout, created, databaseId: layout.databaseId!, splitPoints: layout.splitPoints.map((h) => new Uint8Array(Buffer.from(h, 'hex'))) };
 }

@@ -65,7 +65,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
   const explicitSplitPoints = config.splitPoints.length > 0;
   const wantedSplitPoints = explicitSplitPoints ? config.splitPoints.map(parseEscapedBytes) : defaultSplitPoints(config.shards);
   const dataDir = path.resolve(config.dataDir);
-  const { db, created, splitPoints } = await openDatabase(dataDir, { shards: config.shards, splitPoints: wantedSplitPoints, explicitSplitPoints });
+  const { db, created, splitPoints, databaseId } = await openDatabase(dataDir, { shards: config.shards, splitPoints: wantedSplitPoints, explicitSplitPoints });
   let coordinator: Coordinator;
   try {
     coordinator = await Coordinator.start({
@@ -101,6 +101,8 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
   const metrics = new ServerMetrics(
     {
       version: VERSION,
+      databaseId,
+      cluster: () => null,
       settings: { ...config, dataDir },
       recovery: r,
       latestCommittedVersion: () => coordinator.oracle.committedVersion,
@@ -123,6 +125,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
     idleTimeoutSec: config.idleTimeoutSec,
     readonly: config.readonly,
     serverVersion: VERSION,
+    databaseId,
     logger,
     tokens,
     protectStatus: config.auth.protectStatus,

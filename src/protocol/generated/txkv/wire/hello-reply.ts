@@ -39,8 +39,15 @@ readOnly():boolean {
   return offset ? !!this.bb!.readInt8(this.bb_pos + offset) : false;
 }
 
+databaseId():string|null
+databaseId(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
+databaseId(optionalEncoding?:any):string|Uint8Array|null {
+  const offset = this.bb!.__offset(this.bb_pos, 10);
+  return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
+}
+
 static startHelloReply(builder:flatbuffers.Builder) {
-  builder.startObject(3);
+  builder.startObject(4);
 }
 
 static addProtocolVersion(builder:flatbuffers.Builder, protocolVersion:number) {
@@ -55,16 +62,21 @@ static addReadOnly(builder:flatbuffers.Builder, readOnly:boolean) {
   builder.addFieldInt8(2, +readOnly, +false);
 }
 
+static addDatabaseId(builder:flatbuffers.Builder, databaseIdOffset:flatbuffers.Offset) {
+  builder.addFieldOffset(3, databaseIdOffset, 0);
+}
+
 static endHelloReply(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   return offset;
 }
 
-static createHelloReply(builder:flatbuffers.Builder, protocolVersion:number, serverVersionOffset:flatbuffers.Offset, readOnly:boolean):flatbuffers.Offset {
+static createHelloReply(builder:flatbuffers.Builder, protocolVersion:number, serverVersionOffset:flatbuffers.Offset, readOnly:boolean, databaseIdOffset:flatbuffers.Offset):flatbuffers.Offset {
   HelloReply.startHelloReply(builder);
   HelloReply.addProtocolVersion(builder, protocolVersion);
   HelloReply.addServerVersion(builder, serverVersionOffset);
   HelloReply.addReadOnly(builder, readOnly);
+  HelloReply.addDatabaseId(builder, databaseIdOffset);
   return HelloReply.endHelloReply(builder);
 }
 }
