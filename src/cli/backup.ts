@@ -4,6 +4,7 @@
 // window (5 s by default): past it the server answers TOO_OLD and the backup fails
 // rather than mixing versions.
 import fs from 'node:fs';
+import path from 'node:path';
 import { TxnError } from '../errors.js';
 import { keyAfter } from '../keys/bytes.js';
 import { intFlag, parseFlags, stringFlag, UsageError, wantsHelp } from './args.js';
@@ -29,6 +30,27 @@ ${CLIENT_USAGE}`;
 
 const b64 = (u: Uint8Array): string => Buffer.from(u.buffer, u.byteOffset, u.length).toString('base64');
 
+/** Opens `${out}.partial` for writing; an unwritable path is an error naming `out`. */
+export function openOutput(out: string, tmp: string): number {
+  try {
+    return fs.openSync(tmp, 'w');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const dir = path.dirname(path.resolve(out));
+    const why =
+      e.code === 'ENOENT'
+        ? `the directory ${dir} does not exist`
+        : e.code === 'EACCES' || e.code === 'EPERM'
+          ? `permission denied in ${dir}`
+          : e.code === 'ENOTDIR'
+              ? `a part of ${dir} is not a directory`
+              : e.code === 'EROFS'
+                ? `${dir} is on a read-only file system`
+                : (e.message ?? String(err));
+    throw new Error(`cannot write the backup to ${out}: ${why}`);
+  }
+}
+
 export async function backup(argv: string[]): Promise<number> {
   const p = parseFlags(argv, { ...CLIENT_FLAGS, out: { type: 'string', short: 'o' }, begin: { type: 'string' }, end: { type: 'string' }, page: { type: 'string' } }, USAGE);
   if (wantsHelp(p, USAGE)) return 0;
@@ -38,10 +60,19 @@ export async function backup(argv: string[]): Promise<number> {
   const begin = parseBytesArg(stringFlag(p, 'begin') ?? '', t.hex, 'begin');
   const end = stringFlag(p, 'end') !== undefined ? parseBytesArg(stringFlag(p, 'end')!, t.hex, 'end') : new Uint8Array([0xff]);
   const page = intFlag(p, 'page', USAGE) ?? 1000;
-  // the server's MVCC window is the bound, not the client's own transaction timeout
-  const db = await connectTo(t, 3_600_000);
   const tmp = `${out}.partial`;
-  const fd = fs.openSync(tmp, 'w');
+  // the output is opened before connecting: a path that cannot be written fails at once,
+  // naming the path the user gave, and nothing is left behind
+  const fd = openOutput(out, tmp);
+  let db: Awaited<ReturnType<typeof connectTo>>;
+  try {
+    // the server's MVCC window is the bound, not the client's own transaction timeout
+    db = await connectTo(t, 3_600_000);
+  } catch (err) {
+    fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    throw err;
+  }
   const started = Date.now();
   try {
     const tx = db.createReadOnlyTransaction();

@@ -5,7 +5,16 @@ import { parseEscapedBytes } from '../config/server-config.js';
 import { printable } from '../keys/bytes.js';
 
 export function parseBytesArg(s: string, hex: boolean, what = 'argument'): Uint8Array {
-  if (!hex) return parseEscapedBytes(s);
+  if (!hex) {
+    // a backslash starts \xNN or \\ and nothing else: `\xZZ` is a typing mistake, never the literal text
+    for (let i = 0; i < s.length; i++) {
+      if (s[i] !== '\\') continue;
+      if (s[i + 1] === '\\') i++;
+      else if (s[i + 1] === 'x' && /^[0-9a-fA-F]{2}$/.test(s.slice(i + 2, i + 4))) i += 3;
+      else throw new Error(`${what} ${JSON.stringify(s)}: bad escape ${JSON.stringify(s.slice(i, i + 4))} at offset ${i}: write \\xNN with two hex digits, or \\\\ for a backslash`);
+    }
+    return parseEscapedBytes(s);
+  }
   const h = s.replace(/^0x/i, '').replace(/[\s:]/g, '');
   if (!/^([0-9a-fA-F]{2})*$/.test(h)) throw new Error(`${what} ${JSON.stringify(s)} is not hex (pairs of 0-9a-f)`);
   return new Uint8Array(Buffer.from(h, 'hex'));

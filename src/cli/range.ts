@@ -2,13 +2,17 @@
 import { parseFlags, intFlag, UsageError, wantsHelp } from './args.js';
 import { formatBytes, parseBytesArg } from './bytes-arg.js';
 import { CLIENT_FLAGS, CLIENT_USAGE, clientTarget, connectTo } from './client-options.js';
+import { DEFAULT_RANGE_LIMIT } from '../keys/ranges.js';
 
 export const USAGE = `usage: txkv range BEGIN [END] [--limit N] [--reverse] [--keys-only] [--json] [client options]
 
 Prints the rows of [BEGIN, END) as "key = value" lines (escaped, or hex with --hex), at one
-read version. END defaults to \\xff (the end of the user keyspace). --limit N (default 100)
-caps the rows; "(more rows)" is printed when the range has more. --json prints one JSON
-object per row with base64 key and value.
+read version. END defaults to \\xff (the end of the user keyspace). --limit N (default
+${DEFAULT_RANGE_LIMIT}, the page size of the SDK, the HTTP API and the shell) caps the rows; "(more rows)"
+is printed when the range has more. --json prints one JSON document, the shape of the HTTP
+API's GET /v1/range: {"kvs": [{"key", "value"}, ...], "hasMore": true|false}, keys and values
+base64url; hasMore true means rows past the last one exist (raise --limit, or continue from
+the last key).
 
 ${CLIENT_USAGE}`;
 
@@ -19,18 +23,22 @@ export async function range(argv: string[]): Promise<number> {
   const t = clientTarget(p);
   const begin = parseBytesArg(p.positionals[0]!, t.hex, 'begin');
   const end = p.positionals[1] !== undefined ? parseBytesArg(p.positionals[1], t.hex, 'end') : new Uint8Array([0xff]);
-  const limit = intFlag(p, 'limit', USAGE) ?? 100;
+  const limit = intFlag(p, 'limit', USAGE) ?? DEFAULT_RANGE_LIMIT;
   const db = await connectTo(t);
   try {
     const tx = db.createReadOnlyTransaction();
     const r = await tx.getRange({ key: begin, inclusive: true }, { key: end, inclusive: false }, { limit, reverse: p.flags.reverse === true });
+    const b64 = (u: Uint8Array): string => Buffer.from(u.buffer, u.byteOffset, u.length).toString('base64url');
+    if (p.flags.json) {
+      process.stdout.write(JSON.stringify({ kvs: r.kvs.map(({ key, value }) => (p.flags['keys-only'] ? { key: b64(key) } : { key: b64(key), value: b64(value) })), hasMore: r.hasMore }) + '\n');
+      return 0;
+    }
     let out = '';
     for (const { key, value } of r.kvs) {
-      if (p.flags.json) out += JSON.stringify({ key: Buffer.from(key).toString('base64'), value: Buffer.from(value).toString('base64') }) + '\n';
-      else if (p.flags['keys-only']) out += formatBytes(key, t.hex) + '\n';
+      if (p.flags['keys-only']) out += formatBytes(key, t.hex) + '\n';
       else out += `${formatBytes(key, t.hex)} = ${formatBytes(value, t.hex)}\n`;
     }
-    if (!p.flags.json) out += r.hasMore ? `(more rows; ${r.kvs.length} shown, raise --limit)\n` : `(${r.kvs.length} rows)\n`;
+    out += r.hasMore ? `(more rows; ${r.kvs.length} shown, raise --limit)\n` : `(${r.kvs.length} rows)\n`;
     process.stdout.write(out);
     return 0;
   } finally {

@@ -34,8 +34,11 @@ export async function serve(argv: string[]): Promise<number> {
   try {
     server = await startServer(config, { logger, failpoints: process.env.TXKV_FAILPOINTS });
   } catch (err) {
-    logger.fatal({ event: 'StartFailed', err: (err as Error).message }, 'txkv could not start');
-    throw err;
+    // printed once: the log line is the report (main() would print the same message again)
+    const message = (err as Error).message;
+    logger.fatal({ event: 'StartFailed', err: message }, 'txkv could not start');
+    if (!logger.isLevelEnabled('fatal')) process.stderr.write(`txkv serve: ${message}\n`);
+    return 1;
   }
   let signals = 0;
   const stop = (sig: string): void => {

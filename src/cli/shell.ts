@@ -14,13 +14,14 @@ import { parseFlags, wantsHelp } from './args.js';
 import { formatBytes, parseBytesArg } from './bytes-arg.js';
 import { CLIENT_FLAGS, CLIENT_USAGE, clientTarget, connectTo } from './client-options.js';
 import { fetchStatus, formatStatus } from './status.js';
+import { DEFAULT_RANGE_LIMIT } from '../keys/ranges.js';
 
 const COMMANDS: [string, string, string][] = [
   ['get', 'get KEY', 'value of KEY'],
   ['set', 'set KEY VALUE', 'write KEY'],
   ['clear', 'clear KEY', 'delete KEY'],
   ['clearrange', 'clearrange BEGIN END', 'delete every key in [BEGIN, END)'],
-  ['getrange', 'getrange BEGIN [END] [LIMIT]', 'rows of [BEGIN, END) (END default \\xff, LIMIT default 25)'],
+  ['getrange', 'getrange BEGIN [END] [LIMIT]', `rows of [BEGIN, END) (END default \\xff, LIMIT default ${DEFAULT_RANGE_LIMIT})`],
   ['getrangekeys', 'getrangekeys BEGIN [END] [LIMIT]', 'keys only'],
   ['begin', 'begin', 'start a transaction: the following statements share it'],
   ['commit', 'commit', 'commit the transaction begun with begin'],
@@ -166,7 +167,7 @@ export class Shell {
         case 'getrangekeys': {
           const begin = this.arg(words, 1, 'BEGIN');
           let end: Uint8Array = new Uint8Array([0xff]);
-          let limit = 25;
+          let limit = DEFAULT_RANGE_LIMIT;
           // as in fdbcli: getrange BEGIN [END] [LIMIT]; one extra word is END
           if (words.length > 4) throw new Error(`${cmd} takes BEGIN [END] [LIMIT]`);
           if (words[2] !== undefined) end = parseBytesArg(words[2], this.o.hex, 'END');
@@ -235,7 +236,17 @@ export class Shell {
   private error(err: unknown): void {
     this.failures++;
     if (err instanceof TxnError) {
-      const hint = this.tx === null && err.code === 'CONFLICT' ? ' (the transaction is over; begin again)' : '';
+      const hint =
+        err.code === 'TOO_OLD'
+          ? " (a transaction must finish within the server's MVCC window, mvccWindowMs, 5 s by default: its read version is now too old; the transaction is over: begin again and commit sooner)"
+          : this.tx === null && err.code === 'CONFLICT'
+            ? ' (the transaction is over; begin again)'
+            : '';
+      // a transaction whose read version expired cannot go on: later statements would fail the same way
+      if (err.code === 'TOO_OLD' && this.tx) {
+        this.tx.cancel();
+        this.tx = null;
+      }
       this.o.write(`ERROR: ${err.code}: ${err.message}${hint}\n`);
     } else this.o.write(`ERROR: ${(err as Error).message}\n`);
   }

@@ -147,7 +147,57 @@ export function settingPaths(): [string, unknown][] {
  * booleans true/false/1/0, lists comma-separated. TXKV_CONFIG (the file) and
  * TXKV_FAILPOINTS (tests) are read by the CLI, not here.
  */
+/**
+ * TXKV_* variables that are not server settings but are read by txkv's CLI, SDK
+ * tools, tests or build scripts; any other TXKV_* name is a misspelling and stops
+ * start-up, as an unknown key in the config file does.
+ */
+export const OTHER_TXKV_VARIABLES: readonly string[] = [
+  'TXKV_CONFIG', // the config file (CLI)
+  'TXKV_FAILPOINTS', // failpoints (tests)
+  'TXKV_ENDPOINT', // client commands
+  'TXKV_TOKEN', // client commands
+  // tests, conformance suite, C++ build and benchmarks
+  'TXKV_URL',
+  'TXKV_AUTH_URL',
+  'TXKV_READONLY_URL',
+  'TXKV_ROOT',
+  'TXKV_REPO_ROOT',
+  'TXKV_SEED',
+  'TXKV_GEN_DIR',
+  'TXKV_SCHEMA',
+  'TXKV_BUILD_TESTS',
+  'TXKV_BUILD_3FS_ADAPTER',
+  'TXKV_CPP_JOBS',
+  'TXKV_EXAMPLE_TOML',
+  'TXKV_WRITE_VECTORS',
+  'TXKV_VECTORS_DIR',
+  'TXKV_DASHBOARD_SCREENSHOT',
+];
+
+/** Levenshtein distance, for "did you mean" on a misspelt variable. */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+  return d[a.length]![b.length]!;
+}
+
+/** Throws ConfigError for a TXKV_* variable that is neither a setting nor one of OTHER_TXKV_VARIABLES. */
+export function checkEnvNames(env: NodeJS.ProcessEnv): void {
+  const settings = settingPaths().map(([p]) => envName(p));
+  const known = new Set([...settings, ...OTHER_TXKV_VARIABLES]);
+  for (const name of Object.keys(env).sort()) {
+    if (!name.startsWith('TXKV_') || known.has(name)) continue;
+    const best = [...known].map((k) => [k, distance(name, k)] as const).sort((a, b) => a[1] - b[1])[0]!;
+    const hint = best[1] <= 3 ? `did you mean ${best[0]}? ` : '';
+    throw new ConfigError('environment', name, `unknown variable; ${hint}settings are ${settings.join(', ')} (configs/default.toml lists them)`);
+  }
+}
+
 export function configFromEnv(env: NodeJS.ProcessEnv): PartialServerConfig {
+  checkEnvNames(env);
   const out: Record<string, unknown> = {};
   const names = new Map<string, string>();
   for (const [p, def] of settingPaths()) {

@@ -25,6 +25,7 @@ export interface RunningServer {
 }
 
 export interface StartOptions {
+  /** Where the server logs. Default: JSON lines on stderr at `logLevel` if the config sets it, else "warn". */
   logger?: Logger;
   /** Failpoint spec (test only; the CLI passes TXKV_FAILPOINTS). */
   failpoints?: string;
@@ -60,7 +61,10 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
         'configure auth.tokens (or auth.tokenFile), bind to 127.0.0.1, or pass --insecure',
     );
   }
-  const logger = opts.logger ?? pino({ name: 'txkv', level: config.logLevel });
+  // Embedded without a logger (a library call, e.g. a test suite): log to stderr, and only
+  // warnings and errors unless logLevel is set, so the host program's output (a test
+  // runner's report) is not interleaved with the server's start-up and shutdown lines.
+  const logger = opts.logger ?? pino({ name: 'txkv', level: partial.logLevel ?? 'warn' }, pino.destination(2));
   const started = Date.now();
   const explicitSplitPoints = config.splitPoints.length > 0;
   const wantedSplitPoints = explicitSplitPoints ? config.splitPoints.map(parseEscapedBytes) : defaultSplitPoints(config.shards);

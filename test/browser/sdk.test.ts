@@ -95,5 +95,6 @@ describe('the SDK in Chromium', () => {
       await browser.close();
     }
   });
-  it.skipIf(haveChromium)('is skipped: /usr/bin/chromium is not installed (apt-get install chromium; .ci/run does)', () => {});
+  // a placeholder that says why, registered only where Chromium is missing (else it would count as skipped)
+  if (!haveChromium) it.skip('is skipped: /usr/bin/chromium is not installed (apt-get install chromium; .ci/run does)', () => {});
 });

@@ -85,6 +85,13 @@ describe.skipIf(!haveChromium)('dashboard in chromium', () => {
     // conflicts happened on the hot keys: the error table shows them
     await page.waitForFunction(() => document.getElementById('errors')!.textContent!.includes('CONFLICT'), undefined, { timeout: 10_000 });
 
+    // latency charts: idle intervals are gaps (not a line across them), and the legend
+    // shows the latest values when the cursor is not on the chart (not "--")
+    await page.waitForFunction(() => [...document.querySelectorAll('#chart-commit-latency .u-legend .u-value')].slice(1).every((e) => /\d/.test(e.textContent!)), undefined, { timeout: 10_000 });
+    const legend = await page.locator('#chart-commit-latency .u-legend .u-value').allTextContents();
+    expect(legend.join(' ')).not.toMatch(/--|^-$/);
+    expect(await page.evaluate(() => (window as unknown as { txkvCharts: Record<string, { series: { spanGaps?: boolean }[] }> }).txkvCharts.commit!.series.slice(1).map((x) => x.spanGaps))).toEqual([false, false, false]);
+
     const shot = process.env.TXKV_DASHBOARD_SCREENSHOT ?? path.join(profile, 'dashboard.png');
     await page.screenshot({ path: shot, fullPage: true });
     expect(fs.statSync(shot).size).toBeGreaterThan(10_000);

@@ -77,7 +77,7 @@ describe('txkv shell', () => {
     expect(out).toContain("`sh/a' set (in the transaction)");
     // reads inside the transaction see its own writes
     expect(out).toContain("`sh/a' is `1'\n`sh/a' set (in the transaction)\n`sh/b' set (in the transaction)\n`sh/a' is `2'");
-    expect(out).toContain("range [`sh/', `sh0'), limit 25:\n`sh/a' is `2'\n`sh/b' is `two words'\n(2 rows)");
+    expect(out).toContain("range [`sh/', `sh0'), limit 1000:\n`sh/a' is `2'\n`sh/b' is `two words'\n(2 rows)");
     expect(out).toMatch(/committed at version \d+/);
     expect(out).toContain('transaction rolled back');
     expect(out).toContain("`sh/c': not found");
