@@ -9,7 +9,7 @@ import { CommitCoordinator } from './commit-coordinator.js';
 import { LocalLog, type CommitLog } from './commit-log.js';
 import { ReadRouter } from './read-router.js';
 import { recover, type RecoveryReport } from './recovery.js';
-import { ShardHandle } from './shard-handle.js';
+import { LogWriterHandle, ShardHandle } from './shard-handle.js';
 import { ShardMap } from './shard-map.js';
 import { TimestampOracle, microClock } from './timestamp-oracle.js';
 
@@ -41,6 +41,7 @@ export class Coordinator {
     readonly reads: ReadRouter,
     readonly recovery: RecoveryReport,
     private readonly mvccWindowMs: number,
+    private readonly log: LogWriterHandle | null,
   ) {}
 
   static async start(o: CoordinatorOptions): Promise<Coordinator> {
@@ -49,6 +50,8 @@ export class Coordinator {
     // never reuse or go below a version on disk, whatever the clock says
     const oracle = new TimestampOracle(Math.max(recovery.lastCommittedVersion, microClock()));
     const shards: ShardHandle[] = [];
+    // fsync durability: the fsyncs run on a thread of their own, so shards keep serving reads meanwhile
+    const log = o.durable ? await LogWriterHandle.start(o.db.handle, o.onFatal) : null;
     try {
       for (let i = 0; i < shardMap.count; i++) {
         shards.push(
@@ -56,11 +59,13 @@ export class Coordinator {
             { shardId: i, dbHandle: o.db.handle, appliedVersion: recovery.appliedVersions[i]!, failpoints: o.failpoints },
             o.durable,
             o.onFatal,
+            log?.portFor(i),
           ),
         );
       }
     } catch (err) {
       await Promise.all(shards.map((s) => s.close()));
+      await log?.close();
       throw err;
     }
     const failpoints = new Failpoints(o.failpoints);
@@ -73,6 +78,7 @@ export class Coordinator {
       new ReadRouter(oracle, shards, map),
       recovery,
       o.mvccWindowMs,
+      log,
     );
     c.horizonTimer = setInterval(() => c.slideWindow(), HORIZON_TICK_MS);
     c.horizonTimer.unref();
@@ -110,5 +116,6 @@ export class Coordinator {
     const deadline = Date.now() + drainMs;
     while (this.oracle.inflightCount > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     await Promise.all(this.shards.map((s) => s.close()));
+    await this.log?.close();
   }
 }

@@ -2,7 +2,7 @@
 // piscina creates and supervises the worker (one pool of exactly one thread per
 // shard, so a shard keeps its thread and its in-memory state). Requests made during
 // one event-loop turn travel together in one message; replies come back batched.
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
@@ -15,13 +15,48 @@ type Outgoing = ShardRequest extends infer R ? (R extends { id: number } ? Omit<
  * Workers load compiled JavaScript. When this module itself runs from TypeScript
  * sources (vitest), point at the build output instead (npm test builds first).
  */
-function workerFile(): string {
+function workerFile(name = 'worker'): string {
   const here = fileURLToPath(import.meta.url);
   if (here.endsWith('.ts')) {
     const root = path.resolve(path.dirname(here), '../..');
-    return pathToFileURL(path.join(root, 'dist/src/shard/worker.js')).href;
+    return pathToFileURL(path.join(root, `dist/src/shard/${name}.js`)).href;
   }
-  return new URL('../shard/worker.js', import.meta.url).href;
+  return new URL(`../shard/${name}.js`, import.meta.url).href;
+}
+
+/**
+ * The log writer thread (shard/log-writer.ts): writes and fsyncs the shards' batches so
+ * that no shard thread blocks on an fsync. One per server, fsync durability only.
+ */
+export class LogWriterHandle {
+  private closed = false;
+  private constructor(private readonly worker: Worker) {}
+
+  static async start(dbHandle: bigint, onFatal: (err: Error) => void): Promise<LogWriterHandle> {
+    const worker = new Worker(new URL(workerFile('log-writer')), { workerData: { dbHandle }, name: 'txkv-log-writer' });
+    const h = new LogWriterHandle(worker);
+    await new Promise<void>((resolve, reject) => {
+      worker.once('message', () => resolve());
+      worker.once('error', reject);
+    });
+    worker.on('error', (err) => onFatal(new Error(`log writer failed: ${err.message}`, { cause: err })));
+    worker.on('exit', (code) => {
+      if (!h.closed) onFatal(new Error(`log writer exited (${code})`));
+    });
+    return h;
+  }
+
+  /** A port for shard `shardId` to send its batches on. */
+  portFor(shardId: number): MessagePort {
+    const { port1, port2 } = new MessageChannel();
+    this.worker.postMessage({ shardId, port: port2 }, [port2]);
+    return port1;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.worker.terminate();
+  }
 }
 
 export class ShardHandle {
@@ -51,7 +86,7 @@ export class ShardHandle {
     });
   }
 
-  static async start(init: ShardInit, durable: boolean, onFatal: (err: Error) => void): Promise<ShardHandle> {
+  static async start(init: ShardInit, durable: boolean, onFatal: (err: Error) => void, log?: MessagePort): Promise<ShardHandle> {
     const pool = new Piscina({
       filename: workerFile(),
       minThreads: 1,
@@ -65,7 +100,7 @@ export class ShardHandle {
     });
     pool.on('error', (err: Error) => onFatal(new Error(`shard ${init.shardId} worker failed: ${err.message}`, { cause: err })));
     const { port1, port2 } = new MessageChannel();
-    await pool.run({ port: port2, durable }, { transferList: [port2] });
+    await pool.run({ port: port2, durable, log }, { transferList: log ? [port2, log] : [port2] });
     return new ShardHandle(init.shardId, pool, port1);
   }
 

@@ -28,7 +28,7 @@ import {
   type ShardStats,
 } from './interface.js';
 import { VersionWindow } from './mvcc.js';
-import type { ShardStorage } from './storage.js';
+import { WriteOps, type ShardStorage } from './storage.js';
 
 interface Queued extends PendingWrites {
   commitVersion: number;
@@ -41,6 +41,15 @@ interface Queued extends PendingWrites {
   decision?: { key: Uint8Array; value: Uint8Array };
   /** Request to answer once applied. */
   replyId: number;
+}
+
+/** One group commit between beginApply and endApply. */
+export interface ApplyBatch {
+  replyIds: number[];
+  ops: WriteOps;
+  /** fsync the WAL (some commit asked for it and the server is durable). */
+  sync: boolean;
+  twoPhase: boolean;
 }
 
 export class Shard {
@@ -62,10 +71,6 @@ export class Shard {
     this.appliedVersion = appliedVersion;
     this.window = new VersionWindow(appliedVersion);
     this.watermarkKey = appliedKey(shardId);
-  }
-
-  get queued(): number {
-    return this.queue.length;
   }
 
   /** Handles one request; its reply goes to `replies` now, or at a later flush (commits), or never (forget, horizon). */
@@ -283,100 +288,85 @@ export class Shard {
     q.replyId = req.id;
   }
 
-  /** Applies every decided commit at the head of the queue in one write batch. */
-  flush(replies: ShardReply[]): void {
+  /**
+   * Takes every decided commit at the head of the queue and turns it into one atomic
+   * write (group commit), recording each commit in the MVCC window at once: later
+   * conflict checks and reads at older versions see it from now on, while reads at
+   * newer versions cannot happen before the write is acknowledged (the oracle passes
+   * a version only once its shards replied). Pair with endApply() once the write is
+   * done (durable when `sync`). Null when there is nothing to write.
+   */
+  beginApply(): ApplyBatch | null {
     let n = 0;
     while (n < this.queue.length && this.queue[n]!.state === 'ready') n++;
-    if (n === 0 && this.forgets.length === 0) return;
+    if (n === 0 && this.forgets.length === 0) return null;
     const started = performance.now();
     const commits = this.queue.splice(0, n);
-    const batch = this.storage.batch();
+    const ops = new WriteOps();
+    const view = new BatchView(this.storage, commits);
     let sync = false;
     let twoPhase = false;
-    // values written earlier in this batch, which RocksDB cannot see yet
-    const pending = new Map<string, Uint8Array | null>();
-    const befores: Map<string, Uint8Array | null>[] = [];
-    const pointKeys = new Map<string, Uint8Array>();
-    for (const c of commits) for (const m of c.mutations) if (m.kind !== MutationKind.ClearRange) pointKeys.set(keyString(m.key), m.key);
-    // one multi-get for the before-images of every point write of the batch
-    const current = new Map<string, Uint8Array | null>();
-    if (pointKeys.size > 0) {
-      const ks = [...pointKeys.values()];
-      const vs = this.storage.getMany(ks);
-      let i = 0;
-      for (const s of pointKeys.keys()) current.set(s, vs[i++] ?? null);
-    }
-    const valueNow = (s: string): Uint8Array | null => (pending.has(s) ? pending.get(s)! : (current.get(s) ?? null));
     for (const c of commits) {
-      const changes = new Map<string, Uint8Array | null>();
-      for (const m of c.mutations) {
-        if (m.kind === MutationKind.ClearRange) {
-          for (const [s, row] of this.keysIn(m.key, m.param, pending)) {
-            if (!changes.has(s)) changes.set(s, row.value);
-            pending.set(s, null);
-            batch.del(row.key);
-          }
-          continue;
-        }
-        const s = keyString(m.key);
-        if (!changes.has(s)) changes.set(s, valueNow(s));
-        if (m.kind === MutationKind.Set) {
-          pending.set(s, m.param);
-          batch.put(m.key, m.param);
-        } else {
-          pending.set(s, null);
-          batch.del(m.key);
-        }
-      }
-      befores.push(changes);
-      if (c.decision) batch.putMeta(c.decision.key, c.decision.value);
+      const before = this.applyMutations(c.mutations, ops, view);
+      if (c.decision) ops.putMeta(c.decision.key, c.decision.value);
       sync ||= c.sync || c.decision !== undefined;
       twoPhase ||= c.twoPhase;
+      this.byVersion.delete(c.commitVersion);
+      this.window.record(c.commitVersion, before, c.ranges as [string, string][]);
     }
-    for (const k of this.forgets.splice(0)) batch.delMeta(k);
+    for (const k of this.forgets.splice(0)) ops.delMeta(k);
     if (commits.length > 0) {
       this.appliedVersion = commits[commits.length - 1]!.commitVersion;
-      batch.putMeta(this.watermarkKey, encodeVersion(this.appliedVersion));
+      ops.putMeta(this.watermarkKey, encodeVersion(this.appliedVersion));
     }
-    batch.write(sync && this.durable);
-    if (sync && this.durable) this.counters.fsyncs++;
-    this.counters.batches++;
-    for (let i = 0; i < commits.length; i++) {
-      const c = commits[i]!;
-      this.byVersion.delete(c.commitVersion);
-      this.window.record(c.commitVersion, befores[i]!, c.ranges as [string, string][]);
-      replies.push({ id: c.replyId, ok: true });
-    }
-    this.counters.commits += commits.length;
     this.counters.busyMs += performance.now() - started;
-    if (twoPhase) this.failpoints.hitShard('shard.after-apply', this.shardId);
+    return { replyIds: commits.map((c) => c.replyId), ops, sync: sync && this.durable, twoPhase };
   }
 
-  /** Rows of [begin, end) as they stand now: RocksDB's, overridden by what this batch already wrote. */
-  private keysIn(
-    begin: Uint8Array,
-    end: Uint8Array,
-    pending: Map<string, Uint8Array | null>,
-  ): Map<string, { key: Uint8Array; value: Uint8Array }> {
-    const out = new Map<string, { key: Uint8Array; value: Uint8Array }>();
-    const scan = this.storage.scan(begin, end, false);
-    try {
-      for (;;) {
-        const rows = scan.next(1000);
-        if (rows.length === 0) break;
-        for (let i = 0; i < rows.length; i += 2) out.set(keyString(rows[i]!), { key: rows[i]!, value: rows[i + 1]! });
+  /**
+   * Applies one commit's mutation list to `ops`, reading current values through `view`
+   * (RocksDB as of the last write, overridden by what this batch already wrote) and
+   * updating it. Returns each changed key's value before the commit (for the window).
+   */
+  private applyMutations(mutations: readonly ShardMutation[], ops: WriteOps, view: BatchView): Map<string, Uint8Array | null> {
+    const changes = new Map<string, Uint8Array | null>();
+    for (const m of mutations) {
+      if (m.kind === MutationKind.ClearRange) {
+        for (const [s, row] of view.rowsIn(m.key, m.param)) {
+          if (!changes.has(s)) changes.set(s, row.value);
+          view.set(s, null);
+          ops.del(row.key);
+        }
+        continue;
       }
-    } finally {
-      scan.close();
+      const s = keyString(m.key);
+      if (!changes.has(s)) changes.set(s, view.get(s));
+      if (m.kind === MutationKind.Set) {
+        view.set(s, m.param);
+        ops.put(m.key, m.param);
+      } else {
+        view.set(s, null);
+        ops.del(m.key);
+      }
     }
-    const b = keyString(begin);
-    const e = keyString(end);
-    for (const [s, v] of pending) {
-      if (s < b || s >= e) continue;
-      if (v === null) out.delete(s);
-      else out.set(s, { key: keyFromString(s), value: v });
-    }
-    return out;
+    return changes;
+  }
+
+  /** The write of `batch` is done: answer its commits. */
+  endApply(batch: ApplyBatch, replies: ShardReply[]): void {
+    if (batch.sync) this.counters.fsyncs++;
+    this.counters.batches++;
+    for (const id of batch.replyIds) replies.push({ id, ok: true });
+    this.counters.commits += batch.replyIds.length;
+    if (batch.twoPhase) this.failpoints.hitShard('shard.after-apply', this.shardId);
+  }
+
+  /** beginApply, the write on this thread, endApply (buffered durability, tests). */
+  applyReady(replies: ShardReply[]): void {
+    const b = this.beginApply();
+    if (!b) return;
+    this.storage.write(b.ops, b.sync);
+    this.endApply(b, replies);
   }
 
   stats(): ShardStats {
@@ -390,6 +380,57 @@ export class Shard {
       estimatedBytes: est.bytes,
       ...this.counters,
     };
+  }
+}
+
+/** One write batch being built: what RocksDB holds as of the last write, overridden by the batch so far. */
+class BatchView {
+  private readonly pending = new Map<string, Uint8Array | null>();
+  private readonly current = new Map<string, Uint8Array | null>();
+
+  constructor(
+    private readonly storage: ShardStorage,
+    commits: readonly Queued[],
+  ) {
+    // one multi-get for the before-images of every point write of the batch
+    const pointKeys = new Map<string, Uint8Array>();
+    for (const c of commits) for (const m of c.mutations) if (m.kind !== MutationKind.ClearRange) pointKeys.set(keyString(m.key), m.key);
+    if (pointKeys.size > 0) {
+      const vs = storage.getMany([...pointKeys.values()]);
+      let i = 0;
+      for (const s of pointKeys.keys()) this.current.set(s, vs[i++] ?? null);
+    }
+  }
+
+  get(s: string): Uint8Array | null {
+    return this.pending.has(s) ? this.pending.get(s)! : (this.current.get(s) ?? null);
+  }
+
+  set(s: string, v: Uint8Array | null): void {
+    this.pending.set(s, v);
+  }
+
+  /** Rows of [begin, end) as they stand now. */
+  rowsIn(begin: Uint8Array, end: Uint8Array): Map<string, { key: Uint8Array; value: Uint8Array }> {
+    const out = new Map<string, { key: Uint8Array; value: Uint8Array }>();
+    const scan = this.storage.scan(begin, end, false);
+    try {
+      for (;;) {
+        const rows = scan.next(1000);
+        if (rows.length === 0) break;
+        for (let i = 0; i < rows.length; i += 2) out.set(keyString(rows[i]!), { key: rows[i]!, value: rows[i + 1]! });
+      }
+    } finally {
+      scan.close();
+    }
+    const b = keyString(begin);
+    const e = keyString(end);
+    for (const [s, v] of this.pending) {
+      if (s < b || s >= e) continue;
+      if (v === null) out.delete(s);
+      else out.set(s, { key: keyFromString(s), value: v });
+    }
+    return out;
   }
 }
 

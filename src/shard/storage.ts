@@ -4,7 +4,7 @@
 // worker owns its column, does nothing else, and a synchronous read sees exactly the
 // state left by the last applied batch (no read/write interleaving to reason about).
 import { RocksLevel, type Column, type ChainedBatch } from '@nxtedition/rocksdb';
-import { columnName } from './interface.js';
+import { columnName, packBytes, unpackBytes, type PackedBytes } from './interface.js';
 
 export class ShardStorage {
   private constructor(
@@ -42,8 +42,15 @@ export class ShardStorage {
     return new RangeScan(it);
   }
 
-  batch(): ShardBatch {
-    return new ShardBatch(this.db.batch(), this.column);
+  /** Writes `ops` atomically on this thread; with sync the WAL is fsync'd before this returns. */
+  write(ops: WriteOps, sync: boolean): void {
+    const b = this.db.batch();
+    try {
+      appendOps(b, this.column, ops.kinds, ops.parts);
+      b._writeSync({ sync });
+    } finally {
+      release(b);
+    }
   }
 
   estimate(): { keys: number; bytes: number } {
@@ -81,44 +88,111 @@ export class RangeScan {
   }
 }
 
-export class ShardBatch {
-  constructor(
-    private readonly b: ChainedBatch,
-    private readonly column: Column,
-  ) {}
+/** Kinds of one write operation (WriteOps). */
+export const enum OpKind {
+  Put = 0,
+  Del = 1,
+  /** Internal metadata (watermarks, decision records) in the default column. */
+  PutMeta = 2,
+  DelMeta = 3,
+}
+
+/**
+ * The operations of one atomic write, recorded on the shard thread and applied
+ * either there (buffered durability) or by the log writer thread (fsync durability),
+ * so the shard thread never waits in RocksDB's write queue behind an fsync.
+ */
+export class WriteOps {
+  readonly kinds: number[] = [];
+  readonly parts: Uint8Array[] = [];
   put(key: Uint8Array, value: Uint8Array): void {
-    this.b._put(key, value, { column: this.column });
+    this.kinds.push(OpKind.Put);
+    this.parts.push(key, value);
   }
   del(key: Uint8Array): void {
-    this.b._del(key, { column: this.column });
+    this.kinds.push(OpKind.Del);
+    this.parts.push(key, EMPTY);
   }
-  /** Internal metadata (watermarks, decision records) lives in the default column. */
   putMeta(key: Uint8Array, value: Uint8Array): void {
-    this.b._put(key, value);
+    this.kinds.push(OpKind.PutMeta);
+    this.parts.push(key, value);
   }
   delMeta(key: Uint8Array): void {
-    this.b._del(key);
+    this.kinds.push(OpKind.DelMeta);
+    this.parts.push(key, EMPTY);
   }
-  /**
-   * Writes atomically; with sync the WAL is fsync'd before this returns. The batch
-   * is released afterwards (also when the write fails) and cannot be used again.
-   */
-  write(sync: boolean): void {
-    try {
-      this.b._writeSync({ sync });
-    } finally {
-      this.close();
+  get length(): number {
+    return this.kinds.length;
+  }
+  /** One buffer for the trip to the log writer (structured clone copies one buffer). */
+  pack(): PackedOps {
+    return { kinds: Uint8Array.from(this.kinds), bytes: packBytes(this.parts) };
+  }
+}
+
+export interface PackedOps {
+  kinds: Uint8Array;
+  bytes: PackedBytes;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** Appends ops to a RocksDB batch: data ops go to `column`, meta ops to the default column. */
+export function appendOps(b: ChainedBatch, column: Column, kinds: ArrayLike<number>, parts: readonly (Uint8Array | null)[]): void {
+  for (let i = 0; i < kinds.length; i++) {
+    const k = parts[2 * i]!;
+    switch (kinds[i]) {
+      case OpKind.Put:
+        b._put(k, parts[2 * i + 1]!, { column });
+        break;
+      case OpKind.Del:
+        b._del(k, { column });
+        break;
+      case OpKind.PutMeta:
+        b._put(k, parts[2 * i + 1]!);
+        break;
+      case OpKind.DelMeta:
+        b._del(k);
+        break;
+      default:
+        throw new Error(`unknown write op kind ${kinds[i]}`);
     }
   }
-  /**
-   * Releases the batch. Through the public close(): the database registers every
-   * batch and only close() unregisters it, so a batch finished with _writeSync alone
-   * stays referenced, its keys and values included, until the database closes (the
-   * leak of issue 17: server memory grew with every byte committed). close() clears
-   * the native batch at once and unregisters it on the next tick; it takes no keys,
-   * so it does not touch the bytes (unlike the public put/del).
-   */
-  close(): void {
-    void this.b.close();
+}
+
+/** The log writer's view of the database: packed ops of several shards written as one atomic write. */
+export class GroupWriter {
+  private constructor(private readonly db: RocksLevel) {}
+
+  static async attach(dbHandle: bigint): Promise<GroupWriter> {
+    const db = new RocksLevel(dbHandle);
+    await db.open();
+    return new GroupWriter(db);
   }
+
+  column(shardId: number): Column {
+    const c = this.db.columns[columnName(shardId)];
+    if (!c) throw new Error(`column family ${columnName(shardId)} is missing from the database`);
+    return c;
+  }
+
+  write(items: readonly { column: Column; ops: PackedOps }[], sync: boolean): void {
+    const b = this.db.batch();
+    try {
+      for (const it of items) appendOps(b, it.column, it.ops.kinds, unpackBytes(it.ops.bytes));
+      b._writeSync({ sync });
+    } finally {
+      release(b);
+    }
+  }
+}
+
+/**
+ * Releases a batch through the public close(): the database registers every batch
+ * and only close() unregisters it, so a batch finished with _writeSync alone stays
+ * referenced, its keys and values included, until the database closes (issue 17's
+ * leak). close() clears the native batch at once and unregisters it on the next tick.
+ */
+function release(b: ChainedBatch): void {
+  void b.close();
 }

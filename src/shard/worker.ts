@@ -3,15 +3,24 @@
 // MessagePort, and from then on the coordinator and this worker exchange batches of
 // requests and replies over that port (a piscina task per read would cost ~10x more
 // per hop). Never imports the network stack or the coordinator.
+//
+// Replies leave as soon as they exist: reads, refusals and prepare acks at the end of
+// the message that asked; commits once their write is done. With fsync durability the
+// write itself runs on the log writer thread (log-writer.ts), so this thread keeps
+// answering reads while the WAL is synced; one batch is there at a time, and commits
+// that arrive meanwhile form the next group.
 import { workerData, type MessagePort } from 'node:worker_threads';
 import { Failpoints, crashProcess } from '../failpoints/failpoints.js';
 import type { ShardInit, ShardReply, ShardRequest } from './interface.js';
-import { Shard } from './shard.js';
+import type { LogWrite, LogWritten } from './log-writer.js';
+import { Shard, type ApplyBatch } from './shard.js';
 import { ShardStorage } from './storage.js';
 
 interface AttachTask {
   port: MessagePort;
   durable: boolean;
+  /** Port to the log writer (fsync durability); absent: this thread writes itself. */
+  log?: MessagePort;
 }
 
 let shard: Shard | null = null;
@@ -23,33 +32,63 @@ export default async function attach(task: AttachTask): Promise<{ shardId: numbe
   const s = new Shard(storage, init.shardId, init.appliedVersion, new Failpoints(init.failpoints), task.durable);
   shard = s;
   const port = task.port;
-  // replies of one event-loop turn (reads answered at once, commits after the flush)
-  // travel back together: one postMessage per turn, not one per incoming batch
+  const log = task.log;
   let replies: ShardReply[] = [];
-  let flushScheduled = false;
-  const flush = (): void => {
-    flushScheduled = false;
-    try {
-      s.flush(replies);
-    } catch (err) {
-      // a failed RocksDB write leaves the shard's state unknown: stop serving rather than guess
-      crashProcess(`shard ${init.shardId}: write failed, stopping the server (recovery runs at the next start): ${(err as Error).stack}`);
-    }
+  const post = (): void => {
     if (replies.length > 0) {
       port.postMessage(replies);
       replies = [];
     }
   };
+  const fail = (err: unknown): never =>
+    // a failed RocksDB write leaves the shard's state unknown: stop serving rather than guess
+    crashProcess(`shard ${init.shardId}: write failed, stopping the server (recovery runs at the next start): ${(err as Error).stack}`);
+
+  let scheduled = false;
+  /** The batch at the log writer (at most one, so batches reach the WAL in version order). */
+  let inflight: ApplyBatch | null = null;
+  let logId = 0;
+  const apply = (): void => {
+    scheduled = false;
+    if (inflight) return;
+    try {
+      const b = s.beginApply();
+      if (!b) return;
+      if (log) {
+        inflight = b;
+        log.postMessage({ id: ++logId, ops: b.ops.pack(), sync: b.sync } satisfies LogWrite);
+        return;
+      }
+      storage.write(b.ops, b.sync);
+      s.endApply(b, replies);
+    } catch (err) {
+      fail(err);
+    }
+    post();
+  };
+  const schedule = (): void => {
+    // group commit: every batch that arrives before the check phase joins one write
+    if (!scheduled && !inflight) {
+      scheduled = true;
+      setImmediate(apply);
+    }
+  };
+  log?.on('message', (_done: LogWritten) => {
+    const b = inflight!;
+    inflight = null;
+    s.endApply(b, replies);
+    post();
+    schedule();
+  });
   port.on('message', (batch: ShardRequest[]) => {
     s.handleBatch(batch, replies);
-    // group commit: every batch that arrives before the check phase joins one write
-    if (!flushScheduled) {
-      flushScheduled = true;
-      setImmediate(flush);
-    }
+    // reads never wait for a write: their replies go now
+    post();
+    schedule();
   });
   port.on('close', () => {
     shard = null;
+    log?.close();
   });
   return { shardId: init.shardId };
 }

@@ -26,7 +26,7 @@ describe('Shard over RocksDB', () => {
   const commit = (version: number, mutations: ShardMutation[], reads: string[] = [], readVersion = version - 1): ShardReply[] => {
     const replies: ShardReply[] = [];
     shard.handleBatch([{ t: 'commit', id: id++, readVersion, commitVersion: version, reads: packBytes(reads.map(toBytes)), mutations: packMutations(mutations), sync: true }], replies);
-    shard.flush(replies);
+    shard.applyReady(replies);
     return replies;
   };
   const get = (k: string, rv: number): string | null => {
@@ -88,7 +88,7 @@ describe('Shard over RocksDB', () => {
     for (let i = 0; i < 50; i++) {
       shard.handleBatch([{ t: 'commit', id: id++, readVersion: 0, commitVersion: 100 + i, reads: packBytes([]), mutations: packMutations([set(`g${i}`, 'v')]), sync: true }], replies);
     }
-    shard.flush(replies);
+    shard.applyReady(replies);
     expect(replies.filter((r) => 'ok' in r)).toHaveLength(50);
     expect(shard.counters.fsyncs - before).toBe(1);
     expect(get('g49', 200)).toBe('v');
@@ -103,7 +103,7 @@ describe('Shard over RocksDB', () => {
       ],
       replies,
     );
-    shard.flush(replies);
+    shard.applyReady(replies);
     expect([get('same', 299), get('same', 300), get('same', 301)]).toEqual([null, 'one', 'two']);
   });
 
@@ -111,10 +111,10 @@ describe('Shard over RocksDB', () => {
     const replies: ShardReply[] = [];
     shard.handleBatch([{ t: 'prepare', id: 900, readVersion: 0, commitVersion: 400, reads: packBytes([]), mutations: packMutations([set('p', 'prepared')]) }], replies);
     shard.handleBatch([{ t: 'commit', id: 901, readVersion: 0, commitVersion: 401, reads: packBytes([]), mutations: packMutations([set('p', 'later')]), sync: true }], replies);
-    shard.flush(replies);
+    shard.applyReady(replies);
     expect(replies.map((r) => r.id)).toEqual([900]); // the prepare ack only; 401 waits
     shard.handleBatch([{ t: 'decide', id: 902, commitVersion: 400, commit: true, sync: true }], replies);
-    shard.flush(replies);
+    shard.applyReady(replies);
     expect(replies.map((r) => r.id)).toEqual([900, 902, 901]);
     expect([get('p', 400), get('p', 401)]).toEqual(['prepared', 'later']);
     expect(fs.existsSync(path.join(dir, 'rocksdb'))).toBe(true);

@@ -39,12 +39,24 @@ export function freePort(): Promise<number> {
 export async function spawnServer(
   dataDir: string,
   port: number,
-  { failpoints, durability }: { failpoints?: string; durability?: string } = {},
+  {
+    failpoints,
+    durability,
+    wrap = [],
+    env: extraEnv = {},
+  }: {
+    failpoints?: string;
+    durability?: string;
+    /** A command the server runs under (e.g. strace with fault injection). */
+    wrap?: string[];
+    env?: NodeJS.ProcessEnv;
+  } = {},
 ): Promise<ChildServer> {
-  const env: NodeJS.ProcessEnv = { ...process.env, TXKV_FAILPOINTS: failpoints ?? '' };
+  const env: NodeJS.ProcessEnv = { ...process.env, TXKV_FAILPOINTS: failpoints ?? '', ...extraEnv };
   const args = [BIN, 'serve', '--port', String(port), '--data-dir', dataDir, '--shards', '4', '--log-level', 'info'];
   if (durability) args.push('--durability', durability);
-  const proc = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const cmd = wrap.length > 0 ? [...wrap, process.execPath, ...args] : [process.execPath, ...args];
+  const proc = spawn(cmd[0]!, cmd.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(proc);
   proc.once('exit', () => children.delete(proc));
   const logs: string[] = [];
