@@ -1,5 +1,6 @@
 // The client's Database: a connection pool, transactions, and the transact() retry loop.
 import { TxnError } from '../errors.js';
+import { describeArg } from '../keys/bytes.js';
 import { ConnectionPool } from './pool.js';
 import { backoffMs, shouldRetry, type RetryPolicy } from './retry.js';
 import { TxnImpl, type ReadTransaction, type Transaction } from './transaction.js';
@@ -53,6 +54,9 @@ class DatabaseImpl implements Database {
   }
 
   async transact<T>(fn: (tx: Transaction) => Promise<T>, options: TransactOptions = {}): Promise<T> {
+    if (typeof fn !== 'function') throw new TxnError('INVALID_ARGUMENT', `transact() needs a function (tx) => Promise, got ${describeArg(fn)}`);
+    if (options === null || typeof options !== 'object') throw new TxnError('INVALID_ARGUMENT', `transact() options must be an object, got ${describeArg(options)}`);
+    if (options.maxRetryCount !== undefined) checkCount(options.maxRetryCount, 'maxRetryCount', 0);
     const maxRetries = options.maxRetryCount ?? this.maxRetryCount;
     const tx = this.createTransaction();
     for (let attempt = 0; ; attempt++) {
@@ -73,9 +77,47 @@ class DatabaseImpl implements Database {
   }
 }
 
-/** Connects to a txkv server (or several endpoints of one). Rejects NETWORK_ERROR when none answers. */
+function checkCount(n: unknown, what: string, min: number): void {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min) {
+    throw new TxnError('INVALID_ARGUMENT', `${what} must be an integer >= ${min}, got ${describeArg(n)}`);
+  }
+}
+
+/** Every option of connect() checked, so a mistake fails INVALID_ARGUMENT naming it instead of as a network error later. */
+function checkConnectOptions(options: ConnectOptions): void {
+  if (!options || typeof options !== 'object') throw new TxnError('INVALID_ARGUMENT', `connect() needs an options object { endpoints: string[] }, got ${describeArg(options)}`);
+  const { endpoints } = options;
+  if (!Array.isArray(endpoints) || endpoints.length === 0) {
+    throw new TxnError('INVALID_ARGUMENT', `connect() needs endpoints: a non-empty array of URLs such as 'ws://127.0.0.1:7070', got ${describeArg(endpoints)}`);
+  }
+  for (const e of endpoints) {
+    if (typeof e !== 'string') throw new TxnError('INVALID_ARGUMENT', `every endpoint must be a string URL, got ${describeArg(e)}`);
+    let url: URL | null = null;
+    try {
+      url = new URL(e);
+    } catch {
+      // reported below
+    }
+    if (!url || (url.protocol !== 'ws:' && url.protocol !== 'wss:') || url.hostname === '') {
+      throw new TxnError('INVALID_ARGUMENT', `endpoint ${JSON.stringify(e)} is not a ws:// or wss:// URL; write it as ws://${e.replace(/^[a-z]+:\/\//i, '')}`);
+    }
+  }
+  if (options.token !== undefined && typeof options.token !== 'string') throw new TxnError('INVALID_ARGUMENT', `token must be a string, got ${describeArg(options.token)}`);
+  if (options.transactionTimeoutMs !== undefined) checkCount(options.transactionTimeoutMs, 'transactionTimeoutMs', 0);
+  if (options.maxRetryCount !== undefined) checkCount(options.maxRetryCount, 'maxRetryCount', 0);
+  if (options.connectionPoolSize !== undefined) checkCount(options.connectionPoolSize, 'connectionPoolSize', 1);
+  if (options.ca !== undefined && typeof options.ca !== 'string' && !(options.ca instanceof Uint8Array)) {
+    throw new TxnError('INVALID_ARGUMENT', `ca must be a PEM string or bytes, got ${describeArg(options.ca)}`);
+  }
+  if (options.caFile !== undefined && typeof options.caFile !== 'string') throw new TxnError('INVALID_ARGUMENT', `caFile must be a path string, got ${describeArg(options.caFile)}`);
+}
+
+/**
+ * Connects to a txkv server (or several endpoints of one). Rejects INVALID_ARGUMENT for
+ * a bad option (naming it), NETWORK_ERROR when no endpoint answers.
+ */
 export async function connect(options: ConnectOptions): Promise<Database> {
-  if (!options || !Array.isArray(options.endpoints)) throw new TxnError('INVALID_ARGUMENT', 'connect() needs { endpoints: string[] }');
+  checkConnectOptions(options);
   const timeoutMs = options.transactionTimeoutMs ?? 10_000;
   let ca = options.ca;
   if (options.caFile) {

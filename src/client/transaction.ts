@@ -3,8 +3,9 @@
 // version and are merged with the buffer (read-your-writes). What the transaction
 // read is remembered here, as read-conflict ranges sent with the commit.
 import { TxnError } from '../errors.js';
-import { compareKeys, keyAfter, toBytes, type Bytes } from '../keys/bytes.js';
+import { compareKeys, describeArg, keyAfter, printable, toBytes, type Bytes } from '../keys/bytes.js';
 import {
+  MAX_KEY_BYTES,
   checkKeySize,
   checkValueSize,
   checkVersionstampOffset,
@@ -15,7 +16,7 @@ import { checkSelector, conflictRangeOf, isEmptyRange, selectorsToRange, DEFAULT
 import type { KeyRangeMsg, ReplyBody } from '../protocol/codec.js';
 import type { Connection } from './connection.js';
 import type { ConnectionPool } from './pool.js';
-import { WriteBuffer } from './write-buffer.js';
+import { UNREADABLE, WriteBuffer } from './write-buffer.js';
 
 export interface KeySelector {
   key: Bytes;
@@ -75,6 +76,10 @@ export class TxnImpl implements Transaction {
   private conn: Promise<Connection> | null = null;
   private connReady: Connection | null = null;
   private readVersion: Promise<bigint> | null = null;
+  /** setReadVersion was called (it may be, once, before anything is read). */
+  private readVersionSet = false;
+  /** The transaction read something or asked getReadVersion: its read version is in use. */
+  private readStarted = false;
   private writes = new WriteBuffer();
   private readConflicts: KeyRangeMsg[] = [];
   private canceled = false;
@@ -112,9 +117,20 @@ export class TxnImpl implements Transaction {
 
   // ---------------------------------------------------------------- versions
 
+  /**
+   * Reads at `version` (a positive bigint). As FoundationDB (read_version_already_set):
+   * only once, and only before the transaction read anything or asked getReadVersion,
+   * else INVALID_ARGUMENT: a later version would make its reads mix two snapshots.
+   */
   setReadVersion(version: bigint): void {
     this.check();
-    if (typeof version !== 'bigint' || version < 0n) throw new TxnError('INVALID_ARGUMENT', `read version must be a non-negative bigint, got ${String(version)}`);
+    if (typeof version !== 'bigint') throw new TxnError('INVALID_ARGUMENT', `setReadVersion needs a bigint version, got ${describeArg(version)}`);
+    if (version <= 0n) throw new TxnError('INVALID_ARGUMENT', `read version must be positive, got ${version}`);
+    if (this.readVersionSet) throw new TxnError('INVALID_ARGUMENT', 'the read version is already set: setReadVersion may be called once per transaction');
+    if (this.readStarted) {
+      throw new TxnError('INVALID_ARGUMENT', 'setReadVersion after the transaction read or asked getReadVersion: its reads would mix two snapshots');
+    }
+    this.readVersionSet = true;
     this.readVersion = Promise.resolve(version);
   }
 
@@ -124,6 +140,7 @@ export class TxnImpl implements Transaction {
     } catch (e) {
       return Promise.reject(e);
     }
+    this.readStarted = true;
     if (!this.readVersion) {
       const p = this.call({ type: 'grv' }).then((r) => (r as Extract<ReplyBody, { type: 'grv' }>).readVersion);
       this.readVersion = p;
@@ -148,10 +165,11 @@ export class TxnImpl implements Transaction {
     this.check();
     const k = toBytes(key);
     checkKeySize(k);
-    if (!snapshot && !this.readOnly) this.readConflicts.push({ begin: k, end: keyAfter(k) });
+    this.readStarted = true;
     const own = this.writes.lookup(k);
+    if (own.kind === 'unreadable') throw unreadable(k);
+    if (!snapshot && !this.readOnly) this.readConflicts.push({ begin: k, end: keyAfter(k) });
     if (own.kind === 'value') return own.value;
-    if (own.kind === 'unreadable') throw new TxnError('INVALID_ARGUMENT', 'this key has a pending versionstamped value; its value is known only after commit');
     const readVersion = await this.getReadVersion();
     const r = await this.call({ type: 'get', readVersion, key: k });
     return (r as Extract<ReplyBody, { type: 'get' }>).value;
@@ -169,26 +187,43 @@ export class TxnImpl implements Transaction {
     this.check();
     checkSelector(beginSel, 'begin');
     checkSelector(endSel, 'end');
+    if (opts !== undefined && (opts === null || typeof opts !== 'object')) {
+      throw new TxnError('INVALID_ARGUMENT', `range options must be an object { limit?, reverse? }, got ${describeArg(opts)}`);
+    }
     const limitOpt = opts?.limit ?? 0;
-    if (typeof limitOpt !== 'number' || !Number.isFinite(limitOpt)) throw new TxnError('INVALID_ARGUMENT', `limit must be a number, got ${String(limitOpt)}`);
-    const limit = limitOpt > 0 ? Math.floor(limitOpt) : DEFAULT_RANGE_LIMIT;
+    if (typeof limitOpt !== 'number' || !Number.isFinite(limitOpt)) throw new TxnError('INVALID_ARGUMENT', `limit must be a finite number, got ${describeArg(limitOpt)}`);
+    if (opts?.reverse !== undefined && typeof opts.reverse !== 'boolean') {
+      throw new TxnError('INVALID_ARGUMENT', `reverse must be a boolean, got ${describeArg(opts.reverse)}`);
+    }
+    const limit = limitOpt > 0 ? Math.min(Math.floor(limitOpt), 0x7fffffff) : DEFAULT_RANGE_LIMIT;
     const reverse = opts?.reverse === true;
-    const range = selectorsToRange({ key: toBytes(beginSel.key), inclusive: beginSel.inclusive }, { key: toBytes(endSel.key), inclusive: endSel.inclusive });
-    checkKeySize(range.begin, 'begin key');
-    checkKeySize(range.end, 'end key');
+    const beginKey = toBytes(beginSel.key, 'begin selector key');
+    const endKey = toBytes(endSel.key, 'end selector key');
+    // the limit applies to the key as given: {k, inclusive: false} on a legal 10,000-byte k is legal,
+    // though the range it stands for begins at k + 0x00
+    checkKeySize(beginKey, 'begin key');
+    checkKeySize(endKey, 'end key');
+    this.readStarted = true;
+    const range = selectorsToRange({ key: beginKey, inclusive: beginSel.inclusive }, { key: endKey, inclusive: endSel.inclusive });
     if (isEmptyRange(range)) return { kvs: [], hasMore: false };
     const { rows, hasMore } = await this.readRange(range, limit, reverse);
+    for (const [k, v] of rows) if (v === UNREADABLE) throw unreadable(k);
     if (!snapshot && !this.readOnly) this.readConflicts.push(conflictRangeOf(range, rows, hasMore, reverse));
     return { kvs: rows.map(([key, value]) => ({ key, value })), hasMore };
   }
 
-  /** Server rows merged with the write buffer; fetches more pages when buffered clears hid rows. */
+  /**
+   * Server rows merged with the write buffer. Spans the transaction cleared are not
+   * asked for (skipCleared), so buffered clears cost no round trips; more pages are
+   * fetched only while buffered point writes hid rows.
+   */
   private async readRange(range: KeyRange, limit: number, reverse: boolean): Promise<{ rows: [Uint8Array, Uint8Array][]; hasMore: boolean }> {
     const readVersion = await this.getReadVersion();
-    const page = (b: Uint8Array, e: Uint8Array, n: number): Promise<Extract<ReplyBody, { type: 'range' }>> =>
-      this.call({ type: 'range', readVersion, beginKey: b, beginInclusive: true, endKey: e, endInclusive: false, limit: n, reverse }) as Promise<
-        Extract<ReplyBody, { type: 'range' }>
-      >;
+    const page = (b: Uint8Array, e: Uint8Array, n: number): Promise<Extract<ReplyBody, { type: 'range' }>> => {
+      const [beginKey, beginInclusive] = wireBegin(b);
+      const [endKey, endInclusive] = wireEnd(e);
+      return this.call({ type: 'range', readVersion, beginKey, beginInclusive, endKey, endInclusive, limit: n, reverse }) as Promise<Extract<ReplyBody, { type: 'range' }>>;
+    };
     if (!this.writes.touches(range.begin, range.end)) {
       // nothing buffered here: the server's page is the answer
       const r = await page(range.begin, range.end, limit);
@@ -196,22 +231,26 @@ export class TxnImpl implements Transaction {
       for (let i = 0; i + 1 < r.kvs.length; i += 2) rows.push([r.kvs[i]!, r.kvs[i + 1]!]);
       return { rows, hasMore: r.hasMore };
     }
-    // fetch limit + (rows the buffer may hide) + 1, so one page usually settles hasMore exactly
-    const want = limit + this.writes.hidingOpsIn(range.begin, range.end) + 1;
     const server: Uint8Array[] = [];
-    let b = range.begin;
-    let e = range.end;
+    let [b, e] = this.writes.skipCleared(range.begin, range.end);
+    let complete = compareKeys(b, e) >= 0;
     for (;;) {
-      const r = await page(b, e, want);
-      server.push(...r.kvs);
-      const complete = !r.hasMore;
+      if (!complete) {
+        // limit + (rows buffered point writes may hide) + 1, so one page usually settles hasMore exactly
+        const r = await page(b, e, limit + this.writes.hidingOpsIn(b, e) + 1);
+        for (const x of r.kvs) server.push(x);
+        if (r.hasMore) {
+          if (r.kvs.length === 0) throw new TxnError('FAILED', 'server reported more rows but sent none');
+          const lastKey = r.kvs[r.kvs.length - 2]!;
+          if (reverse) e = lastKey;
+          else b = keyAfter(lastKey);
+          [b, e] = this.writes.skipCleared(b, e);
+        } else complete = true;
+      }
       const merged = this.writes.merge(server, range.begin, range.end, reverse, complete);
       if (merged.length > limit) return { rows: merged.slice(0, limit), hasMore: true };
       if (complete) return { rows: merged, hasMore: false };
-      if (r.kvs.length === 0) throw new TxnError('FAILED', 'server reported more rows but sent none');
-      const lastKey = r.kvs[r.kvs.length - 2]!;
-      if (reverse) e = lastKey;
-      else b = keyAfter(lastKey);
+      if (compareKeys(b, e) >= 0) complete = true; // the rest is cleared in this transaction
     }
   }
 
@@ -224,19 +263,22 @@ export class TxnImpl implements Transaction {
     this.readConflicts.push({ begin: k, end: keyAfter(k) });
   }
 
+  /** [begin, end); begin > end fails INVALID_ARGUMENT (FoundationDB: inverted_range), begin == end adds nothing. */
   addReadConflictRange(begin: Bytes, end: Bytes): void {
     this.checkWritable();
-    const b = toBytes(begin);
-    const e = toBytes(end);
-    checkKeySize(b);
-    checkKeySize(e);
-    if (compareKeys(b, e) < 0) this.readConflicts.push({ begin: b, end: e });
+    const b = toBytes(begin, 'begin');
+    const e = toBytes(end, 'end');
+    checkKeySize(b, 'begin key');
+    checkKeySize(e, 'end key');
+    const c = compareKeys(b, e);
+    if (c > 0) throw inverted('addReadConflictRange', b, e);
+    if (c < 0) this.readConflicts.push({ begin: b, end: e });
   }
 
   set(key: Bytes, value: Bytes): void {
     this.checkWritable();
     const k = toBytes(key);
-    const v = toBytes(value);
+    const v = toBytes(value, 'value');
     checkKeySize(k);
     checkValueSize(v);
     checkWritableKey(k);
@@ -251,12 +293,16 @@ export class TxnImpl implements Transaction {
     this.writes.clear(k);
   }
 
+  /** [begin, end); begin > end fails INVALID_ARGUMENT (FoundationDB: inverted_range), begin == end clears nothing. */
   clearRange(begin: Bytes, end: Bytes): void {
     this.checkWritable();
-    const b = toBytes(begin);
-    const e = toBytes(end);
-    checkKeySize(b);
-    checkKeySize(e);
+    const b = toBytes(begin, 'begin');
+    const e = toBytes(end, 'end');
+    checkKeySize(b, 'begin key');
+    checkKeySize(e, 'end key');
+    const c = compareKeys(b, e);
+    if (c > 0) throw inverted('clearRange', b, e);
+    if (c === 0) return;
     checkWritableRange(b, e);
     this.writes.clearRange(b, e);
   }
@@ -264,7 +310,7 @@ export class TxnImpl implements Transaction {
   setVersionstampedKey(key: Bytes, offset: number, value: Bytes): void {
     this.checkWritable();
     const k = toBytes(key);
-    const v = toBytes(value);
+    const v = toBytes(value, 'value');
     checkKeySize(k);
     checkValueSize(v);
     checkVersionstampOffset(offset, k.length, 'key');
@@ -275,7 +321,7 @@ export class TxnImpl implements Transaction {
   setVersionstampedValue(key: Bytes, value: Bytes, offset: number): void {
     this.checkWritable();
     const k = toBytes(key);
-    const v = toBytes(value);
+    const v = toBytes(value, 'value');
     checkKeySize(k);
     checkValueSize(v);
     checkVersionstampOffset(offset, v.length, 'value');
@@ -329,6 +375,8 @@ export class TxnImpl implements Transaction {
     this.conn = null;
     this.connReady = null;
     this.readVersion = null;
+    this.readVersionSet = false;
+    this.readStarted = false;
     this.writes = new WriteBuffer();
     this.readConflicts = [];
     this.canceled = false;
@@ -337,4 +385,28 @@ export class TxnImpl implements Transaction {
     this.stamp = deferred<Uint8Array>();
     this.startedAt = Date.now();
   }
+}
+
+function unreadable(k: Uint8Array): TxnError {
+  return new TxnError(
+    'INVALID_ARGUMENT',
+    `accessed unreadable: key ${printable(k)} has a pending versionstamped value in this transaction; its value is known only after commit`,
+  );
+}
+
+function inverted(call: string, b: Uint8Array, e: Uint8Array): TxnError {
+  return new TxnError('INVALID_ARGUMENT', `${call}: begin ${printable(b)} is after end ${printable(e)} (inverted range)`);
+}
+
+/*
+ * Range boundaries on the wire. The server checks selector keys against the key
+ * limit as sent, so a boundary "k + 0x00" past the limit (from a selector on a legal
+ * 10,000-byte key, or from paging after one) is sent as the selector it stands for.
+ */
+function wireBegin(k: Uint8Array): [Uint8Array, boolean] {
+  return k.length > MAX_KEY_BYTES && k[k.length - 1] === 0 ? [k.subarray(0, k.length - 1), false] : [k, true];
+}
+
+function wireEnd(k: Uint8Array): [Uint8Array, boolean] {
+  return k.length > MAX_KEY_BYTES && k[k.length - 1] === 0 ? [k.subarray(0, k.length - 1), true] : [k, false];
 }

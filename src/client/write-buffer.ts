@@ -1,33 +1,52 @@
 // Read-your-writes: a transaction's buffered mutations, and the merge of them into
 // the server's read results. Pure and browser-safe (no I/O), unit-tested directly.
-// The buffer keeps, per key, only the last point operation, plus the merged list of
-// cleared ranges; a clearRange drops the point operations it covers. Sending the
-// cleared ranges first and the point operations after reproduces the original order.
+//
+// Two views of the same calls:
+// - `log`: every mutation in call order, sent with commit in that order (the server
+//   applies a commit's mutations in order, so a clearRange after a
+//   setVersionstampedKey clears it when the final key falls in the range). An entry
+//   made pointless by a later call (a set overwritten by a later set or clear of the
+//   same key, or by a clearRange covering it) is dropped (set to null) so the request
+//   stays small; a versionstamped key is never dropped, its final key is unknown.
+// - `points` (the last point operation of each key, with its place in the log) and
+//   `cleared` (the merged cleared ranges): what reads inside the transaction see.
 import { TxnError } from '../errors.js';
 import { keyFromString, keyString } from '../keys/bytes.js';
 import { MAX_TRANSACTION_BYTES } from '../keys/limits.js';
 import type { MutationMsg } from '../protocol/codec.js';
 
 export type PointOp =
-  | { kind: 'set'; key: Uint8Array; value: Uint8Array }
-  | { kind: 'clear'; key: Uint8Array }
-  | { kind: 'vsv'; key: Uint8Array; value: Uint8Array; offset: number };
+  | { kind: 'set'; key: Uint8Array; value: Uint8Array; at: number }
+  | { kind: 'clear'; key: Uint8Array; at: number }
+  | { kind: 'vsv'; key: Uint8Array; value: Uint8Array; offset: number; at: number };
 
 export type Lookup = { kind: 'none' } | { kind: 'value'; value: Uint8Array | null } | { kind: 'unreadable' };
 
+/** Wire mutation types (schemas/txkv.fbs MutationType). */
+export const MUTATION = { set: 0, clear: 1, clearRange: 2, setVersionstampedKey: 3, setVersionstampedValue: 4 } as const;
+
+/**
+ * Stands in merge() results for the value of a key with a pending versionstamped
+ * value: a read whose result includes such a row fails (accessed unreadable).
+ */
+export const UNREADABLE: Uint8Array = new Uint8Array(0);
+
 const NONE: Lookup = { kind: 'none' };
 const CLEARED: Lookup = { kind: 'value', value: null };
+const EMPTY = new Uint8Array(0);
 
 export class WriteBuffer {
   private readonly points = new Map<string, PointOp>();
   private sortedCache: string[] | null = null;
-  /** Disjoint, sorted cleared ranges [begin, end) as latin-1 strings. */
+  /** Disjoint, sorted cleared ranges [begin, end) as latin-1 strings (touching ranges are merged). */
   private cleared: [string, string][] = [];
-  private readonly stampedKeys: MutationMsg[] = [];
+  /** Every mutation in call order; null = superseded by a later call. */
+  private readonly log: (MutationMsg | null)[] = [];
+  private live = 0;
   private bytes = 0;
 
   get empty(): boolean {
-    return this.points.size === 0 && this.cleared.length === 0 && this.stampedKeys.length === 0;
+    return this.live === 0;
   }
 
   get size(): number {
@@ -42,39 +61,64 @@ export class WriteBuffer {
     this.bytes += n;
   }
 
+  private append(m: MutationMsg): number {
+    this.log.push(m);
+    this.live++;
+    return this.log.length - 1;
+  }
+
+  private drop(at: number): void {
+    if (this.log[at] !== null) {
+      this.log[at] = null;
+      this.live--;
+    }
+  }
+
+  /** A point operation: it supersedes the key's earlier point operation. */
   private putPoint(op: PointOp): void {
     const s = keyString(op.key);
-    if (!this.points.has(s)) this.sortedCache = null;
+    const old = this.points.get(s);
+    if (old) this.drop(old.at);
+    else this.sortedCache = null;
     this.points.set(s, op);
   }
 
   set(key: Uint8Array, value: Uint8Array): void {
     this.addBytes(key.length + value.length);
-    this.putPoint({ kind: 'set', key, value });
+    const at = this.append({ type: MUTATION.set, key, param: value, offset: 0 });
+    this.putPoint({ kind: 'set', key, value, at });
   }
 
   clear(key: Uint8Array): void {
     this.addBytes(key.length);
-    this.putPoint({ kind: 'clear', key });
+    const at = this.append({ type: MUTATION.clear, key, param: EMPTY, offset: 0 });
+    this.putPoint({ kind: 'clear', key, at });
   }
 
   setVersionstampedValue(key: Uint8Array, value: Uint8Array, offset: number): void {
     this.addBytes(key.length + value.length);
-    this.putPoint({ kind: 'vsv', key, value, offset });
+    const at = this.append({ type: MUTATION.setVersionstampedValue, key, param: value, offset });
+    this.putPoint({ kind: 'vsv', key, value, offset, at });
   }
 
   setVersionstampedKey(key: Uint8Array, offset: number, value: Uint8Array): void {
     this.addBytes(key.length + value.length);
-    this.stampedKeys.push({ type: 3, key, param: value, offset });
+    // the final key is known only at commit: nothing to read back, nothing it supersedes
+    this.append({ type: MUTATION.setVersionstampedKey, key, param: value, offset });
   }
 
+  /** [begin, end); begin >= end is an empty range (the caller refuses inverted ones). */
   clearRange(begin: Uint8Array, end: Uint8Array): void {
     const b = keyString(begin);
     const e = keyString(end);
     if (b >= e) return;
     this.addBytes(begin.length + end.length);
-    for (const k of this.pointKeysIn(b, e)) this.points.delete(k);
+    for (const k of this.pointKeysIn(b, e)) {
+      this.drop(this.points.get(k)!.at);
+      this.points.delete(k);
+    }
     this.sortedCache = null;
+    this.append({ type: MUTATION.clearRange, key: begin, param: end, offset: 0 });
     // merge into the disjoint sorted list
     const out: [string, string][] = [];
     let nb = b;
@@ -91,7 +135,8 @@ export class WriteBuffer {
     this.cleared = out;
   }
 
-  private isCleared(s: string): boolean {
+  /** Index of the cleared range holding `s`, or -1. */
+  private clearedAt(s: string): number {
     let lo = 0;
     let hi = this.cleared.length - 1;
     while (lo <= hi) {
@@ -99,9 +144,13 @@ export class WriteBuffer {
       const [b, e] = this.cleared[mid]!;
       if (s < b) hi = mid - 1;
       else if (s >= e) lo = mid + 1;
-      else return true;
+      else return mid;
     }
-    return false;
+    return -1;
+  }
+
+  private isCleared(s: string): boolean {
+    return this.clearedAt(s) >= 0;
   }
 
   /** What the buffer says about one key: nothing, a value (null = cleared), or unreadable (pending versionstamp). */
@@ -144,26 +193,61 @@ export class WriteBuffer {
     return this.cleared.some(([rb, re]) => rb < es && re > bs);
   }
 
-  /** Number of buffered operations that may hide server rows in [b, e) (bounds extra rows to fetch). */
+  /** Number of buffered point operations in [b, e): each may hide one server row (bounds extra rows to fetch). */
   hidingOpsIn(b: Uint8Array, e: Uint8Array): number {
-    const bs = keyString(b);
-    const es = keyString(e);
-    return this.pointKeysIn(bs, es).length + this.cleared.filter(([rb, re]) => rb < es && re > bs).length;
+    return this.pointKeysIn(keyString(b), keyString(e)).length;
+  }
+
+  /**
+   * [b, e) narrowed so that neither end lies inside a buffered cleared range: the
+   * server need not be asked for rows the transaction cleared (FoundationDB answers
+   * cleared spans from its write map too). A cleared span in the middle stays; the
+   * caller narrows again after each page.
+   */
+  skipCleared(b: Uint8Array, e: Uint8Array): [Uint8Array, Uint8Array] {
+    if (this.cleared.length === 0) return [b, e];
+    let bs = keyString(b);
+    let es = keyString(e);
+    let nb = b;
+    let ne = e;
+    const i = this.clearedAt(bs);
+    if (i >= 0) {
+      bs = this.cleared[i]![1];
+      nb = keyFromString(bs);
+    }
+    // the last cleared range with begin < e: if it reaches e, the rows just below e are cleared
+    let lo = 0;
+    let hi = this.cleared.length - 1;
+    let j = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.cleared[mid]![0] < es) {
+        j = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    if (j >= 0 && this.cleared[j]![1] >= es) {
+      es = this.cleared[j]![0];
+      ne = keyFromString(es);
+    }
+    return bs < es ? [nb, ne] : [nb, nb];
   }
 
   /**
    * The rows of [b, e) the transaction sees: the server's rows (flat [k, v, ...], in
-   * scan order) with buffered sets, clears and cleared ranges applied. When the
+   * scan order) with buffered sets, clears and cleared ranges applied. A key with a
+   * pending versionstamped value comes out with the value UNREADABLE. When the
    * server has more rows than it sent (`complete` false), rows past the last server
    * key are left out: unfetched server rows may lie between them.
    */
   merge(serverKvs: Uint8Array[], b: Uint8Array, e: Uint8Array, reverse: boolean, complete: boolean): [Uint8Array, Uint8Array][] {
-    const own = this.pointKeysIn(keyString(b), keyString(e)).filter((s) => this.points.get(s)!.kind === 'set');
+    const own = this.pointKeysIn(keyString(b), keyString(e)).filter((s) => this.points.get(s)!.kind !== 'clear');
     if (reverse) own.reverse();
     const out: [Uint8Array, Uint8Array][] = [];
     const pushOwn = (s: string): void => {
-      const op = this.points.get(s) as Extract<PointOp, { kind: 'set' }>;
-      out.push([op.key, op.value]);
+      const op = this.points.get(s)!;
+      if (op.kind === 'set') out.push([op.key, op.value]);
+      else out.push([op.key, UNREADABLE]);
     };
     let oi = 0;
     let last: string | null = null;
@@ -184,17 +268,10 @@ export class WriteBuffer {
     return out;
   }
 
-  /** The mutations to send with commit, in an order that reproduces the calls' effect. */
+  /** The mutations to send with commit, in call order (superseded ones left out). */
   mutations(): MutationMsg[] {
     const out: MutationMsg[] = [];
-    const empty = new Uint8Array(0);
-    for (const [b, e] of this.cleared) out.push({ type: 2, key: keyFromString(b), param: keyFromString(e), offset: 0 });
-    for (const op of this.points.values()) {
-      if (op.kind === 'set') out.push({ type: 0, key: op.key, param: op.value, offset: 0 });
-      else if (op.kind === 'clear') out.push({ type: 1, key: op.key, param: empty, offset: 0 });
-      else out.push({ type: 4, key: op.key, param: op.value, offset: op.offset });
-    }
-    out.push(...this.stampedKeys);
+    for (const m of this.log) if (m !== null) out.push(m);
     return out;
   }
 }

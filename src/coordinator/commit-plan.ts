@@ -3,6 +3,7 @@
 import { TxnError } from '../errors.js';
 import { compareKeys } from '../keys/bytes.js';
 import {
+  MAX_KEY_BYTES,
   MAX_TRANSACTION_BYTES,
   VERSIONSTAMP_BYTES,
   checkKeySize,
@@ -82,13 +83,19 @@ export function validateCommit(input: CommitInput): void {
     bytes += m.key.length + m.param.length;
   }
   for (const r of input.readConflicts) {
-    checkKeySize(r.begin, 'read conflict begin');
-    checkKeySize(r.end, 'read conflict end');
+    // a read of a legal 10,000-byte key k conflicts on [k, k + 0x00): one byte more is legal here
+    checkConflictKeySize(r.begin, 'read conflict begin');
+    checkConflictKeySize(r.end, 'read conflict end');
+    if (compareKeys(r.begin, r.end) > 0) throw new TxnError('INVALID_ARGUMENT', 'a read conflict range begins after its end (inverted range)');
     bytes += r.begin.length + r.end.length;
   }
   if (bytes > MAX_TRANSACTION_BYTES) {
     throw new TxnError('TRANSACTION_TOO_LARGE', `transaction is ${bytes} bytes; limit ${MAX_TRANSACTION_BYTES}`);
   }
+}
+
+function checkConflictKeySize(k: Uint8Array, what: string): void {
+  if (k.length > MAX_KEY_BYTES + 1) throw new TxnError('KEY_TOO_LARGE', `${what} is ${k.length} bytes; limit ${MAX_KEY_BYTES + 1} (a ${MAX_KEY_BYTES}-byte key + 0x00)`);
 }
 
 /** 8 bytes commit version (big-endian) + 2 bytes order within the version (always 0: one transaction per version). */

@@ -11,7 +11,11 @@ import { ReadRouter } from './read-router.js';
 import { recover, type RecoveryReport } from './recovery.js';
 import { LogWriterHandle, ShardHandle } from './shard-handle.js';
 import { ShardMap } from './shard-map.js';
-import { TimestampOracle, microClock } from './timestamp-oracle.js';
+import { TimestampOracle, VERSION_BOUND_AHEAD, microClock, versionClock, type Clock } from './timestamp-oracle.js';
+import { decodeVersion, encodeVersion } from '../shard/interface.js';
+
+/** Key (default column) of the persisted bound above every version handed out (timestamp-oracle.ts). */
+export const VERSION_BOUND_KEY = new TextEncoder().encode('oracle/bound');
 
 export interface CoordinatorOptions {
   db: RocksLevel;
@@ -25,6 +29,8 @@ export interface CoordinatorOptions {
   commitLog?: CommitLog;
   /** Called when a shard worker dies: the server must stop (its state is unknown). */
   onFatal: (err: Error) => void;
+  /** Wall clock in microseconds (default microClock); places the first version of this start. Tests step it. */
+  clock?: Clock;
 }
 
 /** How often the MVCC window slides (and shards forget old versions). */
@@ -47,8 +53,19 @@ export class Coordinator {
   static async start(o: CoordinatorOptions): Promise<Coordinator> {
     const shardMap = new ShardMap(1, o.splitPoints);
     const recovery = recover(o.db, shardMap.count);
-    // never reuse or go below a version on disk, whatever the clock says
-    const oracle = new TimestampOracle(Math.max(recovery.lastCommittedVersion, microClock()));
+    // never reuse or go below a version on disk or a version handed out before (the
+    // persisted bound), whatever the wall clock says; from here on versions follow
+    // elapsed monotonic time
+    const [storedBound] = o.db._getManySync([VERSION_BOUND_KEY]);
+    const start = Math.max(recovery.lastCommittedVersion, storedBound ? decodeVersion(storedBound) : 0, (o.clock ?? microClock)());
+    const oracle = new TimestampOracle(start, versionClock(start), {
+      ahead: VERSION_BOUND_AHEAD,
+      persist: (bound) => {
+        const b = o.db.batch();
+        b._put(VERSION_BOUND_KEY, encodeVersion(bound));
+        b._writeSync({ sync: o.durable });
+      },
+    });
     const shards: ShardHandle[] = [];
     // fsync durability: the fsyncs run on a thread of their own, so shards keep serving reads meanwhile
     const log = o.durable ? await LogWriterHandle.start(o.db.handle, o.onFatal) : null;
@@ -86,13 +103,13 @@ export class Coordinator {
   }
 
   /**
-   * Oldest readable version: the window's length behind the clock, never past what
-   * is committed (a read at the committed version must stay possible). The oracle is
-   * asked for a read version first so that an idle server's committed version keeps
-   * up with the clock.
+   * Oldest readable version: the window's length, in versions (1,000,000 a second),
+   * behind the newest read version, never the wall clock (a clock stepped back
+   * must not make the window keep everything). Asking the oracle for a read version
+   * lets an idle server's versions keep moving.
    */
   get oldestReadableVersion(): number {
-    return Math.min(microClock() - this.mvccWindowMs * 1000, this.oracle.readVersion());
+    return this.oracle.readVersion() - this.mvccWindowMs * 1000;
   }
 
   private slideWindow(): void {

@@ -1,13 +1,36 @@
 // Timestamp oracle. Main thread; the only writer of the version counters.
-// Versions are microseconds of wall-clock time (about 1,000,000 per second, as in
+// Versions advance with elapsed time, about 1,000,000 per second (as in
 // FoundationDB), bumped by one when commits outrun the clock, so versions also
-// measure age (the MVCC window is a version distance) and never go backwards
-// across restarts: recovery starts the oracle at max(clock, highest version on disk).
+// measure age: the MVCC window is a version distance. Elapsed time comes from the
+// monotonic clock (versionClock), so a wall clock stepped back or forward while the
+// server runs changes nothing. Across restarts versions never go backwards, not even
+// below a read version that was handed out but never committed: a bound ahead of
+// every version handed out is persisted (VersionBound) before any version passes it,
+// and the next start begins above it (FoundationDB's jump forward on recovery).
 
 export type Clock = () => number;
 
-/** Microseconds since the epoch, from the monotonic high-resolution clock. */
+/** Microseconds since the epoch, wall clock (used only to place the first version of a start). */
 export const microClock: Clock = () => Math.floor((performance.timeOrigin + performance.now()) * 1000);
+
+/** A clock of versions: `start` now, then one per elapsed microsecond of monotonic time. */
+export function versionClock(start: number): Clock {
+  const t0 = performance.now();
+  return () => start + Math.floor((performance.now() - t0) * 1000);
+}
+
+/**
+ * The persisted upper bound of versions handed out. `persist(v)` must make v durable
+ * before it returns (it runs rarely: once per `ahead / 2` versions, about every 5 s
+ * with ahead = 10,000,000).
+ */
+export interface VersionBound {
+  ahead: number;
+  persist(bound: number): void;
+}
+
+/** How far ahead of the versions handed out the persisted bound is kept (10 s of versions). */
+export const VERSION_BOUND_AHEAD = 10_000_000;
 
 export class TimestampOracle {
   private lastAssigned: number;
@@ -18,12 +41,25 @@ export class TimestampOracle {
   private committed: number;
   private readonly waiters: { version: number; resolve: () => void }[] = [];
 
+  /** Versions up to this may be handed out without persisting a new bound. */
+  private bound = Infinity;
+
   constructor(
     startVersion: number,
     private readonly clock: Clock = microClock,
+    private readonly versionBound?: VersionBound,
   ) {
     this.lastAssigned = Math.max(startVersion, 0);
     this.committed = this.lastAssigned;
+    if (versionBound) this.bound = this.lastAssigned; // persist before the first version handed out
+  }
+
+  /** Persist a new bound before `v` is handed out, half the margin early so this stays rare. */
+  private reserve(v: number): void {
+    if (v + this.versionBound!.ahead / 2 <= this.bound) return;
+    const next = v + this.versionBound!.ahead;
+    this.versionBound!.persist(next);
+    this.bound = next;
   }
 
   /** Every commit with a version <= this is applied on all its shards (or aborted). */
@@ -43,6 +79,7 @@ export class TimestampOracle {
   assignCommitVersion(): number {
     const v = Math.max(this.lastAssigned + 1, this.clock());
     if (!Number.isSafeInteger(v)) throw new Error(`version ${v} is past 2^53`);
+    if (this.versionBound) this.reserve(v);
     this.lastAssigned = v;
     this.inflight.push(v);
     return v;
@@ -66,12 +103,15 @@ export class TimestampOracle {
   /**
    * A read version covering every acknowledged commit. When nothing is in flight the
    * counter is moved up to the clock, so an idle server's read versions stay young
-   * (a read version is "too old" by its distance from the clock).
+   * (a read version is "too old" by its distance from the newest one).
    */
   readVersion(): number {
     if (this.inflightHead === this.inflight.length) {
       const now = this.clock();
-      if (now > this.lastAssigned) this.lastAssigned = now;
+      if (now > this.lastAssigned) {
+        if (this.versionBound) this.reserve(now);
+        this.lastAssigned = now;
+      }
       this.committed = this.lastAssigned;
     }
     return this.committed;

@@ -1,15 +1,31 @@
 // Keys and values are bytes compared as unsigned bytes (memcmp order). Browser-safe.
+import { TxnError } from '../errors.js';
 
 export type Bytes = Uint8Array | string;
 
 const encoder = new TextEncoder();
 const EMPTY = new Uint8Array(0);
 
-/** A string is UTF-8 encoded; bytes are returned as they are (not copied). */
-export function toBytes(b: Bytes): Uint8Array {
+/** What a bad argument was, for messages: its type, and the value when short. */
+export function describeArg(x: unknown): string {
+  if (x === null) return 'null';
+  if (x === undefined) return 'undefined';
+  if (typeof x === 'number' || typeof x === 'boolean') return `${typeof x} ${String(x)}`;
+  if (typeof x === 'bigint') return `bigint ${x}n`;
+  if (typeof x === 'string') return `string ${JSON.stringify(x.length > 40 ? x.slice(0, 40) + '...' : x)}`;
+  if (Array.isArray(x)) return 'an array';
+  if (ArrayBuffer.isView(x)) return `a ${x.constructor.name}`;
+  return typeof x === 'object' ? `an object (${(x as object).constructor?.name ?? 'no prototype'})` : typeof x;
+}
+
+/**
+ * A string is UTF-8 encoded; bytes are returned as they are (not copied). Anything
+ * else fails INVALID_ARGUMENT naming `what` (the argument) and what it got.
+ */
+export function toBytes(b: Bytes, what = 'key'): Uint8Array {
   if (typeof b === 'string') return b.length === 0 ? EMPTY : encoder.encode(b);
   if (b instanceof Uint8Array) return b;
-  throw new TypeError(`expected a string or Uint8Array, got ${b === null ? 'null' : typeof b}`);
+  throw new TxnError('INVALID_ARGUMENT', `${what} must be a string or Uint8Array, got ${describeArg(b)}`);
 }
 
 /** memcmp order; a proper prefix sorts first. */

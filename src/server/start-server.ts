@@ -29,6 +29,8 @@ export interface StartOptions {
   logger?: Logger;
   /** Failpoint spec (test only; the CLI passes TXKV_FAILPOINTS). */
   failpoints?: string;
+  /** Wall clock in microseconds since the epoch (default: the system's). Tests step it back to check that versions never go back. */
+  clock?: () => number;
 }
 
 function isLoopback(host: string): boolean {
@@ -80,6 +82,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
       mvccWindowMs: config.mvccWindowMs,
       failpoints: parseFailpoints(opts.failpoints),
       logger,
+      clock: opts.clock,
       onFatal: (err) => {
         logger.fatal({ event: 'ShardFailed', err: err.message }, 'a shard worker failed; exiting so that recovery runs on restart');
         process.exit(70);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { toBytes } from '../../../src/keys/bytes.js';
-import { WriteBuffer } from '../../../src/client/write-buffer.js';
+import { UNREADABLE, WriteBuffer } from '../../../src/client/write-buffer.js';
 
 const t = (u: Uint8Array): string => Buffer.from(u).toString();
 const server = (...keys: string[]): Uint8Array[] => keys.flatMap((k) => [toBytes(k), toBytes(`s-${k}`)]);
@@ -45,12 +45,49 @@ describe('WriteBuffer (read-your-writes)', () => {
     ]);
   });
 
-  it('overlapping clearRanges merge', () => {
+  it('overlapping clearRanges read as their union and are sent in call order', () => {
     const w = new WriteBuffer();
     w.clearRange(toBytes('a'), toBytes('c'));
     w.clearRange(toBytes('b'), toBytes('e'));
     w.clearRange(toBytes('x'), toBytes('y'));
-    expect(w.mutations().map((m) => `${t(m.key)}-${t(m.param)}`)).toEqual(['a-e', 'x-y']);
+    expect(w.lookup(toBytes('d'))).toEqual({ kind: 'value', value: null });
+    expect(w.mutations().map((m) => `${t(m.key)}-${t(m.param)}`)).toEqual(['a-c', 'b-e', 'x-y']);
+  });
+
+  it('mutations keep call order, versionstamped ones included (issue 10 item 4)', () => {
+    const w = new WriteBuffer();
+    w.setVersionstampedKey(toBytes('log/0123456789'), 4, toBytes('v'));
+    w.clearRange(toBytes('log/'), toBytes('log0'));
+    w.set(toBytes('a'), toBytes('1'));
+    w.setVersionstampedValue(toBytes('b'), new Uint8Array(10), 0);
+    w.clear(toBytes('c'));
+    expect(w.mutations().map((m) => `${m.type}:${t(m.key)}`)).toEqual(['3:log/0123456789', '2:log/', '0:a', '4:b', '1:c']);
+  });
+
+  it('a later write of a key drops the earlier one from the request, but not a versionstamped key', () => {
+    const w = new WriteBuffer();
+    w.set(toBytes('a'), toBytes('1'));
+    w.setVersionstampedKey(toBytes('a123456789'), 0, toBytes('v'));
+    w.set(toBytes('a'), toBytes('2'));
+    w.clearRange(toBytes('a'), toBytes('b'));
+    expect(w.mutations().map((m) => `${m.type}:${t(m.key)}`)).toEqual(['3:a123456789', '2:a']);
+  });
+
+  it('skipCleared moves range ends out of cleared spans (issue 10 item 6)', () => {
+    const w = new WriteBuffer();
+    w.clearRange(toBytes('m/0000'), toBytes('m/9999'));
+    expect(w.skipCleared(toBytes('m/0003'), toBytes('m0')).map(t)).toEqual(['m/9999', 'm0']);
+    expect(w.skipCleared(toBytes('m/'), toBytes('m/5')).map(t)).toEqual(['m/', 'm/0000']);
+    const [b, e] = w.skipCleared(toBytes('m/1'), toBytes('m/2'));
+    expect(t(b) >= t(e)).toBe(true);
+  });
+
+  it('range merge marks keys with a pending versionstamped value as UNREADABLE (issue 10 item 3)', () => {
+    const w = new WriteBuffer();
+    w.setVersionstampedValue(toBytes('a'), new Uint8Array(10), 0);
+    const rows = w.merge(server('a'), toBytes(''), toBytes('b'), false, true);
+    expect(rows.length).toBe(1);
+    expect(rows[0]![1]).toBe(UNREADABLE);
   });
 
   it('counts the transaction size', () => {
