@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { AdapterSpec } from './adapter.js';
+import { benchSplitPoints } from './data.js';
 import { createAdapter } from './adapters/index.js';
 import { formatTable } from './generator.js';
 import { startPeer, type RunningPeer } from './peers.js';
@@ -139,7 +140,7 @@ export async function runBenchCli(argv: string[]): Promise<number> {
       const { startServer } = await import('../src/index.js');
       const dataDir = mkdtempSync(join(tmpdir(), 'txkv-bench-'));
       const durability = args.durability as 'fsync' | 'buffered';
-      const server = await startServer({ port: 0, host: '127.0.0.1', dataDir, shards: o.shards, durability, logLevel: 'error' });
+      const server = await startServer({ port: 0, host: '127.0.0.1', dataDir, shards: o.shards, splitPoints: benchSplitPoints(o.rows, o.shards), durability, logLevel: 'error' });
       if (progress) process.stderr.write(`[bench] txkv server (in-process) on ${server.url}, ${o.shards} shard(s), durability ${durability}, data in ${dataDir}\n`);
       spec = { system: 'txkv', endpoint: server.url, durability, ...(o.pool !== undefined ? { connectionPoolSize: o.pool } : {}) };
       stop = async () => {
@@ -147,7 +148,7 @@ export async function runBenchCli(argv: string[]): Promise<number> {
         rmSync(dataDir, { recursive: true, force: true });
       };
     } else {
-      const started = await startPeer(o.system, o.shards);
+      const started = await startPeer(o.system, o.shards, o.rows);
       if (!started.ok) throw new Error(`cannot start ${o.system}: ${started.reason}`);
       const peer: RunningPeer = started.peer;
       if (progress) process.stderr.write(`[bench] started ${peer.version}\n`);

@@ -126,9 +126,9 @@ interface LiveSystem {
   loaded: Set<string>;
 }
 
-async function startSystem(system: System, shards: number): Promise<LiveSystem | SystemRun> {
+async function startSystem(system: System, shards: number, rows: number): Promise<LiveSystem | SystemRun> {
   log(`starting ${system}${system === 'txkv' ? ` (${shards} shards)` : ''}`);
-  const started = await startPeer(system, shards);
+  const started = await startPeer(system, shards, rows);
   if (!started.ok) {
     log(`skipping ${system}: ${started.reason}`);
     return { system, skipped: started.reason, reports: [], failures: [] };
@@ -172,7 +172,7 @@ async function runOne(live: LiveSystem, name: string, o: CompareOptions, ratePer
 async function runInterleaved(o: CompareOptions): Promise<SystemRun[]> {
   const all: (LiveSystem | SystemRun)[] = [];
   try {
-    for (const system of o.systems) all.push(await startSystem(system, o.shards));
+    for (const system of o.systems) all.push(await startSystem(system, o.shards, o.rows));
     const live = all.filter((x): x is LiveSystem => 'spec' in x);
     for (const name of o.workloads) {
       for (const l of live) {
@@ -212,7 +212,7 @@ async function runInterleaved(o: CompareOptions): Promise<SystemRun[]> {
 
 /** One system alone (the txkv shard sweep). */
 async function runSystem(system: System, o: CompareOptions, workloads: string[], shards: number): Promise<SystemRun> {
-  const x = await startSystem(system, shards);
+  const x = await startSystem(system, shards, o.rows);
   if (!('spec' in x)) return x;
   try {
     for (const name of workloads) {

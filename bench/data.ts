@@ -23,6 +23,18 @@ export function kvKey(i: number): Uint8Array {
   return out;
 }
 
+/**
+ * Split points for txkv that give each of `shards` shards an equal part of the flat
+ * keyspace (kvKey(0..rows-1)). Its keys share a long prefix ('k' + leading zeros), which
+ * no default can split; without these every bench key landed on one shard. Strings
+ * (the keys are ASCII), as startServer's splitPoints takes them.
+ */
+export function benchSplitPoints(rows: number, shards: number): string[] {
+  const out: string[] = [];
+  for (let i = 1; i < shards; i++) out.push(Buffer.from(kvKey(Math.floor((rows * i) / shards))).toString('latin1'));
+  return out;
+}
+
 /** Inverse of kvKey, or -1 when `key` is not a flat-keyspace key. */
 export function kvIndex(key: Uint8Array): number {
   if (key.length !== KEY_BYTES || key[0] !== KEY_PREFIX) return -1;

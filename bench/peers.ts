@@ -11,6 +11,7 @@ import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { AdapterSpec } from './adapter.js';
+import { benchSplitPoints } from './data.js';
 
 const execFileP = promisify(execFile);
 
@@ -104,7 +105,7 @@ function collectOutput(child: ChildProcess): () => string {
   return () => out;
 }
 
-export async function startTxkv(shards: number): Promise<PeerStart> {
+export async function startTxkv(shards: number, splitPoints?: string[]): Promise<PeerStart> {
   const dataDir = tempDir('txkv');
   const child = fork(fileURLToPath(new URL('./serve-txkv.js', import.meta.url)), [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
   const output = collectOutput(child);
@@ -112,7 +113,7 @@ export async function startTxkv(shards: number): Promise<PeerStart> {
     const url = await new Promise<string>((resolve, reject) => {
       child.once('message', (m: { url: string }) => resolve(m.url));
       child.once('exit', (code) => reject(new Error(`txkv server exited (${code}): ${output()}`)));
-      child.send({ dataDir, shards });
+      child.send({ dataDir, shards, splitPoints });
     });
     return {
       ok: true,
@@ -251,10 +252,11 @@ export async function startPostgres(): Promise<PeerStart> {
   }
 }
 
-export function startPeer(system: AdapterSpec['system'], shards: number): Promise<PeerStart> {
+/** `rows`: the flat keyspace's size, so txkv's shards split it evenly (benchSplitPoints). */
+export function startPeer(system: AdapterSpec['system'], shards: number, rows?: number): Promise<PeerStart> {
   switch (system) {
     case 'txkv':
-      return startTxkv(shards);
+      return startTxkv(shards, rows !== undefined ? benchSplitPoints(rows, shards) : undefined);
     case 'etcd':
       return startEtcd();
     case 'redis':

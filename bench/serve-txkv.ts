@@ -7,6 +7,7 @@ import { startServer } from '../src/index.js';
 interface Start {
   dataDir: string;
   shards: number;
+  splitPoints?: string[];
   durability?: 'fsync' | 'buffered';
 }
 
@@ -17,6 +18,7 @@ process.once('message', (m: Start) => {
       host: '127.0.0.1',
       dataDir: m.dataDir,
       shards: m.shards,
+      ...(m.splitPoints ? { splitPoints: m.splitPoints } : {}),
       logLevel: 'error',
       ...(m.durability ? { durability: m.durability } : {}),
     });

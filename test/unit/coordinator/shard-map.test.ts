@@ -64,4 +64,20 @@ describe('default split points', () => {
     const onlyRandom = count(random);
     expect(onlyRandom.filter((c) => c > 400).length).toBeGreaterThanOrEqual(2);
   });
+
+  // issue 12 fault 6: the old prior put every ASCII key on shard 2 of 4
+  it('spread text keys: a random printable first byte uses every shard, and the common shapes do not share one', () => {
+    const map = new ShardMap(1, defaultSplitPoints(4));
+    const rng = mulberry32(7);
+    const text = Array.from({ length: 8000 }, () => {
+      const len = 4 + randInt(rng, 12);
+      return toBytes(Array.from({ length: len }, () => String.fromCharCode(0x21 + randInt(rng, 94))).join(''));
+    });
+    const c = [0, 0, 0, 0];
+    for (const k of text) c[map.shardOfKey(k)]!++;
+    for (const n of c) expect(n).toBeGreaterThan(text.length * 0.02);
+    for (const n of c) expect(n).toBeLessThan(text.length * 0.5);
+    const shapes = ['k000123', 'acct/42', 'user:alice', '0001', 'Order-17', 'zebra'].map((k) => map.shardOfKey(toBytes(k)));
+    expect(new Set(shapes).size).toBeGreaterThanOrEqual(3);
+  });
 });
