@@ -2,7 +2,7 @@
 // `txkv serve`, in-process) and TxnError. Nothing more.
 export { connect, type ConnectOptions, type Database, type TransactOptions } from './client/database.js';
 export { connectFromConfigFile } from './client/config-file.js';
-export type { KeySelector, KeyValue, RangeOptions, RangeResult, ReadTransaction, Transaction } from './client/transaction.js';
+export type { AtomicOp, KeySelector, KeyValue, RangeOptions, RangeResult, ReadTransaction, Transaction } from './client/transaction.js';
 export { TxnError, CODES, type TxnErrorCode } from './errors.js';
 export { startServer, type RunningServer } from './server/start-server.js';
 export type { ServerConfig, PartialServerConfig } from './config/server-config.js';

@@ -1,5 +1,5 @@
 // The client SDK alone (browser-safe): `txkv/client`.
 export { connect, type ConnectOptions, type Database, type TransactOptions } from './database.js';
-export type { KeySelector, KeyValue, RangeOptions, RangeResult, ReadTransaction, Transaction } from './transaction.js';
+export type { AtomicOp, KeySelector, KeyValue, RangeOptions, RangeResult, ReadTransaction, Transaction } from './transaction.js';
 export { shouldRetry } from './retry.js';
 export { TxnError, CODES, type TxnErrorCode } from '../errors.js';

@@ -16,7 +16,10 @@ import { checkSelector, conflictRangeOf, isEmptyRange, selectorsToRange, DEFAULT
 import type { KeyRangeMsg, ReplyBody } from '../protocol/codec.js';
 import type { Connection } from './connection.js';
 import type { ConnectionPool } from './pool.js';
-import { UNREADABLE, WriteBuffer } from './write-buffer.js';
+import { UNREADABLE, WriteBuffer, applySteps } from './write-buffer.js';
+import { ATOMIC_OPS, atomicTypeOf, type AtomicOp } from '../keys/atomic.js';
+
+export type { AtomicOp };
 
 export interface KeySelector {
   key: Bytes;
@@ -56,6 +59,15 @@ export interface Transaction extends ReadTransaction {
   clearRange(begin: Bytes, end: Bytes): void;
   setVersionstampedKey(key: Bytes, offset: number, value: Bytes): void;
   setVersionstampedValue(key: Bytes, value: Bytes, offset: number): void;
+  /**
+   * Applies `op` with operand `param` to the key's value at commit, with FoundationDB's
+   * semantics (see keys/atomic.ts). Adds no read conflict. A later get() in this
+   * transaction returns the value with the operation applied. Errors: INVALID_ARGUMENT
+   * (unknown op, system key), KEY_TOO_LARGE, VALUE_TOO_LARGE (param).
+   */
+  atomicOp(key: Bytes, param: Bytes, op: AtomicOp): void;
+  /** atomicOp(key, param, 'add'): little-endian add; e.g. param = 8-byte little-endian 1 to count. */
+  add(key: Bytes, param: Bytes): void;
   commit(): Promise<void>;
   getCommittedVersion(): bigint;
   getVersionstamp(): Promise<Uint8Array>;
@@ -170,6 +182,11 @@ export class TxnImpl implements Transaction {
     if (own.kind === 'unreadable') throw unreadable(k);
     if (!snapshot && !this.readOnly) this.readConflicts.push({ begin: k, end: keyAfter(k) });
     if (own.kind === 'value') return own.value;
+    if (own.kind === 'atomic') {
+      const readVersion = await this.getReadVersion();
+      const r = await this.call({ type: 'get', readVersion, key: k });
+      return applySteps((r as Extract<ReplyBody, { type: 'get' }>).value, own.ops);
+    }
     const readVersion = await this.getReadVersion();
     const r = await this.call({ type: 'get', readVersion, key: k });
     return (r as Extract<ReplyBody, { type: 'get' }>).value;
@@ -327,6 +344,22 @@ export class TxnImpl implements Transaction {
     checkVersionstampOffset(offset, v.length, 'value');
     checkWritableKey(k, true);
     this.writes.setVersionstampedValue(k, v, offset);
+  }
+
+  atomicOp(key: Bytes, param: Bytes, op: AtomicOp): void {
+    this.checkWritable();
+    const type = typeof op === 'string' ? atomicTypeOf(op) : undefined;
+    if (type === undefined) throw new TxnError('INVALID_ARGUMENT', `unknown atomic operation ${JSON.stringify(op)}; one of ${ATOMIC_OPS.join(', ')}`);
+    const k = toBytes(key);
+    const p = toBytes(param);
+    checkKeySize(k);
+    checkValueSize(p);
+    checkWritableKey(k);
+    this.writes.atomic(k, type, p);
+  }
+
+  add(key: Bytes, param: Bytes): void {
+    this.atomicOp(key, param, 'add');
   }
 
   // ---------------------------------------------------------------- commit

@@ -13,14 +13,38 @@
 import { TxnError } from '../errors.js';
 import { keyFromString, keyString } from '../keys/bytes.js';
 import { MAX_TRANSACTION_BYTES } from '../keys/limits.js';
+import { applyAtomic } from '../keys/atomic.js';
 import type { MutationMsg } from '../protocol/codec.js';
 
 export type PointOp =
   | { kind: 'set'; key: Uint8Array; value: Uint8Array; at: number }
   | { kind: 'clear'; key: Uint8Array; at: number }
-  | { kind: 'vsv'; key: Uint8Array; value: Uint8Array; offset: number; at: number };
+  | { kind: 'vsv'; key: Uint8Array; value: Uint8Array; offset: number; at: number }
+  /**
+   * Atomic operations on a value the transaction does not know (the database's at
+   * commit), in call order, at log places `ats` (`at` = the first); `after` is a
+   * pending versionstamped value they apply to.
+   */
+  | { kind: 'atomic'; key: Uint8Array; ops: AtomicStep[]; at: number; ats: number[]; after?: Extract<PointOp, { kind: 'vsv' }> };
 
-export type Lookup = { kind: 'none' } | { kind: 'value'; value: Uint8Array | null } | { kind: 'unreadable' };
+export interface AtomicStep {
+  type: number;
+  param: Uint8Array;
+}
+
+export type Lookup =
+  | { kind: 'none' }
+  | { kind: 'value'; value: Uint8Array | null }
+  | { kind: 'unreadable' }
+  /** The value is the database's with these atomic operations applied (read-your-writes). */
+  | { kind: 'atomic'; ops: AtomicStep[] };
+
+/** The database value `base` with buffered atomic operations applied in order. */
+export function applySteps(base: Uint8Array | null, ops: readonly AtomicStep[]): Uint8Array | null {
+  let v = base;
+  for (const op of ops) v = applyAtomic(op.type, v, op.param);
+  return v;
+}
 
 /** Wire mutation types (schemas/txkv.fbs MutationType). */
 export const MUTATION = { set: 0, clear: 1, clearRange: 2, setVersionstampedKey: 3, setVersionstampedValue: 4 } as const;
@@ -74,13 +98,51 @@ export class WriteBuffer {
     }
   }
 
+  /** Drops every log entry of a point operation. */
+  private dropPoint(op: PointOp): void {
+    this.drop(op.at);
+    if (op.kind === 'atomic') {
+      for (const at of op.ats) this.drop(at);
+      if (op.after) this.drop(op.after.at);
+    }
+  }
+
   /** A point operation: it supersedes the key's earlier point operation. */
   private putPoint(op: PointOp): void {
     const s = keyString(op.key);
     const old = this.points.get(s);
-    if (old) this.drop(old.at);
+    if (old) this.dropPoint(old);
     else this.sortedCache = null;
     this.points.set(s, op);
+  }
+
+  /**
+   * An atomic operation (wire type 5..14). On a value the buffer knows (set, cleared)
+   * it folds into that value at once and is sent as the set (or clear) it makes;
+   * otherwise it is sent as is, and reads apply it to the database's value.
+   */
+  atomic(key: Uint8Array, type: number, param: Uint8Array): void {
+    const s = keyString(key);
+    const op = this.points.get(s);
+    const known = op ? (op.kind === 'set' ? op.value : op.kind === 'clear' ? null : undefined) : this.isCleared(s) ? null : undefined;
+    if (known !== undefined) {
+      const v = applyAtomic(type, known, param);
+      if (v === null) this.clear(key);
+      else this.set(key, v);
+      return;
+    }
+    this.addBytes(key.length + param.length);
+    const at = this.append({ type, key, param, offset: 0 });
+    const step = { type, param };
+    if (op?.kind === 'atomic') {
+      op.ops.push(step);
+      op.ats.push(at);
+    } else if (op?.kind === 'vsv') {
+      // the stamped value stays in the log: these apply to it at commit
+      this.points.set(s, { kind: 'atomic', key, ops: [step], at, ats: [], after: op });
+    } else {
+      this.putPoint({ kind: 'atomic', key, ops: [step], at, ats: [] });
+    }
   }
 
   set(key: Uint8Array, value: Uint8Array): void {
@@ -114,7 +176,7 @@ export class WriteBuffer {
     if (b >= e) return;
     this.addBytes(begin.length + end.length);
     for (const k of this.pointKeysIn(b, e)) {
-      this.drop(this.points.get(k)!.at);
+      this.dropPoint(this.points.get(k)!);
       this.points.delete(k);
     }
     this.sortedCache = null;
@@ -161,6 +223,7 @@ export class WriteBuffer {
     if (op) {
       if (op.kind === 'set') return { kind: 'value', value: op.value };
       if (op.kind === 'clear') return CLEARED;
+      if (op.kind === 'atomic' && !op.after) return { kind: 'atomic', ops: op.ops };
       return { kind: 'unreadable' };
     }
     return this.isCleared(s) ? CLEARED : NONE;
@@ -244,10 +307,15 @@ export class WriteBuffer {
     const own = this.pointKeysIn(keyString(b), keyString(e)).filter((s) => this.points.get(s)!.kind !== 'clear');
     if (reverse) own.reverse();
     const out: [Uint8Array, Uint8Array][] = [];
+    // server values of keys with pending atomic operations (absent = the key is absent)
+    const atomicBase = new Map<string, Uint8Array>();
     const pushOwn = (s: string): void => {
       const op = this.points.get(s)!;
       if (op.kind === 'set') out.push([op.key, op.value]);
-      else out.push([op.key, UNREADABLE]);
+      else if (op.kind === 'atomic' && !op.after) {
+        const v = applySteps(atomicBase.get(s) ?? null, op.ops);
+        if (v !== null) out.push([op.key, v]);
+      } else out.push([op.key, UNREADABLE]);
     };
     let oi = 0;
     let last: string | null = null;
@@ -256,7 +324,9 @@ export class WriteBuffer {
       const s = keyString(k);
       last = s;
       while (oi < own.length && (reverse ? own[oi]! > s : own[oi]! < s)) pushOwn(own[oi++]!);
-      if (this.points.has(s) || this.isCleared(s)) continue; // overwritten or cleared in this transaction
+      const op = this.points.get(s);
+      if (op?.kind === 'atomic') atomicBase.set(s, serverKvs[i + 1]!);
+      if (op || this.isCleared(s)) continue; // overwritten or cleared in this transaction
       out.push([k, serverKvs[i + 1]!]);
     }
     while (oi < own.length) {

@@ -14,6 +14,7 @@ import {
 } from '../keys/limits.js';
 import type { KeyRange } from '../keys/ranges.js';
 import { MutationKind, type ShardMutation } from '../shard/interface.js';
+import { isAtomicType } from '../keys/atomic.js';
 import type { ShardMap } from './shard-map.js';
 
 /** Mutation types of the wire (schemas/txkv.fbs MutationType). */
@@ -26,7 +27,8 @@ export const enum WireMutationType {
 }
 
 export interface WireMutation {
-  type: WireMutationType;
+  /** A WireMutationType, or an atomic operation (5..14, keys/atomic.ts). */
+  type: WireMutationType | number;
   key: Uint8Array;
   param: Uint8Array;
   offset: number;
@@ -78,7 +80,10 @@ export function validateCommit(input: CommitInput): void {
         checkWritableKey(m.key, true);
         break;
       default:
-        throw new TxnError('INVALID_ARGUMENT', `unknown mutation type ${m.type as number}`);
+        if (!isAtomicType(m.type)) throw new TxnError('INVALID_ARGUMENT', `unknown mutation type ${m.type as number}`);
+        checkKeySize(m.key);
+        checkValueSize(m.param);
+        checkWritableKey(m.key);
     }
     bytes += m.key.length + m.param.length;
   }
@@ -146,6 +151,9 @@ export function planCommit(input: CommitInput, map: ShardMap, stamp: Uint8Array)
       case WireMutationType.SetVersionstampedValue:
         plan(map.shardOfKey(m.key)).mutations.push({ kind: MutationKind.Set, key: m.key, param: stamped(m.param, m.offset, stamp) });
         break;
+      default:
+        // atomic operations (validated above) keep their type: the shard applies them
+        plan(map.shardOfKey(m.key)).mutations.push({ kind: m.type, key: m.key, param: m.param });
     }
   }
   return [...plans.values()].sort((a, b) => a.shardId - b.shardId);

@@ -2,6 +2,7 @@
 // writes the record (default column, fsync'd) atomically with its own part, so the
 // record exists if and only if the commit is decided. It holds every *other* write
 // shard's part, so recovery can finish applying a decided commit after a crash.
+import { isAtomicType } from '../keys/atomic.js';
 import { MutationKind, encodeVersion, decodeVersion, type ShardMutation } from '../shard/interface.js';
 
 const PREFIX = new TextEncoder().encode('decision/');
@@ -79,8 +80,8 @@ export function decodeDecision(b: Uint8Array): Decision {
     const mutations: ShardMutation[] = [];
     for (let j = 0; j < n; j++) {
       need(5);
-      const kind = b[o++] as MutationKind;
-      if (kind !== MutationKind.Set && kind !== MutationKind.Clear && kind !== MutationKind.ClearRange) throw new Error(`decision record: bad mutation kind ${kind}`);
+      const kind = b[o++]!;
+      if (kind !== MutationKind.Set && kind !== MutationKind.Clear && kind !== MutationKind.ClearRange && !isAtomicType(kind)) throw new Error(`decision record: bad mutation kind ${kind}`);
       const kl = dv.getUint32(o);
       need(4 + kl);
       const key = b.slice(o + 4, o + 4 + kl);

@@ -5,6 +5,7 @@
 // prepared left nothing on disk and so is rolled back by doing nothing.
 // See docs/durability.md.
 import type { RocksLevel } from '@nxtedition/rocksdb';
+import { applyAtomic, isAtomicType } from '../keys/atomic.js';
 import { MutationKind, appliedKey, columnName, decodeVersion, encodeVersion } from '../shard/interface.js';
 import { DECISION_RANGE, decodeDecision } from './decision-log.js';
 
@@ -52,7 +53,16 @@ export function recover(db: RocksLevel, shardCount: number): RecoveryReport {
       for (const m of part.mutations) {
         if (m.kind === MutationKind.Set) batch._put(m.key, m.param, { column });
         else if (m.kind === MutationKind.Clear) batch._del(m.key, { column });
-        else {
+        else if (isAtomicType(m.kind)) {
+          // against the value at this version: everything before it (on disk or in this
+          // batch) is applied, nothing after it is (the watermark check above), so the
+          // operation runs exactly once
+          batch._writeSync({ sync: false });
+          batch = db.batch();
+          const v = applyAtomic(m.kind, db._getManySync([m.key], { column })[0] ?? null, m.param);
+          if (v === null) batch._del(m.key, { column });
+          else batch._put(m.key, v, { column });
+        } else {
           // apply what the batch has so far, so the range scan sees it
           batch._writeSync({ sync: false });
           // close() unregisters the batch from the database (see ShardBatch.close)

@@ -11,13 +11,15 @@ export const enum MutationKind {
   Set = 0,
   Clear = 1,
   ClearRange = 2,
+  // 5..14: atomic operations, numbered as the wire's MutationType (keys/atomic.ts)
 }
 
 /** A mutation as a shard applies it: versionstamps already substituted, clipped to the shard. */
 export interface ShardMutation {
-  kind: MutationKind;
+  /** A MutationKind, or an atomic operation's wire type (5..14, see keys/atomic.ts). */
+  kind: MutationKind | number;
   key: Uint8Array;
-  /** Set: the value. ClearRange: the end key. Clear: unused (empty). */
+  /** Set: the value. ClearRange: the end key. Clear: unused (empty). Atomic: the operand. */
   param: Uint8Array;
 }
 

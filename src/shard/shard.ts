@@ -10,6 +10,7 @@ import { TxnError, toWireError, type WireError } from '../errors.js';
 import { keyFromString, keyString } from '../keys/bytes.js';
 import { RangeSet } from '../keys/ranges.js';
 import type { Failpoints } from '../failpoints/failpoints.js';
+import { applyAtomic, isAtomicType } from '../keys/atomic.js';
 import { checkConflicts, type PendingWrites } from './conflicts.js';
 import {
   MutationKind,
@@ -341,9 +342,11 @@ export class Shard {
       }
       const s = keyString(m.key);
       if (!changes.has(s)) changes.set(s, view.get(s));
-      if (m.kind === MutationKind.Set) {
-        view.set(s, m.param);
-        ops.put(m.key, m.param);
+      // an atomic operation is a set (or clear) of what it makes of the value at this version
+      const value = m.kind === MutationKind.Set ? m.param : isAtomicType(m.kind) ? applyAtomic(m.kind, view.get(s), m.param) : null;
+      if (value !== null) {
+        view.set(s, value);
+        ops.put(m.key, value);
       } else {
         view.set(s, null);
         ops.del(m.key);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { toBytes } from '../../../src/keys/bytes.js';
-import { UNREADABLE, WriteBuffer } from '../../../src/client/write-buffer.js';
+import { UNREADABLE, WriteBuffer, applySteps, type AtomicStep } from '../../../src/client/write-buffer.js';
 
 const t = (u: Uint8Array): string => Buffer.from(u).toString();
 const server = (...keys: string[]): Uint8Array[] => keys.flatMap((k) => [toBytes(k), toBytes(`s-${k}`)]);
@@ -100,5 +100,73 @@ describe('WriteBuffer (read-your-writes)', () => {
     const w = new WriteBuffer();
     w.setVersionstampedValue(toBytes('k'), new Uint8Array(10), 0);
     expect(w.lookup(toBytes('k')).kind).toBe('unreadable');
+  });
+});
+
+describe('WriteBuffer atomic operations (read-your-writes)', () => {
+  const ADD = 5;
+  const APPEND = 13;
+  const CAC = 14;
+  const le = (n: number): Uint8Array => new Uint8Array([n, 0, 0, 0]);
+
+  it('stack on an unknown value in call order and are sent in call order', () => {
+    const w = new WriteBuffer();
+    w.atomic(toBytes('c'), ADD, le(1));
+    w.atomic(toBytes('c'), ADD, le(2));
+    const l = w.lookup(toBytes('c'));
+    expect(l.kind).toBe('atomic');
+    expect([...applySteps(le(10), (l as { ops: AtomicStep[] }).ops)!]).toEqual([13, 0, 0, 0]);
+    expect(w.mutations().map((m) => [m.type, [...m.param]])).toEqual([
+      [ADD, [1, 0, 0, 0]],
+      [ADD, [2, 0, 0, 0]],
+    ]);
+  });
+
+  it('fold into a value the buffer knows (set, clear, cleared range) and become a set or clear', () => {
+    const w = new WriteBuffer();
+    w.set(toBytes('a'), toBytes('x'));
+    w.atomic(toBytes('a'), APPEND, toBytes('y'));
+    w.clearRange(toBytes('m'), toBytes('n'));
+    w.atomic(toBytes('m1'), ADD, le(7));
+    w.set(toBytes('z'), toBytes('q'));
+    w.atomic(toBytes('z'), CAC, toBytes('q'));
+    expect(t((w.lookup(toBytes('a')) as { value: Uint8Array }).value)).toBe('xy');
+    expect([...(w.lookup(toBytes('m1')) as { value: Uint8Array }).value]).toEqual([7, 0, 0, 0]);
+    expect(w.lookup(toBytes('z'))).toEqual({ kind: 'value', value: null });
+    expect(w.mutations().map((m) => [m.type, t(m.key)])).toEqual([
+      [0, 'a'],
+      [2, 'm'],
+      [0, 'm1'],
+      [1, 'z'],
+    ]);
+  });
+
+  it('a later set or clearRange replaces pending atomic operations', () => {
+    const w = new WriteBuffer();
+    w.atomic(toBytes('k1'), ADD, le(1));
+    w.atomic(toBytes('k2'), ADD, le(1));
+    w.set(toBytes('k1'), toBytes('v'));
+    w.clearRange(toBytes('k2'), toBytes('k3'));
+    expect(w.mutations().map((m) => [m.type, t(m.key)])).toEqual([
+      [0, 'k1'],
+      [2, 'k2'],
+    ]);
+  });
+
+  it('range reads apply them to the server row, or to an absent key', () => {
+    const w = new WriteBuffer();
+    w.atomic(toBytes('k1'), APPEND, toBytes('+'));
+    w.atomic(toBytes('k4'), APPEND, toBytes('new'));
+    w.atomic(toBytes('k6'), CAC, toBytes('s-k6'));
+    expect(show(w.merge(server('k1', 'k3', 'k6'), toBytes('k'), toBytes('l'), false, true))).toEqual(['k1=s-k1+', 'k3=s-k3', 'k4=new']);
+    expect(show(w.merge(server('k6', 'k3', 'k1'), toBytes('k'), toBytes('l'), true, true))).toEqual(['k4=new', 'k3=s-k3', 'k1=s-k1+']);
+  });
+
+  it('after a pending versionstamped value the key stays unreadable and both are sent in order', () => {
+    const w = new WriteBuffer();
+    w.setVersionstampedValue(toBytes('v'), new Uint8Array(10), 0);
+    w.atomic(toBytes('v'), APPEND, toBytes('!'));
+    expect(w.lookup(toBytes('v'))).toEqual({ kind: 'unreadable' });
+    expect(w.mutations().map((m) => m.type)).toEqual([4, APPEND]);
   });
 });

@@ -66,7 +66,12 @@ describe('validateCommit', () => {
     bad({ type: WireMutationType.Set, key: new Uint8Array([0xff, 1]), param: new Uint8Array(0), offset: 0 }, 'INVALID_ARGUMENT');
     bad({ type: WireMutationType.SetVersionstampedKey, key: new Uint8Array(9), param: new Uint8Array(0), offset: 0 }, 'INVALID_ARGUMENT');
     bad({ type: WireMutationType.SetVersionstampedValue, key: toBytes('k'), param: new Uint8Array(12), offset: 3 }, 'INVALID_ARGUMENT');
-    bad({ type: 9 as WireMutationType, key: toBytes('k'), param: new Uint8Array(0), offset: 0 }, 'INVALID_ARGUMENT');
+    bad({ type: 15 as WireMutationType, key: toBytes('k'), param: new Uint8Array(0), offset: 0 }, 'INVALID_ARGUMENT');
+    // atomic operations (5..14): the same key, operand and system-keyspace rules as a set
+    bad({ type: 5, key: new Uint8Array([0xff, 1]), param: new Uint8Array(8), offset: 0 }, 'INVALID_ARGUMENT');
+    bad({ type: 13, key: toBytes('k'), param: new Uint8Array(100_001), offset: 0 }, 'VALUE_TOO_LARGE');
+    bad({ type: 14, key: new Uint8Array(10_001), param: new Uint8Array(1), offset: 0 }, 'KEY_TOO_LARGE');
+    validateCommit(input([{ type: 9, key: toBytes('k'), param: new Uint8Array(8), offset: 0 }]));
     bad({ type: WireMutationType.ClearRange, key: toBytes('b'), param: toBytes('a'), offset: 0 }, 'INVALID_ARGUMENT');
     // \xff/metadataVersion through a versionstamped value is the one allowed system write
     validateCommit(input([{ type: WireMutationType.SetVersionstampedValue, key: new Uint8Array([0xff, ...toBytes('/metadataVersion')]), param: new Uint8Array(10), offset: 0 }]));
