@@ -40,9 +40,37 @@ function replyError(r: ShardReply): WireError | null {
   return 'error' in r ? r.error : null;
 }
 
+/**
+ * A commit whose decision is durable (decision record or log entry written) but
+ * whose part could not be applied on some shard. The commit stands: recovery
+ * finishes it on the next start. Until then no read version may cover it.
+ */
+class DecidedNotApplied extends Error {}
+
+/** Runs the apply phase of a decided commit; any failure there becomes DecidedNotApplied. */
+async function applyDecided(commitVersion: number, parts: { shardId: number; apply: () => Promise<ShardReply> }[]): Promise<void> {
+  const failures: string[] = [];
+  await Promise.all(
+    parts.map((p) =>
+      p.apply().then(
+        (r) => {
+          const e = replyError(r);
+          if (e) failures.push(`shard ${p.shardId}: ${e.message}`);
+        },
+        (err: unknown) => void failures.push(`shard ${p.shardId}: ${err instanceof Error ? err.message : String(err)}`),
+      ),
+    ),
+  );
+  if (failures.length > 0) throw new DecidedNotApplied(`commit ${commitVersion} is decided but not applied everywhere (${failures.join('; ')})`);
+}
+
 export class CommitCoordinator {
   readonly counters: CommitCounters = { committed: 0, conflicts: 0, aborted: 0, onePhase: 0, twoPhase: 0 };
   private draining = false;
+  /** Set when a decided commit could not be applied: read versions stop below it until a restart recovers it. */
+  private stuck: string | null = null;
+  /** Decided commits not applied everywhere: their versions stay unfinished (shutdown need not wait for them). */
+  unapplied = 0;
 
   constructor(
     private readonly oracle: TimestampOracle,
@@ -62,6 +90,7 @@ export class CommitCoordinator {
   async commit(input: CommitInput): Promise<CommitResult> {
     if (this.draining) throw new TxnError('FAILED', 'server is shutting down; commit not attempted');
     if (this.options.readonly) throw new TxnError('READ_ONLY', 'server is read-only (config readonly = true); commits that write are refused');
+    if (this.stuck) throw new TxnError('UNAVAILABLE', `${this.stuck}; the server must restart (recovery applies it) before it takes commits again`);
     validateCommit(input);
     if (input.readVersion > this.oracle.lastAssignedVersion) {
       throw new TxnError('FUTURE_VERSION', `read version ${input.readVersion} is ahead of the server (latest ${this.oracle.committedVersion})`);
@@ -75,12 +104,20 @@ export class CommitCoordinator {
       else await this.run(input.readVersion, commitVersion, planCommit(input, this.getShardMap(), stamp));
       this.counters.committed++;
     } catch (err) {
+      if (err instanceof DecidedNotApplied) {
+        // the decision stands (recovery finishes it), so this is not FAILED; and the
+        // version is never finished here: no read version covers a partly applied commit
+        this.stuck = err.message;
+        this.unapplied++;
+        this.counters.committed++;
+        throw new TxnError('MAYBE_COMMITTED', `${err.message}; it will be completed by recovery`);
+      }
+      this.oracle.finish(commitVersion);
       if (err instanceof TxnError && (err.code === 'CONFLICT' || err.code === 'TOO_OLD')) this.counters.conflicts++;
       else this.counters.aborted++;
       throw err;
-    } finally {
-      this.oracle.finish(commitVersion);
     }
+    this.oracle.finish(commitVersion);
     // acknowledge only once every lower version has finished too: a read version taken
     // after this reply must cover this commit (spec: read versions cover every
     // acknowledged commit), and read versions never pass an unfinished lower version
@@ -123,11 +160,10 @@ export class CommitCoordinator {
       for (const p of writers) this.shards[p.shardId]!.post({ t: 'decide', commitVersion, commit: false, sync: false });
       throw err;
     }
-    const rest = await Promise.all(writers.map((p) => this.shards[p.shardId]!.request({ t: 'decide', commitVersion, commit: true, sync: false })));
-    for (let i = 0; i < rest.length; i++) {
-      const err = replyError(rest[i]!);
-      if (err) throw new Error(`shard ${writers[i]!.shardId} failed to apply logged commit ${commitVersion}: ${err.message}`);
-    }
+    await applyDecided(
+      commitVersion,
+      writers.map((p) => ({ shardId: p.shardId, apply: () => this.shards[p.shardId]!.request({ t: 'decide', commitVersion, commit: true, sync: false }) })),
+    );
   }
 
   private async run(readVersion: number, commitVersion: number, plans: ShardPlan[]): Promise<void> {
@@ -172,17 +208,15 @@ export class CommitCoordinator {
       // the primary refused before writing anything: nothing is durable, so the others
       // must let go of their prepared writes (they would block their queues forever)
       for (const p of others) this.shards[p.shardId]!.post({ t: 'decide', commitVersion, commit: false, sync: false });
-      throw new Error(`shard ${primary!.shardId} failed to apply decided commit ${commitVersion}: ${e.message}`);
+      throw new TxnError('FAILED', `shard ${primary!.shardId} failed to apply commit ${commitVersion}; nothing of it was written: ${e.message}`);
     }
     if (others.length === 0) return;
     this.failpoints.hitCount('coordinator.after-decision');
-    const rest = await Promise.all(
-      others.map((p) => this.shards[p.shardId]!.request({ t: 'decide', commitVersion, commit: true, sync: false })),
+    // from here on the commit is decided (the record is durable): a failure below is not an abort
+    await applyDecided(
+      commitVersion,
+      others.map((p) => ({ shardId: p.shardId, apply: () => this.shards[p.shardId]!.request({ t: 'decide', commitVersion, commit: true, sync: false }) })),
     );
-    for (let i = 0; i < rest.length; i++) {
-      const err = replyError(rest[i]!);
-      if (err) throw new Error(`shard ${others[i]!.shardId} failed to apply decided commit ${commitVersion}: ${err.message}`);
-    }
     // every part is applied: the record is no longer needed
     this.shards[primary!.shardId]!.post({ t: 'forget', keys: [decision!.key] });
   }

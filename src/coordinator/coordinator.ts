@@ -131,7 +131,7 @@ export class Coordinator {
     this.commits.stopAccepting();
     if (this.horizonTimer) clearInterval(this.horizonTimer);
     const deadline = Date.now() + drainMs;
-    while (this.oracle.inflightCount > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    while (this.oracle.inflightCount > this.commits.unapplied && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     await Promise.all(this.shards.map((s) => s.close()));
     await this.log?.close();
   }

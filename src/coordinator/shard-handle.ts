@@ -139,6 +139,7 @@ export class ShardHandle {
   };
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.flushOutbox();
     this.closed = true;
     for (const [id, cb] of this.pending) cb({ id, error: { code: 'FAILED', message: `shard ${this.shardId} shut down` } });
