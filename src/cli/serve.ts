@@ -2,6 +2,7 @@
 // server, stops it gracefully on SIGINT/SIGTERM (a second signal exits at once).
 import { loadConfig, maskSecrets } from '../config/load-config.js';
 import { startServer } from '../server/start-server.js';
+import { StartupError } from '../server/startup-errors.js';
 import { parseFlags, wantsHelp } from './args.js';
 import { makeLogger } from './logger.js';
 import { SERVER_FLAGS, SERVER_FLAGS_USAGE, serverFlags } from './server-flags.js';
@@ -11,12 +12,25 @@ export const USAGE = `usage: txkv serve [options]
 Runs the server: the binary protocol (WebSocket), the HTTP API, /v1/status, /metrics and
 the dashboard (GET /), all on one port.
 
-${SERVER_FLAGS_USAGE}
+${SERVER_FLAGS_USAGE}  --new-database             create an empty database where the data directory's layout file
+                             says one existed but it is gone (refused without this flag)
 Stops gracefully on SIGINT or SIGTERM (in-flight commits drain); a second signal exits at once.
 `;
 
+/** A start-up error's message with the causes RocksDB and Node keep in err.cause. */
+export function startFailureMessage(err: unknown): string {
+  if (err instanceof StartupError) return err.message;
+  const parts: string[] = [];
+  for (let e: unknown = err, depth = 0; e !== undefined && e !== null && depth < 5; depth++) {
+    const m = e instanceof Error ? e.message : String(e);
+    if (!parts.includes(m)) parts.push(m);
+    e = e instanceof Error ? e.cause : undefined;
+  }
+  return parts.join(': ');
+}
+
 export async function serve(argv: string[]): Promise<number> {
-  const p = parseFlags(argv, SERVER_FLAGS, USAGE);
+  const p = parseFlags(argv, { ...SERVER_FLAGS, 'new-database': { type: 'boolean' } }, USAGE);
   if (wantsHelp(p, USAGE)) return 0;
   const { config, file } = loadConfig({ file: p.flags.config as string | undefined, env: process.env, flags: serverFlags(p, USAGE) });
   const logger = await makeLogger(config);
@@ -32,13 +46,16 @@ export async function serve(argv: string[]): Promise<number> {
   });
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
-    server = await startServer(config, { logger, failpoints: process.env.TXKV_FAILPOINTS });
+    server = await startServer(config, { logger, failpoints: process.env.TXKV_FAILPOINTS, allowNewDatabase: p.flags['new-database'] === true });
   } catch (err) {
-    // printed once: the log line is the report (main() would print the same message again)
-    const message = (err as Error).message;
+    // Printed once: the log line is the report (main() would print the same message
+    // again), with the causes RocksDB keeps in err.cause. Then exit 1 at once: a
+    // half-started server (a worker thread, an open handle) must not keep the
+    // process alive.
+    const message = startFailureMessage(err);
     logger.fatal({ event: 'StartFailed', err: message }, 'txkv could not start');
     if (!logger.isLevelEnabled('fatal')) process.stderr.write(`txkv serve: ${message}\n`);
-    return 1;
+    process.exit(1);
   }
   let signals = 0;
   const stop = (sig: string): void => {

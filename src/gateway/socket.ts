@@ -12,6 +12,7 @@ import { bearer, type Access, type TokenStore } from './auth.js';
 import { Admission } from './limits.js';
 import type { LimitsConfig, TlsConfig } from '../config/server-config.js';
 import { loadUws } from './uws.js';
+import { listenFailure } from '../server/startup-errors.js';
 
 export interface GatewayOptions {
   host: string;
@@ -260,8 +261,16 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
 
   registerHttpRoutes(app, { coordinator, status: o.status, pages: o.pages, tokens: o.tokens, protectStatus: o.protectStatus });
 
+  // LIBUS_LISTEN_EXCLUSIVE_PORT: uWS otherwise binds with SO_REUSEPORT, and a second
+  // server on the same port would start and take a share of the connections. uWS
+  // gives no reason for a failed listen; listenFailure() asks the kernel for one.
+  const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
   const listenSocket = await new Promise<unknown>((resolve, reject) => {
-    app.listen(o.host, o.port, (s) => (s ? resolve(s) : reject(new Error(`cannot listen on ${o.host}:${o.port}`))));
+    // the typings lack the (host, port, options, cb) form that the binary and the fallback both accept
+    const listen = app as unknown as { listen(host: string, port: number, options: number, cb: (s: unknown) => void): void };
+    listen.listen(o.host, o.port, LIBUS_LISTEN_EXCLUSIVE_PORT, (s) =>
+      s ? resolve(s) : listenFailure(o.host, o.port).then(reject, reject),
+    );
   });
   const port = uws.us_socket_local_port(listenSocket as never);
   let listening = true;

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { RocksLevel } from '@nxtedition/rocksdb';
 import { columnName } from '../shard/interface.js';
+import { checkDataDir, explainOpenError, PID_FILE, StartupError } from './startup-errors.js';
 
 export interface Layout {
   format: 1;
@@ -58,8 +59,34 @@ function writeFileDurably(file: string, text: string): void {
 export async function openDatabase(
   dataDir: string,
   wanted: { shards: number; splitPoints: Uint8Array[]; explicitSplitPoints: boolean; databaseId?: string },
+  opts: OpenOptions = {},
 ): Promise<OpenedDatabase> {
-  fs.mkdirSync(dataDir, { recursive: true });
+  const shown = opts.shown ?? dataDir;
+  try {
+    return await openOrCreate(dataDir, wanted, opts);
+  } catch (err) {
+    throw explainOpenError(err, dataDir, shown);
+  }
+}
+
+export interface OpenOptions {
+  /** The data directory as the operator wrote it (for messages); default: dataDir. */
+  shown?: string;
+  /**
+   * Create an empty database where the layout file says one existed but the database
+   * is gone (deleted or lost). Without it such a start is refused: silently starting
+   * empty would hide the loss.
+   */
+  allowNewDatabase?: boolean;
+}
+
+async function openOrCreate(
+  dataDir: string,
+  wanted: { shards: number; splitPoints: Uint8Array[]; explicitSplitPoints: boolean; databaseId?: string },
+  opts: OpenOptions,
+): Promise<OpenedDatabase> {
+  const shown = opts.shown ?? dataDir;
+  checkDataDir(dataDir, shown);
   const layoutFile = path.join(dataDir, 'txkv-layout.json');
   let layout: Layout;
   let created = false;
@@ -93,8 +120,23 @@ export async function openDatabase(
   if (stamp) layout.databaseId = wanted.databaseId ?? randomUUID();
   const columns: Record<string, object> = { default: {} };
   for (let i = 0; i < layout.shards; i++) columns[columnName(i)] = {};
-  const db = new RocksLevel(path.join(dataDir, 'rocksdb'));
+  const rocksDir = path.join(dataDir, 'rocksdb');
+  if (!created && !fs.existsSync(path.join(rocksDir, 'CURRENT')) && !opts.allowNewDatabase) {
+    throw new StartupError(
+      `data directory ${shown} has a layout file (created ${layout.createdAt}) but no database in ${path.join(shown, 'rocksdb')}: ` +
+        'it was deleted or lost; restore it from a backup, or start with --new-database to create an empty one',
+    );
+  }
+  const db = new RocksLevel(rocksDir);
   await db.open({ columns, createIfMissing: true });
-  if (created || stamp) writeFileDurably(layoutFile, JSON.stringify(layout, null, 2) + '\n');
+  try {
+    if (created || stamp) writeFileDurably(layoutFile, JSON.stringify(layout, null, 2) + '\n');
+    // names this process as the holder (read by a second server's message, and by the
+    // data-directory watch that notices the directory being deleted)
+    fs.writeFileSync(path.join(dataDir, PID_FILE), `${process.pid}\n`);
+  } catch (err) {
+    await db.close();
+    throw err;
+  }
   return { db, layout, created, databaseId: layout.databaseId!, splitPoints: layout.splitPoints.map((h) => new Uint8Array(Buffer.from(h, 'hex'))) };
 }

@@ -11,6 +11,7 @@ import { parseFailpoints } from '../failpoints/failpoints.js';
 import { startGateway } from '../gateway/socket.js';
 import { TokenStore } from '../gateway/auth.js';
 import { openDatabase } from './open-database.js';
+import { PID_FILE, probePort } from './startup-errors.js';
 import { ServerMetrics } from '../metrics/server-metrics.js';
 import { attachRequestMetrics } from '../metrics/request-metrics.js';
 import { dashboardPages } from '../dashboard/pages.js';
@@ -31,6 +32,8 @@ export interface StartOptions {
   failpoints?: string;
   /** Wall clock in microseconds since the epoch (default: the system's). Tests step it back to check that versions never go back. */
   clock?: () => number;
+  /** Create an empty database where the data directory's layout says one existed (`serve --new-database`). */
+  allowNewDatabase?: boolean;
 }
 
 function isLoopback(host: string): boolean {
@@ -54,6 +57,10 @@ function packageVersion(): string {
 
 const VERSION = packageVersion();
 
+function removePidFile(dataDir: string): void {
+  fs.rmSync(path.join(dataDir, PID_FILE), { force: true });
+}
+
 export async function startServer(partial: PartialServerConfig = {}, opts: StartOptions = {}): Promise<RunningServer> {
   const config = resolveConfig(partial);
   const tokens = new TokenStore(config.auth);
@@ -71,7 +78,13 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
   const explicitSplitPoints = config.splitPoints.length > 0;
   const wantedSplitPoints = explicitSplitPoints ? config.splitPoints.map(parseEscapedBytes) : defaultSplitPoints(config.shards);
   const dataDir = path.resolve(config.dataDir);
-  const { db, created, splitPoints, databaseId } = await openDatabase(dataDir, { shards: config.shards, splitPoints: wantedSplitPoints, explicitSplitPoints });
+  // a port another process listens on is refused before the database is opened
+  await probePort(config.host, config.port);
+  const { db, created, splitPoints, databaseId } = await openDatabase(
+    dataDir,
+    { shards: config.shards, splitPoints: wantedSplitPoints, explicitSplitPoints },
+    { shown: config.dataDir, allowNewDatabase: opts.allowNewDatabase },
+  );
   let coordinator: Coordinator;
   try {
     coordinator = await Coordinator.start({
@@ -90,6 +103,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
     });
   } catch (err) {
     await db.close();
+    removePidFile(dataDir);
     throw err;
   }
   const r = coordinator.recovery;
@@ -125,26 +139,36 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
     logger,
   );
   attachRequestMetrics(coordinator, metrics.requests);
-  const gateway = await startGateway(coordinator, {
-    host: config.host,
-    port: config.port,
-    maxFrameBytes: config.maxFrameBytes,
-    idleTimeoutSec: config.idleTimeoutSec,
-    readonly: config.readonly,
-    serverVersion: VERSION,
-    databaseId,
-    logger,
-    tokens,
-    protectStatus: config.auth.protectStatus,
-    tls: config.tls,
-    limits: config.limits,
-    status: () => metrics.status(),
-    pages: {
-      '/metrics': async () => ['text/plain; version=0.0.4; charset=utf-8', await metrics.prometheusText()],
-      '/v1/metrics.json': async () => ['application/json', JSON.stringify(await metrics.seriesJson())],
-      ...dashboardPages(),
-    },
-  });
+  let gateway: Awaited<ReturnType<typeof startGateway>>;
+  try {
+    gateway = await startGateway(coordinator, {
+      host: config.host,
+      port: config.port,
+      maxFrameBytes: config.maxFrameBytes,
+      idleTimeoutSec: config.idleTimeoutSec,
+      readonly: config.readonly,
+      serverVersion: VERSION,
+      databaseId,
+      logger,
+      tokens,
+      protectStatus: config.auth.protectStatus,
+      tls: config.tls,
+      limits: config.limits,
+      status: () => metrics.status(),
+      pages: {
+        '/metrics': async () => ['text/plain; version=0.0.4; charset=utf-8', await metrics.prometheusText()],
+        '/v1/metrics.json': async () => ['application/json', JSON.stringify(await metrics.seriesJson())],
+        ...dashboardPages(),
+      },
+    });
+  } catch (err) {
+    // e.g. the port was taken meanwhile: stop the workers and close the database, so
+    // that the process can exit
+    await coordinator.close();
+    await db.close();
+    removePidFile(dataDir);
+    throw err;
+  }
   const url = `${gateway.tls ? 'wss' : 'ws'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${gateway.port}`;
   if (!tokens.enabled) logger.info({ event: 'AuthDisabled', host: config.host }, 'no auth tokens configured: every client may read and write');
   logger.info(
@@ -164,6 +188,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
         await coordinator.close();
         gateway.closeAll();
         await db.close();
+        removePidFile(dataDir);
         logger.info({ event: 'ServerStopped', ms: Date.now() - t }, 'txkv stopped');
       })()),
   };
