@@ -7,7 +7,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="$ROOT/clients/cpp/build"
 JOBS="${TXKV_CPP_JOBS:-2}"
-PKGS=(libflatbuffers-dev flatbuffers-compiler libboost-dev libboost-system-dev libgtest-dev cmake g++)
+PKGS=(libflatbuffers-dev flatbuffers-compiler libboost-dev libboost-system-dev libssl-dev libgtest-dev cmake g++)
 start=$(date +%s)
 
 missing() {
@@ -17,6 +17,7 @@ missing() {
   command -v g++ >/dev/null || m+=(g++)
   [ -f /usr/include/boost/beast/websocket.hpp ] || m+=(boost-beast)
   [ -f /usr/include/gtest/gtest.h ] || m+=(gtest)
+  [ -f /usr/include/openssl/ssl.h ] || m+=(openssl-headers)
   [ -f /usr/include/flatbuffers/flatbuffers.h ] || m+=(flatbuffers-headers)
   echo "${m[*]:-}"
 }
@@ -51,10 +52,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_server NAME CONFIG_JSON: starts `startServer({port: 0, host, dataDir, shards: 4, ...CONFIG})`
-# from dist/, waits for its port, exports ws://127.0.0.1:PORT in the variable NAME.
+# start_server NAME CONFIG_JSON [BASE_URL]: starts `startServer({port: 0, host, dataDir, shards: 4,
+# ...CONFIG})` from dist/, waits for its port, exports BASE_URL:PORT (default ws://127.0.0.1) in NAME.
 start_server() {
-  local name="$1" extra="$2" dir log pid port=""
+  local name="$1" extra="$2" base="${3:-ws://127.0.0.1}" dir log pid port=""
   dir="$DATA_DIR/$name"
   mkdir -p "$dir"
   log="$dir/server.log"
@@ -77,7 +78,7 @@ start_server() {
     cat "$log"
     exit 1
   fi
-  export "$name=ws://127.0.0.1:$port"
+  export "$name=$base:$port"
 }
 
 if [ ! -f "$ROOT/dist/src/index.js" ] && [ -z "${TXKV_URL:-}" ]; then
@@ -89,8 +90,24 @@ if [ -f "$ROOT/dist/src/index.js" ]; then
   [ -n "${TXKV_URL:-}" ] || start_server TXKV_URL '{}'
   start_server TXKV_AUTH_URL '{"auth":{"tokens":["cpp-rw-token"],"readOnlyTokens":["cpp-ro-token"]}}'
   start_server TXKV_READONLY_URL '{"readonly":true}'
+  # TLS mode with tokens (configs/docker.toml across hosts): a self-signed certificate made
+  # now by the `selfsigned` devDependency, naming only DNS:localhost (live_tls_test.cc).
+  tls="$DATA_DIR/tls"
+  mkdir -p "$tls"
+  if (cd "$ROOT" && node -e "import('selfsigned').then(async ({ generate }) => {
+        const fs = await import('node:fs');
+        const p = await generate([{ name: 'commonName', value: 'localhost' }], { keySize: 2048, algorithm: 'sha256',
+          extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }] }] });
+        fs.writeFileSync(process.argv[1] + '/cert.pem', p.cert);
+        fs.writeFileSync(process.argv[1] + '/key.pem', p.private);
+      }).catch((e) => { console.error(e); process.exit(1); })" "$tls"); then
+    export TXKV_TLS_CA="$tls/cert.pem"
+    start_server TXKV_TLS_URL "{\"tls\":{\"cert\":\"$tls/cert.pem\",\"key\":\"$tls/key.pem\"},\"auth\":{\"tokens\":[\"cpp-rw-token\"]}}" wss://localhost
+  else
+    echo "test-cpp: could not make a TLS certificate (selfsigned); the wss:// tests skip"
+  fi
 fi
-echo "test-cpp: servers $TXKV_URL, ${TXKV_AUTH_URL:-} (tokens), ${TXKV_READONLY_URL:-} (read-only)"
+echo "test-cpp: servers $TXKV_URL, ${TXKV_AUTH_URL:-} (tokens), ${TXKV_READONLY_URL:-} (read-only), ${TXKV_TLS_URL:-} (TLS + tokens)"
 
 status=0
 # Serially: the suites share one server, and each stays the only load on it.

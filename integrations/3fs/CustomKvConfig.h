@@ -10,8 +10,10 @@
 namespace hf3fs::kv {
 
 struct CustomKvConfig : public ConfigBase<CustomKvConfig> {
-  // txkv servers, e.g. ["ws://10.0.0.1:7070", "ws://10.0.0.2:7070"].
+  // txkv servers, e.g. ["wss://kv1:7070", "wss://kv2:7070"] (TLS) or ["ws://10.0.0.1:7070"].
   CONFIG_ITEM(cluster_endpoints, std::vector<std::string>{});
+  // wss:// only: PEM file of the CA that signed the servers' certificates ("" = system store).
+  CONFIG_ITEM(ca_file, "");
   // A transaction older than this fails its next call (TIMEOUT -> TransactionCode::kFailed).
   CONFIG_ITEM(transaction_timeout_ms, 10000L);
   // Passed to the txkv client (its own transact() loop). Meta operations keep being retried

@@ -8,6 +8,7 @@ txkv::ConnectOptions CustomKvEngine::toConnectOptions(const CustomKvConfig& conf
   txkv::ConnectOptions o;
   o.endpoints.assign(config.cluster_endpoints().begin(), config.cluster_endpoints().end());
   o.token = config.auth_token();
+  o.caFile = config.ca_file();
   o.transactionTimeoutMs = config.transaction_timeout_ms();
   o.maxRetryCount = config.max_retry_count();
   o.connectionPoolSize = config.connection_pool_size();

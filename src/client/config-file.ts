@@ -14,6 +14,7 @@ const CUSTOM_KV = z.strictObject({
   max_retry_count: z.number().int().min(0).optional(),
   connection_pool_size: z.number().int().positive().optional(),
   auth_token: z.string().optional(),
+  ca_file: z.string().optional(),
   connect_timeout_ms: z.number().int().positive().optional(),
 });
 
@@ -40,6 +41,7 @@ export function readClientConfigFile(path: string): ConnectOptions {
   return {
     endpoints: c.cluster_endpoints,
     ...(c.auth_token ? { token: c.auth_token } : {}),
+    ...(c.ca_file ? { caFile: c.ca_file } : {}),
     ...(c.transaction_timeout_ms !== undefined ? { transactionTimeoutMs: c.transaction_timeout_ms } : {}),
     ...(c.max_retry_count !== undefined ? { maxRetryCount: c.max_retry_count } : {}),
     ...(c.connection_pool_size !== undefined ? { connectionPoolSize: c.connection_pool_size } : {}),
@@ -49,7 +51,7 @@ export function readClientConfigFile(path: string): ConnectOptions {
 /**
  * Connects with the settings of a 3FS-style config file: [kv_engine.custom_kv]
  * cluster_endpoints, transaction_timeout_ms, max_retry_count, connection_pool_size,
- * auth_token (connect_timeout_ms is accepted; the SDK bounds connecting itself).
+ * auth_token, ca_file (connect_timeout_ms is accepted; the SDK bounds connecting itself).
  */
 export async function connectFromConfigFile(path: string): Promise<Database> {
   return connect(readClientConfigFile(path));

@@ -167,6 +167,7 @@ describe('status, metrics, logs', () => {
     const o = readClientConfigFile(path.resolve(__dirname, '../../configs/custom_kv_example.toml'));
     expect(o.endpoints.length).toBeGreaterThan(0);
     expect(o.maxRetryCount).toBeGreaterThanOrEqual(0);
+    expect(o.caFile).toBe('/etc/txkv/ca.pem'); // ca_file: the same key as the C++ adapter's
   });
 });
 

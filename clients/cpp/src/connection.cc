@@ -7,13 +7,22 @@
 // in flight fails reads with NETWORK_ERROR and commits with MAYBE_COMMITTED (the
 // only place that code is born); requests not yet sent are kept and sent on the
 // next connection.
+//
+// wss:// endpoints run the same WebSocket over OpenSSL (boost::beast::ssl_stream): the
+// peer's chain is verified against ConnectOptions::caFile (or the system store) and its
+// name against the endpoint's host (DNS name or IP address, RFC 2818 style).
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -32,25 +41,31 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace websocket = boost::beast::websocket;
+namespace ssl = boost::asio::ssl;
 using tcp = asio::ip::tcp;
+using PlainWs = websocket::stream<tcp::socket>;
+using TlsWs = websocket::stream<beast::ssl_stream<tcp::socket>>;
 using boost::system::error_code;
 
 thread_local bool tlOnIoThread = false;
 
 struct Endpoint {
   std::string url, host, port, path;
+  bool tls = false;
 };
 
 Result<Endpoint> parseEndpoint(const std::string& url) {
-  constexpr std::string_view kWs = "ws://";
-  if (url.rfind("wss://", 0) == 0) {
-    return TxnError(ErrorCode::kInvalidArgument, "endpoint " + url + ": wss:// is not supported by the C++ client");
-  }
-  if (url.rfind(kWs, 0) != 0) {
-    return TxnError(ErrorCode::kInvalidArgument, "endpoint " + url + " must start with ws://");
-  }
-  std::string rest = url.substr(kWs.size());
   Endpoint ep{url, "", "80", "/"};
+  std::string rest;
+  if (url.rfind("wss://", 0) == 0) {
+    ep.tls = true;
+    ep.port = "443";
+    rest = url.substr(6);
+  } else if (url.rfind("ws://", 0) == 0) {
+    rest = url.substr(5);
+  } else {
+    return TxnError(ErrorCode::kInvalidArgument, "endpoint " + url + " must start with ws:// or wss://");
+  }
   auto slash = rest.find('/');
   if (slash != std::string::npos) {
     ep.path = rest.substr(slash);
@@ -68,7 +83,7 @@ Result<Endpoint> parseEndpoint(const std::string& url) {
   }
   if (ep.host.empty() || ep.port.empty() ||
       !std::all_of(ep.port.begin(), ep.port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return TxnError(ErrorCode::kInvalidArgument, "endpoint " + url + ": expected ws://host:port[/path]");
+    return TxnError(ErrorCode::kInvalidArgument, "endpoint " + url + ": expected ws[s]://host:port[/path]");
   }
   return ep;
 }
@@ -95,8 +110,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
  public:
   enum class State { kIdle, kConnecting, kReady, kBackoff };
 
-  Connection(asio::io_context& ioc, Endpoint ep, Pool& pool, const ConnectOptions& opts)
-      : ioc_(ioc), ep_(std::move(ep)), pool_(pool), opts_(opts), resolver_(ioc), timer_(ioc), sweepTimer_(ioc) {}
+  Connection(asio::io_context& ioc, Endpoint ep, Pool& pool, const ConnectOptions& opts, ssl::context* tls)
+      : ioc_(ioc), ep_(std::move(ep)), pool_(pool), opts_(opts), tls_(tls), resolver_(ioc), timer_(ioc), sweepTimer_(ioc) {}
 
   State state() const { return state_; }
   Clock::time_point backoffUntil() const { return backoffUntil_; }
@@ -141,7 +156,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     state_ = State::kConnecting;
     helloDone_ = false;
     uint64_t epoch = ++epoch_;
-    ws_ = std::make_unique<websocket::stream<tcp::socket>>(ioc_);
+    ws_.reset();
+    wss_.reset();
+    if (ep_.tls) {
+      wss_ = std::make_unique<TlsWs>(ioc_, *tls_);
+    } else {
+      ws_ = std::make_unique<PlainWs>(ioc_);
+    }
     readBuf_.clear();
     timer_.expires_after(std::chrono::milliseconds(opts_.connectTimeoutMs));
     timer_.async_wait([self = shared_from_this(), epoch](error_code ec) {
@@ -151,24 +172,60 @@ class Connection : public std::enable_shared_from_this<Connection> {
     resolver_.async_resolve(ep_.host, ep_.port, [self = shared_from_this(), epoch](error_code ec, tcp::resolver::results_type results) {
       if (epoch != self->epoch_) return;
       if (ec) return self->connectFailed("resolve: " + ec.message());
-      asio::async_connect(self->ws_->next_layer(), results, [self, epoch](error_code ec, const tcp::endpoint&) {
+      asio::async_connect(self->socket(), results, [self, epoch](error_code ec, const tcp::endpoint&) {
         if (epoch != self->epoch_) return;
         if (ec) return self->connectFailed("connect: " + ec.message());
-        self->ws_->next_layer().set_option(tcp::no_delay(true), ec);
-        self->ws_->binary(true);
-        self->ws_->read_message_max(512u * 1024 * 1024);
-        self->ws_->set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
-          req.set(beast::http::field::user_agent, "txkv-cpp");
-        }));
-        self->ws_->async_handshake(self->ep_.host + ":" + self->ep_.port, self->ep_.path, [self, epoch](error_code ec) {
-          if (epoch != self->epoch_) return;
-          if (ec) return self->connectFailed("websocket handshake: " + ec.message());
-          self->sendHello();
-          self->doRead(epoch);
-        });
+        self->socket().set_option(tcp::no_delay(true), ec);
+        if (!self->wss_) return self->wsHandshake(epoch);
+        self->tlsHandshake(epoch);
       });
     });
   }
+
+  // wss://: SNI (names only, never an IP), then the chain (caFile or the system store)
+  // and the certificate's name/IP against the endpoint's host.
+  void tlsHandshake(uint64_t epoch) {
+    auto& tls = wss_->next_layer();
+    error_code notAnAddress;
+    asio::ip::make_address(ep_.host, notAnAddress);
+    if (notAnAddress && !SSL_set_tlsext_host_name(tls.native_handle(), ep_.host.c_str())) {
+      return connectFailed("TLS: cannot set the server name " + ep_.host);
+    }
+    tls.set_verify_mode(ssl::verify_peer);
+    tls.set_verify_callback(ssl::host_name_verification(ep_.host));
+    tls.async_handshake(ssl::stream_base::client, [self = shared_from_this(), epoch](error_code ec) {
+      if (epoch != self->epoch_) return;
+      if (ec) return self->connectFailed("TLS handshake: " + ec.message());
+      self->wsHandshake(epoch);
+    });
+  }
+
+  void wsHandshake(uint64_t epoch) {
+    withWs([&](auto& ws) {
+      ws.binary(true);
+      ws.read_message_max(512u * 1024 * 1024);
+      ws.set_option(websocket::stream_base::decorator([](websocket::request_type& req) {
+        req.set(beast::http::field::user_agent, "txkv-cpp");
+      }));
+      ws.async_handshake(ep_.host + ":" + ep_.port, ep_.path, [self = shared_from_this(), epoch](error_code ec) {
+        if (epoch != self->epoch_) return;
+        if (ec) return self->connectFailed("websocket handshake: " + ec.message());
+        self->sendHello();
+        self->doRead(epoch);
+      });
+    });
+  }
+
+  // The WebSocket of this connection (plain or over TLS; one of the two exists once connecting).
+  template <typename F>
+  void withWs(F&& f) {
+    if (wss_) {
+      f(*wss_);
+    } else {
+      f(*ws_);
+    }
+  }
+  tcp::socket& socket() { return wss_ ? beast::get_lowest_layer(*wss_) : ws_->next_layer(); }
 
   void sendHello() {
     helloId_ = takeId();
@@ -241,9 +298,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void closeSocket() {
-    if (ws_) {
+    if (ws_ || wss_) {
       error_code ec;
-      ws_->next_layer().close(ec);
+      socket().close(ec);
     }
     writeQueue_.clear();
     writing_ = false;
@@ -318,36 +375,44 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void doWrite(uint64_t epoch) {
-    if (writing_ || writeQueue_.empty() || !ws_) return;
+    if (writing_ || writeQueue_.empty() || (!ws_ && !wss_)) return;
     writing_ = true;
     auto buf = writeQueue_.front();
-    ws_->async_write(asio::buffer(*buf), [self = shared_from_this(), epoch, buf](error_code ec, size_t) {
-      if (epoch != self->epoch_) return;
-      self->writing_ = false;
-      if (!self->writeQueue_.empty()) self->writeQueue_.pop_front();
-      if (ec) return self->brokenSocket("write: " + ec.message());
-      self->doWrite(epoch);
+    withWs([&](auto& ws) {
+      ws.async_write(asio::buffer(*buf), [self = shared_from_this(), epoch, buf](error_code ec, size_t) {
+        if (epoch != self->epoch_) return;
+        self->writing_ = false;
+        if (!self->writeQueue_.empty()) self->writeQueue_.pop_front();
+        if (ec) return self->brokenSocket("write: " + ec.message());
+        self->doWrite(epoch);
+      });
     });
   }
 
   void doRead(uint64_t epoch) {
-    ws_->async_read(readBuf_, [self = shared_from_this(), epoch](error_code ec, size_t) {
-      if (epoch != self->epoch_) return;
-      if (ec) return self->brokenSocket("read: " + ec.message());
-      if (!self->ws_->got_binary()) {
-        self->readBuf_.consume(self->readBuf_.size());
-        return self->brokenOnProtocol("server sent a text message");
-      }
-      auto data = self->readBuf_.data();
-      auto frame = proto::decodeFrame(data.data(), data.size());
-      self->readBuf_.consume(self->readBuf_.size());
-      if (!frame) return self->brokenOnProtocol(frame.error().message());
-      for (auto& env : *frame) {
-        if (epoch != self->epoch_) return;  // a reply callback may have closed us
-        self->dispatch(std::move(env));
-      }
-      if (epoch == self->epoch_) self->doRead(epoch);
+    withWs([&](auto& ws) {
+      ws.async_read(readBuf_, [self = shared_from_this(), epoch](error_code ec, size_t) { self->onRead(epoch, ec); });
     });
+  }
+
+  void onRead(uint64_t epoch, error_code ec) {
+    if (epoch != epoch_) return;
+    if (ec) return brokenSocket("read: " + ec.message());
+    bool binary = false;
+    withWs([&](auto& ws) { binary = ws.got_binary(); });
+    if (!binary) {
+      readBuf_.consume(readBuf_.size());
+      return brokenOnProtocol("server sent a text message");
+    }
+    auto data = readBuf_.data();
+    auto frame = proto::decodeFrame(data.data(), data.size());
+    readBuf_.consume(readBuf_.size());
+    if (!frame) return brokenOnProtocol(frame.error().message());
+    for (auto& env : *frame) {
+      if (epoch != epoch_) return;  // a reply callback may have closed us
+      dispatch(std::move(env));
+    }
+    if (epoch == epoch_) doRead(epoch);
   }
 
   void brokenSocket(const std::string& why) {
@@ -420,10 +485,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   Endpoint ep_;
   Pool& pool_;
   const ConnectOptions& opts_;
+  ssl::context* tls_;  // the Pool's; set when the endpoint is wss://
   tcp::resolver resolver_;
   asio::steady_timer timer_;  // connect timeout, then reconnect backoff
   asio::steady_timer sweepTimer_;
-  std::unique_ptr<websocket::stream<tcp::socket>> ws_;
+  std::unique_ptr<PlainWs> ws_;   // ws://
+  std::unique_ptr<TlsWs> wss_;    // wss://
   beast::flat_buffer readBuf_;
   State state_ = State::kIdle;
   uint64_t epoch_ = 0;  // bumped on every (re)connect and loss; stale handlers return
@@ -445,10 +512,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
 class Pool final : public DatabaseImpl {
  public:
-  Pool(ConnectOptions opts, std::vector<Endpoint> eps) : opts_(std::move(opts)), work_(ioc_.get_executor()) {
+  Pool(ConnectOptions opts, std::vector<Endpoint> eps, std::unique_ptr<ssl::context> tls)
+      : opts_(std::move(opts)), tls_(std::move(tls)), work_(ioc_.get_executor()) {
     size_t n = std::max<size_t>(1, static_cast<size_t>(std::max(1, opts_.connectionPoolSize)));
     n = std::max(n, eps.size());
-    for (size_t i = 0; i < n; ++i) conns_.push_back(std::make_shared<Connection>(ioc_, eps[i % eps.size()], *this, opts_));
+    for (size_t i = 0; i < n; ++i) {
+      conns_.push_back(std::make_shared<Connection>(ioc_, eps[i % eps.size()], *this, opts_, tls_.get()));
+    }
     thread_ = std::thread([this] {
       tlOnIoThread = true;
       ioc_.run();
@@ -535,6 +605,7 @@ class Pool final : public DatabaseImpl {
 
  private:
   ConnectOptions opts_;
+  std::unique_ptr<ssl::context> tls_;  // only when an endpoint is wss://
   asio::io_context ioc_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::vector<std::shared_ptr<Connection>> conns_;
@@ -546,6 +617,24 @@ class Pool final : public DatabaseImpl {
 
 void Connection::failover(OutgoingRequest r, const TxnError& e) { pool_.failover(std::move(r), e); }
 
+// TLS 1.2+, peers verified against caFile (PEM, one or more CAs) or the system store.
+Result<std::unique_ptr<ssl::context>> makeTlsContext(const ConnectOptions& o) {
+  auto ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
+  error_code ec;
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                       ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1,
+                   ec);
+  if (!o.caFile.empty()) {
+    ctx->load_verify_file(o.caFile, ec);
+    if (ec) return TxnError(ErrorCode::kInvalidArgument, "caFile " + o.caFile + " cannot be read: " + ec.message());
+  } else {
+    ctx->set_default_verify_paths(ec);
+    if (ec) return TxnError(ErrorCode::kInvalidArgument, "no caFile and no system CA store: " + ec.message());
+  }
+  ctx->set_verify_mode(ssl::verify_peer);
+  return ctx;
+}
+
 }  // namespace
 
 Result<std::shared_ptr<DatabaseImpl>> makeDatabaseImpl(ConnectOptions options) {
@@ -556,10 +645,16 @@ Result<std::shared_ptr<DatabaseImpl>> makeDatabaseImpl(ConnectOptions options) {
     if (!ep) return ep.error();
     eps.push_back(std::move(ep).value());
   }
+  std::unique_ptr<ssl::context> tls;
+  if (std::any_of(eps.begin(), eps.end(), [](const Endpoint& e) { return e.tls; })) {
+    auto made = makeTlsContext(options);
+    if (!made) return made.error();
+    tls = std::move(made).value();
+  }
   if (options.transactionTimeoutMs <= 0) options.transactionTimeoutMs = 10'000;
   if (options.connectTimeoutMs <= 0) options.connectTimeoutMs = 5'000;
   if (options.maxBackoffMs < 25) options.maxBackoffMs = 25;
-  return std::shared_ptr<DatabaseImpl>(std::make_shared<Pool>(std::move(options), std::move(eps)));
+  return std::shared_ptr<DatabaseImpl>(std::make_shared<Pool>(std::move(options), std::move(eps), std::move(tls)));
 }
 
 bool onIoThread() { return tlOnIoThread; }

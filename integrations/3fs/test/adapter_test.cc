@@ -77,7 +77,9 @@ TEST(Config, MapsToConnectOptionsAndTheExampleNamesEveryKey) {
   c.set_transaction_timeout_ms(2500);
   c.set_max_retry_count(7);
   c.set_connection_pool_size(3);
+  c.set_ca_file("/etc/txkv/ca.pem");
   auto o = CustomKvEngine::toConnectOptions(c);
+  EXPECT_EQ(o.caFile, "/etc/txkv/ca.pem");
   EXPECT_EQ(o.endpoints.size(), 2u);
   EXPECT_EQ(o.transactionTimeoutMs, 2500);
   EXPECT_EQ(o.maxRetryCount, 7);
@@ -87,7 +89,7 @@ TEST(Config, MapsToConnectOptionsAndTheExampleNamesEveryKey) {
   std::stringstream ss;
   ss << in.rdbuf();
   std::string toml = ss.str();
-  for (const char* k : {"[kv_engine]", "kv_engine_type = \"custom\"", "[kv_engine.custom_kv]", "cluster_endpoints",
+  for (const char* k : {"[kv_engine]", "kv_engine_type = \"custom\"", "[kv_engine.custom_kv]", "cluster_endpoints", "ca_file",
                         "transaction_timeout_ms", "max_retry_count", "connection_pool_size"}) {
     EXPECT_NE(toml.find(k), std::string::npos) << k;
   }

@@ -34,8 +34,12 @@
 namespace txkv {
 
 struct ConnectOptions {
-  std::vector<std::string> endpoints;  // "ws://host:port[/path]"
+  std::vector<std::string> endpoints;  // "ws://host:port[/path]" or "wss://host:port[/path]" (TLS)
   std::string token;                   // sent in HelloRequest
+  // wss:// only: PEM file of the CA(s) that signed the servers' certificates (as the TS
+  // client's caFile); empty = the system CA store. The certificate must name the
+  // endpoint's host (DNS name or IP). Unreadable file: INVALID_ARGUMENT at connect.
+  std::string caFile;
   int64_t transactionTimeoutMs = 10'000;
   int maxRetryCount = 10;              // used by Database::transact
   int connectionPoolSize = 2;          // WebSockets per Database, spread over endpoints
