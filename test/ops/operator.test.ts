@@ -188,9 +188,13 @@ describe('finding 11: smaller things', () => {
 const s = await startServer({ port: 0, host: '127.0.0.1', dataDir: ${JSON.stringify(d)}, shards: 2 });
 await s.close();
 console.log('only this line');`;
-      const r = await execFileP(process.execPath, ['--input-type=module', '-e', script], { timeout: 20_000 });
+      // a module file, not -e: run under npm test, node refused --input-type with -e (ERR_INPUT_TYPE_NOT_ALLOWED)
+      const file = `${d}.mjs`;
+      fs.writeFileSync(file, script);
+      const r = await execFileP(process.execPath, [file], { timeout: 20_000 });
       expect(r.stdout).toBe('only this line\n');
     } finally {
+      fs.rmSync(`${d}.mjs`, { force: true });
       fs.rmSync(d, { recursive: true, force: true });
     }
   });
