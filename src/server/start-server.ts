@@ -12,6 +12,7 @@ import { startGateway } from '../gateway/socket.js';
 import { TokenStore } from '../gateway/auth.js';
 import { openDatabase } from './open-database.js';
 import { PID_FILE, probePort } from './startup-errors.js';
+import { watchDataDir } from './data-dir-watch.js';
 import { ServerMetrics } from '../metrics/server-metrics.js';
 import { attachRequestMetrics } from '../metrics/request-metrics.js';
 import { dashboardPages } from '../dashboard/pages.js';
@@ -176,6 +177,13 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
     `txkv serving on ${url}`,
   );
   metrics.start();
+  // a deleted data directory: stop at once, before another commit is acknowledged
+  // into deleted files (PostgreSQL likewise stops when its lock file is gone)
+  const dirWatch = watchDataDir(dataDir, config.dataDir, (reason) => {
+    logger.fatal({ event: 'DataDirectoryLost', dataDir, reason }, `${reason}; commits are refused: exiting (restore the directory from a backup)`);
+    gateway.stopListening();
+    process.exit(70);
+  });
   let closing: Promise<void> | null = null;
   return {
     port: gateway.port,
@@ -183,6 +191,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
     close: () =>
       (closing ??= (async () => {
         const t = Date.now();
+        dirWatch.stop();
         gateway.stopListening();
         metrics.stop();
         await coordinator.close();
