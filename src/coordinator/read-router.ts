@@ -46,7 +46,7 @@ export class ReadRouter {
    * Many point reads at once (the gets of one frame): one request per shard instead of
    * one per key. Each result is a value (null = absent) or the TxnError of that read.
    */
-  getMany(readVersions: number[], keys: Uint8Array[]): Promise<(Uint8Array | null | TxnError)[]> {
+  getMany(readVersions: number[], keys: Uint8Array[], maxBytes = Infinity): Promise<(Uint8Array | null | TxnError)[]> {
     const out: (Uint8Array | null | TxnError)[] = new Array(keys.length);
     const map = this.getShardMap();
     const byShard = new Map<number, number[]>();
@@ -56,7 +56,7 @@ export class ReadRouter {
         // rare: a version still in flight (or in the future) waits alone, then reads
         slow.push(
           this.checkVersion(readVersions[i]!)
-            .then(() => this.getMany([readVersions[i]!], [keys[i]!]))
+            .then(() => this.getMany([readVersions[i]!], [keys[i]!], maxBytes))
             .then(([v]) => void (out[i] = v!), (e: TxnError) => void (out[i] = e)),
         );
         continue;
@@ -66,8 +66,10 @@ export class ReadRouter {
       if (!idx) byShard.set(shardId, (idx = []));
       idx.push(i);
     }
+    // the reply budget is shared out over the shards asked (each answers at least one value)
+    const share = maxBytes === Infinity ? undefined : Math.floor(maxBytes / Math.max(1, byShard.size));
     const fast = [...byShard].map(([shardId, idx]) =>
-      this.shards[shardId]!.request({ t: 'gets', readVersions: idx.map((i) => readVersions[i]!), keys: packBytes(idx.map((i) => keys[i]!)) }).then((r) => {
+      this.shards[shardId]!.request({ t: 'gets', readVersions: idx.map((i) => readVersions[i]!), keys: packBytes(idx.map((i) => keys[i]!)), maxBytes: share }).then((r) => {
         if ('error' in r) {
           const e = TxnError.fromWire(r.error);
           for (const i of idx) out[i] = e;
@@ -90,7 +92,7 @@ export class ReadRouter {
    * costs one hop unless it crosses a boundary. hasMore is true exactly when rows remain past
    * the page (cut by the limit or the byte cap).
    */
-  async getRange(readVersion: number, range: KeyRange, limit: number, reverse: boolean): Promise<RangeResultRows> {
+  async getRange(readVersion: number, range: KeyRange, limit: number, reverse: boolean, maxBytes = RANGE_PAGE_MAX_BYTES): Promise<RangeResultRows> {
     if (readVersion > this.oracle.committedVersion) await this.checkVersion(readVersion);
     const parts = this.getShardMap().split(range);
     if (reverse) parts.reverse();
@@ -106,7 +108,7 @@ export class ReadRouter {
         end: p.end,
         limit: limit - rows,
         reverse,
-        maxBytes: Math.max(RANGE_PAGE_MAX_BYTES - bytes, 1),
+        maxBytes: Math.max(maxBytes - bytes, 1),
       });
       if ('error' in r) throw TxnError.fromWire(r.error);
       if (!('kvs' in r)) throw new Error(`shard ${p.shardId}: unexpected reply to range`);
@@ -117,7 +119,7 @@ export class ReadRouter {
       }
       rows += got.length / 2;
       if (r.more) return { kvs, hasMore: true };
-      if (rows >= limit || bytes >= RANGE_PAGE_MAX_BYTES) return { kvs, hasMore: await this.anyRow(readVersion, parts.slice(i + 1), reverse) };
+      if (rows >= limit || bytes >= maxBytes) return { kvs, hasMore: await this.anyRow(readVersion, parts.slice(i + 1), reverse) };
     }
     return { kvs, hasMore: false };
   }

@@ -3,7 +3,7 @@
 // selectors) into the coordinator's and back.
 import { TxnError, toWireError } from '../errors.js';
 import { MAX_KEY_BYTES } from '../keys/limits.js';
-import { DEFAULT_RANGE_LIMIT, selectorsToRange } from '../keys/ranges.js';
+import { DEFAULT_RANGE_LIMIT, RANGE_PAGE_MAX_BYTES, selectorsToRange } from '../keys/ranges.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import type { WireMutation } from '../coordinator/commit-plan.js';
 import type { ReplyBody, RequestBody, UnknownBody } from '../protocol/codec.js';
@@ -20,7 +20,7 @@ function readKey(k: Uint8Array, what: string): Uint8Array {
 }
 
 /** One request that is not a point read (those go through dispatchGets, a frame's worth at a time). */
-export async function dispatch(c: Coordinator, body: Exclude<RequestBody, { type: 'get' }> | UnknownBody): Promise<ReplyBody> {
+export async function dispatch(c: Coordinator, body: Exclude<RequestBody, { type: 'get' }> | UnknownBody, replyBudget = RANGE_PAGE_MAX_BYTES): Promise<ReplyBody> {
   // latency and byte counters (src/metrics/request-metrics.ts): plain fields, no allocation
   const m = requestMetricsOf(c);
   const started = m === undefined ? 0 : m.begin();
@@ -35,7 +35,8 @@ export async function dispatch(c: Coordinator, body: Exclude<RequestBody, { type
           { key: readKey(body.endKey, 'end key'), inclusive: body.endInclusive },
         );
         const limit = body.limit > 0 ? body.limit : DEFAULT_RANGE_LIMIT;
-        const r = await c.reads.getRange(version(body.readVersion, 'read version'), range, limit, body.reverse);
+        // a page holds at most the reply bytes the gateway granted (after its first row; hasMore says the rest)
+        const r = await c.reads.getRange(version(body.readVersion, 'read version'), range, limit, body.reverse, Math.min(replyBudget, RANGE_PAGE_MAX_BYTES));
         if (m) m.rangeDone(started, body.beginKey, body.endKey, r.kvs);
         return { type: 'range', kvs: r.kvs, hasMore: r.hasMore };
       }
@@ -80,7 +81,7 @@ export async function dispatch(c: Coordinator, body: Exclude<RequestBody, { type
  * hot path: the point reads of one frame, together: one request per shard instead of
  * one per key (see ReadRouter.getMany). Answers in the order of `bodies`.
  */
-export async function dispatchGets(c: Coordinator, bodies: Extract<RequestBody, { type: 'get' }>[]): Promise<ReplyBody[]> {
+export async function dispatchGets(c: Coordinator, bodies: Extract<RequestBody, { type: 'get' }>[], replyBudget = Infinity): Promise<ReplyBody[]> {
   const m = requestMetricsOf(c);
   const started = m === undefined ? 0 : performance.now();
   const versions: number[] = [];
@@ -101,7 +102,7 @@ export async function dispatchGets(c: Coordinator, bodies: Extract<RequestBody, 
   }
   let results: (Uint8Array | null | TxnError)[];
   try {
-    results = await c.reads.getMany(versions, keys);
+    results = await c.reads.getMany(versions, keys, replyBudget);
   } catch (err) {
     // every read of the batch fails together (e.g. a shard shut down): count each one
     const e = toWireError(err);

@@ -56,4 +56,39 @@ export class Admission {
   release(bytes: number): void {
     this.bufferedBytes -= bytes;
   }
+
+  /**
+   * Reply bytes, bounded like request bytes: up to `want` bytes for replies of a
+   * connection that already holds `connHeld` unsent reply bytes and `backpressure`
+   * bytes uWS could not send yet. The grant comes out of the same server budget as
+   * request bytes (maxBufferedBytes); a connection gets at most half its
+   * backpressure limit. 0 = nothing fits: refuse with replyRefusal().
+   */
+  grantReply(want: number, connHeld: number, backpressure: number): number {
+    const perConn = this.limits.maxBackpressureBytes / 2 - connHeld - backpressure;
+    const server = this.limits.maxBufferedBytes - this.bufferedBytes;
+    const grant = Math.floor(Math.min(want, perConn, server));
+    if (grant <= 0) {
+      this.refused++;
+      return 0;
+    }
+    this.bufferedBytes += grant;
+    if (this.bufferedBytes > this.peakBufferedBytes) this.peakBufferedBytes = this.bufferedBytes;
+    return grant;
+  }
+
+  /** A grant turned out to need `actual` bytes: give back the rest (or take the overshoot of a first row). */
+  settleReply(grant: number, actual: number): void {
+    this.bufferedBytes += actual - grant;
+    if (this.bufferedBytes > this.peakBufferedBytes) this.peakBufferedBytes = this.bufferedBytes;
+  }
+
+  replyRefusal(connHeld: number, backpressure: number): NonNullable<Refusal> {
+    return {
+      code: 'RESOURCE_CONSTRAINED',
+      message:
+        `reply memory budget spent: this connection holds ${connHeld + backpressure} unsent reply bytes (limit ${this.limits.maxBackpressureBytes / 2}), ` +
+        `the server ${this.bufferedBytes} request and reply bytes (budget ${this.limits.maxBufferedBytes})`,
+    };
+  }
 }

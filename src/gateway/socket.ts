@@ -4,6 +4,7 @@
 // cannot be decoded is answered with PROTOCOL_ERROR and never reaches the coordinator.
 import type { Logger } from 'pino';
 import { TxnError } from '../errors.js';
+import { RANGE_PAGE_MAX_BYTES } from '../keys/ranges.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import { decodeRequests, encodeReplies, FrameError, PROTOCOL_VERSION, type Envelope, type ReplyBody, type RequestBody, type UnknownBody } from '../protocol/codec.js';
 import { dispatch, dispatchGets } from './dispatch.js';
@@ -41,9 +42,16 @@ interface Conn {
   helloDone: boolean;
   closed: boolean;
   outbox: Envelope<ReplyBody>[];
+  /** Reply bytes of the outbox, held in the admission budget until handed to uWS. */
+  outboxBytes: number;
+  /** Reply bytes granted to this connection and not yet handed to uWS (in flight + outbox). */
+  replyBytes: number;
   flushScheduled: boolean;
   inflight: number;
 }
+
+/** Reply bytes reserved per point read of a frame before values are known (16 KiB; at least a range page for the frame). */
+const GET_REPLY_SHARE = 16 * 1024;
 
 type WS = import('@trufflesuite/uws-js-unofficial').WebSocket<Conn>;
 
@@ -70,20 +78,48 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
   const app = tls ? uws.SSLApp({ cert_file_name: o.tls.cert, key_file_name: o.tls.key }) : uws.App();
   const admission = new Admission(o.limits);
 
+  /** Reply bytes leave the budget once uWS has them (what it cannot send yet counts as backpressure). */
+  const releaseReplies = (conn: Conn, bytes: number): void => {
+    if (bytes === 0) return;
+    admission.release(bytes);
+    conn.replyBytes -= bytes;
+  };
   const send = (ws: WS, conn: Conn): void => {
     conn.flushScheduled = false;
     if (conn.closed || conn.outbox.length === 0) return;
     const frame = encodeReplies(conn.outbox);
     conn.outbox = [];
+    const bytes = conn.outboxBytes;
+    conn.outboxBytes = 0;
     ws.send(frame, true);
+    releaseReplies(conn, bytes);
   };
-  const reply = (ws: WS, conn: Conn, requestId: number, body: ReplyBody): void => {
-    if (conn.closed) return;
+  /** Queues a reply; `bytes` = its granted reply bytes (held until sent). */
+  const reply = (ws: WS, conn: Conn, requestId: number, body: ReplyBody, bytes = 0): void => {
+    if (conn.closed) {
+      releaseReplies(conn, bytes);
+      return;
+    }
+    conn.outboxBytes += bytes;
     conn.outbox.push({ requestId, body });
     if (!conn.flushScheduled) {
       conn.flushScheduled = true;
       setImmediate(send, ws, conn);
     }
+  };
+  /** A grant of reply bytes became `actual` bytes: the rest goes back at once. */
+  const settleBytes = (conn: Conn, grant: number, actual: number): void => {
+    if (grant === 0 && actual === 0) return;
+    admission.settleReply(grant, actual);
+    conn.replyBytes += actual - grant;
+  };
+  /** Settles a range page's grant; returns the bytes the reply holds. */
+  const settle = (conn: Conn, grant: number, body: ReplyBody | null): number => {
+    if (grant === 0) return 0;
+    let actual = 0;
+    if (body && body.type === 'range') for (const b of body.kvs) actual += b.length;
+    settleBytes(conn, grant, actual);
+    return actual;
   };
   const protocolError = (ws: WS, conn: Conn, requestId: number, message: string): void =>
     reply(ws, conn, requestId, { type: 'error', code: 'PROTOCOL_ERROR', message });
@@ -146,7 +182,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
         res.writeStatus('503 Service Unavailable').end(JSON.stringify({ error: { code: 'RESOURCE_CONSTRAINED', message: `connection limit ${o.limits.maxConnections} reached` } }));
         return;
       }
-      const conn: Conn = { id: nextConnId++, access, helloDone: false, closed: false, outbox: [], flushScheduled: false, inflight: 0 };
+      const conn: Conn = { id: nextConnId++, access, helloDone: false, closed: false, outbox: [], outboxBytes: 0, replyBytes: 0, flushScheduled: false, inflight: 0 };
       res.upgrade(conn, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
     },
     open: (ws) => {
@@ -211,50 +247,86 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
           conn.inflight++;
           continue;
         }
+        // a range page's reply bytes are granted before it is read (at most one page's worth)
+        let grant = 0;
+        if (env.body.type === 'range') {
+          grant = admission.grantReply(RANGE_PAGE_MAX_BYTES, conn.replyBytes, ws.getBufferedAmount());
+          if (grant === 0) {
+            const r = admission.replyRefusal(conn.replyBytes, ws.getBufferedAmount());
+            reply(ws, conn, env.requestId, { type: 'error', code: r.code, message: r.message });
+            continue;
+          }
+          conn.replyBytes += grant;
+        }
         conn.inflight++;
         pendingInFrame++;
         const requestId = env.requestId;
-        dispatch(coordinator, env.body).then(
+        dispatch(coordinator, env.body, grant || undefined).then(
           (body) => {
             conn.inflight--;
             done();
             if (body.type === 'error' && body.code === 'FAILED') o.logger.error({ event: 'RequestFailed', conn: conn.id, requestId, message: body.message });
-            reply(ws, conn, requestId, body);
+            reply(ws, conn, requestId, body, settle(conn, grant, body));
           },
           (err: unknown) => {
             conn.inflight--;
             done();
             const e = err instanceof TxnError ? err : new TxnError('FAILED', String(err));
-            reply(ws, conn, requestId, { type: 'error', code: e.code, message: e.message });
+            reply(ws, conn, requestId, { type: 'error', code: e.code, message: e.message }, settle(conn, grant, null));
           },
         );
       }
       if (gets) {
         const batch = gets;
-        pendingInFrame++;
-        dispatchGets(
-          coordinator,
-          batch.map((e) => e.body),
-        ).then(
-          (bodies) => {
-            conn.inflight -= batch.length;
-            done();
-            for (let i = 0; i < batch.length; i++) reply(ws, conn, batch[i]!.requestId, bodies[i]!);
-          },
-          (err: unknown) => {
-            conn.inflight -= batch.length;
-            done();
-            const e = err instanceof TxnError ? err : new TxnError('FAILED', String(err));
-            o.logger.error({ event: 'RequestFailed', conn: conn.id, message: e.message });
-            for (const g of batch) reply(ws, conn, g.requestId, { type: 'error', code: e.code, message: e.message });
-          },
-        );
+        // the values of the frame's point reads get a share of what this connection and
+        // the server have left (sized by the number of reads, so many small frames in
+        // flight do not starve each other); reads past it are refused RESOURCE_CONSTRAINED
+        // by the shards, each of which answers at least one
+        const grant = admission.grantReply(Math.max(RANGE_PAGE_MAX_BYTES, batch.length * GET_REPLY_SHARE), conn.replyBytes, ws.getBufferedAmount());
+        if (grant === 0) {
+          const r = admission.replyRefusal(conn.replyBytes, ws.getBufferedAmount());
+          conn.inflight -= batch.length;
+          for (const g of batch) reply(ws, conn, g.requestId, { type: 'error', code: r.code, message: r.message });
+        } else {
+          conn.replyBytes += grant;
+          pendingInFrame++;
+          dispatchGets(
+            coordinator,
+            batch.map((e) => e.body),
+            grant,
+          ).then(
+            (bodies) => {
+              conn.inflight -= batch.length;
+              done();
+              let actual = 0;
+              for (const b of bodies) if (b.type === 'get' && b.value) actual += b.value.length;
+              settleBytes(conn, grant, actual);
+              for (let i = 0; i < batch.length; i++) {
+                const b = bodies[i]!;
+                reply(ws, conn, batch[i]!.requestId, b, b.type === 'get' && b.value ? b.value.length : 0);
+              }
+            },
+            (err: unknown) => {
+              conn.inflight -= batch.length;
+              done();
+              settleBytes(conn, grant, 0);
+              const e = err instanceof TxnError ? err : new TxnError('FAILED', String(err));
+              o.logger.error({ event: 'RequestFailed', conn: conn.id, message: e.message });
+              for (const g of batch) reply(ws, conn, g.requestId, { type: 'error', code: e.code, message: e.message });
+            },
+          );
+        }
       }
       done(); // the frame's own reference
     },
     close: (ws) => {
       const conn = ws.getUserData();
       conn.closed = true;
+      // replies that will never be sent leave the budget now (those still being read do when they arrive)
+      const unsent = conn.outboxBytes;
+      conn.outboxBytes = 0;
+      conn.outbox = [];
+      releaseReplies(conn, unsent);
       if (sockets.delete(ws)) admission.releaseConnection();
     },
   });

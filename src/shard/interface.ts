@@ -97,6 +97,8 @@ export interface GetsRequest {
   id: number;
   readVersions: number[];
   keys: PackedBytes;
+  /** Bytes of values the reply may hold (after the first); keys past it are refused RESOURCE_CONSTRAINED. Default: no bound. */
+  maxBytes?: number;
 }
 
 export interface RangeRequest {

@@ -53,6 +53,9 @@ export interface ApplyBatch {
   twoPhase: boolean;
 }
 
+/** Point reads of the first RocksDB multi-get of a budgeted reply, before value sizes are known. */
+const GETS_CHUNK = 16;
+
 export class Shard {
   readonly window: VersionWindow;
   private readonly queue: Queued[] = [];
@@ -79,7 +82,7 @@ export class Shard {
     try {
       switch (req.t) {
         case 'gets':
-          replies.push(this.gets(req.id, unpackBytes(req.keys) as Uint8Array[], req.readVersions));
+          replies.push(this.gets(req.id, unpackBytes(req.keys) as Uint8Array[], req.readVersions, req.maxBytes ?? Infinity));
           return;
         case 'range':
           replies.push(this.range(req));
@@ -122,10 +125,32 @@ export class Shard {
   }
 
   /** Many point reads in one RocksDB multi-get and one reply. */
-  private gets(id: number, keys: Uint8Array[], versions: number[]): ShardReply {
-    const values: (Uint8Array | null)[] = this.storage.getMany(keys) as (Uint8Array | null)[];
+  private gets(id: number, keys: Uint8Array[], versions: number[], maxBytes: number): ShardReply {
+    // read in small chunks and stop once the reply holds maxBytes of values (after at
+    // least one): the reply's memory is bounded, the rest is refused (retryable)
+    const values: (Uint8Array | null)[] = new Array(keys.length).fill(null);
     let errors: (WireError | null)[] | null = null;
+    let bytes = 0;
+    let chunk: (Uint8Array | null | undefined)[] = [];
+    let chunkStart = 0;
+    let chunkEnd = 0;
     for (let i = 0; i < keys.length; i++) {
+      if (i === chunkEnd) {
+        // as many keys as the budget left probably holds, judged by the values so far
+        // (all of them when values are small, the common case: one multi-get)
+        const left = maxBytes - bytes;
+        const n = i === 0 ? (maxBytes === Infinity ? keys.length : GETS_CHUNK) : bytes === 0 ? i : Math.max(GETS_CHUNK, Math.ceil(left / (bytes / i)));
+        chunkStart = i;
+        chunkEnd = Math.min(keys.length, i + n);
+        chunk = this.storage.getMany(chunkStart === 0 && chunkEnd === keys.length ? keys : keys.slice(chunkStart, chunkEnd)) as (Uint8Array | null | undefined)[];
+      }
+      if (bytes >= maxBytes && i > 0) {
+        errors ??= new Array(keys.length).fill(null);
+        const refusal: WireError = { code: 'RESOURCE_CONSTRAINED', message: `reply memory budget reached: ${bytes} bytes of values in this reply; limit ${maxBytes}` };
+        for (let j = i; j < keys.length; j++) errors[j] = refusal;
+        break;
+      }
+      values[i] = chunk[i - chunkStart] ?? null;
       const rv = versions[i]!;
       if (rv < this.window.horizon) {
         errors ??= new Array(keys.length).fill(null);
@@ -138,6 +163,7 @@ export class Shard {
         const r = this.window.resolve(keyString(keys[i]!), rv);
         if (r.overridden) values[i] = r.value;
       }
+      bytes += values[i]?.length ?? 0;
     }
     this.counters.reads += keys.length;
     return { id, values: packBytes(values), errors };

@@ -45,3 +45,26 @@ describe('TokenStore', () => {
     expect(bearer('Basic abc')).toBeUndefined();
   });
 });
+
+describe('Admission: reply bytes (issue 10 item 9)', () => {
+  const l = { maxConnections: 10, maxInflightPerConnection: 10, maxBufferedBytes: 1000, maxBackpressureBytes: 400 };
+  it('grants at most half the backpressure limit per connection, out of the server budget shared with requests', () => {
+    const a = new Admission(l);
+    expect(a.grantReply(Infinity, 0, 0)).toBe(200);
+    expect(a.grantReply(Infinity, 150, 0)).toBe(50);
+    expect(a.grantReply(Infinity, 100, 100)).toBe(0);
+    expect(a.admitBytes(700)).toBeNull();
+    expect(a.bufferedBytes).toBe(950);
+    expect(a.grantReply(Infinity, 0, 0)).toBe(50);
+    expect(a.grantReply(Infinity, 0, 0)).toBe(0);
+    expect(a.replyRefusal(0, 0).code).toBe('RESOURCE_CONSTRAINED');
+  });
+  it('settling gives back what a reply did not use', () => {
+    const a = new Admission(l);
+    const g = a.grantReply(100, 0, 0);
+    a.settleReply(g, 30);
+    expect(a.bufferedBytes).toBe(30);
+    a.release(30);
+    expect(a.bufferedBytes).toBe(0);
+  });
+});
