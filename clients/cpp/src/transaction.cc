@@ -5,6 +5,7 @@
 #include <random>
 #include <thread>
 
+#include "atomic.h"
 #include "database_impl.h"
 #include "write_buffer.h"
 
@@ -44,6 +45,7 @@ class TransactionImpl : public std::enable_shared_from_this<TransactionImpl> {
 
   // ------------------------------------------------------------------ reads
   void get(std::string_view key, bool snapshot, Callback<std::optional<Bytes>> cb) {
+    std::vector<proto::Mutation> pending;
     uint64_t gen;
     Clock::time_point deadline;
     {
@@ -60,6 +62,16 @@ class TransactionImpl : public std::enable_shared_from_this<TransactionImpl> {
       if (!snapshot && !readOnly_) readConflicts_.push_back(KeyRange{Bytes(key), keyAfter(key)});
       gen = gen_;
       deadline = deadline_();
+      pending = writes_.pendingAtomics(key);
+    }
+    if (!pending.empty()) {
+      // read-your-writes of atomic operations: the server's value with them applied
+      cb = [pending = std::move(pending), cb = std::move(cb)](Result<std::optional<Bytes>> r) mutable {
+        if (!r) return cb(std::move(r));
+        std::optional<Bytes> v = std::move(*r);
+        for (const auto& m : pending) v = applyAtomic(m.type, v, m.param);
+        cb(std::move(v));
+      };
     }
     auto self = shared_from_this();
     withReadVersion(gen, [self, gen, deadline, key = Bytes(key), cb = std::move(cb)](Result<int64_t> rv) mutable {
@@ -187,6 +199,19 @@ class TransactionImpl : public std::enable_shared_from_this<TransactionImpl> {
     if (auto e = account(key.size() + value.size())) return *e;
     writes_.addVersionstamped(proto::Mutation{proto::MutationType::kSetVersionstampedValue, Bytes(key), Bytes(value),
                                               static_cast<int32_t>(offset)});
+    return okStatus();
+  }
+
+  Status atomicOp(std::string_view key, std::string_view param, AtomicOp op) {
+    std::lock_guard lock(mu_);
+    if (auto e = unusableForWrite()) return *e;
+    const auto type = static_cast<proto::MutationType>(op);
+    if (!isAtomic(type)) return TxnError(ErrorCode::kInvalidArgument, "atomicOp: unknown operation " + std::to_string(static_cast<int>(op)));
+    if (auto e = checkKey(key, "atomicOp")) return *e;
+    if (auto e = checkValue(param)) return *e;
+    if (isSystemKey(key)) return systemKeyError("atomicOp");
+    if (auto e = account(key.size() + param.size())) return *e;
+    writes_.atomic(type, key, param);
     return okStatus();
   }
 
@@ -596,6 +621,7 @@ Status Transaction::addReadConflictRange(std::string_view begin, std::string_vie
   return impl_->addReadConflictRange(begin, end);
 }
 Status Transaction::set(std::string_view key, std::string_view value) { return impl_->set(key, value); }
+Status Transaction::atomicOp(std::string_view key, std::string_view param, AtomicOp op) { return impl_->atomicOp(key, param, op); }
 Status Transaction::clear(std::string_view key) { return impl_->clear(key); }
 Status Transaction::clearRange(std::string_view begin, std::string_view end) { return impl_->clearRange(begin, end); }
 Status Transaction::setVersionstampedKey(std::string_view key, int64_t offset, std::string_view value) {

@@ -151,7 +151,7 @@ Result<Body> decodeBody(const fbw::Envelope& e) {
         for (auto mu : *m->mutations()) {
           if (!mu) return TxnError(ErrorCode::kProtocolError, "CommitRequest.mutations holds a null entry");
           auto t = static_cast<uint8_t>(mu->type());
-          if (t > static_cast<uint8_t>(MutationType::kSetVersionstampedValue)) {
+          if (t > static_cast<uint8_t>(MutationType::kCompareAndClear)) {
             return TxnError(ErrorCode::kProtocolError, "unknown MutationType " + std::to_string(t));
           }
           r.mutations.push_back(
@@ -185,6 +185,16 @@ std::string_view mutationTypeName(MutationType t) {
     case MutationType::kClearRange: return "ClearRange";
     case MutationType::kSetVersionstampedKey: return "SetVersionstampedKey";
     case MutationType::kSetVersionstampedValue: return "SetVersionstampedValue";
+    case MutationType::kAdd: return "Add";
+    case MutationType::kBitAnd: return "BitAnd";
+    case MutationType::kBitOr: return "BitOr";
+    case MutationType::kBitXor: return "BitXor";
+    case MutationType::kMax: return "Max";
+    case MutationType::kMin: return "Min";
+    case MutationType::kByteMax: return "ByteMax";
+    case MutationType::kByteMin: return "ByteMin";
+    case MutationType::kAppendIfFits: return "AppendIfFits";
+    case MutationType::kCompareAndClear: return "CompareAndClear";
   }
   return "?";
 }

@@ -22,6 +22,17 @@ enum class MutationType : uint8_t {
   kClearRange = 2,
   kSetVersionstampedKey = 3,
   kSetVersionstampedValue = 4,
+  // atomic operations (src/atomic.h)
+  kAdd = 5,
+  kBitAnd = 6,
+  kBitOr = 7,
+  kBitXor = 8,
+  kMax = 9,
+  kMin = 10,
+  kByteMax = 11,
+  kByteMin = 12,
+  kAppendIfFits = 13,
+  kCompareAndClear = 14,
 };
 std::string_view mutationTypeName(MutationType t);
 

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "atomic.h"
+
 namespace txkv::detail {
 
 namespace {
@@ -16,11 +18,13 @@ void dropVersionstampedValues(std::vector<proto::Mutation>& v, Pred covers) {
 }  // namespace
 
 void WriteBuffer::set(std::string_view key, std::string_view value) {
+  if (auto it = atomics_.find(key); it != atomics_.end()) atomics_.erase(it);
   points_.insert_or_assign(Bytes(key), Bytes(value));
   dropVersionstampedValues(versionstamped_, [&](const Bytes& k) { return k == key; });
 }
 
 void WriteBuffer::clear(std::string_view key) {
+  if (auto it = atomics_.find(key); it != atomics_.end()) atomics_.erase(it);
   points_.insert_or_assign(Bytes(key), std::nullopt);
   dropVersionstampedValues(versionstamped_, [&](const Bytes& k) { return k == key; });
 }
@@ -28,6 +32,7 @@ void WriteBuffer::clear(std::string_view key) {
 void WriteBuffer::clearRange(std::string_view begin, std::string_view end) {
   if (!(begin < end)) return;
   points_.erase(points_.lower_bound(begin), points_.lower_bound(end));
+  atomics_.erase(atomics_.lower_bound(begin), atomics_.lower_bound(end));
   dropVersionstampedValues(versionstamped_, [&](const Bytes& k) { return begin <= k && k < end; });
   Bytes b(begin), e(end);
   // Union with every range that overlaps or touches [b, e).
@@ -44,7 +49,38 @@ void WriteBuffer::clearRange(std::string_view begin, std::string_view end) {
   cleared_.emplace(std::move(b), std::move(e));
 }
 
-void WriteBuffer::addVersionstamped(proto::Mutation m) { versionstamped_.push_back(std::move(m)); }
+void WriteBuffer::addVersionstamped(proto::Mutation m) {
+  if (m.type == proto::MutationType::kSetVersionstampedValue) {
+    if (auto it = atomics_.find(m.key); it != atomics_.end()) atomics_.erase(it);
+  }
+  versionstamped_.push_back(std::move(m));
+}
+
+void WriteBuffer::atomic(proto::MutationType type, std::string_view key, std::string_view param) {
+  if (auto it = atomics_.find(key); it != atomics_.end()) {
+    it->second.push_back({type, Bytes(key), Bytes(param), 0});
+    return;
+  }
+  if (auto known = lookup(key)) {
+    std::optional<Bytes> v = applyAtomic(type, *known, param);
+    if (v) set(key, *v);
+    else clear(key);
+    return;
+  }
+  atomics_[Bytes(key)].push_back({type, Bytes(key), Bytes(param), 0});
+}
+
+std::vector<proto::Mutation> WriteBuffer::pendingAtomics(std::string_view key) const {
+  if (auto it = atomics_.find(key); it != atomics_.end()) return it->second;
+  return {};
+}
+
+std::vector<Bytes> WriteBuffer::atomicKeysIn(std::string_view begin, std::string_view end) const {
+  std::vector<Bytes> out;
+  if (!(begin < end)) return out;
+  for (auto it = atomics_.lower_bound(begin); it != atomics_.end() && std::string_view(it->first) < end; ++it) out.push_back(it->first);
+  return out;
+}
 
 bool WriteBuffer::inClearedRange(std::string_view key) const {
   auto it = cleared_.upper_bound(key);
@@ -59,7 +95,9 @@ std::optional<std::optional<Bytes>> WriteBuffer::lookup(std::string_view key) co
   return std::nullopt;
 }
 
-bool WriteBuffer::shadows(std::string_view key) const { return points_.contains(key) || inClearedRange(key); }
+bool WriteBuffer::shadows(std::string_view key) const {
+  return points_.contains(key) || atomics_.contains(key) || inClearedRange(key);
+}
 
 std::vector<KeyValue> WriteBuffer::setsIn(std::string_view begin, std::string_view end) const {
   std::vector<KeyValue> out;
@@ -82,6 +120,7 @@ std::vector<proto::Mutation> WriteBuffer::mutations() const {
     }
   }
   for (const auto& m : versionstamped_) out.push_back(m);
+  for (const auto& [k, ms] : atomics_) out.insert(out.end(), ms.begin(), ms.end());
   return out;
 }
 
@@ -89,6 +128,7 @@ void WriteBuffer::reset() {
   points_.clear();
   cleared_.clear();
   versionstamped_.clear();
+  atomics_.clear();
 }
 
 MergeStep mergeCovered(const WriteBuffer& buffer, const std::vector<KeyValue>& serverRows, bool serverDone,
@@ -107,6 +147,16 @@ MergeStep mergeCovered(const WriteBuffer& buffer, const std::vector<KeyValue>& s
     return out;  // nothing covered yet
   }
   std::vector<KeyValue> sets = buffer.setsIn(coveredBegin, coveredEnd);
+  // keys with pending atomic operations: the server's row (or its absence) with them applied
+  for (const Bytes& k : buffer.atomicKeysIn(coveredBegin, coveredEnd)) {
+    std::optional<Bytes> v;
+    for (const auto& row : serverRows) {
+      if (row.key == k) v = row.value;
+    }
+    for (const auto& m : buffer.pendingAtomics(k)) v = applyAtomic(m.type, v, m.param);
+    if (v) sets.push_back(KeyValue{k, *v});
+  }
+  std::sort(sets.begin(), sets.end(), [](const KeyValue& a, const KeyValue& b) { return a.key < b.key; });
   if (reverse) std::reverse(sets.begin(), sets.end());
   auto before = [reverse](const Bytes& a, const Bytes& b) { return reverse ? b < a : a < b; };
 

@@ -19,6 +19,11 @@ class WriteBuffer {
   void clear(std::string_view key);
   void clearRange(std::string_view begin, std::string_view end);  // [begin, end)
   void addVersionstamped(proto::Mutation m);
+  // An atomic operation (atomic.h). On a value the buffer knows (set, cleared) it folds
+  // into that value; otherwise it is sent as is and reads apply it to the server's value.
+  void atomic(proto::MutationType type, std::string_view key, std::string_view param);
+  // Atomic operations waiting for the server's value of `key` (empty: none).
+  std::vector<proto::Mutation> pendingAtomics(std::string_view key) const;
 
   // What a read of `key` sees from the buffer alone: nullopt = not decided by the
   // buffer (ask the server); a value = set here; an empty optional inside = cleared here.
@@ -31,15 +36,18 @@ class WriteBuffer {
   std::vector<KeyValue> setsIn(std::string_view begin, std::string_view end) const;
 
   // What commit sends: every ClearRange, then point Set/Clear in key order, then the
-  // versionstamped operations in call order.
+  // versionstamped operations in call order, then atomic operations (per key in call order).
   std::vector<proto::Mutation> mutations() const;
-  bool empty() const { return points_.empty() && cleared_.empty() && versionstamped_.empty(); }
+  bool empty() const { return points_.empty() && cleared_.empty() && versionstamped_.empty() && atomics_.empty(); }
+  // Keys in [begin, end) with pending atomic operations, ascending.
+  std::vector<Bytes> atomicKeysIn(std::string_view begin, std::string_view end) const;
   void reset();
 
  private:
   std::map<Bytes, std::optional<Bytes>, std::less<>> points_;
   std::map<Bytes, Bytes, std::less<>> cleared_;  // begin -> end, disjoint and not touching
   std::vector<proto::Mutation> versionstamped_;
+  std::map<Bytes, std::vector<proto::Mutation>, std::less<>> atomics_;
 };
 
 // One step of a read-your-writes range read. `serverRows` are all rows the server

@@ -111,6 +111,20 @@ std::vector<Vector> build() {
                                    {MutationType::kSetVersionstampedKey, "p" + std::string(10, '\0') + "q", "val", 1},
                                    {MutationType::kSetVersionstampedValue, std::string(kMetadataVersionKey),
                                     std::string(10, '\0'), 0}}}}}});
+  v.push_back({"commit_request_atomic",
+               "one atomic operation of every type, on key c, in call order",
+               {{7, CommitRequest{kRv,
+                                  {},
+                                  {{MutationType::kAdd, "c", "\x01\x00\x00\x00\x00\x00\x00\x00"s, 0},
+                                   {MutationType::kBitAnd, "c", "\x0f", 0},
+                                   {MutationType::kBitOr, "c", "\xf0", 0},
+                                   {MutationType::kBitXor, "c", "\xff", 0},
+                                   {MutationType::kMax, "c", "\x02", 0},
+                                   {MutationType::kMin, "c", "\x01", 0},
+                                   {MutationType::kByteMax, "c", "z", 0},
+                                   {MutationType::kByteMin, "c", "a", 0},
+                                   {MutationType::kAppendIfFits, "c", "+", 0},
+                                   {MutationType::kCompareAndClear, "c", "x", 0}}}}}});
   v.push_back({"commit_reply", "commit version and its 10-byte versionstamp",
                {{7, CommitReply{1'700'000'000'123'457, stamp}}}});
   v.push_back({"error_reply", "an error reply to a request", {{8, ErrorReply{"CONFLICT", "read set overwritten"}}}});

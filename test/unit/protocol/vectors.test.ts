@@ -18,7 +18,35 @@ import {
 
 const DIR = path.resolve(__dirname, '../../vectors');
 const RV = '1700000000123456';
-const MUTATION_TYPES = ['Set', 'Clear', 'ClearRange', 'SetVersionstampedKey', 'SetVersionstampedValue'];
+const MUTATION_TYPES = [
+  'Set',
+  'Clear',
+  'ClearRange',
+  'SetVersionstampedKey',
+  'SetVersionstampedValue',
+  'Add',
+  'BitAnd',
+  'BitOr',
+  'BitXor',
+  'Max',
+  'Min',
+  'ByteMax',
+  'ByteMin',
+  'AppendIfFits',
+  'CompareAndClear',
+];
+const ATOMIC_VECTOR: [string, string][] = [
+  ['Add', '0100000000000000'],
+  ['BitAnd', '0f'],
+  ['BitOr', 'f0'],
+  ['BitXor', 'ff'],
+  ['Max', '02'],
+  ['Min', '01'],
+  ['ByteMax', '7a'],
+  ['ByteMin', '61'],
+  ['AppendIfFits', '2b'],
+  ['CompareAndClear', '78'],
+];
 const REQUEST_TYPES = new Set(['HelloRequest', 'GetReadVersionRequest', 'GetRequest', 'GetRangeRequest', 'CommitRequest']);
 
 type Json = Record<string, unknown>;
@@ -79,6 +107,13 @@ const CATALOG: Record<string, CanonEnvelope[]> = {
           { type: 'SetVersionstampedValue', key: 'ff2f6d6574616461746156657273696f6e', param: '00'.repeat(10), offset: 0 },
         ],
       },
+    },
+  ],
+  commit_request_atomic: [
+    {
+      request_id: 7,
+      body_type: 'CommitRequest',
+      body: { read_version: RV, read_conflicts: [], mutations: ATOMIC_VECTOR.map(([type, param]) => ({ type, key: '63', param, offset: 0 })) },
     },
   ],
   commit_reply: [{ request_id: 7, body_type: 'CommitReply', body: { commit_version: '1700000000123457', versionstamp: '00060a4b9b3d16410000' } }],

@@ -88,6 +88,22 @@ class ReadTransaction {
   std::shared_ptr<detail::TransactionImpl> impl_;
 };
 
+// FoundationDB's atomic operations (values = the wire's MutationType). Semantics:
+// little-endian unsigned integers for add/max/min/bit*, the operand's length wins, a
+// missing key stores the operand (compareAndClear: stays missing); see the spec.
+enum class AtomicOp : uint8_t {
+  kAdd = 5,
+  kBitAnd = 6,
+  kBitOr = 7,
+  kBitXor = 8,
+  kMax = 9,
+  kMin = 10,
+  kByteMax = 11,
+  kByteMin = 12,
+  kAppendIfFits = 13,
+  kCompareAndClear = 14,
+};
+
 class Transaction : public ReadTransaction {
  public:
   Status addReadConflictKey(std::string_view key);
@@ -98,6 +114,11 @@ class Transaction : public ReadTransaction {
   // Replace the 10 bytes at `offset` of the key (value) with the versionstamp at commit.
   Status setVersionstampedKey(std::string_view key, int64_t offset, std::string_view value);
   Status setVersionstampedValue(std::string_view key, std::string_view value, int64_t offset);
+  // Applied at commit to the value there; adds no read conflict. A later get() in this
+  // transaction sees the result. Errors: INVALID_ARGUMENT (system key, unknown op),
+  // KEY_TOO_LARGE, VALUE_TOO_LARGE (param).
+  Status atomicOp(std::string_view key, std::string_view param, AtomicOp op);
+  Status add(std::string_view key, std::string_view param) { return atomicOp(key, param, AtomicOp::kAdd); }
 
   void commitAsync(Callback<Void> cb);
   Status commit();
