@@ -19,6 +19,9 @@ export const SERVER_FLAGS: FlagSpec = {
   'token-file': { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
+  etcd: { type: 'string' },
+  'node-id': { type: 'string' },
+  advertise: { type: 'string' },
 };
 
 export const SERVER_FLAGS_USAGE = `  --config FILE              TOML config file (default: none, or TXKV_CONFIG); see configs/default.toml
@@ -35,6 +38,9 @@ export const SERVER_FLAGS_USAGE = `  --config FILE              TOML config file
   --insecure                 allow a non-loopback --host without auth tokens
   --token-file FILE          auth tokens, one per line ("ro:<token>" = read-only)
   --tls-cert FILE --tls-key FILE   serve wss:// and https://
+  --etcd URL[,URL...]        run as a node of a replicated cluster on these etcd members (docs/cluster.md)
+  --node-id NAME             this node's name in the cluster (default: the host name)
+  --advertise ws://HOST:PORT where the other nodes reach this one (default: this server's URL)
 precedence: defaults < config file < environment (TXKV_PORT, TXKV_HOST, TXKV_DATA_DIR,
 TXKV_SHARDS, TXKV_DURABILITY, TXKV_LOG_LEVEL, ... one per setting) < flags
 `;
@@ -60,5 +66,10 @@ export function serverFlags(p: Parsed, usage: string): PartialServerConfig {
   if (stringFlag(p, 'tls-cert') !== undefined || stringFlag(p, 'tls-key') !== undefined) {
     cfg.tls = { ...(stringFlag(p, 'tls-cert') !== undefined ? { cert: stringFlag(p, 'tls-cert') } : {}), ...(stringFlag(p, 'tls-key') !== undefined ? { key: stringFlag(p, 'tls-key') } : {}) };
   }
+  const cluster: NonNullable<PartialServerConfig['cluster']> = {};
+  if (stringFlag(p, 'etcd') !== undefined) cluster.etcdEndpoints = stringFlag(p, 'etcd')!.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (stringFlag(p, 'node-id') !== undefined) cluster.nodeId = stringFlag(p, 'node-id');
+  if (stringFlag(p, 'advertise') !== undefined) cluster.advertiseUrl = stringFlag(p, 'advertise');
+  if (Object.keys(cluster).length > 0) cfg.cluster = cluster;
   return cfg;
 }

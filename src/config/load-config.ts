@@ -30,6 +30,9 @@ const REFINED: Record<string, z.ZodType> = {
   'limits.maxInflightPerConnection': int(1),
   'limits.maxBufferedBytes': int(1024),
   'limits.maxBackpressureBytes': int(1024),
+  'cluster.etcdEndpoints': z.array(z.string().regex(/^https?:\/\/[^/]+$/, 'expected URLs like http://host:2379')),
+  'cluster.leaseTtlMs': int(1000),
+  'cluster.logRetentionMs': int(0),
 };
 
 /** A setting's schema: its refinement, else the type of its default (so a new setting is checked too). */

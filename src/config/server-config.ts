@@ -31,6 +31,21 @@ export interface ServerConfig {
   auth: AuthConfig;
   tls: TlsConfig;
   limits: LimitsConfig;
+  cluster: ClusterConfig;
+}
+
+/** Cluster mode (docs/cluster.md): set etcdEndpoints to run as one node of a replicated cluster. */
+export interface ClusterConfig {
+  /** etcd client URLs (http://host:2379, ...); empty = single node (the default). */
+  etcdEndpoints: string[];
+  /** This node's name, unique in the cluster (default: the host name). */
+  nodeId: string;
+  /** ws://host:port where the other nodes reach this one (default: this server's own URL). */
+  advertiseUrl: string;
+  /** etcd lease TTL: a dead leader is replaced after about this long (ms; etcd rounds up to whole seconds, at least 2). */
+  leaseTtlMs: number;
+  /** Log entries younger than this stay in etcd even when every live node applied them, so a briefly paused node can resume (ms). */
+  logRetentionMs: number;
 }
 
 export interface AuthConfig {
@@ -83,16 +98,18 @@ export const DEFAULT_CONFIG: ServerConfig = {
     maxBufferedBytes: 512 * 1024 * 1024,
     maxBackpressureBytes: 64 * 1024 * 1024,
   },
+  cluster: { etcdEndpoints: [], nodeId: '', advertiseUrl: '', leaseTtlMs: 2000, logRetentionMs: 60_000 },
 };
 
 /** A partial config: top-level keys and, for the nested tables, their keys. */
-export type PartialServerConfig = Partial<Omit<ServerConfig, 'auth' | 'tls' | 'limits'>> & {
+export type PartialServerConfig = Partial<Omit<ServerConfig, 'auth' | 'tls' | 'limits' | 'cluster'>> & {
+  cluster?: Partial<ClusterConfig>;
   auth?: Partial<AuthConfig>;
   tls?: Partial<TlsConfig>;
   limits?: Partial<LimitsConfig>;
 };
 
-const NESTED = ['auth', 'tls', 'limits'] as const;
+const NESTED = ['auth', 'tls', 'limits', 'cluster'] as const;
 
 /** Decodes a split point written with \xNN escapes into bytes. */
 export function parseEscapedBytes(s: string): Uint8Array {
@@ -134,5 +151,6 @@ export function resolveConfig(partial: PartialServerConfig = {}): ServerConfig {
   if (cfg.splitPoints.length > 0 && cfg.splitPoints.length !== cfg.shards - 1) {
     throw new Error(`splitPoints must list shards - 1 = ${cfg.shards - 1} points, got ${cfg.splitPoints.length}`);
   }
+  if (cfg.cluster.etcdEndpoints.length > 0 && !(cfg.cluster.leaseTtlMs >= 1000)) throw new Error(`cluster.leaseTtlMs must be >= 1000, got ${cfg.cluster.leaseTtlMs}`);
   return cfg;
 }

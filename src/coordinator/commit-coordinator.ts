@@ -95,6 +95,7 @@ export class CommitCoordinator {
     if (input.readVersion > this.oracle.lastAssignedVersion) {
       throw new TxnError('FUTURE_VERSION', `read version ${input.readVersion} is ahead of the server (latest ${this.oracle.committedVersion})`);
     }
+    if (!this.log.writable) throw new TxnError('UNAVAILABLE', 'this cluster node is not the leader (an election may be running); commit not attempted');
     const commitVersion = this.oracle.assignCommitVersion();
     const stamp = versionstampOf(commitVersion);
     const replicated = this.log.kind === 'replicated';

@@ -26,6 +26,11 @@ export interface CommitLog {
   /** 'local': shards fsync their batches and write decision records; 'replicated': append() is the durability. */
   readonly kind: 'local' | 'replicated';
   /**
+   * Whether this node may commit now (a cluster replica or a leader that stepped down may
+   * not). Checked before a version is assigned; when false, a commit fails with UNAVAILABLE.
+   */
+  readonly writable: boolean;
+  /**
    * A commit version was assigned. A replicated log keeps version order, so it will not
    * append anything above this version until it is appended or dropped. Call exactly once
    * per assigned version, then append() or drop() exactly once.
@@ -45,6 +50,7 @@ export interface CommitLog {
 /** Today's single-node behaviour: durability is the shards' own fsync'd batches. */
 export class LocalLog implements CommitLog {
   readonly kind = 'local' as const;
+  readonly writable = true;
   reserve(): void {}
   append(entry: LogEntry): Promise<void> {
     return Promise.reject(new Error(`LocalLog.append(${entry.commitVersion}): the local log makes commits durable in the shards' batches`));

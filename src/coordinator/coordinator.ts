@@ -5,7 +5,8 @@ import type { Logger } from 'pino';
 import type { RocksLevel } from '@nxtedition/rocksdb';
 import { Failpoints } from '../failpoints/failpoints.js';
 import type { ShardStats } from '../shard/interface.js';
-import { CommitCoordinator } from './commit-coordinator.js';
+import { CommitCoordinator, type CommitResult } from './commit-coordinator.js';
+import type { CommitInput } from './commit-plan.js';
 import { LocalLog, type CommitLog } from './commit-log.js';
 import { ReadRouter } from './read-router.js';
 import { recover, type RecoveryReport } from './recovery.js';
@@ -25,6 +26,11 @@ export interface CoordinatorOptions {
   mvccWindowMs: number;
   failpoints: Record<string, string>;
   logger: Logger;
+  /**
+   * Cluster mode: start as a follower of the replicated log at this version (every log
+   * entry <= it is applied here); versions then come from the log until the node leads.
+   */
+  followFrom?: number;
   /** Where decided commits become durable; default: the local log (shards fsync their batches). */
   commitLog?: CommitLog;
   /** Called when a shard worker dies: the server must stop (its state is unknown). */
@@ -36,8 +42,16 @@ export interface CoordinatorOptions {
 /** How often the MVCC window slides (and shards forget old versions). */
 const HORIZON_TICK_MS = 100;
 
+/** Cluster mode: read versions and commits of clients go through the cluster node (the leader's own, or forwarded to it). */
+export interface ClientFront {
+  readVersion(): Promise<number>;
+  commit(input: CommitInput): Promise<CommitResult>;
+}
+
 export class Coordinator {
   private horizonTimer: NodeJS.Timeout | null = null;
+  /** Set in cluster mode (src/cluster/cluster-node.ts); null on a single node. */
+  front: ClientFront | null = null;
 
   private constructor(
     readonly oracle: TimestampOracle,
@@ -66,6 +80,7 @@ export class Coordinator {
         b._writeSync({ sync: o.durable });
       },
     });
+    if (o.followFrom !== undefined) oracle.follow(o.followFrom);
     const shards: ShardHandle[] = [];
     // fsync durability: the fsyncs run on a thread of their own, so shards keep serving reads meanwhile
     const log = o.durable ? await LogWriterHandle.start(o.db.handle, o.onFatal) : null;

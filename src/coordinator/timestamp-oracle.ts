@@ -40,6 +40,14 @@ export class TimestampOracle {
   private readonly finished = new Set<number>();
   private committed: number;
   private readonly waiters: { version: number; resolve: () => void }[] = [];
+  /**
+   * Cluster replica (src/cluster): versions come from the leader's log, not from this
+   * oracle. Read versions do not follow the clock, and a read may wait for a version
+   * not yet seen here (the log brings it, or `beyond` proves nothing is missing).
+   */
+  private following = false;
+  /** Called (following only) when a reader waits for a version beyond the last one seen. */
+  beyond: ((version: number) => void) | null = null;
 
   /** Versions up to this may be handed out without persisting a new bound. */
   private bound = Infinity;
@@ -106,7 +114,7 @@ export class TimestampOracle {
    * (a read version is "too old" by its distance from the newest one).
    */
   readVersion(): number {
-    if (this.inflightHead === this.inflight.length) {
+    if (!this.following && this.inflightHead === this.inflight.length) {
       const now = this.clock();
       if (now > this.lastAssigned) {
         if (this.versionBound) this.reserve(now);
@@ -120,7 +128,10 @@ export class TimestampOracle {
   /** Resolves true once committedVersion >= version; false for a version never assigned, or after timeoutMs. */
   waitFor(version: number, timeoutMs: number): Promise<boolean> {
     if (this.committed >= version) return Promise.resolve(true);
-    if (version > this.lastAssigned) return Promise.resolve(false);
+    if (version > this.lastAssigned) {
+      if (!this.following) return Promise.resolve(false);
+      this.beyond?.(version);
+    }
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const w = {
@@ -143,6 +154,49 @@ export class TimestampOracle {
       while (i > 0 && this.waiters[i - 1]!.version > version) i--;
       this.waiters.splice(i, 0, w);
     });
+  }
+
+  get isFollowing(): boolean {
+    return this.following;
+  }
+
+  /**
+   * Become a follower of a log at `version` (every version <= it is applied here, none
+   * above). Only when nothing is in flight.
+   */
+  follow(version: number): void {
+    if (this.inflightCount > 0) throw new Error(`oracle: cannot follow with ${this.inflightCount} versions in flight`);
+    this.following = true;
+    this.lastAssigned = version;
+    this.committed = version;
+  }
+
+  /** Follower: the log holds a commit at `version` (above every one seen); pair with finish(). */
+  observe(version: number): void {
+    if (!this.following) throw new Error('oracle: observe() is for followers');
+    if (version <= this.lastAssigned) throw new Error(`oracle: log version ${version} is not above ${this.lastAssigned}`);
+    this.lastAssigned = version;
+    this.inflight.push(version);
+  }
+
+  /**
+   * Follower: nothing at or below `version` is missing any more (a version the leader
+   * handed out, and the log read after it). Moves the committed version up to it.
+   */
+  coverUpTo(version: number): void {
+    if (!this.following || version <= this.lastAssigned) return;
+    this.lastAssigned = version;
+    if (this.inflightHead === this.inflight.length) this.committed = version;
+    if (this.waiters.length > 0) this.wake();
+  }
+
+  /** Stop following: assign versions from here on, never at or below `floor`. Only when nothing is in flight. */
+  lead(floor: number): void {
+    if (this.inflightCount > 0) throw new Error(`oracle: cannot lead with ${this.inflightCount} versions in flight`);
+    this.following = false;
+    this.lastAssigned = Math.max(this.lastAssigned, floor);
+    this.committed = this.lastAssigned;
+    if (this.waiters.length > 0) this.wake();
   }
 
   private wake(): void {

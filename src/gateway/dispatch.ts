@@ -28,7 +28,7 @@ export async function dispatch(c: Coordinator, body: Exclude<RequestBody, { type
     switch (body.type) {
       case 'grv':
         if (m) m.transactionStarted();
-        return { type: 'grv', readVersion: BigInt(c.reads.readVersion()) };
+        return { type: 'grv', readVersion: BigInt(c.front ? await c.front.readVersion() : c.reads.readVersion()) };
       case 'range': {
         const range = selectorsToRange(
           { key: readKey(body.beginKey, 'begin key'), inclusive: body.beginInclusive },
@@ -45,11 +45,12 @@ export async function dispatch(c: Coordinator, body: Exclude<RequestBody, { type
           if (m) m.end();
           return { type: 'commit', commitVersion: -1n, versionstamp: new Uint8Array(0) };
         }
-        const r = await c.commits.commit({
+        const input = {
           readVersion: version(body.readVersion, 'read version'),
           readConflicts: body.readConflicts,
           mutations: body.mutations as WireMutation[],
-        });
+        };
+        const r = c.front ? await c.front.commit(input) : await c.commits.commit(input);
         if (m) {
           m.end();
           m.commitDone(started, body.readVersion, body.mutations, r.commitVersion, 'COMMITTED');

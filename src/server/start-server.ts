@@ -1,12 +1,17 @@
 // Wiring only: config -> database -> recovery -> coordinator -> gateway. The CLI's
 // `txkv serve` and the exported startServer() both run this.
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino, type Logger } from 'pino';
 import { resolveConfig, parseEscapedBytes, type PartialServerConfig } from '../config/server-config.js';
 import { Coordinator } from '../coordinator/coordinator.js';
-import { defaultSplitPoints } from '../coordinator/shard-map.js';
+import { ShardMap, defaultSplitPoints } from '../coordinator/shard-map.js';
+import { ClusterNode, ensureClusterDatabase, findLeaderUrl, readClusterApplied, readTrimmed } from '../cluster/cluster-node.js';
+import { makeEtcdClient } from '../cluster/etcd.js';
+import { seedFromSnapshot } from '../cluster/snapshot.js';
 import { parseFailpoints } from '../failpoints/failpoints.js';
 import { startGateway } from '../gateway/socket.js';
 import { TokenStore } from '../gateway/auth.js';
@@ -81,14 +86,53 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
   const dataDir = path.resolve(config.dataDir);
   // a port another process listens on is refused before the database is opened
   await probePort(config.host, config.port);
-  const { db, created, splitPoints, databaseId } = await openDatabase(
-    dataDir,
-    { shards: config.shards, splitPoints: wantedSplitPoints, explicitSplitPoints },
-    { shown: config.dataDir, allowNewDatabase: opts.allowNewDatabase },
-  );
+  // cluster mode: the database (id and shard layout) is the cluster's, kept in etcd
+  const clustered = config.cluster.etcdEndpoints.length > 0;
+  const etcd = clustered ? makeEtcdClient(config.cluster.etcdEndpoints) : null;
+  let wanted = { shards: config.shards, splitPoints: wantedSplitPoints, explicitSplitPoints, databaseId: undefined as string | undefined };
+  if (etcd) {
+    try {
+      const d = await ensureClusterDatabase(etcd, { databaseId: randomUUID(), shards: config.shards, splitPoints: wantedSplitPoints.map((p) => Buffer.from(p).toString('hex')) });
+      wanted = { shards: d.shards, splitPoints: d.splitPoints.map((h) => new Uint8Array(Buffer.from(h, 'hex'))), explicitSplitPoints: true, databaseId: d.databaseId };
+    } catch (err) {
+      etcd.close();
+      throw new Error(`cannot reach the cluster's etcd at ${config.cluster.etcdEndpoints.join(', ')}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+  const { db, created, splitPoints, databaseId } = await openDatabase(dataDir, wanted, { shown: config.dataDir, allowNewDatabase: opts.allowNewDatabase });
+  let cluster: ClusterNode | null = null;
+  let followFrom: number | undefined;
+  if (etcd) {
+    try {
+      if (!config.cluster.advertiseUrl && config.port === 0) throw new Error('cluster mode with port 0 needs cluster.advertiseUrl (--advertise ws://HOST:PORT)');
+      const advertiseUrl = config.cluster.advertiseUrl || `ws://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+      cluster = new ClusterNode(
+        etcd,
+        { ...config.cluster, nodeId: config.cluster.nodeId || os.hostname(), advertiseUrl },
+        db,
+        logger,
+        config.auth.tokens[0],
+      );
+      followFrom = readClusterApplied(db);
+      await cluster.register(followFrom);
+      const trimmed = await readTrimmed(etcd);
+      if (trimmed > followFrom) {
+        logger.info({ event: 'SnapshotNeeded', applied: followFrom, trimmed }, 'the log this node needs was trimmed: copying a snapshot from the leader');
+        followFrom = await seedFromSnapshot(db, new ShardMap(1, splitPoints), await findLeaderUrl(etcd, 30_000), config.auth.tokens[0], logger);
+      }
+    } catch (err) {
+      await cluster?.close();
+      etcd.close();
+      await db.close();
+      removePidFile(dataDir);
+      throw err;
+    }
+  }
   let coordinator: Coordinator;
   try {
     coordinator = await Coordinator.start({
+      commitLog: cluster?.log,
+      followFrom,
       db,
       splitPoints,
       readonly: config.readonly,
@@ -103,10 +147,12 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
       },
     });
   } catch (err) {
+    await cluster?.close();
     await db.close();
     removePidFile(dataDir);
     throw err;
   }
+  if (cluster) coordinator.front = cluster;
   const r = coordinator.recovery;
   logger.info(
     {
@@ -124,7 +170,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
     {
       version: VERSION,
       databaseId,
-      cluster: () => null,
+      cluster: () => cluster?.status() ?? null,
       settings: { ...config, dataDir },
       recovery: r,
       latestCommittedVersion: () => coordinator.oracle.committedVersion,
@@ -165,6 +211,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
   } catch (err) {
     // e.g. the port was taken meanwhile: stop the workers and close the database, so
     // that the process can exit
+    await cluster?.close();
     await coordinator.close();
     await db.close();
     removePidFile(dataDir);
@@ -184,6 +231,20 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
     gateway.stopListening();
     process.exit(70);
   });
+  if (cluster) {
+    try {
+      await cluster.start(coordinator);
+    } catch (err) {
+      dirWatch.stop();
+      gateway.stopListening();
+      await cluster.close();
+      await coordinator.close();
+      gateway.closeAll();
+      await db.close();
+      removePidFile(dataDir);
+      throw err;
+    }
+  }
   let closing: Promise<void> | null = null;
   return {
     port: gateway.port,
@@ -194,6 +255,8 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
         dirWatch.stop();
         gateway.stopListening();
         metrics.stop();
+        // hand the leadership over first: the others take over at once instead of after the lease TTL
+        await cluster?.close();
         await coordinator.close();
         gateway.closeAll();
         await db.close();

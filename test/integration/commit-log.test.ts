@@ -17,6 +17,7 @@ import { tempDir } from '../support/server.js';
 /** A log in memory: acknowledges on the next turn, or refuses while `refuse` is set. */
 class MemoryLog implements CommitLog {
   readonly kind = 'replicated' as const;
+  readonly writable = true;
   readonly entries: LogEntry[] = [];
   readonly reserved = new Set<number>();
   refuse = false;

@@ -1,0 +1,689 @@
+// One node of a replicated cluster (docs/cluster.md). Main thread.
+//
+// Every node runs the same coordinator and shards as a single server. Roles:
+//   leader    - holds txkv/leader (attached to its etcd lease); assigns versions,
+//               checks conflicts, appends each group-commit batch to the log in etcd
+//               (EtcdLog, fenced by the leader key's create revision), applies after
+//               etcd acknowledged. Hands out read versions only while its own
+//               monotonic-clock lease deadline holds and below the grant in etcd.
+//   replica   - tails the log (etcd watch as a wake-up, linearizable range reads as
+//               the source), applies it through the same shard code, serves reads at
+//               versions it has applied, forwards read-version and commit requests to
+//               the leader over the ordinary client protocol.
+//   candidate - no leader known, or changing role: read-version and commit requests
+//               fail with UNAVAILABLE (retryable).
+// Every leader action that changes etcd is a transaction comparing the leader key's
+// create revision: the helper's belief that it leads is never enough on its own.
+import type { Logger } from 'pino';
+import { EtcdLeaseInvalidError, type Etcd3, type Lease } from 'etcd3';
+import type { RocksLevel } from '@nxtedition/rocksdb';
+import { TxnError } from '../errors.js';
+import type { Coordinator } from '../coordinator/coordinator.js';
+import type { CommitInput } from '../coordinator/commit-plan.js';
+import type { CommitResult } from '../coordinator/commit-coordinator.js';
+import type { LogEntry } from '../coordinator/commit-log.js';
+import { microClock } from '../coordinator/timestamp-oracle.js';
+import { Connection } from '../client/connection.js';
+import { decodeVersion, encodeVersion, packBytes, packMutations } from '../shard/interface.js';
+import { CALL_DEADLINE_MS, K, decodeEntry, logKey, nodeKey, versionOfLogKey } from './etcd.js';
+import { EtcdLog } from './etcd-log.js';
+
+export interface ClusterSettings {
+  etcdEndpoints: string[];
+  nodeId: string;
+  /** ws://host:port where the other nodes reach this one (forwarding, snapshots). */
+  advertiseUrl: string;
+  /** etcd lease TTL (ms; etcd counts whole seconds, at least 2 with default etcd timing). */
+  leaseTtlMs: number;
+  /** Log entries younger than this are kept even when every live node applied them (a paused node can resume). */
+  logRetentionMs: number;
+}
+
+export type Role = 'leader' | 'replica' | 'candidate';
+
+interface Member {
+  nodeId: string;
+  url: string;
+  applied: number;
+  role: Role;
+}
+
+/** Key of this node's durable log position (every log entry <= it is applied here) in the default column. */
+export const CLUSTER_APPLIED_KEY = new TextEncoder().encode('cluster/applied');
+
+/** How far ahead of the clock the leader's read-version grant runs (µs). */
+const GRANT_AHEAD_US = 1_000_000;
+const TICK_MS = 100;
+const SYNC_MS = 500;
+const TRIM_MS = 1000;
+const COMPACT_LAG_MS = 5000;
+
+const mono = (): number => performance.now();
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export function readClusterApplied(db: RocksLevel): number {
+  const [v] = db._getManySync([CLUSTER_APPLIED_KEY]);
+  return v ? decodeVersion(v) : 0;
+}
+
+export class ClusterNode {
+  role: Role = 'candidate';
+  leader: { nodeId: string; url: string } | null = null;
+  readonly log: EtcdLog;
+  private coordinator: Coordinator | null = null;
+  private shardApplied: number[] = [];
+  private lease: Lease | null = null;
+  private leaseId = '';
+  /** performance.now() after which this node's lease may have expired in etcd. */
+  private leaseDeadline = 0;
+  private term: string | null = null;
+  private grant = 0;
+  private ready = false;
+  private transitioning = false;
+  private closed = false;
+  private timers: NodeJS.Timeout[] = [];
+  private watcher: { cancel(): Promise<void> } | null = null;
+  private tailing = false;
+  private fetching: Promise<void> | null = null;
+  private fetchAgain = false;
+  private pendingCovers: number[] = [];
+  private coverCheck = false;
+  private wantCover = 0;
+  private forward: { url: string; conn: Promise<Connection> } | null = null;
+  private members: Member[] = [];
+  private lastLeaderSeen = mono();
+  private leadStartPos = 0;
+  private compactRevs: { at: number; rev: string }[] = [];
+  readonly stats = {
+    failovers: 0,
+    lastFailoverMs: null as number | null,
+    lastFailoverAt: null as string | null,
+    forwardedCommits: 0,
+    forwardedReadVersions: 0,
+    appliedFromLog: 0,
+    trimmedThrough: 0,
+    etcdErrors: 0,
+    lastEtcdOk: 0,
+  };
+
+  constructor(
+    private readonly etcd: Etcd3,
+    private readonly s: ClusterSettings,
+    private readonly db: RocksLevel,
+    private readonly logger: Logger,
+    private readonly token: string | undefined,
+  ) {
+    this.log = new EtcdLog(etcd, (why, detail) => void this.stepDown(`${why}: ${detail}`));
+  }
+
+  private get ttlSec(): number {
+    return Math.max(2, Math.ceil(this.s.leaseTtlMs / 1000));
+  }
+
+  /** Grants this node's lease and publishes it under txkv/nodes/<id> (before seeding: it holds back log trimming). */
+  async register(applied: number): Promise<void> {
+    await this.newLease();
+    await this.publish(applied);
+    // keep the lease from now on: seeding and starting the shards may take a while
+    this.every(this.ttlSec * 250, () => this.keepalive());
+  }
+
+  private async newLease(): Promise<void> {
+    const sent = mono();
+    const lease = this.etcd.lease(this.ttlSec, { autoKeepAlive: false });
+    lease.on('lost', () => {});
+    this.leaseId = await lease.grant();
+    this.lease = lease;
+    this.leaseDeadline = sent + this.ttlSec * 1000 - this.margin();
+  }
+
+  private margin(): number {
+    return Math.max(300, (this.ttlSec * 1000) / 4);
+  }
+
+  private async publish(applied: number): Promise<void> {
+    const m: Member = { nodeId: this.s.nodeId, url: this.s.advertiseUrl, applied, role: this.role };
+    await this.etcd.kv.put({ key: Buffer.from(nodeKey(this.s.nodeId)), value: Buffer.from(JSON.stringify(m)), lease: this.leaseId });
+  }
+
+  /** Starts following the log, keeping the lease, campaigning. The coordinator must be a follower at its log position. */
+  async start(coordinator: Coordinator): Promise<void> {
+    this.coordinator = coordinator;
+    this.shardApplied = [...coordinator.recovery.appliedVersions];
+    coordinator.oracle.beyond = (v) => this.wantCoverOf(v);
+    this.tailing = true;
+    try {
+      const w = await this.etcd.watch().prefix(K.logPrefix).create();
+      w.on('put', () => this.requestFetch());
+      w.on('error', () => {});
+      this.watcher = w;
+    } catch (err) {
+      this.logger.warn({ event: 'ClusterWatchFailed', err: (err as Error).message }, 'etcd watch failed; following the log by polling');
+    }
+    // catch up to the log's tail before taking part in elections
+    await this.fetchAll();
+    this.ready = true;
+    this.every(TICK_MS, () => this.tick());
+    this.every(SYNC_MS, () => this.sync());
+    this.every(TRIM_MS, () => this.trim());
+    this.every(200, () => {
+      if (this.tailing) this.requestFetch();
+    });
+    this.logger.info({ event: 'ClusterJoined', nodeId: this.s.nodeId, applied: coordinator.oracle.committedVersion }, `cluster node ${this.s.nodeId} following the log`);
+  }
+
+  private every(ms: number, f: () => Promise<void> | void): void {
+    let busy = false;
+    const t = setInterval(() => {
+      if (busy || this.closed) return;
+      busy = true;
+      Promise.resolve()
+        .then(f)
+        .catch((err: Error) => this.logger.warn({ event: 'ClusterTaskFailed', err: err.message }, 'cluster task failed'))
+        .finally(() => (busy = false));
+    }, ms);
+    t.unref();
+    this.timers.push(t);
+  }
+
+  private get c(): Coordinator {
+    if (!this.coordinator) throw new Error('cluster node not started');
+    return this.coordinator;
+  }
+
+  // ---- following the log -------------------------------------------------------
+
+  private requestFetch(): void {
+    if (!this.tailing || this.closed) return;
+    if (this.fetching) {
+      this.fetchAgain = true;
+      return;
+    }
+    this.fetching = this.fetchAll()
+      .catch((err: Error) => {
+        this.stats.etcdErrors++;
+        this.logger.debug({ event: 'LogFetchFailed', err: err.message }, 'log fetch failed');
+      })
+      .finally(() => {
+        this.fetching = null;
+        if (this.fetchAgain) {
+          this.fetchAgain = false;
+          this.requestFetch();
+        }
+      });
+  }
+
+  /**
+   * Reads (linearizably) and applies every log entry above this node's position, then
+   * raises the position to the read versions that were known to be handed out before
+   * the read started (nothing at or below them can be missing any more).
+   */
+  private async fetchAll(): Promise<void> {
+    const covers = this.pendingCovers;
+    this.pendingCovers = [];
+    for (;;) {
+      const from = this.c.oracle.lastAssignedVersion + 1;
+      const res = await this.etcd.kv.txn(
+        {
+          compare: [],
+          success: [
+            // the entry that may hold `from` without starting at it (a position saved mid-entry)
+            { request_range: { key: Buffer.from(K.logPrefix), range_end: Buffer.from(logKey(from)), limit: 1, sort_order: 'Descend', sort_target: 'Key' } },
+            { request_range: { key: Buffer.from(logKey(from)), range_end: Buffer.from(K.logEnd), limit: 500 } },
+            { request_range: { key: Buffer.from(K.trimmed) } },
+          ],
+          failure: [],
+        },
+        { deadline: Date.now() + CALL_DEADLINE_MS * 2 },
+      );
+      this.stats.lastEtcdOk = Date.now();
+      const trimmedKv = res.responses[2]!.response_range.kvs[0];
+      const trimmed = trimmedKv ? Number(trimmedKv.value.toString()) : 0;
+      if (trimmed > from - 1) {
+        // the entries this node needs are gone: only a snapshot can bring it back
+        this.logger.fatal(
+          { event: 'LogTrimmedPastNode', applied: from - 1, trimmed },
+          `the log was trimmed through ${trimmed}, past this node's position ${from - 1}; exiting: restart to re-seed from a live node's snapshot`,
+        );
+        process.exit(75);
+      }
+      const rows = [...res.responses[0]!.response_range.kvs, ...res.responses[1]!.response_range.kvs];
+      for (const kv of rows) this.applyEntry(decodeEntry(kv.value));
+      if (!res.responses[1]!.response_range.more) break;
+    }
+    if (covers.length > 0) this.c.oracle.coverUpTo(Math.max(...covers));
+  }
+
+  private applyEntry(commits: LogEntry[]): void {
+    const oracle = this.c.oracle;
+    for (const e of commits) {
+      const v = e.commitVersion;
+      if (v <= oracle.lastAssignedVersion) continue; // applied already (or a re-sent append)
+      oracle.observe(v);
+      const sent = [];
+      for (const p of e.parts) {
+        if (v <= (this.shardApplied[p.shardId] ?? 0)) continue; // on disk before this start
+        const shard = this.c.shards[p.shardId];
+        if (!shard) this.fatal(new Error(`log entry ${v} names shard ${p.shardId}, but there are ${this.c.shards.length}`));
+        sent.push(shard!.request({ t: 'commit', readVersion: v - 1, commitVersion: v, reads: packBytes([]), mutations: packMutations(p.mutations), sync: false }));
+      }
+      this.stats.appliedFromLog++;
+      Promise.all(sent).then(
+        (replies) => {
+          for (const r of replies) if ('error' in r) this.fatal(new Error(`applying log version ${v}: ${r.error.code} ${r.error.message}`));
+          oracle.finish(v);
+        },
+        (err: Error) => this.fatal(err),
+      );
+    }
+  }
+
+  private fatal(err: Error): never {
+    this.logger.fatal({ event: 'ClusterApplyFailed', err: err.message }, 'applying the log failed; exiting (the log is replayed at the next start)');
+    process.exit(70);
+  }
+
+  /** A reader waits for `v`, beyond what this replica has seen: ask the leader how far it handed out versions, then read the log. */
+  private wantCoverOf(v: number): void {
+    if (v > this.wantCover) this.wantCover = v;
+    if (this.coverCheck || this.role === 'leader') return;
+    this.coverCheck = true;
+    void (async () => {
+      try {
+        while (this.wantCover > this.c.oracle.lastAssignedVersion && !this.closed) {
+          const want = this.wantCover;
+          const rv = await this.forwardReadVersion();
+          this.pendingCovers.push(rv);
+          this.requestFetch();
+          if (rv < want) break; // never handed out (yet): the reader ends with FUTURE_VERSION
+          await (this.fetching ?? Promise.resolve());
+        }
+      } catch {
+        /* no leader: readers time out with FUTURE_VERSION */
+      } finally {
+        this.coverCheck = false;
+      }
+    })();
+  }
+
+  // ---- the gateway's entry points ----------------------------------------------
+
+  /** GetReadVersion: the leader's own (lease and grant permitting), or forwarded to the leader. */
+  async readVersion(): Promise<number> {
+    if (this.role === 'leader') {
+      if (mono() >= this.leaseDeadline) throw new TxnError('UNAVAILABLE', 'the leader cannot confirm its lease; an election may be running');
+      const rv = this.c.oracle.readVersion();
+      if (rv > this.grant) throw new TxnError('UNAVAILABLE', 'the leader has not renewed its read-version grant in etcd; an election may be running');
+      return rv;
+    }
+    const rv = await this.forwardReadVersion();
+    // the replica will be asked to read at rv: start reading the log now
+    this.pendingCovers.push(rv);
+    this.requestFetch();
+    return rv;
+  }
+
+  async commit(input: CommitInput): Promise<CommitResult> {
+    if (this.role === 'leader') return this.c.commits.commit(input);
+    const conn = await this.leaderConnection();
+    this.stats.forwardedCommits++;
+    const r = await conn.request(
+      {
+        type: 'commit',
+        readVersion: BigInt(input.readVersion),
+        readConflicts: input.readConflicts,
+        mutations: input.mutations,
+      },
+      true,
+    );
+    if (r.type !== 'commit') throw new TxnError('FAILED', `leader answered a commit with ${r.type}`);
+    const commitVersion = Number(r.commitVersion);
+    // this node answers reads at that version soon: wake the log reader
+    this.pendingCovers.push(commitVersion);
+    this.requestFetch();
+    return { commitVersion, versionstamp: r.versionstamp };
+  }
+
+  private async forwardReadVersion(): Promise<number> {
+    const conn = await this.leaderConnection();
+    this.stats.forwardedReadVersions++;
+    const r = await conn.request({ type: 'grv' }, false);
+    if (r.type !== 'grv') throw new TxnError('FAILED', `leader answered a read-version request with ${r.type}`);
+    return Number(r.readVersion);
+  }
+
+  private async leaderConnection(): Promise<Connection> {
+    const leader = this.leader;
+    if (this.role === 'candidate' || !leader || leader.nodeId === this.s.nodeId) {
+      throw new TxnError('UNAVAILABLE', 'the cluster has no leader right now (an election is running); try again');
+    }
+    if (!this.forward || this.forward.url !== leader.url) {
+      this.forward = { url: leader.url, conn: Connection.open(leader.url, this.token, 1000) };
+      this.forward.conn.catch(() => {});
+    }
+    let conn: Connection;
+    try {
+      conn = await this.forward.conn;
+    } catch (err) {
+      this.forward = null;
+      throw new TxnError('UNAVAILABLE', `cannot reach the leader ${leader.nodeId} at ${leader.url}: ${(err as Error).message}`);
+    }
+    if (!conn.alive) {
+      this.forward = null;
+      throw new TxnError('UNAVAILABLE', `the connection to the leader ${leader.nodeId} dropped; try again`);
+    }
+    return conn;
+  }
+
+  // ---- lease, election, leadership ---------------------------------------------
+
+  private async keepalive(): Promise<void> {
+    if (!this.lease) return;
+    const sent = mono();
+    try {
+      await this.lease.keepaliveOnce({ deadline: Date.now() + CALL_DEADLINE_MS });
+      this.leaseDeadline = sent + this.ttlSec * 1000 - this.margin();
+      this.stats.lastEtcdOk = Date.now();
+    } catch (err) {
+      this.stats.etcdErrors++;
+      const expired = err instanceof EtcdLeaseInvalidError || /expired or revoked/.test((err as Error).message);
+      if (expired || mono() >= this.leaseDeadline) {
+        this.logger.warn({ event: 'LeaseLost', expired, err: (err as Error).message }, 'this node lost its etcd lease');
+        if (this.role === 'leader') await this.stepDown('lease lost');
+        if (expired) {
+          this.lease = null;
+          await this.newLease();
+          await this.publish(this.coordinator?.oracle.committedVersion ?? 0);
+        }
+      }
+    }
+  }
+
+  private async tick(): Promise<void> {
+    if (!this.ready || this.transitioning || !this.lease) return;
+    if (this.role === 'leader') {
+      if (mono() >= this.leaseDeadline) {
+        await this.stepDown('lease deadline passed');
+        return;
+      }
+      await this.renewGrant();
+      return;
+    }
+    if (mono() >= this.leaseDeadline) return; // do not campaign on a lease that may be gone
+    const me = JSON.stringify({ nodeId: this.s.nodeId, url: this.s.advertiseUrl });
+    const res = await this.etcd.kv.txn({
+      compare: [{ key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: 0 }],
+      success: [{ request_put: { key: Buffer.from(K.leader), value: Buffer.from(me), lease: this.leaseId } }],
+      failure: [{ request_range: { key: Buffer.from(K.leader) } }],
+    });
+    this.stats.lastEtcdOk = Date.now();
+    if (res.succeeded) {
+      await this.becomeLeader(String(res.header.revision));
+      return;
+    }
+    const kv = res.responses[0]?.response_range.kvs[0];
+    if (!kv) return;
+    const info = JSON.parse(kv.value.toString()) as { nodeId: string; url: string };
+    this.lastLeaderSeen = mono();
+    if (info.nodeId === this.s.nodeId) {
+      // our own key from before (e.g. a restart within the TTL): it will expire; do not follow ourselves
+      this.leader = null;
+      this.role = 'candidate';
+      return;
+    }
+    if (!this.leader || this.leader.nodeId !== info.nodeId || this.leader.url !== info.url) {
+      this.logger.info({ event: 'LeaderChanged', leader: info.nodeId, url: info.url }, `leader is ${info.nodeId}`);
+    }
+    this.leader = info;
+    this.role = 'replica';
+  }
+
+  private async becomeLeader(rev: string): Promise<void> {
+    const started = mono();
+    const gap = started - this.lastLeaderSeen;
+    this.transitioning = true;
+    this.role = 'candidate';
+    this.leader = null;
+    try {
+      // stop tailing, then read the log to its end: every acknowledged commit of every
+      // earlier leader is there (their appends were acknowledged before our key existed)
+      this.tailing = false;
+      await this.fetching;
+      await this.fetchAll();
+      const oracle = this.c.oracle;
+      for (let i = 0; oracle.inflightCount > 0; i++) {
+        if (i > 2000) throw new Error('log apply did not finish within 10 s');
+        await sleep(5);
+      }
+      const g = await this.etcd.kv.range({ key: Buffer.from(K.grant) });
+      const oldGrant = g.kvs[0] ? Number(g.kvs[0].value.toString()) : 0;
+      this.leadStartPos = oracle.lastAssignedVersion;
+      // above every logged version and every read version an earlier leader could hand out
+      oracle.lead(Math.max(oracle.lastAssignedVersion, oldGrant));
+      this.term = rev;
+      this.log.activate(rev);
+      this.grant = 0;
+      if (!(await this.renewGrant())) throw new Error('could not write the read-version grant');
+      this.role = 'leader';
+      this.leader = { nodeId: this.s.nodeId, url: this.s.advertiseUrl };
+      this.stats.failovers++;
+      this.stats.lastFailoverMs = Math.round(mono() - started + Math.min(gap, 60_000));
+      this.stats.lastFailoverAt = new Date().toISOString();
+      this.logger.info(
+        { event: 'BecameLeader', nodeId: this.s.nodeId, term: rev, startVersion: oracle.lastAssignedVersion, oldGrant, takeoverMs: Math.round(mono() - started), sinceLeaderSeenMs: Math.round(gap) },
+        `${this.s.nodeId} leads (term ${rev})`,
+      );
+    } catch (err) {
+      this.logger.warn({ event: 'TakeoverFailed', err: (err as Error).message }, 'taking over as leader failed; stepping down');
+      this.transitioning = false;
+      await this.stepDown(`takeover failed: ${(err as Error).message}`, true);
+      return;
+    } finally {
+      this.transitioning = false;
+    }
+  }
+
+  /** Moves the grant ahead of the clock when it runs short; fenced. Returns false when refused. */
+  private async renewGrant(): Promise<boolean> {
+    const oracle = this.c.oracle;
+    const base = Math.max(microClock(), oracle.lastAssignedVersion);
+    if (this.grant - base > GRANT_AHEAD_US / 2) return true;
+    const next = base + GRANT_AHEAD_US;
+    const res = await this.etcd.kv.txn({
+      compare: [{ key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: this.term! }],
+      success: [{ request_put: { key: Buffer.from(K.grant), value: Buffer.from(String(next)) } }],
+      failure: [],
+    });
+    if (!res.succeeded) {
+      await this.stepDown('the leader key is no longer ours (grant refused)');
+      return false;
+    }
+    this.grant = next;
+    this.stats.lastEtcdOk = Date.now();
+    return true;
+  }
+
+  /**
+   * Stops leading (or a takeover that failed): pending commits fail, in-flight ones
+   * finish, the oracle goes back to following at the last version etcd acknowledged
+   * from us, and the log is tailed from there (it may hold a commit whose append
+   * ended MAYBE_COMMITTED).
+   */
+  private async stepDown(why: string, force = false): Promise<void> {
+    if ((this.role !== 'leader' && !force) || this.transitioning) return;
+    this.transitioning = true;
+    const wasTerm = this.term;
+    this.role = 'candidate';
+    this.leader = null;
+    this.term = null;
+    this.log.deactivate(why);
+    this.logger.warn({ event: 'SteppedDown', why, term: wasTerm }, `${this.s.nodeId} stops leading: ${why}`);
+    try {
+      const oracle = this.c.oracle;
+      for (let i = 0; oracle.inflightCount > 0; i++) {
+        if (i > 2000) this.fatal(new Error('commits in flight did not finish within 10 s of stepping down'));
+        await sleep(5);
+      }
+      if (!oracle.isFollowing) oracle.follow(Math.max(this.leadStartPos, this.log.lastAcked));
+      this.tailing = true;
+      this.requestFetch();
+    } finally {
+      this.transitioning = false;
+    }
+  }
+
+  // ---- durability of the position, members, trimming ---------------------------
+
+  /** Every log entry at or below this is applied here (what a restart may resume from). */
+  private position(): number | null {
+    if (this.transitioning) return null;
+    const oracle = this.c.oracle;
+    if (this.role === 'leader') return this.log.unknownFrom !== null ? Math.min(oracle.committedVersion, this.log.unknownFrom - 1) : oracle.committedVersion;
+    return oracle.isFollowing ? oracle.committedVersion : null;
+  }
+
+  private async sync(): Promise<void> {
+    const v = this.position();
+    if (v === null || !this.lease) return;
+    // the shards wrote without fsync: one synced write covers them (one WAL)
+    const b = this.db.batch();
+    b._put(CLUSTER_APPLIED_KEY, encodeVersion(v));
+    try {
+      b._writeSync({ sync: true });
+    } finally {
+      void b.close();
+    }
+    await this.publish(v);
+    const res = await this.etcd.kv.range({ key: Buffer.from(K.nodesPrefix), range_end: Buffer.from(K.nodesEnd) });
+    this.members = res.kvs.map((kv) => JSON.parse(kv.value.toString()) as Member).sort((a, b) => a.nodeId.localeCompare(b.nodeId));
+    this.stats.lastEtcdOk = Date.now();
+  }
+
+  /** Leader: delete log entries every live node applied (and older than the retention), compact etcd now and then. */
+  private async trim(): Promise<void> {
+    if (this.role !== 'leader' || this.transitioning || this.members.length === 0) return;
+    const mine = this.position();
+    if (mine === null) return;
+    let cut = Math.min(mine, microClock() - this.s.logRetentionMs * 1000);
+    for (const m of this.members) if (m.nodeId !== this.s.nodeId) cut = Math.min(cut, m.applied);
+    if (cut <= this.stats.trimmedThrough) return;
+    // keep the entry that may hold cut + 1 (entries hold versions up to the next entry's first)
+    const k = await this.etcd.kv.range({
+      key: Buffer.from(K.logPrefix),
+      range_end: Buffer.from(logKey(cut + 2)),
+      limit: 1,
+      sort_order: 'Descend',
+      sort_target: 'Key',
+      keys_only: true,
+    });
+    const keep = k.kvs[0];
+    if (!keep) return;
+    const keepFirst = versionOfLogKey(keep.key.toString());
+    const through = keepFirst - 1;
+    if (through <= this.stats.trimmedThrough) return;
+    const res = await this.etcd.kv.txn({
+      compare: [{ key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: this.term! }],
+      success: [
+        { request_delete_range: { key: Buffer.from(K.logPrefix), range_end: keep.key } },
+        { request_put: { key: Buffer.from(K.trimmed), value: Buffer.from(String(through)) } },
+      ],
+      failure: [],
+    });
+    if (!res.succeeded) return;
+    this.stats.trimmedThrough = through;
+    const now = Date.now();
+    this.compactRevs.push({ at: now, rev: String(res.header.revision) });
+    // compact to a revision a few seconds old, so watches that just reconnected are not cut off
+    let target: string | null = null;
+    while (this.compactRevs.length > 0 && now - this.compactRevs[0]!.at >= COMPACT_LAG_MS) target = this.compactRevs.shift()!.rev;
+    if (target !== null) {
+      await this.etcd.kv.compact({ revision: target, physical: false }).catch((err: Error) => {
+        if (!/compacted/.test(err.message)) throw err;
+      });
+    }
+  }
+
+  // ---- status ------------------------------------------------------------------
+
+  status(): Record<string, unknown> {
+    const applied = this.coordinator?.oracle.committedVersion ?? 0;
+    const leaderApplied = this.members.find((m) => m.nodeId === this.leader?.nodeId)?.applied ?? null;
+    return {
+      nodeId: this.s.nodeId,
+      role: this.role,
+      leader: this.leader?.nodeId ?? null,
+      leaderUrl: this.leader?.url ?? null,
+      term: this.term,
+      appliedVersion: applied,
+      lagVersions: leaderApplied !== null && this.role === 'replica' ? Math.max(0, leaderApplied - applied) : 0,
+      members: this.members.map((m) => ({ ...m, lagVersions: leaderApplied !== null ? Math.max(0, leaderApplied - m.applied) : null })),
+      lastFailoverMs: this.stats.lastFailoverMs,
+      lastFailoverAt: this.stats.lastFailoverAt,
+      failovers: this.stats.failovers,
+      log: { ...this.log.counters, pending: this.log.pending, trimmedThrough: this.stats.trimmedThrough },
+      forwarded: { commits: this.stats.forwardedCommits, readVersions: this.stats.forwardedReadVersions },
+      appliedFromLog: this.stats.appliedFromLog,
+      etcd: { endpoints: this.s.etcdEndpoints, errors: this.stats.etcdErrors, lastOkMsAgo: this.stats.lastEtcdOk ? Date.now() - this.stats.lastEtcdOk : null },
+    };
+  }
+
+  /** Leaves: hands the leadership over at once (deletes the key, revokes the lease), stops the loops. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    this.tailing = false;
+    this.log.deactivate('the node is shutting down');
+    await this.watcher?.cancel().catch(() => {});
+    if (this.term) {
+      await this.etcd.kv
+        .txn({
+          compare: [{ key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: this.term }],
+          success: [{ request_delete_range: { key: Buffer.from(K.leader) } }],
+          failure: [],
+        })
+        .catch(() => {});
+    }
+    await this.lease?.revoke().catch(() => {});
+    if (this.forward) void this.forward.conn.then((c) => c.close(), () => {});
+    this.etcd.close();
+  }
+}
+
+/**
+ * The cluster's database: its id and shard layout, made by the first node that starts
+ * (a create-if-absent transaction), read by every other.
+ */
+export async function ensureClusterDatabase(
+  etcd: Etcd3,
+  wanted: { databaseId: string; shards: number; splitPoints: string[] },
+): Promise<{ databaseId: string; shards: number; splitPoints: string[] }> {
+  const value = JSON.stringify({ ...wanted, createdAt: new Date().toISOString() });
+  const res = await etcd.kv.txn({
+    compare: [{ key: Buffer.from(K.database), target: 'Create', result: 'Equal', create_revision: 0 }],
+    success: [{ request_put: { key: Buffer.from(K.database), value: Buffer.from(value) } }],
+    failure: [{ request_range: { key: Buffer.from(K.database) } }],
+  });
+  if (res.succeeded) return wanted;
+  const kv = res.responses[0]!.response_range.kvs[0]!;
+  const d = JSON.parse(kv.value.toString()) as { databaseId: string; shards: number; splitPoints: string[] };
+  return { databaseId: d.databaseId, shards: d.shards, splitPoints: d.splitPoints };
+}
+
+/** Leader's advertised URL from etcd (for seeding), waiting up to `ms` for an election. */
+export async function findLeaderUrl(etcd: Etcd3, ms: number): Promise<string> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const r = await etcd.kv.range({ key: Buffer.from(K.leader) }).catch(() => null);
+    const kv = r?.kvs[0];
+    if (kv) return (JSON.parse(kv.value.toString()) as { url: string }).url;
+    if (Date.now() > until) throw new Error(`no cluster leader within ${ms} ms`);
+    await sleep(200);
+  }
+}
+
+/** The trim point in etcd (every entry with versions <= it may be gone). */
+export async function readTrimmed(etcd: Etcd3): Promise<number> {
+  const r = await etcd.kv.range({ key: Buffer.from(K.trimmed) });
+  return r.kvs[0] ? Number(r.kvs[0].value.toString()) : 0;
+}
