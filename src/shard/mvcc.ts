@@ -1,40 +1,60 @@
 // MVCC version window of one shard. Pure (no RocksDB, no thread, no clock), so it is
 // unit-tested directly.
 //
-// Why this design: RocksDB holds only the latest applied state of each key. The
-// window remembers, for every write applied in the last few seconds, the value the
-// key had *before* that write ("prev"). A read at version r first reads RocksDB, then
-// asks the window: if the key was written by a commit with version > r, the value
-// at r is the prev of the first such write. Reads at the latest version (the common
-// case) find nothing newer than r and cost one Map lookup at most. The same
-// version-ordered log answers conflict checks ("was anything I read written after my
-// read version?") and is pruned from its old end as the window slides.
+// RocksDB holds only the latest applied state of each key, plus rows that a range clear
+// has hidden but not yet deleted (see "range tombstones" below). The window remembers,
+// for the last few seconds of commits:
+//  - point writes: for each key written, a chain of (version, value before that write),
+//    and in `writes` (a sorted map with max versions, versioned-map.ts) the key's newest
+//    write version. A read at r of a key written after r takes the before-value of the
+//    first such write; conflict checks ask `writes` for the newest version in each read
+//    range: O(log n) per range, whatever the window's age or size.
+//  - range clears, as range tombstones: one entry per cleared range, never one per key.
+//    A row in RocksDB under a live tombstone of version c is hidden from reads at r >= c
+//    unless the key was written at c or later (its newest write version says so). The
+//    rows are deleted physically (RocksDB DeleteRange) once no reader can need them,
+//    i.e. when the window's horizon passes c; keys written since are put back (prune /
+//    survivors / dropTombstones, driven by the shard).
 // The shard applies commits in version order, so each key's chain is sorted.
 import type { RangeSet } from '../keys/ranges.js';
+import { RangeVersions, VersionedMap } from './versioned-map.js';
 
 export interface PrevValue {
   version: number;
-  /** The value before this write; null = the key did not exist. */
+  /** The row RocksDB held before this write (null: none), whatever tombstones hid it. */
   prev: Uint8Array | null;
+  /**
+   * Version of the first tombstone that hid that row before this write (Infinity: none):
+   * a read at r with hiddenFrom <= r < version sees no value.
+   */
+  hiddenFrom: number;
 }
 
-export interface AppliedCommit {
+/** A range clear not yet applied physically. */
+export interface Tombstone {
+  begin: string;
+  end: string;
   version: number;
-  /** Every key whose value this commit changed (set, clear, or removed by a clearRange). */
-  keys: string[];
-  /** Cleared ranges [begin, end) as written, for conflict checks (a clearRange is a write of the whole range). */
-  ranges: [string, string][];
+  /** Its position among the commit's cleared ranges (names its durable record). */
+  index: number;
+  /** Handed to the shard for physical deletion (prune), not yet dropped. */
+  applying: boolean;
 }
-
-export type Resolved = { overridden: false } | { overridden: true; value: Uint8Array | null };
-
-const NOT_OVERRIDDEN: Resolved = { overridden: false };
 
 export class VersionWindow {
   private readonly chains = new Map<string, PrevValue[]>();
-  private readonly log: AppliedCommit[] = [];
-  private logStart = 0;
-  /** Newest version applied; reads at r >= newestVersion need no correction. */
+  /** Newest write version of every key with a chain. */
+  private readonly writes = new VersionedMap();
+  private readonly tombs = new RangeVersions();
+  /** Live tombstones in version order. */
+  private tombList: Tombstone[] = [];
+  /** Write log for pruning: keys and versions in version order, from logHead on. */
+  private logKeys: string[] = [];
+  private logVersions: number[] = [];
+  private logHead = 0;
+  private commits: number[] = [];
+  private commitsHead = 0;
+  /** Newest version applied; reads at r >= newestVersion need no correction (when no tombstone is live). */
   newestVersion = 0;
   /** Reads and conflict checks at a version below this fail with TOO_OLD. */
   horizon = 0;
@@ -44,94 +64,190 @@ export class VersionWindow {
     this.horizon = initialVersion;
   }
 
-  /** Record one applied commit: `changes` maps each changed key to its value before the commit. */
-  record(version: number, changes: Map<string, Uint8Array | null>, ranges: [string, string][] = []): void {
-    if (version <= this.newestVersion && this.log.length > this.logStart) {
+  /**
+   * Record one applied commit: `changes` maps each key it point-wrote to the row RocksDB
+   * held for it before the commit (the physical before-image: tombstones are accounted
+   * here); `ranges` are the ranges it cleared (tombstones).
+   */
+  record(version: number, changes: Map<string, Uint8Array | null>, ranges: readonly (readonly [string, string])[] = []): void {
+    if (version <= this.newestVersion && this.commits.length > this.commitsHead) {
       throw new Error(`commits must be recorded in version order: ${version} after ${this.newestVersion}`);
     }
-    const keys: string[] = [];
     for (const [key, prev] of changes) {
       let chain = this.chains.get(key);
+      const lastWrite = chain ? chain[chain.length - 1]!.version : 0;
+      const hiddenFrom = this.firstTombstoneAfter(key, lastWrite);
       if (!chain) {
         chain = [];
         this.chains.set(key, chain);
       }
-      chain.push({ version, prev });
-      keys.push(key);
+      chain.push({ version, prev, hiddenFrom });
+      this.writes.set(key, version);
+      this.logKeys.push(key);
+      this.logVersions.push(version);
     }
-    this.log.push({ version, keys, ranges });
+    for (let i = 0; i < ranges.length; i++) {
+      const [b, e] = ranges[i]!;
+      if (b >= e) continue;
+      this.tombs.assign(b, e, version);
+      this.tombList.push({ begin: b, end: e, version, index: i, applying: false });
+    }
+    this.commits.push(version);
     if (version > this.newestVersion) this.newestVersion = version;
   }
 
-  /** The value of `key` at `readVersion`, if a later write changed it; else the base (RocksDB) value stands. */
-  resolve(key: string, readVersion: number): Resolved {
-    if (readVersion >= this.newestVersion) return NOT_OVERRIDDEN;
+  /** Whether any range clear is live (reads must then look at tombstones). */
+  get hasTombstones(): boolean {
+    return this.tombList.length > 0;
+  }
+
+  /**
+   * The value of `key` at `readVersion`, given `base`, RocksDB's current value for it
+   * (undefined when not read: only valid for keys written after readVersion).
+   */
+  valueAt(key: string, readVersion: number, base: Uint8Array | null | undefined): Uint8Array | null {
     const chain = this.chains.get(key);
-    if (!chain) return NOT_OVERRIDDEN;
-    // first write after readVersion; chains are short, so a linear scan from the end is cheap
-    let i = chain.length;
-    while (i > 0 && chain[i - 1]!.version > readVersion) i--;
-    if (i === chain.length) return NOT_OVERRIDDEN;
-    return { overridden: true, value: chain[i]!.prev };
-  }
-
-  /** Index in the log of the first commit with version > v. */
-  private firstAfter(v: number): number {
-    let lo = this.logStart;
-    let hi = this.log.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.log[mid]!.version > v) hi = mid;
-      else lo = mid + 1;
+    let newest = 0;
+    if (chain) {
+      newest = chain[chain.length - 1]!.version;
+      if (newest > readVersion) {
+        // first write after readVersion; chains are short, so a scan from the end is cheap
+        let i = chain.length - 1;
+        while (i > 0 && chain[i - 1]!.version > readVersion) i--;
+        const w = chain[i]!;
+        return readVersion >= w.hiddenFrom ? null : w.prev;
+      }
     }
-    return lo;
+    const b = base ?? null;
+    if (this.tombList.length === 0 || b === null) return b;
+    return this.hiddenAt(key, readVersion, newest) ? null : b;
   }
 
-  /** Keys in [begin, end) changed by commits newer than readVersion, sorted ascending. */
-  changedAfter(readVersion: number, begin: string, end: string): string[] {
-    if (readVersion >= this.newestVersion) return [];
-    const seen = new Set<string>();
-    for (let i = this.firstAfter(readVersion); i < this.log.length; i++) {
-      for (const k of this.log[i]!.keys) if (k >= begin && k < end) seen.add(k);
-    }
-    return [...seen].sort();
-  }
-
-  /** Whether any commit newer than readVersion wrote a key or range that `reads` covers. */
-  conflictsWith(readVersion: number, reads: RangeSet): boolean {
-    if (readVersion >= this.newestVersion || reads.size === 0) return false;
-    for (let i = this.firstAfter(readVersion); i < this.log.length; i++) {
-      const c = this.log[i]!;
-      for (const k of c.keys) if (reads.containsKey(k)) return true;
-      for (const [b, e] of c.ranges) if (reads.intersects(b, e)) return true;
+  /** Whether a live tombstone newer than the key's last write (`newest`) and not newer than readVersion covers key. */
+  private hiddenAt(key: string, readVersion: number, newest: number): boolean {
+    const c = this.tombs.valueAt(key);
+    if (c <= newest) return false;
+    if (c <= readVersion) return true;
+    // the newest covering tombstone is after the read; an older one may still hide the key
+    for (const t of this.tombList) {
+      if (t.version > readVersion) break;
+      if (t.version > newest && t.begin <= key && key < t.end) return true;
     }
     return false;
   }
 
-  /** Forget commits with version <= newHorizon; reads below the horizon become TOO_OLD. */
-  prune(newHorizon: number): void {
-    if (newHorizon <= this.horizon) return;
-    this.horizon = newHorizon;
-    while (this.logStart < this.log.length && this.log[this.logStart]!.version <= newHorizon) {
-      const c = this.log[this.logStart]!;
-      for (const k of c.keys) {
-        const chain = this.chains.get(k);
-        if (!chain) continue;
-        chain.shift();
-        if (chain.length === 0) this.chains.delete(k);
-      }
-      this.log[this.logStart] = undefined as unknown as AppliedCommit;
-      this.logStart++;
+  /** Version of the oldest live tombstone newer than `after` that covers key (Infinity: none). */
+  private firstTombstoneAfter(key: string, after: number): number {
+    if (this.tombList.length === 0 || this.tombs.valueAt(key) <= after) return Infinity;
+    for (const t of this.tombList) if (t.version > after && t.begin <= key && key < t.end) return t.version;
+    return Infinity;
+  }
+
+  /** Version of the key's newest write in the window (0: none). */
+  lastWrite(key: string): number {
+    const chain = this.chains.get(key);
+    return chain ? chain[chain.length - 1]!.version : 0;
+  }
+
+  /** Keys of [begin, end) written after readVersion, in key order (or reverse). O(log n) per key. */
+  *changedAfter(readVersion: number, begin: string, end: string, reverse = false): Generator<string> {
+    if (readVersion >= this.newestVersion) return;
+    for (const [k] of this.writes.above(readVersion, begin, end, reverse)) yield k;
+  }
+
+  /** Keys of [begin, end) written at `version` or later (rows a tombstone of that version must not delete). */
+  survivors(begin: string, end: string, version: number): string[] {
+    const out: string[] = [];
+    for (const [k] of this.writes.above(version - 1, begin, end)) out.push(k);
+    return out;
+  }
+
+  /** The tombstone steps of [begin, end): [b, e, newest covering version (0: none)]. */
+  tombstoneSteps(begin: string, end: string, reverse: boolean): [string, string, number][] {
+    return this.tombs.steps(begin, end, reverse);
+  }
+
+  /** Whether key is under a live tombstone (its physical row must survive that tombstone's deletion). */
+  covered(key: string): boolean {
+    return this.tombList.length > 0 && this.tombs.valueAt(key) > 0;
+  }
+
+  /** Whether any commit newer than readVersion wrote a key or cleared a range that `reads` covers. O(ranges × log n). */
+  conflictsWith(readVersion: number, reads: RangeSet): boolean {
+    if (readVersion >= this.newestVersion || reads.size === 0) return false;
+    const tombs = this.tombList.length > 0;
+    for (const [b, e] of reads.entries()) {
+      if (this.writes.maxIn(b, e) > readVersion) return true;
+      if (tombs && this.tombs.maxOverlap(b, e) > readVersion) return true;
     }
-    // compact the array now and then so it does not grow forever
-    if (this.logStart > 1024 && this.logStart * 2 > this.log.length) {
-      this.log.splice(0, this.logStart);
-      this.logStart = 0;
+    return false;
+  }
+
+  /**
+   * Slide the window: reads below newHorizon become TOO_OLD. Returns the tombstones that
+   * no reader can need any more: the shard deletes their rows physically and then calls
+   * dropTombstones. Until then they stay live, and so do the writes that must survive
+   * them (the window keeps every write newer than the oldest live tombstone).
+   */
+  prune(newHorizon: number): Tombstone[] {
+    const due: Tombstone[] = [];
+    if (newHorizon <= this.horizon) return due;
+    this.horizon = newHorizon;
+    for (const t of this.tombList) {
+      if (t.version > newHorizon) break;
+      if (!t.applying) {
+        t.applying = true;
+        due.push(t);
+      }
+    }
+    const limit = this.tombList.length > 0 ? Math.min(newHorizon, this.tombList[0]!.version - 1) : newHorizon;
+    this.forgetWrites(limit);
+    return due;
+  }
+
+  /** The rows of these tombstones are deleted: forget them. */
+  dropTombstones(done: readonly Tombstone[]): void {
+    if (done.length === 0) return;
+    const gone = new Set(done);
+    for (const t of done) this.tombs.forget(t.begin, t.end, t.version);
+    this.tombList = this.tombList.filter((t) => !gone.has(t));
+    const limit = this.tombList.length > 0 ? Math.min(this.horizon, this.tombList[0]!.version - 1) : this.horizon;
+    this.forgetWrites(limit);
+  }
+
+  private forgetWrites(limit: number): void {
+    while (this.logHead < this.logKeys.length && this.logVersions[this.logHead]! <= limit) {
+      const key = this.logKeys[this.logHead]!;
+      const chain = this.chains.get(key);
+      if (chain) {
+        while (chain.length > 0 && chain[0]!.version <= limit) chain.shift();
+        if (chain.length === 0) {
+          this.chains.delete(key);
+          this.writes.delete(key);
+        }
+      }
+      this.logHead++;
+    }
+    while (this.commitsHead < this.commits.length && this.commits[this.commitsHead]! <= limit) this.commitsHead++;
+    // compact the arrays now and then so they do not grow forever
+    if (this.logHead > 4096 && this.logHead * 2 > this.logKeys.length) {
+      this.logKeys = this.logKeys.slice(this.logHead);
+      this.logVersions = this.logVersions.slice(this.logHead);
+      this.logHead = 0;
+    }
+    if (this.commitsHead > 4096 && this.commitsHead * 2 > this.commits.length) {
+      this.commits = this.commits.slice(this.commitsHead);
+      this.commitsHead = 0;
     }
   }
 
   /** Number of commits held (for status and metrics). */
   get size(): number {
-    return this.log.length - this.logStart;
+    return this.commits.length - this.commitsHead;
+  }
+
+  /** Live range tombstones (for status and tests). */
+  get tombstones(): number {
+    return this.tombList.length;
   }
 }

@@ -2,12 +2,13 @@
 // it never touches the network or another shard's column.
 //
 // Requests arrive in batches. Reads are answered at once. Commits are checked for
-// conflicts on arrival and queued in version order; `flush()` then applies the
-// longest decided prefix of the queue as ONE RocksDB write batch (group commit: one
-// fsync for every commit that was ready at that moment) and records each commit's
-// before-images in the MVCC window.
+// conflicts on arrival and queued in version order; `beginApply()` then turns the
+// longest decided prefix of the queue into ONE write (group commit: one fsync for
+// every commit that was ready at that moment) and records each commit in the MVCC
+// window (before-images of point writes, range tombstones of range clears); the
+// worker writes it (or has the log writer write it) and calls `endApply()`.
 import { TxnError, toWireError, type WireError } from '../errors.js';
-import { keyFromString, keyString } from '../keys/bytes.js';
+import { compareKeys, keyFromString, keyString } from '../keys/bytes.js';
 import { RangeSet } from '../keys/ranges.js';
 import type { Failpoints } from '../failpoints/failpoints.js';
 import { applyAtomic, isAtomicType } from '../keys/atomic.js';
@@ -28,7 +29,8 @@ import {
   type ShardRequest,
   type ShardStats,
 } from './interface.js';
-import { VersionWindow } from './mvcc.js';
+import { VersionWindow, type Tombstone } from './mvcc.js';
+import { encodeTombstone, markKey, netEffect, tombstoneApplyOps, tombstoneKey } from './apply.js';
 import { WriteOps, type ShardStorage } from './storage.js';
 
 interface Queued extends PendingWrites {
@@ -47,6 +49,8 @@ interface Queued extends PendingWrites {
 /** One group commit between beginApply and endApply. */
 export interface ApplyBatch {
   replyIds: number[];
+  /** Tombstones whose rows this write deletes (dropped from the window once it is done). */
+  tombstones: Tombstone[];
   ops: WriteOps;
   /** fsync the WAL (some commit asked for it and the server is durable). */
   sync: boolean;
@@ -61,6 +65,7 @@ export class Shard {
   private readonly queue: Queued[] = [];
   private readonly byVersion = new Map<number, Queued>();
   private readonly forgets: Uint8Array[] = [];
+  private readonly dueTombstones: Tombstone[] = [];
   private appliedVersion: number;
   private readonly watermarkKey: Uint8Array;
   readonly counters = { reads: 0, commits: 0, conflicts: 0, fsyncs: 0, batches: 0, busyMs: 0 };
@@ -100,7 +105,8 @@ export class Shard {
           this.forgets.push(...req.keys);
           return;
         case 'horizon':
-          this.window.prune(req.horizon);
+          // tombstones no reader can need any more: their rows go with the next write
+          this.dueTombstones.push(...this.window.prune(req.horizon));
           return;
         case 'stats':
           replies.push({ id: req.id, stats: this.stats() });
@@ -134,6 +140,7 @@ export class Shard {
     let chunk: (Uint8Array | null | undefined)[] = [];
     let chunkStart = 0;
     let chunkEnd = 0;
+    const w = this.window;
     for (let i = 0; i < keys.length; i++) {
       if (i === chunkEnd) {
         // as many keys as the budget left probably holds, judged by the values so far
@@ -152,17 +159,14 @@ export class Shard {
       }
       values[i] = chunk[i - chunkStart] ?? null;
       const rv = versions[i]!;
-      if (rv < this.window.horizon) {
+      if (rv < w.horizon) {
         errors ??= new Array(keys.length).fill(null);
         errors[i] = this.tooOld(rv);
         values[i] = null;
         continue;
       }
       if (values[i] === undefined) values[i] = null;
-      if (rv < this.window.newestVersion) {
-        const r = this.window.resolve(keyString(keys[i]!), rv);
-        if (r.overridden) values[i] = r.value;
-      }
+      if (rv < w.newestVersion || w.hasTombstones) values[i] = w.valueAt(keyString(keys[i]!), rv, values[i]);
       bytes += values[i]?.length ?? 0;
     }
     this.counters.reads += keys.length;
@@ -171,81 +175,133 @@ export class Shard {
 
   /**
    * Range read at a version: RocksDB rows (latest state) merged with the window's
-   * corrections for keys changed after the read version. Stops at `limit` rows or
+   * corrections: keys changed after the read version take their value at that version,
+   * and rows under a range tombstone the read must see are left out (without reading
+   * them: a tombstoned span costs only its rows written since). Stops at `limit` rows or
    * `maxBytes`; `more` says whether rows remain in this shard's part of the range.
    */
   private range(req: RangeRequest): ShardReply {
     this.checkReadable(req.readVersion);
     this.counters.reads++;
     const { readVersion, limit, reverse } = req;
-    const beginS = keyString(req.begin);
-    const endS = keyString(req.end);
-    // keys changed after the read version, with their values at the read version
-    const changed = this.window.changedAfter(readVersion, beginS, endS);
-    const changedSet = new Set(changed);
-    const overlay: { key: string; value: Uint8Array }[] = [];
-    for (const k of changed) {
-      const r = this.window.resolve(k, readVersion);
-      if (r.overridden && r.value !== null) overlay.push({ key: k, value: r.value });
-    }
-    if (reverse) overlay.reverse();
-
+    const w = this.window;
+    const historical = readVersion < w.newestVersion;
+    // keys changed after the read version, with their values at it, lazily in key order
+    const changed = historical ? w.changedAfter(readVersion, keyString(req.begin), keyString(req.end), reverse) : null;
+    const nextOverlay = (): { key: string; value: Uint8Array } | null => {
+      if (!changed) return null;
+      for (;;) {
+        const r = changed.next();
+        if (r.done) return null;
+        const value = w.valueAt(r.value, readVersion, undefined);
+        if (value !== null) return { key: r.value, value };
+      }
+    };
+    const chunkSize = Math.min(Math.max(limit + 1, 16), 1000);
+    const base = this.baseRows(req.begin, req.end, readVersion, reverse, historical, chunkSize);
     const out: Uint8Array[] = [];
     let rows = 0;
     let bytes = 0;
-    let oi = 0;
-    const scan = this.storage.scan(req.begin, req.end, reverse);
     try {
-      let chunk: Buffer[] = [];
-      let ci = 0;
-      const chunkSize = Math.min(Math.max(limit + 1, 16), 1000);
-      // next RocksDB row not overridden by the window, or null at the end
-      const nextBase = (): { key: Buffer; keyS: string | null; value: Buffer } | null => {
-        for (;;) {
-          if (ci >= chunk.length) {
-            if (scan.finished) return null;
-            chunk = scan.next(chunkSize);
-            ci = 0;
-            if (chunk.length === 0) return null;
-          }
-          const key = chunk[ci]!;
-          const value = chunk[ci + 1]!;
-          ci += 2;
-          if (changedSet.size > 0) {
-            const ks = keyString(key);
-            if (changedSet.has(ks)) continue;
-            return { key, keyS: ks, value };
-          }
-          return { key, keyS: null, value };
-        }
-      };
-      let base = nextBase();
+      let ov = nextOverlay();
+      let row = base.next();
       for (;;) {
-        const ov = oi < overlay.length ? overlay[oi]! : null;
-        if (!base && !ov) break;
+        const br = row.done ? null : row.value;
+        if (!br && !ov) break;
         if (rows >= limit || (rows > 0 && bytes >= req.maxBytes)) {
           return { id: req.id, kvs: packBytes(out), more: true };
         }
         let takeOverlay: boolean;
-        if (!base) takeOverlay = true;
+        if (!br) takeOverlay = true;
         else if (!ov) takeOverlay = false;
         else {
-          const bk = base.keyS ?? keyString(base.key);
+          const bk = br.keyS ?? keyString(br.key);
           takeOverlay = reverse ? ov.key > bk : ov.key < bk;
         }
         if (takeOverlay) {
           const k = keyFromString(ov!.key);
           out.push(k, ov!.value);
           bytes += k.length + ov!.value.length;
-          oi++;
+          ov = nextOverlay();
         } else {
-          out.push(base!.key, base!.value);
-          bytes += base!.key.length + base!.value.length;
-          base = nextBase();
+          out.push(br!.key, br!.value);
+          bytes += br!.key.length + br!.value.length;
+          row = base.next();
         }
         rows++;
       }
       return { id: req.id, kvs: packBytes(out), more: false };
+    } finally {
+      base.return(undefined);
+    }
+  }
+
+  /**
+   * Rows of [begin, end) as RocksDB holds them that a read at readVersion sees unchanged:
+   * rows of keys written after the read version are skipped (the overlay has them), and
+   * so are rows a live tombstone hides from the read.
+   */
+  private *baseRows(
+    begin: Uint8Array,
+    end: Uint8Array,
+    readVersion: number,
+    reverse: boolean,
+    historical: boolean,
+    chunkSize: number,
+  ): Generator<{ key: Uint8Array; keyS: string | null; value: Uint8Array }> {
+    const w = this.window;
+    if (!w.hasTombstones) {
+      yield* this.scanRows(begin, end, readVersion, reverse, historical, false, chunkSize);
+      return;
+    }
+    for (const [sb, se, c] of w.tombstoneSteps(keyString(begin), keyString(end), reverse)) {
+      const b = keyFromString(sb);
+      const e = keyFromString(se);
+      if (c === 0) yield* this.scanRows(b, e, readVersion, reverse, historical, false, chunkSize);
+      else if (c <= readVersion) {
+        // hidden from this read: only keys written at c or later (and not after the read) remain
+        const keys = w.survivors(sb, se, c).filter((k) => w.lastWrite(k) <= readVersion);
+        if (reverse) keys.reverse();
+        if (keys.length === 0) continue;
+        const values = this.storage.getMany(keys.map(keyFromString));
+        for (let i = 0; i < keys.length; i++) {
+          const v = values[i];
+          if (v) yield { key: keyFromString(keys[i]!), keyS: keys[i]!, value: v };
+        }
+      } else yield* this.scanRows(b, e, readVersion, reverse, historical, true, chunkSize);
+    }
+  }
+
+  private *scanRows(
+    begin: Uint8Array,
+    end: Uint8Array,
+    readVersion: number,
+    reverse: boolean,
+    historical: boolean,
+    checkTombstones: boolean,
+    chunkSize: number,
+  ): Generator<{ key: Uint8Array; keyS: string | null; value: Uint8Array }> {
+    const w = this.window;
+    const scan = this.storage.scan(begin, end, reverse);
+    try {
+      for (;;) {
+        const chunk = scan.next(chunkSize);
+        if (chunk.length === 0) return;
+        for (let i = 0; i < chunk.length; i += 2) {
+          const key = chunk[i]!;
+          const value = chunk[i + 1]!;
+          if (!historical && !checkTombstones) {
+            yield { key, keyS: null, value };
+            continue;
+          }
+          const ks = keyString(key);
+          if (historical && w.lastWrite(ks) > readVersion) continue;
+          // a tombstone newer than the read covers this span; an older one may still hide the row
+          if (checkTombstones && w.valueAt(ks, readVersion, value) === null) continue;
+          yield { key, keyS: ks, value };
+        }
+        if (scan.finished) return;
+      }
     } finally {
       scan.close();
     }
@@ -316,30 +372,33 @@ export class Shard {
   }
 
   /**
-   * Takes every decided commit at the head of the queue and turns it into one atomic
-   * write (group commit), recording each commit in the MVCC window at once: later
-   * conflict checks and reads at older versions see it from now on, while reads at
-   * newer versions cannot happen before the write is acknowledged (the oracle passes
-   * a version only once its shards replied). Pair with endApply() once the write is
-   * done (durable when `sync`). Null when there is nothing to write.
+   * Takes every decided commit at the head of the queue and turns it into one write
+   * (group commit), recording each commit in the MVCC window at once: later conflict
+   * checks and reads at older versions see it from now on, while reads at newer versions
+   * cannot happen before the write is acknowledged (the oracle passes a version only once
+   * its shards replied). Tombstones the window no longer needs (prune) have their rows
+   * deleted first, in the same write. Pair with endApply() once the write is done
+   * (durable when `sync`). Null when there is nothing to write.
    */
   beginApply(): ApplyBatch | null {
     let n = 0;
     while (n < this.queue.length && this.queue[n]!.state === 'ready') n++;
-    if (n === 0 && this.forgets.length === 0) return null;
+    if (n === 0 && this.forgets.length === 0 && this.dueTombstones.length === 0) return null;
     const started = performance.now();
     const commits = this.queue.splice(0, n);
     const ops = new WriteOps();
-    const view = new BatchView(this.storage, commits);
+    const tombstones = this.dueTombstones.splice(0);
+    if (tombstones.length > 0) this.tombstoneOps(tombstones, ops);
+    const view = new BatchView(this.storage, this.window, commits);
     let sync = false;
     let twoPhase = false;
     for (const c of commits) {
-      const before = this.applyMutations(c.mutations, ops, view);
+      const { before, ranges } = this.applyMutations(c.commitVersion, c.mutations, ops, view);
       if (c.decision) ops.putMeta(c.decision.key, c.decision.value);
       sync ||= c.sync || c.decision !== undefined;
       twoPhase ||= c.twoPhase;
       this.byVersion.delete(c.commitVersion);
-      this.window.record(c.commitVersion, before, c.ranges as [string, string][]);
+      this.window.record(c.commitVersion, before, ranges);
     }
     for (const k of this.forgets.splice(0)) ops.delMeta(k);
     if (commits.length > 0) {
@@ -347,44 +406,79 @@ export class Shard {
       ops.putMeta(this.watermarkKey, encodeVersion(this.appliedVersion));
     }
     this.counters.busyMs += performance.now() - started;
-    return { replyIds: commits.map((c) => c.replyId), ops, sync: sync && this.durable, twoPhase };
+    return { replyIds: commits.map((c) => c.replyId), ops, sync: sync && this.durable, twoPhase, tombstones };
   }
 
   /**
-   * Applies one commit's mutation list to `ops`, reading current values through `view`
-   * (RocksDB as of the last write, overridden by what this batch already wrote) and
-   * updating it. Returns each changed key's value before the commit (for the window).
+   * Applies one commit's mutation list to `ops`: range clears become tombstones (a
+   * durable record in the batch, a window entry), never a walk over their rows; point
+   * writes read the current value through `view` (RocksDB as of the last write, under
+   * the window's tombstones, overridden by what this batch already wrote) and update it.
+   * Returns each point-written key's value before the commit, and the cleared ranges.
    */
-  private applyMutations(mutations: readonly ShardMutation[], ops: WriteOps, view: BatchView): Map<string, Uint8Array | null> {
-    const changes = new Map<string, Uint8Array | null>();
-    for (const m of mutations) {
-      if (m.kind === MutationKind.ClearRange) {
-        for (const [s, row] of view.rowsIn(m.key, m.param)) {
-          if (!changes.has(s)) changes.set(s, row.value);
-          view.set(s, null);
-          ops.del(row.key);
-        }
-        continue;
-      }
+  private applyMutations(
+    version: number,
+    mutations: readonly ShardMutation[],
+    ops: WriteOps,
+    view: BatchView,
+  ): { before: Map<string, Uint8Array | null>; ranges: [string, string][] } {
+    const effect = netEffect(mutations, compareKeys);
+    const before = new Map<string, Uint8Array | null>();
+    // physical before-images: the window accounts for the tombstones that hid them
+    for (const m of effect.points) {
       const s = keyString(m.key);
-      if (!changes.has(s)) changes.set(s, view.get(s));
+      if (!before.has(s)) before.set(s, view.physical(s));
+    }
+    const ranges: [string, string][] = [];
+    for (let i = 0; i < effect.ranges.length; i++) {
+      const [b, e] = effect.ranges[i]!;
+      const range: [string, string] = [keyString(b), keyString(e)];
+      ranges.push(range);
+      view.clearRange(range[0], range[1]);
+      ops.putMeta(tombstoneKey(this.shardId, version, i), encodeTombstone({ begin: b, end: e, survivors: null }));
+    }
+    for (const m of effect.points) {
+      const s = keyString(m.key);
       // an atomic operation is a set (or clear) of what it makes of the value at this version
       const value = m.kind === MutationKind.Set ? m.param : isAtomicType(m.kind) ? applyAtomic(m.kind, view.get(s), m.param) : null;
       if (value !== null) {
         view.set(s, value);
         ops.put(m.key, value);
+        // a key written under a live tombstone must survive its DeleteRange, also after a crash
+        if (this.window.covered(s) || ranges.some(([b, e]) => s >= b && s < e)) ops.putMeta(markKey(this.shardId, m.key), encodeVersion(version));
       } else {
         view.set(s, null);
         ops.del(m.key);
       }
     }
-    return changes;
+    return { before, ranges };
+  }
+
+  /** Ops that delete the rows of tombstones no reader needs any more (apply.ts tombstoneApplyOps). */
+  private tombstoneOps(tombstones: readonly Tombstone[], ops: WriteOps): void {
+    // marks can go once no other tombstone is live; with others live they stay (recovery drops them)
+    const lastOnes = this.window.tombstones === tombstones.length;
+    for (const t of tombstones) {
+      const keys = this.window.survivors(t.begin, t.end, t.version).map(keyFromString);
+      const values = keys.length > 0 ? this.storage.getMany(keys) : [];
+      const survivors: { key: Uint8Array; value: Uint8Array }[] = [];
+      for (let i = 0; i < keys.length; i++) if (values[i]) survivors.push({ key: keys[i]!, value: values[i]! });
+      tombstoneApplyOps(
+        ops,
+        tombstoneKey(this.shardId, t.version, t.index),
+        keyFromString(t.begin),
+        keyFromString(t.end),
+        survivors,
+        lastOnes ? keys.map((k) => markKey(this.shardId, k)) : [],
+      );
+    }
   }
 
   /** The write of `batch` is done: answer its commits. */
   endApply(batch: ApplyBatch, replies: ShardReply[]): void {
     if (batch.sync) this.counters.fsyncs++;
     this.counters.batches++;
+    if (batch.tombstones.length > 0) this.window.dropTombstones(batch.tombstones);
     for (const id of batch.replyIds) replies.push({ id, ok: true });
     this.counters.commits += batch.replyIds.length;
     if (batch.twoPhase) this.failpoints.hitShard('shard.after-apply', this.shardId);
@@ -412,16 +506,25 @@ export class Shard {
   }
 }
 
-/** One write batch being built: what RocksDB holds as of the last write, overridden by the batch so far. */
+/**
+ * One write batch being built: each key's current value as RocksDB holds it (one
+ * multi-get for the batch's point writes) seen through the window's tombstones, and
+ * overridden by what the batch wrote so far.
+ */
 class BatchView {
+  /** Values the batch gave keys so far, as reads see them (a later range clear empties them). */
   private readonly pending = new Map<string, Uint8Array | null>();
+  /** Rows the batch put (or deleted) so far. */
+  private readonly written = new Map<string, Uint8Array | null>();
   private readonly current = new Map<string, Uint8Array | null>();
+  /** Ranges cleared by the commit being applied (its tombstones are recorded after it). */
+  private readonly clearedNow: [string, string][] = [];
 
   constructor(
-    private readonly storage: ShardStorage,
+    storage: ShardStorage,
+    private readonly window: VersionWindow,
     commits: readonly Queued[],
   ) {
-    // one multi-get for the before-images of every point write of the batch
     const pointKeys = new Map<string, Uint8Array>();
     for (const c of commits) for (const m of c.mutations) if (m.kind !== MutationKind.ClearRange) pointKeys.set(keyString(m.key), m.key);
     if (pointKeys.size > 0) {
@@ -431,36 +534,31 @@ class BatchView {
     }
   }
 
+  /** The row as RocksDB will hold it before the next op of this batch (tombstones not applied). */
+  physical(s: string): Uint8Array | null {
+    if (this.written.has(s)) return this.written.get(s)!;
+    return this.current.get(s) ?? null;
+  }
+
+  /** The key's value now, as a read at the newest version would see it. */
   get(s: string): Uint8Array | null {
-    return this.pending.has(s) ? this.pending.get(s)! : (this.current.get(s) ?? null);
+    if (this.pending.has(s)) return this.pending.get(s)!;
+    for (const [b, e] of this.clearedNow) if (s >= b && s < e) return null;
+    // the newest state: hidden under a tombstone newer than the key's last write
+    return this.window.valueAt(s, Infinity, this.current.get(s) ?? null);
   }
 
   set(s: string, v: Uint8Array | null): void {
     this.pending.set(s, v);
+    this.written.set(s, v);
   }
 
-  /** Rows of [begin, end) as they stand now. */
-  rowsIn(begin: Uint8Array, end: Uint8Array): Map<string, { key: Uint8Array; value: Uint8Array }> {
-    const out = new Map<string, { key: Uint8Array; value: Uint8Array }>();
-    const scan = this.storage.scan(begin, end, false);
-    try {
-      for (;;) {
-        const rows = scan.next(1000);
-        if (rows.length === 0) break;
-        for (let i = 0; i < rows.length; i += 2) out.set(keyString(rows[i]!), { key: rows[i]!, value: rows[i + 1]! });
-      }
-    } finally {
-      scan.close();
-    }
-    const b = keyString(begin);
-    const e = keyString(end);
-    for (const [s, v] of this.pending) {
-      if (s < b || s >= e) continue;
-      if (v === null) out.delete(s);
-      else out.set(s, { key: keyFromString(s), value: v });
-    }
-    return out;
+  /** A range clear of the commit being applied: what the batch wrote there is gone too. */
+  clearRange(b: string, e: string): void {
+    for (const s of this.pending.keys()) if (s >= b && s < e) this.pending.set(s, null);
+    this.clearedNow.push([b, e]);
   }
+
 }
 
 function readRangeSet(flat: Uint8Array[]): RangeSet {

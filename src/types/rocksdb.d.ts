@@ -43,5 +43,7 @@ declare module '@nxtedition/rocksdb' {
       valueEncoding?: string;
     }): RocksIterator;
     getProperty(property: string): string;
+    /** Without `limit`: RocksDB DeleteRange, run synchronously; the callback is deferred to the next tick. */
+    _clear(options: ColumnOption & { gte: Uint8Array; lt: Uint8Array }, callback: (err: Error | null) => void): void;
   }
 }

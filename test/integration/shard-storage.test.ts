@@ -119,4 +119,26 @@ describe('Shard over RocksDB', () => {
     expect([get('p', 400), get('p', 401)]).toEqual(['prepared', 'later']);
     expect(fs.existsSync(path.join(dir, 'rocksdb'))).toBe(true);
   });
+
+  it('range clears are tombstones: hidden at and after their version, old rows readable before, rewritten keys kept', () => {
+    commit(1000, [set('t/a', 'a1'), set('t/b', 'b1'), set('t/c', 'c1'), set('t/d', 'd1')]);
+    commit(1001, [clearRange('t/a', 't/d')]);
+    commit(1002, [set('t/b', 'b2')]);
+    expect(range('t/', 't0', 1000).rows).toEqual(['t/a=a1', 't/b=b1', 't/c=c1', 't/d=d1']);
+    expect(range('t/', 't0', 1001).rows).toEqual(['t/d=d1']);
+    expect(range('t/', 't0', 1002).rows).toEqual(['t/b=b2', 't/d=d1']);
+    expect(range('t/', 't0', 1002, 100, true).rows).toEqual(['t/d=d1', 't/b=b2']);
+    expect(range('t/', 't0', 1001, 100, true).rows).toEqual(['t/d=d1']);
+    expect([get('t/a', 1000), get('t/a', 1001), get('t/b', 1001), get('t/b', 1002)]).toEqual(['a1', null, null, 'b2']);
+    // conflicts: a read of the cleared span at a version before the clear
+    expect(commit(1003, [set('x', '1')], ['t/c', 't/c\0'], 1000)[0]).toMatchObject({ error: { code: 'CONFLICT' } });
+    expect(commit(1004, [set('x', '1')], ['t/c', 't/c\0'], 1001)[0]).toMatchObject({ ok: true });
+    // the window slides past the clear: its rows go (DeleteRange), the rewritten key stays
+    const replies: ShardReply[] = [];
+    shard.handleBatch([{ t: 'horizon', id: 0, horizon: 1002 }], replies);
+    shard.applyReady(replies);
+    expect(shard.window.tombstones).toBe(0);
+    expect(range('t/', 't0', 1004).rows).toEqual(['t/b=b2', 't/d=d1']);
+    expect(get('t/a', 1004)).toBe(null);
+  });
 });

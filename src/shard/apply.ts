@@ -1,0 +1,149 @@
+// How a commit's mutations become writes, shared by the shard (shard.ts) and crash
+// recovery (coordinator/recovery.ts), so both apply the same way. Pure encoding and
+// op construction: no RocksDB calls (storage.ts writes the ops).
+//
+// A range clear is never enumerated key by key. On a shard it becomes a range
+// tombstone: a durable record `tomb/<shard><version><n>` written in the commit's own
+// batch, and an entry of the MVCC window that hides the rows from reads at the
+// tombstone's version and later. The rows are deleted later with one RocksDB
+// DeleteRange, once no reader can need them (tombstoneApplyOps). Keys written again
+// after the clear must survive that DeleteRange: the window knows them while the
+// server runs, and each such write also leaves a durable mark `mark/<shard><key>` =
+// its version in the same batch, so recovery knows them after a crash.
+import { MutationKind, encodeVersion, decodeVersion, type ShardMutation } from './interface.js';
+import type { WriteOps } from './storage.js';
+
+/** A commit's mutations in effect: ranges cleared first, then the point writes that follow them. */
+export interface NetEffect {
+  /** Cleared ranges [begin, end) (bytes). */
+  ranges: [Uint8Array, Uint8Array][];
+  /** Point mutations in order; those a later clearRange of the same commit covers are dropped. */
+  points: ShardMutation[];
+}
+
+export function netEffect(mutations: readonly ShardMutation[], compare: (a: Uint8Array, b: Uint8Array) => number): NetEffect {
+  const ranges: [Uint8Array, Uint8Array][] = [];
+  let points: ShardMutation[] = [];
+  for (const m of mutations) {
+    if (m.kind === MutationKind.ClearRange) {
+      if (compare(m.key, m.param) >= 0) continue;
+      ranges.push([m.key, m.param]);
+      points = points.filter((p) => compare(p.key, m.key) < 0 || compare(p.key, m.param) >= 0);
+    } else points.push(m);
+  }
+  return { ranges, points };
+}
+
+const enc = new TextEncoder();
+const TOMB = enc.encode('tomb/');
+const MARK = enc.encode('mark/');
+
+/** Every tombstone record, of every shard (default column). */
+export const TOMBSTONE_RANGE = { begin: TOMB, end: enc.encode('tomb0') };
+/** Every mark, of every shard (default column). */
+export const MARK_RANGE = { begin: MARK, end: enc.encode('mark0') };
+
+function u32(n: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, n);
+  return b;
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** tomb/<shard u32><version u64><index u32>: sorts by shard, then version. */
+export function tombstoneKey(shardId: number, version: number, index: number): Uint8Array {
+  return concat(TOMB, u32(shardId), encodeVersion(version), u32(index));
+}
+
+export function parseTombstoneKey(k: Uint8Array): { shardId: number; version: number } {
+  const dv = new DataView(k.buffer, k.byteOffset, k.byteLength);
+  return { shardId: dv.getUint32(TOMB.length), version: decodeVersion(k.subarray(TOMB.length + 4, TOMB.length + 12)) };
+}
+
+export function markKey(shardId: number, key: Uint8Array): Uint8Array {
+  return concat(MARK, u32(shardId), key);
+}
+
+/** The marks of shard keys in [begin, end). */
+export function markRange(shardId: number, begin: Uint8Array, end: Uint8Array): { begin: Uint8Array; end: Uint8Array } {
+  return { begin: markKey(shardId, begin), end: markKey(shardId, end) };
+}
+
+/** The shard key a mark is for. */
+export function markedKey(mark: Uint8Array): Uint8Array {
+  return mark.slice(MARK.length + 4);
+}
+
+export interface TombstoneRecord {
+  begin: Uint8Array;
+  end: Uint8Array;
+  /**
+   * Null while the tombstone is live. Set in the batch that deletes the rows, before the
+   * DeleteRange: the rows to put back, so a crash in between loses none of them.
+   */
+  survivors: { key: Uint8Array; value: Uint8Array }[] | null;
+}
+
+export function encodeTombstone(r: TombstoneRecord): Uint8Array {
+  const parts: Uint8Array[] = [new Uint8Array([r.survivors ? 2 : 1]), u32(r.begin.length), r.begin, u32(r.end.length), r.end];
+  if (r.survivors) {
+    parts.push(u32(r.survivors.length));
+    for (const s of r.survivors) parts.push(u32(s.key.length), s.key, u32(s.value.length), s.value);
+  }
+  return concat(...parts);
+}
+
+export function decodeTombstone(b: Uint8Array): TombstoneRecord {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let o = 1;
+  const bytes = (): Uint8Array => {
+    if (o + 4 > b.length) throw new Error('tombstone record truncated');
+    const n = dv.getUint32(o);
+    if (o + 4 + n > b.length) throw new Error('tombstone record truncated');
+    const out = b.slice(o + 4, o + 4 + n);
+    o += 4 + n;
+    return out;
+  };
+  const format = b[0];
+  if (format !== 1 && format !== 2) throw new Error(`tombstone record format ${format} is unknown`);
+  const begin = bytes();
+  const end = bytes();
+  if (format === 1) return { begin, end, survivors: null };
+  const n = dv.getUint32(o);
+  o += 4;
+  const survivors: { key: Uint8Array; value: Uint8Array }[] = [];
+  for (let i = 0; i < n; i++) survivors.push({ key: bytes(), value: bytes() });
+  return { begin, end, survivors };
+}
+
+/**
+ * The ops that delete a tombstone's rows, in a crash-safe order: the record is rewritten
+ * with the survivors' current values, then DeleteRange, then the survivors are put
+ * back and the record (and marks no longer needed) deleted. A crash after the first
+ * step is finished by recovery from the record alone.
+ */
+export function tombstoneApplyOps(
+  ops: WriteOps,
+  recordKey: Uint8Array,
+  begin: Uint8Array,
+  end: Uint8Array,
+  survivors: { key: Uint8Array; value: Uint8Array }[],
+  forgetMarks: Uint8Array[],
+): void {
+  ops.putMeta(recordKey, encodeTombstone({ begin, end, survivors }));
+  ops.deleteRange(begin, end);
+  for (const s of survivors) ops.put(s.key, s.value);
+  ops.delMeta(recordKey);
+  for (const m of forgetMarks) ops.delMeta(m);
+}
