@@ -18,7 +18,7 @@ interface Status {
   durability: string;
   readonly: boolean;
   dataDir: string;
-  latestCommittedVersion: number;
+  latestCommittedVersion: string;
   mvccWindowMs: number;
   connections: number;
   inflightRequests: number;
@@ -47,7 +47,7 @@ interface Status {
     estimatedBytes: number;
   }[];
   storage: Record<string, number | string | null>;
-  recovery: { lastCommittedVersion: number; decisionRecords: number; partsReplayed: number; ms: number };
+  recovery: { lastCommittedVersion: string; decisionRecords: number; partsReplayed: number; ms: number };
 }
 
 const dur = (s: number): string => {

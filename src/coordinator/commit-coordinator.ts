@@ -28,9 +28,11 @@ export interface CommitResult {
   versionstamp: Uint8Array;
 }
 
+/** Commit attempts by outcome (committed, CONFLICT, TOO_OLD, any other failure) and by path (any outcome). */
 export interface CommitCounters {
   committed: number;
   conflicts: number;
+  tooOld: number;
   aborted: number;
   onePhase: number;
   twoPhase: number;
@@ -65,7 +67,7 @@ async function applyDecided(commitVersion: number, parts: { shardId: number; app
 }
 
 export class CommitCoordinator {
-  readonly counters: CommitCounters = { committed: 0, conflicts: 0, aborted: 0, onePhase: 0, twoPhase: 0 };
+  readonly counters: CommitCounters = { committed: 0, conflicts: 0, tooOld: 0, aborted: 0, onePhase: 0, twoPhase: 0 };
   private draining = false;
   /** Set when a decided commit could not be applied: read versions stop below it until a restart recovers it. */
   private stuck: string | null = null;
@@ -114,7 +116,8 @@ export class CommitCoordinator {
         throw new TxnError('MAYBE_COMMITTED', `${err.message}; it will be completed by recovery`);
       }
       this.oracle.finish(commitVersion);
-      if (err instanceof TxnError && (err.code === 'CONFLICT' || err.code === 'TOO_OLD')) this.counters.conflicts++;
+      if (err instanceof TxnError && err.code === 'CONFLICT') this.counters.conflicts++;
+      else if (err instanceof TxnError && err.code === 'TOO_OLD') this.counters.tooOld++;
       else this.counters.aborted++;
       throw err;
     }

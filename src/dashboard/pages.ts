@@ -39,6 +39,11 @@ function cached(file: () => string, contentType: string): Page {
   return page;
 }
 
+const FAVICON: Page = Object.assign(
+  async (): Promise<[string, string]> => ['image/svg+xml', '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#4ea1ff"/></svg>'],
+  { public: true },
+);
+
 /**
  * Routes: `/` (the page), `/dashboard/uPlot.iife.min.js`, `/dashboard/uPlot.min.css`. With
  * auth.protectStatus the page loads without a token and sends the one in its URL
@@ -52,5 +57,7 @@ export function dashboardPages(): Record<string, Page> {
     '/': cached(at('src', 'dashboard', 'index.html'), 'text/html; charset=utf-8'),
     '/dashboard/uPlot.iife.min.js': cached(uplot('uPlot.iife.min.js'), 'text/javascript; charset=utf-8'),
     '/dashboard/uPlot.min.css': cached(uplot('uPlot.min.css'), 'text/css; charset=utf-8'),
+    // browsers ask for it on every page load; without it each visit counted a NOT_FOUND error
+    '/favicon.ico': FAVICON,
   };
 }

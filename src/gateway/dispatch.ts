@@ -45,6 +45,8 @@ export async function dispatch(c: Coordinator, body: Exclude<RequestBody, { type
           if (m) m.end();
           return { type: 'commit', commitVersion: -1n, versionstamp: new Uint8Array(0) };
         }
+        // a write-only transaction takes no read version: it starts (and is counted) here
+        if (m && body.readVersion === 0n) m.countTransaction();
         const input = {
           readVersion: version(body.readVersion, 'read version'),
           readConflicts: body.readConflicts,

@@ -1,23 +1,71 @@
-// HTTP routes served by the same uWS app and port as the WebSocket protocol.
-// Main thread. JSON in and out; keys and values in URLs and JSON are base64url.
-// Errors are { "error": { "code", "message" } } with the binary protocol's codes.
-//   GET    /v1/status                 server status (JSON)
-//   GET    /v1/kv/:key                one read at the latest version
-//   PUT    /v1/kv/:key   body=value   one write, one transaction
-//   DELETE /v1/kv/:key                one clear, one transaction
-//   GET    /v1/range?begin=&end=&limit=&reverse=   begin inclusive, end exclusive
-//   POST   /v1/txn                    reads and writes committed atomically (see txn())
+// HTTP routes served by the same uWS app and port as the WebSocket protocol. Main
+// thread. JSON in and out; keys and values in URLs and JSON are canonical base64url
+// (RFC 4648 §5, no padding). docs/http-api.md documents every route and
+// src/gateway/openapi.ts describes them (served at GET /v1/openapi.json); a test
+// runs the document's curl examples against a server.
+//
+// Routes live in one table (ROUTES, plus HttpOptions.routes from other modules): each
+// has a method, a uWS path pattern, the query parameters it accepts, the access it
+// needs and a handler. Anything else is answered from the table too: an unknown path
+// is 404 NOT_FOUND, a known path with another method 405 METHOD_NOT_ALLOWED (with
+// Allow), an unknown query parameter or JSON field 400 INVALID_ARGUMENT naming it.
+// Errors are { "error": { "code", "message" } } with the binary protocol's codes
+// (plus NOT_FOUND and METHOD_NOT_ALLOWED, which only HTTP has).
 import type { HttpRequest, HttpResponse, TemplatedApp } from '@trufflesuite/uws-js-unofficial';
 import { TxnError, toWireError, type TxnErrorCode } from '../errors.js';
 import { MAX_KEY_BYTES, MAX_TRANSACTION_BYTES } from '../keys/limits.js';
 import { conflictRangeOf, DEFAULT_RANGE_LIMIT, type KeyRange } from '../keys/ranges.js';
-import { keyAfter } from '../keys/bytes.js';
+import { keyAfter, printable } from '../keys/bytes.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import { WireMutationType, type WireMutation } from '../coordinator/commit-plan.js';
+import { requestMetricsOf, type RequestMetrics } from '../metrics/request-metrics.js';
 import { bearer, type Access, type TokenStore } from './auth.js';
+import { OPENAPI } from './openapi.js';
 
 /** An extra GET page; `public` ones (static files with no data, e.g. the dashboard's HTML) skip protectStatus. */
 export type Page = (() => Promise<[string, string | Uint8Array]>) & { public?: boolean };
+
+/** What a route needs: nothing, the status token (with auth.protectStatus), a read token, a write token. */
+export type RouteAccess = 'public' | 'status' | 'read' | 'write';
+
+export type Method = 'GET' | 'PUT' | 'DELETE' | 'POST';
+
+/** A JSON route's answer: body (JSON-serialised unless a [contentType, text] pair) and status. */
+export interface Answer {
+  status?: number;
+  body: unknown;
+  /** Set for non-JSON answers (e.g. /metrics text). */
+  contentType?: string;
+}
+
+export interface RouteContext {
+  c: Coordinator;
+  /** Path parameters in pattern order (raw, still URL-encoded as uWS gives them). */
+  params: string[];
+  query: URLSearchParams;
+  /** The request body (read up to the route's maxBodyBytes; empty for GET and DELETE). */
+  body: () => Promise<Uint8Array>;
+  access: Access;
+  metrics: RequestMetrics | undefined;
+}
+
+export interface Route {
+  method: Method;
+  /** uWS pattern: literal segments and :name parameters. */
+  path: string;
+  /** Accepted query parameter names; any other is refused with 400. */
+  query?: readonly string[];
+  access: RouteAccess;
+  /** Largest body accepted (bytes); default none (a body on such a route is ignored by uWS). */
+  maxBodyBytes?: number;
+  /** Counted in the HTTP request metrics as this kind (data routes only). */
+  handler?: (ctx: RouteContext) => Promise<Answer>;
+  /**
+   * A route that answers by itself (e.g. a server-sent event stream): gets the uWS
+   * response after the access check; it must call res.onAborted before returning.
+   */
+  raw?: (res: HttpResponse, req: HttpRequest, ctx: Omit<RouteContext, 'body'>) => void;
+}
 
 export interface HttpOptions {
   coordinator: Coordinator;
@@ -27,55 +75,98 @@ export interface HttpOptions {
   status: () => Promise<unknown>;
   /** Extra GET routes (path -> handler returning [contentType, body]), e.g. /metrics and the dashboard. */
   pages?: Record<string, Page>;
+  /** Routes of other modules (e.g. change feeds), added to the table. */
+  routes?: Route[];
 }
 
-const STATUS_OF: Partial<Record<TxnErrorCode, string>> = {
-  INVALID_ARGUMENT: '400 Bad Request',
-  KEY_TOO_LARGE: '400 Bad Request',
-  VALUE_TOO_LARGE: '413 Payload Too Large',
-  TRANSACTION_TOO_LARGE: '413 Payload Too Large',
-  PROTOCOL_ERROR: '400 Bad Request',
-  UNAUTHORIZED: '401 Unauthorized',
-  READ_ONLY: '403 Forbidden',
-  CONFLICT: '409 Conflict',
-  TOO_OLD: '409 Conflict',
-  FUTURE_VERSION: '409 Conflict',
-  THROTTLED: '429 Too Many Requests',
-  RESOURCE_CONSTRAINED: '503 Service Unavailable',
+/** An error with its own HTTP status (the code alone does not decide it). */
+export class HttpError extends TxnError {
+  constructor(
+    code: TxnErrorCode,
+    message: string,
+    readonly status: number,
+    /** The code on the wire when it is an HTTP-only one (NOT_FOUND, METHOD_NOT_ALLOWED). */
+    readonly httpCode?: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(code, message);
+  }
+}
+
+/**
+ * HTTP status of each error code. KEY_TOO_LARGE, VALUE_TOO_LARGE and
+ * TRANSACTION_TOO_LARGE are all 413: each says a part of the request is over a size
+ * limit, which is what 413 means; the code in the body says which.
+ */
+export const STATUS_OF: Record<TxnErrorCode, number> = {
+  INVALID_ARGUMENT: 400,
+  PROTOCOL_ERROR: 400,
+  UNAUTHORIZED: 401,
+  READ_ONLY: 403,
+  CONFLICT: 409,
+  TOO_OLD: 409,
+  FUTURE_VERSION: 409,
+  KEY_TOO_LARGE: 413,
+  VALUE_TOO_LARGE: 413,
+  TRANSACTION_TOO_LARGE: 413,
+  THROTTLED: 429,
+  RESOURCE_CONSTRAINED: 503,
+  UNAVAILABLE: 503,
+  MAYBE_COMMITTED: 500,
+  NETWORK_ERROR: 502,
+  CANCELED: 500,
+  TIMEOUT: 504,
+  FAILED: 500,
 };
+
+const REASON: Record<number, string> = {
+  200: 'OK',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Payload Too Large',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+const statusLine = (n: number): string => `${n} ${REASON[n] ?? ''}`.trim();
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-function b64(s: unknown, what: string): Uint8Array {
-  if (typeof s !== 'string' || !/^[A-Za-z0-9_-]*={0,2}$/.test(s)) throw new TxnError('INVALID_ARGUMENT', `${what} must be base64url`);
+/**
+ * Decodes canonical base64url: the alphabet A-Z a-z 0-9 - _, no padding, no bits
+ * left over (re-encoding gives the same text). Anything else is refused naming it, so
+ * that plain text is not silently taken for bytes (most text is not canonical; a word
+ * that happens to be, e.g. "greeting", is echoed back escaped in `keyText`).
+ */
+export function decodeBase64url(s: unknown, what: string): Uint8Array {
+  if (typeof s !== 'string') throw new TxnError('INVALID_ARGUMENT', `${what} must be a base64url string, got ${s === null ? 'null' : typeof s}`);
   const b = Buffer.from(s, 'base64url');
+  if (!/^[A-Za-z0-9_-]*$/.test(s) || b.toString('base64url') !== s) {
+    const shown = s.length > 80 ? `${s.slice(0, 80)}...` : s;
+    throw new TxnError('INVALID_ARGUMENT', `${what} ${JSON.stringify(shown)} is not canonical base64url (RFC 4648 §5: A-Z a-z 0-9 - _, no padding); e.g. the key "greeting" is Z3JlZXRpbmc`);
+  }
   return new Uint8Array(b.buffer, b.byteOffset, b.length);
 }
 const enc = (u: Uint8Array): string => Buffer.from(u.buffer, u.byteOffset, u.length).toString('base64url');
+/** Keys echoed in responses also as escaped text (\xNN for non-printable bytes), to see what was stored. */
+const keyText = (u: Uint8Array): string => printable(u, MAX_KEY_BYTES);
 
-/** Runs an async handler on a uWS response: guards against aborts, answers errors as JSON. */
-function handle(res: HttpResponse, work: () => Promise<[string, string | Uint8Array, string?]>): void {
-  let aborted = false;
-  res.onAborted(() => (aborted = true));
-  work().then(
-    ([contentType, body, status]) => {
-      if (aborted) return;
-      res.cork(() => {
-        if (status) res.writeStatus(status);
-        res.writeHeader('content-type', contentType).end(body);
-      });
-    },
-    (err: unknown) => {
-      if (aborted) return;
-      const e = toWireError(err);
-      res.cork(() =>
-        res
-          .writeStatus(STATUS_OF[e.code] ?? '500 Internal Server Error')
-          .writeHeader('content-type', 'application/json')
-          .end(JSON.stringify({ error: e })),
-      );
-    },
-  );
+function readKey(param: string, what: string): Uint8Array {
+  let text: string;
+  try {
+    text = decodeURIComponent(param);
+  } catch {
+    text = param;
+  }
+  const key = decodeBase64url(text, what);
+  if (key.length > MAX_KEY_BYTES) throw new TxnError('KEY_TOO_LARGE', `${what} is ${key.length} bytes; limit ${MAX_KEY_BYTES}`);
+  return key;
 }
 
 /** Reads a request body up to maxBytes (uWS delivers it in chunks; must be set up synchronously). */
@@ -100,94 +191,41 @@ function readBody(res: HttpResponse, maxBytes: number): Promise<Uint8Array> {
   return body;
 }
 
-function json(body: unknown): [string, string] {
-  return ['application/json', JSON.stringify(body, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))];
+const EMPTY = Promise.resolve(new Uint8Array(0));
+
+/** JSON with versions and other bigints as decimal strings. */
+export function jsonText(body: unknown): string {
+  return JSON.stringify(body, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
 }
 
-/** Access of the request's bearer token; read synchronously (uWS requests die after the handler returns). */
-function accessOf(o: HttpOptions, req: HttpRequest): Access {
-  return o.tokens.check(bearer(req.getHeader('authorization')));
-}
-
-function requireAccess(access: Access, need: 'read' | 'write'): void {
+function requireAccess(access: Access, need: RouteAccess, protectStatus: boolean): void {
+  if (need === 'public' || (need === 'status' && !protectStatus)) return;
   if (access === 'none') throw new TxnError('UNAUTHORIZED', 'missing or wrong token (Authorization: Bearer <token>)');
-  if (need === 'write' && access !== 'write') throw new TxnError('UNAUTHORIZED', 'this token is read-only: writes are refused');
+  if (need === 'write' && access !== 'write') throw new HttpError('UNAUTHORIZED', 'this token is read-only: writes are refused', 403);
 }
 
-export function registerHttpRoutes(app: TemplatedApp, o: HttpOptions): void {
-  const c = o.coordinator;
-  const open = (res: HttpResponse, req: HttpRequest, page: Page): void => {
-    const access = o.protectStatus && !page.public ? accessOf(o, req) : 'write';
-    handle(res, async () => {
-      requireAccess(access, 'read');
-      return page();
-    });
-  };
-  app.get('/v1/status', (res, req) => open(res, req, async () => json(await o.status())));
-  for (const [route, page] of Object.entries(o.pages ?? {})) app.get(route, (res, req) => open(res, req, page));
-
-  app.get('/v1/kv/:key', (res, req) => {
-    const keyParam = req.getParameter(0) ?? '';
-    const access = accessOf(o, req);
-    handle(res, async () => {
-      requireAccess(access, 'read');
-      const key = b64(keyParam, 'key');
-      const value = await c.reads.get(c.reads.readVersion(), key);
-      return value === null ? [...json({ key: keyParam, value: null }), '404 Not Found'] : json({ key: keyParam, value: enc(value) });
-    });
-  });
-  app.put('/v1/kv/:key', (res, req) => {
-    const keyParam = req.getParameter(0) ?? '';
-    const access = accessOf(o, req);
-    const body = readBody(res, MAX_TRANSACTION_BYTES);
-    handle(res, async () => {
-      requireAccess(access, 'write');
-      const r = await c.commits.commit({ readVersion: 0, readConflicts: [], mutations: [{ type: WireMutationType.Set, key: b64(keyParam, 'key'), param: await body, offset: 0 }] });
-      return json({ commitVersion: String(r.commitVersion) });
-    });
-  });
-  app.del('/v1/kv/:key', (res, req) => {
-    const keyParam = req.getParameter(0) ?? '';
-    const access = accessOf(o, req);
-    handle(res, async () => {
-      requireAccess(access, 'write');
-      const r = await c.commits.commit({ readVersion: 0, readConflicts: [], mutations: [{ type: WireMutationType.Clear, key: b64(keyParam, 'key'), param: new Uint8Array(0), offset: 0 }] });
-      return json({ commitVersion: String(r.commitVersion) });
-    });
-  });
-  app.get('/v1/range', (res, req) => {
-    const q = new URLSearchParams(req.getQuery() ?? '');
-    const access = accessOf(o, req);
-    handle(res, async () => {
-      requireAccess(access, 'read');
-      const range = { begin: b64(q.get('begin') ?? '', 'begin'), end: b64(q.get('end') ?? '', 'end') };
-      const limit = parseLimit(q.get('limit'));
-      const r = await c.reads.getRange(c.reads.readVersion(), range, limit, q.get('reverse') === 'true');
-      return json({ kvs: pairs(r.kvs).map(([k, v]) => ({ key: enc(k), value: enc(v) })), hasMore: r.hasMore });
-    });
-  });
-  app.post('/v1/txn', (res, req) => {
-    const access = accessOf(o, req);
-    const body = readBody(res, MAX_TRANSACTION_BYTES * 2);
-    handle(res, async () => {
-      requireAccess(access, 'read');
-      return json(await txn(c, await body, access === 'write'));
-    });
-  });
-  app.any('/*', (res, req: HttpRequest) => {
-    const url = req.getUrl();
-    handle(res, async () => {
-      throw new TxnError('INVALID_ARGUMENT', `no such endpoint: ${url}`);
-    });
-  });
+function checkQuery(q: URLSearchParams, allowed: readonly string[]): void {
+  const seen = new Set<string>();
+  for (const name of q.keys()) {
+    if (!allowed.includes(name)) {
+      throw new TxnError('INVALID_ARGUMENT', `unknown query parameter ${JSON.stringify(name)}; ${allowed.length ? `this endpoint takes ${allowed.join(', ')}` : 'this endpoint takes none'}`);
+    }
+    if (seen.has(name)) throw new TxnError('INVALID_ARGUMENT', `query parameter ${JSON.stringify(name)} is given twice`);
+    seen.add(name);
+  }
 }
 
 function parseLimit(s: string | null | undefined): number {
   if (s === null || s === undefined || s === '') return DEFAULT_RANGE_LIMIT;
-  if (!/^-?\d+$/.test(s)) throw new TxnError('INVALID_ARGUMENT', `limit must be an integer, got ${JSON.stringify(s)}`);
+  if (!/^\d+$/.test(s)) throw new TxnError('INVALID_ARGUMENT', `limit must be a whole number, got ${JSON.stringify(s)}`);
   const n = Number(s);
-  if (n < 0) throw new TxnError('INVALID_ARGUMENT', `limit must not be negative, got ${n}`);
   return n === 0 ? DEFAULT_RANGE_LIMIT : n;
+}
+
+function parseBool(s: string | null, what: string): boolean {
+  if (s === null || s === 'false') return false;
+  if (s === 'true') return true;
+  throw new TxnError('INVALID_ARGUMENT', `${what} must be true or false, got ${JSON.stringify(s)}`);
 }
 
 function pairs(flat: Uint8Array[]): [Uint8Array, Uint8Array][] {
@@ -196,72 +234,311 @@ function pairs(flat: Uint8Array[]): [Uint8Array, Uint8Array][] {
   return out;
 }
 
-interface TxnBody {
-  readVersion?: string;
-  reads?: ({ key: string } | { begin: string; end: string; limit?: number; reverse?: boolean; snapshot?: boolean })[];
-  writes?: ({ op: 'set'; key: string; value: string } | { op: 'clear'; key: string } | { op: 'clearRange'; begin: string; end: string })[];
+/** End of the user keyspace: the default end of a range (as in the CLI and the shell). */
+const KEYSPACE_END = new Uint8Array([0xff]);
+
+/** Range bounds from base64url strings; `end` absent = the end of the user keyspace. */
+function rangeOf(begin: unknown, end: unknown, what: string): KeyRange {
+  const b = begin === undefined || begin === null ? new Uint8Array(0) : decodeBase64url(begin, `${what}begin`);
+  const e = end === undefined || end === null ? KEYSPACE_END : decodeBase64url(end, `${what}end`);
+  if (b.length > MAX_KEY_BYTES || e.length > MAX_KEY_BYTES) throw new TxnError('KEY_TOO_LARGE', `${what}begin and end are limited to ${MAX_KEY_BYTES} bytes`);
+  return { begin: b, end: e };
 }
 
-/**
- * POST /v1/txn: { readVersion?, reads: [{key} | {begin, end, limit?, reverse?}], writes:
- * [{op:'set',key,value} | {op:'clear',key} | {op:'clearRange',begin,end}] }. Reads run at
- * the read version (a fresh one if absent) and guard the commit against conflicts, as
- * get/getRange do in the SDK. Returns { readVersion, results, commitVersion } (-1 when
- * nothing was written). Reads do not see this request's own writes.
- */
-async function txn(c: Coordinator, raw: Uint8Array, mayWrite: boolean): Promise<unknown> {
-  let body: TxnBody;
+const rows = (kvs: Uint8Array[]): { key: string; value: string }[] => pairs(kvs).map(([k, v]) => ({ key: enc(k), value: enc(v) }));
+
+/** The data routes (the status, metrics and dashboard pages are added from HttpOptions). */
+export const ROUTES: Route[] = [
+  {
+    method: 'GET',
+    path: '/v1/kv/:key',
+    access: 'read',
+    handler: async ({ c, params, metrics }) => {
+      const key = readKey(params[0]!, 'key');
+      const started = performance.now();
+      const value = await c.reads.get(await readVersionOf(c), key);
+      metrics?.observeGet(started, key, value);
+      return value === null
+        ? { status: 404, body: { key: enc(key), keyText: keyText(key), value: null } }
+        : { body: { key: enc(key), keyText: keyText(key), value: enc(value) } };
+    },
+  },
+  {
+    method: 'PUT',
+    path: '/v1/kv/:key',
+    access: 'write',
+    maxBodyBytes: MAX_TRANSACTION_BYTES,
+    handler: async ({ c, params, body, metrics }) => {
+      const key = readKey(params[0]!, 'key');
+      const mutations: WireMutation[] = [{ type: WireMutationType.Set, key, param: await body(), offset: 0 }];
+      return { body: { key: enc(key), keyText: keyText(key), commitVersion: await commit(c, metrics, 0, [], mutations) } };
+    },
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/kv/:key',
+    access: 'write',
+    handler: async ({ c, params, metrics }) => {
+      const key = readKey(params[0]!, 'key');
+      const mutations: WireMutation[] = [{ type: WireMutationType.Clear, key, param: new Uint8Array(0), offset: 0 }];
+      return { body: { key: enc(key), keyText: keyText(key), commitVersion: await commit(c, metrics, 0, [], mutations) } };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/v1/range',
+    query: ['begin', 'end', 'limit', 'reverse'],
+    access: 'read',
+    handler: async ({ c, query, metrics }) => {
+      const range = rangeOf(query.get('begin') ?? undefined, query.get('end') ?? undefined, '');
+      const limit = parseLimit(query.get('limit'));
+      const reverse = parseBool(query.get('reverse'), 'reverse');
+      const started = performance.now();
+      const r = await c.reads.getRange(await readVersionOf(c), range, limit, reverse);
+      metrics?.observeRange(started, range.begin, range.end, r.kvs);
+      return { body: { kvs: rows(r.kvs), hasMore: r.hasMore } };
+    },
+  },
+  {
+    method: 'POST',
+    path: '/v1/txn',
+    access: 'read',
+    maxBodyBytes: MAX_TRANSACTION_BYTES * 2,
+    handler: async ({ c, body, access, metrics }) => ({ body: await txn(c, await body(), access === 'write', metrics) }),
+  },
+  {
+    method: 'GET',
+    path: '/v1/openapi.json',
+    access: 'public',
+    handler: async () => ({ body: OPENAPI }),
+  },
+];
+
+/** A fresh read version: the cluster's (leader's) in cluster mode, else this server's. */
+async function readVersionOf(c: Coordinator): Promise<number> {
+  return c.front ? c.front.readVersion() : c.reads.readVersion();
+}
+
+/** One commit through the coordinator (through the cluster front in cluster mode), counted as the binary protocol's commits are. */
+async function commit(c: Coordinator, m: RequestMetrics | undefined, readVersion: number, readConflicts: KeyRange[], mutations: WireMutation[], isTransaction = true): Promise<string> {
+  const started = performance.now();
+  // PUT and DELETE are transactions of their own (no read version); /v1/txn counted its own
+  if (m && isTransaction) m.countTransaction();
   try {
-    body = JSON.parse(utf8.decode(raw)) as TxnBody;
+    const input = { readVersion, readConflicts, mutations };
+    const r = c.front ? await c.front.commit(input) : await c.commits.commit(input);
+    m?.commitDone(started, BigInt(readVersion), mutations, r.commitVersion, 'COMMITTED');
+    return String(r.commitVersion);
+  } catch (err) {
+    m?.commitDone(started, BigInt(readVersion), mutations, null, toWireError(err).code);
+    throw err; // counted by code where it is answered
+  }
+}
+
+/** Matches a uWS pattern against a path (for 404 versus 405). */
+function matches(pattern: string, url: string): boolean {
+  const p = pattern.split('/');
+  const u = url.split('/');
+  if (p.length !== u.length) return false;
+  return p.every((seg, i) => seg.startsWith(':') ? u[i] !== '' : seg === u[i]);
+}
+
+const UWS_METHOD: Record<Method, 'get' | 'put' | 'del' | 'post'> = { GET: 'get', PUT: 'put', DELETE: 'del', POST: 'post' };
+
+export function registerHttpRoutes(app: TemplatedApp, o: HttpOptions): void {
+  const c = o.coordinator;
+  const table: Route[] = [...ROUTES, ...(o.routes ?? [])];
+  table.push({ method: 'GET', path: '/v1/status', access: 'status', handler: async () => ({ body: await o.status() }) });
+  for (const [path, page] of Object.entries(o.pages ?? {})) {
+    table.push({
+      method: 'GET',
+      path,
+      access: page.public ? 'public' : 'status',
+      handler: async () => {
+        const [contentType, body] = await page();
+        return { contentType, body };
+      },
+    });
+  }
+  const httpMetrics = (): RequestMetrics | undefined => requestMetricsOf(c, 'http');
+
+  const answer = (res: HttpResponse, route: string, method: string, work: () => Promise<Answer>, state: { aborted: boolean }): void => {
+    const m = httpMetrics();
+    if (m) m.inflight++;
+    work().then(
+      (a) => {
+        if (m) m.inflight--;
+        m?.response(method, route, a.status ?? 200);
+        if (state.aborted) return;
+        res.cork(() => {
+          res.writeStatus(statusLine(a.status ?? 200));
+          if (a.contentType) res.writeHeader('content-type', a.contentType).end(a.body as string | Uint8Array);
+          else res.writeHeader('content-type', 'application/json').end(jsonText(a.body));
+        });
+      },
+      (err: unknown) => {
+        const e = toWireError(err);
+        const status = err instanceof HttpError ? err.status : STATUS_OF[e.code];
+        const code = err instanceof HttpError && err.httpCode ? err.httpCode : e.code;
+        if (m) m.inflight--;
+        m?.response(method, route, status);
+        m?.countError(code);
+        if (state.aborted) return;
+        res.cork(() => {
+          res.writeStatus(statusLine(status)).writeHeader('content-type', 'application/json');
+          if (err instanceof HttpError) for (const [k, v] of Object.entries(err.headers)) res.writeHeader(k, v);
+          res.end(jsonText({ error: { code, message: e.message } }));
+        });
+      },
+    );
+  };
+
+  for (const route of table) {
+    const nParams = route.path.split('/').filter((s) => s.startsWith(':')).length;
+    app[UWS_METHOD[route.method]](route.path, (res, req) => {
+      // everything from req is read now: uWS requests are gone once this returns
+      const params = Array.from({ length: nParams }, (_, i) => req.getParameter(i) ?? '');
+      const query = new URLSearchParams(req.getQuery() ?? '');
+      const access = o.tokens.check(bearer(req.getHeader('authorization')));
+      const state = { aborted: false };
+      if (route.raw) {
+        try {
+          requireAccess(access, route.access, o.protectStatus);
+          checkQuery(query, route.query ?? []);
+        } catch (err) {
+          res.onAborted(() => (state.aborted = true));
+          answer(res, route.path, route.method, () => Promise.reject(err), state);
+          return;
+        }
+        route.raw(res, req, { c, params, query, access, metrics: httpMetrics() });
+        return;
+      }
+      res.onAborted(() => (state.aborted = true));
+      const body = route.maxBodyBytes ? readBody(res, route.maxBodyBytes) : EMPTY;
+      answer(
+        res,
+        route.path,
+        route.method,
+        async () => {
+          requireAccess(access, route.access, o.protectStatus);
+          checkQuery(query, route.query ?? []);
+          return route.handler!({ c, params, query, body: () => body, access, metrics: httpMetrics() });
+        },
+        state,
+      );
+    });
+  }
+
+  app.any('/*', (res, req) => {
+    const url = req.getUrl();
+    const method = req.getCaseSensitiveMethod?.() ?? req.getMethod().toUpperCase();
+    const state = { aborted: false };
+    res.onAborted(() => (state.aborted = true));
+    const allowed = [...new Set(table.filter((r) => matches(r.path, url)).map((r) => r.method))];
+    answer(
+      res,
+      allowed.length ? url : 'unknown',
+      method,
+      async () => {
+        if (allowed.length === 0) throw new HttpError('INVALID_ARGUMENT', `no such endpoint: ${url} (GET /v1/openapi.json lists them)`, 404, 'NOT_FOUND');
+        throw new HttpError('INVALID_ARGUMENT', `${method} is not allowed on ${url}; allowed: ${allowed.join(', ')}`, 405, 'METHOD_NOT_ALLOWED', { allow: allowed.join(', ') });
+      },
+      state,
+    );
+  });
+}
+
+const TXN_FIELDS = ['readVersion', 'reads', 'writes'];
+const READ_KEY_FIELDS = ['key', 'snapshot'];
+const READ_RANGE_FIELDS = ['begin', 'end', 'limit', 'reverse', 'snapshot'];
+const WRITE_FIELDS: Record<string, string[]> = { set: ['op', 'key', 'value'], clear: ['op', 'key'], clearRange: ['op', 'begin', 'end'] };
+
+function onlyFields(o: Record<string, unknown>, allowed: string[], what: string): void {
+  for (const k of Object.keys(o)) {
+    if (!allowed.includes(k)) throw new TxnError('INVALID_ARGUMENT', `${what}: unknown field ${JSON.stringify(k)}; expected ${allowed.join(', ')}`);
+  }
+}
+
+const isObject = (x: unknown): x is Record<string, unknown> => x !== null && typeof x === 'object' && !Array.isArray(x);
+
+/**
+ * POST /v1/txn: { readVersion?, reads?: [{key, snapshot?} | {begin?, end?, limit?,
+ * reverse?, snapshot?}], writes?: [{op:'set',key,value} | {op:'clear',key} |
+ * {op:'clearRange',begin,end}] }. Reads run at the read version (a fresh one if
+ * absent) and, unless snapshot, guard the commit against conflicts, as get/getRange do
+ * in the SDK. Returns { readVersion, results, commitVersion } (versions as decimal
+ * strings; commitVersion "-1" when nothing was written). Reads do not see this
+ * request's own writes.
+ */
+async function txn(c: Coordinator, raw: Uint8Array, mayWrite: boolean, m: RequestMetrics | undefined): Promise<unknown> {
+  let body: unknown;
+  try {
+    body = JSON.parse(utf8.decode(raw));
   } catch (err) {
     throw new TxnError('INVALID_ARGUMENT', `request body must be UTF-8 JSON: ${(err as Error).message}`);
   }
-  if (!body || typeof body !== 'object') throw new TxnError('INVALID_ARGUMENT', 'request body must be a JSON object');
+  if (!isObject(body)) throw new TxnError('INVALID_ARGUMENT', 'request body must be a JSON object');
+  onlyFields(body, TXN_FIELDS, 'request body');
   const reads = body.reads ?? [];
   const writes = body.writes ?? [];
   if (!Array.isArray(reads) || !Array.isArray(writes)) throw new TxnError('INVALID_ARGUMENT', 'reads and writes must be arrays');
-  let readVersion: number;
-  if (body.readVersion !== undefined) {
-    if (typeof body.readVersion !== 'string' || !/^\d+$/.test(body.readVersion)) throw new TxnError('INVALID_ARGUMENT', 'readVersion must be a decimal string');
-    readVersion = Number(body.readVersion);
-  } else readVersion = c.reads.readVersion();
-  const conflicts: KeyRange[] = [];
-  const results = await Promise.all(
-    reads.map(async (r) => {
-      if (r && typeof r === 'object' && 'key' in r) {
-        const key = b64(r.key, 'read key');
-        if (key.length > MAX_KEY_BYTES) throw new TxnError('KEY_TOO_LARGE', `read key is ${key.length} bytes; limit ${MAX_KEY_BYTES}`);
-        conflicts.push({ begin: key, end: keyAfter(key) });
-        const v = await c.reads.get(readVersion, key);
-        return { key: r.key, value: v === null ? null : enc(v) };
-      }
-      if (r && typeof r === 'object' && 'begin' in r) {
-        const range = { begin: b64(r.begin, 'read begin'), end: b64(r.end, 'read end') };
-        const limit = parseLimit(r.limit === undefined ? undefined : String(r.limit));
-        const reverse = r.reverse === true;
-        const got = await c.reads.getRange(readVersion, range, limit, reverse);
-        const rows = pairs(got.kvs);
-        if (!r.snapshot) conflicts.push(conflictRangeOf(range, rows, got.hasMore, reverse));
-        return { kvs: rows.map(([k, v]) => ({ key: enc(k), value: enc(v) })), hasMore: got.hasMore };
-      }
-      throw new TxnError('INVALID_ARGUMENT', 'each read is {key} or {begin, end}');
-    }),
-  );
-  const mutations: WireMutation[] = writes.map((w) => {
-    if (!w || typeof w !== 'object') throw new TxnError('INVALID_ARGUMENT', 'each write is an object with op');
+  // every write is checked before anything is read
+  const mutations: WireMutation[] = writes.map((w: unknown, i) => {
+    const what = `writes[${i}]`;
+    if (!isObject(w)) throw new TxnError('INVALID_ARGUMENT', `${what} must be an object with op`);
+    const fields = typeof w.op === 'string' ? WRITE_FIELDS[w.op] : undefined;
+    if (!fields) throw new TxnError('INVALID_ARGUMENT', `${what}: unknown op ${JSON.stringify(w.op)}; expected set, clear or clearRange`);
+    onlyFields(w, fields, what);
     switch (w.op) {
       case 'set':
-        return { type: WireMutationType.Set, key: b64(w.key, 'write key'), param: b64(w.value, 'write value'), offset: 0 };
+        return { type: WireMutationType.Set, key: decodeBase64url(w.key, `${what}.key`), param: decodeBase64url(w.value, `${what}.value`), offset: 0 };
       case 'clear':
-        return { type: WireMutationType.Clear, key: b64(w.key, 'write key'), param: new Uint8Array(0), offset: 0 };
-      case 'clearRange':
-        return { type: WireMutationType.ClearRange, key: b64(w.begin, 'clearRange begin'), param: b64(w.end, 'clearRange end'), offset: 0 };
+        return { type: WireMutationType.Clear, key: decodeBase64url(w.key, `${what}.key`), param: new Uint8Array(0), offset: 0 };
       default:
-        throw new TxnError('INVALID_ARGUMENT', `unknown write op ${JSON.stringify((w as { op: unknown }).op)}; expected set, clear or clearRange`);
+        return { type: WireMutationType.ClearRange, key: decodeBase64url(w.begin, `${what}.begin`), param: decodeBase64url(w.end, `${what}.end`), offset: 0 };
     }
   });
-  if (mutations.length === 0) return { readVersion: String(readVersion), results, commitVersion: '-1' };
-  if (!mayWrite) throw new TxnError('UNAUTHORIZED', 'this token is read-only: writes are refused');
-  const r = await c.commits.commit({ readVersion, readConflicts: conflicts, mutations });
-  return { readVersion: String(readVersion), results, commitVersion: String(r.commitVersion) };
+  if (mutations.length > 0 && !mayWrite) throw new HttpError('UNAUTHORIZED', 'this token is read-only: writes are refused', 403);
+  let readVersion: number;
+  if (body.readVersion !== undefined) {
+    if (typeof body.readVersion !== 'string' || !/^\d{1,16}$/.test(body.readVersion) || !Number.isSafeInteger(Number(body.readVersion))) {
+      throw new TxnError('INVALID_ARGUMENT', `readVersion must be a version as a decimal string (e.g. "1795637081925202"), got ${JSON.stringify(body.readVersion)}`);
+    }
+    readVersion = Number(body.readVersion);
+  } else readVersion = await readVersionOf(c);
+  m?.countTransaction();
+  const conflicts: KeyRange[] = [];
+  const results = await Promise.all(
+    reads.map(async (r: unknown, i) => {
+      const what = `reads[${i}]`;
+      if (isObject(r) && 'key' in r) {
+        onlyFields(r, READ_KEY_FIELDS, what);
+        const key = decodeBase64url(r.key, `${what}.key`);
+        if (key.length > MAX_KEY_BYTES) throw new TxnError('KEY_TOO_LARGE', `${what}.key is ${key.length} bytes; limit ${MAX_KEY_BYTES}`);
+        if (r.snapshot !== undefined && typeof r.snapshot !== 'boolean') throw new TxnError('INVALID_ARGUMENT', `${what}.snapshot must be true or false`);
+        if (r.snapshot !== true) conflicts.push({ begin: key, end: keyAfter(key) });
+        const started = performance.now();
+        const v = await c.reads.get(readVersion, key);
+        m?.observeGet(started, key, v);
+        return { key: enc(key), value: v === null ? null : enc(v) };
+      }
+      if (isObject(r)) {
+        onlyFields(r, READ_RANGE_FIELDS, what);
+        const range = rangeOf(r.begin, r.end, `${what}.`);
+        if (r.limit !== undefined && (typeof r.limit !== 'number' || !Number.isInteger(r.limit) || r.limit < 0)) throw new TxnError('INVALID_ARGUMENT', `${what}.limit must be a whole number`);
+        for (const f of ['reverse', 'snapshot'] as const) if (r[f] !== undefined && typeof r[f] !== 'boolean') throw new TxnError('INVALID_ARGUMENT', `${what}.${f} must be true or false`);
+        const limit = parseLimit(r.limit === undefined ? undefined : String(r.limit));
+        const reverse = r.reverse === true;
+        const started = performance.now();
+        const got = await c.reads.getRange(readVersion, range, limit, reverse);
+        m?.observeRange(started, range.begin, range.end, got.kvs);
+        if (r.snapshot !== true) conflicts.push(conflictRangeOf(range, pairs(got.kvs), got.hasMore, reverse));
+        return { kvs: rows(got.kvs), hasMore: got.hasMore };
+      }
+      throw new TxnError('INVALID_ARGUMENT', `${what} must be {key} or {begin, end}`);
+    }),
+  );
+  const rv = String(readVersion);
+  if (mutations.length === 0) return { readVersion: rv, results, commitVersion: '-1' };
+  return { readVersion: rv, results, commitVersion: await commit(c, m, readVersion, conflicts, mutations, false) };
 }

@@ -17,11 +17,18 @@ export interface MutationLike {
   param: Uint8Array;
 }
 
+/** Which front door a request came through; the metrics carry it as the `protocol` label. */
+export type Protocol = 'binary' | 'http';
+
 export class RequestMetrics {
   readonly getLatency = new LatencyHistogram();
   readonly rangeLatency = new LatencyHistogram();
   readonly commitLatency = new LatencyHistogram();
-  /** GetReadVersion requests: one per transaction that reads (the SDK asks once per transaction). */
+  /**
+   * Transactions started: read versions handed out (one per transaction that reads;
+   * the SDK asks once per transaction) plus write-only transactions, which take no
+   * read version and are counted at their commit.
+   */
   transactionsStarted = 0;
   /** Key and value bytes received in requests and sent in replies (payload, not frame, bytes). */
   bytesIn = 0;
@@ -30,11 +37,14 @@ export class RequestMetrics {
   inflight = 0;
   /** Error replies by code. */
   readonly errors: Record<string, number> = Object.create(null) as Record<string, number>;
+  /** HTTP only: responses by "METHOD route status" (route is the pattern, e.g. /v1/kv/:key). */
+  readonly responses = new Map<string, number>();
 
   constructor(
     /** Commits slower than this (ms) are logged; 0 = off. */
     readonly slowTransactionMs: number,
     private readonly logger: SlowLogger,
+    readonly protocol: Protocol = 'binary',
   ) {}
 
   begin(): number {
@@ -42,20 +52,28 @@ export class RequestMetrics {
     return performance.now();
   }
 
-  getDone(startedMs: number, key: Uint8Array, value: Uint8Array | null): void {
-    this.inflight--;
+  observeGet(startedMs: number, key: Uint8Array, value: Uint8Array | null): void {
     this.getLatency.since(startedMs);
     this.bytesIn += key.length;
     if (value !== null) this.bytesOut += value.length;
   }
 
-  rangeDone(startedMs: number, begin: Uint8Array, end: Uint8Array, kvs: readonly Uint8Array[]): void {
+  getDone(startedMs: number, key: Uint8Array, value: Uint8Array | null): void {
     this.inflight--;
+    this.observeGet(startedMs, key, value);
+  }
+
+  observeRange(startedMs: number, begin: Uint8Array, end: Uint8Array, kvs: readonly Uint8Array[]): void {
     this.rangeLatency.since(startedMs);
     this.bytesIn += begin.length + end.length;
     let n = 0;
     for (let i = 0; i < kvs.length; i++) n += kvs[i]!.length;
     this.bytesOut += n;
+  }
+
+  rangeDone(startedMs: number, begin: Uint8Array, end: Uint8Array, kvs: readonly Uint8Array[]): void {
+    this.inflight--;
+    this.observeRange(startedMs, begin, end, kvs);
   }
 
   commitDone(startedMs: number, readVersion: bigint, mutations: readonly MutationLike[], commitVersion: number | null, code: string): void {
@@ -66,10 +84,14 @@ export class RequestMetrics {
     if (this.slowTransactionMs > 0 && ms >= this.slowTransactionMs) this.logSlow(ms, readVersion, mutations, bytes, commitVersion, code);
   }
 
+  countError(code: string): void {
+    this.errors[code] = (this.errors[code] ?? 0) + 1;
+  }
+
   /** An error reply (any request type; commits also go through commitDone). */
   failed(code: string): void {
     this.inflight--;
-    this.errors[code] = (this.errors[code] ?? 0) + 1;
+    this.countError(code);
   }
 
   /** A request answered without an error and without a *Done call of its own (commits also call commitDone). */
@@ -77,9 +99,21 @@ export class RequestMetrics {
     this.inflight--;
   }
 
+  /** A GetReadVersion request answered: one transaction started. */
   transactionStarted(): void {
     this.inflight--;
     this.transactionsStarted++;
+  }
+
+  /** A transaction that took no read version here (a write-only commit, an HTTP request). */
+  countTransaction(): void {
+    this.transactionsStarted++;
+  }
+
+  /** HTTP: one response. */
+  response(method: string, route: string, status: number): void {
+    const k = `${method} ${route} ${status}`;
+    this.responses.set(k, (this.responses.get(k) ?? 0) + 1);
   }
 
   /** SlowTransaction lines are capped per second (an overloaded server would otherwise log every commit). */
@@ -121,13 +155,15 @@ export class RequestMetrics {
   }
 }
 
-const byOwner = new WeakMap<object, RequestMetrics>();
+const byOwner = new WeakMap<object, Partial<Record<Protocol, RequestMetrics>>>();
 
-/** Makes `metrics` the counters of every request dispatched to `owner` (the server's coordinator). */
+/** Makes `metrics` the counters of every request of its protocol dispatched to `owner` (the server's coordinator). */
 export function attachRequestMetrics(owner: object, metrics: RequestMetrics): void {
-  byOwner.set(owner, metrics);
+  const m = byOwner.get(owner) ?? {};
+  m[metrics.protocol] = metrics;
+  byOwner.set(owner, m);
 }
 
-export function requestMetricsOf(owner: object): RequestMetrics | undefined {
-  return byOwner.get(owner);
+export function requestMetricsOf(owner: object, protocol: Protocol = 'binary'): RequestMetrics | undefined {
+  return byOwner.get(owner)?.[protocol];
 }

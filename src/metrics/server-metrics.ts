@@ -6,7 +6,7 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { printable } from '../keys/bytes.js';
 import { histogramText, quantile, type LatencyHistogram } from './latency-histogram.js';
-import { RequestMetrics, type SlowLogger } from './request-metrics.js';
+import { RequestMetrics, type Protocol, type SlowLogger } from './request-metrics.js';
 
 /** A shard's counters as the worker reports them (shard/interface.ts ShardStats is this type). */
 export interface ShardCounters {
@@ -35,7 +35,11 @@ export interface ShardRangeInfo {
 
 export interface CommitTotals {
   committed: number;
+  /** Refused with CONFLICT (normal under optimistic concurrency: the client retries). */
   conflicts: number;
+  /** Refused with TOO_OLD (the read version left the MVCC window). */
+  tooOld: number;
+  /** Failed for any other reason. */
   aborted: number;
   onePhase: number;
   twoPhase: number;
@@ -68,7 +72,11 @@ interface Sample {
   started: number;
   committed: number;
   conflicts: number;
+  tooOld: number;
   aborted: number;
+  /** HTTP responses and binary-protocol requests (reads and commits) so far. */
+  httpRequests: number;
+  binaryRequests: number;
   gets: number;
   ranges: number;
   errors: number;
@@ -106,6 +114,12 @@ function mergedReadBuckets(a: LatencyHistogram, b: LatencyHistogram): Float64Arr
   return out;
 }
 
+function sumOf(...xs: Float64Array[]): Float64Array {
+  const out = new Float64Array(xs[0]!.length);
+  for (const x of xs) for (let i = 0; i < out.length; i++) out[i]! += x[i]!;
+  return out;
+}
+
 function diff(a: Float64Array, b: Float64Array): Float64Array {
   const out = new Float64Array(a.length);
   for (let i = 0; i < a.length; i++) out[i] = a[i]! - b[i]!;
@@ -113,7 +127,10 @@ function diff(a: Float64Array, b: Float64Array): Float64Array {
 }
 
 export class ServerMetrics {
+  /** Requests of the binary protocol (WebSocket). */
   readonly requests: RequestMetrics;
+  /** Requests of the HTTP API. */
+  readonly http: RequestMetrics;
   readonly registry = new Registry();
   private readonly startedAt = Date.now();
   private readonly samples: Sample[] = [];
@@ -125,7 +142,8 @@ export class ServerMetrics {
     private readonly src: ServerSources,
     logger: SlowLogger,
   ) {
-    this.requests = new RequestMetrics(src.settings.slowTransactionMs, logger);
+    this.requests = new RequestMetrics(src.settings.slowTransactionMs, logger, 'binary');
+    this.http = new RequestMetrics(src.settings.slowTransactionMs, logger, 'http');
     this.register();
   }
 
@@ -155,23 +173,29 @@ export class ServerMetrics {
     this.sampling = true;
     try {
       const shards = await this.refreshShards();
-      const r = this.requests;
+      const [r, h] = [this.requests, this.http];
       const c = this.src.commitTotals();
       let errors = 0;
-      for (const k in r.errors) errors += r.errors[k]!;
+      // CONFLICT and TOO_OLD replies are outcomes of optimistic concurrency, counted as conflicts, not errors
+      for (const m of [r, h]) for (const k in m.errors) if (k !== 'CONFLICT' && k !== 'TOO_OLD') errors += m.errors[k]!;
+      let httpRequests = 0;
+      for (const n of h.responses.values()) httpRequests += n;
       this.samples.push({
         t: Date.now(),
-        started: r.transactionsStarted,
+        started: r.transactionsStarted + h.transactionsStarted,
         committed: c.committed,
         conflicts: c.conflicts,
+        tooOld: c.tooOld,
         aborted: c.aborted,
-        gets: r.getLatency.count,
-        ranges: r.rangeLatency.count,
+        httpRequests,
+        binaryRequests: r.getLatency.count + r.rangeLatency.count + r.commitLatency.count,
+        gets: r.getLatency.count + h.getLatency.count,
+        ranges: r.rangeLatency.count + h.rangeLatency.count,
         errors,
-        bytesIn: r.bytesIn,
-        bytesOut: r.bytesOut,
-        commitBuckets: r.commitLatency.copy(),
-        readBuckets: mergedReadBuckets(r.getLatency, r.rangeLatency),
+        bytesIn: r.bytesIn + h.bytesIn,
+        bytesOut: r.bytesOut + h.bytesOut,
+        commitBuckets: sumOf(r.commitLatency.counts, h.commitLatency.counts),
+        readBuckets: sumOf(mergedReadBuckets(r.getLatency, r.rangeLatency), mergedReadBuckets(h.getLatency, h.rangeLatency)),
         shardBusyMs: shards.map((s) => s.busyMs),
         shardCommits: shards.map((s) => s.commits),
         shardReads: shards.map((s) => s.reads),
@@ -196,7 +220,10 @@ export class ServerMetrics {
       startedPerSec: round((b.started - a.started) / sec, 1),
       committedPerSec: round(committed / sec, 1),
       conflictsPerSec: round(conflicts / sec, 1),
+      tooOldPerSec: round((b.tooOld - a.tooOld) / sec, 1),
       abortedPerSec: round((b.aborted - a.aborted) / sec, 1),
+      httpRequestsPerSec: round((b.httpRequests - a.httpRequests) / sec, 1),
+      binaryRequestsPerSec: round((b.binaryRequests - a.binaryRequests) / sec, 1),
       readsPerSec: round((b.gets - a.gets + b.ranges - a.ranges) / sec, 1),
       errorsPerSec: round((b.errors - a.errors) / sec, 1),
       bytesInPerSec: round((b.bytesIn - a.bytesIn) / sec, 0),
@@ -224,21 +251,48 @@ export class ServerMetrics {
   async seriesJson(): Promise<Record<string, unknown>> {
     const points: Record<string, unknown>[] = [];
     for (let i = 1; i < this.samples.length; i++) points.push(this.interval(this.samples[i - 1]!, this.samples[i]!));
-    return { sampleMs: SAMPLE_MS, points, errorsByCode: { ...this.requests.errors }, totals: this.totals() };
+    return { sampleMs: SAMPLE_MS, points, errorsByCode: this.errorsByCode(), totals: this.totals() };
+  }
+
+  /** Error replies by code, both protocols. */
+  private errorsByCode(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const m of [this.requests, this.http]) for (const k in m.errors) out[k] = (out[k] ?? 0) + m.errors[k]!;
+    return out;
+  }
+
+  private protocolTotals(m: RequestMetrics): Record<string, number> {
+    let errors = 0;
+    for (const k in m.errors) errors += m.errors[k]!;
+    let requests = 0;
+    for (const n of m.responses.values()) requests += n;
+    return {
+      ...(m.protocol === 'http' ? { requests } : {}),
+      transactionsStarted: m.transactionsStarted,
+      gets: m.getLatency.count,
+      ranges: m.rangeLatency.count,
+      commits: m.commitLatency.count,
+      errors,
+      bytesIn: m.bytesIn,
+      bytesOut: m.bytesOut,
+      inflight: m.inflight,
+    };
   }
 
   private totals(): Record<string, number> {
-    const r = this.requests;
+    const [r, h] = [this.requests, this.http];
     const c = this.src.commitTotals();
     return {
-      transactionsStarted: r.transactionsStarted,
+      transactionsStarted: r.transactionsStarted + h.transactionsStarted,
       committed: c.committed,
       conflicts: c.conflicts,
+      tooOld: c.tooOld,
       aborted: c.aborted,
-      gets: r.getLatency.count,
-      ranges: r.rangeLatency.count,
-      bytesIn: r.bytesIn,
-      bytesOut: r.bytesOut,
+      gets: r.getLatency.count + h.getLatency.count,
+      ranges: r.rangeLatency.count + h.rangeLatency.count,
+      bytesIn: r.bytesIn + h.bytesIn,
+      bytesOut: r.bytesOut + h.bytesOut,
+      httpRequests: this.protocolTotals(h).requests!,
     };
   }
 
@@ -264,16 +318,19 @@ export class ServerMetrics {
       durability: s.settings.durability,
       readonly: s.settings.readonly,
       dataDir: s.settings.dataDir,
-      latestCommittedVersion: s.latestCommittedVersion(),
-      oldestReadableVersion: s.oldestReadableVersion(),
+      // versions are decimal strings everywhere in the HTTP API (64-bit; JSON numbers are exact only to 2^53)
+      latestCommittedVersion: String(s.latestCommittedVersion()),
+      oldestReadableVersion: String(s.oldestReadableVersion()),
       mvccWindowMs: s.settings.mvccWindowMs,
       connections: s.connections(),
+      httpInflightRequests: this.http.inflight,
       admission: s.admission ? (({ bufferedBytes, peakBufferedBytes, refused }) => ({ bufferedBytes, peakBufferedBytes, refused }))(s.admission()) : null,
       inflightCommits: s.inflightCommits(),
-      inflightRequests: this.requests.inflight,
+      inflightRequests: this.requests.inflight + this.http.inflight,
       transactions: this.totals(),
       commits: s.commitTotals(),
-      errorsByCode: { ...this.requests.errors },
+      protocols: { binary: this.protocolTotals(this.requests), http: this.protocolTotals(this.http) },
+      errorsByCode: this.errorsByCode(),
       recent: recent === null ? null : { windowSec: recent.seconds, ...recent, t: undefined, seconds: undefined },
       shards: s.shardRanges().map((r) => ({
         shardId: r.shardId,
@@ -286,23 +343,29 @@ export class ServerMetrics {
         commitsPerSec: commitsPerSec[r.shardId] ?? null,
         readsPerSec: readsPerSec[r.shardId] ?? null,
         ...stats[r.shardId],
+        appliedVersion: stats[r.shardId] ? String(stats[r.shardId]!.appliedVersion) : null,
       })),
       storage: { note: 'RocksDB properties of the default column family unless marked whole-database', ...rocks },
-      recovery: s.recovery,
+      recovery: versionsAsStrings(s.recovery),
     };
   }
 
   /** GET /metrics. */
   async prometheusText(): Promise<string> {
     await this.refreshShards();
-    const r = this.requests;
+    const [r, h] = [this.requests, this.http];
     const text = await this.registry.metrics();
     return (
       text +
-      histogramText('txkv_commit_latency_seconds', 'Commit latency at the gateway (CommitRequest in to CommitReply out), every outcome', [[{}, r.commitLatency]]) +
-      histogramText('txkv_read_latency_seconds', 'Read latency at the gateway', [
-        [{ kind: 'get' }, r.getLatency],
-        [{ kind: 'range' }, r.rangeLatency],
+      histogramText('txkv_commit_latency_seconds', 'Commit latency at the gateway (request in to reply out), every outcome, by protocol (binary = WebSocket, http)', [
+        [{ protocol: 'binary' }, r.commitLatency],
+        [{ protocol: 'http' }, h.commitLatency],
+      ]) +
+      histogramText('txkv_read_latency_seconds', 'Read latency at the gateway, by kind and protocol', [
+        [{ kind: 'get', protocol: 'binary' }, r.getLatency],
+        [{ kind: 'range', protocol: 'binary' }, r.rangeLatency],
+        [{ kind: 'get', protocol: 'http' }, h.getLatency],
+        [{ kind: 'range', protocol: 'http' }, h.rangeLatency],
       ])
     );
   }
@@ -340,22 +403,46 @@ export class ServerMetrics {
 
     gauge('txkv_build_info', 'txkv version', ['version'], (set) => set({ version: s.version }, 1));
     gauge('txkv_uptime_seconds', 'Seconds since the server started', [], (set) => set({}, (Date.now() - this.startedAt) / 1000));
-    counter('txkv_transactions_started_total', 'Transactions started (GetReadVersion requests)', [], (set) => set({}, r.transactionsStarted));
-    counter('txkv_transactions_committed_total', 'Transactions committed (binary protocol and HTTP)', [], (set) => set({}, s.commitTotals().committed));
-    counter('txkv_transactions_conflicted_total', 'Commits refused with CONFLICT or TOO_OLD', [], (set) => set({}, s.commitTotals().conflicts));
-    counter('txkv_transactions_aborted_total', 'Commits that failed for another reason', [], (set) => set({}, s.commitTotals().aborted));
-    counter('txkv_commits_total', 'Committed transactions by commit path', ['path'], (set) => {
+    const protocols: [Protocol, RequestMetrics][] = [
+      ['binary', r],
+      ['http', this.http],
+    ];
+    counter(
+      'txkv_transactions_started_total',
+      'Transactions started: read versions handed out (one per transaction that reads) plus write-only transactions (no read version; counted at commit), by protocol',
+      ['protocol'],
+      (set) => {
+        for (const [protocol, m] of protocols) set({ protocol }, m.transactionsStarted);
+      },
+    );
+    counter('txkv_transactions_committed_total', 'Commits that succeeded (both protocols)', [], (set) => set({}, s.commitTotals().committed));
+    counter('txkv_transactions_conflicted_total', 'Commits refused with CONFLICT: a key read was written since the read version (normal under optimistic concurrency; clients retry)', [], (set) => set({}, s.commitTotals().conflicts));
+    counter('txkv_transactions_too_old_total', 'Commits refused with TOO_OLD: the read version left the MVCC window (a transaction that ran too long)', [], (set) => set({}, s.commitTotals().tooOld));
+    counter('txkv_transactions_aborted_total', 'Commits that failed for any other reason than CONFLICT or TOO_OLD', [], (set) => set({}, s.commitTotals().aborted));
+    counter('txkv_commit_attempts_total', 'Commit attempts by commit path (one_phase: one shard; two_phase: several), any outcome', ['path'], (set) => {
       const c = s.commitTotals();
       set({ path: 'one_phase' }, c.onePhase);
       set({ path: 'two_phase' }, c.twoPhase);
     });
-    counter('txkv_errors_total', 'Error replies of the binary protocol by code', ['code'], (set) => {
-      for (const code in r.errors) set({ code }, r.errors[code]!);
+    counter('txkv_errors_total', 'Error replies by code and protocol (CONFLICT and TOO_OLD included)', ['code', 'protocol'], (set) => {
+      for (const [protocol, m] of protocols) for (const code in m.errors) set({ code, protocol }, m.errors[code]!);
     });
-    counter('txkv_payload_bytes_received_total', 'Key and value bytes received in requests (binary protocol)', [], (set) => set({}, r.bytesIn));
-    counter('txkv_payload_bytes_sent_total', 'Key and value bytes sent in replies (binary protocol)', [], (set) => set({}, r.bytesOut));
-    gauge('txkv_connections', 'Open WebSocket connections', [], (set) => set({}, s.connections()));
-    gauge('txkv_inflight_requests', 'Requests being processed', [], (set) => set({}, r.inflight));
+    counter('txkv_payload_bytes_received_total', 'Key and value bytes received in requests, by protocol', ['protocol'], (set) => {
+      for (const [protocol, m] of protocols) set({ protocol }, m.bytesIn);
+    });
+    counter('txkv_payload_bytes_sent_total', 'Key and value bytes sent in replies, by protocol', ['protocol'], (set) => {
+      for (const [protocol, m] of protocols) set({ protocol }, m.bytesOut);
+    });
+    counter('txkv_http_requests_total', 'HTTP API responses by method, route (pattern) and status', ['method', 'route', 'status'], (set) => {
+      for (const [k, n] of this.http.responses) {
+        const [method, route, status] = k.split(' ') as [string, string, string];
+        set({ method, route, status }, n);
+      }
+    });
+    gauge('txkv_connections', 'Open WebSocket connections (HTTP requests are counted in txkv_inflight_requests{protocol="http"})', [], (set) => set({}, s.connections()));
+    gauge('txkv_inflight_requests', 'Requests being processed, by protocol', ['protocol'], (set) => {
+      for (const [protocol, m] of protocols) set({ protocol }, m.inflight);
+    });
     gauge('txkv_inflight_commits', 'Commit versions assigned and not yet finished', [], (set) => set({}, s.inflightCommits()));
     gauge('txkv_latest_committed_version', 'Latest committed version (microseconds)', [], (set) => set({}, s.latestCommittedVersion()));
     gauge('txkv_mvcc_window_seconds', 'MVCC window', [], (set) => set({}, s.settings.mvccWindowMs / 1000));
@@ -370,7 +457,7 @@ export class ServerMetrics {
     gauge('txkv_shard_queued_commits', 'Commits queued in the shard (prepared or waiting for their batch)', ['shard'], (set) => {
       for (const x of shards()) set({ shard: x.shardId }, x.queued);
     });
-    gauge('txkv_shard_utilization', 'Fraction of the last ~10 s the shard worker spent applying batches', ['shard'], (set) => {
+    gauge('txkv_shard_utilization_ratio', 'Fraction (0..1) of the last ~10 s the shard worker spent applying batches', ['shard'], (set) => {
       const u = (this.recent(RECENT_SEC)?.shardUtilization as (number | null)[] | undefined) ?? [];
       for (const x of shards()) set({ shard: x.shardId }, u[x.shardId] ?? 0);
     });
@@ -405,5 +492,24 @@ export class ServerMetrics {
       });
     }
     collectDefaultMetrics({ register: reg, prefix: 'txkv_' }); // txkv_process_*, txkv_nodejs_eventloop_lag_*, heap
+    // prom-client names three gauges *_total (active handles, requests, resources): a
+    // _total suffix promises a counter, so they are exposed without it
+    const counts: [string, () => number][] = [
+      ['active_handles', () => (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().length],
+      ['active_requests', () => (process as unknown as { _getActiveRequests(): unknown[] })._getActiveRequests().length],
+      ['active_resources', () => process.getActiveResourcesInfo().length],
+    ];
+    for (const [name, count] of counts) {
+      reg.removeSingleMetric(`txkv_nodejs_${name}_total`);
+      reg.removeSingleMetric(`txkv_nodejs_${name}`); // per-type breakdown of prom-client; dropped with its total
+      gauge(`txkv_nodejs_${name}`, `Node.js ${name.replace('_', ' ')} now (libuv)`, [], (set) => set({}, count()));
+    }
   }
+}
+
+/** A copy of `o` with its *Version fields as decimal strings (versions are strings in the HTTP API). */
+function versionsAsStrings(o: object): object {
+  const out: Record<string, unknown> = { ...o };
+  for (const [k, v] of Object.entries(out)) if (/Version$/.test(k) && typeof v === 'number') out[k] = String(v);
+  return out;
 }

@@ -186,6 +186,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
     logger,
   );
   attachRequestMetrics(coordinator, metrics.requests);
+  attachRequestMetrics(coordinator, metrics.http);
   let gateway: Awaited<ReturnType<typeof startGateway>>;
   try {
     gateway = await startGateway(coordinator, {

@@ -55,7 +55,7 @@ describe.skipIf(!haveChromium)('dashboard in chromium', () => {
     const committedBefore = await page.textContent('#committed-total');
     expect(await page.locator('#shards tr').count()).toBe(3);
     expect(await page.textContent('#shards tr[data-shard="1"] td.key')).toBe('[h, p)');
-    expect(await page.locator('.uplot').count()).toBe(4); // uPlot loaded from /dashboard/uPlot.iife.min.js
+    expect(await page.locator('.uplot').count()).toBe(5); // uPlot loaded from /dashboard/uPlot.iife.min.js
 
     // load: commits across shards, reads, and some conflicts
     const stop = Date.now() + 3000;
@@ -82,12 +82,20 @@ describe.skipIf(!haveChromium)('dashboard in chromium', () => {
     expect(await page.textContent('#latest-version')).toMatch(/^\d{16}$/);
     const shardCommits = await page.locator('#shards td.shard-commits').allTextContents();
     expect(shardCommits.map((s) => Number(s.replace(/,/g, ''))).reduce((a, b) => a + b)).toBeGreaterThan(0);
-    // conflicts happened on the hot keys: the error table shows them
-    await page.waitForFunction(() => document.getElementById('errors')!.textContent!.includes('CONFLICT'), undefined, { timeout: 10_000 });
+    // conflicts happened on the hot keys: shown as conflicts (normal under optimistic
+    // concurrency), not as errors
+    await page.waitForFunction(() => document.getElementById('conflicts')!.textContent!.includes('CONFLICT'), undefined, { timeout: 10_000 });
+    expect(await page.textContent('#errors')).not.toContain('CONFLICT');
+    expect(await page.textContent('#errors'), 'errors other than conflicts').toContain('none');
+
+    // HTTP traffic shows on the page (finding 6)
+    const httpBefore = Number((await page.textContent('#http-total'))!.replace(/,/g, '') || 0);
+    for (let i = 0; i < 30; i++) await fetch(`${base}/v1/kv/${Buffer.from('hot/0').toString('base64url')}`);
+    await page.waitForFunction((b) => Number(document.getElementById('http-total')!.textContent!.replace(/,/g, '')) >= b + 30, httpBefore, { timeout: 10_000 });
 
     // latency charts: idle intervals are gaps (not a line across them), and the legend
     // shows the latest values when the cursor is not on the chart (not "--")
-    await page.waitForFunction(() => [...document.querySelectorAll('#chart-commit-latency .u-legend .u-value')].slice(1).every((e) => /\d/.test(e.textContent!)), undefined, { timeout: 10_000 });
+    await page.waitForFunction(() => [...document.querySelectorAll('#chart-commit-latency .u-legend .u-value')].slice(1).every((e) => /\d|^idle$/.test(e.textContent!)), undefined, { timeout: 10_000 });
     const legend = await page.locator('#chart-commit-latency .u-legend .u-value').allTextContents();
     expect(legend.join(' ')).not.toMatch(/--|^-$/);
     expect(await page.evaluate(() => (window as unknown as { txkvCharts: Record<string, { series: { spanGaps?: boolean }[] }> }).txkvCharts.commit!.series.slice(1).map((x) => x.spanGaps))).toEqual([false, false, false]);

@@ -69,7 +69,7 @@ describe('status, metrics, logs', () => {
     expect(s.uptimeSec).toBeGreaterThanOrEqual(0);
     expect(s.durability).toBe('fsync');
     expect(s.mvccWindowMs).toBe(5000);
-    expect(s.latestCommittedVersion).toBeGreaterThan(s.oldestReadableVersion);
+    expect(BigInt(s.latestCommittedVersion)).toBeGreaterThan(BigInt(s.oldestReadableVersion)); // versions are decimal strings
     expect(s.connections).toBeGreaterThanOrEqual(1);
     expect(s.inflightCommits).toBe(0);
     expect(s.transactions.committed).toBeGreaterThanOrEqual(21);
@@ -97,16 +97,16 @@ describe('status, metrics, logs', () => {
     const body = await r.text();
     expect(metric(body, 'txkv_transactions_committed_total')).toBeGreaterThanOrEqual(21);
     expect(metric(body, 'txkv_transactions_conflicted_total')).toBe(1);
-    expect(metric(body, 'txkv_transactions_started_total')).toBeGreaterThanOrEqual(21); // write-only transactions take no read version
-    expect(metric(body, 'txkv_errors_total{code="CONFLICT"}')).toBe(1);
-    expect(metric(body, 'txkv_commit_latency_seconds_count')).toBeGreaterThanOrEqual(22);
-    expect(metric(body, 'txkv_commit_latency_seconds_bucket{le="+Inf"}')).toBe(metric(body, 'txkv_commit_latency_seconds_count'));
-    expect(metric(body, 'txkv_read_latency_seconds_count{kind="get"}')).toBeGreaterThanOrEqual(21);
-    expect(metric(body, 'txkv_read_latency_seconds_count{kind="range"}')).toBeGreaterThanOrEqual(20);
-    expect(metric(body, 'txkv_payload_bytes_received_total')).toBeGreaterThan(0);
-    expect(metric(body, 'txkv_payload_bytes_sent_total')).toBeGreaterThan(0);
+    expect(metric(body, 'txkv_transactions_started_total{protocol="binary"}')).toBeGreaterThanOrEqual(21); // write-only transactions take no read version
+    expect(metric(body, 'txkv_errors_total{code="CONFLICT",protocol="binary"}')).toBe(1);
+    expect(metric(body, 'txkv_commit_latency_seconds_count{protocol="binary"}')).toBeGreaterThanOrEqual(22);
+    expect(metric(body, 'txkv_commit_latency_seconds_bucket{protocol="binary",le="+Inf"}')).toBe(metric(body, 'txkv_commit_latency_seconds_count{protocol="binary"}'));
+    expect(metric(body, 'txkv_read_latency_seconds_count{kind="get",protocol="binary"}')).toBeGreaterThanOrEqual(21);
+    expect(metric(body, 'txkv_read_latency_seconds_count{kind="range",protocol="binary"}')).toBeGreaterThanOrEqual(20);
+    expect(metric(body, 'txkv_payload_bytes_received_total{protocol="binary"}')).toBeGreaterThan(0);
+    expect(metric(body, 'txkv_payload_bytes_sent_total{protocol="binary"}')).toBeGreaterThan(0);
     expect(metric(body, 'txkv_connections')).toBeGreaterThanOrEqual(1);
-    expect(metric(body, 'txkv_commits_total{path="two_phase"}')).toBeGreaterThanOrEqual(20);
+    expect(metric(body, 'txkv_commit_attempts_total{path="two_phase"}')).toBeGreaterThanOrEqual(20);
     expect(metric(body, 'txkv_shard_queue_depth{shard="0"}')).toBe(0);
     const fsyncs = [0, 1, 2].map((i) => metric(body, `txkv_shard_fsyncs_total{shard="${i}"}`));
     expect(fsyncs.reduce((a, b) => a + b)).toBeGreaterThan(0);

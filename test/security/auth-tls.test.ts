@@ -72,7 +72,7 @@ describe('auth tokens', () => {
   it('the HTTP API wants Authorization: Bearer, and read-only tokens cannot write', async () => {
     const key = Buffer.from('auth/h').toString('base64url');
     expect((await fetch(`${base}/v1/kv/${key}`)).status).toBe(401);
-    expect((await fetch(`${base}/v1/kv/${key}`, { method: 'PUT', body: 'x', headers: { authorization: `Bearer ${RO}` } })).status).toBe(401);
+    expect((await fetch(`${base}/v1/kv/${key}`, { method: 'PUT', body: 'x', headers: { authorization: `Bearer ${RO}` } })).status).toBe(403);
     expect((await fetch(`${base}/v1/kv/${key}`, { method: 'PUT', body: 'x', headers: { authorization: `Bearer ${RW}` } })).status).toBe(200);
     expect((await fetch(`${base}/v1/kv/${key}`, { headers: { authorization: `Bearer ${RO}` } })).status).toBe(200);
     const denied = (await (await fetch(`${base}/v1/kv/${key}`, { headers: { authorization: 'Bearer wrong' } })).json()) as { error: { code: string; message: string } };
