@@ -94,7 +94,10 @@ export class ReadRouter {
    */
   async getRange(readVersion: number, range: KeyRange, limit: number, reverse: boolean, maxBytes = RANGE_PAGE_MAX_BYTES): Promise<RangeResultRows> {
     if (readVersion > this.oracle.committedVersion) await this.checkVersion(readVersion);
-    const parts = this.getShardMap().split(range);
+    // the bounds are often views into the request's frame: structured clone would copy the
+    // whole frame to the shard (a range read sharing a frame with a 10 MB commit took 2.4x
+    // as long); copy the bounds themselves instead
+    const parts = this.getShardMap().split({ begin: compact(range.begin), end: compact(range.end) });
     if (reverse) parts.reverse();
     const kvs: Uint8Array[] = [];
     let rows = 0;
@@ -133,4 +136,9 @@ export class ReadRouter {
     }
     return false;
   }
+}
+
+/** `b` itself when it owns its whole buffer, else a copy of just its bytes. */
+function compact(b: Uint8Array): Uint8Array {
+  return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : b.slice();
 }
