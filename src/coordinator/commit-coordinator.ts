@@ -95,7 +95,7 @@ export class CommitCoordinator {
     if (this.stuck) throw new TxnError('UNAVAILABLE', `${this.stuck}; the server must restart (recovery applies it) before it takes commits again`);
     validateCommit(input);
     if (input.readVersion > this.oracle.lastAssignedVersion) {
-      throw new TxnError('FUTURE_VERSION', `read version ${input.readVersion} is ahead of the server (latest ${this.oracle.committedVersion})`);
+      throw new TxnError('FUTURE_VERSION', `read version ${input.readVersion} is ahead of the server (latest assigned ${this.oracle.lastAssignedVersion})`);
     }
     if (!this.log.writable) throw new TxnError('UNAVAILABLE', 'this cluster node is not the leader (an election may be running); commit not attempted');
     const commitVersion = this.oracle.assignCommitVersion();

@@ -50,6 +50,7 @@ export interface ClientFront {
 
 export class Coordinator {
   private horizonTimer: NodeJS.Timeout | null = null;
+  private horizon = 0;
   /** Set in cluster mode (src/cluster/cluster-node.ts); null on a single node. */
   front: ClientFront | null = null;
 
@@ -112,23 +113,27 @@ export class Coordinator {
       o.mvccWindowMs,
       log,
     );
+    c.slideWindow();
     c.horizonTimer = setInterval(() => c.slideWindow(), HORIZON_TICK_MS);
     c.horizonTimer.unref();
     return c;
   }
 
-  /**
-   * Oldest readable version: the window's length, in versions (1,000,000 a second),
-   * behind the newest read version, never the wall clock (a clock stepped back
-   * must not make the window keep everything). Asking the oracle for a read version
-   * lets an idle server's versions keep moving.
-   */
+  /** Oldest readable version, as of the last slide of the window (every 100 ms). No side effect. */
   get oldestReadableVersion(): number {
-    return this.oracle.readVersion() - this.mvccWindowMs * 1000;
+    return this.horizon;
   }
 
+  /**
+   * Slides the window: the oldest readable version becomes the window's length, in
+   * versions (1,000,000 a second), behind the newest read version, never the wall clock
+   * (a clock stepped back must not make the window keep everything). Asking the oracle
+   * for a read version (which may move its counters) lets an idle server's versions keep
+   * moving; this is the one place that does it for the window.
+   */
   private slideWindow(): void {
-    const horizon = this.oldestReadableVersion;
+    this.horizon = this.oracle.readVersion() - this.mvccWindowMs * 1000;
+    const horizon = this.horizon;
     for (const s of this.shards) s.post({ t: 'horizon', horizon });
   }
 

@@ -1,7 +1,7 @@
 // The shard map: which shard owns which contiguous key range. Main thread; the
-// coordinator is its single owner. It is versioned so that moving ranges online
-// (split, merge, rebalance) can later publish a new map without a redesign: every
-// routing decision names the map version it used.
+// coordinator is its single owner. It carries a version so that moving ranges online
+// (split, merge, rebalance) can later publish a new map; no message carries that
+// version yet (the map never changes while a server runs).
 import { compareKeys, keyFromString, keyString } from '../keys/bytes.js';
 import type { KeyRange } from '../keys/ranges.js';
 

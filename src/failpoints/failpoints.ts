@@ -34,9 +34,6 @@ export class Failpoints {
   private readonly counts = new Map<string, number>();
   constructor(private readonly armed: Record<string, string>) {}
 
-  get any(): boolean {
-    return Object.keys(this.armed).length > 0;
-  }
 
   /** Shard failpoints: fire when armed with this shard's id. */
   hitShard(name: FailpointName, shardId: number): void {

@@ -41,7 +41,7 @@ export function checkWritableKey(key: Uint8Array, viaVersionstampedValue = false
 
 /** A clearRange may not reach into the system keyspace: its end must be <= 0xff. */
 export function checkWritableRange(begin: Uint8Array, end: Uint8Array): void {
-  if (isSystemKey(begin) || (end.length > 1 && end[0] === 0xff) || (end.length === 1 && end[0]! > 0xff)) {
+  if (isSystemKey(begin) || (end.length > 1 && end[0] === 0xff)) {
     throw new TxnError('INVALID_ARGUMENT', `clearRange [${printable(begin)}, ${printable(end)}) reaches into the system keyspace (first byte 0xff)`);
   }
 }
