@@ -25,7 +25,7 @@ import type { LogEntry } from '../coordinator/commit-log.js';
 import { microClock } from '../coordinator/timestamp-oracle.js';
 import { Connection } from '../client/connection.js';
 import { decodeVersion, encodeVersion, packBytes, packMutations } from '../shard/interface.js';
-import { CALL_DEADLINE_MS, K, decodeEntry, logKey, nodeKey, versionOfLogKey } from './etcd.js';
+import { CALL_DEADLINE_MS, EtcdHosts, K, decodeEntry, logKey, nodeKey, versionOfLogKey } from './etcd.js';
 import { EtcdLog } from './etcd-log.js';
 
 export interface ClusterSettings {
@@ -57,6 +57,9 @@ const TICK_MS = 100;
 const SYNC_MS = 500;
 const TRIM_MS = 1000;
 const COMPACT_LAG_MS = 5000;
+/** Bounds of requests forwarded to the leader. */
+const FORWARD_GRV_MS = 2000;
+const FORWARD_COMMIT_MS = 5000;
 
 const mono = (): number => performance.now();
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -70,6 +73,7 @@ export class ClusterNode {
   role: Role = 'candidate';
   leader: { nodeId: string; url: string } | null = null;
   readonly log: EtcdLog;
+  private readonly hosts: EtcdHosts;
   private coordinator: Coordinator | null = null;
   private shardApplied: number[] = [];
   private lease: Lease | null = null;
@@ -113,7 +117,8 @@ export class ClusterNode {
     private readonly logger: Logger,
     private readonly token: string | undefined,
   ) {
-    this.log = new EtcdLog(etcd, (why, detail) => void this.stepDown(`${why}: ${detail}`));
+    this.hosts = new EtcdHosts(s.etcdEndpoints);
+    this.log = new EtcdLog(this.hosts, (why, detail) => void this.stepDown(`${why}: ${detail}`));
   }
 
   private get ttlSec(): number {
@@ -327,14 +332,18 @@ export class ClusterNode {
     if (this.role === 'leader') return this.c.commits.commit(input);
     const conn = await this.leaderConnection();
     this.stats.forwardedCommits++;
-    const r = await conn.request(
-      {
-        type: 'commit',
-        readVersion: BigInt(input.readVersion),
-        readConflicts: input.readConflicts,
-        mutations: input.mutations,
-      },
-      true,
+    const r = await this.forwarded(
+      conn.request(
+        {
+          type: 'commit',
+          readVersion: BigInt(input.readVersion),
+          readConflicts: input.readConflicts,
+          mutations: input.mutations,
+        },
+        true,
+      ),
+      FORWARD_COMMIT_MS,
+      new TxnError('MAYBE_COMMITTED', 'the leader did not answer a forwarded commit in time; it may or may not have been applied'),
     );
     if (r.type !== 'commit') throw new TxnError('FAILED', `leader answered a commit with ${r.type}`);
     const commitVersion = Number(r.commitVersion);
@@ -344,10 +353,38 @@ export class ClusterNode {
     return { commitVersion, versionstamp: r.versionstamp };
   }
 
+  /** The forward connection goes (its pending requests fail): the leader changed or stopped answering. */
+  private dropForward(): void {
+    const f = this.forward;
+    this.forward = null;
+    if (f) void f.conn.then((c) => c.close(), () => {});
+  }
+
+  /** A forwarded request, bounded: a paused or cut-off leader must not hold a client forever. */
+  private async forwarded<T>(p: Promise<T>, ms: number, onTimeout: TxnError): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([
+        p,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            this.dropForward();
+            reject(onTimeout);
+          }, ms);
+        }),
+      ]);
+    } catch (err) {
+      if (err instanceof TxnError && err.code === 'NETWORK_ERROR') throw new TxnError('UNAVAILABLE', `the leader could not be reached: ${err.message}`);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   private async forwardReadVersion(): Promise<number> {
     const conn = await this.leaderConnection();
     this.stats.forwardedReadVersions++;
-    const r = await conn.request({ type: 'grv' }, false);
+    const r = await this.forwarded(conn.request({ type: 'grv' }, false), FORWARD_GRV_MS, new TxnError('UNAVAILABLE', 'the leader did not answer a read-version request in time'));
     if (r.type !== 'grv') throw new TxnError('FAILED', `leader answered a read-version request with ${r.type}`);
     return Number(r.readVersion);
   }
@@ -358,6 +395,7 @@ export class ClusterNode {
       throw new TxnError('UNAVAILABLE', 'the cluster has no leader right now (an election is running); try again');
     }
     if (!this.forward || this.forward.url !== leader.url) {
+      this.dropForward();
       this.forward = { url: leader.url, conn: Connection.open(leader.url, this.token, 1000) };
       this.forward.conn.catch(() => {});
     }
@@ -381,12 +419,13 @@ export class ClusterNode {
     if (!this.lease) return;
     const sent = mono();
     try {
-      await this.lease.keepaliveOnce({ deadline: Date.now() + CALL_DEADLINE_MS });
+      const ttl = await this.hosts.keepalive(this.leaseId);
+      if (!(ttl > 0)) throw new EtcdLeaseInvalidError(this.leaseId);
       this.leaseDeadline = sent + this.ttlSec * 1000 - this.margin();
       this.stats.lastEtcdOk = Date.now();
     } catch (err) {
       this.stats.etcdErrors++;
-      const expired = err instanceof EtcdLeaseInvalidError || /expired or revoked/.test((err as Error).message);
+      const expired = err instanceof EtcdLeaseInvalidError || /expired or revoked|not found/.test((err as Error).message);
       if (expired || mono() >= this.leaseDeadline) {
         this.logger.warn({ event: 'LeaseLost', expired, err: (err as Error).message }, 'this node lost its etcd lease');
         if (this.role === 'leader') await this.stepDown('lease lost');
@@ -426,12 +465,19 @@ export class ClusterNode {
     const info = JSON.parse(kv.value.toString()) as { nodeId: string; url: string };
     this.lastLeaderSeen = mono();
     if (info.nodeId === this.s.nodeId) {
-      // our own key from before (e.g. a restart within the TTL): it will expire; do not follow ourselves
+      // ours on our live lease (a campaign whose answer was lost, or a step-down while
+      // the lease held): lead again under that key
+      if (String(kv.lease) === this.leaseId) {
+        await this.becomeLeader(String(kv.create_revision));
+        return;
+      }
+      // our key from before a restart: it expires with its old lease; do not follow ourselves
       this.leader = null;
       this.role = 'candidate';
       return;
     }
     if (!this.leader || this.leader.nodeId !== info.nodeId || this.leader.url !== info.url) {
+      this.dropForward();
       this.logger.info({ event: 'LeaderChanged', leader: info.nodeId, url: info.url }, `leader is ${info.nodeId}`);
     }
     this.leader = info;
@@ -561,11 +607,17 @@ export class ClusterNode {
 
   /** Leader: delete log entries every live node applied (and older than the retention), compact etcd now and then. */
   private async trim(): Promise<void> {
-    if (this.role !== 'leader' || this.transitioning || this.members.length === 0) return;
+    if (this.role !== 'leader' || this.transitioning) return;
     const mine = this.position();
     if (mine === null) return;
-    let cut = Math.min(mine, microClock() - this.s.logRetentionMs * 1000);
-    for (const m of this.members) if (m.nodeId !== this.s.nodeId) cut = Math.min(cut, m.applied);
+    // the live members now (a node that just registered holds trimming back at its position)
+    const live = await this.etcd.kv.range({ key: Buffer.from(K.nodesPrefix), range_end: Buffer.from(K.nodesEnd) });
+    // versions measure age (about 1,000,000 per second)
+    let cut = Math.min(mine, this.c.oracle.lastAssignedVersion - this.s.logRetentionMs * 1000);
+    for (const kv of live.kvs) {
+      const m = JSON.parse(kv.value.toString()) as Member;
+      if (m.nodeId !== this.s.nodeId) cut = Math.min(cut, m.applied);
+    }
     if (cut <= this.stats.trimmedThrough) return;
     // keep the entry that may hold cut + 1 (entries hold versions up to the next entry's first)
     const k = await this.etcd.kv.range({
@@ -645,8 +697,9 @@ export class ClusterNode {
         .catch(() => {});
     }
     await this.lease?.revoke().catch(() => {});
-    if (this.forward) void this.forward.conn.then((c) => c.close(), () => {});
+    this.dropForward();
     this.etcd.close();
+    this.hosts.close();
   }
 }
 

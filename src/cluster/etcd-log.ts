@@ -10,10 +10,9 @@
 //   compare failed -> this node is no longer leader: the batch did not happen (UNAVAILABLE)
 //   error/timeout  -> unknown (MAYBE_COMMITTED); the node steps down and re-reads the log
 // Either way everything still waiting fails with UNAVAILABLE (never sent).
-import type { Etcd3 } from 'etcd3';
 import { TxnError } from '../errors.js';
 import type { CommitLog, LogEntry } from '../coordinator/commit-log.js';
-import { CALL_DEADLINE_MS, K, encodeEntry, logKey } from './etcd.js';
+import { K, encodeEntry, logKey, type EtcdHosts } from './etcd.js';
 
 /** Keep one append under etcd's default request limit (1.5 MiB) with room for the txn around it. */
 const MAX_ENTRY_BYTES = 1024 * 1024;
@@ -52,7 +51,7 @@ export class EtcdLog implements CommitLog {
   readonly counters: LogCounters = { appends: 0, appendedCommits: 0, appendedBytes: 0, fenced: 0, failed: 0, appendMs: 0 };
 
   constructor(
-    private readonly etcd: Etcd3,
+    private readonly hosts: EtcdHosts,
     /** Called once when an append shows this node must stop leading ('fenced' or 'error'). */
     private readonly onLost: (why: 'fenced' | 'error', detail: string) => void,
   ) {}
@@ -133,19 +132,27 @@ export class EtcdLog implements CommitLog {
     const rev = this.fence.rev;
     const value = encodeEntry(batch.map((s) => s.entry!));
     const started = performance.now();
-    this.etcd.kv
-      .txn(
-        {
+    this.hosts
+      .run(async (c, attempt) => ({
+        attempt,
+        res: await c.kv.txn({
           compare: [{ key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: rev }],
           success: [{ request_put: { key: Buffer.from(logKey(batch[0]!.version)), value } }],
           failure: [],
-        },
-        { deadline: Date.now() + CALL_DEADLINE_MS },
-      )
+        }),
+      }))
       .then(
-        (res) => {
+        ({ res, attempt }) => {
           this.counters.appendMs += performance.now() - started;
-          if (res.succeeded) {
+          if (!res.succeeded && attempt > 0) {
+            // an earlier attempt ended without an answer and may have appended the batch
+            // before this node lost the leader key: the outcome is unknown
+            this.counters.failed++;
+            this.unknownFrom ??= batch[0]!.version;
+            const e = new TxnError('MAYBE_COMMITTED', 'the replicated log did not answer, then this node lost the leadership; the commit may or may not have happened');
+            for (const s of batch) s.reject(e);
+            this.lose('error', `append of ${batch.length} commits from ${batch[0]!.version}: outcome unknown`);
+          } else if (res.succeeded) {
             this.counters.appends++;
             this.counters.appendedCommits += batch.length;
             this.counters.appendedBytes += value.length;

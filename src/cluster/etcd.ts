@@ -94,3 +94,77 @@ export function decodeEntry(b: Buffer): LogEntry[] {
   }
   return out;
 }
+
+/**
+ * One etcd client per member, no retry inside: for the calls whose retry needs care
+ * (fenced appends: a retry after an unknown outcome must not report "did not happen")
+ * and for lease keepalives (a stream the multi-host client would keep sending to a dead
+ * member). Calls go to the member that answered last; on an error the next one is tried.
+ */
+export class EtcdHosts {
+  private readonly clients: Etcd3[];
+  private preferred = 0;
+
+  constructor(endpoints: string[]) {
+    this.clients = endpoints.map(
+      (e) =>
+        new Etcd3({
+          hosts: [e],
+          dialTimeout: 1000,
+          faultHandling: { host: () => noop, global: noop },
+          defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + CALL_DEADLINE_MS }),
+        }),
+    );
+  }
+
+  /**
+   * Runs `f` on the preferred member, then (after an error) on the others in turn,
+   * within `budgetMs`. `attempt` is 0 for the first try: a caller whose operation is
+   * not idempotent can tell a retry apart.
+   */
+  async run<T>(f: (c: Etcd3, attempt: number) => Promise<T>, budgetMs = 2 * CALL_DEADLINE_MS): Promise<T> {
+    const until = Date.now() + budgetMs;
+    let last: unknown;
+    for (let attempt = 0; attempt < this.clients.length; attempt++) {
+      const i = (this.preferred + attempt) % this.clients.length;
+      try {
+        const r = await f(this.clients[i]!, attempt);
+        this.preferred = i;
+        return r;
+      } catch (err) {
+        last = err;
+        if (Date.now() >= until) break;
+      }
+    }
+    this.preferred = (this.preferred + 1) % this.clients.length;
+    throw last;
+  }
+
+  /** One lease keepalive; resolves with the remaining TTL in seconds (0 = the lease is gone). */
+  keepalive(leaseId: string): Promise<number> {
+    return this.run(async (c) => {
+      const stream = await c.leaseClient.leaseKeepAlive();
+      try {
+        const res = await new Promise<{ TTL: string }>((resolve, reject) => {
+          const t = setTimeout(() => reject(new Error('lease keepalive: no answer within the deadline')), CALL_DEADLINE_MS);
+          stream.on('data', (r: { TTL: string }) => {
+            clearTimeout(t);
+            resolve(r);
+          });
+          stream.on('error', (err: Error) => {
+            clearTimeout(t);
+            reject(err);
+          });
+          stream.write({ ID: leaseId });
+        });
+        return Number(res.TTL);
+      } finally {
+        stream.end();
+      }
+    });
+  }
+
+  close(): void {
+    for (const c of this.clients) c.close();
+  }
+}

@@ -180,7 +180,15 @@ export class TestCluster {
     }
   }
 
+  /** Writes every process's log to `dir` (for a failed run). */
+  dumpLogs(dir: string): void {
+    fs.mkdirSync(dir, { recursive: true });
+    for (const p of [...this.nodes, ...this.etcd]) fs.writeFileSync(path.join(dir, `${p.name}.log`), p.logs.join('\n') + '\n');
+  }
+
   async stop(): Promise<void> {
+    if (process.env.CLUSTER_TEST_LOGS) this.dumpLogs(process.env.CLUSTER_TEST_LOGS);
+    for (const p of [...this.nodes, ...this.etcd]) this.kill(p, 'SIGCONT');
     for (const p of [...this.nodes, ...this.etcd]) this.kill(p, 'SIGKILL');
     await Promise.all([...this.nodes, ...this.etcd].map((p) => p.exited));
     fs.rmSync(this.root, { recursive: true, force: true });
