@@ -175,11 +175,14 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
       const header = req.getHeader('authorization');
       const access = header ? o.tokens.check(bearer(header)) : o.tokens.enabled ? 'none' : 'write';
       if (header && access === 'none') {
-        res.writeStatus('401 Unauthorized').end(JSON.stringify({ error: { code: 'UNAUTHORIZED', message: 'wrong token' } }));
+        res.writeStatus('401 Unauthorized').end(JSON.stringify({ error: { code: 'UNAUTHORIZED', message: 'wrong token' } }), true);
         return;
       }
       if (!admission.admitConnection()) {
-        res.writeStatus('503 Service Unavailable').end(JSON.stringify({ error: { code: 'RESOURCE_CONSTRAINED', message: `connection limit ${o.limits.maxConnections} reached` } }));
+        // closeConnection: a refused client must not keep its descriptor (keep-alive)
+        res
+          .writeStatus('503 Service Unavailable')
+          .end(JSON.stringify({ error: { code: 'RESOURCE_CONSTRAINED', message: `connection limit ${o.limits.maxConnections} reached` } }), true);
         return;
       }
       const conn: Conn = { id: nextConnId++, access, helloDone: false, closed: false, outbox: [], outboxBytes: 0, replyBytes: 0, flushScheduled: false, inflight: 0 };

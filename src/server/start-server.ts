@@ -18,6 +18,7 @@ import { TokenStore } from '../gateway/auth.js';
 import { openDatabase } from './open-database.js';
 import { PID_FILE, probePort } from './startup-errors.js';
 import { watchDataDir } from './data-dir-watch.js';
+import { connectionLimit, descriptorLimit } from './fd-limit.js';
 import { ServerMetrics } from '../metrics/server-metrics.js';
 import { attachRequestMetrics } from '../metrics/request-metrics.js';
 import { dashboardPages } from '../dashboard/pages.js';
@@ -187,6 +188,13 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
   );
   attachRequestMetrics(coordinator, metrics.requests);
   attachRequestMetrics(coordinator, metrics.http);
+  const connLimit = connectionLimit(config.limits.maxConnections, descriptorLimit());
+  logger.info(
+    { event: 'ConnectionLimit', ...connLimit, configured: config.limits.maxConnections },
+    connLimit.descriptorLimit === null
+      ? `at most ${connLimit.maxConnections} client connections`
+      : `at most ${connLimit.maxConnections} client connections (open-files limit ${connLimit.descriptorLimit}, ${connLimit.reserve} kept for storage)`,
+  );
   let gateway: Awaited<ReturnType<typeof startGateway>>;
   try {
     gateway = await startGateway(coordinator, {
@@ -201,7 +209,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
       tokens,
       protectStatus: config.auth.protectStatus,
       tls: config.tls,
-      limits: config.limits,
+      limits: { ...config.limits, maxConnections: connLimit.maxConnections },
       status: () => metrics.status(),
       pages: {
         '/metrics': async () => ['text/plain; version=0.0.4; charset=utf-8', await metrics.prometheusText()],
