@@ -17,6 +17,7 @@ client:
   range      range BEGIN [END] [--limit N]
   backup     consistent snapshot of a key range at one read version, to a file
   restore    write a backup file back
+  import     load a txkv-kvdump (e.g. from FoundationDB) in parallel, then verify it
   bench      benchmark workloads (bench/)
 `;
 
@@ -33,6 +34,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   range: async () => (await import('./range.js')).range,
   backup: async () => (await import('./backup.js')).backup,
   restore: async () => (await import('./restore.js')).restore,
+  import: async () => (await import('./import.js')).importDump,
   bench: async () => (await import('./bench.js')).bench,
 };
 
