@@ -1,5 +1,7 @@
 #include "CustomKvEngine.h"
 
+#include <type_traits>
+
 #include "CustomTransaction.h"
 
 namespace hf3fs::kv {
@@ -28,5 +30,11 @@ Result<std::unique_ptr<CustomKvEngine>> CustomKvEngine::create(const CustomKvCon
 std::unique_ptr<IReadWriteTransaction> CustomKvEngine::createReadWriteTransaction() {
   return std::make_unique<CustomTransaction>(db_, db_->createTransaction());
 }
+
+// Signature check (see CustomTransaction.cc): IKVEngine's two methods, exactly.
+static_assert(std::is_same_v<decltype(&IKVEngine::createReadonlyTransaction),
+                             std::unique_ptr<IReadOnlyTransaction> (IKVEngine::*)()>);
+static_assert(std::is_same_v<decltype(&IKVEngine::createReadWriteTransaction),
+                             std::unique_ptr<IReadWriteTransaction> (IKVEngine::*)()>);
 
 }  // namespace hf3fs::kv

@@ -7,7 +7,9 @@
 
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace hf3fs::kv {
 namespace {
@@ -158,5 +160,43 @@ CoTryTask<String> CustomTransaction::getVersionstamp() {
   if (!r.ok()) co_return makeError(toStatus(r.error()));
   co_return std::move(r).value();
 }
+
+// Signature check: the exact member-function-pointer type of every method of 3FS's
+// transaction interfaces, so that a drift between the interface this adapter was written
+// for and the headers it is compiled against (3FS's real ones, or txkv's stand-in) fails
+// the build here, naming the method, instead of compiling into something else.
+namespace signature_check {
+using RO = IReadOnlyTransaction;
+using RW = IReadWriteTransaction;
+using Sel = RO::KeySelector;
+template <typename Got, typename Want>
+constexpr bool kSame = std::is_same_v<Got, Want>;
+static_assert(kSame<decltype(&RO::setReadVersion), void (RO::*)(int64_t)>);
+static_assert(kSame<decltype(&RO::snapshotGet), CoTryTask<std::optional<String>> (RO::*)(std::string_view)>);
+static_assert(kSame<decltype(&RO::get), CoTryTask<std::optional<String>> (RO::*)(std::string_view)>);
+static_assert(kSame<decltype(&RO::snapshotGetRange),
+                    CoTryTask<RO::GetRangeResult> (RO::*)(const Sel&, const Sel&, int32_t)>);
+static_assert(kSame<decltype(&RO::getRange), CoTryTask<RO::GetRangeResult> (RO::*)(const Sel&, const Sel&, int32_t)>);
+static_assert(kSame<decltype(&RO::cancel), CoTryTask<void> (RO::*)()>);
+static_assert(kSame<decltype(&RO::reset), void (RO::*)()>);
+static_assert(kSame<decltype(&RW::get), CoTryTask<std::optional<String>> (RW::*)(std::string_view)>);
+static_assert(kSame<decltype(&RW::getRange), CoTryTask<RO::GetRangeResult> (RW::*)(const Sel&, const Sel&, int32_t)>);
+static_assert(kSame<decltype(&RW::addReadConflict), CoTryTask<void> (RW::*)(std::string_view)>);
+static_assert(kSame<decltype(&RW::addReadConflictRange), CoTryTask<void> (RW::*)(std::string_view, std::string_view)>);
+static_assert(kSame<decltype(&RW::set), CoTryTask<void> (RW::*)(std::string_view, std::string_view)>);
+static_assert(kSame<decltype(&RW::clear), CoTryTask<void> (RW::*)(std::string_view)>);
+static_assert(kSame<decltype(&RW::setVersionstampedKey),
+                    CoTryTask<void> (RW::*)(std::string_view, uint32_t, std::string_view)>);
+static_assert(kSame<decltype(&RW::setVersionstampedValue),
+                    CoTryTask<void> (RW::*)(std::string_view, std::string_view, uint32_t)>);
+static_assert(kSame<decltype(&RW::commit), CoTryTask<void> (RW::*)()>);
+static_assert(kSame<decltype(&RW::getCommittedVersion), int64_t (RW::*)()>);
+// The types the adapter relies on around them.
+static_assert(kSame<CoTryTask<void>, CoTask<Result<Void>>>);
+static_assert(kSame<decltype(RO::KeyValue::key), String> && kSame<decltype(RO::KeyValue::value), String>);
+static_assert(kSame<decltype(RO::GetRangeResult::kvs), std::vector<RO::KeyValue>>);
+static_assert(!std::is_copy_constructible_v<RO::GetRangeResult> && std::is_move_constructible_v<RO::GetRangeResult>);
+static_assert(sizeof(Versionstamp) == 10);
+}  // namespace signature_check
 
 }  // namespace hf3fs::kv

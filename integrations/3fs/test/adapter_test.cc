@@ -1,7 +1,12 @@
-// CustomKvEngine / CustomTransaction through 3FS's interface (stand-in headers): error
-// mapping parity with FoundationDB, every operation against a live txkv server
-// (TXKV_URL), and a WithTransaction-style retry loop under contention.
+// CustomKvEngine / CustomTransaction through 3FS's interface: error mapping parity with
+// FoundationDB, every operation against a live txkv server (TXKV_URL), the real
+// TransactionHelper::listByPrefix through the adapter, and a WithTransaction-style retry
+// loop under contention. The same source builds against txkv's stand-in headers and inside
+// 3FS against the real ones (folly::coro::blockingWait, ...); the StandInParity tests pin
+// the behaviour of 3FS/folly the stand-in imitates, so they pass with both.
 #include <arpa/inet.h>
+#include <folly/experimental/coro/BlockingWait.h>
+#include <folly/futures/Future.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -20,7 +25,7 @@
 namespace hf3fs::kv {
 namespace {
 
-using standin::blockingWait;
+using folly::coro::blockingWait;
 using Sel = IReadOnlyTransaction::KeySelector;
 
 std::string url() {
@@ -69,6 +74,87 @@ TEST(ErrorMapping, EveryTxkvCodeMapsAndRetriesAsTheSpecSays) {
     EXPECT_EQ(TransactionHelper::isRetryable(s, true), txkv::shouldRetry(e, true)) << e.codeName();
     EXPECT_EQ(txkv::errorCodeInfo(code).threeFs == "kFailed", tc == TransactionCode::kFailed) << e.codeName();
   }
+}
+
+TEST(Config, GettersReturnSmallValuesByValueAndSettersCheck) {
+  CustomKvConfig c;
+  static_assert(std::is_same_v<decltype(c.connection_pool_size()), int>);
+  static_assert(std::is_same_v<decltype(c.transaction_timeout_ms()), long>);
+  static_assert(std::is_same_v<decltype(c.auth_token()), const std::string&>);
+  static_assert(std::is_same_v<decltype(c.cluster_endpoints()), const std::vector<std::string>&>);
+  static_assert(std::is_same_v<decltype(c.set_max_retry_count(1)), bool>);
+  EXPECT_FALSE(c.set_connection_pool_size(0)) << "the checker refuses it";
+  EXPECT_EQ(c.connection_pool_size(), 4) << "and the value is unchanged";
+  EXPECT_TRUE(c.set_connection_pool_size(8));
+  EXPECT_EQ(c.connection_pool_size(), 8);
+  EXPECT_FALSE(c.set_transaction_timeout_ms(0));
+  EXPECT_FALSE(c.set_max_retry_count(-1));
+  EXPECT_TRUE(c.set_max_retry_count(0));
+  EXPECT_FALSE(c.set_connect_timeout_ms(-5));
+}
+
+TEST(StandInParity, StatusAsThreeFsDeclaresIt) {
+  static_assert(!std::is_default_constructible_v<Status>);
+  static_assert(!std::is_convertible_v<Status, bool>, "operator bool is explicit");
+  static_assert(std::is_constructible_v<bool, Status>);
+  Status ok = Status::OK;
+  EXPECT_TRUE(ok.isOK());
+  EXPECT_TRUE(static_cast<bool>(ok));
+  EXPECT_EQ(ok.code(), StatusCode::kOK);
+  Status bad(TransactionCode::kConflict, "busy", 42);
+  EXPECT_FALSE(static_cast<bool>(bad));
+  EXPECT_EQ(bad.message(), "busy");
+  ASSERT_TRUE(bad.hasPayload());
+  EXPECT_EQ(*bad.payload<int>(), 42);
+  Status copy = bad;
+  EXPECT_EQ(copy.code(), TransactionCode::kConflict);
+  IReadOnlyTransaction::KeyValue kv(std::string_view("k"), std::string_view("v"));
+  auto [k, v] = kv.pair();
+  EXPECT_EQ(k, "k");
+  EXPECT_EQ(v, "v");
+}
+
+CoTryTask<int> addOne(Result<int> in) {
+  CO_RETURN_ON_ERROR(in);
+  co_return *in + 1;
+}
+
+TEST(StandInParity, CoReturnOnErrorMovesTheErrorAndNamesAnEmptyOne) {
+  EXPECT_EQ(blockingWait(addOne(5)).value(), 6);
+  auto conflict = blockingWait(addOne(makeError(TransactionCode::kConflict, "busy")));
+  ASSERT_TRUE(conflict.hasError());
+  EXPECT_EQ(conflict.error().code(), TransactionCode::kConflict);
+  EXPECT_EQ(conflict.error().message(), "busy");
+  auto unnamed = blockingWait(addOne(makeError(StatusCode::kInvalidArg)));
+  ASSERT_TRUE(unnamed.hasError());
+  EXPECT_EQ(unnamed.error().code(), StatusCode::kInvalidArg);
+  EXPECT_NE(std::string(unnamed.error().message()).find("adapter_test.cc:"), std::string::npos)
+      << unnamed.error().message();
+  Result<int> held = makeError(TransactionCode::kTooOld, "old");
+  auto fromHeld = [](Result<int>& r) -> CoTryTask<int> {
+    CO_RETURN_ON_ERROR(r);
+    co_return 0;
+  };
+  auto moved = blockingWait(fromHeld(held));
+  ASSERT_TRUE(moved.hasError());
+  EXPECT_EQ(moved.error().message(), "old");
+  EXPECT_TRUE(held.error().message().empty()) << "CO_RETURN_ON_ERROR moves the error out";
+}
+
+CoTask<int> awaitValue(folly::SemiFuture<int> f) { co_return co_await std::move(f); }
+
+TEST(StandInParity, ADestroyedUnfulfilledPromiseRaisesBrokenPromise) {
+  auto [promise, future] = folly::makePromiseContract<int>();
+  { auto dropped = std::move(promise); }
+  EXPECT_THROW(blockingWait(awaitValue(std::move(future))), folly::BrokenPromise);
+  // Fulfilled from another thread: the awaiting coroutine still completes.
+  auto [p2, f2] = folly::makePromiseContract<int>();
+  std::thread t([p = std::move(p2)]() mutable {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    p.setValue(7);
+  });
+  EXPECT_EQ(blockingWait(awaitValue(std::move(f2))), 7);
+  t.join();
 }
 
 TEST(Config, MapsToConnectOptionsAndTheExampleNamesEveryKey) {
@@ -167,33 +253,51 @@ TEST_F(AdapterLive, EveryOperationThroughTheInterface) {
   blockingWait(body());
 }
 
-TEST_F(AdapterLive, ListByPrefixPagingAsTransactionHelperDoes) {
+TEST_F(AdapterLive, ListByPrefixThroughTransactionHelper) {
   auto p = prefix();
   auto body = [&]() -> CoTask<void> {
+    // 2,500 rows under p (more than txkv's default page of 1,000: listByPrefix must page),
+    // the prefix key itself, and a neighbour just past prefixListEndKey(p).
     auto w = engine->createReadWriteTransaction();
-    for (int i = 0; i < 25; ++i) {
+    for (int i = 0; i < 2500; ++i) {
       char buf[8];
-      snprintf(buf, sizeof buf, "%03d", i);
-      (void)co_await w->set(p + buf, "x");
+      snprintf(buf, sizeof buf, "%04d", i);
+      (void)co_await w->set(p + buf, std::to_string(i));
     }
+    (void)co_await w->set(p, "self");
+    String after = TransactionHelper::prefixListEndKey(p);
+    (void)co_await w->set(after + "x", "outside");
     EXPECT_FALSE((co_await w->commit()).hasError());
+
+    using Opts = TransactionHelper::ListByPrefixOptions;
     auto r = engine->createReadonlyTransaction();
-    String begin = p, end = p;
-    end.back()++;  // prefixListEndKey of a prefix ending in '/'
-    Sel b(begin, true), e(end, false);
-    std::vector<String> keys;
-    String last;
-    for (;;) {
-      auto page = co_await r->snapshotGetRange(b, e, 7);
-      EXPECT_FALSE(page.hasError());
-      if (page.hasError()) break;
-      for (auto& kv : page->kvs) keys.push_back(kv.key);
-      if (!page->hasMore) break;
-      last = keys.back();
-      b = Sel(last, false);
+    auto all = co_await TransactionHelper::listByPrefix(*r, p, Opts());
+    EXPECT_FALSE(all.hasError());
+    if (all.hasError()) co_return;
+    EXPECT_EQ(all->size(), 2501u);
+    EXPECT_TRUE(std::is_sorted(all->begin(), all->end(), [](auto& a, auto& b) { return a.key < b.key; }));
+    if (!all->empty()) {
+      auto [k, v] = all->front().pair();
+      EXPECT_EQ(k, p);
+      EXPECT_EQ(v, "self");
+      EXPECT_EQ(all->back().key, p + "2499");
     }
-    EXPECT_EQ(keys.size(), 25u);
-    EXPECT_TRUE(std::is_sorted(keys.begin(), keys.end()));
+    auto exclusive = co_await TransactionHelper::listByPrefix(*r, p, Opts().withInclusive(false));
+    EXPECT_EQ(exclusive->size(), 2500u);
+    auto limited = co_await TransactionHelper::listByPrefix(*r, p, Opts().withLimit(1500));
+    EXPECT_EQ(limited->size(), 1500u);
+    if (limited->size() == 1500u) EXPECT_EQ(limited->back().key, p + "1498");
+    // Not a snapshot: through getRange (read conflicts), same rows.
+    auto rw = engine->createReadWriteTransaction();
+    auto conflicting = co_await TransactionHelper::listByPrefix(*rw, p, Opts().withSnapshot(false).withLimit(1001));
+    EXPECT_EQ(conflicting->size(), 1001u);
+    // The unpacking overload; an unpack error comes back as is.
+    auto sizes = co_await TransactionHelper::listByPrefix<size_t>(
+        *r, p, Opts().withLimit(3), [](const String&, const String& value) -> Result<size_t> { return value.size(); });
+    EXPECT_EQ(sizes.value(), (std::vector<size_t>{4, 1, 1}));
+    auto failed = co_await TransactionHelper::listByPrefix<int>(
+        *r, p, Opts(), [](const String&, const String&) -> Result<int> { return makeError(StatusCode::kInvalidArg, "nope"); });
+    EXPECT_TRUE(failed.hasError() && failed.error().code() == StatusCode::kInvalidArg);
   };
   blockingWait(body());
 }

@@ -49,6 +49,7 @@ class Expected {
   const T* operator->() const { return &value(); }
   E& error() & { return std::get<1>(v_); }
   const E& error() const& { return std::get<1>(v_); }
+  E&& error() && { return std::get<1>(std::move(v_)); }
 
  private:
   void check() const {
