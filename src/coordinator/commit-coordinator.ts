@@ -122,10 +122,16 @@ export class CommitCoordinator {
       throw err;
     }
     this.oracle.finish(commitVersion);
-    // acknowledge only once every lower version has finished too: a read version taken
-    // after this reply must cover this commit (spec: read versions cover every
-    // acknowledged commit), and read versions never pass an unfinished lower version
-    if (this.oracle.committedVersion < commitVersion) await this.oracle.waitFor(commitVersion, Infinity);
+    if (replicated) {
+      // cluster: acknowledge only once every lower version has finished too, so a read
+      // version taken after this reply covers this commit (replicas serve reads by it)
+      if (this.oracle.committedVersion < commitVersion) await this.oracle.waitFor(commitVersion, Infinity);
+    } else {
+      // single node: acknowledge now; read versions handed out from now on cover this
+      // commit, and a read at such a version waits on each shard it reads for the lower
+      // commits that shard still applies (unrelated commits no longer wait for each other)
+      this.oracle.acknowledge(commitVersion);
+    }
     return { commitVersion, versionstamp: stamp };
   }
 

@@ -29,10 +29,10 @@ export class ReadRouter {
   }
 
   private async checkVersion(readVersion: number): Promise<void> {
-    if (readVersion <= this.oracle.committedVersion) return;
+    if (readVersion <= this.oracle.readableVersion) return;
     // a version handed out as a commit version may still be in flight: wait briefly
     if (await this.oracle.waitFor(readVersion, FUTURE_WAIT_MS)) return;
-    throw new TxnError('FUTURE_VERSION', `read version ${readVersion} is ahead of the server (latest committed ${this.oracle.committedVersion})`);
+    throw new TxnError('FUTURE_VERSION', `read version ${readVersion} is ahead of the server (latest committed ${this.oracle.readableVersion})`);
   }
 
   get(readVersion: number, key: Uint8Array): Promise<Uint8Array | null> {
@@ -52,7 +52,7 @@ export class ReadRouter {
     const byShard = new Map<number, number[]>();
     const slow: Promise<void>[] = [];
     for (let i = 0; i < keys.length; i++) {
-      if (readVersions[i]! > this.oracle.committedVersion) {
+      if (readVersions[i]! > this.oracle.readableVersion) {
         // rare: a version still in flight (or in the future) waits alone, then reads
         slow.push(
           this.checkVersion(readVersions[i]!)
@@ -93,7 +93,7 @@ export class ReadRouter {
    * the page (cut by the limit or the byte cap).
    */
   async getRange(readVersion: number, range: KeyRange, limit: number, reverse: boolean, maxBytes = RANGE_PAGE_MAX_BYTES): Promise<RangeResultRows> {
-    if (readVersion > this.oracle.committedVersion) await this.checkVersion(readVersion);
+    if (readVersion > this.oracle.readableVersion) await this.checkVersion(readVersion);
     // the bounds are often views into the request's frame: structured clone would copy the
     // whole frame to the shard (a range read sharing a frame with a 10 MB commit took 2.4x
     // as long); copy the bounds themselves instead

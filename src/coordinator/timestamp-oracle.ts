@@ -49,6 +49,14 @@ export class TimestampOracle {
   /** Called (following only) when a reader waits for a version beyond the last one seen. */
   beyond: ((version: number) => void) | null = null;
 
+  /**
+   * Newest acknowledged commit (single node). A commit is acknowledged as soon as its own
+   * shards applied it, not when every lower version has finished, so read versions go up
+   * to here; a read then waits, on each shard it reads, for the commits at or below its
+   * version that shard still applies (Shard.mustWait).
+   */
+  private acked = 0;
+
   /** Versions up to this may be handed out without persisting a new bound. */
   private bound = Infinity;
 
@@ -73,6 +81,16 @@ export class TimestampOracle {
   /** Every commit with a version <= this is applied on all its shards (or aborted). */
   get committedVersion(): number {
     return this.committed;
+  }
+
+  /** The newest version a read may use without waiting here (the shards wait for what they still apply). */
+  get readableVersion(): number {
+    return this.committed > this.acked ? this.committed : this.acked;
+  }
+
+  /** A commit was acknowledged to its client: read versions handed out from now on cover it. */
+  acknowledge(version: number): void {
+    if (version > this.acked) this.acked = version;
   }
 
   get lastAssignedVersion(): number {
@@ -122,7 +140,7 @@ export class TimestampOracle {
       }
       this.committed = this.lastAssigned;
     }
-    return this.committed;
+    return this.committed > this.acked ? this.committed : this.acked;
   }
 
   /** Resolves true once committedVersion >= version; false for a version never assigned, or after timeoutMs. */

@@ -22,6 +22,7 @@ import {
   unpackMutations,
   type CommitRequest,
   type DecideRequest,
+  type GetsRequest,
   type PrepareRequest,
   type RangeRequest,
   type ShardMutation,
@@ -66,6 +67,10 @@ export class Shard {
   private readonly byVersion = new Map<number, Queued>();
   private readonly forgets: Uint8Array[] = [];
   private readonly dueTombstones: Tombstone[] = [];
+  /** Reads waiting for commits at or below their version that this shard still applies (mustWait). */
+  private parked: (GetsRequest | RangeRequest)[] = [];
+  /** Lowest commit version of the batch being written (Infinity: none). */
+  private writingFrom = Infinity;
   private appliedVersion: number;
   private readonly watermarkKey: Uint8Array;
   readonly counters = { reads: 0, commits: 0, conflicts: 0, fsyncs: 0, batches: 0, busyMs: 0 };
@@ -82,14 +87,40 @@ export class Shard {
     this.watermarkKey = appliedKey(shardId);
   }
 
+  /**
+   * Whether a read at `v` must wait: a commit at or below v is still queued or being
+   * written here. Commits are acknowledged without waiting for lower versions (the
+   * coordinator hands out read versions up to the newest acknowledged one), so a read
+   * waits here, on the shards it reads, for exactly the commits it must see.
+   */
+  private mustWait(v: number): boolean {
+    return this.writingFrom <= v || (this.queue.length > 0 && this.queue[0]!.commitVersion <= v);
+  }
+
+  /** Re-handles the parked reads (those still waiting park again, in order). */
+  private wakeParked(replies: ShardReply[]): void {
+    if (this.parked.length === 0) return;
+    const reads = this.parked;
+    this.parked = [];
+    for (const r of reads) this.handle(r, replies);
+  }
+
   /** Handles one request; its reply goes to `replies` now, or at a later flush (commits), or never (forget, horizon). */
   handle(req: ShardRequest, replies: ShardReply[]): void {
     try {
       switch (req.t) {
         case 'gets':
+          if (this.mustWait(maxOf(req.readVersions))) {
+            this.parked.push(req);
+            return;
+          }
           replies.push(this.gets(req.id, unpackBytes(req.keys) as Uint8Array[], req.readVersions, req.maxBytes ?? Infinity));
           return;
         case 'range':
+          if (this.mustWait(req.readVersion)) {
+            this.parked.push(req);
+            return;
+          }
           replies.push(this.range(req));
           return;
         case 'commit':
@@ -363,6 +394,7 @@ export class Shard {
       this.byVersion.delete(req.commitVersion);
       this.queue.splice(this.queue.indexOf(q), 1);
       replies.push({ id: req.id, ok: true });
+      this.wakeParked(replies);
       return;
     }
     q.state = 'ready';
@@ -386,6 +418,7 @@ export class Shard {
     if (n === 0 && this.forgets.length === 0 && this.dueTombstones.length === 0) return null;
     const started = performance.now();
     const commits = this.queue.splice(0, n);
+    if (commits.length > 0) this.writingFrom = commits[0]!.commitVersion;
     const ops = new WriteOps();
     const tombstones = this.dueTombstones.splice(0);
     if (tombstones.length > 0) this.tombstoneOps(tombstones, ops);
@@ -481,6 +514,8 @@ export class Shard {
     if (batch.tombstones.length > 0) this.window.dropTombstones(batch.tombstones);
     for (const id of batch.replyIds) replies.push({ id, ok: true });
     this.counters.commits += batch.replyIds.length;
+    this.writingFrom = Infinity;
+    this.wakeParked(replies);
     if (batch.twoPhase) this.failpoints.hitShard('shard.after-apply', this.shardId);
   }
 
@@ -565,4 +600,10 @@ function readRangeSet(flat: Uint8Array[]): RangeSet {
   const pairs: [string, string][] = [];
   for (let i = 0; i + 1 < flat.length; i += 2) pairs.push([keyString(flat[i]!), keyString(flat[i + 1]!)]);
   return RangeSet.from(pairs);
+}
+
+function maxOf(xs: readonly number[]): number {
+  let m = -Infinity;
+  for (const x of xs) if (x > m) m = x;
+  return m;
 }
