@@ -27,7 +27,15 @@ interface SocketLike {
   onmessage: ((ev: { data: unknown }) => void) | null;
   send(data: Uint8Array): void;
   close(code?: number, reason?: string): void;
+  // `ws` (Node) only: WebSocket pings; a browser's WebSocket has no ping API
+  ping?(): void;
+  on?(event: 'pong', listener: () => void): void;
+  terminate?(): void;
 }
+
+/** How often a connection pings its server (Node), and after how long without any answer it is given up. */
+export const PING_INTERVAL_MS = 2000;
+export const DEAD_AFTER_MS = 10_000;
 
 type SocketCtor = new (url: string, protocols?: string | string[], options?: object) => SocketLike;
 
@@ -51,6 +59,9 @@ export class Connection {
   private nextId = 1;
   private dead = false;
   private queuedGrv: Promise<ReplyBody> | null = null;
+  /** Last time anything (a reply, a pong) came from the server. */
+  private lastHeard = Date.now();
+  private pinger: ReturnType<typeof setInterval> | null = null;
   readOnlyServer = false;
   /** The server's database id from the handshake ('' from servers that predate it). */
   databaseId = '';
@@ -130,6 +141,7 @@ export class Connection {
             c.readOnlyServer = r.readOnly;
             c.databaseId = r.databaseId;
             ws.onerror = () => {};
+            c.startPinging();
             resolve();
           },
           (err: TxnError) => {
@@ -178,7 +190,36 @@ export class Connection {
     this.socket.send(frame);
   };
 
+  /**
+   * Pings the server every PING_INTERVAL_MS; with no answer of any kind for
+   * DEAD_AFTER_MS the connection is given up as if it had closed (pending commits
+   * MAYBE_COMMITTED, other calls NETWORK_ERROR), so a frozen or unreachable server
+   * whose TCP connection stays up does not hold calls forever. Node (`ws`) only.
+   */
+  private startPinging(): void {
+    const ws = this.socket;
+    if (!ws?.ping || !ws.on) return;
+    ws.on('pong', () => (this.lastHeard = Date.now()));
+    this.lastHeard = Date.now();
+    this.pinger = setInterval(() => {
+      const silent = Date.now() - this.lastHeard;
+      if (silent > DEAD_AFTER_MS) {
+        this.onClosed(`no answer from ${this.url} for ${silent} ms (pings unanswered): the server is frozen or unreachable`);
+        if (ws.terminate) ws.terminate();
+        else ws.close();
+        return;
+      }
+      try {
+        ws.ping!();
+      } catch {
+        /* closing: onclose reports it */
+      }
+    }, PING_INTERVAL_MS);
+    (this.pinger as { unref?: () => void }).unref?.();
+  }
+
   private onMessage(data: unknown): void {
+    this.lastHeard = Date.now();
     let buf: Uint8Array;
     if (data instanceof ArrayBuffer) buf = new Uint8Array(data);
     else if (data instanceof Uint8Array) buf = data;
@@ -202,6 +243,8 @@ export class Connection {
   }
 
   private onClosed(why: string): void {
+    if (this.pinger) clearInterval(this.pinger);
+    this.pinger = null;
     if (this.dead && this.pending.size === 0) return;
     this.dead = true;
     for (const [, p] of this.pending) {

@@ -122,9 +122,41 @@ export class TxnImpl implements Transaction {
 
   /** The transaction's connection: chosen once (a dead one is replaced for the next transaction, not mid-transaction). */
   private call(body: Parameters<Connection['request']>[0], isCommit = false): Promise<ReplyBody> {
-    if (this.connReady) return this.connReady.request(body, isCommit);
+    if (this.connReady) return this.withinDeadline(this.connReady.request(body, isCommit), isCommit);
     const p = (this.conn ??= this.pool.get().then((c) => (this.connReady = c)));
-    return p.then((c) => c.request(body, isCommit));
+    return this.withinDeadline(
+      p.then((c) => c.request(body, isCommit)),
+      isCommit,
+    );
+  }
+
+  /**
+   * A pending call fails at the transaction's deadline, not only a call started after
+   * it (as FoundationDB's timeout fails every pending operation): TIMEOUT, or for a
+   * commit in flight MAYBE_COMMITTED (the server may still apply it).
+   */
+  private withinDeadline(sent: Promise<ReplyBody>, isCommit: boolean): Promise<ReplyBody> {
+    if (this.timeoutMs <= 0) return sent;
+    const left = this.startedAt + this.timeoutMs - Date.now();
+    return new Promise<ReplyBody>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(
+          isCommit
+            ? new TxnError('MAYBE_COMMITTED', `no answer to the commit within the transaction's timeout of ${this.timeoutMs} ms: it may or may not have been applied`)
+            : new TxnError('TIMEOUT', `no answer within the transaction's timeout of ${this.timeoutMs} ms`),
+        );
+      }, Math.max(0, left));
+      sent.then(
+        (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+        (e: unknown) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      );
+    });
   }
 
   // ---------------------------------------------------------------- versions
