@@ -43,10 +43,17 @@ interface Status {
     commits: number;
     reads: number;
     fsyncs: number;
-    estimatedKeys: number;
-    estimatedBytes: number;
+    estimatedKeys: number | null;
+    estimatedBytes: number | null;
   }[];
-  storage: Record<string, number | string | null>;
+  storage: {
+    disk: { usedBytes: number; sstBytes: number; walBytes: number; fsTotalBytes: number; fsAvailableBytes: number };
+    runningCompactions: number | null;
+    backgroundErrors: number | null;
+    writeStopped: boolean | null;
+    blockCacheBytes: number | null;
+  };
+  process: { cpuPercent: number | null; rssBytes: number; eventLoopLagP99Ms: number | null; walWriteMs: number | null } | null;
   recovery: { lastCommittedVersion: string; decisionRecords: number; partsReplayed: number; ms: number };
 }
 
@@ -77,15 +84,25 @@ export function formatStatus(s: Status, endpoint: string): string {
   const errs = Object.entries(s.errorsByCode);
   lines.push(`errors: ${errs.length === 0 ? 'none' : errs.map(([c, k]) => `${c} ${k}`).join(', ')}`);
   lines.push(`recovery: ${s.recovery.ms} ms, last committed version on disk ${s.recovery.lastCommittedVersion}, ${s.recovery.decisionRecords} decision records, ${s.recovery.partsReplayed} parts replayed`);
+  const d = s.storage.disk;
+  const mib = (b: number): string => `${(b / 1048576).toFixed(1)} MiB`;
   lines.push(
-    `rocksdb: memtable ${s.storage['cur-size-all-mem-tables'] ?? '-'} B, compaction pending ${s.storage['compaction-pending'] ?? '-'}, running compactions ${s.storage['num-running-compactions'] ?? '-'}, background errors ${s.storage['background-errors'] ?? '-'}`,
+    `disk: data directory ${mib(d.usedBytes)} (SST ${mib(d.sstBytes)}, WAL ${mib(d.walBytes)}), file system ${mib(d.fsAvailableBytes)} free of ${mib(d.fsTotalBytes)}`,
   );
+  lines.push(
+    `rocksdb: running compactions ${s.storage.runningCompactions ?? '-'}, write stall ${s.storage.writeStopped ? 'YES (writes stopped)' : 'no'}, background errors ${s.storage.backgroundErrors ?? '-'}, block cache ${mib(s.storage.blockCacheBytes ?? 0)}`,
+  );
+  if (s.process) {
+    lines.push(
+      `process: CPU ${n(s.process.cpuPercent, 1)} %, RSS ${mib(s.process.rssBytes)}, event-loop lag p99 ${n(s.process.eventLoopLagP99Ms, 1)} ms, WAL write ${n(s.process.walWriteMs, 2)} ms`,
+    );
+  }
   lines.push('shards:');
-  lines.push(`  ${pad('id', 4)}${pad('range [begin, end)', 34)}${pad('util', 8)}${pad('queue', 8)}${pad('commits', 10)}${pad('reads', 10)}${pad('fsyncs', 9)}${pad('est.keys', 10)}est.bytes`);
+  lines.push(`  ${pad('id', 4)}${pad('range [begin, end)', 34)}${pad('util', 8)}${pad('queue', 8)}${pad('commits', 10)}${pad('reads', 10)}${pad('fsyncs', 9)}${pad('keys', 10)}bytes (counted)`);
   for (const sh of s.shards) {
     const range = `[${sh.beginKey === '' ? '""' : sh.beginKey}, ${sh.endKey === null ? 'end' : sh.endKey})`;
     lines.push(
-      `  ${pad(String(sh.shardId), 4)}${pad(range, 34)}${pad(sh.utilization === null ? '-' : `${(sh.utilization * 100).toFixed(1)}%`, 8)}${pad(`${sh.queueDepth}/${sh.queued}`, 8)}${pad(String(sh.commits), 10)}${pad(String(sh.reads), 10)}${pad(String(sh.fsyncs), 9)}${pad(String(sh.estimatedKeys), 10)}${sh.estimatedBytes}`,
+      `  ${pad(String(sh.shardId), 4)}${pad(range, 34)}${pad(sh.utilization === null ? '-' : `${(sh.utilization * 100).toFixed(1)}%`, 8)}${pad(`${sh.queueDepth}/${sh.queued}`, 8)}${pad(String(sh.commits), 10)}${pad(String(sh.reads), 10)}${pad(String(sh.fsyncs), 9)}${pad(String(sh.estimatedKeys ?? '-'), 10)}${sh.estimatedBytes ?? '-'}`,
     );
   }
   return lines.join('\n') + '\n';

@@ -3,7 +3,11 @@
 // latency percentiles for the dashboard). Main thread; the only importer of
 // prom-client. It reads the server through ServerSources (wired in
 // server/start-server.ts) and never changes anything it observes.
+import fs from 'node:fs';
+import path from 'node:path';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ShardCensus } from './census.js';
 import { printable } from '../keys/bytes.js';
 import { histogramText, quantile, type LatencyHistogram } from './latency-histogram.js';
 import { RequestMetrics, type Protocol, type SlowLogger } from './request-metrics.js';
@@ -22,6 +26,9 @@ export interface ShardCounters {
   fsyncs: number;
   batches: number;
   busyMs: number;
+  /** Batches written to the WAL and the milliseconds those writes (with fsync) took. */
+  walWrites: number;
+  walMs: number;
 }
 
 export interface ShardRangeInfo {
@@ -62,6 +69,8 @@ export interface ServerSources {
   shardStats(): Promise<ShardCounters[]>;
   /** A RocksDB property of the database (default column family), or undefined. */
   rocksProperty(name: string): string | undefined;
+  /** Counted keys and bytes per shard (census.ts), when the server runs a census. */
+  census?: () => ShardCensus[];
   /** Gateway admission counters, when the gateway has them. */
   admission?: () => { bufferedBytes: number; peakBufferedBytes: number; refused: number };
 }
@@ -87,22 +96,96 @@ interface Sample {
   shardBusyMs: number[];
   shardCommits: number[];
   shardReads: number[];
+  /** Sums over the shards: WAL batch writes and their milliseconds, fsyncs. */
+  walWrites: number;
+  walMs: number;
+  fsyncs: number;
+  /** process.cpuUsage() user + system, microseconds. */
+  cpuMicros: number;
+  rssBytes: number;
+  heapUsedBytes: number;
+  /** Event-loop delay over the interval ending here (ms): p99 and max; NaN without samples. */
+  loopP99Ms: number;
+  loopMaxMs: number;
+}
+
+/** What the data directory takes on disk, and what its file system has left. */
+export interface DiskUsage {
+  dataDir: string;
+  /** Bytes of every file under the data directory. */
+  usedBytes: number;
+  /** RocksDB table files (*.sst), all column families together. */
+  sstBytes: number;
+  sstFiles: number;
+  /** RocksDB write-ahead log files (*.log). */
+  walBytes: number;
+  otherBytes: number;
+  fsTotalBytes: number;
+  fsFreeBytes: number;
+  /** Free bytes an unprivileged process may use (statfs bavail). */
+  fsAvailableBytes: number;
+}
+
+/** Walks the data directory (RocksDB keeps it flat: a few hundred files at most) and statfs's it. */
+export function diskUsage(dataDir: string): DiskUsage {
+  const u: DiskUsage = { dataDir, usedBytes: 0, sstBytes: 0, sstFiles: 0, walBytes: 0, otherBytes: 0, fsTotalBytes: 0, fsFreeBytes: 0, fsAvailableBytes: 0 };
+  const walk = (dir: string): void => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return; // gone meanwhile
+    }
+    for (const e of entries) {
+      const f = path.join(dir, e.name);
+      if (e.isDirectory()) {
+        walk(f);
+        continue;
+      }
+      let size = 0;
+      try {
+        size = fs.statSync(f).size;
+      } catch {
+        continue; // deleted by a compaction meanwhile
+      }
+      u.usedBytes += size;
+      if (e.name.endsWith('.sst')) {
+        u.sstBytes += size;
+        u.sstFiles++;
+      } else if (e.name.endsWith('.log')) u.walBytes += size;
+      else u.otherBytes += size;
+    }
+  };
+  walk(dataDir);
+  try {
+    const st = fs.statfsSync(dataDir);
+    u.fsTotalBytes = st.blocks * st.bsize;
+    u.fsFreeBytes = st.bfree * st.bsize;
+    u.fsAvailableBytes = st.bavail * st.bsize;
+  } catch {
+    // no statfs: leave zeros
+  }
+  return u;
 }
 
 const SAMPLE_MS = 1000;
 const KEEP_SAMPLES = 301; // five minutes of one-second intervals
 const RECENT_SEC = 10;
 
+// The binding answers properties of the default column family only (txkv's metadata:
+// watermarks and decision records), or of the whole database: every entry says which.
+// Per-shard (per column family) figures come from the census and the directory walk.
 const ROCKS_PROPERTIES: [string, string, string][] = [
-  ['txkv_rocksdb_memtable_bytes', 'rocksdb.cur-size-all-mem-tables', 'RocksDB memtable bytes (default column family)'],
-  ['txkv_rocksdb_compaction_pending', 'rocksdb.compaction-pending', 'RocksDB: 1 if a compaction is pending (default column family)'],
-  ['txkv_rocksdb_pending_compaction_bytes', 'rocksdb.estimate-pending-compaction-bytes', 'RocksDB estimated bytes compaction must rewrite (default column family)'],
+  ['txkv_rocksdb_metadata_memtable_bytes', 'rocksdb.cur-size-all-mem-tables', 'RocksDB memtable bytes of the default column family (txkv metadata only; shard data is in per-shard column families)'],
+  ['txkv_rocksdb_metadata_compaction_pending', 'rocksdb.compaction-pending', 'RocksDB: 1 if a compaction of the default column family (metadata) is pending'],
   ['txkv_rocksdb_running_compactions', 'rocksdb.num-running-compactions', 'RocksDB compactions running (whole database)'],
   ['txkv_rocksdb_running_flushes', 'rocksdb.num-running-flushes', 'RocksDB memtable flushes running (whole database)'],
   ['txkv_rocksdb_background_errors', 'rocksdb.background-errors', 'RocksDB background errors (whole database)'],
-  ['txkv_rocksdb_block_cache_bytes', 'rocksdb.block-cache-usage', 'RocksDB block cache bytes in use'],
-  ['txkv_rocksdb_live_sst_bytes', 'rocksdb.live-sst-files-size', 'RocksDB live SST file bytes (default column family)'],
+  ['txkv_rocksdb_block_cache_bytes', 'rocksdb.block-cache-usage', 'RocksDB block cache bytes in use (one cache shared by every column family)'],
+  ['txkv_rocksdb_write_stopped', 'rocksdb.is-write-stopped', 'RocksDB: 1 while writes are stopped (a write stall: too many memtables or level-0 files, or too much pending compaction; whole database)'],
+  ['txkv_rocksdb_delayed_write_rate_bytes', 'rocksdb.actual-delayed-write-rate', 'RocksDB: the write rate (bytes/s) it slows writers to during a write slowdown, 0 when not delayed (whole database)'],
 ];
+const DISK_CACHE_MS = 2000;
 
 const hex = (latin1: string): string => Buffer.from(latin1, 'latin1').toString('hex');
 const keyText = (latin1: string): string => printable(new Uint8Array(Buffer.from(latin1, 'latin1')), 256);
@@ -137,6 +220,15 @@ export class ServerMetrics {
   private lastShards: ShardCounters[] = [];
   private timer: NodeJS.Timeout | null = null;
   private sampling = false;
+  private readonly loop: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
+  private diskCache: { at: number; u: DiskUsage } | null = null;
+
+  /** Disk usage of the data directory, recomputed at most every DISK_CACHE_MS. */
+  disk(): DiskUsage {
+    const now = Date.now();
+    if (!this.diskCache || now - this.diskCache.at > DISK_CACHE_MS) this.diskCache = { at: now, u: diskUsage(this.src.settings.dataDir) };
+    return this.diskCache.u;
+  }
 
   constructor(
     private readonly src: ServerSources,
@@ -149,12 +241,14 @@ export class ServerMetrics {
 
   /** Starts the one-second sampler that the recent rates come from. */
   start(): void {
+    this.loop.enable();
     void this.sample();
     this.timer = setInterval(() => void this.sample(), SAMPLE_MS);
     this.timer.unref();
   }
 
   stop(): void {
+    this.loop.disable();
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
   }
@@ -199,7 +293,16 @@ export class ServerMetrics {
         shardBusyMs: shards.map((s) => s.busyMs),
         shardCommits: shards.map((s) => s.commits),
         shardReads: shards.map((s) => s.reads),
+        walWrites: shards.reduce((n, s) => n + (s.walWrites ?? 0), 0),
+        walMs: shards.reduce((n, s) => n + (s.walMs ?? 0), 0),
+        fsyncs: shards.reduce((n, s) => n + s.fsyncs, 0),
+        cpuMicros: ((u) => u.user + u.system)(process.cpuUsage()),
+        rssBytes: process.memoryUsage.rss(),
+        heapUsedBytes: process.memoryUsage().heapUsed,
+        loopP99Ms: this.loop.count > 0 ? this.loop.percentile(99) / 1e6 : NaN,
+        loopMaxMs: this.loop.count > 0 ? this.loop.max / 1e6 : NaN,
       });
+      this.loop.reset();
       if (this.samples.length > KEEP_SAMPLES) this.samples.splice(0, this.samples.length - KEEP_SAMPLES);
     } finally {
       this.sampling = false;
@@ -234,6 +337,15 @@ export class ServerMetrics {
       shardUtilization: b.shardBusyMs.map((busy, i) => round(Math.min(1, (busy - (a.shardBusyMs[i] ?? 0)) / (sec * 1000)), 4)),
       shardCommitsPerSec: b.shardCommits.map((n, i) => round((n - (a.shardCommits[i] ?? 0)) / sec, 1)),
       shardReadsPerSec: b.shardReads.map((n, i) => round((n - (a.shardReads[i] ?? 0)) / sec, 1)),
+      // WAL write (and fsync) latency: mean over the interval's batches; null when none was written
+      walWriteMs: b.walWrites > a.walWrites ? round((b.walMs - a.walMs) / (b.walWrites - a.walWrites)) : null,
+      walWritesPerSec: round((b.walWrites - a.walWrites) / sec, 1),
+      fsyncsPerSec: round((b.fsyncs - a.fsyncs) / sec, 1),
+      cpuPercent: round(((b.cpuMicros - a.cpuMicros) / 1e6 / sec) * 100, 1),
+      rssBytes: b.rssBytes,
+      heapUsedBytes: b.heapUsedBytes,
+      eventLoopLagP99Ms: round(b.loopP99Ms, 2),
+      eventLoopLagMaxMs: round(b.loopMaxMs, 2),
     };
   }
 
@@ -309,6 +421,8 @@ export class ServerMetrics {
       const v = s.rocksProperty(prop);
       rocks[prop.replace(/^rocksdb\./, '')] = v === undefined || v === '' ? null : Number(v);
     }
+    const census = new Map((s.census?.() ?? []).map((c) => [c.shardId, c]));
+    const disk = this.disk();
     return {
       version: s.version,
       databaseId: s.databaseId,
@@ -344,8 +458,29 @@ export class ServerMetrics {
         readsPerSec: readsPerSec[r.shardId] ?? null,
         ...stats[r.shardId],
         appliedVersion: stats[r.shardId] ? String(stats[r.shardId]!.appliedVersion) : null,
+        // counted by the census (census.ts), per shard; null until its first pass ends
+        estimatedKeys: census.get(r.shardId)?.keys ?? null,
+        estimatedBytes: census.get(r.shardId)?.bytes ?? null,
+        countedAt: census.get(r.shardId)?.at ? new Date(census.get(r.shardId)!.at!).toISOString() : null,
+        walWriteMsAvg: stats[r.shardId] && stats[r.shardId]!.walWrites > 0 ? round(stats[r.shardId]!.walMs / stats[r.shardId]!.walWrites) : null,
       })),
-      storage: { note: 'RocksDB properties of the default column family unless marked whole-database', ...rocks },
+      storage: {
+        note:
+          'disk: the data directory on disk (every column family) and its file system; shards[].estimatedKeys/estimatedBytes: rows and key+value bytes counted per shard (column family) by a background census; ' +
+          'metadata-*: RocksDB properties of the default column family (txkv metadata only); the rest: whole database',
+        disk,
+        metadataMemtableBytes: rocks['cur-size-all-mem-tables'],
+        metadataCompactionPending: rocks['compaction-pending'],
+        runningCompactions: rocks['num-running-compactions'],
+        runningFlushes: rocks['num-running-flushes'],
+        backgroundErrors: rocks['background-errors'],
+        blockCacheBytes: rocks['block-cache-usage'],
+        writeStopped: rocks['is-write-stopped'] == null ? null : rocks['is-write-stopped']! > 0,
+        delayedWriteRateBytes: rocks['actual-delayed-write-rate'],
+      },
+      process: recent === null
+        ? null
+        : { cpuPercent: recent.cpuPercent, rssBytes: recent.rssBytes, heapUsedBytes: recent.heapUsedBytes, eventLoopLagP99Ms: recent.eventLoopLagP99Ms, eventLoopLagMaxMs: recent.eventLoopLagMaxMs, walWriteMs: recent.walWriteMs },
       recovery: versionsAsStrings(s.recovery),
     };
   }
@@ -479,11 +614,30 @@ export class ServerMetrics {
     gauge('txkv_shard_window_commits', 'Commits held in the shard MVCC window', ['shard'], (set) => {
       for (const x of shards()) set({ shard: x.shardId }, x.windowCommits);
     });
-    gauge('txkv_shard_estimated_keys', 'RocksDB estimate of keys (rocksdb.estimate-num-keys, as the shard reports it)', ['shard'], (set) => {
-      for (const x of shards()) set({ shard: x.shardId }, x.estimatedKeys);
+    gauge('txkv_shard_keys', 'Live keys of the shard, counted by the background census (as of its last pass)', ['shard'], (set) => {
+      for (const c of s.census?.() ?? []) if (c.keys !== null) set({ shard: c.shardId }, c.keys);
     });
-    gauge('txkv_shard_estimated_bytes', 'RocksDB estimate of live bytes (rocksdb.estimate-live-data-size, as the shard reports it)', ['shard'], (set) => {
-      for (const x of shards()) set({ shard: x.shardId }, x.estimatedBytes);
+    gauge('txkv_shard_bytes', 'Key and value bytes of the shard, counted by the background census (as of its last pass)', ['shard'], (set) => {
+      for (const c of s.census?.() ?? []) if (c.bytes !== null) set({ shard: c.shardId }, c.bytes);
+    });
+    counter('txkv_shard_wal_writes_total', 'Batches the shard wrote to the RocksDB WAL (with fsync under fsync durability)', ['shard'], (set) => {
+      for (const x of shards()) set({ shard: x.shardId }, x.walWrites ?? 0);
+    });
+    counter('txkv_shard_wal_write_seconds_total', 'Seconds those WAL writes took, fsync and queueing at the log writer included (rate over rate of txkv_shard_wal_writes_total = mean latency)', ['shard'], (set) => {
+      for (const x of shards()) set({ shard: x.shardId }, (x.walMs ?? 0) / 1000);
+    });
+    const disk: [string, string, keyof DiskUsage][] = [
+      ['txkv_storage_used_bytes', 'Bytes of every file in the data directory (all column families, WAL, manifest)', 'usedBytes'],
+      ['txkv_storage_sst_bytes', 'Bytes of RocksDB table files (*.sst) in the data directory, all column families', 'sstBytes'],
+      ['txkv_storage_wal_bytes', 'Bytes of RocksDB WAL files (*.log) in the data directory', 'walBytes'],
+      ['txkv_storage_filesystem_size_bytes', 'Size of the file system holding the data directory', 'fsTotalBytes'],
+      ['txkv_storage_filesystem_free_bytes', 'Free bytes of that file system (statfs bfree)', 'fsFreeBytes'],
+      ['txkv_storage_filesystem_available_bytes', 'Bytes of that file system an unprivileged process may use (statfs bavail)', 'fsAvailableBytes'],
+    ];
+    for (const [name, help, field] of disk) gauge(name, help, [], (set) => set({}, this.disk()[field] as number));
+    gauge('txkv_nodejs_eventloop_lag_p99_recent_seconds', 'Event-loop delay p99 over the last sampler interval (about 1 s)', [], (set) => {
+      const last = this.samples[this.samples.length - 1];
+      if (last && Number.isFinite(last.loopP99Ms)) set({}, last.loopP99Ms / 1000);
     });
     for (const [name, prop, help] of ROCKS_PROPERTIES) {
       gauge(name, help, [], (set) => {

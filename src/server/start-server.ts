@@ -20,6 +20,7 @@ import { PID_FILE, probePort } from './startup-errors.js';
 import { watchDataDir } from './data-dir-watch.js';
 import { connectionLimit, descriptorLimit } from './fd-limit.js';
 import { ServerMetrics } from '../metrics/server-metrics.js';
+import { Census } from '../metrics/census.js';
 import { attachRequestMetrics } from '../metrics/request-metrics.js';
 import { dashboardPages } from '../dashboard/pages.js';
 
@@ -167,9 +168,11 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
     },
     r.partsReplayed > 0 ? `recovered: finished ${r.partsReplayed} shard parts of decided commits` : 'recovered: nothing in doubt',
   );
+  const census = new Census(coordinator);
   const metrics = new ServerMetrics(
     {
       version: VERSION,
+      census: () => census.get(),
       databaseId,
       cluster: () => cluster?.status() ?? null,
       settings: { ...config, dataDir },
@@ -233,6 +236,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
     `txkv serving on ${url}`,
   );
   metrics.start();
+  census.start();
   // a deleted data directory: stop at once, before another commit is acknowledged
   // into deleted files (PostgreSQL likewise stops when its lock file is gone)
   const dirWatch = watchDataDir(dataDir, config.dataDir, (reason) => {
@@ -264,6 +268,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
         dirWatch.stop();
         gateway.stopListening();
         metrics.stop();
+        census.stop();
         // hand the leadership over first: the others take over at once instead of after the lease TTL
         await cluster?.close();
         await coordinator.close();

@@ -73,7 +73,14 @@ export class Shard {
   private writingFrom = Infinity;
   private appliedVersion: number;
   private readonly watermarkKey: Uint8Array;
-  readonly counters = { reads: 0, commits: 0, conflicts: 0, fsyncs: 0, batches: 0, busyMs: 0 };
+  /** walWrites/walMs: batches written to the WAL (with fsync under fsync durability) and the time those writes took, queueing at the log writer included. */
+  readonly counters = { reads: 0, commits: 0, conflicts: 0, fsyncs: 0, batches: 0, busyMs: 0, walWrites: 0, walMs: 0 };
+
+  /** One batch's WAL write (and fsync) finished after `ms`. */
+  walWritten(ms: number): void {
+    this.counters.walWrites++;
+    this.counters.walMs += ms;
+  }
 
   constructor(
     private readonly storage: ShardStorage,

@@ -48,6 +48,8 @@ export default async function attach(task: AttachTask): Promise<{ shardId: numbe
   /** The batch at the log writer (at most one, so batches reach the WAL in version order). */
   let inflight: ApplyBatch | null = null;
   let logId = 0;
+  /** When the batch at the log writer was sent: its WAL write (and fsync) latency is measured to the reply. */
+  let walStarted = 0;
   const apply = (): void => {
     scheduled = false;
     if (inflight) return;
@@ -56,10 +58,13 @@ export default async function attach(task: AttachTask): Promise<{ shardId: numbe
       if (!b) return;
       if (log) {
         inflight = b;
+        walStarted = performance.now();
         log.postMessage({ id: ++logId, ops: b.ops.pack(), sync: b.sync } satisfies LogWrite);
         return;
       }
+      const t = performance.now();
       storage.write(b.ops, b.sync);
+      s.walWritten(performance.now() - t);
       s.endApply(b, replies);
     } catch (err) {
       fail(err);
@@ -76,6 +81,7 @@ export default async function attach(task: AttachTask): Promise<{ shardId: numbe
   log?.on('message', (_done: LogWritten) => {
     const b = inflight!;
     inflight = null;
+    s.walWritten(performance.now() - walStarted);
     s.endApply(b, replies);
     post();
     schedule();

@@ -55,7 +55,7 @@ describe.skipIf(!haveChromium)('dashboard in chromium', () => {
     const committedBefore = await page.textContent('#committed-total');
     expect(await page.locator('#shards tr').count()).toBe(3);
     expect(await page.textContent('#shards tr[data-shard="1"] td.key')).toBe('[h, p)');
-    expect(await page.locator('.uplot').count()).toBe(5); // uPlot loaded from /dashboard/uPlot.iife.min.js
+    expect(await page.locator('.uplot').count()).toBe(7); // uPlot loaded from /dashboard/uPlot.iife.min.js
 
     // load: commits across shards, reads, and some conflicts
     const stop = Date.now() + 3000;
@@ -99,6 +99,20 @@ describe.skipIf(!haveChromium)('dashboard in chromium', () => {
     const legend = await page.locator('#chart-commit-latency .u-legend .u-value').allTextContents();
     expect(legend.join(' ')).not.toMatch(/--|^-$/);
     expect(await page.evaluate(() => (window as unknown as { txkvCharts: Record<string, { series: { spanGaps?: boolean }[] }> }).txkvCharts.commit!.series.slice(1).map((x) => x.spanGaps))).toEqual([false, false, false]);
+
+    // an operator's figures (finding 12): disk, WAL latency, process, event loop, compactions, replication slot
+    await page.waitForFunction(() => /ms$/.test(document.getElementById('wal-ms')!.textContent!), undefined, { timeout: 10_000 });
+    expect(await page.textContent('#disk-used')).toMatch(/\d+(\.\d)? (B|KiB|MiB|GiB)$/);
+    expect(await page.textContent('#disk-free')).toMatch(/\d+(\.\d)? (KiB|MiB|GiB|TiB)$/);
+    expect(await page.textContent('#cpu')).toMatch(/^\d[\d,.]* %$/);
+    expect(await page.textContent('#rss')).toMatch(/MiB$/);
+    expect(await page.textContent('#loop-lag')).toMatch(/ ms$/);
+    expect(await page.textContent('#compactions')).toMatch(/^\d+ running$/);
+    expect(await page.textContent('#write-stall')).toBe('no');
+    expect(await page.textContent('#replication')).toContain('single node');
+    expect(await page.textContent('#storage')).toContain('data directory');
+    // keys counted per shard: the three shards hold different numbers of keys
+    await page.waitForFunction(() => [...document.querySelectorAll('#shards tr')].every((tr) => /\d/.test(tr.children[8]!.textContent!)), undefined, { timeout: 15_000 });
 
     const shot = process.env.TXKV_DASHBOARD_SCREENSHOT ?? path.join(profile, 'dashboard.png');
     await page.screenshot({ path: shot, fullPage: true });
