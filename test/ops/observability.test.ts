@@ -142,7 +142,7 @@ describe('status, metrics, logs', () => {
     expect(slow[0]).toMatchObject({ level: 40, outcome: 'COMMITTED', mutations: 2 });
     expect(typeof slow[0]!.commitMs).toBe('number');
     const events = new Set(logs.map((l) => l.event));
-    expect([...events].sort()).toEqual(['AuthDisabled', 'RecoveryDone', 'ServerStarted', 'SlowTransaction', 'UwsLoaded'].filter((e) => events.has(e)).sort());
+    expect([...events].sort()).toEqual(['AuthDisabled', 'ConnectionLimit', 'RecoveryDone', 'ServerStarted', 'SlowTransaction', 'UwsLoaded'].filter((e) => events.has(e)).sort());
   });
 
   it('the SDK connects from a 3FS [kv_engine.custom_kv] config file', async () => {
