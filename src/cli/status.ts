@@ -55,6 +55,16 @@ interface Status {
   };
   process: { cpuPercent: number | null; rssBytes: number; eventLoopLagP99Ms: number | null; walWriteMs: number | null } | null;
   recovery: { lastCommittedVersion: string; decisionRecords: number; partsReplayed: number; ms: number };
+  databaseId?: string;
+  cluster?: null | {
+    nodeId: string;
+    role: string;
+    leader: string | null;
+    appliedVersion: number;
+    lastFailoverMs: number | null;
+    members: { nodeId: string; role: string; applied: number; lagVersions: number | null }[];
+    log: { pending: number; trimmedThrough: number };
+  };
 }
 
 const dur = (s: number): string => {
@@ -69,6 +79,15 @@ const pad = (s: string, w: number): string => (s.length >= w ? s : s + ' '.repea
 export function formatStatus(s: Status, endpoint: string): string {
   const lines: string[] = [];
   lines.push(`txkv ${s.version} at ${endpoint}: up ${dur(s.uptimeSec)}, durability ${s.durability}${s.readonly ? ', READ-ONLY' : ''}, data ${s.dataDir}`);
+  if (s.databaseId) lines.push(`database ${s.databaseId}`);
+  const cl = s.cluster;
+  if (cl) {
+    lines.push(
+      `cluster: node ${cl.nodeId} is ${cl.role}, leader ${cl.leader ?? 'none (election running)'}, applied ${cl.appliedVersion}` +
+        `${cl.lastFailoverMs !== null ? `, last take-over here ${cl.lastFailoverMs} ms` : ''}; members ` +
+        cl.members.map((m) => `${m.nodeId} ${m.role}${m.lagVersions ? ` lag ${(m.lagVersions / 1000).toFixed(0)} ms` : ''}`).join(', '),
+    );
+  }
   lines.push(`latest committed version ${s.latestCommittedVersion}, MVCC window ${(s.mvccWindowMs / 1000).toFixed(1)} s`);
   lines.push(`connections ${s.connections}, in flight: ${s.inflightRequests} requests, ${s.inflightCommits} commits`);
   const t = s.transactions;

@@ -52,6 +52,21 @@ export interface CommitTotals {
   twoPhase: number;
 }
 
+type MetricFactory = (name: string, help: string, labelNames: string[], fill: (set: (labels: Record<string, string | number>, v: number) => void) => void) => void;
+
+/** The part of the cluster status (ClusterNode.status()) the metrics read. */
+interface ClusterView {
+  role: string;
+  appliedVersion: number;
+  members: { nodeId: string; applied: number; lagVersions: number | null }[];
+  failovers: number;
+  lastFailoverMs: number | null;
+  log: { appends: number; appendedCommits: number; appendedBytes: number; fenced: number; failed: number; appendMs: number; trimmedThrough: number };
+  forwarded: { commits: number; readVersions: number };
+  appliedFromLog: number;
+  etcd: { errors: number };
+}
+
 export interface ServerSources {
   version: string;
   /** The database's id (data directory or cluster), as in the Hello reply. */
@@ -505,6 +520,52 @@ export class ServerMetrics {
     );
   }
 
+  /** txkv_cluster_*: cluster mode only (src/cluster/cluster-node.ts status()). */
+  private registerCluster(counter: MetricFactory, gauge: MetricFactory): void {
+    const cl = (): ClusterView | null => this.src.cluster() as ClusterView | null;
+    gauge('txkv_cluster_role', "This node's role: 1 on the label of the current one", ['role'], (set) => {
+      const c = cl();
+      if (c) for (const role of ['leader', 'replica', 'candidate']) set({ role }, c.role === role ? 1 : 0);
+    });
+    gauge('txkv_cluster_applied_version', 'Every log entry at or below this version is applied on this node', [], (set) => {
+      const c = cl();
+      if (c) set({}, c.appliedVersion);
+    });
+    gauge('txkv_cluster_member_applied_version', 'Applied version each live member published in etcd (every ~0.5 s)', ['node'], (set) => {
+      for (const m of cl()?.members ?? []) set({ node: m.nodeId }, m.applied);
+    });
+    gauge('txkv_cluster_member_lag_versions', "How far each member's published applied version is behind the leader's (versions = microseconds)", ['node'], (set) => {
+      for (const m of cl()?.members ?? []) if (m.lagVersions !== null) set({ node: m.nodeId }, m.lagVersions);
+    });
+    counter('txkv_cluster_failovers_total', 'Times this node became the leader', [], (set) => set({}, cl()?.failovers ?? 0));
+    gauge('txkv_cluster_last_failover_seconds', 'Duration of the last take-over by this node, from the last sight of the previous leader to serving', [], (set) => {
+      const ms = cl()?.lastFailoverMs;
+      if (ms !== null && ms !== undefined) set({}, ms / 1000);
+    });
+    const log: [string, string, keyof ClusterView['log']][] = [
+      ['txkv_cluster_log_appends_total', 'Group-commit batches this node appended to the log in etcd (one fenced etcd transaction each)', 'appends'],
+      ['txkv_cluster_log_appended_commits_total', 'Commits in those batches', 'appendedCommits'],
+      ['txkv_cluster_log_appended_bytes_total', 'Bytes of those batches', 'appendedBytes'],
+      ['txkv_cluster_log_fenced_total', 'Appends refused by etcd because this node no longer held the leader key (the commits did not happen)', 'fenced'],
+      ['txkv_cluster_log_failed_total', 'Appends without an answer (their commits got MAYBE_COMMITTED)', 'failed'],
+    ];
+    for (const [name, help, key] of log) counter(name, help, [], (set) => set({}, Number(cl()?.log[key] ?? 0)));
+    gauge('txkv_cluster_log_append_seconds_mean', 'Mean round trip of an append to etcd', [], (set) => {
+      const l = cl()?.log;
+      if (l && l.appends + l.fenced > 0) set({}, l.appendMs / 1000 / (l.appends + l.fenced));
+    });
+    gauge('txkv_cluster_log_trimmed_through_version', 'Log entries with versions up to this were deleted from etcd (leader)', [], (set) => set({}, Number(cl()?.log.trimmedThrough ?? 0)));
+    counter('txkv_cluster_forwarded_total', 'Requests this node forwarded to the leader, by kind', ['kind'], (set) => {
+      const f = cl()?.forwarded;
+      if (f) {
+        set({ kind: 'commit' }, f.commits);
+        set({ kind: 'grv' }, f.readVersions);
+      }
+    });
+    counter('txkv_cluster_applied_from_log_total', 'Commits this node applied from the log (as a replica or while taking over)', [], (set) => set({}, cl()?.appliedFromLog ?? 0));
+    counter('txkv_cluster_etcd_errors_total', 'etcd calls of the cluster machinery that failed', [], (set) => set({}, cl()?.etcd.errors ?? 0));
+  }
+
   private register(): void {
     const reg = this.registry;
     const s = this.src;
@@ -581,6 +642,7 @@ export class ServerMetrics {
     gauge('txkv_inflight_commits', 'Commit versions assigned and not yet finished', [], (set) => set({}, s.inflightCommits()));
     gauge('txkv_latest_committed_version', 'Latest committed version (microseconds)', [], (set) => set({}, s.latestCommittedVersion()));
     gauge('txkv_mvcc_window_seconds', 'MVCC window', [], (set) => set({}, s.settings.mvccWindowMs / 1000));
+    if (s.cluster() !== null) this.registerCluster(counter, gauge);
     if (s.admission) {
       const adm = s.admission;
       gauge('txkv_gateway_buffered_bytes', 'Request bytes being processed (admission budget in use)', [], (set) => set({}, adm().bufferedBytes));
