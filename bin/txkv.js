@@ -1,11 +1,22 @@
 #!/usr/bin/env node
 // The txkv command: runs the compiled CLI (npm start / npm test build it first).
-import('../dist/src/cli/main.js').then((m) => m.main(process.argv.slice(2))).then(
-  (code) => {
-    if (typeof code === 'number') process.exitCode = code;
-  },
+import('../dist/src/cli/main.js').then(
+  (m) =>
+    m.main(process.argv.slice(2)).then(
+      (code) => {
+        if (typeof code === 'number') process.exitCode = code;
+      },
+      (err) => {
+        process.stderr.write(`txkv: ${err && err.message ? err.message : err}\n`);
+        process.exitCode = 1;
+      },
+    ),
   (err) => {
-    process.stderr.write(`txkv: ${err && err.message ? err.message : err}\n`);
+    // the CLI is TypeScript compiled to dist/: a fresh clone has not built it yet
+    if (err && err.code === 'ERR_MODULE_NOT_FOUND' && String(err.message).includes('/dist/')) {
+      const root = new URL('..', import.meta.url).pathname;
+      process.stderr.write(`txkv is not built yet: run \`npm run build\` in ${root} (npm start builds too), then try again\n`);
+    } else process.stderr.write(`txkv: ${err && err.message ? err.message : err}\n`);
     process.exitCode = 1;
   },
 );

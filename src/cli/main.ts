@@ -1,9 +1,25 @@
 // The txkv command line: one file per subcommand in this folder. Only the CLI reads
 // the environment (TXKV_*, via config/load-config.ts and client-options.ts) and flags;
 // the modules it calls never do.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { UsageError } from './args.js';
 
-export const USAGE = `usage: txkv <command> [options]      (txkv <command> --help for its options)
+/** The version in txkv's package.json (the first one named txkv above this file, from src/ or dist/). */
+function packageVersion(): string {
+  for (let dir = path.dirname(fileURLToPath(import.meta.url)); ; dir = path.dirname(dir)) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'txkv') return pkg.version ?? 'unknown';
+    } catch {
+      // no package.json here
+    }
+    if (path.dirname(dir) === dir) return 'unknown';
+  }
+}
+
+export const USAGE = `usage: txkv <command> [options]      (txkv <command> --help for its options; txkv --version)
 
 server:
   serve      run the server (config file, TXKV_* environment, flags)
@@ -40,6 +56,10 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd === '--version' || cmd === '-V' || cmd === 'version') {
+    process.stdout.write(`txkv ${packageVersion()}\n`);
+    return 0;
+  }
   if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
     if (cmd === 'help' && rest[0] && COMMANDS[rest[0]]) return (await COMMANDS[rest[0]]!())(['--help']);
     process.stdout.write(USAGE);

@@ -231,9 +231,12 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
   }
   const url = `${gateway.tls ? 'wss' : 'ws'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${gateway.port}`;
   if (!tokens.enabled) logger.info({ event: 'AuthDisabled', host: config.host }, 'no auth tokens configured: every client may read and write');
+  // the other doors on the same port, printed at start so a first-time operator finds them
+  const web = url.replace(/^ws/, 'http');
+  const doors = { dashboardUrl: `${web}/`, httpApiUrl: `${web}/v1/ (docs/http-api.md, ${web}/v1/openapi.json)`, metricsUrl: `${web}/metrics`, statusUrl: `${web}/v1/status` };
   logger.info(
-    { event: 'ServerStarted', url, port: gateway.port, shards: config.shards, durability: config.durability, uwsNative: gateway.native, ms: Date.now() - started },
-    `txkv serving on ${url}`,
+    { event: 'ServerStarted', url, ...doors, port: gateway.port, shards: config.shards, durability: config.durability, uwsNative: gateway.native, ms: Date.now() - started },
+    `txkv serving on ${url}; dashboard ${doors.dashboardUrl}, HTTP API ${web}/v1/, metrics ${doors.metricsUrl}`,
   );
   metrics.start();
   census.start();
