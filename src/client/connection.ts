@@ -15,6 +15,8 @@ interface Pending {
   resolve: (r: ReplyBody) => void;
   reject: (e: TxnError) => void;
   isCommit: boolean;
+  /** A change feed: every non-error reply goes to resolve, the request stays pending. */
+  stream?: boolean;
 }
 
 /** The subset of the WebSocket API used here (browser WebSocket and `ws` both have it). */
@@ -181,6 +183,45 @@ export class Connection {
     return p;
   }
 
+  /**
+   * A request answered many times (a change feed): `onReply` gets each reply, `onError`
+   * the error that ends it (the server's, or the connection's when it drops). Returns
+   * the request id (for post()ed acknowledgements and cancels).
+   */
+  stream(body: RequestBody, onReply: (r: ReplyBody) => void, onError: (e: TxnError) => void): number {
+    if (this.dead) {
+      onError(new TxnError('NETWORK_ERROR', `connection to ${this.url} is closed`));
+      return 0;
+    }
+    const id = this.nextId;
+    this.nextId = this.nextId >= 0xfffffffe ? 1 : this.nextId + 1;
+    this.pending.set(id, { resolve: onReply, reject: onError, isCommit: false, stream: true });
+    this.send({ requestId: id, body });
+    return id;
+  }
+
+  /** A request with no reply of its own (SubscribeAckRequest, CancelRequest). */
+  post(body: RequestBody): void {
+    if (this.dead) return;
+    const id = this.nextId;
+    this.nextId = this.nextId >= 0xfffffffe ? 1 : this.nextId + 1;
+    this.send({ requestId: id, body });
+  }
+
+  /** Stops routing replies of a request to its caller (after a cancel or a finished stream). */
+  forget(requestId: number): void {
+    this.pending.delete(requestId);
+  }
+
+  /** Queues an envelope for this turn's frame. */
+  private send(env: Envelope<RequestBody>): void {
+    this.outbox.push(env);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      defer(this.flush);
+    }
+  }
+
   private readonly flush = (): void => {
     this.scheduled = false;
     this.queuedGrv = null;
@@ -235,6 +276,10 @@ export class Connection {
     for (const env of envelopes) {
       const p = this.pending.get(env.requestId);
       if (!p) continue;
+      if (p.stream && env.body.type !== 'error' && env.body.type !== 'unknown') {
+        p.resolve(env.body);
+        continue;
+      }
       this.pending.delete(env.requestId);
       if (env.body.type === 'unknown') p.reject(new TxnError('PROTOCOL_ERROR', `server replied with unknown message type ${env.body.bodyType}`));
       else if (env.body.type === 'error') p.reject(TxnError.fromWire(env.body));

@@ -4,6 +4,9 @@ import { describeArg } from '../keys/bytes.js';
 import { ConnectionPool } from './pool.js';
 import { backoffMs, shouldRetry, type RetryPolicy } from './retry.js';
 import { TxnImpl, type ReadTransaction, type Transaction } from './transaction.js';
+import { FeedIterator, type ChangeFeedVersion, type SubscribeOptions, type Watch } from './live.js';
+import { compareKeys, toBytes, type Bytes } from '../keys/bytes.js';
+import { checkKeySize } from '../keys/limits.js';
 
 export interface ConnectOptions {
   /** Server URLs, e.g. ['ws://127.0.0.1:7070']. */
@@ -35,6 +38,22 @@ export interface Database {
    * only with { allowMaybeCommitted: true }. Returns fn's result.
    */
   transact<T>(fn: (tx: Transaction) => Promise<T>, options?: TransactOptions): Promise<T>;
+  /**
+   * Resolves once `key`'s value differs from its value now (a transaction that only
+   * watches). Rejects CANCELED after cancel(), NETWORK_ERROR when the connection drops
+   * (then re-read and watch again).
+   */
+  watch(key: Bytes): Watch;
+  /**
+   * Every committed change of [begin, end), in version order, each version once, after
+   * `fromVersion` (default: now). Sets, clears and clearRanges (clipped to the range);
+   * atomic and versionstamped writes appear as the set or clear they made. fromVersion
+   * older than the server keeps (its MVCC window, 5 s by default): TOO_OLD. Breaking out
+   * of the loop ends the subscription. A consumer that stops reading holds the server
+   * to its window; one that falls further behind than limits.maxFeedBufferBytes is
+   * ended with RESOURCE_CONSTRAINED.
+   */
+  subscribe(begin: Bytes, end: Bytes, opts?: SubscribeOptions): AsyncIterable<ChangeFeedVersion>;
   close(): Promise<void>;
 }
 
@@ -70,6 +89,24 @@ class DatabaseImpl implements Database {
         tx.reset();
       }
     }
+  }
+
+  watch(key: Bytes): Watch {
+    const tx = this.createTransaction();
+    const w = tx.watch(key);
+    tx.commit().catch(() => {}); // a failed commit rejects the watch itself
+    return w;
+  }
+
+  subscribe(begin: Bytes, end: Bytes, opts: SubscribeOptions = {}): AsyncIterable<ChangeFeedVersion> {
+    const b = toBytes(begin);
+    const e = toBytes(end);
+    checkKeySize(b, 'subscribe begin');
+    checkKeySize(e, 'subscribe end');
+    if (compareKeys(b, e) > 0) throw new TxnError('INVALID_ARGUMENT', 'subscribe: begin is after end');
+    const from = opts.fromVersion ?? 0n;
+    if (typeof from !== 'bigint' || from < 0n) throw new TxnError('INVALID_ARGUMENT', `fromVersion must be a non-negative bigint, got ${String(from)}`);
+    return { [Symbol.asyncIterator]: () => new FeedIterator(() => this.pool.get(), b, e, from) };
   }
 
   async close(): Promise<void> {

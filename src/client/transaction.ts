@@ -17,6 +17,7 @@ import type { KeyRangeMsg, ReplyBody } from '../protocol/codec.js';
 import type { Connection } from './connection.js';
 import type { ConnectionPool } from './pool.js';
 import { UNREADABLE, WriteBuffer, applySteps } from './write-buffer.js';
+import { WatchImpl, type Watch } from './live.js';
 import { ATOMIC_OPS, atomicTypeOf, type AtomicOp } from '../keys/atomic.js';
 
 export type { AtomicOp };
@@ -68,6 +69,15 @@ export interface Transaction extends ReadTransaction {
   atomicOp(key: Bytes, param: Bytes, op: AtomicOp): void;
   /** atomicOp(key, param, 'add'): little-endian add; e.g. param = 8-byte little-endian 1 to count. */
   add(key: Bytes, param: Bytes): void;
+  /**
+   * A watch of `key`, armed when this transaction commits: it resolves once the key's
+   * value differs from the one this transaction saw (its own write of the key, else
+   * the value at its read version). It rejects with the commit's error if the commit
+   * fails, CANCELED after cancel() (of the watch or the transaction), and with the
+   * connection's error (NETWORK_ERROR) when the connection drops. Usual loop: read the
+   * key, watch it, commit, await the watch, repeat.
+   */
+  watch(key: Bytes): Watch;
   commit(): Promise<void>;
   getCommittedVersion(): bigint;
   getVersionstamp(): Promise<Uint8Array>;
@@ -84,6 +94,9 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: 
   return { promise, resolve, reject };
 }
 
+/** Watches armed together (each may read its key first): well under a connection's in-flight limit. */
+const WATCH_ARM_CHUNK = 1000;
+
 export class TxnImpl implements Transaction {
   private conn: Promise<Connection> | null = null;
   private connReady: Connection | null = null;
@@ -94,6 +107,8 @@ export class TxnImpl implements Transaction {
   private readStarted = false;
   private writes = new WriteBuffer();
   private readConflicts: KeyRangeMsg[] = [];
+  /** Watches waiting for the commit (armed by armWatches). */
+  private watches: { key: Uint8Array; watch: WatchImpl }[] = [];
   private canceled = false;
   private committing = false;
   private committedVersion = -1n;
@@ -394,6 +409,48 @@ export class TxnImpl implements Transaction {
     this.atomicOp(key, param, 'add');
   }
 
+  watch(key: Bytes): Watch {
+    this.check();
+    if (this.committing) throw new TxnError('INVALID_ARGUMENT', 'watch() after commit(): watch in the transaction before committing it');
+    const k = toBytes(key);
+    checkKeySize(k);
+    const w = new WatchImpl();
+    this.watches.push({ key: k, watch: w });
+    return w;
+  }
+
+  /**
+   * After a successful commit: each watch learns the value it compares against, then
+   * goes to the server. In chunks, so that thousands of watches stay within the
+   * connection's in-flight request limit.
+   */
+  private armWatches(): void {
+    const list = this.watches;
+    this.watches = [];
+    const arm = async ({ key, watch }: { key: Uint8Array; watch: WatchImpl }): Promise<void> => {
+      try {
+        const own = this.writes.lookup(key);
+        let value: Uint8Array | null;
+        if (own.kind === 'value') value = own.value;
+        else {
+          // written by an atomic or versionstamped operation: the value at the commit; else at the read version
+          const readVersion = own.kind === 'none' ? await this.getReadVersion() : this.committedVersion;
+          value = ((await this.call({ type: 'get', readVersion, key })) as Extract<ReplyBody, { type: 'get' }>).value;
+        }
+        watch.arm(this.connReady ?? (await this.pool.get()), key, value);
+      } catch (e) {
+        watch.fail(e);
+      }
+    };
+    void (async () => {
+      for (let i = 0; i < list.length; i += WATCH_ARM_CHUNK) await Promise.all(list.slice(i, i + WATCH_ARM_CHUNK).map(arm));
+    })();
+  }
+
+  private failWatches(err: unknown): void {
+    for (const { watch } of this.watches.splice(0)) watch.fail(err);
+  }
+
   // ---------------------------------------------------------------- commit
 
   async commit(): Promise<void> {
@@ -405,6 +462,7 @@ export class TxnImpl implements Transaction {
       // nothing written: nothing to check or apply (FoundationDB does the same)
       this.committedVersion = -1n;
       this.stamp.reject(new TxnError('INVALID_ARGUMENT', 'the transaction wrote nothing, so it has no versionstamp'));
+      if (this.watches.length > 0) this.armWatches();
       return;
     }
     try {
@@ -415,8 +473,10 @@ export class TxnImpl implements Transaction {
       this.stamp.resolve(r.versionstamp);
     } catch (err) {
       this.stamp.reject(err);
+      this.failWatches(err);
       throw err;
     }
+    if (this.watches.length > 0) this.armWatches();
   }
 
   getCommittedVersion(): bigint {
@@ -434,9 +494,11 @@ export class TxnImpl implements Transaction {
     if (this.canceled) return;
     this.canceled = true;
     if (this.committedVersion === -1n) this.stamp.reject(new TxnError('CANCELED', 'transaction was canceled'));
+    this.failWatches(new TxnError('CANCELED', 'transaction was canceled before its watches were armed'));
   }
 
   reset(): void {
+    this.failWatches(new TxnError('CANCELED', 'transaction was reset before its watches were armed'));
     this.conn = null;
     this.connReady = null;
     this.readVersion = null;

@@ -33,6 +33,8 @@ const REFINED: Record<string, z.ZodType> = {
   'cluster.etcdEndpoints': z.array(z.string().regex(/^https?:\/\/[^/]+$/, 'expected URLs like http://host:2379')),
   'cluster.leaseTtlMs': int(1000),
   'cluster.logRetentionMs': int(0),
+  'limits.maxWatchesPerConnection': int(0),
+  'limits.maxFeedBufferBytes': int(1024),
 };
 
 /** A setting's schema: its refinement, else the type of its default (so a new setting is checked too). */

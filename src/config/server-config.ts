@@ -73,6 +73,14 @@ export interface LimitsConfig {
   maxBufferedBytes: number;
   /** Replies waiting on a slow reader, per connection; past it the connection is closed. */
   maxBackpressureBytes: number;
+  /** Pending watches per connection (FoundationDB's default); one more: RESOURCE_CONSTRAINED. */
+  maxWatchesPerConnection: number;
+  /**
+   * Change-feed bytes the server holds for one subscription whose consumer has not
+   * acknowledged them (beyond the window it may have in flight); past it the feed ends
+   * with RESOURCE_CONSTRAINED.
+   */
+  maxFeedBufferBytes: number;
 }
 
 export const DEFAULT_CONFIG: ServerConfig = {
@@ -97,6 +105,8 @@ export const DEFAULT_CONFIG: ServerConfig = {
     maxInflightPerConnection: 10_000,
     maxBufferedBytes: 512 * 1024 * 1024,
     maxBackpressureBytes: 64 * 1024 * 1024,
+    maxWatchesPerConnection: 10_000,
+    maxFeedBufferBytes: 8 * 1024 * 1024,
   },
   cluster: { etcdEndpoints: [], nodeId: '', advertiseUrl: '', leaseTtlMs: 2000, logRetentionMs: 60_000 },
 };

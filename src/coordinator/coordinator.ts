@@ -9,6 +9,8 @@ import { CommitCoordinator, type CommitResult } from './commit-coordinator.js';
 import type { CommitInput } from './commit-plan.js';
 import { LocalLog, type CommitLog } from './commit-log.js';
 import { ReadRouter } from './read-router.js';
+import { LiveHub } from './live-hub.js';
+import { TxnError } from '../errors.js';
 import { recover, type RecoveryReport } from './recovery.js';
 import { LogWriterHandle, ShardHandle } from './shard-handle.js';
 import { ShardMap } from './shard-map.js';
@@ -53,6 +55,8 @@ export class Coordinator {
   private horizon = 0;
   /** Set in cluster mode (src/cluster/cluster-node.ts); null on a single node. */
   front: ClientFront | null = null;
+  /** Watches and change feeds (live-hub.ts). */
+  readonly live: LiveHub;
 
   private constructor(
     readonly oracle: TimestampOracle,
@@ -63,7 +67,9 @@ export class Coordinator {
     readonly recovery: RecoveryReport,
     private readonly mvccWindowMs: number,
     private readonly log: LogWriterHandle | null,
-  ) {}
+  ) {
+    this.live = new LiveHub(oracle, shards, () => shardMap);
+  }
 
   static async start(o: CoordinatorOptions): Promise<Coordinator> {
     const shardMap = new ShardMap(1, o.splitPoints);
@@ -150,6 +156,7 @@ export class Coordinator {
   async close(drainMs = 10_000): Promise<void> {
     this.commits.stopAccepting();
     if (this.horizonTimer) clearInterval(this.horizonTimer);
+    this.live.closeAll(new TxnError('NETWORK_ERROR', 'server shutting down'));
     const deadline = Date.now() + drainMs;
     while (this.oracle.inflightCount > this.commits.unapplied && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     await Promise.all(this.shards.map((s) => s.close()));

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { TxnError } from '../errors.js';
-import type { ShardInit, ShardReply, ShardRequest } from '../shard/interface.js';
+import type { ShardEvent, ShardInit, ShardReply, ShardRequest } from '../shard/interface.js';
 
 type Outgoing = ShardRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 
@@ -65,6 +65,8 @@ export class ShardHandle {
   private outbox: ShardRequest[] = [];
   private scheduled = false;
   private closed = false;
+  /** Watch and change-feed events of this shard (coordinator/live-hub.ts). */
+  onEvent: ((e: ShardEvent) => void) | null = null;
   /** Requests sent and not yet answered (queue depth, for status and metrics). */
   get inflight(): number {
     return this.pending.size;
@@ -77,6 +79,10 @@ export class ShardHandle {
   ) {
     port.on('message', (replies: ShardReply[]) => {
       for (const r of replies) {
+        if (r.id === 0 && 'event' in r) {
+          this.onEvent?.(r);
+          continue;
+        }
         const cb = this.pending.get(r.id);
         if (cb) {
           this.pending.delete(r.id);

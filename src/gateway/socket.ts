@@ -13,6 +13,7 @@ import { bearer, type Access, type TokenStore } from './auth.js';
 import { Admission } from './limits.js';
 import type { LimitsConfig, TlsConfig } from '../config/server-config.js';
 import { loadUws } from './uws.js';
+import { closeLive, handleLive, newLiveConn, type LiveConn } from './live-requests.js';
 import { listenFailure } from '../server/startup-errors.js';
 
 export interface GatewayOptions {
@@ -48,6 +49,8 @@ interface Conn {
   replyBytes: number;
   flushScheduled: boolean;
   inflight: number;
+  /** Watches and change feeds of this connection (live-requests.ts). */
+  live: LiveConn;
 }
 
 /** Reply bytes reserved per point read of a frame before values are known (16 KiB; at least a range page for the frame). */
@@ -185,7 +188,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
           .end(JSON.stringify({ error: { code: 'RESOURCE_CONSTRAINED', message: `connection limit ${o.limits.maxConnections} reached` } }), true);
         return;
       }
-      const conn: Conn = { id: nextConnId++, access, helloDone: false, closed: false, outbox: [], outboxBytes: 0, replyBytes: 0, flushScheduled: false, inflight: 0 };
+      const conn: Conn = { id: nextConnId++, access, helloDone: false, closed: false, outbox: [], outboxBytes: 0, replyBytes: 0, flushScheduled: false, inflight: 0, live: newLiveConn() };
       res.upgrade(conn, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
     },
     open: (ws) => {
@@ -235,6 +238,8 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
           hello(ws, conn, env);
           continue;
         }
+        // watches and feeds are long-lived: not requests in flight (live-requests.ts has their limits)
+        if (handleLive(coordinator, o.limits, conn.live, env.requestId, env.body as RequestBody, (id, body) => reply(ws, conn, id, body))) continue;
         const refusal = admission.admitRequest(conn.inflight, ws.getBufferedAmount());
         if (refusal) {
           reply(ws, conn, env.requestId, { type: 'error', code: refusal.code, message: refusal.message });
@@ -325,6 +330,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
     close: (ws) => {
       const conn = ws.getUserData();
       conn.closed = true;
+      closeLive(coordinator, conn.live);
       // replies that will never be sent leave the budget now (those still being read do when they arrive)
       const unsent = conn.outboxBytes;
       conn.outboxBytes = 0;

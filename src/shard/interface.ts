@@ -165,7 +165,60 @@ export interface StatsRequest {
   id: number;
 }
 
+/** Register watches: each fires once the key's value differs from { present, value } (no reply of its own). */
+export interface WatchRequest {
+  t: 'watch';
+  id: number;
+  watches: { watchId: number; key: Uint8Array; present: boolean; value: Uint8Array }[];
+}
+
+/** Drop watches (canceled, or their connection closed); no reply. */
+export interface UnwatchRequest {
+  t: 'unwatch';
+  id: number;
+  watchIds: number[];
+}
+
+/**
+ * Start reporting the changes of [begin, end) on this shard (as 'changes' events) and
+ * reply with the changes of every commit after `fromVersion` that the window holds
+ * (or TOO_OLD when fromVersion is below the window).
+ */
+export interface SubscribeShardRequest {
+  t: 'subscribe';
+  id: number;
+  subId: number;
+  begin: Uint8Array;
+  end: Uint8Array;
+  fromVersion: number;
+}
+
+export interface UnsubscribeShardRequest {
+  t: 'unsubscribe';
+  id: number;
+  subId: number;
+}
+
+/**
+ * The resulting changes of one commit on one shard, canonical: its cleared ranges
+ * (ClearRange, key..param) first, then each point key it changed with its final value
+ * (Set key=param, or Clear), point keys cleared inside those ranges left out.
+ */
+export interface ChangeRecord {
+  version: number;
+  mutations: PackedMutations;
+}
+
+/** Unsolicited messages from a shard (id 0), sent before the replies of the commits they describe. */
+export type ShardEvent =
+  | { id: 0; event: 'fired'; version: number; watchIds: number[] }
+  | { id: 0; event: 'changes'; records: ChangeRecord[] };
+
 export type ShardRequest =
+  | WatchRequest
+  | UnwatchRequest
+  | SubscribeShardRequest
+  | UnsubscribeShardRequest
   | GetsRequest
   | RangeRequest
   | CommitRequest
@@ -185,7 +238,10 @@ export type ShardReply =
   /** Reply to RangeRequest: keys and values alternating [k0, v0, k1, v1, ...]. */
   | { id: number; kvs: PackedBytes; more: boolean }
   | { id: number; ok: true }
-  | { id: number; stats: ShardStats };
+  | { id: number; stats: ShardStats }
+  /** Reply to SubscribeShardRequest: the window's changes after fromVersion, in version order. */
+  | { id: number; history: ChangeRecord[] }
+  | ShardEvent;
 
 /** What a worker receives at start-up (piscina workerData + the first task). */
 export interface ShardInit {

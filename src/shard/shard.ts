@@ -31,7 +31,8 @@ import {
   type ShardStats,
 } from './interface.js';
 import { VersionWindow, type Tombstone } from './mvcc.js';
-import { encodeTombstone, markKey, netEffect, tombstoneApplyOps, tombstoneKey } from './apply.js';
+import { ShardLive } from './live.js';
+import { encodeTombstone, markKey, netEffect, tombstoneApplyOps, tombstoneKey, type NetEffect } from './apply.js';
 import { WriteOps, type ShardStorage } from './storage.js';
 
 interface Queued extends PendingWrites {
@@ -63,6 +64,8 @@ const GETS_CHUNK = 16;
 
 export class Shard {
   readonly window: VersionWindow;
+  /** Watches and change feeds (live.ts). */
+  readonly live = new ShardLive();
   private readonly queue: Queued[] = [];
   private readonly byVersion = new Map<number, Queued>();
   private readonly forgets: Uint8Array[] = [];
@@ -145,14 +148,37 @@ export class Shard {
         case 'horizon':
           // tombstones no reader can need any more: their rows go with the next write
           this.dueTombstones.push(...this.window.prune(req.horizon));
+          this.live.prune(req.horizon);
           return;
         case 'stats':
           replies.push({ id: req.id, stats: this.stats() });
+          return;
+        case 'watch':
+          this.live.watch(req.watches, (keys) => keys.map((k) => this.latest(k)), this.window.newestVersion, replies);
+          return;
+        case 'unwatch':
+          this.live.unwatch(req.watchIds);
+          return;
+        case 'subscribe':
+          this.checkReadable(req.fromVersion);
+          this.live.subscribe(req.subId, req.begin, req.end);
+          replies.push({ id: req.id, history: this.live.history(req.fromVersion, req.begin, req.end) });
+          return;
+        case 'unsubscribe':
+          this.live.unsubscribe(req.subId);
           return;
       }
     } catch (err) {
       replies.push({ id: req.id, error: toWireError(err) });
     }
+  }
+
+  /** The key's value after every commit applied so far (the batch at the log writer included). */
+  private latest(key: Uint8Array): Uint8Array | null {
+    const s = keyString(key);
+    const v = this.live.inflight?.wrote(s);
+    if (v !== undefined) return v;
+    return this.window.valueAt(s, Infinity, (this.storage.getMany([key])[0] as Uint8Array | undefined) ?? null);
   }
 
   /** Handles a batch of requests in arrival order. */
@@ -432,8 +458,10 @@ export class Shard {
     const view = new BatchView(this.storage, this.window, commits);
     let sync = false;
     let twoPhase = false;
+    this.live.inflight = view;
     for (const c of commits) {
-      const { before, ranges } = this.applyMutations(c.commitVersion, c.mutations, ops, view);
+      const { before, ranges, effect } = this.applyMutations(c.commitVersion, c.mutations, ops, view);
+      this.live.commit(c.commitVersion, effect.ranges, effect.points, view);
       if (c.decision) ops.putMeta(c.decision.key, c.decision.value);
       sync ||= c.sync || c.decision !== undefined;
       twoPhase ||= c.twoPhase;
@@ -461,7 +489,7 @@ export class Shard {
     mutations: readonly ShardMutation[],
     ops: WriteOps,
     view: BatchView,
-  ): { before: Map<string, Uint8Array | null>; ranges: [string, string][] } {
+  ): { before: Map<string, Uint8Array | null>; ranges: [string, string][]; effect: NetEffect } {
     const effect = netEffect(mutations, compareKeys);
     const before = new Map<string, Uint8Array | null>();
     // physical before-images: the window accounts for the tombstones that hid them
@@ -491,7 +519,7 @@ export class Shard {
         ops.del(m.key);
       }
     }
-    return { before, ranges };
+    return { before, ranges, effect };
   }
 
   /** Ops that delete the rows of tombstones no reader needs any more (apply.ts tombstoneApplyOps). */
@@ -516,6 +544,8 @@ export class Shard {
 
   /** The write of `batch` is done: answer its commits. */
   endApply(batch: ApplyBatch, replies: ShardReply[]): void {
+    this.live.inflight = null;
+    this.live.flush(replies);
     if (batch.sync) this.counters.fsyncs++;
     this.counters.batches++;
     if (batch.tombstones.length > 0) this.window.dropTombstones(batch.tombstones);
@@ -580,6 +610,11 @@ class BatchView {
   physical(s: string): Uint8Array | null {
     if (this.written.has(s)) return this.written.get(s)!;
     return this.current.get(s) ?? null;
+  }
+
+  /** What this batch last wrote to the key (as reads see it); undefined when it did not write it. */
+  wrote(s: string): Uint8Array | null | undefined {
+    return this.pending.get(s);
   }
 
   /** The key's value now, as a read at the newest version would see it. */

@@ -1,0 +1,237 @@
+// Watches and change feeds, main thread. The shards notice changes (shard/live.ts) and
+// send events; this routes them to the watch or feed that asked, and holds each back
+// until the oracle's committed version covers it: a client told "changed" (or given a
+// change) can then read it with a fresh read version.
+//
+// Feeds: a subscription of [begin, end) asks every shard of the range for the changes
+// its window holds after fromVersion (history) and for every change from then on
+// (events). A cross-shard commit arrives in parts, one per shard, under one version;
+// parts are merged by version and a version is released only once committedVersion
+// has passed it: by then every shard's part has arrived (a shard sends a commit's
+// events ahead of its reply, and the oracle passes a version only after every reply).
+import { TxnError } from '../errors.js';
+import { compareKeys } from '../keys/bytes.js';
+import { MutationKind, unpackMutations, type ChangeRecord, type ShardEvent, type ShardMutation } from '../shard/interface.js';
+import type { ShardHandle } from './shard-handle.js';
+import type { ShardMap } from './shard-map.js';
+import type { TimestampOracle } from './timestamp-oracle.js';
+
+/** One committed version of a feed: its changes within the subscribed range. */
+export interface FeedVersion {
+  version: number;
+  mutations: ShardMutation[];
+}
+
+export interface FeedSink {
+  /** Versions in order, each once; called with what became releasable. */
+  deliver(versions: FeedVersion[]): void;
+  /** The feed ended on the server's side (a shard refused it, or it is shutting down). */
+  fail(err: TxnError): void;
+}
+
+interface WatchEntry {
+  shardId: number;
+  resolve: (version: number) => void;
+  reject: (err: TxnError) => void;
+}
+
+interface Feed {
+  begin: Uint8Array;
+  end: Uint8Array;
+  shardIds: number[];
+  sink: FeedSink;
+  /** Versions <= this are delivered (or were before the start). */
+  delivered: number;
+  pending: Map<number, ShardMutation[]>;
+  /** Shards whose history has not arrived yet: nothing is released before they all have. */
+  historyLeft: number;
+  closed: boolean;
+  releaseScheduled: boolean;
+}
+
+function clip(m: ShardMutation, begin: Uint8Array, end: Uint8Array): ShardMutation | null {
+  if (m.kind === MutationKind.ClearRange) {
+    const b = compareKeys(m.key, begin) < 0 ? begin : m.key;
+    const e = compareKeys(m.param, end) > 0 ? end : m.param;
+    return compareKeys(b, e) < 0 ? { kind: m.kind, key: b, param: e } : null;
+  }
+  return compareKeys(m.key, begin) >= 0 && compareKeys(m.key, end) < 0 ? m : null;
+}
+
+export class LiveHub {
+  private nextWatchId = 1;
+  private readonly watches = new Map<number, WatchEntry>();
+  private nextFeedId = 1;
+  private readonly feeds = new Map<number, Feed>();
+
+  constructor(
+    private readonly oracle: TimestampOracle,
+    private readonly shards: readonly ShardHandle[],
+    private readonly getShardMap: () => ShardMap,
+  ) {
+    for (const s of shards) s.onEvent = (e) => this.onEvent(e);
+  }
+
+  get watchCount(): number {
+    return this.watches.size;
+  }
+
+  get feedCount(): number {
+    return this.feeds.size;
+  }
+
+  // ---------------------------------------------------------------- watches
+
+  /**
+   * Resolves with a version at which the key's value differs from { present, value }
+   * (covered by every read version taken afterwards). Returns the watch's id, for cancel().
+   */
+  watch(key: Uint8Array, present: boolean, value: Uint8Array, resolve: (version: number) => void, reject: (err: TxnError) => void): number {
+    const watchId = this.nextWatchId++;
+    const shardId = this.getShardMap().shardOfKey(key);
+    this.watches.set(watchId, { shardId, resolve, reject });
+    this.shards[shardId]!.post({ t: 'watch', watches: [{ watchId, key, present, value }] });
+    return watchId;
+  }
+
+  /** Drops watches without settling them (the caller answers its client): one message per shard. */
+  cancelWatches(watchIds: Iterable<number>): void {
+    const byShard = new Map<number, number[]>();
+    for (const id of watchIds) {
+      const w = this.watches.get(id);
+      if (!w) continue;
+      this.watches.delete(id);
+      let list = byShard.get(w.shardId);
+      if (!list) byShard.set(w.shardId, (list = []));
+      list.push(id);
+    }
+    for (const [shardId, ids] of byShard) this.shards[shardId]!.post({ t: 'unwatch', watchIds: ids });
+  }
+
+  // ---------------------------------------------------------------- feeds
+
+  /**
+   * Starts a feed of [begin, end) after `fromVersion` (the current read version when
+   * undefined). Rejects TOO_OLD when a shard's window no longer holds fromVersion.
+   * Returns the feed's id, for unsubscribe().
+   */
+  async subscribe(begin: Uint8Array, end: Uint8Array, fromVersion: number | undefined, sink: FeedSink): Promise<number> {
+    const from = fromVersion ?? this.oracle.readVersion();
+    if (from > this.oracle.lastAssignedVersion) {
+      throw new TxnError('FUTURE_VERSION', `fromVersion ${from} is ahead of the server (latest ${this.oracle.committedVersion})`);
+    }
+    const parts = this.getShardMap().split({ begin, end });
+    const feedId = this.nextFeedId++;
+    const feed: Feed = {
+      begin,
+      end,
+      shardIds: parts.map((p) => p.shardId),
+      sink,
+      delivered: from,
+      pending: new Map(),
+      historyLeft: parts.length,
+      closed: false,
+      releaseScheduled: false,
+    };
+    this.feeds.set(feedId, feed);
+    const replies = await Promise.all(
+      parts.map((p) => this.shards[p.shardId]!.request({ t: 'subscribe', subId: feedId, begin: p.begin, end: p.end, fromVersion: from })),
+    );
+    const refusal = replies.find((r) => 'error' in r);
+    if (refusal && 'error' in refusal) {
+      this.unsubscribe(feedId);
+      throw TxnError.fromWire(refusal.error);
+    }
+    if (feed.closed) return feedId;
+    for (const r of replies) if ('history' in r) this.addRecords(feed, r.history);
+    feed.historyLeft = 0;
+    this.scheduleRelease(feed);
+    return feedId;
+  }
+
+  unsubscribe(feedId: number): void {
+    const feed = this.feeds.get(feedId);
+    if (!feed) return;
+    feed.closed = true;
+    this.feeds.delete(feedId);
+    for (const id of feed.shardIds) this.shards[id]!.post({ t: 'unsubscribe', subId: feedId });
+  }
+
+  /** Server shutdown: every watch and feed fails with `err`. */
+  closeAll(err: TxnError): void {
+    for (const [id, w] of this.watches) {
+      this.watches.delete(id);
+      w.reject(err);
+    }
+    for (const [id, f] of this.feeds) {
+      this.unsubscribe(id);
+      f.sink.fail(err);
+    }
+  }
+
+  // ---------------------------------------------------------------- events
+
+  private onEvent(e: ShardEvent): void {
+    if (e.event === 'fired') {
+      const fired: WatchEntry[] = [];
+      for (const id of e.watchIds) {
+        const w = this.watches.get(id);
+        if (!w) continue; // canceled meanwhile
+        this.watches.delete(id);
+        fired.push(w);
+      }
+      if (fired.length === 0) return;
+      void this.oracle.waitFor(e.version, Infinity).then(() => {
+        for (const w of fired) w.resolve(e.version);
+      });
+      return;
+    }
+    for (const feed of this.feeds.values()) {
+      this.addRecords(feed, e.records);
+      this.scheduleRelease(feed);
+    }
+  }
+
+  private addRecords(feed: Feed, records: ChangeRecord[]): void {
+    for (const r of records) {
+      if (r.version <= feed.delivered) continue;
+      let list: ShardMutation[] | undefined;
+      for (const m of unpackMutations(r.mutations)) {
+        const c = clip(m, feed.begin, feed.end);
+        if (!c) continue;
+        if (!list) {
+          list = feed.pending.get(r.version);
+          if (!list) feed.pending.set(r.version, (list = []));
+        }
+        // copies: the views share the event's buffer, which a feed may hold a while
+        list.push({ kind: c.kind, key: c.key.slice(), param: c.param.slice() });
+      }
+    }
+  }
+
+  private scheduleRelease(feed: Feed): void {
+    if (feed.releaseScheduled || feed.historyLeft > 0 || feed.pending.size === 0) return;
+    feed.releaseScheduled = true;
+    let newest = 0;
+    for (const v of feed.pending.keys()) if (v > newest) newest = v;
+    void this.oracle.waitFor(newest, Infinity).then(() => {
+      feed.releaseScheduled = false;
+      if (feed.closed) return;
+      this.release(feed);
+      this.scheduleRelease(feed);
+    });
+  }
+
+  private release(feed: Feed): void {
+    const upTo = this.oracle.committedVersion;
+    const ready = [...feed.pending.keys()].filter((v) => v <= upTo).sort((a, b) => a - b);
+    if (ready.length === 0) return;
+    const out: FeedVersion[] = ready.map((version) => {
+      const mutations = feed.pending.get(version)!;
+      feed.pending.delete(version);
+      return { version, mutations };
+    });
+    feed.delivered = ready[ready.length - 1]!;
+    feed.sink.deliver(out);
+  }
+}
