@@ -218,7 +218,7 @@ describe('watches', () => {
       expect(firedMs).toBeLessThan(20_000);
       expect(ops).toBeGreaterThan(3);
       // bound for a loaded 2-core machine; an unloaded one shows tens of milliseconds
-      expect(worst, `slowest other transaction ${worst.toFixed(0)} ms`).toBeLessThan(3000);
+      expect(worst, `slowest other transaction ${worst.toFixed(0)} ms`).toBeLessThan(5000);
       console.log(`10,000 watches fired ${firedMs.toFixed(0)} ms after the clearRange; other traffic: ${ops} transactions, slowest ${worst.toFixed(0)} ms`);
     } finally {
       await db.close();
