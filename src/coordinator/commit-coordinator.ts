@@ -90,7 +90,9 @@ export class CommitCoordinator {
   }
 
   async commit(input: CommitInput): Promise<CommitResult> {
-    if (this.draining) throw new TxnError('FAILED', 'server is shutting down; commit not attempted');
+    // UNAVAILABLE (retryable): nothing was attempted, another server (or this one after
+    // its restart) can take the commit
+    if (this.draining) throw new TxnError('UNAVAILABLE', 'server is shutting down; commit not attempted');
     if (this.options.readonly) throw new TxnError('READ_ONLY', 'server is read-only (config readonly = true); commits that write are refused');
     if (this.stuck) throw new TxnError('UNAVAILABLE', `${this.stuck}; the server must restart (recovery applies it) before it takes commits again`);
     validateCommit(input);
@@ -116,6 +118,12 @@ export class CommitCoordinator {
         throw new TxnError('MAYBE_COMMITTED', `${err.message}; it will be completed by recovery`);
       }
       this.oracle.finish(commitVersion);
+      if (err instanceof TxnError && (err.code === 'UNAVAILABLE' || err.code === 'FAILED') && this.shards.some((s) => s.shutDown)) {
+        // the shutdown drain gave up on this commit while a shard still held it (e.g. a
+        // write blocked in fsync): it may yet become durable, so its outcome is unknown
+        this.counters.aborted++;
+        throw new TxnError('MAYBE_COMMITTED', `the server shut down while commit ${commitVersion} was in flight (${err.message}): it may or may not have been applied`);
+      }
       if (err instanceof TxnError && err.code === 'CONFLICT') this.counters.conflicts++;
       else if (err instanceof TxnError && err.code === 'TOO_OLD') this.counters.tooOld++;
       else this.counters.aborted++;

@@ -112,7 +112,8 @@ export class ShardHandle {
 
   /** Sends a request; resolves with its reply (errors come back as { error } data). */
   request(req: Outgoing): Promise<ShardReply> {
-    if (this.closed) return Promise.reject(new TxnError('FAILED', `shard ${this.shardId} is shut down`));
+    // UNAVAILABLE: the server is stopping; a client retries elsewhere or later
+    if (this.closed) return Promise.reject(new TxnError('UNAVAILABLE', `shard ${this.shardId} is shut down`));
     const id = this.nextId++;
     // callers pass a fresh literal: stamping the id on it saves a copy per request
     (req as ShardRequest).id = id;
@@ -144,11 +145,18 @@ export class ShardHandle {
     if (batch.length > 0 && !this.closed) this.port.postMessage(batch);
   };
 
+  /** close() was called: requests still pending then were answered UNAVAILABLE without their outcome. */
+  get shutDown(): boolean {
+    return this.closed;
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.flushOutbox();
     this.closed = true;
-    for (const [id, cb] of this.pending) cb({ id, error: { code: 'FAILED', message: `shard ${this.shardId} shut down` } });
+    // Not FAILED: a write among these may be blocked in fsync and still become durable.
+    // The commit coordinator turns these into MAYBE_COMMITTED for commits; reads retry.
+    for (const [id, cb] of this.pending) cb({ id, error: { code: 'UNAVAILABLE', message: `shard ${this.shardId} shut down` } });
     this.pending.clear();
     this.port.close();
     await this.pool.destroy();
