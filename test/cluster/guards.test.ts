@@ -1,0 +1,81 @@
+// The two guards of a leader, each tested on its own (one etcd member, one txkv node):
+// - fencing: once the leader key is no longer this node's (here: replaced behind its
+//   back), etcd refuses its appends; the commit fails UNAVAILABLE and nothing reaches the log;
+// - the lease deadline: while etcd cannot be reached (its process stopped), the leader
+//   hands out read versions only until its own monotonic-clock lease deadline, then
+//   refuses them (UNAVAILABLE), although nothing told it that it lost the lease.
+import { execFileSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type Database } from '../../src/index.js';
+import { HAVE_ETCD, TestCluster, sleep } from './harness.js';
+
+describe.skipIf(!HAVE_ETCD)('leader guards (1 etcd member, 1 node)', () => {
+  const c = new TestCluster();
+  let db: Database;
+  const etcdctl = (...args: string[]): string =>
+    execFileSync('/usr/bin/etcdctl', ['--endpoints', c.etcdEndpoints.join(','), '--command-timeout=3s', ...args], {
+      env: { ...process.env, ETCDCTL_API: '3' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }).toString();
+  const logKeys = (): number => etcdctl('get', '--prefix', '--keys-only', 'txkv/log/').split('\n').filter((l) => l.trim() !== '').length;
+  const code = (p: Promise<unknown>): Promise<string | null> =>
+    p.then(
+      () => null,
+      (e: { code?: string }) => e.code ?? String(e),
+    );
+  const until = async (what: string, f: () => Promise<boolean>, ms = 15_000): Promise<void> => {
+    const end = Date.now() + ms;
+    while (!(await f())) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await sleep(100);
+    }
+  };
+
+  beforeAll(async () => {
+    await c.startEtcd(1);
+    await c.startNodes(1);
+    await c.leader();
+    db = await connect({ endpoints: c.urls, connectionPoolSize: 1 });
+    await db.transact(async (tx) => tx.set('g/before', '1'));
+  }, 60_000);
+
+  afterAll(async () => {
+    await db?.close();
+    await c.stop();
+  });
+
+  it('an append after the leader key changed hands is refused by etcd: UNAVAILABLE, nothing logged', { timeout: 60_000 }, async () => {
+    const logged = logKeys();
+    // another "leader" takes the key (a new create revision) without this node being told
+    etcdctl('del', 'txkv/leader');
+    etcdctl('put', 'txkv/leader', JSON.stringify({ nodeId: 'intruder', url: 'ws://127.0.0.1:1' }));
+    const tx = db.createTransaction();
+    tx.set('g/fenced', 'must not exist');
+    expect(await code(tx.commit())).toBe('UNAVAILABLE');
+    expect(logKeys()).toBe(logged);
+    await until('the node to step down', async () => (await c.status(0))?.cluster?.role !== 'leader');
+    // the intruder goes away: the node is elected again and commits
+    etcdctl('del', 'txkv/leader');
+    await c.leader();
+    await db.transact(async (tx2) => tx2.set('g/after', '1'));
+    expect(await db.transact(async (tx2) => tx2.get('g/fenced'))).toBeNull();
+  });
+
+  it('with etcd unreachable, read versions stop at the lease deadline', { timeout: 60_000 }, async () => {
+    await c.leader();
+    await db.transact(async (tx) => tx.set('g/x', '1'));
+    c.kill(c.etcd[0]!, 'SIGSTOP');
+    try {
+      // TTL 2 s, margin 0.5 s: refused at the latest ~1.5 s after the last keepalive was sent
+      await sleep(2500);
+      expect(await code(db.createTransaction().getReadVersion())).toBe('UNAVAILABLE');
+      const tx = db.createTransaction();
+      tx.set('g/during', '1');
+      expect(['UNAVAILABLE', 'MAYBE_COMMITTED']).toContain(await code(tx.commit()));
+    } finally {
+      c.kill(c.etcd[0]!, 'SIGCONT');
+    }
+    await c.leader();
+    await until('commits to work again', async () => (await code(db.transact(async (tx) => tx.set('g/y', '1')))) === null);
+  });
+});
