@@ -144,6 +144,8 @@ CoTryTask<void> CustomTransaction::commit() {
 void CustomTransaction::reset() { tx_.reset(); }
 
 void CustomTransaction::setReadVersion(int64_t version) {
+  // as 3FS's FDB adapter: a negative version means "none"; otherwise the client's rules
+  // apply (a second call, one after a read, or 0 fail the next call with INVALID_ARGUMENT)
   if (version >= 0) tx_.setReadVersion(version);
 }
 

@@ -1,5 +1,6 @@
 // The server's settings and their defaults: one typed object, the same names as the
 // config file uses. Modules receive the slice they need; none reads process.env.
+import { TxnError } from '../errors.js';
 
 export interface ServerConfig {
   /** WebSocket/HTTP port; 0 = ephemeral (RunningServer.port tells the bound one). */
@@ -140,27 +141,33 @@ export function parseEscapedBytes(s: string): Uint8Array {
 }
 
 export function resolveConfig(partial: PartialServerConfig = {}): ServerConfig {
+  if (partial === null || typeof partial !== 'object' || Array.isArray(partial)) {
+    throw new TxnError('INVALID_ARGUMENT', `server settings must be an object such as { port, dataDir, shards }, got ${partial === null ? 'null' : Array.isArray(partial) ? 'an array' : typeof partial}`);
+  }
   const cfg: ServerConfig = structuredClone(DEFAULT_CONFIG);
   for (const [k, v] of Object.entries(partial)) {
     if (v === undefined) continue;
-    if (!(k in DEFAULT_CONFIG)) throw new Error(`unknown server setting ${JSON.stringify(k)}; known: ${Object.keys(DEFAULT_CONFIG).join(', ')}`);
+    if (!(k in DEFAULT_CONFIG)) throw new TxnError('INVALID_ARGUMENT', `unknown server setting ${JSON.stringify(k)}; known: ${Object.keys(DEFAULT_CONFIG).join(', ')}`);
     if ((NESTED as readonly string[]).includes(k)) {
       const target = cfg[k as (typeof NESTED)[number]] as unknown as Record<string, unknown>;
       for (const [kk, vv] of Object.entries(v as object)) {
-        if (!(kk in target)) throw new Error(`unknown server setting ${k}.${kk}; known: ${Object.keys(target).join(', ')}`);
+        if (!(kk in target)) throw new TxnError('INVALID_ARGUMENT', `unknown server setting ${k}.${kk}; known: ${Object.keys(target).join(', ')}`);
         if (vv !== undefined) target[kk] = vv;
       }
       continue;
     }
     (cfg as unknown as Record<string, unknown>)[k] = v;
   }
-  if (!Number.isInteger(cfg.port) || cfg.port < 0 || cfg.port > 65535) throw new Error(`port must be an integer 0..65535, got ${cfg.port}`);
-  if (!Number.isInteger(cfg.shards) || cfg.shards < 1 || cfg.shards > 64) throw new Error(`shards must be an integer 1..64, got ${cfg.shards}`);
-  if (cfg.durability !== 'fsync' && cfg.durability !== 'buffered') throw new Error(`durability must be "fsync" or "buffered", got ${JSON.stringify(cfg.durability)}`);
-  if (!(cfg.mvccWindowMs >= 100)) throw new Error(`mvccWindowMs must be >= 100, got ${cfg.mvccWindowMs}`);
+  if (!Number.isInteger(cfg.port) || cfg.port < 0 || cfg.port > 65535) throw new TxnError('INVALID_ARGUMENT', `port must be an integer 0..65535, got ${JSON.stringify(cfg.port)}`);
+  if (typeof cfg.host !== 'string' || cfg.host === '') throw new TxnError('INVALID_ARGUMENT', `host must be a non-empty string, got ${JSON.stringify(cfg.host)}`);
+  if (typeof cfg.dataDir !== 'string' || cfg.dataDir === '') throw new TxnError('INVALID_ARGUMENT', `dataDir must be a non-empty path string, got ${JSON.stringify(cfg.dataDir)}`);
+  if (typeof cfg.readonly !== 'boolean') throw new TxnError('INVALID_ARGUMENT', `readonly must be a boolean, got ${JSON.stringify(cfg.readonly)}`);
+  if (!Number.isInteger(cfg.shards) || cfg.shards < 1 || cfg.shards > 64) throw new TxnError('INVALID_ARGUMENT', `shards must be an integer 1..64, got ${cfg.shards}`);
+  if (cfg.durability !== 'fsync' && cfg.durability !== 'buffered') throw new TxnError('INVALID_ARGUMENT', `durability must be "fsync" or "buffered", got ${JSON.stringify(cfg.durability)}`);
+  if (!(cfg.mvccWindowMs >= 100)) throw new TxnError('INVALID_ARGUMENT', `mvccWindowMs must be >= 100, got ${cfg.mvccWindowMs}`);
   if (cfg.splitPoints.length > 0 && cfg.splitPoints.length !== cfg.shards - 1) {
-    throw new Error(`splitPoints must list shards - 1 = ${cfg.shards - 1} points, got ${cfg.splitPoints.length}`);
+    throw new TxnError('INVALID_ARGUMENT', `splitPoints must list shards - 1 = ${cfg.shards - 1} points, got ${cfg.splitPoints.length}`);
   }
-  if (cfg.cluster.etcdEndpoints.length > 0 && !(cfg.cluster.leaseTtlMs >= 1000)) throw new Error(`cluster.leaseTtlMs must be >= 1000, got ${cfg.cluster.leaseTtlMs}`);
+  if (cfg.cluster.etcdEndpoints.length > 0 && !(cfg.cluster.leaseTtlMs >= 1000)) throw new TxnError('INVALID_ARGUMENT', `cluster.leaseTtlMs must be >= 1000, got ${cfg.cluster.leaseTtlMs}`);
   return cfg;
 }

@@ -1,7 +1,7 @@
 // Issue 10: inputs that real users hit, each with the value FoundationDB defines as
 // correct, against a real 4-shard server (RocksDB, worker threads, uWS).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, TxnError, type Transaction } from '../../src/index.js';
+import { connect, startServer, TxnError, type Transaction } from '../../src/index.js';
 import { startTestServer, text, type TestServer } from '../support/server.js';
 
 let s: TestServer;
@@ -269,6 +269,10 @@ describe('item 10: every bad argument is a TxnError INVALID_ARGUMENT that says w
       [() => connect({ endpoints: [s.server.url], transactionTimeoutMs: -1 }), /transactionTimeoutMs/],
       [() => connect({ endpoints: [s.server.url], maxRetryCount: 1.5 }), /maxRetryCount/],
       [() => connect({ endpoints: [s.server.url], token: 5 as unknown as string }), /token must be a string/],
+      [() => startServer({ port: 'x' as unknown as number }), /port must be an integer/],
+      [() => startServer({ dataDir: 5 as unknown as string }), /dataDir must be/],
+      [() => startServer({ shardz: 4 } as unknown as { shards: number }), /unknown server setting "shardz"/],
+      [() => startServer(7 as unknown as { shards: number }), /server settings must be an object/],
     ];
     for (const [call, why] of bad) {
       const e = await errorOf(call);

@@ -639,6 +639,15 @@ Result<std::unique_ptr<ssl::context>> makeTlsContext(const ConnectOptions& o) {
 
 Result<std::shared_ptr<DatabaseImpl>> makeDatabaseImpl(ConnectOptions options) {
   if (options.endpoints.empty()) return TxnError(ErrorCode::kInvalidArgument, "ConnectOptions.endpoints is empty");
+  // 0 means the default; a negative setting is a mistake, named rather than silently replaced
+  auto negative = [](const char* name, int64_t v) {
+    return TxnError(ErrorCode::kInvalidArgument, std::string("ConnectOptions.") + name + " must be >= 0 (0 = the default), got " + std::to_string(v));
+  };
+  if (options.transactionTimeoutMs < 0) return negative("transactionTimeoutMs", options.transactionTimeoutMs);
+  if (options.connectTimeoutMs < 0) return negative("connectTimeoutMs", options.connectTimeoutMs);
+  if (options.maxBackoffMs < 0) return negative("maxBackoffMs", options.maxBackoffMs);
+  if (options.maxRetryCount < 0) return negative("maxRetryCount", options.maxRetryCount);
+  if (options.connectionPoolSize < 0) return negative("connectionPoolSize", options.connectionPoolSize);
   std::vector<Endpoint> eps;
   for (const auto& url : options.endpoints) {
     auto ep = parseEndpoint(url);

@@ -28,9 +28,23 @@ class TransactionImpl : public std::enable_shared_from_this<TransactionImpl> {
       : db_(std::move(db)), readOnly_(readOnly), start_(Clock::now()) {}
 
   // ------------------------------------------------------------------ versions
+  // As FoundationDB (read_version_already_set, version_invalid): once, positive, and
+  // before anything was read. The call returns nothing, so a refusal fails the
+  // transaction's next call (read, write or commit) with INVALID_ARGUMENT.
   void setReadVersion(int64_t v) {
     std::lock_guard lock(mu_);
-    if (v >= 0) readVersion_ = v;
+    if (refused_) return;
+    if (v <= 0) {
+      refused_ = TxnError(ErrorCode::kInvalidArgument, "setReadVersion: the read version must be positive, got " + std::to_string(v));
+    } else if (readVersionSet_) {
+      refused_ = TxnError(ErrorCode::kInvalidArgument, "setReadVersion: the read version is already set (it may be set once per transaction)");
+    } else if (readStarted_) {
+      refused_ = TxnError(ErrorCode::kInvalidArgument,
+                          "setReadVersion after the transaction read or asked getReadVersion: its reads would mix two snapshots");
+    } else {
+      readVersionSet_ = true;
+      readVersion_ = v;
+    }
   }
 
   void getReadVersion(Callback<int64_t> cb) {
@@ -38,6 +52,7 @@ class TransactionImpl : public std::enable_shared_from_this<TransactionImpl> {
     {
       std::lock_guard lock(mu_);
       if (auto e = unusable()) return deliverLater(std::move(cb), *e);
+      readStarted_ = true;
       gen = gen_;
     }
     withReadVersion(gen, std::move(cb));
@@ -53,6 +68,11 @@ class TransactionImpl : public std::enable_shared_from_this<TransactionImpl> {
       if (auto e = unusable()) {
         lock.unlock();
         return cb(*e);
+      }
+      readStarted_ = true;
+      if (writes_.unreadable(key)) {
+        lock.unlock();
+        return cb(unreadableError(key));
       }
       if (auto buffered = writes_.lookup(key)) {
         // Decided by our own writes: no server read, no read conflict (as MemTransaction).
@@ -111,6 +131,7 @@ class TransactionImpl : public std::enable_shared_from_this<TransactionImpl> {
         lock.unlock();
         return cb(*e);
       }
+      readStarted_ = true;
       st->begin = beginBound(begin);
       st->end = endBound(end);
       st->firstBegin = begin;
@@ -138,6 +159,7 @@ class TransactionImpl : public std::enable_shared_from_this<TransactionImpl> {
   Status addReadConflictRange(std::string_view begin, std::string_view end) {
     std::lock_guard lock(mu_);
     if (auto e = unusableForWrite()) return *e;
+    if (end < begin) return invertedError("addReadConflictRange", begin, end);
     if (begin < end) readConflicts_.push_back(KeyRange{Bytes(begin), Bytes(end)});
     return okStatus();
   }
@@ -168,9 +190,10 @@ class TransactionImpl : public std::enable_shared_from_this<TransactionImpl> {
     if (auto e = unusableForWrite()) return *e;
     if (auto e = checkKey(begin, "clearRange begin")) return *e;
     if (end.size() > kMaxKeyBytes + 1) return *checkKey(end, "clearRange end");
+    if (end < begin) return invertedError("clearRange", begin, end);
+    if (begin == end) return okStatus();  // an empty range: nothing to clear
     // Reaching into the system keyspace: begin in it, or end past "\xff".
     if (isSystemKey(begin) || end > std::string_view("\xff", 1)) return systemKeyError("clearRange");
-    if (end < begin) return TxnError(ErrorCode::kInvalidArgument, "clearRange: end is before begin");
     if (auto e = account(begin.size() + end.size())) return *e;
     writes_.clearRange(begin, end);
     return okStatus();
@@ -315,6 +338,9 @@ class TransactionImpl : public std::enable_shared_from_this<TransactionImpl> {
       canceled_ = false;
       start_ = Clock::now();
       readVersion_.reset();
+      readVersionSet_ = false;
+      readStarted_ = false;
+      refused_.reset();
       grvInFlight_ = false;
       rvWaiters = std::move(rvWaiters_);
       rvWaiters_.clear();
@@ -342,6 +368,7 @@ class TransactionImpl : public std::enable_shared_from_this<TransactionImpl> {
   // mu_ held.
   std::optional<TxnError> unusable() const {
     if (canceled_) return canceledError();
+    if (refused_) return refused_;
     if (Clock::now() > deadline_()) {
       return TxnError(ErrorCode::kTimeout, "the transaction is older than transactionTimeoutMs (" +
                                                std::to_string(db_->options().transactionTimeoutMs) + " ms)");
@@ -379,6 +406,32 @@ class TransactionImpl : public std::enable_shared_from_this<TransactionImpl> {
   static TxnError systemKeyError(std::string_view what) {
     return TxnError(ErrorCode::kInvalidArgument,
                     std::string(what) + ": keys beginning with 0xff are the system keyspace (writes refused)");
+  }
+  static TxnError invertedError(std::string_view what, std::string_view begin, std::string_view end) {
+    return TxnError(ErrorCode::kInvalidArgument, std::string(what) + ": begin (" + std::to_string(begin.size()) +
+                                                     " bytes) is after end (" + std::to_string(end.size()) +
+                                                     " bytes): an inverted range");
+  }
+  static TxnError unreadableError(std::string_view key) {
+    return TxnError(ErrorCode::kInvalidArgument,
+                    "accessed unreadable: key " + printableKey(key) +
+                        " has a pending setVersionstampedValue in this transaction; its value is known only after commit");
+  }
+  static std::string printableKey(std::string_view k) {
+    std::string out;
+    static const char* hex = "0123456789abcdef";
+    for (size_t i = 0; i < k.size() && i < 64; ++i) {
+      auto c = static_cast<unsigned char>(k[i]);
+      if (c >= 0x20 && c < 0x7f && c != '\\') {
+        out += static_cast<char>(c);
+      } else {
+        out += "\\x";
+        out += hex[c >> 4];
+        out += hex[c & 15];
+      }
+    }
+    if (k.size() > 64) out += "... (" + std::to_string(k.size()) + " bytes)";
+    return out;
   }
   static TxnError noVersionstamp() {
     return TxnError(ErrorCode::kFailed, "the transaction wrote nothing, so it has no versionstamp");
@@ -500,6 +553,17 @@ class TransactionImpl : public std::enable_shared_from_this<TransactionImpl> {
         return fetchPage(st);  // our clears ate the page: read further
       }
       result.kvs = std::move(step.kvs);
+      // the part of the range this result stands for: a key with a pending versionstamped
+      // value inside it would have been a row of the result
+      Bytes extentBegin = st->begin, extentEnd = st->end;
+      if (result.hasMore && !result.kvs.empty()) {
+        if (st->reverse) extentBegin = result.kvs.back().key;
+        else extentEnd = keyAfter(result.kvs.back().key);
+      }
+      if (auto k = writes_.firstUnreadableIn(extentBegin, extentEnd)) {
+        lock.unlock();
+        return st->cb(unreadableError(*k));
+      }
       if (!st->snapshot) {
         if (auto c = rangeReadConflict(st->begin, st->end, result.kvs, result.hasMore, st->reverse)) {
           readConflicts_.push_back(std::move(*c));
@@ -547,6 +611,9 @@ class TransactionImpl : public std::enable_shared_from_this<TransactionImpl> {
   bool canceled_ = false;
   Clock::time_point start_;
   std::optional<int64_t> readVersion_;
+  bool readVersionSet_ = false;  // setReadVersion pinned readVersion_
+  bool readStarted_ = false;     // something was read or getReadVersion asked
+  std::optional<TxnError> refused_;  // a refused setReadVersion: fails every later call
   bool grvInFlight_ = false;
   std::vector<Callback<int64_t>> rvWaiters_;
   WriteBuffer writes_;

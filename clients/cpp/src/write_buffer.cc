@@ -7,33 +7,51 @@
 
 namespace txkv::detail {
 
-namespace {
-// A set/clear/clearRange replaces earlier versionstamped values written to the same key.
-template <typename Pred>
-void dropVersionstampedValues(std::vector<proto::Mutation>& v, Pred covers) {
-  std::erase_if(v, [&](const proto::Mutation& m) {
-    return m.type == proto::MutationType::kSetVersionstampedValue && covers(m.key);
-  });
+size_t WriteBuffer::append(proto::Mutation m) {
+  log_.emplace_back(std::move(m));
+  ++live_;
+  return log_.size() - 1;
 }
-}  // namespace
+
+void WriteBuffer::dropPoints(std::string_view begin, std::string_view end) {
+  auto first = pointAt_.lower_bound(begin);
+  auto last = pointAt_.lower_bound(end);
+  for (auto it = first; it != last; ++it) {
+    if (log_[it->second]) {
+      log_[it->second].reset();
+      --live_;
+    }
+  }
+  pointAt_.erase(first, last);
+}
+
+void WriteBuffer::logPoint(proto::Mutation m, bool supersedes) {
+  Bytes key = m.key;
+  if (supersedes) dropPoints(key, keyAfter(key));
+  pointAt_.emplace(std::move(key), append(std::move(m)));
+}
 
 void WriteBuffer::set(std::string_view key, std::string_view value) {
   if (auto it = atomics_.find(key); it != atomics_.end()) atomics_.erase(it);
   points_.insert_or_assign(Bytes(key), Bytes(value));
-  dropVersionstampedValues(versionstamped_, [&](const Bytes& k) { return k == key; });
+  unreadable_.erase(Bytes(key));
+  logPoint({proto::MutationType::kSet, Bytes(key), Bytes(value), 0}, true);
 }
 
 void WriteBuffer::clear(std::string_view key) {
   if (auto it = atomics_.find(key); it != atomics_.end()) atomics_.erase(it);
   points_.insert_or_assign(Bytes(key), std::nullopt);
-  dropVersionstampedValues(versionstamped_, [&](const Bytes& k) { return k == key; });
+  unreadable_.erase(Bytes(key));
+  logPoint({proto::MutationType::kClear, Bytes(key), Bytes(), 0}, true);
 }
 
 void WriteBuffer::clearRange(std::string_view begin, std::string_view end) {
   if (!(begin < end)) return;
   points_.erase(points_.lower_bound(begin), points_.lower_bound(end));
   atomics_.erase(atomics_.lower_bound(begin), atomics_.lower_bound(end));
-  dropVersionstampedValues(versionstamped_, [&](const Bytes& k) { return begin <= k && k < end; });
+  unreadable_.erase(unreadable_.lower_bound(begin), unreadable_.lower_bound(end));
+  dropPoints(begin, end);
+  append({proto::MutationType::kClearRange, Bytes(begin), Bytes(end), 0});
   Bytes b(begin), e(end);
   // Union with every range that overlaps or touches [b, e).
   auto it = cleared_.upper_bound(b);
@@ -50,24 +68,37 @@ void WriteBuffer::clearRange(std::string_view begin, std::string_view end) {
 }
 
 void WriteBuffer::addVersionstamped(proto::Mutation m) {
-  if (m.type == proto::MutationType::kSetVersionstampedValue) {
-    if (auto it = atomics_.find(m.key); it != atomics_.end()) atomics_.erase(it);
+  if (m.type == proto::MutationType::kSetVersionstampedKey) {
+    append(std::move(m));  // its final key is known only at commit: it supersedes nothing
+    return;
   }
-  versionstamped_.push_back(std::move(m));
+  if (auto it = atomics_.find(m.key); it != atomics_.end()) atomics_.erase(it);
+  points_.erase(m.key);
+  unreadable_.insert(m.key);
+  logPoint(std::move(m), true);
 }
 
 void WriteBuffer::atomic(proto::MutationType type, std::string_view key, std::string_view param) {
   if (auto it = atomics_.find(key); it != atomics_.end()) {
     it->second.push_back({type, Bytes(key), Bytes(param), 0});
+    logPoint({type, Bytes(key), Bytes(param), 0}, false);
     return;
   }
-  if (auto known = lookup(key)) {
+  // (a key with a pending versionstamped value has no value to fold into yet)
+  if (auto known = unreadable_.contains(key) ? std::nullopt : lookup(key)) {
     std::optional<Bytes> v = applyAtomic(type, *known, param);
     if (v) set(key, *v);
     else clear(key);
     return;
   }
   atomics_[Bytes(key)].push_back({type, Bytes(key), Bytes(param), 0});
+  logPoint({type, Bytes(key), Bytes(param), 0}, false);
+}
+
+std::optional<Bytes> WriteBuffer::firstUnreadableIn(std::string_view begin, std::string_view end) const {
+  auto it = unreadable_.lower_bound(begin);
+  if (it != unreadable_.end() && std::string_view(*it) < end) return *it;
+  return std::nullopt;
 }
 
 std::vector<proto::Mutation> WriteBuffer::pendingAtomics(std::string_view key) const {
@@ -96,7 +127,7 @@ std::optional<std::optional<Bytes>> WriteBuffer::lookup(std::string_view key) co
 }
 
 bool WriteBuffer::shadows(std::string_view key) const {
-  return points_.contains(key) || atomics_.contains(key) || inClearedRange(key);
+  return points_.contains(key) || atomics_.contains(key) || unreadable_.contains(key) || inClearedRange(key);
 }
 
 std::vector<KeyValue> WriteBuffer::setsIn(std::string_view begin, std::string_view end) const {
@@ -110,25 +141,21 @@ std::vector<KeyValue> WriteBuffer::setsIn(std::string_view begin, std::string_vi
 
 std::vector<proto::Mutation> WriteBuffer::mutations() const {
   std::vector<proto::Mutation> out;
-  out.reserve(cleared_.size() + points_.size() + versionstamped_.size());
-  for (const auto& [b, e] : cleared_) out.push_back({proto::MutationType::kClearRange, b, e, 0});
-  for (const auto& [k, v] : points_) {
-    if (v) {
-      out.push_back({proto::MutationType::kSet, k, *v, 0});
-    } else if (!inClearedRange(k)) {
-      out.push_back({proto::MutationType::kClear, k, {}, 0});
-    }
+  out.reserve(live_);
+  for (const auto& m : log_) {
+    if (m) out.push_back(*m);
   }
-  for (const auto& m : versionstamped_) out.push_back(m);
-  for (const auto& [k, ms] : atomics_) out.insert(out.end(), ms.begin(), ms.end());
   return out;
 }
 
 void WriteBuffer::reset() {
   points_.clear();
   cleared_.clear();
-  versionstamped_.clear();
   atomics_.clear();
+  unreadable_.clear();
+  log_.clear();
+  pointAt_.clear();
+  live_ = 0;
 }
 
 MergeStep mergeCovered(const WriteBuffer& buffer, const std::vector<KeyValue>& serverRows, bool serverDone,

@@ -5,6 +5,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string_view>
 #include <vector>
 
@@ -30,24 +31,39 @@ class WriteBuffer {
   std::optional<std::optional<Bytes>> lookup(std::string_view key) const;
   // True when a server row at `key` is hidden or replaced by the buffer.
   bool shadows(std::string_view key) const;
+  // A key with a pending setVersionstampedValue: its value is known only after commit,
+  // so no read may see it (FoundationDB: accessed_unreadable).
+  bool unreadable(std::string_view key) const { return unreadable_.contains(key); }
+  // The first such key in [begin, end), if any.
+  std::optional<Bytes> firstUnreadableIn(std::string_view begin, std::string_view end) const;
   bool inClearedRange(std::string_view key) const;
 
   // Buffered sets (with a value) whose key lies in [begin, end), ascending.
   std::vector<KeyValue> setsIn(std::string_view begin, std::string_view end) const;
 
-  // What commit sends: every ClearRange, then point Set/Clear in key order, then the
-  // versionstamped operations in call order, then atomic operations (per key in call order).
+  // What commit sends: every mutation in call order (the server applies them in that
+  // order, versionstamped ones included), less those a later call made pointless: a
+  // point write of a key drops that key's earlier point writes, a clearRange drops the
+  // point writes inside it. A setVersionstampedKey is never dropped (its key is unknown).
   std::vector<proto::Mutation> mutations() const;
-  bool empty() const { return points_.empty() && cleared_.empty() && versionstamped_.empty() && atomics_.empty(); }
+  bool empty() const { return live_ == 0; }
   // Keys in [begin, end) with pending atomic operations, ascending.
   std::vector<Bytes> atomicKeysIn(std::string_view begin, std::string_view end) const;
   void reset();
 
  private:
+  size_t append(proto::Mutation m);
+  // A point write of `key` supersedes its earlier point writes in the log.
+  void dropPoints(std::string_view begin, std::string_view end);
+  void logPoint(proto::Mutation m, bool supersedes);
+
   std::map<Bytes, std::optional<Bytes>, std::less<>> points_;
   std::map<Bytes, Bytes, std::less<>> cleared_;  // begin -> end, disjoint and not touching
-  std::vector<proto::Mutation> versionstamped_;
   std::map<Bytes, std::vector<proto::Mutation>, std::less<>> atomics_;
+  std::set<Bytes, std::less<>> unreadable_;
+  std::vector<std::optional<proto::Mutation>> log_;  // call order; nullopt = superseded
+  std::multimap<Bytes, size_t, std::less<>> pointAt_;  // live point writes of the log, by key
+  size_t live_ = 0;
 };
 
 // One step of a read-your-writes range read. `serverRows` are all rows the server

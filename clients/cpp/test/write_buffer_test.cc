@@ -35,31 +35,52 @@ TEST(WriteBuffer, ClearRangeDropsEarlierSetsAndMergesRanges) {
   WriteBuffer w;
   w.set("k25", "x");
   w.clearRange("k2", "k3");
-  w.clearRange("k3", "k4");  // touching: one range
+  w.clearRange("k3", "k4");  // touching: one range for reads
   w.clearRange("a", "b");
   w.clearRange("a0", "a5");  // inside
-  auto m = w.mutations();
-  ASSERT_EQ(m.size(), 2u);
-  EXPECT_EQ(m[0], (proto::Mutation{proto::MutationType::kClearRange, "a", "b", 0}));
-  EXPECT_EQ(m[1], (proto::Mutation{proto::MutationType::kClearRange, "k2", "k4", 0}));
+  EXPECT_EQ(w.lookup("k35"), std::optional<std::optional<Bytes>>(std::optional<Bytes>()));
+  auto m = w.mutations();  // sent in call order; the set inside a later clearRange is dropped
+  ASSERT_EQ(m.size(), 4u);
+  EXPECT_EQ(m[0], (proto::Mutation{proto::MutationType::kClearRange, "k2", "k3", 0}));
+  EXPECT_EQ(m[1], (proto::Mutation{proto::MutationType::kClearRange, "k3", "k4", 0}));
+  EXPECT_EQ(m[2], (proto::Mutation{proto::MutationType::kClearRange, "a", "b", 0}));
+  EXPECT_EQ(m[3], (proto::Mutation{proto::MutationType::kClearRange, "a0", "a5", 0}));
 }
 
-TEST(WriteBuffer, MutationsOrderClearRangesThenPointsThenVersionstamped) {
+// issue 10 item 4: mutations take effect in the order they were called
+TEST(WriteBuffer, MutationsInCallOrderVersionstampedIncluded) {
   WriteBuffer w;
+  std::string vsk = "log/" + std::string(10, '\0');
+  w.addVersionstamped({proto::MutationType::kSetVersionstampedKey, vsk, "v", 4});
+  w.clearRange("log/", "log0");
   w.addVersionstamped({proto::MutationType::kSetVersionstampedValue, "v", std::string(10, '\0'), 0});
   w.set("b", "2");
   w.clear("a");
-  w.clearRange("x", "y");
-  w.clear("x1");  // inside the cleared range: not sent twice
   auto m = w.mutations();
-  ASSERT_EQ(m.size(), 4u);
-  EXPECT_EQ(m[0].type, proto::MutationType::kClearRange);
-  EXPECT_EQ(m[1], (proto::Mutation{proto::MutationType::kClear, "a", "", 0}));
-  EXPECT_EQ(m[2], (proto::Mutation{proto::MutationType::kSet, "b", "2", 0}));
-  EXPECT_EQ(m[3].type, proto::MutationType::kSetVersionstampedValue);
+  ASSERT_EQ(m.size(), 5u);
+  EXPECT_EQ(m[0].type, proto::MutationType::kSetVersionstampedKey);
+  EXPECT_EQ(m[1], (proto::Mutation{proto::MutationType::kClearRange, "log/", "log0", 0}));
+  EXPECT_EQ(m[2].type, proto::MutationType::kSetVersionstampedValue);
+  EXPECT_EQ(m[3], (proto::Mutation{proto::MutationType::kSet, "b", "2", 0}));
+  EXPECT_EQ(m[4], (proto::Mutation{proto::MutationType::kClear, "a", "", 0}));
+  EXPECT_TRUE(w.unreadable("v"));
   w.set("v", "plain");  // a later set of the same key replaces the versionstamped value
+  EXPECT_FALSE(w.unreadable("v"));
   m = w.mutations();
   for (const auto& mu : m) EXPECT_NE(mu.type, proto::MutationType::kSetVersionstampedValue);
+  EXPECT_EQ(m.back(), (proto::Mutation{proto::MutationType::kSet, "v", "plain", 0}));
+}
+
+// issue 10 item 3
+TEST(WriteBuffer, PendingVersionstampedValueIsUnreadableAndHidesTheServerRow) {
+  WriteBuffer w;
+  w.addVersionstamped({proto::MutationType::kSetVersionstampedValue, "a", std::string(10, '\0'), 0});
+  EXPECT_TRUE(w.unreadable("a"));
+  EXPECT_TRUE(w.shadows("a"));
+  EXPECT_EQ(w.firstUnreadableIn("", "b"), std::optional<Bytes>("a"));
+  EXPECT_EQ(w.firstUnreadableIn("a0", "b"), std::nullopt);
+  w.clearRange("a", "b");
+  EXPECT_FALSE(w.unreadable("a"));
 }
 
 // ryw.test.mjs "getRange merges buffered sets and clears in key order"

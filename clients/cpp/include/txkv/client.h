@@ -58,7 +58,9 @@ class TransactionImpl;
 
 class ReadTransaction {
  public:
-  // Pins the read version (>= 0); reads then happen at it.
+  // Pins the read version (> 0); reads then happen at it. As FoundationDB: only once and
+  // before anything was read or getReadVersion asked; otherwise (or for version <= 0) the
+  // transaction's next call fails with INVALID_ARGUMENT (this call returns nothing).
   void setReadVersion(int64_t version);
 
   void getReadVersionAsync(Callback<int64_t> cb);
