@@ -114,6 +114,7 @@ export class CommitCoordinator {
         // version is never finished here: no read version covers a partly applied commit
         this.stuck = err.message;
         this.unapplied++;
+        this.oracle.holdBelow(commitVersion);
         this.counters.committed++;
         throw new TxnError('MAYBE_COMMITTED', `${err.message}; it will be completed by recovery`);
       }

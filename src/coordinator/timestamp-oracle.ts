@@ -85,8 +85,20 @@ export class TimestampOracle {
 
   /** The newest version a read may use without waiting here (the shards wait for what they still apply). */
   get readableVersion(): number {
-    return this.committed > this.acked ? this.committed : this.acked;
+    const v = this.committed > this.acked ? this.committed : this.acked;
+    return v < this.ceiling ? v : this.ceiling - 1;
   }
+
+  /**
+   * Read versions stay below `version` from now on: a commit decided there could not be
+   * applied on every shard (only recovery, at the next start, completes it), so no read
+   * version may cover it, not even through later commits acknowledged meanwhile.
+   */
+  holdBelow(version: number): void {
+    if (version < this.ceiling) this.ceiling = version;
+  }
+
+  private ceiling = Infinity;
 
   /** A commit was acknowledged to its client: read versions handed out from now on cover it. */
   acknowledge(version: number): void {
@@ -140,7 +152,8 @@ export class TimestampOracle {
       }
       this.committed = this.lastAssigned;
     }
-    return this.committed > this.acked ? this.committed : this.acked;
+    const v = this.committed > this.acked ? this.committed : this.acked;
+    return v < this.ceiling ? v : this.ceiling - 1;
   }
 
   /** Resolves true once committedVersion >= version; false for a version never assigned, or after timeoutMs. */
