@@ -30,17 +30,23 @@ export interface SoakSample {
 }
 
 /**
- * Runs the workload for `seconds` against `db`: one writer overwriting 99 keys with
- * values of `valueBytes`, one writer of tiny commits, one reader of tiny ranges.
- * Calls `sample` every `sampleMs` with the totals so far.
+ * Runs the workload for `seconds` against `db` (or until `until` says enough, checked at
+ * every sample): one writer overwriting 99 keys with values of `valueBytes`, one writer of
+ * tiny commits, two readers of tiny ranges. Calls `sample` every `sampleMs` with the totals so far.
  */
 export async function soakLoad(
   db: Database,
-  opts: { seconds: number; valueBytes?: number; sampleMs?: number; sample: (s: Omit<SoakSample, 'rssMiB'>) => void },
+  opts: {
+    seconds: number;
+    valueBytes?: number;
+    sampleMs?: number;
+    sample: (s: Omit<SoakSample, 'rssMiB'>) => void;
+    until?: (s: Omit<SoakSample, 'rssMiB'>) => boolean;
+  },
 ): Promise<Omit<SoakSample, 'rssMiB'>> {
   const valueBytes = opts.valueBytes ?? 90_000;
   const started = Date.now();
-  const deadline = started + opts.seconds * 1000;
+  let deadline = started + opts.seconds * 1000;
   let committedBytes = 0;
   let commits = 0;
   let rangeReads = 0;
@@ -79,7 +85,11 @@ export async function soakLoad(
       rangeReads++;
     }
   };
-  const timer = setInterval(() => opts.sample(totals()), opts.sampleMs ?? 1000);
+  const timer = setInterval(() => {
+    const t = totals();
+    opts.sample(t);
+    if (opts.until?.(t)) deadline = 0;
+  }, opts.sampleMs ?? 1000);
   try {
     await Promise.all([bigWriter(), tinyWriter(), reader(), reader()]);
   } finally {
