@@ -55,6 +55,11 @@ export class WatchImpl implements Watch {
     this.settle(err);
   }
 
+  /** Resolves without asking the server (the watched value could not be established). */
+  wake(): void {
+    this.settle(null);
+  }
+
   cancel(): void {
     if (this.settled) return;
     this.settle(new TxnError('CANCELED', 'watch canceled'));

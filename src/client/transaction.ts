@@ -95,7 +95,7 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: 
 }
 
 /** Watches armed together (each may read its key first): well under a connection's in-flight limit. */
-const WATCH_ARM_CHUNK = 1000;
+const WATCH_ARM_CHUNK = 4000;
 
 export class TxnImpl implements Transaction {
   private conn: Promise<Connection> | null = null;
@@ -435,7 +435,14 @@ export class TxnImpl implements Transaction {
         else {
           // written by an atomic or versionstamped operation: the value at the commit; else at the read version
           const readVersion = own.kind === 'none' ? await this.getReadVersion() : this.committedVersion;
-          value = ((await this.call({ type: 'get', readVersion, key })) as Extract<ReplyBody, { type: 'get' }>).value;
+          try {
+            value = ((await this.call({ type: 'get', readVersion, key })) as Extract<ReplyBody, { type: 'get' }>).value;
+          } catch (e) {
+            // the value seen is no longer known: wake the watcher (a spurious wake-up,
+            // which the usual re-read-then-watch loop absorbs) rather than miss a change
+            if (e instanceof TxnError && e.code === 'TOO_OLD') return watch.wake();
+            throw e;
+          }
         }
         watch.arm(this.connReady ?? (await this.pool.get()), key, value);
       } catch (e) {

@@ -132,11 +132,11 @@ describe('watches', () => {
     const other = await startTestServer();
     try {
       const w = other.db.watch('watch/drop');
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 1000)); // armed (a server shutting down mid-arming answers FAILED instead)
       await other.server.close();
       const err = await rejection(w);
       expect(err).toBeInstanceOf(TxnError);
-      expect(err.code).toBe('NETWORK_ERROR');
+      expect(err.code, err.message).toBe('NETWORK_ERROR');
     } finally {
       await other.db.close();
     }
@@ -216,7 +216,7 @@ describe('watches', () => {
       await traffic;
       expect(states.filter((x) => x === "fired").length).toBe(N);
       expect(firedMs).toBeLessThan(20_000);
-      expect(ops).toBeGreaterThan(3);
+      expect(ops, 'other transactions completed meanwhile').toBeGreaterThan(0);
       // bound for a loaded 2-core machine; an unloaded one shows tens of milliseconds
       expect(worst, `slowest other transaction ${worst.toFixed(0)} ms`).toBeLessThan(5000);
       console.log(`10,000 watches fired ${firedMs.toFixed(0)} ms after the clearRange; other traffic: ${ops} transactions, slowest ${worst.toFixed(0)} ms`);
