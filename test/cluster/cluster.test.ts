@@ -260,5 +260,13 @@ describe.skipIf(!HAVE_ETCD)('replicated cluster on etcd (3 etcd members, 3 nodes
     }
     expect(scans[1]).toEqual(scans[0]);
     expect(scans[2]).toEqual(scans[0]);
+    // one database id on every node; status and metrics name the roles
+    const statuses = await Promise.all(c.nodes.map((_, i) => c.status(i)));
+    expect(new Set(statuses.map((s) => s!.databaseId)).size).toBe(1);
+    expect(statuses.filter((s) => s!.cluster!.role === 'leader')).toHaveLength(1);
+    const l = await c.leader();
+    const metrics = await (await fetch(`http://127.0.0.1:${c.nodes[l]!.port}/metrics`)).text();
+    expect(metrics).toMatch(/^txkv_cluster_role\{role="leader"\} 1$/m);
+    expect(metrics).toMatch(/^txkv_cluster_log_appends_total \d+/m);
   });
 });
