@@ -84,7 +84,11 @@ export class Coordinator {
       persist: (bound) => {
         const b = o.db.batch();
         b._put(VERSION_BOUND_KEY, encodeVersion(bound));
-        b._writeSync({ sync: o.durable });
+        try {
+          b._writeSync({ sync: o.durable });
+        } finally {
+          void b.close(); // only close() unregisters a batch from the database (issue 17's leak)
+        }
       },
     });
     if (o.followFrom !== undefined) oracle.follow(o.followFrom);
