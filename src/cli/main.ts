@@ -31,6 +31,8 @@ client:
   set        set KEY VALUE
   clear      clear KEY | clear --range BEGIN END
   range      range BEGIN [END] [--limit N]
+  watch      watch KEY: wait for its value to change, print the new value
+  subscribe  subscribe BEGIN END: every committed change of the range, as JSON lines
   backup     consistent snapshot of a key range at one read version, to a file
   restore    write a backup file back
   import     load a txkv-kvdump (e.g. from FoundationDB) in parallel, then verify it
@@ -48,6 +50,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   set: async () => (await import('./set.js')).set,
   clear: async () => (await import('./clear.js')).clear,
   range: async () => (await import('./range.js')).range,
+  watch: async () => (await import('./watch.js')).watch,
+  subscribe: async () => (await import('./subscribe.js')).subscribe,
   backup: async () => (await import('./backup.js')).backup,
   restore: async () => (await import('./restore.js')).restore,
   import: async () => (await import('./import.js')).importDump,

@@ -23,6 +23,7 @@ const COMMANDS: [string, string, string][] = [
   ['clearrange', 'clearrange BEGIN END', 'delete every key in [BEGIN, END)'],
   ['getrange', 'getrange BEGIN [END] [LIMIT]', `rows of [BEGIN, END) (END default \\xff, LIMIT default ${DEFAULT_RANGE_LIMIT})`],
   ['getrangekeys', 'getrangekeys BEGIN [END] [LIMIT]', 'keys only'],
+  ['watch', 'watch KEY [SECONDS]', 'wait until KEY changes (at most SECONDS, default 60), print its new value'],
   ['begin', 'begin', 'start a transaction: the following statements share it'],
   ['commit', 'commit', 'commit the transaction begun with begin'],
   ['rollback', 'rollback', 'discard the transaction begun with begin'],
@@ -148,6 +149,29 @@ export class Shell {
           const value = this.arg(words, 2, 'VALUE');
           await this.statement(async (tx) => tx.set(key, value), true);
           w(this.tx ? `${this.fmt(key)} set (in the transaction)\n` : `committed: ${this.fmt(key)} set\n`);
+          break;
+        }
+        case 'watch': {
+          if (this.tx) throw new Error('watch waits outside a transaction: commit or rollback first');
+          const key = this.arg(words, 1, 'KEY');
+          const secs = words[2] === undefined ? 60 : Number(words[2]);
+          if (!(secs > 0)) throw new Error(`SECONDS must be a positive number, got ${JSON.stringify(words[2])}`);
+          const watch = this.o.db.watch(key);
+          let timer: NodeJS.Timeout | undefined;
+          const changed = await Promise.race([
+            Promise.resolve(watch).then(() => true),
+            new Promise<false>((resolve) => {
+              timer = setTimeout(() => resolve(false), secs * 1000);
+            }),
+          ]);
+          clearTimeout(timer);
+          if (!changed) {
+            watch.cancel();
+            w(`${this.fmt(key)}: no change within ${secs} s\n`);
+            break;
+          }
+          const v = await this.o.db.createReadOnlyTransaction().get(key);
+          w(v === null ? `${this.fmt(key)} changed: now absent\n` : `${this.fmt(key)} changed: now ${this.fmt(v)}\n`);
           break;
         }
         case 'clear': {
