@@ -98,6 +98,8 @@ export class ClusterNode {
   private lastLeaderSeen = mono();
   private leadStartPos = 0;
   private compactRevs: { at: number; rev: string }[] = [];
+  /** This node's position as leader, sampled at each trim (wall-clock ms): the log is kept logRetentionMs back. */
+  private positions: { at: number; v: number }[] = [];
   readonly stats = {
     failovers: 0,
     lastFailoverMs: null as number | null,
@@ -507,6 +509,7 @@ export class ClusterNode {
       // above every logged version and every read version an earlier leader could hand out
       oracle.lead(Math.max(oracle.lastAssignedVersion, oldGrant));
       this.term = rev;
+      this.positions = [];
       this.log.activate(rev);
       this.grant = 0;
       if (!(await this.renewGrant())) throw new Error('could not write the read-version grant');
@@ -612,8 +615,15 @@ export class ClusterNode {
     if (mine === null) return;
     // the live members now (a node that just registered holds trimming back at its position)
     const live = await this.etcd.kv.range({ key: Buffer.from(K.nodesPrefix), range_end: Buffer.from(K.nodesEnd) });
-    // versions measure age (about 1,000,000 per second)
-    let cut = Math.min(mine, this.c.oracle.lastAssignedVersion - this.s.logRetentionMs * 1000);
+    // age by this leader's wall clock, not by version distance: versions can run ahead of
+    // time (the grant after each failover, the version bound after a restart)
+    const now = Date.now();
+    this.positions.push({ at: now, v: mine });
+    let old: number | null = null;
+    while (this.positions.length > 0 && now - this.positions[0]!.at >= this.s.logRetentionMs) old = this.positions.shift()!.v;
+    if (old !== null) this.positions.unshift({ at: now - this.s.logRetentionMs, v: old });
+    if (old === null) return;
+    let cut = Math.min(mine, old);
     for (const kv of live.kvs) {
       const m = JSON.parse(kv.value.toString()) as Member;
       if (m.nodeId !== this.s.nodeId) cut = Math.min(cut, m.applied);
@@ -643,7 +653,6 @@ export class ClusterNode {
     });
     if (!res.succeeded) return;
     this.stats.trimmedThrough = through;
-    const now = Date.now();
     this.compactRevs.push({ at: now, rev: String(res.header.revision) });
     // compact to a revision a few seconds old, so watches that just reconnected are not cut off
     let target: string | null = null;
