@@ -4,8 +4,8 @@
 // requests and replies over that port (a piscina task per read would cost ~10x more
 // per hop). Never imports the network stack or the coordinator.
 //
-// Replies leave as soon as they exist: reads, refusals and prepare acks at the end of
-// the message that asked; commits once their write is done. With fsync durability the
+// Replies leave at the end of the event-loop turn in which they exist, in one message:
+// reads, refusals and prepare acks of the turn's requests, commits once their write is done. With fsync durability the
 // write itself runs on the log writer thread (log-writer.ts), so this thread keeps
 // answering reads while the WAL is synced; one batch is there at a time, and commits
 // that arrive meanwhile form the next group.
@@ -50,8 +50,14 @@ export default async function attach(task: AttachTask): Promise<{ shardId: numbe
   let logId = 0;
   /** When the batch at the log writer was sent: its WAL write (and fsync) latency is measured to the reply. */
   let walStarted = 0;
-  const apply = (): void => {
+  /**
+   * End of the event-loop turn: the replies of every message of the turn leave in one
+   * postMessage (reads never wait for a write: they go before it), then every decided
+   * commit of the turn becomes one write (group commit), unless one is still at the log writer.
+   */
+  const turnEnd = (): void => {
     scheduled = false;
+    post();
     if (inflight) return;
     try {
       const b = s.beginApply();
@@ -72,10 +78,9 @@ export default async function attach(task: AttachTask): Promise<{ shardId: numbe
     post();
   };
   const schedule = (): void => {
-    // group commit: every batch that arrives before the check phase joins one write
-    if (!scheduled && !inflight) {
+    if (!scheduled) {
       scheduled = true;
-      setImmediate(apply);
+      setImmediate(turnEnd);
     }
   };
   log?.on('message', (_done: LogWritten) => {
@@ -83,13 +88,10 @@ export default async function attach(task: AttachTask): Promise<{ shardId: numbe
     inflight = null;
     s.walWritten(performance.now() - walStarted);
     s.endApply(b, replies);
-    post();
     schedule();
   });
   port.on('message', (batch: ShardRequest[]) => {
     s.handleBatch(batch, replies);
-    // reads never wait for a write: their replies go now
-    post();
     schedule();
   });
   port.on('close', () => {
