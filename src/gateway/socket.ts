@@ -14,6 +14,7 @@ import { Admission } from './limits.js';
 import type { LimitsConfig, TlsConfig } from '../config/server-config.js';
 import { loadUws } from './uws.js';
 import { closeLive, handleLive, newLiveConn, type LiveConn } from './live-requests.js';
+import { subscribeRoute } from './sse-subscribe.js';
 import { listenFailure } from '../server/startup-errors.js';
 
 export interface GatewayOptions {
@@ -340,7 +341,15 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
     },
   });
 
-  registerHttpRoutes(app, { coordinator, status: o.status, pages: o.pages, tokens: o.tokens, protectStatus: o.protectStatus });
+  registerHttpRoutes(app, {
+    coordinator,
+    status: o.status,
+    pages: o.pages,
+    tokens: o.tokens,
+    protectStatus: o.protectStatus,
+    // the change feed as Server-Sent Events (sse-subscribe.ts)
+    routes: [subscribeRoute(o.limits.maxFeedBufferBytes)],
+  });
 
   // LIBUS_LISTEN_EXCLUSIVE_PORT: uWS otherwise binds with SO_REUSEPORT, and a second
   // server on the same port would start and take a share of the connections. uWS

@@ -197,4 +197,34 @@ describe('change feeds (subscribe)', () => {
       await small.close();
     }
   });
+
+  it('the same feed over HTTP as Server-Sent Events (GET /v1/subscribe)', { timeout: 60_000 }, async () => {
+    const b64 = (x: string): string => Buffer.from(x).toString('base64url');
+    const ac = new AbortController();
+    const r = await fetch(`http://127.0.0.1:${s.server.port}/v1/subscribe?begin=${b64('sse/')}&end=${b64('sse0')}`, { signal: ac.signal });
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toBe('text/event-stream');
+    await s.db.transact(async (tx) => tx.set('sse/1', 'one'));
+    await s.db.transact(async (tx) => tx.add('sse/2', new Uint8Array([9])));
+    const reader = r.body!.getReader();
+    let text = '';
+    const deadline = Date.now() + 20_000;
+    while ((text.match(/event: change/g) ?? []).length < 2 && Date.now() < deadline) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += Buffer.from(value).toString();
+    }
+    ac.abort();
+    const events = text
+      .split('\n\n')
+      .filter((e) => e.startsWith('event: change'))
+      .map((e) => JSON.parse(e.split('\n').find((l) => l.startsWith('data: '))!.slice(6)) as { version: string; mutations: { type: string; key: string; value: string }[] });
+    expect(events.map((e) => e.mutations.map((m) => [m.type, Buffer.from(m.key, 'base64url').toString(), Buffer.from(m.value, 'base64url').toString('hex')]))).toEqual([
+      [['set', 'sse/1', Buffer.from('one').toString('hex')]],
+      [['set', 'sse/2', '09']],
+    ]);
+    const old = await fetch(`http://127.0.0.1:${s.server.port}/v1/subscribe?begin=${b64('sse/')}&end=${b64('sse0')}&fromVersion=1`);
+    expect(old.status).toBe(410);
+    expect(((await old.json()) as { error: { code: string } }).error.code).toBe('TOO_OLD');
+  });
 });

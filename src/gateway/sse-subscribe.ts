@@ -1,0 +1,102 @@
+// GET /v1/subscribe: a change feed as Server-Sent Events, for tools such as curl
+// (`curl -N 'http://host:port/v1/subscribe?begin=<b64url>&end=<b64url>'`). The same
+// feed as the WebSocket SubscribeRequest (coordinator/live-hub.ts): one `change` event
+// per committed version, in order, each once; keys and values base64url. HTTP has no
+// acknowledgements, so the socket's own backpressure throttles: changes uWS could not
+// send yet are held up to limits.maxFeedBufferBytes, past which the stream ends with an
+// `error` event (RESOURCE_CONSTRAINED).
+import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
+import { TxnError, toWireError } from '../errors.js';
+import type { FeedVersion } from '../coordinator/live-hub.js';
+import { decodeBase64url, type Route } from './http.js';
+
+const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64url');
+
+function eventOf(v: FeedVersion): string {
+  const mutations = v.mutations.map((m) =>
+    m.kind === 0 ? { type: 'set', key: b64(m.key), value: b64(m.param) } : m.kind === 1 ? { type: 'clear', key: b64(m.key) } : { type: 'clearRange', key: b64(m.key), end: b64(m.param) },
+  );
+  return `event: change\nid: ${v.version}\ndata: ${JSON.stringify({ version: String(v.version), mutations })}\n\n`;
+}
+
+export function subscribeRoute(maxFeedBufferBytes: number): Route {
+  return {
+    method: 'GET',
+    path: '/v1/subscribe',
+    query: ['begin', 'end', 'fromVersion'],
+    access: 'read',
+    raw: (res: HttpResponse, _req, { c, query }) => {
+      let open = true;
+      let feedId: number | null = null;
+      let started = false;
+      let backlog = 0;
+      const early: string[] = [];
+      const end = (): void => {
+        open = false;
+        if (feedId !== null) c.live.unsubscribe(feedId);
+      };
+      res.onAborted(end);
+      const send = (text: string): void => {
+        if (!open) return;
+        if (!started) {
+          early.push(text);
+          return;
+        }
+        res.cork(() => {
+          if (!res.write(text)) backlog += text.length;
+        });
+        if (backlog > maxFeedBufferBytes) {
+          const message = `subscriber too slow: ${backlog} bytes of changes not sent; limit ${maxFeedBufferBytes} (limits.maxFeedBufferBytes)`;
+          res.cork(() => res.end(`event: error\ndata: ${JSON.stringify({ error: { code: 'RESOURCE_CONSTRAINED', message } })}\n\n`));
+          end();
+        }
+      };
+      res.onWritable(() => {
+        backlog = 0;
+        return true;
+      });
+      const fail = (err: unknown, headersSent: boolean): void => {
+        if (!open) return;
+        const e = toWireError(err);
+        const body = JSON.stringify({ error: { code: e.code, message: e.message } });
+        res.cork(() => {
+          if (headersSent) res.end(`event: error\ndata: ${body}\n\n`);
+          else res.writeStatus(e.code === 'TOO_OLD' ? '410 Gone' : '400 Bad Request').writeHeader('content-type', 'application/json').end(body);
+        });
+        end();
+      };
+      try {
+        const begin = decodeBase64url(query.get('begin') ?? '', 'begin');
+        const stop = query.get('end');
+        const endKey = stop === null ? new Uint8Array([0xff]) : decodeBase64url(stop, 'end');
+        const from = query.get('fromVersion');
+        if (from !== null && !/^\d+$/.test(from)) throw new TxnError('INVALID_ARGUMENT', `fromVersion must be a decimal version, got ${JSON.stringify(from)}`);
+        c.live
+          .subscribe(begin, endKey, from === null ? undefined : Number(from), {
+            deliver: (versions) => {
+              for (const v of versions) send(eventOf(v));
+            },
+            fail: (err) => fail(err, true),
+          })
+          .then(
+            (id) => {
+              feedId = id;
+              if (!open) {
+                c.live.unsubscribe(id);
+                return;
+              }
+              res.cork(() => {
+                res.writeStatus('200 OK').writeHeader('content-type', 'text/event-stream').writeHeader('cache-control', 'no-cache');
+                res.write(': txkv change feed\n\n');
+              });
+              started = true;
+              for (const text of early.splice(0)) send(text);
+            },
+            (err: unknown) => fail(err, false),
+          );
+      } catch (err) {
+        fail(err, false);
+      }
+    },
+  };
+}
