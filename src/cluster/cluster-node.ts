@@ -46,6 +46,8 @@ interface Member {
   url: string;
   applied: number;
   role: Role;
+  /** Leader only: the newest version in the log (lag is measured against it, not against its clock-driven read version). */
+  logged?: number;
 }
 
 /** Key of this node's durable log position (every log entry <= it is applied here) in the default column. */
@@ -150,6 +152,7 @@ export class ClusterNode {
 
   private async publish(applied: number): Promise<void> {
     const m: Member = { nodeId: this.s.nodeId, url: this.s.advertiseUrl, applied, role: this.role };
+    if (this.role === 'leader') m.logged = Math.max(this.leadStartPos, this.log.lastAcked);
     await this.etcd.kv.put({ key: Buffer.from(nodeKey(this.s.nodeId)), value: Buffer.from(JSON.stringify(m)), lease: this.leaseId });
   }
 
@@ -668,7 +671,8 @@ export class ClusterNode {
 
   status(): Record<string, unknown> {
     const applied = this.coordinator?.oracle.committedVersion ?? 0;
-    const leaderApplied = this.members.find((m) => m.nodeId === this.leader?.nodeId)?.applied ?? null;
+    const lm = this.members.find((m) => m.nodeId === this.leader?.nodeId);
+    const leaderApplied = lm ? (lm.logged ?? lm.applied) : null;
     return {
       nodeId: this.s.nodeId,
       role: this.role,
