@@ -1,6 +1,7 @@
 // `txkv restore`: writes back the rows of a `txkv backup` file, in transactions of
 // bounded size. Not atomic as a whole: a restore that fails midway leaves the rows
 // written so far; run it again (it only sets keys, so it is idempotent).
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import readline from 'node:readline';
 import type { Transaction } from '../client/transaction.js';
@@ -14,8 +15,9 @@ Writes the rows of a txkv backup file back. --clear first clears the backup's ke
 [begin, end) (in its own transaction), so the range ends up exactly as backed up; without
 it, keys in the range that are not in the backup are left alone. Rows are written in
 transactions of about --batch-bytes (default 1000000) each: the restore is not atomic as a
-whole, and running it again is safe. The file's trailer is checked: a truncated backup is
-refused before anything is written.
+whole, and running it again is safe. The whole file is verified first (every row, key
+order, the trailer's row count and SHA-256): a truncated or damaged backup is refused
+before anything is written.
 
 ${CLIENT_USAGE}`;
 
@@ -29,37 +31,72 @@ interface Header {
 
 const unb64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64'));
 
-async function* rows(file: string): AsyncGenerator<Record<string, unknown>> {
-  const rl = readline.createInterface({ input: fs.createReadStream(file), crlfDelay: Infinity });
+async function* lines(file: string): AsyncGenerator<[Record<string, unknown>, string, number]> {
+  let input: fs.ReadStream;
+  try {
+    input = fs.createReadStream(file);
+    await new Promise<void>((resolve, reject) => input.once('open', () => resolve()).once('error', reject));
+  } catch (err) {
+    throw new Error(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  const rl = readline.createInterface({ input, crlfDelay: Infinity });
   let n = 0;
   for await (const line of rl) {
     n++;
     if (!line.trim()) continue;
     try {
-      yield JSON.parse(line) as Record<string, unknown>;
+      yield [JSON.parse(line) as Record<string, unknown>, line, n];
     } catch {
-      throw new Error(`${file}:${n}: not a JSON line`);
+      throw new Error(`${file}:${n}: not a JSON line: the file is damaged; refusing to restore it`);
     }
   }
 }
 
-/** Checks the header and trailer without writing anything. */
+async function* rows(file: string): AsyncGenerator<Record<string, unknown>> {
+  for await (const [r] of lines(file)) yield r;
+}
+
+function compare(a: Uint8Array, b: Uint8Array): number {
+  return Buffer.compare(a, b);
+}
+
+/**
+ * Verifies the whole file before anything is written: the header, every row (JSON with
+ * base64 k and v), keys strictly increasing inside the backup's [begin, end), the
+ * trailer's row count and, for format 2, the SHA-256 of the row lines.
+ */
 async function check(file: string): Promise<{ header: Header; count: number }> {
   let header: Header | null = null;
   let count = 0;
-  let trailer: { rows: number } | null = null;
-  for await (const r of rows(file)) {
+  let trailer: { rows: number; sha256?: string } | null = null;
+  const hash = crypto.createHash('sha256');
+  let prev: Uint8Array | null = null;
+  let begin: Uint8Array = new Uint8Array(0);
+  let end: Uint8Array = new Uint8Array([0xff]);
+  for await (const [r, line, n] of lines(file)) {
     if (header === null) {
       if (r.format !== BACKUP_FORMAT) throw new Error(`${file} is not a txkv backup (no "${BACKUP_FORMAT}" header)`);
       header = r as unknown as Header;
-    } else if (r.end === true) trailer = r as unknown as { rows: number };
+      begin = unb64(header.begin);
+      end = unb64(header.end);
+    } else if (r.end === true) trailer = r as unknown as { rows: number; sha256?: string };
     else if (trailer !== null) throw new Error(`${file}: rows after the trailer`);
-    else if (typeof r.k === 'string' && typeof r.v === 'string') count++;
-    else throw new Error(`${file}: a row without k and v`);
+    else if (typeof r.k === 'string' && typeof r.v === 'string') {
+      const k = unb64(r.k);
+      if ((prev !== null && compare(k, prev) <= 0) || compare(k, begin) < 0 || compare(k, end) >= 0) {
+        throw new Error(`${file}:${n}: key out of order or outside the backup's range: the file is damaged; refusing to restore it`);
+      }
+      prev = k;
+      hash.update(line + '\n');
+      count++;
+    } else throw new Error(`${file}:${n}: a row without k and v`);
   }
   if (header === null) throw new Error(`${file} is empty`);
   if (trailer === null) throw new Error(`${file} has no trailer: the backup is truncated; refusing to restore it`);
-  if (trailer.rows !== count) throw new Error(`${file}: trailer says ${trailer.rows} rows, found ${count}`);
+  if (trailer.rows !== count) throw new Error(`${file}: trailer says ${trailer.rows} rows, found ${count}: the file is damaged; refusing to restore it`);
+  if (trailer.sha256 !== undefined && trailer.sha256 !== hash.digest('hex')) {
+    throw new Error(`${file}: the rows do not match the trailer's SHA-256: the file is damaged; refusing to restore it`);
+  }
   return { header, count };
 }
 

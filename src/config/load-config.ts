@@ -178,6 +178,7 @@ export const OTHER_TXKV_VARIABLES: readonly string[] = [
   'TXKV_WRITE_VECTORS',
   'TXKV_VECTORS_DIR',
   'TXKV_DASHBOARD_SCREENSHOT',
+  'TXKV_BACKUP_ROWS', // test/ops/backup.test.ts (rows to back up)
 ];
 
 /** Levenshtein distance, for "did you mean" on a misspelt variable. */

@@ -3,6 +3,7 @@
 // shard map (single owner) and the MVCC window's clock.
 import type { Logger } from 'pino';
 import type { RocksLevel } from '@nxtedition/rocksdb';
+import { TxnError } from '../errors.js';
 import { Failpoints } from '../failpoints/failpoints.js';
 import type { ShardStats } from '../shard/interface.js';
 import { CommitCoordinator, type CommitResult } from './commit-coordinator.js';
@@ -129,6 +130,25 @@ export class Coordinator {
     return c;
   }
 
+  private readonly pins = new Map<number, number>();
+  private nextPin = 1;
+
+  /**
+   * Keeps `version` readable until unpin: the window stops sliding past it, so the
+   * shards keep every change since (memory grows with the write rate; the caller
+   * bounds how long). Fails TOO_OLD if the version is already out of the window.
+   */
+  pin(version: number): number {
+    if (version < this.horizon) throw new TxnError('TOO_OLD', `version ${version} is older than the MVCC window (oldest readable ${this.horizon})`);
+    const id = this.nextPin++;
+    this.pins.set(id, version);
+    return id;
+  }
+
+  unpin(id: number): void {
+    this.pins.delete(id);
+  }
+
   /** Oldest readable version, as of the last slide of the window (every 100 ms). No side effect. */
   get oldestReadableVersion(): number {
     return this.horizon;
@@ -143,6 +163,8 @@ export class Coordinator {
    */
   private slideWindow(): void {
     this.horizon = this.oracle.readVersion() - this.mvccWindowMs * 1000;
+    // a pinned version (a long backup, gateway/snapshots.ts) holds the window open at it
+    for (const v of this.pins.values()) if (v < this.horizon) this.horizon = v;
     const horizon = this.horizon;
     for (const s of this.shards) s.post({ t: 'horizon', horizon });
   }

@@ -21,6 +21,8 @@ import { WireMutationType, type WireMutation } from '../coordinator/commit-plan.
 import { requestMetricsOf, type RequestMetrics } from '../metrics/request-metrics.js';
 import { bearer, type Access, type TokenStore } from './auth.js';
 import { OPENAPI } from './openapi.js';
+import { HttpError } from './http-error.js';
+import { snapshotsOf } from './snapshots.js';
 
 /** An extra GET page; `public` ones (static files with no data, e.g. the dashboard's HTML) skip protectStatus. */
 export type Page = (() => Promise<[string, string | Uint8Array]>) & { public?: boolean };
@@ -79,19 +81,7 @@ export interface HttpOptions {
   routes?: Route[];
 }
 
-/** An error with its own HTTP status (the code alone does not decide it). */
-export class HttpError extends TxnError {
-  constructor(
-    code: TxnErrorCode,
-    message: string,
-    readonly status: number,
-    /** The code on the wire when it is an HTTP-only one (NOT_FOUND, METHOD_NOT_ALLOWED). */
-    readonly httpCode?: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(code, message);
-  }
-}
+export { HttpError } from './http-error.js';
 
 /**
  * HTTP status of each error code. KEY_TOO_LARGE, VALUE_TOO_LARGE and
@@ -127,6 +117,7 @@ const REASON: Record<number, string> = {
   404: 'Not Found',
   405: 'Method Not Allowed',
   409: 'Conflict',
+  410: 'Gone',
   413: 'Payload Too Large',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
@@ -305,6 +296,33 @@ export const ROUTES: Route[] = [
     access: 'read',
     maxBodyBytes: MAX_TRANSACTION_BYTES * 2,
     handler: async ({ c, body, access, metrics }) => ({ body: await txn(c, await body(), access === 'write', metrics) }),
+  },
+  {
+    method: 'POST',
+    path: '/v1/snapshots',
+    access: 'read',
+    handler: async ({ c }) => ({ body: await snapshotsOf(c).create() }),
+  },
+  {
+    method: 'GET',
+    path: '/v1/snapshots',
+    access: 'read',
+    handler: async ({ c }) => ({ body: { snapshots: snapshotsOf(c).list() } }),
+  },
+  {
+    method: 'POST',
+    path: '/v1/snapshots/:id/renew',
+    access: 'read',
+    handler: async ({ c, params }) => ({ body: snapshotsOf(c).renew(params[0]!) }),
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/snapshots/:id',
+    access: 'read',
+    handler: async ({ c, params }) => {
+      snapshotsOf(c).release(params[0]!);
+      return { body: { id: params[0]!, released: true } };
+    },
   },
   {
     method: 'GET',

@@ -31,6 +31,12 @@ const commitResponse = {
   required: ['key', 'keyText', 'commitVersion'],
 };
 const json = (schema: object): object => ({ 'application/json': { schema } });
+const snapshot = {
+  type: 'object',
+  properties: { id: { type: 'string' }, readVersion: version, leaseMs: { type: 'integer' }, maxWindowCommits: { type: 'integer' } },
+  required: ['id', 'readVersion', 'leaseMs', 'maxWindowCommits'],
+};
+const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
 
 export const OPENAPI = {
   openapi: '3.1.0',
@@ -151,6 +157,27 @@ export const OPENAPI = {
           ...WRITE_ERRORS,
           ...COMMON_ERRORS,
         },
+      },
+    },
+    '/v1/snapshots': {
+      post: {
+        summary: 'Pin a read version (a long consistent read, e.g. a backup); renew within leaseMs; dropped past the memory budget',
+        responses: { '200': { description: 'the snapshot', content: json(snapshot) }, ...COMMON_ERRORS },
+      },
+      get: { summary: 'Snapshots held now', responses: { '200': { description: 'list', content: json({ type: 'object', properties: { snapshots: { type: 'array', items: snapshot } } }) } } },
+    },
+    '/v1/snapshots/{id}/renew': {
+      post: {
+        summary: 'Renew a snapshot lease',
+        parameters: [idParam],
+        responses: { '200': { description: 'renewed', content: json(snapshot) }, '404': errorResponse('NOT_FOUND: no such snapshot'), '410': errorResponse('GONE: released, or dropped (lease ran out, memory budget)') },
+      },
+    },
+    '/v1/snapshots/{id}': {
+      delete: {
+        summary: 'Release a snapshot',
+        parameters: [idParam],
+        responses: { '200': { description: 'released', content: json({ type: 'object', properties: { id: { type: 'string' }, released: { type: 'boolean' } } }) }, '410': errorResponse('GONE') },
       },
     },
     '/v1/status': {
