@@ -3,7 +3,6 @@
 // shard map (single owner) and the MVCC window's clock.
 import type { Logger } from 'pino';
 import type { RocksLevel } from '@nxtedition/rocksdb';
-import { TxnError } from '../errors.js';
 import { Failpoints } from '../failpoints/failpoints.js';
 import type { ShardStats } from '../shard/interface.js';
 import { CommitCoordinator, type CommitResult } from './commit-coordinator.js';
