@@ -154,7 +154,13 @@ export class ShardLive {
 
   /** The window slid: changes of versions <= horizon are no longer kept. */
   prune(horizon: number): void {
-    while (this.logHead < this.log.length && this.log[this.logHead]!.version <= horizon) this.logHead++;
+    while (this.logHead < this.log.length && this.log[this.logHead]!.version <= horizon) {
+      // drop the entry's keys and values now: the slot itself goes at the next compaction
+      // below, which may be 1,024 commits away (with 100 KB values, hundreds of MB held:
+      // the soak's memory growth after watches landed)
+      this.log[this.logHead] = { version: this.log[this.logHead]!.version, ms: [] };
+      this.logHead++;
+    }
     if (this.logHead > 1024 && this.logHead * 2 > this.log.length) {
       this.log = this.log.slice(this.logHead);
       this.logHead = 0;
