@@ -13,7 +13,8 @@ import { LiveHub } from './live-hub.js';
 import { TxnError } from '../errors.js';
 import { recover, type RecoveryReport } from './recovery.js';
 import { LogWriterHandle, ShardHandle } from './shard-handle.js';
-import { ShardMap } from './shard-map.js';
+import type { ShardMap } from './shard-map.js';
+import { Distribution, loadDistribution } from './distribution.js';
 import { TimestampOracle, VERSION_BOUND_AHEAD, microClock, versionClock, type Clock } from './timestamp-oracle.js';
 import { decodeVersion, encodeVersion } from '../shard/interface.js';
 
@@ -58,9 +59,16 @@ export class Coordinator {
   /** Watches and change feeds (live-hub.ts). */
   readonly live: LiveHub;
 
+  /** Splits, merges and moves; owns the current shard map. Set right after construction. */
+  distribution!: Distribution;
+
+  /** The current shard map (the distribution publishes new ones). */
+  get shardMap(): ShardMap {
+    return this.distribution.map;
+  }
+
   private constructor(
     readonly oracle: TimestampOracle,
-    readonly shardMap: ShardMap,
     readonly shards: ShardHandle[],
     readonly commits: CommitCoordinator,
     readonly reads: ReadRouter,
@@ -68,12 +76,16 @@ export class Coordinator {
     private readonly mvccWindowMs: number,
     private readonly log: LogWriterHandle | null,
   ) {
-    this.live = new LiveHub(oracle, shards, () => shardMap);
+    this.live = new LiveHub(oracle, shards, () => this.distribution.map);
   }
 
   static async start(o: CoordinatorOptions): Promise<Coordinator> {
-    const shardMap = new ShardMap(1, o.splitPoints);
-    const recovery = recover(o.db, shardMap.count);
+    // the persisted map, and the rest of a move a crash interrupted (finished or rolled back
+    // between the decision records below its switch version and the others)
+    const loaded = loadDistribution(o.db, o.splitPoints);
+    const recovery = recover(o.db, loaded.map.count, loaded.at);
+    const { map: shardMap, nextMoveId, recovered } = loaded.finish();
+    if (recovered) o.logger.info({ event: 'MoveRecovered', detail: recovered }, recovered);
     // never reuse or go below a version on disk or a version handed out before (the
     // persisted bound), whatever the wall clock says; from here on versions follow
     // elapsed monotonic time
@@ -112,10 +124,9 @@ export class Coordinator {
       throw err;
     }
     const failpoints = new Failpoints(o.failpoints);
-    const map = (): ShardMap => shardMap;
-    const c = new Coordinator(
+    const map = (): ShardMap => c.distribution.map;
+    const c: Coordinator = new Coordinator(
       oracle,
-      shardMap,
       shards,
       new CommitCoordinator(oracle, shards, map, failpoints, { readonly: o.readonly, durable: o.durable }, o.commitLog ?? new LocalLog()),
       new ReadRouter(oracle, shards, map),
@@ -124,6 +135,12 @@ export class Coordinator {
       log,
     );
     c.slideWindow();
+    // cluster mode: replicas apply the leader's log into the same columns, so ranges must
+    // not move on one node alone (moves as log entries are not built yet)
+    const clustered = o.followFrom !== undefined || o.commitLog?.kind === 'replicated';
+    c.distribution = new Distribution(shardMap, nextMoveId, o.db, shards, oracle, failpoints, () => c.oldestReadableVersion, clustered ? 'cluster mode' : null);
+    c.distribution.onSwitch = (from, begin, end) => c.live.rangeMoved(from, begin, end);
+    c.distribution.start();
     c.horizonTimer = setInterval(() => c.slideWindow(), HORIZON_TICK_MS);
     c.horizonTimer.unref();
     return c;
@@ -180,6 +197,7 @@ export class Coordinator {
   /** Stop new commits, wait for those in flight (bounded), stop the workers. */
   async close(drainMs = 10_000): Promise<void> {
     this.commits.stopAccepting();
+    this.distribution.stop();
     if (this.horizonTimer) clearInterval(this.horizonTimer);
     this.live.closeAll(new TxnError('NETWORK_ERROR', 'server shutting down'));
     const deadline = Date.now() + drainMs;

@@ -157,6 +157,29 @@ export class LiveHub {
     for (const id of feed.shardIds) this.shards[id]!.post({ t: 'unsubscribe', subId: feedId });
   }
 
+  /**
+   * A move switched [begin, end) away from worker `from` (coordinator/distribution.ts): the
+   * watches registered there and the feeds over the range would miss what the new owner
+   * applies, so they end now with a retryable UNAVAILABLE (a feed resumed below the switch
+   * version is refused TOO_OLD by the new owner, which lacks the history before it).
+   */
+  rangeMoved(from: number, begin: Uint8Array, end: Uint8Array | null): void {
+    const err = new TxnError('UNAVAILABLE', 'a key range moved to another shard worker; watch or subscribe again');
+    const gone: number[] = [];
+    for (const [id, w] of this.watches) {
+      if (w.shardId !== from) continue;
+      this.watches.delete(id);
+      gone.push(id);
+      w.reject(err);
+    }
+    if (gone.length > 0) this.shards[from]!.post({ t: 'unwatch', watchIds: gone });
+    for (const [id, f] of this.feeds) {
+      if ((end !== null && compareKeys(f.begin, end) >= 0) || compareKeys(f.end, begin) <= 0) continue;
+      this.unsubscribe(id);
+      f.sink.fail(err);
+    }
+  }
+
   /** Server shutdown: every watch and feed fails with `err`. */
   closeAll(err: TxnError): void {
     for (const [id, w] of this.watches) {

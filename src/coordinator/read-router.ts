@@ -13,6 +13,9 @@ export interface RangeResultRows {
   hasMore: boolean;
 }
 
+/** How often a read refused as routed by a stale map is routed again (each time with the current map). */
+const STALE_RETRIES = 5;
+
 /** How long a read at a version that is assigned but not yet committed may wait. */
 const FUTURE_WAIT_MS = 1000;
 
@@ -46,7 +49,7 @@ export class ReadRouter {
    * Many point reads at once (the gets of one frame): one request per shard instead of
    * one per key. Each result is a value (null = absent) or the TxnError of that read.
    */
-  getMany(readVersions: number[], keys: Uint8Array[], maxBytes = Infinity): Promise<(Uint8Array | null | TxnError)[]> {
+  getMany(readVersions: number[], keys: Uint8Array[], maxBytes = Infinity, attempt = 0): Promise<(Uint8Array | null | TxnError)[]> {
     const out: (Uint8Array | null | TxnError)[] = new Array(keys.length);
     const map = this.getShardMap();
     const byShard = new Map<number, number[]>();
@@ -61,7 +64,7 @@ export class ReadRouter {
         );
         continue;
       }
-      const shardId = map.shardOfKey(keys[i]!);
+      const shardId = map.shardOfKey(keys[i]!, readVersions[i]!);
       let idx = byShard.get(shardId);
       if (!idx) byShard.set(shardId, (idx = []));
       idx.push(i);
@@ -69,7 +72,18 @@ export class ReadRouter {
     // the reply budget is shared out over the shards asked (each answers at least one value)
     const share = maxBytes === Infinity ? undefined : Math.floor(maxBytes / Math.max(1, byShard.size));
     const fast = [...byShard].map(([shardId, idx]) =>
-      this.shards[shardId]!.request({ t: 'gets', readVersions: idx.map((i) => readVersions[i]!), keys: packBytes(idx.map((i) => keys[i]!)), maxBytes: share }).then((r) => {
+      this.shards[shardId]!.request({ t: 'gets', readVersions: idx.map((i) => readVersions[i]!), keys: packBytes(idx.map((i) => keys[i]!)), maxBytes: share }).then(async (r) => {
+        if ('error' in r && r.staleMap !== undefined && attempt < STALE_RETRIES) {
+          // routed by a map the shard no longer follows (a move switched meanwhile): route again
+          const again = await this.getMany(
+            idx.map((i) => readVersions[i]!),
+            idx.map((i) => keys[i]!),
+            share ?? Infinity,
+            attempt + 1,
+          );
+          for (let j = 0; j < idx.length; j++) out[idx[j]!] = again[j]!;
+          return;
+        }
         if ('error' in r) {
           const e = TxnError.fromWire(r.error);
           for (const i of idx) out[i] = e;
@@ -97,11 +111,13 @@ export class ReadRouter {
     // the bounds are often views into the request's frame: structured clone would copy the
     // whole frame to the shard (a range read sharing a frame with a 10 MB commit took 2.4x
     // as long); copy the bounds themselves instead
-    const parts = this.getShardMap().split({ begin: compact(range.begin), end: compact(range.end) });
+    range = { begin: compact(range.begin), end: compact(range.end) };
+    let parts = this.getShardMap().split(range, readVersion);
     if (reverse) parts.reverse();
     const kvs: Uint8Array[] = [];
     let rows = 0;
     let bytes = 0;
+    let retries = 0;
     for (let i = 0; i < parts.length; i++) {
       const p = parts[i]!;
       const r = await this.shards[p.shardId]!.request({
@@ -113,6 +129,13 @@ export class ReadRouter {
         reverse,
         maxBytes: Math.max(maxBytes - bytes, 1),
       });
+      if ('error' in r && r.staleMap !== undefined && retries++ < STALE_RETRIES) {
+        // the map changed under this read: cut what is still missing along the current one
+        parts = this.getShardMap().split(reverse ? { begin: range.begin, end: p.end } : { begin: p.begin, end: range.end }, readVersion);
+        if (reverse) parts.reverse();
+        i = -1;
+        continue;
+      }
       if ('error' in r) throw TxnError.fromWire(r.error);
       if (!('kvs' in r)) throw new Error(`shard ${p.shardId}: unexpected reply to range`);
       const got = unpackBytes(r.kvs) as Uint8Array[];
@@ -128,9 +151,15 @@ export class ReadRouter {
   }
 
   /** Whether any of the remaining shard parts holds a row (so hasMore is exact, not a guess). */
-  private async anyRow(readVersion: number, parts: { shardId: number; begin: Uint8Array; end: Uint8Array }[], reverse: boolean): Promise<boolean> {
+  private async anyRow(readVersion: number, parts: { shardId: number; begin: Uint8Array; end: Uint8Array }[], reverse: boolean, attempt = 0): Promise<boolean> {
     for (const p of parts) {
       const r = await this.shards[p.shardId]!.request({ t: 'range', readVersion, begin: p.begin, end: p.end, limit: 1, reverse, maxBytes: 1 });
+      if ('error' in r && r.staleMap !== undefined && attempt < STALE_RETRIES) {
+        const again = this.getShardMap().split({ begin: p.begin, end: p.end }, readVersion);
+        if (reverse) again.reverse();
+        if (await this.anyRow(readVersion, again, reverse, attempt + 1)) return true;
+        continue;
+      }
       if ('error' in r) throw TxnError.fromWire(r.error);
       if ('kvs' in r && r.kvs.lens.length > 0) return true;
     }

@@ -43,7 +43,11 @@ function metaRows(db: RocksLevel, begin: Uint8Array, end: Uint8Array): { key: Bu
   return out;
 }
 
-export function recover(db: RocksLevel, shardCount: number): RecoveryReport {
+/**
+ * `at`: a step to run between the decision records below `at.version` and the others
+ * (the copy of a move a crash interrupted, distribution.ts), given the shards' watermarks.
+ */
+export function recover(db: RocksLevel, shardCount: number, at?: { version: number; run: (watermarks: number[]) => void }): RecoveryReport {
   const started = performance.now();
   const watermarks: number[] = [];
   const raw = db._getManySync(Array.from({ length: shardCount }, (_, i) => appliedKey(i)));
@@ -87,8 +91,13 @@ export function recover(db: RocksLevel, shardCount: number): RecoveryReport {
   const records = metaRows(db, DECISION_RANGE.begin, DECISION_RANGE.end);
   let last = Math.max(0, ...watermarks);
   let partsReplayed = 0;
+  let atDone = !at;
   for (const rec of records) {
     const d = decodeDecision(rec.value);
+    if (!atDone && d.commitVersion >= at!.version) {
+      atDone = true;
+      at!.run(watermarks);
+    }
     last = Math.max(last, d.commitVersion);
     for (const part of d.parts) {
       if (part.shardId >= shardCount) throw new Error(`decision ${d.commitVersion} names shard ${part.shardId}, but there are ${shardCount}`);
@@ -122,6 +131,7 @@ export function recover(db: RocksLevel, shardCount: number): RecoveryReport {
       partsReplayed++;
     }
   }
+  if (!atDone) at!.run(watermarks);
   const done = new WriteOps();
   for (const rec of records) done.delMeta(rec.key);
   // one fsync covers every write above

@@ -67,6 +67,12 @@ export class ShardHandle {
   private closed = false;
   /** Watch and change-feed events of this shard (coordinator/live-hub.ts). */
   onEvent: ((e: ShardEvent) => void) | null = null;
+  /**
+   * A move source's rows (feed after an applied batch, or a chunk reply), called
+   * synchronously in the order the shard sent them, before the replies that follow
+   * them resolve (distribution.ts forwards them to the move's target in that order).
+   */
+  onFeed: ((r: Extract<ShardReply, { feed: unknown }>) => void) | null = null;
   /** Requests sent and not yet answered (queue depth, for status and metrics). */
   get inflight(): number {
     return this.pending.size;
@@ -83,6 +89,7 @@ export class ShardHandle {
           this.onEvent?.(r);
           continue;
         }
+        if ('feed' in r) this.onFeed?.(r);
         const cb = this.pending.get(r.id);
         if (cb) {
           this.pending.delete(r.id);

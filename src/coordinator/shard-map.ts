@@ -1,7 +1,13 @@
-// The shard map: which shard owns which contiguous key range. Main thread; the
-// coordinator is its single owner. It carries a version so that moving ranges online
-// (split, merge, rebalance) can later publish a new map; no message carries that
-// version yet (the map never changes while a server runs).
+// The shard map: which shard worker owns which key range. Main thread; the
+// coordinator is its single owner. Ranges are the unit and workers are the owners: a
+// worker (one thread, one RocksDB column family) owns any number of ranges. The map is
+// immutable and versioned: a split, merge or move publishes a new map with a higher
+// version (src/coordinator/distribution.ts), and every routing decision names the map it used.
+//
+// During and after a move a range keeps its previous owner (`prev`) for reads at
+// versions below the switch version `prev.until`: the old owner still holds the rows
+// as they were before the switch (and their MVCC history), the new owner has only the
+// current state. Commits always go to `owner`.
 import { compareKeys, keyFromString, keyString } from '../keys/bytes.js';
 import type { KeyRange } from '../keys/ranges.js';
 
@@ -13,70 +19,203 @@ export interface ShardRange {
   end: string | null;
 }
 
+/** One range of the map. */
+export interface MapRange {
+  /** Inclusive lower bound (latin-1 key string). */
+  begin: string;
+  /** Exclusive upper bound; null = end of the keyspace. */
+  end: string | null;
+  /** The worker that owns the range: commits, and reads at versions >= prev.until. */
+  owner: number;
+  /** After a move: the worker that owned it before, which serves reads at versions < until. */
+  prev?: { owner: number; until: number };
+}
+
 export interface ShardPart {
   shardId: number;
   begin: Uint8Array;
   end: Uint8Array;
 }
 
-export class ShardMap {
-  readonly shards: readonly ShardRange[];
-  /** shards[i].begin for i >= 1, kept apart for binary search. */
-  private readonly splits: readonly string[];
+/** A range as JSON (persisted in the default column, shown in status): keys as hex. */
+export interface MapRangeJson {
+  begin: string;
+  end: string | null;
+  owner: number;
+  prev?: { owner: number; until: number };
+}
 
+export interface ShardMapJson {
+  version: number;
+  workers: number;
+  ranges: MapRangeJson[];
+}
+
+const hex = (s: string): string => Buffer.from(keyFromString(s)).toString('hex');
+const unhex = (h: string): string => keyString(Buffer.from(h, 'hex'));
+
+export class ShardMap {
+  readonly ranges: readonly MapRange[];
+  /** Number of workers (shard threads / column families); owners are 0..workers-1. */
+  readonly workers: number;
+  /** ranges[i].begin, kept apart for binary search. */
+  private readonly begins: readonly string[];
+
+  /**
+   * `new ShardMap(version, splitPoints)`: worker i owns [splitPoints[i-1], splitPoints[i])
+   * (a data directory's initial layout). `new ShardMap(version, { workers, ranges })`: any map.
+   */
   constructor(
     readonly version: number,
-    splitPoints: readonly Uint8Array[],
+    layout: readonly Uint8Array[] | { workers: number; ranges: readonly MapRange[] },
   ) {
-    const splits = splitPoints.map(keyString);
-    for (let i = 1; i < splits.length; i++) {
-      if (!(splits[i - 1]! < splits[i]!)) throw new Error(`split points must be strictly increasing (point ${i})`);
+    let ranges: MapRange[];
+    if (Array.isArray(layout)) {
+      const splits = (layout as readonly Uint8Array[]).map(keyString);
+      for (let i = 1; i < splits.length; i++) {
+        if (!(splits[i - 1]! < splits[i]!)) throw new Error(`split points must be strictly increasing (point ${i})`);
+      }
+      if (splits.length > 0 && splits[0] === '') throw new Error('the first split point must not be the empty key');
+      ranges = [];
+      for (let i = 0; i <= splits.length; i++) ranges.push({ owner: i, begin: i === 0 ? '' : splits[i - 1]!, end: i < splits.length ? splits[i]! : null });
+      this.workers = ranges.length;
+    } else {
+      const l = layout as { workers: number; ranges: readonly MapRange[] };
+      ranges = l.ranges.map((r) => ({ ...r }));
+      this.workers = l.workers;
+      if (ranges.length === 0 || ranges[0]!.begin !== '' || ranges[ranges.length - 1]!.end !== null) throw new Error('a shard map must cover the whole keyspace');
+      for (let i = 0; i < ranges.length; i++) {
+        const r = ranges[i]!;
+        if (i + 1 < ranges.length && (r.end === null || r.end !== ranges[i + 1]!.begin)) throw new Error(`shard map ranges ${i} and ${i + 1} do not meet`);
+        if (r.end !== null && !(r.begin < r.end)) throw new Error(`shard map range ${i} is empty or inverted`);
+        for (const o of [r.owner, r.prev?.owner]) {
+          if (o !== undefined && !(Number.isInteger(o) && o >= 0 && o < this.workers)) throw new Error(`shard map range ${i} names worker ${o}; there are ${this.workers}`);
+        }
+      }
     }
-    if (splits.length > 0 && splits[0] === '') throw new Error('the first split point must not be the empty key');
-    this.splits = splits;
-    const shards: ShardRange[] = [];
-    for (let i = 0; i <= splits.length; i++) {
-      shards.push({ shardId: i, begin: i === 0 ? '' : splits[i - 1]!, end: i < splits.length ? splits[i]! : null });
-    }
-    this.shards = shards;
+    this.ranges = ranges;
+    this.begins = ranges.map((r) => r.begin);
   }
 
+  /** Number of workers. */
   get count(): number {
-    return this.shards.length;
+    return this.workers;
   }
 
-  /** The shard that owns `key` (a latin-1 key string). */
-  shardOf(key: string): number {
+  /** Every range with its owner (status). */
+  get shards(): ShardRange[] {
+    return this.ranges.map((r) => ({ shardId: r.owner, begin: r.begin, end: r.end }));
+  }
+
+  /** Index of the range holding `key` (a latin-1 key string). */
+  indexOf(key: string): number {
     let lo = 0;
-    let hi = this.splits.length;
-    // first split > key => shard index
+    let hi = this.begins.length;
+    // first begin > key, minus one
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.splits[mid]! <= key) lo = mid + 1;
+      if (this.begins[mid]! <= key) lo = mid + 1;
       else hi = mid;
     }
-    return lo;
+    return lo - 1;
   }
 
-  shardOfKey(key: Uint8Array): number {
-    return this.shardOf(keyString(key));
+  /** The worker that serves range i at `readVersion` (omitted: the owner, for commits). */
+  ownerAt(i: number, readVersion?: number): number {
+    const r = this.ranges[i]!;
+    return r.prev && readVersion !== undefined && readVersion < r.prev.until ? r.prev.owner : r.owner;
   }
 
-  /** [begin, end) cut along shard boundaries, in key order. Empty ranges give []. */
-  split(range: KeyRange): ShardPart[] {
+  /** The worker that owns `key` (a latin-1 key string): commits; with a read version: reads. */
+  shardOf(key: string, readVersion?: number): number {
+    return this.ownerAt(this.indexOf(key), readVersion);
+  }
+
+  shardOfKey(key: Uint8Array, readVersion?: number): number {
+    return this.shardOf(keyString(key), readVersion);
+  }
+
+  /**
+   * [begin, end) cut along the map's ranges, in key order, neighbours served by the
+   * same worker joined (one request each). Empty ranges give [].
+   */
+  split(range: KeyRange, readVersion?: number): ShardPart[] {
     if (compareKeys(range.begin, range.end) >= 0) return [];
     const b = keyString(range.begin);
     const e = keyString(range.end);
-    const first = this.shardOf(b);
+    const first = this.indexOf(b);
     const out: ShardPart[] = [];
-    for (let id = first; id < this.shards.length; id++) {
-      const s = this.shards[id]!;
-      if (id > first && s.begin >= e) break;
-      const pb = id === first ? range.begin : keyFromString(s.begin);
-      const pe = s.end !== null && s.end < e ? keyFromString(s.end) : range.end;
-      out.push({ shardId: id, begin: pb, end: pe });
+    for (let i = first; i < this.ranges.length; i++) {
+      const r = this.ranges[i]!;
+      if (i > first && r.begin >= e) break;
+      const shardId = this.ownerAt(i, readVersion);
+      const pe = r.end !== null && r.end < e ? keyFromString(r.end) : range.end;
+      const last = out[out.length - 1];
+      if (last && last.shardId === shardId) last.end = pe;
+      else out.push({ shardId, begin: i === first ? range.begin : keyFromString(r.begin), end: pe });
     }
     return out;
+  }
+
+  /** A new map (version + 1) with a boundary at `key`: no data moves. */
+  withSplit(key: string): ShardMap {
+    if (key === '') throw new Error('cannot split at the empty key (it begins the keyspace)');
+    const i = this.indexOf(key);
+    const r = this.ranges[i]!;
+    if (r.begin === key) throw new Error(`a range already begins at ${JSON.stringify(key)}`);
+    const ranges = [...this.ranges];
+    ranges.splice(i, 1, { ...r, end: key }, { ...r, begin: key });
+    return new ShardMap(this.version + 1, { workers: this.workers, ranges });
+  }
+
+  /** A new map without the boundary at `key` (the ranges on both sides must have one owner and no previous owner). */
+  withMerge(key: string): ShardMap {
+    const i = this.indexOf(key);
+    const r = this.ranges[i]!;
+    if (r.begin !== key || i === 0) throw new Error(`no range boundary at ${JSON.stringify(key)}`);
+    const left = this.ranges[i - 1]!;
+    if (left.owner !== r.owner) throw new Error(`ranges meeting at ${JSON.stringify(key)} have different owners (${left.owner}, ${r.owner}); move one first`);
+    if (left.prev || r.prev) throw new Error(`a range meeting at ${JSON.stringify(key)} still has a previous owner serving old reads`);
+    const ranges = [...this.ranges];
+    ranges.splice(i - 1, 2, { begin: left.begin, end: r.end, owner: r.owner });
+    return new ShardMap(this.version + 1, { workers: this.workers, ranges });
+  }
+
+  /** A new map where range i is owned by `to` from version `until` on; the old owner serves reads below it. */
+  withOwner(i: number, to: number, until: number): ShardMap {
+    const r = this.ranges[i]!;
+    const ranges = [...this.ranges];
+    ranges[i] = { begin: r.begin, end: r.end, owner: to, prev: { owner: r.owner, until } };
+    return new ShardMap(this.version + 1, { workers: this.workers, ranges });
+  }
+
+  /** A new map where range i no longer has a previous owner (its rows there are gone). */
+  withoutPrev(i: number): ShardMap {
+    const r = this.ranges[i]!;
+    const ranges = [...this.ranges];
+    ranges[i] = { begin: r.begin, end: r.end, owner: r.owner };
+    return new ShardMap(this.version + 1, { workers: this.workers, ranges });
+  }
+
+  /** Index of the range that begins exactly at `begin`, or -1. */
+  rangeAt(begin: string): number {
+    const i = this.indexOf(begin);
+    return this.ranges[i]!.begin === begin ? i : -1;
+  }
+
+  toJSON(): ShardMapJson {
+    return {
+      version: this.version,
+      workers: this.workers,
+      ranges: this.ranges.map((r) => ({ begin: hex(r.begin), end: r.end === null ? null : hex(r.end), owner: r.owner, ...(r.prev ? { prev: { ...r.prev } } : {}) })),
+    };
+  }
+
+  static fromJSON(j: ShardMapJson): ShardMap {
+    return new ShardMap(j.version, {
+      workers: j.workers,
+      ranges: j.ranges.map((r) => ({ begin: unhex(r.begin), end: r.end === null ? null : unhex(r.end), owner: r.owner, ...(r.prev ? { prev: { ...r.prev } } : {}) })),
+    });
   }
 }
 

@@ -156,6 +156,11 @@ export class TimestampOracle {
     return v < this.ceiling ? v : this.ceiling - 1;
   }
 
+  /** Whether every version assigned below `version` is finished (committedVersion moves only on finish(), so it may lag). */
+  allFinishedBelow(version: number): boolean {
+    return this.inflightHead === this.inflight.length || this.inflight[this.inflightHead]! >= version;
+  }
+
   /** Resolves true once committedVersion >= version; false for a version never assigned, or after timeoutMs. */
   waitFor(version: number, timeoutMs: number): Promise<boolean> {
     if (this.committed >= version) return Promise.resolve(true);

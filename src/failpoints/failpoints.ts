@@ -11,6 +11,12 @@ export const FAILPOINT_NAMES = [
   'shard.after-prepare', // a shard (arg = shard id) prepared a cross-shard commit and replied
   'coordinator.after-decision', // the decision record is durable, no other shard applied yet
   'shard.after-apply', // a shard (arg = shard id) applied its part of a cross-shard commit
+  // moves (coordinator/distribution.ts; arg = countdown over every move)
+  'move.after-start', // the move is persisted as 'copying', nothing copied yet
+  'move.after-copy', // the first chunk of the range was copied to the target
+  'move.after-switch', // the switch to the target is persisted; the target's barrier not yet released
+  'move.after-marker', // the target wrote its barrier and marker; the map still names the move
+  'move.after-drop', // the old owner deleted its rows; the map still names it as previous owner
 ] as const;
 
 export type FailpointName = (typeof FAILPOINT_NAMES)[number];

@@ -9,6 +9,7 @@ import type { Coordinator } from '../coordinator/coordinator.js';
 import { decodeRequests, encodeReplies, FrameError, PROTOCOL_VERSION, type Envelope, type ReplyBody, type RequestBody, type UnknownBody } from '../protocol/codec.js';
 import { dispatch, dispatchGets } from './dispatch.js';
 import { registerHttpRoutes, type HttpOptions } from './http.js';
+import { DISTRIBUTION_ROUTES } from './distribution-routes.js';
 import { bearer, type Access, type TokenStore } from './auth.js';
 import { Admission } from './limits.js';
 import type { LimitsConfig, TlsConfig } from '../config/server-config.js';
@@ -348,7 +349,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
     tokens: o.tokens,
     protectStatus: o.protectStatus,
     // the change feed as Server-Sent Events (sse-subscribe.ts)
-    routes: [subscribeRoute(o.limits.maxFeedBufferBytes)],
+    routes: [subscribeRoute(o.limits.maxFeedBufferBytes), ...DISTRIBUTION_ROUTES],
   });
 
   // LIBUS_LISTEN_EXCLUSIVE_PORT: uWS otherwise binds with SO_REUSEPORT, and a second

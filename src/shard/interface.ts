@@ -214,11 +214,87 @@ export type ShardEvent =
   | { id: 0; event: 'fired'; version: number; watchIds: number[] }
   | { id: 0; event: 'changes'; records: ChangeRecord[] };
 
+/**
+ * Data distribution (coordinator/distribution.ts). `served`: the key ranges, and the read
+ * versions, this shard may answer reads for (a read outside is refused as routed by a
+ * stale map; the router retries with the current one). No reply.
+ */
+export interface MapRequest {
+  t: 'map';
+  id: number;
+  mapVersion: number;
+  /** [begin, end|null, fromVersion, untilVersion] latin-1 key strings; untilVersion null = no end. */
+  served: [string, string | null, number, number | null][];
+}
+
+/** Move source: from now on, report the state after each applied batch of the keys in [begin, end) (end null = keyspace end) as feed replies; moveId 0 stops. No reply. */
+export interface FeedRequest {
+  t: 'feed';
+  id: number;
+  moveId: number;
+  begin: Uint8Array;
+  end: Uint8Array | null;
+}
+
+/** Move source: rows of [begin, end) as applied now, at most `limit` (reply: feed with chunk = true). */
+export interface ChunkRequest {
+  t: 'chunk';
+  id: number;
+  moveId: number;
+  begin: Uint8Array;
+  end: Uint8Array | null;
+  limit: number;
+  maxBytes: number;
+}
+
+/**
+ * Move target: apply a source's changes of a range it is receiving (Set, Clear and
+ * ClearRange, in order), physically and without fsync (the move's marker makes them
+ * durable). Reply ok.
+ */
+export interface IngestRequest {
+  t: 'ingest';
+  id: number;
+  ops: PackedMutations;
+}
+
+/**
+ * Move target at the switch: reads of [begin, end) at versions < switchVersion conflict
+ * from now on (the history before the switch stayed with the old owner), and a barrier
+ * at switchVersion holds every later commit of this shard until a 'decide' releases it
+ * (with the move's marker as its decision record).
+ */
+export interface MoveInRequest {
+  t: 'moveIn';
+  id: number;
+  begin: Uint8Array;
+  end: Uint8Array | null;
+  switchVersion: number;
+}
+
+/**
+ * Delete every row of [begin, end) from this shard's column (a moved-away range, or
+ * leftovers before receiving one). Reply ok, or busy when range tombstones of the window
+ * still cover part of it (their deletion, due later, would hit rows received meanwhile).
+ */
+export interface DropRangeRequest {
+  t: 'dropRange';
+  id: number;
+  begin: Uint8Array;
+  end: Uint8Array | null;
+}
+
 export type ShardRequest =
   | WatchRequest
   | UnwatchRequest
   | SubscribeShardRequest
   | UnsubscribeShardRequest
+  | MapRequest
+  | FeedRequest
+  | ChunkRequest
+  | IngestRequest
+  | MoveInRequest
+  | DropRangeRequest
   | GetsRequest
   | RangeRequest
   | CommitRequest
@@ -232,12 +308,15 @@ export type ShardRequest =
 export type ShardStats = ShardCounters;
 
 export type ShardReply =
-  | { id: number; error: WireError }
+  /** staleMap: the shard does not serve what was asked (routed by an older map): retry with the current one. */
+  | { id: number; error: WireError; staleMap?: number }
+  /** A move source's changes: id 0 = a feed after an applied batch; else the reply to a ChunkRequest (next: where the next chunk begins, null = done; busy: not yet, ask again). */
+  | { id: number; feed: { moveId: number; ops: PackedMutations }; next?: Uint8Array | null; busy?: boolean }
   /** Reply to GetsRequest: per key a value (null = absent) or an error. */
   | { id: number; values: PackedBytes; errors: (WireError | null)[] | null }
   /** Reply to RangeRequest: keys and values alternating [k0, v0, k1, v1, ...]. */
   | { id: number; kvs: PackedBytes; more: boolean }
-  | { id: number; ok: true }
+  | { id: number; ok: true; busy?: boolean }
   | { id: number; stats: ShardStats }
   /** Reply to SubscribeShardRequest: the window's changes after fromVersion, in version order. */
   | { id: number; history: ChangeRecord[] }

@@ -18,9 +18,13 @@ import {
   appliedKey,
   encodeVersion,
   packBytes,
+  packMutations,
   unpackBytes,
   unpackMutations,
+  type ChunkRequest,
   type CommitRequest,
+  type MapRequest,
+  type PackedMutations,
   type DecideRequest,
   type GetsRequest,
   type PrepareRequest,
@@ -57,7 +61,18 @@ export interface ApplyBatch {
   /** fsync the WAL (some commit asked for it and the server is durable). */
   sync: boolean;
   twoPhase: boolean;
+  /** Move source: what this batch changed in the moving range (sent once the write is done). */
+  feed?: { moveId: number; ops: PackedMutations };
 }
+
+/** [begin, end|null, fromVersion, untilVersion|null]: reads of [begin, end) at versions in [from, until). */
+type Served = [string, string | null, number, number | null];
+
+/** A read routed by a map that no longer holds (the router retries with the current map). */
+class StaleMap extends Error {}
+
+/** Above every key (keys are at most 10,000 bytes): the end of a range open to the end of the keyspace. */
+const MAX_KEY = '\xff'.repeat(10_002);
 
 /** Point reads of the first RocksDB multi-get of a budgeted reply, before value sizes are known. */
 const GETS_CHUNK = 16;
@@ -84,6 +99,18 @@ export class Shard {
     this.counters.walWrites++;
     this.counters.walMs += ms;
   }
+  // data distribution (coordinator/distribution.ts)
+  /** What this shard may answer reads for ('map'); null = everything (no map received yet). */
+  private served: Served[] | null = null;
+  private mapVersion = 0;
+  /** Ranges received by a move: reads of them at versions below the switch conflict here. */
+  private incoming: { begin: string; end: string; switchVersion: number }[] = [];
+  /** Move source: the range whose changes each applied batch reports. */
+  private feed: { moveId: number; begin: string; end: string } | null = null;
+  /** Batches begun and ended; a chunk waits until every batch begun before the feed has ended. */
+  private begun = 0;
+  private ended = 0;
+  private feedFrom = 0;
 
   constructor(
     private readonly storage: ShardStorage,
@@ -119,6 +146,26 @@ export class Shard {
   handle(req: ShardRequest, replies: ShardReply[]): void {
     try {
       switch (req.t) {
+        case 'map':
+          this.setMap(req);
+          return;
+        case 'feed':
+          this.feed = req.moveId === 0 ? null : { moveId: req.moveId, begin: keyString(req.begin), end: req.end ? keyString(req.end) : MAX_KEY };
+          this.feedFrom = this.begun;
+          return;
+        case 'chunk':
+          replies.push(this.chunk(req));
+          return;
+        case 'ingest':
+          this.ingest(req.ops);
+          replies.push({ id: req.id, ok: true });
+          return;
+        case 'moveIn':
+          this.moveIn(req.id, keyString(req.begin), req.end ? keyString(req.end) : MAX_KEY, req.switchVersion);
+          return;
+        case 'dropRange':
+          replies.push(this.dropRange(req.id, req.begin, req.end));
+          return;
         case 'gets':
           if (this.mustWait(maxOf(req.readVersions))) {
             this.parked.push(req);
@@ -149,6 +196,7 @@ export class Shard {
           // tombstones no reader can need any more: their rows go with the next write
           this.dueTombstones.push(...this.window.prune(req.horizon));
           this.live.prune(req.horizon);
+          if (this.incoming.length > 0) this.incoming = this.incoming.filter((r) => r.switchVersion > req.horizon);
           return;
         case 'stats':
           replies.push({ id: req.id, stats: this.stats() });
@@ -161,6 +209,10 @@ export class Shard {
           return;
         case 'subscribe':
           this.checkReadable(req.fromVersion);
+          // a range received by a move has no history here before its switch
+          for (const r of this.incoming) {
+            if (req.fromVersion < r.switchVersion && keyString(req.begin) < r.end && keyString(req.end) > r.begin) throw TxnError.fromWire(this.tooOld(req.fromVersion));
+          }
           this.live.subscribe(req.subId, req.begin, req.end);
           replies.push({ id: req.id, history: this.live.history(req.fromVersion, req.begin, req.end) });
           return;
@@ -169,7 +221,8 @@ export class Shard {
           return;
       }
     } catch (err) {
-      replies.push({ id: req.id, error: toWireError(err) });
+      if (err instanceof StaleMap) replies.push({ id: req.id, error: { code: 'UNAVAILABLE', message: err.message }, staleMap: this.mapVersion });
+      else replies.push({ id: req.id, error: toWireError(err) });
     }
   }
 
@@ -179,6 +232,98 @@ export class Shard {
     const v = this.live.inflight?.wrote(s);
     if (v !== undefined) return v;
     return this.window.valueAt(s, Infinity, (this.storage.getMany([key])[0] as Uint8Array | undefined) ?? null);
+  }
+
+  private setMap(req: MapRequest): void {
+    if (req.mapVersion < this.mapVersion) return;
+    this.mapVersion = req.mapVersion;
+    this.served = req.served;
+  }
+
+  /** Whether this shard serves reads of [begin, end) (end null: the single key `begin`) at `rv`. */
+  private serves(begin: string, end: string | null, rv: number): boolean {
+    const served = this.served;
+    if (served === null) return true;
+    let pos = begin;
+    for (const [b, e, from, until] of served) {
+      if (rv < from || (until !== null && rv >= until)) continue;
+      if (b <= pos && (e === null || e > pos)) {
+        if (e === null || end === null || e >= end) return true;
+        pos = e;
+      }
+    }
+    return false;
+  }
+
+  private checkServed(begin: string, end: string | null, rv: number): void {
+    if (!this.serves(begin, end, rv)) {
+      throw new StaleMap(`shard ${this.shardId} does not serve ${JSON.stringify(begin)} at version ${rv} in map version ${this.mapVersion} (routed by a stale map)`);
+    }
+  }
+
+  /**
+   * Move source: up to `limit` rows of [begin, end) as the newest version sees them
+   * (range tombstones applied); `next` = where the following chunk begins (null = done).
+   * Busy while a batch begun before the feed is still being written (its changes are
+   * neither readable yet nor in the feed).
+   */
+  private chunk(req: ChunkRequest): ShardReply {
+    if (this.ended < this.feedFrom) return { id: req.id, feed: { moveId: req.moveId, ops: packMutations([]) }, next: req.begin, busy: true };
+    const sets: ShardMutation[] = [];
+    let bytes = 0;
+    let next: Uint8Array | null = null;
+    const end = req.end ?? keyFromString(MAX_KEY);
+    const rows = this.baseRows(req.begin, end, Number.MAX_SAFE_INTEGER, false, false, Math.min(req.limit + 1, 1000));
+    try {
+      for (const r of rows) {
+        if (sets.length >= req.limit || bytes >= req.maxBytes) {
+          next = r.key.slice();
+          break;
+        }
+        sets.push({ kind: MutationKind.Set, key: r.key, param: r.value });
+        bytes += r.key.length + r.value.length;
+      }
+    } finally {
+      rows.return(undefined);
+    }
+    return { id: req.id, feed: { moveId: req.moveId, ops: packMutations(sets) }, next };
+  }
+
+  /** Move target: a source's changes of the range it receives, written as they are (no window, no fsync). */
+  private ingest(packed: PackedMutations): void {
+    const ms = unpackMutations(packed);
+    if (ms.length === 0) return;
+    const ops = new WriteOps();
+    for (const m of ms) {
+      if (m.kind === MutationKind.Set) ops.put(m.key, m.param);
+      else if (m.kind === MutationKind.Clear) ops.del(m.key);
+      else if (m.kind === MutationKind.ClearRange) ops.deleteRange(m.key, m.param);
+    }
+    this.storage.write(ops, false);
+  }
+
+  /** Deletes the rows of a range this shard no longer serves (or is about to receive); busy while tombstones cover it. */
+  private dropRange(id: number, begin: Uint8Array, end: Uint8Array | null): ShardReply {
+    const b = keyString(begin);
+    const e = end ? keyString(end) : MAX_KEY;
+    if (this.window.hasTombstones && this.window.tombstoneSteps(b, e, false).some(([, , c]) => c !== 0)) return { id, ok: true, busy: true };
+    const ops = new WriteOps();
+    ops.deleteRange(begin, end ?? keyFromString(MAX_KEY));
+    this.storage.write(ops, false);
+    return { id, ok: true };
+  }
+
+  /** Move target at the switch: force conflicts on older reads of the range, and hold later commits behind a barrier. */
+  private moveIn(id: number, begin: string, end: string, switchVersion: number): void {
+    const last = this.queue[this.queue.length - 1];
+    if ((last && last.commitVersion >= switchVersion) || switchVersion <= this.appliedVersion) {
+      throw new Error(`shard ${this.shardId}: move barrier ${switchVersion} arrived out of version order`);
+    }
+    this.incoming.push({ begin, end, switchVersion });
+    // released by a decide (commit) whose decision record is the move's marker
+    const q: Queued = { commitVersion: switchVersion, state: 'prepared', mutations: [], keys: [], ranges: [], sync: true, twoPhase: false, replyId: id };
+    this.queue.push(q);
+    this.byVersion.set(switchVersion, q);
   }
 
   /** Handles a batch of requests in arrival order. */
@@ -196,6 +341,7 @@ export class Shard {
 
   /** Many point reads in one RocksDB multi-get and one reply. */
   private gets(id: number, keys: Uint8Array[], versions: number[], maxBytes: number): ShardReply {
+    if (this.served !== null) for (let i = 0; i < keys.length; i++) this.checkServed(keyString(keys[i]!), null, versions[i]!);
     // read in small chunks and stop once the reply holds maxBytes of values (after at
     // least one): the reply's memory is bounded, the rest is refused (retryable)
     const values: (Uint8Array | null)[] = new Array(keys.length).fill(null);
@@ -246,6 +392,7 @@ export class Shard {
    */
   private range(req: RangeRequest): ShardReply {
     this.checkReadable(req.readVersion);
+    if (this.served !== null) this.checkServed(keyString(req.begin), keyString(req.end), req.readVersion);
     this.counters.reads++;
     const { readVersion, limit, reverse } = req;
     const w = this.window;
@@ -374,7 +521,12 @@ export class Shard {
   private enqueue(req: CommitRequest | PrepareRequest, state: 'prepared' | 'ready', replies: ShardReply[]): void {
     const reads = readRangeSet(unpackBytes(req.reads) as Uint8Array[]);
     const mutations = unpackMutations(req.mutations);
-    const outcome = checkConflicts(req.readVersion, reads, this.window, this.queue);
+    let outcome = checkConflicts(req.readVersion, reads, this.window, this.queue);
+    // a range received by a move: its history before the switch stayed with the old owner,
+    // so a read of it at an older version cannot be checked here: it conflicts
+    for (const r of this.incoming) {
+      if (outcome === null && req.readVersion < r.switchVersion && reads.intersects(r.begin, r.end)) outcome = 'CONFLICT';
+    }
     if (outcome === 'TOO_OLD') {
       this.counters.conflicts++;
       replies.push({ id: req.id, error: this.tooOld(req.readVersion) });
@@ -459,9 +611,12 @@ export class Shard {
     let sync = false;
     let twoPhase = false;
     this.live.inflight = view;
+    const feed = this.feed;
+    const fed: { clears: [string, string][]; keys: string[] }[] = [];
     for (const c of commits) {
       const { before, ranges, effect } = this.applyMutations(c.commitVersion, c.mutations, ops, view);
       this.live.commit(c.commitVersion, effect.ranges, effect.points, view);
+      if (feed) fed.push(feedPart(feed, before, ranges));
       if (c.decision) ops.putMeta(c.decision.key, c.decision.value);
       sync ||= c.sync || c.decision !== undefined;
       twoPhase ||= c.twoPhase;
@@ -474,7 +629,22 @@ export class Shard {
       ops.putMeta(this.watermarkKey, encodeVersion(this.appliedVersion));
     }
     this.counters.busyMs += performance.now() - started;
-    return { replyIds: commits.map((c) => c.replyId), ops, sync: sync && this.durable, twoPhase, tombstones };
+    this.begun++;
+    const batch: ApplyBatch = { replyIds: commits.map((c) => c.replyId), ops, sync: sync && this.durable, twoPhase, tombstones };
+    if (feed && fed.some((f) => f.clears.length > 0 || f.keys.length > 0)) {
+      // per commit, in order: its clears, then the batch's final value of each key it wrote
+      // (the target ends in the batch's final state)
+      const ms: ShardMutation[] = [];
+      for (const f of fed) {
+        for (const [b, e] of f.clears) ms.push({ kind: MutationKind.ClearRange, key: keyFromString(b), param: keyFromString(e) });
+        for (const k of f.keys) {
+          const v = view.get(k);
+          ms.push(v === null ? { kind: MutationKind.Clear, key: keyFromString(k), param: EMPTY } : { kind: MutationKind.Set, key: keyFromString(k), param: v });
+        }
+      }
+      batch.feed = { moveId: feed.moveId, ops: packMutations(ms) };
+    }
+    return batch;
   }
 
   /**
@@ -548,6 +718,11 @@ export class Shard {
     this.live.flush(replies);
     if (batch.sync) this.counters.fsyncs++;
     this.counters.batches++;
+    this.ended++;
+    // a move's source reports the batch's changes of the moving range now that they are in
+    // RocksDB, before the replies: the coordinator forwards them to the target ahead of
+    // anything those replies cause
+    if (batch.feed) replies.push({ id: 0, feed: batch.feed });
     if (batch.tombstones.length > 0) this.window.dropTombstones(batch.tombstones);
     for (const id of batch.replyIds) replies.push({ id, ok: true });
     this.counters.commits += batch.replyIds.length;
@@ -636,6 +811,21 @@ class BatchView {
     this.clearedNow.push([b, e]);
   }
 
+}
+
+const EMPTY = new Uint8Array(0);
+
+/** The part of one applied commit inside a move's range: its clears (clipped) and its point-written keys. */
+function feedPart(feed: { begin: string; end: string }, before: Map<string, unknown>, ranges: readonly (readonly [string, string])[]): { clears: [string, string][]; keys: string[] } {
+  const clears: [string, string][] = [];
+  for (const [b, e] of ranges) {
+    const cb = b > feed.begin ? b : feed.begin;
+    const ce = e < feed.end ? e : feed.end;
+    if (cb < ce) clears.push([cb, ce]);
+  }
+  const keys: string[] = [];
+  for (const k of before.keys()) if (k >= feed.begin && k < feed.end) keys.push(k);
+  return { clears, keys };
 }
 
 function readRangeSet(flat: Uint8Array[]): RangeSet {

@@ -82,7 +82,7 @@ describe('architecture', () => {
   it.each([
     ['@trufflesuite/uws-js-unofficial', /^gateway\//],
     ['ws', /^client\/connection\.ts$/],
-    ['@nxtedition/rocksdb', /^(shard\/storage\.ts|server\/open-database\.ts|coordinator\/recovery\.ts|coordinator\/coordinator\.ts|cluster\/cluster-node\.ts|cluster\/snapshot\.ts)$/],
+    ['@nxtedition/rocksdb', /^(shard\/storage\.ts|server\/open-database\.ts|coordinator\/recovery\.ts|coordinator\/coordinator\.ts|coordinator\/distribution\.ts|cluster\/cluster-node\.ts|cluster\/snapshot\.ts)$/],
     ['etcd3', /^cluster\//],
     ['piscina', /^coordinator\/shard-handle\.ts$/],
     ['prom-client', /^metrics\//],

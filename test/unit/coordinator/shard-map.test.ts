@@ -81,3 +81,35 @@ describe('default split points', () => {
     expect(new Set(shapes).size).toBeGreaterThanOrEqual(3);
   });
 });
+
+describe('ShardMap with ranges as the unit', () => {
+  const base = new ShardMap(1, [toBytes('g'), toBytes('p')]);
+  it('a split adds a boundary and keeps owners; a merge removes it', () => {
+    const m = base.withSplit('k');
+    expect(m.version).toBe(2);
+    expect(m.ranges.map((r) => [r.begin, r.end, r.owner])).toEqual([
+      ['', 'g', 0],
+      ['g', 'k', 1],
+      ['k', 'p', 1],
+      ['p', null, 2],
+    ]);
+    // neighbours on one worker are still one part
+    expect(m.split({ begin: toBytes('h'), end: toBytes('m') }).map((p) => p.shardId)).toEqual([1]);
+    expect(() => m.withSplit('k')).toThrow(/already begins/);
+    expect(m.withMerge('k').ranges.length).toBe(3);
+    expect(() => base.withMerge('g')).toThrow(/different owners/);
+  });
+
+  it('after a move, reads below the switch version go to the previous owner, everything else to the new one', () => {
+    const m = base.withSplit('k').withOwner(2, 0, 1000);
+    expect(m.shardOf('l')).toBe(0);
+    expect(m.shardOf('l', 999)).toBe(1);
+    expect(m.shardOf('l', 1000)).toBe(0);
+    expect(m.split({ begin: toBytes('h'), end: toBytes('m') }, 999).map((p) => p.shardId)).toEqual([1]);
+    expect(m.split({ begin: toBytes('h'), end: toBytes('m') }, 1000).map((p) => p.shardId)).toEqual([1, 0]);
+    expect(() => m.withMerge('k')).toThrow(/different owners/);
+    const back = ShardMap.fromJSON(JSON.parse(JSON.stringify(m.toJSON())));
+    expect(back.ranges).toEqual(m.ranges);
+    expect(m.withoutPrev(2).ranges[2]!.prev).toBeUndefined();
+  });
+});

@@ -1,0 +1,281 @@
+// Online data distribution (docs/distribution.md) on a real server: splits and moves
+// while transactions run, through the operator routes (/v1/shard/*).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TxnError } from '../../src/index.js';
+import type { KeyValue, ReadTransaction } from '../../src/client/transaction.js';
+import { keyAfter } from '../../src/keys/bytes.js';
+import { startTestServer, text, type TestServer } from '../support/server.js';
+
+const b64 = (s: string): string => Buffer.from(s, 'latin1').toString('base64url');
+const unhex = (h: string): string => Buffer.from(h, 'hex').toString('latin1');
+
+interface MapJson {
+  version: number;
+  workers: number;
+  ranges: { begin: string; end: string | null; owner: number; prev?: { owner: number; until: number } }[];
+}
+
+async function admin(t: TestServer, path: string, method = 'POST'): Promise<{ map: MapJson; [k: string]: unknown }> {
+  const res = await fetch(t.server.url.replace('ws://', 'http://') + path, { method });
+  const body = (await res.json()) as { map: MapJson; error?: { code: string; message: string } };
+  if (!res.ok) throw new Error(`${path}: ${res.status} ${JSON.stringify(body)}`);
+  return body;
+}
+
+const ownerOf = (map: MapJson, key: string): number => {
+  let o = -1;
+  for (const r of map.ranges) if (unhex(r.begin) <= key) o = r.owner;
+  return o;
+};
+
+/** Every row of [begin, end), page after page (one read version). */
+async function scanAll(tx: ReadTransaction, begin: string, end: string): Promise<KeyValue[]> {
+  const out: KeyValue[] = [];
+  const bytes = (k: string): Uint8Array => new Uint8Array(Buffer.from(k, 'latin1'));
+  let from = bytes(begin);
+  for (;;) {
+    const page = await tx.getRange({ key: from, inclusive: true }, { key: bytes(end), inclusive: false }, { limit: 1000 });
+    out.push(...page.kvs);
+    if (!page.hasMore || page.kvs.length === 0) return out;
+    from = new Uint8Array(keyAfter(page.kvs[page.kvs.length - 1]!.key));
+  }
+}
+
+/** scanAll in a fresh read-only transaction, again when the machine was so slow that its read version left the window. */
+async function scanFresh(t: TestServer, begin: string, end: string): Promise<KeyValue[]> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await scanAll(t.db.createReadOnlyTransaction(), begin, end);
+    } catch (err) {
+      if (!(err instanceof TxnError && err.code === 'TOO_OLD') || attempt >= 5) throw err;
+    }
+  }
+}
+
+const ACCOUNTS = 40;
+const acct = (i: number): string => `acct/${String(i).padStart(3, '0')}`;
+
+describe('online data distribution', () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer({ shards: 4, mvccWindowMs: 5000 });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('split adds a boundary and keeps every row where it was', async () => {
+    await t.db.transact(async (tx) => {
+      for (let i = 0; i < 10; i++) tx.set(`sp/${i}`, `v${i}`);
+    });
+    const before = await admin(t, '/v1/shard/map', 'GET');
+    const { map } = await admin(t, `/v1/shard/split?key=${b64('sp/5')}`);
+    expect(map.version).toBe(before.map.version + 1);
+    expect(map.ranges.length).toBe(before.map.ranges.length + 1);
+    expect(map.ranges.some((r) => unhex(r.begin) === 'sp/5')).toBe(true);
+    const rows = await scanFresh(t, 'sp/', 'sp0');
+    expect(rows.map((r) => text(r.value))).toEqual(Array.from({ length: 10 }, (_, i) => `v${i}`));
+    // splitting at an existing boundary is a clear error
+    await expect(admin(t, `/v1/shard/split?key=${b64('sp/5')}`)).rejects.toThrow(/INVALID_ARGUMENT/);
+  });
+
+  it('moves ranges between workers while transfers run: the bank total and the transfer log hold', { timeout: 120_000 }, async () => {
+    await t.db.transact(async (tx) => {
+      for (let i = 0; i < ACCOUNTS; i++) tx.set(acct(i), '100');
+    });
+    let stop = false;
+    let done = 0;
+    const worker = async (seed: number): Promise<void> => {
+      let n = 0;
+      while (!stop) {
+        const a = (seed * 7 + n * 13) % ACCOUNTS;
+        const b = (a + 1 + ((n * 5) % (ACCOUNTS - 1))) % ACCOUNTS;
+        const id = `${seed}-${n++}`;
+        await t.db.transact(async (tx) => {
+          const va = Number(text(await tx.get(acct(a))));
+          const vb = Number(text(await tx.get(acct(b))));
+          tx.set(acct(a), String(va - 1));
+          tx.set(acct(b), String(vb + 1));
+          // the append check: one log row per acknowledged transfer, under the same prefix
+          tx.set(`acct/log/${id}`, `${a}>${b}`);
+        });
+        done++;
+      }
+    };
+    const workers = [1, 2, 3, 4].map((s) => worker(s));
+    const readers = (async () => {
+      // the total is the same at every read version, whatever moves
+      while (!stop) {
+        const rows = await scanFresh(t, 'acct/0', 'acct/1');
+        expect(rows.length).toBe(ACCOUNTS);
+        expect(rows.reduce((s, r) => s + Number(text(r.value)), 0)).toBe(ACCOUNTS * 100);
+      }
+    })();
+    // cut the prefix into pieces and send them to every worker, some twice
+    const cuts = ['acct/010', 'acct/020', 'acct/030', 'acct/log/'];
+    for (const c of cuts) await admin(t, `/v1/shard/split?key=${b64(c)}`);
+    const plan: [string, number][] = [
+      ['acct/010', 1],
+      ['acct/020', 2],
+      ['acct/030', 3],
+      ['acct/log/', 0],
+      ['acct/010', 3],
+    ];
+    for (const [begin, to] of plan) {
+      const cur = (await admin(t, '/v1/shard/map', 'GET')).map;
+      const target = ownerOf(cur, begin) === to ? (to + 1) % 4 : to;
+      // a range that moved lately waits for its old owner to let go (MVCC window)
+      for (let tries = 0; ; tries++) {
+        try {
+          const r = await admin(t, `/v1/shard/move?begin=${b64(begin)}&to=${target}`);
+          expect(ownerOf(r.map, begin)).toBe(target);
+          break;
+        } catch (err) {
+          if (!/moved recently/.test(String(err)) || tries > 80) throw err;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    stop = true;
+    await Promise.all([...workers, readers]);
+    expect(done).toBeGreaterThan(20);
+    // accounts and log at one read version (again if a slow machine let it leave the window)
+    let accounts: KeyValue[] = [];
+    let log: KeyValue[] = [];
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const r = t.db.createReadOnlyTransaction();
+        accounts = await scanAll(r, 'acct/0', 'acct/1');
+        log = await scanAll(r, 'acct/log/', 'acct/log0');
+        break;
+      } catch (err) {
+        if (!(err instanceof TxnError && err.code === 'TOO_OLD') || attempt >= 5) throw err;
+      }
+    }
+    expect(accounts.reduce((s, x) => s + Number(text(x.value)), 0)).toBe(ACCOUNTS * 100);
+    // nothing lost, nothing duplicated: exactly one log row per acknowledged transfer
+    expect(log.length).toBe(done);
+    // and the balances are exactly what the log says
+    const bal = Array.from({ length: ACCOUNTS }, () => 100);
+    for (const row of log) {
+      const [a, b] = text(row.value)!.split('>').map(Number);
+      bal[a!]!--;
+      bal[b!]!++;
+    }
+    expect(accounts.map((x) => Number(text(x.value)))).toEqual(bal);
+    const status = await admin(t, '/v1/shard/map', 'GET');
+    expect((status.history as { kind: string; outcome: string }[]).filter((e) => e.kind === 'move' && e.outcome === 'done').length).toBe(plan.length);
+  });
+
+  it('a scan at a read version older than a move returns exactly the old data', { timeout: 60_000 }, async () => {
+    await t.db.transact(async (tx) => {
+      for (let i = 0; i < 300; i++) tx.set(`old/${String(i).padStart(4, '0')}`, 'old');
+    });
+    await admin(t, `/v1/shard/split?key=${b64('old/0100')}`).catch(() => undefined);
+    await admin(t, `/v1/shard/split?key=${b64('old/0200')}`).catch(() => undefined);
+    const snap = t.db.createReadOnlyTransaction();
+    const rv = await snap.getReadVersion();
+    // a first page at the old version, before anything changes
+    const first = (await snap.getRange({ key: 'old/', inclusive: true }, { key: 'old0', inclusive: false }, { limit: 50 })).kvs;
+    expect(first.length).toBe(50);
+    expect(first.every((r) => text(r.value) === 'old')).toBe(true);
+    await t.db.transact(async (tx) => {
+      for (let i = 0; i < 300; i++) tx.set(`old/${String(i).padStart(4, '0')}`, 'new');
+      tx.set('old/0150x', 'inserted');
+    });
+    const map = (await admin(t, '/v1/shard/map', 'GET')).map;
+    const owner = ownerOf(map, 'old/0100');
+    const moving = admin(t, `/v1/shard/move?begin=${b64('old/0100')}&to=${(owner + 1) % 4}`);
+    // scan at the old version while the range moves, and after it switched
+    const scanOld = async (): Promise<void> => {
+      const tx = t.db.createReadOnlyTransaction();
+      tx.setReadVersion(rv);
+      const rows = await scanAll(tx, 'old/', 'old0');
+      expect(rows.length).toBe(300);
+      expect(rows.every((r) => text(r.value) === 'old')).toBe(true);
+    };
+    await scanOld();
+    await moving;
+    await scanOld();
+    // the latest version sees the new data from the new owner
+    const now = await scanFresh(t, 'old/', 'old0');
+    expect(now.length).toBe(301);
+    expect(now.filter((r) => text(r.value) === 'new').length).toBe(300);
+    // a transaction that read the range before the switch and writes after it conflicts (never commits on stale reads)
+    const tx = t.db.createTransaction();
+    tx.setReadVersion(rv);
+    await tx.get('old/0150');
+    tx.set('old/0150', 'late');
+    const err = await tx.commit().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(TxnError);
+    expect(['CONFLICT', 'TOO_OLD']).toContain((err as TxnError).code);
+  });
+
+  it('sets, clears and range clears during moves end exactly as a model says', { timeout: 150_000 }, async () => {
+    const key = (i: number): string => `cr/${String(i).padStart(3, '0')}`;
+    const model = new Map<string, string>();
+    // enough rows that a copy takes many chunks, so commits land while it runs
+    for (let c = 0; c < 4; c++) {
+      await t.db.transact(async (tx) => {
+        for (let j = c * 5000; j < (c + 1) * 5000; j++) {
+          const k = `cr/pad/${String(j).padStart(5, '0')}`;
+          tx.set(k, 'p');
+          model.set(k, 'p');
+        }
+      });
+    }
+    let stop = false;
+    let n = 0;
+    const writer = (async () => {
+      while (!stop) {
+        const i = (n * 37) % 200;
+        const op = n % 5;
+        const tx = t.db.createTransaction();
+        const changes: [string, string | null][] = [];
+        if (op === 3) {
+          // a range clear: a tombstone at the source, a DeleteRange at the target
+          tx.clearRange(key(i), key(i + 15));
+          for (let j = i; j < i + 15; j++) changes.push([key(j), null]);
+        } else if (op === 4) {
+          tx.clear(key(i));
+          changes.push([key(i), null]);
+        } else {
+          for (let j = 0; j < 4; j++) {
+            const k = key((i + j * 11) % 200);
+            tx.set(k, `n${n}`);
+            changes.push([k, `n${n}`]);
+          }
+        }
+        await tx.commit();
+        for (const [k, v] of changes) {
+          if (v === null) model.delete(k);
+          else model.set(k, v);
+        }
+        n++;
+      }
+    })();
+    await admin(t, `/v1/shard/split?key=${b64('cr/')}`);
+    await admin(t, `/v1/shard/split?key=${b64('cr0')}`);
+    for (let m = 0; m < 4; m++) {
+      const owner = ownerOf((await admin(t, '/v1/shard/map', 'GET')).map, 'cr/');
+      for (let tries = 0; ; tries++) {
+        try {
+          await admin(t, `/v1/shard/move?begin=${b64('cr/')}&to=${(owner + 1 + m) % 4 === owner ? (owner + 2) % 4 : (owner + 1 + m) % 4}`);
+          break;
+        } catch (err) {
+          if (!/moved recently/.test(String(err)) || tries > 80) throw err;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
+    }
+    stop = true;
+    await writer;
+    expect(n).toBeGreaterThan(20);
+    const rows = await scanFresh(t, 'cr/', 'cr0');
+    expect(rows.map((r) => [Buffer.from(r.key).toString('latin1'), text(r.value)])).toEqual([...model].sort((a, b) => (a[0] < b[0] ? -1 : 1)));
+  });
+});
