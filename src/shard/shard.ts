@@ -600,13 +600,13 @@ export class Shard {
   beginApply(): ApplyBatch | null {
     let n = 0;
     while (n < this.queue.length && this.queue[n]!.state === 'ready') n++;
-    if (n === 0 && this.forgets.length === 0 && this.dueTombstones.length === 0) return null;
+    if (this.dueTombstones.length > 0) this.deleteTombstonedRows();
+    if (n === 0 && this.forgets.length === 0) return null;
     const started = performance.now();
     const commits = this.queue.splice(0, n);
     if (commits.length > 0) this.writingFrom = commits[0]!.commitVersion;
     const ops = new WriteOps();
-    const tombstones = this.dueTombstones.splice(0);
-    if (tombstones.length > 0) this.tombstoneOps(tombstones, ops);
+    const tombstones: Tombstone[] = [];
     const view = new BatchView(this.storage, this.window, commits);
     let sync = false;
     let twoPhase = false;
@@ -690,6 +690,21 @@ export class Shard {
       }
     }
     return { before, ranges, effect };
+  }
+
+  /**
+   * Deletes the rows of the tombstones no reader needs any more, on this thread and in
+   * one synchronous call (called only when no batch of this shard is at the log writer):
+   * the deletion is three RocksDB writes (record, DeleteRange, survivors put back), and a
+   * read of this shard must never run between the second and the third, which it could
+   * if the log writer made them. Rare (once per range clear, after the window).
+   */
+  private deleteTombstonedRows(): void {
+    const tombstones = this.dueTombstones.splice(0);
+    const ops = new WriteOps();
+    this.tombstoneOps(tombstones, ops);
+    this.storage.write(ops, false);
+    this.window.dropTombstones(tombstones);
   }
 
   /** Ops that delete the rows of tombstones no reader needs any more (apply.ts tombstoneApplyOps). */
