@@ -44,6 +44,39 @@ const FAVICON: Page = Object.assign(
   { public: true },
 );
 
+/** Every .js file under `dir` (recursively), as paths relative to it. */
+function jsFiles(dir: string, rel = ''): string[] {
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    if (e.isDirectory()) return jsFiles(path.join(dir, e.name), `${rel}${e.name}/`);
+    return e.name.endsWith('.js') ? [`${rel}${e.name}`] : [];
+  });
+}
+
+/**
+ * The browser SDK for the dashboard's live-keys panel: the compiled browser-safe modules
+ * (dist/src/{client,protocol,keys}, errors.js) at /sdk/..., and flatbuffers' ES modules at
+ * /sdk/flatbuffers/... (the page's import map resolves 'flatbuffers' there). Static code,
+ * no data: public like the page.
+ */
+export function sdkPages(): Record<string, Page> {
+  const root = packageRoot();
+  const dist = path.join(root, 'dist', 'src');
+  const out: Record<string, Page> = {};
+  for (const sub of ['client', 'protocol', 'keys']) {
+    for (const f of jsFiles(path.join(dist, sub))) out[`/sdk/${sub}/${f}`] = cached(() => path.join(dist, sub, f), 'text/javascript; charset=utf-8');
+  }
+  out['/sdk/errors.js'] = cached(() => path.join(dist, 'errors.js'), 'text/javascript; charset=utf-8');
+  let fb: string;
+  try {
+    fb = path.join(path.dirname(createRequire(path.join(root, 'package.json')).resolve('flatbuffers/package.json')), 'mjs');
+  } catch {
+    fb = path.join(root, 'node_modules', 'flatbuffers', 'mjs');
+  }
+  for (const f of jsFiles(fb)) out[`/sdk/flatbuffers/${f}`] = cached(() => path.join(fb, f), 'text/javascript; charset=utf-8');
+  return out;
+}
+
 /**
  * Routes: `/` (the page), `/dashboard/uPlot.iife.min.js`, `/dashboard/uPlot.min.css`. With
  * auth.protectStatus the page loads without a token and sends the one in its URL
@@ -59,5 +92,6 @@ export function dashboardPages(): Record<string, Page> {
     '/dashboard/uPlot.min.css': cached(uplot('uPlot.min.css'), 'text/css; charset=utf-8'),
     // browsers ask for it on every page load; without it each visit counted a NOT_FOUND error
     '/favicon.ico': FAVICON,
+    ...sdkPages(),
   };
 }
