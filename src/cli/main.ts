@@ -37,6 +37,7 @@ client:
   restore    write a backup file back
   import     load a txkv-kvdump (e.g. from FoundationDB) in parallel, then verify it
   bench      benchmark workloads (bench/)
+  shard      shard split KEY | merge KEY | move BEGIN WORKER | map: key ranges on workers
 `;
 
 type Command = (argv: string[]) => Promise<number>;
@@ -56,6 +57,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   restore: async () => (await import('./restore.js')).restore,
   import: async () => (await import('./import.js')).importDump,
   bench: async () => (await import('./bench.js')).bench,
+  shard: async () => (await import('./shard.js')).shard,
 };
 
 export async function main(argv: string[]): Promise<number> {

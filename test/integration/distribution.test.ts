@@ -1,11 +1,15 @@
 // Online data distribution (docs/distribution.md) on a real server: splits and moves
 // while transactions run, through the operator routes (/v1/shard/*).
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TxnError } from '../../src/index.js';
 import type { KeyValue, ReadTransaction } from '../../src/client/transaction.js';
 import { keyAfter } from '../../src/keys/bytes.js';
 import { startTestServer, text, type TestServer } from '../support/server.js';
 
+const run = promisify(execFile);
 const b64 = (s: string): string => Buffer.from(s, 'latin1').toString('base64url');
 const unhex = (h: string): string => Buffer.from(h, 'hex').toString('latin1');
 
@@ -277,5 +281,21 @@ describe('online data distribution', () => {
     expect(n).toBeGreaterThan(20);
     const rows = await scanFresh(t, 'cr/', 'cr0');
     expect(rows.map((r) => [Buffer.from(r.key).toString('latin1'), text(r.value)])).toEqual([...model].sort((a, b) => (a[0] < b[0] ? -1 : 1)));
+  });
+
+  it('txkv shard split|move|map drive the same routes', { timeout: 60_000 }, async () => {
+    const bin = path.resolve(__dirname, '../../bin/txkv.js');
+    const cli = (...args: string[]) => run(process.execPath, [bin, 'shard', ...args, '--endpoint', t.server.url], { timeout: 30_000 });
+    await t.db.transact(async (tx) => tx.set('cli/a', '1'));
+    await cli('split', 'cli/');
+    const map = (await admin(t, '/v1/shard/map', 'GET')).map;
+    const to = (ownerOf(map, 'cli/') + 1) % 4;
+    await cli('split', 'cli0');
+    await cli('move', 'cli/', String(to));
+    const out = (await cli('map')).stdout;
+    expect(out).toContain(`[cli/, cli0)  worker ${to}`);
+    expect(text(await t.db.createReadOnlyTransaction().get('cli/a'))).toBe('1');
+    const bad = await cli('move', 'cli/', 'x').catch((e: { code: number; stderr: string }) => e);
+    expect((bad as { code: number }).code).toBe(2);
   });
 });

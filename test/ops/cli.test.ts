@@ -8,7 +8,7 @@ import { startTestServer, tempDir, text, type TestServer } from '../support/serv
 
 const run = promisify(execFile);
 const BIN = path.resolve(__dirname, '../../bin/txkv.js');
-const SUBCOMMANDS = ['serve', 'config', 'shell', 'status', 'get', 'set', 'clear', 'range', 'backup', 'restore', 'bench'];
+const SUBCOMMANDS = ['serve', 'config', 'shell', 'status', 'get', 'set', 'clear', 'range', 'backup', 'restore', 'bench', 'shard'];
 
 let t: TestServer;
 let dir: string;

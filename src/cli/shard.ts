@@ -1,0 +1,62 @@
+// `txkv shard split|merge|move|map`: an operator's hand on data distribution
+// (docs/distribution.md), through the server's /v1/shard routes.
+import { parseFlags, UsageError, wantsHelp } from './args.js';
+import { formatBytes, parseBytesArg } from './bytes-arg.js';
+import { CLIENT_FLAGS, CLIENT_USAGE, clientTarget, httpBase } from './client-options.js';
+
+export const USAGE = `usage: txkv shard <split KEY | merge KEY | move BEGIN WORKER | map> [--json] [client options]
+
+  split KEY            add a range boundary at KEY (no data moves)
+  merge KEY            remove the boundary at KEY (the ranges on both sides must be on one worker)
+  move BEGIN WORKER    move the range that begins at BEGIN to worker WORKER, online
+                       (split at BEGIN first to move part of a range)
+  map                  every range with its worker, the move in progress and recent events
+--json prints the server's answer as it is. Changes need a read-write token.
+
+${CLIENT_USAGE}`;
+
+interface MapJson {
+  version: number;
+  workers: number;
+  ranges: { begin: string; end: string | null; owner: number; prev?: { owner: number; until: number } }[];
+}
+
+export async function shard(argv: string[]): Promise<number> {
+  const p = parseFlags(argv, { ...CLIENT_FLAGS, json: { type: 'boolean' } }, USAGE);
+  if (wantsHelp(p, USAGE)) return 0;
+  const [op, ...args] = p.positionals;
+  const t = clientTarget(p);
+  const b64 = (s: string, what: string): string => Buffer.from(parseBytesArg(s, t.hex, what)).toString('base64url');
+  let path: string;
+  let method = 'POST';
+  if ((op === 'split' || op === 'merge') && args.length === 1) path = `/v1/shard/${op}?key=${b64(args[0]!, 'key')}`;
+  else if (op === 'move' && args.length === 2) {
+    if (!/^\d+$/.test(args[1]!)) throw new UsageError(`WORKER must be a worker number, got ${JSON.stringify(args[1])}`, USAGE);
+    path = `/v1/shard/move?begin=${b64(args[0]!, 'begin')}&to=${args[1]}`;
+  } else if (op === 'map' && args.length === 0) {
+    path = '/v1/shard/map';
+    method = 'GET';
+  } else throw new UsageError('txkv shard needs split KEY, merge KEY, move BEGIN WORKER or map', USAGE);
+  const res = await fetch(`${httpBase(t.endpoint)}${path}`, { method, headers: t.token ? { authorization: `Bearer ${t.token}` } : {} });
+  const body = (await res.json()) as { map?: MapJson; error?: { code: string; message: string }; move?: unknown; history?: unknown[] };
+  if (!res.ok) {
+    process.stderr.write(`txkv shard ${op}: ${body.error ? `${body.error.code}: ${body.error.message}` : `HTTP ${res.status}`}\n`);
+    return 1;
+  }
+  if (p.flags.json) {
+    process.stdout.write(JSON.stringify(body, null, 2) + '\n');
+    return 0;
+  }
+  const key = (h: string | null): string => (h === null ? 'end' : h === '' ? '""' : formatBytes(Buffer.from(h, 'hex'), t.hex));
+  const m = body.map!;
+  process.stdout.write(`map version ${m.version}, ${m.workers} workers\n`);
+  for (const r of m.ranges) {
+    process.stdout.write(`  [${key(r.begin)}, ${key(r.end)})  worker ${r.owner}${r.prev ? `  (worker ${r.prev.owner} serves reads below version ${r.prev.until})` : ''}\n`);
+  }
+  if (body.move) process.stdout.write(`move: ${JSON.stringify(body.move)}\n`);
+  if (body.history && body.history.length > 0) {
+    process.stdout.write('recent:\n');
+    for (const e of body.history.slice(-10)) process.stdout.write(`  ${JSON.stringify(e)}\n`);
+  }
+  return 0;
+}
