@@ -179,6 +179,9 @@ export const OTHER_TXKV_VARIABLES: readonly string[] = [
   'TXKV_VECTORS_DIR',
   'TXKV_DASHBOARD_SCREENSHOT',
   'TXKV_BACKUP_ROWS', // test/ops/backup.test.ts (rows to back up)
+  'TXKV_IMPORT_ROWS', // test/integrations/fdb-import.test.ts (rows in the generated dump)
+  'TXKV_TLS_URL', // scripts/test-cpp.sh: the TLS test server for the C++ live tests
+  'TXKV_TLS_CA', // scripts/test-cpp.sh: its CA file
 ];
 
 /** Levenshtein distance, for "did you mean" on a misspelt variable. */
