@@ -75,6 +75,8 @@ export interface ServerSources {
   cluster: () => Record<string, unknown> | null;
   settings: { durability: string; readonly: boolean; mvccWindowMs: number; shards: number; dataDir: string; slowTransactionMs: number };
   recovery: object;
+  /** Data distribution: the range map, the move in progress, counters, recent splits/moves/merges (coordinator/distribution.ts). */
+  distribution?: () => unknown;
   latestCommittedVersion(): number;
   oldestReadableVersion(): number;
   connections(): number;
@@ -497,6 +499,7 @@ export class ServerMetrics {
         ? null
         : { cpuPercent: recent.cpuPercent, rssBytes: recent.rssBytes, heapUsedBytes: recent.heapUsedBytes, eventLoopLagP99Ms: recent.eventLoopLagP99Ms, eventLoopLagMaxMs: recent.eventLoopLagMaxMs, walWriteMs: recent.walWriteMs },
       recovery: versionsAsStrings(s.recovery),
+      distribution: s.distribution?.() ?? null,
     };
   }
 

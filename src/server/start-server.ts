@@ -177,6 +177,10 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
       cluster: () => cluster?.status() ?? null,
       settings: { ...config, dataDir },
       recovery: r,
+      distribution: () => {
+        const d = coordinator.distribution;
+        return { map: d.map.toJSON(), move: d.moveInProgress, ...d.counters, history: d.history };
+      },
       latestCommittedVersion: () => coordinator.oracle.committedVersion,
       oldestReadableVersion: () => coordinator.oldestReadableVersion,
       connections: () => gateway.connections(),

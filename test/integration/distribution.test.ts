@@ -295,6 +295,13 @@ describe('online data distribution', () => {
     const out = (await cli('map')).stdout;
     expect(out).toContain(`[cli/, cli0)  worker ${to}`);
     expect(text(await t.db.createReadOnlyTransaction().get('cli/a'))).toBe('1');
+    // /v1/status lists the ranges with their workers and the recent moves
+    const status = (await (await fetch(t.server.url.replace('ws://', 'http://') + '/v1/status')).json()) as {
+      distribution: { map: MapJson; moves: number; history: { kind: string }[] };
+    };
+    expect(ownerOf(status.distribution.map, 'cli/')).toBe(to);
+    expect(status.distribution.moves).toBeGreaterThan(0);
+    expect(status.distribution.history.some((e) => e.kind === 'move')).toBe(true);
     const bad = await cli('move', 'cli/', 'x').catch((e: { code: number; stderr: string }) => e);
     expect((bad as { code: number }).code).toBe(2);
   });
