@@ -12,6 +12,7 @@
 // its version in the same batch, so recovery knows them after a crash.
 import { MutationKind, encodeVersion, decodeVersion, type ShardMutation } from './interface.js';
 import type { WriteOps } from './storage.js';
+import { concatBytes } from '../keys/bytes.js';
 
 /** A commit's mutations in effect: ranges cleared first, then the point writes that follow them. */
 export interface NetEffect {
@@ -49,21 +50,9 @@ function u32(n: number): Uint8Array {
   return b;
 }
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
 /** tomb/<shard u32><version u64><index u32>: sorts by shard, then version. */
 export function tombstoneKey(shardId: number, version: number, index: number): Uint8Array {
-  return concat(TOMB, u32(shardId), encodeVersion(version), u32(index));
+  return concatBytes(TOMB, u32(shardId), encodeVersion(version), u32(index));
 }
 
 export function parseTombstoneKey(k: Uint8Array): { shardId: number; version: number } {
@@ -72,7 +61,7 @@ export function parseTombstoneKey(k: Uint8Array): { shardId: number; version: nu
 }
 
 export function markKey(shardId: number, key: Uint8Array): Uint8Array {
-  return concat(MARK, u32(shardId), key);
+  return concatBytes(MARK, u32(shardId), key);
 }
 
 /** The marks of shard keys in [begin, end). */
@@ -101,7 +90,7 @@ export function encodeTombstone(r: TombstoneRecord): Uint8Array {
     parts.push(u32(r.survivors.length));
     for (const s of r.survivors) parts.push(u32(s.key.length), s.key, u32(s.value.length), s.value);
   }
-  return concat(...parts);
+  return concatBytes(...parts);
 }
 
 export function decodeTombstone(b: Uint8Array): TombstoneRecord {
