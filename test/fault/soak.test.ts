@@ -54,6 +54,8 @@ describe('memory soak', () => {
     expect(end.rangeReads, report).toBeGreaterThan(500);
     // half the committed bytes plus slack for memtables filling and allocator noise
     expect(grown, report).toBeLessThan(96 + committedSince / 2);
-    expect(rssEnd, report).toBeLessThan(900);
+    // a leak shows as growth; the level itself is memtables and caches at the binding's
+    // defaults (about 0.8-1.0 GB on a fast run), so the ceiling only catches runaways
+    expect(rssEnd, report).toBeLessThan(1536);
   });
 });
