@@ -166,8 +166,10 @@ export class TestCluster {
     }
   }
 
-  /** Index of the node whose status says leader (and which the others name), waiting up to `ms`. */
-  // 30 s: once, on a loaded machine, no leader was visible for 15 s after an etcd member restart (cause not found)
+  /**
+   * Index of the node whose status says leader (and which the others name), waiting up to `ms`
+   * (30 s: once, on a loaded machine, no leader was visible for 15 s after an etcd member restart; cause not found).
+   */
   async leader(ms = 30_000, not: number | null = null): Promise<number> {
     const until = Date.now() + ms;
     for (;;) {
