@@ -2,11 +2,11 @@
 // flight, never fsync'd, never acknowledged). The database must still open and keep
 // every commit that was acknowledged with fsync durability.
 import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect } from '../../src/index.js';
 import { freePort, spawnServer, killAllServers } from '../support/child-server.js';
 import { tempDir, text } from '../support/server.js';
+import { commitOnEveryShardThenKill, newestWal } from '../support/wal.js';
 import { onEveryShard } from '../support/keys.js';
 import { mulberry32 } from '../support/rng.js';
 
@@ -16,14 +16,6 @@ afterAll(() => {
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
 
-function newestWal(dir: string): string {
-  const db = path.join(dir, 'rocksdb');
-  const logs = fs.readdirSync(db).filter((f) => f.endsWith('.log'));
-  logs.sort();
-  expect(logs.length).toBeGreaterThan(0);
-  return path.join(db, logs[logs.length - 1]!);
-}
-
 describe.each([
   ['random garbage appended', (wal: Buffer, rng: () => number) => Buffer.concat([wal, Buffer.from(Array.from({ length: 700 }, () => Math.floor(rng() * 256)))])],
   ['a torn copy of the last record appended', (wal: Buffer) => Buffer.concat([wal, wal.subarray(Math.max(0, wal.length - 300), wal.length - 120)])],
@@ -31,24 +23,14 @@ describe.each([
   it('opens and keeps every acknowledged commit', { timeout: 60_000 }, async () => {
     const dir = tempDir('txkv-wal');
     dirs.push(dir);
-    const port = await freePort();
-    let srv = await spawnServer(dir, port);
-    let db = await connect({ endpoints: [srv.url] });
     const N = 40;
-    for (let i = 0; i < N; i++) {
-      await db.transact(async (tx) => {
-        for (const k of onEveryShard(`wal${i}`)) tx.set(k, `v${i}`);
-      });
-    }
-    await db.close();
-    srv.proc.kill('SIGKILL');
-    await srv.exited;
+    await commitOnEveryShardThenKill(dir, 'wal', N);
 
     const wal = newestWal(dir);
     fs.writeFileSync(wal, damage(fs.readFileSync(wal), mulberry32(99)));
 
-    srv = await spawnServer(dir, port);
-    db = await connect({ endpoints: [srv.url] });
+    const srv = await spawnServer(dir, await freePort());
+    const db = await connect({ endpoints: [srv.url] });
     const r = db.createReadOnlyTransaction();
     for (let i = 0; i < N; i++) {
       const vals = await Promise.all(onEveryShard(`wal${i}`).map(async (k) => text(await r.get(k))));

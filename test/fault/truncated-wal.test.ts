@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { connect } from '../../src/index.js';
 import { freePort, spawnServer, killAllServers } from '../support/child-server.js';
 import { tempDir, text } from '../support/server.js';
+import { commitOnEveryShardThenKill, newestWal } from '../support/wal.js';
 import { onEveryShard } from '../support/keys.js';
 import { mulberry32, seeds, randInt } from '../support/rng.js';
 
@@ -20,14 +21,6 @@ afterAll(() => {
   killAllServers();
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
-
-function newestWal(dir: string): string {
-  const db = path.join(dir, 'rocksdb');
-  const logs = fs.readdirSync(db).filter((f) => f.endsWith('.log'));
-  logs.sort();
-  expect(logs.length).toBeGreaterThan(0);
-  return path.join(db, logs[logs.length - 1]!);
-}
 
 /**
  * Offsets in a RocksDB WAL just after each complete logical record (one write batch
@@ -63,18 +56,8 @@ describe.each(seeds(1, 4242))('newest WAL truncated at random offsets after kill
     const rng = mulberry32(seed);
     const dir = tempDir('txkv-walcut');
     dirs.push(dir);
-    const port = await freePort();
-    const srv = await spawnServer(dir, port);
-    const db = await connect({ endpoints: [srv.url] });
     const N = 60;
-    for (let i = 0; i < N; i++) {
-      await db.transact(async (tx) => {
-        for (const k of onEveryShard(`cut${i}`)) tx.set(k, `v${i}`);
-      });
-    }
-    await db.close();
-    srv.proc.kill('SIGKILL');
-    await srv.exited;
+    await commitOnEveryShardThenKill(dir, 'cut', N);
 
     const walName = path.relative(dir, newestWal(dir));
     const size = fs.statSync(path.join(dir, walName)).size;

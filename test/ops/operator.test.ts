@@ -1,10 +1,11 @@
 // Issue 15 findings 3 and 11 as an operator meets them: real server, real CLI processes.
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, tempDir, type TestServer } from '../support/server.js';
+import { runShell, type ShellHooks } from '../support/shell.js';
 
 const execFileP = promisify(execFile);
 const ROOT = path.resolve(__dirname, '../..');
@@ -28,36 +29,7 @@ async function txkv(args: string[], env: NodeJS.ProcessEnv = {}, timeout = 20_00
   );
 }
 
-/** The shell with stdin lines; `between` runs once `marker` was printed, before the rest is sent. */
-function shell(lines: string[], hooks: { at?: number; marker?: string; between?: () => Promise<void> } = {}, endpoint = t.server.url): Promise<{ out: string; code: number | null }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [BIN, 'shell', '--endpoint', endpoint], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let fired = false;
-    const timer = setTimeout(() => {
-      p.kill('SIGKILL');
-      reject(new Error(`shell did not finish:\n${out}`));
-    }, 20_000);
-    const rest = hooks.at === undefined ? [] : lines.splice(hooks.at + 1);
-    p.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (!fired && hooks.marker && out.includes(hooks.marker)) {
-        fired = true;
-        void hooks.between!().then(() => {
-          p.stdin.write(rest.join('\n') + '\n');
-          p.stdin.end();
-        });
-      }
-    });
-    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    p.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ out, code });
-    });
-    p.stdin.write(lines.join('\n') + '\n');
-    if (hooks.at === undefined) p.stdin.end();
-  });
-}
+const shell = (lines: string[], hooks?: ShellHooks, endpoint = t.server.url) => runShell(endpoint, lines, hooks);
 
 beforeAll(async () => {
   t = await startTestServer({ shards: 2 });

@@ -1,12 +1,10 @@
 // `txkv shell` driven through stdin: statements, multi-statement transactions,
 // conflicts, binary keys, history, completion.
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { completer, tokenize } from '../../src/cli/shell.js';
 import { startTestServer, text, type TestServer } from '../support/server.js';
+import { runShell, type ShellHooks } from '../support/shell.js';
 
-const BIN = path.resolve(__dirname, '../../bin/txkv.js');
 let t: TestServer;
 
 beforeAll(async () => {
@@ -16,36 +14,7 @@ afterAll(async () => {
   await t.close();
 });
 
-/** Runs the shell with `lines` on stdin; `between` runs after the line at index `at` was answered. */
-function shell(lines: string[], hooks: { at?: number; marker?: string; between?: () => Promise<void> } = {}): Promise<{ out: string; code: number | null }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [BIN, 'shell', '--endpoint', t.server.url], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    let fired = false;
-    const timer = setTimeout(() => {
-      p.kill('SIGKILL');
-      reject(new Error(`shell did not finish:\n${out}`));
-    }, 20_000);
-    const rest = hooks.at === undefined ? [] : lines.splice(hooks.at + 1);
-    p.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (!fired && hooks.marker && out.includes(hooks.marker)) {
-        fired = true;
-        void hooks.between!().then(() => {
-          p.stdin.write(rest.join('\n') + '\n');
-          p.stdin.end();
-        });
-      }
-    });
-    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    p.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ out, code });
-    });
-    p.stdin.write(lines.join('\n') + '\n');
-    if (hooks.at === undefined) p.stdin.end();
-  });
-}
+const shell = (lines: string[], hooks?: ShellHooks) => runShell(t.server.url, lines, hooks);
 
 describe('txkv shell', () => {
   it('runs statements, and begin/commit as one transaction', async () => {
