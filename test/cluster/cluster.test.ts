@@ -142,6 +142,34 @@ describe.skipIf(!HAVE_ETCD)('replicated cluster on etcd (3 etcd members, 3 nodes
     console.log(`cluster test: ${JSON.stringify(measured)}; acknowledged ${work?.acked.length} writes, ${work?.bankTransfers} transfers; errors ${JSON.stringify(Object.fromEntries(work?.errors ?? []))}`);
   }, 60_000);
 
+  it('HTTP API writes through a replica are forwarded to the leader (PUT, DELETE, POST /v1/txn)', { timeout: 30_000 }, async () => {
+    const l = await c.leader();
+    const r = (l + 1) % c.nodes.length;
+    const base = `http://127.0.0.1:${c.nodes[r]!.port}/v1`;
+    const b64 = (s: string): string => Buffer.from(s).toString('base64url');
+    const call = async (method: string, path: string, body?: string): Promise<{ status: number; json: Record<string, unknown> }> => {
+      const res = await fetch(base + path, { method, body, signal: AbortSignal.timeout(10_000) });
+      return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+    };
+    const put = await call('PUT', `/kv/${b64('http/put')}`, 'one');
+    expect(put, JSON.stringify(put.json)).toMatchObject({ status: 200 });
+    const txn = await call('POST', '/txn', JSON.stringify({ reads: [{ key: b64('http/put') }], writes: [{ op: 'set', key: b64('http/txn'), value: b64('two') }] }));
+    expect(txn, JSON.stringify(txn.json)).toMatchObject({ status: 200 });
+    expect(Number(txn.json.commitVersion)).toBeGreaterThan(Number(put.json.commitVersion));
+    const del = await call('DELETE', `/kv/${b64('http/put')}`);
+    expect(del, JSON.stringify(del.json)).toMatchObject({ status: 200 });
+    // read back through the replica (its read version covers the forwarded commits) and through the leader's SDK path
+    const got = await call('GET', `/kv/${b64('http/txn')}`);
+    expect(got.json.value).toBe(b64('two'));
+    expect((await call('GET', `/kv/${b64('http/put')}`)).status).toBe(404);
+    const viaLeader = await connect({ endpoints: [c.urls[l]!], connectionPoolSize: 1 });
+    try {
+      expect(await viaLeader.transact(async (tx) => Buffer.from((await tx.get('http/txn'))!).toString())).toBe('two');
+    } finally {
+      await viaLeader.close();
+    }
+  });
+
   it('kill -9 of the leader: commits resume, the node rejoins', { timeout: 90_000 }, async () => {
     const l = await c.leader();
     const before = work.acked.length;
