@@ -7,7 +7,9 @@ export const USAGE = `usage: txkv status [--json] [client options]
 Shows the server's status: version, uptime, durability, latest committed version, MVCC
 window, connections, in-flight requests and commits, transaction counts, the recent
 (~10 s) commit rate, conflict rate and latency percentiles, every shard with its key
-range, load and RocksDB size estimates, RocksDB stats, and what recovery did at start-up.
+range, load and RocksDB size estimates, RocksDB stats, what recovery did at start-up, and
+the data distribution: each worker's ranges with its size and load, the move in progress,
+and the recent splits, merges and moves with their reason and duration.
 --json prints GET /v1/status as it is.
 
 ${CLIENT_USAGE}`;
@@ -56,6 +58,27 @@ interface Status {
   process: { cpuPercent: number | null; rssBytes: number; eventLoopLagP99Ms: number | null; walWriteMs: number | null } | null;
   recovery: { lastCommittedVersion: string; decisionRecords: number; partsReplayed: number; ms: number };
   databaseId?: string;
+  distribution?: null | {
+    map: { version: number };
+    move: { id: number; begin: string; end: string | null; from: number; to: number; phase: string; startedMs: number; reason: string } | null;
+    splits: number;
+    merges: number;
+    moves: number;
+    movesFailed: number;
+    rowsMoved: number;
+    bytesMoved: number;
+    workers?: {
+      worker: number;
+      ranges: { beginKey: string; endKey: string | null; movedFrom?: number }[];
+      oldReads: { beginKey: string; endKey: string | null }[];
+      estimatedKeys: number | null;
+      estimatedBytes: number | null;
+      utilization: number | null;
+      commitsPerSec: number | null;
+      readsPerSec: number | null;
+    }[];
+    history: { kind: string; begin: string; end?: string | null; from?: number; to?: number; reason: string; at: string; ms: number; rows?: number; outcome: string; error?: string }[];
+  };
   cluster?: null | {
     nodeId: string;
     role: string;
@@ -123,6 +146,30 @@ export function formatStatus(s: Status, endpoint: string): string {
     lines.push(
       `  ${pad(String(sh.shardId), 4)}${pad(range, 34)}${pad(sh.utilization === null ? '-' : `${(sh.utilization * 100).toFixed(1)}%`, 8)}${pad(`${sh.queueDepth}/${sh.queued}`, 8)}${pad(String(sh.commits), 10)}${pad(String(sh.reads), 10)}${pad(String(sh.fsyncs), 9)}${pad(String(sh.estimatedKeys ?? '-'), 10)}${sh.estimatedBytes ?? '-'}`,
     );
+  }
+  const dist = s.distribution;
+  if (dist?.workers) {
+    const hexText = (h: string | null | undefined): string => (h === null || h === undefined ? 'end' : h === '' ? '""' : Buffer.from(h, 'hex').toString('latin1').replace(/[^\x20-\x7e]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+    lines.push(
+      `distribution: map version ${dist.map.version}; ${dist.splits} splits, ${dist.merges} merges, ${dist.moves} moves (${dist.movesFailed} failed), ${dist.rowsMoved} rows / ${dist.bytesMoved} bytes moved`,
+    );
+    if (dist.move) lines.push(`  moving [${hexText(dist.move.begin)}, ${hexText(dist.move.end)}) worker ${dist.move.from} -> ${dist.move.to}: ${dist.move.phase}, ${((Date.now() - dist.move.startedMs) / 1000).toFixed(1)} s (${dist.move.reason})`);
+    lines.push(`  ${pad('worker', 8)}${pad('keys', 10)}${pad('bytes', 12)}${pad('util', 8)}${pad('commits/s', 11)}${pad('reads/s', 9)}ranges [begin, end)`);
+    for (const w of dist.workers) {
+      const ranges = w.ranges.map((r) => `[${r.beginKey === '' ? '""' : r.beginKey}, ${r.endKey ?? 'end'})${r.movedFrom !== undefined ? ` (from ${r.movedFrom})` : ''}`);
+      const old = w.oldReads.map((r) => `old reads [${r.beginKey === '' ? '""' : r.beginKey}, ${r.endKey ?? 'end'})`);
+      lines.push(
+        `  ${pad(String(w.worker), 8)}${pad(String(w.estimatedKeys ?? '-'), 10)}${pad(String(w.estimatedBytes ?? '-'), 12)}${pad(w.utilization === null ? '-' : `${(w.utilization * 100).toFixed(1)}%`, 8)}${pad(n(w.commitsPerSec, 1), 11)}${pad(n(w.readsPerSec, 1), 9)}${[...ranges, ...old].join(' ') || '(none)'}`,
+      );
+    }
+    const recentEvents = dist.history.slice(-10);
+    if (recentEvents.length > 0) {
+      lines.push('  recent splits, merges and moves (newest last):');
+      for (const e of recentEvents) {
+        const what = e.kind === 'move' ? `move [${hexText(e.begin)}, ${hexText(e.end)}) ${e.from} -> ${e.to}${e.rows !== undefined ? `, ${e.rows} rows` : ''}` : `${e.kind} at ${hexText(e.begin)}`;
+        lines.push(`    ${e.at} ${what}: ${e.outcome}${e.error ? ` (${e.error})` : ''}, ${e.ms} ms, reason ${e.reason}`);
+      }
+    }
   }
   return lines.join('\n') + '\n';
 }

@@ -207,6 +207,8 @@ export class Distribution {
   readonly counters: DistributionCounters = { splits: 0, merges: 0, moves: 0, movesFailed: 0, movesInProgress: 0, rowsMoved: 0, bytesMoved: 0 };
   /** Recent splits, merges and moves, newest last (bounded). */
   readonly history: DistributionEvent[] = [];
+  /** Every split, merge and move since start, by kind, reason and outcome (Prometheus: txkv_distribution_*_total). */
+  readonly byReason: { kind: DistributionEvent['kind']; reason: string; outcome: DistributionEvent['outcome']; count: number; ms: number }[] = [];
   private moving: MoveState | null = null;
   /** Serializes map changes (one at a time). */
   private lock: Promise<unknown> = Promise.resolve();
@@ -261,6 +263,10 @@ export class Distribution {
   }
 
   private record(e: DistributionEvent): void {
+    let c = this.byReason.find((x) => x.kind === e.kind && x.reason === e.reason && x.outcome === e.outcome);
+    if (!c) this.byReason.push((c = { kind: e.kind, reason: e.reason, outcome: e.outcome, count: 0, ms: 0 }));
+    c.count++;
+    c.ms += e.ms;
     this.history.push(e);
     if (this.history.length > 50) this.history.shift();
   }

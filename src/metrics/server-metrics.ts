@@ -52,6 +52,21 @@ export interface CommitTotals {
   twoPhase: number;
 }
 
+/** What the distribution source gives (coordinator/distribution.ts: map, move, counters, history, byReason). */
+export interface DistributionView {
+  map: { version: number; workers: number; ranges: { begin: string; end: string | null; owner: number; prev?: { owner: number; until: number } }[] };
+  move: { id: number; begin: string; end: string | null; from: number; to: number; phase: string; startedMs: number; reason: string } | null;
+  splits: number;
+  merges: number;
+  moves: number;
+  movesFailed: number;
+  movesInProgress: number;
+  rowsMoved: number;
+  bytesMoved: number;
+  history: unknown[];
+  byReason: { kind: 'split' | 'merge' | 'move'; reason: string; outcome: 'done' | 'failed'; count: number; ms: number }[];
+}
+
 type MetricFactory = (name: string, help: string, labelNames: string[], fill: (set: (labels: Record<string, string | number>, v: number) => void) => void) => void;
 
 /** The part of the cluster status (ClusterNode.status()) the metrics read. */
@@ -76,7 +91,7 @@ export interface ServerSources {
   settings: { durability: string; readonly: boolean; mvccWindowMs: number; shards: number; dataDir: string; slowTransactionMs: number };
   recovery: object;
   /** Data distribution: the range map, the move in progress, counters, recent splits/moves/merges (coordinator/distribution.ts). */
-  distribution?: () => unknown;
+  distribution?: () => DistributionView;
   latestCommittedVersion(): number;
   oldestReadableVersion(): number;
   connections(): number;
@@ -425,6 +440,36 @@ export class ServerMetrics {
     };
   }
 
+  /**
+   * /v1/status `distribution`: the source's map, move, counters and history, plus
+   * `workers`: per worker its ranges (hex and printable keys; `oldReads` = ranges it still
+   * serves to reads below a move's switch), its counted keys and bytes and its recent load.
+   */
+  private distributionStatus(
+    d: DistributionView,
+    census: Map<number, ShardCensus>,
+    utilization: (number | null)[],
+    commitsPerSec: (number | null)[],
+    readsPerSec: (number | null)[],
+  ): Record<string, unknown> {
+    const text = (h: string | null): string | null => (h === null ? null : printable(new Uint8Array(Buffer.from(h, 'hex')), 256));
+    const workers = [];
+    for (let w = 0; w < d.map.workers; w++) {
+      const c = census.get(w);
+      workers.push({
+        worker: w,
+        ranges: d.map.ranges.filter((r) => r.owner === w).map((r) => ({ begin: r.begin, end: r.end, beginKey: text(r.begin), endKey: text(r.end), ...(r.prev ? { movedFrom: r.prev.owner, since: String(r.prev.until) } : {}) })),
+        oldReads: d.map.ranges.filter((r) => r.prev?.owner === w).map((r) => ({ begin: r.begin, end: r.end, beginKey: text(r.begin), endKey: text(r.end), until: String(r.prev!.until) })),
+        estimatedKeys: c?.keys ?? null,
+        estimatedBytes: c?.bytes ?? null,
+        utilization: utilization[w] ?? null,
+        commitsPerSec: commitsPerSec[w] ?? null,
+        readsPerSec: readsPerSec[w] ?? null,
+      });
+    }
+    return { ...d, workers };
+  }
+
   /** GET /v1/status. */
   async status(): Promise<Record<string, unknown>> {
     const stats = await this.refreshShards();
@@ -499,7 +544,7 @@ export class ServerMetrics {
         ? null
         : { cpuPercent: recent.cpuPercent, rssBytes: recent.rssBytes, heapUsedBytes: recent.heapUsedBytes, eventLoopLagP99Ms: recent.eventLoopLagP99Ms, eventLoopLagMaxMs: recent.eventLoopLagMaxMs, walWriteMs: recent.walWriteMs },
       recovery: versionsAsStrings(s.recovery),
-      distribution: s.distribution?.() ?? null,
+      distribution: s.distribution ? this.distributionStatus(s.distribution(), census, utilization, commitsPerSec, readsPerSec) : null,
     };
   }
 
@@ -521,6 +566,35 @@ export class ServerMetrics {
         [{ kind: 'range', protocol: 'http' }, h.rangeLatency],
       ])
     );
+  }
+
+  /** txkv_distribution_*: ranges, moves, splits and merges (coordinator/distribution.ts). */
+  private registerDistribution(d: () => DistributionView, counter: MetricFactory, gauge: MetricFactory): void {
+    gauge('txkv_distribution_map_version', 'Version of the range map (every split, merge, move switch and drop of moved rows adds one)', [], (set) => set({}, d().map.version));
+    gauge('txkv_distribution_ranges', 'Key ranges each worker owns', ['worker'], (set) => {
+      const m = d().map;
+      const n = new Array<number>(m.workers).fill(0);
+      for (const r of m.ranges) n[r.owner]!++;
+      n.forEach((v, w) => set({ worker: w }, v));
+    });
+    gauge('txkv_distribution_moves_in_progress', 'Range moves running now (0 or 1: moves run one at a time)', [], (set) => set({}, d().movesInProgress));
+    gauge('txkv_distribution_move_progress_seconds', 'Age of the move in progress (0 when none runs)', [], (set) => {
+      const m = d().move;
+      set({}, m ? Math.max(0, Date.now() - m.startedMs) / 1000 : 0);
+    });
+    counter('txkv_distribution_rows_moved_total', 'Rows copied or fed to a new owner by finished moves (a key written during the copy counts again)', [], (set) => set({}, d().rowsMoved));
+    counter('txkv_distribution_bytes_moved_total', 'Key and value bytes copied or fed to a new owner by finished moves', [], (set) => set({}, d().bytesMoved));
+    const byKind = (kind: 'split' | 'merge' | 'move', name: string, help: string, withOutcome: boolean): void => {
+      counter(name, help, withOutcome ? ['reason', 'outcome'] : ['reason'], (set) => {
+        for (const c of d().byReason) if (c.kind === kind) set(withOutcome ? { reason: c.reason, outcome: c.outcome } : { reason: c.reason }, c.count);
+      });
+    };
+    byKind('split', 'txkv_distribution_splits_total', 'Range splits, by reason (operator, or the balancer: size, load)', false);
+    byKind('merge', 'txkv_distribution_merges_total', 'Range merges, by reason', false);
+    byKind('move', 'txkv_distribution_moves_total', 'Range moves, by reason and outcome (done, failed: rolled back before the switch)', true);
+    counter('txkv_distribution_move_seconds_total', 'Seconds spent in moves, by reason and outcome (over txkv_distribution_moves_total = mean duration)', ['reason', 'outcome'], (set) => {
+      for (const c of d().byReason) if (c.kind === 'move') set({ reason: c.reason, outcome: c.outcome }, c.ms / 1000);
+    });
   }
 
   /** txkv_cluster_*: cluster mode only (src/cluster/cluster-node.ts status()). */
@@ -646,6 +720,7 @@ export class ServerMetrics {
     gauge('txkv_latest_committed_version', 'Latest committed version (microseconds)', [], (set) => set({}, s.latestCommittedVersion()));
     gauge('txkv_mvcc_window_seconds', 'MVCC window', [], (set) => set({}, s.settings.mvccWindowMs / 1000));
     if (s.cluster() !== null) this.registerCluster(counter, gauge);
+    if (s.distribution) this.registerDistribution(s.distribution, counter, gauge);
     if (s.admission) {
       const adm = s.admission;
       gauge('txkv_gateway_buffered_bytes', 'Request bytes being processed (admission budget in use)', [], (set) => set({}, adm().bufferedBytes));

@@ -179,7 +179,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
       recovery: r,
       distribution: () => {
         const d = coordinator.distribution;
-        return { map: d.map.toJSON(), move: d.moveInProgress, ...d.counters, history: d.history };
+        return { map: d.map.toJSON(), move: d.moveInProgress, ...d.counters, history: d.history, byReason: d.byReason };
       },
       latestCommittedVersion: () => coordinator.oracle.committedVersion,
       oldestReadableVersion: () => coordinator.oldestReadableVersion,

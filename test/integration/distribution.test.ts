@@ -302,7 +302,47 @@ describe('online data distribution', () => {
     expect(ownerOf(status.distribution.map, 'cli/')).toBe(to);
     expect(status.distribution.moves).toBeGreaterThan(0);
     expect(status.distribution.history.some((e) => e.kind === 'move')).toBe(true);
+    // txkv status: each worker's ranges with size and load, and the recent events with reason and duration
+    const st = (await run(process.execPath, [bin, 'status', '--endpoint', t.server.url], { timeout: 30_000 })).stdout;
+    expect(st).toMatch(/^distribution: map version \d+; \d+ splits, \d+ merges, \d+ moves \(0 failed\)/m);
+    expect(st).toMatch(new RegExp(`^  ${to} .*\\[cli/, cli0\\) \\(from ${ownerOf(map, 'cli/')}\\)`, 'm'));
+    expect(st).toMatch(/^    \S+ move \[cli\/, cli0\) \d -> \d, \d+ rows: done, \d+ ms, reason operator$/m);
+    expect(st).toMatch(/^    \S+ split at cli0: done, \d+ ms, reason operator$/m);
     const bad = await cli('move', 'cli/', 'x').catch((e: { code: number; stderr: string }) => e);
     expect((bad as { code: number }).code).toBe(2);
+  });
+
+  it('Prometheus: txkv_distribution_* counts splits, merges and moves by reason, rows and bytes moved, moves in progress', { timeout: 60_000 }, async () => {
+    const base = t.server.url.replace('ws://', 'http://');
+    const scrape = async (): Promise<string> => (await fetch(`${base}/metrics`)).text();
+    const metric = (body: string, name: string): number => {
+      const line = body.split('\n').find((l) => l.startsWith(`${name} `));
+      return line ? Number(line.slice(name.length + 1)) : 0;
+    };
+    const before = await scrape();
+    await t.db.transact(async (tx) => {
+      for (let i = 0; i < 50; i++) tx.set(`pm/${i}`, 'x'.repeat(100));
+    });
+    await admin(t, `/v1/shard/split?key=${b64('pm/')}`);
+    await admin(t, `/v1/shard/split?key=${b64('pm0')}`);
+    const map = (await admin(t, '/v1/shard/map', 'GET')).map;
+    await admin(t, `/v1/shard/move?begin=${b64('pm/')}&to=${(ownerOf(map, 'pm/') + 1) % 4}`);
+    const after = await scrape();
+    for (const [name, type] of [
+      ['txkv_distribution_moves_total', 'counter'],
+      ['txkv_distribution_moves_in_progress', 'gauge'],
+      ['txkv_distribution_bytes_moved_total', 'counter'],
+      ['txkv_distribution_rows_moved_total', 'counter'],
+      ['txkv_distribution_splits_total', 'counter'],
+      ['txkv_distribution_merges_total', 'counter'],
+      ['txkv_distribution_ranges', 'gauge'],
+    ]) expect(after).toContain(`# TYPE ${name} ${type}\n`);
+    expect(metric(after, 'txkv_distribution_splits_total{reason="operator"}') - metric(before, 'txkv_distribution_splits_total{reason="operator"}')).toBe(2);
+    expect(metric(after, 'txkv_distribution_moves_total{reason="operator",outcome="done"}') - metric(before, 'txkv_distribution_moves_total{reason="operator",outcome="done"}')).toBe(1);
+    expect(metric(after, 'txkv_distribution_rows_moved_total') - metric(before, 'txkv_distribution_rows_moved_total')).toBeGreaterThanOrEqual(50);
+    expect(metric(after, 'txkv_distribution_bytes_moved_total') - metric(before, 'txkv_distribution_bytes_moved_total')).toBeGreaterThanOrEqual(50 * 100);
+    expect(metric(after, 'txkv_distribution_moves_in_progress')).toBe(0);
+    expect(metric(after, 'txkv_distribution_map_version')).toBeGreaterThan(metric(before, 'txkv_distribution_map_version'));
+    expect(metric(after, 'txkv_distribution_move_seconds_total{reason="operator",outcome="done"}')).toBeGreaterThan(0);
   });
 });

@@ -120,6 +120,41 @@ describe.skipIf(!haveChromium)('dashboard in chromium', () => {
     expect(errors).toEqual([]);
   });
 
+  it('lists each worker\'s ranges with size and load, and the recent splits and moves with reason and duration', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    const base = t.server.url.replace(/^ws/, 'http');
+    await t.db.transact(async (tx) => {
+      for (let i = 0; i < 20; i++) tx.set(`dm/${i}`, 'v');
+    });
+    const post = async (q: string): Promise<void> => {
+      const r = await fetch(`${base}/v1/shard/${q}`, { method: 'POST' });
+      if (!r.ok) throw new Error(`${q}: ${r.status} ${await r.text()}`);
+    };
+    const k = (s: string): string => Buffer.from(s).toString('base64url');
+    await post(`split?key=${k('dm/')}`);
+    await post(`split?key=${k('dm0')}`);
+    await post(`move?begin=${k('dm/')}&to=2`);
+    await page.goto(`${base}/`);
+    await page.waitForSelector('#state.ok', { timeout: 10_000 });
+    expect(await page.locator('#workers tr').count()).toBe(3);
+    // worker 2 owns its own range and the moved one; worker 0 serves old reads of it until the window passes
+    await page.waitForFunction(() => document.querySelector('#workers tr[data-worker="2"] td.key')!.textContent!.includes('[dm/, dm0)'), undefined, { timeout: 10_000 });
+    expect(await page.textContent('#workers tr[data-worker="1"] td.key')).toContain('[h, p)');
+    await page.waitForFunction(() => /\d/.test(document.querySelector('#workers tr[data-worker="2"]')!.children[2]!.textContent!), undefined, { timeout: 15_000 });
+    const move = page.locator('#distribution-events tr[data-kind="move"]');
+    expect(await move.count()).toBe(1);
+    const cells = await move.locator('td').allTextContents();
+    expect(cells[1]).toBe('move [dm/, dm0) 0 → 2');
+    expect(cells[2]).toBe('operator');
+    expect(cells[3]).toMatch(/^\d[\d,]* ms$/);
+    expect(cells[5]).toBe('done');
+    expect(await page.locator('#distribution-events tr[data-kind="split"]').count()).toBe(2);
+    expect(await page.textContent('#distribution-summary')).toMatch(/2 splits · 0 merges · 1 moves/);
+    expect(errors).toEqual([]);
+  });
+
   it('with auth.protectStatus: the page loads, and polls with the token from its URL fragment', async () => {
     const dataDir = tempDir('txkv-dash-auth');
     const server = await startServer(

@@ -338,6 +338,12 @@ describe('finding 8: metric names and meanings per Prometheus conventions', () =
       txkv_nodejs_active_handles: 'gauge',
       txkv_process_cpu_seconds_total: 'counter',
       txkv_nodejs_eventloop_lag_seconds: 'gauge',
+      txkv_distribution_moves_in_progress: 'gauge',
+      txkv_distribution_moves_total: 'counter',
+      txkv_distribution_splits_total: 'counter',
+      txkv_distribution_merges_total: 'counter',
+      txkv_distribution_rows_moved_total: 'counter',
+      txkv_distribution_bytes_moved_total: 'counter',
     };
     for (const [name, type] of Object.entries(expected)) expect(types.get(name), name).toBe(type);
     // gone: the misleading names
