@@ -179,7 +179,7 @@ export class ClusterNode {
     this.every(200, () => {
       if (this.tailing) this.requestFetch();
     });
-    this.logger.info({ event: 'ClusterJoined', nodeId: this.s.nodeId, applied: coordinator.oracle.committedVersion }, `cluster node ${this.s.nodeId} following the log`);
+    this.logger.info({ event: 'ClusterJoined', nodeId: this.s.nodeId, applied: coordinator.oracle.finishedVersion }, `cluster node ${this.s.nodeId} following the log`);
   }
 
   private every(ms: number, f: () => Promise<void> | void): void {
@@ -437,7 +437,7 @@ export class ClusterNode {
         if (expired) {
           this.lease = null;
           await this.newLease();
-          await this.publish(this.coordinator?.oracle.committedVersion ?? 0);
+          await this.publish(this.coordinator?.oracle.finishedVersion ?? 0);
         }
       }
     }
@@ -590,8 +590,8 @@ export class ClusterNode {
   private position(): number | null {
     if (this.transitioning) return null;
     const oracle = this.c.oracle;
-    if (this.role === 'leader') return this.log.unknownFrom !== null ? Math.min(oracle.committedVersion, this.log.unknownFrom - 1) : oracle.committedVersion;
-    return oracle.isFollowing ? oracle.committedVersion : null;
+    if (this.role === 'leader') return this.log.unknownFrom !== null ? Math.min(oracle.finishedVersion, this.log.unknownFrom - 1) : oracle.finishedVersion;
+    return oracle.isFollowing ? oracle.finishedVersion : null;
   }
 
   private async sync(): Promise<void> {
@@ -670,7 +670,7 @@ export class ClusterNode {
   // ---- status ------------------------------------------------------------------
 
   status(): Record<string, unknown> {
-    const applied = this.coordinator?.oracle.committedVersion ?? 0;
+    const applied = this.coordinator?.oracle.finishedVersion ?? 0;
     const lm = this.members.find((m) => m.nodeId === this.leader?.nodeId);
     const leaderApplied = lm ? (lm.logged ?? lm.applied) : null;
     return {

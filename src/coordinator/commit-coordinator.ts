@@ -134,7 +134,7 @@ export class CommitCoordinator {
     if (replicated) {
       // cluster: acknowledge only once every lower version has finished too, so a read
       // version taken after this reply covers this commit (replicas serve reads by it)
-      if (this.oracle.committedVersion < commitVersion) await this.oracle.waitFor(commitVersion, Infinity);
+      if (this.oracle.finishedVersion < commitVersion) await this.oracle.waitFor(commitVersion, Infinity);
     } else {
       // single node: acknowledge now; read versions handed out from now on cover this
       // commit, and a read at such a version waits on each shard it reads for the lower

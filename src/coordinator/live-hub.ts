@@ -6,7 +6,7 @@
 // Feeds: a subscription of [begin, end) asks every shard of the range for the changes
 // its window holds after fromVersion (history) and for every change from then on
 // (events). A cross-shard commit arrives in parts, one per shard, under one version;
-// parts are merged by version and a version is released only once committedVersion
+// parts are merged by version and a version is released only once finishedVersion
 // has passed it: by then every shard's part has arrived (a shard sends a commit's
 // events ahead of its reply, and the oracle passes a version only after every reply).
 import { TxnError } from '../errors.js';
@@ -118,7 +118,7 @@ export class LiveHub {
   async subscribe(begin: Uint8Array, end: Uint8Array, fromVersion: number | undefined, sink: FeedSink): Promise<number> {
     const from = fromVersion ?? this.oracle.readVersion();
     if (from > this.oracle.lastAssignedVersion) {
-      throw new TxnError('FUTURE_VERSION', `fromVersion ${from} is ahead of the server (latest ${this.oracle.committedVersion})`);
+      throw new TxnError('FUTURE_VERSION', `fromVersion ${from} is ahead of the server (latest assigned ${this.oracle.lastAssignedVersion})`);
     }
     const parts = this.getShardMap().split({ begin, end });
     const feedId = this.nextFeedId++;
@@ -246,7 +246,7 @@ export class LiveHub {
   }
 
   private release(feed: Feed): void {
-    const upTo = this.oracle.committedVersion;
+    const upTo = this.oracle.finishedVersion;
     const ready = [...feed.pending.keys()].filter((v) => v <= upTo).sort((a, b) => a - b);
     if (ready.length === 0) return;
     const out: FeedVersion[] = ready.map((version) => {

@@ -6,9 +6,8 @@
 // prepared left nothing on disk and so is rolled back by doing nothing.
 // See docs/durability.md.
 import type { RocksLevel } from '@nxtedition/rocksdb';
-import { applyAtomic, isAtomicType } from '../keys/atomic.js';
 import { compareKeys, keyString } from '../keys/bytes.js';
-import { MARK_RANGE, TOMBSTONE_RANGE, decodeTombstone, markRange, markedKey, netEffect, parseTombstoneKey, tombstoneApplyOps } from '../shard/apply.js';
+import { MARK_RANGE, TOMBSTONE_RANGE, decodeTombstone, markRange, markedKey, netEffect, parseTombstoneKey, pointValue, tombstoneApplyOps } from '../shard/apply.js';
 import { MutationKind, appliedKey, columnName, decodeVersion, encodeVersion } from '../shard/interface.js';
 import { WriteOps, writeShardOps } from '../shard/storage.js';
 import { DECISION_RANGE, decodeDecision } from './decision-log.js';
@@ -115,12 +114,7 @@ export function recover(db: RocksLevel, shardCount: number, at?: { version: numb
       const cleared = (k: Uint8Array): boolean => effect.ranges.some(([b, e]) => compareKeys(k, b) >= 0 && compareKeys(k, e) < 0);
       for (const m of effect.points) {
         const ks = keyString(m.key);
-        let value: Uint8Array | null = null;
-        if (m.kind === MutationKind.Set) value = m.param;
-        else if (isAtomicType(m.kind)) {
-          const current = written.has(ks) ? written.get(ks)! : cleared(m.key) ? null : (db._getManySync([m.key], { column })[0] ?? null);
-          value = applyAtomic(m.kind, current, m.param);
-        }
+        const value = pointValue(m, () => (written.has(ks) ? written.get(ks)! : cleared(m.key) ? null : (db._getManySync([m.key], { column })[0] ?? null)));
         written.set(ks, value);
         if (value !== null) ops.put(m.key, value);
         else ops.del(m.key);

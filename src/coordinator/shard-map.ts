@@ -2,7 +2,10 @@
 // coordinator is its single owner. Ranges are the unit and workers are the owners: a
 // worker (one thread, one RocksDB column family) owns any number of ranges. The map is
 // immutable and versioned: a split, merge or move publishes a new map with a higher
-// version (src/coordinator/distribution.ts), and every routing decision names the map it used.
+// version (src/coordinator/distribution.ts). Requests do not carry the version: each
+// worker is sent the ranges it serves with the map's version (a 'map' message), refuses a
+// request for a range it does not serve, and names its map version in the refusal
+// (`staleMap`), after which the read router routes again by the current map.
 //
 // During and after a move a range keeps its previous owner (`prev`) for reads at
 // versions below the switch version `prev.until`: the old owner still holds the rows

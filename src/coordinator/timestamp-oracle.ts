@@ -38,7 +38,8 @@ export class TimestampOracle {
   private readonly inflight: number[] = [];
   private inflightHead = 0;
   private readonly finished = new Set<number>();
-  private committed: number;
+  /** Every version <= this is finished (applied on all its shards, or aborted). */
+  private finishedThrough: number;
   private readonly waiters: { version: number; resolve: () => void }[] = [];
   /**
    * Cluster replica (src/cluster): versions come from the leader's log, not from this
@@ -66,7 +67,7 @@ export class TimestampOracle {
     private readonly versionBound?: VersionBound,
   ) {
     this.lastAssigned = Math.max(startVersion, 0);
-    this.committed = this.lastAssigned;
+    this.finishedThrough = this.lastAssigned;
     if (versionBound) this.bound = this.lastAssigned; // persist before the first version handed out
   }
 
@@ -78,14 +79,19 @@ export class TimestampOracle {
     this.bound = next;
   }
 
-  /** Every commit with a version <= this is applied on all its shards (or aborted). */
-  get committedVersion(): number {
-    return this.committed;
+  /**
+   * Every commit with a version <= this is finished: applied on all its shards, or aborted.
+   * A watermark of finished work, not of acknowledgement: a commit is acknowledged (and
+   * read versions cover it) once its own shards applied it, possibly before a lower one
+   * finished (readableVersion).
+   */
+  get finishedVersion(): number {
+    return this.finishedThrough;
   }
 
   /** The newest version a read may use without waiting here (the shards wait for what they still apply). */
   get readableVersion(): number {
-    const v = this.committed > this.acked ? this.committed : this.acked;
+    const v = this.finishedThrough > this.acked ? this.finishedThrough : this.acked;
     return v < this.ceiling ? v : this.ceiling - 1;
   }
 
@@ -134,7 +140,7 @@ export class TimestampOracle {
       this.inflight.splice(0, this.inflightHead);
       this.inflightHead = 0;
     }
-    this.committed = this.inflightHead < this.inflight.length ? this.inflight[this.inflightHead]! - 1 : this.lastAssigned;
+    this.finishedThrough = this.inflightHead < this.inflight.length ? this.inflight[this.inflightHead]! - 1 : this.lastAssigned;
     if (this.waiters.length > 0) this.wake();
   }
 
@@ -150,20 +156,20 @@ export class TimestampOracle {
         if (this.versionBound) this.reserve(now);
         this.lastAssigned = now;
       }
-      this.committed = this.lastAssigned;
+      this.finishedThrough = this.lastAssigned;
     }
-    const v = this.committed > this.acked ? this.committed : this.acked;
+    const v = this.finishedThrough > this.acked ? this.finishedThrough : this.acked;
     return v < this.ceiling ? v : this.ceiling - 1;
   }
 
-  /** Whether every version assigned below `version` is finished (committedVersion moves only on finish(), so it may lag). */
+  /** Whether every version assigned below `version` is finished (finishedVersion moves only on finish(), so it may lag). */
   allFinishedBelow(version: number): boolean {
     return this.inflightHead === this.inflight.length || this.inflight[this.inflightHead]! >= version;
   }
 
-  /** Resolves true once committedVersion >= version; false for a version never assigned, or after timeoutMs. */
+  /** Resolves true once finishedVersion >= version; false for a version never assigned, or after timeoutMs. */
   waitFor(version: number, timeoutMs: number): Promise<boolean> {
-    if (this.committed >= version) return Promise.resolve(true);
+    if (this.finishedThrough >= version) return Promise.resolve(true);
     if (version > this.lastAssigned) {
       if (!this.following) return Promise.resolve(false);
       this.beyond?.(version);
@@ -204,7 +210,7 @@ export class TimestampOracle {
     if (this.inflightCount > 0) throw new Error(`oracle: cannot follow with ${this.inflightCount} versions in flight`);
     this.following = true;
     this.lastAssigned = version;
-    this.committed = version;
+    this.finishedThrough = version;
   }
 
   /** Follower: the log holds a commit at `version` (above every one seen); pair with finish(). */
@@ -217,12 +223,12 @@ export class TimestampOracle {
 
   /**
    * Follower: nothing at or below `version` is missing any more (a version the leader
-   * handed out, and the log read after it). Moves the committed version up to it.
+   * handed out, and the log read after it). Moves the finished version up to it.
    */
   coverUpTo(version: number): void {
     if (!this.following || version <= this.lastAssigned) return;
     this.lastAssigned = version;
-    if (this.inflightHead === this.inflight.length) this.committed = version;
+    if (this.inflightHead === this.inflight.length) this.finishedThrough = version;
     if (this.waiters.length > 0) this.wake();
   }
 
@@ -231,13 +237,13 @@ export class TimestampOracle {
     if (this.inflightCount > 0) throw new Error(`oracle: cannot lead with ${this.inflightCount} versions in flight`);
     this.following = false;
     this.lastAssigned = Math.max(this.lastAssigned, floor);
-    this.committed = this.lastAssigned;
+    this.finishedThrough = this.lastAssigned;
     if (this.waiters.length > 0) this.wake();
   }
 
   private wake(): void {
     let n = 0;
-    while (n < this.waiters.length && this.waiters[n]!.version <= this.committed) n++;
+    while (n < this.waiters.length && this.waiters[n]!.version <= this.finishedThrough) n++;
     if (n === 0) return;
     for (const w of this.waiters.splice(0, n)) w.resolve();
   }

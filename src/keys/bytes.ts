@@ -38,10 +38,6 @@ export function compareKeys(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
-export function equalKeys(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && compareKeys(a, b) === 0;
-}
-
 /** The smallest key greater than `k`: k + 0x00. */
 export function keyAfter(k: Uint8Array): Uint8Array {
   const out = new Uint8Array(k.length + 1);

@@ -181,7 +181,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
         const d = coordinator.distribution;
         return { map: d.map.toJSON(), move: d.moveInProgress, ...d.counters, history: d.history, byReason: d.byReason };
       },
-      latestCommittedVersion: () => coordinator.oracle.committedVersion,
+      latestCommittedVersion: () => coordinator.oracle.finishedVersion,
       oldestReadableVersion: () => coordinator.oldestReadableVersion,
       connections: () => gateway.connections(),
       inflightCommits: () => coordinator.oracle.inflightCount,

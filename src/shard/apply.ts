@@ -13,6 +13,7 @@
 import { MutationKind, encodeVersion, decodeVersion, type ShardMutation } from './interface.js';
 import type { WriteOps } from './storage.js';
 import { concatBytes } from '../keys/bytes.js';
+import { applyAtomic, isAtomicType } from '../keys/atomic.js';
 
 /** A commit's mutations in effect: ranges cleared first, then the point writes that follow them. */
 export interface NetEffect {
@@ -33,6 +34,17 @@ export function netEffect(mutations: readonly ShardMutation[], compare: (a: Uint
     } else points.push(m);
   }
   return { ranges, points };
+}
+
+/**
+ * The value a point mutation leaves the key with: a set's value, an atomic operation
+ * applied to `current()` (the key's value just before it, this commit's earlier writes
+ * included; called only for atomic operations), or null (a clear). The shard and
+ * recovery both write exactly this.
+ */
+export function pointValue(m: ShardMutation, current: () => Uint8Array | null): Uint8Array | null {
+  if (m.kind === MutationKind.Set) return m.param;
+  return isAtomicType(m.kind) ? applyAtomic(m.kind, current(), m.param) : null;
 }
 
 const enc = new TextEncoder();

@@ -145,7 +145,7 @@ export class ShardLive {
   }
 
   /** The batch is written: its events go out ahead of its commit replies. */
-  flush(replies: ShardReply[]): void {
+  drainEvents(replies: ShardReply[]): void {
     for (const f of this.fired) replies.push({ id: 0, event: 'fired', version: f.version, watchIds: f.watchIds });
     if (this.records.length > 0) replies.push({ id: 0, event: 'changes', records: this.records });
     this.fired = [];

@@ -11,7 +11,6 @@ import { TxnError, toWireError, type WireError } from '../errors.js';
 import { compareKeys, keyFromString, keyString } from '../keys/bytes.js';
 import { RangeSet } from '../keys/ranges.js';
 import type { Failpoints } from '../failpoints/failpoints.js';
-import { applyAtomic, isAtomicType } from '../keys/atomic.js';
 import { checkConflicts, type PendingWrites } from './conflicts.js';
 import {
   MutationKind,
@@ -36,12 +35,12 @@ import {
 } from './interface.js';
 import { VersionWindow, type Tombstone } from './mvcc.js';
 import { ShardLive } from './live.js';
-import { encodeTombstone, markKey, netEffect, tombstoneApplyOps, tombstoneKey, type NetEffect } from './apply.js';
+import { encodeTombstone, markKey, netEffect, pointValue, tombstoneApplyOps, tombstoneKey, type NetEffect } from './apply.js';
 import { WriteOps, type ShardStorage } from './storage.js';
 
 interface Queued extends PendingWrites {
   commitVersion: number;
-  /** 'prepared': waiting for the coordinator's decision; 'ready': apply at the next flush. */
+  /** 'prepared': waiting for the coordinator's decision; 'ready': applied by the next beginApply(). */
   state: 'prepared' | 'ready';
   mutations: ShardMutation[];
   sync: boolean;
@@ -142,7 +141,7 @@ export class Shard {
     for (const r of reads) this.handle(r, replies);
   }
 
-  /** Handles one request; its reply goes to `replies` now, or at a later flush (commits), or never (forget, horizon). */
+  /** Handles one request; its reply goes to `replies` now, or once its batch is written (commits, endApply), or never (forget, horizon). */
   handle(req: ShardRequest, replies: ShardReply[]): void {
     try {
       switch (req.t) {
@@ -678,7 +677,7 @@ export class Shard {
     for (const m of effect.points) {
       const s = keyString(m.key);
       // an atomic operation is a set (or clear) of what it makes of the value at this version
-      const value = m.kind === MutationKind.Set ? m.param : isAtomicType(m.kind) ? applyAtomic(m.kind, view.get(s), m.param) : null;
+      const value = pointValue(m, () => view.get(s));
       if (value !== null) {
         view.set(s, value);
         ops.put(m.key, value);
@@ -730,7 +729,7 @@ export class Shard {
   /** The write of `batch` is done: answer its commits. */
   endApply(batch: ApplyBatch, replies: ShardReply[]): void {
     this.live.inflight = null;
-    this.live.flush(replies);
+    this.live.drainEvents(replies);
     if (batch.sync) this.counters.fsyncs++;
     this.counters.batches++;
     this.ended++;
