@@ -35,6 +35,8 @@ const REFINED: Record<string, z.ZodType> = {
   'cluster.logRetentionMs': int(0),
   'limits.maxWatchesPerConnection': int(0),
   'limits.maxFeedBufferBytes': int(1024),
+  'rocksdb.blockCacheBytes': int(0),
+  'rocksdb.memtableBytes': int(1024 * 1024),
 };
 
 /** A setting's schema: its refinement, else the type of its default (so a new setting is checked too). */

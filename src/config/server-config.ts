@@ -33,6 +33,29 @@ export interface ServerConfig {
   tls: TlsConfig;
   limits: LimitsConfig;
   cluster: ClusterConfig;
+  rocksdb: RocksDbConfig;
+}
+
+/**
+ * RocksDB options an operator may want to size (src/server/open-database.ts says why each
+ * default was chosen and what it measured). Applied at every start; changing them needs
+ * no new data directory.
+ */
+export interface RocksDbConfig {
+  /**
+   * Block cache, bytes, all shard column families together. The binding makes one cache
+   * per column family (it cannot share one), so each shard's column gets
+   * blockCacheBytes / shards.
+   */
+  blockCacheBytes: number;
+  /**
+   * Memtable budget per shard column family, bytes: memtables of a quarter of it each, at
+   * most six (1.5x the budget while flushes lag), so the memtables of all shards stay
+   * below about shards x 1.5 x memtableBytes.
+   */
+  memtableBytes: number;
+  /** ZSTD-compress the write-ahead log (fewer bytes per fsync, more CPU per commit). */
+  walCompression: boolean;
 }
 
 /** Cluster mode (docs/cluster.md): set etcdEndpoints to run as one node of a replicated cluster. */
@@ -110,17 +133,19 @@ export const DEFAULT_CONFIG: ServerConfig = {
     maxFeedBufferBytes: 8 * 1024 * 1024,
   },
   cluster: { etcdEndpoints: [], nodeId: '', advertiseUrl: '', leaseTtlMs: 2000, logRetentionMs: 60_000 },
+  rocksdb: { blockCacheBytes: 64 * 1024 * 1024, memtableBytes: 16 * 1024 * 1024, walCompression: false },
 };
 
 /** A partial config: top-level keys and, for the nested tables, their keys. */
-export type PartialServerConfig = Partial<Omit<ServerConfig, 'auth' | 'tls' | 'limits' | 'cluster'>> & {
+export type PartialServerConfig = Partial<Omit<ServerConfig, 'auth' | 'tls' | 'limits' | 'cluster' | 'rocksdb'>> & {
   cluster?: Partial<ClusterConfig>;
+  rocksdb?: Partial<RocksDbConfig>;
   auth?: Partial<AuthConfig>;
   tls?: Partial<TlsConfig>;
   limits?: Partial<LimitsConfig>;
 };
 
-const NESTED = ['auth', 'tls', 'limits', 'cluster'] as const;
+const NESTED = ['auth', 'tls', 'limits', 'cluster', 'rocksdb'] as const;
 
 /** Decodes a split point written with \xNN escapes into bytes. */
 export function parseEscapedBytes(s: string): Uint8Array {
@@ -169,5 +194,7 @@ export function resolveConfig(partial: PartialServerConfig = {}): ServerConfig {
     throw new TxnError('INVALID_ARGUMENT', `splitPoints must list shards - 1 = ${cfg.shards - 1} points, got ${cfg.splitPoints.length}`);
   }
   if (cfg.cluster.etcdEndpoints.length > 0 && !(cfg.cluster.leaseTtlMs >= 1000)) throw new TxnError('INVALID_ARGUMENT', `cluster.leaseTtlMs must be >= 1000, got ${cfg.cluster.leaseTtlMs}`);
+  if (!Number.isInteger(cfg.rocksdb.blockCacheBytes) || cfg.rocksdb.blockCacheBytes < 0) throw new TxnError('INVALID_ARGUMENT', `rocksdb.blockCacheBytes must be an integer >= 0, got ${JSON.stringify(cfg.rocksdb.blockCacheBytes)}`);
+  if (!Number.isInteger(cfg.rocksdb.memtableBytes) || cfg.rocksdb.memtableBytes < 1024 * 1024) throw new TxnError('INVALID_ARGUMENT', `rocksdb.memtableBytes must be an integer >= 1048576 (1 MiB), got ${JSON.stringify(cfg.rocksdb.memtableBytes)}`);
   return cfg;
 }

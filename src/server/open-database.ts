@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { RocksLevel } from '@nxtedition/rocksdb';
+import { DEFAULT_CONFIG, type RocksDbConfig } from '../config/server-config.js';
 import { columnName } from '../shard/interface.js';
 import { checkDataDir, explainOpenError, PID_FILE, StartupError } from './startup-errors.js';
 
@@ -78,6 +79,77 @@ export interface OpenOptions {
    * empty would hide the loss.
    */
   allowNewDatabase?: boolean;
+  /** RocksDB sizes (the server's `rocksdb` settings); default: DEFAULT_CONFIG.rocksdb. */
+  rocksdb?: RocksDbConfig;
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * The options txkv opens RocksDB with, in the binding's names (@nxtedition/rocksdb
+ * 12.2.12, binding.cc InitOptions and db_open; it passes nothing else through: no LZ4,
+ * no block cache shared between column families, no write buffer manager). The
+ * binding's own defaults are a ZSTD-compressed WAL, ZSTD with a 16 KB dictionary on every
+ * level, an 8 MB block cache per column family, a 10-bit bloom filter and RocksDB's 64 MB
+ * memtables (up to two per column family).
+ *
+ * Measured with `node dist/bench/raw/rocksdb-options.js ROWS WRITES 2 CONFIGS` (the binding
+ * alone: 4 shard column families, 16-byte keys, 8-100-byte random values, WRITES keys
+ * rewritten in 10-key batches, 10-key multi-gets, 1,000-row scans; CPU per key includes
+ * RocksDB's background threads; "native" is RSS less the JS heap after the writes), on the
+ * shared 2-core machine, load average 3-13. All together, 1,000,000 rows + 2,000,000
+ * writes: write 12.1 -> 7.8-8.0 µs CPU per key, get 19.4 -> 10.2-10.8 µs per key, native
+ * memory after the writes +141 -> +50 MB; 100,000 rows + 1,000,000 writes in
+ * bench/README.md ("Storage: RocksDB options").
+ */
+export function rocksDbOptions(cfg: RocksDbConfig, shards: number): { db: Record<string, unknown>; shardColumn: Record<string, unknown>; metaColumn: Record<string, unknown> } {
+  const shardColumn = {
+    // Memtables. compaction 'level' is the binding's only way to size them (write buffer =
+    // budget / 4, flushed two at a time, at most six; L0 compaction at 2 files; L1 = the
+    // budget). With RocksDB's 64 MB default every overwrite of a hot key stayed in the skip
+    // list: native memory grew to +141 MB for 1M rows + 2M writes (+246 MB for 100k rows +
+    // 1M writes, and toward 4 x 128 MB under a soak: the ~1 GB RSS plateau), and gets and
+    // scans stepped over the stale versions. 16 MB: +50-56 MB, get 19.4 -> 13-16 µs/key,
+    // write 12.1 -> 7.2-7.6 µs/key (with the WAL change below). 8 MB flushed more often
+    // for no gain, 32 MB held more memory (100k rows: see bench/README.md).
+    compaction: 'level',
+    memtableMemoryBudget: cfg.memtableBytes,
+    // Compression. 'level' leaves L0 and L1 uncompressed and compresses L2 and below with
+    // ZSTD (LZ4 is not selectable); `compression: false` drops the binding's 16 KB
+    // dictionary there. Values are small, a dictionary trained per file costs compaction
+    // CPU, and the bench's random values do not compress at all; at 1M rows every shard's
+    // data (~35 MB) is still in L0-L1, so reads decompress nothing (disk 150 MB vs 84 MB
+    // ZSTD everywhere: the price of uncompressed upper levels).
+    compression: false,
+    // Block cache: the binding makes one HyperClock cache per column family and cannot
+    // share one, so the operator's budget is split over the shards. With the upper levels
+    // uncompressed and the OS page cache holding the files, the cache size barely moved
+    // get CPU at 1M rows (0 / 16 / 64 MB per shard: 11.2 / 10-16 / 16.5 µs/key, within
+    // the noise); it bounds memory instead (64 MB per shard: +184 MB native after reads,
+    // 16: +106, 0: +61). It pays once data is compressed (L2+) or the page cache is short.
+    cacheSize: Math.min(0xffff_ffff, Math.floor(cfg.blockCacheBytes / Math.max(1, shards))),
+    // Filters and index: 'point-lookup' = a ribbon filter (10 bits/key, ~30 % smaller than
+    // the default bloom filter), a hash index inside data blocks beside the binary one,
+    // and a whole-key bloom filter on memtables. Gets are txkv's hottest storage call
+    // (r10, m90, before-images of writes): 1M rows, get 13.1 / 15.9 -> 10.2 / 10.8 µs/key
+    // against the bloom-only default in the same runs, writes and scans unchanged within
+    // noise. Without any filter gets cost 16.3 µs/key.
+    optimize: 'point-lookup',
+  };
+  return {
+    db: {
+      // WAL compression costs CPU on every commit's write (on the log writer thread) and
+      // buys little: small random values, and the fsync, not the bytes, sets a commit's
+      // latency. 100k rows: write 13.3 -> 11.7 µs/key, preload 3.8 -> 2.9 µs/key.
+      walCompression: cfg.walCompression,
+    },
+    shardColumn,
+    // metadata (applied watermarks, decision records, tombstones, marks, the shard map):
+    // written as much as a shard (a cross-shard commit's decision record holds its
+    // mutations) but deleted soon after and read only at start-up: the shards' memtable
+    // sizing, a token cache
+    metaColumn: { compaction: 'level', memtableMemoryBudget: cfg.memtableBytes, compression: false, cacheSize: 1 * MiB },
+  };
 }
 
 async function openOrCreate(
@@ -118,8 +190,9 @@ async function openOrCreate(
   }
   const stamp = !created && layout.databaseId === undefined;
   if (stamp) layout.databaseId = wanted.databaseId ?? randomUUID();
-  const columns: Record<string, object> = { default: {} };
-  for (let i = 0; i < layout.shards; i++) columns[columnName(i)] = {};
+  const options = rocksDbOptions(opts.rocksdb ?? DEFAULT_CONFIG.rocksdb, layout.shards);
+  const columns: Record<string, object> = { default: options.metaColumn };
+  for (let i = 0; i < layout.shards; i++) columns[columnName(i)] = options.shardColumn;
   const rocksDir = path.join(dataDir, 'rocksdb');
   if (!created && !fs.existsSync(path.join(rocksDir, 'CURRENT')) && !opts.allowNewDatabase) {
     throw new StartupError(
@@ -128,7 +201,7 @@ async function openOrCreate(
     );
   }
   const db = new RocksLevel(rocksDir);
-  await db.open({ columns, createIfMissing: true });
+  await db.open({ ...options.db, columns, createIfMissing: true });
   try {
     if (created || stamp) writeFileDurably(layoutFile, JSON.stringify(layout, null, 2) + '\n');
     // names this process as the holder (read by a second server's message, and by the

@@ -101,7 +101,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
       throw new Error(`cannot reach the cluster's etcd at ${config.cluster.etcdEndpoints.join(', ')}: ${(err as Error).message}`, { cause: err });
     }
   }
-  const { db, created, splitPoints, databaseId } = await openDatabase(dataDir, wanted, { shown: config.dataDir, allowNewDatabase: opts.allowNewDatabase });
+  const { db, created, splitPoints, databaseId } = await openDatabase(dataDir, wanted, { shown: config.dataDir, allowNewDatabase: opts.allowNewDatabase, rocksdb: config.rocksdb });
   let cluster: ClusterNode | null = null;
   let followFrom: number | undefined;
   if (etcd) {

@@ -52,7 +52,7 @@ describe('a durably decided commit whose secondary apply fails', () => {
       expect((err as TxnError).code).toBe('MAYBE_COMMITTED');
       const commitVersion = c.oracle.lastAssignedVersion;
       // no read version covers the partly applied commit
-      expect(c.oracle.committedVersion).toBeLessThan(commitVersion);
+      expect(c.oracle.finishedVersion).toBeLessThan(commitVersion);
       expect(c.reads.readVersion()).toBeLessThan(commitVersion);
       const [onPrimary] = await c.reads.getMany([c.reads.readVersion()], [keys[0]!]);
       expect(onPrimary).toBeNull();

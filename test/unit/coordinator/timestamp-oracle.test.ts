@@ -22,7 +22,7 @@ describe('TimestampOracle', () => {
     expect(o.readVersion()).toBe(v1 - 1); // v1 still in flight
     o.finish(v1);
     now = 300;
-    expect(o.committedVersion).toBe(v2);
+    expect(o.finishedVersion).toBe(v2);
     expect(o.readVersion()).toBe(300); // idle: moves up to the clock
     expect(o.assignCommitVersion()).toBe(301);
   });
