@@ -5,7 +5,15 @@
 //   GET  /v1/shard/map               the map, the move in progress, counters and recent events
 // Keys are base64url (no padding), as everywhere in the HTTP API. Changes need a write token.
 import { TxnError } from '../errors.js';
+import { checkKeySize } from '../keys/limits.js';
 import { decodeBase64url, type Route } from './http.js';
+
+/** A boundary is a key: over the key limit it could never be written, and every map change and status would carry it. */
+function boundary(query: URLSearchParams, name: string): Uint8Array {
+  const key = decodeBase64url(query.get(name) ?? '', name);
+  checkKeySize(key, name);
+  return key;
+}
 
 export const DISTRIBUTION_ROUTES: Route[] = [
   {
@@ -14,7 +22,7 @@ export const DISTRIBUTION_ROUTES: Route[] = [
     query: ['key'],
     access: 'write',
     handler: async ({ c, query }) => {
-      await c.distribution.split(decodeBase64url(query.get('key') ?? '', 'key'));
+      await c.distribution.split(boundary(query, 'key'));
       return { body: { map: c.distribution.map.toJSON() } };
     },
   },
@@ -24,7 +32,7 @@ export const DISTRIBUTION_ROUTES: Route[] = [
     query: ['key'],
     access: 'write',
     handler: async ({ c, query }) => {
-      await c.distribution.merge(decodeBase64url(query.get('key') ?? '', 'key'));
+      await c.distribution.merge(boundary(query, 'key'));
       return { body: { map: c.distribution.map.toJSON() } };
     },
   },
@@ -36,7 +44,7 @@ export const DISTRIBUTION_ROUTES: Route[] = [
     handler: async ({ c, query }) => {
       const to = query.get('to') ?? '';
       if (!/^\d+$/.test(to)) throw new TxnError('INVALID_ARGUMENT', `to must be a worker number, got ${JSON.stringify(to)}`);
-      const move = await c.distribution.move(decodeBase64url(query.get('begin') ?? '', 'begin'), Number(to));
+      const move = await c.distribution.move(boundary(query, 'begin'), Number(to));
       return { body: { move, map: c.distribution.map.toJSON() } };
     },
   },
