@@ -120,6 +120,8 @@ export class ClusterNode {
     private readonly db: RocksLevel,
     private readonly logger: Logger,
     private readonly token: string | undefined,
+    /** The cluster's database id: a leader URL that answers with another is not forwarded to. */
+    private readonly databaseId: string,
   ) {
     this.hosts = new EtcdHosts(s.etcdEndpoints);
     this.log = new EtcdLog(this.hosts, (why, detail) => void this.stepDown(`${why}: ${detail}`));
@@ -132,9 +134,36 @@ export class ClusterNode {
   /** Grants this node's lease and publishes it under txkv/nodes/<id> (before seeding: it holds back log trimming). */
   async register(applied: number): Promise<void> {
     await this.newLease();
+    await this.claimNodeId(applied);
     await this.publish(applied);
     // keep the lease from now on: seeding and starting the shards may take a while
     this.every(this.ttlSec * 250, () => this.keepalive());
+  }
+
+  /**
+   * Creates txkv/nodes/<id> on this node's lease, only if no live node holds it. Two
+   * processes with one id would overwrite each other's position (trimming could pass the
+   * slower one) and each would take the other's leader key for its own. The key of this
+   * node before a restart (kill -9) expires with its old lease: wait for that, then refuse.
+   */
+  private async claimNodeId(applied: number): Promise<void> {
+    const key = Buffer.from(nodeKey(this.s.nodeId));
+    const until = mono() + Math.max(10_000, 3 * this.ttlSec * 1000);
+    for (;;) {
+      const m: Member = { nodeId: this.s.nodeId, url: this.s.advertiseUrl, applied, role: this.role };
+      const res = await this.etcd.kv.txn({
+        compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
+        success: [{ request_put: { key, value: Buffer.from(JSON.stringify(m)), lease: this.leaseId } }],
+        failure: [{ request_range: { key } }],
+      });
+      if (res.succeeded) return;
+      if (mono() > until) {
+        const kv = res.responses[0]?.response_range.kvs[0];
+        const url = kv ? (JSON.parse(kv.value.toString()) as Member).url : '?';
+        throw new Error(`node id ${this.s.nodeId} is in use by a live node of this cluster (it advertises ${url}); give every node its own --node-id (cluster.nodeId)`);
+      }
+      await sleep(250);
+    }
   }
 
   private async newLease(): Promise<void> {
@@ -415,6 +444,13 @@ export class ClusterNode {
       this.forward = null;
       throw new TxnError('UNAVAILABLE', `the connection to the leader ${leader.nodeId} dropped; try again`);
     }
+    if (conn.databaseId !== this.databaseId) {
+      // a wrong --advertise on the leader: forwarding would commit into another database
+      this.dropForward();
+      const why = `the leader ${leader.nodeId} advertises ${leader.url}, but the server there serves database ${conn.databaseId || '(none named)'}, not this cluster's ${this.databaseId}; fix that node's --advertise (cluster.advertiseUrl)`;
+      this.logger.error({ event: 'LeaderUrlWrongDatabase', leader: leader.nodeId, url: leader.url, databaseId: conn.databaseId }, why);
+      throw new TxnError('UNAVAILABLE', why);
+    }
     return conn;
   }
 
@@ -471,9 +507,16 @@ export class ClusterNode {
     this.lastLeaderSeen = mono();
     if (info.nodeId === this.s.nodeId) {
       // ours on our live lease (a campaign whose answer was lost, or a step-down while
-      // the lease held): lead again under that key
+      // the lease held). Never lead again under that term: an append of it whose answer
+      // was lost may still reach etcd (its compare holds while this key exists) after a
+      // new reign read the log, and sit in the log below versions every node has passed.
+      // Delete the key (fenced by its revision); the next tick campaigns for a new term.
       if (String(kv.lease) === this.leaseId) {
-        await this.becomeLeader(String(kv.create_revision));
+        await this.etcd.kv.txn({
+          compare: [{ key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: String(kv.create_revision) }],
+          success: [{ request_delete_range: { key: Buffer.from(K.leader) } }],
+          failure: [],
+        });
         return;
       }
       // our key from before a restart: it expires with its old lease; do not follow ourselves

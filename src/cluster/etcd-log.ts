@@ -16,6 +16,8 @@ import { K, encodeEntry, logKey, type EtcdHosts } from './etcd.js';
 
 /** Keep one append under etcd's default request limit (1.5 MiB) with room for the txn around it. */
 const MAX_ENTRY_BYTES = 1024 * 1024;
+/** etcd's refusal of a request over --max-request-bytes (its own check, or gRPC's receive limit): nothing was proposed. */
+const TOO_LARGE = /request is too large|larger than max/;
 
 interface Slot {
   version: number;
@@ -167,6 +169,17 @@ export class EtcdLog implements CommitLog {
         },
         (err: Error) => {
           this.counters.failed++;
+          if (TOO_LARGE.test(err.message)) {
+            // etcd checks the size before it proposes anything: the batch was not appended
+            // (definite), and this node still leads; a client's oversized commit must not
+            // cost the cluster a leader
+            const e = new TxnError(
+              'TRANSACTION_TOO_LARGE',
+              `the commit is too large for the replicated log (etcd: ${err.message}; about ${value.length} bytes); the commit did not happen. Raise etcd's --max-request-bytes or commit less at once`,
+            );
+            for (const s of batch) s.reject(e);
+            return;
+          }
           this.unknownFrom ??= batch[0]!.version;
           const e = new TxnError('MAYBE_COMMITTED', `the replicated log did not answer (${err.message}); the commit may or may not have happened`);
           for (const s of batch) s.reject(e);

@@ -13,10 +13,14 @@ import { CLUSTER_APPLIED_KEY } from './cluster-node.js';
 const PAGE_ROWS = 1000;
 
 /** Copies the whole user keyspace from `url` at one read version; returns that version. */
-export async function seedFromSnapshot(db: RocksLevel, map: ShardMap, url: string, token: string | undefined, logger: Logger): Promise<number> {
+export async function seedFromSnapshot(db: RocksLevel, map: ShardMap, url: string, token: string | undefined, logger: Logger, databaseId: string): Promise<number> {
   const started = performance.now();
   const conn = await Connection.open(url, token, 5000);
   try {
+    // a leader advertising a wrong URL would have this node copy another database's rows
+    if (conn.databaseId !== databaseId) {
+      throw new Error(`the leader's advertised URL ${url} serves database ${conn.databaseId || '(none named)'}, not this cluster's ${databaseId}; fix the leader's --advertise (cluster.advertiseUrl)`);
+    }
     // empty every shard column first: what was there is older than the trimmed log
     for (let i = 0; i < map.count; i++) {
       const column = db.columns[columnName(i)]!;

@@ -196,5 +196,39 @@ export function resolveConfig(partial: PartialServerConfig = {}): ServerConfig {
   if (cfg.cluster.etcdEndpoints.length > 0 && !(cfg.cluster.leaseTtlMs >= 1000)) throw new TxnError('INVALID_ARGUMENT', `cluster.leaseTtlMs must be >= 1000, got ${cfg.cluster.leaseTtlMs}`);
   if (!Number.isInteger(cfg.rocksdb.blockCacheBytes) || cfg.rocksdb.blockCacheBytes < 0) throw new TxnError('INVALID_ARGUMENT', `rocksdb.blockCacheBytes must be an integer >= 0, got ${JSON.stringify(cfg.rocksdb.blockCacheBytes)}`);
   if (!Number.isInteger(cfg.rocksdb.memtableBytes) || cfg.rocksdb.memtableBytes < 1024 * 1024) throw new TxnError('INVALID_ARGUMENT', `rocksdb.memtableBytes must be an integer >= 1048576 (1 MiB), got ${JSON.stringify(cfg.rocksdb.memtableBytes)}`);
+  checkCluster(cfg);
   return cfg;
+}
+
+/** Cluster settings that would start a node nobody can reach, or a single node that silently ignores them. */
+function checkCluster(cfg: ServerConfig): void {
+  const c = cfg.cluster;
+  if (c.etcdEndpoints.length === 0) {
+    // a node id or advertise URL without etcd means the operator meant a cluster node: a
+    // single server that ignores them would split the data the operator thinks is replicated
+    const set = [c.nodeId && 'cluster.nodeId (--node-id)', c.advertiseUrl && 'cluster.advertiseUrl (--advertise)'].filter(Boolean);
+    if (set.length > 0) throw new TxnError('INVALID_ARGUMENT', `${set.join(' and ')} only apply in cluster mode, but cluster.etcdEndpoints (--etcd) is not set`);
+    return;
+  }
+  if (c.nodeId !== '' && !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(c.nodeId)) {
+    throw new TxnError('INVALID_ARGUMENT', `cluster.nodeId must be 1-64 letters, digits, '.', '_' or '-' (not starting with a symbol), got ${JSON.stringify(c.nodeId)}`);
+  }
+  // the other nodes forward commits and copy snapshots through this URL: it must name this server from elsewhere
+  const adv = c.advertiseUrl !== '' ? c.advertiseUrl : `ws://${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${cfg.port}`;
+  let host: string;
+  try {
+    const u = new URL(adv);
+    if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new Error('not ws');
+    host = u.hostname;
+  } catch {
+    throw new TxnError('INVALID_ARGUMENT', `cluster.advertiseUrl (--advertise) must be a URL like ws://HOST:PORT, got ${JSON.stringify(c.advertiseUrl)}`);
+  }
+  if (host === '0.0.0.0' || host === '[::]' || host === '::') {
+    throw new TxnError(
+      'INVALID_ARGUMENT',
+      c.advertiseUrl !== ''
+        ? `cluster.advertiseUrl ${c.advertiseUrl} names no host the other nodes can reach; give this machine's name or address`
+        : `serving on ${cfg.host} in cluster mode needs cluster.advertiseUrl (--advertise ws://HOST:PORT): the other nodes cannot reach ${cfg.host}`,
+    );
+  }
 }

@@ -114,13 +114,14 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
         db,
         logger,
         config.auth.tokens[0],
+        databaseId,
       );
       followFrom = readClusterApplied(db);
       await cluster.register(followFrom);
       const trimmed = await readTrimmed(etcd);
       if (trimmed > followFrom) {
         logger.info({ event: 'SnapshotNeeded', applied: followFrom, trimmed }, 'the log this node needs was trimmed: copying a snapshot from the leader');
-        followFrom = await seedFromSnapshot(db, new ShardMap(1, splitPoints), await findLeaderUrl(etcd, 30_000), config.auth.tokens[0], logger);
+        followFrom = await seedFromSnapshot(db, new ShardMap(1, splitPoints), await findLeaderUrl(etcd, 30_000), config.auth.tokens[0], logger, databaseId);
       }
     } catch (err) {
       await cluster?.close();
