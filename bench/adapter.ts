@@ -103,7 +103,16 @@ export interface Adapter {
 
 /** Serializable description of how to reach a system: crosses process boundaries (fork). */
 export type AdapterSpec =
-  | { system: 'txkv'; endpoint: string; connectionPoolSize?: number; durability?: string }
+  | {
+      system: 'txkv';
+      endpoint: string;
+      /** Every node of a cluster (the client lists them all); default [endpoint]. */
+      endpoints?: string[];
+      /** The system's name in reports when not plain `txkv` (`txkv-cluster`, `txkv@<rev>`). */
+      label?: string;
+      connectionPoolSize?: number;
+      durability?: string;
+    }
   | { system: 'etcd'; url: string }
   | { system: 'redis'; host: string; port: number }
   | { system: 'postgres'; host: string; port: number; user: string; database: string };

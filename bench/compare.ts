@@ -4,7 +4,7 @@
 // writes bench/results/<date>.md (+ .svg chart, + .json raw reports). Main thread; the
 // generator runs in forked processes so this process stays idle while measuring.
 
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, release } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -12,15 +12,25 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { AdapterSpec } from './adapter.js';
 import { createAdapter } from './adapters/index.js';
-import { startPeer } from './peers.js';
+import { LoopbackCluster, HAVE_ETCD } from './cluster.js';
+import { benchSplitPoints } from './data.js';
+import { measureFailover, type FailoverResult } from './failover.js';
+import { startPeer, startTxkv } from './peers.js';
+import { processCpuMicros } from './proc-cpu.js';
 import type { RocksRawResult } from './raw/rocksdb.js';
 import { runHttpScenarios, type HttpResult } from './http.js';
 import { measureUwsEcho, type EchoResult } from './raw/uws-echo.js';
 import { runSuite, type SuiteReport } from './suite.js';
 import { WORKLOAD_NAMES, workloadByName } from './workloads/index.js';
 
-type System = AdapterSpec['system'];
-const ALL_SYSTEMS: System[] = ['txkv', 'etcd', 'redis', 'postgres'];
+/**
+ * A system under test: a peer, `txkv-cluster` (3 etcd members + 3 txkv nodes on loopback, the
+ * client lists all three nodes), or `txkv@<rev>` (another txkv build, --txkv-root).
+ */
+type System = string;
+const PEERS: AdapterSpec['system'][] = ['txkv', 'etcd', 'redis', 'postgres'];
+const ALL_SYSTEMS: System[] = [...PEERS];
+const CLUSTER = 'txkv-cluster';
 
 /** FoundationDB's published single-core figures and issue 4's txkv targets, per workload. */
 const REFERENCE: Record<string, { fdb?: string; target?: number }> = {
@@ -55,6 +65,10 @@ interface CompareOptions {
   httpSeconds: number;
   /** The command-line arguments of this run, for the results file. */
   argv: string[];
+  /** Other txkv builds (repository roots with dist/) by system label `txkv@<rev>`. */
+  txkvRoots: Record<string, string>;
+  /** Writers of the failover measurement on txkv-cluster (0 = skip it). */
+  failoverWriters: number;
 }
 
 interface SweepRun {
@@ -74,6 +88,9 @@ interface SystemRun {
   http?: HttpResult[];
   httpError?: string;
   failures: { workload: string; message: string }[];
+  /** txkv-cluster: leader kill -9 under a steady write load. */
+  failover?: FailoverResult;
+  failoverError?: string;
 }
 
 interface RawLimits {
@@ -124,22 +141,72 @@ interface LiveSystem {
   spec: AdapterSpec;
   stop: () => Promise<void>;
   loaded: Set<string>;
+  /** The system's server processes, for CPU per operation. */
+  pids?: () => number[];
+  cluster?: LoopbackCluster;
 }
 
-async function startSystem(system: System, shards: number, rows: number): Promise<LiveSystem | SystemRun> {
-  log(`starting ${system}${system === 'txkv' ? ` (${shards} shards)` : ''}`);
-  const started = await startPeer(system, shards, rows);
+/** The short commit id of a checkout, for the label `txkv@<rev>`. */
+function revisionOf(root: string): string {
+  try {
+    return execFileSync('git', ['-C', root, 'rev-parse', '--short', 'HEAD']).toString().trim();
+  } catch {
+    return 'other';
+  }
+}
+
+async function startCluster(shards: number, rows: number): Promise<LiveSystem | SystemRun> {
+  if (!HAVE_ETCD) return { system: CLUSTER, skipped: 'etcd is not installed (scripts/install-peers.sh installs Debian etcd-server)', reports: [], failures: [] };
+  // the nodes take the bench keyspace's split points from the environment, as an operator would
+  const cluster = new LoopbackCluster({ TXKV_SPLIT_POINTS: benchSplitPoints(rows, shards).join(',') }, shards);
+  try {
+    await cluster.startEtcd();
+    await cluster.startNodes();
+    await cluster.leader();
+  } catch (err) {
+    await cluster.stop();
+    return { system: CLUSTER, skipped: `the cluster did not start: ${(err as Error).message.split('\n')[0]}`, reports: [], failures: [] };
+  }
+  const etcdVersion = execFileSync('/usr/bin/etcd', ['--version']).toString().split('\n')[0]?.trim() ?? 'etcd';
+  return {
+    run: { system: CLUSTER, version: `3 txkv nodes (${shards} shards each) on 3 ${etcdVersion} members, all on loopback`, reports: [], failures: [] },
+    spec: { system: 'txkv', endpoint: cluster.urls[0]!, endpoints: cluster.urls, label: CLUSTER },
+    stop: () => cluster.stop(),
+    loaded: new Set(),
+    pids: () => cluster.pids(),
+    cluster,
+  };
+}
+
+async function startSystem(system: System, shards: number, rows: number, txkvRoots: Record<string, string> = {}): Promise<LiveSystem | SystemRun> {
+  log(`starting ${system}${system.startsWith('txkv') ? ` (${shards} shards)` : ''}`);
+  if (system === CLUSTER) return startCluster(shards, rows);
+  const started = system.startsWith('txkv@')
+    ? await startTxkv(shards, benchSplitPoints(rows, shards), txkvRoots[system], system)
+    : await startPeer(system as AdapterSpec['system'], shards, rows);
   if (!started.ok) {
     log(`skipping ${system}: ${started.reason}`);
     return { system, skipped: started.reason, reports: [], failures: [] };
   }
   const peer = started.peer;
-  return { run: { system, version: peer.version, reports: [], failures: [] }, spec: peer.spec, stop: () => peer.stop(), loaded: new Set() };
+  return { run: { system, version: peer.version, reports: [], failures: [] }, spec: peer.spec, stop: () => peer.stop(), loaded: new Set(), ...(peer.pids ? { pids: peer.pids } : {}) };
 }
 
 async function runOne(live: LiveSystem, name: string, o: CompareOptions, ratePerSec?: number): Promise<SuiteReport | undefined> {
   const workload = workloadByName(name);
   const load = !live.loaded.has(workload.keyspace);
+  // server CPU over the measured window: sampled by timers from the start of the load
+  // (after the preload); the generator forks and connects within the warm-up
+  let cpu0: number | undefined;
+  let cpu1: number | undefined;
+  const timers: NodeJS.Timeout[] = [];
+  const pids = live.pids;
+  const onLoadStart = pids
+    ? (): void => {
+        timers.push(setTimeout(() => (cpu0 = processCpuMicros(pids())), o.warmup * 1000));
+        timers.push(setTimeout(() => (cpu1 = processCpuMicros(pids())), (o.warmup + o.seconds) * 1000));
+      }
+    : undefined;
   try {
     const report = await runSuite(await createAdapter(live.spec), live.spec, {
       workload,
@@ -153,14 +220,18 @@ async function runOne(live: LiveSystem, name: string, o: CompareOptions, ratePer
       progress: true,
       load,
       ratePerSec,
+      ...(onLoadStart ? { onLoadStart } : {}),
     });
     live.loaded.add(workload.keyspace);
+    if (cpu0 !== undefined && cpu1 !== undefined && report.ops > 0) report.serverCpuUsPerOp = Math.round(((cpu1 - cpu0) / report.ops) * 10) / 10;
     return report;
   } catch (err) {
     const message = (err as Error).message.split('\n')[0] ?? String(err);
     log(`${live.run.system} ${name}${ratePerSec ? ' (paced)' : ''} failed: ${message}`);
     if (!ratePerSec) live.run.failures.push({ workload: name, message });
     return undefined;
+  } finally {
+    for (const t of timers) clearTimeout(t);
   }
 }
 
@@ -172,12 +243,23 @@ async function runOne(live: LiveSystem, name: string, o: CompareOptions, ratePer
 async function runInterleaved(o: CompareOptions): Promise<SystemRun[]> {
   const all: (LiveSystem | SystemRun)[] = [];
   try {
-    for (const system of o.systems) all.push(await startSystem(system, o.shards, o.rows));
+    for (const system of o.systems) all.push(await startSystem(system, o.shards, o.rows, o.txkvRoots));
     const live = all.filter((x): x is LiveSystem => 'spec' in x);
     for (const name of o.workloads) {
       for (const l of live) {
         const report = await runOne(l, name, o);
         if (report) l.run.reports.push(report);
+      }
+    }
+    const cl = live.find((l) => l.cluster);
+    if (cl?.cluster && o.failoverWriters > 0) {
+      log(`${CLUSTER}: failover (kill -9 the leader under ${o.failoverWriters} writers)`);
+      try {
+        cl.run.failover = await measureFailover(cl.cluster, { writers: o.failoverWriters, beforeMs: 3000, afterMs: 3000 });
+        log(`${CLUSTER}: failover ${cl.run.failover.failoverMs} ms, ${cl.run.failover.acked} acknowledged, lost ${JSON.stringify(cl.run.failover.lostByNode)}`);
+      } catch (err) {
+        cl.run.failoverError = (err as Error).message;
+        log(`${CLUSTER}: failover failed: ${cl.run.failoverError}`);
       }
     }
     const txkv = live.find((l) => l.run.system === 'txkv');
@@ -212,7 +294,7 @@ async function runInterleaved(o: CompareOptions): Promise<SystemRun[]> {
 
 /** One system alone (the txkv shard sweep). */
 async function runSystem(system: System, o: CompareOptions, workloads: string[], shards: number): Promise<SystemRun> {
-  const x = await startSystem(system, shards, o.rows);
+  const x = await startSystem(system, shards, o.rows, o.txkvRoots);
   if (!('spec' in x)) return x;
   try {
     for (const name of workloads) {
@@ -262,16 +344,17 @@ export function renderMarkdown(date: string, o: CompareOptions, runs: SystemRun[
     lines.push('');
     const rows = runs.flatMap((r) => r.reports.filter((x) => x.workload === name));
     const txkv = rows.find((x) => x.system === 'txkv');
-    lines.push(`| system | durability | throughput (${w.opUnit}/s) | tx/s | p50 ms | p99 ms | conflicts | errors | ratio to txkv |`);
-    lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|');
+    lines.push(`| system | durability | throughput (${w.opUnit}/s) | tx/s | p50 ms | p99 ms | server CPU µs/op | conflicts | errors | ratio to txkv |`);
+    lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const r of rows) {
       const ratio = txkv && txkv.opsPerSec > 0 ? fmtRatio(r.opsPerSec / txkv.opsPerSec) : 'n/a';
-      lines.push(`| ${r.system} | ${r.durability} | ${fmt(r.opsPerSec)} | ${fmt(r.txPerSec)} | ${fmtMs(r.p50Ms)} | ${fmtMs(r.p99Ms)} | ${r.conflicts} | ${errorsText(r)} | ${ratio} |`);
+      const cpu = r.serverCpuUsPerOp !== undefined ? String(r.serverCpuUsPerOp) : '-';
+      lines.push(`| ${r.system} | ${r.durability} | ${fmt(r.opsPerSec)} | ${fmt(r.txPerSec)} | ${fmtMs(r.p50Ms)} | ${fmtMs(r.p99Ms)} | ${cpu} | ${r.conflicts} | ${errorsText(r)} | ${ratio} |`);
     }
     for (const r of runs) {
       const f = r.failures.find((x) => x.workload === name);
-      if (f) lines.push(`| ${r.system} | | **failed**: ${f.message.replace(/\|/g, '\\|')} | | | | | | |`);
-      else if (r.skipped) lines.push(`| ${r.system} | | skipped (not installed or did not start) | | | | | | |`);
+      if (f) lines.push(`| ${r.system} | | **failed**: ${f.message.replace(/\|/g, '\\|')} | | | | | | | |`);
+      else if (r.skipped) lines.push(`| ${r.system} | | skipped (not installed or did not start) | | | | | | | |`);
     }
     lines.push('');
     const sqlEtcd = rows.filter((x) => x.system === 'etcd' || x.system === 'postgres');
@@ -304,6 +387,26 @@ export function renderMarkdown(date: string, o: CompareOptions, runs: SystemRun[
     const samples = rows.filter((r) => r.errorSamples && r.errorSamples.length > 0);
     for (const r of samples) lines.push(`- ${r.system} first errors: ${(r.errorSamples ?? []).map((s) => '`' + s.replace(/`/g, "'").slice(0, 200) + '`').join('; ')}`);
     if (samples.length > 0) lines.push('');
+  }
+
+  const fo = runs.find((r) => r.failover || r.failoverError);
+  if (fo) {
+    lines.push(`## ${CLUSTER}: failover (same run)`);
+    lines.push('');
+    if (fo.failoverError) lines.push(`Failed: ${fo.failoverError}`);
+    else if (fo.failover) {
+      const f = fo.failover;
+      const lost = Object.values(f.lostByNode).reduce((a, b) => a + b, 0);
+      lines.push(`${f.writers} writers, each committing one new key per transaction (a client listing all 3 nodes, every commit bounded at 3 s and retried ` +
+        'on the same key until acknowledged); after a steady 3 s the leader is killed with SIGKILL; the load runs on, then the killed node ' +
+        'is restarted and each node is read on its own.');
+      lines.push('');
+      lines.push('| killed | new leader | commits/s before | failover ms (kill -> first ack of a commit started after it) | longest gap without an ack, ms | new leader\'s own lastFailoverMs | acknowledged | lost (per node) | committed without an ack (in flight at the kill) | writer errors (retried) |');
+      lines.push('|---|---|---:|---:|---:|---:|---:|---|---:|---|');
+      lines.push(`| ${f.killedNode} | ${f.newLeader} | ${fmt(f.commitsPerSecBefore)} | **${fmt(f.failoverMs)}** | ${fmt(f.ackGapMs)} | ${f.reportedFailoverMs ?? '-'} | ${fmt(f.acked)} | ` +
+        `**${lost}** (${Object.entries(f.lostByNode).map(([n, v]) => `${n} ${v}`).join(', ')}) | ${f.unackedFound} | ${Object.entries(f.errors).map(([k, v]) => `${k} ${v}`).join(', ') || '0'} |`);
+    }
+    lines.push('');
   }
 
   const halfPeak = runs.flatMap((r) => r.halfPeak ?? []);
@@ -381,7 +484,7 @@ export function renderMarkdown(date: string, o: CompareOptions, runs: SystemRun[
   return lines.join('\n');
 }
 
-const COLORS: Record<string, string> = { txkv: '#2b6cb0', etcd: '#38a169', redis: '#c53030', postgres: '#805ad5' };
+const COLORS: Record<string, string> = { txkv: '#2b6cb0', etcd: '#38a169', redis: '#c53030', postgres: '#805ad5', [CLUSTER]: '#4fd1c5' };
 
 /** Grouped bar chart: per workload, each system's throughput relative to the best system. */
 export function renderSvg(date: string, workloads: string[], runs: SystemRun[]): string {
@@ -456,11 +559,25 @@ export async function runCompare(argv: string[]): Promise<number> {
       verify: { type: 'boolean', default: false },
       out: { type: 'string' },
       date: { type: 'string' },
+      'txkv-root': { type: 'string' },
+      'failover-writers': { type: 'string', default: '50' },
     },
     strict: true,
   });
-  const systems = (a.systems ?? '').split(',').map((s) => s.trim()) as System[];
-  for (const s of systems) if (!ALL_SYSTEMS.includes(s)) throw new Error(`unknown system '${s}'`);
+  const systems = (a.systems ?? '').split(',').map((s) => s.trim());
+  const txkvRoots: Record<string, string> = {};
+  for (const dir of (a['txkv-root'] ?? '').split(',').filter((x) => x.trim() !== '')) {
+    // each `txkv@` in --systems places the next other build, in order; the rest run right after txkv
+    const root = resolve(dir.trim());
+    const label = `txkv@${revisionOf(root)}`;
+    txkvRoots[label] = root;
+    const at = systems.indexOf('txkv@');
+    if (at >= 0) systems[at] = label;
+    else systems.splice(systems.indexOf('txkv') + 1, 0, label);
+  }
+  for (const s of systems) {
+    if (s.startsWith('txkv@') ? !txkvRoots[s] : !ALL_SYSTEMS.includes(s) && s !== CLUSTER) throw new Error(`unknown system '${s}' (${[...ALL_SYSTEMS, CLUSTER, 'txkv@ with --txkv-root DIR[,DIR...]'].join(', ')})`);
+  }
   const workloads = (a.workloads ?? '').split(',').map((s) => s.trim());
   for (const w of workloads) workloadByName(w);
   const o: CompareOptions = {
@@ -480,6 +597,8 @@ export async function runCompare(argv: string[]): Promise<number> {
     sweepWorkloads: (a['sweep-workloads'] ?? '').split(',').map((x) => x.trim()),
     httpSeconds: Number(a['http-seconds']),
     argv: argv.filter((x, i) => x !== '--out' && argv[i - 1] !== '--out'),
+    txkvRoots,
+    failoverWriters: Number(a['failover-writers']),
     halfPeak: (a['half-peak'] ?? '').split(',').filter((x) => x.trim() !== '').map((x) => x.trim()),
     outDir: a.out ?? fileURLToPath(new URL('../../bench/results/', import.meta.url)),
   };

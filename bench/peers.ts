@@ -22,6 +22,8 @@ export interface RunningPeer {
   spec: AdapterSpec;
   /** Version string for the report. */
   version: string;
+  /** PIDs of the system's server processes (CPU per operation); absent where not tracked (PostgreSQL's backends). */
+  pids?: () => number[];
   stop(): Promise<void>;
 }
 
@@ -105,7 +107,8 @@ function collectOutput(child: ChildProcess): () => string {
   return () => out;
 }
 
-export async function startTxkv(shards: number, splitPoints?: string[]): Promise<PeerStart> {
+/** `root`: another txkv build's repository root to run (compare.js --txkv-root); `label` names it in the report. */
+export async function startTxkv(shards: number, splitPoints?: string[], root?: string, label = 'txkv'): Promise<PeerStart> {
   const dataDir = tempDir('txkv');
   const child = fork(fileURLToPath(new URL('./serve-txkv.js', import.meta.url)), [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
   const output = collectOutput(child);
@@ -113,14 +116,15 @@ export async function startTxkv(shards: number, splitPoints?: string[]): Promise
     const url = await new Promise<string>((resolve, reject) => {
       child.once('message', (m: { url: string }) => resolve(m.url));
       child.once('exit', (code) => reject(new Error(`txkv server exited (${code}): ${output()}`)));
-      child.send({ dataDir, shards, splitPoints });
+      child.send({ dataDir, shards, splitPoints, ...(root ? { root } : {}) });
     });
     return {
       ok: true,
       peer: {
         system: 'txkv',
-        spec: { system: 'txkv', endpoint: url },
-        version: `txkv (${shards} shard${shards === 1 ? '' : 's'})`,
+        spec: { system: 'txkv', endpoint: url, ...(label !== 'txkv' ? { label } : {}) },
+        version: `${label}${root ? ` (${root})` : ''} (${shards} shard${shards === 1 ? '' : 's'})`,
+        pids: () => (child.pid && child.exitCode === null ? [child.pid] : []),
         async stop() {
           await new Promise<void>((resolve) => {
             const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
@@ -171,7 +175,7 @@ export async function startEtcd(): Promise<PeerStart> {
       if (child.exitCode !== null) throw new Error(`etcd exited: ${output()}`);
       return tcpOpen(port);
     });
-    return { ok: true, peer: { system: 'etcd', spec: { system: 'etcd', url }, version, stop } };
+    return { ok: true, peer: { system: 'etcd', spec: { system: 'etcd', url }, version, pids: () => (child.pid ? [child.pid] : []), stop } };
   } catch (err) {
     await stop();
     return { ok: false, reason: `${(err as Error).message}: ${output()}` };
@@ -203,7 +207,7 @@ export async function startRedis(): Promise<PeerStart> {
       if (child.exitCode !== null) throw new Error(`redis-server exited: ${output()}`);
       return tcpOpen(port);
     });
-    return { ok: true, peer: { system: 'redis', spec: { system: 'redis', host: '127.0.0.1', port }, version, stop } };
+    return { ok: true, peer: { system: 'redis', spec: { system: 'redis', host: '127.0.0.1', port }, version, pids: () => (child.pid ? [child.pid] : []), stop } };
   } catch (err) {
     await stop();
     return { ok: false, reason: `${(err as Error).message}: ${output()}` };

@@ -1,18 +1,26 @@
 // A txkv server in its own process, for bench/compare.ts: the server then gets a core of its
 // own instead of sharing the generator's event loop. Started with fork(); receives
 // { dataDir, shards }, answers { url }, and closes the server gracefully on 'close'.
+// With `root`, the server is another txkv build (a checkout with its own dist/, e.g. an older
+// commit for a before/after run: compare.js --txkv-root DIR); its startServer takes the same options.
 
-import { startServer } from '../src/index.js';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 interface Start {
   dataDir: string;
   shards: number;
   splitPoints?: string[];
   durability?: 'fsync' | 'buffered';
+  /** Repository root of another txkv build to run instead of this one. */
+  root?: string;
 }
 
 process.once('message', (m: Start) => {
   void (async () => {
+    const { startServer } = (m.root
+      ? await import(pathToFileURL(join(m.root, 'dist/src/index.js')).href)
+      : await import('../src/index.js')) as typeof import('../src/index.js');
     const server = await startServer({
       port: 0,
       host: '127.0.0.1',

@@ -20,9 +20,17 @@ export interface SuiteOptions {
   load: boolean;
   /** Target transactions per second (paced); undefined = as fast as the clients go. */
   ratePerSec?: number | undefined;
+  /** Called after the preload, just before the clients start (warm-up, then the measured window). */
+  onLoadStart?: () => void;
 }
 
-export type SuiteReport = BenchReport & { loadSeconds?: number; metaCheck?: MetaCheck; targetTxPerSec?: number };
+export type SuiteReport = BenchReport & {
+  loadSeconds?: number;
+  metaCheck?: MetaCheck;
+  targetTxPerSec?: number;
+  /** CPU of the system's server processes over the measured window per operation (µs; compare.ts). */
+  serverCpuUsPerOp?: number;
+};
 
 function logLine(progress: boolean, line: string): void {
   if (progress) process.stderr.write(line + '\n');
@@ -46,6 +54,7 @@ export async function runSuite(adapter: Adapter, spec: AdapterSpec | undefined, 
       loadSeconds = Math.round((performance.now() - t0) / 10) / 100;
       logLine(o.progress, `[${adapter.system} preload ${o.workload.keyspace}] done in ${loadSeconds} s`);
     }
+    o.onLoadStart?.();
     const raw = await runLoad(
       {
         workload: o.workload,

@@ -62,17 +62,23 @@ class TxkvSession implements BenchSession {
 }
 
 export class TxkvAdapter implements Adapter {
-  readonly system = 'txkv';
+  readonly system: string;
   readonly durability: string;
   private db: Database | undefined;
 
   constructor(private readonly spec: TxkvSpec) {
-    this.durability = spec.durability === 'buffered' ? 'buffered (no fsync: NOT durable)' : 'fsync per commit batch (default)';
+    this.system = spec.label ?? 'txkv';
+    this.durability =
+      spec.durability === 'buffered'
+        ? 'buffered (no fsync: NOT durable)'
+        : (spec.endpoints?.length ?? 1) > 1
+          ? 'etcd log, fsync on a majority of 3 members per batch'
+          : 'fsync per commit batch (default)';
   }
 
   async open(_opts: OpenOptions): Promise<void> {
     this.db = await connect({
-      endpoints: [this.spec.endpoint],
+      endpoints: this.spec.endpoints ?? [this.spec.endpoint],
       ...(this.spec.connectionPoolSize !== undefined ? { connectionPoolSize: this.spec.connectionPoolSize } : {}),
     });
   }
