@@ -28,7 +28,10 @@ export interface FailoverResult {
   commitsPerSecBefore: number;
   /** Of the acknowledged commits, how many a node did not return afterwards, per node (must be 0). */
   lostByNode: Record<string, number>;
-  /** Keys found that were never acknowledged (in flight at the kill: MAYBE_COMMITTED that did commit). */
+  /**
+   * Keys a node holds that no writer saw acknowledged (at most one per writer whose last commit timed
+   * out at the stop; a writer retries a MAYBE_COMMITTED key until acknowledged, so those count as acked).
+   */
   unackedFound: number;
   /** Errors the writers saw, by code (they retry the same key). */
   errors: Record<string, number>;
