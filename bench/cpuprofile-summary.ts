@@ -3,7 +3,7 @@
 // group (a source file of txkv, an npm package, a node: module, a native function, GC),
 // in µs per operation and in % of the thread's busy time, busiest groups first.
 //
-//   node dist/bench/cpuprofile-summary.js DIR [--top 12] [--functions 8] [--workload r10]
+//   node dist/bench/cpuprofile-summary.js DIR [--top 12] [--functions 8] [--workload r10] [--brief]
 //
 // Threads are named by role: `client` (the bench/profile.ts process), `server main`, and the
 // server's worker threads by the code they run (`shard`, `log writer`, `gateway`, ...).
@@ -100,7 +100,7 @@ function summarize(p: CpuProfile, role: string, from: number, to: number): Threa
 
 const top = (m: Map<string, number>, n: number): [string, number][] => [...m].sort((a, b) => b[1] - a[1]).slice(0, n);
 
-export function report(dir: string, o: { top: number; functions: number; workload?: string | undefined }): string {
+export function report(dir: string, o: { top: number; functions: number; workload?: string | undefined; brief?: boolean }): string {
   const w = JSON.parse(readFileSync(join(dir, 'windows.json'), 'utf8')) as { pid: number; rows: Window[] };
   const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).sort();
   const profiles = files.map((f) => {
@@ -120,6 +120,17 @@ export function report(dir: string, o: { top: number; functions: number; workloa
       .sort((a, b) => b.busyUs - a.busyUs);
     const total = threads.reduce((s, x) => s + x.busyUs, 0);
     lines.push(`sampled busy time, all threads: ${(total / ops).toFixed(1)} µs/op`);
+    if (o.brief) {
+      // one line per thread: its sampled µs/op and its busiest groups
+      lines.push('');
+      lines.push('| thread | busy µs/op | where (µs/op) |');
+      lines.push('|---|---:|---|');
+      for (const s of threads) {
+        lines.push(`| ${s.role} | ${(s.busyUs / ops).toFixed(1)} | ${top(s.groups, o.top).map(([g, us]) => `${g} ${(us / ops).toFixed(1)}`).join(', ')} |`);
+      }
+      lines.push('');
+      continue;
+    }
     for (const s of threads) {
       lines.push('');
       lines.push(`### ${s.role}: busy ${((100 * s.busyUs) / Math.max(1, s.totalUs)).toFixed(0)} % of the window, ${(s.busyUs / ops).toFixed(2)} µs/op`);
@@ -139,12 +150,12 @@ export function report(dir: string, o: { top: number; functions: number; workloa
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { values: a, positionals } = parseArgs({
     allowPositionals: true,
-    options: { top: { type: 'string', default: '12' }, functions: { type: 'string', default: '8' }, workload: { type: 'string' } },
+    options: { top: { type: 'string', default: '12' }, functions: { type: 'string', default: '8' }, workload: { type: 'string' }, brief: { type: 'boolean', default: false } },
   });
   const dir = positionals[0];
   if (!dir) {
-    console.error('usage: node dist/bench/cpuprofile-summary.js DIR [--top N] [--functions N] [--workload NAME]');
+    console.error('usage: node dist/bench/cpuprofile-summary.js DIR [--top N] [--functions N] [--workload NAME] [--brief]');
     process.exit(2);
   }
-  console.log(report(dir, { top: Number(a.top), functions: Number(a.functions), workload: a.workload }));
+  console.log(report(dir, { top: Number(a.top), functions: Number(a.functions), workload: a.workload, brief: a.brief ?? false }));
 }

@@ -36,7 +36,12 @@ export interface CommitCounters {
   aborted: number;
   onePhase: number;
   twoPhase: number;
+  /** Of twoPhase: blind writes (no read conflicts), prepared without a round trip. */
+  blind: number;
 }
+
+/** The reads of a participant that read nothing. */
+const NO_READS = packBytes([]);
 
 function replyError(r: ShardReply): WireError | null {
   return 'error' in r ? r.error : null;
@@ -67,7 +72,7 @@ async function applyDecided(commitVersion: number, parts: { shardId: number; app
 }
 
 export class CommitCoordinator {
-  readonly counters: CommitCounters = { committed: 0, conflicts: 0, tooOld: 0, aborted: 0, onePhase: 0, twoPhase: 0 };
+  readonly counters: CommitCounters = { committed: 0, conflicts: 0, tooOld: 0, aborted: 0, onePhase: 0, twoPhase: 0, blind: 0 };
   private draining = false;
   /** Set when a decided commit could not be applied: read versions stop below it until a restart recovers it. */
   private stuck: string | null = null;
@@ -202,17 +207,27 @@ export class CommitCoordinator {
       return;
     }
     this.counters.twoPhase++;
-    // phase one: every participant checks its reads; write shards hold their writes
-    const replies = await Promise.all(
-      plans.map((p) =>
-        this.shards[p.shardId]!.request({ t: 'prepare', readVersion, commitVersion, reads: packBytes(p.reads), mutations: packMutations(p.mutations) }),
-      ),
-    );
-    const refusal = replies.map(replyError).find((e) => e !== null);
-    const writers = plans.filter((p, i) => p.mutations.length > 0 && replyError(replies[i]!) === null);
-    if (refusal) {
-      for (const p of writers) this.shards[p.shardId]!.post({ t: 'decide', commitVersion, commit: false, sync: false });
-      throw TxnError.fromWire(refusal);
+    let writers: ShardPlan[];
+    if (plans.every((p) => p.reads.length === 0)) {
+      // a blind write (no read conflicts): no participant can refuse its prepare (a prepare
+      // fails only a read check), so the prepares go without replies and the decision goes
+      // to the primary in the same message as its prepare: one round trip less
+      this.counters.blind++;
+      for (const p of plans) this.shards[p.shardId]!.post({ t: 'prepare', readVersion, commitVersion, reads: NO_READS, mutations: packMutations(p.mutations) });
+      writers = plans;
+    } else {
+      // phase one: every participant checks its reads; write shards hold their writes
+      const replies = await Promise.all(
+        plans.map((p) =>
+          this.shards[p.shardId]!.request({ t: 'prepare', readVersion, commitVersion, reads: packBytes(p.reads), mutations: packMutations(p.mutations) }),
+        ),
+      );
+      const refusal = replies.map(replyError).find((e) => e !== null);
+      writers = plans.filter((p, i) => p.mutations.length > 0 && replyError(replies[i]!) === null);
+      if (refusal) {
+        for (const p of writers) this.shards[p.shardId]!.post({ t: 'decide', commitVersion, commit: false, sync: false });
+        throw TxnError.fromWire(refusal);
+      }
     }
     if (writers.length === 0) return;
     const [primary, ...others] = writers;

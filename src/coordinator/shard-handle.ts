@@ -8,6 +8,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { TxnError } from '../errors.js';
 import type { ShardEvent, ShardInit, ShardReply, ShardRequest } from '../shard/interface.js';
+import { decodeReplies, encodeRequests, type ShardMessage } from '../shard/wire.js';
 
 type Outgoing = ShardRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 
@@ -83,8 +84,8 @@ export class ShardHandle {
     private readonly pool: Piscina,
     private readonly port: MessagePort,
   ) {
-    port.on('message', (replies: ShardReply[]) => {
-      for (const r of replies) {
+    port.on('message', (m: ShardMessage<ShardReply>) => {
+      for (const r of decodeReplies(m)) {
         if (r.id === 0 && 'event' in r) {
           this.onEvent?.(r);
           continue;
@@ -149,7 +150,10 @@ export class ShardHandle {
     this.scheduled = false;
     const batch = this.outbox;
     this.outbox = [];
-    if (batch.length > 0 && !this.closed) this.port.postMessage(batch);
+    if (batch.length > 0 && !this.closed) {
+      const packed = encodeRequests(batch);
+      this.port.postMessage(packed, [packed.b]);
+    }
   };
 
   /** close() was called: requests still pending then were answered UNAVAILABLE without their outcome. */

@@ -77,12 +77,13 @@ export class VersionWindow {
       let chain = this.chains.get(key);
       const lastWrite = chain ? chain[chain.length - 1]!.version : 0;
       const hiddenFrom = this.firstTombstoneAfter(key, lastWrite);
+      // a key has a chain exactly when `writes` holds it
+      this.writes.setKnown(key, version, chain !== undefined);
       if (!chain) {
         chain = [];
         this.chains.set(key, chain);
       }
       chain.push({ version, prev, hiddenFrom });
-      this.writes.set(key, version);
       this.logKeys.push(key);
       this.logVersions.push(version);
     }
@@ -177,7 +178,9 @@ export class VersionWindow {
     if (readVersion >= this.newestVersion || reads.size === 0) return false;
     const tombs = this.tombList.length > 0;
     for (const [b, e] of reads.entries()) {
-      if (this.writes.maxIn(b, e) > readVersion) return true;
+      // a read of one key, [k, k + 0x00): its newest write is its chain's (a hash lookup, no descent)
+      const newest = e.length === b.length + 1 && e.charCodeAt(b.length) === 0 && e.startsWith(b) ? this.lastWrite(b) : this.writes.maxIn(b, e);
+      if (newest > readVersion) return true;
       if (tombs && this.tombs.maxOverlap(b, e) > readVersion) return true;
     }
     return false;
@@ -223,7 +226,7 @@ export class VersionWindow {
         while (chain.length > 0 && chain[0]!.version <= limit) chain.shift();
         if (chain.length === 0) {
           this.chains.delete(key);
-          this.writes.delete(key);
+          this.writes.deletePresent(key);
         }
       }
       this.logHead++;

@@ -564,7 +564,8 @@ export class Shard {
     this.queue.push(q);
     this.byVersion.set(q.commitVersion, q);
     if (state === 'prepared') {
-      replies.push({ id: req.id, ok: true });
+      // id 0: a blind write's prepare, posted without a reply (it cannot be refused)
+      if (req.id !== 0) replies.push({ id: req.id, ok: true });
       this.failpoints.hitShard('shard.after-prepare', this.shardId);
     }
   }

@@ -136,6 +136,19 @@ export class VersionedMap {
   /** Sets key's version (inserting the key if absent). */
   set(key: string, ver: number): void {
     if (this.update(this.root, key, ver)) return;
+    this.insertNew(key, ver);
+  }
+
+  /**
+   * set() for a caller that knows whether the key is present (one descent instead of a
+   * failed update and an insert): `present` must be right.
+   */
+  setKnown(key: string, ver: number, present: boolean): void {
+    if (present) this.update(this.root, key, ver);
+    else this.insertNew(key, ver);
+  }
+
+  private insertNew(key: string, ver: number): void {
     this.root = insert(this.root, { key, ver, max: ver, pri: Math.random(), l: null, r: null });
     this.n++;
   }
@@ -154,9 +167,14 @@ export class VersionedMap {
 
   delete(key: string): boolean {
     if (this.get(key) === undefined) return false;
+    this.deletePresent(key);
+    return true;
+  }
+
+  /** delete() of a key the caller knows is present (one descent). */
+  deletePresent(key: string): void {
     this.root = remove(this.root, key);
     this.n--;
-    return true;
   }
 
   /** Removes every key in [b, e). */

@@ -15,6 +15,7 @@ import type { ShardInit, ShardReply, ShardRequest } from './interface.js';
 import type { LogWrite, LogWritten } from './log-writer.js';
 import { Shard, type ApplyBatch } from './shard.js';
 import { ShardStorage } from './storage.js';
+import { decodeRequests, encodeReplies, type ShardMessage } from './wire.js';
 
 interface AttachTask {
   port: MessagePort;
@@ -36,7 +37,8 @@ export default async function attach(task: AttachTask): Promise<{ shardId: numbe
   let replies: ShardReply[] = [];
   const post = (): void => {
     if (replies.length > 0) {
-      port.postMessage(replies);
+      const packed = encodeReplies(replies);
+      port.postMessage(packed, [packed.b]);
       replies = [];
     }
   };
@@ -65,7 +67,9 @@ export default async function attach(task: AttachTask): Promise<{ shardId: numbe
       if (log) {
         inflight = b;
         walStarted = performance.now();
-        log.postMessage({ id: ++logId, ops: b.ops.pack(), sync: b.sync } satisfies LogWrite);
+        const ops = b.ops.pack();
+        // transferred, not copied: the packed buffers are this batch's own
+        log.postMessage({ id: ++logId, ops, sync: b.sync } satisfies LogWrite, [ops.kinds.buffer, ops.bytes.data.buffer, ops.bytes.lens.buffer] as ArrayBuffer[]);
         return;
       }
       const t = performance.now();
@@ -90,8 +94,8 @@ export default async function attach(task: AttachTask): Promise<{ shardId: numbe
     s.endApply(b, replies);
     schedule();
   });
-  port.on('message', (batch: ShardRequest[]) => {
-    s.handleBatch(batch, replies);
+  port.on('message', (m: ShardMessage<ShardRequest>) => {
+    s.handleBatch(decodeRequests(m), replies);
     schedule();
   });
   port.on('close', () => {

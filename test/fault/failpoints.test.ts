@@ -19,12 +19,23 @@ afterAll(() => {
 
 const KEYS = onEveryShard('fp');
 
-/** Each failpoint, how it is armed, and whether the commit must survive the crash. */
-const CASES: { name: (typeof FAILPOINT_NAMES)[number]; arg: string; decided: boolean }[] = [
-  { name: 'shard.after-prepare', arg: '2', decided: false },
-  { name: 'coordinator.after-decision', arg: '1', decided: true },
-  { name: 'shard.after-apply', arg: '0', decided: true }, // the primary applied: record durable, others not yet
-  { name: 'shard.after-apply', arg: '3', decided: true }, // a secondary applied
+/**
+ * Each failpoint, how it is armed, and whether the commit must survive the crash
+ * (undefined: either way, all or nothing). `blind`: the commit reads nothing, so its
+ * prepares are posted without replies and the primary's decision goes with its prepare
+ * (commit-coordinator.ts); otherwise it carries a read conflict and takes the classic
+ * prepare round trip first.
+ */
+const CASES: { name: (typeof FAILPOINT_NAMES)[number]; arg: string; decided: boolean | undefined; blind: boolean }[] = [
+  { name: 'shard.after-prepare', arg: '2', decided: false, blind: false },
+  { name: 'coordinator.after-decision', arg: '1', decided: true, blind: false },
+  { name: 'shard.after-apply', arg: '0', decided: true, blind: false }, // the primary applied: record durable, others not yet
+  { name: 'shard.after-apply', arg: '3', decided: true, blind: false }, // a secondary applied
+  // blind: shard 2 may crash before or after the primary's decision is durable
+  { name: 'shard.after-prepare', arg: '2', decided: undefined, blind: true },
+  { name: 'coordinator.after-decision', arg: '1', decided: true, blind: true },
+  { name: 'shard.after-apply', arg: '0', decided: true, blind: true },
+  { name: 'shard.after-apply', arg: '3', decided: true, blind: true },
 ];
 
 describe('failpoints in two-phase commit', () => {
@@ -35,7 +46,7 @@ describe('failpoints in two-phase commit', () => {
     for (const name of FAILPOINT_NAMES.filter((n) => !n.startsWith('move.'))) expect(CASES.some((c) => c.name === name), `no test for failpoint ${name}`).toBe(true);
   });
 
-  it.each(CASES)('crash at $name=$arg: all or nothing (decided: $decided)', { timeout: 60_000 }, async ({ name, arg, decided }) => {
+  it.each(CASES)('crash at $name=$arg (blind: $blind): all or nothing (decided: $decided)', { timeout: 120_000 }, async ({ name, arg, decided, blind }) => {
     const dir = tempDir('txkv-fp');
     dirs.push(dir);
     const port = await freePort();
@@ -52,6 +63,7 @@ describe('failpoints in two-phase commit', () => {
     srv = await spawnServer(dir, port, { failpoints: `${name}=${arg}` });
     db = await connect({ endpoints: [srv.url] });
     const tx = db.createTransaction();
+    if (!blind) tx.addReadConflictKey(KEYS[0]!);
     for (const k of KEYS) tx.set(k, 'after');
     const err = await tx.commit().then(
       () => null,
@@ -68,10 +80,11 @@ describe('failpoints in two-phase commit', () => {
     db = await connect({ endpoints: [srv.url] });
     const r = db.createReadOnlyTransaction();
     const vals = await Promise.all(KEYS.map(async (k) => text(await r.get(k))));
-    expect(vals).toEqual(KEYS.map(() => (decided ? 'after' : 'before')));
+    const outcome = decided ?? (vals[0] === 'after');
+    expect(vals).toEqual(KEYS.map(() => (outcome ? 'after' : 'before')));
     const rec = logEvent(srv.logs, 'RecoveryDone')!;
     if (name === 'coordinator.after-decision') expect(rec.inDoubtRolledForward).toBe(3); // three secondaries replayed
-    if (!decided) expect(rec.decisionRecords).toBe(0);
+    if (decided === false) expect(rec.decisionRecords).toBe(0);
     await db.close();
     srv.proc.kill('SIGTERM');
     expect((await srv.exited).code).toBe(0);

@@ -1,0 +1,96 @@
+// The coordinator <-> shard codec (src/shard/wire.ts): every message comes out as it went
+// in, in order, whether encoded or sent as an object; byte fields a shard keeps are copies.
+import { MessageChannel } from 'node:worker_threads';
+import { describe, expect, it } from 'vitest';
+import { packBytes, packMutations, type ShardReply, type ShardRequest } from '../../../src/shard/interface.js';
+import { decodeReplies, decodeRequests, encodeReplies, encodeRequests, type PackedBatch } from '../../../src/shard/wire.js';
+
+const b = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+/** Through a real MessagePort, the buffer transferred as the server sends it. */
+function overPort<T>(m: PackedBatch): Promise<T> {
+  const { port1, port2 } = new MessageChannel();
+  return new Promise((resolve) => {
+    port2.once('message', (x: T) => {
+      port1.close();
+      port2.close();
+      resolve(x);
+    });
+    port1.postMessage(m, [m.b]);
+  });
+}
+
+describe('shard wire codec', () => {
+  it('round-trips requests of every encoded kind, with object messages kept in their place', async () => {
+    const reqs: ShardRequest[] = [
+      { t: 'horizon', id: 0, horizon: 12 },
+      { t: 'gets', id: 7, readVersions: [1.5e15, 1.5e15 + 3], keys: packBytes([b('a'), b('key-two')]) },
+      { t: 'gets', id: 2 ** 40, readVersions: [5], keys: packBytes([b('')]), maxBytes: 4096 },
+      {
+        t: 'commit',
+        id: 8,
+        readVersion: 100,
+        commitVersion: 101,
+        reads: packBytes([b('a'), b('b'), b('c'), b('d')]),
+        mutations: packMutations([
+          { kind: 0, key: b('k1'), param: b('v1') },
+          { kind: 2, key: b('r0'), param: b('r9') },
+          { kind: 1, key: b('k2'), param: new Uint8Array(0) },
+        ]),
+        sync: true,
+      },
+      { t: 'forget', id: 0, keys: [b('d/1')] },
+      { t: 'prepare', id: 0, readVersion: 0, commitVersion: 102, reads: packBytes([]), mutations: packMutations([{ kind: 5, key: b('ctr'), param: b('\x01') }]) },
+      { t: 'decide', id: 9, commitVersion: 102, commit: true, sync: true, decision: { key: b('decision/102'), value: b('parts...') } },
+      { t: 'decide', id: 0, commitVersion: 103, commit: false, sync: false },
+      { t: 'stats', id: 10 },
+    ];
+    const expected = structuredClone(reqs);
+    const got = decodeRequests(await overPort<PackedBatch>(encodeRequests(reqs)));
+    expect(got).toEqual(expected);
+    // what a shard keeps past the turn does not pin the batch's buffer
+    const commit = got[3] as Extract<ShardRequest, { t: 'commit' }>;
+    const gets = got[1] as Extract<ShardRequest, { t: 'gets' }>;
+    expect(commit.mutations.bytes.data.buffer).not.toBe(gets.keys.data.buffer);
+    const decide = got[6] as Extract<ShardRequest, { t: 'decide' }>;
+    expect(decide.decision!.key.buffer).not.toBe(gets.keys.data.buffer);
+    expect('maxBytes' in gets).toBe(false);
+  });
+
+  it('round-trips replies: ok, values (nulls included), and any other reply as an object', async () => {
+    const replies: ShardReply[] = [
+      { id: 1, ok: true },
+      { id: 2, values: packBytes([b('v'), null, new Uint8Array(0), b('x'.repeat(1000))]), errors: null },
+      { id: 3, values: packBytes([null]), errors: [{ code: 'TOO_OLD', message: 'old' }] },
+      { id: 4, error: { code: 'CONFLICT', message: 'a key read was written' } },
+      { id: 5, ok: true, busy: true },
+      { id: 0, event: 'fired', version: 9, watchIds: [1, 2] },
+      { id: 6, ok: true },
+    ];
+    const expected = structuredClone(replies);
+    expect(decodeReplies(await overPort<PackedBatch>(encodeReplies(replies)))).toEqual(expected);
+  });
+
+  it('passes plain arrays through (senders that do not pack)', () => {
+    const reqs: ShardRequest[] = [{ t: 'stats', id: 1 }];
+    expect(decodeRequests(reqs)).toBe(reqs);
+    const replies: ShardReply[] = [{ id: 1, ok: true }];
+    expect(decodeReplies(replies)).toBe(replies);
+  });
+
+  it('grows its buffer for large batches', () => {
+    const big = new Uint8Array(100_000).fill(7);
+    const reqs: ShardRequest[] = Array.from({ length: 30 }, (_, i) => ({
+      t: 'commit' as const,
+      id: i + 1,
+      readVersion: 0,
+      commitVersion: 1000 + i,
+      reads: packBytes([]),
+      mutations: packMutations([{ kind: 0, key: b(`k${i}`), param: big }]),
+      sync: false,
+    }));
+    const got = decodeRequests(encodeRequests(reqs)) as Extract<ShardRequest, { t: 'commit' }>[];
+    expect(got.map((r) => r.commitVersion)).toEqual(reqs.map((r) => (r as { commitVersion: number }).commitVersion));
+    expect(got[29]!.mutations.bytes.data.length).toBe(100_000 + 3);
+  });
+});
