@@ -31,7 +31,11 @@ export interface ShardCensus {
 }
 
 const PAGE_ROWS = 1000;
-const PAGE_INTERVAL_MS = 20;
+// 100, not 20: at 20 ms the census took 20-25 % of every shard thread's busy time under
+// m90 with 100,000 rows (bench/profile.ts, bench/results/profiles-2026-11-29.md), and
+// with 1,000,000 rows it never paused (40,000 rows/s scanned and shipped to the main
+// thread). A pass over 100,000 rows now takes ~10 s, over 1,000,000 rows ~100 s.
+const PAGE_INTERVAL_MS = 100;
 /** Pause between passes. */
 const PASS_INTERVAL_MS = 5000;
 const END = new Uint8Array([0xff, 0xff, 0xff, 0xff]);
