@@ -169,7 +169,7 @@ async function startCluster(shards: number, rows: number): Promise<LiveSystem | 
     await cluster.stop();
     return { system: CLUSTER, skipped: `the cluster did not start: ${(err as Error).message.split('\n')[0]}`, reports: [], failures: [] };
   }
-  const etcdVersion = execFileSync('/usr/bin/etcd', ['--version']).toString().split('\n')[0]?.trim() ?? 'etcd';
+  const etcdVersion = (execFileSync('/usr/bin/etcd', ['--version']).toString().split('\n')[0]?.trim() ?? 'etcd').replace('etcd Version: ', 'etcd ');
   return {
     run: { system: CLUSTER, version: `3 txkv nodes (${shards} shards each) on 3 ${etcdVersion} members, all on loopback`, reports: [], failures: [] },
     spec: { system: 'txkv', endpoint: cluster.urls[0]!, endpoints: cluster.urls, label: CLUSTER },
