@@ -633,7 +633,15 @@ export class ClusterNode {
   private position(): number | null {
     if (this.transitioning) return null;
     const oracle = this.c.oracle;
-    if (this.role === 'leader') return this.log.unknownFrom !== null ? Math.min(oracle.finishedVersion, this.log.unknownFrom - 1) : oracle.finishedVersion;
+    if (this.role === 'leader') {
+      // a leader's finished version follows the clock while it is idle, also past its grant
+      // when renewing the grant fails (etcd cut off). The next leader assigns versions from
+      // above that grant (and, with a clock behind ours, below our clock): a position past
+      // the grant would have a restart skip them. Nothing above the grant can be in the log
+      // from this leader, so the grant bounds what is known.
+      const known = Math.min(oracle.finishedVersion, this.grant);
+      return this.log.unknownFrom !== null ? Math.min(known, this.log.unknownFrom - 1) : known;
+    }
     return oracle.isFollowing ? oracle.finishedVersion : null;
   }
 
