@@ -160,17 +160,17 @@ export class LoopbackCluster {
   }
 
   /** Starts (or restarts) node i; resolves once it follows the log. */
-  async startNode(i: number): Promise<void> {
+  async startNode(i: number, joinMs = 40_000): Promise<void> {
     const nd = this.nodes[i]!;
     const args = [BIN, 'serve', '--port', String(nd.port), '--data-dir', nd.dir, '--shards', String(this.shards), '--etcd', this.etcdEndpoints.join(','), '--node-id', nd.name, '--advertise', nd.url, '--log-level', 'info', '--log-format', 'json'];
     const proc = spawn(process.execPath, args, { env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
     nd.proc = proc;
     const from = nd.logs.length;
     nd.exited = track(proc, nd.logs);
-    const until = Date.now() + 40_000;
+    const until = Date.now() + joinMs;
     while (!nd.logs.slice(from).some((l) => l.includes('"event":"ClusterJoined"'))) {
       if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`${nd.name} exited before joining:\n${nd.logs.slice(from).join('\n')}`);
-      if (Date.now() > until) throw new Error(`${nd.name} did not join in 40 s:\n${nd.logs.slice(from).join('\n')}`);
+      if (Date.now() > until) throw new Error(`${nd.name} did not join in ${joinMs} ms:\n${nd.logs.slice(from).join('\n')}`);
       await sleep(50);
     }
   }

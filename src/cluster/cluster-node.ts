@@ -27,6 +27,7 @@ import { Connection } from '../client/connection.js';
 import { decodeVersion, encodeVersion, packBytes, packMutations } from '../shard/interface.js';
 import { CALL_DEADLINE_MS, EtcdHosts, K, decodeEntry, logKey, nodeKey, versionOfLogKey } from './etcd.js';
 import { EtcdLog } from './etcd-log.js';
+import { seedFromSnapshot, type SeedResult } from './snapshot.js';
 
 export interface ClusterSettings {
   etcdEndpoints: string[];
@@ -91,6 +92,11 @@ export class ClusterNode {
   private watcher: { cancel(): Promise<void> } | null = null;
   private tailing = false;
   private fetching: Promise<void> | null = null;
+  /** fetchAll runs one at a time (start, the tailer and a takeover may each ask for one). */
+  private fetchLock: Promise<void> = Promise.resolve();
+  /** While a snapshot is copied in: the version it is at once pinned (published as this node's position). */
+  private reseeding: { version: number | null } | null = null;
+  private lastSeed: SeedResult | null = null;
   private fetchAgain = false;
   private pendingCovers: number[] = [];
   private coverCheck = false;
@@ -110,6 +116,7 @@ export class ClusterNode {
     forwardedReadVersions: 0,
     appliedFromLog: 0,
     trimmedThrough: 0,
+    reseeds: 0,
     etcdErrors: 0,
     lastEtcdOk: 0,
   };
@@ -180,6 +187,8 @@ export class ClusterNode {
   }
 
   private async publish(applied: number): Promise<void> {
+    // copying a snapshot in: the copy's version is what this node needs the log from
+    if (this.reseeding?.version != null) applied = this.reseeding.version;
     const m: Member = { nodeId: this.s.nodeId, url: this.s.advertiseUrl, applied, role: this.role };
     if (this.role === 'leader') m.logged = Math.max(this.leadStartPos, this.log.lastAcked);
     await this.etcd.kv.put({ key: Buffer.from(nodeKey(this.s.nodeId)), value: Buffer.from(JSON.stringify(m)), lease: this.leaseId });
@@ -255,9 +264,15 @@ export class ClusterNode {
   /**
    * Reads (linearizably) and applies every log entry above this node's position, then
    * raises the position to the read versions that were known to be handed out before
-   * the read started (nothing at or below them can be missing any more).
+   * the read started (nothing at or below them can be missing any more). One at a time.
    */
-  private async fetchAll(): Promise<void> {
+  private fetchAll(): Promise<void> {
+    const p = this.fetchLock.then(() => this.fetchAllNow());
+    this.fetchLock = p.catch(() => {});
+    return p;
+  }
+
+  private async fetchAllNow(): Promise<void> {
     const covers = this.pendingCovers;
     this.pendingCovers = [];
     for (;;) {
@@ -279,18 +294,68 @@ export class ClusterNode {
       const trimmedKv = res.responses[2]!.response_range.kvs[0];
       const trimmed = trimmedKv ? Number(trimmedKv.value.toString()) : 0;
       if (trimmed > from - 1) {
-        // the entries this node needs are gone: only a snapshot can bring it back
-        this.logger.fatal(
-          { event: 'LogTrimmedPastNode', applied: from - 1, trimmed },
-          `the log was trimmed through ${trimmed}, past this node's position ${from - 1}; exiting: restart to re-seed from a live node's snapshot`,
-        );
-        process.exit(75);
+        // the entries this node needs are gone: copy a snapshot in, then read on from it
+        await this.reseed(from - 1, trimmed);
+        continue;
       }
       const rows = [...res.responses[0]!.response_range.kvs, ...res.responses[1]!.response_range.kvs];
       for (const kv of rows) this.applyEntry(decodeEntry(kv.value));
       if (!res.responses[1]!.response_range.more) break;
     }
     if (covers.length > 0) this.c.oracle.coverUpTo(Math.max(...covers));
+  }
+
+  /**
+   * The log was trimmed past this node's position: copy a consistent snapshot from the
+   * leader into the shards while the node runs (snapshot.ts), then follow the log from
+   * its version. Watches and change feeds on this node end (they would miss the
+   * commits in between); reads below the snapshot's version fail TOO_OLD.
+   */
+  private async reseed(applied: number, trimmed: number): Promise<void> {
+    const oracle = this.c.oracle;
+    this.logger.warn({ event: 'LogTrimmedPastNode', applied, trimmed }, `the log was trimmed through ${trimmed}, past this node's position ${applied}: copying a snapshot from the leader`);
+    for (let i = 0; oracle.inflightCount > 0; i++) {
+      if (i > 2000) throw new Error('log apply did not finish within 10 s');
+      await sleep(5);
+    }
+    this.reseeding = { version: null };
+    try {
+      const url = await this.seedSource(30_000);
+      for (let i = 0; i < this.c.shards.length; i++) this.c.live.rangeMoved(i, new Uint8Array(0), null, new TxnError('TOO_OLD', 'this node is copying a snapshot (it fell behind the log); watch or subscribe again'));
+      const r = await seedFromSnapshot(this.db, this.c, url, this.token, this.logger, this.databaseId, (v) => {
+        this.reseeding!.version = v;
+        void this.publish(v).catch(() => {});
+      });
+      // in one synchronous step: the durable position, the shards' log positions, the oracle
+      const b = this.db.batch();
+      b._put(CLUSTER_APPLIED_KEY, encodeVersion(r.version));
+      try {
+        b._writeSync({ sync: true });
+      } finally {
+        void b.close();
+      }
+      this.shardApplied = this.shardApplied.map(() => r.version);
+      oracle.coverUpTo(r.version);
+      this.stats.reseeds++;
+      this.lastSeed = r;
+    } finally {
+      this.reseeding = null;
+    }
+  }
+
+  /** The node to copy a snapshot from: the leader (waiting up to `ms` for one that is not this node). */
+  private async seedSource(ms: number): Promise<string> {
+    const until = Date.now() + ms;
+    for (;;) {
+      const r = await this.etcd.kv.range({ key: Buffer.from(K.leader) }).catch(() => null);
+      const kv = r?.kvs[0];
+      if (kv) {
+        const info = JSON.parse(kv.value.toString()) as { nodeId: string; url: string };
+        if (info.nodeId !== this.s.nodeId) return info.url;
+      }
+      if (Date.now() > until) throw new TxnError('UNAVAILABLE', `no cluster leader to copy a snapshot from within ${ms} ms`);
+      await sleep(200);
+    }
   }
 
   private applyEntry(commits: LogEntry[]): void {
@@ -490,6 +555,7 @@ export class ClusterNode {
       return;
     }
     if (mono() >= this.leaseDeadline) return; // do not campaign on a lease that may be gone
+    if (this.reseeding) return; // far behind: copying a snapshot in
     const me = JSON.stringify({ nodeId: this.s.nodeId, url: this.s.advertiseUrl });
     const res = await this.etcd.kv.txn({
       compare: [{ key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: 0 }],
@@ -646,6 +712,11 @@ export class ClusterNode {
   }
 
   private async sync(): Promise<void> {
+    if (this.reseeding) {
+      // the copy's version holds the log's trimming above it; the durable position stays
+      if (this.reseeding.version !== null && this.lease) await this.publish(this.reseeding.version);
+      return;
+    }
     const v = this.position();
     if (v === null || !this.lease) return;
     // the shards wrote without fsync: one synced write covers them (one WAL)
@@ -739,6 +810,9 @@ export class ClusterNode {
       log: { ...this.log.counters, pending: this.log.pending, trimmedThrough: this.stats.trimmedThrough },
       forwarded: { commits: this.stats.forwardedCommits, readVersions: this.stats.forwardedReadVersions },
       appliedFromLog: this.stats.appliedFromLog,
+      reseeding: this.reseeding !== null,
+      reseeds: this.stats.reseeds,
+      lastReseed: this.lastSeed,
       etcd: { endpoints: this.s.etcdEndpoints, errors: this.stats.etcdErrors, lastOkMsAgo: this.stats.lastEtcdOk ? Date.now() - this.stats.lastEtcdOk : null },
     };
   }
@@ -785,22 +859,4 @@ export async function ensureClusterDatabase(
   const kv = res.responses[0]!.response_range.kvs[0]!;
   const d = JSON.parse(kv.value.toString()) as { databaseId: string; shards: number; splitPoints: string[] };
   return { databaseId: d.databaseId, shards: d.shards, splitPoints: d.splitPoints };
-}
-
-/** Leader's advertised URL from etcd (for seeding), waiting up to `ms` for an election. */
-export async function findLeaderUrl(etcd: Etcd3, ms: number): Promise<string> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const r = await etcd.kv.range({ key: Buffer.from(K.leader) }).catch(() => null);
-    const kv = r?.kvs[0];
-    if (kv) return (JSON.parse(kv.value.toString()) as { url: string }).url;
-    if (Date.now() > until) throw new Error(`no cluster leader within ${ms} ms`);
-    await sleep(200);
-  }
-}
-
-/** The trim point in etcd (every entry with versions <= it may be gone). */
-export async function readTrimmed(etcd: Etcd3): Promise<number> {
-  const r = await etcd.kv.range({ key: Buffer.from(K.trimmed) });
-  return r.kvs[0] ? Number(r.kvs[0].value.toString()) : 0;
 }

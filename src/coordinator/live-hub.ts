@@ -163,8 +163,7 @@ export class LiveHub {
    * applies, so they end now with a retryable UNAVAILABLE (a feed resumed below the switch
    * version is refused TOO_OLD by the new owner, which lacks the history before it).
    */
-  rangeMoved(from: number, begin: Uint8Array, end: Uint8Array | null): void {
-    const err = new TxnError('UNAVAILABLE', 'a key range moved to another shard worker; watch or subscribe again');
+  rangeMoved(from: number, begin: Uint8Array, end: Uint8Array | null, err = new TxnError('UNAVAILABLE', 'a key range moved to another shard worker; watch or subscribe again')): void {
     const gone: number[] = [];
     for (const [id, w] of this.watches) {
       if (w.shardId !== from) continue;

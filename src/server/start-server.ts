@@ -8,10 +8,9 @@ import { fileURLToPath } from 'node:url';
 import { pino, type Logger } from 'pino';
 import { resolveConfig, parseEscapedBytes, type PartialServerConfig } from '../config/server-config.js';
 import { Coordinator } from '../coordinator/coordinator.js';
-import { ShardMap, defaultSplitPoints } from '../coordinator/shard-map.js';
-import { ClusterNode, ensureClusterDatabase, findLeaderUrl, readClusterApplied, readTrimmed } from '../cluster/cluster-node.js';
+import { defaultSplitPoints } from '../coordinator/shard-map.js';
+import { ClusterNode, ensureClusterDatabase, readClusterApplied } from '../cluster/cluster-node.js';
 import { makeEtcdClient } from '../cluster/etcd.js';
-import { seedFromSnapshot } from '../cluster/snapshot.js';
 import { parseFailpoints } from '../failpoints/failpoints.js';
 import { startGateway } from '../gateway/socket.js';
 import { TokenStore } from '../gateway/auth.js';
@@ -117,12 +116,8 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
         databaseId,
       );
       followFrom = readClusterApplied(db);
+      // (when the log this node needs was trimmed, ClusterNode.start copies a snapshot in first)
       await cluster.register(followFrom);
-      const trimmed = await readTrimmed(etcd);
-      if (trimmed > followFrom) {
-        logger.info({ event: 'SnapshotNeeded', applied: followFrom, trimmed }, 'the log this node needs was trimmed: copying a snapshot from the leader');
-        followFrom = await seedFromSnapshot(db, new ShardMap(1, splitPoints), await findLeaderUrl(etcd, 30_000), config.auth.tokens[0], logger, databaseId);
-      }
     } catch (err) {
       await cluster?.close();
       etcd.close();

@@ -284,7 +284,23 @@ export interface DropRangeRequest {
   end: Uint8Array | null;
 }
 
+/**
+ * Cluster mode, a replica whose log position was trimmed away (cluster/snapshot.ts):
+ * 'begin' (only with nothing queued or being written) deletes every row of the shard
+ * and restarts its window at `version` (reads below it fail TOO_OLD; the coordinator
+ * holds reads above it until the node's position reaches it); the copied rows then
+ * arrive as 'ingest'; 'end' writes the shard's watermark `version` (synced). Reply ok,
+ * or busy (begin: a write is still in progress; ask again).
+ */
+export interface ReseedRequest {
+  t: 'reseed';
+  id: number;
+  phase: 'begin' | 'end';
+  version: number;
+}
+
 export type ShardRequest =
+  | ReseedRequest
   | WatchRequest
   | UnwatchRequest
   | SubscribeShardRequest

@@ -77,7 +77,7 @@ const MAX_KEY = '\xff'.repeat(10_002);
 const GETS_CHUNK = 16;
 
 export class Shard {
-  readonly window: VersionWindow;
+  window: VersionWindow;
   /** Watches and change feeds (live.ts). */
   readonly live = new ShardLive();
   private readonly queue: Queued[] = [];
@@ -164,6 +164,9 @@ export class Shard {
           return;
         case 'dropRange':
           replies.push(this.dropRange(req.id, req.begin, req.end));
+          return;
+        case 'reseed':
+          replies.push(this.reseed(req.id, req.phase, req.version));
           return;
         case 'gets':
           if (this.mustWait(maxOf(req.readVersions))) {
@@ -309,6 +312,28 @@ export class Shard {
     const ops = new WriteOps();
     ops.deleteRange(begin, end ?? keyFromString(MAX_KEY));
     this.storage.write(ops, false);
+    return { id, ok: true };
+  }
+
+  /** Cluster re-seed (interface.ts ReseedRequest): wipe and restart the window at `version`, or end with the watermark. */
+  private reseed(id: number, phase: 'begin' | 'end', version: number): ShardReply {
+    if (phase === 'end') {
+      this.appliedVersion = version;
+      const ops = new WriteOps();
+      ops.putMeta(this.watermarkKey, encodeVersion(version));
+      this.storage.write(ops, true);
+      return { id, ok: true };
+    }
+    if (this.queue.length > 0 || this.begun !== this.ended) return { id, ok: true, busy: true };
+    // what the window held (before-images, tombstones not yet applied) describes rows that
+    // are deleted now; the durable tombstone records and marks go too (the caller deletes them)
+    this.window = new VersionWindow(version);
+    this.dueTombstones.length = 0;
+    this.incoming = [];
+    const ops = new WriteOps();
+    ops.deleteRange(EMPTY, keyFromString(MAX_KEY));
+    this.storage.write(ops, false);
+    // no read is parked: reads park only behind queued or written commits
     return { id, ok: true };
   }
 

@@ -3,7 +3,8 @@
 // workload whose total must never change, through a client that lists all 3 nodes.
 // In order, on one cluster: kill -9 the leader (and restart it), SIGSTOP the leader
 // past its lease (then SIGCONT), kill -9 the etcd Raft leader, stop a replica while
-// the log is trimmed past it (it comes back by snapshot); then every node must hold
+// the log is trimmed past it (it comes back by snapshot), pause a replica until the log
+// is trimmed past it (it copies a snapshot in while running); then every node must hold
 // every acknowledged commit, the same full scan at one read version, and the bank total.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Database } from '../../src/index.js';
@@ -114,6 +115,26 @@ async function bankTotal(db: Database): Promise<number> {
     for (let i = 0; i < ACCOUNTS; i++) sum += Number(Buffer.from((await tx.snapshotGet(`acct/${i}`))!).toString());
     return sum;
   });
+}
+
+/** Every row (key=value) that the node at `url` returns for a full scan at read version `rv`. */
+async function scanAt(url: string, rv: bigint): Promise<string[]> {
+  const one = await connect({ endpoints: [url], connectionPoolSize: 1 });
+  try {
+    const rows: string[] = [];
+    const tx = one.createTransaction();
+    tx.setReadVersion(rv);
+    let begin = { key: '' as string | Uint8Array, inclusive: true };
+    for (;;) {
+      const page = await tx.snapshotGetRange(begin, { key: '\xff', inclusive: false }, { limit: 1000 });
+      for (const kv of page.kvs) rows.push(`${Buffer.from(kv.key).toString()}=${Buffer.from(kv.value).toString()}`);
+      if (!page.hasMore || page.kvs.length === 0) break;
+      begin = { key: page.kvs[page.kvs.length - 1]!.key, inclusive: false };
+    }
+    return rows;
+  } finally {
+    await one.close();
+  }
 }
 
 describe.skipIf(!HAVE_ETCD)('replicated cluster on etcd (3 etcd members, 3 nodes)', () => {
@@ -253,6 +274,49 @@ describe.skipIf(!HAVE_ETCD)('replicated cluster on etcd (3 etcd members, 3 nodes
     expect(c.nodes[r]!.logs.slice(from).some((x) => x.includes('"event":"SnapshotSeeded"'))).toBe(true);
   });
 
+  it('a running replica paused (SIGSTOP) until the log was trimmed past it copies a snapshot in place, without exiting, and catches up', { timeout: 120_000 }, async () => {
+    const l = await c.leader();
+    const r = (l + 2) % c.nodes.length;
+    const from = c.nodes[r]!.logs.length;
+    c.kill(c.nodes[r]!, 'SIGSTOP');
+    try {
+      // the paused node's position is below every read version the leader hands out from
+      // now on (its status' applied version may lag the position it follows the log from)
+      const rvDb = await connect({ endpoints: [c.urls[l]!], connectionPoolSize: 1 });
+      const applied = Number(await rvDb.createTransaction().getReadVersion());
+      await rvDb.close();
+      const until = Date.now() + 60_000;
+      for (;;) {
+        const s = await c.status(await c.leader());
+        if ((s?.cluster?.log.trimmedThrough ?? 0) > applied) break;
+        if (Date.now() > until) throw new Error(`the log was not trimmed past ${applied}: ${JSON.stringify(s?.cluster?.log)}`);
+        await sleep(250);
+      }
+    } finally {
+      c.kill(c.nodes[r]!, 'SIGCONT');
+    }
+    const t = Date.now();
+    const until = Date.now() + 30_000;
+    for (;;) {
+      const logs = c.nodes[r]!.logs.slice(from);
+      const s = await c.status(r);
+      if (logs.some((x) => x.includes('"event":"SnapshotSeeded"')) && s?.cluster?.role === 'replica') break;
+      if (c.nodes[r]!.proc!.exitCode !== null) throw new Error(`${c.nodes[r]!.name} exited:\n${logs.slice(-20).join('\n')}`);
+      if (Date.now() > until) throw new Error(`${c.nodes[r]!.name} did not copy a snapshot in 30 s: ${JSON.stringify(s?.cluster)}\n${logs.slice(-20).join('\n')}`);
+      await sleep(100);
+    }
+    measured.reseedInPlaceMs = Date.now() - t;
+    expect(c.nodes[r]!.proc!.exitCode).toBeNull();
+    expect(c.nodes[r]!.proc!.signalCode).toBeNull();
+    // it serves reads at the cluster's versions again, and they equal the leader's
+    const rvDb = await connect({ endpoints: [c.urls[await c.leader()]!] });
+    const rv = await rvDb.createTransaction().getReadVersion();
+    await rvDb.close();
+    const [mine, leaders] = [await scanAt(c.urls[r]!, rv), await scanAt(c.urls[await c.leader()]!, rv)];
+    expect(mine.length).toBeGreaterThan(100);
+    expect(mine).toEqual(leaders);
+  });
+
   it('every node holds every acknowledged commit, the same scan at one read version, and the bank total', { timeout: 120_000 }, async () => {
     await sleep(1000);
     await work.stop();
@@ -268,23 +332,14 @@ describe.skipIf(!HAVE_ETCD)('replicated cluster on etcd (3 etcd members, 3 nodes
       const one = await connect({ endpoints: [c.urls[i]!], connectionPoolSize: 1 });
       try {
         expect(await bankTotal(one)).toBe(ACCOUNTS * START_BALANCE);
-        const rows: string[] = [];
-        const tx = one.createTransaction();
-        tx.setReadVersion(rv);
-        let begin = { key: '' as string | Uint8Array, inclusive: true };
-        for (;;) {
-          const page = await tx.snapshotGetRange(begin, { key: '\xff', inclusive: false }, { limit: 1000 });
-          for (const kv of page.kvs) rows.push(`${Buffer.from(kv.key).toString()}=${Buffer.from(kv.value).toString()}`);
-          if (!page.hasMore || page.kvs.length === 0) break;
-          begin = { key: page.kvs[page.kvs.length - 1]!.key, inclusive: false };
-        }
-        const keys = new Set(rows.map((x) => x.slice(0, x.indexOf('='))));
-        const missing = [...acked].filter((k) => !keys.has(k));
-        expect(missing, `node ${i} misses acknowledged commits`).toEqual([]);
-        scans.push(rows);
       } finally {
         await one.close();
       }
+      const rows = await scanAt(c.urls[i]!, rv);
+      const keys = new Set(rows.map((x) => x.slice(0, x.indexOf('='))));
+      const missing = [...acked].filter((k) => !keys.has(k));
+      expect(missing, `node ${i} misses acknowledged commits`).toEqual([]);
+      scans.push(rows);
     }
     expect(scans[1]).toEqual(scans[0]);
     expect(scans[2]).toEqual(scans[0]);
