@@ -37,6 +37,14 @@ const REFINED: Record<string, z.ZodType> = {
   'limits.maxFeedBufferBytes': int(1024),
   'rocksdb.blockCacheBytes': int(0),
   'rocksdb.memtableBytes': int(1024 * 1024),
+  'distribution.checkIntervalMs': int(50),
+  'distribution.splitBytes': int(0),
+  'distribution.mergeBytes': int(0),
+  'distribution.cooldownMs': int(0),
+  'distribution.minOpsPerSec': z.number().min(0),
+  'distribution.splitLoadShare': z.number().gt(0).max(1),
+  'distribution.loadBand': z.number().gt(0).max(1),
+  'distribution.mergeLoadShare': z.number().gt(0).max(1),
 };
 
 /** A setting's schema: its refinement, else the type of its default (so a new setting is checked too). */

@@ -34,6 +34,7 @@ export interface ServerConfig {
   limits: LimitsConfig;
   cluster: ClusterConfig;
   rocksdb: RocksDbConfig;
+  distribution: DistributionConfig;
 }
 
 /**
@@ -57,6 +58,42 @@ export interface RocksDbConfig {
   /** ZSTD-compress the write-ahead log (fewer bytes per fsync, more CPU per commit). */
   walCompression: boolean;
 }
+
+/** Automatic data distribution, the `[distribution]` settings (coordinator/balancer.ts; configs/default.toml documents each). */
+export interface DistributionConfig {
+  /** Split, move and merge ranges automatically. false: only by hand (txkv shard ...). */
+  enabled: boolean;
+  /** How often the balancer measures and decides (ms). */
+  checkIntervalMs: number;
+  /** Split a range whose key+value bytes exceed this (at its middle, by size). */
+  splitBytes: number;
+  /** Split a range carrying more than this share of all reads and writes, when its worker is above the band. */
+  splitLoadShare: number;
+  /** Every worker's load is to stay within mean × (1 ± loadBand); outside it, ranges move. */
+  loadBand: number;
+  /** Below this many reads+writes per second in total, load is not acted on (an idle server's shares are noise). */
+  minOpsPerSec: number;
+  /** Merge neighbours on one worker whose bytes together stay below this ... */
+  mergeBytes: number;
+  /** ... and whose load together stays below this share of the total. */
+  mergeLoadShare: number;
+  /** A range moved (or split, or merged) less than this long ago is not moved again, nor merged (ms). */
+  cooldownMs: number;
+}
+
+const DEFAULT_DISTRIBUTION: DistributionConfig = {
+  enabled: true,
+  checkIntervalMs: 1000,
+  splitBytes: 128 * 1024 * 1024,
+  splitLoadShare: 0.25,
+  loadBand: 0.2,
+  minOpsPerSec: 200,
+  mergeBytes: 16 * 1024 * 1024,
+  mergeLoadShare: 0.02,
+  cooldownMs: 30_000,
+};
+
+
 
 /** Cluster mode (docs/cluster.md): set etcdEndpoints to run as one node of a replicated cluster. */
 export interface ClusterConfig {
@@ -134,10 +171,12 @@ export const DEFAULT_CONFIG: ServerConfig = {
   },
   cluster: { etcdEndpoints: [], nodeId: '', advertiseUrl: '', leaseTtlMs: 2000, logRetentionMs: 60_000 },
   rocksdb: { blockCacheBytes: 64 * 1024 * 1024, memtableBytes: 16 * 1024 * 1024, walCompression: false },
+  distribution: { ...DEFAULT_DISTRIBUTION },
 };
 
 /** A partial config: top-level keys and, for the nested tables, their keys. */
-export type PartialServerConfig = Partial<Omit<ServerConfig, 'auth' | 'tls' | 'limits' | 'cluster' | 'rocksdb'>> & {
+export type PartialServerConfig = Partial<Omit<ServerConfig, 'auth' | 'tls' | 'limits' | 'cluster' | 'rocksdb' | 'distribution'>> & {
+  distribution?: Partial<DistributionConfig>;
   cluster?: Partial<ClusterConfig>;
   rocksdb?: Partial<RocksDbConfig>;
   auth?: Partial<AuthConfig>;
@@ -145,7 +184,7 @@ export type PartialServerConfig = Partial<Omit<ServerConfig, 'auth' | 'tls' | 'l
   limits?: Partial<LimitsConfig>;
 };
 
-const NESTED = ['auth', 'tls', 'limits', 'cluster', 'rocksdb'] as const;
+const NESTED = ['auth', 'tls', 'limits', 'cluster', 'rocksdb', 'distribution'] as const;
 
 /** Decodes a split point written with \xNN escapes into bytes. */
 export function parseEscapedBytes(s: string): Uint8Array {
@@ -197,6 +236,15 @@ export function resolveConfig(partial: PartialServerConfig = {}): ServerConfig {
   if (!Number.isInteger(cfg.rocksdb.blockCacheBytes) || cfg.rocksdb.blockCacheBytes < 0) throw new TxnError('INVALID_ARGUMENT', `rocksdb.blockCacheBytes must be an integer >= 0, got ${JSON.stringify(cfg.rocksdb.blockCacheBytes)}`);
   if (!Number.isInteger(cfg.rocksdb.memtableBytes) || cfg.rocksdb.memtableBytes < 1024 * 1024) throw new TxnError('INVALID_ARGUMENT', `rocksdb.memtableBytes must be an integer >= 1048576 (1 MiB), got ${JSON.stringify(cfg.rocksdb.memtableBytes)}`);
   checkCluster(cfg);
+  const d = cfg.distribution;
+  if (typeof d.enabled !== 'boolean') throw new TxnError('INVALID_ARGUMENT', `distribution.enabled must be a boolean, got ${JSON.stringify(d.enabled)}`);
+  for (const k of ['checkIntervalMs', 'splitBytes', 'minOpsPerSec', 'mergeBytes', 'cooldownMs'] as const) {
+    if (!(typeof d[k] === 'number' && d[k] >= 0 && Number.isFinite(d[k]))) throw new TxnError('INVALID_ARGUMENT', `distribution.${k} must be a number >= 0, got ${JSON.stringify(d[k])}`);
+  }
+  if (!(d.checkIntervalMs >= 50)) throw new TxnError('INVALID_ARGUMENT', `distribution.checkIntervalMs must be >= 50, got ${d.checkIntervalMs}`);
+  for (const k of ['splitLoadShare', 'loadBand', 'mergeLoadShare'] as const) {
+    if (!(typeof d[k] === 'number' && d[k] > 0 && d[k] <= 1)) throw new TxnError('INVALID_ARGUMENT', `distribution.${k} must be a share in (0, 1], got ${JSON.stringify(d[k])}`);
+  }
   return cfg;
 }
 

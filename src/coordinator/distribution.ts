@@ -46,7 +46,10 @@ export interface DistributionEvent {
   end?: string | null;
   from?: number;
   to?: number;
+  /** A short label ('operator', 'balancer: load', ...; a Prometheus label). */
   reason: string;
+  /** The balancer's figures behind the reason (free text), if any. */
+  detail?: string;
   at: string;
   ms: number;
   rows?: number;
@@ -226,7 +229,7 @@ export class Distribution {
     private readonly failpoints: Failpoints,
     private readonly oldestReadable: () => number,
     /** Why ranges may not change on this server (e.g. 'cluster mode'), or null. */
-    private readonly disabled: string | null = null,
+    readonly disabled: string | null = null,
   ) {}
 
   private checkEnabled(): void {
@@ -278,7 +281,7 @@ export class Distribution {
   }
 
   /** Adds a boundary at `key` (no data moves). */
-  split(key: Uint8Array, reason = 'operator'): Promise<ShardMap> {
+  split(key: Uint8Array, reason = 'operator', detail?: string): Promise<ShardMap> {
     return this.serialized(async () => {
       this.checkEnabled();
       const t = performance.now();
@@ -292,13 +295,13 @@ export class Distribution {
       this.persist();
       this.sendMaps();
       this.counters.splits++;
-      this.record({ kind: 'split', begin: hex(keyString(key)), reason, at: new Date().toISOString(), ms: Math.round(performance.now() - t), outcome: 'done' });
+      this.record({ kind: 'split', begin: hex(keyString(key)), reason, ...(detail ? { detail } : {}), at: new Date().toISOString(), ms: Math.round(performance.now() - t), outcome: 'done' });
       return next;
     });
   }
 
   /** Removes the boundary at `key` (both sides must have one owner). */
-  merge(key: Uint8Array, reason = 'operator'): Promise<ShardMap> {
+  merge(key: Uint8Array, reason = 'operator', detail?: string): Promise<ShardMap> {
     return this.serialized(async () => {
       this.checkEnabled();
       const t = performance.now();
@@ -312,7 +315,7 @@ export class Distribution {
       this.persist();
       this.sendMaps();
       this.counters.merges++;
-      this.record({ kind: 'merge', begin: hex(keyString(key)), reason, at: new Date().toISOString(), ms: Math.round(performance.now() - t), outcome: 'done' });
+      this.record({ kind: 'merge', begin: hex(keyString(key)), reason, ...(detail ? { detail } : {}), at: new Date().toISOString(), ms: Math.round(performance.now() - t), outcome: 'done' });
       return next;
     });
   }
@@ -326,11 +329,11 @@ export class Distribution {
    * vm; 4 the barrier's batch writes the marker (the target is complete); 5 once the
    * MVCC window passed vm, the source deletes its rows (dropPrevious).
    */
-  move(begin: Uint8Array, to: number, reason = 'operator'): Promise<DistributionEvent> {
-    return this.serialized(() => this.runMove(keyString(begin), to, reason));
+  move(begin: Uint8Array, to: number, reason = 'operator', detail?: string): Promise<DistributionEvent> {
+    return this.serialized(() => this.runMove(keyString(begin), to, reason, detail));
   }
 
-  private async runMove(beginS: string, to: number, reason: string): Promise<DistributionEvent> {
+  private async runMove(beginS: string, to: number, reason: string, detail?: string): Promise<DistributionEvent> {
     this.checkEnabled();
     const t = performance.now();
     const i = this.current.rangeAt(beginS);
@@ -406,7 +409,7 @@ export class Distribution {
       this.persist();
       this.counters.movesInProgress--;
       this.counters.movesFailed++;
-      const e: DistributionEvent = { kind: 'move', begin: hex(beginS), end: endS === null ? null : hex(endS), from, to, reason, at: new Date().toISOString(), ms: Math.round(performance.now() - t), outcome: 'failed', error: (err as Error).message };
+      const e: DistributionEvent = { kind: 'move', begin: hex(beginS), end: endS === null ? null : hex(endS), from, to, reason, ...(detail ? { detail } : {}), at: new Date().toISOString(), ms: Math.round(performance.now() - t), outcome: 'failed', error: (err as Error).message };
       this.record(e);
       throw err;
     }
@@ -450,6 +453,7 @@ export class Distribution {
       from,
       to,
       reason,
+      ...(detail ? { detail } : {}),
       at: new Date().toISOString(),
       ms: Math.round(performance.now() - t),
       rows,

@@ -9,7 +9,9 @@
 // PAGE_INTERVAL_MS, so it takes a small, bounded share of the shards' time) and counts
 // rows and key+value bytes. The figures are exact as of the last complete pass
 // (`at`), not a snapshot at one version; the pass in progress is reported apart.
-import { keyFromString } from '../keys/bytes.js';
+import { keyFromString, keyString } from '../keys/bytes.js';
+
+const rangeId = (begin: string, end: string | null): string => `${begin}\u0000${end ?? ''}`;
 
 /** What the census reads (the coordinator's shard map and read router; structural, to keep metrics/ free of coordinator imports). */
 export interface CensusSource {
@@ -18,6 +20,19 @@ export interface CensusSource {
     readVersion(): number;
     getRange(readVersion: number, range: { begin: Uint8Array; end: Uint8Array }, limit: number, reverse: boolean): Promise<{ kvs: Uint8Array[]; hasMore: boolean }>;
   };
+}
+
+/** One range of the map as the census counted it (the balancer's size measurements). */
+export interface RangeCensus {
+  /** Latin-1 key strings of the range when it was counted (end null = end of the keyspace). */
+  begin: string;
+  end: string | null;
+  owner: number;
+  keys: number;
+  bytes: number;
+  /** A key that cuts the range's bytes about in half (to the nearest page of PAGE_ROWS rows), or null (one page or less). */
+  middle: string | null;
+  at: number;
 }
 
 export interface ShardCensus {
@@ -42,6 +57,8 @@ const END = new Uint8Array([0xff, 0xff, 0xff, 0xff]);
 
 export class Census {
   private readonly results = new Map<number, ShardCensus>();
+  /** Per range of the map, keyed by begin + NUL + end. */
+  private readonly rangeResults = new Map<string, RangeCensus>();
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
 
@@ -58,8 +75,26 @@ export class Census {
     this.timer = null;
   }
 
+  /** Per shard (worker): every range it owned when its last pass counted them. */
   get(): ShardCensus[] {
-    return this.c.shardMap.shards.map((s) => this.results.get(s.shardId) ?? { shardId: s.shardId, keys: null, bytes: null, at: null });
+    const seen = new Set<number>();
+    const out: ShardCensus[] = [];
+    for (const s of this.c.shardMap.shards) {
+      if (seen.has(s.shardId)) continue;
+      seen.add(s.shardId);
+      out.push(this.results.get(s.shardId) ?? { shardId: s.shardId, keys: null, bytes: null, at: null });
+    }
+    return out.sort((a, b) => a.shardId - b.shardId);
+  }
+
+  /** The last count of each range of the current map (ranges not counted since they appeared are missing). */
+  ranges(): RangeCensus[] {
+    const out: RangeCensus[] = [];
+    for (const s of this.c.shardMap.shards) {
+      const r = this.rangeResults.get(rangeId(s.begin, s.end));
+      if (r) out.push(r);
+    }
+    return out;
   }
 
   private schedule(ms: number): void {
@@ -77,11 +112,15 @@ export class Census {
 
   private async pass(): Promise<void> {
     try {
+      const perShard = new Map<number, { keys: number; bytes: number }>();
+      const counted = new Set<string>();
       for (const s of this.c.shardMap.shards) {
         let begin = keyFromString(s.begin);
         const end = s.end === null ? END : keyFromString(s.end);
         let keys = 0;
         let bytes = 0;
+        /** [first key after the page, bytes before it] of every page boundary. */
+        const cuts: [Uint8Array, number][] = [];
         for (;;) {
           if (this.stopped) return;
           const r = await this.c.reads.getRange(this.c.reads.readVersion(), { begin, end }, PAGE_ROWS, false);
@@ -91,10 +130,28 @@ export class Census {
           const last = r.kvs[r.kvs.length - 2]!;
           begin = new Uint8Array(last.length + 1);
           begin.set(last);
+          cuts.push([begin, bytes]);
           await this.sleep(PAGE_INTERVAL_MS);
         }
-        this.results.set(s.shardId, { shardId: s.shardId, keys, bytes, at: Date.now() });
+        let middle: string | null = null;
+        let best = Infinity;
+        for (const [k, before] of cuts) {
+          if (Math.abs(before - bytes / 2) < best) {
+            best = Math.abs(before - bytes / 2);
+            middle = keyString(k);
+          }
+        }
+        const id = rangeId(s.begin, s.end);
+        counted.add(id);
+        this.rangeResults.set(id, { begin: s.begin, end: s.end, owner: s.shardId, keys, bytes, middle, at: Date.now() });
+        const t = perShard.get(s.shardId) ?? { keys: 0, bytes: 0 };
+        t.keys += keys;
+        t.bytes += bytes;
+        perShard.set(s.shardId, t);
       }
+      const at = Date.now();
+      for (const [shardId, t] of perShard) this.results.set(shardId, { shardId, ...t, at });
+      for (const id of [...this.rangeResults.keys()]) if (!counted.has(id)) this.rangeResults.delete(id);
     } catch {
       // shutting down, or a page failed: the next pass counts again
     }

@@ -20,6 +20,7 @@ import { watchDataDir } from './data-dir-watch.js';
 import { connectionLimit, descriptorLimit } from './fd-limit.js';
 import { ServerMetrics } from '../metrics/server-metrics.js';
 import { Census } from '../metrics/census.js';
+import { Balancer } from '../coordinator/balancer.js';
 import { attachRequestMetrics } from '../metrics/request-metrics.js';
 import { dashboardPages } from '../dashboard/pages.js';
 
@@ -165,6 +166,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
     r.partsReplayed > 0 ? `recovered: finished ${r.partsReplayed} shard parts of decided commits` : 'recovered: nothing in doubt',
   );
   const census = new Census(coordinator);
+  const balancer = new Balancer(coordinator.distribution, coordinator.shards, census, config.distribution, logger);
   const metrics = new ServerMetrics(
     {
       version: VERSION,
@@ -175,7 +177,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
       recovery: r,
       distribution: () => {
         const d = coordinator.distribution;
-        return { map: d.map.toJSON(), move: d.moveInProgress, ...d.counters, history: d.history, byReason: d.byReason };
+        return { map: d.map.toJSON(), move: d.moveInProgress, ...d.counters, history: d.history, byReason: d.byReason, balancer: balancer.status() };
       },
       latestCommittedVersion: () => coordinator.oracle.finishedVersion,
       oldestReadableVersion: () => coordinator.oldestReadableVersion,
@@ -240,6 +242,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
   );
   metrics.start();
   census.start();
+  balancer.start();
   // a deleted data directory: stop at once, before another commit is acknowledged
   // into deleted files (PostgreSQL likewise stops when its lock file is gone)
   const dirWatch = watchDataDir(dataDir, config.dataDir, (reason) => {
@@ -272,6 +275,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
         gateway.stopListening();
         metrics.stop();
         census.stop();
+        await balancer.stop();
         // hand the leadership over first: the others take over at once instead of after the lease TTL
         await cluster?.close();
         await coordinator.close();

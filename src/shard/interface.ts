@@ -6,6 +6,7 @@
 // shard's hot paths free of BigInt arithmetic. The wire and the SDK use bigint.
 import type { WireError } from '../errors.js';
 import type { ShardCounters } from '../metrics/server-metrics.js';
+import type { RangeLoadReport } from './range-load.js';
 
 export const enum MutationKind {
   Set = 0,
@@ -165,6 +166,12 @@ export interface StatsRequest {
   id: number;
 }
 
+/** Reads and writes per owned range since the previous LoadRequest, with load quantiles (shard/range-load.ts). */
+export interface LoadRequest {
+  t: 'load';
+  id: number;
+}
+
 /** Register watches: each fires once the key's value differs from { present, value } (no reply of its own). */
 export interface WatchRequest {
   t: 'watch';
@@ -318,7 +325,8 @@ export type ShardRequest =
   | DecideRequest
   | ForgetRequest
   | HorizonRequest
-  | StatsRequest;
+  | StatsRequest
+  | LoadRequest;
 
 /** A shard's counters; the shape is declared once, in metrics (which every folder may use). */
 export type ShardStats = ShardCounters;
@@ -334,6 +342,8 @@ export type ShardReply =
   | { id: number; kvs: PackedBytes; more: boolean }
   | { id: number; ok: true; busy?: boolean }
   | { id: number; stats: ShardStats }
+  /** Reply to LoadRequest: mapVersion = the map the shard's ranges come from. */
+  | { id: number; load: { mapVersion: number; ranges: RangeLoadReport[] } }
   /** Reply to SubscribeShardRequest: the window's changes after fromVersion, in version order. */
   | { id: number; history: ChangeRecord[] }
   | ShardEvent;

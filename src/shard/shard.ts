@@ -37,6 +37,7 @@ import { VersionWindow, type Tombstone } from './mvcc.js';
 import { ShardLive } from './live.js';
 import { encodeTombstone, markKey, netEffect, pointValue, tombstoneApplyOps, tombstoneKey, type NetEffect } from './apply.js';
 import { WriteOps, type ShardStorage } from './storage.js';
+import { RangeLoad } from './range-load.js';
 
 interface Queued extends PendingWrites {
   commitVersion: number;
@@ -80,6 +81,8 @@ export class Shard {
   window: VersionWindow;
   /** Watches and change feeds (live.ts). */
   readonly live = new ShardLive();
+  /** Reads and writes per owned range, and sampled keys (the balancer's measurements). */
+  readonly load = new RangeLoad();
   private readonly queue: Queued[] = [];
   private readonly byVersion = new Map<number, Queued>();
   private readonly forgets: Uint8Array[] = [];
@@ -203,6 +206,9 @@ export class Shard {
         case 'stats':
           replies.push({ id: req.id, stats: this.stats() });
           return;
+        case 'load':
+          replies.push({ id: req.id, load: { mapVersion: this.mapVersion, ranges: this.load.report() } });
+          return;
         case 'watch':
           this.live.watch(req.watches, (keys) => keys.map((k) => this.latest(k)), this.window.newestVersion, replies);
           return;
@@ -240,6 +246,8 @@ export class Shard {
     if (req.mapVersion < this.mapVersion) return;
     this.mapVersion = req.mapVersion;
     this.served = req.served;
+    // load is counted for the ranges this shard owns (not those it serves old reads of)
+    this.load.setRanges(req.served.filter((s) => s[3] === null).map((s) => [s[0], s[1]] as const));
   }
 
   /** Whether this shard serves reads of [begin, end) (end null: the single key `begin`) at `rv`. */
@@ -365,7 +373,13 @@ export class Shard {
 
   /** Many point reads in one RocksDB multi-get and one reply. */
   private gets(id: number, keys: Uint8Array[], versions: number[], maxBytes: number): ShardReply {
-    if (this.served !== null) for (let i = 0; i < keys.length; i++) this.checkServed(keyString(keys[i]!), null, versions[i]!);
+    if (this.served !== null) {
+      for (let i = 0; i < keys.length; i++) {
+        const ks = keyString(keys[i]!);
+        this.checkServed(ks, null, versions[i]!);
+        this.load.read(ks);
+      }
+    }
     // read in small chunks and stop once the reply holds maxBytes of values (after at
     // least one): the reply's memory is bounded, the rest is refused (retryable)
     const values: (Uint8Array | null)[] = new Array(keys.length).fill(null);
@@ -416,7 +430,11 @@ export class Shard {
    */
   private range(req: RangeRequest): ShardReply {
     this.checkReadable(req.readVersion);
-    if (this.served !== null) this.checkServed(keyString(req.begin), keyString(req.end), req.readVersion);
+    if (this.served !== null) {
+      const b = keyString(req.begin);
+      this.checkServed(b, keyString(req.end), req.readVersion);
+      this.load.read(b);
+    }
     this.counters.reads++;
     const { readVersion, limit, reverse } = req;
     const w = this.window;
@@ -572,6 +590,8 @@ export class Shard {
       if (m.kind === MutationKind.ClearRange) ranges.push([keyString(m.key), keyString(m.param)]);
       else keys.push(keyString(m.key));
     }
+    for (const k of keys) this.load.write(k);
+    for (const [b] of ranges) this.load.write(b);
     const q: Queued = {
       commitVersion: req.commitVersion,
       state,

@@ -64,7 +64,7 @@ describe('kill -9 at each move failpoint', () => {
     const dir = tempDir('txkv-movefp');
     dirs.push(dir);
     const port = await freePort();
-    let srv = await spawnServer(dir, port, { env: { TXKV_MVCC_WINDOW_MS: '1000' } });
+    let srv = await spawnServer(dir, port, { env: { TXKV_MVCC_WINDOW_MS: '1000', TXKV_DISTRIBUTION_ENABLED: 'false' } });
     let db = await connect({ endpoints: [srv.url] });
     for (let i = 0; i < ROWS; i += 500) {
       await db.transact(async (tx) => {
@@ -80,7 +80,7 @@ describe('kill -9 at each move failpoint', () => {
     srv.proc.kill('SIGTERM');
     await srv.exited;
 
-    srv = await spawnServer(dir, port, { failpoints: `${name}=1`, env: { TXKV_MVCC_WINDOW_MS: '1000' } });
+    srv = await spawnServer(dir, port, { failpoints: `${name}=1`, env: { TXKV_MVCC_WINDOW_MS: '1000', TXKV_DISTRIBUTION_ENABLED: 'false' } });
     db = await connect({ endpoints: [srv.url] });
     // writes keep coming while the range moves (they must all survive, or not be acknowledged)
     let acked = 0;
@@ -106,7 +106,7 @@ describe('kill -9 at each move failpoint', () => {
     expect(srv.logs.join('\n')).toContain(`failpoint ${name} fired`);
     await db.close();
 
-    srv = await spawnServer(dir, port, { env: { TXKV_MVCC_WINDOW_MS: '1000' } });
+    srv = await spawnServer(dir, port, { env: { TXKV_MVCC_WINDOW_MS: '1000', TXKV_DISTRIBUTION_ENABLED: 'false' } });
     expect(logEvent(srv.logs, 'MoveRecovered') ?? logEvent(srv.logs, 'RecoveryDone')).toBeTruthy();
     const after = await mapOf(srv);
     expect(rangeAt(after, 'mv/').owner).toBe(SWITCHED[name] ? to : from);
