@@ -69,6 +69,14 @@ interface CompareOptions {
   txkvRoots: Record<string, string>;
   /** Writers of the failover measurement on txkv-cluster (0 = skip it). */
   failoverWriters: number;
+  /**
+   * txkv's layout of the bench keys: 'even' = split points that give each shard an equal part
+   * (benchSplitPoints); 'one-prefix' = the server's default split points, under which every
+   * bench key ('k' + 15 digits) starts on one worker (the automatic distribution spreads them).
+   */
+  txkvKeys: 'even' | 'one-prefix';
+  /** txkv's distribution.enabled (automatic splits and moves). */
+  txkvDistribution: boolean;
 }
 
 interface SweepRun {
@@ -194,18 +202,33 @@ async function startSystem(system: System, shards: number, rows: number, txkvRoo
   return withIdleCpu(await startSystemOnly(system, shards, rows, txkvRoots));
 }
 
+/** txkv's key layout and distribution setting of this run (--txkv-keys, --txkv-distribution). */
+let txkvLayout: { keys: CompareOptions['txkvKeys']; distribution: boolean } = { keys: 'even', distribution: true };
+
 async function startSystemOnly(system: System, shards: number, rows: number, txkvRoots: Record<string, string>): Promise<LiveSystem | SystemRun> {
   log(`starting ${system}${system.startsWith('txkv') ? ` (${shards} shards)` : ''}`);
   if (system === CLUSTER) return startCluster(shards, rows);
   const started = system.startsWith('txkv@')
     ? await startTxkv(shards, benchSplitPoints(rows, shards), txkvRoots[system], system)
-    : await startPeer(system as AdapterSpec['system'], shards, rows);
+    : await startPeer(system as AdapterSpec['system'], shards, rows, { onePrefix: txkvLayout.keys === 'one-prefix', distribution: txkvLayout.distribution });
   if (!started.ok) {
     log(`skipping ${system}: ${started.reason}`);
     return { system, skipped: started.reason, reports: [], failures: [] };
   }
   const peer = started.peer;
   return { run: { system, version: peer.version, reports: [], failures: [] }, spec: peer.spec, stop: () => peer.stop(), loaded: new Set(), ...(peer.pids ? { pids: peer.pids } : {}) };
+}
+
+/** The range map's size, the split/move/merge counts and each worker's share of reads and writes (the balancer's measurements), from /v1/status. */
+async function distributionOf(endpoint: string): Promise<SuiteReport['txkvDistribution']> {
+  try {
+    const res = await fetch(endpoint.replace(/^ws/, 'http') + '/v1/status');
+    const d = ((await res.json()) as { distribution?: { map: { ranges: unknown[] }; splits: number; moves: number; merges: number; balancer?: { workers: { share: number }[] } } }).distribution;
+    if (!d) return undefined;
+    return { ranges: d.map.ranges.length, splits: d.splits, moves: d.moves, merges: d.merges, workerShares: (d.balancer?.workers ?? []).map((w) => w.share) };
+  } catch {
+    return undefined;
+  }
 }
 
 async function runOne(live: LiveSystem, name: string, o: CompareOptions, ratePerSec?: number): Promise<SuiteReport | undefined> {
@@ -239,6 +262,7 @@ async function runOne(live: LiveSystem, name: string, o: CompareOptions, ratePer
       ...(onLoadStart ? { onLoadStart } : {}),
     });
     live.loaded.add(workload.keyspace);
+    if (live.spec.system === 'txkv' && !live.cluster) report.txkvDistribution = await distributionOf(live.spec.endpoint);
     if (cpu0 !== undefined && cpu1 !== undefined && report.ops > 0) report.serverCpuUsPerOp = Math.round(((cpu1 - cpu0) / report.ops) * 10) / 10;
     return report;
   } catch (err) {
@@ -342,7 +366,7 @@ export function renderMarkdown(date: string, o: CompareOptions, runs: SystemRun[
   lines.push('');
   lines.push(`Run: ${o.rows.toLocaleString('en-US')}-row keyspace (16-byte keys, 8-100-byte values), ${o.clients} clients (w1: 1), ` +
     `${o.seconds} s measured after ${o.warmup} s warm-up per workload, ${o.procs} generator process(es) (${o.procs === 0 ? 'in the compare process' : 'forked'}), ` +
-    `txkv with ${o.shards} shard(s), seed ${o.seed}. Every system on loopback with a temp data dir, every commit durable; ` +
+    `txkv with ${o.shards} shard(s)${o.txkvKeys === 'one-prefix' ? ' and the default split points (every key starts on one worker)' : ''}, automatic distribution ${o.txkvDistribution ? 'on' : 'off'}, seed ${o.seed}. Every system on loopback with a temp data dir, every commit durable; ` +
     'all systems up for the whole run, each workload run on each system in turn. ' +
     `Reproduce: \`bash scripts/install-peers.sh && npm run build && node dist/bench/compare.js${o.argv.length ? ' ' + o.argv.join(' ') : ''}\` (see bench/README.md).`);
   lines.push('');
@@ -457,6 +481,25 @@ export function renderMarkdown(date: string, o: CompareOptions, runs: SystemRun[
         lines.push(`| ${h.scenario} | ${fmt(h.requestsPerSec)} | ${h.p50Ms} | ${h.p90Ms} | ${h.p99Ms} | ${h.maxMs} | ${Object.entries(h.statusCodes).map(([c, n]) => `${c}: ${fmt(n)}`).join(', ')} | ${h.errors + h.timeouts} |`);
       }
     }
+    lines.push('');
+  }
+  const distRows: string[] = [];
+  const distRow = (label: string, r: SuiteReport): void => {
+    const d = r.txkvDistribution;
+    if (d) distRows.push(`| ${label} | ${r.workload} | ${d.ranges} | ${d.splits} | ${d.moves} | ${d.merges} | ${d.workerShares.map((x) => `${Math.round(x * 100)} %`).join(' / ')} |`);
+  };
+  for (const run of runs) for (const r of run.reports) distRow(run.system, r);
+  for (const s of sweep) for (const r of s.reports) distRow(`txkv, ${s.shards} shard(s)`, r);
+  if (distRows.length > 0) {
+    lines.push('## txkv data distribution after each workload (same run)');
+    lines.push('');
+    lines.push(`Keys: ${o.txkvKeys === 'one-prefix' ? 'the default split points (every bench key starts on one worker)' : 'split points that give each shard an equal part'}; ` +
+      `automatic distribution ${o.txkvDistribution ? 'on' : 'off'}. Ranges in the map, splits/moves/merges since the server started, and each worker's share of the reads and writes ` +
+      'of the last seconds (/v1/status distribution.balancer.workers).');
+    lines.push('');
+    lines.push('| server | workload | ranges | splits | moves | merges | worker shares |');
+    lines.push('|---|---|---:|---:|---:|---:|---|');
+    lines.push(...distRows);
     lines.push('');
   }
   if (sweep.length > 0) {
@@ -581,6 +624,8 @@ export async function runCompare(argv: string[]): Promise<number> {
       date: { type: 'string' },
       'txkv-root': { type: 'string' },
       'failover-writers': { type: 'string', default: '50' },
+      'txkv-keys': { type: 'string', default: 'even' },
+      'txkv-distribution': { type: 'string', default: 'on' },
     },
     strict: true,
   });
@@ -600,6 +645,8 @@ export async function runCompare(argv: string[]): Promise<number> {
   }
   const workloads = (a.workloads ?? '').split(',').map((s) => s.trim());
   for (const w of workloads) workloadByName(w);
+  if (a['txkv-keys'] !== 'even' && a['txkv-keys'] !== 'one-prefix') throw new Error(`--txkv-keys must be even or one-prefix, got '${a['txkv-keys']}'`);
+  if (a['txkv-distribution'] !== 'on' && a['txkv-distribution'] !== 'off') throw new Error(`--txkv-distribution must be on or off, got '${a['txkv-distribution']}'`);
   const o: CompareOptions = {
     systems,
     workloads,
@@ -617,11 +664,14 @@ export async function runCompare(argv: string[]): Promise<number> {
     sweepWorkloads: (a['sweep-workloads'] ?? '').split(',').map((x) => x.trim()),
     httpSeconds: Number(a['http-seconds']),
     argv: argv.filter((x, i) => x !== '--out' && argv[i - 1] !== '--out'),
+    txkvKeys: a['txkv-keys'] as CompareOptions['txkvKeys'],
+    txkvDistribution: a['txkv-distribution'] === 'on',
     txkvRoots,
     failoverWriters: Number(a['failover-writers']),
     halfPeak: (a['half-peak'] ?? '').split(',').filter((x) => x.trim() !== '').map((x) => x.trim()),
     outDir: a.out ?? fileURLToPath(new URL('../../bench/results/', import.meta.url)),
   };
+  txkvLayout = { keys: o.txkvKeys, distribution: o.txkvDistribution };
   const date = a.date ?? new Date().toISOString().slice(0, 10);
   const raw = o.raw ? await measureRaw(o) : {};
   const runs = await runInterleaved(o);

@@ -107,8 +107,11 @@ function collectOutput(child: ChildProcess): () => string {
   return () => out;
 }
 
-/** `root`: another txkv build's repository root to run (compare.js --txkv-root); `label` names it in the report. */
-export async function startTxkv(shards: number, splitPoints?: string[], root?: string, label = 'txkv'): Promise<PeerStart> {
+/**
+ * `root`: another txkv build's repository root to run (compare.js --txkv-root); `label` names it in the report;
+ * `distribution`: the server's [distribution] settings (compare.js --txkv-distribution).
+ */
+export async function startTxkv(shards: number, splitPoints?: string[], root?: string, label = 'txkv', distribution?: { enabled: boolean }): Promise<PeerStart> {
   const dataDir = tempDir('txkv');
   const child = fork(fileURLToPath(new URL('./serve-txkv.js', import.meta.url)), [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
   const output = collectOutput(child);
@@ -116,7 +119,7 @@ export async function startTxkv(shards: number, splitPoints?: string[], root?: s
     const url = await new Promise<string>((resolve, reject) => {
       child.once('message', (m: { url: string }) => resolve(m.url));
       child.once('exit', (code) => reject(new Error(`txkv server exited (${code}): ${output()}`)));
-      child.send({ dataDir, shards, splitPoints, ...(root ? { root } : {}) });
+      child.send({ dataDir, shards, splitPoints, ...(root ? { root } : {}), ...(distribution ? { distribution } : {}) });
     });
     return {
       ok: true,
@@ -256,11 +259,21 @@ export async function startPostgres(): Promise<PeerStart> {
   }
 }
 
-/** `rows`: the flat keyspace's size, so txkv's shards split it evenly (benchSplitPoints). */
-export function startPeer(system: AdapterSpec['system'], shards: number, rows?: number): Promise<PeerStart> {
+/**
+ * `rows`: the flat keyspace's size, so txkv's shards split it evenly (benchSplitPoints);
+ * `txkv.onePrefix`: use the server's default split points instead (every bench key shares
+ * the prefix 'k000…' and starts on one worker); `txkv.distribution`: automatic distribution on or off.
+ */
+export function startPeer(system: AdapterSpec['system'], shards: number, rows?: number, txkv: { onePrefix?: boolean; distribution?: boolean } = {}): Promise<PeerStart> {
   switch (system) {
     case 'txkv':
-      return startTxkv(shards, rows !== undefined ? benchSplitPoints(rows, shards) : undefined);
+      return startTxkv(
+        shards,
+        rows !== undefined && !txkv.onePrefix ? benchSplitPoints(rows, shards) : undefined,
+        undefined,
+        'txkv',
+        txkv.distribution === undefined ? undefined : { enabled: txkv.distribution },
+      );
     case 'etcd':
       return startEtcd();
     case 'redis':

@@ -14,6 +14,8 @@ interface Start {
   durability?: 'fsync' | 'buffered';
   /** Repository root of another txkv build to run instead of this one. */
   root?: string;
+  /** The [distribution] settings (automatic splits and moves); absent: the server's defaults. */
+  distribution?: { enabled?: boolean };
 }
 
 process.once('message', (m: Start) => {
@@ -29,6 +31,7 @@ process.once('message', (m: Start) => {
       ...(m.splitPoints ? { splitPoints: m.splitPoints } : {}),
       logLevel: 'error',
       ...(m.durability ? { durability: m.durability } : {}),
+      ...(m.distribution ? { distribution: m.distribution } : {}),
     });
     process.send?.({ url: server.url });
     process.on('message', (msg: unknown) => {

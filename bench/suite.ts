@@ -30,6 +30,8 @@ export type SuiteReport = BenchReport & {
   targetTxPerSec?: number;
   /** CPU of the system's server processes over the measured window per operation (µs; compare.ts). */
   serverCpuUsPerOp?: number;
+  /** txkv: the range map and each worker's share of reads and writes at the end of the workload (/v1/status, compare.ts). */
+  txkvDistribution?: { ranges: number; splits: number; moves: number; merges: number; workerShares: number[] };
 };
 
 function logLine(progress: boolean, line: string): void {

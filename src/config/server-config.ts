@@ -87,7 +87,7 @@ const DEFAULT_DISTRIBUTION: DistributionConfig = {
   splitBytes: 128 * 1024 * 1024,
   splitLoadShare: 0.25,
   loadBand: 0.2,
-  minOpsPerSec: 200,
+  minOpsPerSec: 50,
   mergeBytes: 16 * 1024 * 1024,
   mergeLoadShare: 0.02,
   cooldownMs: 30_000,

@@ -23,7 +23,7 @@ interface StatusShard {
 }
 interface Status {
   shards: StatusShard[];
-  distribution: { splits: number; moves: number; merges: number; map: { ranges: { owner: number }[] }; balancer: { actions: number; workers: { share: number }[] } };
+  distribution: { splits: number; moves: number; merges: number; history: { kind: string; ms: number; at: string }[]; map: { ranges: { owner: number }[] }; balancer: { actions: number; workers: { share: number }[] } };
 }
 
 async function status(t: TestServer): Promise<Status> {
@@ -160,7 +160,9 @@ describe('automatic distribution (the balancer)', () => {
       await w.stop();
     }
     const s = await status(t);
-    const detail = `shares ${shares.map((x) => (x * 100).toFixed(0) + ' %').join(' ')}; splits ${s.distribution.splits}, moves ${s.distribution.moves}; ${JSON.stringify(w.counts)}`;
+    const events = s.distribution.history.map((e) => `${e.kind} ${e.ms} ms at +${Date.parse(e.at) - started} ms`).join(', ');
+    const detail = `shares ${shares.map((x) => (x * 100).toFixed(0) + ' %').join(' ')}; splits ${s.distribution.splits}, moves ${s.distribution.moves}; ${JSON.stringify(w.counts)}; events: ${events}`;
+    if (process.env.BAL_SHOW) console.log(`spread at ${spreadAt}: ${detail}`);
     expect(spreadAt, `load did not spread within 30 s: ${detail}`).toBeGreaterThan(0);
     expect(w.failures, detail).toEqual([]);
     expect(w.counts.audits).toBeGreaterThan(3);

@@ -72,7 +72,7 @@ describe('balancer decide()', () => {
   });
 
   it('does nothing with load below minOpsPerSec, or with one worker', () => {
-    expect(decide(four, uniformMeasures(four, ACCTS, 100), config, NOW)).toBeNull();
+    expect(decide(four, uniformMeasures(four, ACCTS, 40), config, NOW)).toBeNull();
     const one = new ShardMap(1, []);
     expect(decide(one, uniformMeasures(one, ACCTS, 5000), config, NOW)).toBeNull();
   });
@@ -144,11 +144,12 @@ describe('balancer decide()', () => {
       ['c', 'd', 1],
       ['d', null, 0],
     ]);
+    // 0.2 ops/s each: an idle server (below minOpsPerSec, whose 2 % is the bar)
     const m = [
-      { ...idle(), opsPerSec: 1, changedAt: NOW - 1000 },
-      { ...idle(), opsPerSec: 1 },
-      { ...idle(), opsPerSec: 1 },
-      { ...idle(), opsPerSec: 1 },
+      { ...idle(), opsPerSec: 0.2, changedAt: NOW - 1000 },
+      { ...idle(), opsPerSec: 0.2 },
+      { ...idle(), opsPerSec: 0.2 },
+      { ...idle(), opsPerSec: 0.2 },
     ];
     // the first pair changed within the cooldown; the others have different owners
     expect(decide(map, m, config, NOW)).toBeNull();
