@@ -96,11 +96,19 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
     try {
       const d = await ensureClusterDatabase(etcd, { databaseId: randomUUID(), shards: config.shards, splitPoints: wantedSplitPoints.map((p) => Buffer.from(p).toString('hex')) });
       wanted = { shards: d.shards, splitPoints: d.splitPoints.map((h) => new Uint8Array(Buffer.from(h, 'hex'))), explicitSplitPoints: true, databaseId: d.databaseId };
+      // the layout is the cluster's; --shards cannot be refused here (its default is
+      // indistinguishable from an explicit value), so say which count wins
+      if (d.shards !== config.shards) {
+        logger.warn({ event: 'ClusterLayout', shards: d.shards, configured: config.shards }, `the cluster's database has ${d.shards} shards; the configured ${config.shards} is ignored`);
+      }
     } catch (err) {
       etcd.close();
       throw new Error(`cannot reach the cluster's etcd at ${config.cluster.etcdEndpoints.join(', ')}: ${(err as Error).message}`, { cause: err });
     }
   }
+  // what makes a commit durable: in cluster mode the etcd log (a majority's fsync), and the
+  // shards write RocksDB without their own fsync, so durability=fsync would mislead
+  const durability = etcd ? 'etcd-majority' : config.durability;
   const { db, created, splitPoints, databaseId } = await openDatabase(dataDir, wanted, { shown: config.dataDir, allowNewDatabase: opts.allowNewDatabase, rocksdb: config.rocksdb });
   let cluster: ClusterNode | null = null;
   let followFrom: number | undefined;
@@ -173,7 +181,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
       census: () => census.get(),
       databaseId,
       cluster: () => cluster?.status() ?? null,
-      settings: { ...config, dataDir },
+      settings: { ...config, dataDir, shards: wanted.shards, durability },
       recovery: r,
       distribution: () => {
         const d = coordinator.distribution;
@@ -237,7 +245,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
   const web = url.replace(/^ws/, 'http');
   const doors = { dashboardUrl: `${web}/`, httpApiUrl: `${web}/v1/ (docs/http-api.md, ${web}/v1/openapi.json)`, metricsUrl: `${web}/metrics`, statusUrl: `${web}/v1/status` };
   logger.info(
-    { event: 'ServerStarted', url, ...doors, port: gateway.port, shards: config.shards, durability: config.durability, uwsNative: gateway.native, ms: Date.now() - started },
+    { event: 'ServerStarted', url, ...doors, port: gateway.port, shards: wanted.shards, durability, uwsNative: gateway.native, ms: Date.now() - started },
     `txkv serving on ${url}; dashboard ${doors.dashboardUrl}, HTTP API ${web}/v1/, metrics ${doors.metricsUrl}`,
   );
   metrics.start();

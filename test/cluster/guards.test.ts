@@ -44,6 +44,11 @@ describe.skipIf(!HAVE_ETCD)('leader guards (1 etcd member, 1 node)', () => {
     await c.stop();
   });
 
+  it('status names the etcd log as what makes commits durable, not the shards\' fsync', async () => {
+    const s = (await c.status(0)) as unknown as { durability?: string } | null;
+    expect(s?.durability).toBe('etcd-majority');
+  });
+
   it('an append after the leader key changed hands is refused by etcd: UNAVAILABLE, nothing logged', { timeout: 60_000 }, async () => {
     const logged = logKeys();
     const keyRevision = (): number | null => {
