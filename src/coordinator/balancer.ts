@@ -178,6 +178,8 @@ interface Tracked {
   quantiles: string[];
   movedAt: number | null;
   changedAt: number | null;
+  /** False while opsPerSec is an estimate (a split's part, a merge): the first report replaces it. */
+  measured: boolean;
 }
 
 const rangeId = (begin: string, end: string | null): string => `${begin}\u0000${end ?? ''}`;
@@ -206,8 +208,8 @@ const hex = (s: string): string => Buffer.from(s, 'latin1').toString('hex');
 /**
  * The loop: every checkIntervalMs, ask every shard for its per-range load (LoadRequest),
  * smooth it, join the census' sizes, and carry out decide()'s actions one after another
- * (a split's parts inherit equal shares of its load until measured; a move keeps the
- * range's load) until it returns null.
+ * until it returns null or a split was made (its parts are measured in the next round
+ * before any of them moves; a move keeps the range's load).
  */
 export class Balancer {
   private readonly tracked = new Map<string, Tracked>();
@@ -268,13 +270,14 @@ export class Balancer {
       current.add(id);
       const rep = reports.get(id);
       // a range seen for the first time (at start, or made by hand) rests for the cooldown before a merge
-      const t = this.tracked.get(id) ?? { opsPerSec: null, readsPerSec: 0, writesPerSec: 0, quantiles: [], movedAt: null, changedAt: Date.now() };
+      const t = this.tracked.get(id) ?? { opsPerSec: null, readsPerSec: 0, writesPerSec: 0, quantiles: [], movedAt: null, changedAt: Date.now(), measured: false };
       this.tracked.set(id, t);
       if (!rep || rep.ms <= 0) continue;
       const reads = (rep.reads * 1000) / rep.ms;
       const writes = (rep.writes * 1000) / rep.ms;
       const a = 1 - Math.exp(-rep.ms / SMOOTH_MS);
-      if (t.opsPerSec === null) {
+      if (t.opsPerSec === null || !t.measured) {
+        t.measured = true;
         t.readsPerSec = reads;
         t.writesPerSec = writes;
         t.opsPerSec = reads + writes;
@@ -315,6 +318,9 @@ export class Balancer {
         this.actions++;
         this.last = { at: new Date().toISOString(), action, outcome: 'done' };
         this.logger.info({ event: 'BalancerAction', ...action }, `balancer: ${describe(action)}`);
+        // a split's parts are measured before they move: its quantiles may come from a
+        // burst (a bulk load) that does not show where the load is now
+        if (action.kind === 'split') return;
       } catch (err) {
         this.last = { at: new Date().toISOString(), action, outcome: 'failed', error: (err as Error).message };
         this.logger.warn({ event: 'BalancerActionFailed', ...action, err: (err as Error).message }, `balancer: ${describe(action)} failed: ${(err as Error).message}`);
@@ -340,8 +346,10 @@ export class Balancer {
           readsPerSec: (parent?.readsPerSec ?? 0) / parts,
           writesPerSec: (parent?.writesPerSec ?? 0) / parts,
           quantiles: [],
-          movedAt: parent?.movedAt ?? null,
+          // a part is a new range: the cooldown of a moved parent does not hold it back
+          movedAt: null,
           changedAt: now,
+          measured: false,
         });
       }
     } else if (a.kind === 'move') {
@@ -367,6 +375,7 @@ export class Balancer {
         quantiles: [],
         movedAt: null,
         changedAt: now,
+        measured: false,
       });
     }
   }
