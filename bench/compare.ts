@@ -20,7 +20,7 @@ import { processCpuMicros } from './proc-cpu.js';
 import type { RocksRawResult } from './raw/rocksdb.js';
 import { runHttpScenarios, type HttpResult } from './http.js';
 import { measureUwsEcho, type EchoResult } from './raw/uws-echo.js';
-import { runSuite, type SuiteReport } from './suite.js';
+import { runSuite, type SuiteReport, type ThreadCpuReport } from './suite.js';
 import { WORKLOAD_NAMES, workloadByName } from './workloads/index.js';
 
 /**
@@ -31,6 +31,8 @@ type System = string;
 const PEERS: AdapterSpec['system'][] = ['txkv', 'etcd', 'redis', 'postgres'];
 const ALL_SYSTEMS: System[] = [...PEERS];
 const CLUSTER = 'txkv-cluster';
+/** txkv with gatewayThreads = N (--gateway-threads N[,N...]): systems txkv/gwN beside txkv. */
+const GATEWAY_VARIANT = /^txkv\/gw(\d+)$/;
 
 /** FoundationDB's published single-core figures and issue 4's txkv targets, per workload. */
 const REFERENCE: Record<string, { fdb?: string; target?: number }> = {
@@ -208,9 +210,12 @@ let txkvLayout: { keys: CompareOptions['txkvKeys']; distribution: boolean } = { 
 async function startSystemOnly(system: System, shards: number, rows: number, txkvRoots: Record<string, string>): Promise<LiveSystem | SystemRun> {
   log(`starting ${system}${system.startsWith('txkv') ? ` (${shards} shards)` : ''}`);
   if (system === CLUSTER) return startCluster(shards, rows);
+  const gw = GATEWAY_VARIANT.exec(system);
   const started = system.startsWith('txkv@')
     ? await startTxkv(shards, benchSplitPoints(rows, shards), txkvRoots[system], system)
-    : await startPeer(system as AdapterSpec['system'], shards, rows, { onePrefix: txkvLayout.keys === 'one-prefix', distribution: txkvLayout.distribution });
+    : gw
+      ? await startTxkv(shards, benchSplitPoints(rows, shards), undefined, system, undefined, Number(gw[1]))
+      : await startPeer(system as AdapterSpec['system'], shards, rows, { onePrefix: txkvLayout.keys === 'one-prefix', distribution: txkvLayout.distribution });
   if (!started.ok) {
     log(`skipping ${system}: ${started.reason}`);
     return { system, skipped: started.reason, reports: [], failures: [] };
@@ -231,6 +236,37 @@ async function distributionOf(endpoint: string): Promise<SuiteReport['txkvDistri
   }
 }
 
+interface ThreadSample {
+  at: number;
+  generatorMs: number;
+  processMs: number;
+  threads: Map<string, number>;
+}
+
+/** The txkv server's CPU by thread so far (GET /v1/status `threads`, `processCpuMs`) and this process's (the generator). */
+async function sampleThreads(endpoint: string): Promise<ThreadSample | null> {
+  try {
+    const { user, system } = process.cpuUsage();
+    const at = performance.now();
+    const res = await fetch(endpoint.replace(/^ws/, 'http') + '/v1/status');
+    const st = (await res.json()) as { processCpuMs?: number; threads?: { name: string; cpuMs: number | null }[] };
+    if (!st.threads || st.processCpuMs === undefined) return null;
+    return { at, generatorMs: (user + system) / 1000, processMs: st.processCpuMs, threads: new Map(st.threads.filter((t) => t.cpuMs !== null).map((t) => [t.name, t.cpuMs!])) };
+  } catch {
+    return null;
+  }
+}
+
+function threadCpu(a: ThreadSample, b: ThreadSample): ThreadCpuReport {
+  const ms = b.at - a.at;
+  const pct = (d: number): number => Math.round((d / ms) * 1000) / 10;
+  return {
+    threads: [...b.threads].map(([name, v]) => ({ name, pct: pct(v - (a.threads.get(name) ?? 0)) })),
+    serverPct: pct(b.processMs - a.processMs),
+    generatorPct: pct(b.generatorMs - a.generatorMs),
+  };
+}
+
 async function runOne(live: LiveSystem, name: string, o: CompareOptions, ratePerSec?: number): Promise<SuiteReport | undefined> {
   const workload = workloadByName(name);
   const load = !live.loaded.has(workload.keyspace);
@@ -240,10 +276,24 @@ async function runOne(live: LiveSystem, name: string, o: CompareOptions, ratePer
   let cpu1: number | undefined;
   const timers: NodeJS.Timeout[] = [];
   const pids = live.pids;
+  // txkv: CPU by thread over the same window, from /v1/status (main, gateway threads, shards)
+  const endpoint = live.spec.system === 'txkv' && !live.cluster ? live.spec.endpoint : null;
+  let threads0: Promise<ThreadSample | null> | undefined;
+  let threads1: Promise<ThreadSample | null> | undefined;
   const onLoadStart = pids
     ? (): void => {
-        timers.push(setTimeout(() => (cpu0 = processCpuMicros(pids())), o.warmup * 1000));
-        timers.push(setTimeout(() => (cpu1 = processCpuMicros(pids())), (o.warmup + o.seconds) * 1000));
+        timers.push(
+          setTimeout(() => {
+            cpu0 = processCpuMicros(pids());
+            if (endpoint) threads0 = sampleThreads(endpoint);
+          }, o.warmup * 1000),
+        );
+        timers.push(
+          setTimeout(() => {
+            cpu1 = processCpuMicros(pids());
+            if (endpoint) threads1 = sampleThreads(endpoint);
+          }, (o.warmup + o.seconds) * 1000),
+        );
       }
     : undefined;
   try {
@@ -264,6 +314,8 @@ async function runOne(live: LiveSystem, name: string, o: CompareOptions, ratePer
     live.loaded.add(workload.keyspace);
     if (live.spec.system === 'txkv' && !live.cluster) report.txkvDistribution = await distributionOf(live.spec.endpoint);
     if (cpu0 !== undefined && cpu1 !== undefined && report.ops > 0) report.serverCpuUsPerOp = Math.round(((cpu1 - cpu0) / report.ops) * 10) / 10;
+    const [t0, t1] = await Promise.all([threads0, threads1]);
+    if (t0 && t1) report.threadCpu = threadCpu(t0, t1);
     return report;
   } catch (err) {
     const message = (err as Error).message.split('\n')[0] ?? String(err);
@@ -399,6 +451,16 @@ export function renderMarkdown(date: string, o: CompareOptions, runs: SystemRun[
       const f = r.failures.find((x) => x.workload === name);
       if (f) lines.push(`| ${r.system} | | **failed**: ${f.message.replace(/\|/g, '\\|')} | | | | | | | |`);
       else if (r.skipped) lines.push(`| ${r.system} | | skipped (not installed or did not start) | | | | | | | |`);
+    }
+    const withCpu = rows.filter((r) => r.threadCpu);
+    if (withCpu.length > 0) {
+      lines.push('');
+      lines.push('CPU by thread over the measured window, % of one core (/proc via /v1/status; "server" is the whole process, RocksDB and libuv threads included; "generator" is the load generator\'s process):');
+      lines.push('');
+      for (const r of withCpu) {
+        const c = r.threadCpu!;
+        lines.push(`- ${r.system}: ${c.threads.map((t) => `${t.name} ${t.pct}`).join(', ')}; server ${c.serverPct}; generator ${c.generatorPct}`);
+      }
     }
     lines.push('');
     const sqlEtcd = rows.filter((x) => x.system === 'etcd' || x.system === 'postgres');
@@ -623,6 +685,7 @@ export async function runCompare(argv: string[]): Promise<number> {
       out: { type: 'string' },
       date: { type: 'string' },
       'txkv-root': { type: 'string' },
+      'gateway-threads': { type: 'string', default: '' },
       'failover-writers': { type: 'string', default: '50' },
       'txkv-keys': { type: 'string', default: 'even' },
       'txkv-distribution': { type: 'string', default: 'on' },
@@ -640,7 +703,12 @@ export async function runCompare(argv: string[]): Promise<number> {
     if (at >= 0) systems[at] = label;
     else systems.splice(systems.indexOf('txkv') + 1, 0, label);
   }
+  // each N of --gateway-threads adds a txkv server with gatewayThreads = N right after txkv (0 = txkv itself)
+  const gwAt = systems.indexOf('txkv') + 1;
+  const gws = (a['gateway-threads'] ?? '').split(',').filter((x) => x.trim() !== '' && Number(x) > 0).map((x) => `txkv/gw${Number(x)}`);
+  systems.splice(gwAt > 0 ? gwAt : systems.length, 0, ...gws);
   for (const s of systems) {
+    if (GATEWAY_VARIANT.test(s)) continue;
     if (s.startsWith('txkv@') ? !txkvRoots[s] : !ALL_SYSTEMS.includes(s) && s !== CLUSTER) throw new Error(`unknown system '${s}' (${[...ALL_SYSTEMS, CLUSTER, 'txkv@ with --txkv-root DIR[,DIR...]'].join(', ')})`);
   }
   const workloads = (a.workloads ?? '').split(',').map((s) => s.trim());

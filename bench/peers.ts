@@ -109,9 +109,10 @@ function collectOutput(child: ChildProcess): () => string {
 
 /**
  * `root`: another txkv build's repository root to run (compare.js --txkv-root); `label` names it in the report;
- * `distribution`: the server's [distribution] settings (compare.js --txkv-distribution).
+ * `distribution`: the server's [distribution] settings (compare.js --txkv-distribution);
+ * `gatewayThreads`: the server's gatewayThreads setting (compare.js --gateway-threads).
  */
-export async function startTxkv(shards: number, splitPoints?: string[], root?: string, label = 'txkv', distribution?: { enabled: boolean }): Promise<PeerStart> {
+export async function startTxkv(shards: number, splitPoints?: string[], root?: string, label = 'txkv', distribution?: { enabled: boolean }, gatewayThreads = 0): Promise<PeerStart> {
   const dataDir = tempDir('txkv');
   const child = fork(fileURLToPath(new URL('./serve-txkv.js', import.meta.url)), [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
   const output = collectOutput(child);
@@ -119,14 +120,14 @@ export async function startTxkv(shards: number, splitPoints?: string[], root?: s
     const url = await new Promise<string>((resolve, reject) => {
       child.once('message', (m: { url: string }) => resolve(m.url));
       child.once('exit', (code) => reject(new Error(`txkv server exited (${code}): ${output()}`)));
-      child.send({ dataDir, shards, splitPoints, ...(root ? { root } : {}), ...(distribution ? { distribution } : {}) });
+      child.send({ dataDir, shards, splitPoints, ...(root ? { root } : {}), ...(distribution ? { distribution } : {}), ...(gatewayThreads ? { gatewayThreads } : {}) });
     });
     return {
       ok: true,
       peer: {
         system: 'txkv',
         spec: { system: 'txkv', endpoint: url, ...(label !== 'txkv' ? { label } : {}) },
-        version: `${label}${root ? ` (${root})` : ''} (${shards} shard${shards === 1 ? '' : 's'})`,
+        version: `${label}${root ? ` (${root})` : ''} (${shards} shard${shards === 1 ? '' : 's'}${gatewayThreads > 0 ? `, ${gatewayThreads} gateway thread${gatewayThreads === 1 ? '' : 's'}` : ''})`,
         pids: () => (child.pid && child.exitCode === null ? [child.pid] : []),
         async stop() {
           await new Promise<void>((resolve) => {

@@ -16,6 +16,8 @@ interface Start {
   root?: string;
   /** The [distribution] settings (automatic splits and moves); absent: the server's defaults. */
   distribution?: { enabled?: boolean };
+  /** gatewayThreads setting (compare.js --gateway-threads); absent: the default. */
+  gatewayThreads?: number;
 }
 
 process.once('message', (m: Start) => {
@@ -32,6 +34,7 @@ process.once('message', (m: Start) => {
       logLevel: 'error',
       ...(m.durability ? { durability: m.durability } : {}),
       ...(m.distribution ? { distribution: m.distribution } : {}),
+      ...(m.gatewayThreads ? { gatewayThreads: m.gatewayThreads } : {}),
     });
     process.send?.({ url: server.url });
     process.on('message', (msg: unknown) => {

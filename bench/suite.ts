@@ -21,7 +21,17 @@ export interface SuiteOptions {
   /** Target transactions per second (paced); undefined = as fast as the clients go. */
   ratePerSec?: number | undefined;
   /** Called after the preload, just before the clients start (warm-up, then the measured window). */
-  onLoadStart?: () => void;
+  onLoadStart?: () => void | Promise<void>;
+  /** Called when the clients stopped (compare.ts: per-thread CPU samples around the load). */
+  onLoadEnd?: () => Promise<void>;
+}
+
+/** CPU by thread of the server during the load (warm-up included), in % of one core; generator: this process. */
+export interface ThreadCpuReport {
+  threads: { name: string; pct: number }[];
+  /** All of the server process's threads (RocksDB's and libuv's included). */
+  serverPct: number;
+  generatorPct: number;
 }
 
 export type SuiteReport = BenchReport & {
@@ -32,6 +42,9 @@ export type SuiteReport = BenchReport & {
   serverCpuUsPerOp?: number;
   /** txkv: the range map and each worker's share of reads and writes at the end of the workload (/v1/status, compare.ts). */
   txkvDistribution?: { ranges: number; splits: number; moves: number; merges: number; workerShares: number[] };
+  /** Which setting of the system this run measured (compare.ts --gateway-threads). */
+  variant?: string;
+  threadCpu?: ThreadCpuReport;
 };
 
 function logLine(progress: boolean, line: string): void {
@@ -56,7 +69,7 @@ export async function runSuite(adapter: Adapter, spec: AdapterSpec | undefined, 
       loadSeconds = Math.round((performance.now() - t0) / 10) / 100;
       logLine(o.progress, `[${adapter.system} preload ${o.workload.keyspace}] done in ${loadSeconds} s`);
     }
-    o.onLoadStart?.();
+    await o.onLoadStart?.();
     const raw = await runLoad(
       {
         workload: o.workload,
@@ -73,6 +86,7 @@ export async function runSuite(adapter: Adapter, spec: AdapterSpec | undefined, 
       },
       { adapter, ...(spec ? { spec } : {}) },
     );
+    await o.onLoadEnd?.();
     const report: SuiteReport = summarize(raw, {
       system: adapter.system,
       durability: adapter.durability,

@@ -24,6 +24,7 @@ const REFINED: Record<string, z.ZodType> = {
   logLevel: z.enum(LOG_LEVELS),
   logFormat: z.enum(['auto', 'json', 'pretty']),
   slowTransactionMs: int(0),
+  gatewayThreads: int(0, 32),
   'auth.tokens': z.array(z.string().min(1)),
   'auth.readOnlyTokens': z.array(z.string().min(1)),
   'limits.maxConnections': int(1),
@@ -170,6 +171,7 @@ export function settingPaths(): [string, unknown][] {
 export const OTHER_TXKV_VARIABLES: readonly string[] = [
   'TXKV_CONFIG', // the config file (CLI)
   'TXKV_FAILPOINTS', // failpoints (tests)
+  'TXKV_TEST_GATEWAY_THREADS', // gatewayThreads for servers a test suite starts in-process (startServer) without setting it
   'TXKV_ENDPOINT', // client commands
   'TXKV_TOKEN', // client commands
   // tests, conformance suite, C++ build and benchmarks

@@ -27,6 +27,13 @@ export interface ServerConfig {
   logFormat: 'auto' | 'json' | 'pretty';
   /** Log a SlowTransaction line for every commit slower than this (ms); 0 = off. */
   slowTransactionMs: number;
+  /**
+   * Gateway threads: 0 = the main thread decodes, dispatches and encodes every request
+   * (besides the oracle); n = connections are spread over n threads that decode frames,
+   * serve reads straight from the shards and encode replies, leaving the main thread the
+   * sockets, read versions and commit ordering.
+   */
+  gatewayThreads: number;
   /** Bind to a non-loopback address without auth tokens (refused otherwise). */
   insecure: boolean;
   auth: AuthConfig;
@@ -158,6 +165,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   logLevel: 'info',
   logFormat: 'auto',
   slowTransactionMs: 500,
+  gatewayThreads: 0,
   insecure: false,
   auth: { tokens: [], readOnlyTokens: [], tokenFile: '', protectStatus: false },
   tls: { cert: '', key: '' },
@@ -227,6 +235,9 @@ export function resolveConfig(partial: PartialServerConfig = {}): ServerConfig {
   if (typeof cfg.dataDir !== 'string' || cfg.dataDir === '') throw new TxnError('INVALID_ARGUMENT', `dataDir must be a non-empty path string, got ${JSON.stringify(cfg.dataDir)}`);
   if (typeof cfg.readonly !== 'boolean') throw new TxnError('INVALID_ARGUMENT', `readonly must be a boolean, got ${JSON.stringify(cfg.readonly)}`);
   if (!Number.isInteger(cfg.shards) || cfg.shards < 1 || cfg.shards > 64) throw new TxnError('INVALID_ARGUMENT', `shards must be an integer 1..64, got ${cfg.shards}`);
+  if (!Number.isInteger(cfg.gatewayThreads) || cfg.gatewayThreads < 0 || cfg.gatewayThreads > 32) {
+    throw new TxnError('INVALID_ARGUMENT', `gatewayThreads must be an integer 0..32, got ${JSON.stringify(cfg.gatewayThreads)}`);
+  }
   if (cfg.durability !== 'fsync' && cfg.durability !== 'buffered') throw new TxnError('INVALID_ARGUMENT', `durability must be "fsync" or "buffered", got ${JSON.stringify(cfg.durability)}`);
   if (!(cfg.mvccWindowMs >= 100)) throw new TxnError('INVALID_ARGUMENT', `mvccWindowMs must be >= 100, got ${cfg.mvccWindowMs}`);
   if (cfg.splitPoints.length > 0 && cfg.splitPoints.length !== cfg.shards - 1) {

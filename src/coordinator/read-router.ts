@@ -19,10 +19,16 @@ const STALE_RETRIES = 5;
 /** How long a read at a version that is assigned but not yet committed may wait. */
 const FUTURE_WAIT_MS = 1000;
 
+/** What reads need of the oracle: on the main thread the oracle itself; on a gateway thread a proxy (gateway/gateway-worker.ts). */
+export type ReadClock = Pick<TimestampOracle, 'readableVersion' | 'waitFor' | 'readVersion'>;
+
+/** What reads need of a shard: its handle on the main thread, a port of its own on a gateway thread. */
+export type ShardReader = Pick<ShardHandle, 'request'>;
+
 export class ReadRouter {
   constructor(
-    private readonly oracle: TimestampOracle,
-    private readonly shards: readonly ShardHandle[],
+    private readonly oracle: ReadClock,
+    private readonly shards: readonly ShardReader[],
     private readonly getShardMap: () => ShardMap,
   ) {}
 

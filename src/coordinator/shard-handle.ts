@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { TxnError } from '../errors.js';
-import type { ShardEvent, ShardInit, ShardReply, ShardRequest } from '../shard/interface.js';
+import type { GatewayPortMessage, ShardEvent, ShardInit, ShardReply, ShardRequest } from '../shard/interface.js';
 import { decodeReplies, encodeRequests, type ShardMessage } from '../shard/wire.js';
 
 type Outgoing = ShardRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
@@ -83,6 +83,8 @@ export class ShardHandle {
     readonly shardId: number,
     private readonly pool: Piscina,
     private readonly port: MessagePort,
+    /** The worker thread's id in /proc (per-thread CPU); null off Linux. */
+    readonly tid: number | null,
   ) {
     port.on('message', (m: ShardMessage<ShardReply>) => {
       for (const r of decodeReplies(m)) {
@@ -114,8 +116,8 @@ export class ShardHandle {
     });
     pool.on('error', (err: Error) => onFatal(new Error(`shard ${init.shardId} worker failed: ${err.message}`, { cause: err })));
     const { port1, port2 } = new MessageChannel();
-    await pool.run({ port: port2, durable, log }, { transferList: log ? [port2, log] : [port2] });
-    return new ShardHandle(init.shardId, pool, port1);
+    const { tid } = (await pool.run({ port: port2, durable, log }, { transferList: log ? [port2, log] : [port2] })) as { tid: number | null };
+    return new ShardHandle(init.shardId, pool, port1, tid);
   }
 
   /** Sends a request; resolves with its reply (errors come back as { error } data). */
@@ -155,6 +157,16 @@ export class ShardHandle {
       this.port.postMessage(packed, [packed.b]);
     }
   };
+
+  /**
+   * A port on which gateway thread `thread` sends this shard reads itself (negative
+   * request ids; shard/worker.ts answers them on that port).
+   */
+  readerPort(thread: number): MessagePort {
+    const { port1, port2 } = new MessageChannel();
+    this.port.postMessage({ gatewayPort: port2, thread } satisfies GatewayPortMessage, [port2]);
+    return port1;
+  }
 
   /** close() was called: requests still pending then were answered UNAVAILABLE without their outcome. */
   get shutDown(): boolean {

@@ -9,6 +9,9 @@ import type { WireMutation } from '../coordinator/commit-plan.js';
 import type { ReplyBody, RequestBody, UnknownBody } from '../protocol/codec.js';
 import { requestMetricsOf } from '../metrics/request-metrics.js';
 
+/** What dispatch needs: the coordinator on the main thread; a gateway thread's stand-in (gateway-worker.ts) there. */
+export type Dispatcher = Pick<Coordinator, 'front' | 'reads' | 'commits'>;
+
 function version(v: bigint, what: string): number {
   if (v < 0n || v > BigInt(Number.MAX_SAFE_INTEGER)) throw new TxnError('INVALID_ARGUMENT', `${what} ${v} is out of range`);
   return Number(v);
@@ -20,7 +23,7 @@ function readKey(k: Uint8Array, what: string): Uint8Array {
 }
 
 /** One request that is not a point read (those go through dispatchGets, a frame's worth at a time). */
-export async function dispatch(c: Coordinator, body: Exclude<RequestBody, { type: 'get' }> | UnknownBody, replyBudget = RANGE_PAGE_MAX_BYTES): Promise<ReplyBody> {
+export async function dispatch(c: Dispatcher, body: Exclude<RequestBody, { type: 'get' }> | UnknownBody, replyBudget = RANGE_PAGE_MAX_BYTES): Promise<ReplyBody> {
   // latency and byte counters (src/metrics/request-metrics.ts): plain fields, no allocation
   const m = requestMetricsOf(c);
   const started = m === undefined ? 0 : m.begin();
@@ -84,7 +87,7 @@ export async function dispatch(c: Coordinator, body: Exclude<RequestBody, { type
  * hot path: the point reads of one frame, together: one request per shard instead of
  * one per key (see ReadRouter.getMany). Answers in the order of `bodies`.
  */
-export async function dispatchGets(c: Coordinator, bodies: Extract<RequestBody, { type: 'get' }>[], replyBudget = Infinity): Promise<ReplyBody[]> {
+export async function dispatchGets(c: Dispatcher, bodies: Extract<RequestBody, { type: 'get' }>[], replyBudget = Infinity): Promise<ReplyBody[]> {
   const m = requestMetricsOf(c);
   const started = m === undefined ? 0 : performance.now();
   const versions: number[] = [];

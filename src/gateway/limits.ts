@@ -6,15 +6,68 @@
 // instead of the server growing without bound.
 import type { LimitsConfig } from '../config/server-config.js';
 
+/** Reply bytes reserved per point read of a frame before values are known (16 KiB; at least a range page for the frame). */
+export const GET_REPLY_SHARE = 16 * 1024;
+
 export type Refusal = null | { code: 'THROTTLED' | 'RESOURCE_CONSTRAINED'; message: string };
 
+/** Slots of the shared counters (gateway threads, gateway-threads.ts): one BigInt64 each. */
+const BUFFERED = 0;
+const PEAK = 1;
+const REFUSED = 2;
+export const ADMISSION_SHARED_BYTES = 3 * 8;
+
+/**
+ * The server-wide counters live in a SharedArrayBuffer when gateway threads run: every
+ * thread admits and releases bytes against one budget with atomic adds. A check and the
+ * add that follows it are not one step across threads, so the budget can be overshot by
+ * at most one grant per thread at the same instant (bounded; never unbounded growth).
+ */
 export class Admission {
   connections = 0;
-  bufferedBytes = 0;
-  peakBufferedBytes = 0;
-  refused = 0;
+  private local = { buffered: 0, peak: 0, refused: 0 };
+  private readonly shared: BigInt64Array | null;
 
-  constructor(private readonly limits: LimitsConfig) {}
+  /** `shared`: ADMISSION_SHARED_BYTES of a SharedArrayBuffer that every gateway thread passes (zeroed). */
+  constructor(
+    private readonly limits: LimitsConfig,
+    shared?: SharedArrayBuffer,
+  ) {
+    this.shared = shared ? new BigInt64Array(shared, 0, 3) : null;
+  }
+
+  get bufferedBytes(): number {
+    return this.shared ? Number(Atomics.load(this.shared, BUFFERED)) : this.local.buffered;
+  }
+
+  get peakBufferedBytes(): number {
+    return this.shared ? Number(Atomics.load(this.shared, PEAK)) : this.local.peak;
+  }
+
+  get refused(): number {
+    return this.shared ? Number(Atomics.load(this.shared, REFUSED)) : this.local.refused;
+  }
+
+  private refuse(): void {
+    if (this.shared) Atomics.add(this.shared, REFUSED, 1n);
+    else this.local.refused++;
+  }
+
+  /** Adds `n` (may be negative) to the bytes held; keeps the peak. */
+  private add(n: number): void {
+    if (n === 0) return;
+    if (!this.shared) {
+      this.local.buffered += n;
+      if (this.local.buffered > this.local.peak) this.local.peak = this.local.buffered;
+      return;
+    }
+    const now = Atomics.add(this.shared, BUFFERED, BigInt(n)) + BigInt(n);
+    if (n < 0) return;
+    for (;;) {
+      const peak = Atomics.load(this.shared, PEAK);
+      if (now <= peak || Atomics.compareExchange(this.shared, PEAK, peak, now) === peak) return;
+    }
+  }
 
   admitConnection(): boolean {
     if (this.connections >= this.limits.maxConnections) return false;
@@ -29,11 +82,11 @@ export class Admission {
   /** Whether another request may start on a connection with `inflight` requests and `backpressure` bytes unsent. */
   admitRequest(inflight: number, backpressure: number): Refusal {
     if (inflight >= this.limits.maxInflightPerConnection) {
-      this.refused++;
+      this.refuse();
       return { code: 'THROTTLED', message: `connection has ${inflight} requests in flight; limit ${this.limits.maxInflightPerConnection}` };
     }
     if (backpressure > this.limits.maxBackpressureBytes / 2) {
-      this.refused++;
+      this.refuse();
       return { code: 'THROTTLED', message: `connection is not reading its replies (${backpressure} bytes waiting)` };
     }
     return null;
@@ -42,19 +95,18 @@ export class Admission {
   /** Whether a frame of `bytes` fits the budget; if so the bytes are held until release(). */
   admitBytes(bytes: number): Refusal {
     if (this.bufferedBytes + bytes > this.limits.maxBufferedBytes) {
-      this.refused++;
+      this.refuse();
       return {
         code: 'RESOURCE_CONSTRAINED',
         message: `server is processing ${this.bufferedBytes} request bytes; budget ${this.limits.maxBufferedBytes}`,
       };
     }
-    this.bufferedBytes += bytes;
-    if (this.bufferedBytes > this.peakBufferedBytes) this.peakBufferedBytes = this.bufferedBytes;
+    this.add(bytes);
     return null;
   }
 
   release(bytes: number): void {
-    this.bufferedBytes -= bytes;
+    this.add(-bytes);
   }
 
   /**
@@ -69,18 +121,16 @@ export class Admission {
     const server = this.limits.maxBufferedBytes - this.bufferedBytes;
     const grant = Math.floor(Math.min(want, perConn, server));
     if (grant <= 0) {
-      this.refused++;
+      this.refuse();
       return 0;
     }
-    this.bufferedBytes += grant;
-    if (this.bufferedBytes > this.peakBufferedBytes) this.peakBufferedBytes = this.bufferedBytes;
+    this.add(grant);
     return grant;
   }
 
   /** A grant turned out to need `actual` bytes: give back the rest (or take the overshoot of a first row). */
   settleReply(grant: number, actual: number): void {
-    this.bufferedBytes += actual - grant;
-    if (this.bufferedBytes > this.peakBufferedBytes) this.peakBufferedBytes = this.bufferedBytes;
+    this.add(actual - grant);
   }
 
   replyRefusal(connHeld: number, backpressure: number): NonNullable<Refusal> {

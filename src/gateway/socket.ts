@@ -11,7 +11,8 @@ import { dispatch, dispatchGets } from './dispatch.js';
 import { registerHttpRoutes, type HttpOptions } from './http.js';
 import { DISTRIBUTION_ROUTES } from './distribution-routes.js';
 import { bearer, type Access, type TokenStore } from './auth.js';
-import { Admission } from './limits.js';
+import { ADMISSION_SHARED_BYTES, Admission, GET_REPLY_SHARE } from './limits.js';
+import { GatewayThreads, type GatewayThreadStats } from './gateway-threads.js';
 import type { LimitsConfig, TlsConfig } from '../config/server-config.js';
 import { loadUws } from './uws.js';
 import { closeLive, handleLive, newLiveConn, type LiveConn } from './live-requests.js';
@@ -36,6 +37,15 @@ export interface GatewayOptions {
   protectStatus: boolean;
   tls: TlsConfig;
   limits: LimitsConfig;
+  /**
+   * Gateway threads (gateway-threads.ts): 0 = this thread decodes, dispatches and encodes
+   * every request; n > 0 = connections past their Hello are spread over n threads that do.
+   */
+  gatewayThreads?: number;
+  /** Log lines of SlowTransaction (gateway threads report their commits' latency here). */
+  slowTransactionMs?: number;
+  /** A gateway thread failed (the server must stop). */
+  onFatal?: (err: Error) => void;
 }
 
 interface Conn {
@@ -51,12 +61,12 @@ interface Conn {
   replyBytes: number;
   flushScheduled: boolean;
   inflight: number;
+  /** The gateway thread serving this connection's frames after its Hello; -1 = this thread. */
+  thread: number;
   /** Watches and change feeds of this connection (live-requests.ts). */
   live: LiveConn;
 }
 
-/** Reply bytes reserved per point read of a frame before values are known (16 KiB; at least a range page for the frame). */
-const GET_REPLY_SHARE = 16 * 1024;
 
 type WS = import('@trufflesuite/uws-js-unofficial').WebSocket<Conn>;
 
@@ -70,6 +80,14 @@ export interface Gateway {
   stopListening(): void;
   /** Close every open connection (after the coordinator drained). */
   closeAll(): void;
+  /** Gateway threads: answer what they hold (bounded) and send it; nothing without threads. */
+  drain(): Promise<void>;
+  /** Gateway threads: their counters added into the server's now (before /v1/status, /metrics). */
+  syncThreads(): Promise<void>;
+  /** Stops the gateway threads (after closeAll). */
+  stopThreads(): Promise<void>;
+  /** Per gateway thread counters and CPU; empty without threads. */
+  threadStats(): GatewayThreadStats[];
 }
 
 export async function startGateway(coordinator: Coordinator, o: GatewayOptions): Promise<Gateway> {
@@ -81,7 +99,41 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
   let nextConnId = 1;
   const tls = Boolean(o.tls.cert && o.tls.key);
   const app = tls ? uws.SSLApp({ cert_file_name: o.tls.cert, key_file_name: o.tls.key }) : uws.App();
-  const admission = new Admission(o.limits);
+  const threadCount = o.gatewayThreads ?? 0;
+  // with gateway threads every thread admits against one budget (limits.ts)
+  const shared = threadCount > 0 ? new SharedArrayBuffer(ADMISSION_SHARED_BYTES) : undefined;
+  const admission = new Admission(o.limits, shared);
+  const threads =
+    threadCount > 0
+      ? await GatewayThreads.start(coordinator, {
+          count: threadCount,
+          limits: o.limits,
+          admission: shared!,
+          slowTransactionMs: o.slowTransactionMs ?? 0,
+          logger: o.logger,
+          onFatal: o.onFatal ?? ((err) => o.logger.error({ event: 'GatewayThreadFailed', err: err.message }, err.message)),
+        })
+      : null;
+  const byId = new Map<number, WS>();
+  if (threads) {
+    threads.onFrame = (f) => {
+      const ws = byId.get(f.conn);
+      if (!ws || ws.getUserData().closed) {
+        admission.release(f.bytes);
+        return;
+      }
+      ws.send(f.buf, true);
+      admission.release(f.bytes);
+    };
+    threads.onLive = (l) => {
+      const ws = byId.get(l.conn);
+      if (!ws) return;
+      const conn = ws.getUserData();
+      if (conn.closed) return;
+      handleLive(coordinator, o.limits, conn.live, l.requestId, l.body, (id, body) => reply(ws, conn, id, body));
+    };
+  }
+  let nextThread = 0;
 
   /** Reply bytes leave the budget once uWS has them (what it cannot send yet counts as backpressure). */
   const releaseReplies = (conn: Conn, bytes: number): void => {
@@ -190,11 +242,13 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
           .end(JSON.stringify({ error: { code: 'RESOURCE_CONSTRAINED', message: `connection limit ${o.limits.maxConnections} reached` } }), true);
         return;
       }
-      const conn: Conn = { id: nextConnId++, access, helloDone: false, closed: false, outbox: [], outboxBytes: 0, replyBytes: 0, flushScheduled: false, inflight: 0, live: newLiveConn() };
+      const thread = threads ? nextThread++ % threads.count : -1;
+      const conn: Conn = { id: nextConnId++, access, helloDone: false, closed: false, outbox: [], outboxBytes: 0, replyBytes: 0, flushScheduled: false, inflight: 0, thread, live: newLiveConn() };
       res.upgrade(conn, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
     },
     open: (ws) => {
       sockets.add(ws);
+      byId.set(ws.getUserData().id, ws);
     },
     message: (ws, message, isBinary) => {
       const conn = ws.getUserData();
@@ -213,6 +267,17 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
       const budget = conn.helloDone ? admission.admitBytes(message.byteLength) : null;
       if (budget) {
         refuseFrame(ws, conn, new Uint8Array(message), budget);
+        return;
+      }
+      if (threads && conn.helloDone) {
+        // a gateway thread decodes, dispatches and encodes (gateway-worker.ts); the copy is transferred, not cloned
+        threads.frame(conn.thread, {
+          conn: conn.id,
+          access: conn.access === 'read' ? 'read' : 'write',
+          backpressure: ws.getBufferedAmount(),
+          buf: message.slice(0),
+          held: message.byteLength,
+        });
         return;
       }
       let envelopes;
@@ -338,6 +403,8 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
       conn.outboxBytes = 0;
       conn.outbox = [];
       releaseReplies(conn, unsent);
+      byId.delete(conn.id);
+      if (conn.thread >= 0) threads?.connClosed(conn.thread, conn.id);
       if (sockets.delete(ws)) admission.releaseConnection();
     },
   });
@@ -356,13 +423,19 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
   // server on the same port would start and take a share of the connections. uWS
   // gives no reason for a failed listen; listenFailure() asks the kernel for one.
   const LIBUS_LISTEN_EXCLUSIVE_PORT = 1;
-  const listenSocket = await new Promise<unknown>((resolve, reject) => {
-    // the typings lack the (host, port, options, cb) form that the binary and the fallback both accept
-    const listen = app as unknown as { listen(host: string, port: number, options: number, cb: (s: unknown) => void): void };
-    listen.listen(o.host, o.port, LIBUS_LISTEN_EXCLUSIVE_PORT, (s) =>
-      s ? resolve(s) : listenFailure(o.host, o.port).then(reject, reject),
-    );
-  });
+  let listenSocket: unknown;
+  try {
+    listenSocket = await new Promise<unknown>((resolve, reject) => {
+      // the typings lack the (host, port, options, cb) form that the binary and the fallback both accept
+      const listen = app as unknown as { listen(host: string, port: number, options: number, cb: (s: unknown) => void): void };
+      listen.listen(o.host, o.port, LIBUS_LISTEN_EXCLUSIVE_PORT, (s) =>
+        s ? resolve(s) : listenFailure(o.host, o.port).then(reject, reject),
+      );
+    });
+  } catch (err) {
+    await threads?.close();
+    throw err;
+  }
   const port = uws.us_socket_local_port(listenSocket as never);
   let listening = true;
   return {
@@ -384,7 +457,18 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
         ws.end(1001, 'server shutting down');
       }
       sockets.clear();
+      byId.clear();
       admission.connections = 0;
     },
+    drain: async () => {
+      await threads?.drain();
+    },
+    syncThreads: async () => {
+      await threads?.sync();
+    },
+    stopThreads: async () => {
+      await threads?.close();
+    },
+    threadStats: () => threads?.stats() ?? [],
   };
 }

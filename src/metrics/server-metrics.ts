@@ -69,6 +69,15 @@ export interface DistributionView {
 
 type MetricFactory = (name: string, help: string, labelNames: string[], fill: (set: (labels: Record<string, string | number>, v: number) => void) => void) => void;
 
+/** One thread of the server: its name (main, gateway-N, shard-N), id in /proc and CPU time (ms); gateway threads also count frames and requests. */
+export interface ThreadCpu {
+  name: string;
+  tid: number | null;
+  cpuMs: number | null;
+  frames?: number;
+  requests?: number;
+}
+
 /** The part of the cluster status (ClusterNode.status()) the metrics read. */
 interface ClusterView {
   role: string;
@@ -103,6 +112,8 @@ export interface ServerSources {
   rocksProperty(name: string): string | undefined;
   /** Counted keys and bytes per shard (census.ts), when the server runs a census. */
   census?: () => ShardCensus[];
+  /** The server's threads and their CPU time (main, gateway threads, shards). */
+  threads?: () => ThreadCpu[];
   /** Gateway admission counters, when the gateway has them. */
   admission?: () => { bufferedBytes: number; peakBufferedBytes: number; refused: number };
 }
@@ -503,6 +514,9 @@ export class ServerMetrics {
       admission: s.admission ? (({ bufferedBytes, peakBufferedBytes, refused }) => ({ bufferedBytes, peakBufferedBytes, refused }))(s.admission()) : null,
       inflightCommits: s.inflightCommits(),
       inflightRequests: this.requests.inflight + this.http.inflight,
+      // per-thread CPU (ms since start; null off Linux) and, for gateway threads, what they served
+      processCpuMs: (({ user, system }) => Math.round((user + system) / 1000))(process.cpuUsage()),
+      threads: s.threads?.() ?? [],
       transactions: this.totals(),
       commits: s.commitTotals(),
       protocols: { binary: this.protocolTotals(this.requests), http: this.protocolTotals(this.http) },

@@ -23,6 +23,9 @@ import { Census } from '../metrics/census.js';
 import { Balancer } from '../coordinator/balancer.js';
 import { attachRequestMetrics } from '../metrics/request-metrics.js';
 import { dashboardPages } from '../dashboard/pages.js';
+import { threadCpuMs, threadId } from '../metrics/thread-cpu.js';
+import type { GatewayThreadStats } from '../gateway/gateway-threads.js';
+import type { ThreadCpu } from '../metrics/server-metrics.js';
 
 export interface RunningServer {
   /** The WebSocket/HTTP port actually bound (config port 0 = ephemeral). */
@@ -43,6 +46,16 @@ export interface StartOptions {
   /** Create an empty database where the data directory's layout says one existed (`serve --new-database`). */
   allowNewDatabase?: boolean;
 }
+
+/** Every thread of the server with its CPU time so far (Linux; ms user + system), for /v1/status and the benchmark's per-thread CPU. */
+function threadsCpu(c: Coordinator, g: { threadStats(): GatewayThreadStats[] }): ThreadCpu[] {
+  const out: ThreadCpu[] = [{ name: 'main', tid: mainTid, cpuMs: threadCpuMs(mainTid) }];
+  for (const t of g.threadStats()) out.push({ name: `gateway-${t.thread}`, tid: t.tid, cpuMs: t.cpuMs, frames: t.frames, requests: t.requests });
+  for (const s of c.shards) out.push({ name: `shard-${s.shardId}`, tid: s.tid, cpuMs: threadCpuMs(s.tid) });
+  return out;
+}
+
+const mainTid = threadId();
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\./.test(host);
@@ -69,8 +82,19 @@ function removePidFile(dataDir: string): void {
   fs.rmSync(path.join(dataDir, PID_FILE), { force: true });
 }
 
+/**
+ * Test switch: servers a test suite starts in-process (the conformance suite calls
+ * startServer without gatewayThreads) take their gateway thread count from
+ * TXKV_TEST_GATEWAY_THREADS, so a suite runs with gateway threads without edits.
+ */
+function testGatewayThreads(partial: PartialServerConfig): PartialServerConfig {
+  const v = process.env.TXKV_TEST_GATEWAY_THREADS;
+  if (partial.gatewayThreads !== undefined || v === undefined || v === '') return partial;
+  return { ...partial, gatewayThreads: Number(v) };
+}
+
 export async function startServer(partial: PartialServerConfig = {}, opts: StartOptions = {}): Promise<RunningServer> {
-  const config = resolveConfig(partial);
+  const config = resolveConfig(testGatewayThreads(partial));
   const tokens = new TokenStore(config.auth);
   if (!tokens.enabled && !isLoopback(config.host) && !config.insecure) {
     throw new Error(
@@ -196,6 +220,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
       shardStats: () => coordinator.shardStats(),
       rocksProperty: (name) => (db.status === 'open' ? db.getProperty(name) : undefined),
       admission: () => gateway.admission,
+      threads: () => threadsCpu(coordinator, gateway),
     },
     logger,
   );
@@ -223,10 +248,17 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
       protectStatus: config.auth.protectStatus,
       tls: config.tls,
       limits: { ...config.limits, maxConnections: connLimit.maxConnections },
-      status: () => metrics.status(),
+      gatewayThreads: config.gatewayThreads,
+      slowTransactionMs: config.slowTransactionMs,
+      onFatal: (err) => {
+        logger.fatal({ event: 'GatewayThreadFailed', err: err.message }, 'a gateway thread failed; exiting');
+        process.exit(70);
+      },
+      // gateway threads report their counters every 250 ms; these pages ask for them first
+      status: async () => (await gateway.syncThreads(), metrics.status()),
       pages: {
-        '/metrics': async () => ['text/plain; version=0.0.4; charset=utf-8', await metrics.prometheusText()],
-        '/v1/metrics.json': async () => ['application/json', JSON.stringify(await metrics.seriesJson())],
+        '/metrics': async () => ['text/plain; version=0.0.4; charset=utf-8', (await gateway.syncThreads(), await metrics.prometheusText())],
+        '/v1/metrics.json': async () => ['application/json', JSON.stringify((await gateway.syncThreads(), await metrics.seriesJson()))],
         ...dashboardPages(),
       },
     });
@@ -267,6 +299,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
       await cluster.close();
       await coordinator.close();
       gateway.closeAll();
+      await gateway.stopThreads();
       await db.close();
       removePidFile(dataDir);
       throw err;
@@ -287,7 +320,10 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
         // hand the leadership over first: the others take over at once instead of after the lease TTL
         await cluster?.close();
         await coordinator.close();
+        // gateway threads send the replies they still hold before the connections close
+        await gateway.drain();
         gateway.closeAll();
+        await gateway.stopThreads();
         await db.close();
         removePidFile(dataDir);
         logger.info({ event: 'ServerStopped', ms: Date.now() - t }, 'txkv stopped');

@@ -378,3 +378,16 @@ export function decodeVersion(b: Uint8Array): number {
 export function columnName(shardId: number): string {
   return `s${shardId}`;
 }
+
+/**
+ * Gateway threads (gateway/gateway-worker.ts) send point and range reads on ports of
+ * their own; their request ids are negative, -(seq * GATEWAY_ID_SPAN + thread), so a
+ * reply (also that of a read parked until a commit lands) finds its port by its id.
+ */
+export const GATEWAY_ID_SPAN = 64;
+
+/** A port of gateway thread `thread`, handed to a shard worker on the coordinator's port. */
+export interface GatewayPortMessage {
+  gatewayPort: import('node:worker_threads').MessagePort;
+  thread: number;
+}

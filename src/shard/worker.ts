@@ -11,7 +11,8 @@
 // that arrive meanwhile form the next group.
 import { workerData, type MessagePort } from 'node:worker_threads';
 import { Failpoints, crashProcess } from '../failpoints/failpoints.js';
-import type { ShardInit, ShardReply, ShardRequest } from './interface.js';
+import { GATEWAY_ID_SPAN, type GatewayPortMessage, type ShardInit, type ShardReply, type ShardRequest } from './interface.js';
+import { threadId } from '../metrics/thread-cpu.js';
 import type { LogWrite, LogWritten } from './log-writer.js';
 import { Shard, type ApplyBatch } from './shard.js';
 import { ShardStorage } from './storage.js';
@@ -26,7 +27,8 @@ interface AttachTask {
 
 let shard: Shard | null = null;
 
-export default async function attach(task: AttachTask): Promise<{ shardId: number }> {
+
+export default async function attach(task: AttachTask): Promise<{ shardId: number; tid: number | null }> {
   const init = workerData as ShardInit;
   if (shard) throw new Error(`shard ${init.shardId} is already attached`);
   const storage = await ShardStorage.attach(init.dbHandle, init.shardId);
@@ -35,11 +37,31 @@ export default async function attach(task: AttachTask): Promise<{ shardId: numbe
   const port = task.port;
   const log = task.log;
   let replies: ShardReply[] = [];
+  const gateways: MessagePort[] = [];
   const post = (): void => {
-    if (replies.length > 0) {
+    if (replies.length === 0) return;
+    if (gateways.length === 0) {
       const packed = encodeReplies(replies);
       port.postMessage(packed, [packed.b]);
       replies = [];
+      return;
+    }
+    // replies to gateway threads' reads go back on their ports
+    const own: ShardReply[] = [];
+    const theirs: ShardReply[][] = [];
+    for (const r of replies) {
+      if (r.id >= 0) own.push(r);
+      else (theirs[-r.id % GATEWAY_ID_SPAN] ??= []).push(r);
+    }
+    replies = [];
+    if (own.length > 0) {
+      const packed = encodeReplies(own);
+      port.postMessage(packed, [packed.b]);
+    }
+    for (let i = 0; i < theirs.length; i++) {
+      if (!theirs[i]) continue;
+      const packed = encodeReplies(theirs[i]!);
+      gateways[i]!.postMessage(packed, [packed.b]);
     }
   };
   const fail = (err: unknown): never =>
@@ -94,13 +116,22 @@ export default async function attach(task: AttachTask): Promise<{ shardId: numbe
     s.endApply(b, replies);
     schedule();
   });
-  port.on('message', (m: ShardMessage<ShardRequest>) => {
+  const onBatch = (m: ShardMessage<ShardRequest>): void => {
     s.handleBatch(decodeRequests(m), replies);
     schedule();
+  };
+  port.on('message', (m: ShardMessage<ShardRequest> | GatewayPortMessage) => {
+    if (!('gatewayPort' in m)) {
+      onBatch(m);
+      return;
+    }
+    gateways[m.thread] = m.gatewayPort;
+    m.gatewayPort.on('message', onBatch);
   });
   port.on('close', () => {
     shard = null;
     log?.close();
+    for (const g of gateways) g?.close();
   });
-  return { shardId: init.shardId };
+  return { shardId: init.shardId, tid: threadId() };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Admission } from '../../../src/gateway/limits.js';
+import { ADMISSION_SHARED_BYTES, Admission } from '../../../src/gateway/limits.js';
 import { TokenStore, bearer } from '../../../src/gateway/auth.js';
 
 describe('Admission', () => {
@@ -24,6 +24,27 @@ describe('Admission', () => {
     expect(a.admitBytes(100)).toBeNull();
     expect(a.peakBufferedBytes).toBe(100);
     expect(a.refused).toBe(1);
+  });
+});
+
+describe('Admission over shared memory (gateway threads)', () => {
+  const limits = { maxConnections: 2, maxInflightPerConnection: 3, maxBufferedBytes: 100, maxBackpressureBytes: 1000 };
+  it('threads that share the buffer share one budget, peak and refusal count', () => {
+    const sab = new SharedArrayBuffer(ADMISSION_SHARED_BYTES);
+    const main = new Admission(limits, sab);
+    const gateway = new Admission(limits, sab);
+    expect(main.admitBytes(60)).toBeNull();
+    // the other thread sees the bytes the first one holds
+    expect(gateway.admitBytes(50)?.code).toBe('RESOURCE_CONSTRAINED');
+    expect(gateway.grantReply(100, 0, 0)).toBe(40);
+    expect(main.bufferedBytes).toBe(100);
+    gateway.settleReply(40, 10);
+    main.release(60);
+    expect(gateway.bufferedBytes).toBe(10);
+    expect(main.peakBufferedBytes).toBe(100);
+    expect(main.refused).toBe(1);
+    gateway.release(10);
+    expect(main.bufferedBytes).toBe(0);
   });
 });
 
