@@ -160,10 +160,11 @@ export class LoopbackCluster {
   }
 
   /** Starts (or restarts) node i; resolves once it follows the log. */
-  async startNode(i: number, joinMs = 40_000): Promise<void> {
+  async startNode(i: number, joinMs = 40_000, env: Record<string, string> = {}): Promise<void> {
     const nd = this.nodes[i]!;
     const args = [BIN, 'serve', '--port', String(nd.port), '--data-dir', nd.dir, '--shards', String(this.shards), '--etcd', this.etcdEndpoints.join(','), '--node-id', nd.name, '--advertise', nd.url, '--log-level', 'info', '--log-format', 'json'];
-    const proc = spawn(process.execPath, args, { env: { ...process.env, ...this.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    // env: added to the cluster's for this start (e.g. TXKV_FAILPOINTS for one node)
+    const proc = spawn(process.execPath, args, { env: { ...process.env, ...this.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     nd.proc = proc;
     const from = nd.logs.length;
     nd.exited = track(proc, nd.logs);

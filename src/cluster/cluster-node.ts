@@ -198,6 +198,7 @@ export class ClusterNode {
   async start(coordinator: Coordinator): Promise<void> {
     this.coordinator = coordinator;
     this.shardApplied = [...coordinator.recovery.appliedVersions];
+    coordinator.distribution.onFatal = (err) => this.fatal(err);
     coordinator.oracle.beyond = (v) => this.wantCoverOf(v);
     this.tailing = true;
     try {
@@ -209,6 +210,7 @@ export class ClusterNode {
       this.logger.warn({ event: 'ClusterWatchFailed', err: (err as Error).message }, 'etcd watch failed; following the log by polling');
     }
     // catch up to the log's tail before taking part in elections
+    this.logger.info({ event: 'ClusterReplay', from: coordinator.oracle.lastAssignedVersion, shards: this.shardApplied }, 'replaying the log from this node\'s position');
     await this.fetchAll();
     this.ready = true;
     this.every(TICK_MS, () => this.tick());
@@ -299,7 +301,12 @@ export class ClusterNode {
         continue;
       }
       const rows = [...res.responses[0]!.response_range.kvs, ...res.responses[1]!.response_range.kvs];
-      for (const kv of rows) this.applyEntry(decodeEntry(kv.value));
+      for (const kv of rows) {
+        const entries = decodeEntry(kv.value);
+        // a map change may have to wait (a switch waits for this node's copy of the range)
+        if (entries.some((e) => e.dist)) await this.applyEntries(entries);
+        else this.applyEntry(entries);
+      }
       if (!res.responses[1]!.response_range.more) break;
     }
     if (covers.length > 0) this.c.oracle.coverUpTo(Math.max(...covers));
@@ -379,6 +386,21 @@ export class ClusterNode {
         },
         (err: Error) => this.fatal(err),
       );
+    }
+  }
+
+  /** applyEntry for entries that hold map changes (splits, merges, moves: coordinator/distribution.ts), in log order. */
+  private async applyEntries(commits: LogEntry[]): Promise<void> {
+    for (const e of commits) {
+      if (!e.dist) {
+        this.applyEntry([e]);
+        continue;
+      }
+      const v = e.commitVersion;
+      if (v <= this.c.oracle.lastAssignedVersion) continue;
+      this.c.oracle.observe(v);
+      const wait = this.c.distribution.applyLogged(v, e.dist);
+      if (wait) await wait.catch((err: Error) => this.fatal(err));
     }
   }
 
@@ -630,6 +652,8 @@ export class ClusterNode {
       this.stats.failovers++;
       this.stats.lastFailoverMs = Math.round(mono() - started + Math.min(gap, 60_000));
       this.stats.lastFailoverAt = new Date().toISOString();
+      // a move the previous leader left before its switch is aborted through the log
+      this.c.distribution.tookOver().catch((err: Error) => this.logger.warn({ event: 'MoveAbortFailed', err: err.message }, 'aborting the unfinished move failed'));
       this.logger.info(
         { event: 'BecameLeader', nodeId: this.s.nodeId, term: rev, startVersion: oracle.lastAssignedVersion, oldGrant, takeoverMs: Math.round(mono() - started), sinceLeaderSeenMs: Math.round(gap) },
         `${this.s.nodeId} leads (term ${rev})`,
@@ -699,16 +723,18 @@ export class ClusterNode {
   private position(): number | null {
     if (this.transitioning) return null;
     const oracle = this.c.oracle;
+    // below a move not yet complete here: a restart undoes it locally and replays it from the log
+    const cap = this.c.distribution.positionCap;
     if (this.role === 'leader') {
       // a leader's finished version follows the clock while it is idle, also past its grant
       // when renewing the grant fails (etcd cut off). The next leader assigns versions from
       // above that grant (and, with a clock behind ours, below our clock): a position past
       // the grant would have a restart skip them. Nothing above the grant can be in the log
       // from this leader, so the grant bounds what is known.
-      const known = Math.min(oracle.finishedVersion, this.grant);
+      const known = Math.min(oracle.finishedVersion, this.grant, cap);
       return this.log.unknownFrom !== null ? Math.min(known, this.log.unknownFrom - 1) : known;
     }
-    return oracle.isFollowing ? oracle.finishedVersion : null;
+    return oracle.isFollowing ? Math.min(cap, oracle.finishedVersion) : null;
   }
 
   private async sync(): Promise<void> {

@@ -13,6 +13,7 @@ import { Etcd3, isRecoverableError } from 'etcd3';
 import { ConstantBackoff, handleWhen, noop, retry, type IBackoff } from 'cockatiel';
 import { decodeDecision, encodeDecision } from '../coordinator/decision-log.js';
 import type { LogEntry } from '../coordinator/commit-log.js';
+import { MutationKind } from '../shard/interface.js';
 
 export const K = {
   database: 'txkv/database',
@@ -64,8 +65,15 @@ export function makeEtcdClient(endpoints: string[]): Etcd3 {
 const FORMAT = 1;
 
 /** A batch of commits (version order) as one log value: [format][count][len, decision record]... */
+/** Part shard id that marks a map change (LogEntry.dist, JSON in the part's one mutation) instead of a commit. */
+const DIST_PART = 0xffffffff;
+
 export function encodeEntry(commits: LogEntry[]): Buffer {
-  const parts = commits.map((c) => encodeDecision(c));
+  const parts = commits.map((c) =>
+    c.dist
+      ? encodeDecision({ commitVersion: c.commitVersion, parts: [{ shardId: DIST_PART, mutations: [{ kind: MutationKind.Set, key: new Uint8Array(0), param: Buffer.from(JSON.stringify(c.dist)) }] }] })
+      : encodeDecision(c),
+  );
   let size = 5;
   for (const p of parts) size += 4 + p.length;
   const out = Buffer.allocUnsafe(size);
@@ -89,7 +97,9 @@ export function decodeEntry(b: Buffer): LogEntry[] {
     if (o + 4 > b.length) throw new Error('log entry truncated');
     const len = b.readUInt32BE(o);
     if (o + 4 + len > b.length) throw new Error('log entry truncated');
-    out.push(decodeDecision(b.subarray(o + 4, o + 4 + len)));
+    const d = decodeDecision(b.subarray(o + 4, o + 4 + len));
+    const dist = d.parts.length === 1 && d.parts[0]!.shardId === DIST_PART ? d.parts[0]!.mutations[0] : undefined;
+    out.push(dist ? { commitVersion: d.commitVersion, parts: [], dist: JSON.parse(Buffer.from(dist.param).toString('utf8')) as LogEntry['dist'] } : d);
     o += 4 + len;
   }
   return out;

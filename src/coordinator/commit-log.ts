@@ -9,6 +9,7 @@
 //     acknowledged, lets the write shards apply without fsync and without a decision
 //     record: the log entry is the decision (docs/cluster.md).
 import type { ShardMutation } from '../shard/interface.js';
+import type { DistEntry } from './distribution.js';
 
 export interface LogPart {
   shardId: number;
@@ -20,6 +21,8 @@ export interface LogPart {
 export interface LogEntry {
   commitVersion: number;
   parts: LogPart[];
+  /** A map change instead of a commit (split, merge, move start/switch/abort, drop; parts empty): coordinator/distribution.ts. */
+  dist?: DistEntry;
 }
 
 export interface CommitLog {

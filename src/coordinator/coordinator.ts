@@ -82,9 +82,12 @@ export class Coordinator {
   static async start(o: CoordinatorOptions): Promise<Coordinator> {
     // the persisted map, and the rest of a move a crash interrupted (finished or rolled back
     // between the decision records below its switch version and the others)
-    const loaded = loadDistribution(o.db, o.splitPoints);
+    // cluster mode: replicas apply the leader's log into the same columns, so map changes
+    // are log entries too (coordinator/distribution.ts)
+    const clustered = o.followFrom !== undefined || o.commitLog?.kind === 'replicated';
+    const loaded = loadDistribution(o.db, o.splitPoints, clustered);
     const recovery = recover(o.db, loaded.map.count, loaded.at);
-    const { map: shardMap, nextMoveId, recovered } = loaded.finish();
+    const { map: shardMap, nextMoveId, recovered, logVersion } = loaded.finish();
     if (recovered) o.logger.info({ event: 'MoveRecovered', detail: recovered }, recovered);
     // never reuse or go below a version on disk or a version handed out before (the
     // persisted bound), whatever the wall clock says; from here on versions follow
@@ -135,10 +138,7 @@ export class Coordinator {
       log,
     );
     c.slideWindow();
-    // cluster mode: replicas apply the leader's log into the same columns, so ranges must
-    // not move on one node alone (moves as log entries are not built yet)
-    const clustered = o.followFrom !== undefined || o.commitLog?.kind === 'replicated';
-    c.distribution = new Distribution(shardMap, nextMoveId, o.db, shards, oracle, failpoints, () => c.oldestReadableVersion, clustered ? 'cluster mode' : null);
+    c.distribution = new Distribution(shardMap, nextMoveId, o.db, shards, oracle, failpoints, () => c.oldestReadableVersion, o.commitLog ?? new LocalLog(), logVersion);
     c.distribution.onSwitch = (from, begin, end) => c.live.rangeMoved(from, begin, end);
     c.distribution.start();
     c.horizonTimer = setInterval(() => c.slideWindow(), HORIZON_TICK_MS);

@@ -7,11 +7,20 @@
 //   its phase ('copying' before the switch, 'switched' after it).
 //   distribution/moved/<id>: the move's marker, written by the target in the same batch
 //   as the barrier that ends the move (every commit below the switch is in its column).
+//
+// Cluster mode (a replicated CommitLog): every map change is a log entry (DistEntry) at a
+// version of its own, appended by the leader through the same seam as commits (fenced
+// the same way); every node applies the entries in log order through this class
+// (applyLogged), so the maps and the shards' contents are the same on every node. A move
+// is two entries: moveStart (each node copies the range between its own workers, as
+// below) and moveSwitch at the switch version vm (each node switches at vm once its copy
+// is complete); a leader that took over in the middle of a copy logs moveAbort.
 import type { RocksLevel } from '@nxtedition/rocksdb';
 import { TxnError } from '../errors.js';
 import type { Failpoints } from '../failpoints/failpoints.js';
 import { keyFromString, keyString } from '../keys/bytes.js';
 import { columnName, encodeVersion, appliedKey, packMutations, type MapRequest, type ShardReply } from '../shard/interface.js';
+import { LocalLog, type CommitLog } from './commit-log.js';
 import type { ShardHandle } from './shard-handle.js';
 import { ShardMap, type ShardMapJson } from './shard-map.js';
 import type { TimestampOracle } from './timestamp-oracle.js';
@@ -30,13 +39,41 @@ export interface MoveState {
   switchVersion?: number;
   startedMs: number;
   reason: string;
+  /** Cluster mode: the log version of the moveStart entry (a node's log position stays below it until the move is done). */
+  startVersion?: number;
+  /** What the balancer measured (its reason in words), for status. */
+  detail?: string;
+  /** Cluster mode, once switched: the map before the switch (a restart without the marker goes back to it and replays the move). */
+  before?: ShardMapJson;
 }
 
 interface PersistedState {
   map: ShardMapJson;
   move: MoveState | null;
   nextMoveId: number;
+  /** Cluster mode: the version of the last log entry (DistEntry) this state reflects; replayed entries at or below it are skipped. */
+  logVersion?: number;
 }
+
+interface MoveEntry {
+  id: number;
+  begin: string;
+  end: string | null;
+  from: number;
+  to: number;
+  reason: string;
+}
+
+/** A map change as the replicated log carries it (cluster mode). Keys in hex. */
+export type DistEntry =
+  | { kind: 'split'; key: string; reason: string }
+  | { kind: 'merge'; key: string; reason: string }
+  | ({ kind: 'moveStart' } & MoveEntry)
+  /** Logged at the switch version vm: every node switches the range there once its copy is complete. */
+  | ({ kind: 'moveSwitch' } & MoveEntry)
+  | { kind: 'moveAbort'; id: number; reason: string }
+  /** The previous owner of the range at `begin` deletes its rows (reads below `horizon` are TOO_OLD there). */
+  | { kind: 'drop'; begin: string; owner: number; until: number; horizon: number };
 
 /** One split, merge or move, for /v1/status. */
 export interface DistributionEvent {
@@ -130,12 +167,14 @@ function copyRows(db: RocksLevel, from: number, to: number, begin: string, end: 
 export function loadDistribution(
   db: RocksLevel,
   splitPoints: Uint8Array[],
-): { map: ShardMap; at?: { version: number; run: (watermarks: number[]) => void }; finish: () => { map: ShardMap; nextMoveId: number; recovered: string | null } } {
+  clustered = false,
+): { map: ShardMap; at?: { version: number; run: (watermarks: number[]) => void }; finish: () => { map: ShardMap; nextMoveId: number; recovered: string | null; logVersion: number } } {
   const state = readState(db);
   if (!state) {
     const map = new ShardMap(1, splitPoints);
-    return { map, finish: () => ({ map, nextMoveId: 1, recovered: null }) };
+    return { map, finish: () => ({ map, nextMoveId: 1, recovered: null, logVersion: 0 }) };
   }
+  if (clustered) return loadClustered(db, state);
   let map = ShardMap.fromJSON(state.map);
   const move = state.move;
   let recovered: string | null = null;
@@ -181,7 +220,43 @@ export function loadDistribution(
       writeState(db, { map: map.toJSON(), move: null, nextMoveId: state.nextMoveId }, (b) => {
         if (move) b._del(markerKey(move.id));
       });
-      return { map, nextMoveId: state.nextMoveId, recovered };
+      return { map, nextMoveId: state.nextMoveId, recovered, logVersion: 0 };
+    },
+  };
+}
+
+/**
+ * Cluster mode: the log is the truth. A move whose marker is durable is complete; any
+ * other move in progress is undone locally (the target's rows of the range deleted, the
+ * map as before the switch) and replayed from the log: the node's log position stayed
+ * below the move's start, so the moveStart entry (and the switch, if logged) come again.
+ * Previous owners keep their rows until the log's drop entry.
+ */
+function loadClustered(db: RocksLevel, state: PersistedState): ReturnType<typeof loadDistribution> {
+  let map = ShardMap.fromJSON(state.map);
+  const move = state.move;
+  let logVersion = state.logVersion ?? 0;
+  let recovered: string | null = null;
+  let complete = false;
+  if (move) {
+    const [marker] = db._getManySync([markerKey(move.id)]);
+    complete = move.phase === 'switched' && marker !== undefined && marker !== null;
+    if (complete) {
+      recovered = `move ${move.id} was complete`;
+      logVersion = Math.max(logVersion, move.switchVersion!);
+    } else {
+      if (move.phase === 'switched') map = ShardMap.fromJSON(move.before!);
+      recovered = `move ${move.id} undone here; the log replays it from version ${move.startVersion} (state at log version ${logVersion})`;
+    }
+  }
+  return {
+    map,
+    finish: () => {
+      if (move && !complete) deleteRows(db, move.to, unhex(move.begin), move.end === null ? null : unhex(move.end));
+      writeState(db, { map: map.toJSON(), move: null, nextMoveId: state.nextMoveId, logVersion }, (b) => {
+        if (move) b._del(markerKey(move.id));
+      });
+      return { map, nextMoveId: state.nextMoveId, recovered, logVersion };
     },
   };
 }
@@ -206,6 +281,11 @@ function servedBy(map: ShardMap, shard: number): MapRequest['served'] {
   return out;
 }
 
+interface CopyStats {
+  rows: number;
+  bytes: number;
+}
+
 export class Distribution {
   readonly counters: DistributionCounters = { splits: 0, merges: 0, moves: 0, movesFailed: 0, movesInProgress: 0, rowsMoved: 0, bytesMoved: 0 };
   /** Recent splits, merges and moves, newest last (bounded). */
@@ -218,7 +298,14 @@ export class Distribution {
   private janitor: NodeJS.Timeout | null = null;
   /** Called at a move's switch (the coordinator ends the watches and feeds it would break). */
   onSwitch: ((from: number, begin: Uint8Array, end: Uint8Array | null) => void) | null = null;
+  /** Cluster mode: a node that cannot go on with the log (a local step failed) exits; the log is replayed at its next start. */
+  onFatal: (err: Error) => void = (err) => {
+    throw err;
+  };
   private closed = false;
+  private readonly clustered: boolean;
+  /** Cluster mode: the copy this node runs for a logged move (cancelled by a moveAbort). */
+  private copy: { id: number; cancelled: boolean; done: Promise<CopyStats>; t: number } | null = null;
 
   constructor(
     private current: ShardMap,
@@ -228,12 +315,22 @@ export class Distribution {
     private readonly oracle: TimestampOracle,
     private readonly failpoints: Failpoints,
     private readonly oldestReadable: () => number,
-    /** Why ranges may not change on this server (e.g. 'cluster mode'), or null. */
-    readonly disabled: string | null = null,
-  ) {}
+    /** Where commits become durable: a replicated log makes every map change a log entry (cluster mode). */
+    private readonly log: CommitLog = new LocalLog(),
+    /** Cluster mode: the version of the last log entry the persisted state reflects. */
+    private logVersion = 0,
+  ) {
+    this.clustered = log.kind === 'replicated';
+  }
 
-  private checkEnabled(): void {
-    if (this.disabled) throw new TxnError('INVALID_ARGUMENT', `ranges cannot be split, merged or moved in ${this.disabled} yet`);
+  /** Why the balancer may not change ranges on this node now (a cluster replica: the leader decides), or null. */
+  get disabled(): string | null {
+    return this.clustered && !this.log.writable ? 'a cluster replica (the leader splits, merges and moves ranges)' : null;
+  }
+
+  /** Cluster mode: map changes are decided by the leader only. */
+  private checkLeader(): void {
+    if (this.clustered && !this.log.writable) throw new TxnError('UNAVAILABLE', 'this cluster node is not the leader: ranges are split, merged and moved by the leader (send the request to it)');
   }
 
   get map(): ShardMap {
@@ -243,6 +340,15 @@ export class Distribution {
   /** The move in progress, for status. */
   get moveInProgress(): MoveState | null {
     return this.moving;
+  }
+
+  /**
+   * Cluster mode: the highest log position this node may report as applied (the log is
+   * replayed from there after a restart): below a move's start while the move is not
+   * complete here, so a restart replays the move.
+   */
+  get positionCap(): number {
+    return this.moving?.startVersion !== undefined ? this.moving.startVersion - 1 : Infinity;
   }
 
   /** Tells every shard what it serves, and starts dropping moved-away rows once no read needs them. */
@@ -255,6 +361,7 @@ export class Distribution {
   stop(): void {
     this.closed = true;
     if (this.janitor) clearInterval(this.janitor);
+    if (this.copy) this.copy.cancelled = true;
   }
 
   private sendMaps(): void {
@@ -262,7 +369,7 @@ export class Distribution {
   }
 
   private persist(extra?: (b: ReturnType<RocksLevel['batch']>) => void): void {
-    writeState(this.db, { map: this.current.toJSON(), move: this.moving, nextMoveId: this.nextMoveId }, extra);
+    writeState(this.db, { map: this.current.toJSON(), move: this.moving, nextMoveId: this.nextMoveId, logVersion: this.logVersion }, extra);
   }
 
   private record(e: DistributionEvent): void {
@@ -280,16 +387,40 @@ export class Distribution {
     return run;
   }
 
+  /**
+   * Cluster mode, leader: appends a map change to the replicated log at a fresh version
+   * (fenced like commits) and resolves with that version once a majority has it. The
+   * version stays unfinished: the caller applies the change, then finishes it.
+   */
+  private async logged(d: DistEntry): Promise<number> {
+    this.checkLeader();
+    const v = this.oracle.assignCommitVersion();
+    this.log.reserve(v);
+    try {
+      await this.log.append({ commitVersion: v, parts: [], dist: d });
+    } catch (err) {
+      this.oracle.finish(v);
+      throw err;
+    }
+    return v;
+  }
+
   /** Adds a boundary at `key` (no data moves). */
   split(key: Uint8Array, reason = 'operator', detail?: string): Promise<ShardMap> {
     return this.serialized(async () => {
-      this.checkEnabled();
+      this.checkLeader();
       const t = performance.now();
       let next: ShardMap;
       try {
         next = this.current.withSplit(keyString(key));
       } catch (err) {
         throw new TxnError('INVALID_ARGUMENT', (err as Error).message);
+      }
+      if (this.clustered) {
+        const v = await this.logged({ kind: 'split', key: hex(keyString(key)), reason });
+        this.applySplit(keyString(key), reason, v, t);
+        this.oracle.finish(v);
+        return this.current;
       }
       this.current = next;
       this.persist();
@@ -300,16 +431,31 @@ export class Distribution {
     });
   }
 
+  private applySplit(key: string, reason: string, v: number, t = performance.now()): void {
+    this.current = this.current.withSplit(key);
+    this.logVersion = v;
+    this.persist();
+    this.sendMaps();
+    this.counters.splits++;
+    this.record({ kind: 'split', begin: hex(key), reason, at: new Date().toISOString(), ms: Math.round(performance.now() - t), outcome: 'done' });
+  }
+
   /** Removes the boundary at `key` (both sides must have one owner). */
   merge(key: Uint8Array, reason = 'operator', detail?: string): Promise<ShardMap> {
     return this.serialized(async () => {
-      this.checkEnabled();
+      this.checkLeader();
       const t = performance.now();
       let next: ShardMap;
       try {
         next = this.current.withMerge(keyString(key));
       } catch (err) {
         throw new TxnError('INVALID_ARGUMENT', (err as Error).message);
+      }
+      if (this.clustered) {
+        const v = await this.logged({ kind: 'merge', key: hex(keyString(key)), reason });
+        this.applyMerge(keyString(key), reason, v, t);
+        this.oracle.finish(v);
+        return this.current;
       }
       this.current = next;
       this.persist();
@@ -320,6 +466,15 @@ export class Distribution {
     });
   }
 
+  private applyMerge(key: string, reason: string, v: number, t = performance.now()): void {
+    this.current = this.current.withMerge(key);
+    this.logVersion = v;
+    this.persist();
+    this.sendMaps();
+    this.counters.merges++;
+    this.record({ kind: 'merge', begin: hex(key), reason, at: new Date().toISOString(), ms: Math.round(performance.now() - t), outcome: 'done' });
+  }
+
   /**
    * Moves the range that begins at `begin` to worker `to`, online. Steps (docs/distribution.md):
    * 1 persist 'copying'; 2 the source feeds every batch's changes of the range to the
@@ -328,14 +483,14 @@ export class Distribution {
    * holds its commits from vm behind a barrier until the source applied everything below
    * vm; 4 the barrier's batch writes the marker (the target is complete); 5 once the
    * MVCC window passed vm, the source deletes its rows (dropPrevious).
+   * Cluster mode: the start and the switch are log entries (every node moves the range too).
    */
   move(begin: Uint8Array, to: number, reason = 'operator', detail?: string): Promise<DistributionEvent> {
-    return this.serialized(() => this.runMove(keyString(begin), to, reason, detail));
+    return this.serialized(() => (this.clustered ? this.runLoggedMove(keyString(begin), to, reason, detail) : this.runMove(keyString(begin), to, reason, detail)));
   }
 
-  private async runMove(beginS: string, to: number, reason: string, detail?: string): Promise<DistributionEvent> {
-    this.checkEnabled();
-    const t = performance.now();
+  /** Validates a move request; returns the range's index. */
+  private checkMove(beginS: string, to: number): number {
     const i = this.current.rangeAt(beginS);
     if (i < 0) throw new TxnError('INVALID_ARGUMENT', `no range begins at ${JSON.stringify(beginS)}; split there first`);
     if (!Number.isInteger(to) || to < 0 || to >= this.shards.length) throw new TxnError('INVALID_ARGUMENT', `worker ${to} does not exist (there are ${this.shards.length})`);
@@ -343,135 +498,388 @@ export class Distribution {
     if (range.owner === to) throw new TxnError('INVALID_ARGUMENT', `the range is already on worker ${to}`);
     if (range.prev) throw new TxnError('INVALID_ARGUMENT', 'the range moved recently; its previous owner still serves old reads');
     if (this.current.ranges.some((r) => r.prev && r.prev.owner === to && r.begin === beginS)) throw new TxnError('INVALID_ARGUMENT', 'target still holds old rows of this range');
-    const from = range.owner;
-    const id = this.nextMoveId++;
-    const endS = range.end;
-    const bKey = keyFromString(beginS);
-    const eKey = endS === null ? null : keyFromString(endS);
-    const src = this.shards[from]!;
-    const dst = this.shards[to]!;
-    this.moving = { id, begin: hex(beginS), end: endS === null ? null : hex(endS), from, to, phase: 'copying', startedMs: Date.now(), reason };
-    this.counters.movesInProgress++;
-    let rows = 0;
-    let bytes = 0;
-    // 1: durable before the target holds any row of the range (recovery deletes them on rollback)
-    this.persist();
-    this.failpoints.hitCount('move.after-start');
-    try {
-      // 2: everything the source applies from now on reaches the target in the source's order,
-      // and so does every chunk; the target keeps what came last (the newest state)
-      // rows the target may still hold from an earlier stay of the range would come back to
-      // life; and range tombstones it still has there would later delete what it receives
-      for (let waited = 0; ; waited += 50) {
-        const clean = await dst.request({ t: 'dropRange', begin: bKey, end: eKey });
-        if ('error' in clean) throw TxnError.fromWire(clean.error);
-        if (!('busy' in clean && clean.busy)) break;
-        if (waited > 60_000) throw new Error(`worker ${to} still holds range tombstones over the range`);
-        await sleep(50);
-      }
-      src.onFeed = (r) => {
-        if (r.feed.moveId !== id) return;
-        const n = r.feed.ops.kinds.length;
-        if (n === 0) return;
-        rows += n;
-        bytes += r.feed.ops.bytes.data.length;
-        dst.post({ t: 'ingest', ops: r.feed.ops });
-      };
-      src.post({ t: 'feed', moveId: id, begin: bKey, end: eKey });
-      let cursor: Uint8Array | null = bKey;
-      let chunks = 0;
-      while (cursor) {
-        if (this.closed) throw new Error('server shutting down');
-        const r: ShardReply = await src.request({ t: 'chunk', moveId: id, begin: cursor, end: eKey, limit: CHUNK_ROWS, maxBytes: CHUNK_BYTES });
-        if ('error' in r) throw TxnError.fromWire(r.error);
-        if (!('feed' in r)) throw new Error(`shard ${from}: unexpected reply to chunk`);
-        cursor = r.next ?? null;
-        if (r.busy) {
-          // batches from before the feed began are still being written: their rows are not all readable yet
-          await sleep(20);
-          continue;
-        }
-        if (++chunks === 1) {
-          // the target wrote the first chunk (so a crash here leaves rows there that recovery must remove)
-          await dst.request({ t: 'ingest', ops: NO_OPS });
-          this.failpoints.hitCount('move.after-copy');
-        }
-      }
-      // the ingests are in the target's queue; make sure they were written before switching
-      const sync = await dst.request({ t: 'ingest', ops: NO_OPS });
-      if ('error' in sync) throw TxnError.fromWire(sync.error);
-    } catch (err) {
-      // before the switch nothing is lost by giving up: the source still owns the range
-      src.post({ t: 'feed', moveId: 0, begin: new Uint8Array(0), end: null });
-      src.onFeed = null;
-      await dst.request({ t: 'dropRange', begin: bKey, end: eKey });
-      this.moving = null;
-      this.persist();
-      this.counters.movesInProgress--;
-      this.counters.movesFailed++;
-      const e: DistributionEvent = { kind: 'move', begin: hex(beginS), end: endS === null ? null : hex(endS), from, to, reason, ...(detail ? { detail } : {}), at: new Date().toISOString(), ms: Math.round(performance.now() - t), outcome: 'failed', error: (err as Error).message };
-      this.record(e);
-      throw err;
+    return i;
+  }
+
+  /**
+   * Steps 1-3 of a move on this node: clean the target's part of the range, feed the
+   * source's changes of the range to the target, copy the rows in chunks. Resolves once
+   * everything copied so far is written at the target.
+   */
+  private async copyRange(m: MoveState, st: CopyStats, cancelled: () => boolean, onFirstChunk: () => void): Promise<void> {
+    const bKey = keyFromString(unhex(m.begin));
+    const eKey = m.end === null ? null : keyFromString(unhex(m.end));
+    const src = this.shards[m.from]!;
+    const dst = this.shards[m.to]!;
+    // rows the target may still hold from an earlier stay of the range would come back to
+    // life; and range tombstones it still has there would later delete what it receives
+    for (let waited = 0; ; waited += 50) {
+      const clean = await dst.request({ t: 'dropRange', begin: bKey, end: eKey });
+      if ('error' in clean) throw TxnError.fromWire(clean.error);
+      if (!('busy' in clean && clean.busy)) break;
+      if (waited > 60_000) throw new Error(`worker ${m.to} still holds range tombstones over the range`);
+      if (cancelled()) throw new Error('move cancelled');
+      await sleep(50);
     }
-    // 3: the switch, in one turn of the event loop: every commit version assigned before
-    // vm was planned with the old map (and sent already), every one after with the new
-    const vm = this.oracle.assignCommitVersion();
-    this.current = this.current.withOwner(i, to, vm);
-    this.moving = { ...this.moving, phase: 'switched', switchVersion: vm };
+    // everything the source applies from now on reaches the target in the source's order,
+    // and so does every chunk; the target keeps what came last (the newest state)
+    src.onFeed = (r) => {
+      if (r.feed.moveId !== m.id) return;
+      const n = r.feed.ops.kinds.length;
+      if (n === 0) return;
+      st.rows += n;
+      st.bytes += r.feed.ops.bytes.data.length;
+      dst.post({ t: 'ingest', ops: r.feed.ops });
+    };
+    src.post({ t: 'feed', moveId: m.id, begin: bKey, end: eKey });
+    let cursor: Uint8Array | null = bKey;
+    let chunks = 0;
+    while (cursor) {
+      if (this.closed) throw new Error('server shutting down');
+      if (cancelled()) throw new Error('move cancelled');
+      const r: ShardReply = await src.request({ t: 'chunk', moveId: m.id, begin: cursor, end: eKey, limit: CHUNK_ROWS, maxBytes: CHUNK_BYTES });
+      if ('error' in r) throw TxnError.fromWire(r.error);
+      if (!('feed' in r)) throw new Error(`shard ${m.from}: unexpected reply to chunk`);
+      cursor = r.next ?? null;
+      if (r.busy) {
+        // batches from before the feed began are still being written: their rows are not all readable yet
+        await sleep(20);
+        continue;
+      }
+      if (++chunks === 1) {
+        // the target wrote the first chunk (so a crash here leaves rows there that recovery must remove)
+        await dst.request({ t: 'ingest', ops: NO_OPS });
+        onFirstChunk();
+      }
+    }
+    // the ingests are in the target's queue; make sure they were written before switching
+    const sync = await dst.request({ t: 'ingest', ops: NO_OPS });
+    if ('error' in sync) throw TxnError.fromWire(sync.error);
+  }
+
+  /** Before the switch nothing is lost by giving up: the source still owns the range. */
+  private async undoCopy(m: MoveState): Promise<void> {
+    const src = this.shards[m.from]!;
+    src.post({ t: 'feed', moveId: 0, begin: new Uint8Array(0), end: null });
+    src.onFeed = null;
+    await this.shards[m.to]!.request({ t: 'dropRange', begin: keyFromString(unhex(m.begin)), end: m.end === null ? null : keyFromString(unhex(m.end)) });
+  }
+
+  private moveEvent(m: MoveState, t: number, outcome: 'done' | 'failed', st?: CopyStats, error?: string): DistributionEvent {
+    return {
+      kind: 'move',
+      begin: m.begin,
+      end: m.end,
+      from: m.from,
+      to: m.to,
+      reason: m.reason,
+      ...(m.detail ? { detail: m.detail } : {}),
+      at: new Date().toISOString(),
+      ms: Math.round(performance.now() - t),
+      ...(st ? { rows: st.rows, bytes: st.bytes } : {}),
+      outcome,
+      ...(error !== undefined ? { error } : {}),
+    };
+  }
+
+  /**
+   * The switch, in one turn of the event loop: every commit version assigned before vm
+   * was planned with the old map (and sent already), every one after with the new.
+   */
+  private switchAt(m: MoveState, vm: number): MoveState {
+    const i = this.current.rangeAt(unhex(m.begin));
+    if (i < 0) throw new Error(`move ${m.id}: no range begins at ${m.begin}`);
+    const before = this.current;
+    this.current = this.current.withOwner(i, m.to, vm);
+    this.moving = { ...m, phase: 'switched', switchVersion: vm, ...(this.clustered ? { before: before.toJSON() } : {}) };
     this.persist();
-    dst.post({ t: 'moveIn', begin: bKey, end: eKey, switchVersion: vm });
+    const bKey = keyFromString(unhex(m.begin));
+    const eKey = m.end === null ? null : keyFromString(unhex(m.end));
+    this.shards[m.to]!.post({ t: 'moveIn', begin: bKey, end: eKey, switchVersion: vm });
     this.sendMaps();
-    this.onSwitch?.(from, bKey, eKey);
-    this.failpoints.hitCount('move.after-switch');
+    this.onSwitch?.(m.from, bKey, eKey);
+    return this.moving;
+  }
+
+  /**
+   * Steps 4-5: once every version below vm finished (the source's feed of them
+   * forwarded), release the target's barrier with the marker and finish vm.
+   */
+  private async catchUp(m: MoveState, vm: number): Promise<void> {
+    const src = this.shards[m.from]!;
     try {
-      // every commit below vm applied (the source's feed of them forwarded ahead of what follows)
       while (!this.oracle.allFinishedBelow(vm)) await this.oracle.waitFor(vm - 1, 20);
     } finally {
       src.post({ t: 'feed', moveId: 0, begin: new Uint8Array(0), end: null });
     }
-    // 4: release the target's barrier; its batch carries the marker (fsync'd)
-    const released = dst.request({ t: 'decide', commitVersion: vm, commit: true, sync: true, decision: { key: markerKey(id), value: encodeVersion(vm) } });
+    const released = this.shards[m.to]!.request({ t: 'decide', commitVersion: vm, commit: true, sync: true, decision: { key: markerKey(m.id), value: encodeVersion(vm) } });
     // reads at vm and later may start now: they reach the target behind the ingests
     this.oracle.finish(vm);
     const r = await released;
     src.onFeed = null;
     if ('error' in r) {
       // the target could not write: its state is unknown; recovery finishes the move at the next start
-      throw new TxnError('FAILED', `move ${id}: target worker ${to} failed to write its barrier: ${r.error.message}`);
+      throw new TxnError('FAILED', `move ${m.id}: target worker ${m.to} failed to write its barrier: ${r.error.message}`);
     }
-    this.failpoints.hitCount('move.after-marker');
+  }
+
+  private completed(m: MoveState, st: CopyStats, t: number): DistributionEvent {
     this.moving = null;
-    this.persist((b) => b._del(markerKey(id)));
+    if (this.clustered) this.logVersion = Math.max(this.logVersion, m.switchVersion!);
+    this.persist((b) => b._del(markerKey(m.id)));
     this.counters.movesInProgress--;
     this.counters.moves++;
-    this.counters.rowsMoved += rows;
-    this.counters.bytesMoved += bytes;
-    const e: DistributionEvent = {
-      kind: 'move',
-      begin: hex(beginS),
-      end: endS === null ? null : hex(endS),
-      from,
-      to,
-      reason,
-      ...(detail ? { detail } : {}),
-      at: new Date().toISOString(),
-      ms: Math.round(performance.now() - t),
-      rows,
-      bytes,
-      outcome: 'done',
-    };
+    this.counters.rowsMoved += st.rows;
+    this.counters.bytesMoved += st.bytes;
+    const e = this.moveEvent(m, t, 'done', st);
     this.record(e);
     return e;
+  }
+
+  private async runMove(beginS: string, to: number, reason: string, detail?: string): Promise<DistributionEvent> {
+    const t = performance.now();
+    const i = this.checkMove(beginS, to);
+    const range = this.current.ranges[i]!;
+    const id = this.nextMoveId++;
+    const m: MoveState = { id, begin: hex(beginS), end: range.end === null ? null : hex(range.end), from: range.owner, to, phase: 'copying', startedMs: Date.now(), reason, ...(detail ? { detail } : {}) };
+    this.moving = m;
+    this.counters.movesInProgress++;
+    const st: CopyStats = { rows: 0, bytes: 0 };
+    // 1: durable before the target holds any row of the range (recovery deletes them on rollback)
+    this.persist();
+    this.failpoints.hitCount('move.after-start');
+    try {
+      await this.copyRange(m, st, () => false, () => this.failpoints.hitCount('move.after-copy'));
+    } catch (err) {
+      await this.undoCopy(m);
+      this.moving = null;
+      this.persist();
+      this.counters.movesInProgress--;
+      this.counters.movesFailed++;
+      this.record(this.moveEvent(m, t, 'failed', undefined, (err as Error).message));
+      throw err;
+    }
+    const vm = this.oracle.assignCommitVersion();
+    const sw = this.switchAt(m, vm);
+    this.failpoints.hitCount('move.after-switch');
+    await this.catchUp(sw, vm);
+    this.failpoints.hitCount('move.after-marker');
+    return this.completed(sw, st, t);
+  }
+
+  /**
+   * Cluster mode, leader: the same move, with its start and its switch in the log. The
+   * switch entry is appended at vm in the same turn as the local switch, so every commit
+   * above vm (planned with the new map) is in the log after it; the target's barrier is
+   * released only once the log acknowledged vm.
+   */
+  private async runLoggedMove(beginS: string, to: number, reason: string, detail?: string): Promise<DistributionEvent> {
+    this.checkLeader();
+    const t = performance.now();
+    const i = this.checkMove(beginS, to);
+    const range = this.current.ranges[i]!;
+    const id = this.nextMoveId++;
+    const entry = { id, begin: hex(beginS), end: range.end === null ? null : hex(range.end), from: range.owner, to, reason };
+    const v0 = await this.logged({ kind: 'moveStart', ...entry });
+    const m: MoveState = { ...entry, phase: 'copying', startedMs: Date.now(), startVersion: v0, ...(detail ? { detail } : {}) };
+    this.moving = m;
+    this.persist();
+    this.oracle.finish(v0);
+    this.counters.movesInProgress++;
+    const st: CopyStats = { rows: 0, bytes: 0 };
+    // registered like a replica's copy: if this node stops leading, the new leader's abort cancels it
+    const c = { id, cancelled: false, done: Promise.resolve(st), t };
+    c.done = this.copyRange(m, st, () => c.cancelled, () => this.failpoints.hitCount('cluster-move.after-copy')).then(() => st);
+    this.copy = c;
+    try {
+      await c.done;
+      this.checkLeader();
+    } catch (err) {
+      if (this.copy === c) this.copy = null;
+      await this.abortLogged(m, t, (err as Error).message);
+      throw err;
+    }
+    this.copy = null;
+    const vm = this.oracle.assignCommitVersion();
+    this.log.reserve(vm);
+    const sw = this.switchAt(m, vm);
+    const acked = this.log.append({ commitVersion: vm, parts: [], dist: { kind: 'moveSwitch', ...entry } });
+    try {
+      await acked;
+    } catch (err) {
+      // the target holds later commits behind its barrier and the map names it: this node
+      // cannot go on; at its restart the move is undone locally and the log (which may or
+      // may not hold the switch) is replayed
+      const e = new TxnError('UNAVAILABLE', `move ${id}: the switch did not reach the log (${(err as Error).message}); this node restarts`);
+      this.onFatal(e);
+      throw e;
+    }
+    this.failpoints.hitCount('cluster-move.after-switch');
+    await this.catchUp(sw, vm);
+    return this.completed(sw, st, t);
+  }
+
+  /** Cluster mode, leader: gives up a move before its switch (logged, so every node gives it up). */
+  private async abortLogged(m: MoveState, t: number, why: string): Promise<void> {
+    if (this.moving !== m) return; // undone already (a moveAbort from a newer leader)
+    this.moving = null;
+    await this.undoCopy(m);
+    this.persist();
+    this.counters.movesInProgress--;
+    this.counters.movesFailed++;
+    this.record(this.moveEvent(m, t, 'failed', undefined, why));
+    // the other nodes stop their copies (a new leader aborts what it finds unfinished too)
+    const v = await this.logged({ kind: 'moveAbort', id: m.id, reason: why }).catch(() => null);
+    if (v !== null) {
+      this.logVersion = v;
+      this.persist();
+      this.oracle.finish(v);
+    }
+  }
+
+  /**
+   * Cluster mode: a node that just became leader finishes what the previous leader left:
+   * a move still copying (its switch is not in the log) is aborted through the log.
+   */
+  tookOver(): Promise<void> {
+    return this.serialized(async () => {
+      const m = this.moving;
+      if (!m || m.phase !== 'copying') return;
+      const c = this.copy;
+      if (c && c.id === m.id) {
+        c.cancelled = true;
+        await c.done.catch(() => undefined);
+      }
+      if (this.copy === c) this.copy = null;
+      await this.abortLogged(m, c?.t ?? performance.now(), 'the leader changed before the switch');
+    });
+  }
+
+  /**
+   * Cluster mode: applies a map change from the log at its version `v` (observed by the
+   * oracle; this finishes it). Resolves when the log may go on being applied: at once,
+   * or, for a switch, once this node's copy of the range is complete and switched.
+   */
+  applyLogged(v: number, d: DistEntry): Promise<void> | null {
+    if (v <= this.logVersion) {
+      this.oracle.finish(v); // replayed after a restart: already in the persisted state
+      return null;
+    }
+    switch (d.kind) {
+      case 'split':
+        this.applySplit(unhex(d.key), d.reason, v);
+        break;
+      case 'merge':
+        this.applyMerge(unhex(d.key), d.reason, v);
+        break;
+      case 'drop':
+        this.applyDrop(d, v);
+        break;
+      case 'moveStart':
+        this.startCopy(d, v);
+        break;
+      case 'moveAbort':
+        return this.applyAbort(d.id, d.reason, v);
+      case 'moveSwitch':
+        return this.applySwitch(d, v);
+    }
+    this.oracle.finish(v);
+    return null;
+  }
+
+  /** Replica: starts copying a logged move between this node's workers (while the log goes on). */
+  private startCopy(d: MoveEntry, v: number): { id: number; cancelled: boolean; done: Promise<CopyStats>; t: number } {
+    const m: MoveState = { id: d.id, begin: d.begin, end: d.end, from: d.from, to: d.to, reason: d.reason, phase: 'copying', startedMs: Date.now(), startVersion: v };
+    if (d.id >= this.nextMoveId) this.nextMoveId = d.id + 1;
+    this.moving = m;
+    this.persist();
+    this.counters.movesInProgress++;
+    const st: CopyStats = { rows: 0, bytes: 0 };
+    const c = { id: d.id, cancelled: false, done: Promise.resolve(st), t: performance.now() };
+    c.done = this.copyRange(m, st, () => c.cancelled, () => undefined).then(() => st);
+    c.done.catch(() => undefined);
+    this.copy = c;
+    return c;
+  }
+
+  private async applyAbort(id: number, why: string, v: number): Promise<void> {
+    const c = this.copy;
+    if (c && c.id === id) {
+      c.cancelled = true;
+      await c.done.catch(() => undefined);
+      if (this.copy === c) this.copy = null;
+    }
+    const m = this.moving;
+    if (m && m.id === id && m.phase === 'copying') {
+      this.moving = null;
+      await this.undoCopy(m);
+      this.counters.movesInProgress--;
+      this.counters.movesFailed++;
+      this.record(this.moveEvent(m, c?.t ?? performance.now(), 'failed', undefined, `aborted by the leader: ${why}`));
+    }
+    this.logVersion = v;
+    this.persist();
+    this.oracle.finish(v);
+  }
+
+  private async applySwitch(d: Extract<DistEntry, { kind: 'moveSwitch' }>, vm: number): Promise<void> {
+    let c = this.copy;
+    if (!c || c.id !== d.id || this.moving?.id !== d.id) {
+      // this node never saw the start (a leader's switch whose start it undid): copy now
+      c = this.startCopy(d, vm);
+    }
+    let st: CopyStats;
+    try {
+      st = await c.done;
+    } catch (err) {
+      this.onFatal(new Error(`move ${d.id}: copying the range here failed: ${(err as Error).message}`));
+      return;
+    }
+    this.copy = null;
+    const sw = this.switchAt(this.moving!, vm);
+    // the catch-up waits for the versions below vm, applied by the log behind us
+    void this.catchUp(sw, vm).then(
+      () => void this.completed(sw, st, c.t),
+      (err: Error) => this.onFatal(err),
+    );
+  }
+
+  private applyDrop(d: Extract<DistEntry, { kind: 'drop' }>, v: number): void {
+    const i = this.current.rangeAt(unhex(d.begin));
+    const r = i >= 0 ? this.current.ranges[i] : undefined;
+    if (!r || !r.prev || r.prev.owner !== d.owner) {
+      this.onFatal(new Error(`log entry ${v}: drop of ${d.begin} from worker ${d.owner}, which this node's map does not name`));
+      return;
+    }
+    const old = this.shards[d.owner]!;
+    old.post({ t: 'horizon', horizon: d.horizon });
+    this.current = this.current.withoutPrev(i);
+    this.logVersion = v;
+    this.persist();
+    this.sendMaps();
+    // the rows go once no range tombstone of the old owner's window covers them (the map
+    // no longer routes a read there; a later move to it cleans the range first anyway)
+    const begin = keyFromString(r.begin);
+    const end = r.end === null ? null : keyFromString(r.end);
+    void (async () => {
+      for (let n = 0; n < 200 && !this.closed; n++) {
+        const reply = await old.request({ t: 'dropRange', begin, end });
+        if (!('error' in reply) && !('busy' in reply && reply.busy)) return;
+        await sleep(250);
+      }
+    })();
   }
 
   /** 5: previous owners delete rows no read can need any more (the window passed the switch). */
   private dropping = false;
   async dropPrevious(): Promise<void> {
     if (this.dropping || this.closed) return;
+    if (this.clustered && !this.log.writable) return; // the leader decides (drop entries in the log)
     this.dropping = true;
     try {
       await this.serialized(async () => {
-        const horizon = this.oldestReadable();
+        // cluster mode: a margin of 1 s of versions, for replicas whose window lags the leader's
+        const horizon = this.oldestReadable() - (this.clustered ? 1_000_000 : 0);
         for (let i = 0; i < this.current.ranges.length; i++) {
           const r = this.current.ranges[i]!;
           if (!r.prev || r.prev.until >= horizon) continue;
@@ -481,6 +889,17 @@ export class Distribution {
           const reply = await old.request({ t: 'dropRange', begin: keyFromString(r.begin), end: r.end === null ? null : keyFromString(r.end) });
           if ('error' in reply || ('busy' in reply && reply.busy)) continue;
           this.failpoints.hitCount('move.after-drop');
+          if (this.clustered) {
+            const v = await this.logged({ kind: 'drop', begin: hex(r.begin), owner: r.prev.owner, until: r.prev.until, horizon }).catch(() => null);
+            if (v === null) return;
+            const j = this.current.rangeAt(r.begin);
+            this.current = this.current.withoutPrev(j);
+            this.logVersion = v;
+            this.persist();
+            this.sendMaps();
+            this.oracle.finish(v);
+            continue;
+          }
           this.current = this.current.withoutPrev(i);
           this.persist();
           this.sendMaps();
@@ -491,4 +910,3 @@ export class Distribution {
     }
   }
 }
-

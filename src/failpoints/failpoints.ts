@@ -17,6 +17,9 @@ export const FAILPOINT_NAMES = [
   'move.after-switch', // the switch to the target is persisted; the target's barrier not yet released
   'move.after-marker', // the target wrote its barrier and marker; the map still names the move
   'move.after-drop', // the old owner deleted its rows; the map still names it as previous owner
+  // moves in cluster mode, on the leader (arg = countdown); replicas never hit them
+  'cluster-move.after-copy', // the start is in the log and the first chunk copied on the leader; no switch logged
+  'cluster-move.after-switch', // the log acknowledged the switch; the leader's target barrier not yet released
 ] as const;
 
 export type FailpointName = (typeof FAILPOINT_NAMES)[number];
