@@ -9,13 +9,32 @@
 //     acknowledged, lets the write shards apply without fsync and without a decision
 //     record: the log entry is the decision (docs/cluster.md).
 import type { ShardMutation } from '../shard/interface.js';
-import type { DistEntry } from './distribution.js';
 
 export interface LogPart {
   shardId: number;
   /** Final mutations of this shard (versionstamps substituted, clipped to the shard). */
   mutations: ShardMutation[];
 }
+
+export interface MoveEntry {
+  id: number;
+  begin: string;
+  end: string | null;
+  from: number;
+  to: number;
+  reason: string;
+}
+
+/** A map change as the replicated log carries it (cluster mode; applied by coordinator/distribution.ts). Keys in hex. */
+export type DistEntry =
+  | { kind: 'split'; key: string; reason: string }
+  | { kind: 'merge'; key: string; reason: string }
+  | ({ kind: 'moveStart' } & MoveEntry)
+  /** Logged at the switch version vm: every node switches the range there once its copy is complete. */
+  | ({ kind: 'moveSwitch' } & MoveEntry)
+  | { kind: 'moveAbort'; id: number; reason: string }
+  /** The previous owner of the range at `begin` deletes its rows (reads below `horizon` are TOO_OLD there). */
+  | { kind: 'drop'; begin: string; owner: number; until: number; horizon: number };
 
 /** One decided commit as the log carries it. */
 export interface LogEntry {

@@ -20,7 +20,9 @@ import { TxnError } from '../errors.js';
 import type { Failpoints } from '../failpoints/failpoints.js';
 import { keyFromString, keyString } from '../keys/bytes.js';
 import { columnName, encodeVersion, appliedKey, packMutations, type MapRequest, type ShardReply } from '../shard/interface.js';
-import { LocalLog, type CommitLog } from './commit-log.js';
+import { LocalLog, type CommitLog, type DistEntry, type MoveEntry } from './commit-log.js';
+
+export type { DistEntry } from './commit-log.js';
 import type { ShardHandle } from './shard-handle.js';
 import { ShardMap, type ShardMapJson } from './shard-map.js';
 import type { TimestampOracle } from './timestamp-oracle.js';
@@ -55,25 +57,7 @@ interface PersistedState {
   logVersion?: number;
 }
 
-interface MoveEntry {
-  id: number;
-  begin: string;
-  end: string | null;
-  from: number;
-  to: number;
-  reason: string;
-}
 
-/** A map change as the replicated log carries it (cluster mode). Keys in hex. */
-export type DistEntry =
-  | { kind: 'split'; key: string; reason: string }
-  | { kind: 'merge'; key: string; reason: string }
-  | ({ kind: 'moveStart' } & MoveEntry)
-  /** Logged at the switch version vm: every node switches the range there once its copy is complete. */
-  | ({ kind: 'moveSwitch' } & MoveEntry)
-  | { kind: 'moveAbort'; id: number; reason: string }
-  /** The previous owner of the range at `begin` deletes its rows (reads below `horizon` are TOO_OLD there). */
-  | { kind: 'drop'; begin: string; owner: number; until: number; horizon: number };
 
 /** One split, merge or move, for /v1/status. */
 export interface DistributionEvent {
