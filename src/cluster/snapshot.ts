@@ -18,6 +18,7 @@ import type { Logger } from 'pino';
 import { TxnError } from '../errors.js';
 import { Connection } from '../client/connection.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
+import type { ShardMapJson } from '../coordinator/shard-map.js';
 import { MARK_RANGE, TOMBSTONE_RANGE } from '../shard/apply.js';
 import { MutationKind, packMutations, type ShardMutation } from '../shard/interface.js';
 
@@ -83,6 +84,16 @@ export async function seedFromSnapshot(
     conn.close();
     throw new Error(`the leader's advertised URL ${url} serves database ${conn.databaseId || '(none named)'}, not this cluster's ${databaseId}; fix the leader's --advertise (cluster.advertiseUrl)`);
   }
+  // the leader's range map, read before the pin and again after the copy: the same version
+  // both times means it is the map at V (ranges move between workers: every node's map
+  // must be the leader's, docs/distribution.md; a change after V comes again from the log)
+  const mapBefore = await api(url, 'GET', '/v1/shard/map', token).catch((err: Error) => {
+    conn.close();
+    throw err;
+  });
+  if (mapBefore.status !== 200) conn.close();
+  if (mapBefore.status !== 200) throw new Error(`${url} did not give its range map: ${JSON.stringify(mapBefore.body)}`);
+  const leaderMap = mapBefore.body.map as ShardMapJson;
   const snap = await api(url, 'POST', '/v1/snapshots', token).catch((err: Error) => {
     conn.close();
     throw err;
@@ -117,7 +128,8 @@ export async function seedFromSnapshot(
     );
     // the old rows' tombstone records and marks would make recovery delete copied rows
     for (const range of [TOMBSTONE_RANGE, MARK_RANGE]) deleteMeta(db, range.begin, range.end);
-    // 2. the rows at V, page by page, into the shards that own them
+    // 2. the rows at V, page by page, into the shards that own them (by the leader's map, adopted here)
+    c.distribution.adopt(leaderMap, version);
     const map = c.shardMap;
     const page = (begin: Uint8Array, inclusive: boolean): Promise<{ kvs: Uint8Array[]; hasMore: boolean }> =>
       within(
@@ -154,6 +166,10 @@ export async function seedFromSnapshot(
       rows += r.kvs.length / 2;
       const writes = [...byShard].map(([shard, ms]) => c.shards[shard]!.request({ t: 'ingest', ops: packMutations(ms) }));
       for (const w of await within(Promise.all(writes), STEP_MS, 'writing copied rows')) if ('error' in w) throw new Error(`ingest: ${w.error.message}`);
+    }
+    const mapAfter = await api(url, 'GET', '/v1/shard/map', token);
+    if (mapAfter.status !== 200 || (mapAfter.body.map as ShardMapJson).version !== leaderMap.version) {
+      throw new Error(`${url}'s range map changed while the snapshot was copied; copying again`);
     }
     // 3. watermarks at V (synced: the rows are in the same WAL before them)
     for (const s of c.shards) {

@@ -327,6 +327,26 @@ export class Distribution {
   }
 
   /**
+   * Cluster mode, a node re-seeded by snapshot at version `v` (cluster/snapshot.ts): the
+   * leader's map at v becomes this node's (its shards were emptied; rows are copied by it);
+   * log entries at or below v are already in it.
+   */
+  adopt(map: ShardMapJson, v: number): void {
+    if (this.copy) this.copy.cancelled = true;
+    this.copy = null;
+    if (this.moving) {
+      this.counters.movesInProgress--;
+      this.shards[this.moving.from]!.post({ t: 'feed', moveId: 0, begin: new Uint8Array(0), end: null });
+      this.shards[this.moving.from]!.onFeed = null;
+    }
+    this.moving = null;
+    this.current = ShardMap.fromJSON(map);
+    this.logVersion = v;
+    this.persist();
+    this.sendMaps();
+  }
+
+  /**
    * Cluster mode: the highest log position this node may report as applied (the log is
    * replayed from there after a restart): below a move's start while the move is not
    * complete here, so a restart replays the move.

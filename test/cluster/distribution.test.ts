@@ -3,9 +3,10 @@
 // writers recording every acknowledged commit and a bank workload running: a split and a
 // move on the leader; then kill -9 of the leader after its copy (the switch not logged:
 // the new leader aborts the move) and after its logged switch (every node finishes the
-// move). After each: every node has the same map and the same full scan at one read
-// version, every acknowledged commit, the bank total; at the end each row of the moved
-// range is in exactly one column of each node's database, its owner's.
+// move); a replica re-seeded by snapshot after a move. After each: every node has the
+// same map and the same full scan at one read version, every acknowledged commit, the
+// bank total; at the end each row of the moved range is in exactly one column of each
+// node's database, its owner's.
 import path from 'node:path';
 import { RocksLevel } from '@nxtedition/rocksdb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -95,7 +96,7 @@ class Workload {
 }
 
 describe.skipIf(!HAVE_ETCD)('data distribution in a replicated cluster', () => {
-  const c = new TestCluster({ TXKV_MVCC_WINDOW_MS: '4000' });
+  const c = new TestCluster({ TXKV_MVCC_WINDOW_MS: '4000', TXKV_CLUSTER_LOG_RETENTION_MS: '12000' });
   let db: Database;
   let work: Workload;
   const live = new Set<number>();
@@ -271,6 +272,33 @@ describe.skipIf(!HAVE_ETCD)('data distribution in a replicated cluster', () => {
     await c.startNode(dead);
     live.add(dead);
     expect(ownerOf(await settled(), 'mv/')).toBe(1 - owner);
+    await sameRows();
+  });
+
+  it('a replica re-seeded by snapshot after the log was trimmed past a move takes the leader\'s map', { timeout: 180_000 }, async () => {
+    const l = await c.leader();
+    const r = [...live].find((i) => i !== l)!;
+    const applied = (await c.status(r))!.cluster!.appliedVersion;
+    c.kill(c.nodes[r]!, 'SIGKILL');
+    await c.nodes[r]!.exited;
+    live.delete(r);
+    expect((await post(l, `/v1/shard/split?key=${b64('zz/')}`)).status).toBe(200);
+    expect((await post(l, `/v1/shard/split?key=${b64('zz0')}`)).status).toBe(200);
+    const owner = ownerOf((await mapOf(l)).map, 'zz/');
+    expect((await post(l, `/v1/shard/move?begin=${b64('zz/')}&to=${1 - owner}`)).status).toBe(200);
+    const until = Date.now() + 90_000;
+    for (;;) {
+      const s = await c.status(await c.leader());
+      if ((s?.cluster?.log.trimmedThrough ?? 0) > applied) break;
+      if (Date.now() > until) throw new Error(`the log was not trimmed past ${applied}`);
+      await sleep(250);
+    }
+    const from = c.nodes[r]!.logs.length;
+    await c.startNode(r);
+    live.add(r);
+    expect(c.nodes[r]!.logs.slice(from).some((x) => x.includes('"event":"SnapshotSeeded"'))).toBe(true);
+    const map = await settled();
+    expect(ownerOf(map, 'zz/')).toBe(1 - owner);
     await sameRows();
   });
 

@@ -3,7 +3,10 @@
 // direction, before and after buffered writes) run one after another against a real
 // 4-shard server and against a sorted map. Every read must match the model's view
 // (committed state + the transaction's own writes), and reads at an older read version
-// must match the model's snapshot of that version.
+// must match the model's snapshot of that version. Meanwhile a second seeded stream of
+// splits, moves and merges of the key ranges (issue 13) runs against the same server,
+// interleaved with the transactions: none of it may show in any read (moves keep the
+// old owner for reads at older versions, so the snapshot reads at the end cross them).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { SHARD_PREFIXES } from '../support/keys.js';
@@ -16,6 +19,66 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 /** Keys as latin-1 strings of their UTF-8 bytes, so JS ordering is byte order. */
 const bytesKey = (k: string): string => String.fromCharCode(...enc.encode(k));
+
+/** Seeded splits, moves and merges through /v1/shard/*, one at a time, while the transactions run. */
+class Redistributor {
+  readonly done = { split: 0, move: 0, merge: 0 };
+  /** Refused with INVALID_ARGUMENT (e.g. a range that moved recently, neighbours with different owners). */
+  refused = 0;
+  private running: Promise<void> | null = null;
+  private failure: Error | null = null;
+
+  constructor(
+    private readonly base: string,
+    private readonly rng: Rng,
+    private readonly keyspace: readonly string[],
+  ) {}
+
+  private async call(path: string, method = 'POST'): Promise<{ status: number; body: { map: { workers: number; ranges: { begin: string; owner: number }[] }; error?: { code: string } } }> {
+    const r = await fetch(this.base + path, { method });
+    return { status: r.status, body: (await r.json()) as never };
+  }
+
+  private async step(): Promise<void> {
+    const r = this.rng();
+    const { map } = (await this.call('/v1/shard/map', 'GET')).body;
+    const b64 = (bytes: Uint8Array): string => Buffer.from(bytes).toString('base64url');
+    let kind: 'split' | 'move' | 'merge';
+    let res;
+    if (r < 0.35) {
+      kind = 'split';
+      const k = this.keyspace[randInt(this.rng, this.keyspace.length)]! + (this.rng() < 0.3 ? '\u0001' : '');
+      res = await this.call(`/v1/shard/split?key=${b64(enc.encode(k))}`);
+    } else if (r < 0.85 || map.ranges.length < 2) {
+      kind = 'move';
+      const range = map.ranges[randInt(this.rng, map.ranges.length)]!;
+      const to = (range.owner + 1 + randInt(this.rng, map.workers - 1)) % map.workers;
+      res = await this.call(`/v1/shard/move?begin=${b64(Buffer.from(range.begin, 'hex'))}&to=${to}`);
+    } else {
+      kind = 'merge';
+      const range = map.ranges[1 + randInt(this.rng, map.ranges.length - 1)]!;
+      res = await this.call(`/v1/shard/merge?key=${b64(Buffer.from(range.begin, 'hex'))}`);
+    }
+    if (res.status === 200) this.done[kind]++;
+    else if (res.body.error?.code === 'INVALID_ARGUMENT') this.refused++;
+    else throw new Error(`${kind}: ${res.status} ${JSON.stringify(res.body)}`);
+  }
+
+  /** Starts the next step unless one is still running (called between operations of the transactions). */
+  poke(): void {
+    if (this.failure) throw this.failure;
+    if (this.running) return;
+    this.running = this.step().then(
+      () => void (this.running = null),
+      (err: Error) => void (this.failure = err),
+    );
+  }
+
+  async finish(): Promise<void> {
+    await this.running;
+    if (this.failure) throw this.failure;
+  }
+}
 
 function rowsOf(m: Model, begin: string, end: string, limit: number, reverse: boolean): { keys: string[]; hasMore: boolean } {
   const keys = [...m.keys()].filter((k) => bytesKey(k) >= bytesKey(begin) && bytesKey(k) < bytesKey(end)).sort((a, b) => (bytesKey(a) < bytesKey(b) ? -1 : 1));
@@ -43,11 +106,14 @@ describe.each(seeds(3, 101))('random transactions against a model (seed %i)', (s
     };
     const committed: Model = new Map();
     const snapshots: { version: bigint; model: Model }[] = [];
+    // its own stream: the transactions are the same with or without it
+    const moves = new Redistributor(s.server.url.replace(/^ws/, 'http'), mulberry32(seed ^ 0x5eed), keyspace);
     for (let t = 0; t < 40; t++) {
       const tx = s.db.createTransaction();
       const own: Model = new Map(committed);
       const ops = 1 + randInt(rng, 8);
       for (let o = 0; o < ops; o++) {
+        moves.poke();
         const r = rng();
         if (r < 0.3) {
           const k = keyspace[randInt(rng, keyspace.length)]!;
@@ -87,7 +153,11 @@ describe.each(seeds(3, 101))('random transactions against a model (seed %i)', (s
       }
       if (tx.getCommittedVersion() > 0n) snapshots.push({ version: tx.getCommittedVersion(), model: new Map(committed) });
     }
-    // reads at older versions see exactly those versions, across every shard
+    await moves.finish();
+    // the ranges did move, split and merge during the run
+    expect(moves.done.move, `seed ${seed}: moves ${JSON.stringify(moves.done)}, ${moves.refused} refused`).toBeGreaterThanOrEqual(3);
+    expect(moves.done.split).toBeGreaterThanOrEqual(2);
+    // reads at older versions see exactly those versions, across every shard (and across the moves)
     for (const snap of snapshots.filter((_, i) => i % 5 === 0)) {
       const ro = s.db.createReadOnlyTransaction();
       ro.setReadVersion(snap.version);
