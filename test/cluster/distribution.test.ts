@@ -276,6 +276,7 @@ describe.skipIf(!HAVE_ETCD)('data distribution in a replicated cluster', () => {
   });
 
   it('a replica re-seeded by snapshot after the log was trimmed past a move takes the leader\'s map', { timeout: 180_000 }, async () => {
+    await restartAll({}); // no failpoint armed any more
     const l = await c.leader();
     const r = [...live].find((i) => i !== l)!;
     const applied = (await c.status(r))!.cluster!.appliedVersion;
