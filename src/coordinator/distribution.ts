@@ -237,6 +237,11 @@ function loadClustered(db: RocksLevel, state: PersistedState): ReturnType<typeof
     map,
     finish: () => {
       if (move && !complete) deleteRows(db, move.to, unhex(move.begin), move.end === null ? null : unhex(move.end));
+      // rows of a range in a column that neither owns it nor serves its old reads: a drop
+      // whose deletion (done after the map change, retried while busy) a restart cut short
+      for (let w = 0; w < map.workers; w++) {
+        for (const r of map.ranges) if (r.owner !== w && r.prev?.owner !== w) deleteRows(db, w, r.begin, r.end);
+      }
       writeState(db, { map: map.toJSON(), move: null, nextMoveId: state.nextMoveId, logVersion }, (b) => {
         if (move) b._del(markerKey(move.id));
       });
