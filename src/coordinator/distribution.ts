@@ -26,6 +26,7 @@ export type { DistEntry } from './commit-log.js';
 import type { ShardHandle } from './shard-handle.js';
 import { ShardMap, type ShardMapJson } from './shard-map.js';
 import type { TimestampOracle } from './timestamp-oracle.js';
+import type { DistributionCounters } from '../metrics/server-metrics.js';
 
 export const STATE_KEY = new TextEncoder().encode('distribution/state');
 export const markerKey = (id: number): Uint8Array => new TextEncoder().encode(`distribution/moved/${id}`);
@@ -248,16 +249,6 @@ function loadClustered(db: RocksLevel, state: PersistedState): ReturnType<typeof
       return { map, nextMoveId: state.nextMoveId, recovered, logVersion };
     },
   };
-}
-
-export interface DistributionCounters {
-  splits: number;
-  merges: number;
-  moves: number;
-  movesFailed: number;
-  movesInProgress: number;
-  rowsMoved: number;
-  bytesMoved: number;
 }
 
 /** What a shard may serve reads for under `map` (MapRequest.served). */

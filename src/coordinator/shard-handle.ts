@@ -8,7 +8,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { TxnError } from '../errors.js';
 import type { GatewayPortMessage, ShardEvent, ShardInit, ShardReply, ShardRequest } from '../shard/interface.js';
-import { decodeReplies, encodeRequests, type ShardMessage } from '../shard/wire.js';
+import { decodeReplies, RequestOutbox, type ShardMessage } from '../shard/wire.js';
 
 type Outgoing = ShardRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 
@@ -63,8 +63,7 @@ export class LogWriterHandle {
 export class ShardHandle {
   private nextId = 1;
   private readonly pending = new Map<number, (reply: ShardReply) => void>();
-  private outbox: ShardRequest[] = [];
-  private scheduled = false;
+  private readonly outbox: RequestOutbox;
   private closed = false;
   /** Watch and change-feed events of this shard (coordinator/live-hub.ts). */
   onEvent: ((e: ShardEvent) => void) | null = null;
@@ -86,6 +85,7 @@ export class ShardHandle {
     /** The worker thread's id in /proc (per-thread CPU); null off Linux. */
     readonly tid: number | null,
   ) {
+    this.outbox = new RequestOutbox(port);
     port.on('message', (m: ShardMessage<ShardReply>) => {
       for (const r of decodeReplies(m)) {
         if (r.id === 0 && 'event' in r) {
@@ -129,7 +129,7 @@ export class ShardHandle {
     (req as ShardRequest).id = id;
     return new Promise((resolve) => {
       this.pending.set(id, resolve);
-      this.enqueue(req as ShardRequest);
+      this.outbox.push(req as ShardRequest);
     });
   }
 
@@ -137,26 +137,8 @@ export class ShardHandle {
   post(req: Outgoing): void {
     if (this.closed) return;
     (req as ShardRequest).id = 0;
-    this.enqueue(req as ShardRequest);
+    this.outbox.push(req as ShardRequest);
   }
-
-  private enqueue(req: ShardRequest): void {
-    this.outbox.push(req);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(this.flushOutbox);
-    }
-  }
-
-  private readonly flushOutbox = (): void => {
-    this.scheduled = false;
-    const batch = this.outbox;
-    this.outbox = [];
-    if (batch.length > 0 && !this.closed) {
-      const packed = encodeRequests(batch);
-      this.port.postMessage(packed, [packed.b]);
-    }
-  };
 
   /**
    * A port on which gateway thread `thread` sends this shard reads itself (negative
@@ -175,7 +157,8 @@ export class ShardHandle {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    this.flushOutbox();
+    this.outbox.flush();
+    this.outbox.close();
     this.closed = true;
     // Not FAILED: a write among these may be blocked in fsync and still become durable.
     // The commit coordinator turns these into MAYBE_COMMITTED for commits; reads retry.

@@ -16,7 +16,7 @@ import type { CommitResult } from '../coordinator/commit-coordinator.js';
 import type { CommitInput } from '../coordinator/commit-plan.js';
 import type { ClientFront } from '../coordinator/coordinator.js';
 import { GATEWAY_ID_SPAN, type ShardReply, type ShardRequest } from '../shard/interface.js';
-import { decodeReplies, encodeRequests, type ShardMessage } from '../shard/wire.js';
+import { decodeReplies, RequestOutbox, type ShardMessage } from '../shard/wire.js';
 import { RequestMetrics, attachRequestMetrics } from '../metrics/request-metrics.js';
 import { threadId } from '../metrics/thread-cpu.js';
 import { dispatch, dispatchGets, type Dispatcher } from './dispatch.js';
@@ -86,14 +86,14 @@ const refreshMap = (): Promise<void> =>
 class ShardPort {
   private seq = 0;
   private readonly pending = new Map<number, (r: ShardReply) => void>();
-  private outbox: ShardRequest[] = [];
-  private scheduled = false;
+  private readonly outbox: RequestOutbox;
   private closed = false;
 
   constructor(
     private readonly shardId: number,
-    private readonly port: MessagePort,
+    port: MessagePort,
   ) {
+    this.outbox = new RequestOutbox(port);
     port.on('message', (m: ShardMessage<ShardReply>) => {
       for (const r of decodeReplies(m)) {
         const cb = this.pending.get(r.id);
@@ -106,6 +106,7 @@ class ShardPort {
     // the shard stopped (server shutting down): what is still asked fails, retryable
     port.on('close', () => {
       this.closed = true;
+      this.outbox.close();
       for (const [id, cb] of this.pending) cb({ id, error: { code: 'UNAVAILABLE', message: `shard ${this.shardId} shut down` } });
       this.pending.clear();
     });
@@ -118,22 +119,8 @@ class ShardPort {
     return new Promise((resolve) => {
       this.pending.set(id, resolve);
       this.outbox.push(req as ShardRequest);
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(this.flush);
-      }
     });
   }
-
-  private readonly flush = (): void => {
-    this.scheduled = false;
-    const batch = this.outbox;
-    this.outbox = [];
-    if (batch.length > 0 && !this.closed) {
-      const packed = encodeRequests(batch);
-      this.port.postMessage(packed, [packed.b]);
-    }
-  };
 }
 
 const shards = init.shardPorts.map((p, i) => new ShardPort(i, p));

@@ -53,9 +53,8 @@ export interface CommitTotals {
 }
 
 /** What the distribution source gives (coordinator/distribution.ts: map, move, counters, history, byReason). */
-export interface DistributionView {
-  map: { version: number; workers: number; ranges: { begin: string; end: string | null; owner: number; prev?: { owner: number; until: number } }[] };
-  move: { id: number; begin: string; end: string | null; from: number; to: number; phase: string; startedMs: number; reason: string } | null;
+/** Split, merge and move counts and the rows and bytes moved since start (coordinator/distribution.ts keeps them). */
+export interface DistributionCounters {
   splits: number;
   merges: number;
   moves: number;
@@ -63,6 +62,11 @@ export interface DistributionView {
   movesInProgress: number;
   rowsMoved: number;
   bytesMoved: number;
+}
+
+export interface DistributionView extends DistributionCounters {
+  map: { version: number; workers: number; ranges: { begin: string; end: string | null; owner: number; prev?: { owner: number; until: number } }[] };
+  move: { id: number; begin: string; end: string | null; from: number; to: number; phase: string; startedMs: number; reason: string } | null;
   history: unknown[];
   byReason: { kind: 'split' | 'merge' | 'move'; reason: string; outcome: 'done' | 'failed'; count: number; ms: number }[];
 }

@@ -10,6 +10,7 @@
 // byte fields are views into the received buffer, except those a shard keeps beyond
 // the turn (mutations, decision records), which are copied out so that a queued or
 // recorded commit does not pin its whole batch.
+import type { MessagePort } from 'node:worker_threads';
 import type { DecideRequest, GetsRequest, PackedBytes, PackedMutations, ShardReply, ShardRequest } from './interface.js';
 
 /** A batch on the wire: the encoded messages, and the ones sent as objects in their order. */
@@ -169,6 +170,42 @@ class Reader {
     const kinds = this.u8.slice(this.off, this.off + n);
     this.off += n;
     return { kinds, bytes: this.packed(copy) };
+  }
+}
+
+/**
+ * The requests one thread sends one shard worker: everything queued in an event-loop turn
+ * leaves as one message with one transferred buffer (waking a thread costs more than the
+ * copy, bench/results/profiles-2026-11-29.md). After `close()` nothing more is sent.
+ */
+export class RequestOutbox {
+  private queued: ShardRequest[] = [];
+  private scheduled = false;
+  private closed = false;
+
+  constructor(private readonly port: MessagePort) {}
+
+  push(req: ShardRequest): void {
+    this.queued.push(req);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.flush);
+    }
+  }
+
+  /** Sends what is queued now (also called by the turn's scheduled flush). */
+  readonly flush = (): void => {
+    this.scheduled = false;
+    const batch = this.queued;
+    this.queued = [];
+    if (batch.length > 0 && !this.closed) {
+      const packed = encodeRequests(batch);
+      this.port.postMessage(packed, [packed.b]);
+    }
+  };
+
+  close(): void {
+    this.closed = true;
   }
 }
 
