@@ -405,7 +405,7 @@ export class ClusterNode {
   }
 
   private fatal(err: Error): never {
-    this.logger.fatal({ event: 'ClusterApplyFailed', err: err.message }, 'applying the log failed; exiting (the log is replayed at the next start)');
+    this.logger.fatal({ event: 'ClusterApplyFailed', err: err.message, stack: err.stack }, 'applying the log failed; exiting (the log is replayed at the next start)');
     process.exit(70);
   }
 

@@ -624,7 +624,9 @@ export class Distribution {
   }
 
   private completed(m: MoveState, st: CopyStats, t: number): DistributionEvent {
-    this.moving = null;
+    // a replica finishes a move's catch-up behind the log, so the next logged move may
+    // already have started here: only this move is done
+    if (this.moving?.id === m.id) this.moving = null;
     if (this.clustered) this.logVersion = Math.max(this.logVersion, m.switchVersion!);
     this.persist((b) => b._del(markerKey(m.id)));
     this.counters.movesInProgress--;
@@ -836,7 +838,12 @@ export class Distribution {
       return;
     }
     this.copy = null;
-    const sw = this.switchAt(this.moving!, vm);
+    const m = this.moving;
+    if (!m || m.id !== d.id) {
+      this.onFatal(new Error(`log entry ${vm}: switch of move ${d.id}, but this node's move in progress is ${m ? m.id : 'none'}`));
+      return;
+    }
+    const sw = this.switchAt(m, vm);
     // the catch-up waits for the versions below vm, applied by the log behind us
     void this.catchUp(sw, vm).then(
       () => void this.completed(sw, st, c.t),
