@@ -407,72 +407,41 @@ export class Distribution {
 
   /** Adds a boundary at `key` (no data moves). */
   split(key: Uint8Array, reason = 'operator', detail?: string): Promise<ShardMap> {
-    return this.serialized(async () => {
-      this.checkLeader();
-      const t = performance.now();
-      let next: ShardMap;
-      try {
-        next = this.current.withSplit(keyString(key));
-      } catch (err) {
-        throw new TxnError('INVALID_ARGUMENT', (err as Error).message);
-      }
-      if (this.clustered) {
-        const v = await this.logged({ kind: 'split', key: hex(keyString(key)), reason });
-        this.applySplit(keyString(key), reason, v, t);
-        this.oracle.finish(v);
-        return this.current;
-      }
-      this.current = next;
-      this.persist();
-      this.sendMaps();
-      this.counters.splits++;
-      this.record({ kind: 'split', begin: hex(keyString(key)), reason, ...(detail ? { detail } : {}), at: new Date().toISOString(), ms: Math.round(performance.now() - t), outcome: 'done' });
-      return next;
-    });
-  }
-
-  private applySplit(key: string, reason: string, v: number, t = performance.now()): void {
-    this.current = this.current.withSplit(key);
-    this.logVersion = v;
-    this.persist();
-    this.sendMaps();
-    this.counters.splits++;
-    this.record({ kind: 'split', begin: hex(key), reason, at: new Date().toISOString(), ms: Math.round(performance.now() - t), outcome: 'done' });
+    return this.changeBoundary('split', key, reason, detail);
   }
 
   /** Removes the boundary at `key` (both sides must have one owner). */
   merge(key: Uint8Array, reason = 'operator', detail?: string): Promise<ShardMap> {
+    return this.changeBoundary('merge', key, reason, detail);
+  }
+
+  /** Split or merge: checked against the current map, logged first in cluster mode, then applied. */
+  private changeBoundary(kind: 'split' | 'merge', key: Uint8Array, reason: string, detail?: string): Promise<ShardMap> {
     return this.serialized(async () => {
       this.checkLeader();
       const t = performance.now();
-      let next: ShardMap;
+      const k = keyString(key);
       try {
-        next = this.current.withMerge(keyString(key));
+        withBoundaryChange(this.current, kind, k);
       } catch (err) {
         throw new TxnError('INVALID_ARGUMENT', (err as Error).message);
       }
-      if (this.clustered) {
-        const v = await this.logged({ kind: 'merge', key: hex(keyString(key)), reason });
-        this.applyMerge(keyString(key), reason, v, t);
-        this.oracle.finish(v);
-        return this.current;
-      }
-      this.current = next;
-      this.persist();
-      this.sendMaps();
-      this.counters.merges++;
-      this.record({ kind: 'merge', begin: hex(keyString(key)), reason, ...(detail ? { detail } : {}), at: new Date().toISOString(), ms: Math.round(performance.now() - t), outcome: 'done' });
-      return next;
+      const v = this.clustered ? await this.logged({ kind, key: hex(k), reason }) : null;
+      this.applyBoundary(kind, k, reason, v, t, detail);
+      if (v !== null) this.oracle.finish(v);
+      return this.current;
     });
   }
 
-  private applyMerge(key: string, reason: string, v: number, t = performance.now()): void {
-    this.current = this.current.withMerge(key);
-    this.logVersion = v;
+  /** Applies a split or merge; `v` is its log version in cluster mode, null on a single node. */
+  private applyBoundary(kind: 'split' | 'merge', key: string, reason: string, v: number | null, t = performance.now(), detail?: string): void {
+    this.current = withBoundaryChange(this.current, kind, key);
+    if (v !== null) this.logVersion = v;
     this.persist();
     this.sendMaps();
-    this.counters.merges++;
-    this.record({ kind: 'merge', begin: hex(key), reason, at: new Date().toISOString(), ms: Math.round(performance.now() - t), outcome: 'done' });
+    if (kind === 'split') this.counters.splits++;
+    else this.counters.merges++;
+    this.record({ kind, begin: hex(key), reason, ...(detail ? { detail } : {}), at: new Date().toISOString(), ms: Math.round(performance.now() - t), outcome: 'done' });
   }
 
   /**
@@ -769,10 +738,8 @@ export class Distribution {
     }
     switch (d.kind) {
       case 'split':
-        this.applySplit(unhex(d.key), d.reason, v);
-        break;
       case 'merge':
-        this.applyMerge(unhex(d.key), d.reason, v);
+        this.applyBoundary(d.kind, unhex(d.key), d.reason, v);
         break;
       case 'drop':
         this.applyDrop(d, v);
@@ -916,4 +883,9 @@ export class Distribution {
       this.dropping = false;
     }
   }
+}
+
+/** `map` with a boundary at `key` added (split) or removed (merge); throws on a change the map refuses. */
+function withBoundaryChange(map: ShardMap, kind: 'split' | 'merge', key: string): ShardMap {
+  return kind === 'split' ? map.withSplit(key) : map.withMerge(key);
 }
