@@ -286,6 +286,15 @@ export class Distribution {
   private readonly clustered: boolean;
   /** Cluster mode: the copy this node runs for a logged move (cancelled by a moveAbort). */
   private copy: { id: number; cancelled: boolean; done: Promise<CopyStats>; t: number } | null = null;
+  /**
+   * Cluster mode: a switched move's catch-up running behind the log (applySwitch), or null.
+   * It always resolves. Every later map change waits for it, as the leader's moves wait
+   * for their own catch-up: a source worker feeds one move at a time, and the persisted
+   * state names one move in progress.
+   */
+  private catching: Promise<void> | null = null;
+  /** Source worker -> the move whose changes it feeds to a target (a shard keeps one feed). */
+  private readonly feeding = new Map<number, number>();
 
   constructor(
     private current: ShardMap,
@@ -332,8 +341,7 @@ export class Distribution {
     this.copy = null;
     if (this.moving) {
       this.counters.movesInProgress--;
-      this.shards[this.moving.from]!.post({ t: 'feed', moveId: 0, begin: new Uint8Array(0), end: null });
-      this.shards[this.moving.from]!.onFeed = null;
+      this.endFeed(this.moving);
     }
     this.moving = null;
     this.current = ShardMap.fromJSON(map);
@@ -382,7 +390,12 @@ export class Distribution {
   }
 
   private serialized<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.lock.then(fn, fn);
+    // a node that became leader may still be finishing a move it followed from the log
+    const after = async (): Promise<T> => {
+      await this.catching;
+      return fn();
+    };
+    const run = this.lock.then(after, after);
     this.lock = run.catch(() => undefined);
     return run;
   }
@@ -475,7 +488,7 @@ export class Distribution {
    * source's changes of the range to the target, copy the rows in chunks. Resolves once
    * everything copied so far is written at the target.
    */
-  private async copyRange(m: MoveState, st: CopyStats, cancelled: () => boolean, onFirstChunk: () => void): Promise<void> {
+  private async copyRange(m: MoveState, st: CopyStats, cancelled: () => boolean, onFirstChunk: () => void, chunkDelayMs = 0): Promise<void> {
     const bKey = keyFromString(unhex(m.begin));
     const eKey = m.end === null ? null : keyFromString(unhex(m.end));
     const src = this.shards[m.from]!;
@@ -492,6 +505,9 @@ export class Distribution {
     }
     // everything the source applies from now on reaches the target in the source's order,
     // and so does every chunk; the target keeps what came last (the newest state)
+    const feeds = this.feeding.get(m.from);
+    if (feeds !== undefined) throw new Error(`move ${m.id}: worker ${m.from} still feeds move ${feeds}'s changes (one move at a time)`);
+    this.feeding.set(m.from, m.id);
     src.onFeed = (r) => {
       if (r.feed.moveId !== m.id) return;
       const n = r.feed.ops.kinds.length;
@@ -506,6 +522,7 @@ export class Distribution {
     while (cursor) {
       if (this.closed) throw new Error('server shutting down');
       if (cancelled()) throw new Error('move cancelled');
+      if (chunkDelayMs > 0) await sleep(chunkDelayMs);
       const r: ShardReply = await src.request({ t: 'chunk', moveId: m.id, begin: cursor, end: eKey, limit: CHUNK_ROWS, maxBytes: CHUNK_BYTES });
       if ('error' in r) throw TxnError.fromWire(r.error);
       if (!('feed' in r)) throw new Error(`shard ${m.from}: unexpected reply to chunk`);
@@ -526,11 +543,18 @@ export class Distribution {
     if ('error' in sync) throw TxnError.fromWire(sync.error);
   }
 
-  /** Before the switch nothing is lost by giving up: the source still owns the range. */
-  private async undoCopy(m: MoveState): Promise<void> {
+  /** The source stops feeding `m`'s changes (if it still does: a later move's feed is left alone). */
+  private endFeed(m: MoveState): void {
+    if (this.feeding.get(m.from) !== m.id) return;
+    this.feeding.delete(m.from);
     const src = this.shards[m.from]!;
     src.post({ t: 'feed', moveId: 0, begin: new Uint8Array(0), end: null });
     src.onFeed = null;
+  }
+
+  /** Before the switch nothing is lost by giving up: the source still owns the range. */
+  private async undoCopy(m: MoveState): Promise<void> {
+    this.endFeed(m);
     await this.shards[m.to]!.request({ t: 'dropRange', begin: keyFromString(unhex(m.begin)), end: m.end === null ? null : keyFromString(unhex(m.end)) });
   }
 
@@ -575,17 +599,17 @@ export class Distribution {
    * forwarded), release the target's barrier with the marker and finish vm.
    */
   private async catchUp(m: MoveState, vm: number): Promise<void> {
-    const src = this.shards[m.from]!;
     try {
       while (!this.oracle.allFinishedBelow(vm)) await this.oracle.waitFor(vm - 1, 20);
     } finally {
-      src.post({ t: 'feed', moveId: 0, begin: new Uint8Array(0), end: null });
+      // a source reports a batch's changes before the batch's replies, so every change
+      // below vm was forwarded by the time those versions finished
+      this.endFeed(m);
     }
     const released = this.shards[m.to]!.request({ t: 'decide', commitVersion: vm, commit: true, sync: true, decision: { key: markerKey(m.id), value: encodeVersion(vm) } });
     // reads at vm and later may start now: they reach the target behind the ingests
     this.oracle.finish(vm);
     const r = await released;
-    src.onFeed = null;
     if ('error' in r) {
       // the target could not write: its state is unknown; recovery finishes the move at the next start
       throw new TxnError('FAILED', `move ${m.id}: target worker ${m.to} failed to write its barrier: ${r.error.message}`);
@@ -593,8 +617,6 @@ export class Distribution {
   }
 
   private completed(m: MoveState, st: CopyStats, t: number): DistributionEvent {
-    // a replica finishes a move's catch-up behind the log, so the next logged move may
-    // already have started here: only this move is done
     if (this.moving?.id === m.id) this.moving = null;
     if (this.clustered) this.logVersion = Math.max(this.logVersion, m.switchVersion!);
     this.persist((b) => b._del(markerKey(m.id)));
@@ -736,6 +758,9 @@ export class Distribution {
       this.oracle.finish(v); // replayed after a restart: already in the persisted state
       return null;
     }
+    // the previous move's catch-up first (the leader logged this change after its own)
+    const before = this.catching;
+    if (before) return before.then(() => this.applyLogged(v, d) ?? undefined);
     switch (d.kind) {
       case 'split':
       case 'merge':
@@ -765,7 +790,7 @@ export class Distribution {
     this.counters.movesInProgress++;
     const st: CopyStats = { rows: 0, bytes: 0 };
     const c = { id: d.id, cancelled: false, done: Promise.resolve(st), t: performance.now() };
-    c.done = this.copyRange(m, st, () => c.cancelled, () => undefined).then(() => st);
+    c.done = this.copyRange(m, st, () => c.cancelled, () => undefined, this.failpoints.delayMs('cluster-move.replica-slow')).then(() => st);
     c.done.catch(() => undefined);
     this.copy = c;
     return c;
@@ -811,11 +836,20 @@ export class Distribution {
       return;
     }
     const sw = this.switchAt(m, vm);
+    this.failpoints.hitCount('cluster-move.replica-after-switch');
+    const delay = this.failpoints.delayMs('cluster-move.replica-slow');
     // the catch-up waits for the versions below vm, applied by the log behind us
-    void this.catchUp(sw, vm).then(
-      () => void this.completed(sw, st, c.t),
-      (err: Error) => this.onFatal(err),
-    );
+    const catching: Promise<void> = (delay > 0 ? sleep(delay) : Promise.resolve())
+      .then(() => this.catchUp(sw, vm))
+      .then(
+        () => void this.completed(sw, st, c.t),
+        (err: Error) => void this.onFatal(err),
+      )
+      .catch(() => undefined)
+      .finally(() => {
+        if (this.catching === catching) this.catching = null;
+      });
+    this.catching = catching;
   }
 
   private applyDrop(d: Extract<DistEntry, { kind: 'drop' }>, v: number): void {

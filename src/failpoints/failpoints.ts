@@ -1,5 +1,6 @@
 // Failpoints: named places where a test can make the server crash (SIGKILL itself),
-// to prove crash atomicity of two-phase commit. Off by default. They are enabled only
+// to prove crash atomicity of two-phase commit and of moves (a few delay instead, to
+// force an interleaving). Off by default. They are enabled only
 // at start-up from the TXKV_FAILPOINTS environment variable (read by the CLI/server
 // start, never from the wire): "name=arg,name=arg", where arg selects the shard id
 // for shard failpoints and is a countdown ("fire on the Nth hit") for the coordinator.
@@ -20,6 +21,11 @@ export const FAILPOINT_NAMES = [
   // moves in cluster mode, on the leader (arg = countdown); replicas never hit them
   'cluster-move.after-copy', // the start is in the log and the first chunk copied on the leader; no switch logged
   'cluster-move.after-switch', // the log acknowledged the switch; the leader's target barrier not yet released
+  // moves in cluster mode, on a node following the log (arg = countdown)
+  'cluster-move.replica-after-switch', // this node switched at a logged switch; its catch-up not done
+  // a delay, not a crash (arg = ms): on a node following the log, each chunk of a move's
+  // copy and the start of each move's catch-up wait this long
+  'cluster-move.replica-slow',
 ] as const;
 
 export type FailpointName = (typeof FAILPOINT_NAMES)[number];
@@ -47,6 +53,12 @@ export class Failpoints {
   /** Shard failpoints: fire when armed with this shard's id. */
   hitShard(name: FailpointName, shardId: number): void {
     if (this.armed[name] === String(shardId)) crash(name);
+  }
+
+  /** Delay failpoints: how many ms to wait here (0 when not armed). */
+  delayMs(name: FailpointName): number {
+    const arg = this.armed[name];
+    return arg === undefined ? 0 : Math.max(0, Number(arg) || 0);
   }
 
   /** Countdown failpoints: fire on the Nth hit (default the first). */
