@@ -95,12 +95,17 @@ function readState(db: RocksLevel): PersistedState | null {
   return raw ? (JSON.parse(Buffer.from(raw).toString('utf8')) as PersistedState) : null;
 }
 
-function writeState(db: RocksLevel, state: PersistedState, extra?: (b: ReturnType<RocksLevel['batch']>) => void): void {
+/**
+ * `sync: false` where a later fsync'd write covers it: every column family shares one
+ * WAL, recovered as a prefix, so an fsync makes every earlier record durable, and a write
+ * that is lost takes every later one with it. A move's steps are ordered on that WAL.
+ */
+function writeState(db: RocksLevel, state: PersistedState, extra?: (b: ReturnType<RocksLevel['batch']>) => void, sync = true): void {
   const b = db.batch();
   try {
     b._put(STATE_KEY, Buffer.from(JSON.stringify(state)));
     extra?.(b);
-    b._writeSync({ sync: true });
+    b._writeSync({ sync });
   } finally {
     void b.close();
   }
@@ -376,8 +381,9 @@ export class Distribution {
     for (let w = 0; w < this.shards.length; w++) this.shards[w]!.post({ t: 'map', mapVersion: this.current.version, served: servedBy(this.current, w) });
   }
 
-  private persist(extra?: (b: ReturnType<RocksLevel['batch']>) => void): void {
-    writeState(this.db, { map: this.current.toJSON(), move: this.moving, nextMoveId: this.nextMoveId, logVersion: this.logVersion }, extra);
+  /** Writes the state; `sync: false` only where a later fsync'd write covers it (writeState). */
+  private persist(extra?: (b: ReturnType<RocksLevel['batch']>) => void, sync = true): void {
+    writeState(this.db, { map: this.current.toJSON(), move: this.moving, nextMoveId: this.nextMoveId, logVersion: this.logVersion }, extra, sync);
   }
 
   private record(e: DistributionEvent): void {
@@ -527,15 +533,12 @@ export class Distribution {
       if ('error' in r) throw TxnError.fromWire(r.error);
       if (!('feed' in r)) throw new Error(`shard ${m.from}: unexpected reply to chunk`);
       cursor = r.next ?? null;
-      if (r.busy) {
-        // batches from before the feed began are still being written: their rows are not all readable yet
-        await sleep(20);
-        continue;
-      }
       if (++chunks === 1) {
         // the target wrote the first chunk (so a crash here leaves rows there that recovery must remove)
-        await dst.request({ t: 'ingest', ops: NO_OPS });
+        const first = await dst.request({ t: 'ingest', ops: NO_OPS });
+        if ('error' in first) throw TxnError.fromWire(first.error);
         onFirstChunk();
+        if (cursor === null) return; // one chunk: written already
       }
     }
     // the ingests are in the target's queue; make sure they were written before switching
@@ -585,7 +588,10 @@ export class Distribution {
     const before = this.current;
     this.current = this.current.withOwner(i, m.to, vm);
     this.moving = { ...m, phase: 'switched', switchVersion: vm, ...(this.clustered ? { before: before.toJSON() } : {}) };
-    this.persist();
+    // no fsync: the target's barrier batch, after this record in the WAL, is fsync'd before
+    // any commit of the range at vm or later (queued behind it) can be acknowledged; lost
+    // with it, the move rolls back at recovery (phase 'copying') as if it never switched
+    this.persist(undefined, false);
     const bKey = keyFromString(unhex(m.begin));
     const eKey = m.end === null ? null : keyFromString(unhex(m.end));
     this.shards[m.to]!.post({ t: 'moveIn', begin: bKey, end: eKey, switchVersion: vm });
@@ -619,7 +625,8 @@ export class Distribution {
   private completed(m: MoveState, st: CopyStats, t: number): DistributionEvent {
     if (this.moving?.id === m.id) this.moving = null;
     if (this.clustered) this.logVersion = Math.max(this.logVersion, m.switchVersion!);
-    this.persist((b) => b._del(markerKey(m.id)));
+    // no fsync: if lost, recovery finds the move switched with its marker, i.e. complete
+    this.persist((b) => b._del(markerKey(m.id)), false);
     this.counters.movesInProgress--;
     this.counters.moves++;
     this.counters.rowsMoved += st.rows;
@@ -638,8 +645,9 @@ export class Distribution {
     this.moving = m;
     this.counters.movesInProgress++;
     const st: CopyStats = { rows: 0, bytes: 0 };
-    // 1: durable before the target holds any row of the range (recovery deletes them on rollback)
-    this.persist();
+    // 1: in the WAL before the target holds any row of the range (recovery deletes them on
+    // rollback); no fsync: the target's rows are written after it, lost with it if it is lost
+    this.persist(undefined, false);
     this.failpoints.hitCount('move.after-start');
     try {
       await this.copyRange(m, st, () => false, () => this.failpoints.hitCount('move.after-copy'));

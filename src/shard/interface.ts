@@ -334,8 +334,8 @@ export type ShardStats = ShardCounters;
 export type ShardReply =
   /** staleMap: the shard does not serve what was asked (routed by an older map): retry with the current one. */
   | { id: number; error: WireError; staleMap?: number }
-  /** A move source's changes: id 0 = a feed after an applied batch; else the reply to a ChunkRequest (next: where the next chunk begins, null = done; busy: not yet, ask again). */
-  | { id: number; feed: { moveId: number; ops: PackedMutations }; next?: Uint8Array | null; busy?: boolean }
+  /** A move source's changes: id 0 = a feed after an applied batch; else the reply to a ChunkRequest (next: where the next chunk begins, null = done). */
+  | { id: number; feed: { moveId: number; ops: PackedMutations }; next?: Uint8Array | null }
   /** Reply to GetsRequest: per key a value (null = absent) or an error. */
   | { id: number; values: PackedBytes; errors: (WireError | null)[] | null }
   /** Reply to RangeRequest: keys and values alternating [k0, v0, k1, v1, ...]. */

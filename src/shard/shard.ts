@@ -88,7 +88,7 @@ export class Shard {
   private readonly forgets: Uint8Array[] = [];
   private readonly dueTombstones: Tombstone[] = [];
   /** Reads waiting for commits at or below their version that this shard still applies (mustWait). */
-  private parked: (GetsRequest | RangeRequest)[] = [];
+  private parked: (GetsRequest | RangeRequest | ChunkRequest)[] = [];
   /** Lowest commit version of the batch being written (Infinity: none). */
   private writingFrom = Infinity;
   private appliedVersion: number;
@@ -156,6 +156,13 @@ export class Shard {
           this.feedFrom = this.begun;
           return;
         case 'chunk':
+          // a batch begun before the feed is still being written (its changes are neither
+          // readable yet nor in the feed): answered once it ended (endApply wakes it), not
+          // refused as busy for the coordinator to ask again after a sleep
+          if (this.ended < this.feedFrom) {
+            this.parked.push(req);
+            return;
+          }
           replies.push(this.chunk(req));
           return;
         case 'ingest':
@@ -274,11 +281,9 @@ export class Shard {
   /**
    * Move source: up to `limit` rows of [begin, end) as the newest version sees them
    * (range tombstones applied); `next` = where the following chunk begins (null = done).
-   * Busy while a batch begun before the feed is still being written (its changes are
-   * neither readable yet nor in the feed).
+   * Called once every batch begun before the feed has been written (handle parks it until then).
    */
   private chunk(req: ChunkRequest): ShardReply {
-    if (this.ended < this.feedFrom) return { id: req.id, feed: { moveId: req.moveId, ops: packMutations([]) }, next: req.begin, busy: true };
     const sets: ShardMutation[] = [];
     let bytes = 0;
     let next: Uint8Array | null = null;
