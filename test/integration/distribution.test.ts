@@ -220,6 +220,81 @@ describe('online data distribution', () => {
     expect(['CONFLICT', 'TOO_OLD']).toContain((err as TxnError).code);
   });
 
+  it('a hot range moves away while one long scan at an older read version runs across it: the scan returns exactly the old data', { timeout: 60_000 }, async () => {
+    const N = 1500; // two chunks of the move's copy
+    const key = (i: number): string => `hot/${String(i).padStart(4, '0')}`;
+    await t.db.transact(async (tx) => {
+      for (let i = 0; i < N; i++) tx.set(key(i), `old-${i}-${'x'.repeat(80)}`);
+    });
+    await admin(t, `/v1/shard/split?key=${b64('hot/')}`).catch(() => undefined);
+    await admin(t, `/v1/shard/split?key=${b64('hot0')}`).catch(() => undefined);
+    // the scan's read version: before every write below
+    const scan = t.db.createReadOnlyTransaction();
+    const rv = await scan.getReadVersion();
+    // hot: writers update, insert and clear keys of the range throughout
+    let stop = false;
+    let writes = 0;
+    const writers = Array.from({ length: 4 }, async (_, w) => {
+      for (let i = 0; !stop; i++) {
+        await t.db.transact(async (tx) => {
+          const k = (i * 37 + w * 401) % N;
+          tx.set(key(k), `new-${w}-${i}`);
+          tx.set(`${key(k)}+${w}`, 'inserted');
+          if (i % 5 === 0) tx.clear(key((k + 7) % N));
+          if (i % 11 === 0) tx.clearRange(key((k + 100) % N), key(((k + 100) % N) + 3));
+        });
+        writes++;
+      }
+    });
+    const bytes = (k: string): Uint8Array => new Uint8Array(Buffer.from(k, 'latin1'));
+    const rows: KeyValue[] = [];
+    let from = bytes('hot/');
+    const page = async (): Promise<boolean> => {
+      const p = await scan.getRange({ key: from, inclusive: true }, { key: bytes('hot0'), inclusive: false }, { limit: 100 });
+      rows.push(...p.kvs);
+      if (!p.hasMore || p.kvs.length === 0) return false;
+      from = new Uint8Array(keyAfter(p.kvs[p.kvs.length - 1]!.key));
+      return true;
+    };
+    let moved = false;
+    let pagesAfterSwitch = 0;
+    try {
+      // pages before the move, pages while it copies, pages after its switch: one scan
+      for (let k = 0; k < 3; k++) await page();
+      while (writes < 20) await new Promise((r) => setTimeout(r, 5));
+      const map = (await admin(t, '/v1/shard/map', 'GET')).map;
+      const from0 = ownerOf(map, 'hot/0000');
+      const moving = admin(t, `/v1/shard/move?begin=${b64('hot/')}&to=${(from0 + 1) % 4}`).then((r) => {
+        moved = true;
+        return r;
+      });
+      let more = await page();
+      const done = (await moving) as { map: MapJson };
+      expect(ownerOf(done.map, 'hot/0000')).toBe((from0 + 1) % 4);
+      expect(writes, 'writes ran during the move').toBeGreaterThan(20);
+      while (more) {
+        more = await page();
+        if (moved) pagesAfterSwitch++;
+      }
+    } finally {
+      stop = true;
+      await Promise.all(writers);
+    }
+    expect(pagesAfterSwitch, 'the scan went on after the switch').toBeGreaterThan(5);
+    // exactly the old data: every row, in order, none of the writers' changes
+    expect(rows.length).toBe(N);
+    expect(rows.every((r, i) => Buffer.from(r.key).toString('latin1') === key(i) && text(r.value) === `old-${i}-${'x'.repeat(80)}`)).toBe(true);
+    // one request over the whole range at the old version, after the switch (the old owner serves it)
+    const whole = t.db.createReadOnlyTransaction();
+    whole.setReadVersion(rv);
+    const all = await whole.getRange({ key: 'hot/', inclusive: true }, { key: 'hot0', inclusive: false }, { limit: 10_000 });
+    expect(all.kvs.length).toBe(N);
+    expect(all.kvs.every((r, i) => text(r.value) === `old-${i}-${'x'.repeat(80)}`)).toBe(true);
+    // and the newest version has the writers' rows (at the new owner)
+    const now = await scanFresh(t, 'hot/', 'hot0');
+    expect(now.some((r) => Buffer.from(r.key).toString('latin1').includes('+'))).toBe(true);
+  });
+
   it('sets, clears and range clears during moves end exactly as a model says', { timeout: 150_000 }, async () => {
     const key = (i: number): string => `cr/${String(i).padStart(3, '0')}`;
     const model = new Map<string, string>();
