@@ -37,7 +37,16 @@ export async function shard(argv: string[]): Promise<number> {
     path = '/v1/shard/map';
     method = 'GET';
   } else throw new UsageError('txkv shard needs split KEY, merge KEY, move BEGIN WORKER or map', USAGE);
-  const res = await fetch(`${httpBase(t.endpoint)}${path}`, { method, headers: t.token ? { authorization: `Bearer ${t.token}` } : {} });
+  const url = `${httpBase(t.endpoint)}${path}`;
+  let res: Response;
+  try {
+    res = await fetch(url, { method, headers: t.token ? { authorization: `Bearer ${t.token}` } : {} });
+  } catch (err) {
+    // fetch says only "fetch failed"; the reason (ECONNREFUSED, ...) is its cause
+    const cause = (err as Error).cause;
+    process.stderr.write(`txkv shard ${op}: NETWORK_ERROR: cannot reach ${url}: ${cause instanceof Error ? cause.message : (err as Error).message}\n`);
+    return 1;
+  }
   const body = (await res.json()) as { map?: MapJson; error?: { code: string; message: string }; move?: unknown; history?: unknown[] };
   if (!res.ok) {
     process.stderr.write(`txkv shard ${op}: ${body.error ? `${body.error.code}: ${body.error.message}` : `HTTP ${res.status}`}\n`);

@@ -106,6 +106,13 @@ class DatabaseImpl implements Database {
     if (compareKeys(b, e) > 0) throw new TxnError('INVALID_ARGUMENT', 'subscribe: begin is after end');
     const from = opts.fromVersion ?? 0n;
     if (typeof from !== 'bigint' || from < 0n) throw new TxnError('INVALID_ARGUMENT', `fromVersion must be a non-negative bigint, got ${String(from)}`);
+    // 0 means "now" on the wire; an explicit fromVersion 0n asks for every change ever
+    // made, which no server keeps (versions start near the clock's microseconds), so it
+    // fails TOO_OLD like any version older than the window instead of silently starting now
+    if (opts.fromVersion === 0n) {
+      const tooOld = new TxnError('TOO_OLD', 'fromVersion 0 is older than any change the server keeps (its MVCC window); omit fromVersion to start now');
+      return { [Symbol.asyncIterator]: () => new FeedIterator(() => Promise.reject(tooOld), b, e, from) };
+    }
     return { [Symbol.asyncIterator]: () => new FeedIterator(() => this.pool.get(), b, e, from) };
   }
 

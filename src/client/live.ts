@@ -12,6 +12,9 @@ export interface Watch extends PromiseLike<void> {
   cancel(): void;
 }
 
+/** UNAVAILABLE answers in a row after which a watch gives up re-arming (about 10 s of backoff). */
+const WATCH_REARM_LIMIT = 15;
+
 export class WatchImpl implements Watch {
   private readonly promise: Promise<void>;
   private resolveFn!: () => void;
@@ -37,8 +40,14 @@ export class WatchImpl implements Watch {
     return this.settled;
   }
 
-  /** Sends the WatchRequest: the key's value was { present: value !== null, value }. */
-  arm(conn: Connection, key: Uint8Array, value: Uint8Array | null): void {
+  /**
+   * Sends the WatchRequest: the key's value was { present: value !== null, value }.
+   * A retryable UNAVAILABLE (the server ends the watches of a key range that the balancer
+   * or an operator moved to another shard worker) re-arms it with the same value, so the
+   * watch still fires exactly when the value differs, also if it changed meanwhile; after
+   * WATCH_REARM_LIMIT such answers in a row the watch rejects with the last one.
+   */
+  arm(conn: Connection, key: Uint8Array, value: Uint8Array | null, rearms = 0): void {
     if (this.settled) return;
     this.conn = conn;
     this.requestId = conn.stream(
@@ -47,7 +56,11 @@ export class WatchImpl implements Watch {
         conn.forget(this.requestId);
         this.settle(null);
       },
-      (e) => this.settle(e),
+      (e) => {
+        if (e instanceof TxnError && e.code === 'UNAVAILABLE' && rearms < WATCH_REARM_LIMIT && !this.settled) {
+          setTimeout(() => this.arm(conn, key, value, rearms + 1), Math.min(1000, 20 * 2 ** rearms));
+        } else this.settle(e);
+      },
     );
   }
 

@@ -96,6 +96,8 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: 
 
 /** Watches armed together (each may read its key first): well under a connection's in-flight limit. */
 const WATCH_ARM_CHUNK = 4000;
+/** The largest version the wire carries (int64). */
+const MAX_VERSION = (1n << 63n) - 1n;
 
 export class TxnImpl implements Transaction {
   private conn: Promise<Connection> | null = null;
@@ -184,6 +186,8 @@ export class TxnImpl implements Transaction {
     this.check();
     if (typeof version !== 'bigint') throw new TxnError('INVALID_ARGUMENT', `setReadVersion needs a bigint version, got ${describeArg(version)}`);
     if (version <= 0n) throw new TxnError('INVALID_ARGUMENT', `read version must be positive, got ${version}`);
+    // versions are int64 on the wire: a larger one would wrap (2^64 became 0, then TOO_OLD)
+    if (version > MAX_VERSION) throw new TxnError('INVALID_ARGUMENT', `read version ${version} is out of range (at most 2^63-1)`);
     if (this.readVersionSet) throw new TxnError('INVALID_ARGUMENT', 'the read version is already set: setReadVersion may be called once per transaction');
     if (this.readStarted) {
       throw new TxnError('INVALID_ARGUMENT', 'setReadVersion after the transaction read or asked getReadVersion: its reads would mix two snapshots');
@@ -397,9 +401,9 @@ export class TxnImpl implements Transaction {
     const type = typeof op === 'string' ? atomicTypeOf(op) : undefined;
     if (type === undefined) throw new TxnError('INVALID_ARGUMENT', `unknown atomic operation ${JSON.stringify(op)}; one of ${ATOMIC_OPS.join(', ')}`);
     const k = toBytes(key);
-    const p = toBytes(param);
+    const p = toBytes(param, 'atomic operation param');
     checkKeySize(k);
-    checkValueSize(p);
+    checkValueSize(p, 'atomic operation param');
     checkWritableKey(k);
     this.writes.atomic(k, type, p);
   }

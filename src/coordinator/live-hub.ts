@@ -116,6 +116,9 @@ export class LiveHub {
    * Returns the feed's id, for unsubscribe().
    */
   async subscribe(begin: Uint8Array, end: Uint8Array, fromVersion: number | undefined, sink: FeedSink): Promise<number> {
+    // refused here, for every front door: an inverted range would otherwise be a feed that
+    // never reports anything (the shard map splits it into no parts) and never ends
+    if (compareKeys(begin, end) > 0) throw new TxnError('INVALID_ARGUMENT', 'subscribe: begin is after end (inverted range)');
     const from = fromVersion ?? this.oracle.readVersion();
     if (from > this.oracle.lastAssignedVersion) {
       throw new TxnError('FUTURE_VERSION', `fromVersion ${from} is ahead of the server (latest assigned ${this.oracle.lastAssignedVersion})`);

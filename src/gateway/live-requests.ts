@@ -130,6 +130,8 @@ function subscribe(c: Coordinator, limits: LiveLimits, st: LiveConn, requestId: 
   try {
     if (body.begin.length > MAX_KEY_BYTES || body.end.length > MAX_KEY_BYTES) throw new TxnError('KEY_TOO_LARGE', `subscribed range bounds are limited to ${MAX_KEY_BYTES} bytes`);
     if (st.feeds.has(requestId)) throw new TxnError('PROTOCOL_ERROR', `request id ${requestId} already names a feed`);
+    // 0 is "now" on the wire; a negative version is a client bug, not "now"
+    if (body.fromVersion < 0n) throw new TxnError('INVALID_ARGUMENT', `fromVersion ${body.fromVersion} is out of range (0 = now, else a version)`);
     const from = body.fromVersion > 0n ? version(body.fromVersion, 'fromVersion') : undefined;
     st.feeds.set(requestId, f);
     c.live

@@ -15,8 +15,8 @@ export function checkKeySize(key: Uint8Array, what = 'key'): void {
   if (key.length > MAX_KEY_BYTES) throw new TxnError('KEY_TOO_LARGE', `${what} is ${key.length} bytes; limit ${MAX_KEY_BYTES}`);
 }
 
-export function checkValueSize(value: Uint8Array): void {
-  if (value.length > MAX_VALUE_BYTES) throw new TxnError('VALUE_TOO_LARGE', `value is ${value.length} bytes; limit ${MAX_VALUE_BYTES}`);
+export function checkValueSize(value: Uint8Array, what = 'value'): void {
+  if (value.length > MAX_VALUE_BYTES) throw new TxnError('VALUE_TOO_LARGE', `${what} is ${value.length} bytes; limit ${MAX_VALUE_BYTES}`);
 }
 
 export function isSystemKey(key: Uint8Array): boolean {

@@ -1,0 +1,153 @@
+// Edges a new user and a hostile client hit, found by review: each was a silent wrong
+// behaviour (a feed that never reports and never ends, a version that wrapped to 0, "now"
+// instead of TOO_OLD, a watch dropped by the balancer) or an error that named the wrong thing.
+// A real server over loopback; raw frames where the SDK would refuse the input itself.
+import { execFile } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TxnError } from '../../src/index.js';
+import { decodeReplies, encodeRequests, type ReplyBody, type RequestBody } from '../../src/protocol/codec.js';
+import { startTestServer, text, type TestServer } from '../support/server.js';
+
+const run = promisify(execFile);
+const enc = new TextEncoder();
+const b64 = (s: string): string => Buffer.from(s).toString('base64url');
+
+let t: TestServer;
+beforeAll(async () => {
+  // the balancer off: the watch test moves one range by hand and checks the map
+  t = await startTestServer({ distribution: { enabled: false } });
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+/** Sends Hello then `body` as request 2 on a fresh WebSocket; the first reply to request 2, or 'none' within `ms`. */
+async function rawRequest(body: RequestBody, ms = 1500): Promise<ReplyBody | 'none'> {
+  const ws = new WebSocket(t.server.url);
+  ws.binaryType = 'nodebuffer';
+  try {
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    const reply = new Promise<ReplyBody | 'none'>((resolve) => {
+      const timer = setTimeout(() => resolve('none'), ms);
+      ws.on('message', (data: Buffer) => {
+        for (const e of decodeReplies(new Uint8Array(data))) {
+          if (e.requestId === 2) {
+            clearTimeout(timer);
+            resolve(e.body as ReplyBody);
+          }
+        }
+      });
+    });
+    ws.send(encodeRequests([{ requestId: 1, body: { type: 'hello', protocolVersion: 1, token: '', clientName: 'edges' } }]));
+    ws.send(encodeRequests([{ requestId: 2, body }]));
+    return await reply;
+  } finally {
+    ws.close();
+  }
+}
+
+async function rejection(p: Promise<unknown> | (() => unknown)): Promise<TxnError> {
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (e) {
+    expect(e).toBeInstanceOf(TxnError);
+    return e as TxnError;
+  }
+  throw new Error('expected a TxnError, got success');
+}
+
+describe('input edges found by review', () => {
+  it('a subscription of an inverted range or with a negative fromVersion is refused INVALID_ARGUMENT, over the wire and HTTP', { timeout: 30_000 }, async () => {
+    const inverted = await rawRequest({ type: 'subscribe', begin: enc.encode('b'), end: enc.encode('a'), fromVersion: 0n, windowBytes: 65536 });
+    expect(inverted).toMatchObject({ type: 'error', code: 'INVALID_ARGUMENT' });
+    expect((inverted as { message: string }).message).toMatch(/begin is after end/);
+    const negative = await rawRequest({ type: 'subscribe', begin: enc.encode('a'), end: enc.encode('b'), fromVersion: -7n, windowBytes: 65536 });
+    expect(negative).toMatchObject({ type: 'error', code: 'INVALID_ARGUMENT' });
+    expect((negative as { message: string }).message).toMatch(/fromVersion -7 is out of range/);
+    // an empty range (begin == end) is still a valid, quiet feed
+    expect(await rawRequest({ type: 'subscribe', begin: enc.encode('a'), end: enc.encode('a'), fromVersion: 0n, windowBytes: 65536 }, 500)).toBe('none');
+
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), 5000);
+    const r = await fetch(`${t.server.url.replace('ws://', 'http://')}/v1/subscribe?begin=${b64('b')}&end=${b64('a')}`, { signal: ac.signal });
+    clearTimeout(timer);
+    expect(r.status).toBe(400);
+    expect(((await r.json()) as { error: { code: string } }).error.code).toBe('INVALID_ARGUMENT');
+  });
+
+  it('subscribe({ fromVersion: 0n }) fails TOO_OLD instead of silently starting now', { timeout: 30_000 }, async () => {
+    const it = t.db.subscribe('a', 'b', { fromVersion: 0n })[Symbol.asyncIterator]();
+    const e = await rejection(it.next());
+    expect(e.code).toBe('TOO_OLD');
+    expect(e.message).toMatch(/fromVersion 0/);
+  });
+
+  it('setReadVersion past int64 fails INVALID_ARGUMENT (2^64 used to wrap to 0 and fail TOO_OLD)', async () => {
+    for (const v of [1n << 64n, 1n << 63n]) {
+      const e = await rejection(() => t.db.createTransaction().setReadVersion(v));
+      expect(e.code).toBe('INVALID_ARGUMENT');
+      expect(e.message).toMatch(/out of range/);
+    }
+  });
+
+  it('atomicOp errors name its param, not the key', async () => {
+    const tx = t.db.createTransaction();
+    const bad = await rejection(() => tx.atomicOp('k', null as unknown as Uint8Array, 'add'));
+    expect(bad.code).toBe('INVALID_ARGUMENT');
+    expect(bad.message).toMatch(/^atomic operation param must be/);
+    const big = await rejection(() => tx.add('k', new Uint8Array(100_001)));
+    expect(big.code).toBe('VALUE_TOO_LARGE');
+    expect(big.message).toMatch(/^atomic operation param is 100001 bytes/);
+  });
+
+  it('a watch survives a move of its key range to another worker and still fires on the next change', { timeout: 60_000 }, async () => {
+    const http = t.server.url.replace('ws://', 'http://');
+    const admin = async (p: string, method = 'POST'): Promise<{ map: { ranges: { begin: string; owner: number }[] } }> => {
+      const r = await fetch(http + p, { method });
+      expect(r.status).toBe(200);
+      return (await r.json()) as { map: { ranges: { begin: string; owner: number }[] } };
+    };
+    await t.db.transact(async (tx) => tx.set('wm/k', 'v1'));
+    const w = t.db.watch('wm/k');
+    let outcome: string | null = null;
+    w.then(
+      () => (outcome = 'fired'),
+      (e: TxnError) => (outcome = `rejected ${e.code}: ${e.message}`),
+    );
+    await new Promise((r) => setTimeout(r, 300)); // armed on the server
+    await admin(`/v1/shard/split?key=${b64('wm/')}`);
+    const map = await admin(`/v1/shard/split?key=${b64('wm0')}`);
+    const from = map.map.ranges.find((r) => r.begin === Buffer.from('wm/').toString('hex'))!.owner;
+    await admin(`/v1/shard/move?begin=${b64('wm/')}&to=${(from + 1) % 4}`);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(outcome).toBeNull(); // neither fired (the value is the same) nor dropped
+    await t.db.transact(async (tx) => tx.set('wm/k', 'v2'));
+    const deadline = Date.now() + 10_000;
+    while (outcome === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(outcome).toBe('fired');
+    expect(text(await t.db.createReadOnlyTransaction().get('wm/k'))).toBe('v2');
+  });
+
+  it('txkv shard against a server that is not there says NETWORK_ERROR and the URL, not "fetch failed"', { timeout: 30_000 }, async () => {
+    const port = await new Promise<number>((resolve) => {
+      const srv = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as net.AddressInfo).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    const bin = path.resolve(__dirname, '../../bin/txkv.js');
+    const r = await run(process.execPath, [bin, 'shard', 'map', '--endpoint', `ws://127.0.0.1:${port}`], { timeout: 20_000 }).then(
+      () => ({ code: 0, stderr: '' }),
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`NETWORK_ERROR: cannot reach http://127.0.0.1:${port}/v1/shard/map: .*ECONNREFUSED`));
+  });
+});
