@@ -11,10 +11,14 @@
 //                         decision record (the other parts) in one fsync'd batch;
 //                         then the others apply (no fsync needed: recovery replays
 //                         the record). See docs/durability.md.
-// The client hears "committed" only after every part is applied, so a read version
-// taken afterwards sees all of it.
+// The client hears "committed" once the commit is durable: a one-phase commit once its
+// shard applied it; a cross-shard one once the primary wrote its part and the decision
+// record, while the other write shards may still apply theirs. A read version taken
+// afterwards covers it, and a read at that version waits, on each shard it reads, until
+// that shard has applied every commit at or below it (Shard.mustWait). The version
+// finishes (finishedVersion: moves, watches, feeds) once every part is applied.
 import { TxnError, type WireError } from '../errors.js';
-import type { Failpoints } from '../failpoints/failpoints.js';
+import { crashProcess, type Failpoints } from '../failpoints/failpoints.js';
 import { packBytes, packMutations, type ShardReply } from '../shard/interface.js';
 import { LocalLog, type CommitLog } from './commit-log.js';
 import { decisionKey, encodeDecision } from './decision-log.js';
@@ -109,9 +113,11 @@ export class CommitCoordinator {
     const stamp = versionstampOf(commitVersion);
     const replicated = this.log.kind === 'replicated';
     if (replicated) this.log.reserve(commitVersion);
+    /** A cross-shard commit's parts still being applied on its other write shards (decided, durable). */
+    let applying: { done: Promise<void> } | null = null;
     try {
       if (replicated) await this.runReplicated(input, commitVersion, stamp);
-      else await this.run(input.readVersion, commitVersion, planCommit(input, this.getShardMap(), stamp));
+      else applying = await this.run(input.readVersion, commitVersion, planCommit(input, this.getShardMap(), stamp));
       this.counters.committed++;
     } catch (err) {
       if (err instanceof DecidedNotApplied) {
@@ -134,6 +140,29 @@ export class CommitCoordinator {
       else if (err instanceof TxnError && err.code === 'TOO_OLD') this.counters.tooOld++;
       else this.counters.aborted++;
       throw err;
+    }
+    if (applying) {
+      // single node, cross-shard: acknowledged once the decision is durable (as FoundationDB
+      // acknowledges once its logs are), not once every part is applied. Read versions from
+      // now on cover the commit; a read at one waits on each shard it reads until that shard
+      // has applied it (the part is queued there, prepared or ready, until then: Shard.mustWait).
+      // The version finishes (finishedVersion, moves, feeds) once every part is applied.
+      this.oracle.acknowledge(commitVersion);
+      applying.done.then(
+        () => this.oracle.finish(commitVersion),
+        (err: Error) => {
+          // decided and acknowledged, but a part is not applied: read versions keep covering
+          // it (the client was told it committed); the shard that did not apply it is shut
+          // down, so its reads are refused (UNAVAILABLE), never answered without the part.
+          // Commits stop until a restart, whose recovery applies the part from the record.
+          this.stuck = err.message;
+          this.unapplied++;
+          // a live shard refusing a decision it prepared would answer reads without the part:
+          // its state is not what the coordinator knows, so stop (recovery completes the commit)
+          if (!this.shards.some((sh) => sh.shutDown)) crashProcess(`${err.message}; stopping the server (recovery completes the commit at the next start)`);
+        },
+      );
+      return { commitVersion, versionstamp: stamp };
     }
     this.oracle.finish(commitVersion);
     if (replicated) {
@@ -190,7 +219,12 @@ export class CommitCoordinator {
     );
   }
 
-  private async run(readVersion: number, commitVersion: number, plans: ShardPlan[]): Promise<void> {
+  /**
+   * Single node. Resolves once the commit is decided and durable: null when every part is
+   * applied too, else `done`, the apply of the other write shards' parts, still running
+   * (it rejects with DecidedNotApplied; the decision record is forgotten once it resolves).
+   */
+  private async run(readVersion: number, commitVersion: number, plans: ShardPlan[]): Promise<{ done: Promise<void> } | null> {
     const single = plans.length === 1 ? plans[0]! : null;
     if (single && single.mutations.length > 0) {
       this.counters.onePhase++;
@@ -204,7 +238,7 @@ export class CommitCoordinator {
       });
       const e = replyError(r);
       if (e) throw TxnError.fromWire(e);
-      return;
+      return null;
     }
     this.counters.twoPhase++;
     let writers: ShardPlan[];
@@ -229,7 +263,7 @@ export class CommitCoordinator {
         throw TxnError.fromWire(refusal);
       }
     }
-    if (writers.length === 0) return;
+    if (writers.length === 0) return null;
     const [primary, ...others] = writers;
     // phase two: the decision becomes durable with the primary's own part
     const decision =
@@ -244,14 +278,16 @@ export class CommitCoordinator {
       for (const p of others) this.shards[p.shardId]!.post({ t: 'decide', commitVersion, commit: false, sync: false });
       throw new TxnError('FAILED', `shard ${primary!.shardId} failed to apply commit ${commitVersion}; nothing of it was written: ${e.message}`);
     }
-    if (others.length === 0) return;
+    if (others.length === 0) return null;
     this.failpoints.hitCount('coordinator.after-decision');
     // from here on the commit is decided (the record is durable): a failure below is not an abort
-    await applyDecided(
+    const done = applyDecided(
       commitVersion,
       others.map((p) => ({ shardId: p.shardId, apply: () => this.shards[p.shardId]!.request({ t: 'decide', commitVersion, commit: true, sync: false }) })),
-    );
-    // every part is applied: the record is no longer needed
-    this.shards[primary!.shardId]!.post({ t: 'forget', keys: [decision!.key] });
+    ).then(() => {
+      // every part is applied: the record is no longer needed
+      this.shards[primary!.shardId]!.post({ t: 'forget', keys: [decision!.key] });
+    });
+    return { done };
   }
 }
