@@ -46,8 +46,13 @@ databaseId(optionalEncoding?:any):string|Uint8Array|null {
   return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
 }
 
+getMany():boolean {
+  const offset = this.bb!.__offset(this.bb_pos, 12);
+  return offset ? !!this.bb!.readInt8(this.bb_pos + offset) : false;
+}
+
 static startHelloReply(builder:flatbuffers.Builder) {
-  builder.startObject(4);
+  builder.startObject(5);
 }
 
 static addProtocolVersion(builder:flatbuffers.Builder, protocolVersion:number) {
@@ -66,17 +71,22 @@ static addDatabaseId(builder:flatbuffers.Builder, databaseIdOffset:flatbuffers.O
   builder.addFieldOffset(3, databaseIdOffset, 0);
 }
 
+static addGetMany(builder:flatbuffers.Builder, getMany:boolean) {
+  builder.addFieldInt8(4, +getMany, +false);
+}
+
 static endHelloReply(builder:flatbuffers.Builder):flatbuffers.Offset {
   const offset = builder.endObject();
   return offset;
 }
 
-static createHelloReply(builder:flatbuffers.Builder, protocolVersion:number, serverVersionOffset:flatbuffers.Offset, readOnly:boolean, databaseIdOffset:flatbuffers.Offset):flatbuffers.Offset {
+static createHelloReply(builder:flatbuffers.Builder, protocolVersion:number, serverVersionOffset:flatbuffers.Offset, readOnly:boolean, databaseIdOffset:flatbuffers.Offset, getMany:boolean):flatbuffers.Offset {
   HelloReply.startHelloReply(builder);
   HelloReply.addProtocolVersion(builder, protocolVersion);
   HelloReply.addServerVersion(builder, serverVersionOffset);
   HelloReply.addReadOnly(builder, readOnly);
   HelloReply.addDatabaseId(builder, databaseIdOffset);
+  HelloReply.addGetMany(builder, getMany);
   return HelloReply.endHelloReply(builder);
 }
 }
