@@ -46,6 +46,17 @@ export interface TxkvNode extends Proc {
   port: number;
   url: string;
   dir: string;
+  /** Address it listens on (default 127.0.0.1). */
+  host?: string;
+}
+
+/**
+ * A machine of a cluster laid out over network namespaces (test/cluster/netns.ts):
+ * etcd member i and txkv node i run in namespace `ns`, on address `ip`.
+ */
+export interface Machine {
+  ns: string;
+  ip: string;
 }
 
 function track(proc: ChildProcess, logs: string[]): Promise<unknown> {
@@ -72,11 +83,22 @@ export class LoopbackCluster {
   readonly nodes: TxkvNode[] = [];
   private readonly root = fs.mkdtempSync(path.join(os.tmpdir(), 'txkv-cluster-'));
 
-  /** `env`: extra environment of the txkv nodes (TXKV_* settings); `shards`: per node. */
+  /**
+   * `env`: extra environment of the txkv nodes (TXKV_* settings); `shards`: per node;
+   * `machines`: run etcd member i and node i in machines[i]'s network namespace (fixed
+   * ports on its address) instead of on loopback.
+   */
   constructor(
     private readonly env: Record<string, string> = {},
     private readonly shards = 2,
+    private readonly machines: Machine[] | null = null,
   ) {}
+
+  /** The command line that runs `argv` on machine i (in its namespace), or as it is. */
+  private placed(i: number, argv: string[]): [string, string[]] {
+    const m = this.machines?.[i];
+    return m ? ['ip', ['netns', 'exec', m.ns, ...argv]] : [argv[0]!, argv.slice(1)];
+  }
 
   get etcdEndpoints(): string[] {
     return this.etcd.map((m) => m.clientUrl);
@@ -93,8 +115,9 @@ export class LoopbackCluster {
 
   async startEtcd(n = 3): Promise<void> {
     for (let i = 0; i < n; i++) {
-      const [c, p] = [await freePort(), await freePort()];
-      this.etcd.push({ name: `e${i}`, clientUrl: `http://127.0.0.1:${c}`, peerUrl: `http://127.0.0.1:${p}`, dir: path.join(this.root, `etcd${i}`), proc: null, logs: [], exited: Promise.resolve() });
+      const m = this.machines?.[i];
+      const [host, c, p] = m ? [m.ip, 2379, 2380] : ['127.0.0.1', await freePort(), await freePort()];
+      this.etcd.push({ name: `e${i}`, clientUrl: `http://${host}:${c}`, peerUrl: `http://${host}:${p}`, dir: path.join(this.root, `etcd${i}`), proc: null, logs: [], exited: Promise.resolve() });
     }
     for (let i = 0; i < n; i++) this.spawnEtcd(i);
     // healthy when a write goes through
@@ -128,13 +151,17 @@ export class LoopbackCluster {
       '--initial-cluster-token', path.basename(this.root),
       '--heartbeat-interval', '100',
       '--election-timeout', '1000',
+      // a member cut off from the others campaigns with ever higher terms; without
+      // pre-vote its return deposes the healthy etcd leader (and costs txkv its leader)
+      '--pre-vote',
       '--snapshot-count', '2000',
       '--quota-backend-bytes', String(512 * 1024 * 1024),
       '--max-request-bytes', String(2 * 1024 * 1024),
       '--logger', 'zap',
       '--log-level', 'warn',
     ];
-    const proc = spawn(ETCD_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const [cmd, argv] = this.placed(i, [ETCD_BIN, ...args]);
+    const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     m.proc = proc;
     m.exited = track(proc, m.logs);
   }
@@ -153,8 +180,9 @@ export class LoopbackCluster {
 
   async startNodes(n = 3): Promise<void> {
     for (let i = 0; i < n; i++) {
-      const port = await freePort();
-      this.nodes.push({ name: `n${i}`, port, url: `ws://127.0.0.1:${port}`, dir: path.join(this.root, `node${i}`), proc: null, logs: [], exited: Promise.resolve() });
+      const m = this.machines?.[i];
+      const [host, port] = m ? [m.ip, 7070] : ['127.0.0.1', await freePort()];
+      this.nodes.push({ name: `n${i}`, port, host, url: `ws://${host}:${port}`, dir: path.join(this.root, `node${i}`), proc: null, logs: [], exited: Promise.resolve() });
     }
     await Promise.all(this.nodes.map((_, i) => this.startNode(i)));
   }
@@ -163,8 +191,11 @@ export class LoopbackCluster {
   async startNode(i: number, joinMs = 40_000, env: Record<string, string> = {}): Promise<void> {
     const nd = this.nodes[i]!;
     const args = [BIN, 'serve', '--port', String(nd.port), '--data-dir', nd.dir, '--shards', String(this.shards), '--etcd', this.etcdEndpoints.join(','), '--node-id', nd.name, '--advertise', nd.url, '--log-level', 'info', '--log-format', 'json'];
+    // an address of a network namespace is not loopback: no tokens in tests, so --insecure
+    if (nd.host && nd.host !== '127.0.0.1') args.push('--host', nd.host, '--insecure');
     // env: added to the cluster's for this start (e.g. TXKV_FAILPOINTS for one node)
-    const proc = spawn(process.execPath, args, { env: { ...process.env, ...this.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [cmd, argv] = this.placed(i, [process.execPath, ...args]);
+    const proc = spawn(cmd, argv, { env: { ...process.env, ...this.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     nd.proc = proc;
     const from = nd.logs.length;
     nd.exited = track(proc, nd.logs);
@@ -182,7 +213,8 @@ export class LoopbackCluster {
 
   async status(i: number): Promise<ClusterStatus | null> {
     try {
-      const r = await fetch(`http://127.0.0.1:${this.nodes[i]!.port}/v1/status`, { signal: AbortSignal.timeout(1000) });
+      const nd = this.nodes[i]!;
+      const r = await fetch(`http://${nd.host ?? '127.0.0.1'}:${nd.port}/v1/status`, { signal: AbortSignal.timeout(1000) });
       return (await r.json()) as ClusterStatus;
     } catch {
       return null;

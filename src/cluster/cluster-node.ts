@@ -28,6 +28,7 @@ import { decodeVersion, encodeVersion, packBytes, packMutations } from '../shard
 import { CALL_DEADLINE_MS, EtcdHosts, K, decodeEntry, logKey, nodeKey, versionOfLogKey } from './etcd.js';
 import { EtcdLog } from './etcd-log.js';
 import { seedFromSnapshot, type SeedResult } from './snapshot.js';
+import { StartupError } from '../server/startup-errors.js';
 
 export interface ClusterSettings {
   etcdEndpoints: string[];
@@ -83,6 +84,9 @@ export class ClusterNode {
   private leaseId = '';
   /** performance.now() after which this node's lease may have expired in etcd. */
   private leaseDeadline = 0;
+  private keepalivesInFlight = 0;
+  private leaseLostLogged = false;
+  private replacingLease: Promise<void> | null = null;
   private term: string | null = null;
   private grant = 0;
   private ready = false;
@@ -138,13 +142,48 @@ export class ClusterNode {
     return Math.max(2, Math.ceil(this.s.leaseTtlMs / 1000));
   }
 
+  /**
+   * Runs one etcd call on one member at a time (EtcdHosts.run): the member that answered
+   * last first, then the others, each attempt with its own deadline. The multi-member
+   * client sent a share of the calls to a member that is cut off and its one retry
+   * inherited the first attempt's spent deadline, so a takeover during a partition failed
+   * on whichever of its calls went there (seen in test/cluster/partition.test.ts: a 7 s
+   * failover instead of 2-3 s).
+   */
+  private kv<T>(f: (c: Etcd3) => Promise<T>): Promise<T> {
+    return this.hosts.run(f);
+  }
+
   /** Grants this node's lease and publishes it under txkv/nodes/<id> (before seeding: it holds back log trimming). */
   async register(applied: number): Promise<void> {
+    await this.checkLogCovers(applied);
     await this.newLease();
     await this.claimNodeId(applied);
     await this.publish(applied);
     // keep the lease from now on: seeding and starting the shards may take a while
     this.every(this.ttlSec * 250, () => this.keepalive());
+  }
+
+  /**
+   * Every version a node has applied is at or below the read-version grant in etcd (the
+   * leader writes the grant before it hands out or logs anything under it, and each new
+   * leader's grant starts above the last). A node whose data is past the grant follows
+   * an etcd that lost its newest state (restored from an older etcd snapshot, or wiped
+   * and the cluster record written again): the log would skip the commits this node has
+   * and the others do not, and the nodes would disagree for good. Refuse to start.
+   */
+  private async checkLogCovers(applied: number): Promise<void> {
+    if (applied === 0) return;
+    const g = await this.kv((c) => c.kv.range({ key: Buffer.from(K.grant) }));
+    const grant = g.kvs[0] ? Number(g.kvs[0].value.toString()) : 0;
+    if (applied <= grant) return;
+    throw new StartupError(
+      `this node's data is ahead of the cluster's log in etcd: node ${this.s.nodeId} applied every commit through version ${applied}, ` +
+        `but etcd's read-version grant (${K.grant}) is ${grant === 0 ? 'absent' : grant}, and no leader could have handed out a version above it. ` +
+        'etcd lost its newest data (restored from an older snapshot, or wiped and refilled). Not starting: following that log would skip commits ' +
+        'this node has and the others may not. Restore etcd from a newer snapshot, or (losing the commits past the log) give this node an empty data ' +
+        'directory so it copies the cluster\'s data (docs/cluster.md, "etcd lost its data")',
+    );
   }
 
   /**
@@ -158,11 +197,11 @@ export class ClusterNode {
     const until = mono() + Math.max(10_000, 3 * this.ttlSec * 1000);
     for (;;) {
       const m: Member = { nodeId: this.s.nodeId, url: this.s.advertiseUrl, applied, role: this.role };
-      const res = await this.etcd.kv.txn({
+      const res = await this.kv((c) => c.kv.txn({
         compare: [{ key, target: 'Create', result: 'Equal', create_revision: 0 }],
         success: [{ request_put: { key, value: Buffer.from(JSON.stringify(m)), lease: this.leaseId } }],
         failure: [{ request_range: { key } }],
-      });
+      }));
       if (res.succeeded) return;
       if (mono() > until) {
         const kv = res.responses[0]?.response_range.kvs[0];
@@ -175,9 +214,12 @@ export class ClusterNode {
 
   private async newLease(): Promise<void> {
     const sent = mono();
-    const lease = this.etcd.lease(this.ttlSec, { autoKeepAlive: false });
-    lease.on('lost', () => {});
-    this.leaseId = await lease.grant();
+    let lease: Lease | null = null;
+    this.leaseId = await this.kv((c) => {
+      lease = c.lease(this.ttlSec, { autoKeepAlive: false });
+      lease.on('lost', () => {});
+      return lease.grant();
+    });
     this.lease = lease;
     this.leaseDeadline = sent + this.ttlSec * 1000 - this.margin();
   }
@@ -191,7 +233,37 @@ export class ClusterNode {
     if (this.reseeding?.version != null) applied = this.reseeding.version;
     const m: Member = { nodeId: this.s.nodeId, url: this.s.advertiseUrl, applied, role: this.role };
     if (this.role === 'leader') m.logged = Math.max(this.leadStartPos, this.log.lastAcked);
-    await this.etcd.kv.put({ key: Buffer.from(nodeKey(this.s.nodeId)), value: Buffer.from(JSON.stringify(m)), lease: this.leaseId });
+    await this.kv((c) => c.kv.put({ key: Buffer.from(nodeKey(this.s.nodeId)), value: Buffer.from(JSON.stringify(m)), lease: this.leaseId }));
+  }
+
+  /**
+   * Connects to this node's own advertised URL once its gateway listens: the node that
+   * answers must be this one. An --advertise that names another node's address (a
+   * copy-paste slip) would have every forward to this node, once it leads, land on that
+   * node, which forwards again. Throws a start-up error when another node or another
+   * database answers; an URL that cannot be reached from here (a proxy, NAT) is only
+   * logged, and the forwarding check (leaderConnection) still guards it later.
+   */
+  async checkAdvertised(): Promise<void> {
+    const url = this.s.advertiseUrl;
+    let conn: Connection;
+    try {
+      conn = await Connection.open(url, this.token, 2000);
+    } catch (err) {
+      this.logger.warn({ event: 'AdvertiseUnverified', url, err: (err as Error).message }, `cannot reach this node's advertised URL ${url} from here (${(err as Error).message}); the other nodes must reach it`);
+      return;
+    }
+    try {
+      if (conn.databaseId !== this.databaseId || conn.nodeId !== this.s.nodeId) {
+        const who = conn.databaseId !== this.databaseId ? `a server of database ${conn.databaseId || '(none named)'}, not this cluster's ${this.databaseId}` : `node ${conn.nodeId || '(none named)'} of this cluster`;
+        throw new StartupError(
+          `--advertise ${url} (cluster.advertiseUrl) of node ${this.s.nodeId} reaches ${who}, not this node: the other nodes would forward commits meant for ${this.s.nodeId} there. ` +
+            'Give every node the address of its own port',
+        );
+      }
+    } finally {
+      conn.close();
+    }
   }
 
   /** Starts following the log, keeping the lease, campaigning. The coordinator must be a follower at its log position. */
@@ -279,7 +351,7 @@ export class ClusterNode {
     this.pendingCovers = [];
     for (;;) {
       const from = this.c.oracle.lastAssignedVersion + 1;
-      const res = await this.etcd.kv.txn(
+      const res = await this.kv((c) => c.kv.txn(
         {
           compare: [],
           success: [
@@ -291,7 +363,7 @@ export class ClusterNode {
           failure: [],
         },
         { deadline: Date.now() + CALL_DEADLINE_MS * 2 },
-      );
+      ));
       this.stats.lastEtcdOk = Date.now();
       const trimmedKv = res.responses[2]!.response_range.kvs[0];
       const trimmed = trimmedKv ? Number(trimmedKv.value.toString()) : 0;
@@ -354,7 +426,7 @@ export class ClusterNode {
   private async seedSource(ms: number): Promise<string> {
     const until = Date.now() + ms;
     for (;;) {
-      const r = await this.etcd.kv.range({ key: Buffer.from(K.leader) }).catch(() => null);
+      const r = await this.kv((c) => c.kv.range({ key: Buffer.from(K.leader) })).catch(() => null);
       const kv = r?.kvs[0];
       if (kv) {
         const info = JSON.parse(kv.value.toString()) as { nodeId: string; url: string };
@@ -538,32 +610,80 @@ export class ClusterNode {
       this.logger.error({ event: 'LeaderUrlWrongDatabase', leader: leader.nodeId, url: leader.url, databaseId: conn.databaseId }, why);
       throw new TxnError('UNAVAILABLE', why);
     }
+    if (conn.nodeId !== leader.nodeId) {
+      // the leader's --advertise names another node of this cluster (or this one): that
+      // node is no leader and would forward again, to the same URL, in a loop
+      this.dropForward();
+      const why = `the leader ${leader.nodeId} advertises ${leader.url}, but node ${conn.nodeId || '(none named)'} of this cluster answers there${conn.nodeId === this.s.nodeId ? ' (this node)' : ''}; forwarding there would loop. Fix ${leader.nodeId}'s --advertise (cluster.advertiseUrl)`;
+      this.logger.error({ event: 'LeaderUrlWrongNode', leader: leader.nodeId, url: leader.url, answeredBy: conn.nodeId }, why);
+      throw new TxnError('UNAVAILABLE', why);
+    }
     return conn;
   }
 
   // ---- lease, election, leadership ---------------------------------------------
 
-  private async keepalive(): Promise<void> {
-    if (!this.lease) return;
-    const sent = mono();
-    try {
-      const ttl = await this.hosts.keepalive(this.leaseId);
-      if (!(ttl > 0)) throw new EtcdLeaseInvalidError(this.leaseId);
-      this.leaseDeadline = sent + this.ttlSec * 1000 - this.margin();
-      this.stats.lastEtcdOk = Date.now();
-    } catch (err) {
-      this.stats.etcdErrors++;
-      const expired = err instanceof EtcdLeaseInvalidError || /expired or revoked|not found/.test((err as Error).message);
-      if (expired || mono() >= this.leaseDeadline) {
-        this.logger.warn({ event: 'LeaseLost', expired, err: (err as Error).message }, 'this node lost its etcd lease');
-        if (this.role === 'leader') await this.stepDown('lease lost');
-        if (expired) {
-          this.lease = null;
-          await this.newLease();
-          await this.publish(this.coordinator?.oracle.finishedVersion ?? 0);
-        }
-      }
+  /**
+   * Renews the lease: a round goes to every etcd member at once (EtcdHosts.keepalive),
+   * bounded by CALL_DEADLINE_MS, and a new round starts every TTL/4 even while the last
+   * one waits (at most two in flight), so a slow answer never delays the next attempt.
+   * Each answer moves the lease deadline to its round's send time + TTL - margin: this
+   * node never counts on the lease longer than etcd keeps it (a lapse is never silent:
+   * past the deadline the leader hands out no read version and steps down).
+   */
+  private keepalive(): void {
+    if (this.closed) return;
+    if (!this.lease) {
+      // the lease expired and getting a new one failed (etcd unreachable): try again, or
+      // this node would never publish its position or campaign again
+      void this.replaceLease();
+      return;
     }
+    if (this.keepalivesInFlight >= 2) return;
+    const sent = mono();
+    const id = this.leaseId;
+    this.keepalivesInFlight++;
+    this.hosts
+      .keepalive(id)
+      .then(
+        (ttl) => {
+          if (id !== this.leaseId) return;
+          if (!(ttl > 0)) throw new EtcdLeaseInvalidError(id);
+          this.leaseDeadline = Math.max(this.leaseDeadline, sent + this.ttlSec * 1000 - this.margin());
+          this.stats.lastEtcdOk = Date.now();
+          this.leaseLostLogged = false;
+        },
+      )
+      .catch(async (err: Error) => {
+        if (id !== this.leaseId || this.closed) return;
+        this.stats.etcdErrors++;
+        const expired = err instanceof EtcdLeaseInvalidError || /expired or revoked|not found/.test(err.message);
+        if (expired || mono() >= this.leaseDeadline) {
+          // once per loss, not every failed round while etcd stays out of reach
+          if (expired || !this.leaseLostLogged) this.logger.warn({ event: 'LeaseLost', expired, err: err.message }, 'this node lost its etcd lease');
+          this.leaseLostLogged = true;
+          if (this.role === 'leader') await this.stepDown('lease lost');
+          if (expired) await this.replaceLease();
+        }
+      })
+      .catch((err: Error) => this.logger.warn({ event: 'ClusterTaskFailed', err: err.message }, 'lease keepalive failed'))
+      .finally(() => this.keepalivesInFlight--);
+  }
+
+  /** A new lease after the old one expired; the node's key is published again on it. One at a time. */
+  private replaceLease(): Promise<void> {
+    this.replacingLease ??= (async () => {
+      try {
+        this.lease = null;
+        await this.newLease();
+        await this.publish(this.coordinator?.oracle.finishedVersion ?? 0);
+      } catch (err) {
+        this.logger.warn({ event: 'LeaseRenewFailed', err: (err as Error).message }, 'could not get a new etcd lease; trying again');
+      } finally {
+        this.replacingLease = null;
+      }
+    })();
+    return this.replacingLease;
   }
 
   private async tick(): Promise<void> {
@@ -579,11 +699,11 @@ export class ClusterNode {
     if (mono() >= this.leaseDeadline) return; // do not campaign on a lease that may be gone
     if (this.reseeding) return; // far behind: copying a snapshot in
     const me = JSON.stringify({ nodeId: this.s.nodeId, url: this.s.advertiseUrl });
-    const res = await this.etcd.kv.txn({
+    const res = await this.kv((c) => c.kv.txn({
       compare: [{ key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: 0 }],
       success: [{ request_put: { key: Buffer.from(K.leader), value: Buffer.from(me), lease: this.leaseId } }],
       failure: [{ request_range: { key: Buffer.from(K.leader) } }],
-    });
+    }));
     this.stats.lastEtcdOk = Date.now();
     if (res.succeeded) {
       await this.becomeLeader(String(res.header.revision));
@@ -600,11 +720,11 @@ export class ClusterNode {
       // new reign read the log, and sit in the log below versions every node has passed.
       // Delete the key (fenced by its revision); the next tick campaigns for a new term.
       if (String(kv.lease) === this.leaseId) {
-        await this.etcd.kv.txn({
+        await this.kv((c) => c.kv.txn({
           compare: [{ key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: String(kv.create_revision) }],
           success: [{ request_delete_range: { key: Buffer.from(K.leader) } }],
           failure: [],
-        });
+        }));
         return;
       }
       // our key from before a restart: it expires with its old lease; do not follow ourselves
@@ -637,7 +757,7 @@ export class ClusterNode {
         if (i > 2000) throw new Error('log apply did not finish within 10 s');
         await sleep(5);
       }
-      const g = await this.etcd.kv.range({ key: Buffer.from(K.grant) });
+      const g = await this.kv((c) => c.kv.range({ key: Buffer.from(K.grant) }));
       const oldGrant = g.kvs[0] ? Number(g.kvs[0].value.toString()) : 0;
       this.leadStartPos = oracle.lastAssignedVersion;
       // above every logged version and every read version an earlier leader could hand out
@@ -674,11 +794,14 @@ export class ClusterNode {
     const base = Math.max(microClock(), oracle.lastAssignedVersion);
     if (this.grant - base > GRANT_AHEAD_US / 2) return true;
     const next = base + GRANT_AHEAD_US;
-    const res = await this.etcd.kv.txn({
-      compare: [{ key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: this.term! }],
+    // the term of this call, also for a retry on another member after a step-down
+    const term = this.term;
+    if (term === null) return false;
+    const res = await this.kv((c) => c.kv.txn({
+      compare: [{ key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: term }],
       success: [{ request_put: { key: Buffer.from(K.grant), value: Buffer.from(String(next)) } }],
       failure: [],
-    });
+    }));
     if (!res.succeeded) {
       await this.stepDown('the leader key is no longer ours (grant refused)');
       return false;
@@ -754,7 +877,7 @@ export class ClusterNode {
       void b.close();
     }
     await this.publish(v);
-    const res = await this.etcd.kv.range({ key: Buffer.from(K.nodesPrefix), range_end: Buffer.from(K.nodesEnd) });
+    const res = await this.kv((c) => c.kv.range({ key: Buffer.from(K.nodesPrefix), range_end: Buffer.from(K.nodesEnd) }));
     this.members = res.kvs.map((kv) => JSON.parse(kv.value.toString()) as Member).sort((a, b) => a.nodeId.localeCompare(b.nodeId));
     this.stats.lastEtcdOk = Date.now();
   }
@@ -765,7 +888,7 @@ export class ClusterNode {
     const mine = this.position();
     if (mine === null) return;
     // the live members now (a node that just registered holds trimming back at its position)
-    const live = await this.etcd.kv.range({ key: Buffer.from(K.nodesPrefix), range_end: Buffer.from(K.nodesEnd) });
+    const live = await this.kv((c) => c.kv.range({ key: Buffer.from(K.nodesPrefix), range_end: Buffer.from(K.nodesEnd) }));
     // age by this leader's wall clock, not by version distance: versions can run ahead of
     // time (the grant after each failover, the version bound after a restart)
     const now = Date.now();
@@ -781,27 +904,29 @@ export class ClusterNode {
     }
     if (cut <= this.stats.trimmedThrough) return;
     // keep the entry that may hold cut + 1 (entries hold versions up to the next entry's first)
-    const k = await this.etcd.kv.range({
+    const k = await this.kv((c) => c.kv.range({
       key: Buffer.from(K.logPrefix),
       range_end: Buffer.from(logKey(cut + 2)),
       limit: 1,
       sort_order: 'Descend',
       sort_target: 'Key',
       keys_only: true,
-    });
+    }));
     const keep = k.kvs[0];
     if (!keep) return;
     const keepFirst = versionOfLogKey(keep.key.toString());
     const through = keepFirst - 1;
     if (through <= this.stats.trimmedThrough) return;
-    const res = await this.etcd.kv.txn({
-      compare: [{ key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: this.term! }],
+    const term = this.term;
+    if (term === null) return;
+    const res = await this.kv((c) => c.kv.txn({
+      compare: [{ key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: term }],
       success: [
         { request_delete_range: { key: Buffer.from(K.logPrefix), range_end: keep.key } },
         { request_put: { key: Buffer.from(K.trimmed), value: Buffer.from(String(through)) } },
       ],
       failure: [],
-    });
+    }));
     if (!res.succeeded) return;
     this.stats.trimmedThrough = through;
     this.compactRevs.push({ at: now, rev: String(res.header.revision) });
@@ -809,7 +934,7 @@ export class ClusterNode {
     let target: string | null = null;
     while (this.compactRevs.length > 0 && now - this.compactRevs[0]!.at >= COMPACT_LAG_MS) target = this.compactRevs.shift()!.rev;
     if (target !== null) {
-      await this.etcd.kv.compact({ revision: target, physical: false }).catch((err: Error) => {
+      await this.kv((c) => c.kv.compact({ revision: target, physical: false })).catch((err: Error) => {
         if (!/compacted/.test(err.message)) throw err;
       });
     }
@@ -851,13 +976,14 @@ export class ClusterNode {
     this.tailing = false;
     this.log.deactivate('the node is shutting down');
     await this.watcher?.cancel().catch(() => {});
-    if (this.term) {
-      await this.etcd.kv
+    const term = this.term;
+    if (term) {
+      await this.kv((c) => c.kv
         .txn({
-          compare: [{ key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: this.term }],
+          compare: [{ key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: term }],
           success: [{ request_delete_range: { key: Buffer.from(K.leader) } }],
           failure: [],
-        })
+        }))
         .catch(() => {});
     }
     await this.lease?.revoke().catch(() => {});
@@ -867,22 +993,60 @@ export class ClusterNode {
   }
 }
 
+export interface ClusterDatabase {
+  databaseId: string;
+  shards: number;
+  splitPoints: string[];
+  createdAt?: string;
+}
+
 /**
  * The cluster's database: its id and shard layout, made by the first node that starts
- * (a create-if-absent transaction), read by every other.
+ * (a create-if-absent transaction), read by every other. `local` is the database the
+ * node's data directory already holds (null for an empty directory): such a node never
+ * creates the record. An etcd without it has lost its data (wiped, replaced, restored
+ * empty) or is another etcd, and a fresh database made there would start empty beside
+ * the data this node holds. Throws a StartupError that says what to do instead.
  */
 export async function ensureClusterDatabase(
   etcd: Etcd3,
   wanted: { databaseId: string; shards: number; splitPoints: string[] },
-): Promise<{ databaseId: string; shards: number; splitPoints: string[] }> {
-  const value = JSON.stringify({ ...wanted, createdAt: new Date().toISOString() });
-  const res = await etcd.kv.txn({
-    compare: [{ key: Buffer.from(K.database), target: 'Create', result: 'Equal', create_revision: 0 }],
-    success: [{ request_put: { key: Buffer.from(K.database), value: Buffer.from(value) } }],
-    failure: [{ request_range: { key: Buffer.from(K.database) } }],
-  });
-  if (res.succeeded) return wanted;
-  const kv = res.responses[0]!.response_range.kvs[0]!;
-  const d = JSON.parse(kv.value.toString()) as { databaseId: string; shards: number; splitPoints: string[] };
-  return { databaseId: d.databaseId, shards: d.shards, splitPoints: d.splitPoints };
+  local: { databaseId?: string; createdAt: string; dataDir: string } | null,
+  endpoints: string[],
+): Promise<ClusterDatabase> {
+  let kv;
+  if (local) {
+    // a node with data of its own only reads
+    kv = (await etcd.kv.range({ key: Buffer.from(K.database) })).kvs[0];
+  } else {
+    const value = JSON.stringify({ ...wanted, createdAt: new Date().toISOString() });
+    const res = await etcd.kv.txn({
+      compare: [{ key: Buffer.from(K.database), target: 'Create', result: 'Equal', create_revision: 0 }],
+      success: [{ request_put: { key: Buffer.from(K.database), value: Buffer.from(value) } }],
+      failure: [{ request_range: { key: Buffer.from(K.database) } }],
+    });
+    if (res.succeeded) return wanted;
+    kv = res.responses[0]!.response_range.kvs[0];
+  }
+  if (!kv) {
+    throw new StartupError(
+      `etcd (${endpoints.join(', ')}) holds no txkv cluster record (key ${K.database}), but the data directory ${local!.dataDir} holds database ` +
+        `${local!.databaseId ?? '(unnamed)'} (created ${local!.createdAt}). Either etcd lost its data (wiped, or replaced by an empty cluster; ` +
+        'or these are the endpoints of another etcd), or this directory is a single server\'s. Not starting: a cluster created now would be a new, empty ' +
+        'database beside this data, and the commits still in the lost log would be gone without a word. If etcd lost its data, restore it from an etcd ' +
+        'snapshot (etcdctl snapshot restore) or a surviving member (etcd --force-new-cluster), then restart the nodes (docs/cluster.md, "etcd lost its data"); ' +
+        'to start a new cluster instead, give this node an empty data directory',
+    );
+  }
+  const d = JSON.parse(kv.value.toString()) as ClusterDatabase;
+  if (local?.databaseId !== undefined && local.databaseId !== d.databaseId) {
+    throw new StartupError(
+      `the data directory ${local.dataDir} holds database ${local.databaseId} (created ${local.createdAt}), but the cluster in etcd (${endpoints.join(', ')}) ` +
+        `is database ${d.databaseId} (created ${d.createdAt ?? '?'}). Either this directory belongs to another cluster or a single server, or etcd lost ` +
+        'its data and a new cluster was created in it since (a node with an empty data directory started first). Not starting: this node would serve ' +
+        'another database\'s data as this one\'s. Point --etcd at this directory\'s own cluster, or give this node an empty data directory ' +
+        '(docs/cluster.md, "etcd lost its data")',
+    );
+  }
+  return { databaseId: d.databaseId, shards: d.shards, splitPoints: d.splitPoints, createdAt: d.createdAt };
 }

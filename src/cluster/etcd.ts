@@ -150,31 +150,75 @@ export class EtcdHosts {
     throw last;
   }
 
-  /** One lease keepalive; resolves with the remaining TTL in seconds (0 = the lease is gone). */
-  keepalive(leaseId: string): Promise<number> {
-    return this.run(async (c) => {
-      const stream = await c.leaseClient.leaseKeepAlive();
-      try {
-        const res = await new Promise<{ TTL: string }>((resolve, reject) => {
-          const t = setTimeout(() => reject(new Error('lease keepalive: no answer within the deadline')), CALL_DEADLINE_MS);
-          stream.on('data', (r: { TTL: string }) => {
-            clearTimeout(t);
-            resolve(r);
-          });
-          stream.on('error', (err: Error) => {
-            clearTimeout(t);
-            reject(err);
-          });
-          stream.write({ ID: leaseId });
-        });
-        return Number(res.TTL);
-      } finally {
-        stream.end();
-      }
+  /**
+   * One lease keepalive, sent to every member at once; resolves with the first answer's
+   * remaining TTL in seconds (0 = the lease is gone). A keepalive is idempotent and every
+   * member passes it to the Raft leader, so the first answer is as good as any. Asking
+   * the members one after another let one stalled or cut-off member use up the whole
+   * deadline (a second, healthy member was asked only after it, by then often past the
+   * node's lease margin, so the leader stepped down with etcd healthy); now the call
+   * takes as long as the fastest member, and at most `deadlineMs`.
+   */
+  keepalive(leaseId: string, deadlineMs = CALL_DEADLINE_MS): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      let failed = 0;
+      let settled = false;
+      let lastErr: unknown;
+      this.clients.forEach((c, i) => {
+        keepaliveOn(c, leaseId, deadlineMs).then(
+          (ttl) => {
+            if (settled) return;
+            settled = true;
+            this.preferred = i;
+            resolve(ttl);
+          },
+          (err: unknown) => {
+            lastErr = err;
+            if (++failed === this.clients.length && !settled) {
+              settled = true;
+              reject(lastErr);
+            }
+          },
+        );
+      });
     });
   }
 
   close(): void {
     for (const c of this.clients) c.close();
   }
+}
+
+/** One keepalive on one member's own stream: the stream's opening and the answer within `deadlineMs`; the stream always ends. */
+function keepaliveOn(c: Etcd3, leaseId: string, deadlineMs: number): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    let stream: { end(): void } | null = null;
+    let done = false;
+    const finish = (err: Error | null, ttl = 0): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      try {
+        stream?.end();
+      } catch {
+        /* already closed */
+      }
+      if (err) reject(err);
+      else resolve(ttl);
+    };
+    const timer = setTimeout(() => finish(new Error(`lease keepalive: no answer within ${deadlineMs} ms`)), deadlineMs);
+    c.leaseClient.leaseKeepAlive().then(
+      (s) => {
+        stream = s;
+        if (done) {
+          s.end();
+          return;
+        }
+        s.on('data', (r: { TTL: string }) => finish(null, Number(r.TTL)));
+        s.on('error', (err: Error) => finish(err));
+        s.write({ ID: leaseId });
+      },
+      (err: Error) => finish(err),
+    );
+  });
 }

@@ -40,8 +40,6 @@ export interface CoordinatorOptions {
   onFatal: (err: Error) => void;
   /** Wall clock in microseconds (default microClock); places the first version of this start. Tests step it. */
   clock?: Clock;
-  /** Row cache bytes, all shards together (the `rocksdb.rowCacheBytes` setting); default 0 (off). */
-  rowCacheBytes?: number;
 }
 
 /** How often the MVCC window slides (and shards forget old versions). */
@@ -116,7 +114,7 @@ export class Coordinator {
       for (let i = 0; i < shardMap.count; i++) {
         shards.push(
           await ShardHandle.start(
-            { shardId: i, dbHandle: o.db.handle, appliedVersion: recovery.appliedVersions[i]!, failpoints: o.failpoints, rowCacheBytes: Math.floor((o.rowCacheBytes ?? 0) / shardMap.count) },
+            { shardId: i, dbHandle: o.db.handle, appliedVersion: recovery.appliedVersions[i]!, failpoints: o.failpoints },
             o.durable,
             o.onFatal,
             log?.portFor(i),

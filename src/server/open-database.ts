@@ -57,6 +57,13 @@ function writeFileDurably(file: string, text: string): void {
  * unless the configuration names split points explicitly (then they must match): the
  * defaults may change between txkv versions, the data on disk may not move.
  */
+/** The layout file of `dataDir`, or null when the directory holds no database yet. */
+export function readLayout(dataDir: string): Layout | null {
+  const file = path.join(dataDir, 'txkv-layout.json');
+  if (!fs.existsSync(file)) return null;
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as Layout;
+}
+
 export async function openDatabase(
   dataDir: string,
   wanted: { shards: number; splitPoints: Uint8Array[]; explicitSplitPoints: boolean; databaseId?: string },

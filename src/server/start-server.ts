@@ -14,8 +14,8 @@ import { makeEtcdClient } from '../cluster/etcd.js';
 import { parseFailpoints } from '../failpoints/failpoints.js';
 import { startGateway } from '../gateway/socket.js';
 import { TokenStore } from '../gateway/auth.js';
-import { openDatabase } from './open-database.js';
-import { PID_FILE, probePort } from './startup-errors.js';
+import { openDatabase, readLayout } from './open-database.js';
+import { PID_FILE, probePort, StartupError } from './startup-errors.js';
 import { watchDataDir } from './data-dir-watch.js';
 import { connectionLimit, descriptorLimit } from './fd-limit.js';
 import { ServerMetrics } from '../metrics/server-metrics.js';
@@ -115,10 +115,18 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
   // cluster mode: the database (id and shard layout) is the cluster's, kept in etcd
   const clustered = config.cluster.etcdEndpoints.length > 0;
   const etcd = clustered ? makeEtcdClient(config.cluster.etcdEndpoints) : null;
+  const nodeId = clustered ? config.cluster.nodeId || os.hostname() : undefined;
   let wanted = { shards: config.shards, splitPoints: wantedSplitPoints, explicitSplitPoints, databaseId: undefined as string | undefined };
   if (etcd) {
+    // (a data directory that already holds a database never creates the cluster's record)
+    const local = readLayout(dataDir);
     try {
-      const d = await ensureClusterDatabase(etcd, { databaseId: randomUUID(), shards: config.shards, splitPoints: wantedSplitPoints.map((p) => Buffer.from(p).toString('hex')) });
+      const d = await ensureClusterDatabase(
+        etcd,
+        { databaseId: randomUUID(), shards: config.shards, splitPoints: wantedSplitPoints.map((p) => Buffer.from(p).toString('hex')) },
+        local && { databaseId: local.databaseId, createdAt: local.createdAt, dataDir: config.dataDir },
+        config.cluster.etcdEndpoints,
+      );
       wanted = { shards: d.shards, splitPoints: d.splitPoints.map((h) => new Uint8Array(Buffer.from(h, 'hex'))), explicitSplitPoints: true, databaseId: d.databaseId };
       // the layout is the cluster's; --shards cannot be refused here (its default is
       // indistinguishable from an explicit value), so say which count wins
@@ -127,6 +135,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
       }
     } catch (err) {
       etcd.close();
+      if (err instanceof StartupError) throw err;
       throw new Error(`cannot reach the cluster's etcd at ${config.cluster.etcdEndpoints.join(', ')}: ${(err as Error).message}`, { cause: err });
     }
   }
@@ -142,7 +151,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
       const advertiseUrl = config.cluster.advertiseUrl || `ws://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
       cluster = new ClusterNode(
         etcd,
-        { ...config.cluster, nodeId: config.cluster.nodeId || os.hostname(), advertiseUrl },
+        { ...config.cluster, nodeId: nodeId!, advertiseUrl },
         db,
         logger,
         config.auth.tokens[0],
@@ -172,7 +181,6 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
       failpoints: parseFailpoints(opts.failpoints),
       logger,
       clock: opts.clock,
-      rowCacheBytes: config.rocksdb.rowCacheBytes,
       onFatal: (err) => {
         logger.fatal({ event: 'ShardFailed', err: err.message }, 'a shard worker failed; exiting so that recovery runs on restart');
         process.exit(70);
@@ -244,6 +252,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
       readonly: config.readonly,
       serverVersion: VERSION,
       databaseId,
+      nodeId,
       logger,
       tokens,
       protectStatus: config.auth.protectStatus,
@@ -293,6 +302,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
   });
   if (cluster) {
     try {
+      await cluster.checkAdvertised();
       await cluster.start(coordinator);
     } catch (err) {
       dirWatch.stop();

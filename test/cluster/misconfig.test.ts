@@ -4,7 +4,10 @@
 // - an advertise URL no other node can reach (0.0.0.0);
 // - two live processes with one --node-id (they overwrote each other's log position);
 // - a leader whose advertised URL is a server of another database (replicas forwarded
-//   commits there: acknowledged, and written into the wrong database).
+//   commits there: acknowledged, and written into the wrong database);
+// - an --advertise that names another node of the same cluster: refused at start when
+//   that node answers there; when it only answers later (it started after the leader),
+//   forwards to the leader fail UNAVAILABLE naming the clash instead of looping.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, startServer, type Database } from '../../src/index.js';
 import { startTestServer, tempDir, type TestServer } from '../support/server.js';
@@ -44,13 +47,19 @@ describe.skipIf(!HAVE_ETCD)('cluster misconfigurations (1 etcd member)', () => {
   const c = new TestCluster();
   let other: TestServer;
 
+  // the port the leader n0 (wrongly) advertises: nothing listens there while n0 starts
+  // (its own check of the URL cannot tell), then other servers take it
+  let wrongPort = 0;
+
   beforeAll(async () => {
     await c.startEtcd(1);
-    // a single server of another database, and a leader that (wrongly) advertises its URL
-    other = await startTestServer();
-    c.nodes.push({ name: 'n0', port: await freePort(), url: other.server.url, dir: tempDir('txkv-misconfig'), proc: null, logs: [], exited: Promise.resolve() });
+    wrongPort = await freePort();
+    c.nodes.push({ name: 'n0', port: await freePort(), url: `ws://127.0.0.1:${wrongPort}`, dir: tempDir('txkv-misconfig'), proc: null, logs: [], exited: Promise.resolve() });
     await c.startNode(0);
     await c.leader();
+    expect(c.nodes[0]!.logs.some((l) => l.includes('"event":"AdvertiseUnverified"'))).toBe(true);
+    // a single server of another database at the URL the leader advertises
+    other = await startTestServer({ port: wrongPort });
   }, 60_000);
 
   afterAll(async () => {
@@ -94,5 +103,45 @@ describe.skipIf(!HAVE_ETCD)('cluster misconfigurations (1 etcd member)', () => {
     } finally {
       await db?.close();
     }
+  });
+
+  it("--advertise naming another node's address: refused at start when that node answers there", { timeout: 60_000 }, async () => {
+    const replica = c.nodes[c.nodes.length - 1]!;
+    c.nodes.push({ name: 'n9', port: await freePort(), url: replica.url, dir: tempDir('txkv-misconfig'), proc: null, logs: [], exited: Promise.resolve() });
+    const err = await c.startNode(c.nodes.length - 1).then(
+      () => null,
+      (e: Error) => e.message,
+    );
+    expect(err).toMatch(new RegExp(`--advertise ${replica.url} \\(cluster.advertiseUrl\\) of node n9 reaches node ${replica.name} of this cluster, not this node`));
+    expect(await c.nodes[c.nodes.length - 1]!.exited).toMatchObject({ code: 1 });
+    c.nodes.pop();
+  });
+
+  it('a leader URL where another node of the cluster answers: forwards fail UNAVAILABLE naming both, no loop', { timeout: 60_000 }, async () => {
+    // the node n2 now listens where the leader n0 says it is (n2's own --advertise is right)
+    await other.close();
+    c.nodes.push({ name: 'n2', port: wrongPort, url: `ws://127.0.0.1:${wrongPort}`, dir: tempDir('txkv-misconfig'), proc: null, logs: [], exited: Promise.resolve() });
+    const n2 = c.nodes.length - 1;
+    await c.startNode(n2);
+    for (let i = 0; (await c.status(n2))?.cluster?.leader !== 'n0'; i++) {
+      if (i > 100) throw new Error('n2 never saw the leader');
+      await sleep(100);
+    }
+    // through n2 (forwards to itself) and through the replica n1 (forwards to n2)
+    for (const url of [c.nodes[n2]!.url, c.nodes[n2 - 1]!.url]) {
+      const db = await connect({ endpoints: [url], connectionPoolSize: 1, transactionTimeoutMs: 3000 });
+      try {
+        const t0 = Date.now();
+        const tx = db.createTransaction();
+        tx.set('looped', 'x');
+        const e = await errorOf(() => tx.commit());
+        expect(e.code, url).toBe('UNAVAILABLE');
+        expect(e.message, url).toMatch(new RegExp(`the leader n0 advertises ws://127.0.0.1:${wrongPort}, but node n2 of this cluster answers there`));
+        expect(Date.now() - t0, url).toBeLessThan(2000);
+      } finally {
+        await db.close();
+      }
+    }
+    expect(c.nodes[n2]!.logs.some((l) => l.includes('"event":"LeaderUrlWrongNode"'))).toBe(true);
   });
 });

@@ -143,7 +143,7 @@ function toBody(e: CanonEnvelope): RequestBody | ReplyBody {
     case 'HelloRequest':
       return { type: 'hello', protocolVersion: Number(b.protocol_version), token: String(b.token), clientName: String(b.client_name) };
     case 'HelloReply':
-      return { type: 'hello', protocolVersion: Number(b.protocol_version), serverVersion: String(b.server_version), readOnly: Boolean(b.read_only), databaseId: String(b.database_id ?? '') };
+      return { type: 'hello', protocolVersion: Number(b.protocol_version), serverVersion: String(b.server_version), readOnly: Boolean(b.read_only), databaseId: String(b.database_id ?? ''), nodeId: String(b.node_id ?? '') };
     case 'GetReadVersionRequest':
       return { type: 'grv' };
     case 'GetReadVersionReply':
