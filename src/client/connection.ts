@@ -4,7 +4,7 @@
 // that imports it). When the socket drops, in-flight commits fail MAYBE_COMMITTED
 // (they may have been applied) and everything else NETWORK_ERROR.
 import { TxnError } from '../errors.js';
-import { decodeReplies, encodeRequests, PROTOCOL_VERSION, type Envelope, type ReplyBody, type RequestBody } from '../protocol/codec.js';
+import { decodeReplies, encodeRequests, PROTOCOL_VERSION, type Envelope, type ReplyBody, type RequestBody, type UnknownBody } from '../protocol/codec.js';
 
 export interface TlsOptions {
   /** PEM certificate(s) of the CA that signed the server's certificate (Node only). */
@@ -17,7 +17,11 @@ interface Pending {
   isCommit: boolean;
   /** A change feed: every non-error reply goes to resolve, the request stays pending. */
   stream?: boolean;
+  /** A GetManyRequest made of the queued gets with these request ids (answered one by one from its reply). */
+  members?: number[];
 }
+
+const NOOP = (): void => {};
 
 /** The subset of the WebSocket API used here (browser WebSocket and `ws` both have it). */
 interface SocketLike {
@@ -67,6 +71,8 @@ export class Connection {
   readOnlyServer = false;
   /** The server's database id from the handshake ('' from servers that predate it). */
   databaseId = '';
+  /** The server answers GetManyRequest (from the handshake): a turn's gets at one read version go as one. */
+  getMany = false;
   /** Cluster mode: the id of the node that answered ('' from a single server or an older one). */
   nodeId = '';
 
@@ -144,6 +150,7 @@ export class Connection {
             clearTimeout(timer);
             c.readOnlyServer = r.readOnly;
             c.databaseId = r.databaseId;
+            c.getMany = r.getMany;
             c.nodeId = r.nodeId ?? '';
             ws.onerror = () => {};
             c.startPinging();
@@ -229,10 +236,67 @@ export class Connection {
     this.scheduled = false;
     this.queuedGrv = null;
     if (this.dead || !this.socket || this.outbox.length === 0) return;
+    if (this.getMany) this.coalesceGets();
     const frame = encodeRequests(this.outbox);
     this.outbox = [];
     this.socket.send(frame);
   };
+
+  /**
+   * The turn's gets that share a read version (the gets of a transaction, and of every
+   * transaction that took the turn's shared read version) become one GetManyRequest:
+   * one envelope to encode, decode and answer instead of one per key. Each get keeps its
+   * own request id and promise; the GetManyReply is handed out to them in order.
+   */
+  private coalesceGets(): void {
+    let groups: Map<bigint, Envelope<RequestBody>[]> | null = null;
+    let gets = 0;
+    for (const env of this.outbox) {
+      if (env.body.type !== 'get') continue;
+      gets++;
+      groups ??= new Map();
+      const g = groups.get(env.body.readVersion);
+      if (g) g.push(env);
+      else groups.set(env.body.readVersion, [env]);
+    }
+    if (groups === null || gets === groups.size) return; // no two gets share a version
+    const out: Envelope<RequestBody>[] = [];
+    for (const env of this.outbox) if (env.body.type !== 'get') out.push(env);
+    for (const [readVersion, g] of groups) {
+      if (g.length === 1) {
+        out.push(g[0]!);
+        continue;
+      }
+      const id = this.nextId;
+      this.nextId = this.nextId >= 0xfffffffe ? 1 : this.nextId + 1;
+      const members: number[] = new Array(g.length);
+      const keys: Uint8Array[] = new Array(g.length);
+      for (let i = 0; i < g.length; i++) {
+        members[i] = g[i]!.requestId;
+        keys[i] = (g[i]!.body as Extract<RequestBody, { type: 'get' }>).key;
+      }
+      this.pending.set(id, { resolve: NOOP, reject: NOOP, isCommit: false, members });
+      out.push({ requestId: id, body: { type: 'getMany', readVersion, keys } });
+    }
+    this.outbox = out;
+  }
+
+  /** Answers the gets of a GetManyRequest from its reply (or its error). */
+  private answerMembers(members: number[], body: ReplyBody | UnknownBody): void {
+    for (let i = 0; i < members.length; i++) {
+      const p = this.pending.get(members[i]!);
+      if (!p) continue;
+      this.pending.delete(members[i]!);
+      if (body.type === 'getMany') {
+        const e = body.errors?.[i];
+        if (e) p.reject(TxnError.fromWire(e));
+        else if (i < body.values.length) p.resolve({ type: 'get', value: body.values[i]! });
+        else p.reject(new TxnError('PROTOCOL_ERROR', `the server answered ${body.values.length} of ${members.length} reads of a GetManyRequest`));
+      } else if (body.type === 'error') p.reject(TxnError.fromWire(body));
+      else if (body.type === 'unknown') p.reject(new TxnError('PROTOCOL_ERROR', `server replied with unknown message type ${body.bodyType}`));
+      else p.reject(new TxnError('PROTOCOL_ERROR', `server replied ${body.type} to a GetManyRequest`));
+    }
+  }
 
   /**
    * Pings the server every PING_INTERVAL_MS; with no answer of any kind for
@@ -284,6 +348,10 @@ export class Connection {
         continue;
       }
       this.pending.delete(env.requestId);
+      if (p.members) {
+        this.answerMembers(p.members, env.body);
+        continue;
+      }
       if (env.body.type === 'unknown') p.reject(new TxnError('PROTOCOL_ERROR', `server replied with unknown message type ${env.body.bodyType}`));
       else if (env.body.type === 'error') p.reject(TxnError.fromWire(env.body));
       else p.resolve(env.body);

@@ -38,6 +38,7 @@ const REFINED: Record<string, z.ZodType> = {
   'limits.maxFeedBufferBytes': int(1024),
   'rocksdb.blockCacheBytes': int(0),
   'rocksdb.memtableBytes': int(1024 * 1024),
+  'rocksdb.rowCacheBytes': int(0),
   'distribution.checkIntervalMs': int(50),
   'distribution.splitBytes': int(0),
   'distribution.mergeBytes': int(0),

@@ -64,6 +64,12 @@ export interface RocksDbConfig {
   memtableBytes: number;
   /** ZSTD-compress the write-ahead log (fewer bytes per fsync, more CPU per commit). */
   walCompression: boolean;
+  /**
+   * txkv's row cache in front of RocksDB, bytes, all shards together (each shard gets
+   * rowCacheBytes / shards; src/shard/row-cache.ts): recently read and written rows,
+   * answered without a RocksDB multi-get. 0 = off.
+   */
+  rowCacheBytes: number;
 }
 
 /** Automatic data distribution, the `[distribution]` settings (coordinator/balancer.ts; configs/default.toml documents each). */
@@ -178,7 +184,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
     maxFeedBufferBytes: 8 * 1024 * 1024,
   },
   cluster: { etcdEndpoints: [], nodeId: '', advertiseUrl: '', leaseTtlMs: 2000, logRetentionMs: 60_000 },
-  rocksdb: { blockCacheBytes: 64 * 1024 * 1024, memtableBytes: 16 * 1024 * 1024, walCompression: false },
+  rocksdb: { blockCacheBytes: 64 * 1024 * 1024, memtableBytes: 16 * 1024 * 1024, walCompression: false, rowCacheBytes: 64 * 1024 * 1024 },
   distribution: { ...DEFAULT_DISTRIBUTION },
 };
 
@@ -245,6 +251,7 @@ export function resolveConfig(partial: PartialServerConfig = {}): ServerConfig {
   }
   if (cfg.cluster.etcdEndpoints.length > 0 && !(cfg.cluster.leaseTtlMs >= 1000)) throw new TxnError('INVALID_ARGUMENT', `cluster.leaseTtlMs must be >= 1000, got ${cfg.cluster.leaseTtlMs}`);
   if (!Number.isInteger(cfg.rocksdb.blockCacheBytes) || cfg.rocksdb.blockCacheBytes < 0) throw new TxnError('INVALID_ARGUMENT', `rocksdb.blockCacheBytes must be an integer >= 0, got ${JSON.stringify(cfg.rocksdb.blockCacheBytes)}`);
+  if (!Number.isInteger(cfg.rocksdb.rowCacheBytes) || cfg.rocksdb.rowCacheBytes < 0) throw new TxnError('INVALID_ARGUMENT', `rocksdb.rowCacheBytes must be an integer >= 0, got ${JSON.stringify(cfg.rocksdb.rowCacheBytes)}`);
   if (!Number.isInteger(cfg.rocksdb.memtableBytes) || cfg.rocksdb.memtableBytes < 1024 * 1024) throw new TxnError('INVALID_ARGUMENT', `rocksdb.memtableBytes must be an integer >= 1048576 (1 MiB), got ${JSON.stringify(cfg.rocksdb.memtableBytes)}`);
   checkCluster(cfg);
   const d = cfg.distribution;

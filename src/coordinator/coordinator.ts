@@ -40,6 +40,8 @@ export interface CoordinatorOptions {
   onFatal: (err: Error) => void;
   /** Wall clock in microseconds (default microClock); places the first version of this start. Tests step it. */
   clock?: Clock;
+  /** Row cache bytes, all shards together (the `rocksdb.rowCacheBytes` setting); default 0 (off). */
+  rowCacheBytes?: number;
 }
 
 /** How often the MVCC window slides (and shards forget old versions). */
@@ -114,7 +116,7 @@ export class Coordinator {
       for (let i = 0; i < shardMap.count; i++) {
         shards.push(
           await ShardHandle.start(
-            { shardId: i, dbHandle: o.db.handle, appliedVersion: recovery.appliedVersions[i]!, failpoints: o.failpoints },
+            { shardId: i, dbHandle: o.db.handle, appliedVersion: recovery.appliedVersions[i]!, failpoints: o.failpoints, rowCacheBytes: Math.floor((o.rowCacheBytes ?? 0) / shardMap.count) },
             o.durable,
             o.onFatal,
             log?.portFor(i),

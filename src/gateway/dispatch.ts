@@ -23,7 +23,7 @@ function readKey(k: Uint8Array, what: string): Uint8Array {
 }
 
 /** One request that is not a point read (those go through dispatchGets, a frame's worth at a time). */
-export async function dispatch(c: Dispatcher, body: Exclude<RequestBody, { type: 'get' }> | UnknownBody, replyBudget = RANGE_PAGE_MAX_BYTES): Promise<ReplyBody> {
+export async function dispatch(c: Dispatcher, body: Exclude<RequestBody, { type: 'get' | 'getMany' }> | UnknownBody, replyBudget = RANGE_PAGE_MAX_BYTES): Promise<ReplyBody> {
   // latency and byte counters (src/metrics/request-metrics.ts): plain fields, no allocation
   const m = requestMetricsOf(c);
   const started = m === undefined ? 0 : m.begin();
@@ -83,49 +83,131 @@ export async function dispatch(c: Dispatcher, body: Exclude<RequestBody, { type:
   }
 }
 
+/** One point read's outcome: its value (null = absent) or its error. */
+export type GetResult = Uint8Array | null | { code: string; message: string };
+
+function isError(r: GetResult): r is { code: string; message: string } {
+  return r !== null && !(r instanceof Uint8Array);
+}
+
 /**
  * hot path: the point reads of one frame, together: one request per shard instead of
- * one per key (see ReadRouter.getMany). Answers in the order of `bodies`.
+ * one per key (see ReadRouter.getMany). Answers in the order of `keys`.
  */
-export async function dispatchGets(c: Dispatcher, bodies: Extract<RequestBody, { type: 'get' }>[], replyBudget = Infinity): Promise<ReplyBody[]> {
+export async function dispatchGets(c: Dispatcher, readVersions: bigint[], keys: Uint8Array[], replyBudget = Infinity): Promise<GetResult[]> {
   const m = requestMetricsOf(c);
   const started = m === undefined ? 0 : performance.now();
-  const versions: number[] = [];
-  const keys: Uint8Array[] = [];
-  const refused: (ReplyBody | null)[] = [];
-  for (const b of bodies) {
+  const n = keys.length;
+  const versions: number[] = new Array(n);
+  const checked: Uint8Array[] = new Array(n);
+  let refused: (GetResult | undefined)[] | null = null;
+  for (let i = 0; i < n; i++) {
     if (m) m.begin();
     try {
-      versions.push(version(b.readVersion, 'read version'));
-      keys.push(readKey(b.key, 'key'));
-      refused.push(null);
+      versions[i] = version(readVersions[i]!, 'read version');
+      checked[i] = readKey(keys[i]!, 'key');
     } catch (err) {
       const e = toWireError(err);
-      refused.push({ type: 'error', code: e.code, message: e.message });
-      versions.push(0);
-      keys.push(new Uint8Array(0));
+      (refused ??= new Array<GetResult | undefined>(n))[i] = { code: e.code, message: e.message };
+      versions[i] = 0;
+      checked[i] = EMPTY;
     }
   }
   let results: (Uint8Array | null | TxnError)[];
   try {
-    results = await c.reads.getMany(versions, keys, replyBudget);
+    results = await c.reads.getMany(versions, checked, replyBudget);
   } catch (err) {
     // every read of the batch fails together (e.g. a shard shut down): count each one
     const e = toWireError(err);
-    if (m) for (let i = 0; i < bodies.length; i++) m.failed(refused[i]?.type === 'error' ? (refused[i] as { code: string }).code : e.code);
-    return bodies.map((_, i) => refused[i] ?? { type: 'error', code: e.code, message: e.message });
-  }
-  return results.map((r, i): ReplyBody => {
-    const early = refused[i];
-    if (early) {
-      if (m && early.type === 'error') m.failed(early.code);
-      return early;
+    const out: GetResult[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const early = refused?.[i];
+      out[i] = early ?? { code: e.code, message: e.message };
+      if (m) m.failed(early && isError(early) ? early.code : e.code);
     }
+    return out;
+  }
+  const out: GetResult[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const early = refused?.[i];
+    if (early !== undefined) {
+      if (m && isError(early)) m.failed(early.code);
+      out[i] = early;
+      continue;
+    }
+    const r = results[i]!;
     if (r instanceof TxnError) {
       if (m) m.failed(r.code);
-      return { type: 'error', code: r.code, message: r.message };
+      out[i] = { code: r.code, message: r.message };
+      continue;
     }
-    if (m) m.getDone(started, keys[i]!, r);
-    return { type: 'get', value: r };
-  });
+    if (m) m.getDone(started, checked[i]!, r);
+    out[i] = r;
+  }
+  return out;
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * The point reads of one frame, GetRequests and GetManyRequests alike, flattened for one
+ * dispatchGets; replies() turns the per-key results back into one reply per request.
+ */
+export class FrameGets {
+  readonly versions: bigint[] = [];
+  readonly keys: Uint8Array[] = [];
+  /** Per request: its id, its first key, its number of keys, and whether it is a GetManyRequest. */
+  private readonly requests: { requestId: number; start: number; count: number; many: boolean }[] = [];
+
+  add(requestId: number, body: Extract<RequestBody, { type: 'get' | 'getMany' }>): void {
+    if (body.type === 'get') {
+      this.requests.push({ requestId, start: this.keys.length, count: 1, many: false });
+      this.versions.push(body.readVersion);
+      this.keys.push(body.key);
+      return;
+    }
+    this.requests.push({ requestId, start: this.keys.length, count: body.keys.length, many: true });
+    for (const k of body.keys) {
+      this.versions.push(body.readVersion);
+      this.keys.push(k);
+    }
+  }
+
+  /** Requests held. */
+  get requestCount(): number {
+    return this.requests.length;
+  }
+
+  /** Each request's reply and the value bytes it holds, in arrival order. */
+  replies(results: readonly GetResult[]): { requestId: number; body: ReplyBody; bytes: number }[] {
+    const out: { requestId: number; body: ReplyBody; bytes: number }[] = new Array(this.requests.length);
+    for (let q = 0; q < this.requests.length; q++) {
+      const { requestId, start, count, many } = this.requests[q]!;
+      if (!many) {
+        const r = results[start]!;
+        out[q] = isError(r) ? { requestId, body: { type: 'error', code: r.code, message: r.message }, bytes: 0 } : { requestId, body: { type: 'get', value: r }, bytes: r ? r.length : 0 };
+        continue;
+      }
+      const values: (Uint8Array | null)[] = new Array(count);
+      let errors: ({ code: string; message: string } | null)[] | null = null;
+      let bytes = 0;
+      for (let j = 0; j < count; j++) {
+        const r = results[start + j]!;
+        if (isError(r)) {
+          (errors ??= new Array<{ code: string; message: string } | null>(count).fill(null))[j] = r;
+          values[j] = null;
+        } else {
+          values[j] = r;
+          if (r) bytes += r.length;
+        }
+      }
+      out[q] = { requestId, body: { type: 'getMany', values, errors }, bytes };
+    }
+    return out;
+  }
+
+  /** The same reply (an error) for every request held. */
+  each(f: (requestId: number) => void): void {
+    for (const r of this.requests) f(r.requestId);
+  }
 }

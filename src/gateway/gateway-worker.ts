@@ -19,7 +19,7 @@ import { GATEWAY_ID_SPAN, type ShardReply, type ShardRequest } from '../shard/in
 import { decodeReplies, RequestOutbox, type ShardMessage } from '../shard/wire.js';
 import { RequestMetrics, attachRequestMetrics } from '../metrics/request-metrics.js';
 import { threadId } from '../metrics/thread-cpu.js';
-import { dispatch, dispatchGets, type Dispatcher } from './dispatch.js';
+import { dispatch, dispatchGets, FrameGets, type Dispatcher } from './dispatch.js';
 import { Admission, GET_REPLY_SHARE } from './limits.js';
 import type { Answer, Call, FromGateway, FrameIn, GatewayWorkerInit, MetricsDelta, ToGateway } from './gateway-protocol.js';
 
@@ -238,7 +238,7 @@ function onFrame(f: FrameIn): void {
   const done = (): void => {
     if (--pendingInFrame === 0 && f.held > 0) admission.release(f.held);
   };
-  let gets: Envelope<Extract<RequestBody, { type: 'get' }>>[] | null = null;
+  let gets: FrameGets | null = null;
   for (const env of envelopes) {
     if (c.closed) break;
     const body = env.body as RequestBody;
@@ -258,8 +258,8 @@ function onFrame(f: FrameIn): void {
       reply(c, env.requestId, { type: 'error', code: 'UNAUTHORIZED', message: 'this token is read-only: commits that write are refused' });
       continue;
     }
-    if (body.type === 'get') {
-      (gets ??= []).push(env as Envelope<Extract<RequestBody, { type: 'get' }>>);
+    if (body.type === 'get' || body.type === 'getMany') {
+      (gets ??= new FrameGets()).add(env.requestId, body);
       c.inflight++;
       continue;
     }
@@ -276,7 +276,7 @@ function onFrame(f: FrameIn): void {
     c.inflight++;
     pendingInFrame++;
     const requestId = env.requestId;
-    dispatch(here, env.body as Exclude<RequestBody, { type: 'get' }>, grant || undefined).then(
+    dispatch(here, env.body as Exclude<RequestBody, { type: 'get' | 'getMany' }>, grant || undefined).then(
       (b) => {
         c.inflight--;
         done();
@@ -291,36 +291,31 @@ function onFrame(f: FrameIn): void {
   }
   if (gets) {
     const batch = gets;
-    const grant = admission.grantReply(Math.max(RANGE_PAGE_MAX_BYTES, batch.length * GET_REPLY_SHARE), c.replyBytes, f.backpressure);
+    const held = batch.requestCount;
+    const grant = admission.grantReply(Math.max(RANGE_PAGE_MAX_BYTES, batch.keys.length * GET_REPLY_SHARE), c.replyBytes, f.backpressure);
     if (grant === 0) {
       const r = admission.replyRefusal(c.replyBytes, f.backpressure);
-      c.inflight -= batch.length;
-      for (const g of batch) reply(c, g.requestId, { type: 'error', code: r.code, message: r.message });
+      c.inflight -= held;
+      batch.each((id) => reply(c, id, { type: 'error', code: r.code, message: r.message }));
     } else {
       c.replyBytes += grant;
       pendingInFrame++;
-      dispatchGets(
-        here,
-        batch.map((e) => e.body),
-        grant,
-      ).then(
-        (bodies) => {
-          c.inflight -= batch.length;
+      dispatchGets(here, batch.versions, batch.keys, grant).then(
+        (results) => {
+          c.inflight -= held;
           done();
+          const replies = batch.replies(results);
           let actual = 0;
-          for (const b of bodies) if (b.type === 'get' && b.value) actual += b.value.length;
+          for (const r of replies) actual += r.bytes;
           settleBytes(c, grant, actual);
-          for (let i = 0; i < batch.length; i++) {
-            const b = bodies[i]!;
-            reply(c, batch[i]!.requestId, b, b.type === 'get' && b.value ? b.value.length : 0);
-          }
+          for (const r of replies) reply(c, r.requestId, r.body, r.bytes);
         },
         (err: unknown) => {
-          c.inflight -= batch.length;
+          c.inflight -= held;
           done();
           settleBytes(c, grant, 0);
           const e = errorBody(err);
-          for (const g of batch) reply(c, g.requestId, e);
+          batch.each((id) => reply(c, id, e));
         },
       );
     }

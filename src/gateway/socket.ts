@@ -7,7 +7,7 @@ import { TxnError } from '../errors.js';
 import { RANGE_PAGE_MAX_BYTES } from '../keys/ranges.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import { decodeRequests, encodeReplies, FrameError, PROTOCOL_VERSION, type Envelope, type ReplyBody, type RequestBody, type UnknownBody } from '../protocol/codec.js';
-import { dispatch, dispatchGets } from './dispatch.js';
+import { dispatch, dispatchGets, FrameGets } from './dispatch.js';
 import { registerHttpRoutes, type HttpOptions } from './http.js';
 import { DISTRIBUTION_ROUTES } from './distribution-routes.js';
 import { bearer, type Access, type TokenStore } from './auth.js';
@@ -219,7 +219,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
       return;
     }
     conn.helloDone = true;
-    reply(ws, conn, env.requestId, { type: 'hello', protocolVersion: PROTOCOL_VERSION, serverVersion: o.serverVersion, readOnly: o.readonly || conn.access === 'read', databaseId: o.databaseId, nodeId: o.nodeId });
+    reply(ws, conn, env.requestId, { type: 'hello', protocolVersion: PROTOCOL_VERSION, serverVersion: o.serverVersion, readOnly: o.readonly || conn.access === 'read', databaseId: o.databaseId, getMany: true, nodeId: o.nodeId });
   };
 
   app.ws<Conn>('/*', {
@@ -296,7 +296,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
       }
       // the frame's bytes count against the budget until its last request is answered
       let pendingInFrame = 1;
-      let gets: Envelope<Extract<RequestBody, { type: 'get' }>>[] | null = null;
+      let gets: FrameGets | null = null;
       const held = conn.helloDone ? buf.length : 0;
       const done = (): void => {
         if (--pendingInFrame === 0 && held > 0) admission.release(held);
@@ -318,9 +318,9 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
           reply(ws, conn, env.requestId, { type: 'error', code: 'UNAUTHORIZED', message: 'this token is read-only: commits that write are refused' });
           continue;
         }
-        if (env.body.type === 'get') {
+        if (env.body.type === 'get' || env.body.type === 'getMany') {
           // point reads of the frame go out together after the loop
-          (gets ??= []).push(env as Envelope<Extract<RequestBody, { type: 'get' }>>);
+          (gets ??= new FrameGets()).add(env.requestId, env.body);
           conn.inflight++;
           continue;
         }
@@ -338,7 +338,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
         conn.inflight++;
         pendingInFrame++;
         const requestId = env.requestId;
-        dispatch(coordinator, env.body, grant || undefined).then(
+        dispatch(coordinator, env.body as Exclude<RequestBody, { type: 'get' | 'getMany' }>, grant || undefined).then(
           (body) => {
             conn.inflight--;
             done();
@@ -355,41 +355,36 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
       }
       if (gets) {
         const batch = gets;
+        const held = batch.requestCount;
         // the values of the frame's point reads get a share of what this connection and
         // the server have left (sized by the number of reads, so many small frames in
         // flight do not starve each other); reads past it are refused RESOURCE_CONSTRAINED
         // by the shards, each of which answers at least one
-        const grant = admission.grantReply(Math.max(RANGE_PAGE_MAX_BYTES, batch.length * GET_REPLY_SHARE), conn.replyBytes, ws.getBufferedAmount());
+        const grant = admission.grantReply(Math.max(RANGE_PAGE_MAX_BYTES, batch.keys.length * GET_REPLY_SHARE), conn.replyBytes, ws.getBufferedAmount());
         if (grant === 0) {
           const r = admission.replyRefusal(conn.replyBytes, ws.getBufferedAmount());
-          conn.inflight -= batch.length;
-          for (const g of batch) reply(ws, conn, g.requestId, { type: 'error', code: r.code, message: r.message });
+          conn.inflight -= held;
+          batch.each((id) => reply(ws, conn, id, { type: 'error', code: r.code, message: r.message }));
         } else {
           conn.replyBytes += grant;
           pendingInFrame++;
-          dispatchGets(
-            coordinator,
-            batch.map((e) => e.body),
-            grant,
-          ).then(
-            (bodies) => {
-              conn.inflight -= batch.length;
+          dispatchGets(coordinator, batch.versions, batch.keys, grant).then(
+            (results) => {
+              conn.inflight -= held;
               done();
+              const replies = batch.replies(results);
               let actual = 0;
-              for (const b of bodies) if (b.type === 'get' && b.value) actual += b.value.length;
+              for (const r of replies) actual += r.bytes;
               settleBytes(conn, grant, actual);
-              for (let i = 0; i < batch.length; i++) {
-                const b = bodies[i]!;
-                reply(ws, conn, batch[i]!.requestId, b, b.type === 'get' && b.value ? b.value.length : 0);
-              }
+              for (const r of replies) reply(ws, conn, r.requestId, r.body, r.bytes);
             },
             (err: unknown) => {
-              conn.inflight -= batch.length;
+              conn.inflight -= held;
               done();
               settleBytes(conn, grant, 0);
               const e = err instanceof TxnError ? err : new TxnError('FAILED', String(err));
               o.logger.error({ event: 'RequestFailed', conn: conn.id, message: e.message });
-              for (const g of batch) reply(ws, conn, g.requestId, { type: 'error', code: e.code, message: e.message });
+              batch.each((id) => reply(ws, conn, id, { type: 'error', code: e.code, message: e.message }));
             },
           );
         }

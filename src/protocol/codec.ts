@@ -12,6 +12,8 @@ import { GetRangeRequest as FbGetRangeRequest } from './generated/txkv/wire/get-
 import { GetReadVersionReply as FbGetReadVersionReply } from './generated/txkv/wire/get-read-version-reply.js';
 import { GetReadVersionRequest as FbGetReadVersionRequest } from './generated/txkv/wire/get-read-version-request.js';
 import { GetReply as FbGetReply } from './generated/txkv/wire/get-reply.js';
+import { GetManyReply as FbGetManyReply } from './generated/txkv/wire/get-many-reply.js';
+import { GetManyRequest as FbGetManyRequest } from './generated/txkv/wire/get-many-request.js';
 import { GetRequest as FbGetRequest } from './generated/txkv/wire/get-request.js';
 import { HelloReply as FbHelloReply } from './generated/txkv/wire/hello-reply.js';
 import { HelloRequest as FbHelloRequest } from './generated/txkv/wire/hello-request.js';
@@ -52,6 +54,8 @@ export type RequestBody =
   | { type: 'hello'; protocolVersion: number; token: string; clientName: string }
   | { type: 'grv' }
   | { type: 'get'; readVersion: bigint; key: Uint8Array }
+  /** Point reads at one version, one reply (GetManyReply); servers whose Hello says getMany only. */
+  | { type: 'getMany'; readVersion: bigint; keys: Uint8Array[] }
   | {
       type: 'range';
       readVersion: bigint;
@@ -79,9 +83,11 @@ export interface VersionChangesMsg {
 }
 
 export type ReplyBody =
-  | { type: 'hello'; protocolVersion: number; serverVersion: string; readOnly: boolean; databaseId: string; nodeId?: string }
+  | { type: 'hello'; protocolVersion: number; serverVersion: string; readOnly: boolean; databaseId: string; getMany: boolean; nodeId?: string }
   | { type: 'grv'; readVersion: bigint }
   | { type: 'get'; value: Uint8Array | null }
+  /** Per key of the GetManyRequest, in order: its value (null = absent), or its error in `errors` (null there: answered). */
+  | { type: 'getMany'; values: (Uint8Array | null)[]; errors: ({ code: string; message: string } | null)[] | null }
   | { type: 'range'; kvs: Uint8Array[]; hasMore: boolean }
   | { type: 'commit'; commitVersion: bigint; versionstamp: Uint8Array }
   | { type: 'watch'; version: bigint }
@@ -177,6 +183,7 @@ function buildBody(b: flatbuffers.Builder, body: RequestBody | ReplyBody, isRepl
         FbHelloReply.addServerVersion(b, sv);
         FbHelloReply.addReadOnly(b, rb.readOnly);
         if (dbId !== 0) FbHelloReply.addDatabaseId(b, dbId);
+        if (rb.getMany) FbHelloReply.addGetMany(b, true);
         if (nodeId !== 0) FbHelloReply.addNodeId(b, nodeId);
         return [Body.HelloReply, FbHelloReply.endHelloReply(b)];
       }
@@ -205,6 +212,60 @@ function buildBody(b: flatbuffers.Builder, body: RequestBody | ReplyBody, isRepl
         FbGetReply.addPresent(b, rb.value !== null);
         if (value) FbGetReply.addValue(b, value);
         return [Body.GetReply, FbGetReply.endGetReply(b)];
+      }
+    case 'getMany':
+      if (!isReply) {
+        const rb = body as Extract<RequestBody, { type: 'getMany' }>;
+        const lengths: number[] = new Array(rb.keys.length);
+        let total = 0;
+        for (let i = 0; i < rb.keys.length; i++) total += lengths[i] = rb.keys[i]!.length;
+        const packed = new Uint8Array(total);
+        let at = 0;
+        for (const k of rb.keys) {
+          packed.set(k, at);
+          at += k.length;
+        }
+        const kv = bytes(b, packed);
+        const lv = FbGetManyRequest.createKeyLengthsVector(b, lengths);
+        FbGetManyRequest.startGetManyRequest(b);
+        FbGetManyRequest.addReadVersion(b, rb.readVersion);
+        FbGetManyRequest.addKeys(b, kv);
+        FbGetManyRequest.addKeyLengths(b, lv);
+        return [Body.GetManyRequest, FbGetManyRequest.endGetManyRequest(b)];
+      } else {
+        const rb = body as Extract<ReplyBody, { type: 'getMany' }>;
+        const n = rb.values.length;
+        const lengths: number[] = new Array(n);
+        const errs: number[] = [];
+        let total = 0;
+        for (let i = 0; i < n; i++) {
+          const e = rb.errors?.[i];
+          if (e) {
+            lengths[i] = -2;
+            errs.push(FbErrorReply.createErrorReply(b, b.createString(e.code), b.createString(e.message)));
+            continue;
+          }
+          const v = rb.values[i];
+          lengths[i] = v ? v.length : -1;
+          if (v) total += v.length;
+        }
+        const packed = new Uint8Array(total);
+        let at = 0;
+        for (let i = 0; i < n; i++) {
+          const v = rb.values[i];
+          if (lengths[i]! >= 0 && v) {
+            packed.set(v, at);
+            at += v.length;
+          }
+        }
+        const vv = bytes(b, packed);
+        const lv = FbGetManyReply.createValueLengthsVector(b, lengths);
+        const ev = errs.length > 0 ? FbGetManyReply.createErrorsVector(b, errs) : 0;
+        FbGetManyReply.startGetManyReply(b);
+        FbGetManyReply.addValues(b, vv);
+        FbGetManyReply.addValueLengths(b, lv);
+        if (ev) FbGetManyReply.addErrors(b, ev);
+        return [Body.GetManyReply, FbGetManyReply.endGetManyReply(b)];
       }
     case 'range':
       if (!isReply) {
@@ -319,6 +380,21 @@ export function decodeRequests(buf: Uint8Array): Envelope<RequestBody | UnknownB
         body = { type: 'get', readVersion: g.readVersion(), key: g.keyArray() ?? EMPTY };
         break;
       }
+      case Body.GetManyRequest: {
+        const g = e.body(new FbGetManyRequest()) as FbGetManyRequest;
+        const packed = g.keysArray() ?? EMPTY;
+        const n = g.keyLengthsLength();
+        const keys: Uint8Array[] = new Array(n);
+        let at = 0;
+        for (let j = 0; j < n; j++) {
+          const len = g.keyLengths(j)!;
+          if (len > packed.length - at) throw new FrameError(`GetManyRequest: key lengths add up to more than its ${packed.length} key bytes`);
+          keys[j] = packed.subarray(at, at + len);
+          at += len;
+        }
+        body = { type: 'getMany', readVersion: g.readVersion(), keys };
+        break;
+      }
       case Body.GetRangeRequest: {
         const g = e.body(new FbGetRangeRequest()) as FbGetRangeRequest;
         body = {
@@ -386,7 +462,7 @@ export function decodeReplies(buf: Uint8Array): Envelope<ReplyBody | UnknownBody
     switch (t) {
       case Body.HelloReply: {
         const h = e.body(new FbHelloReply()) as FbHelloReply;
-        body = { type: 'hello', protocolVersion: h.protocolVersion(), serverVersion: h.serverVersion() ?? '', readOnly: h.readOnly(), databaseId: h.databaseId() ?? '', nodeId: h.nodeId() ?? '' };
+        body = { type: 'hello', protocolVersion: h.protocolVersion(), serverVersion: h.serverVersion() ?? '', readOnly: h.readOnly(), databaseId: h.databaseId() ?? '', getMany: h.getMany(), nodeId: h.nodeId() ?? '' };
         break;
       }
       case Body.GetReadVersionReply:
@@ -395,6 +471,32 @@ export function decodeReplies(buf: Uint8Array): Envelope<ReplyBody | UnknownBody
       case Body.GetReply: {
         const g = e.body(new FbGetReply()) as FbGetReply;
         body = { type: 'get', value: g.present() ? (g.valueArray() ?? EMPTY).slice() : null };
+        break;
+      }
+      case Body.GetManyReply: {
+        const g = e.body(new FbGetManyReply()) as FbGetManyReply;
+        const packed = g.valuesArray() ?? EMPTY;
+        const n = g.valueLengthsLength();
+        const values: (Uint8Array | null)[] = new Array(n);
+        let errors: ({ code: string; message: string } | null)[] | null = null;
+        let at = 0;
+        let nextError = 0;
+        for (let j = 0; j < n; j++) {
+          const len = g.valueLengths(j)!;
+          values[j] = null;
+          if (len === -1) continue;
+          if (len === -2) {
+            const er = nextError < g.errorsLength() ? g.errors(nextError++) : null;
+            errors ??= new Array<{ code: string; message: string } | null>(n).fill(null);
+            errors[j] = { code: er?.code() ?? 'FAILED', message: er?.message() ?? 'no error in the reply for a failed read' };
+            continue;
+          }
+          if (len < 0 || len > packed.length - at) throw new FrameError(`GetManyReply: value lengths do not match its ${packed.length} value bytes`);
+          // each value its own copy, as GetReply's: a caller may keep one without the rest
+          values[j] = packed.slice(at, at + len);
+          at += len;
+        }
+        body = { type: 'getMany', values, errors };
         break;
       }
       case Body.GetRangeReply: {

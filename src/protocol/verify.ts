@@ -11,6 +11,8 @@ type Field =
   | 'i32'
   | 'i64'
   | 'bytes'
+  /** A vector of 4-byte scalars (uint, int). */
+  | 'words'
   | 'string'
   | { vecOf: string }
   | { union: string; typeField: number };
@@ -21,7 +23,7 @@ const TABLES: Record<string, Field[]> = {
   Mutation: ['u8', 'bytes', 'bytes', 'i32'],
   KeyValue: ['bytes', 'bytes'],
   HelloRequest: ['u32', 'string', 'string'],
-  HelloReply: ['u32', 'string', 'bool'],
+  HelloReply: ['u32', 'string', 'bool', 'string', 'bool'],
   GetReadVersionRequest: [],
   GetReadVersionReply: ['i64'],
   GetRequest: ['i64', 'bytes'],
@@ -38,6 +40,8 @@ const TABLES: Record<string, Field[]> = {
   ChangeBatch: [{ vecOf: 'VersionChanges' }, 'u32'],
   SubscribeAckRequest: ['u32', 'u32'],
   CancelRequest: ['u32'],
+  GetManyRequest: ['i64', 'bytes', 'words'],
+  GetManyReply: ['bytes', 'words', { vecOf: 'ErrorReply' }],
   Envelope: ['u32', 'u8', { union: 'Body', typeField: 1 }],
   Frame: [{ vecOf: 'Envelope' }],
 };
@@ -63,6 +67,8 @@ const UNIONS: Record<string, (string | null)[]> = {
     'ChangeBatch',
     'SubscribeAckRequest',
     'CancelRequest',
+    'GetManyRequest',
+    'GetManyReply',
   ],
 };
 
@@ -127,6 +133,7 @@ class Verifier {
       }
       if (off + 4 > tableSize) this.fail(`${what}: offset outside its table`);
       if (f === 'bytes') this.vector(fpos, 1, what);
+      else if (f === 'words') this.vector(fpos, 4, what);
       else if (f === 'string') {
         const { start, length } = this.vector(fpos, 1, what);
         if (start + length >= this.b.length || this.b[start + length] !== 0) this.fail(`${what}: string not NUL-terminated inside the frame`);

@@ -181,6 +181,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
       failpoints: parseFailpoints(opts.failpoints),
       logger,
       clock: opts.clock,
+      rowCacheBytes: config.rocksdb.rowCacheBytes,
       onFatal: (err) => {
         logger.fatal({ event: 'ShardFailed', err: err.message }, 'a shard worker failed; exiting so that recovery runs on restart');
         process.exit(70);

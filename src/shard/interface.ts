@@ -355,6 +355,8 @@ export interface ShardInit {
   /** Version the shard's window starts at (recovered from disk). */
   appliedVersion: number;
   failpoints: Record<string, string>;
+  /** Bytes of the shard's row cache (shard/row-cache.ts); absent or 0 = none. */
+  rowCacheBytes?: number;
 }
 
 /** Key of a shard's applied-version watermark in the default column (internal metadata only). */

@@ -38,6 +38,7 @@ import { ShardLive } from './live.js';
 import { encodeTombstone, markKey, netEffect, pointValue, tombstoneApplyOps, tombstoneKey, type NetEffect } from './apply.js';
 import { WriteOps, type ShardStorage } from './storage.js';
 import { RangeLoad } from './range-load.js';
+import { RowCache } from './row-cache.js';
 
 interface Queued extends PendingWrites {
   commitVersion: number;
@@ -89,10 +90,14 @@ export class Shard {
   private readonly dueTombstones: Tombstone[] = [];
   /** Reads waiting for commits at or below their version that this shard still applies (mustWait). */
   private parked: (GetsRequest | RangeRequest | ChunkRequest)[] = [];
+  /** The batch being written (at the log writer), between beginApply and endApply. */
+  private writing: BatchView | null = null;
   /** Lowest commit version of the batch being written (Infinity: none). */
   private writingFrom = Infinity;
   private appliedVersion: number;
   private readonly watermarkKey: Uint8Array;
+  /** Rows as RocksDB holds them, for point reads and before-images (row-cache.ts). */
+  readonly rows: RowCache;
   /** walWrites/walMs: batches written to the WAL (with fsync under fsync durability) and the time those writes took, queueing at the log writer included. */
   readonly counters = { reads: 0, commits: 0, conflicts: 0, fsyncs: 0, batches: 0, busyMs: 0, walWrites: 0, walMs: 0 };
 
@@ -120,7 +125,10 @@ export class Shard {
     appliedVersion: number,
     private readonly failpoints: Failpoints,
     private readonly durable = true,
+    /** Bytes of this shard's row cache (row-cache.ts); 0 = none. */
+    rowCacheBytes = 0,
   ) {
+    this.rows = new RowCache(rowCacheBytes);
     this.appliedVersion = appliedVersion;
     this.window = new VersionWindow(appliedVersion);
     this.watermarkKey = appliedKey(shardId);
@@ -315,6 +323,7 @@ export class Shard {
       else if (m.kind === MutationKind.ClearRange) ops.deleteRange(m.key, m.param);
     }
     this.storage.write(ops, false);
+    this.rows.clear();
   }
 
   /** Deletes the rows of a range this shard no longer serves (or is about to receive); busy while tombstones cover it. */
@@ -325,6 +334,7 @@ export class Shard {
     const ops = new WriteOps();
     ops.deleteRange(begin, end ?? keyFromString(MAX_KEY));
     this.storage.write(ops, false);
+    this.rows.clear();
     return { id, ok: true };
   }
 
@@ -346,6 +356,7 @@ export class Shard {
     const ops = new WriteOps();
     ops.deleteRange(EMPTY, keyFromString(MAX_KEY));
     this.storage.write(ops, false);
+    this.rows.clear();
     // no read is parked: reads park only behind queued or written commits
     return { id, ok: true };
   }
@@ -376,13 +387,14 @@ export class Shard {
     if (readVersion < this.window.horizon) throw TxnError.fromWire(this.tooOld(readVersion));
   }
 
-  /** Many point reads in one RocksDB multi-get and one reply. */
+  /** Many point reads in one reply: cached rows, the rest in one RocksDB multi-get. */
   private gets(id: number, keys: Uint8Array[], versions: number[], maxBytes: number): ShardReply {
+    const ks: string[] = new Array(keys.length);
+    for (let i = 0; i < keys.length; i++) ks[i] = keyString(keys[i]!);
     if (this.served !== null) {
       for (let i = 0; i < keys.length; i++) {
-        const ks = keyString(keys[i]!);
-        this.checkServed(ks, null, versions[i]!);
-        this.load.read(ks);
+        this.checkServed(ks[i]!, null, versions[i]!);
+        this.load.read(ks[i]!);
       }
     }
     // read in small chunks and stop once the reply holds maxBytes of values (after at
@@ -390,7 +402,7 @@ export class Shard {
     const values: (Uint8Array | null)[] = new Array(keys.length).fill(null);
     let errors: (WireError | null)[] | null = null;
     let bytes = 0;
-    let chunk: (Uint8Array | null | undefined)[] = [];
+    let chunk: (Uint8Array | null)[] = [];
     let chunkStart = 0;
     let chunkEnd = 0;
     const w = this.window;
@@ -402,7 +414,7 @@ export class Shard {
         const n = i === 0 ? (maxBytes === Infinity ? keys.length : GETS_CHUNK) : bytes === 0 ? i : Math.max(GETS_CHUNK, Math.ceil(left / (bytes / i)));
         chunkStart = i;
         chunkEnd = Math.min(keys.length, i + n);
-        chunk = this.storage.getMany(chunkStart === 0 && chunkEnd === keys.length ? keys : keys.slice(chunkStart, chunkEnd)) as (Uint8Array | null | undefined)[];
+        chunk = this.physicalRows(keys, ks, chunkStart, chunkEnd);
       }
       if (bytes >= maxBytes && i > 0) {
         errors ??= new Array(keys.length).fill(null);
@@ -410,7 +422,7 @@ export class Shard {
         for (let j = i; j < keys.length; j++) errors[j] = refusal;
         break;
       }
-      values[i] = chunk[i - chunkStart] ?? null;
+      values[i] = chunk[i - chunkStart]!;
       const rv = versions[i]!;
       if (rv < w.horizon) {
         errors ??= new Array(keys.length).fill(null);
@@ -418,12 +430,44 @@ export class Shard {
         values[i] = null;
         continue;
       }
-      if (values[i] === undefined) values[i] = null;
-      if (rv < w.newestVersion || w.hasTombstones) values[i] = w.valueAt(keyString(keys[i]!), rv, values[i]);
+      if (rv < w.newestVersion || w.hasTombstones) values[i] = w.valueAt(ks[i]!, rv, values[i]);
       bytes += values[i]?.length ?? 0;
     }
     this.counters.reads += keys.length;
     return { id, values: packBytes(values), errors };
+  }
+
+  /**
+   * The rows of keys[start, end) as RocksDB holds them (null: none): from the row cache,
+   * the misses in one multi-get. A miss fills the cache unless the batch at the log
+   * writer writes that key (RocksDB may still hold its old row).
+   */
+  private physicalRows(keys: Uint8Array[], ks: string[], start: number, end: number): (Uint8Array | null)[] {
+    const c = this.rows;
+    const out: (Uint8Array | null)[] = new Array(end - start);
+    if (!c.enabled) {
+      const got = this.storage.getMany(start === 0 && end === keys.length ? keys : keys.slice(start, end));
+      for (let i = 0; i < out.length; i++) out[i] = got[i] ?? null;
+      return out;
+    }
+    let missed: number[] | null = null;
+    for (let i = start; i < end; i++) {
+      const v = c.get(ks[i]!);
+      if (v === undefined) (missed ??= []).push(i);
+      else out[i - start] = v;
+    }
+    c.hits += end - start - (missed?.length ?? 0);
+    if (missed === null) return out;
+    c.misses += missed.length;
+    const got = this.storage.getMany(missed.map((i) => keys[i]!));
+    const writing = this.writing;
+    for (let j = 0; j < missed.length; j++) {
+      const i = missed[j]!;
+      const v = got[j] ?? null;
+      out[i - start] = v;
+      if (writing === null || !writing.writes(ks[i]!)) c.fill(ks[i]!, v);
+    }
+    return out;
   }
 
   /**
@@ -657,10 +701,11 @@ export class Shard {
     if (commits.length > 0) this.writingFrom = commits[0]!.commitVersion;
     const ops = new WriteOps();
     const tombstones: Tombstone[] = [];
-    const view = new BatchView(this.storage, this.window, commits);
+    const view = new BatchView(this.storage, this.rows, this.window, commits);
     let sync = false;
     let twoPhase = false;
     this.live.inflight = view;
+    this.writing = view;
     const feed = this.feed;
     const fed: { clears: [string, string][]; keys: string[] }[] = [];
     for (const c of commits) {
@@ -674,6 +719,8 @@ export class Shard {
       this.window.record(c.commitVersion, before, ranges);
     }
     for (const k of this.forgets.splice(0)) ops.delMeta(k);
+    // the cached rows take the batch's values now (see row-cache.ts for why not after the write)
+    view.updateCache(this.rows);
     if (commits.length > 0) {
       this.appliedVersion = commits[commits.length - 1]!.commitVersion;
       ops.putMeta(this.watermarkKey, encodeVersion(this.appliedVersion));
@@ -754,6 +801,7 @@ export class Shard {
     const ops = new WriteOps();
     this.tombstoneOps(tombstones, ops);
     this.storage.write(ops, false);
+    this.rows.clear();
     this.window.dropTombstones(tombstones);
   }
 
@@ -780,6 +828,7 @@ export class Shard {
   /** The write of `batch` is done: answer its commits. */
   endApply(batch: ApplyBatch, replies: ShardReply[]): void {
     this.live.inflight = null;
+    this.writing = null;
     this.live.drainEvents(replies);
     if (batch.sync) this.counters.fsyncs++;
     this.counters.batches++;
@@ -834,16 +883,43 @@ class BatchView {
 
   constructor(
     storage: ShardStorage,
+    rows: RowCache,
     private readonly window: VersionWindow,
     commits: readonly Queued[],
   ) {
-    const pointKeys = new Map<string, Uint8Array>();
-    for (const c of commits) for (const m of c.mutations) if (m.kind !== MutationKind.ClearRange) pointKeys.set(keyString(m.key), m.key);
-    if (pointKeys.size > 0) {
-      const vs = storage.getMany([...pointKeys.values()]);
-      let i = 0;
-      for (const s of pointKeys.keys()) this.current.set(s, vs[i++] ?? null);
+    // before-images: cached rows, the rest in one multi-get (no batch is being written
+    // now, so RocksDB holds the newest rows and they may fill the cache)
+    const missed = new Map<string, Uint8Array>();
+    for (const c of commits) {
+      for (const m of c.mutations) {
+        if (m.kind === MutationKind.ClearRange) continue;
+        const s = keyString(m.key);
+        if (this.current.has(s) || missed.has(s)) continue;
+        const v = rows.get(s);
+        if (v === undefined) missed.set(s, m.key);
+        else this.current.set(s, v);
+      }
     }
+    if (missed.size > 0) {
+      const vs = storage.getMany([...missed.values()]);
+      let i = 0;
+      for (const s of missed.keys()) {
+        const v = vs[i++] ?? null;
+        this.current.set(s, v);
+        rows.fill(s, v);
+      }
+    }
+  }
+
+  /** Whether this batch writes the key's row. */
+  writes(s: string): boolean {
+    return this.written.has(s);
+  }
+
+  /** The cached rows of keys this batch writes take its values. */
+  updateCache(rows: RowCache): void {
+    if (!rows.enabled) return;
+    for (const [s, v] of this.written) rows.wrote(s, v);
   }
 
   /** The row as RocksDB will hold it before the next op of this batch (tombstones not applied). */

@@ -32,7 +32,7 @@ export default async function attach(task: AttachTask): Promise<{ shardId: numbe
   const init = workerData as ShardInit;
   if (shard) throw new Error(`shard ${init.shardId} is already attached`);
   const storage = await ShardStorage.attach(init.dbHandle, init.shardId);
-  const s = new Shard(storage, init.shardId, init.appliedVersion, new Failpoints(init.failpoints), task.durable);
+  const s = new Shard(storage, init.shardId, init.appliedVersion, new Failpoints(init.failpoints), task.durable, init.rowCacheBytes ?? 0);
   shard = s;
   const port = task.port;
   const log = task.log;

@@ -1,7 +1,7 @@
 // Range clears as range tombstones (issue 12 fault 2), against a model: random commits of
 // sets, clears and clearRanges on one shard over real RocksDB, reads at random versions
 // inside the window, the window sliding (tombstoned rows deleted by DeleteRange, keys
-// written since put back), and a restart from the files left (recovery applies the
+// written since put back), with and without the row cache, and a restart from the files left (recovery applies the
 // tombstones still live, keeping keys written after them thanks to their marks).
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -22,7 +22,9 @@ const KEYS = ['a', 'b', 'ba', 'c', 'd', 'e', 'f', 'g'];
 type Model = Map<string, string>;
 const sorted = (m: Model): [string, string][] => [...m].sort((x, y) => (x[0] < y[0] ? -1 : 1));
 
-describe.each(seeds(4, 31))('range tombstones against a model (seed %i)', (seed) => {
+// each seed with and without the shard's row cache (400 bytes: a few rows, so reads keep
+// evicting and refilling it while commits and tombstone deletions change the rows)
+describe.each(seeds(4, 31).flatMap((seed) => [[seed, 0] as const, [seed, 400] as const]))('range tombstones against a model (seed %i, row cache %i bytes)', (seed, rowCacheBytes) => {
   let dir: string;
   let db: RocksLevel | null = null;
   afterEach(async () => {
@@ -33,7 +35,7 @@ describe.each(seeds(4, 31))('range tombstones against a model (seed %i)', (seed)
   it('every read at every version in the window matches, before and after the window slides and a restart', { timeout: 60_000 }, async () => {
     dir = tempDir('txkv-tomb');
     ({ db } = await openDatabase(dir, { shards: 1, splitPoints: [], explicitSplitPoints: false }));
-    let shard = new Shard(await ShardStorage.attach(db.handle, 0), 0, 0, new Failpoints({}));
+    let shard = new Shard(await ShardStorage.attach(db.handle, 0), 0, 0, new Failpoints({}), true, rowCacheBytes);
     const rng = mulberry32(seed);
     let id = 1;
     const snapshots = new Map<number, Model>();
@@ -101,7 +103,7 @@ describe.each(seeds(4, 31))('range tombstones against a model (seed %i)', (seed)
     // "crash": drop the shard without applying anything else; recovery finishes the tombstones
     const report = recover(db, 1);
     expect(report.appliedVersions[0]).toBe(version);
-    shard = new Shard(await ShardStorage.attach(db.handle, 0), 0, version, new Failpoints({}));
+    shard = new Shard(await ShardStorage.attach(db.handle, 0), 0, version, new Failpoints({}), true, rowCacheBytes);
     const all = run([{ t: 'range', id: id++, readVersion: version, begin: b(''), end: b('\xff'), limit: 1000, reverse: false, maxBytes: 1 << 20 }])[0] as { kvs: PackedBytes };
     const kvs = unpackBytes(all.kvs);
     const got: string[] = [];

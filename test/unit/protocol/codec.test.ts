@@ -28,6 +28,7 @@ const sample: Envelope<RequestBody>[] = [
   { requestId: 7, body: { type: 'subscribe', begin: toBytes('a'), end: toBytes('b'), fromVersion: 77n, windowBytes: 1 << 20 } },
   { requestId: 8, body: { type: 'subscribeAck', subscribeRequestId: 7, bytes: 4096 } },
   { requestId: 9, body: { type: 'cancel', targetRequestId: 6 } },
+  { requestId: 10, body: { type: 'getMany', readVersion: 321n, keys: [toBytes('k1'), new Uint8Array(0), toBytes('key3')] } },
 ];
 
 describe('codec', () => {
@@ -77,6 +78,39 @@ describe('codec', () => {
     expect(d[2]!.body).toMatchObject({ type: 'range', hasMore: true });
     expect(d[3]!.body).toEqual({ type: 'error', code: 'CONFLICT', message: 'm' });
     expect(d[4]!.body).toMatchObject({ type: 'commit', commitVersion: -1n });
+  });
+
+  it('round-trips GetManyReply: values, absent, empty and failed reads in order; Hello says getMany', () => {
+    const frame = encodeReplies([
+      {
+        requestId: 1,
+        body: {
+          type: 'getMany',
+          values: [toBytes('v1'), null, new Uint8Array(0), null, toBytes('v5')],
+          errors: [null, null, null, { code: 'TOO_OLD', message: 'old' }, null],
+        },
+      },
+      { requestId: 2, body: { type: 'getMany', values: [null, toBytes('x')], errors: null } },
+      { requestId: 3, body: { type: 'hello', protocolVersion: 1, serverVersion: 's', readOnly: false, databaseId: '', getMany: true } },
+    ]);
+    const d = decodeReplies(frame);
+    expect(d[0]!.body).toEqual({
+      type: 'getMany',
+      values: [toBytes('v1'), null, new Uint8Array(0), null, toBytes('v5')],
+      errors: [null, null, null, { code: 'TOO_OLD', message: 'old' }, null],
+    });
+    expect(d[1]!.body).toEqual({ type: 'getMany', values: [null, toBytes('x')], errors: null });
+    expect(d[2]!.body).toMatchObject({ type: 'hello', getMany: true });
+  });
+
+  it('refuses a GetManyRequest whose key lengths exceed its key bytes', () => {
+    const frame = encodeRequests([{ requestId: 1, body: { type: 'getMany', readVersion: 1n, keys: [toBytes('abc'), toBytes('de')] } }]);
+    // the key length vector [3, 2] follows the 5 key bytes 'abcde': claim 3 + 200
+    const forged = Buffer.from(frame);
+    const at = forged.indexOf(Buffer.from([2, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0]));
+    expect(at).toBeGreaterThan(0);
+    forged[at + 8] = 200;
+    expect(() => decodeRequests(new Uint8Array(forged))).toThrow(/key lengths add up/);
   });
 
   it('refuses garbage, truncation and forged lengths with FrameError, never a hang', () => {

@@ -10,6 +10,8 @@ export { CommitRequest } from './wire/commit-request.js';
 export { Envelope } from './wire/envelope.js';
 export { ErrorReply } from './wire/error-reply.js';
 export { Frame } from './wire/frame.js';
+export { GetManyReply } from './wire/get-many-reply.js';
+export { GetManyRequest } from './wire/get-many-request.js';
 export { GetRangeReply } from './wire/get-range-reply.js';
 export { GetRangeRequest } from './wire/get-range-request.js';
 export { GetReadVersionReply } from './wire/get-read-version-reply.js';

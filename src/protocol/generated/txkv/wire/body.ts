@@ -7,6 +7,8 @@ import { ChangeBatch } from './change-batch.js';
 import { CommitReply } from './commit-reply.js';
 import { CommitRequest } from './commit-request.js';
 import { ErrorReply } from './error-reply.js';
+import { GetManyReply } from './get-many-reply.js';
+import { GetManyRequest } from './get-many-request.js';
 import { GetRangeReply } from './get-range-reply.js';
 import { GetRangeRequest } from './get-range-request.js';
 import { GetReadVersionReply } from './get-read-version-reply.js';
@@ -39,13 +41,15 @@ export enum Body {
   SubscribeRequest = 14,
   ChangeBatch = 15,
   SubscribeAckRequest = 16,
-  CancelRequest = 17
+  CancelRequest = 17,
+  GetManyRequest = 18,
+  GetManyReply = 19
 }
 
 export function unionToBody(
   type: Body,
-  accessor: (obj:CancelRequest|ChangeBatch|CommitReply|CommitRequest|ErrorReply|GetRangeReply|GetRangeRequest|GetReadVersionReply|GetReadVersionRequest|GetReply|GetRequest|HelloReply|HelloRequest|SubscribeAckRequest|SubscribeRequest|WatchReply|WatchRequest) => CancelRequest|ChangeBatch|CommitReply|CommitRequest|ErrorReply|GetRangeReply|GetRangeRequest|GetReadVersionReply|GetReadVersionRequest|GetReply|GetRequest|HelloReply|HelloRequest|SubscribeAckRequest|SubscribeRequest|WatchReply|WatchRequest|null
-): CancelRequest|ChangeBatch|CommitReply|CommitRequest|ErrorReply|GetRangeReply|GetRangeRequest|GetReadVersionReply|GetReadVersionRequest|GetReply|GetRequest|HelloReply|HelloRequest|SubscribeAckRequest|SubscribeRequest|WatchReply|WatchRequest|null {
+  accessor: (obj:CancelRequest|ChangeBatch|CommitReply|CommitRequest|ErrorReply|GetManyReply|GetManyRequest|GetRangeReply|GetRangeRequest|GetReadVersionReply|GetReadVersionRequest|GetReply|GetRequest|HelloReply|HelloRequest|SubscribeAckRequest|SubscribeRequest|WatchReply|WatchRequest) => CancelRequest|ChangeBatch|CommitReply|CommitRequest|ErrorReply|GetManyReply|GetManyRequest|GetRangeReply|GetRangeRequest|GetReadVersionReply|GetReadVersionRequest|GetReply|GetRequest|HelloReply|HelloRequest|SubscribeAckRequest|SubscribeRequest|WatchReply|WatchRequest|null
+): CancelRequest|ChangeBatch|CommitReply|CommitRequest|ErrorReply|GetManyReply|GetManyRequest|GetRangeReply|GetRangeRequest|GetReadVersionReply|GetReadVersionRequest|GetReply|GetRequest|HelloReply|HelloRequest|SubscribeAckRequest|SubscribeRequest|WatchReply|WatchRequest|null {
   switch(Body[type]) {
     case 'NONE': return null; 
     case 'HelloRequest': return accessor(new HelloRequest())! as HelloRequest;
@@ -65,15 +69,17 @@ export function unionToBody(
     case 'ChangeBatch': return accessor(new ChangeBatch())! as ChangeBatch;
     case 'SubscribeAckRequest': return accessor(new SubscribeAckRequest())! as SubscribeAckRequest;
     case 'CancelRequest': return accessor(new CancelRequest())! as CancelRequest;
+    case 'GetManyRequest': return accessor(new GetManyRequest())! as GetManyRequest;
+    case 'GetManyReply': return accessor(new GetManyReply())! as GetManyReply;
     default: return null;
   }
 }
 
 export function unionListToBody(
   type: Body, 
-  accessor: (index: number, obj:CancelRequest|ChangeBatch|CommitReply|CommitRequest|ErrorReply|GetRangeReply|GetRangeRequest|GetReadVersionReply|GetReadVersionRequest|GetReply|GetRequest|HelloReply|HelloRequest|SubscribeAckRequest|SubscribeRequest|WatchReply|WatchRequest) => CancelRequest|ChangeBatch|CommitReply|CommitRequest|ErrorReply|GetRangeReply|GetRangeRequest|GetReadVersionReply|GetReadVersionRequest|GetReply|GetRequest|HelloReply|HelloRequest|SubscribeAckRequest|SubscribeRequest|WatchReply|WatchRequest|null, 
+  accessor: (index: number, obj:CancelRequest|ChangeBatch|CommitReply|CommitRequest|ErrorReply|GetManyReply|GetManyRequest|GetRangeReply|GetRangeRequest|GetReadVersionReply|GetReadVersionRequest|GetReply|GetRequest|HelloReply|HelloRequest|SubscribeAckRequest|SubscribeRequest|WatchReply|WatchRequest) => CancelRequest|ChangeBatch|CommitReply|CommitRequest|ErrorReply|GetManyReply|GetManyRequest|GetRangeReply|GetRangeRequest|GetReadVersionReply|GetReadVersionRequest|GetReply|GetRequest|HelloReply|HelloRequest|SubscribeAckRequest|SubscribeRequest|WatchReply|WatchRequest|null, 
   index: number
-): CancelRequest|ChangeBatch|CommitReply|CommitRequest|ErrorReply|GetRangeReply|GetRangeRequest|GetReadVersionReply|GetReadVersionRequest|GetReply|GetRequest|HelloReply|HelloRequest|SubscribeAckRequest|SubscribeRequest|WatchReply|WatchRequest|null {
+): CancelRequest|ChangeBatch|CommitReply|CommitRequest|ErrorReply|GetManyReply|GetManyRequest|GetRangeReply|GetRangeRequest|GetReadVersionReply|GetReadVersionRequest|GetReply|GetRequest|HelloReply|HelloRequest|SubscribeAckRequest|SubscribeRequest|WatchReply|WatchRequest|null {
   switch(Body[type]) {
     case 'NONE': return null; 
     case 'HelloRequest': return accessor(index, new HelloRequest())! as HelloRequest;
@@ -93,6 +99,8 @@ export function unionListToBody(
     case 'ChangeBatch': return accessor(index, new ChangeBatch())! as ChangeBatch;
     case 'SubscribeAckRequest': return accessor(index, new SubscribeAckRequest())! as SubscribeAckRequest;
     case 'CancelRequest': return accessor(index, new CancelRequest())! as CancelRequest;
+    case 'GetManyRequest': return accessor(index, new GetManyRequest())! as GetManyRequest;
+    case 'GetManyReply': return accessor(index, new GetManyReply())! as GetManyReply;
     default: return null;
   }
 }

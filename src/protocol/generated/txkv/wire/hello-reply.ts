@@ -46,15 +46,20 @@ databaseId(optionalEncoding?:any):string|Uint8Array|null {
   return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
 }
 
+getMany():boolean {
+  const offset = this.bb!.__offset(this.bb_pos, 12);
+  return offset ? !!this.bb!.readInt8(this.bb_pos + offset) : false;
+}
+
 nodeId():string|null
 nodeId(optionalEncoding:flatbuffers.Encoding):string|Uint8Array|null
 nodeId(optionalEncoding?:any):string|Uint8Array|null {
-  const offset = this.bb!.__offset(this.bb_pos, 12);
+  const offset = this.bb!.__offset(this.bb_pos, 14);
   return offset ? this.bb!.__string(this.bb_pos + offset, optionalEncoding) : null;
 }
 
 static startHelloReply(builder:flatbuffers.Builder) {
-  builder.startObject(5);
+  builder.startObject(6);
 }
 
 static addProtocolVersion(builder:flatbuffers.Builder, protocolVersion:number) {
@@ -73,8 +78,12 @@ static addDatabaseId(builder:flatbuffers.Builder, databaseIdOffset:flatbuffers.O
   builder.addFieldOffset(3, databaseIdOffset, 0);
 }
 
+static addGetMany(builder:flatbuffers.Builder, getMany:boolean) {
+  builder.addFieldInt8(4, +getMany, +false);
+}
+
 static addNodeId(builder:flatbuffers.Builder, nodeIdOffset:flatbuffers.Offset) {
-  builder.addFieldOffset(4, nodeIdOffset, 0);
+  builder.addFieldOffset(5, nodeIdOffset, 0);
 }
 
 static endHelloReply(builder:flatbuffers.Builder):flatbuffers.Offset {
@@ -82,12 +91,13 @@ static endHelloReply(builder:flatbuffers.Builder):flatbuffers.Offset {
   return offset;
 }
 
-static createHelloReply(builder:flatbuffers.Builder, protocolVersion:number, serverVersionOffset:flatbuffers.Offset, readOnly:boolean, databaseIdOffset:flatbuffers.Offset, nodeIdOffset:flatbuffers.Offset):flatbuffers.Offset {
+static createHelloReply(builder:flatbuffers.Builder, protocolVersion:number, serverVersionOffset:flatbuffers.Offset, readOnly:boolean, databaseIdOffset:flatbuffers.Offset, getMany:boolean, nodeIdOffset:flatbuffers.Offset):flatbuffers.Offset {
   HelloReply.startHelloReply(builder);
   HelloReply.addProtocolVersion(builder, protocolVersion);
   HelloReply.addServerVersion(builder, serverVersionOffset);
   HelloReply.addReadOnly(builder, readOnly);
   HelloReply.addDatabaseId(builder, databaseIdOffset);
+  HelloReply.addGetMany(builder, getMany);
   HelloReply.addNodeId(builder, nodeIdOffset);
   return HelloReply.endHelloReply(builder);
 }

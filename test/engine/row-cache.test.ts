@@ -1,0 +1,137 @@
+// The shard's row cache (src/shard/row-cache.ts) over real RocksDB, no threads: reads
+// served from it follow commits in version order, a row read while the log writer
+// still writes it is never cached stale, and writes by range (tombstoned rows deleted,
+// a move's ingest, a dropped range) empty it.
+import fs from 'node:fs';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { RocksLevel } from '@nxtedition/rocksdb';
+import { Failpoints } from '../../src/failpoints/failpoints.js';
+import { openDatabase } from '../../src/server/open-database.js';
+import { MutationKind, packBytes, packMutations, unpackBytes, type PackedBytes, type ShardMutation, type ShardReply } from '../../src/shard/interface.js';
+import { RowCache } from '../../src/shard/row-cache.js';
+import { Shard } from '../../src/shard/shard.js';
+import { ShardStorage } from '../../src/shard/storage.js';
+import { tempDir } from '../support/server.js';
+
+const b = (s: string): Uint8Array => Buffer.from(s, 'latin1');
+const t = (u: Uint8Array | null | undefined): string | null => (u ? Buffer.from(u).toString('latin1') : null);
+const set = (k: string, v: string): ShardMutation => ({ kind: MutationKind.Set, key: b(k), param: b(v) });
+const clear = (k: string): ShardMutation => ({ kind: MutationKind.Clear, key: b(k), param: new Uint8Array(0) });
+const clearRange = (x: string, y: string): ShardMutation => ({ kind: MutationKind.ClearRange, key: b(x), param: b(y) });
+
+describe('shard row cache', () => {
+  let dir: string;
+  let db: RocksLevel;
+  let id = 1;
+  beforeEach(async () => {
+    dir = tempDir('txkv-rowcache');
+    ({ db } = await openDatabase(dir, { shards: 1, splitPoints: [], explicitSplitPoints: false }));
+  });
+  afterEach(async () => {
+    await db.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const open = async (cacheBytes: number): Promise<Shard> => new Shard(await ShardStorage.attach(db.handle, 0), 0, 0, new Failpoints({}), true, cacheBytes);
+  const commitReq = (version: number, mutations: ShardMutation[]) =>
+    ({ t: 'commit', id: id++, readVersion: 0, commitVersion: version, reads: packBytes([]), mutations: packMutations(mutations), sync: false }) as const;
+  const commit = (s: Shard, version: number, mutations: ShardMutation[]): void => {
+    const replies: ShardReply[] = [];
+    s.handleBatch([commitReq(version, mutations)], replies);
+    s.applyReady(replies);
+    expect(replies.at(-1)).toMatchObject({ ok: true });
+  };
+  const gets = (s: Shard, keys: string[], rv: number): (string | null)[] => {
+    const replies: ShardReply[] = [];
+    s.handleBatch([{ t: 'gets', id: id++, readVersions: keys.map(() => rv), keys: packBytes(keys.map(b)) }], replies);
+    const r = replies[0] as { values: PackedBytes; errors: ({ code: string } | null)[] | null };
+    expect(r.errors?.find((e) => e)).toBeUndefined();
+    return unpackBytes(r.values).map(t);
+  };
+
+  it('reads served from the cache follow commits, at every version in the window', async () => {
+    const s = await open(1 << 20);
+    commit(s, 10, [set('a', 'a10'), set('b', 'b10')]);
+    expect(gets(s, ['a', 'b', 'c'], 10)).toEqual(['a10', 'b10', null]);
+    const hits = s.rows.hits;
+    expect(gets(s, ['a', 'b', 'c'], 10)).toEqual(['a10', 'b10', null]);
+    expect(s.rows.hits - hits).toBe(3); // absent rows are cached too
+    commit(s, 20, [set('a', 'a20'), clear('b'), set('c', 'c20')]);
+    expect(gets(s, ['a', 'b', 'c'], 10)).toEqual(['a10', 'b10', null]);
+    expect(gets(s, ['a', 'b', 'c'], 20)).toEqual(['a20', null, 'c20']);
+    // the window slides past both commits: only the cached rows can answer now
+    s.handleBatch([{ t: 'horizon', id: 0, horizon: 20 }], []);
+    expect(gets(s, ['a', 'b', 'c'], 25)).toEqual(['a20', null, 'c20']);
+    expect(s.rows.misses).toBeGreaterThan(0);
+  });
+
+  it('a row read from RocksDB while the batch writing it is at the log writer is not cached', async () => {
+    // room for about two rows: reading other keys evicts the one being written
+    const s = await open(2 * (96 + 8));
+    commit(s, 10, [set('k', 'old')]);
+    const replies: ShardReply[] = [];
+    s.handleBatch([commitReq(20, [set('k', 'new')])], replies);
+    const batch = s.beginApply()!; // the log writer has the batch; RocksDB still holds 'old'
+    gets(s, ['x1', 'x2', 'x3'], 10); // evict k
+    expect(s.rows.get('k')).toBeUndefined();
+    expect(gets(s, ['k'], 10)).toEqual(['old']); // from RocksDB; the window agrees
+    expect(s.rows.get('k')).toBeUndefined(); // not cached: RocksDB is about to change
+    (s as unknown as { storage: ShardStorage }).storage.write(batch.ops, false);
+    s.endApply(batch, replies);
+    s.handleBatch([{ t: 'horizon', id: 0, horizon: 20 }], []);
+    expect(gets(s, ['k'], 20)).toEqual(['new']);
+    expect(gets(s, ['k'], 20)).toEqual(['new']);
+  });
+
+  it('a batch at the log writer updates cached rows at once; reads below it still see the old value', async () => {
+    const s = await open(1 << 20);
+    commit(s, 10, [set('k', 'old')]);
+    expect(gets(s, ['k'], 10)).toEqual(['old']);
+    const replies: ShardReply[] = [];
+    s.handleBatch([commitReq(20, [set('k', 'new')])], replies);
+    const batch = s.beginApply()!;
+    expect(t(s.rows.get('k'))).toBe('new');
+    expect(gets(s, ['k'], 15)).toEqual(['old']);
+    (s as unknown as { storage: ShardStorage }).storage.write(batch.ops, false);
+    s.endApply(batch, replies);
+    expect(gets(s, ['k'], 20)).toEqual(['new']);
+  });
+
+  it('tombstoned rows deleted by DeleteRange leave the cache', async () => {
+    const s = await open(1 << 20);
+    commit(s, 10, [set('r1', 'v'), set('r2', 'v')]);
+    expect(gets(s, ['r1', 'r2'], 10)).toEqual(['v', 'v']);
+    commit(s, 20, [clearRange('r0', 'r9')]);
+    expect(gets(s, ['r1'], 10)).toEqual(['v']);
+    expect(gets(s, ['r1'], 20)).toEqual([null]);
+    // the window slides past the clear: its rows are deleted with the next write, the tombstone dropped
+    s.handleBatch([{ t: 'horizon', id: 0, horizon: 25 }], []);
+    commit(s, 30, [set('z', 'z')]);
+    expect(s.window.hasTombstones).toBe(false);
+    expect(gets(s, ['r1', 'r2'], 30)).toEqual([null, null]);
+  });
+
+  it("a move's ingest and a dropped range leave the cache", async () => {
+    const s = await open(1 << 20);
+    commit(s, 10, [set('m1', 'v')]);
+    expect(gets(s, ['m1', 'm2'], 10)).toEqual(['v', null]);
+    s.handleBatch([{ t: 'ingest', id: id++, ops: packMutations([set('m2', 'in'), clear('m1')]) }], []);
+    expect(gets(s, ['m1', 'm2'], 10)).toEqual([null, 'in']);
+    s.handleBatch([{ t: 'dropRange', id: id++, begin: b('m'), end: b('n') }], []);
+    expect(gets(s, ['m1', 'm2'], 10)).toEqual([null, null]);
+  });
+
+  it('holds at most its budget and evicts the oldest rows first', () => {
+    const c = new RowCache(1000);
+    for (let i = 0; i < 100; i++) c.fill(`key${i}`, new Uint8Array(50));
+    expect(c.heldBytes).toBeLessThanOrEqual(1000);
+    expect(c.size).toBeGreaterThan(0);
+    expect(c.get('key0')).toBeUndefined();
+    expect(c.get('key99')).toBeDefined();
+    // a cached value viewing a larger buffer is copied, so the buffer is not kept alive
+    const big = new Uint8Array(1 << 16);
+    c.fill('view', big.subarray(10, 20));
+    expect(c.get('view')!.buffer.byteLength).toBe(10);
+    new RowCache(0).fill('x', new Uint8Array(1));
+  });
+});
