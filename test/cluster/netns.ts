@@ -62,12 +62,27 @@ export class NetnsLab {
       const why = (err as { stderr?: Buffer }).stderr?.toString().trim() || (err as Error).message;
       return `cannot create a network namespace (ip netns add: ${why}); run as root with iproute2`;
     }
+    // a sandbox may allow namespaces but not veth pairs or bridges: try what the lab uses
+    const link = `tp${process.pid}`;
+    let why: string | null = null;
+    try {
+      ip('-n', probe, 'link', 'add', 'br0', 'type', 'bridge');
+      ip('link', 'add', link, 'type', 'veth', 'peer', 'name', 'p0', 'netns', probe);
+      ip('-n', probe, 'link', 'set', 'p0', 'master', 'br0', 'up');
+    } catch (err) {
+      why = `cannot make a veth pair and a bridge (${(err as { stderr?: Buffer }).stderr?.toString().trim() || (err as Error).message})`;
+    }
+    try {
+      ip('link', 'del', link);
+    } catch {
+      /* never made, or gone with the namespace */
+    }
     try {
       ip('netns', 'del', probe);
     } catch {
       /* removed by destroy() or the next run */
     }
-    return null;
+    return why;
   }
 
   readonly machines: LabMachine[] = [];
