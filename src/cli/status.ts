@@ -69,7 +69,7 @@ interface Status {
     bytesMoved: number;
     workers?: {
       worker: number;
-      ranges: { beginKey: string; endKey: string | null; movedFrom?: number }[];
+      ranges: { beginKey: string; endKey: string | null; movedFrom?: number; bytes?: number | null; readsPerSec?: number | null; writesPerSec?: number | null }[];
       oldReads: { beginKey: string; endKey: string | null }[];
       estimatedKeys: number | null;
       estimatedBytes: number | null;
@@ -139,15 +139,20 @@ export function formatStatus(s: Status, endpoint: string): string {
       `process: CPU ${n(s.process.cpuPercent, 1)} %, RSS ${mib(s.process.rssBytes)}, event-loop lag p99 ${n(s.process.eventLoopLagP99Ms, 1)} ms, WAL write ${n(s.process.walWriteMs, 2)} ms`,
     );
   }
+  // one row per worker (a shard thread): the ranges it owns, its counters once
   lines.push('shards:');
-  lines.push(`  ${pad('id', 4)}${pad('range [begin, end)', 34)}${pad('util', 8)}${pad('queue', 8)}${pad('commits', 10)}${pad('reads', 10)}${pad('fsyncs', 9)}${pad('keys', 10)}bytes (counted)`);
+  lines.push(`  ${pad('id', 4)}${pad('ranges [begin, end)', 34)}${pad('util', 8)}${pad('queue', 8)}${pad('commits', 10)}${pad('reads', 10)}${pad('fsyncs', 9)}${pad('keys', 10)}bytes (counted)`);
+  const seen = new Set<number>();
   for (const sh of s.shards) {
-    const range = `[${sh.beginKey === '' ? '""' : sh.beginKey}, ${sh.endKey === null ? 'end' : sh.endKey})`;
+    if (seen.has(sh.shardId)) continue;
+    seen.add(sh.shardId);
+    const ranges = s.shards.filter((r) => r.shardId === sh.shardId).map((r) => `[${r.beginKey === '' ? '""' : r.beginKey}, ${r.endKey === null ? 'end' : r.endKey})`);
     lines.push(
-      `  ${pad(String(sh.shardId), 4)}${pad(range, 34)}${pad(sh.utilization === null ? '-' : `${(sh.utilization * 100).toFixed(1)}%`, 8)}${pad(`${sh.queueDepth}/${sh.queued}`, 8)}${pad(String(sh.commits), 10)}${pad(String(sh.reads), 10)}${pad(String(sh.fsyncs), 9)}${pad(String(sh.estimatedKeys ?? '-'), 10)}${sh.estimatedBytes ?? '-'}`,
+      `  ${pad(String(sh.shardId), 4)}${pad(ranges.join(' '), 33)} ${pad(sh.utilization === null ? '-' : `${(sh.utilization * 100).toFixed(1)}%`, 8)}${pad(`${sh.queueDepth}/${sh.queued}`, 8)}${pad(String(sh.commits), 10)}${pad(String(sh.reads), 10)}${pad(String(sh.fsyncs), 9)}${pad(String(sh.estimatedKeys ?? '-'), 10)}${sh.estimatedBytes ?? '-'}`,
     );
   }
   const dist = s.distribution;
+  const bytesText = (b: number): string => (b < 1024 ? `${b} B` : b < 1048576 ? `${(b / 1024).toFixed(1)} KiB` : `${(b / 1048576).toFixed(1)} MiB`);
   if (dist?.workers) {
     const hexText = (h: string | null | undefined): string => (h === null || h === undefined ? 'end' : h === '' ? '""' : Buffer.from(h, 'hex').toString('latin1').replace(/[^\x20-\x7e]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
     lines.push(
@@ -156,7 +161,10 @@ export function formatStatus(s: Status, endpoint: string): string {
     if (dist.move) lines.push(`  moving [${hexText(dist.move.begin)}, ${hexText(dist.move.end)}) worker ${dist.move.from} -> ${dist.move.to}: ${dist.move.phase}, ${((Date.now() - dist.move.startedMs) / 1000).toFixed(1)} s (${dist.move.reason})`);
     lines.push(`  ${pad('worker', 8)}${pad('keys', 10)}${pad('bytes', 12)}${pad('util', 8)}${pad('commits/s', 11)}${pad('reads/s', 9)}ranges [begin, end)`);
     for (const w of dist.workers) {
-      const ranges = w.ranges.map((r) => `[${r.beginKey === '' ? '""' : r.beginKey}, ${r.endKey ?? 'end'})${r.movedFrom !== undefined ? ` (from ${r.movedFrom})` : ''}`);
+      // each range with its size (counted bytes) and load (keys read / written per second)
+      const sizeLoad = (r: { bytes?: number | null; readsPerSec?: number | null; writesPerSec?: number | null }): string =>
+        r.bytes === undefined ? '' : ` ${r.bytes === null ? '-' : bytesText(r.bytes)} ${n(r.readsPerSec ?? null, 1)}r/${n(r.writesPerSec ?? null, 1)}w/s`;
+      const ranges = w.ranges.map((r) => `[${r.beginKey === '' ? '""' : r.beginKey}, ${r.endKey ?? 'end'})${r.movedFrom !== undefined ? ` (from ${r.movedFrom})` : ''}${sizeLoad(r)}`);
       const old = w.oldReads.map((r) => `old reads [${r.beginKey === '' ? '""' : r.beginKey}, ${r.endKey ?? 'end'})`);
       lines.push(
         `  ${pad(String(w.worker), 8)}${pad(String(w.estimatedKeys ?? '-'), 10)}${pad(String(w.estimatedBytes ?? '-'), 12)}${pad(w.utilization === null ? '-' : `${(w.utilization * 100).toFixed(1)}%`, 8)}${pad(n(w.commitsPerSec, 1), 11)}${pad(n(w.readsPerSec, 1), 9)}${[...ranges, ...old].join(' ') || '(none)'}`,

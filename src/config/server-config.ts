@@ -86,7 +86,13 @@ export interface DistributionConfig {
   loadBand: number;
   /** Below this many reads+writes per second in total, load is not acted on (an idle server's shares are noise). */
   minOpsPerSec: number;
-  /** Merge neighbours on one worker whose bytes together stay below this ... */
+  /** Every worker's key+value bytes are to stay within mean × (1 ± sizeBand); outside it, ranges move (when the load allows). */
+  sizeBand: number;
+  /** ... but only while the biggest and the smallest worker differ by at least this many bytes (small data is not worth moving). */
+  balanceMinBytes: number;
+  /** Pause between two passes of the census that counts each range's rows and bytes (ms). */
+  censusIntervalMs: number;
+  /** Merge neighbours whose bytes together stay below this ... */
   mergeBytes: number;
   /** ... and whose load together stays below this share of the total. */
   mergeLoadShare: number;
@@ -101,6 +107,9 @@ const DEFAULT_DISTRIBUTION: DistributionConfig = {
   splitLoadShare: 0.25,
   loadBand: 0.2,
   minOpsPerSec: 50,
+  sizeBand: 0.25,
+  balanceMinBytes: 64 * 1024 * 1024,
+  censusIntervalMs: 5000,
   mergeBytes: 16 * 1024 * 1024,
   mergeLoadShare: 0.02,
   cooldownMs: 30_000,
@@ -256,13 +265,15 @@ export function resolveConfig(partial: PartialServerConfig = {}): ServerConfig {
   checkCluster(cfg);
   const d = cfg.distribution;
   if (typeof d.enabled !== 'boolean') throw new TxnError('INVALID_ARGUMENT', `distribution.enabled must be a boolean, got ${JSON.stringify(d.enabled)}`);
-  for (const k of ['checkIntervalMs', 'splitBytes', 'minOpsPerSec', 'mergeBytes', 'cooldownMs'] as const) {
+  for (const k of ['checkIntervalMs', 'splitBytes', 'minOpsPerSec', 'mergeBytes', 'cooldownMs', 'balanceMinBytes', 'censusIntervalMs'] as const) {
     if (!(typeof d[k] === 'number' && d[k] >= 0 && Number.isFinite(d[k]))) throw new TxnError('INVALID_ARGUMENT', `distribution.${k} must be a number >= 0, got ${JSON.stringify(d[k])}`);
   }
   if (!(d.checkIntervalMs >= 50)) throw new TxnError('INVALID_ARGUMENT', `distribution.checkIntervalMs must be >= 50, got ${d.checkIntervalMs}`);
-  for (const k of ['splitLoadShare', 'loadBand', 'mergeLoadShare'] as const) {
+  for (const k of ['splitLoadShare', 'loadBand', 'mergeLoadShare', 'sizeBand'] as const) {
     if (!(typeof d[k] === 'number' && d[k] > 0 && d[k] <= 1)) throw new TxnError('INVALID_ARGUMENT', `distribution.${k} must be a share in (0, 1], got ${JSON.stringify(d[k])}`);
   }
+  // a merge of two ranges must not make one the size split cuts again (split, merge, split, ...)
+  if (!(d.mergeBytes < d.splitBytes)) throw new TxnError('INVALID_ARGUMENT', `distribution.mergeBytes (${d.mergeBytes}) must be below distribution.splitBytes (${d.splitBytes}): merged ranges would be split again`);
   return cfg;
 }
 

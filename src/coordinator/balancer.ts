@@ -31,14 +31,15 @@ export interface RangeMeasure {
 }
 
 /**
- * `cause`: why, as a short label (split: 'size' or 'load'; move: 'load'; merge: 'cold'),
+ * `cause`: why, as a short label (split: 'size' or 'load'; move: 'load', 'size' or 'cold'
+ * (bringing a cold small range next to its neighbour's worker to merge them); merge: 'cold'),
  * recorded as the event's reason 'balancer: <cause>'; `reason`: the figures behind it.
  */
 export type BalancerAction =
   /** Add boundaries at `keys` (inside the range beginning at `begin`). */
   | { kind: 'split'; cause: 'size' | 'load'; begin: string; keys: string[]; reason: string }
   /** Move the range beginning at `begin` from worker `from` to worker `to`. */
-  | { kind: 'move'; cause: 'load'; begin: string; from: number; to: number; reason: string }
+  | { kind: 'move'; cause: 'load' | 'size' | 'cold'; begin: string; from: number; to: number; reason: string }
   /** Remove the boundary at `key` (the two ranges meeting there are on one worker). */
   | { kind: 'merge'; cause: 'cold'; key: string; reason: string };
 
@@ -48,6 +49,7 @@ export const MAX_RANGES = 4096;
 const MAX_PARTS = 16;
 
 const pct = (x: number): string => `${(x * 100).toFixed(0)} %`;
+const mib = (x: number): string => `${(x / (1024 * 1024)).toFixed(x < 10 * 1024 * 1024 ? 2 : 0)} MiB`;
 
 /** Split a hot range into parts of at most the split share each; keys picked from its load quantiles. */
 function splitKeys(q: readonly string[], share: number, threshold: number): string[] {
@@ -71,10 +73,19 @@ function splitKeys(q: readonly string[], share: number, threshold: number): stri
  *  3. if a worker is outside the band, the range of the hottest worker whose load best
  *     evens it with the coldest one moves there, if that lowers the pair's maximum by a
  *     margin (a tenth of the band);
- *  4. two cold, small neighbours on one worker merge.
+ *  4. if no load action is due and the workers' bytes differ by at least balanceMinBytes
+ *     with one outside mean × (1 ± sizeBand), the range of the biggest worker whose bytes
+ *     best even it with the smallest one moves there, if that lowers the pair's maximum by
+ *     a margin and takes neither worker's load out of the load band (nor further out); if
+ *     every range there is too big for the gap, the biggest is split at its middle;
+ *  5. two cold, small neighbours on one worker merge;
+ *  6. two cold, small neighbours on different workers, one of them an island (no
+ *     neighbour on its own worker, which owns other ranges): it moves to the other's worker
+ *     (they merge in a later round), if that keeps the receiver's bytes within the band.
  * Ranges with a previous owner (a recent move's old reads) neither move nor merge; a
- * range moved within the cooldown does not move again; merges need both sides older
- * than the cooldown. Load actions need minOpsPerSec in total; splits and moves need 2+ workers.
+ * range moved within the cooldown does not move again; merges (and moves to merge) need
+ * both sides older than the cooldown. Load actions need minOpsPerSec in total; splits and
+ * moves need 2+ workers. Size actions need every range counted (bytes not null).
  */
 export function decide(map: ShardMap, measures: readonly RangeMeasure[], config: DistributionConfig, now: number): BalancerAction | null {
   const ranges = map.ranges;
@@ -148,21 +159,100 @@ export function decide(map: ShardMap, measures: readonly RangeMeasure[], config:
       }
     }
   }
-  // 4. merge cold small neighbours on one worker
+  // 4. move by size (the load is within its band, or too low to act on)
+  const counted = n > 1 && measures.every((m) => m.bytes !== null);
+  const bytes = new Array<number>(n).fill(0);
+  if (counted) for (let i = 0; i < ranges.length; i++) bytes[ranges[i]!.owner]! += measures[i]!.bytes!;
+  const meanBytes = bytes.reduce((a, b) => a + b, 0) / n;
+  const loadAware = n > 1 && total >= config.minOpsPerSec;
+  /** Whether moving range i from worker a to b keeps both workers' load in the band (or no further out than now). */
+  const loadKept = (i: number, a: number, b: number): boolean =>
+    !loadAware || (perWorker[b]! + load[i]! <= Math.max(high, perWorker[b]!) && perWorker[a]! - load[i]! >= Math.min(low, perWorker[a]!));
+  if (counted) {
+    let big = 0;
+    let small = 0;
+    for (let w = 1; w < n; w++) {
+      if (bytes[w]! > bytes[big]!) big = w;
+      if (bytes[w]! < bytes[small]!) small = w;
+    }
+    const gap = bytes[big]! - bytes[small]!;
+    if (big !== small && gap >= config.balanceMinBytes && (bytes[big]! > meanBytes * (1 + config.sizeBand) || bytes[small]! < meanBytes * (1 - config.sizeBand))) {
+      const margin = (config.sizeBand * meanBytes) / 10;
+      let best = -1;
+      for (let i = 0; i < ranges.length; i++) {
+        const r = ranges[i]!;
+        const m = measures[i]!;
+        if (r.owner !== big || r.prev || m.bytes! <= 0) continue;
+        if (m.movedAt !== null && now - m.movedAt < config.cooldownMs) continue;
+        if (Math.max(bytes[big]! - m.bytes!, bytes[small]! + m.bytes!) > bytes[big]! - margin) continue;
+        if (!loadKept(i, big, small)) continue;
+        if (best < 0 || Math.abs(m.bytes! - gap / 2) < Math.abs(measures[best]!.bytes! - gap / 2)) best = i;
+      }
+      if (best >= 0) {
+        return {
+          kind: 'move',
+          cause: 'size',
+          begin: ranges[best]!.begin,
+          from: big,
+          to: small,
+          reason: `worker ${big} holds ${mib(bytes[big]!)}, worker ${small} ${mib(bytes[small]!)} (mean ${mib(meanBytes)}, band ${pct(config.sizeBand)}); range of ${mib(measures[best]!.bytes!)}`,
+        };
+      }
+      // no range fits the gap (they are too big): halve the biggest range of the biggest
+      // worker that can move; its halves stay above mergeBytes (they never merge back)
+      let cut = -1;
+      for (let i = 0; i < ranges.length; i++) {
+        const r = ranges[i]!;
+        const m = measures[i]!;
+        if (r.owner !== big || r.prev || m.middle === null || m.middle <= r.begin || (r.end !== null && m.middle >= r.end)) continue;
+        if (m.bytes! < 2 * config.mergeBytes || m.bytes! <= gap / 2 || !loadKept(i, big, small)) continue;
+        if (cut < 0 || m.bytes! > measures[cut]!.bytes!) cut = i;
+      }
+      if (cut >= 0 && ranges.length < MAX_RANGES) {
+        return {
+          kind: 'split',
+          cause: 'size',
+          begin: ranges[cut]!.begin,
+          keys: [measures[cut]!.middle!],
+          reason: `worker ${big} holds ${mib(bytes[big]!)}, worker ${small} ${mib(bytes[small]!)} (mean ${mib(meanBytes)}, band ${pct(config.sizeBand)}); no range fits the gap: halving one of ${mib(measures[cut]!.bytes!)}`,
+        };
+      }
+    }
+  }
+  // 5. merge cold small neighbours on one worker; 6. or bring them onto one worker
   const floor = Math.max(total, config.minOpsPerSec);
   const settled = (m: RangeMeasure): boolean => m.changedAt === null || now - m.changedAt >= config.cooldownMs;
+  const rangesOf = new Array<number>(n).fill(0);
+  for (const r of ranges) rangesOf[r.owner]!++;
+  /** Range i has no neighbour on its own worker (it can only merge after a move). */
+  const island = (i: number): boolean => ranges[i - 1]?.owner !== ranges[i]!.owner && ranges[i + 1]?.owner !== ranges[i]!.owner;
+  let bringTogether: BalancerAction | null = null;
   for (let i = 1; i < ranges.length; i++) {
     const a = ranges[i - 1]!;
     const b = ranges[i]!;
     const ma = measures[i - 1]!;
     const mb = measures[i]!;
-    if (a.owner !== b.owner || a.prev || b.prev || !settled(ma) || !settled(mb)) continue;
+    if (a.prev || b.prev || !settled(ma) || !settled(mb)) continue;
     if (ma.bytes === null || mb.bytes === null || ma.opsPerSec === null || mb.opsPerSec === null) continue;
     if (ma.bytes + mb.bytes >= config.mergeBytes) continue;
     if (ma.opsPerSec + mb.opsPerSec >= config.mergeLoadShare * floor) continue;
-    return { kind: 'merge', cause: 'cold', key: b.begin, reason: `cold and small: ${ma.bytes + mb.bytes} bytes, ${(ma.opsPerSec + mb.opsPerSec).toFixed(1)} ops/s together on worker ${b.owner}` };
+    const figures = `${ma.bytes + mb.bytes} bytes, ${(ma.opsPerSec + mb.opsPerSec).toFixed(1)} ops/s together`;
+    if (a.owner === b.owner) return { kind: 'merge', cause: 'cold', key: b.begin, reason: `cold and small: ${figures} on worker ${b.owner}` };
+    if (bringTogether || !counted) continue;
+    // an island moves to its neighbour's worker, if its own worker keeps another range (a
+    // server's initial one-range-per-worker layout stays) and the receiver stays in the size band
+    for (const [i0, to] of [
+      [i - 1, b.owner],
+      [i, a.owner],
+    ] as const) {
+      const from = ranges[i0]!.owner;
+      if (bringTogether || !island(i0) || rangesOf[from]! <= 1) continue;
+      if (bytes[to]! + measures[i0]!.bytes! > Math.max(meanBytes * (1 + config.sizeBand), meanBytes + config.balanceMinBytes)) continue;
+      if (!loadKept(i0, from, to)) continue;
+      bringTogether = { kind: 'move', cause: 'cold', begin: ranges[i0]!.begin, from, to, reason: `cold and small neighbours on workers ${a.owner} and ${b.owner}: ${figures}; moved together to merge` };
+    }
   }
-  return null;
+  return bringTogether;
 }
 
 /** Where the balancer gets its sizes (metrics/census.ts, structural). */
@@ -213,6 +303,12 @@ const hex = (s: string): string => Buffer.from(s, 'latin1').toString('hex');
  */
 export class Balancer {
   private readonly tracked = new Map<string, Tracked>();
+  /**
+   * Bytes of ranges the census has not counted yet, estimated from their parents: a size
+   * split's halves (cut at the bytes' middle), a merge's sum. Without it a split would hold
+   * every size action back until the census' next pass over the whole keyspace.
+   */
+  private readonly estimated = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private stopped = false;
@@ -289,14 +385,24 @@ export class Balancer {
       if (rep.quantiles.length > 0) t.quantiles = rep.quantiles;
     }
     for (const id of [...this.tracked.keys()]) if (!current.has(id)) this.tracked.delete(id);
+    for (const id of [...this.estimated.keys()]) if (!current.has(id)) this.estimated.delete(id);
+  }
+
+  /** A range's bytes: the census' count, else an estimate, else null. */
+  private bytesOf(id: string, sizes: Map<string, { bytes: number }>): number | null {
+    return sizes.get(id)?.bytes ?? this.estimated.get(id) ?? null;
+  }
+
+  private sizeTable(): Map<string, ReturnType<SizeSource['ranges']>[number]> {
+    return new Map(this.sizes.ranges().map((s) => [rangeId(s.begin, s.end), s]));
   }
 
   private measures(map: ShardMap): RangeMeasure[] {
-    const sizes = new Map(this.sizes.ranges().map((s) => [rangeId(s.begin, s.end), s]));
+    const sizes = this.sizeTable();
     return map.ranges.map((r) => {
-      const t = this.tracked.get(rangeId(r.begin, r.end));
-      const s = sizes.get(rangeId(r.begin, r.end));
-      return { opsPerSec: t?.opsPerSec ?? null, quantiles: t?.quantiles ?? [], bytes: s?.bytes ?? null, middle: s?.middle ?? null, movedAt: t?.movedAt ?? null, changedAt: t?.changedAt ?? null };
+      const id = rangeId(r.begin, r.end);
+      const t = this.tracked.get(id);
+      return { opsPerSec: t?.opsPerSec ?? null, quantiles: t?.quantiles ?? [], bytes: this.bytesOf(id, sizes), middle: sizes.get(id)?.middle ?? null, movedAt: t?.movedAt ?? null, changedAt: t?.changedAt ?? null };
     });
   }
 
@@ -336,6 +442,7 @@ export class Balancer {
       const i = map.rangeAt(a.begin);
       const r = map.ranges[i]!;
       const parent = this.tracked.get(rangeId(r.begin, r.end));
+      const parentBytes = a.cause === 'size' ? this.bytesOf(rangeId(r.begin, r.end), this.sizeTable()) : null;
       const bounds = [r.begin, ...a.keys, r.end];
       for (const k of a.keys) await this.distribution.split(keyFromString(k), reason, a.reason);
       // until measured, the parts carry equal shares of the parent's load (they were cut at its quantiles)
@@ -351,6 +458,7 @@ export class Balancer {
           changedAt: now,
           measured: false,
         });
+        if (parentBytes !== null) this.estimated.set(rangeId(bounds[j]!, bounds[j + 1] ?? null), parentBytes / parts);
       }
     } else if (a.kind === 'move') {
       await this.distribution.move(keyFromString(a.begin), a.to, reason, a.reason);
@@ -367,7 +475,11 @@ export class Balancer {
       const right = map.ranges[i]!;
       const tl = this.tracked.get(rangeId(left.begin, left.end));
       const tr = this.tracked.get(rangeId(right.begin, right.end));
+      const sizes = this.sizeTable();
+      const lb = this.bytesOf(rangeId(left.begin, left.end), sizes);
+      const rb = this.bytesOf(rangeId(right.begin, right.end), sizes);
       await this.distribution.merge(keyFromString(a.key), reason, a.reason);
+      if (lb !== null && rb !== null) this.estimated.set(rangeId(left.begin, right.end), lb + rb);
       this.tracked.set(rangeId(left.begin, right.end), {
         opsPerSec: (tl?.opsPerSec ?? 0) + (tr?.opsPerSec ?? 0),
         readsPerSec: (tl?.readsPerSec ?? 0) + (tr?.readsPerSec ?? 0),

@@ -51,7 +51,7 @@ const PAGE_ROWS = 1000;
 // with 1,000,000 rows it never paused (40,000 rows/s scanned and shipped to the main
 // thread). A pass over 100,000 rows now takes ~10 s, over 1,000,000 rows ~100 s.
 const PAGE_INTERVAL_MS = 100;
-/** Pause between passes. */
+/** Pause between passes, unless the constructor is given another (distribution.censusIntervalMs). */
 const PASS_INTERVAL_MS = 5000;
 const END = new Uint8Array([0xff, 0xff, 0xff, 0xff]);
 
@@ -62,7 +62,10 @@ export class Census {
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
 
-  constructor(private readonly c: CensusSource) {}
+  constructor(
+    private readonly c: CensusSource,
+    private readonly passIntervalMs = PASS_INTERVAL_MS,
+  ) {}
 
   start(): void {
     this.stopped = false;
@@ -155,6 +158,6 @@ export class Census {
     } catch {
       // shutting down, or a page failed: the next pass counts again
     }
-    this.schedule(PASS_INTERVAL_MS);
+    this.schedule(this.passIntervalMs);
   }
 }

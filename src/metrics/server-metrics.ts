@@ -69,6 +69,11 @@ export interface DistributionView extends DistributionCounters {
   move: { id: number; begin: string; end: string | null; from: number; to: number; phase: string; startedMs: number; reason: string } | null;
   history: unknown[];
   byReason: { kind: 'split' | 'merge' | 'move'; reason: string; outcome: 'done' | 'failed'; count: number; ms: number }[];
+  /** The balancer's measurements (coordinator/balancer.ts BalancerStatus): per range (hex keys) and per worker. */
+  balancer?: {
+    ranges: { begin: string; end: string | null; readsPerSec: number | null; writesPerSec: number | null; bytes: number | null; keys: number | null }[];
+    workers: { worker: number; opsPerSec: number; share: number }[];
+  };
 }
 
 type MetricFactory = (name: string, help: string, labelNames: string[], fill: (set: (labels: Record<string, string | number>, v: number) => void) => void) => void;
@@ -459,6 +464,10 @@ export class ServerMetrics {
    * /v1/status `distribution`: the source's map, move, counters and history, plus
    * `workers`: per worker its ranges (hex and printable keys; `oldReads` = ranges it still
    * serves to reads below a move's switch), its counted keys and bytes and its recent load.
+   * Each range carries its own size and load: `keys`/`bytes` (the census, null until
+   * counted) and `readsPerSec`/`writesPerSec` (the balancer's smoothed rates, keys read and
+   * written per second, null until measured); each worker `opsPerSec` and `share` (of all
+   * reads and writes).
    */
   private distributionStatus(
     d: DistributionView,
@@ -469,17 +478,27 @@ export class ServerMetrics {
   ): Record<string, unknown> {
     const text = (h: string | null): string | null => (h === null ? null : printable(new Uint8Array(Buffer.from(h, 'hex')), 256));
     const workers = [];
+    const measured = new Map((d.balancer?.ranges ?? []).map((r) => [`${r.begin}-${r.end ?? ''}`, r]));
+    const sizeAndLoad = (begin: string, end: string | null): { keys: number | null; bytes: number | null; readsPerSec: number | null; writesPerSec: number | null } => {
+      const m = measured.get(`${begin}-${end ?? ''}`);
+      return { keys: m?.keys ?? null, bytes: m?.bytes ?? null, readsPerSec: m?.readsPerSec ?? null, writesPerSec: m?.writesPerSec ?? null };
+    };
     for (let w = 0; w < d.map.workers; w++) {
       const c = census.get(w);
+      const load = d.balancer?.workers.find((x) => x.worker === w);
       workers.push({
         worker: w,
-        ranges: d.map.ranges.filter((r) => r.owner === w).map((r) => ({ begin: r.begin, end: r.end, beginKey: text(r.begin), endKey: text(r.end), ...(r.prev ? { movedFrom: r.prev.owner, since: String(r.prev.until) } : {}) })),
+        ranges: d.map.ranges
+          .filter((r) => r.owner === w)
+          .map((r) => ({ begin: r.begin, end: r.end, beginKey: text(r.begin), endKey: text(r.end), ...(r.prev ? { movedFrom: r.prev.owner, since: String(r.prev.until) } : {}), ...sizeAndLoad(r.begin, r.end) })),
         oldReads: d.map.ranges.filter((r) => r.prev?.owner === w).map((r) => ({ begin: r.begin, end: r.end, beginKey: text(r.begin), endKey: text(r.end), until: String(r.prev!.until) })),
         estimatedKeys: c?.keys ?? null,
         estimatedBytes: c?.bytes ?? null,
         utilization: utilization[w] ?? null,
         commitsPerSec: commitsPerSec[w] ?? null,
         readsPerSec: readsPerSec[w] ?? null,
+        opsPerSec: load?.opsPerSec ?? null,
+        share: load?.share ?? null,
       });
     }
     return { ...d, workers };
@@ -500,6 +519,8 @@ export class ServerMetrics {
     }
     const census = new Map((s.census?.() ?? []).map((c) => [c.shardId, c]));
     const disk = this.disk();
+    const distribution = s.distribution ? this.distributionStatus(s.distribution(), census, utilization, commitsPerSec, readsPerSec) : null;
+    const shardRanges = s.shardRanges();
     return {
       version: s.version,
       databaseId: s.databaseId,
@@ -526,7 +547,20 @@ export class ServerMetrics {
       protocols: { binary: this.protocolTotals(this.requests), http: this.protocolTotals(this.http) },
       errorsByCode: this.errorsByCode(),
       recent: recent === null ? null : { windowSec: recent.seconds, ...recent, t: undefined, seconds: undefined },
-      shards: s.shardRanges().map((r) => ({
+      // one row per worker (a shard thread and its column family): its counters once, and
+      // its ranges with their size and load (the same rows as distribution.workers)
+      workers: ((distribution?.workers as { worker: number }[] | undefined) ?? []).map((w) => {
+        const st = stats[w.worker];
+        return {
+          ...w,
+          queueDepth: shardRanges.find((r) => r.shardId === w.worker)?.queueDepth ?? null,
+          ...st,
+          appliedVersion: st ? String(st.appliedVersion) : null,
+          walWriteMsAvg: st && st.walWrites > 0 ? round(st.walMs / st.walWrites) : null,
+        };
+      }),
+      // one row per range of the map, with its worker's counters (kept for the clients that read it; `workers` has each worker once)
+      shards: shardRanges.map((r) => ({
         shardId: r.shardId,
         begin: hex(r.begin),
         end: r.end === null ? null : hex(r.end),
@@ -562,7 +596,7 @@ export class ServerMetrics {
         ? null
         : { cpuPercent: recent.cpuPercent, rssBytes: recent.rssBytes, heapUsedBytes: recent.heapUsedBytes, eventLoopLagP99Ms: recent.eventLoopLagP99Ms, eventLoopLagMaxMs: recent.eventLoopLagMaxMs, walWriteMs: recent.walWriteMs },
       recovery: versionsAsStrings(s.recovery),
-      distribution: s.distribution ? this.distributionStatus(s.distribution(), census, utilization, commitsPerSec, readsPerSec) : null,
+      distribution,
     };
   }
 

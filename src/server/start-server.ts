@@ -207,7 +207,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
     },
     r.partsReplayed > 0 ? `recovered: finished ${r.partsReplayed} shard parts of decided commits` : 'recovered: nothing in doubt',
   );
-  const census = new Census(coordinator);
+  const census = new Census(coordinator, config.distribution.censusIntervalMs);
   const balancer = new Balancer(coordinator.distribution, coordinator.shards, census, config.distribution, logger);
   const metrics = new ServerMetrics(
     {

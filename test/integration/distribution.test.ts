@@ -378,8 +378,26 @@ describe('online data distribution', () => {
     expect(ownerOf(status.distribution.map, 'cli/')).toBe(to);
     expect(status.distribution.moves).toBeGreaterThan(0);
     expect(status.distribution.history.some((e) => e.kind === 'move')).toBe(true);
+    // /v1/status `workers`: one row per worker, each of its ranges with its size (the census)
+    // and load (the balancer's rates, measured with the balancer off too)
+    type RangeRow = { beginKey: string; keys: number | null; bytes: number | null; readsPerSec: number | null; writesPerSec: number | null };
+    type WorkerRow = { worker: number; ranges: RangeRow[]; commits: number; estimatedBytes: number | null; opsPerSec: number | null };
+    let rowOf: { workers: WorkerRow[]; shards: unknown[] } | null = null;
+    let cliRange: RangeRow | undefined;
+    for (const until = Date.now() + 30_000; Date.now() < until; await new Promise((r) => setTimeout(r, 250))) {
+      rowOf = (await (await fetch(t.server.url.replace('ws://', 'http://') + '/v1/status')).json()) as { workers: WorkerRow[]; shards: unknown[] };
+      cliRange = rowOf.workers[to]?.ranges.find((r) => r.beginKey === 'cli/');
+      if (cliRange && cliRange.bytes !== null && cliRange.readsPerSec !== null) break;
+    }
+    expect(rowOf!.workers.map((w) => w.worker)).toEqual([0, 1, 2, 3]);
+    expect(rowOf!.shards.length).toBe(status.distribution.map.ranges.length);
+    expect(cliRange, JSON.stringify(rowOf!.workers[to])).toMatchObject({ keys: 1, bytes: 'cli/a'.length + 1 });
+    expect(typeof cliRange!.readsPerSec).toBe('number');
+    expect(typeof cliRange!.writesPerSec).toBe('number');
+    expect(typeof rowOf!.workers[to]!.commits).toBe('number');
     // txkv status: each worker's ranges with size and load, and the recent events with reason and duration
     const st = (await run(process.execPath, [bin, 'status', '--endpoint', t.server.url], { timeout: 30_000 })).stdout;
+    expect(st).toMatch(new RegExp(`^  ${to} .*\\[cli/, cli0\\)( \\(from \\d\\))? 6 B \\d+\\.\\dr/\\d+\\.\\dw/s`, 'm'));
     expect(st).toMatch(/^distribution: map version \d+; \d+ splits, \d+ merges, \d+ moves \(0 failed\)/m);
     // "(from N)" while the old owner still serves older reads (until the window passes the move)
     expect(st).toMatch(new RegExp(`^  ${to} .*\\[cli/, cli0\\)( \\(from ${ownerOf(map, 'cli/')}\\))?`, 'm'));
