@@ -234,7 +234,10 @@ export class Shard {
           this.checkReadable(req.fromVersion);
           // a range received by a move has no history here before its switch
           for (const r of this.incoming) {
-            if (req.fromVersion < r.switchVersion && keyString(req.begin) < r.end && keyString(req.end) > r.begin) throw TxnError.fromWire(this.tooOld(req.fromVersion));
+            if (req.fromVersion < r.switchVersion && keyString(req.begin) < r.end && keyString(req.end) > r.begin) {
+              // not the window's horizon (the version may well be inside it): say what is missing
+              throw new TxnError('TOO_OLD', `fromVersion ${req.fromVersion} is older than version ${r.switchVersion}, at which part of the range moved to this shard worker; its changes before that are not kept here (read the range again and subscribe from a later version)`);
+            }
           }
           this.live.subscribe(req.subId, req.begin, req.end);
           replies.push({ id: req.id, history: this.live.history(req.fromVersion, req.begin, req.end) });
