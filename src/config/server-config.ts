@@ -254,6 +254,10 @@ export function resolveConfig(partial: PartialServerConfig = {}): ServerConfig {
     throw new TxnError('INVALID_ARGUMENT', `gatewayThreads must be an integer 0..32, got ${JSON.stringify(cfg.gatewayThreads)}`);
   }
   if (cfg.durability !== 'fsync' && cfg.durability !== 'buffered') throw new TxnError('INVALID_ARGUMENT', `durability must be "fsync" or "buffered", got ${JSON.stringify(cfg.durability)}`);
+  if (Boolean(cfg.tls.cert) !== Boolean(cfg.tls.key)) {
+    // one without the other used to serve plain ws:// and http:// without a word
+    throw new TxnError('INVALID_ARGUMENT', `tls.cert and tls.key go together: only tls.${cfg.tls.cert ? 'cert' : 'key'} is set`);
+  }
   if (!(cfg.mvccWindowMs >= 100)) throw new TxnError('INVALID_ARGUMENT', `mvccWindowMs must be >= 100, got ${cfg.mvccWindowMs}`);
   if (cfg.splitPoints.length > 0 && cfg.splitPoints.length !== cfg.shards - 1) {
     throw new TxnError('INVALID_ARGUMENT', `splitPoints must list shards - 1 = ${cfg.shards - 1} points, got ${cfg.splitPoints.length}`);

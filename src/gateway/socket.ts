@@ -2,6 +2,8 @@
 // uWS. Owns connection lifecycle and framing: binary frames only, Hello first,
 // replies of one event-loop turn batched into one frame per connection. A frame that
 // cannot be decoded is answered with PROTOCOL_ERROR and never reaches the coordinator.
+import crypto from 'node:crypto';
+import fs from 'node:fs';
 import type { Logger } from 'pino';
 import { TxnError } from '../errors.js';
 import { RANGE_PAGE_MAX_BYTES } from '../keys/ranges.js';
@@ -92,6 +94,35 @@ export interface Gateway {
   threadStats(): GatewayThreadStats[];
 }
 
+/**
+ * The certificate and key read and parsed before uWS gets them: its own failure is only
+ * "App construction failed", naming neither the file nor the problem.
+ */
+function checkTlsFiles(t: TlsConfig): void {
+  const read = (what: string, file: string): Buffer => {
+    try {
+      return fs.readFileSync(file);
+    } catch (err) {
+      throw new TxnError('INVALID_ARGUMENT', `tls.${what} ${file} cannot be read: ${(err as Error).message}`);
+    }
+  };
+  const certPem = read('cert', t.cert);
+  const keyPem = read('key', t.key);
+  let cert: crypto.X509Certificate;
+  let key: crypto.KeyObject;
+  try {
+    cert = new crypto.X509Certificate(certPem);
+  } catch (err) {
+    throw new TxnError('INVALID_ARGUMENT', `tls.cert ${t.cert} is not a PEM certificate: ${(err as Error).message}`);
+  }
+  try {
+    key = crypto.createPrivateKey(keyPem);
+  } catch (err) {
+    throw new TxnError('INVALID_ARGUMENT', `tls.key ${t.key} is not an unencrypted PEM private key: ${(err as Error).message}`);
+  }
+  if (!cert.checkPrivateKey(key)) throw new TxnError('INVALID_ARGUMENT', `tls.key ${t.key} is not the private key of the certificate in tls.cert ${t.cert}`);
+}
+
 export async function startGateway(coordinator: Coordinator, o: GatewayOptions): Promise<Gateway> {
   const { uws, native, detail } = loadUws();
   if (native) o.logger.info({ event: 'UwsLoaded', native: true, binary: detail }, 'uWebSockets.js native binary in use');
@@ -100,6 +131,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
   const sockets = new Set<WS>();
   let nextConnId = 1;
   const tls = Boolean(o.tls.cert && o.tls.key);
+  if (tls) checkTlsFiles(o.tls);
   const app = tls ? uws.SSLApp({ cert_file_name: o.tls.cert, key_file_name: o.tls.key }) : uws.App();
   const threadCount = o.gatewayThreads ?? 0;
   // with gateway threads every thread admits against one budget (limits.ts)

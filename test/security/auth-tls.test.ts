@@ -142,6 +142,29 @@ describe('TLS', () => {
   });
 });
 
+describe('TLS settings that cannot work stop start-up naming the file and the problem', () => {
+  it('a missing file, a file that is not PEM, a key of another certificate, a cert without a key', { timeout: 60_000 }, async () => {
+    const dir = tempDir('txkv-tls-bad');
+    dirs.push(dir);
+    const pem = async () => generate([{ name: 'commonName', value: 'localhost' }], { keySize: 2048, algorithm: 'sha256' });
+    const [a, b] = [await pem(), await pem()];
+    const file = (name: string, body: string): string => {
+      fs.writeFileSync(path.join(dir, name), body);
+      return path.join(dir, name);
+    };
+    const cert = file('a.pem', a.cert);
+    const otherKey = file('b.key', b.private);
+    const notPem = file('junk.pem', 'not a certificate\n');
+    const start = (tls: { cert?: string; key?: string }, db: string) => startServer({ port: 0, host: '127.0.0.1', dataDir: path.join(dir, db), shards: 1, tls }, { logger });
+    // uWS said only "App construction failed" for each of these, and a cert without a key served plain ws://
+    await expect(start({ cert: path.join(dir, 'missing.pem'), key: otherKey }, 'd1')).rejects.toThrow(/tls\.cert .*missing\.pem cannot be read: ENOENT/);
+    await expect(start({ cert: notPem, key: otherKey }, 'd2')).rejects.toThrow(/tls\.cert .*junk\.pem is not a PEM certificate/);
+    await expect(start({ cert, key: notPem }, 'd3')).rejects.toThrow(/tls\.key .*junk\.pem is not an unencrypted PEM private key/);
+    await expect(start({ cert, key: otherKey }, 'd4')).rejects.toThrow(/tls\.key .*b\.key is not the private key of the certificate/);
+    await expect(start({ cert }, 'd5')).rejects.toThrow(/tls\.cert and tls\.key go together: only tls\.cert is set/);
+  });
+});
+
 afterAll(() => {
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
