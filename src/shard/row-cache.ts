@@ -10,9 +10,10 @@
 // (a read below the batch's versions takes those keys' values from the window, a
 // read at or above them waits for the write). A read that misses fills the cache
 // only with rows no batch is writing at that moment (the caller checks), so a row
-// read from RocksDB just before the log writer replaces it is never cached. Anything
-// that changes rows by range (a tombstone's DeleteRange, a move's ingest or drop, a
-// re-seed) empties the cache.
+// read from RocksDB just before the log writer replaces it is never cached. Writes by
+// range (a tombstone's DeleteRange, a move's dropped range or copied clear) drop the
+// cached rows of that range; a move's copied rows replace cached ones; a re-seed
+// empties the cache.
 
 /** Bytes a cached row is counted for beyond its key and value (Map entry, string and array headers). */
 const ROW_OVERHEAD = 96;
@@ -64,7 +65,21 @@ export class RowCache {
     if (this.bytes > this.budget) this.evict();
   }
 
-  /** Rows changed by range (or in ways not tracked per key): forget everything. */
+  /**
+   * Rows of [begin, end) changed by range: forget them. O(rows cached); called once per
+   * moved range or deleted tombstone, which costs less than re-reading the whole cache.
+   */
+  clearRange(begin: string, end: string): void {
+    if (this.rows.size === 0) return;
+    for (const [k, v] of this.rows) {
+      if (k >= begin && k < end) {
+        this.rows.delete(k);
+        this.bytes -= cost(k, v);
+      }
+    }
+  }
+
+  /** Rows changed in ways not tracked per key: forget everything. */
   clear(): void {
     this.rows.clear();
     this.bytes = 0;

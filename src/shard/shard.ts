@@ -326,7 +326,14 @@ export class Shard {
       else if (m.kind === MutationKind.ClearRange) ops.deleteRange(m.key, m.param);
     }
     this.storage.write(ops, false);
-    this.rows.clear();
+    // the cached rows follow the write, in its order
+    if (this.rows.enabled) {
+      for (const m of ms) {
+        if (m.kind === MutationKind.Set) this.rows.wrote(keyString(m.key), m.param);
+        else if (m.kind === MutationKind.Clear) this.rows.wrote(keyString(m.key), null);
+        else if (m.kind === MutationKind.ClearRange) this.rows.clearRange(keyString(m.key), keyString(m.param));
+      }
+    }
   }
 
   /** Deletes the rows of a range this shard no longer serves (or is about to receive); busy while tombstones cover it. */
@@ -337,7 +344,7 @@ export class Shard {
     const ops = new WriteOps();
     ops.deleteRange(begin, end ?? keyFromString(MAX_KEY));
     this.storage.write(ops, false);
-    this.rows.clear();
+    this.rows.clearRange(b, e);
     return { id, ok: true };
   }
 
@@ -804,7 +811,7 @@ export class Shard {
     const ops = new WriteOps();
     this.tombstoneOps(tombstones, ops);
     this.storage.write(ops, false);
-    this.rows.clear();
+    for (const t of tombstones) this.rows.clearRange(t.begin, t.end);
     this.window.dropTombstones(tombstones);
   }
 

@@ -97,10 +97,10 @@ describe('shard row cache', () => {
     expect(gets(s, ['k'], 20)).toEqual(['new']);
   });
 
-  it('tombstoned rows deleted by DeleteRange leave the cache', async () => {
+  it('tombstoned rows deleted by DeleteRange leave the cache (rows outside the range stay)', async () => {
     const s = await open(1 << 20);
-    commit(s, 10, [set('r1', 'v'), set('r2', 'v')]);
-    expect(gets(s, ['r1', 'r2'], 10)).toEqual(['v', 'v']);
+    commit(s, 10, [set('r1', 'v'), set('r2', 'v'), set('s1', 'v')]);
+    expect(gets(s, ['r1', 'r2', 's1'], 10)).toEqual(['v', 'v', 'v']);
     commit(s, 20, [clearRange('r0', 'r9')]);
     expect(gets(s, ['r1'], 10)).toEqual(['v']);
     expect(gets(s, ['r1'], 20)).toEqual([null]);
@@ -108,17 +108,24 @@ describe('shard row cache', () => {
     s.handleBatch([{ t: 'horizon', id: 0, horizon: 25 }], []);
     commit(s, 30, [set('z', 'z')]);
     expect(s.window.hasTombstones).toBe(false);
-    expect(gets(s, ['r1', 'r2'], 30)).toEqual([null, null]);
+    expect(s.rows.get('r1')).toBeUndefined();
+    expect(t(s.rows.get('s1'))).toBe('v');
+    expect(gets(s, ['r1', 'r2', 's1'], 30)).toEqual([null, null, 'v']);
   });
 
-  it("a move's ingest and a dropped range leave the cache", async () => {
+  it("a move's ingest and a dropped range update the cached rows of their keys and range only", async () => {
     const s = await open(1 << 20);
-    commit(s, 10, [set('m1', 'v')]);
-    expect(gets(s, ['m1', 'm2'], 10)).toEqual(['v', null]);
-    s.handleBatch([{ t: 'ingest', id: id++, ops: packMutations([set('m2', 'in'), clear('m1')]) }], []);
-    expect(gets(s, ['m1', 'm2'], 10)).toEqual([null, 'in']);
+    commit(s, 10, [set('m1', 'v'), set('m5', 'v'), set('o1', 'v')]);
+    expect(gets(s, ['m1', 'm2', 'm5', 'o1'], 10)).toEqual(['v', null, 'v', 'v']);
+    // in order: m2 set, m1 cleared, [m4, m6) cleared (m5 goes), m5 set again
+    s.handleBatch([{ t: 'ingest', id: id++, ops: packMutations([set('m2', 'in'), clear('m1'), clearRange('m4', 'm6'), set('m3', 'x')]) }], []);
+    expect(t(s.rows.get('m2'))).toBe('in');
+    expect(s.rows.get('m1')).toBeNull();
+    expect(s.rows.get('m5')).toBeUndefined();
+    expect(gets(s, ['m1', 'm2', 'm3', 'm5'], 10)).toEqual([null, 'in', 'x', null]);
     s.handleBatch([{ t: 'dropRange', id: id++, begin: b('m'), end: b('n') }], []);
-    expect(gets(s, ['m1', 'm2'], 10)).toEqual([null, null]);
+    expect(gets(s, ['m1', 'm2', 'm3', 'o1'], 10)).toEqual([null, null, null, 'v']);
+    expect(t(s.rows.get('o1'))).toBe('v'); // outside the dropped range: still cached
   });
 
   it('holds at most its budget and evicts the oldest rows first', () => {
