@@ -23,7 +23,7 @@ const TABLES: Record<string, Field[]> = {
   Mutation: ['u8', 'bytes', 'bytes', 'i32'],
   KeyValue: ['bytes', 'bytes'],
   HelloRequest: ['u32', 'string', 'string'],
-  HelloReply: ['u32', 'string', 'bool', 'string', 'bool'],
+  HelloReply: ['u32', 'string', 'bool', 'string', 'bool', 'string'],
   GetReadVersionRequest: [],
   GetReadVersionReply: ['i64'],
   GetRequest: ['i64', 'bytes'],
