@@ -523,6 +523,8 @@ async function txn(c: Coordinator, raw: Uint8Array, mayWrite: boolean, m: Reques
       throw new TxnError('INVALID_ARGUMENT', `readVersion must be a version as a decimal string (e.g. "1795637081925202"), got ${JSON.stringify(body.readVersion)}`);
     }
     readVersion = Number(body.readVersion);
+    // as setReadVersion: 0 is no version (it was answered 200 with nothing read, or TOO_OLD)
+    if (readVersion <= 0) throw new TxnError('INVALID_ARGUMENT', `readVersion must be positive, got ${JSON.stringify(body.readVersion)}`);
   } else readVersion = await readVersionOf(c);
   m?.countTransaction();
   const conflicts: KeyRange[] = [];

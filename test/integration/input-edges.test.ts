@@ -155,6 +155,14 @@ describe('input edges found by review', () => {
     expect(e.message).toMatch(new RegExp(`fromVersion ${before} is older than version \\d+, at which part of the range moved to this shard worker`));
   });
 
+  it('POST /v1/txn with readVersion "0" is refused INVALID_ARGUMENT, as setReadVersion(0n) is', async () => {
+    for (const body of [{ readVersion: '0' }, { readVersion: '0', reads: [{ key: b64('a') }] }]) {
+      const r = await fetch(`${t.server.url.replace('ws://', 'http://')}/v1/txn`, { method: 'POST', body: JSON.stringify(body) });
+      expect(r.status).toBe(400);
+      expect(((await r.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'INVALID_ARGUMENT', message: 'readVersion must be positive, got "0"' });
+    }
+  });
+
   it('txkv shard against a server that is not there says NETWORK_ERROR and the URL, not "fetch failed"', { timeout: 30_000 }, async () => {
     const port = await new Promise<number>((resolve) => {
       const srv = net.createServer().listen(0, '127.0.0.1', () => {
