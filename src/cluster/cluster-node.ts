@@ -944,7 +944,15 @@ export class ClusterNode {
 
   status(): Record<string, unknown> {
     const applied = this.coordinator?.oracle.finishedVersion ?? 0;
-    const lm = this.members.find((m) => m.nodeId === this.leader?.nodeId);
+    // this node's own row as it is now: the published one (etcd, every 0.5 s) lagged by
+    // up to a sync period, so a leader reported its own log end late and the lag of every
+    // member against it was off by up to that much. Other members' rows are as they last
+    // published them (each at most 0.5 s old, plus this node's last read of them).
+    const published = this.members.find((m) => m.nodeId === this.s.nodeId);
+    const mine: Member = { nodeId: this.s.nodeId, url: this.s.advertiseUrl, applied: (this.coordinator && this.position()) ?? published?.applied ?? 0, role: this.role };
+    if (this.role === 'leader') mine.logged = Math.max(this.leadStartPos, this.log.lastAcked);
+    const members = [...this.members.filter((m) => m.nodeId !== this.s.nodeId), mine].sort((a, b) => a.nodeId.localeCompare(b.nodeId));
+    const lm = members.find((m) => m.nodeId === this.leader?.nodeId);
     const leaderApplied = lm ? (lm.logged ?? lm.applied) : null;
     return {
       nodeId: this.s.nodeId,
@@ -954,7 +962,7 @@ export class ClusterNode {
       term: this.term,
       appliedVersion: applied,
       lagVersions: leaderApplied !== null && this.role === 'replica' ? Math.max(0, leaderApplied - applied) : 0,
-      members: this.members.map((m) => ({ ...m, lagVersions: leaderApplied !== null ? Math.max(0, leaderApplied - m.applied) : null })),
+      members: members.map((m) => ({ ...m, lagVersions: leaderApplied !== null ? Math.max(0, leaderApplied - m.applied) : null })),
       lastFailoverMs: this.stats.lastFailoverMs,
       lastFailoverAt: this.stats.lastFailoverAt,
       failovers: this.stats.failovers,

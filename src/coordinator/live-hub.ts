@@ -58,11 +58,20 @@ function clip(m: ShardMutation, begin: Uint8Array, end: Uint8Array): ShardMutati
   return compareKeys(m.key, begin) >= 0 && compareKeys(m.key, end) < 0 ? m : null;
 }
 
+/** How long a feed's start waits for a version a cluster replica has not read from the log yet (as reads do). */
+const FEED_FUTURE_WAIT_MS = 1000;
+
 export class LiveHub {
   private nextWatchId = 1;
   private readonly watches = new Map<number, WatchEntry>();
   private nextFeedId = 1;
   private readonly feeds = new Map<number, Feed>();
+  /**
+   * Cluster mode: "now" for a feed without fromVersion is the cluster's read version (a
+   * replica asks the leader), not this node's last applied version, which lags: a feed
+   * started there replayed commits acknowledged before the subscribe call.
+   */
+  clusterReadVersion: (() => Promise<number>) | null = null;
 
   constructor(
     private readonly oracle: TimestampOracle,
@@ -119,8 +128,10 @@ export class LiveHub {
     // refused here, for every front door: an inverted range would otherwise be a feed that
     // never reports anything (the shard map splits it into no parts) and never ends
     if (compareKeys(begin, end) > 0) throw new TxnError('INVALID_ARGUMENT', 'subscribe: begin is after end (inverted range)');
-    const from = fromVersion ?? this.oracle.readVersion();
-    if (from > this.oracle.lastAssignedVersion) {
+    const from = fromVersion ?? (this.clusterReadVersion ? await this.clusterReadVersion() : this.oracle.readVersion());
+    // a cluster replica may not have read that far in the log yet: wait for it briefly, as
+    // reads do (a follower's waitFor asks the leader and reads the log)
+    if (from > this.oracle.lastAssignedVersion && !(this.oracle.isFollowing && (await this.oracle.waitFor(from, FEED_FUTURE_WAIT_MS)))) {
       throw new TxnError('FUTURE_VERSION', `fromVersion ${from} is ahead of the server (latest assigned ${this.oracle.lastAssignedVersion})`);
     }
     const parts = this.getShardMap().split({ begin, end });

@@ -193,7 +193,11 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
     removePidFile(dataDir);
     throw err;
   }
-  if (cluster) coordinator.front = cluster;
+  if (cluster) {
+    coordinator.front = cluster;
+    const node = cluster;
+    coordinator.live.clusterReadVersion = () => node.readVersion();
+  }
   const r = coordinator.recovery;
   logger.info(
     {
