@@ -114,14 +114,14 @@ export class Coordinator {
     const log = o.durable ? await LogWriterHandle.start(o.db.handle, o.onFatal) : null;
     try {
       for (let i = 0; i < shardMap.count; i++) {
-        shards.push(
-          await ShardHandle.start(
-            { shardId: i, dbHandle: o.db.handle, appliedVersion: recovery.appliedVersions[i]!, failpoints: o.failpoints, rowCacheBytes: Math.floor((o.rowCacheBytes ?? 0) / shardMap.count) },
-            o.durable,
-            o.onFatal,
-            log?.portFor(i),
-          ),
+        const shard = await ShardHandle.start(
+          { shardId: i, dbHandle: o.db.handle, appliedVersion: recovery.appliedVersions[i]!, failpoints: o.failpoints, rowCacheBytes: Math.floor((o.rowCacheBytes ?? 0) / shardMap.count) },
+          o.durable,
+          o.onFatal,
+          log?.portFor(i),
         );
+        log?.attach(i, shard);
+        shards.push(shard);
       }
     } catch (err) {
       await Promise.all(shards.map((s) => s.close()));

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { TxnError } from '../errors.js';
-import type { GatewayPortMessage, ShardEvent, ShardInit, ShardReply, ShardRequest } from '../shard/interface.js';
+import { LOG_SHARED_BYTES, type GatewayPortMessage, type LogReplies, type ShardEvent, type ShardInit, type ShardReply, type ShardRequest } from '../shard/interface.js';
 import { decodeReplies, RequestOutbox, type ShardMessage } from '../shard/wire.js';
 
 type Outgoing = ShardRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
@@ -31,6 +31,8 @@ function workerFile(name = 'worker'): string {
  */
 export class LogWriterHandle {
   private closed = false;
+  /** Shard handles by shard id: the log writer answers one-phase commits itself (LogReplies). */
+  private readonly handles: ShardHandle[] = [];
   private constructor(private readonly worker: Worker) {}
 
   static async start(dbHandle: bigint, onFatal: (err: Error) => void): Promise<LogWriterHandle> {
@@ -40,6 +42,14 @@ export class LogWriterHandle {
       worker.once('message', () => resolve());
       worker.once('error', reject);
     });
+    worker.on('message', (m: LogReplies) => {
+      for (let i = 0; i < m.length; ) {
+        const shard = h.handles[m[i]!];
+        const n = m[i + 1]!;
+        for (let j = i + 2; j < i + 2 + n; j++) shard?.answered(m[j]!);
+        i += 2 + n;
+      }
+    });
     worker.on('error', (err) => onFatal(new Error(`log writer failed: ${err.message}`, { cause: err })));
     worker.on('exit', (code) => {
       if (!h.closed) onFatal(new Error(`log writer exited (${code})`));
@@ -47,11 +57,17 @@ export class LogWriterHandle {
     return h;
   }
 
-  /** A port for shard `shardId` to send its batches on. */
-  portFor(shardId: number): MessagePort {
+  /** A port for shard `shardId` to send its batches on, and the memory they share (interface.ts LOG_SHARED_BYTES). */
+  portFor(shardId: number): { port: MessagePort; shared: SharedArrayBuffer } {
     const { port1, port2 } = new MessageChannel();
-    this.worker.postMessage({ shardId, port: port2 }, [port2]);
-    return port1;
+    const shared = new SharedArrayBuffer(LOG_SHARED_BYTES);
+    this.worker.postMessage({ shardId, port: port2, shared }, [port2]);
+    return { port: port1, shared };
+  }
+
+  /** The handle of shard `shardId`, whose one-phase commits this log writer answers. */
+  attach(shardId: number, handle: ShardHandle): void {
+    this.handles[shardId] = handle;
   }
 
   async close(): Promise<void> {
@@ -102,7 +118,7 @@ export class ShardHandle {
     });
   }
 
-  static async start(init: ShardInit, durable: boolean, onFatal: (err: Error) => void, log?: MessagePort): Promise<ShardHandle> {
+  static async start(init: ShardInit, durable: boolean, onFatal: (err: Error) => void, log?: { port: MessagePort; shared: SharedArrayBuffer }): Promise<ShardHandle> {
     const pool = new Piscina({
       filename: workerFile(),
       minThreads: 1,
@@ -116,7 +132,8 @@ export class ShardHandle {
     });
     pool.on('error', (err: Error) => onFatal(new Error(`shard ${init.shardId} worker failed: ${err.message}`, { cause: err })));
     const { port1, port2 } = new MessageChannel();
-    const { tid } = (await pool.run({ port: port2, durable, log }, { transferList: log ? [port2, log] : [port2] })) as { tid: number | null };
+    const task = log ? { port: port2, durable, log: log.port, logShared: log.shared } : { port: port2, durable };
+    const { tid } = (await pool.run(task, { transferList: log ? [port2, log.port] : [port2] })) as { tid: number | null };
     return new ShardHandle(init.shardId, pool, port1, tid);
   }
 
@@ -131,6 +148,15 @@ export class ShardHandle {
       this.pending.set(id, resolve);
       this.outbox.push(req as ShardRequest);
     });
+  }
+
+  /** The log writer wrote the batch holding one-phase commit `id` (log-writer.ts LogWrite.direct). */
+  answered(id: number): void {
+    const cb = this.pending.get(id);
+    if (cb) {
+      this.pending.delete(id);
+      cb({ id, ok: true });
+    }
   }
 
   /** Sends a request that has no reply. */

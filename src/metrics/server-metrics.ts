@@ -29,6 +29,10 @@ export interface ShardCounters {
   /** Batches written to the WAL and the milliseconds those writes (with fsync) took. */
   walWrites: number;
   walMs: number;
+  /** Batches of one-phase commits the log writer answered itself (fsync durability; shard/log-writer.ts). */
+  directBatches?: number;
+  /** Of those, batches whose end woke the shard because commits or reads waited behind them. */
+  logWakes?: number;
 }
 
 export interface ShardRangeInfo {
@@ -791,7 +795,7 @@ export class ServerMetrics {
     counter('txkv_shard_busy_seconds_total', 'Seconds the shard worker spent applying batches (rate() = utilization)', ['shard'], (set) => {
       for (const x of shards()) set({ shard: x.shardId }, x.busyMs / 1000);
     });
-    const perShard: [string, string, keyof ShardCounters][] = [
+    const perShard: [string, string, 'fsyncs' | 'batches' | 'commits' | 'reads' | 'conflicts'][] = [
       ['txkv_shard_fsyncs_total', 'fsync calls (group commits) of the shard', 'fsyncs'],
       ['txkv_shard_batches_total', 'RocksDB write batches of the shard', 'batches'],
       ['txkv_shard_commits_total', 'Commits (or commit parts) applied by the shard', 'commits'],

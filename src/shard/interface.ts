@@ -393,3 +393,19 @@ export interface GatewayPortMessage {
   gatewayPort: import('node:worker_threads').MessagePort;
   thread: number;
 }
+
+// ---------------------------------------------------------------- shard <-> log writer (log-writer.ts)
+
+/**
+ * Memory a shard and the log writer share (one SharedArrayBuffer per shard, LOG_SHARED_BYTES):
+ * Int32 [LOG_DONE] = id of the shard's last written batch (stored after the write, before
+ * any reply leaves); Int32 [LOG_WAKE] = the id of a batch whose end must wake the shard
+ * (0: none; the log writer takes it with compareExchange); Float64 at byte 8 = that
+ * batch's WAL latency in ms (written before LOG_DONE).
+ */
+export const LOG_SHARED_BYTES = 16;
+export const LOG_DONE = 0;
+export const LOG_WAKE = 1;
+
+/** The coordinator's replies of one run of direct batches: [shardId, n, id1..idn, shardId, n, ...]. */
+export type LogReplies = Float64Array;

@@ -144,6 +144,11 @@ export class ShardLive {
     return false;
   }
 
+  /** Whether the batch being applied produced watch or change-feed events (sent at endApply, ahead of its commit replies). */
+  get hasEvents(): boolean {
+    return this.fired.length > 0 || this.records.length > 0;
+  }
+
   /** The batch is written: its events go out ahead of its commit replies. */
   drainEvents(replies: ShardReply[]): void {
     for (const f of this.fired) replies.push({ id: 0, event: 'fired', version: f.version, watchIds: f.watchIds });

@@ -5,10 +5,18 @@
 // group commit; here, a shard hands its batch over and keeps serving reads and checking
 // conflicts while the WAL is synced. Batches of every shard that arrive during one fsync
 // are written together by the next one (group commit across shards: one WAL, one fsync).
-// Ordering: each shard has at most one batch here at a time (it waits for the reply
-// before building the next), so a shard's batches reach the WAL in its version order.
+// Ordering: each shard has at most one batch here at a time (it waits for the batch's
+// end before building the next), so a shard's batches reach the WAL in its version order.
+//
+// Who hears of a written batch (fewer thread wake-ups per commit): a batch of one-phase
+// commits only (LogWrite.direct) is answered to the coordinator from here, on the
+// worker's parentPort; the shard learns that the batch ended from a shared counter
+// (interface.ts LOG_SHARED_BYTES) the next time it looks, and is woken by a message only when it asked for
+// it (it has commits or reads waiting behind the batch). Any other batch wakes the shard,
+// which answers its commits as before.
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { crashProcess } from '../failpoints/failpoints.js';
+import { LOG_DONE, LOG_WAKE, type LogReplies } from './interface.js';
 import { GroupWriter, type PackedOps } from './storage.js';
 
 /** A shard's request to the log writer. */
@@ -16,12 +24,19 @@ export interface LogWrite {
   id: number;
   ops: PackedOps;
   sync: boolean;
+  /** Coordinator request ids this thread answers (ok) once the batch is written; absent: the shard answers. */
+  direct?: number[];
+  /** performance.timeOrigin + performance.now() when the shard sent it (the WAL latency is measured to the end of the write). */
+  sentAt: number;
 }
 
-/** The reply: the batch is written (and on stable storage when sync was asked). */
+/** The message to the shard: the batch is written (and on stable storage when sync was asked). */
 export interface LogWritten {
   id: number;
+  /** A direct batch's end woke the shard (it asked: LOG_WAKE). */
+  woken?: true;
 }
+
 
 export interface LogWriterInit {
   dbHandle: bigint;
@@ -31,11 +46,15 @@ export interface LogWriterInit {
 export interface LogWriterAttach {
   shardId: number;
   port: MessagePort;
+  shared: SharedArrayBuffer;
 }
 
 interface Pending {
+  shardId: number;
   port: MessagePort;
   column: ReturnType<GroupWriter['column']>;
+  ints: Int32Array;
+  ms: Float64Array;
   req: LogWrite;
 }
 
@@ -60,12 +79,38 @@ async function main(): Promise<void> {
       // a failed write leaves the database state unknown: stop serving (recovery runs at the next start)
       crashProcess(`log writer: write failed, stopping the server: ${(err as Error).stack}`);
     }
-    for (const p of group) p.port.postMessage({ id: p.req.id } satisfies LogWritten);
+    const now = performance.timeOrigin + performance.now();
+    let replies = 0;
+    for (const p of group) {
+      p.ms[0] = now - p.req.sentAt;
+      Atomics.store(p.ints, LOG_DONE, p.req.id);
+      if (p.req.direct) replies += 2 + p.req.direct.length;
+    }
+    if (replies > 0) {
+      // the coordinator's replies first: they are what a client waits for
+      const out: LogReplies = new Float64Array(replies);
+      let i = 0;
+      for (const p of group) {
+        const ids = p.req.direct;
+        if (!ids) continue;
+        out[i++] = p.shardId;
+        out[i++] = ids.length;
+        for (const id of ids) out[i++] = id;
+      }
+      parentPort!.postMessage(out, [out.buffer as ArrayBuffer]);
+    }
+    for (const p of group) {
+      // a direct batch wakes its shard only if the shard asked (LOG_WAKE), else it sees LOG_DONE when it next looks
+      if (!p.req.direct) p.port.postMessage({ id: p.req.id } satisfies LogWritten);
+      else if (Atomics.compareExchange(p.ints, LOG_WAKE, p.req.id, 0) === p.req.id) p.port.postMessage({ id: p.req.id, woken: true } satisfies LogWritten);
+    }
   };
   parentPort!.on('message', (m: LogWriterAttach) => {
     const column = db.column(m.shardId);
+    const ints = new Int32Array(m.shared, 0, 2);
+    const ms = new Float64Array(m.shared, 8, 1);
     m.port.on('message', (req: LogWrite) => {
-      pending.push({ port: m.port, column, req });
+      pending.push({ shardId: m.shardId, port: m.port, column, ints, ms, req });
       // every batch that arrives while a write (and its fsync) runs joins the next one
       if (!scheduled) {
         scheduled = true;

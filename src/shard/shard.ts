@@ -48,6 +48,8 @@ interface Queued extends PendingWrites {
   sync: boolean;
   /** Whether this is part of a cross-shard commit (for the shard.after-apply failpoint). */
   twoPhase: boolean;
+  /** A one-phase commit request: its reply is a plain ok once written (the log writer may send it, ApplyBatch.direct). */
+  onePhase: boolean;
   decision?: { key: Uint8Array; value: Uint8Array };
   /** Request to answer once applied. */
   replyId: number;
@@ -64,6 +66,13 @@ export interface ApplyBatch {
   twoPhase: boolean;
   /** Move source: what this batch changed in the moving range (sent once the write is done). */
   feed?: { moveId: number; ops: PackedMutations };
+  /**
+   * Only one-phase commits, no move feed, no watch or change-feed events: nothing has to
+   * reach the coordinator before the commits' replies, so the log writer may send them
+   * itself once the batch is durable (one thread hop less per commit) and this shard
+   * learns of the write when it next looks (endApply with repliedByLog).
+   */
+  direct: boolean;
 }
 
 /** [begin, end|null, fromVersion, untilVersion|null]: reads of [begin, end) at versions in [from, until). */
@@ -99,7 +108,7 @@ export class Shard {
   /** Rows as RocksDB holds them, for point reads and before-images (row-cache.ts). */
   readonly rows: RowCache;
   /** walWrites/walMs: batches written to the WAL (with fsync under fsync durability) and the time those writes took, queueing at the log writer included. */
-  readonly counters = { reads: 0, commits: 0, conflicts: 0, fsyncs: 0, batches: 0, busyMs: 0, walWrites: 0, walMs: 0 };
+  readonly counters = { reads: 0, commits: 0, conflicts: 0, fsyncs: 0, batches: 0, busyMs: 0, walWrites: 0, walMs: 0, directBatches: 0, logWakes: 0 };
 
   /** One batch's WAL write (and fsync) finished after `ms`. */
   walWritten(ms: number): void {
@@ -379,7 +388,7 @@ export class Shard {
     }
     this.incoming.push({ begin, end, switchVersion });
     // released by a decide (commit) whose decision record is the move's marker
-    const q: Queued = { commitVersion: switchVersion, state: 'prepared', mutations: [], keys: [], ranges: [], sync: true, twoPhase: false, replyId: id };
+    const q: Queued = { commitVersion: switchVersion, state: 'prepared', mutations: [], keys: [], ranges: [], sync: true, twoPhase: false, onePhase: false, replyId: id };
     this.queue.push(q);
     this.byVersion.set(switchVersion, q);
   }
@@ -659,6 +668,7 @@ export class Shard {
       ranges,
       sync: req.t === 'commit' ? req.sync : false,
       twoPhase: req.t === 'prepare',
+      onePhase: req.t === 'commit',
       replyId: req.id,
     };
     const last = this.queue[this.queue.length - 1];
@@ -714,6 +724,7 @@ export class Shard {
     const view = new BatchView(this.storage, this.rows, this.window, commits);
     let sync = false;
     let twoPhase = false;
+    let onePhase = true;
     this.live.inflight = view;
     this.writing = view;
     const feed = this.feed;
@@ -725,6 +736,7 @@ export class Shard {
       if (c.decision) ops.putMeta(c.decision.key, c.decision.value);
       sync ||= c.sync || c.decision !== undefined;
       twoPhase ||= c.twoPhase;
+      onePhase &&= c.onePhase;
       this.byVersion.delete(c.commitVersion);
       this.window.record(c.commitVersion, before, ranges);
     }
@@ -737,7 +749,7 @@ export class Shard {
     }
     this.counters.busyMs += performance.now() - started;
     this.begun++;
-    const batch: ApplyBatch = { replyIds: commits.map((c) => c.replyId), ops, sync: sync && this.durable, twoPhase, tombstones };
+    const batch: ApplyBatch = { replyIds: commits.map((c) => c.replyId), ops, sync: sync && this.durable, twoPhase, tombstones, direct: false };
     if (feed && fed.some((f) => f.clears.length > 0 || f.keys.length > 0)) {
       // per commit, in order: its clears, then the batch's final value of each key it wrote
       // (the target ends in the batch's final state)
@@ -751,6 +763,7 @@ export class Shard {
       }
       batch.feed = { moveId: feed.moveId, ops: packMutations(ms) };
     }
+    batch.direct = onePhase && !twoPhase && batch.feed === undefined && !this.live.hasEvents;
     return batch;
   }
 
@@ -835,8 +848,11 @@ export class Shard {
     }
   }
 
-  /** The write of `batch` is done: answer its commits. */
-  endApply(batch: ApplyBatch, replies: ShardReply[]): void {
+  /**
+   * The write of `batch` is done: answer its commits (unless `repliedByLog`: the log
+   * writer sent their replies to the coordinator itself, batch.direct).
+   */
+  endApply(batch: ApplyBatch, replies: ShardReply[], repliedByLog = false): void {
     this.live.inflight = null;
     this.writing = null;
     this.live.drainEvents(replies);
@@ -848,11 +864,21 @@ export class Shard {
     // anything those replies cause
     if (batch.feed) replies.push({ id: 0, feed: batch.feed });
     if (batch.tombstones.length > 0) this.window.dropTombstones(batch.tombstones);
-    for (const id of batch.replyIds) replies.push({ id, ok: true });
+    if (!repliedByLog) for (const id of batch.replyIds) replies.push({ id, ok: true });
+    else if (batch.replyIds.length > 0) this.counters.directBatches++;
     this.counters.commits += batch.replyIds.length;
     this.writingFrom = Infinity;
     this.wakeParked(replies);
     if (batch.twoPhase) this.failpoints.hitShard('shard.after-apply', this.shardId);
+  }
+
+  /**
+   * Whether the shard has work that waits for the batch being written to end: commits
+   * queued behind it, reads parked behind it, decision records to forget or tombstoned
+   * rows to delete (worker.ts asks the log writer to wake it at the end of the write).
+   */
+  get waitsForWrite(): boolean {
+    return this.queue.length > 0 || this.parked.length > 0 || this.forgets.length > 0 || this.dueTombstones.length > 0;
   }
 
   /** beginApply, the write on this thread, endApply (buffered durability, tests). */

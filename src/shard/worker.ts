@@ -8,10 +8,12 @@
 // reads, refusals and prepare acks of the turn's requests, commits once their write is done. With fsync durability the
 // write itself runs on the log writer thread (log-writer.ts), so this thread keeps
 // answering reads while the WAL is synced; one batch is there at a time, and commits
-// that arrive meanwhile form the next group.
+// that arrive meanwhile form the next group. A batch of one-phase commits is answered by
+// the log writer; this thread then finds the batch ended (LOG_DONE) when it next handles
+// a message, and asks to be woken at its end only when something waits behind it.
 import { workerData, type MessagePort } from 'node:worker_threads';
 import { Failpoints, crashProcess } from '../failpoints/failpoints.js';
-import { GATEWAY_ID_SPAN, type GatewayPortMessage, type ShardInit, type ShardReply, type ShardRequest } from './interface.js';
+import { GATEWAY_ID_SPAN, LOG_DONE, LOG_WAKE, type GatewayPortMessage, type ShardInit, type ShardReply, type ShardRequest } from './interface.js';
 import { threadId } from '../metrics/thread-cpu.js';
 import type { LogWrite, LogWritten } from './log-writer.js';
 import { Shard, type ApplyBatch } from './shard.js';
@@ -23,6 +25,8 @@ interface AttachTask {
   durable: boolean;
   /** Port to the log writer (fsync durability); absent: this thread writes itself. */
   log?: MessagePort;
+  /** Shared with the log writer (interface.ts LOG_SHARED_BYTES); with `log`. */
+  logShared?: SharedArrayBuffer;
 }
 
 let shard: Shard | null = null;
@@ -72,8 +76,16 @@ export default async function attach(task: AttachTask): Promise<{ shardId: numbe
   /** The batch at the log writer (at most one, so batches reach the WAL in version order). */
   let inflight: ApplyBatch | null = null;
   let logId = 0;
-  /** When the batch at the log writer was sent: its WAL write (and fsync) latency is measured to the reply. */
-  let walStarted = 0;
+  const logInts = task.logShared ? new Int32Array(task.logShared, 0, 2) : null;
+  const logMs = task.logShared ? new Float64Array(task.logShared, 8, 1) : null;
+  /** Ends the batch at the log writer if its write is done (its LOG_DONE is stored before any of its replies leave). */
+  const settle = (): void => {
+    if (!inflight || Atomics.load(logInts!, LOG_DONE) !== logId) return;
+    const b = inflight;
+    inflight = null;
+    s.walWritten(logMs![0]!);
+    s.endApply(b, replies, b.direct);
+  };
   /**
    * End of the event-loop turn: the replies of every message of the turn leave in one
    * postMessage (reads never wait for a write: they go before it), then every decided
@@ -81,17 +93,29 @@ export default async function attach(task: AttachTask): Promise<{ shardId: numbe
    */
   const turnEnd = (): void => {
     scheduled = false;
+    settle();
     post();
-    if (inflight) return;
+    if (inflight) {
+      // something waits for the batch at the log writer: have its end wake this thread
+      // (the store, then the check: either this thread sees LOG_DONE or the log writer sees LOG_WAKE)
+      if (inflight.direct && s.waitsForWrite && Atomics.load(logInts!, LOG_WAKE) !== logId) {
+        Atomics.store(logInts!, LOG_WAKE, logId);
+        if (Atomics.load(logInts!, LOG_DONE) === logId) schedule();
+      }
+      return;
+    }
     try {
       const b = s.beginApply();
       if (!b) return;
       if (log) {
         inflight = b;
-        walStarted = performance.now();
+        // ids stay positive int32 (interface.ts LOG_SHARED_BYTES), never 0
+        logId = (logId % 0x7fffffff) + 1;
         const ops = b.ops.pack();
+        const req: LogWrite = { id: logId, ops, sync: b.sync, sentAt: performance.timeOrigin + performance.now() };
+        if (b.direct) req.direct = b.replyIds;
         // transferred, not copied: the packed buffers are this batch's own
-        log.postMessage({ id: ++logId, ops, sync: b.sync } satisfies LogWrite, [ops.kinds.buffer, ops.bytes.data.buffer, ops.bytes.lens.buffer] as ArrayBuffer[]);
+        log.postMessage(req, [ops.kinds.buffer, ops.bytes.data.buffer, ops.bytes.lens.buffer] as ArrayBuffer[]);
         return;
       }
       const t = performance.now();
@@ -109,14 +133,14 @@ export default async function attach(task: AttachTask): Promise<{ shardId: numbe
       setImmediate(turnEnd);
     }
   };
-  log?.on('message', (_done: LogWritten) => {
-    const b = inflight!;
-    inflight = null;
-    s.walWritten(performance.now() - walStarted);
-    s.endApply(b, replies);
+  log?.on('message', (done: LogWritten) => {
+    if (done.woken) s.counters.logWakes++;
+    settle();
     schedule();
   });
   const onBatch = (m: ShardMessage<ShardRequest>): void => {
+    // a read at a version the log writer already acknowledged must not park behind that batch
+    settle();
     s.handleBatch(decodeRequests(m), replies);
     schedule();
   };
