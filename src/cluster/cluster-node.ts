@@ -791,7 +791,11 @@ export class ClusterNode {
   /** Moves the grant ahead of the clock when it runs short; fenced. Returns false when refused. */
   private async renewGrant(): Promise<boolean> {
     const oracle = this.c.oracle;
-    const base = Math.max(microClock(), oracle.lastAssignedVersion);
+    // the oracle's own clock too: an idle leader's read versions move up to it, and after a
+    // restart it starts above the bound persisted while this node last led (up to 10 s past
+    // the grant it inherits), so a grant below it refused every read version until the
+    // first one had moved the counter and the next tick renewed
+    const base = Math.max(microClock(), oracle.lastAssignedVersion, oracle.clockVersion);
     if (this.grant - base > GRANT_AHEAD_US / 2) return true;
     const next = base + GRANT_AHEAD_US;
     // the term of this call, also for a retry on another member after a step-down

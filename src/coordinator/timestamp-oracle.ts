@@ -115,6 +115,15 @@ export class TimestampOracle {
     return this.lastAssigned;
   }
 
+  /**
+   * Where this oracle's clock stands now (µs versions): an idle leader's next read version
+   * moves up to it. After a restart it runs ahead of the wall clock by up to the persisted
+   * bound's margin (VERSION_BOUND_AHEAD).
+   */
+  get clockVersion(): number {
+    return this.clock();
+  }
+
   get inflightCount(): number {
     return this.inflight.length - this.inflightHead;
   }

@@ -130,8 +130,12 @@ describe.skipIf(!HAVE_ETCD)('data distribution in a replicated cluster', () => {
       try {
         return await sameRowsOnce();
       } catch (err) {
-        // a slow box: the read version left the window during the scans; take a new one
-        if ((err as { code?: string }).code !== 'TOO_OLD' || attempt >= 3) throw err;
+        // a slow box: the read version left the window during the scans; or the leader
+        // refused a read version for a moment (UNAVAILABLE: its grant in etcd ran short
+        // while etcd was slow, or an election). Both retryable by contract: take a new one.
+        const code = (err as { code?: string }).code;
+        if ((code !== 'TOO_OLD' && code !== 'UNAVAILABLE') || attempt >= 3) throw err;
+        await sleep(200);
       }
     }
   }
