@@ -400,7 +400,7 @@ export class ClusterNode {
     this.reseeding = { version: null };
     try {
       const url = await this.seedSource(30_000);
-      for (let i = 0; i < this.c.shards.length; i++) this.c.live.rangeMoved(i, new Uint8Array(0), null, new TxnError('TOO_OLD', 'this node is copying a snapshot (it fell behind the log); watch or subscribe again'));
+      this.c.live.closeAll(new TxnError('TOO_OLD', 'this node is copying a snapshot (it fell behind the log); watch or subscribe again'));
       const r = await seedFromSnapshot(this.db, this.c, url, this.token, this.logger, this.databaseId, (v) => {
         this.reseeding!.version = v;
         void this.publish(v).catch(() => {});

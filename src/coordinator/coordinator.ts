@@ -141,7 +141,7 @@ export class Coordinator {
     );
     c.slideWindow();
     c.distribution = new Distribution(shardMap, nextMoveId, o.db, shards, oracle, failpoints, () => c.oldestReadableVersion, o.commitLog ?? new LocalLog(), logVersion);
-    c.distribution.onSwitch = (from, begin, end) => c.live.rangeMoved(from, begin, end);
+    c.distribution.onSwitch = (from, begin, end, to, vm) => c.live.rangeMoved(from, begin, end, to, vm);
     c.distribution.start();
     c.horizonTimer = setInterval(() => c.slideWindow(), HORIZON_TICK_MS);
     c.horizonTimer.unref();

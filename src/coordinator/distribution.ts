@@ -281,8 +281,8 @@ export class Distribution {
   /** Serializes map changes (one at a time). */
   private lock: Promise<unknown> = Promise.resolve();
   private janitor: NodeJS.Timeout | null = null;
-  /** Called at a move's switch (the coordinator ends the watches and feeds it would break). */
-  onSwitch: ((from: number, begin: Uint8Array, end: Uint8Array | null) => void) | null = null;
+  /** Called at a move's switch of [begin, end) from worker `from` to `to` at version vm (the coordinator hands its feeds over, live-hub.ts). */
+  onSwitch: ((from: number, begin: Uint8Array, end: Uint8Array | null, to: number, vm: number) => void) | null = null;
   /** Cluster mode: a node that cannot go on with the log (a local step failed) exits; the log is replayed at its next start. */
   onFatal: (err: Error) => void = (err) => {
     throw err;
@@ -596,7 +596,7 @@ export class Distribution {
     const eKey = m.end === null ? null : keyFromString(unhex(m.end));
     this.shards[m.to]!.post({ t: 'moveIn', begin: bKey, end: eKey, switchVersion: vm });
     this.sendMaps();
-    this.onSwitch?.(m.from, bKey, eKey);
+    this.onSwitch?.(m.from, bKey, eKey, m.to, vm);
     return this.moving;
   }
 

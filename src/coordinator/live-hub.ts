@@ -31,6 +31,7 @@ export interface FeedSink {
 
 interface WatchEntry {
   shardId: number;
+  key: Uint8Array;
   resolve: (version: number) => void;
   reject: (err: TxnError) => void;
 }
@@ -43,6 +44,8 @@ interface Feed {
   /** Versions <= this are delivered (or were before the start). */
   delivered: number;
   pending: Map<number, ShardMutation[]>;
+  /** Subscriptions added when a move handed part of the range to another worker (rangeMoved). */
+  handedOver: { shardId: number; subId: number }[];
   /** Shards whose history has not arrived yet: nothing is released before they all have. */
   historyLeft: number;
   closed: boolean;
@@ -98,7 +101,7 @@ export class LiveHub {
   watch(key: Uint8Array, present: boolean, value: Uint8Array, resolve: (version: number) => void, reject: (err: TxnError) => void): number {
     const watchId = this.nextWatchId++;
     const shardId = this.getShardMap().shardOfKey(key);
-    this.watches.set(watchId, { shardId, resolve, reject });
+    this.watches.set(watchId, { shardId, key, resolve, reject });
     this.shards[shardId]!.post({ t: 'watch', watches: [{ watchId, key, present, value }] });
     return watchId;
   }
@@ -143,6 +146,7 @@ export class LiveHub {
       sink,
       delivered: from,
       pending: new Map(),
+      handedOver: [],
       historyLeft: parts.length,
       closed: false,
       releaseScheduled: false,
@@ -169,27 +173,43 @@ export class LiveHub {
     feed.closed = true;
     this.feeds.delete(feedId);
     for (const id of feed.shardIds) this.shards[id]!.post({ t: 'unsubscribe', subId: feedId });
+    for (const h of feed.handedOver) this.shards[h.shardId]!.post({ t: 'unsubscribe', subId: h.subId });
   }
 
   /**
-   * A move switched [begin, end) away from worker `from` (coordinator/distribution.ts): the
-   * watches registered there and the feeds over the range would miss what the new owner
-   * applies, so they end now with a retryable UNAVAILABLE (a feed resumed below the switch
-   * version is refused TOO_OLD by the new owner, which lacks the history before it).
+   * A move switched [begin, end) from worker `from` to `to` at version vm
+   * (coordinator/distribution.ts), in the turn the map changed.
+   * Feeds go on: the old owner reports the range's commits below vm (it applies each of
+   * them before the move's catch-up ends), and the new owner is asked here to report the
+   * part of the feed's range that moved from vm on. It has nothing of it above vm yet
+   * (its commits wait behind the move's barrier, posted before this request), so the
+   * reply's history is empty and versions are neither lost nor repeated.
+   * Watches of keys in the range end with a retryable UNAVAILABLE (the SDK arms them
+   * again): armed at the new owner now, they would compare against rows the catch-up may
+   * not have brought yet and could fire on a value that did not change. Watches of other
+   * keys stay where they are.
    */
-  rangeMoved(from: number, begin: Uint8Array, end: Uint8Array | null, err = new TxnError('UNAVAILABLE', 'a key range moved to another shard worker; watch or subscribe again')): void {
+  rangeMoved(from: number, begin: Uint8Array, end: Uint8Array | null, to: number, vm: number): void {
+    const inRange = (k: Uint8Array): boolean => compareKeys(k, begin) >= 0 && (end === null || compareKeys(k, end) < 0);
     const gone: number[] = [];
     for (const [id, w] of this.watches) {
-      if (w.shardId !== from) continue;
+      if (w.shardId !== from || !inRange(w.key)) continue;
       this.watches.delete(id);
       gone.push(id);
-      w.reject(err);
+      w.reject(new TxnError('UNAVAILABLE', 'the key\'s range moved to another shard worker; watch again'));
     }
     if (gone.length > 0) this.shards[from]!.post({ t: 'unwatch', watchIds: gone });
-    for (const [id, f] of this.feeds) {
+    for (const [feedId, f] of this.feeds) {
       if ((end !== null && compareKeys(f.begin, end) >= 0) || compareKeys(f.end, begin) <= 0) continue;
-      this.unsubscribe(id);
-      f.sink.fail(err);
+      const b = compareKeys(f.begin, begin) > 0 ? f.begin : begin;
+      const e = end === null || compareKeys(f.end, end) < 0 ? f.end : end;
+      const subId = this.nextFeedId++;
+      f.handedOver.push({ shardId: to, subId });
+      void this.shards[to]!.request({ t: 'subscribe', subId, begin: b, end: e, fromVersion: vm }).then((r) => {
+        if (!('error' in r) || f.closed) return;
+        this.unsubscribe(feedId);
+        f.sink.fail(TxnError.fromWire(r.error));
+      });
     }
   }
 
