@@ -8,7 +8,7 @@
 // every acknowledged commit, the same full scan at one read version, and the bank total.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Database } from '../../src/index.js';
-import { HAVE_ETCD, TestCluster, sleep } from './harness.js';
+import { HAVE_ETCD, scanAt, sleep, TestCluster, within } from './harness.js';
 
 const ACCOUNTS = 8;
 const START_BALANCE = 100;
@@ -101,13 +101,6 @@ class Workload {
   }
 }
 
-/** p, or a rejection after ms (the workload moves on; p may still finish later). */
-function within<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(Object.assign(new Error('client timeout'), { code: 'CLIENT_TIMEOUT' })), ms)))]).finally(() =>
-    clearTimeout(timer),
-  );
-}
 
 async function bankTotal(db: Database): Promise<number> {
   return db.transact(async (tx) => {
@@ -117,25 +110,6 @@ async function bankTotal(db: Database): Promise<number> {
   });
 }
 
-/** Every row (key=value) that the node at `url` returns for a full scan at read version `rv`. */
-async function scanAt(url: string, rv: bigint): Promise<string[]> {
-  const one = await connect({ endpoints: [url], connectionPoolSize: 1 });
-  try {
-    const rows: string[] = [];
-    const tx = one.createTransaction();
-    tx.setReadVersion(rv);
-    let begin = { key: '' as string | Uint8Array, inclusive: true };
-    for (;;) {
-      const page = await tx.snapshotGetRange(begin, { key: '\xff', inclusive: false }, { limit: 1000 });
-      for (const kv of page.kvs) rows.push(`${Buffer.from(kv.key).toString()}=${Buffer.from(kv.value).toString()}`);
-      if (!page.hasMore || page.kvs.length === 0) break;
-      begin = { key: page.kvs[page.kvs.length - 1]!.key, inclusive: false };
-    }
-    return rows;
-  } finally {
-    await one.close();
-  }
-}
 
 describe.skipIf(!HAVE_ETCD)('replicated cluster on etcd (3 etcd members, 3 nodes)', () => {
   const c = new TestCluster({ TXKV_CLUSTER_LOG_RETENTION_MS: '8000' });

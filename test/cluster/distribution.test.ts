@@ -12,7 +12,7 @@ import path from 'node:path';
 import { RocksLevel } from '@nxtedition/rocksdb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Database } from '../../src/index.js';
-import { HAVE_ETCD, TestCluster, sleep } from './harness.js';
+import { HAVE_ETCD, sleep, TestCluster, within } from './harness.js';
 
 const ACCOUNTS = 8;
 const START_BALANCE = 100;
@@ -31,12 +31,6 @@ interface MapReply {
   history: { kind: string; outcome: string; reason: string; error?: string }[];
 }
 
-function within<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(Object.assign(new Error('client timeout'), { code: 'CLIENT_TIMEOUT' })), ms)))]).finally(() =>
-    clearTimeout(timer),
-  );
-}
 
 class Workload {
   readonly acked = new Map<string, string>();

@@ -1,4 +1,35 @@
 // The cluster tests' harness: 3 etcd members and 3 `txkv serve --etcd ...` nodes on loopback.
-// The code lives in bench/cluster.ts, shared with bench/compare.ts (system `txkv-cluster`).
+// The code lives in bench/cluster.ts, shared with bench/compare.ts (system `txkv-cluster`);
+// the helpers below are the cluster test files' own.
+import { connect } from '../../src/index.js';
 export { ETCD_BIN, HAVE_ETCD, LoopbackCluster as TestCluster, sleep } from '../../bench/cluster.js';
 export type { ClusterStatus, EtcdMember, Machine, Proc, TxkvNode } from '../../bench/cluster.js';
+
+
+/** p, or a rejection (code CLIENT_TIMEOUT) after ms; p may still finish later. */
+export function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(Object.assign(new Error('client timeout'), { code: 'CLIENT_TIMEOUT' })), ms)))]).finally(() =>
+    clearTimeout(timer),
+  );
+}
+
+/** Every row (key=value) the node at `url` returns for a full scan at read version `rv`. */
+export async function scanAt(url: string, rv: bigint): Promise<string[]> {
+  const one = await connect({ endpoints: [url], connectionPoolSize: 1 });
+  try {
+    const rows: string[] = [];
+    const tx = one.createTransaction();
+    tx.setReadVersion(rv);
+    let begin = { key: '' as string | Uint8Array, inclusive: true };
+    for (;;) {
+      const page = await tx.snapshotGetRange(begin, { key: '\xff', inclusive: false }, { limit: 1000 });
+      for (const kv of page.kvs) rows.push(`${Buffer.from(kv.key).toString()}=${Buffer.from(kv.value).toString()}`);
+      if (!page.hasMore || page.kvs.length === 0) break;
+      begin = { key: page.kvs[page.kvs.length - 1]!.key, inclusive: false };
+    }
+    return rows;
+  } finally {
+    await one.close();
+  }
+}

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Database } from '../../src/index.js';
-import { HAVE_ETCD, TestCluster, sleep } from './harness.js';
+import { HAVE_ETCD, scanAt, sleep, TestCluster, within } from './harness.js';
 import { NetnsLab } from './netns.js';
 
 const NETNS = HAVE_ETCD ? NetnsLab.available() : 'no etcd';
@@ -48,12 +48,6 @@ interface ProbeLine {
   leader?: string | null;
 }
 
-function within<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(Object.assign(new Error('client timeout'), { code: 'CLIENT_TIMEOUT' })), ms)))]).finally(() =>
-    clearTimeout(timer),
-  );
-}
 
 /** f, again after a retryable error (a loaded box: a read version may be refused while a lease renewal is late), for up to 15 s. */
 async function retrying<T>(f: () => Promise<T>): Promise<T> {
@@ -68,25 +62,6 @@ async function retrying<T>(f: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Every row (key=value) the node at `url` returns for a full scan at read version `rv`. */
-async function scanAt(url: string, rv: bigint): Promise<string[]> {
-  const one = await connect({ endpoints: [url], connectionPoolSize: 1 });
-  try {
-    const rows: string[] = [];
-    const tx = one.createTransaction();
-    tx.setReadVersion(rv);
-    let begin = { key: '' as string | Uint8Array, inclusive: true };
-    for (;;) {
-      const page = await tx.snapshotGetRange(begin, { key: '\xff', inclusive: false }, { limit: 1000 });
-      for (const kv of page.kvs) rows.push(`${Buffer.from(kv.key).toString()}=${Buffer.from(kv.value).toString()}`);
-      if (!page.hasMore || page.kvs.length === 0) break;
-      begin = { key: page.kvs[page.kvs.length - 1]!.key, inclusive: false };
-    }
-    return rows;
-  } finally {
-    await one.close();
-  }
-}
 
 describe.skipIf(NETNS !== null)('a network partition of the txkv leader (3 machines as network namespaces)', () => {
   let lab: NetnsLab | null = null;
