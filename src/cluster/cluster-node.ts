@@ -401,10 +401,23 @@ export class ClusterNode {
     try {
       const url = await this.seedSource(30_000);
       this.c.live.closeAll(new TxnError('TOO_OLD', 'this node is copying a snapshot (it fell behind the log); watch or subscribe again'));
-      const r = await seedFromSnapshot(this.db, this.c, url, this.token, this.logger, this.databaseId, (v) => {
+      const onPinned = (v: number): void => {
         this.reseeding!.version = v;
         void this.publish(v).catch(() => {});
-      });
+      };
+      // a map change during the copy (the leader's balancer) means copying again: at start-up
+      // too, where a failed fetch would otherwise end the process
+      let r: SeedResult;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          r = await seedFromSnapshot(this.db, this.c, url, this.token, this.logger, this.databaseId, onPinned);
+          break;
+        } catch (err) {
+          if (!(err as { mapChanged?: boolean }).mapChanged || attempt >= 10) throw err;
+          this.logger.warn({ event: 'SnapshotRetry', attempt, err: (err as Error).message }, 'copying the snapshot again');
+          await sleep(100 * attempt);
+        }
+      }
       // in one synchronous step: the durable position, the shards' log positions, the oracle
       const b = this.db.batch();
       b._put(CLUSTER_APPLIED_KEY, encodeVersion(r.version));

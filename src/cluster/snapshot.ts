@@ -169,7 +169,8 @@ export async function seedFromSnapshot(
     }
     const mapAfter = await api(url, 'GET', '/v1/shard/map', token);
     if (mapAfter.status !== 200 || (mapAfter.body.map as ShardMapJson).version !== leaderMap.version) {
-      throw new Error(`${url}'s range map changed while the snapshot was copied; copying again`);
+      // the caller copies again (the balancer may split or move a range at any time)
+      throw Object.assign(new Error(`${url}'s range map changed while the snapshot was copied; copying again`), { mapChanged: true });
     }
     // 3. watermarks at V (synced: the rows are in the same WAL before them)
     for (const s of c.shards) {
