@@ -225,6 +225,17 @@ export class LoopbackCluster {
    * Index of the node whose status says leader (and which the others name), waiting up to `ms`
    * (30 s: once, on a loaded machine, no leader was visible for 15 s after an etcd member restart; cause not found).
    */
+  /** Waits up to `ms` until the leader's log is trimmed past version `v` (a node below it must then copy a snapshot). */
+  async trimmedPast(v: number, ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    for (;;) {
+      const s = await this.status(await this.leader());
+      if ((s?.cluster?.log.trimmedThrough ?? 0) > v) return;
+      if (Date.now() > until) throw new Error(`the log was not trimmed past ${v} in ${ms} ms: ${JSON.stringify(s?.cluster?.log)}`);
+      await sleep(100);
+    }
+  }
+
   async leader(ms = 30_000, not: number | null = null): Promise<number> {
     const until = Date.now() + ms;
     for (;;) {

@@ -236,13 +236,7 @@ describe.skipIf(!HAVE_ETCD)('replicated cluster on etcd (3 etcd members, 3 nodes
     const applied = (await c.status(r))!.cluster!.appliedVersion;
     c.kill(c.nodes[r]!, 'SIGKILL');
     await c.nodes[r]!.exited;
-    const until = Date.now() + 60_000;
-    for (;;) {
-      const s = await c.status(await c.leader());
-      if ((s?.cluster?.log.trimmedThrough ?? 0) > applied) break;
-      if (Date.now() > until) throw new Error(`the log was not trimmed past ${applied}: ${JSON.stringify(s?.cluster?.log)}`);
-      await sleep(250);
-    }
+    await c.trimmedPast(applied, 60_000);
     const from = c.nodes[r]!.logs.length;
     await c.startNode(r);
     expect(c.nodes[r]!.logs.slice(from).some((x) => x.includes('"event":"SnapshotSeeded"'))).toBe(true);
@@ -259,13 +253,7 @@ describe.skipIf(!HAVE_ETCD)('replicated cluster on etcd (3 etcd members, 3 nodes
       const rvDb = await connect({ endpoints: [c.urls[l]!], connectionPoolSize: 1 });
       const applied = Number(await rvDb.createTransaction().getReadVersion());
       await rvDb.close();
-      const until = Date.now() + 60_000;
-      for (;;) {
-        const s = await c.status(await c.leader());
-        if ((s?.cluster?.log.trimmedThrough ?? 0) > applied) break;
-        if (Date.now() > until) throw new Error(`the log was not trimmed past ${applied}: ${JSON.stringify(s?.cluster?.log)}`);
-        await sleep(250);
-      }
+      await c.trimmedPast(applied, 60_000);
     } finally {
       c.kill(c.nodes[r]!, 'SIGCONT');
     }

@@ -288,13 +288,7 @@ describe.skipIf(!HAVE_ETCD)('data distribution in a replicated cluster', () => {
     expect((await post(l, `/v1/shard/split?key=${b64('zz0')}`)).status).toBe(200);
     const owner = ownerOf((await mapOf(l)).map, 'zz/');
     expect((await post(l, `/v1/shard/move?begin=${b64('zz/')}&to=${1 - owner}`)).status).toBe(200);
-    const until = Date.now() + 90_000;
-    for (;;) {
-      const s = await c.status(await c.leader());
-      if ((s?.cluster?.log.trimmedThrough ?? 0) > applied) break;
-      if (Date.now() > until) throw new Error(`the log was not trimmed past ${applied}`);
-      await sleep(250);
-    }
+    await c.trimmedPast(applied, 90_000);
     const from = c.nodes[r]!.logs.length;
     await c.startNode(r);
     live.add(r);

@@ -85,13 +85,7 @@ describe.skipIf(!HAVE_ETCD)('snapshot copy beyond the MVCC window (1 etcd member
         await sleep(5);
       }
     })();
-    const until = Date.now() + 30_000;
-    for (;;) {
-      const s = await c.status(0);
-      if ((s?.cluster?.log.trimmedThrough ?? 0) > loaded) break;
-      if (Date.now() > until) throw new Error(`the log was not trimmed past ${loaded}: ${JSON.stringify(s?.cluster?.log)}`);
-      await sleep(100);
-    }
+    await c.trimmedPast(loaded, 30_000);
     const from = c.nodes[1]!.logs.length;
     try {
       await c.startNode(1, 600_000);
