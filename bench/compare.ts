@@ -6,7 +6,7 @@
 
 import { execFileSync, fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem, release } from 'node:os';
+import { availableParallelism, cpus, totalmem, release } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -14,6 +14,7 @@ import type { AdapterSpec } from './adapter.js';
 import { createAdapter } from './adapters/index.js';
 import { LoopbackCluster, HAVE_ETCD } from './cluster.js';
 import { benchSplitPoints } from './data.js';
+import { shardCount } from '../src/config/server-config.js';
 import { measureFailover, type FailoverResult } from './failover.js';
 import { startPeer, startTxkv } from './peers.js';
 import { processCpuMicros } from './proc-cpu.js';
@@ -678,7 +679,8 @@ export async function runCompare(argv: string[]): Promise<number> {
       rows: { type: 'string', default: '100000' },
       clients: { type: 'string', default: '100' },
       procs: { type: 'string', default: '1' },
-      shards: { type: 'string', default: '2' },
+      // the server's automatic count on this machine (one per core), as `txkv serve` would pick
+      shards: { type: 'string', default: String(shardCount(0, null, 0, availableParallelism())) },
       seed: { type: 'string', default: '1' },
       'raw-seconds': { type: 'string', default: '2' },
       'no-raw': { type: 'boolean', default: false },

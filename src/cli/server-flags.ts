@@ -28,7 +28,8 @@ export const SERVER_FLAGS_USAGE = `  --config FILE              TOML config file
   --port N                   port (default 7070; 0 = any free port)
   --host H                   address to bind (default 127.0.0.1)
   --data-dir DIR             data directory (default ./data)
-  --shards N                 shards, fixed when the data directory is created (default 4)
+  --shards N                 shards, fixed when the data directory is created (default 0 = automatic:
+                             the data directory's count, or one per core for a new one, at most 8)
   --readonly                 refuse commits that write
   --durability fsync|buffered  (default fsync)
   --mvcc-window-ms N         MVCC window (default 5000)

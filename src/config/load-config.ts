@@ -16,7 +16,7 @@ const REFINED: Record<string, z.ZodType> = {
   port: int(0, 65535),
   host: z.string().min(1),
   dataDir: z.string().min(1),
-  shards: int(1, 64),
+  shards: int(0, 64),
   durability: z.enum(['fsync', 'buffered']),
   mvccWindowMs: int(100),
   maxFrameBytes: int(1024),

@@ -7,7 +7,12 @@ export interface ServerConfig {
   port: number;
   host: string;
   dataDir: string;
-  /** Number of shards (worker threads, one RocksDB column family each). */
+  /**
+   * Number of shards (worker threads, one RocksDB column family each), fixed when the data
+   * directory is created. 0 (the default) = automatic (`shardCount`): the data directory's
+   * count when it holds a database, else one more than the split points when they are
+   * given, else one per core (os.availableParallelism(), at most AUTO_SHARDS_MAX).
+   */
   shards: number;
   /** Split points between shards (strings with \xNN escapes); empty = the default spread. */
   splitPoints: string[];
@@ -170,7 +175,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   port: 7070,
   host: '127.0.0.1',
   dataDir: './data',
-  shards: 4,
+  shards: 0,
   splitPoints: [],
   readonly: false,
   durability: 'fsync',
@@ -196,6 +201,28 @@ export const DEFAULT_CONFIG: ServerConfig = {
   rocksdb: { blockCacheBytes: 64 * 1024 * 1024, memtableBytes: 16 * 1024 * 1024, walCompression: false, rowCacheBytes: 64 * 1024 * 1024 },
   distribution: { ...DEFAULT_DISTRIBUTION },
 };
+
+/**
+ * The most shards `shards = 0` picks on a big machine. Why one per core and no more: a
+ * shard is a worker thread, and on this project's 2-core machines 4 workers were slower
+ * than 2 on every workload (bench/README.md, shard sweep: w10, m90 and r10 all lost), the
+ * extra threads adding cross-thread messages and context switches but no CPU. Why a cap:
+ * past 8 the main thread (oracle, commit ordering) is the ceiling, not the shards.
+ */
+export const AUTO_SHARDS_MAX = 8;
+
+/**
+ * The shard count a server opens its database with: `configured` when it is not 0, else
+ * the data directory's (`existing`, from txkv-layout.json; null for a new database), else
+ * split points + 1 when split points are given, else `cores` capped at AUTO_SHARDS_MAX.
+ * Pure: the caller passes os.availableParallelism().
+ */
+export function shardCount(configured: number, existing: number | null, splitPoints: number, cores: number): number {
+  if (configured > 0) return configured;
+  if (existing !== null) return existing;
+  if (splitPoints > 0) return splitPoints + 1;
+  return Math.max(1, Math.min(AUTO_SHARDS_MAX, cores));
+}
 
 /** A partial config: top-level keys and, for the nested tables, their keys. */
 export type PartialServerConfig = Partial<Omit<ServerConfig, 'auth' | 'tls' | 'limits' | 'cluster' | 'rocksdb' | 'distribution'>> & {
@@ -249,7 +276,7 @@ export function resolveConfig(partial: PartialServerConfig = {}): ServerConfig {
   if (typeof cfg.host !== 'string' || cfg.host === '') throw new TxnError('INVALID_ARGUMENT', `host must be a non-empty string, got ${JSON.stringify(cfg.host)}`);
   if (typeof cfg.dataDir !== 'string' || cfg.dataDir === '') throw new TxnError('INVALID_ARGUMENT', `dataDir must be a non-empty path string, got ${JSON.stringify(cfg.dataDir)}`);
   if (typeof cfg.readonly !== 'boolean') throw new TxnError('INVALID_ARGUMENT', `readonly must be a boolean, got ${JSON.stringify(cfg.readonly)}`);
-  if (!Number.isInteger(cfg.shards) || cfg.shards < 1 || cfg.shards > 64) throw new TxnError('INVALID_ARGUMENT', `shards must be an integer 1..64, got ${cfg.shards}`);
+  if (!Number.isInteger(cfg.shards) || cfg.shards < 0 || cfg.shards > 64) throw new TxnError('INVALID_ARGUMENT', `shards must be an integer 1..64 (or 0 = automatic), got ${cfg.shards}`);
   if (!Number.isInteger(cfg.gatewayThreads) || cfg.gatewayThreads < 0 || cfg.gatewayThreads > 32) {
     throw new TxnError('INVALID_ARGUMENT', `gatewayThreads must be an integer 0..32, got ${JSON.stringify(cfg.gatewayThreads)}`);
   }
@@ -259,7 +286,7 @@ export function resolveConfig(partial: PartialServerConfig = {}): ServerConfig {
     throw new TxnError('INVALID_ARGUMENT', `tls.cert and tls.key go together: only tls.${cfg.tls.cert ? 'cert' : 'key'} is set`);
   }
   if (!(cfg.mvccWindowMs >= 100)) throw new TxnError('INVALID_ARGUMENT', `mvccWindowMs must be >= 100, got ${cfg.mvccWindowMs}`);
-  if (cfg.splitPoints.length > 0 && cfg.splitPoints.length !== cfg.shards - 1) {
+  if (cfg.shards > 0 && cfg.splitPoints.length > 0 && cfg.splitPoints.length !== cfg.shards - 1) {
     throw new TxnError('INVALID_ARGUMENT', `splitPoints must list shards - 1 = ${cfg.shards - 1} points, got ${cfg.splitPoints.length}`);
   }
   if (cfg.cluster.etcdEndpoints.length > 0 && !(cfg.cluster.leaseTtlMs >= 1000)) throw new TxnError('INVALID_ARGUMENT', `cluster.leaseTtlMs must be >= 1000, got ${cfg.cluster.leaseTtlMs}`);

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino, type Logger } from 'pino';
-import { resolveConfig, parseEscapedBytes, type PartialServerConfig } from '../config/server-config.js';
+import { resolveConfig, parseEscapedBytes, shardCount, type PartialServerConfig } from '../config/server-config.js';
 import { Coordinator } from '../coordinator/coordinator.js';
 import { defaultSplitPoints } from '../coordinator/shard-map.js';
 import { ClusterNode, ensureClusterDatabase, readClusterApplied } from '../cluster/cluster-node.js';
@@ -93,6 +93,16 @@ function testGatewayThreads(partial: PartialServerConfig): PartialServerConfig {
   return { ...partial, gatewayThreads: Number(v) };
 }
 
+/** The shard count txkv-layout.json records, or null (no database yet, or a layout file openDatabase will explain). */
+function layoutShards(dataDir: string): number | null {
+  try {
+    const n = readLayout(dataDir)?.shards;
+    return Number.isInteger(n) && n! > 0 ? n! : null;
+  } catch {
+    return null;
+  }
+}
+
 export async function startServer(partial: PartialServerConfig = {}, opts: StartOptions = {}): Promise<RunningServer> {
   const config = resolveConfig(testGatewayThreads(partial));
   const tokens = new TokenStore(config.auth);
@@ -108,29 +118,29 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
   const logger = opts.logger ?? pino({ name: 'txkv', level: partial.logLevel ?? 'warn' }, pino.destination(2));
   const started = Date.now();
   const explicitSplitPoints = config.splitPoints.length > 0;
-  const wantedSplitPoints = explicitSplitPoints ? config.splitPoints.map(parseEscapedBytes) : defaultSplitPoints(config.shards);
   const dataDir = path.resolve(config.dataDir);
+  const shards = shardCount(config.shards, layoutShards(dataDir), config.splitPoints.length, os.availableParallelism());
+  const wantedSplitPoints = explicitSplitPoints ? config.splitPoints.map(parseEscapedBytes) : defaultSplitPoints(shards);
   // a port another process listens on is refused before the database is opened
   await probePort(config.host, config.port);
   // cluster mode: the database (id and shard layout) is the cluster's, kept in etcd
   const clustered = config.cluster.etcdEndpoints.length > 0;
   const etcd = clustered ? makeEtcdClient(config.cluster.etcdEndpoints) : null;
   const nodeId = clustered ? config.cluster.nodeId || os.hostname() : undefined;
-  let wanted = { shards: config.shards, splitPoints: wantedSplitPoints, explicitSplitPoints, databaseId: undefined as string | undefined };
+  let wanted = { shards, splitPoints: wantedSplitPoints, explicitSplitPoints, databaseId: undefined as string | undefined };
   if (etcd) {
     // (a data directory that already holds a database never creates the cluster's record)
     const local = readLayout(dataDir);
     try {
       const d = await ensureClusterDatabase(
         etcd,
-        { databaseId: randomUUID(), shards: config.shards, splitPoints: wantedSplitPoints.map((p) => Buffer.from(p).toString('hex')) },
+        { databaseId: randomUUID(), shards, splitPoints: wantedSplitPoints.map((p) => Buffer.from(p).toString('hex')) },
         local && { databaseId: local.databaseId, createdAt: local.createdAt, dataDir: config.dataDir },
         config.cluster.etcdEndpoints,
       );
       wanted = { shards: d.shards, splitPoints: d.splitPoints.map((h) => new Uint8Array(Buffer.from(h, 'hex'))), explicitSplitPoints: true, databaseId: d.databaseId };
-      // the layout is the cluster's; --shards cannot be refused here (its default is
-      // indistinguishable from an explicit value), so say which count wins
-      if (d.shards !== config.shards) {
+      // the layout is the cluster's: a count the operator set that differs is ignored, and said so
+      if (config.shards !== 0 && d.shards !== config.shards) {
         logger.warn({ event: 'ClusterLayout', shards: d.shards, configured: config.shards }, `the cluster's database has ${d.shards} shards; the configured ${config.shards} is ignored`);
       }
     } catch (err) {

@@ -1,9 +1,12 @@
 // A data directory keeps the shard layout it was created with.
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { connect, startServer } from '../../src/index.js';
 import { tempDir, text } from '../support/server.js';
+import { AUTO_SHARDS_MAX, resolveConfig, shardCount } from '../../src/config/server-config.js';
 
 const logger = pino({ level: 'warn' });
 
@@ -26,5 +29,43 @@ describe('shard layout of a data directory', () => {
     } finally {
       fs.rmSync(dataDir, { recursive: true, force: true });
     }
+  });
+
+  it('with shards unset (automatic): a new directory gets one shard per core, an existing one keeps its count', { timeout: 60_000 }, async () => {
+    const fresh = tempDir('txkv-layout-auto');
+    const made = tempDir('txkv-layout-three');
+    const shardsOf = (dir: string): number => (JSON.parse(fs.readFileSync(path.join(dir, 'txkv-layout.json'), 'utf8')) as { shards: number }).shards;
+    try {
+      let srv = await startServer({ port: 0, dataDir: fresh }, { logger });
+      await srv.close();
+      expect(shardsOf(fresh)).toBe(Math.min(AUTO_SHARDS_MAX, os.availableParallelism()));
+      // a directory made with 3 shards opens without naming the count (it used to be refused: the default was 4)
+      srv = await startServer({ port: 0, dataDir: made, shards: 3 }, { logger });
+      let db = await connect({ endpoints: [srv.url] });
+      await db.transact(async (tx) => tx.set('layout/auto', 'kept'));
+      await db.close();
+      await srv.close();
+      srv = await startServer({ port: 0, dataDir: made }, { logger });
+      db = await connect({ endpoints: [srv.url] });
+      expect(text(await db.createTransaction().get('layout/auto'))).toBe('kept');
+      await db.close();
+      await srv.close();
+      expect(shardsOf(made)).toBe(3);
+    } finally {
+      fs.rmSync(fresh, { recursive: true, force: true });
+      fs.rmSync(made, { recursive: true, force: true });
+    }
+  });
+
+  it('shardCount: a set count wins, then the directory, then split points + 1, then the cores (capped)', () => {
+    expect(resolveConfig({}).shards).toBe(0);
+    expect(() => resolveConfig({ shards: -1 })).toThrow(/shards must be an integer 1..64 \(or 0 = automatic\)/);
+    expect(resolveConfig({ splitPoints: ['m'] }).shards).toBe(0);
+    expect(shardCount(4, 2, 0, 2)).toBe(4);
+    expect(shardCount(0, 3, 0, 2)).toBe(3);
+    expect(shardCount(0, null, 2, 16)).toBe(3);
+    expect(shardCount(0, null, 0, 2)).toBe(2);
+    expect(shardCount(0, null, 0, 64)).toBe(AUTO_SHARDS_MAX);
+    expect(shardCount(0, null, 0, 0)).toBe(1);
   });
 });
