@@ -8,7 +8,7 @@
 // log of each commit's resulting changes kept for the MVCC window (pruned with it), so
 // a subscription may start at any version the window holds.
 import { keyString } from '../keys/bytes.js';
-import { MutationKind, packMutations, type ChangeRecord, type ShardMutation, type ShardReply } from './interface.js';
+import { MutationKind, mutationKey, packMutations, type ChangeRecord, type ShardMutation, type ShardReply } from './interface.js';
 
 interface Watch {
   watchId: number;
@@ -95,7 +95,7 @@ export class ShardLive {
     }
     const seen = new Set<string>();
     for (const m of points) {
-      const s = keyString(m.key);
+      const s = mutationKey(m);
       if (seen.has(s)) continue;
       seen.add(s);
       const v = view.get(s);

@@ -57,7 +57,8 @@ export class RowCache {
   fill(key: string, value: Uint8Array | null | undefined): void {
     if (this.budget === 0) return;
     const v = value ? own(value) : null;
-    if (this.rows.has(key)) this.bytes -= cost(key, this.rows.get(key)!);
+    const old = this.rows.get(key);
+    if (old !== undefined) this.bytes -= cost(key, old);
     this.rows.set(key, v);
     this.bytes += cost(key, v);
     if (this.bytes > this.budget) this.evict();
@@ -65,8 +66,9 @@ export class RowCache {
 
   /** A batch writes `value` (null: deletes) to the key's row: a cached row takes the new value. */
   wrote(key: string, value: Uint8Array | null): void {
-    if (!this.rows.has(key)) return;
-    const old = this.rows.get(key)!;
+    // one lookup: a cached row is never undefined
+    const old = this.rows.get(key);
+    if (old === undefined) return;
     const v = value ? own(value) : null;
     this.bytes += cost(key, v) - cost(key, old);
     this.rows.set(key, v);

@@ -15,6 +15,7 @@ import { checkConflicts, type PendingWrites } from './conflicts.js';
 import {
   MutationKind,
   appliedKey,
+  mutationKey,
   encodeVersion,
   packBytes,
   packMutations,
@@ -656,7 +657,7 @@ export class Shard {
     const ranges: [string, string][] = [];
     for (const m of mutations) {
       if (m.kind === MutationKind.ClearRange) ranges.push([keyString(m.key), keyString(m.param)]);
-      else keys.push(keyString(m.key));
+      else keys.push(mutationKey(m));
     }
     for (const k of keys) this.load.write(k);
     for (const [b] of ranges) this.load.write(b);
@@ -784,7 +785,7 @@ export class Shard {
     const before = new Map<string, Uint8Array | null>();
     // physical before-images: the window accounts for the tombstones that hid them
     for (const m of effect.points) {
-      const s = keyString(m.key);
+      const s = mutationKey(m);
       if (!before.has(s)) before.set(s, view.physical(s));
     }
     const ranges: [string, string][] = [];
@@ -796,7 +797,7 @@ export class Shard {
       ops.putMeta(tombstoneKey(this.shardId, version, i), encodeTombstone({ begin: b, end: e, survivors: null }));
     }
     for (const m of effect.points) {
-      const s = keyString(m.key);
+      const s = mutationKey(m);
       // an atomic operation is a set (or clear) of what it makes of the value at this version
       const value = pointValue(m, () => view.get(s));
       if (value !== null) {
@@ -929,7 +930,7 @@ class BatchView {
     for (const c of commits) {
       for (const m of c.mutations) {
         if (m.kind === MutationKind.ClearRange) continue;
-        const s = keyString(m.key);
+        const s = mutationKey(m);
         if (this.current.has(s) || missed.has(s)) continue;
         const v = rows.get(s);
         if (v === undefined) missed.set(s, m.key);
