@@ -6,8 +6,13 @@
 // fsync, futexes) over the measured commits, divided by the commits. Wake-ups per commit
 // depend far less on the machine's load than throughput or CPU do.
 //
-//   node dist/bench/commit-wakeups.js [root=.] [shards=4] [commits=2000] [clients=1] [keysPerCommit=1]
+//   node dist/bench/commit-wakeups.js [root=.] [shards=4] [commits=2000] [clients=1] [keysPerCommit=1] [warmup=200]
 //   root: a txkv checkout with its own dist/ (an A/B of two builds: run it once for each)
+//   warmup: commits before the measured ones. V8 optimizes the commit path over the first few
+//   thousand commits (its compiler threads, "other" below, burn ~140 µs per commit meanwhile),
+//   so 200 measures a cold server (as bench/compare's 1 s warm-up does), 6000 a warm one.
+// Threads are named by their role where the server's /v1/status names them (main, shard-N,
+// log-writer); "other" are V8's platform threads (compiler, GC), libuv's and RocksDB's.
 import { fork } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,7 +44,7 @@ function sample(pid: number): Map<string, ThreadSample> {
 }
 
 async function main(): Promise<void> {
-  const [rootArg = '.', shardsArg = '4', commitsArg = '2000', clientsArg = '1', keysArg = '1'] = process.argv.slice(2);
+  const [rootArg = '.', shardsArg = '4', commitsArg = '2000', clientsArg = '1', keysArg = '1', warmArg = '200'] = process.argv.slice(2);
   const root = resolve(rootArg);
   const shards = Number(shardsArg);
   const n = Number(commitsArg);
@@ -57,7 +62,16 @@ async function main(): Promise<void> {
     for (let k = 0; k < keysPerCommit; k++) tx.set(`k${String((seq++ * 7919) % 100_000).padStart(15, '0')}`, value);
     await tx.commit();
   };
-  for (let i = 0; i < 200; i++) await one(); // warm-up
+  for (let i = 0; i < Number(warmArg); i++) await one();
+  // thread roles by id (builds without a log-writer row leave it unnamed)
+  const roles = new Map<string, string>();
+  try {
+    const st = (await (await fetch(`${url.replace(/^ws/, 'http')}/v1/status`)).json()) as { threads?: { name: string; tid: number | null }[] };
+    for (const t of st.threads ?? []) if (t.tid !== null) roles.set(String(t.tid), t.name);
+  } catch {
+    // an older build without per-thread status: tids only
+  }
+  const latencies: number[] = [];
   const a = sample(child.pid!);
   const c0 = process.cpuUsage();
   const t0 = performance.now();
@@ -66,7 +80,9 @@ async function main(): Promise<void> {
     Array.from({ length: clients }, async () => {
       while (started < n) {
         started++;
+        const t = performance.now();
         await one();
+        latencies.push(performance.now() - t);
       }
     }),
   );
@@ -76,16 +92,25 @@ async function main(): Promise<void> {
   let us = 0;
   let wakeups = 0;
   const rows: string[] = [];
+  let otherUs = 0;
+  let otherWakeups = 0;
   for (const [t, x] of b) {
     const y = a.get(t) ?? { us: 0, wakeups: 0 };
     const tu = (x.us - y.us) / started;
     const tw = (x.wakeups - y.wakeups) / started;
     us += tu;
     wakeups += tw;
-    if (tu > 5 || tw > 0.05) rows.push(`${x.comm}/${t} ${tu.toFixed(0)} µs ${tw.toFixed(2)} w`);
+    const role = roles.get(t);
+    if (role === undefined && roles.size > 0) {
+      otherUs += tu;
+      otherWakeups += tw;
+    } else if (tu > 5 || tw > 0.05) rows.push(`${role ?? `${x.comm}/${t}`} ${tu.toFixed(0)} µs ${tw.toFixed(2)} w`);
   }
+  if (roles.size > 0) rows.push(`other ${otherUs.toFixed(0)} µs ${otherWakeups.toFixed(2)} w`);
+  latencies.sort((x, y) => x - y);
+  const pct = (p: number): string => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))]!.toFixed(2);
   console.log(
-    `${root}: ${shards} shards, ${clients} clients, ${keysPerCommit} keys/commit: ${((started / ms) * 1000).toFixed(0)} commits/s; per commit: server ${us.toFixed(0)} µs CPU, ${wakeups.toFixed(2)} wake-ups; client ${((cc.user + cc.system) / started).toFixed(0)} µs | ${rows.join(', ')}`,
+    `${root}: ${shards} shards, ${clients} clients, ${keysPerCommit} keys/commit, ${warmArg} warm-up commits: ${((started / ms) * 1000).toFixed(0)} commits/s (p50 ${pct(0.5)} ms, p99 ${pct(0.99)} ms); per commit: server ${us.toFixed(0)} µs CPU, ${wakeups.toFixed(2)} wake-ups; client ${((cc.user + cc.system) / started).toFixed(0)} µs | ${rows.join(', ')}`,
   );
   await db.close();
   child.send('close');

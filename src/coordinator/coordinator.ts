@@ -76,7 +76,8 @@ export class Coordinator {
     readonly reads: ReadRouter,
     readonly recovery: RecoveryReport,
     private readonly mvccWindowMs: number,
-    private readonly log: LogWriterHandle | null,
+    /** The log writer thread (fsync durability); null with buffered durability. */
+    readonly logWriter: LogWriterHandle | null,
   ) {
     this.live = new LiveHub(oracle, shards, () => this.distribution.map);
   }
@@ -205,6 +206,6 @@ export class Coordinator {
     const deadline = Date.now() + drainMs;
     while (this.oracle.inflightCount > this.commits.unapplied && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     await Promise.all(this.shards.map((s) => s.close()));
-    await this.log?.close();
+    await this.logWriter?.close();
   }
 }

@@ -9,6 +9,7 @@ import { Piscina } from 'piscina';
 import { TxnError } from '../errors.js';
 import { LOG_SHARED_BYTES, type GatewayPortMessage, type LogReplies, type ShardEvent, type ShardInit, type ShardReply, type ShardRequest } from '../shard/interface.js';
 import { decodeReplies, RequestOutbox, type ShardMessage } from '../shard/wire.js';
+import type { LogWriterReady } from '../shard/log-writer.js';
 
 type Outgoing = ShardRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 
@@ -33,13 +34,18 @@ export class LogWriterHandle {
   private closed = false;
   /** Shard handles by shard id: the log writer answers one-phase commits itself (LogReplies). */
   private readonly handles: ShardHandle[] = [];
+  /** The thread's id in /proc (per-thread CPU in /v1/status); null off Linux. */
+  tid: number | null = null;
   private constructor(private readonly worker: Worker) {}
 
   static async start(dbHandle: bigint, onFatal: (err: Error) => void): Promise<LogWriterHandle> {
     const worker = new Worker(new URL(workerFile('log-writer')), { workerData: { dbHandle }, name: 'txkv-log-writer' });
     const h = new LogWriterHandle(worker);
     await new Promise<void>((resolve, reject) => {
-      worker.once('message', () => resolve());
+      worker.once('message', (m: LogWriterReady) => {
+        h.tid = m.tid;
+        resolve();
+      });
       worker.once('error', reject);
     });
     worker.on('message', (m: LogReplies) => {

@@ -82,7 +82,7 @@ export interface DistributionView extends DistributionCounters {
 
 type MetricFactory = (name: string, help: string, labelNames: string[], fill: (set: (labels: Record<string, string | number>, v: number) => void) => void) => void;
 
-/** One thread of the server: its name (main, gateway-N, shard-N), id in /proc and CPU time (ms); gateway threads also count frames and requests. */
+/** One thread of the server: its name (main, gateway-N, shard-N, log-writer), id in /proc and CPU time (ms); gateway threads also count frames and requests. */
 export interface ThreadCpu {
   name: string;
   tid: number | null;
@@ -125,7 +125,7 @@ export interface ServerSources {
   rocksProperty(name: string): string | undefined;
   /** Counted keys and bytes per shard (census.ts), when the server runs a census. */
   census?: () => ShardCensus[];
-  /** The server's threads and their CPU time (main, gateway threads, shards). */
+  /** The server's threads and their CPU time (main, gateway threads, shards, the log writer). */
   threads?: () => ThreadCpu[];
   /** Gateway admission counters, when the gateway has them. */
   admission?: () => { bufferedBytes: number; peakBufferedBytes: number; refused: number };

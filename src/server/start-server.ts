@@ -52,6 +52,8 @@ function threadsCpu(c: Coordinator, g: { threadStats(): GatewayThreadStats[] }):
   const out: ThreadCpu[] = [{ name: 'main', tid: mainTid, cpuMs: threadCpuMs(mainTid) }];
   for (const t of g.threadStats()) out.push({ name: `gateway-${t.thread}`, tid: t.tid, cpuMs: t.cpuMs, frames: t.frames, requests: t.requests });
   for (const s of c.shards) out.push({ name: `shard-${s.shardId}`, tid: s.tid, cpuMs: threadCpuMs(s.tid) });
+  // fsync durability: the thread that writes and fsyncs every shard's batches (w1's busiest)
+  if (c.logWriter) out.push({ name: 'log-writer', tid: c.logWriter.tid, cpuMs: threadCpuMs(c.logWriter.tid) });
   return out;
 }
 

@@ -16,6 +16,7 @@
 // which answers its commits as before.
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { crashProcess } from '../failpoints/failpoints.js';
+import { threadId } from '../metrics/thread-cpu.js';
 import { LOG_DONE, LOG_WAKE, type LogReplies } from './interface.js';
 import { GroupWriter, type PackedOps } from './storage.js';
 
@@ -37,6 +38,13 @@ export interface LogWritten {
   woken?: true;
 }
 
+
+/** The log writer's first message to the coordinator. */
+export interface LogWriterReady {
+  ready: true;
+  /** The thread's id in /proc; null off Linux. */
+  tid: number | null;
+}
 
 export interface LogWriterInit {
   dbHandle: bigint;
@@ -118,7 +126,8 @@ async function main(): Promise<void> {
       }
     });
   });
-  parentPort!.postMessage('ready');
+  // the thread's id in /proc: its CPU appears in /v1/status `threads` (and the benchmark's per-thread CPU)
+  parentPort!.postMessage({ ready: true, tid: threadId() } satisfies LogWriterReady);
 }
 
 void main();

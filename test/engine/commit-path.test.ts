@@ -81,6 +81,28 @@ describe('single-shard commits: the log writer answers them', () => {
     expect(sum(after, 'logWakes') - sum(before, 'logWakes')).toBeGreaterThan(0);
   });
 
+  it('the log writer thread is in /v1/status threads, with the CPU of the writes and fsyncs', { timeout: 60_000 }, async () => {
+    type Thread = { name: string; tid: number | null; cpuMs: number | null };
+    const threads = async (): Promise<Thread[]> =>
+      ((await (await fetch(`${s.server.url.replace(/^ws/, 'http')}/v1/status`)).json()) as { threads: Thread[] }).threads;
+    const before = (await threads()).find((t) => t.name === 'log-writer');
+    expect(before, 'a log-writer row (fsync durability)').toBeDefined();
+    if (process.platform !== 'linux') return;
+    const all = await threads();
+    // a thread of its own: not the main thread's or a shard's id
+    expect(before!.tid).toBeGreaterThan(0);
+    expect(all.filter((t) => t.tid === before!.tid).map((t) => t.name)).toEqual(['log-writer']);
+    for (let i = 0; i < 60; i++) {
+      const tx = s.db.createTransaction();
+      tx.set(`a/cpu/${i}`, 'x');
+      await tx.commit();
+    }
+    const after = (await threads()).find((t) => t.name === 'log-writer')!;
+    // 60 fsync'd writes cost it CPU (clock ticks of 10 ms: > 0 once it ran about that long)
+    expect(after.cpuMs!).toBeGreaterThanOrEqual(before!.cpuMs!);
+    expect(after.cpuMs!).toBeGreaterThan(0);
+  });
+
   it('a cross-shard commit still goes through its shards (no direct answer for two-phase parts)', { timeout: 60_000 }, async () => {
     const before = await stats();
     const tx = s.db.createTransaction();
