@@ -69,9 +69,9 @@ describe('gateway threads', () => {
       expect(after.transactions.committed - before.transactions.committed).toBe(1);
       // nothing stays held in the shared budget once every reply is sent
       expect(after.admission.bufferedBytes).toBe(0);
-      // per-thread CPU: main, both gateway threads and every shard (Linux)
+      // per-thread CPU: main, both gateway threads, every shard and the log writer (fsync durability; Linux)
       if (process.platform === 'linux') {
-        expect(after.threads.map((x) => x.name)).toEqual(['main', 'gateway-0', 'gateway-1', 'shard-0', 'shard-1', 'shard-2', 'shard-3']);
+        expect(after.threads.map((x) => x.name)).toEqual(['main', 'gateway-0', 'gateway-1', 'shard-0', 'shard-1', 'shard-2', 'shard-3', 'log-writer']);
         for (const x of after.threads) expect(x.cpuMs, x.name).toBeGreaterThanOrEqual(0);
       }
     } finally {
