@@ -1,0 +1,55 @@
+// Where latency at half of peak goes: one txkv server (its own process, as in compare.js),
+// w10 or m90 at full speed for the peak, then paced at half of it while /v1/metrics.json is
+// read every second (server commit latency, main-thread event-loop lag, WAL write time,
+// shard utilisation, distribution events). Session tool for issue 12's half-peak target.
+//   node dist/bench/tail-probe.js --workload w10 [--distribution off] [--root DIR] [--seconds 8]
+import { parseArgs } from 'node:util';
+import { createAdapter } from './adapters/index.js';
+import { benchSplitPoints } from './data.js';
+import { startTxkv } from './peers.js';
+import { runSuite } from './suite.js';
+import { workloadByName } from './workloads/index.js';
+
+const a = parseArgs({
+  options: {
+    workload: { type: 'string', default: 'w10' },
+    distribution: { type: 'string', default: 'on' },
+    root: { type: 'string' },
+    seconds: { type: 'string', default: '8' },
+    shards: { type: 'string', default: '2' },
+    rate: { type: 'string' },
+    procs: { type: 'string', default: '1' },
+  },
+}).values;
+
+const rows = 100_000;
+const shards = Number(a.shards);
+const started = await startTxkv(shards, benchSplitPoints(rows, shards), a.root, 'txkv', { enabled: a.distribution !== 'off' });
+if (!started.ok) throw new Error(started.reason);
+const peer = started.peer;
+const endpoint = (peer.spec as { endpoint: string }).endpoint;
+const http = endpoint.replace(/^ws/, 'http');
+const workload = workloadByName(a.workload!);
+const common = { workload, clients: 100, warmupSeconds: 1, rows, seed: 1, verify: false, procs: Number(a.procs), progress: false };
+try {
+  let rate = a.rate ? Number(a.rate) : 0;
+  const peak = await runSuite(await createAdapter(peer.spec), peer.spec, { ...common, seconds: 5, load: true });
+  if (!rate) rate = Math.round(peak.txPerSec / 2);
+  console.log(`peak ${Math.round(peak.txPerSec)} tx/s p50 ${peak.p50Ms} p99 ${peak.p99Ms}; pacing at ${rate}`);
+  const status0 = (await (await fetch(http + '/v1/status')).json()) as { distribution?: { splits: number; moves: number; merges: number } };
+  const t0 = Date.now();
+  const half = await runSuite(await createAdapter(peer.spec), peer.spec, { ...common, seconds: Number(a.seconds), load: false, ratePerSec: rate });
+  const series = (await (await fetch(http + '/v1/metrics.json')).json()) as { points: Record<string, unknown>[] };
+  const status1 = (await (await fetch(http + '/v1/status')).json()) as { distribution?: { splits: number; moves: number; merges: number } };
+  console.log(`half: ${Math.round(half.txPerSec)} tx/s p50 ${half.p50Ms} p95 ${half.p95Ms} p99 ${half.p99Ms} max ${half.maxMs}`);
+  console.log(`distribution before ${JSON.stringify(status0.distribution && { s: status0.distribution.splits, m: status0.distribution.moves, g: status0.distribution.merges })} after ${JSON.stringify(status1.distribution && { s: status1.distribution.splits, m: status1.distribution.moves, g: status1.distribution.merges })}`);
+  for (const p of series.points) {
+    if ((p.t as number) < t0) continue;
+    const c = p.commitLatencyMs as { p50: number; p99: number };
+    console.log(
+      `  commits/s ${p.committedPerSec} srv p50 ${c.p50} p99 ${c.p99} | loop p99 ${p.eventLoopLagP99Ms} max ${p.eventLoopLagMaxMs} | wal ${p.walWriteMs} ms ${p.walWritesPerSec}/s fsync ${p.fsyncsPerSec}/s | shard util ${JSON.stringify(p.shardUtilization)} cpu ${p.cpuPercent}%`,
+    );
+  }
+} finally {
+  await peer.stop();
+}
