@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { AdapterSpec } from './adapter.js';
 import { createAdapter } from './adapters/index.js';
+import { readCommitBuckets, serverLatency, type CommitBuckets } from './server-latency.js';
 import { LoopbackCluster, HAVE_ETCD } from './cluster.js';
 import { benchSplitPoints } from './data.js';
 import { shardCount } from '../src/config/server-config.js';
@@ -281,18 +282,23 @@ async function runOne(live: LiveSystem, name: string, o: CompareOptions, ratePer
   const endpoint = live.spec.system === 'txkv' && !live.cluster ? live.spec.endpoint : null;
   let threads0: Promise<ThreadSample | null> | undefined;
   let threads1: Promise<ThreadSample | null> | undefined;
+  const httpBase = endpoint ? endpoint.replace(/^ws/, 'http') : null;
+  let commits0: Promise<CommitBuckets | null> | undefined;
+  let commits1: Promise<CommitBuckets | null> | undefined;
   const onLoadStart = pids
     ? (): void => {
         timers.push(
           setTimeout(() => {
             cpu0 = processCpuMicros(pids());
             if (endpoint) threads0 = sampleThreads(endpoint);
+            if (httpBase) commits0 = readCommitBuckets(httpBase);
           }, o.warmup * 1000),
         );
         timers.push(
           setTimeout(() => {
             cpu1 = processCpuMicros(pids());
             if (endpoint) threads1 = sampleThreads(endpoint);
+            if (httpBase) commits1 = readCommitBuckets(httpBase);
           }, (o.warmup + o.seconds) * 1000),
         );
       }
@@ -317,6 +323,8 @@ async function runOne(live: LiveSystem, name: string, o: CompareOptions, ratePer
     if (cpu0 !== undefined && cpu1 !== undefined && report.ops > 0) report.serverCpuUsPerOp = Math.round(((cpu1 - cpu0) / report.ops) * 10) / 10;
     const [t0, t1] = await Promise.all([threads0, threads1]);
     if (t0 && t1) report.threadCpu = threadCpu(t0, t1);
+    const [c0, c1] = await Promise.all([commits0, commits1]);
+    if (httpBase && c0 && c1) report.serverLatency = await serverLatency(httpBase, c0, c1);
     return report;
   } catch (err) {
     const message = (err as Error).message.split('\n')[0] ?? String(err);
@@ -526,12 +534,22 @@ export function renderMarkdown(date: string, o: CompareOptions, runs: SystemRun[
     lines.push('## txkv latency at half of its peak (same run)');
     lines.push('');
     lines.push('The clients paced to half the throughput measured above (open loop; latency counts from each');
-    lines.push("transaction's intended start, so queueing in the generator counts too). Issue 4 asks for a server");
-    lines.push('p99 commit latency under 5 ms at half of peak; this is the client-side latency, generator included.');
+    lines.push("transaction's intended start, so queueing in the generator counts too). Issue 12 asks for a");
+    lines.push('p99 commit latency under 5 ms at half of peak. "client" columns: the generator\'s latency;');
+    lines.push('"server": the gateway\'s commit histogram over the same window (request in to reply out, /metrics');
+    lines.push('txkv_commit_latency_seconds, interpolated inside its buckets; "<= 5 ms" is exact, 5 ms is a bound),');
+    lines.push('and the main thread\'s event-loop lag (largest per-second p99 / max, monitorEventLoopDelay at 10 ms');
+    lines.push('resolution, which it includes: an idle loop shows ~10 ms).');
     lines.push('');
-    lines.push('| server | workload | target tx/s | achieved tx/s | p50 ms | p95 ms | p99 ms | max ms |');
-    lines.push('|---|---|---:|---:|---:|---:|---:|---:|');
-    for (const r of halfPeak) lines.push(`| ${r.server} | ${r.workload} | ${fmt(r.targetTxPerSec ?? 0)} | ${fmt(r.txPerSec)} | ${fmtMs(r.p50Ms)} | ${fmtMs(r.p95Ms)} | ${fmtMs(r.p99Ms)} | ${fmtMs(r.maxMs)} |`);
+    lines.push('| server | workload | target tx/s | achieved tx/s | client p50 ms | p95 ms | p99 ms | max ms | server p50 ms | server p99 ms | server <= 5 ms | main loop lag p99 / max ms |');
+    lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const r of halfPeak) {
+      const sl = r.serverLatency;
+      const srv = sl
+        ? `${sl.p50Ms === null ? '-' : fmtMs(sl.p50Ms)} | ${sl.p99Ms === null ? '-' : fmtMs(sl.p99Ms)} | ${sl.within5Ms === null ? '-' : `${(sl.within5Ms * 100).toFixed(2)} %`} | ${sl.loopLagP99Ms === null ? '-' : `${sl.loopLagP99Ms} / ${sl.loopLagMaxMs}`}`
+        : '- | - | - | -';
+      lines.push(`| ${r.server} | ${r.workload} | ${fmt(r.targetTxPerSec ?? 0)} | ${fmt(r.txPerSec)} | ${fmtMs(r.p50Ms)} | ${fmtMs(r.p95Ms)} | ${fmtMs(r.p99Ms)} | ${fmtMs(r.maxMs)} | ${srv} |`);
+    }
     lines.push('');
   }
   const httpRun = runs.find((r) => r.http || r.httpError);

@@ -2,6 +2,7 @@
 // Shared by cli.ts, compare.ts and the smoke test. Main thread of the calling process.
 
 import type { Adapter, AdapterSpec } from './adapter.js';
+import type { ServerLatency } from './server-latency.js';
 import { runLoad, summarize, type BenchReport } from './generator.js';
 import { checkMetaNamespace, type MetaCheck } from './workloads/meta.js';
 import type { Workload } from './workloads/workload.js';
@@ -45,6 +46,8 @@ export type SuiteReport = BenchReport & {
   /** Which setting of the system this run measured (compare.ts --gateway-threads). */
   variant?: string;
   threadCpu?: ThreadCpuReport;
+  /** txkv: the server's own commit latency and main-thread event-loop lag over the measured window (compare.ts, bench/server-latency.ts). */
+  serverLatency?: ServerLatency;
 };
 
 function logLine(progress: boolean, line: string): void {

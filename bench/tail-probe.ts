@@ -3,7 +3,13 @@
 // read every second (server commit latency, main-thread event-loop lag, WAL write time,
 // shard utilisation, distribution events). Session tool for issue 12's half-peak target.
 //   node dist/bench/tail-probe.js --workload w10 [--distribution off] [--root DIR] [--seconds 8]
+import { fork, spawn } from 'node:child_process';
+import { mkdtempSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import type { AdapterSpec } from './adapter.js';
 import { createAdapter } from './adapters/index.js';
 import { benchSplitPoints } from './data.js';
 import { startTxkv } from './peers.js';
@@ -19,14 +25,40 @@ const a = parseArgs({
     shards: { type: 'string', default: '2' },
     rate: { type: 'string' },
     procs: { type: 'string', default: '1' },
+    /** The server's stdout and stderr to this file (with NODE_OPTIONS=--trace-gc: every thread's GC). */
+    'server-log': { type: 'string' },
   },
 }).values;
 
 const rows = 100_000;
 const shards = Number(a.shards);
-const started = await startTxkv(shards, benchSplitPoints(rows, shards), a.root, 'txkv', { enabled: a.distribution !== 'off' });
-if (!started.ok) throw new Error(started.reason);
-const peer = started.peer;
+const peer = a['server-log'] ? await startLogged(a['server-log']) : await (async () => {
+  const started = await startTxkv(shards, benchSplitPoints(rows, shards), a.root, 'txkv', { enabled: a.distribution !== 'off' });
+  if (!started.ok) throw new Error(started.reason);
+  return started.peer;
+})();
+
+/** The server as startTxkv starts it, its output to `file`. */
+async function startLogged(file: string): Promise<{ spec: AdapterSpec; stop(): Promise<void> }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'txkv-probe-'));
+  const fd = openSync(file, 'w');
+  const child = fork(fileURLToPath(new URL('./serve-txkv.js', import.meta.url)), [], { stdio: ['ignore', fd, fd, 'ipc'], execArgv: process.env.TAIL_EXEC_ARGV ? process.env.TAIL_EXEC_ARGV.split(' ') : [] });
+  const url = await new Promise<string>((resolve, reject) => {
+    child.once('message', (m: { url: string }) => resolve(m.url));
+    child.once('exit', (code) => reject(new Error(`server exited ${code}`)));
+    child.send({ dataDir, shards, splitPoints: benchSplitPoints(rows, shards), ...(a.root ? { root: a.root } : {}), distribution: { enabled: a.distribution !== 'off' } });
+  });
+  return {
+    spec: { system: 'txkv', endpoint: url },
+    async stop() {
+      await new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.send('close');
+      });
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
 const endpoint = (peer.spec as { endpoint: string }).endpoint;
 const http = endpoint.replace(/^ws/, 'http');
 const workload = workloadByName(a.workload!);
@@ -35,14 +67,20 @@ try {
   let rate = a.rate ? Number(a.rate) : 0;
   const peak = await runSuite(await createAdapter(peer.spec), peer.spec, { ...common, seconds: 5, load: true });
   if (!rate) rate = Math.round(peak.txPerSec / 2);
-  console.log(`peak ${Math.round(peak.txPerSec)} tx/s p50 ${peak.p50Ms} p99 ${peak.p99Ms}; pacing at ${rate}`);
+  console.log(`${new Date().toISOString()} peak ${Math.round(peak.txPerSec)} tx/s p50 ${peak.p50Ms} p99 ${peak.p99Ms}; pacing at ${rate}`);
   const status0 = (await (await fetch(http + '/v1/status')).json()) as { distribution?: { splits: number; moves: number; merges: number } };
   const t0 = Date.now();
+  // TAIL_DURING: a command run 3 s into the paced window (e.g. perf sched record -a -- sleep 4)
+  const during = process.env.TAIL_DURING;
+  const duringTimer = during ? setTimeout(() => spawn(during, { shell: true, stdio: 'inherit' }), 3000) : null;
   const half = await runSuite(await createAdapter(peer.spec), peer.spec, { ...common, seconds: Number(a.seconds), load: false, ratePerSec: rate });
+  if (duringTimer) clearTimeout(duringTimer);
   const series = (await (await fetch(http + '/v1/metrics.json')).json()) as { points: Record<string, unknown>[] };
   const status1 = (await (await fetch(http + '/v1/status')).json()) as { distribution?: { splits: number; moves: number; merges: number } };
   console.log(`half: ${Math.round(half.txPerSec)} tx/s p50 ${half.p50Ms} p95 ${half.p95Ms} p99 ${half.p99Ms} max ${half.maxMs}`);
   console.log(`distribution before ${JSON.stringify(status0.distribution && { s: status0.distribution.splits, m: status0.distribution.moves, g: status0.distribution.merges })} after ${JSON.stringify(status1.distribution && { s: status1.distribution.splits, m: status1.distribution.moves, g: status1.distribution.merges })}`);
+  const hist = (status1 as { distribution?: { history?: { kind: string; reason: string; detail?: string; at: string; ms: number }[] } }).distribution?.history ?? [];
+  for (const e of hist) console.log(`  ${e.at} ${e.kind} ${e.ms} ms ${e.reason}: ${e.detail ?? ''}`);
   for (const p of series.points) {
     if ((p.t as number) < t0) continue;
     const c = p.commitLatencyMs as { p50: number; p99: number };

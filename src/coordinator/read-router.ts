@@ -156,6 +156,35 @@ export class ReadRouter {
     return { kvs, hasMore: false };
   }
 
+  /**
+   * The census' slice (metrics/census.ts): the rows of `range` at readVersion counted on
+   * their shards, nothing shipped: at most `limit` rows or, past the first, `maxBytes`
+   * key+value bytes. next = where the following slice begins (null: the range is done).
+   */
+  async countRange(readVersion: number, range: KeyRange, limit: number, maxBytes: number): Promise<{ keys: number; bytes: number; next: Uint8Array | null }> {
+    if (readVersion > this.oracle.readableVersion) await this.checkVersion(readVersion);
+    let parts = this.getShardMap().split(range, readVersion);
+    let keys = 0;
+    let bytes = 0;
+    let retries = 0;
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i]!;
+      const r = await this.shards[p.shardId]!.request({ t: 'count', readVersion, begin: p.begin, end: p.end, limit: limit - keys, maxBytes: Math.max(maxBytes - bytes, 1) });
+      if ('error' in r && r.staleMap !== undefined && retries++ < STALE_RETRIES) {
+        parts = this.getShardMap().split({ begin: p.begin, end: range.end }, readVersion);
+        i = -1;
+        continue;
+      }
+      if ('error' in r) throw TxnError.fromWire(r.error);
+      if (!('count' in r)) throw new Error(`shard ${p.shardId}: unexpected reply to count`);
+      keys += r.count.keys;
+      bytes += r.count.bytes;
+      if (r.count.next !== null) return { keys, bytes, next: r.count.next };
+      if (keys >= limit || bytes >= maxBytes) return { keys, bytes, next: i + 1 < parts.length ? parts[i + 1]!.begin : null };
+    }
+    return { keys, bytes, next: null };
+  }
+
   /** Whether any of the remaining shard parts holds a row (so hasMore is exact, not a guess). */
   private async anyRow(readVersion: number, parts: { shardId: number; begin: Uint8Array; end: Uint8Array }[], reverse: boolean, attempt = 0): Promise<boolean> {
     for (const p of parts) {

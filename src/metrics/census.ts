@@ -4,11 +4,19 @@
 // column family only (binding.cc db_get_property calls DB::GetProperty(property)
 // without a column handle) and has no GetApproximateSizes or live-file listing, so
 // rocksdb.estimate-num-keys and friends cannot be asked per shard (each shard is a
-// column family). Instead a background census pages through every shard's key range
-// with ordinary range reads at fresh read versions (1,000 rows a page, one page every
-// PAGE_INTERVAL_MS, so it takes a small, bounded share of the shards' time) and counts
-// rows and key+value bytes. The figures are exact as of the last complete pass
-// (`at`), not a snapshot at one version; the pass in progress is reported apart.
+// column family). Instead a background census walks every shard's key range at fresh
+// read versions and counts rows and key+value bytes. The figures are exact as of the last
+// complete pass (`at`), not a snapshot at one version; the pass in progress is reported apart.
+//
+// How it stays cheap: each step is a slice counted on the shard itself (ReadRouter.countRange,
+// shard CountRequest: the same rows a range read would return, summed there, nothing
+// shipped to this thread), of at most SLICE_ROWS rows or SLICE_BYTES bytes, one slice every
+// SLICE_INTERVAL_MS. A slice holds its shard's thread (every commit and read of that shard
+// waits behind it), so slices are small: 1,000-row pages read and shipped to the main thread
+// took 5-10 ms of shard time each (wall; up to 23 ms at half of peak w10) and every commit
+// on that shard waited behind them (issue 12). Counting 1,000 rows of 8 KB on the shard
+// still took 9 ms of its CPU (test/engine/census-slices.test.ts); a slice takes well under 1.
+// The pace (10,000 rows/s) is what it was with pages: a pass over 100,000 rows takes ~10 s.
 import { keyFromString, keyString } from '../keys/bytes.js';
 
 const rangeId = (begin: string, end: string | null): string => `${begin}\u0000${end ?? ''}`;
@@ -18,7 +26,7 @@ export interface CensusSource {
   shardMap: { shards: readonly { shardId: number; begin: string; end: string | null }[] };
   reads: {
     readVersion(): number;
-    getRange(readVersion: number, range: { begin: Uint8Array; end: Uint8Array }, limit: number, reverse: boolean): Promise<{ kvs: Uint8Array[]; hasMore: boolean }>;
+    countRange(readVersion: number, range: { begin: Uint8Array; end: Uint8Array }, limit: number, maxBytes: number): Promise<{ keys: number; bytes: number; next: Uint8Array | null }>;
   };
 }
 
@@ -30,7 +38,7 @@ export interface RangeCensus {
   owner: number;
   keys: number;
   bytes: number;
-  /** A key that cuts the range's bytes about in half (to the nearest page of PAGE_ROWS rows), or null (one page or less). */
+  /** A key that cuts the range's bytes about in half (to the nearest slice), or null (one slice or less). */
   middle: string | null;
   at: number;
 }
@@ -45,12 +53,12 @@ export interface ShardCensus {
   at: number | null;
 }
 
-const PAGE_ROWS = 1000;
-// 100, not 20: at 20 ms the census took 20-25 % of every shard thread's busy time under
-// m90 with 100,000 rows (bench/profile.ts, bench/results/profiles-2026-11-29.md), and
-// with 1,000,000 rows it never paused (40,000 rows/s scanned and shipped to the main
-// thread). A pass over 100,000 rows now takes ~10 s, over 1,000,000 rows ~100 s.
-const PAGE_INTERVAL_MS = 100;
+/** Rows per slice at most (a slice of 200 rows of 100 bytes takes well under a millisecond of shard CPU). */
+export const SLICE_ROWS = 200;
+/** Key+value bytes per slice at most (past its first row): big values make short slices. */
+export const SLICE_BYTES = 64 * 1024;
+/** Pause between two slices: 200 rows every 20 ms, the 10,000 rows/s of the former 1,000-row pages every 100 ms. */
+const SLICE_INTERVAL_MS = 20;
 /** Pause between passes, unless the constructor is given another (distribution.censusIntervalMs). */
 const PASS_INTERVAL_MS = 5000;
 const END = new Uint8Array([0xff, 0xff, 0xff, 0xff]);
@@ -122,19 +130,17 @@ export class Census {
         const end = s.end === null ? END : keyFromString(s.end);
         let keys = 0;
         let bytes = 0;
-        /** [first key after the page, bytes before it] of every page boundary. */
+        /** [first key after the slice, bytes before it] of every slice boundary. */
         const cuts: [Uint8Array, number][] = [];
         for (;;) {
           if (this.stopped) return;
-          const r = await this.c.reads.getRange(this.c.reads.readVersion(), { begin, end }, PAGE_ROWS, false);
-          for (let i = 0; i < r.kvs.length; i++) bytes += r.kvs[i]!.length;
-          keys += r.kvs.length / 2;
-          if (!r.hasMore || r.kvs.length === 0) break;
-          const last = r.kvs[r.kvs.length - 2]!;
-          begin = new Uint8Array(last.length + 1);
-          begin.set(last);
+          const r = await this.c.reads.countRange(this.c.reads.readVersion(), { begin, end }, SLICE_ROWS, SLICE_BYTES);
+          keys += r.keys;
+          bytes += r.bytes;
+          if (r.next === null) break;
+          begin = r.next;
           cuts.push([begin, bytes]);
-          await this.sleep(PAGE_INTERVAL_MS);
+          await this.sleep(SLICE_INTERVAL_MS);
         }
         let middle: string | null = null;
         let best = Infinity;

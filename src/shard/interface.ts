@@ -125,6 +125,22 @@ export interface RangeRequest {
   maxBytes: number;
 }
 
+/**
+ * The census' slice (metrics/census.ts): the rows of [begin, end) a range read at
+ * readVersion would return, counted on the shard without shipping them: at most `limit`
+ * rows or (past the first) `maxBytes` key+value bytes, so one slice holds the shard
+ * thread briefly. Reply: `count`.
+ */
+export interface CountRequest {
+  t: 'count';
+  id: number;
+  readVersion: number;
+  begin: Uint8Array;
+  end: Uint8Array;
+  limit: number;
+  maxBytes: number;
+}
+
 /** One-phase commit: the transaction touches only this shard. */
 export interface CommitRequest {
   t: 'commit';
@@ -332,6 +348,7 @@ export type ShardRequest =
   | DropRangeRequest
   | GetsRequest
   | RangeRequest
+  | CountRequest
   | CommitRequest
   | PrepareRequest
   | DecideRequest
@@ -352,6 +369,12 @@ export type ShardReply =
   | { id: number; values: PackedBytes; errors: (WireError | null)[] | null }
   /** Reply to RangeRequest: keys and values alternating [k0, v0, k1, v1, ...]. */
   | { id: number; kvs: PackedBytes; more: boolean }
+  /**
+   * Reply to CountRequest: rows and key+value bytes counted; next = the first key not
+   * counted (null: the range ended); cpuMs = the shard thread's CPU time for the slice
+   * (null where the platform does not say).
+   */
+  | { id: number; count: { keys: number; bytes: number; next: Uint8Array | null; cpuMs: number | null } }
   | { id: number; ok: true; busy?: boolean }
   | { id: number; stats: ShardStats }
   /** Reply to LoadRequest: mapVersion = the map the shard's ranges come from. */

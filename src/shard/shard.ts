@@ -23,6 +23,7 @@ import {
   unpackMutations,
   type ChunkRequest,
   type CommitRequest,
+  type CountRequest,
   type MapRequest,
   type PackedMutations,
   type DecideRequest,
@@ -40,6 +41,10 @@ import { encodeTombstone, markKey, netEffect, pointValue, tombstoneApplyOps, tom
 import { WriteOps, type ShardStorage } from './storage.js';
 import { RangeLoad } from './range-load.js';
 import { RowCache } from './row-cache.js';
+import { threadCpuMs } from './thread-cpu.js';
+
+/** A census slice above this much CPU (ms) counts as slow (counters.censusSlowSlices): it held the shard's commits that long. */
+const CENSUS_SLOW_SLICE_MS = 2;
 
 interface Queued extends PendingWrites {
   commitVersion: number;
@@ -99,7 +104,7 @@ export class Shard {
   private readonly forgets: Uint8Array[] = [];
   private readonly dueTombstones: Tombstone[] = [];
   /** Reads waiting for commits at or below their version that this shard still applies (mustWait). */
-  private parked: (GetsRequest | RangeRequest | ChunkRequest)[] = [];
+  private parked: (GetsRequest | RangeRequest | CountRequest | ChunkRequest)[] = [];
   /** The batch being written (at the log writer), between beginApply and endApply. */
   private writing: BatchView | null = null;
   /** Lowest commit version of the batch being written (Infinity: none). */
@@ -109,7 +114,7 @@ export class Shard {
   /** Rows as RocksDB holds them, for point reads and before-images (row-cache.ts). */
   readonly rows: RowCache;
   /** walWrites/walMs: batches written to the WAL (with fsync under fsync durability) and the time those writes took, queueing at the log writer included. */
-  readonly counters = { reads: 0, commits: 0, conflicts: 0, fsyncs: 0, batches: 0, busyMs: 0, walWrites: 0, walMs: 0, directBatches: 0, logWakes: 0 };
+  readonly counters = { reads: 0, commits: 0, conflicts: 0, fsyncs: 0, batches: 0, busyMs: 0, walWrites: 0, walMs: 0, directBatches: 0, logWakes: 0, censusSlices: 0, censusCpuMs: 0, censusCpuMaxMs: 0, censusSlowSlices: 0 };
 
   /** One batch's WAL write (and fsync) finished after `ms`. */
   walWritten(ms: number): void {
@@ -209,6 +214,13 @@ export class Shard {
             return;
           }
           replies.push(this.range(req));
+          return;
+        case 'count':
+          if (this.mustWait(req.readVersion)) {
+            this.parked.push(req);
+            return;
+          }
+          replies.push(this.count(req));
           return;
         case 'commit':
           this.enqueue(req, 'ready', replies);
@@ -498,13 +510,48 @@ export class Shard {
    * `maxBytes`; `more` says whether rows remain in this shard's part of the range.
    */
   private range(req: RangeRequest): ShardReply {
+    const r = this.rangeRows(req);
+    return { id: req.id, kvs: packBytes(r.out), more: r.more };
+  }
+
+  /**
+   * The census' slice: what range() would return, counted here instead of shipped (no
+   * copy to the main thread, no load counted). Its CPU time is measured (counters
+   * censusCpuMs, censusCpuMaxMs, censusSlowSlices) because a slice holds every commit and read of the shard.
+   */
+  private count(req: CountRequest): ShardReply {
+    const cpu0 = threadCpuMs();
     this.checkReadable(req.readVersion);
-    if (this.served !== null) {
+    if (this.served !== null) this.checkServed(keyString(req.begin), keyString(req.end), req.readVersion);
+    const r = this.rangeRows({ t: 'range', id: req.id, readVersion: req.readVersion, begin: req.begin, end: req.end, limit: req.limit, reverse: false, maxBytes: req.maxBytes }, false);
+    let bytes = 0;
+    for (let i = 0; i < r.out.length; i++) bytes += r.out[i]!.length;
+    let next: Uint8Array | null = null;
+    if (r.more) {
+      const last = r.out[r.out.length - 2]!;
+      next = new Uint8Array(last.length + 1);
+      next.set(last);
+    }
+    const cpu1 = threadCpuMs();
+    const cpuMs = cpu0 === null || cpu1 === null ? null : cpu1 - cpu0;
+    this.counters.censusSlices++;
+    if (cpuMs !== null) {
+      this.counters.censusCpuMs += cpuMs;
+      if (cpuMs > this.counters.censusCpuMaxMs) this.counters.censusCpuMaxMs = cpuMs;
+      if (cpuMs > CENSUS_SLOW_SLICE_MS) this.counters.censusSlowSlices++;
+    }
+    return { id: req.id, count: { keys: r.out.length / 2, bytes, next, cpuMs } };
+  }
+
+  /** range()'s rows, flat [k0, v0, ...]; more = rows remain past them. `counted`: a client's read (the shard's read counter and load). */
+  private rangeRows(req: RangeRequest, counted = true): { out: Uint8Array[]; more: boolean } {
+    this.checkReadable(req.readVersion);
+    if (this.served !== null && counted) {
       const b = keyString(req.begin);
       this.checkServed(b, keyString(req.end), req.readVersion);
       this.load.read(b);
     }
-    this.counters.reads++;
+    if (counted) this.counters.reads++;
     const { readVersion, limit, reverse } = req;
     const w = this.window;
     const historical = readVersion < w.newestVersion;
@@ -530,9 +577,7 @@ export class Shard {
       for (;;) {
         const br = row.done ? null : row.value;
         if (!br && !ov) break;
-        if (rows >= limit || (rows > 0 && bytes >= req.maxBytes)) {
-          return { id: req.id, kvs: packBytes(out), more: true };
-        }
+        if (rows >= limit || (rows > 0 && bytes >= req.maxBytes)) return { out, more: true };
         let takeOverlay: boolean;
         if (!br) takeOverlay = true;
         else if (!ov) takeOverlay = false;
@@ -552,7 +597,7 @@ export class Shard {
         }
         rows++;
       }
-      return { id: req.id, kvs: packBytes(out), more: false };
+      return { out, more: false };
     } finally {
       base.return(undefined);
     }
