@@ -33,7 +33,7 @@ export interface ShardCounters {
   directBatches?: number;
   /** Of those, batches whose end woke the shard because commits or reads waited behind them. */
   logWakes?: number;
-  /** The census' slices counted on this shard (metrics/census.ts), their CPU time in total and the largest one's (ms; 0 where the platform does not say), and how many took over 2 ms of CPU. */
+  /** The census' slices counted on this shard (metrics/census.ts), their CPU time in total and the largest one's (ms; 0 where the platform does not say), and how many took over 5 ms of CPU. */
   censusSlices?: number;
   censusCpuMs?: number;
   censusCpuMaxMs?: number;
