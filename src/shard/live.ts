@@ -8,7 +8,7 @@
 // log of each commit's resulting changes kept for the MVCC window (pruned with it), so
 // a subscription may start at any version the window holds.
 import { keyString } from '../keys/bytes.js';
-import { MutationKind, mutationKey, packMutations, type ChangeRecord, type ShardMutation, type ShardReply } from './interface.js';
+import { MutationKind, mutationKey, packBytes, packMutations, unpackBytes, type ChangeRecord, type PackedMutations, type ShardMutation, type ShardReply } from './interface.js';
 
 interface Watch {
   watchId: number;
@@ -30,13 +30,32 @@ function sameValue(w: Watch, v: Uint8Array | null): boolean {
   return true;
 }
 
+/**
+ * One commit's resulting changes in the feed log: mutations [from, to) of its batch's
+ * packed changes. The changes of a batch's commits are packed into one buffer when the
+ * batch is built (seal): the log lives as long as the window (5 s), and objects and
+ * views per written key kept that long were copied by two scavenges each and kept every
+ * request buffer alive (under w10, the shard threads' GC cost).
+ */
+interface LogEntry {
+  version: number;
+  /** Null until the batch is sealed, and again once pruned. */
+  batch: PackedMutations | null;
+  from: number;
+  to: number;
+}
+
 export class ShardLive {
   private readonly watches = new Map<string, Watch[]>();
   private watchCount = 0;
   private readonly subs = new Map<number, [string, string]>();
   /** Resulting changes of every commit the window holds, oldest first (from logHead on). */
-  private log: { version: number; ms: ShardMutation[] }[] = [];
+  private log: LogEntry[] = [];
   private logHead = 0;
+  /** Changes of the batch being built, packed into one buffer by seal(). */
+  private pendingKinds: number[] = [];
+  private pendingParts: Uint8Array[] = [];
+  private pendingEntries: LogEntry[] = [];
   /** Results of the batch being applied, sent at endApply. */
   private fired: { version: number; watchIds: number[] }[] = [];
   private records: ChangeRecord[] = [];
@@ -87,11 +106,18 @@ export class ShardLive {
    * apply.ts netEffect), `view` giving each key's value after it.
    */
   commit(version: number, ranges: readonly [Uint8Array, Uint8Array][], points: readonly ShardMutation[], view: ValueView): void {
-    const ms: ShardMutation[] = [];
+    const kinds = this.pendingKinds;
+    const parts = this.pendingParts;
+    const from = kinds.length;
+    const subscribed = this.subs.size > 0;
+    const mine: ShardMutation[] = [];
     const rangeStrs: [string, string][] = [];
     for (const [b, e] of ranges) {
-      rangeStrs.push([keyString(b), keyString(e)]);
-      ms.push({ kind: MutationKind.ClearRange, key: b, param: e });
+      const range: [string, string] = [keyString(b), keyString(e)];
+      rangeStrs.push(range);
+      kinds.push(MutationKind.ClearRange);
+      parts.push(b, e);
+      if (subscribed && this.subscribedRange(range[0], range[1])) mine.push({ kind: MutationKind.ClearRange, key: b, param: e });
     }
     const seen = new Set<string>();
     for (const m of points) {
@@ -100,16 +126,27 @@ export class ShardLive {
       seen.add(s);
       const v = view.get(s);
       if (v === null && rangeStrs.some(([b, e]) => s >= b && s < e)) continue;
-      ms.push(v === null ? { kind: MutationKind.Clear, key: m.key, param: EMPTY } : { kind: MutationKind.Set, key: m.key, param: v });
+      kinds.push(v === null ? MutationKind.Clear : MutationKind.Set);
+      parts.push(m.key, v ?? EMPTY);
+      if (subscribed && this.subscribed(s)) mine.push(v === null ? { kind: MutationKind.Clear, key: m.key, param: EMPTY } : { kind: MutationKind.Set, key: m.key, param: v });
     }
-    if (ms.length > 0) this.log.push({ version, ms });
+    if (kinds.length > from) {
+      const entry: LogEntry = { version, batch: null, from, to: kinds.length };
+      this.log.push(entry);
+      this.pendingEntries.push(entry);
+    }
     if (this.watchCount > 0) this.fire(version, seen, rangeStrs, view);
-    if (this.subs.size > 0 && ms.length > 0) {
-      const mine = ms.filter((m) =>
-        m.kind === MutationKind.ClearRange ? this.subscribedRange(keyString(m.key), keyString(m.param)) : this.subscribed(keyString(m.key)),
-      );
-      if (mine.length > 0) this.records.push({ version, mutations: packMutations(mine) });
-    }
+    if (mine.length > 0) this.records.push({ version, mutations: packMutations(mine) });
+  }
+
+  /** The batch is built: its commits' changes become one packed buffer in the log (Shard.beginApply). */
+  seal(): void {
+    if (this.pendingEntries.length === 0) return;
+    const batch: PackedMutations = { kinds: Uint8Array.from(this.pendingKinds), bytes: packBytes(this.pendingParts) };
+    for (const e of this.pendingEntries) e.batch = batch;
+    this.pendingKinds = [];
+    this.pendingParts = [];
+    this.pendingEntries = [];
   }
 
   private fire(version: number, points: Set<string>, ranges: [string, string][], view: ValueView): void {
@@ -159,11 +196,13 @@ export class ShardLive {
 
   /** The window slid: changes of versions <= horizon are no longer kept. */
   prune(horizon: number): void {
+    this.seal();
     while (this.logHead < this.log.length && this.log[this.logHead]!.version <= horizon) {
-      // drop the entry's keys and values now: the slot itself goes at the next compaction
-      // below, which may be 1,024 commits away (with 100 KB values, hundreds of MB held:
-      // the soak's memory growth after watches landed)
-      this.log[this.logHead] = { version: this.log[this.logHead]!.version, ms: [] };
+      // drop the entry's keys and values now (a batch's buffer goes with its last entry):
+      // the slot itself goes at the next compaction below, which may be 1,024 commits
+      // away (with 100 KB values, hundreds of MB held: the soak's memory growth after
+      // watches landed)
+      this.log[this.logHead]!.batch = null;
       this.logHead++;
     }
     if (this.logHead > 1024 && this.logHead * 2 > this.log.length) {
@@ -174,6 +213,7 @@ export class ShardLive {
 
   /** The kept changes of commits after `from` within [begin, end), oldest first. */
   history(from: number, begin: Uint8Array, end: Uint8Array): ChangeRecord[] {
+    this.seal();
     const b = keyString(begin);
     const e = keyString(end);
     let lo = this.logHead;
@@ -184,12 +224,23 @@ export class ShardLive {
       else lo = mid + 1;
     }
     const out: ChangeRecord[] = [];
+    let unpacked: PackedMutations | null = null;
+    let parts: (Uint8Array | null)[] = [];
     for (let i = lo; i < this.log.length; i++) {
-      const { version, ms } = this.log[i]!;
-      const mine = ms.filter((m) => {
-        const k = keyString(m.key);
-        return m.kind === MutationKind.ClearRange ? k < e && b < keyString(m.param) : k >= b && k < e;
-      });
+      const { version, batch, from: first, to } = this.log[i]!;
+      if (batch === null) continue;
+      if (batch !== unpacked) {
+        unpacked = batch;
+        parts = unpackBytes(batch.bytes);
+      }
+      const mine: ShardMutation[] = [];
+      for (let j = first; j < to; j++) {
+        const kind = batch.kinds[j]!;
+        const key = parts[2 * j]!;
+        const param = parts[2 * j + 1]!;
+        const k = keyString(key);
+        if (kind === MutationKind.ClearRange ? k < e && b < keyString(param) : k >= b && k < e) mine.push({ kind, key, param });
+      }
       if (mine.length > 0) out.push({ version, mutations: packMutations(mine) });
     }
     return out;

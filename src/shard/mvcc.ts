@@ -19,16 +19,27 @@
 import type { RangeSet } from '../keys/ranges.js';
 import { RangeVersions, VersionedMap } from './versioned-map.js';
 
-export interface PrevValue {
-  version: number;
-  /** The row RocksDB held before this write (null: none), whatever tombstones hid it. */
-  prev: Uint8Array | null;
+/**
+ * The window's history of one key: its writes in version order, as parallel arrays (no
+ * object per write: under w10 every write of a shard lives the whole window, 5 s, so each
+ * object made per write was copied by two scavenges and then marked in the old
+ * generation; those scavenges were the shard threads' largest GC cost).
+ */
+interface Chain {
+  /** The key; the write log refers to the chain, so a write keeps no string of its own. */
+  readonly key: string;
+  versions: number[];
+  /** The row RocksDB held before each write (null: none), whatever tombstones hid it. */
+  prevs: (Uint8Array | null)[];
   /**
-   * Version of the first tombstone that hid that row before this write (Infinity: none):
-   * a read at r with hiddenFrom <= r < version sees no value.
+   * Per write, the version of the first tombstone that hid that row before the write
+   * (Infinity: none): a read at r with hiddenFrom <= r < version sees no value. Null while
+   * every one is Infinity.
    */
-  hiddenFrom: number;
+  hidden: number[] | null;
 }
+
+const newChain = (key: string): Chain => ({ key, versions: [], prevs: [], hidden: null });
 
 /** A range clear not yet applied physically. */
 export interface Tombstone {
@@ -42,14 +53,13 @@ export interface Tombstone {
 }
 
 export class VersionWindow {
-  private readonly chains = new Map<string, PrevValue[]>();
-  /** Newest write version of every key with a chain. */
-  private readonly writes = new VersionedMap();
+  /** Newest write version of every key written in the window, with its chain attached (one hash lookup per write). */
+  private readonly writes = new VersionedMap<Chain>();
   private readonly tombs = new RangeVersions();
   /** Live tombstones in version order. */
   private tombList: Tombstone[] = [];
-  /** Write log for pruning: keys and versions in version order, from logHead on. */
-  private logKeys: string[] = [];
+  /** Write log for pruning: the written keys' chains and the versions, in version order, from logHead on. */
+  private logChains: Chain[] = [];
   private logVersions: number[] = [];
   private logHead = 0;
   private commits: number[] = [];
@@ -74,17 +84,15 @@ export class VersionWindow {
       throw new Error(`commits must be recorded in version order: ${version} after ${this.newestVersion}`);
     }
     for (const [key, prev] of changes) {
-      let chain = this.chains.get(key);
-      const lastWrite = chain ? chain[chain.length - 1]!.version : 0;
+      // the key's version in `writes` moves to this one; its chain still ends at its last write
+      const chain = this.writes.upsert(key, version, newChain);
+      const lastWrite = chain.versions.length > 0 ? chain.versions[chain.versions.length - 1]! : 0;
       const hiddenFrom = this.firstTombstoneAfter(key, lastWrite);
-      // a key has a chain exactly when `writes` holds it
-      this.writes.setKnown(key, version, chain !== undefined);
-      if (!chain) {
-        chain = [];
-        this.chains.set(key, chain);
-      }
-      chain.push({ version, prev, hiddenFrom });
-      this.logKeys.push(key);
+      if (hiddenFrom !== Infinity && chain.hidden === null) chain.hidden = new Array<number>(chain.versions.length).fill(Infinity);
+      chain.versions.push(version);
+      chain.prevs.push(prev);
+      if (chain.hidden !== null) chain.hidden.push(hiddenFrom);
+      this.logChains.push(chain);
       this.logVersions.push(version);
     }
     for (let i = 0; i < ranges.length; i++) {
@@ -107,16 +115,17 @@ export class VersionWindow {
    * (undefined when not read: only valid for keys written after readVersion).
    */
   valueAt(key: string, readVersion: number, base: Uint8Array | null | undefined): Uint8Array | null {
-    const chain = this.chains.get(key);
+    const chain = this.writes.data(key);
     let newest = 0;
     if (chain) {
-      newest = chain[chain.length - 1]!.version;
+      const vs = chain.versions;
+      newest = vs[vs.length - 1]!;
       if (newest > readVersion) {
         // first write after readVersion; chains are short, so a scan from the end is cheap
-        let i = chain.length - 1;
-        while (i > 0 && chain[i - 1]!.version > readVersion) i--;
-        const w = chain[i]!;
-        return readVersion >= w.hiddenFrom ? null : w.prev;
+        let i = vs.length - 1;
+        while (i > 0 && vs[i - 1]! > readVersion) i--;
+        const hiddenFrom = chain.hidden === null ? Infinity : chain.hidden[i]!;
+        return readVersion >= hiddenFrom ? null : chain.prevs[i]!;
       }
     }
     const b = base ?? null;
@@ -146,8 +155,8 @@ export class VersionWindow {
 
   /** Version of the key's newest write in the window (0: none). */
   lastWrite(key: string): number {
-    const chain = this.chains.get(key);
-    return chain ? chain[chain.length - 1]!.version : 0;
+    const chain = this.writes.data(key);
+    return chain ? chain.versions[chain.versions.length - 1]! : 0;
   }
 
   /** Keys of [begin, end) written after readVersion, in key order (or reverse). O(log n) per key. */
@@ -219,22 +228,22 @@ export class VersionWindow {
   }
 
   private forgetWrites(limit: number): void {
-    while (this.logHead < this.logKeys.length && this.logVersions[this.logHead]! <= limit) {
-      const key = this.logKeys[this.logHead]!;
-      const chain = this.chains.get(key);
-      if (chain) {
-        while (chain.length > 0 && chain[0]!.version <= limit) chain.shift();
-        if (chain.length === 0) {
-          this.chains.delete(key);
-          this.writes.deletePresent(key);
-        }
+    while (this.logHead < this.logChains.length && this.logVersions[this.logHead]! <= limit) {
+      const chain = this.logChains[this.logHead]!;
+      const vs = chain.versions;
+      while (vs.length > 0 && vs[0]! <= limit) {
+        vs.shift();
+        chain.prevs.shift();
+        chain.hidden?.shift();
       }
+      // a chain emptied earlier in this loop (a key written twice) is gone already
+      if (vs.length === 0 && this.writes.data(chain.key) === chain) this.writes.deletePresent(chain.key);
       this.logHead++;
     }
     while (this.commitsHead < this.commits.length && this.commits[this.commitsHead]! <= limit) this.commitsHead++;
     // compact the arrays now and then so they do not grow forever
-    if (this.logHead > 4096 && this.logHead * 2 > this.logKeys.length) {
-      this.logKeys = this.logKeys.slice(this.logHead);
+    if (this.logHead > 4096 && this.logHead * 2 > this.logChains.length) {
+      this.logChains = this.logChains.slice(this.logHead);
       this.logVersions = this.logVersions.slice(this.logHead);
       this.logHead = 0;
     }

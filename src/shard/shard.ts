@@ -786,6 +786,7 @@ export class Shard {
       this.byVersion.delete(c.commitVersion);
       this.window.record(c.commitVersion, before, ranges);
     }
+    this.live.seal();
     for (const k of this.forgets.splice(0)) ops.delMeta(k);
     // the cached rows take the batch's values now (see row-cache.ts for why not after the write)
     view.updateCache(this.rows);

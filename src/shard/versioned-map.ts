@@ -18,6 +18,8 @@ interface Node {
   r: Node | null;
   /** Parent (null at the root): an update found by hash walks up instead of descending by key. */
   p: Node | null;
+  /** What the owner attached to the key (upsert); undefined for keys set by set(). */
+  data: unknown;
 }
 
 /** Recomputes t.max from its children, and points the children back at t. */
@@ -122,7 +124,7 @@ function maxBelow(t: Node | null, e: string): number {
  * and a removal merges the node's children in its place and fixes the maxima above.
  * Inserting a new key still descends (O(log n) comparisons).
  */
-export class VersionedMap {
+export class VersionedMap<T = undefined> {
   private root: Node | null = null;
   private readonly index = new Map<string, Node>();
 
@@ -138,7 +140,28 @@ export class VersionedMap {
   set(key: string, ver: number): void {
     const node = this.index.get(key);
     if (node) this.update(node, ver);
-    else this.insertNew(key, ver);
+    else this.insertNew(key, ver, undefined);
+  }
+
+  /**
+   * set(), returning the data attached to the key; a new key gets make(key) attached.
+   * One hash lookup for both (the window keeps each key's history here instead of in a
+   * map of its own). A key inserted by set() has no data (undefined).
+   */
+  upsert(key: string, ver: number, make: (key: string) => T): T {
+    const node = this.index.get(key);
+    if (node) {
+      this.update(node, ver);
+      return node.data as T;
+    }
+    const data = make(key);
+    this.insertNew(key, ver, data);
+    return data;
+  }
+
+  /** The data attached to key (upsert), or undefined when the key is absent or has none. */
+  data(key: string): T | undefined {
+    return this.index.get(key)?.data as T | undefined;
   }
 
   /**
@@ -150,8 +173,8 @@ export class VersionedMap {
     this.set(key, ver);
   }
 
-  private insertNew(key: string, ver: number): void {
-    const n: Node = { key, ver, max: ver, pri: Math.random(), l: null, r: null, p: null };
+  private insertNew(key: string, ver: number, data: unknown): void {
+    const n: Node = { key, ver, max: ver, pri: Math.random(), l: null, r: null, p: null, data };
     this.index.set(key, n);
     this.root = insert(this.root, n);
     this.root.p = null;

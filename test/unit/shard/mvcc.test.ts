@@ -68,4 +68,22 @@ describe('VersionWindow', () => {
     w4.record(10, changes([['a', null]]));
     expect(() => w4.record(9, changes([['a', null]]))).toThrow(/version order/);
   });
+  // a write under a live range clear: its before-image is the physical row, hidden from
+  // reads at or after the clear; the window keeps that per write, and must keep it with
+  // the right write when older writes of the key are forgotten
+  it('a row hidden by a range clear stays hidden for reads between the clear and the next write, also after pruning', () => {
+    const w5 = new VersionWindow(0);
+    w5.record(10, changes([['a', 'r0']]));
+    w5.record(20, changes([]), [['a', 'b']]);
+    w5.record(30, changes([['a', 'r1']]));
+    const at = (r: number): string => show(w5.valueAt('a', r, BASE));
+    expect([at(5), at(15), at(25), at(35)]).toEqual(['r0', 'r1', 'absent', 'base']);
+    w5.record(40, changes([['a', 'base']]));
+    expect([at(5), at(15), at(25), at(35), at(45)]).toEqual(['r0', 'r1', 'absent', 'base', 'base']);
+    // the tombstone (20) is due; writes up to 19 are forgotten, the rest stay (25 is below
+    // the horizon for readers now, but the write at 30 still carries its hidden row)
+    expect(w5.prune(30).map((t) => t.version)).toEqual([20]);
+    expect([at(25), at(30), at(35), at(45)]).toEqual(['absent', 'base', 'base', 'base']);
+    expect(w5.lastWrite('a')).toBe(40);
+  });
 });

@@ -95,6 +95,25 @@ describe('VersionedMap', () => {
   });
 });
 
+describe('VersionedMap data', () => {
+  it('upsert attaches data to a new key and returns it for the key while present', () => {
+    const m = new VersionedMap<{ n: number }>();
+    let made = 0;
+    const make = (): { n: number } => ({ n: ++made });
+    const a = m.upsert('a', 1, make);
+    expect(m.upsert('a', 2, make)).toBe(a);
+    expect(m.get('a')).toBe(2);
+    expect(m.data('a')).toBe(a);
+    expect(m.maxIn('a', 'b')).toBe(2);
+    m.deletePresent('a');
+    expect(m.data('a')).toBeUndefined();
+    expect(m.upsert('a', 3, make)).not.toBe(a);
+    expect(made).toBe(2);
+    m.set('b', 4);
+    expect(m.data('b')).toBeUndefined();
+  });
+});
+
 describe('RangeVersions', () => {
   it('is the step function of the newest range write covering each key (randomized)', () => {
     const rng = mulberry32(2);
