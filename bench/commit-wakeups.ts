@@ -14,7 +14,7 @@
 // Threads are named by their role where the server's /v1/status names them (main, shard-N,
 // log-writer); "other" are V8's platform threads (compiler, GC), libuv's and RocksDB's.
 import { fork } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -51,7 +51,8 @@ async function main(): Promise<void> {
   const clients = Number(clientsArg);
   const keysPerCommit = Number(keysArg);
   const child = fork(join(root, 'dist/bench/serve-txkv.js'), [], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  child.send({ dataDir: mkdtempSync(join(tmpdir(), 'txkv-wakeups-')), shards });
+  const dataDir = mkdtempSync(join(tmpdir(), 'txkv-wakeups-'));
+  child.send({ dataDir, shards });
   const { url } = await new Promise<{ url: string }>((r) => child.once('message', (m) => r(m as { url: string })));
   const { connect } = (await import(pathToFileURL(join(root, 'dist/src/index.js')).href)) as typeof import('../src/index.js');
   const db = await connect({ endpoints: [url] });
@@ -115,6 +116,7 @@ async function main(): Promise<void> {
   await db.close();
   child.send('close');
   await new Promise((r) => child.once('exit', r));
+  rmSync(dataDir, { recursive: true, force: true });
 }
 
 void main().then(
