@@ -82,12 +82,14 @@ function splitKeys(q: readonly string[], share: number, threshold: number): stri
  *  6. two cold, small neighbours on different workers, one of them an island (no
  *     neighbour on its own worker, which owns other ranges): it moves to the other's worker
  *     (they merge in a later round), if that keeps the receiver's bytes within the band.
+ * Steps 2 and 3 are skipped when opts.loadActions is false (the Balancer passes false
+ * until the same skew has lasted SUSTAIN_ROUNDS rounds: a passing burst is not acted on).
  * Ranges with a previous owner (a recent move's old reads) neither move nor merge; a
  * range moved within the cooldown does not move again; merges (and moves to merge) need
  * both sides older than the cooldown. Load actions need minOpsPerSec in total; splits and
  * moves need 2+ workers. Size actions need every range counted (bytes not null).
  */
-export function decide(map: ShardMap, measures: readonly RangeMeasure[], config: DistributionConfig, now: number): BalancerAction | null {
+export function decide(map: ShardMap, measures: readonly RangeMeasure[], config: DistributionConfig, now: number, opts: { loadActions?: boolean } = {}): BalancerAction | null {
   const ranges = map.ranges;
   const n = map.workers;
   // 1. size
@@ -105,7 +107,8 @@ export function decide(map: ShardMap, measures: readonly RangeMeasure[], config:
   const mean = total / n;
   const high = mean * (1 + config.loadBand);
   const low = mean * (1 - config.loadBand);
-  if (n > 1 && total >= config.minOpsPerSec) {
+  // loadActions false: the skew has not lasted (Balancer: SUSTAIN_ROUNDS), steps 2 and 3 wait
+  if (n > 1 && total >= config.minOpsPerSec && opts.loadActions !== false) {
     // 2. load split: only where it helps, on a worker above the band
     const threshold = Math.min(config.splitLoadShare, 0.5 / n);
     let hottest = -1;
@@ -277,6 +280,47 @@ const rangeId = (begin: string, end: string | null): string => `${begin}\u0000${
 const SMOOTH_MS = 2000;
 /** Actions carried out in one round at most (then the balancer measures again). */
 const ACTIONS_PER_ROUND = 32;
+/**
+ * Load splits and moves wait until the same worker has been above the band (or, with none
+ * above, the same one below it) in this many consecutive rounds (checkIntervalMs apart: 3 s
+ * by default). Why: a move holds its range's commits behind the target's barrier and its
+ * copy competes for the shard threads (p99 commit latency at half of peak: 62-71 ms with
+ * the balancer on against 27 ms off, issue 12), so it must pay off. A bulk load in key order
+ * is hot on one worker for a second or two, then on the next: acting on it split the map at
+ * the load's passing quantiles (7 splits while bench/compare preloaded 100,000 rows onto 2
+ * workers of already even ranges), and the fragments, uneven under the uniform load that
+ * followed, were then moved back and forth at the band's edge (moves at 62/38 %, 64/36 %,
+ * 60/40 %) into the measured runs. A sustained skew is acted on as before, a few seconds later.
+ */
+export const SUSTAIN_ROUNDS = 3;
+
+/**
+ * Which skew the smoothed rates show: 'hot:<w>' when worker w (the hottest) is above the
+ * band, else 'cold:<w>' when w (the coldest) is below it, else null (within the band, or too
+ * little load to act on, or one worker).
+ */
+export function loadSkew(map: ShardMap, opsPerSec: readonly (number | null)[], config: DistributionConfig): string | null {
+  const n = map.workers;
+  if (n < 2) return null;
+  const perWorker = new Array<number>(n).fill(0);
+  let total = 0;
+  for (let i = 0; i < map.ranges.length; i++) {
+    const x = opsPerSec[i] ?? 0;
+    perWorker[map.ranges[i]!.owner]! += x;
+    total += x;
+  }
+  if (total < config.minOpsPerSec) return null;
+  const mean = total / n;
+  let hot = 0;
+  let cold = 0;
+  for (let w = 1; w < n; w++) {
+    if (perWorker[w]! > perWorker[hot]!) hot = w;
+    if (perWorker[w]! < perWorker[cold]!) cold = w;
+  }
+  if (perWorker[hot]! > mean * (1 + config.loadBand)) return `hot:${hot}`;
+  if (perWorker[cold]! < mean * (1 - config.loadBand)) return `cold:${cold}`;
+  return null;
+}
 
 export interface BalancerStatus {
   enabled: boolean;
@@ -314,6 +358,9 @@ export class Balancer {
   private stopped = false;
   private rounds = 0;
   private actions = 0;
+  /** The skew (loadSkew) of the last rounds and how many rounds in a row it has lasted. */
+  private skew: string | null = null;
+  private skewRounds = 0;
   private last: BalancerStatus['last'] = null;
 
   constructor(
@@ -414,10 +461,18 @@ export class Balancer {
     } catch {
       return; // shutting down
     }
+    const measured = this.distribution.map;
+    const skew = loadSkew(measured, this.measures(measured).map((m) => m.opsPerSec), this.config);
+    if (skew !== this.skew) {
+      this.skew = skew;
+      this.skewRounds = 0;
+    }
+    if (skew !== null) this.skewRounds++;
     if (!this.config.enabled || this.disabled) return;
+    const loadActions = this.skewRounds >= SUSTAIN_ROUNDS;
     for (let k = 0; k < ACTIONS_PER_ROUND && !this.stopped; k++) {
       const map = this.distribution.map;
-      const action = decide(map, this.measures(map), this.config, Date.now());
+      const action = decide(map, this.measures(map), this.config, Date.now(), { loadActions });
       if (!action) return;
       try {
         await this.execute(map, action);

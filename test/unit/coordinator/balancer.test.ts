@@ -2,7 +2,7 @@
 // checked on maps and measurements built here, and in a simulation of the whole loop
 // (decide, apply, measure again) with the load of keys sharing one prefix.
 import { describe, expect, it } from 'vitest';
-import { decide, type BalancerAction, type RangeMeasure } from '../../../src/coordinator/balancer.js';
+import { decide, loadSkew, type BalancerAction, type RangeMeasure } from '../../../src/coordinator/balancer.js';
 import { ShardMap, defaultSplitPoints } from '../../../src/coordinator/shard-map.js';
 import { DEFAULT_CONFIG } from '../../../src/config/server-config.js';
 import { RangeLoad, QUANTILES } from '../../../src/shard/range-load.js';
@@ -69,6 +69,20 @@ describe('balancer decide()', () => {
   it('leaves a balanced layout alone (a big share on a worker within the band is not split)', () => {
     const m = four.ranges.map(() => ({ ...idle(), opsPerSec: 1000, quantiles: ['x'] }));
     expect(decide(four, m, config, NOW)).toBeNull();
+  });
+
+  it('loadActions false (a skew that has not lasted): no load split or move, a size split still happens; loadSkew names the skew', () => {
+    const m = uniformMeasures(four, ACCTS, 5000);
+    expect(decide(four, m, config, NOW, { loadActions: false })).toBeNull();
+    expect(decide(four, m, config, NOW, { loadActions: true })?.kind).toBe('split');
+    const hot = four.indexOf('acct/');
+    expect(loadSkew(four, m.map((x) => x.opsPerSec), config)).toBe(`hot:${four.ranges[hot]!.owner}`);
+    const big = m.map((x, i) => (i === hot ? { ...x, bytes: config.splitBytes + 1, middle: 'acct/5000' } : x));
+    expect(decide(four, big, config, NOW, { loadActions: false })).toMatchObject({ kind: 'split', cause: 'size' });
+    // within the band, or too little load: no skew
+    expect(loadSkew(four, [1000, 1000, 1000, 1000], config)).toBeNull();
+    expect(loadSkew(four, [10, 0, 0, 0], config)).toBeNull();
+    expect(loadSkew(four, [1100, 1100, 1100, 500], config)).toBe('cold:3');
   });
 
   it('does nothing with load below minOpsPerSec, or with one worker', () => {
