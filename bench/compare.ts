@@ -693,7 +693,7 @@ export async function runCompare(argv: string[]): Promise<number> {
       systems: { type: 'string', default: ALL_SYSTEMS.join(',') },
       workloads: { type: 'string', default: WORKLOAD_NAMES.join(',') },
       seconds: { type: 'string', default: '10' },
-      warmup: { type: 'string', default: '1' },
+      warmup: { type: 'string', default: '5' },
       rows: { type: 'string', default: '100000' },
       clients: { type: 'string', default: '100' },
       procs: { type: 'string', default: '1' },
