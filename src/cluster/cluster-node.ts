@@ -24,7 +24,7 @@ import type { CommitResult } from '../coordinator/commit-coordinator.js';
 import type { LogEntry } from '../coordinator/commit-log.js';
 import { microClock } from '../coordinator/timestamp-oracle.js';
 import { Connection } from '../client/connection.js';
-import { decodeVersion, encodeVersion, packBytes, packMutations } from '../shard/interface.js';
+import { decodeVersion, encodeVersion, packMutations } from '../shard/interface.js';
 import { CALL_DEADLINE_MS, EtcdHosts, K, decodeEntry, logKey, nodeKey, versionOfLogKey } from './etcd.js';
 import { EtcdLog } from './etcd-log.js';
 import { seedFromSnapshot, type SeedResult } from './snapshot.js';
@@ -461,7 +461,7 @@ export class ClusterNode {
         if (v <= (this.shardApplied[p.shardId] ?? 0)) continue; // on disk before this start
         const shard = this.c.shards[p.shardId];
         if (!shard) this.fatal(new Error(`log entry ${v} names shard ${p.shardId}, but there are ${this.c.shards.length}`));
-        sent.push(shard!.request({ t: 'commit', readVersion: v - 1, commitVersion: v, reads: packBytes([]), mutations: packMutations(p.mutations), sync: false }));
+        sent.push(shard!.request({ t: 'commit', commitVersion: v, mutations: packMutations(p.mutations), sync: false }));
       }
       this.stats.appliedFromLog++;
       Promise.all(sent).then(
@@ -775,6 +775,9 @@ export class ClusterNode {
       this.leadStartPos = oracle.lastAssignedVersion;
       // above every logged version and every read version an earlier leader could hand out
       oracle.lead(Math.max(oracle.lastAssignedVersion, oldGrant));
+      // the conflict history begins here: earlier leaders' commits are not in it, so read
+      // versions from before (up to the old grant) are refused TOO_OLD (retryable)
+      this.c.commits.resetHistory();
       this.term = rev;
       this.positions = [];
       this.log.activate(rev);

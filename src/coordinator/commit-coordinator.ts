@@ -1,16 +1,16 @@
 // hot path: the commit protocol. Main thread.
 //
-// A commit gets its version from the oracle first, then its parts go to the shards
-// it touches, always in version order per shard (sends happen synchronously after
-// the version is assigned), which is what lets each shard check conflicts and apply
-// in version order without talking to the others.
-//   one shard with writes, no other participant -> one-phase commit on that shard
-//   otherwise -> prepare everywhere; on any refusal abort; else decide:
-//     one write shard  -> it applies with fsync
-//     several          -> the primary (lowest write shard) applies its part AND the
-//                         decision record (the other parts) in one fsync'd batch;
-//                         then the others apply (no fsync needed: recovery replays
-//                         the record). See docs/durability.md.
+// A commit gets its version from the oracle, then, in the same synchronous step, the
+// resolver (resolver.ts, on this thread) checks its reads against every commit with a
+// lower version and records its writes: commits are resolved in version order, and no
+// shard ever sees a read. Only the shards it writes then get messages, in version order
+// per shard (sends happen synchronously after the version is assigned):
+//   one write shard -> one-phase commit on that shard (it applies with fsync)
+//   several         -> prepares posted without replies (a prepare cannot be refused) and
+//                      the decision to the primary (lowest write shard), which applies its
+//                      part AND the decision record (the other parts) in one fsync'd
+//                      batch; then the others apply (no fsync needed: recovery replays the
+//                      record). See docs/durability.md.
 // The client hears "committed" once the commit is durable: a one-phase commit once its
 // shard applied it; a cross-shard one once the primary wrote its part and the decision
 // record, while the other write shards may still apply theirs. A read version taken
@@ -19,10 +19,11 @@
 // finishes (finishedVersion: moves, watches, feeds) once every part is applied.
 import { TxnError, type WireError } from '../errors.js';
 import { crashProcess, type Failpoints } from '../failpoints/failpoints.js';
-import { packBytes, packMutations, type ShardReply } from '../shard/interface.js';
+import { packMutations, type ShardReply } from '../shard/interface.js';
 import { LocalLog, type CommitLog } from './commit-log.js';
 import { decisionKey, encodeDecision } from './decision-log.js';
-import { planCommit, validateCommit, versionstampOf, type CommitInput, type ShardPlan } from './commit-plan.js';
+import { planCommit, validateCommit, versionstampOf, writesOf, type CommitInput, type ShardPlan } from './commit-plan.js';
+import { ConflictHistory, readRangesOf } from './resolver.js';
 import type { ShardHandle } from './shard-handle.js';
 import type { ShardMap } from './shard-map.js';
 import type { TimestampOracle } from './timestamp-oracle.js';
@@ -39,13 +40,11 @@ export interface CommitCounters {
   tooOld: number;
   aborted: number;
   onePhase: number;
+  /** Commits with writes on several shards (prepares posted, decision record); cluster mode: every commit with writes. */
   twoPhase: number;
-  /** Of twoPhase: blind writes (no read conflicts), prepared without a round trip. */
+  /** Of twoPhase: blind writes (no read conflicts). */
   blind: number;
 }
-
-/** The reads of a participant that read nothing. */
-const NO_READS = packBytes([]);
 
 function replyError(r: ShardReply): WireError | null {
   return 'error' in r ? r.error : null;
@@ -82,6 +81,12 @@ export class CommitCoordinator {
   private stuck: string | null = null;
   /** Decided commits not applied everywhere: their versions stay unfinished (shutdown need not wait for them). */
   unapplied = 0;
+  /**
+   * The conflict history of every commit resolved here (resolver.ts). It begins at the
+   * oracle's version now: read versions handed out before this start (or, in a cluster,
+   * before this node leads: resetHistory) are TOO_OLD when they read anything.
+   */
+  resolver: ConflictHistory;
 
   constructor(
     private readonly oracle: TimestampOracle,
@@ -91,7 +96,23 @@ export class CommitCoordinator {
     private readonly options: { readonly: boolean; durable: boolean },
     /** Where a decided commit becomes durable (commit-log.ts); the local log is today's single node. */
     private readonly log: CommitLog = new LocalLog(),
-  ) {}
+  ) {
+    this.resolver = new ConflictHistory(oracle.lastAssignedVersion);
+  }
+
+  /**
+   * Cluster mode: this node begins to lead at the oracle's version. Commits decided by
+   * earlier leaders are not in this node's history, so reads at versions before it are
+   * refused TOO_OLD (retryable) rather than checked against nothing.
+   */
+  resetHistory(): void {
+    this.resolver = new ConflictHistory(this.oracle.lastAssignedVersion);
+  }
+
+  /** The window slid (Coordinator.slideWindow): forget writes no read version that may commit can miss. */
+  pruneHistory(horizon: number): void {
+    this.resolver.prune(horizon);
+  }
 
   /** Refuse new commits from now on (graceful shutdown). */
   stopAccepting(): void {
@@ -116,8 +137,15 @@ export class CommitCoordinator {
     /** A cross-shard commit's parts still being applied on its other write shards (decided, durable). */
     let applying: { done: Promise<void> } | null = null;
     try {
-      if (replicated) await this.runReplicated(input, commitVersion, stamp);
-      else applying = await this.run(input.readVersion, commitVersion, planCommit(input, this.getShardMap(), stamp));
+      let plans: ShardPlan[];
+      try {
+        plans = this.resolve(input, commitVersion, stamp);
+      } catch (err) {
+        if (replicated) this.log.drop(commitVersion);
+        throw err;
+      }
+      if (replicated) await this.runReplicated(commitVersion, plans);
+      else applying = await this.run(input.readConflicts.length === 0, commitVersion, plans);
       this.counters.committed++;
     } catch (err) {
       if (err instanceof DecidedNotApplied) {
@@ -179,97 +207,77 @@ export class CommitCoordinator {
   }
 
   /**
-   * Cluster mode: prepare everywhere (even on one shard: the log decides, not the
-   * shard), append the write parts to the log, then let the write shards apply
-   * without fsync and without a decision record (the log entry is both).
+   * Checks the commit's reads and records its writes in the conflict history: called
+   * synchronously after its version was assigned, so commits are resolved in version
+   * order. Returns its write shards' plans; throws CONFLICT or TOO_OLD.
    */
-  private async runReplicated(input: CommitInput, commitVersion: number, stamp: Uint8Array): Promise<void> {
-    const readVersion = input.readVersion;
+  private resolve(input: CommitInput, commitVersion: number, stamp: Uint8Array): ShardPlan[] {
+    // the final keys (versionstamps substituted) are what later commits may read
+    const plans = planCommit(input, this.getShardMap(), stamp);
+    const outcome = this.resolver.resolve(input.readVersion, readRangesOf(input.readConflicts), commitVersion, writesOf(plans));
+    if (outcome === 'TOO_OLD') {
+      throw new TxnError('TOO_OLD', `read version ${input.readVersion} is older than the MVCC window (oldest readable ${this.resolver.horizon})`);
+    }
+    if (outcome === 'CONFLICT') throw new TxnError('CONFLICT', `a key read at version ${input.readVersion} was written by a later commit`);
+    return plans;
+  }
+
+  /**
+   * Cluster mode (the reads are resolved already): the write shards hold their parts
+   * (prepares posted, even for one shard: the log decides, not the shard), the parts are
+   * appended to the log, then the write shards apply without fsync and without a decision
+   * record (the log entry is both).
+   */
+  private async runReplicated(commitVersion: number, plans: ShardPlan[]): Promise<void> {
+    if (plans.length === 0) {
+      this.log.drop(commitVersion);
+      return;
+    }
+    this.counters.twoPhase++;
     let appended = false;
-    let writers: ShardPlan[] = [];
     try {
-      const plans = planCommit(input, this.getShardMap(), stamp);
-      this.counters.twoPhase++;
-      const replies = await Promise.all(
-        plans.map((p) =>
-          this.shards[p.shardId]!.request({ t: 'prepare', readVersion, commitVersion, reads: packBytes(p.reads), mutations: packMutations(p.mutations) }),
-        ),
-      );
-      const refusal = replies.map(replyError).find((e) => e !== null);
-      writers = plans.filter((p, i) => p.mutations.length > 0 && replyError(replies[i]!) === null);
-      if (refusal) throw TxnError.fromWire(refusal);
-      if (writers.length === 0) {
-        appended = true;
-        this.log.drop(commitVersion);
-        return;
-      }
-      const logged = this.log.append({ commitVersion, parts: writers.map((p) => ({ shardId: p.shardId, mutations: p.mutations })) });
+      for (const p of plans) this.shards[p.shardId]!.post({ t: 'prepare', commitVersion, mutations: packMutations(p.mutations) });
+      const logged = this.log.append({ commitVersion, parts: plans.map((p) => ({ shardId: p.shardId, mutations: p.mutations })) });
       appended = true;
       await logged;
     } catch (err) {
       if (!appended) this.log.drop(commitVersion);
       // not in the log (or not known to be): the prepared writes must not be applied here;
       // if the log does hold them after all (MAYBE_COMMITTED), this node re-reads the log
-      for (const p of writers) this.shards[p.shardId]!.post({ t: 'decide', commitVersion, commit: false, sync: false });
+      for (const p of plans) this.shards[p.shardId]!.post({ t: 'decide', commitVersion, commit: false, sync: false });
       throw err;
     }
     await applyDecided(
       commitVersion,
-      writers.map((p) => ({ shardId: p.shardId, apply: () => this.shards[p.shardId]!.request({ t: 'decide', commitVersion, commit: true, sync: false }) })),
+      plans.map((p) => ({ shardId: p.shardId, apply: () => this.shards[p.shardId]!.request({ t: 'decide', commitVersion, commit: true, sync: false }) })),
     );
   }
 
   /**
-   * Single node. Resolves once the commit is decided and durable: null when every part is
-   * applied too, else `done`, the apply of the other write shards' parts, still running
-   * (it rejects with DecidedNotApplied; the decision record is forgotten once it resolves).
+   * Single node (the reads are resolved already; `plans` are the write shards). Resolves
+   * once the commit is decided and durable: null when every part is applied too, else
+   * `done`, the apply of the other write shards' parts, still running (it rejects with
+   * DecidedNotApplied; the decision record is forgotten once it resolves).
    */
-  private async run(readVersion: number, commitVersion: number, plans: ShardPlan[]): Promise<{ done: Promise<void> } | null> {
-    const single = plans.length === 1 ? plans[0]! : null;
-    if (single && single.mutations.length > 0) {
+  private async run(blind: boolean, commitVersion: number, plans: ShardPlan[]): Promise<{ done: Promise<void> } | null> {
+    if (plans.length === 0) return null;
+    if (plans.length === 1) {
+      const single = plans[0]!;
       this.counters.onePhase++;
-      const r = await this.shards[single.shardId]!.request({
-        t: 'commit',
-        readVersion,
-        commitVersion,
-        reads: packBytes(single.reads),
-        mutations: packMutations(single.mutations),
-        sync: true,
-      });
+      const r = await this.shards[single.shardId]!.request({ t: 'commit', commitVersion, mutations: packMutations(single.mutations), sync: true });
       const e = replyError(r);
       if (e) throw TxnError.fromWire(e);
       return null;
     }
     this.counters.twoPhase++;
-    let writers: ShardPlan[];
-    if (plans.every((p) => p.reads.length === 0)) {
-      // a blind write (no read conflicts): no participant can refuse its prepare (a prepare
-      // fails only a read check), so the prepares go without replies and the decision goes
-      // to the primary in the same message as its prepare: one round trip less
-      this.counters.blind++;
-      for (const p of plans) this.shards[p.shardId]!.post({ t: 'prepare', readVersion, commitVersion, reads: NO_READS, mutations: packMutations(p.mutations) });
-      writers = plans;
-    } else {
-      // phase one: every participant checks its reads; write shards hold their writes
-      const replies = await Promise.all(
-        plans.map((p) =>
-          this.shards[p.shardId]!.request({ t: 'prepare', readVersion, commitVersion, reads: packBytes(p.reads), mutations: packMutations(p.mutations) }),
-        ),
-      );
-      const refusal = replies.map(replyError).find((e) => e !== null);
-      writers = plans.filter((p, i) => p.mutations.length > 0 && replyError(replies[i]!) === null);
-      if (refusal) {
-        for (const p of writers) this.shards[p.shardId]!.post({ t: 'decide', commitVersion, commit: false, sync: false });
-        throw TxnError.fromWire(refusal);
-      }
-    }
-    if (writers.length === 0) return null;
-    const [primary, ...others] = writers;
-    // phase two: the decision becomes durable with the primary's own part
-    const decision =
-      others.length > 0
-        ? { key: decisionKey(commitVersion), value: encodeDecision({ commitVersion, parts: others.map((p) => ({ shardId: p.shardId, mutations: p.mutations })) }) }
-        : undefined;
+    if (blind) this.counters.blind++;
+    // no write shard can refuse its prepare (nothing is checked there any more), so the
+    // prepares go without replies and the decision goes to the primary in the same
+    // message as its prepare
+    for (const p of plans) this.shards[p.shardId]!.post({ t: 'prepare', commitVersion, mutations: packMutations(p.mutations) });
+    const [primary, ...others] = plans;
+    // the decision becomes durable with the primary's own part
+    const decision = { key: decisionKey(commitVersion), value: encodeDecision({ commitVersion, parts: others.map((p) => ({ shardId: p.shardId, mutations: p.mutations })) }) };
     const first = await this.shards[primary!.shardId]!.request({ t: 'decide', commitVersion, commit: true, sync: true, decision });
     const e = replyError(first);
     if (e) {
@@ -278,7 +286,6 @@ export class CommitCoordinator {
       for (const p of others) this.shards[p.shardId]!.post({ t: 'decide', commitVersion, commit: false, sync: false });
       throw new TxnError('FAILED', `shard ${primary!.shardId} failed to apply commit ${commitVersion}; nothing of it was written: ${e.message}`);
     }
-    if (others.length === 0) return null;
     this.failpoints.hitCount('coordinator.after-decision');
     // from here on the commit is decided (the record is durable): a failure below is not an abort
     const done = applyDecided(
@@ -286,7 +293,7 @@ export class CommitCoordinator {
       others.map((p) => ({ shardId: p.shardId, apply: () => this.shards[p.shardId]!.request({ t: 'decide', commitVersion, commit: true, sync: false }) })),
     ).then(() => {
       // every part is applied: the record is no longer needed
-      this.shards[primary!.shardId]!.post({ t: 'forget', keys: [decision!.key] });
+      this.shards[primary!.shardId]!.post({ t: 'forget', keys: [decision.key] });
     });
     return { done };
   }

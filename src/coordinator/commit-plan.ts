@@ -1,7 +1,8 @@
 // Pure parts of a commit: validation of what a client sent, versionstamp
-// substitution, and the split of reads and writes over the shards.
+// substitution, and the split of writes over the shards (reads stay with the resolver,
+// resolver.ts: no shard checks them).
 import { TxnError } from '../errors.js';
-import { compareKeys } from '../keys/bytes.js';
+import { compareKeys, keyString } from '../keys/bytes.js';
 import {
   MAX_KEY_BYTES,
   MAX_TRANSACTION_BYTES,
@@ -16,6 +17,7 @@ import type { KeyRange } from '../keys/ranges.js';
 import { MutationKind, type ShardMutation } from '../shard/interface.js';
 import { isAtomicType } from '../keys/atomic.js';
 import type { ShardMap } from './shard-map.js';
+import type { CommitWrites } from './resolver.js';
 
 /** Mutation types of the wire (schemas/txkv.fbs MutationType). */
 export const enum WireMutationType {
@@ -42,8 +44,6 @@ export interface CommitInput {
 
 export interface ShardPlan {
   shardId: number;
-  /** Read-conflict ranges, flattened [b0, e0, ...]. */
-  reads: Uint8Array[];
   mutations: ShardMutation[];
 }
 
@@ -116,20 +116,17 @@ function stamped(template: Uint8Array, offset: number, stamp: Uint8Array): Uint8
   return out;
 }
 
-/** Final mutations (stamps substituted) and reads, per shard, in shard order. */
+/** Final mutations (stamps substituted) per shard, in shard order; only shards with writes. */
 export function planCommit(input: CommitInput, map: ShardMap, stamp: Uint8Array): ShardPlan[] {
   const plans = new Map<number, ShardPlan>();
   const plan = (shardId: number): ShardPlan => {
     let p = plans.get(shardId);
     if (!p) {
-      p = { shardId, reads: [], mutations: [] };
+      p = { shardId, mutations: [] };
       plans.set(shardId, p);
     }
     return p;
   };
-  for (const r of input.readConflicts) {
-    for (const part of map.split(r)) plan(part.shardId).reads.push(part.begin, part.end);
-  }
   for (const m of input.mutations) {
     switch (m.type) {
       case WireMutationType.Set:
@@ -157,6 +154,20 @@ export function planCommit(input: CommitInput, map: ShardMap, stamp: Uint8Array)
     }
   }
   return [...plans.values()].sort((a, b) => a.shardId - b.shardId);
+}
+
+/** A commit's final writes as the resolver records them (resolver.ts): point-written keys, cleared ranges. */
+export function writesOf(plans: readonly ShardPlan[]): CommitWrites {
+  const keys: string[] = [];
+  const ranges: [string, string][] = [];
+  for (const p of plans) {
+    for (const m of p.mutations) {
+      // atomic operations are writes (the shard computes their value), never reads
+      if (m.kind === MutationKind.ClearRange) ranges.push([keyString(m.key), keyString(m.param)]);
+      else keys.push(keyString(m.key));
+    }
+  }
+  return { keys, ranges };
 }
 
 const EMPTY = new Uint8Array(0);

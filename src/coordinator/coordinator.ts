@@ -185,6 +185,8 @@ export class Coordinator {
     // a pinned version (a long backup, gateway/snapshots.ts) holds the window open at it
     for (const v of this.pins.values()) if (v < this.horizon) this.horizon = v;
     const horizon = this.horizon;
+    // the resolver forgets at the same horizon (commits reading below it are TOO_OLD)
+    this.commits.pruneHistory(horizon);
     for (const s of this.shards) s.post({ t: 'horizon', horizon });
   }
 

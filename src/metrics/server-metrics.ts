@@ -22,7 +22,6 @@ export interface ShardCounters {
   estimatedBytes: number;
   reads: number;
   commits: number;
-  conflicts: number;
   fsyncs: number;
   batches: number;
   busyMs: number;
@@ -800,12 +799,12 @@ export class ServerMetrics {
     counter('txkv_shard_busy_seconds_total', 'Seconds the shard worker spent applying batches (rate() = utilization)', ['shard'], (set) => {
       for (const x of shards()) set({ shard: x.shardId }, x.busyMs / 1000);
     });
-    const perShard: [string, string, 'fsyncs' | 'batches' | 'commits' | 'reads' | 'conflicts'][] = [
+    // no per-shard conflicts: commits are resolved on the main thread (txkv_transactions_conflicted_total)
+    const perShard: [string, string, 'fsyncs' | 'batches' | 'commits' | 'reads'][] = [
       ['txkv_shard_fsyncs_total', 'fsync calls (group commits) of the shard', 'fsyncs'],
       ['txkv_shard_batches_total', 'RocksDB write batches of the shard', 'batches'],
       ['txkv_shard_commits_total', 'Commits (or commit parts) applied by the shard', 'commits'],
       ['txkv_shard_reads_total', 'Reads served by the shard', 'reads'],
-      ['txkv_shard_conflicts_total', 'Conflicts found by the shard', 'conflicts'],
     ];
     for (const [name, help, field] of perShard) {
       counter(name, help, ['shard'], (set) => {

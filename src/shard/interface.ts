@@ -141,25 +141,23 @@ export interface CountRequest {
   maxBytes: number;
 }
 
-/** One-phase commit: the transaction touches only this shard. */
+/**
+ * One-phase commit: the transaction writes only this shard. Its reads were resolved on
+ * the main thread already (coordinator/resolver.ts): a shard checks no conflicts.
+ */
 export interface CommitRequest {
   t: 'commit';
   id: number;
-  readVersion: number;
   commitVersion: number;
-  /** Read-conflict ranges on this shard, flattened [b0, e0, b1, e1, ...]. */
-  reads: PackedBytes;
   mutations: PackedMutations;
   sync: boolean;
 }
 
-/** Phase one of 2PC: check conflicts; if there are writes, hold them until decided. */
+/** Phase one of a cross-shard commit (resolved already): hold the writes until decided. Cannot be refused. */
 export interface PrepareRequest {
   t: 'prepare';
   id: number;
-  readVersion: number;
   commitVersion: number;
-  reads: PackedBytes;
   mutations: PackedMutations;
 }
 
@@ -294,10 +292,11 @@ export interface IngestRequest {
 }
 
 /**
- * Move target at the switch: reads of [begin, end) at versions < switchVersion conflict
- * from now on (the history before the switch stayed with the old owner), and a barrier
- * at switchVersion holds every later commit of this shard until a 'decide' releases it
- * (with the move's marker as its decision record).
+ * Move target at the switch: a barrier at switchVersion holds every later commit of this
+ * shard until a 'decide' releases it (with the move's marker as its decision record), and
+ * change feeds of [begin, end) from versions < switchVersion are refused TOO_OLD from now
+ * on (the changes before the switch stayed with the old owner). Conflicts need nothing
+ * here: the coordinator's resolver keeps one history for the whole keyspace.
  */
 export interface MoveInRequest {
   t: 'moveIn';

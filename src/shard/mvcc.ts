@@ -7,8 +7,9 @@
 //  - point writes: for each key written, a chain of (version, value before that write),
 //    and in `writes` (a sorted map with max versions, versioned-map.ts) the key's newest
 //    write version. A read at r of a key written after r takes the before-value of the
-//    first such write; conflict checks ask `writes` for the newest version in each read
-//    range: O(log n) per range, whatever the window's age or size.
+//    first such write; a range read at r finds the keys written after r in O(log n) each.
+//    (Conflict checks are not made here: the coordinator's resolver keeps its own
+//    keyspace-wide history of write versions, coordinator/resolver.ts.)
 //  - range clears, as range tombstones: one entry per cleared range, never one per key.
 //    A row in RocksDB under a live tombstone of version c is hidden from reads at r >= c
 //    unless the key was written at c or later (its newest write version says so). The
@@ -16,7 +17,6 @@
 //    i.e. when the window's horizon passes c; keys written since are put back (prune /
 //    survivors / dropTombstones, driven by the shard).
 // The shard applies commits in version order, so each key's chain is sorted.
-import type { RangeSet } from '../keys/ranges.js';
 import { RangeVersions, VersionedMap } from './versioned-map.js';
 
 /**
@@ -180,19 +180,6 @@ export class VersionWindow {
   /** Whether key is under a live tombstone (its physical row must survive that tombstone's deletion). */
   covered(key: string): boolean {
     return this.tombList.length > 0 && this.tombs.valueAt(key) > 0;
-  }
-
-  /** Whether any commit newer than readVersion wrote a key or cleared a range that `reads` covers. O(ranges × log n). */
-  conflictsWith(readVersion: number, reads: RangeSet): boolean {
-    if (readVersion >= this.newestVersion || reads.size === 0) return false;
-    const tombs = this.tombList.length > 0;
-    for (const [b, e] of reads.entries()) {
-      // a read of one key, [k, k + 0x00): its newest write is its chain's (a hash lookup, no descent)
-      const newest = e.length === b.length + 1 && e.charCodeAt(b.length) === 0 && e.startsWith(b) ? this.lastWrite(b) : this.writes.maxIn(b, e);
-      if (newest > readVersion) return true;
-      if (tombs && this.tombs.maxOverlap(b, e) > readVersion) return true;
-    }
-    return false;
   }
 
   /**

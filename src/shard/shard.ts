@@ -1,17 +1,16 @@
 // hot path: the state machine of one shard. Worker thread (shard/worker.ts feeds it);
 // it never touches the network or another shard's column.
 //
-// Requests arrive in batches. Reads are answered at once. Commits are checked for
-// conflicts on arrival and queued in version order; `beginApply()` then turns the
+// Requests arrive in batches. Reads are answered at once. Commits arrive resolved (the
+// coordinator's resolver checked their reads: coordinator/resolver.ts) and are queued in
+// version order; `beginApply()` then turns the
 // longest decided prefix of the queue into ONE write (group commit: one fsync for
 // every commit that was ready at that moment) and records each commit in the MVCC
 // window (before-images of point writes, range tombstones of range clears); the
 // worker writes it (or has the log writer write it) and calls `endApply()`.
 import { TxnError, toWireError, type WireError } from '../errors.js';
 import { compareKeys, keyFromString, keyString } from '../keys/bytes.js';
-import { RangeSet } from '../keys/ranges.js';
 import type { Failpoints } from '../failpoints/failpoints.js';
-import { checkConflicts, type PendingWrites } from './conflicts.js';
 import {
   MutationKind,
   appliedKey,
@@ -46,7 +45,7 @@ import { threadCpuMs } from './thread-cpu.js';
 /** A census slice above this much CPU (ms) counts as slow (counters.censusSlowSlices): it alone held the shard's commits past issue 12's 5 ms p99 target. */
 const CENSUS_SLOW_SLICE_MS = 5;
 
-interface Queued extends PendingWrites {
+interface Queued {
   commitVersion: number;
   /** 'prepared': waiting for the coordinator's decision; 'ready': applied by the next beginApply(). */
   state: 'prepared' | 'ready';
@@ -114,7 +113,7 @@ export class Shard {
   /** Rows as RocksDB holds them, for point reads and before-images (row-cache.ts). */
   readonly rows: RowCache;
   /** walWrites/walMs: batches written to the WAL (with fsync under fsync durability) and the time those writes took, queueing at the log writer included. */
-  readonly counters = { reads: 0, commits: 0, conflicts: 0, fsyncs: 0, batches: 0, busyMs: 0, walWrites: 0, walMs: 0, directBatches: 0, logWakes: 0, censusSlices: 0, censusCpuMs: 0, censusCpuMaxMs: 0, censusSlowSlices: 0 };
+  readonly counters = { reads: 0, commits: 0, fsyncs: 0, batches: 0, busyMs: 0, walWrites: 0, walMs: 0, directBatches: 0, logWakes: 0, censusSlices: 0, censusCpuMs: 0, censusCpuMaxMs: 0, censusSlowSlices: 0 };
 
   /** One batch's WAL write (and fsync) finished after `ms`. */
   walWritten(ms: number): void {
@@ -393,7 +392,11 @@ export class Shard {
     return { id, ok: true };
   }
 
-  /** Move target at the switch: force conflicts on older reads of the range, and hold later commits behind a barrier. */
+  /**
+   * Move target at the switch: hold later commits behind a barrier, and remember the
+   * switch (the range's changes before it are not in this shard's window: subscribe).
+   * Conflicts need nothing here: the resolver's history is keyspace-wide.
+   */
   private moveIn(id: number, begin: string, end: string, switchVersion: number): void {
     const last = this.queue[this.queue.length - 1];
     if ((last && last.commitVersion >= switchVersion) || switchVersion <= this.appliedVersion) {
@@ -401,7 +404,7 @@ export class Shard {
     }
     this.incoming.push({ begin, end, switchVersion });
     // released by a decide (commit) whose decision record is the move's marker
-    const q: Queued = { commitVersion: switchVersion, state: 'prepared', mutations: [], keys: [], ranges: [], sync: true, twoPhase: false, onePhase: false, replyId: id };
+    const q: Queued = { commitVersion: switchVersion, state: 'prepared', mutations: [], sync: true, twoPhase: false, onePhase: false, replyId: id };
     this.queue.push(q);
     this.byVersion.set(switchVersion, q);
   }
@@ -674,44 +677,17 @@ export class Shard {
     }
   }
 
+  /**
+   * Queues a commit's writes in version order. Its reads were resolved on the main thread
+   * (coordinator/resolver.ts): nothing is checked here, and a prepare cannot be refused.
+   */
   private enqueue(req: CommitRequest | PrepareRequest, state: 'prepared' | 'ready', replies: ShardReply[]): void {
-    const reads = readRangeSet(unpackBytes(req.reads) as Uint8Array[]);
     const mutations = unpackMutations(req.mutations);
-    let outcome = checkConflicts(req.readVersion, reads, this.window, this.queue);
-    // a range received by a move: its history before the switch stayed with the old owner,
-    // so a read of it at an older version cannot be checked here: it conflicts
-    for (const r of this.incoming) {
-      if (outcome === null && req.readVersion < r.switchVersion && reads.intersects(r.begin, r.end)) outcome = 'CONFLICT';
-    }
-    if (outcome === 'TOO_OLD') {
-      this.counters.conflicts++;
-      replies.push({ id: req.id, error: this.tooOld(req.readVersion) });
-      return;
-    }
-    if (outcome === 'CONFLICT') {
-      this.counters.conflicts++;
-      replies.push({ id: req.id, error: { code: 'CONFLICT', message: `a key read at version ${req.readVersion} was written by a later commit` } });
-      return;
-    }
-    if (mutations.length === 0) {
-      // read-only participant of a cross-shard commit: checked, nothing to hold
-      replies.push({ id: req.id, ok: true });
-      return;
-    }
-    const keys: string[] = [];
-    const ranges: [string, string][] = [];
-    for (const m of mutations) {
-      if (m.kind === MutationKind.ClearRange) ranges.push([keyString(m.key), keyString(m.param)]);
-      else keys.push(mutationKey(m));
-    }
-    for (const k of keys) this.load.write(k);
-    for (const [b] of ranges) this.load.write(b);
+    for (const m of mutations) this.load.write(mutationKey(m));
     const q: Queued = {
       commitVersion: req.commitVersion,
       state,
       mutations,
-      keys,
-      ranges,
       sync: req.t === 'commit' ? req.sync : false,
       twoPhase: req.t === 'prepare',
       onePhase: req.t === 'commit',
@@ -1052,11 +1028,6 @@ function feedPart(feed: { begin: string; end: string }, before: Map<string, unkn
   return { clears, keys };
 }
 
-function readRangeSet(flat: Uint8Array[]): RangeSet {
-  const pairs: [string, string][] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) pairs.push([keyString(flat[i]!), keyString(flat[i + 1]!)]);
-  return RangeSet.from(pairs);
-}
 
 function maxOf(xs: readonly number[]): number {
   let m = -Infinity;

@@ -227,10 +227,8 @@ export function encodeRequests(reqs: readonly ShardRequest[]): PackedBatch {
       case 'prepare':
         w.u8v(r.t === 'commit' ? Tag.Commit : Tag.Prepare);
         w.f64(r.id);
-        w.f64(r.readVersion);
         w.f64(r.commitVersion);
         w.u8v(r.t === 'commit' && r.sync ? 1 : 0);
-        w.packed(r.reads);
         w.mutations(r.mutations);
         break;
       case 'decide':
@@ -271,13 +269,11 @@ export function decodeRequests(m: ShardMessage<ShardRequest>): ShardRequest[] {
       case Tag.Commit:
       case Tag.Prepare: {
         const id = r.f64();
-        const readVersion = r.f64();
         const commitVersion = r.f64();
         const sync = r.u8v() === 1;
-        const reads = r.packed(false);
         // kept in the shard's queue (and by feeds) past this turn: bytes of their own
         const mutations = r.mutations(true);
-        out.push(tag === Tag.Commit ? { t: 'commit', id, readVersion, commitVersion, reads, mutations, sync } : { t: 'prepare', id, readVersion, commitVersion, reads, mutations });
+        out.push(tag === Tag.Commit ? { t: 'commit', id, commitVersion, mutations, sync } : { t: 'prepare', id, commitVersion, mutations });
         break;
       }
       case Tag.Decide: {

@@ -42,7 +42,7 @@ describe('clearRange of 1,000,000 rows', () => {
     };
     const commit = (ms: ShardMutation[]): ShardReply => {
       version++;
-      return run([{ t: 'commit', id: id++, readVersion: version - 1, commitVersion: version, reads: packBytes([]), mutations: packMutations(ms), sync: true }])[0]!;
+      return run([{ t: 'commit', id: id++, commitVersion: version, mutations: packMutations(ms), sync: true }])[0]!;
     };
     const value = new Uint8Array(100).fill(7);
     for (let i = 0; i < ROWS; i += 20_000) {

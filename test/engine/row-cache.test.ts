@@ -34,7 +34,7 @@ describe('shard row cache', () => {
 
   const open = async (cacheBytes: number): Promise<Shard> => new Shard(await ShardStorage.attach(db.handle, 0), 0, 0, new Failpoints({}), true, cacheBytes);
   const commitReq = (version: number, mutations: ShardMutation[]) =>
-    ({ t: 'commit', id: id++, readVersion: 0, commitVersion: version, reads: packBytes([]), mutations: packMutations(mutations), sync: false }) as const;
+    ({ t: 'commit', id: id++, commitVersion: version, mutations: packMutations(mutations), sync: false }) as const;
   const commit = (s: Shard, version: number, mutations: ShardMutation[]): void => {
     const replies: ShardReply[] = [];
     s.handleBatch([commitReq(version, mutations)], replies);

@@ -21,20 +21,23 @@ const KEYS = onEveryShard('fp');
 
 /**
  * Each failpoint, how it is armed, and whether the commit must survive the crash
- * (undefined: either way, all or nothing). `blind`: the commit reads nothing, so its
- * prepares are posted without replies and the primary's decision goes with its prepare
- * (commit-coordinator.ts); otherwise it carries a read conflict and takes the classic
- * prepare round trip first. `mayAck`: the crash comes after the decision is durable and
- * the coordinator acknowledges a cross-shard commit then (before its secondaries apply),
- * so the client may have heard "committed" before the server died.
+ * (undefined: either way, all or nothing). `blind`: the commit reads nothing; otherwise
+ * it carries a read conflict, which the resolver on the main thread checks before any
+ * shard hears of the commit (coordinator/resolver.ts). Either way the prepares are posted
+ * without replies and the primary's decision goes with its prepare (commit-coordinator.ts),
+ * so a shard crashing after its prepare may die before or after the decision is durable.
+ * `mayAck`: the crash may come after the decision is durable, and the coordinator
+ * acknowledges a cross-shard commit then (before its secondaries apply), so the client
+ * may have heard "committed" before the server died (it must then survive the crash).
  */
 const CASES: { name: (typeof FAILPOINT_NAMES)[number]; arg: string; decided: boolean | undefined; blind: boolean; mayAck?: boolean }[] = [
-  { name: 'shard.after-prepare', arg: '2', decided: false, blind: false },
+  { name: 'shard.after-prepare', arg: '2', decided: undefined, blind: false, mayAck: true },
   { name: 'coordinator.after-decision', arg: '1', decided: true, blind: false },
   { name: 'shard.after-apply', arg: '0', decided: true, blind: false }, // the primary applied: record durable, others not yet
   { name: 'shard.after-apply', arg: '3', decided: true, blind: false, mayAck: true }, // a secondary applied
-  // blind: shard 2 may crash before or after the primary's decision is durable
-  { name: 'shard.after-prepare', arg: '2', decided: undefined, blind: true },
+  // shard 2 may crash before or after the primary's decision is durable (and acknowledged:
+  // on a loaded machine shard 2 may handle its prepare after the primary's fsync)
+  { name: 'shard.after-prepare', arg: '2', decided: undefined, blind: true, mayAck: true },
   { name: 'coordinator.after-decision', arg: '1', decided: true, blind: true },
   { name: 'shard.after-apply', arg: '0', decided: true, blind: true },
   { name: 'shard.after-apply', arg: '3', decided: true, blind: true, mayAck: true },
@@ -86,6 +89,8 @@ describe('failpoints in two-phase commit', () => {
     const vals = await Promise.all(KEYS.map(async (k) => text(await r.get(k))));
     const outcome = decided ?? (vals[0] === 'after');
     expect(vals).toEqual(KEYS.map(() => (outcome ? 'after' : 'before')));
+    // an acknowledged commit survives the crash
+    if (err === null) expect(outcome, 'acknowledged, then lost in the crash').toBe(true);
     const rec = logEvent(srv.logs, 'RecoveryDone')!;
     if (name === 'coordinator.after-decision') expect(rec.inDoubtRolledForward).toBe(3); // three secondaries replayed
     if (decided === false) expect(rec.decisionRecords).toBe(0);

@@ -23,9 +23,9 @@ describe('Shard over RocksDB', () => {
   let db: RocksLevel;
   let shard: Shard;
   let id = 1;
-  const commit = (version: number, mutations: ShardMutation[], reads: string[] = [], readVersion = version - 1): ShardReply[] => {
+  const commit = (version: number, mutations: ShardMutation[]): ShardReply[] => {
     const replies: ShardReply[] = [];
-    shard.handleBatch([{ t: 'commit', id: id++, readVersion, commitVersion: version, reads: packBytes(reads.map(toBytes)), mutations: packMutations(mutations), sync: true }], replies);
+    shard.handleBatch([{ t: 'commit', id: id++, commitVersion: version, mutations: packMutations(mutations), sync: true }], replies);
     shard.applyReady(replies);
     return replies;
   };
@@ -75,18 +75,11 @@ describe('Shard over RocksDB', () => {
     expect(range('a', 'z', 20, 2, true)).toEqual({ rows: ['d=d20', 'c=c10'], more: true });
   });
 
-  it('conflicts: a read of a key written after the read version refuses the commit', () => {
-    const r = commit(40, [set('x', '1')], ['a', 'a\0'], 15);
-    expect(r[0]).toMatchObject({ error: { code: 'CONFLICT' } });
-    const ok = commit(41, [set('x', '1')], ['a', 'a\0'], 35);
-    expect(ok[0]).toMatchObject({ ok: true });
-  });
-
   it('group commit: every commit ready at a flush shares one write and one fsync', () => {
     const before = shard.counters.fsyncs;
     const replies: ShardReply[] = [];
     for (let i = 0; i < 50; i++) {
-      shard.handleBatch([{ t: 'commit', id: id++, readVersion: 0, commitVersion: 100 + i, reads: packBytes([]), mutations: packMutations([set(`g${i}`, 'v')]), sync: true }], replies);
+      shard.handleBatch([{ t: 'commit', id: id++, commitVersion: 100 + i, mutations: packMutations([set(`g${i}`, 'v')]), sync: true }], replies);
     }
     shard.applyReady(replies);
     expect(replies.filter((r) => 'ok' in r)).toHaveLength(50);
@@ -98,8 +91,8 @@ describe('Shard over RocksDB', () => {
     const replies: ShardReply[] = [];
     shard.handleBatch(
       [
-        { t: 'commit', id: id++, readVersion: 0, commitVersion: 300, reads: packBytes([]), mutations: packMutations([set('same', 'one')]), sync: true },
-        { t: 'commit', id: id++, readVersion: 0, commitVersion: 301, reads: packBytes([]), mutations: packMutations([set('same', 'two')]), sync: true },
+        { t: 'commit', id: id++, commitVersion: 300, mutations: packMutations([set('same', 'one')]), sync: true },
+        { t: 'commit', id: id++, commitVersion: 301, mutations: packMutations([set('same', 'two')]), sync: true },
       ],
       replies,
     );
@@ -109,8 +102,8 @@ describe('Shard over RocksDB', () => {
 
   it('a prepared commit waits for its decision and holds back later commits (version order)', () => {
     const replies: ShardReply[] = [];
-    shard.handleBatch([{ t: 'prepare', id: 900, readVersion: 0, commitVersion: 400, reads: packBytes([]), mutations: packMutations([set('p', 'prepared')]) }], replies);
-    shard.handleBatch([{ t: 'commit', id: 901, readVersion: 0, commitVersion: 401, reads: packBytes([]), mutations: packMutations([set('p', 'later')]), sync: true }], replies);
+    shard.handleBatch([{ t: 'prepare', id: 900, commitVersion: 400, mutations: packMutations([set('p', 'prepared')]) }], replies);
+    shard.handleBatch([{ t: 'commit', id: 901, commitVersion: 401, mutations: packMutations([set('p', 'later')]), sync: true }], replies);
     shard.applyReady(replies);
     expect(replies.map((r) => r.id)).toEqual([900]); // the prepare ack only; 401 waits
     shard.handleBatch([{ t: 'decide', id: 902, commitVersion: 400, commit: true, sync: true }], replies);
@@ -130,9 +123,8 @@ describe('Shard over RocksDB', () => {
     expect(range('t/', 't0', 1002, 100, true).rows).toEqual(['t/d=d1', 't/b=b2']);
     expect(range('t/', 't0', 1001, 100, true).rows).toEqual(['t/d=d1']);
     expect([get('t/a', 1000), get('t/a', 1001), get('t/b', 1001), get('t/b', 1002)]).toEqual(['a1', null, null, 'b2']);
-    // conflicts: a read of the cleared span at a version before the clear
-    expect(commit(1003, [set('x', '1')], ['t/c', 't/c\0'], 1000)[0]).toMatchObject({ error: { code: 'CONFLICT' } });
-    expect(commit(1004, [set('x', '1')], ['t/c', 't/c\0'], 1001)[0]).toMatchObject({ ok: true });
+    // (conflicts with the cleared span are the resolver's: test/unit/coordinator/resolver.test.ts)
+    expect(commit(1004, [set('x', '1')])[0]).toMatchObject({ ok: true });
     // the window slides past the clear: its rows go (DeleteRange), the rewritten key stays
     const replies: ShardReply[] = [];
     shard.handleBatch([{ t: 'horizon', id: 0, horizon: 1002 }], replies);

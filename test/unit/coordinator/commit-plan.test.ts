@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { TxnError } from '../../../src/errors.js';
 import { toBytes } from '../../../src/keys/bytes.js';
-import { planCommit, validateCommit, versionstampOf, WireMutationType, type CommitInput } from '../../../src/coordinator/commit-plan.js';
+import { planCommit, validateCommit, versionstampOf, writesOf, WireMutationType, type CommitInput } from '../../../src/coordinator/commit-plan.js';
 import { ShardMap } from '../../../src/coordinator/shard-map.js';
 
 const hex = (u: Uint8Array): string => Buffer.from(u).toString('hex');
@@ -36,15 +36,37 @@ describe('versionstamps', () => {
 });
 
 describe('planCommit', () => {
-  it('splits clearRanges and read ranges at shard boundaries', () => {
+  it('splits clearRanges at shard boundaries; reads make no plan (the resolver checks them)', () => {
     const plans = planCommit(
       input([{ type: WireMutationType.ClearRange, key: toBytes('a'), param: toBytes('z'), offset: 0 }], [['k', 'n']]),
       map,
       versionstampOf(1),
     );
-    expect(plans.map((p) => [p.shardId, p.mutations.map((m) => [Buffer.from(m.key).toString(), Buffer.from(m.param).toString()]), p.reads.map((r) => Buffer.from(r).toString())])).toEqual([
-      [0, [['a', 'm']], ['k', 'm']],
-      [1, [['m', 'z']], ['m', 'n']],
+    expect(plans.map((p) => [p.shardId, p.mutations.map((m) => [Buffer.from(m.key).toString(), Buffer.from(m.param).toString()])])).toEqual([
+      [0, [['a', 'm']]],
+      [1, [['m', 'z']]],
+    ]);
+    const readOnly = planCommit(input([{ type: WireMutationType.Set, key: toBytes('a'), param: toBytes('v'), offset: 0 }], [['n', 'z']]), map, versionstampOf(1));
+    expect(readOnly.map((p) => p.shardId)).toEqual([0]);
+  });
+
+  it('writesOf: final keys (versionstamps substituted, atomic operations included) and cleared ranges, as the resolver records them', () => {
+    const stamp = versionstampOf(0x0102030405);
+    const plans = planCommit(
+      input([
+        { type: WireMutationType.SetVersionstampedKey, key: new Uint8Array([0x61, ...new Array<number>(10).fill(0)]), param: toBytes('v'), offset: 1 },
+        { type: 5, key: toBytes('ctr'), param: new Uint8Array([1]), offset: 0 },
+        { type: WireMutationType.Clear, key: toBytes('x'), param: new Uint8Array(0), offset: 0 },
+        { type: WireMutationType.ClearRange, key: toBytes('a'), param: toBytes('z'), offset: 0 },
+      ]),
+      map,
+      stamp,
+    );
+    const w = writesOf(plans);
+    expect(w.keys.map((k) => Buffer.from(k, 'latin1').toString('hex')).sort()).toEqual(['61' + hex(stamp), Buffer.from('ctr').toString('hex'), Buffer.from('x').toString('hex')].sort());
+    expect(w.ranges).toEqual([
+      ['a', 'm'],
+      ['m', 'z'],
     ]);
   });
 });

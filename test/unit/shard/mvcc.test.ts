@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { RangeSet } from '../../../src/keys/ranges.js';
 import { VersionWindow } from '../../../src/shard/mvcc.js';
 
 const v = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -38,16 +37,6 @@ describe('VersionWindow', () => {
     expect([...w.changedAfter(20, '', '\xff')]).toEqual(['a']);
     expect([...w.changedAfter(30, '', '\xff')]).toEqual([]);
     expect([...w.changedAfter(5, 'b', 'c')]).toEqual(['b']);
-  });
-
-  it('conflictsWith sees writes after the read version only, including cleared ranges', () => {
-    const w2 = new VersionWindow(0);
-    w2.record(10, changes([['k', null]]), [['m', 'p']]);
-    expect(w2.conflictsWith(9, RangeSet.from([['k', 'k\0']]))).toBe(true);
-    expect(w2.conflictsWith(10, RangeSet.from([['k', 'k\0']]))).toBe(false);
-    expect(w2.conflictsWith(9, RangeSet.from([['n', 'o']]))).toBe(true); // inside the cleared range
-    expect(w2.conflictsWith(9, RangeSet.from([['p', 'q']]))).toBe(false); // cleared range end is exclusive
-    expect(w2.conflictsWith(9, RangeSet.from([['a', 'b']]))).toBe(false);
   });
 
   it('prune forgets old versions and raises the horizon', () => {

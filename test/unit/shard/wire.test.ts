@@ -29,9 +29,7 @@ describe('shard wire codec', () => {
       {
         t: 'commit',
         id: 8,
-        readVersion: 100,
         commitVersion: 101,
-        reads: packBytes([b('a'), b('b'), b('c'), b('d')]),
         mutations: packMutations([
           { kind: 0, key: b('k1'), param: b('v1') },
           { kind: 2, key: b('r0'), param: b('r9') },
@@ -40,7 +38,7 @@ describe('shard wire codec', () => {
         sync: true,
       },
       { t: 'forget', id: 0, keys: [b('d/1')] },
-      { t: 'prepare', id: 0, readVersion: 0, commitVersion: 102, reads: packBytes([]), mutations: packMutations([{ kind: 5, key: b('ctr'), param: b('\x01') }]) },
+      { t: 'prepare', id: 0, commitVersion: 102, mutations: packMutations([{ kind: 5, key: b('ctr'), param: b('\x01') }]) },
       { t: 'decide', id: 9, commitVersion: 102, commit: true, sync: true, decision: { key: b('decision/102'), value: b('parts...') } },
       { t: 'decide', id: 0, commitVersion: 103, commit: false, sync: false },
       { t: 'stats', id: 10 },
@@ -83,9 +81,7 @@ describe('shard wire codec', () => {
     const reqs: ShardRequest[] = Array.from({ length: 30 }, (_, i) => ({
       t: 'commit' as const,
       id: i + 1,
-      readVersion: 0,
       commitVersion: 1000 + i,
-      reads: packBytes([]),
       mutations: packMutations([{ kind: 0, key: b(`k${i}`), param: big }]),
       sync: false,
     }));

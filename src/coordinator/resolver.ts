@@ -1,0 +1,173 @@
+// The resolver: the keyspace-wide conflict history, on the main thread. Pure: no thread,
+// no clock, no RocksDB (unit-tested directly).
+//
+// FoundationDB's commit proxies ask resolvers, which keep the last few seconds of writes
+// apart from storage. Here the coordinator assigns commit versions and orders commits on
+// one thread anyway, so it also resolves them there, in commit-version order, before any
+// shard hears of the commit: a transaction (read version r, commit version c) conflicts
+// when a key or range it read was written by a commit with a version in (r, c). Every
+// commit below c was resolved (and its writes recorded) before c was, because versions
+// are assigned and resolved in the same synchronous step; a recorded commit that later
+// fails (a shard refused it, the server shut down) stays in the history: false conflicts
+// only, never a missed one. The shards then get only writes (one write shard: a
+// one-phase commit; several: the blind cross-shard path), and a shard's reads are never
+// sent anywhere.
+//
+// What is kept, bounded by the MVCC window (pruned at the horizon the shards use):
+//  - point writes (set, clear, atomic operations, versionstamped keys with their final
+//    key): the newest write version of each key, in a VersionedMap: found by hash (a
+//    point read's check is one lookup, a new version walks up parent links), ordered with
+//    the max version of every subtree (a range read's check is O(log n) whatever the
+//    range's size or the read version's age);
+//  - range clears: one step entry per cleared range (RangeVersions), never one per key,
+//    so a 1,000,000-key clearRange costs what a one-key clear does.
+// A check is O(read ranges x log window). Below the horizon nothing is known:
+// TRANSACTION_TOO_OLD. A fresh history (a start, a cluster node that begins to lead)
+// knows nothing of versions before it and begins with its horizon there.
+import { keyString } from '../keys/bytes.js';
+import type { KeyRange } from '../keys/ranges.js';
+import { RangeVersions, VersionedMap } from '../shard/versioned-map.js';
+
+/** A read-conflict range as latin-1 key strings; end null: the single key `begin` (a read of [k, k + 0x00)). */
+export type ReadRange = readonly [begin: string, end: string | null];
+
+export type ResolveOutcome = null | 'CONFLICT' | 'TOO_OLD';
+
+/** A commit's writes as latin-1 key strings: point-written keys and cleared ranges [begin, end). */
+export interface CommitWrites {
+  keys: readonly string[];
+  ranges: readonly (readonly [string, string])[];
+}
+
+export class ConflictHistory {
+  /** Newest write version of each point-written key in the window (by hash and ordered, with subtree maxima). */
+  private readonly points = new VersionedMap();
+  /** Newest range clear over each part of the keyspace. */
+  private readonly cleared = new RangeVersions();
+  /** Point writes in version order (for pruning), from logHead on. */
+  private logKeys: string[] = [];
+  private logVersions: number[] = [];
+  private logHead = 0;
+  /** Range clears in version order (for pruning), from clearHead on. */
+  private clears: { begin: string; end: string; version: number }[] = [];
+  private clearHead = 0;
+  /** Newest commit version recorded. */
+  newestVersion: number;
+  /** Checks of read versions below this fail TOO_OLD: what was written at or below it is forgotten. */
+  horizon: number;
+
+  /** An empty history: nothing is known about versions at or below `horizon`. */
+  constructor(horizon: number) {
+    this.horizon = horizon;
+    this.newestVersion = horizon;
+  }
+
+  /**
+   * Whether a transaction at `readVersion` that read `reads` may commit after every
+   * commit recorded so far: 'CONFLICT' when one of them (newer than the read version)
+   * wrote a key or cleared a range it read; 'TOO_OLD' when the read version is below the
+   * horizon (and it read something; a blind write is never too old). O(reads x log n).
+   */
+  check(readVersion: number, reads: readonly ReadRange[]): ResolveOutcome {
+    if (reads.length === 0) return null;
+    if (readVersion < this.horizon) return 'TOO_OLD';
+    if (readVersion >= this.newestVersion) return null;
+    const clears = this.clears.length > this.clearHead;
+    for (const [b, e] of reads) {
+      if (e === null) {
+        if ((this.points.get(b) ?? 0) > readVersion) return 'CONFLICT';
+        if (clears && this.cleared.valueAt(b) > readVersion) return 'CONFLICT';
+        continue;
+      }
+      if (b >= e) continue;
+      if (this.points.maxIn(b, e) > readVersion) return 'CONFLICT';
+      if (clears && this.cleared.maxOverlap(b, e) > readVersion) return 'CONFLICT';
+    }
+    return null;
+  }
+
+  /** Records the writes of the commit at `version`, which is newer than every version recorded. */
+  record(version: number, writes: CommitWrites): void {
+    if (version <= this.newestVersion) throw new Error(`resolver: commit ${version} recorded after ${this.newestVersion} (out of version order)`);
+    this.newestVersion = version;
+    for (const k of writes.keys) {
+      this.points.set(k, version);
+      this.logKeys.push(k);
+      this.logVersions.push(version);
+    }
+    for (const [b, e] of writes.ranges) {
+      if (b >= e) continue;
+      this.cleared.assign(b, e, version);
+      this.clears.push({ begin: b, end: e, version });
+    }
+  }
+
+  /** check(), then record() when it passes: one commit, resolved in version order. */
+  resolve(readVersion: number, reads: readonly ReadRange[], version: number, writes: CommitWrites): ResolveOutcome {
+    const outcome = this.check(readVersion, reads);
+    if (outcome === null) this.record(version, writes);
+    return outcome;
+  }
+
+  /**
+   * Forgets writes at or below `horizon` (no read version that may still commit is below
+   * it: they fail TOO_OLD). Never moves the horizon back.
+   */
+  prune(horizon: number): void {
+    if (horizon <= this.horizon) return;
+    this.horizon = horizon;
+    while (this.logHead < this.logKeys.length && this.logVersions[this.logHead]! <= horizon) {
+      const k = this.logKeys[this.logHead]!;
+      // the key's newest write is this one (not a later one): it goes
+      if (this.points.get(k) === this.logVersions[this.logHead]) this.points.deletePresent(k);
+      this.logHead++;
+    }
+    while (this.clearHead < this.clears.length && this.clears[this.clearHead]!.version <= horizon) {
+      const c = this.clears[this.clearHead]!;
+      this.cleared.forget(c.begin, c.end, c.version);
+      this.clearHead++;
+    }
+    // compact the logs now and then so they do not grow forever
+    if (this.logHead > 4096 && this.logHead * 2 > this.logKeys.length) {
+      this.logKeys = this.logKeys.slice(this.logHead);
+      this.logVersions = this.logVersions.slice(this.logHead);
+      this.logHead = 0;
+    }
+    if (this.clearHead > 1024 && this.clearHead * 2 > this.clears.length) {
+      this.clears = this.clears.slice(this.clearHead);
+      this.clearHead = 0;
+    }
+  }
+
+  /** Keys with a point write in the window (status, tests). */
+  get keys(): number {
+    return this.points.size;
+  }
+
+  /** Range clears in the window (status, tests). */
+  get ranges(): number {
+    return this.clears.length - this.clearHead;
+  }
+
+  /** Step boundaries of the cleared ranges (memory: about two per live range clear). */
+  get rangeBoundaries(): number {
+    return this.cleared.size;
+  }
+}
+
+/** Whether `end` is `begin` + 0x00 (the range of one key). */
+function isKeyAfter(begin: Uint8Array, end: Uint8Array): boolean {
+  if (end.length !== begin.length + 1 || end[begin.length] !== 0) return false;
+  for (let i = 0; i < begin.length; i++) if (begin[i] !== end[i]) return false;
+  return true;
+}
+
+/** A commit's read-conflict ranges as the resolver takes them (single keys recognized). */
+export function readRangesOf(ranges: readonly KeyRange[]): ReadRange[] {
+  const out: ReadRange[] = new Array(ranges.length);
+  for (let i = 0; i < ranges.length; i++) {
+    const { begin, end } = ranges[i]!;
+    out[i] = isKeyAfter(begin, end) ? [keyString(begin), null] : [keyString(begin), keyString(end)];
+  }
+  return out;
+}

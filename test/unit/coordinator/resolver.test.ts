@@ -1,0 +1,155 @@
+// The resolver's conflict history (coordinator/resolver.ts), pure: no server, no thread.
+import { describe, expect, it } from 'vitest';
+import { toBytes } from '../../../src/keys/bytes.js';
+import { ConflictHistory, readRangesOf, type ReadRange } from '../../../src/coordinator/resolver.js';
+import { mulberry32, randInt, seeds } from '../../support/rng.js';
+
+const NONE = { keys: [], ranges: [] };
+const pt = (k: string): ReadRange => [k, null];
+
+function historyWith(version: number, keys: string[], ranges: [string, string][] = []): ConflictHistory {
+  const h = new ConflictHistory(0);
+  h.record(version, { keys, ranges });
+  return h;
+}
+
+describe('ConflictHistory.check', () => {
+  it.each([
+    // reads, read version, written keys at version 10, expected
+    [[pt('k')], 9, ['k'], 'CONFLICT'],
+    [[pt('k')], 10, ['k'], null],
+    [[['k', 'k\0']], 9, ['k'], 'CONFLICT'],
+    [[['a', 'c']], 5, ['b'], 'CONFLICT'],
+    [[['a', 'c']], 5, ['c'], null],
+    [[['a', 'c']], 5, ['a'], 'CONFLICT'],
+    [[pt('b'), pt('x')], 5, ['x'], 'CONFLICT'],
+    [[['c', 'a']], 5, ['b'], null], // an empty (inverted) range reads nothing
+    [[], 5, ['a'], null],
+  ] as [ReadRange[], number, string[], string | null][])('reads %j at %i against writes %j at 10 -> %s', (reads, rv, keys, expected) => {
+    expect(historyWith(10, keys).check(rv, reads)).toBe(expected);
+  });
+
+  it('cleared ranges conflict with point and range reads they cover, end exclusive', () => {
+    const h = historyWith(10, [], [['m', 'p']]);
+    expect(h.check(9, [pt('n')])).toBe('CONFLICT');
+    expect(h.check(9, [['a', 'm\0']])).toBe('CONFLICT');
+    expect(h.check(9, [['o', 'z']])).toBe('CONFLICT');
+    expect(h.check(9, [pt('p')])).toBe(null);
+    expect(h.check(9, [['p', 'q']])).toBe(null);
+    expect(h.check(9, [['a', 'm']])).toBe(null);
+    expect(h.check(10, [pt('n')])).toBe(null);
+  });
+
+  it('a read version below the horizon is TOO_OLD; a blind write (no reads) never is', () => {
+    const h = historyWith(10, ['x']);
+    h.prune(10);
+    expect(h.check(9, [['a', 'b']])).toBe('TOO_OLD');
+    expect(h.check(9, [])).toBe(null);
+    expect(h.check(10, [pt('x')])).toBe(null);
+    // a fresh history (a start, a new cluster leader) knows nothing before it
+    expect(new ConflictHistory(100).check(99, [pt('x')])).toBe('TOO_OLD');
+    expect(new ConflictHistory(100).check(100, [pt('x')])).toBe(null);
+  });
+
+  it('resolve records the writes of a commit that passes, not of one that conflicts', () => {
+    const h = new ConflictHistory(0);
+    expect(h.resolve(0, [], 5, { keys: ['a'], ranges: [] })).toBe(null);
+    expect(h.resolve(1, [pt('a')], 6, { keys: ['b'], ranges: [['c', 'd']] })).toBe('CONFLICT');
+    expect(h.check(5, [pt('b'), ['c', 'c\0']])).toBe(null); // the refused commit left nothing
+    expect(h.resolve(5, [pt('a')], 7, { keys: ['b'], ranges: [] })).toBe(null);
+    expect(h.check(6, [pt('b')])).toBe('CONFLICT');
+    expect(() => h.record(7, NONE)).toThrow(/out of version order/);
+  });
+
+  it('prune forgets writes at or below the horizon and keeps newer writes of the same key', () => {
+    const h = new ConflictHistory(0);
+    h.record(10, { keys: ['a', 'b'], ranges: [['c', 'f']] });
+    h.record(20, { keys: ['a'], ranges: [['d', 'e']] });
+    expect(h.keys).toBe(2);
+    expect(h.ranges).toBe(2);
+    h.prune(15);
+    expect(h.keys).toBe(1); // b forgotten; a's write at 20 stays
+    expect(h.ranges).toBe(1);
+    expect(h.check(15, [pt('a')])).toBe('CONFLICT');
+    expect(h.check(15, [pt('b')])).toBe(null);
+    expect(h.check(15, [pt('c')])).toBe(null);
+    expect(h.check(15, [['d', 'd\0']])).toBe('CONFLICT');
+    h.prune(12); // never back
+    expect(h.horizon).toBe(15);
+    h.prune(20);
+    expect(h.keys).toBe(0);
+    expect(h.ranges).toBe(0);
+    expect(h.rangeBoundaries).toBe(0);
+  });
+
+  it('a clear of a huge range is one entry: cost and memory do not depend on how many keys it covers', () => {
+    const h = new ConflictHistory(0);
+    const key = (i: number): string => `k${String(i).padStart(8, '0')}`;
+    for (let i = 0; i < 1000; i++) h.record(i + 1, { keys: [key(i * 1000)], ranges: [] });
+    // clear 1,000,000 keys' worth of keyspace: one range, at most two boundaries
+    h.record(2000, { keys: [], ranges: [[key(0), key(1_000_000)]] });
+    expect(h.ranges).toBe(1);
+    expect(h.rangeBoundaries).toBeLessThanOrEqual(2);
+    expect(h.check(1999, [pt(key(123_456))])).toBe('CONFLICT');
+    expect(h.check(2000, [pt(key(123_456))])).toBe(null);
+  });
+});
+
+describe('readRangesOf', () => {
+  it('recognizes single-key ranges [k, k + 0x00) and keeps the rest as ranges', () => {
+    const r = readRangesOf([
+      { begin: toBytes('ab'), end: toBytes('ab\0') },
+      { begin: toBytes('ab'), end: toBytes('ac') },
+      { begin: toBytes('ab'), end: toBytes('ab\0\0') },
+      { begin: toBytes(''), end: toBytes('\0') },
+    ]);
+    expect(r).toEqual([
+      ['ab', null],
+      ['ab', 'ac'],
+      ['ab', 'ab\0\0'],
+      ['', null],
+    ]);
+  });
+});
+
+// Randomized: the history against a brute-force model that keeps every commit (ranges and
+// points, never pruned) and answers "did a commit in (readVersion, now) write what was read?".
+describe.each(seeds(3, 12))('ConflictHistory against a brute-force model (seed %i)', (seed) => {
+  it('agrees on every check, through prunes', () => {
+    const rng = mulberry32(seed);
+    const letters = 'abcdefgh';
+    const key = (): string => letters[randInt(rng, letters.length)]! + (rng() < 0.5 ? '' : letters[randInt(rng, letters.length)]!);
+    const range = (): [string, string] => {
+      const a = key();
+      const b = key();
+      return a <= b ? [a, b] : [b, a];
+    };
+    const log: { version: number; keys: string[]; ranges: [string, string][] }[] = [];
+    const h = new ConflictHistory(0);
+    let version = 0;
+    let horizon = 0;
+    const covers = (r: ReadRange, c: { keys: string[]; ranges: [string, string][] }): boolean => {
+      const [b, e] = r;
+      if (e === null) return c.keys.includes(b) || c.ranges.some(([cb, ce]) => cb <= b && b < ce);
+      if (b >= e) return false;
+      return c.keys.some((k) => b <= k && k < e) || c.ranges.some(([cb, ce]) => cb < ce && cb < e && b < ce);
+    };
+    for (let step = 0; step < 3000; step++) {
+      version += 1 + randInt(rng, 3);
+      const rv = Math.max(0, version - 1 - randInt(rng, 40));
+      const reads: ReadRange[] = [];
+      for (let i = randInt(rng, 4); i > 0; i--) reads.push(rng() < 0.6 ? pt(key()) : range());
+      const keys: string[] = [];
+      for (let i = randInt(rng, 3); i > 0; i--) keys.push(key());
+      const ranges: [string, string][] = rng() < 0.15 ? [range()] : [];
+      const expected = reads.length === 0 ? null : rv < horizon ? 'TOO_OLD' : log.some((c) => c.version > rv && reads.some((r) => covers(r, c))) ? 'CONFLICT' : null;
+      const got = h.resolve(rv, reads, version, { keys, ranges });
+      expect(got, `seed ${seed} step ${step}: reads ${JSON.stringify(reads)} at ${rv}`).toBe(expected);
+      if (got === null) log.push({ version, keys, ranges });
+      if (rng() < 0.05) {
+        horizon = Math.max(horizon, version - randInt(rng, 30));
+        h.prune(horizon);
+      }
+    }
+  });
+});
