@@ -3,6 +3,7 @@
 // code, a progress line every second, and a final report. Runs in the CLI process
 // (procs = 0) or in forked generator processes (worker.ts) whose histograms are merged here.
 
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { build, decodeFromCompressedBase64, encodeIntoCompressedBase64, type Histogram } from 'hdr-histogram-js';
@@ -58,6 +59,12 @@ export interface RawResult {
   errorSamples: string[];
   hist: string;
   byOp: Record<string, { txns: number; hist: string }>;
+  /**
+   * The generator process's own state over the measured window: its event loop's delay
+   * beyond the 5 ms sampling interval (p99 and max, ms) and its CPU (% of one core).
+   * A transaction waiting for the generator's loop counts in its latency (client side).
+   */
+  generator?: { loopLagP99Ms: number; loopLagMaxMs: number; cpuPct: number };
 }
 
 export interface OpStats {
@@ -92,6 +99,8 @@ export interface BenchReport {
   outcomes?: Record<string, number>;
   byOp?: Record<string, OpStats>;
   errorSamples?: string[];
+  /** The generator processes over the window: the worst event-loop delay (ms) and their CPU in total (% of one core). */
+  generator?: { loopLagP99Ms: number; loopLagMaxMs: number; cpuPct: number };
 }
 
 interface Live {
@@ -158,6 +167,25 @@ export async function runClients(
   const stopAt = measureFrom + o.seconds * 1000;
   const baseRng = new Rng(o.seed);
 
+  // the generator's own event-loop delay and CPU over the measured window
+  const LAG_RESOLUTION_MS = 5;
+  const lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
+  lag.enable();
+  let cpuFrom = process.cpuUsage();
+  const lagReset = setTimeout(() => {
+    lag.reset();
+    cpuFrom = process.cpuUsage();
+  }, Math.max(0, measureFrom - performance.now()));
+  let generatorState: RawResult['generator'];
+  const lagEnd = setTimeout(() => {
+    const c = process.cpuUsage(cpuFrom);
+    generatorState = {
+      loopLagP99Ms: Math.round(Math.max(0, lag.percentile(99) / 1e6 - LAG_RESOLUTION_MS) * 100) / 100,
+      loopLagMaxMs: Math.round(Math.max(0, lag.max / 1e6 - LAG_RESOLUTION_MS) * 100) / 100,
+      cpuPct: Math.round(((c.user + c.system) / 1000 / (stopAt - measureFrom)) * 1000) / 10,
+    };
+    lag.disable();
+  }, Math.max(0, stopAt - performance.now()));
   const ticker = onTick
     ? setInterval(() => {
         live.txns = raw.txns;
@@ -252,6 +280,9 @@ export async function runClients(
   } finally {
     if (graceTimer) clearTimeout(graceTimer);
     if (ticker) clearInterval(ticker);
+    clearTimeout(lagReset);
+    clearTimeout(lagEnd);
+    lag.disable();
     const hung = done.filter((d) => !d).length;
     if (hung > 0) {
       bump(raw.errors, 'HUNG', hung);
@@ -265,6 +296,7 @@ export async function runClients(
     measuredMs,
     hist: encodeIntoCompressedBase64(hist),
     byOp: Object.fromEntries([...byOp].map(([op, v]) => [op, { txns: v.txns, hist: encodeIntoCompressedBase64(v.hist) }])),
+    ...(generatorState ? { generator: generatorState } : {}),
   };
   hist.destroy();
   for (const v of byOp.values()) v.hist.destroy();
@@ -302,6 +334,12 @@ export function mergeRaw(parts: RawResult[]): RawResult {
     mergeCounts(out.retriedErrors, p.retriedErrors);
     mergeCounts(out.outcomes, p.outcomes);
     out.errorSamples.push(...p.errorSamples.slice(0, 5 - out.errorSamples.length));
+    if (p.generator) {
+      const g = (out.generator ??= { loopLagP99Ms: 0, loopLagMaxMs: 0, cpuPct: 0 });
+      g.loopLagP99Ms = Math.max(g.loopLagP99Ms, p.generator.loopLagP99Ms);
+      g.loopLagMaxMs = Math.max(g.loopLagMaxMs, p.generator.loopLagMaxMs);
+      g.cpuPct = Math.round((g.cpuPct + p.generator.cpuPct) * 10) / 10;
+    }
     hist.add(decodeFromCompressedBase64(p.hist));
     for (const [op, v] of Object.entries(p.byOp)) {
       let h = byOp.get(op);
@@ -346,6 +384,7 @@ export function summarize(
     retriedErrors: raw.retriedErrors,
   };
   if (Object.keys(raw.outcomes).length > 0) report.outcomes = raw.outcomes;
+  if (raw.generator) report.generator = raw.generator;
   if (Object.keys(raw.byOp).length > 1) {
     report.byOp = {};
     for (const [op, v] of Object.entries(raw.byOp)) {
