@@ -978,7 +978,8 @@ class BatchView {
   /** The cached rows of keys this batch writes take its values. */
   updateCache(rows: RowCache): void {
     if (!rows.enabled) return;
-    for (const [s, v] of this.written) rows.wrote(s, v);
+    // every written key's row was read from the cache or filled into it by the constructor
+    for (const [s, v] of this.written) rows.replace(s, this.current.get(s) ?? null, v);
   }
 
   /** The row as RocksDB will hold it before the next op of this batch (tombstones not applied). */
