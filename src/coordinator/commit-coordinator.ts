@@ -216,7 +216,13 @@ export class CommitCoordinator {
     const plans = planCommit(input, this.getShardMap(), stamp);
     const outcome = this.resolver.resolve(input.readVersion, readRangesOf(input.readConflicts), commitVersion, writesOf(plans));
     if (outcome === 'TOO_OLD') {
-      throw new TxnError('TOO_OLD', `read version ${input.readVersion} is older than the MVCC window (oldest readable ${this.resolver.horizon})`);
+      const r = this.resolver;
+      throw new TxnError(
+        'TOO_OLD',
+        input.readVersion < r.startVersion
+          ? `read version ${input.readVersion} is older than this server's conflict history, which begins at version ${r.startVersion} (where the server started or this cluster node began to lead)`
+          : `read version ${input.readVersion} is older than the MVCC window (oldest readable ${r.horizon})`,
+      );
     }
     if (outcome === 'CONFLICT') throw new TxnError('CONFLICT', `a key read at version ${input.readVersion} was written by a later commit`);
     return plans;

@@ -55,11 +55,14 @@ export class ConflictHistory {
   newestVersion: number;
   /** Checks of read versions below this fail TOO_OLD: what was written at or below it is forgotten. */
   horizon: number;
+  /** Where this history began (a start, or a cluster node beginning to lead): nothing before it was recorded here. */
+  readonly startVersion: number;
 
   /** An empty history: nothing is known about versions at or below `horizon`. */
   constructor(horizon: number) {
     this.horizon = horizon;
     this.newestVersion = horizon;
+    this.startVersion = horizon;
   }
 
   /**

@@ -7,7 +7,7 @@
 // is trimmed past it (it copies a snapshot in while running); then every node must hold
 // every acknowledged commit, the same full scan at one read version, and the bank total.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type Database } from '../../src/index.js';
+import { connect, TxnError, type Database } from '../../src/index.js';
 import { HAVE_ETCD, scanAt, sleep, TestCluster, within } from './harness.js';
 
 const ACCOUNTS = 8;
@@ -168,12 +168,33 @@ describe.skipIf(!HAVE_ETCD)('replicated cluster on etcd (3 etcd members, 3 nodes
   it('kill -9 of the leader: commits resume, the node rejoins', { timeout: 90_000 }, async () => {
     const l = await c.leader();
     const before = work.acked.length;
+    // a read version handed out by the old leader, through a node that survives
+    const side = await connect({ endpoints: c.urls.filter((_, i) => i !== l), connectionPoolSize: 1 });
+    const oldRv = await side.createTransaction().getReadVersion();
     const t = Date.now();
     c.kill(c.nodes[l]!, 'SIGKILL');
     measured.leaderKillResumeMs = await work.resumedAfter(t);
     expect(measured.leaderKillResumeMs).toBeLessThan(10_000);
     const next = await c.leader(15_000, l);
     expect(next).not.toBe(l);
+    // the new leader's conflict history begins at its takeover: a commit that read at the
+    // old leader's version cannot be checked against it, so it is refused TOO_OLD (retryable)
+    let refusal: TxnError | null = null;
+    for (let i = 0; i < 50; i++) {
+      const tx = side.createTransaction();
+      tx.setReadVersion(oldRv);
+      tx.addReadConflictKey('takeover/k');
+      tx.set('takeover/k', 'x');
+      refusal = await tx.commit().then(
+        () => null,
+        (e: unknown) => e as TxnError,
+      );
+      if (refusal?.code !== 'UNAVAILABLE' && refusal?.code !== 'NETWORK_ERROR') break;
+      await sleep(200);
+    }
+    await side.close();
+    expect(refusal?.code).toBe('TOO_OLD');
+    expect(refusal?.message).toMatch(/conflict history, which begins at version/);
     await sleep(1000);
     await c.startNode(l);
     expect(work.acked.length).toBeGreaterThan(before);
