@@ -9,9 +9,9 @@ export interface ServerConfig {
   dataDir: string;
   /**
    * Number of shards (worker threads, one RocksDB column family each), fixed when the data
-   * directory is created. 0 (the default) = automatic (`shardCount`): the data directory's
-   * count when it holds a database, else one more than the split points when they are
-   * given, else one per core (os.availableParallelism(), at most AUTO_SHARDS_MAX).
+   * directory is created. 0 (the default) = automatic (`shardCount`): one more than the
+   * split points when they are given (at most 63), else the data directory's count when it
+   * holds a database, else one per core (os.availableParallelism(), at most AUTO_SHARDS_MAX).
    */
   shards: number;
   /** Split points between shards (strings with \xNN escapes); empty = the default spread. */
@@ -213,14 +213,16 @@ export const AUTO_SHARDS_MAX = 8;
 
 /**
  * The shard count a server opens its database with: `configured` when it is not 0, else
- * the data directory's (`existing`, from txkv-layout.json; null for a new database), else
- * split points + 1 when split points are given, else `cores` capped at AUTO_SHARDS_MAX.
- * Pure: the caller passes os.availableParallelism().
+ * split points + 1 when split points are given, else the data directory's (`existing`,
+ * from txkv-layout.json; null for a new database), else `cores` capped at AUTO_SHARDS_MAX.
+ * Split points before the directory: given split points must match the directory's anyway
+ * (openDatabase), and when they do not, the refusal must name the count they make, not the
+ * directory's beside the other points. Pure: the caller passes os.availableParallelism().
  */
 export function shardCount(configured: number, existing: number | null, splitPoints: number, cores: number): number {
   if (configured > 0) return configured;
-  if (existing !== null) return existing;
   if (splitPoints > 0) return splitPoints + 1;
+  if (existing !== null) return existing;
   return Math.max(1, Math.min(AUTO_SHARDS_MAX, cores));
 }
 
@@ -288,6 +290,10 @@ export function resolveConfig(partial: PartialServerConfig = {}): ServerConfig {
   if (!(cfg.mvccWindowMs >= 100)) throw new TxnError('INVALID_ARGUMENT', `mvccWindowMs must be >= 100, got ${cfg.mvccWindowMs}`);
   if (cfg.shards > 0 && cfg.splitPoints.length > 0 && cfg.splitPoints.length !== cfg.shards - 1) {
     throw new TxnError('INVALID_ARGUMENT', `splitPoints must list shards - 1 = ${cfg.shards - 1} points, got ${cfg.splitPoints.length}`);
+  }
+  // shards = 0 takes its count from the split points (shardCount): the same bound applies
+  if (cfg.shards === 0 && cfg.splitPoints.length > 63) {
+    throw new TxnError('INVALID_ARGUMENT', `splitPoints: ${cfg.splitPoints.length} points make ${cfg.splitPoints.length + 1} shards; at most 64 (63 points)`);
   }
   if (cfg.cluster.etcdEndpoints.length > 0 && !(cfg.cluster.leaseTtlMs >= 1000)) throw new TxnError('INVALID_ARGUMENT', `cluster.leaseTtlMs must be >= 1000, got ${cfg.cluster.leaseTtlMs}`);
   if (!Number.isInteger(cfg.rocksdb.blockCacheBytes) || cfg.rocksdb.blockCacheBytes < 0) throw new TxnError('INVALID_ARGUMENT', `rocksdb.blockCacheBytes must be an integer >= 0, got ${JSON.stringify(cfg.rocksdb.blockCacheBytes)}`);

@@ -57,15 +57,43 @@ describe('shard layout of a data directory', () => {
     }
   });
 
-  it('shardCount: a set count wins, then the directory, then split points + 1, then the cores (capped)', () => {
+  it('shardCount: a set count wins, then split points + 1, then the directory, then the cores (capped)', () => {
     expect(resolveConfig({}).shards).toBe(0);
     expect(() => resolveConfig({ shards: -1 })).toThrow(/shards must be an integer 1..64 \(or 0 = automatic\)/);
     expect(resolveConfig({ splitPoints: ['m'] }).shards).toBe(0);
     expect(shardCount(4, 2, 0, 2)).toBe(4);
     expect(shardCount(0, 3, 0, 2)).toBe(3);
     expect(shardCount(0, null, 2, 16)).toBe(3);
+    expect(shardCount(0, 3, 1, 2)).toBe(2); // given split points must match the directory's; the refusal names their count
     expect(shardCount(0, null, 0, 2)).toBe(2);
     expect(shardCount(0, null, 0, 64)).toBe(AUTO_SHARDS_MAX);
     expect(shardCount(0, null, 0, 0)).toBe(1);
+  });
+  it('shards unset with split points: more than 63 points is refused (the 1..64 bound holds for an automatic count too)', () => {
+    const points = (n: number): string[] => Array.from({ length: n }, (_, i) => `k${String(i).padStart(3, '0')}`);
+    expect(resolveConfig({ splitPoints: points(63) }).splitPoints.length).toBe(63);
+    expect(() => resolveConfig({ splitPoints: points(70) })).toThrow(/splitPoints: 70 points make 71 shards; at most 64/);
+  });
+
+  it('shards unset, split points that differ from the directory\'s: the refusal names the count those points make', { timeout: 60_000 }, async () => {
+    const dir = tempDir('txkv-layout-points');
+    try {
+      const srv = await startServer({ port: 0, dataDir: dir, splitPoints: ['g', 'p'] }, { logger });
+      const db = await connect({ endpoints: [srv.url] });
+      await db.transact(async (tx) => tx.set('h', 'middle'));
+      await db.close();
+      await srv.close();
+      // was: "holds 3 shards split at [67, 70], but the configuration asks for 3 shards split at [6d]"
+      await expect(startServer({ port: 0, dataDir: dir, splitPoints: ['m'] }, { logger })).rejects.toThrow(/asks for 2 shards split at \[6d\]/);
+      // neither a count nor split points: the directory's layout, its data where it was
+      const again = await startServer({ port: 0, dataDir: dir }, { logger });
+      const db2 = await connect({ endpoints: [again.url] });
+      expect(text(await db2.createTransaction().get('h'))).toBe('middle');
+      await db2.close();
+      await again.close();
+      expect(JSON.parse(fs.readFileSync(path.join(dir, 'txkv-layout.json'), 'utf8'))).toMatchObject({ shards: 3, splitPoints: ['67', '70'] });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,0 +1,77 @@
+// Review: the window's per-key history as parallel arrays on the conflict map's nodes
+// (mvcc.ts Chain): what it holds stays bounded by the window under rewrites of a few hot
+// keys, one-off keys and range clears, and a key's history across the window's edge reads
+// right (the value before the oldest kept write, or TOO_OLD territory: below the horizon).
+import { describe, expect, it } from 'vitest';
+import { VersionWindow } from '../../../src/shard/mvcc.js';
+
+const v = (s: string): Uint8Array => new TextEncoder().encode(s);
+const show = (r: Uint8Array | null): string => (r ? Buffer.from(r).toString() : 'absent');
+
+interface Internals {
+  writes: { size: number; data(k: string): { versions: number[]; prevs: unknown[]; hidden: number[] | null } | undefined };
+  logChains: unknown[];
+  logHead: number;
+  commits: number[];
+  commitsHead: number;
+}
+
+describe('VersionWindow memory and history at the edge (review)', () => {
+  it('200,000 commits over 10 hot keys and 1-shot keys with a sliding horizon hold only the window', () => {
+    const w = new VersionWindow(0);
+    const win = 1000; // versions kept
+    for (let ver = 1; ver <= 200_000; ver++) {
+      const c = new Map<string, Uint8Array | null>();
+      c.set(`hot/${ver % 10}`, v(`p${ver}`));
+      c.set(`once/${ver}`, null);
+      w.record(ver, c, ver % 5000 === 0 ? [[`once/${ver - 100}`, `once/${ver - 50}`]] : []);
+      if (ver % 100 === 0) {
+        w.dropTombstones(w.prune(ver - win));
+      }
+    }
+    const i = w as unknown as Internals;
+    // keys: 10 hot + the one-shot keys of the last `win` versions (+ a batch of 100 not yet pruned)
+    expect(i.writes.size).toBeLessThanOrEqual(10 + win + 100);
+    for (let k = 0; k < 10; k++) {
+      const ch = i.writes.data(`hot/${k}`)!;
+      expect(ch.versions.length).toBeLessThanOrEqual((win + 100) / 10 + 1);
+      expect(ch.prevs.length).toBe(ch.versions.length);
+      if (ch.hidden) expect(ch.hidden.length).toBe(ch.versions.length);
+    }
+    expect(i.logChains.length - i.logHead).toBeLessThanOrEqual(2 * (win + 100));
+    expect(i.logChains.length).toBeLessThanOrEqual(2 * 2 * (win + 100) + 8192);
+    expect(i.commits.length - i.commitsHead).toBeLessThanOrEqual(win + 100);
+    expect(w.tombstones).toBeLessThanOrEqual(1); // the clear at 200,000 is still in the window
+  });
+
+  it('history across the edge: a read at the horizon sees the value before the oldest kept write', () => {
+    const w = new VersionWindow(0);
+    // k written at 10, 20, ..., 100 (prev of the write at v is "at<v-10>")
+    for (let ver = 10; ver <= 100; ver += 10) w.record(ver, new Map([['k', ver === 10 ? null : v(`at${ver - 10}`)]]));
+    w.prune(45); // writes <= 45 forgotten; reads at >= 45 still right
+    const base = v('at100');
+    expect(show(w.valueAt('k', 45, base))).toBe('at40');
+    expect(show(w.valueAt('k', 49, base))).toBe('at40');
+    expect(show(w.valueAt('k', 50, base))).toBe('at50');
+    expect(show(w.valueAt('k', 99, base))).toBe('at90');
+    expect(show(w.valueAt('k', 100, base))).toBe('at100');
+    expect(w.lastWrite('k')).toBe(100);
+    w.prune(100);
+    expect(w.lastWrite('k')).toBe(0);
+    expect(show(w.valueAt('k', 100, base))).toBe('at100');
+  });
+
+  it('a key whose history emptied and is written again gets a fresh chain; the old one is not revived', () => {
+    const w = new VersionWindow(0);
+    w.record(1, new Map([['k', null]]));
+    w.record(2, new Map([['k', v('one')]]));
+    w.prune(2);
+    w.record(3, new Map([['k', v('two')]]));
+    w.record(4, new Map([['j', null]]));
+    w.prune(3);
+    const i = w as unknown as Internals;
+    expect(i.writes.data('k')).toBeUndefined();
+    expect(i.writes.size).toBe(1);
+    expect(show(w.valueAt('j', 3, v('base')))).toBe('absent');
+  });
+});
