@@ -223,3 +223,44 @@ describe('review: an old read version after a restart', () => {
     }
   });
 });
+
+describe('review: a read of a range that moves, then a write on its new owner', () => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer({ splitPoints: ['b', 'c', 'd'], durability: 'buffered', distribution: { enabled: false } });
+  }, 60_000);
+  afterAll(async () => {
+    await s?.close();
+  });
+  const admin = async (route: string, method = 'POST'): Promise<{ map: { ranges: { begin: string; owner: number }[] } }> => {
+    const res = await fetch(s.server.url.replace('ws://', 'http://') + route, { method });
+    const body = (await res.json()) as { map: { ranges: { begin: string; owner: number }[] } };
+    if (!res.ok) throw new Error(`${route}: ${res.status} ${JSON.stringify(body)}`);
+    return body;
+  };
+  const b64 = (k: string): string => Buffer.from(k, 'latin1').toString('base64url');
+
+  it('the reader (writing another shard) is refused: the conflict history does not move with the range', { timeout: 60_000 }, async () => {
+    await s.db.transact(async (o) => {
+      for (let i = 0; i < 50; i++) o.set(`b/mv/${String(i).padStart(2, '0')}`, 'v0');
+    });
+    await admin(`/v1/shard/split?key=${b64('b/mv/')}`);
+    const t = s.db.createTransaction();
+    expect(text(await t.get('b/mv/10'))).toBe('v0');
+    expect((await t.getRange(sel('b/mv/20'), sel('b/mv/30', false))).kvs.length).toBe(10);
+    t.set('d/mv/sum', 'seen');
+    const u = s.db.createTransaction();
+    expect(text(await u.get('b/mv/40'))).toBe('v0');
+    u.set('a/mv/other', 'seen');
+    await admin(`/v1/shard/move?begin=${b64('b/mv/')}&to=3`);
+    const map = (await admin('/v1/shard/map', 'GET')).map;
+    expect(map.ranges.find((r) => Buffer.from(r.begin, 'hex').toString('latin1') === 'b/mv/')?.owner).toBe(3);
+    // after the switch, on the new owner: a point write and a range clear inside what t read
+    await s.db.transact(async (o) => o.set('b/mv/10', 'v1'));
+    await s.db.transact(async (o) => o.clearRange('b/mv/25', 'b/mv/26'));
+    expect(await codeOf(t.commit())).toBe('CONFLICT');
+    // u read a key nobody wrote since: it commits (no false refusal because of the move)
+    await u.commit();
+    expect(text(await s.db.createTransaction().get('d/mv/sum'))).toBeNull();
+  });
+});
