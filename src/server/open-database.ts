@@ -57,11 +57,29 @@ function writeFileDurably(file: string, text: string): void {
  * unless the configuration names split points explicitly (then they must match): the
  * defaults may change between txkv versions, the data on disk may not move.
  */
-/** The layout file of `dataDir`, or null when the directory holds no database yet. */
-export function readLayout(dataDir: string): Layout | null {
+/**
+ * The layout file of `dataDir`, or null when the directory holds no database yet. A file
+ * that does not parse, or whose count and split points do not fit together, throws a
+ * StartupError naming it (a raw JSON error, or "start with shards = 0", which now means
+ * automatic, would send the operator the wrong way).
+ */
+export function readLayout(dataDir: string, shown = dataDir): Layout | null {
   const file = path.join(dataDir, 'txkv-layout.json');
   if (!fs.existsSync(file)) return null;
-  return JSON.parse(fs.readFileSync(file, 'utf8')) as Layout;
+  const named = path.join(shown, 'txkv-layout.json');
+  const why = 'it records the shard layout the database was created with; restore it from a backup of this data directory';
+  let layout: Layout;
+  try {
+    layout = JSON.parse(fs.readFileSync(file, 'utf8')) as Layout;
+  } catch (err) {
+    throw new StartupError(`${named} is damaged (${(err as Error).message}): ${why}`, { cause: err });
+  }
+  const n = (layout as Partial<Layout> | null)?.shards;
+  const points = (layout as Partial<Layout> | null)?.splitPoints;
+  if (!Number.isInteger(n) || n! < 1 || !Array.isArray(points) || points.length !== n! - 1 || !points.every((h) => typeof h === 'string' && /^(?:[0-9a-f]{2})*$/.test(h))) {
+    throw new StartupError(`${named} is damaged (shards ${JSON.stringify(n)}, split points ${JSON.stringify(points)}: expected a count >= 1 and count - 1 hex split points): ${why}`);
+  }
+  return layout;
 }
 
 export async function openDatabase(
@@ -169,8 +187,9 @@ async function openOrCreate(
   const layoutFile = path.join(dataDir, 'txkv-layout.json');
   let layout: Layout;
   let created = false;
-  if (fs.existsSync(layoutFile)) {
-    layout = JSON.parse(fs.readFileSync(layoutFile, 'utf8')) as Layout;
+  const existing = readLayout(dataDir, shown);
+  if (existing !== null) {
+    layout = existing;
     const wantedHex = wanted.splitPoints.map((p) => Buffer.from(p).toString('hex'));
     if (layout.shards !== wanted.shards || (wanted.explicitSplitPoints && JSON.stringify(layout.splitPoints) !== JSON.stringify(wantedHex))) {
       throw new Error(

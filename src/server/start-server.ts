@@ -95,7 +95,7 @@ function testGatewayThreads(partial: PartialServerConfig): PartialServerConfig {
   return { ...partial, gatewayThreads: Number(v) };
 }
 
-/** The shard count txkv-layout.json records, or null (no database yet, or a layout file openDatabase will explain). */
+/** The shard count txkv-layout.json records, or null (no database yet, or a damaged layout file: openDatabase explains it). */
 function layoutShards(dataDir: string): number | null {
   try {
     const n = readLayout(dataDir)?.shards;
@@ -132,8 +132,9 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
   let wanted = { shards, splitPoints: wantedSplitPoints, explicitSplitPoints, databaseId: undefined as string | undefined };
   if (etcd) {
     // (a data directory that already holds a database never creates the cluster's record)
-    const local = readLayout(dataDir);
     try {
+      // (a damaged layout file is a StartupError: rethrown below once etcd's client is closed)
+      const local = readLayout(dataDir, config.dataDir);
       const d = await ensureClusterDatabase(
         etcd,
         { databaseId: randomUUID(), shards, splitPoints: wantedSplitPoints.map((p) => Buffer.from(p).toString('hex')) },

@@ -96,4 +96,21 @@ describe('shard layout of a data directory', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+  it('a damaged layout file is named, with what to do (not a raw JSON error, not "start with shards = 0")', { timeout: 60_000 }, async () => {
+    const cases: [string, RegExp][] = [
+      ['{not json', /txkv-layout\.json is damaged \(.*JSON.*\): it records the shard layout .* restore it from a backup/],
+      ['{"format":1,"shards":0,"splitPoints":[],"createdAt":"x"}', /txkv-layout\.json is damaged \(shards 0, split points \[\]/],
+      ['{"format":1,"shards":"two","splitPoints":[],"createdAt":"x"}', /txkv-layout\.json is damaged \(shards "two"/],
+      ['{"format":1,"shards":3,"splitPoints":["80"],"createdAt":"x"}', /txkv-layout\.json is damaged \(shards 3, split points \["80"\]/],
+    ];
+    for (const [content, why] of cases) {
+      const dir = tempDir('txkv-layout-damaged');
+      try {
+        fs.writeFileSync(path.join(dir, 'txkv-layout.json'), content);
+        await expect(startServer({ port: 0, dataDir: dir }, { logger }), content).rejects.toThrow(why);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  });
 });
