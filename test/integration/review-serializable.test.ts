@@ -106,6 +106,30 @@ describe('review: serializability across shards', () => {
     expect(await codeOf(t.commit())).toBe('CONFLICT');
   });
 
+  it('a limit over rows on four shards, checked by range reads, inserts on one shard: never exceeded under concurrency', { timeout: 60_000 }, async () => {
+    const LIMIT = 5;
+    const prefixes = ['a', 'b', 'c', 'd'];
+    let committed = 0;
+    const worker = async (w: number): Promise<void> => {
+      for (let i = 0; i < 8; i++) {
+        const t = s.db.createTransaction();
+        let n = 0;
+        for (const p of prefixes) n += (await t.getRange(sel(`${p}/slot/`), sel(`${p}/slot0`, false))).kvs.length;
+        if (n >= LIMIT) return;
+        t.set(`${prefixes[(w + i) % 4]}/slot/${w}-${i}`, 'taken');
+        const c = await codeOf(t.commit());
+        if (c === null) committed++;
+        else expect(c).toBe('CONFLICT');
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, (_, w) => worker(w)));
+    const r = s.db.createTransaction();
+    let total = 0;
+    for (const p of prefixes) total += (await r.getRange(sel(`${p}/slot/`), sel(`${p}/slot0`, false))).kvs.length;
+    expect(total).toBe(committed);
+    expect(total).toBe(LIMIT);
+  });
+
   it('concurrent transfers across four shards keep the total (no lost update, no write skew)', { timeout: 60_000 }, async () => {
     const accts = ['a/acct', 'b/acct', 'c/acct', 'd/acct'];
     await s.db.transact(async (o) => {
