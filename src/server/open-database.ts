@@ -194,8 +194,9 @@ async function openOrCreate(
     if (layout.shards !== wanted.shards || (wanted.explicitSplitPoints && JSON.stringify(layout.splitPoints) !== JSON.stringify(wantedHex))) {
       throw new Error(
         `${dataDir} holds ${layout.shards} shards split at [${layout.splitPoints.join(', ')}], but the configuration asks for ` +
-          `${wanted.shards} shards split at [${wantedHex.join(', ')}]; moving ranges between shards is not supported yet: ` +
-          `start with the data directory's layout (shards = ${layout.shards}) or use a new data directory`,
+          `${wanted.shards} shards${wanted.explicitSplitPoints ? ` split at [${wantedHex.join(', ')}]` : ''}; a data directory keeps the shard count ` +
+          `and split points it was created with (ranges move between its shards online, but shards are not added or removed): ` +
+          `start without shards and splitPoints (the directory's are used), or use a new data directory`,
       );
     }
   } else {

@@ -45,7 +45,7 @@ function checkTree(m: VersionedMap<unknown>): void {
   expect(count).toBe(m.size);
 }
 
-describe('VersionedMap against a model (review fuzz)', () => {
+describe('VersionedMap against a model (fuzz)', () => {
   it.each([1, 2, 3, 4, 5, 6])('seed %i: 3,000 mixed operations agree with the model', (seed) => {
     const r = rng(seed);
     const keys = Array.from({ length: 60 }, (_, i) => `k${String(i).padStart(2, '0')}`);

@@ -10,7 +10,7 @@ import { connect, TxnError } from '../../src/index.js';
 import { AUTO_SHARDS_MAX } from '../../src/config/server-config.js';
 import { HAVE_ETCD, TestCluster } from './harness.js';
 
-describe.skipIf(!HAVE_ETCD)('cluster with shards = 0 (review)', () => {
+describe.skipIf(!HAVE_ETCD)('cluster with shards = 0', () => {
   const c = new TestCluster({}, 0);
   beforeAll(async () => {
     await c.startEtcd(1);

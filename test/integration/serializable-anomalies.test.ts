@@ -22,7 +22,7 @@ async function codeOf(p: Promise<unknown>): Promise<string | null> {
 
 const rows = (r: { kvs: { key: Uint8Array; value: Uint8Array }[] }): string[] => r.kvs.map((kv) => `${text(kv.key)}=${text(kv.value)}`);
 
-describe('review: serializability across shards', () => {
+describe('serializability across shards', () => {
   let s: TestServer;
   beforeAll(async () => {
     s = await startTestServer({ splitPoints: ['b', 'c', 'd'], durability: 'buffered', distribution: { enabled: false } });
@@ -160,7 +160,7 @@ describe('review: serializability across shards', () => {
   });
 });
 
-describe('review: MVCC snapshot reads at an old version', () => {
+describe('MVCC snapshot reads at an old version', () => {
   let s: TestServer;
   beforeAll(async () => {
     s = await startTestServer({ splitPoints: ['b', 'c', 'd'], durability: 'buffered', distribution: { enabled: false }, mvccWindowMs: 60_000 });
@@ -206,9 +206,9 @@ describe('review: MVCC snapshot reads at an old version', () => {
   });
 });
 
-describe('review: an old read version after a restart', () => {
+describe('an old read version after a restart', () => {
   it('reads at a read version from before the restart: the old value or TOO_OLD; a commit that read a key overwritten since: never committed', { timeout: 90_000 }, async () => {
-    const dataDir = tempDir('txkv-review-restart');
+    const dataDir = tempDir('txkv-old-read-restart');
     const logger = pino({ level: 'warn' });
     const cfg = { port: 0, dataDir, splitPoints: ['b', 'c', 'd'], durability: 'fsync' as const, distribution: { enabled: false }, mvccWindowMs: 60_000 };
     let srv = await startServer(cfg, { logger });
@@ -248,7 +248,7 @@ describe('review: an old read version after a restart', () => {
   });
 });
 
-describe('review: a read of a range that moves, then a write on its new owner', () => {
+describe('a read of a range that moves, then a write on its new owner', () => {
   let s: TestServer;
   beforeAll(async () => {
     s = await startTestServer({ splitPoints: ['b', 'c', 'd'], durability: 'buffered', distribution: { enabled: false } });

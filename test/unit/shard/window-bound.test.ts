@@ -16,7 +16,7 @@ interface Internals {
   commitsHead: number;
 }
 
-describe('VersionWindow memory and history at the edge (review)', () => {
+describe('VersionWindow memory and history at the edge', () => {
   it('200,000 commits over 10 hot keys and 1-shot keys with a sliding horizon hold only the window', () => {
     const w = new VersionWindow(0);
     const win = 1000; // versions kept
