@@ -1,4 +1,4 @@
-// Review: cluster mode with shards = 0 (automatic, the new default): every node opens the
+// Cluster mode with shards = 0 (automatic, the new default): every node opens the
 // cluster's layout (the first node's count), whatever its own cores say; writes on the
 // leader are read on the replica, and a commit that read at a version from before a new
 // leader took over is never committed blindly.

@@ -1,5 +1,4 @@
-// Review of the session's engine changes (versioned-map, shard window as parallel arrays,
-// the resolver): anomalies a serializable database must refuse, and MVCC snapshot reads
+// Anomalies a serializable database must refuse, and MVCC snapshot reads
 // at old versions. Real server, four shards split at b, c, d ("a…" on shard 0, "b…" on 1,
 // "c…" on 2, "d…" on 3), the balancer off so keys stay where the test put them.
 import fs from 'node:fs';

@@ -1,21 +1,11 @@
-// Review: VersionedMap (hash index + parent links, versioned-map.ts) against a plain model,
+// VersionedMap (hash index + parent links, versioned-map.ts) against a plain model,
 // with every operation mixed: set (versions up and down), upsert, delete, deleteRange, and
 // the queries a conflict check and a historical read make (get, maxIn, above, floor,
 // after). A stale parent link or maximum would make maxIn miss a newer write: a missed
 // conflict. Also checks the tree's own invariants (parent links, maxima, order) after each step.
 import { describe, expect, it } from 'vitest';
 import { VersionedMap } from '../../../src/shard/versioned-map.js';
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as rng } from '../../support/rng.js';
 
 interface N {
   key: string;

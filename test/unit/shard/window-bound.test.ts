@@ -1,4 +1,4 @@
-// Review: the window's per-key history as parallel arrays on the conflict map's nodes
+// The window's per-key history as parallel arrays on the conflict map's nodes
 // (mvcc.ts Chain): what it holds stays bounded by the window under rewrites of a few hot
 // keys, one-off keys and range clears, and a key's history across the window's edge reads
 // right (the value before the oldest kept write, or TOO_OLD territory: below the horizon).
