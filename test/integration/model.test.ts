@@ -8,7 +8,6 @@
 // interleaved with the transactions: none of it may show in any read (moves keep the
 // old owner for reads at older versions, so the snapshot reads at the end cross them).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TxnError } from '../../src/index.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { SHARD_PREFIXES } from '../support/keys.js';
 import { mulberry32, randInt, seeds, type Rng } from '../support/rng.js';
@@ -110,7 +109,6 @@ describe.each(seeds(3, 101))('random transactions against a model (seed %i)', (s
     const committed: Model = new Map();
     const snapshots: { version: bigint; model: Model }[] = [];
     // its own stream: the transactions are the same with or without it
-    let forcedConflicts = 0;
     const moves = new Redistributor(s.server.url.replace(/^ws/, 'http'), mulberry32(seed ^ 0x5eed), keyspace);
     for (let t = 0; t < 40; t++) {
       const tx = s.db.createTransaction();
@@ -150,16 +148,10 @@ describe.each(seeds(3, 101))('random transactions against a model (seed %i)', (s
           expect(res.hasMore, what).toBe(want.hasMore);
         }
       }
-      try {
-        await tx.commit();
-      } catch (err) {
-        // a move switched a range this transaction read, after its read version: the
-        // conflict history before the switch stayed with the old owner, so the commit is
-        // refused (retryable), never applied
-        if (!(err instanceof TxnError && err.code === 'CONFLICT')) throw err;
-        forcedConflicts++;
-        continue;
-      }
+      // one transaction at a time: nothing can conflict with it, moves included (the resolver
+      // on the main thread keeps the conflict history, whichever shard owns a range): a
+      // CONFLICT here would be a false one
+      await tx.commit();
       for (const k of keyspace) {
         if (own.has(k)) committed.set(k, own.get(k)!);
         else committed.delete(k);
@@ -170,7 +162,6 @@ describe.each(seeds(3, 101))('random transactions against a model (seed %i)', (s
     // the ranges did move, split and merge during the run
     expect(moves.done.move, `seed ${seed}: moves ${JSON.stringify(moves.done)}, ${moves.refused} refused`).toBeGreaterThanOrEqual(3);
     expect(moves.done.split).toBeGreaterThanOrEqual(2);
-    expect(forcedConflicts, 'conflicts forced by moves').toBeLessThan(20);
     // reads at older versions see exactly those versions, across every shard (and across the moves)
     for (const snap of snapshots.filter((_, i) => i % 5 === 0)) {
       const ro = s.db.createReadOnlyTransaction();
