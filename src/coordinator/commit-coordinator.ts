@@ -42,8 +42,6 @@ export interface CommitCounters {
   onePhase: number;
   /** Commits with writes on several shards (prepares posted, decision record); cluster mode: every commit with writes. */
   twoPhase: number;
-  /** Of twoPhase: blind writes (no read conflicts). */
-  blind: number;
 }
 
 function replyError(r: ShardReply): WireError | null {
@@ -75,7 +73,7 @@ async function applyDecided(commitVersion: number, parts: { shardId: number; app
 }
 
 export class CommitCoordinator {
-  readonly counters: CommitCounters = { committed: 0, conflicts: 0, tooOld: 0, aborted: 0, onePhase: 0, twoPhase: 0, blind: 0 };
+  readonly counters: CommitCounters = { committed: 0, conflicts: 0, tooOld: 0, aborted: 0, onePhase: 0, twoPhase: 0 };
   private draining = false;
   /** Set when a decided commit could not be applied: read versions stop below it until a restart recovers it. */
   private stuck: string | null = null;
@@ -145,7 +143,7 @@ export class CommitCoordinator {
         throw err;
       }
       if (replicated) await this.runReplicated(commitVersion, plans);
-      else applying = await this.run(input.readConflicts.length === 0, commitVersion, plans);
+      else applying = await this.run(commitVersion, plans);
       this.counters.committed++;
     } catch (err) {
       if (err instanceof DecidedNotApplied) {
@@ -265,7 +263,7 @@ export class CommitCoordinator {
    * `done`, the apply of the other write shards' parts, still running (it rejects with
    * DecidedNotApplied; the decision record is forgotten once it resolves).
    */
-  private async run(blind: boolean, commitVersion: number, plans: ShardPlan[]): Promise<{ done: Promise<void> } | null> {
+  private async run(commitVersion: number, plans: ShardPlan[]): Promise<{ done: Promise<void> } | null> {
     if (plans.length === 0) return null;
     if (plans.length === 1) {
       const single = plans[0]!;
@@ -276,7 +274,6 @@ export class CommitCoordinator {
       return null;
     }
     this.counters.twoPhase++;
-    if (blind) this.counters.blind++;
     // no write shard can refuse its prepare (nothing is checked there any more), so the
     // prepares go without replies and the decision goes to the primary in the same
     // message as its prepare
