@@ -15,13 +15,19 @@
 //
 // What is kept, bounded by the MVCC window (pruned at the horizon the shards use):
 //  - point writes (set, clear, atomic operations, versionstamped keys with their final
-//    key): the newest write version of each key, in a VersionedMap: found by hash (a
-//    point read's check is one lookup, a new version walks up parent links), ordered with
-//    the max version of every subtree (a range read's check is O(log n) whatever the
-//    range's size or the read version's age);
+//    key): the newest write version of each key in a plain hash map (a point read's check
+//    is one lookup; recording a write is one hash update and a push on the log), and, for
+//    range reads, the same writes in a VersionedMap ordered by key with the max version
+//    of every subtree (a range read's check is O(log n) whatever the range's size). The
+//    ordered map is brought up to date lazily, from the log of writes, only when a range
+//    read needs it: recording a write into it walks up the tree (~20 nodes, most of them
+//    cache misses, per key; the resolver's largest cost under w10, which reads nothing),
+//    and a range read with a fresh read version is answered from the few log entries
+//    newer than it instead. See writtenIn for the rule and why the answer is exact.
 //  - range clears: one step entry per cleared range (RangeVersions), never one per key,
 //    so a 1,000,000-key clearRange costs what a one-key clear does.
-// A check is O(read ranges x log window). Below the horizon nothing is known:
+// A check is O(read ranges x log window), amortized over the writes it brings into the
+// ordered map (each log entry at most once). Below the horizon nothing is known:
 // TRANSACTION_TOO_OLD. A fresh history (a start, a cluster node that begins to lead)
 // knows nothing of versions before it and begins with its horizon there.
 import { keyString } from '../keys/bytes.js';
@@ -39,12 +45,40 @@ export interface CommitWrites {
   ranges: readonly (readonly [string, string])[];
 }
 
+/**
+ * A range read's check scans the log entries newer than its read version itself when
+ * there are at most this many of them and the ordered map is behind; more, and the
+ * ordered map catches up first (each log entry enters it at most once).
+ */
+export const RANGE_SCAN_LIMIT = 256;
+/**
+ * At most this many log entries enter the ordered map during one check (the rest newer
+ * than the read version is scanned): the first old range read after a stretch of none
+ * would otherwise stall this thread for the whole window (~150,000 entries, ~150 ms).
+ */
+export const CATCH_UP_CHUNK = 2048;
+/**
+ * After a range read that needed the ordered map, the next this many recorded writes
+ * enter it as they are recorded (as every write did before it was lazy), so a stream of
+ * old range reads pays no scans; without range reads, writes stop entering it.
+ */
+export const EAGER_SPAN = 1 << 18;
+
 export class ConflictHistory {
-  /** Newest write version of each point-written key in the window (by hash and ordered, with subtree maxima). */
-  private readonly points = new VersionedMap();
+  /** Newest write version of each point-written key in the window. */
+  private readonly newest = new Map<string, number>();
+  /**
+   * The point writes of the log entries below `synced`, ordered by key with subtree maxima
+   * (range checks): for each key, its newest write among those entries, unless pruned.
+   */
+  private readonly ordered = new VersionedMap();
+  /** Log entries below this index are in `ordered` (or pruned); always >= logHead. */
+  private synced = 0;
+  /** Writes still to bring into the ordered map as they are recorded (EAGER_SPAN). */
+  private eagerLeft = 0;
   /** Newest range clear over each part of the keyspace. */
   private readonly cleared = new RangeVersions();
-  /** Point writes in version order (for pruning), from logHead on. */
+  /** Point writes in version order (for pruning, and the ordered map's catch-up), from logHead on. */
   private logKeys: string[] = [];
   private logVersions: number[] = [];
   private logHead = 0;
@@ -58,8 +92,19 @@ export class ConflictHistory {
   /** Where this history began (a start, or a cluster node beginning to lead): nothing before it was recorded here. */
   readonly startVersion: number;
 
-  /** An empty history: nothing is known about versions at or below `horizon`. */
-  constructor(horizon: number) {
+  private readonly scanLimit: number;
+  private readonly catchUpChunk: number;
+  private readonly eagerSpan: number;
+
+  /**
+   * An empty history: nothing is known about versions at or below `horizon`. `lazy`:
+   * RANGE_SCAN_LIMIT, CATCH_UP_CHUNK and EAGER_SPAN unless given (tests pass small ones
+   * to exercise every way of a range check).
+   */
+  constructor(horizon: number, lazy: { scanLimit?: number; catchUpChunk?: number; eagerSpan?: number } = {}) {
+    this.scanLimit = lazy.scanLimit ?? RANGE_SCAN_LIMIT;
+    this.catchUpChunk = lazy.catchUpChunk ?? CATCH_UP_CHUNK;
+    this.eagerSpan = lazy.eagerSpan ?? EAGER_SPAN;
     this.horizon = horizon;
     this.newestVersion = horizon;
     this.startVersion = horizon;
@@ -69,7 +114,8 @@ export class ConflictHistory {
    * Whether a transaction at `readVersion` that read `reads` may commit after every
    * commit recorded so far: 'CONFLICT' when one of them (newer than the read version)
    * wrote a key or cleared a range it read; 'TOO_OLD' when the read version is below the
-   * horizon (and it read something; a blind write is never too old). O(reads x log n).
+   * horizon (and it read something; a blind write is never too old). O(reads x log n),
+   * amortized.
    */
   check(readVersion: number, reads: readonly ReadRange[]): ResolveOutcome {
     if (reads.length === 0) return null;
@@ -78,15 +124,71 @@ export class ConflictHistory {
     const clears = this.clears.length > this.clearHead;
     for (const [b, e] of reads) {
       if (e === null) {
-        if ((this.points.get(b) ?? 0) > readVersion) return 'CONFLICT';
+        if ((this.newest.get(b) ?? 0) > readVersion) return 'CONFLICT';
         if (clears && this.cleared.valueAt(b) > readVersion) return 'CONFLICT';
         continue;
       }
       if (b >= e) continue;
-      if (this.points.maxIn(b, e) > readVersion) return 'CONFLICT';
+      if (this.writtenIn(b, e, readVersion)) return 'CONFLICT';
       if (clears && this.cleared.maxOverlap(b, e) > readVersion) return 'CONFLICT';
     }
     return null;
+  }
+
+  /**
+   * Whether a key of [b, e) has a point write newer than `readVersion` in the window.
+   * Exact either way: the ordered map answers for the log entries below `synced` (for
+   * each key it holds the newest of them: a newer write of the key is at or above
+   * `synced`), and the entries from `synced` on that are newer than the read version are
+   * scanned. Entries at or below the read version cannot conflict, so the scan starts
+   * after them (binary search: the log is in version order). When more than scanLimit
+   * entries would be scanned, a chunk of them enters the ordered map first, and the
+   * writes recorded from then on enter it as they come (EAGER_SPAN), so old range reads
+   * cost O(log n) again within a few commits.
+   */
+  private writtenIn(b: string, e: string, readVersion: number): boolean {
+    const end = this.logKeys.length;
+    if (this.synced < end) {
+      let from = this.firstAfter(readVersion, this.synced, end);
+      if (end - from > this.scanLimit) {
+        // an old read version: the ordered map catches up (a chunk now, the rest as writes
+        // are recorded) and what it does not hold yet is scanned
+        this.eagerLeft = this.eagerSpan;
+        this.catchUp(this.synced + this.catchUpChunk);
+        if (from < this.synced) from = this.synced;
+      }
+      const keys = this.logKeys;
+      for (let i = from; i < end; i++) {
+        const k = keys[i]!;
+        if (k >= b && k < e) return true;
+      }
+    }
+    return this.ordered.maxIn(b, e) > readVersion;
+  }
+
+  /** The first log index in [lo, hi) whose version is > v (hi when none). */
+  private firstAfter(v: number, lo: number, hi: number): number {
+    const versions = this.logVersions;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (versions[mid]! > v) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
+
+  /** Brings log entries up to index `until` (at most the log's end) into the ordered map; only each key's newest write goes in. */
+  private catchUp(until: number): void {
+    const keys = this.logKeys;
+    const versions = this.logVersions;
+    const end = until < keys.length ? until : keys.length;
+    for (let i = this.synced; i < end; i++) {
+      const k = keys[i]!;
+      const v = versions[i]!;
+      // an older write of a key written again later: the later one goes in
+      if (this.newest.get(k) === v) this.ordered.set(k, v);
+    }
+    if (end > this.synced) this.synced = end;
   }
 
   /** Records the writes of the commit at `version`, which is newer than every version recorded. */
@@ -94,9 +196,15 @@ export class ConflictHistory {
     if (version <= this.newestVersion) throw new Error(`resolver: commit ${version} recorded after ${this.newestVersion} (out of version order)`);
     this.newestVersion = version;
     for (const k of writes.keys) {
-      this.points.set(k, version);
+      this.newest.set(k, version);
       this.logKeys.push(k);
       this.logVersions.push(version);
+    }
+    if (this.eagerLeft > 0 && writes.keys.length > 0) {
+      // range reads were seen lately: these writes enter the ordered map now, with some of
+      // what it still lacks (so a partial catch-up finishes within a few commits)
+      this.eagerLeft -= writes.keys.length;
+      this.catchUp(this.synced + 4 * writes.keys.length + 64);
     }
     for (const [b, e] of writes.ranges) {
       if (b >= e) continue;
@@ -121,10 +229,14 @@ export class ConflictHistory {
     this.horizon = horizon;
     while (this.logHead < this.logKeys.length && this.logVersions[this.logHead]! <= horizon) {
       const k = this.logKeys[this.logHead]!;
+      const v = this.logVersions[this.logHead]!;
       // the key's newest write is this one (not a later one): it goes
-      if (this.points.get(k) === this.logVersions[this.logHead]) this.points.deletePresent(k);
+      if (this.newest.get(k) === v) this.newest.delete(k);
+      if (this.logHead < this.synced && this.ordered.get(k) === v) this.ordered.deletePresent(k);
       this.logHead++;
     }
+    // entries pruned before they reached the ordered map never will
+    if (this.synced < this.logHead) this.synced = this.logHead;
     while (this.clearHead < this.clears.length && this.clears[this.clearHead]!.version <= horizon) {
       const c = this.clears[this.clearHead]!;
       this.cleared.forget(c.begin, c.end, c.version);
@@ -134,6 +246,7 @@ export class ConflictHistory {
     if (this.logHead > 4096 && this.logHead * 2 > this.logKeys.length) {
       this.logKeys = this.logKeys.slice(this.logHead);
       this.logVersions = this.logVersions.slice(this.logHead);
+      this.synced -= this.logHead;
       this.logHead = 0;
     }
     if (this.clearHead > 1024 && this.clearHead * 2 > this.clears.length) {
@@ -144,7 +257,12 @@ export class ConflictHistory {
 
   /** Keys with a point write in the window (status, tests). */
   get keys(): number {
-    return this.points.size;
+    return this.newest.size;
+  }
+
+  /** Keys in the ordered map (tests: it stays empty while no range read needs it). */
+  get orderedKeys(): number {
+    return this.ordered.size;
   }
 
   /** Range clears in the window (status, tests). */

@@ -114,7 +114,11 @@ describe('readRangesOf', () => {
 
 // Randomized: the history against a brute-force model that keeps every commit (ranges and
 // points, never pruned) and answers "did a commit in (readVersion, now) write what was read?".
-describe.each(seeds(3, 12))('ConflictHistory against a brute-force model (seed %i)', (seed) => {
+// The ordered map's laziness (resolver.ts writtenIn): the defaults (the log is scanned,
+// except for old read versions); scan limit 0 (every range check catches up); small limits,
+// chunks and eager spans (partial catch-ups, scans after them, eager spells that end).
+const LAZY = [{}, { scanLimit: 0 }, { scanLimit: 3, catchUpChunk: 5, eagerSpan: 20 }, { scanLimit: 1, catchUpChunk: 1, eagerSpan: 3 }];
+describe.each(seeds(3, 12).flatMap((seed) => LAZY.map((lazy) => [seed, lazy] as const)))('ConflictHistory against a brute-force model (seed %i, %j)', (seed, lazy) => {
   it('agrees on every check, through prunes', () => {
     const rng = mulberry32(seed);
     const letters = 'abcdefgh';
@@ -125,7 +129,7 @@ describe.each(seeds(3, 12))('ConflictHistory against a brute-force model (seed %
       return a <= b ? [a, b] : [b, a];
     };
     const log: { version: number; keys: string[]; ranges: [string, string][] }[] = [];
-    const h = new ConflictHistory(0);
+    const h = new ConflictHistory(0, lazy);
     let version = 0;
     let horizon = 0;
     const covers = (r: ReadRange, c: { keys: string[]; ranges: [string, string][] }): boolean => {
@@ -136,7 +140,8 @@ describe.each(seeds(3, 12))('ConflictHistory against a brute-force model (seed %
     };
     for (let step = 0; step < 3000; step++) {
       version += 1 + randInt(rng, 3);
-      const rv = Math.max(0, version - 1 - randInt(rng, 40));
+      // mostly recent read versions, some far behind (the ordered map's catch-up)
+      const rv = Math.max(0, version - 1 - randInt(rng, rng() < 0.9 ? 40 : 400));
       const reads: ReadRange[] = [];
       for (let i = randInt(rng, 4); i > 0; i--) reads.push(rng() < 0.6 ? pt(key()) : range());
       const keys: string[] = [];
@@ -147,9 +152,67 @@ describe.each(seeds(3, 12))('ConflictHistory against a brute-force model (seed %
       expect(got, `seed ${seed} step ${step}: reads ${JSON.stringify(reads)} at ${rv}`).toBe(expected);
       if (got === null) log.push({ version, keys, ranges });
       if (rng() < 0.05) {
-        horizon = Math.max(horizon, version - randInt(rng, 30));
+        horizon = Math.max(horizon, version - randInt(rng, 300));
         h.prune(horizon);
       }
     }
+  });
+});
+
+// The ordered map (range checks) is filled from the log only when a range read needs it:
+// recording writes costs a hash update, and w10's blind writes never walk the tree.
+describe('ConflictHistory: the ordered map is brought up to date lazily', () => {
+  const key = (i: number): string => `k${String(i).padStart(6, '0')}`;
+
+  it('point writes and point reads never fill it', () => {
+    const h = new ConflictHistory(0);
+    for (let v = 1; v <= 1000; v++) h.record(v, { keys: [key(v % 300), key((v * 7) % 300)], ranges: [] });
+    expect(h.check(999, [pt(key(1000 % 300))])).toBe('CONFLICT');
+    expect(h.check(999, [pt(key(5))])).toBe(null);
+    expect(h.keys).toBe(300);
+    expect(h.orderedKeys).toBe(0);
+  });
+
+  it('a range read with a fresh read version scans the newest log entries; an old one fills the map first, and both see every write', () => {
+    const h = new ConflictHistory(0, { scanLimit: 8 });
+    for (let v = 1; v <= 100; v++) h.record(v, { keys: [key(v)], ranges: [] });
+    // 5 entries newer than 95: scanned, the map stays empty
+    expect(h.check(95, [[key(97), key(98)]])).toBe('CONFLICT');
+    expect(h.check(95, [[key(0), key(96)]])).toBe(null);
+    expect(h.orderedKeys).toBe(0);
+    // 50 entries newer than 50: the map catches up, then answers
+    expect(h.check(50, [[key(10), key(20)]])).toBe(null);
+    expect(h.orderedKeys).toBe(100);
+    expect(h.check(50, [[key(60), key(61)]])).toBe('CONFLICT');
+    // writes after the catch-up: scanned for fresh reads, merged for old ones
+    for (let v = 101; v <= 120; v++) h.record(v, { keys: [key(v - 100)], ranges: [] });
+    expect(h.check(118, [[key(19), key(20)]])).toBe('CONFLICT');
+    expect(h.check(118, [[key(1), key(18)]])).toBe(null);
+    expect(h.check(50, [[key(5), key(6)]])).toBe('CONFLICT'); // rewritten at 105, after the map caught up
+    // prune: entries in the map and entries pruned before they reached it
+    h.prune(110);
+    expect(h.check(110, [[key(0), key(10)]])).toBe(null);
+    expect(h.check(110, [[key(11), key(12)]])).toBe('CONFLICT');
+    expect(h.keys).toBe(10);
+  });
+
+  it('a partial catch-up finishes as writes are recorded; through prunes and the log\'s compaction the map holds only the window\'s keys and misses no write', () => {
+    const h = new ConflictHistory(0, { scanLimit: 8, catchUpChunk: 100 });
+    for (let v = 1; v <= 6000; v++) h.record(v, { keys: [key(v % 2000)], ranges: [] });
+    expect(h.check(3000, [[key(0), key(10)]])).toBe('CONFLICT'); // 100 entries caught up, the rest scanned
+    expect(h.check(3000, [[key(2000), key(3000)]])).toBe(null);
+    expect(h.orderedKeys).toBe(0); // the first 100 entries were all rewritten later
+    // each commit from now on brings its writes and 68 more entries into the map
+    for (let v = 6001; v <= 6100; v++) h.record(v, { keys: [key((v % 2000) + 10_000)], ranges: [] });
+    expect(h.orderedKeys).toBe(2100);
+    h.prune(5500); // compacts the log (5,500 entries pruned)
+    expect(h.orderedKeys).toBe(600);
+    expect(h.keys).toBe(600);
+    for (let v = 6101; v <= 6200; v++) h.record(v, { keys: [key(v + 20_000)], ranges: [] });
+    // writes after the compaction, seen by a fresh read and an old one
+    expect(h.check(6150, [[key(26_190), key(26_191)]])).toBe('CONFLICT');
+    expect(h.check(5600, [[key(26_110), key(26_111)]])).toBe('CONFLICT');
+    expect(h.check(5600, [[key(26_201), key(30_000)]])).toBe(null);
+    expect(h.orderedKeys).toBe(700);
   });
 });
