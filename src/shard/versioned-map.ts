@@ -291,6 +291,19 @@ export class VersionedMap<T = undefined> {
     return best ? { key: best.key, ver: best.ver } : null;
   }
 
+  /** The greatest key < key, or null. */
+  below(key: string): { key: string; ver: number } | null {
+    let t = this.root;
+    let best: Node | null = null;
+    while (t) {
+      if (t.key < key) {
+        best = t;
+        t = t.r;
+      } else t = t.l;
+    }
+    return best ? { key: best.key, ver: best.ver } : null;
+  }
+
   /** The smallest key > key, or null. */
   after(key: string): { key: string; ver: number } | null {
     let t = this.root;
@@ -390,8 +403,11 @@ export class RangeVersions {
     const start = this.m.floor(b)?.key ?? b;
     const stop = this.m.after(e)?.key ?? e;
     const keys: [string, number][] = [...this.m.above(-1, start, stop + '\0')];
-    // the first boundary is kept (what precedes it is not looked at); later ones merge
-    let prev = -1;
+    // a boundary whose step equals the one before it goes, the first one too (before the
+    // first boundary of all, steps are 0): kept, the first boundary of every forgotten
+    // range stayed while any other range write was live, one per range clear forever
+    // under clears at ever higher keys (a queue), and reads walked every one of them
+    let prev = this.m.below(start)?.ver ?? 0;
     for (const [k, v] of keys) {
       const nv = v === ver ? 0 : v;
       if (nv === prev) this.m.delete(k);

@@ -82,6 +82,31 @@ describe('ConflictHistory.check', () => {
     expect(h.rangeBoundaries).toBe(0);
   });
 
+  it('range clears at ever higher keys (a queue), one always live: the boundaries of cleared ranges stay bounded', () => {
+    // each pruned clear used to leave one boundary behind while another clear was live
+    const h = new ConflictHistory(0);
+    const key = (i: number): string => `q/${String(i).padStart(8, '0')}`;
+    for (let ver = 1; ver <= 20_000; ver++) {
+      h.record(ver, { keys: [], ranges: [[key(ver), `${key(ver)}\xff`]] });
+      h.prune(ver - 10);
+    }
+    expect(h.ranges).toBe(10);
+    expect(h.rangeBoundaries).toBeLessThanOrEqual(2 * 10);
+    // and random ranges, several per commit, overlapping
+    const r = mulberry32(3);
+    for (let ver = 20_001; ver <= 40_000; ver++) {
+      const ranges: [string, string][] = [];
+      for (let j = randInt(r, 3); j >= 0; j--) {
+        const a = key(randInt(r, 100_000));
+        const b = key(randInt(r, 100_000));
+        ranges.push(a < b ? [a, b] : [b, a]);
+      }
+      h.record(ver, { keys: [], ranges });
+      h.prune(ver - 10);
+    }
+    expect(h.rangeBoundaries).toBeLessThanOrEqual(2 * h.ranges);
+  });
+
   it('a clear of a huge range is one entry: cost and memory do not depend on how many keys it covers', () => {
     const h = new ConflictHistory(0);
     const key = (i: number): string => `k${String(i).padStart(8, '0')}`;

@@ -44,6 +44,22 @@ describe('VersionWindow memory and history at the edge', () => {
     expect(w.tombstones).toBeLessThanOrEqual(1); // the clear at 200,000 is still in the window
   });
 
+  it('range clears at ever higher keys (a queue) with one always live: the tombstone steps stay bounded', () => {
+    // each forgotten clear used to leave its first boundary (a 0 step after a 0 step) while
+    // any other clear was live: one per clear, forever, walked by every range read over them
+    const w = new VersionWindow(0);
+    const key = (i: number): string => `q/${String(i).padStart(8, '0')}`;
+    for (let ver = 1; ver <= 20_000; ver++) {
+      w.record(ver, new Map([[`${key(ver)}/x`, null]]), [[key(ver), `${key(ver)}\xff`]]);
+      w.dropTombstones(w.prune(ver - 10));
+    }
+    expect(w.tombstones).toBe(10);
+    const steps = w.tombstoneSteps('', '\u0100', false);
+    expect(steps.filter(([, , c]) => c !== 0)).toHaveLength(10);
+    expect(steps.length).toBeLessThanOrEqual(2 * 10 + 1);
+    expect((w as unknown as { tombs: { size: number } }).tombs.size).toBeLessThanOrEqual(2 * 10);
+  });
+
   it('history across the edge: a read at the horizon sees the value before the oldest kept write', () => {
     const w = new VersionWindow(0);
     // k written at 10, 20, ..., 100 (prev of the write at v is "at<v-10>")
