@@ -63,8 +63,24 @@ export interface RawResult {
    * The generator process's own state over the measured window: its event loop's delay
    * beyond the 5 ms sampling interval (p99 and max, ms) and its CPU (% of one core).
    * A transaction waiting for the generator's loop counts in its latency (client side).
+   * Paced runs also split each transaction's wait before it starts (start minus intended
+   * start): `behindP99Ms`, the wait for its client's previous transactions still in flight at
+   * their own durations (the system's queueing as a client sees it, which a server-side
+   * histogram never sees: the request is not sent yet), and `lateP99Ms`/`lateMaxMs`, the rest:
+   * the generator's own lateness (its loop or CPU was busy), now or on an earlier transaction
+   * of the client. A transaction's duration includes any delay of the generator's loop while
+   * it was in flight; that cannot be told apart from the client's side.
    */
-  generator?: { loopLagP99Ms: number; loopLagMaxMs: number; cpuPct: number };
+  generator?: GeneratorState;
+}
+
+export interface GeneratorState {
+  loopLagP99Ms: number;
+  loopLagMaxMs: number;
+  cpuPct: number;
+  lateP99Ms?: number;
+  lateMaxMs?: number;
+  behindP99Ms?: number;
 }
 
 export interface OpStats {
@@ -99,8 +115,8 @@ export interface BenchReport {
   outcomes?: Record<string, number>;
   byOp?: Record<string, OpStats>;
   errorSamples?: string[];
-  /** The generator processes over the window: the worst event-loop delay (ms) and their CPU in total (% of one core). */
-  generator?: { loopLagP99Ms: number; loopLagMaxMs: number; cpuPct: number };
+  /** The generator processes over the window: the worst event-loop delay (ms), their CPU in total (% of one core), paced runs' schedule (RawResult.generator). */
+  generator?: GeneratorState;
 }
 
 interface Live {
@@ -177,7 +193,10 @@ export async function runClients(
     cpuFrom = process.cpuUsage();
   }, Math.max(0, measureFrom - performance.now()));
   let generatorState: RawResult['generator'];
-  const lagEnd = setTimeout(() => {
+  // paced runs: how late each measured transaction started, split by cause (RawResult.generator)
+  const lateHist = o.ratePerSec ? newHistogram() : null;
+  const behindHist = o.ratePerSec ? newHistogram() : null;
+  const captureState = (): void => {
     const c = process.cpuUsage(cpuFrom);
     generatorState = {
       loopLagP99Ms: Math.round(Math.max(0, lag.percentile(99) / 1e6 - LAG_RESOLUTION_MS) * 100) / 100,
@@ -185,7 +204,8 @@ export async function runClients(
       cpuPct: Math.round(((c.user + c.system) / 1000 / (stopAt - measureFrom)) * 1000) / 10,
     };
     lag.disable();
-  }, Math.max(0, stopAt - performance.now()));
+  };
+  const lagEnd = setTimeout(captureState, Math.max(0, stopAt - performance.now()));
   const ticker = onTick
     ? setInterval(() => {
         live.txns = raw.txns;
@@ -202,17 +222,29 @@ export async function runClients(
     const session = sessions[clientIndex] as BenchSession;
     const client = o.workload.client({ rows: o.rows, seed: o.seed, clientId, rng, verify: o.verify });
     // Paced runs: each client starts its k-th transaction at start + phase + k * interval and,
-    // when late, at once. Latency counts from the intended start (no coordinated omission).
+    // when late, at once. Latency counts from the intended start (no coordinated omission),
+    // or from the actual start when a timer fired early: Node schedules a timer from the
+    // loop's cached clock, so it can fire up to ~1 ms before the time asked for, and counting
+    // from the intended start would then leave that part of the transaction out.
     const interval = o.ratePerSec ? (o.clients / o.ratePerSec) * 1000 : 0;
     let intended = startedAt + (interval > 0 ? rng.float() * interval : 0);
+    // when this client would have been free to start had the generator never been late: each
+    // transaction from the later of its intended start and this, for as long as it took
+    let freeAt = 0;
     while (performance.now() < stopAt) {
       if (interval > 0) {
         const wait = intended - performance.now();
         if (wait > 0) await sleep(wait);
         if (intended >= stopAt) break;
       }
+      const started = performance.now();
       const plan = client.next();
-      const t0 = interval > 0 ? intended : performance.now();
+      const t0 = interval > 0 ? Math.min(intended, started) : started;
+      // why it started after its intended time: behind its client's previous transactions (their
+      // durations), or the generator's own lateness (its loop or CPU busy, now or earlier)
+      const behindMs = interval > 0 ? Math.max(0, freeAt - intended) : 0;
+      const lateMs = interval > 0 ? Math.max(0, started - intended - behindMs) : 0;
+      const thisIntended = intended;
       intended += interval;
       let ops = 0;
       let ok = false;
@@ -247,6 +279,7 @@ export async function runClients(
         }
       }
       const t1 = performance.now();
+      freeAt = Math.max(thisIntended, freeAt) + (t1 - started);
       // A transaction counts where it completes: inside [measureFrom, stopAt] (whenever it
       // began), so long transactions straddling the warm-up are not lost, and the tail that
       // completes after the window (clients stop starting at stopAt) is not counted.
@@ -256,6 +289,8 @@ export async function runClients(
       if (!ok) continue;
       const us = Math.min(MAX_LATENCY_US, Math.max(1, Math.round((t1 - t0) * 1000)));
       hist.recordValue(us);
+      lateHist?.recordValue(Math.min(MAX_LATENCY_US, Math.max(1, Math.round(lateMs * 1000))));
+      behindHist?.recordValue(Math.min(MAX_LATENCY_US, Math.max(1, Math.round(behindMs * 1000))));
       raw.txns++;
       raw.ops += ops;
       if (plan.outcome !== undefined) bump(raw.outcomes, `${plan.op}:${plan.outcome}`);
@@ -282,6 +317,8 @@ export async function runClients(
     if (ticker) clearInterval(ticker);
     clearTimeout(lagReset);
     clearTimeout(lagEnd);
+    // the clients can all finish within the millisecond before the timer: take the state now
+    if (generatorState === undefined && performance.now() >= stopAt) captureState();
     lag.disable();
     const hung = done.filter((d) => !d).length;
     if (hung > 0) {
@@ -290,6 +327,13 @@ export async function runClients(
     }
     await Promise.all(sessions.map((s, i) => (done[i] ? withTimeout(s.close(), 5000) : Promise.resolve()).catch(() => undefined)));
   }
+  if (generatorState && lateHist && behindHist && lateHist.totalCount > 0) {
+    generatorState.lateP99Ms = ms(lateHist.getValueAtPercentile(99));
+    generatorState.lateMaxMs = ms(lateHist.maxValue);
+    generatorState.behindP99Ms = ms(behindHist.getValueAtPercentile(99));
+  }
+  lateHist?.destroy();
+  behindHist?.destroy();
   const measuredMs = o.seconds * 1000;
   const out: RawResult = {
     ...raw,
@@ -339,6 +383,11 @@ export function mergeRaw(parts: RawResult[]): RawResult {
       g.loopLagP99Ms = Math.max(g.loopLagP99Ms, p.generator.loopLagP99Ms);
       g.loopLagMaxMs = Math.max(g.loopLagMaxMs, p.generator.loopLagMaxMs);
       g.cpuPct = Math.round((g.cpuPct + p.generator.cpuPct) * 10) / 10;
+      // the worst process's (each process's clients share its loop)
+      for (const k of ['lateP99Ms', 'lateMaxMs', 'behindP99Ms'] as const) {
+        const v = p.generator[k];
+        if (v !== undefined) g[k] = Math.max(g[k] ?? 0, v);
+      }
     }
     hist.add(decodeFromCompressedBase64(p.hist));
     for (const [op, v] of Object.entries(p.byOp)) {
