@@ -5,9 +5,13 @@
 // has hidden but not yet deleted (see "range tombstones" below). The window remembers,
 // for the last few seconds of commits:
 //  - point writes: for each key written, a chain of (version, value before that write),
-//    and in `writes` (a sorted map with max versions, versioned-map.ts) the key's newest
-//    write version. A read at r of a key written after r takes the before-value of the
-//    first such write; a range read at r finds the keys written after r in O(log n) each.
+//    found by hash; a read at r of a key written after r takes the before-value of the
+//    first such write. For range reads, the keys' newest write versions also go into a
+//    sorted map with max versions (versioned-map.ts), where a range read at r finds the
+//    keys written after r in O(log n) each; that map is filled from the write log only
+//    when a range read needs it (as the resolver's: coordinator/resolver.ts), because
+//    each write into it walks up the tree (~20 nodes, most of them cache misses), the
+//    largest item of a shard's window under w10, which reads no range.
 //    (Conflict checks are not made here: the coordinator's resolver keeps its own
 //    keyspace-wide history of write versions, coordinator/resolver.ts.)
 //  - range clears, as range tombstones: one entry per cleared range, never one per key.
@@ -18,6 +22,13 @@
 //    survivors / dropTombstones, driven by the shard).
 // The shard applies commits in version order, so each key's chain is sorted.
 import { RangeVersions, VersionedMap } from './versioned-map.js';
+
+/** Log entries newer than a range read's version scanned (and sorted) instead of catching the sorted map up, at most. */
+export const WINDOW_SCAN_LIMIT = 256;
+/** At most this many log entries enter the sorted map during one range read (the rest is scanned). */
+export const WINDOW_CATCH_UP_CHUNK = 2048;
+/** After a range read that needed the sorted map, this many recorded writes enter it as they are recorded. */
+export const WINDOW_EAGER_SPAN = 1 << 17;
 
 /**
  * The window's history of one key: its writes in version order, as parallel arrays (no
@@ -53,8 +64,22 @@ export interface Tombstone {
 }
 
 export class VersionWindow {
-  /** Newest write version of every key written in the window, with its chain attached (one hash lookup per write). */
-  private readonly writes = new VersionedMap<Chain>();
+  /** The chain of every key written in the window (its last version is the key's newest write). */
+  private readonly chains = new Map<string, Chain>();
+  /**
+   * The keys of the write log's entries below `synced`, sorted, each with its newest
+   * write among those entries (a newer one is at or above `synced`); a key whose chain
+   * emptied is removed. Entries older than the horizon may linger (never read: reads and
+   * survivors ask for versions above it).
+   */
+  private readonly ordered = new VersionedMap();
+  /** Write log entries below this index are in `ordered` (or forgotten); always >= logHead. */
+  private synced = 0;
+  /** Writes still to bring into `ordered` as they are recorded (WINDOW_EAGER_SPAN). */
+  private eagerLeft = 0;
+  private readonly scanLimit: number;
+  private readonly catchUpChunk: number;
+  private readonly eagerSpan: number;
   private readonly tombs = new RangeVersions();
   /** Live tombstones in version order. */
   private tombList: Tombstone[] = [];
@@ -69,9 +94,13 @@ export class VersionWindow {
   /** Reads and conflict checks at a version below this fail with TOO_OLD. */
   horizon = 0;
 
-  constructor(initialVersion = 0) {
+  /** `lazy`: WINDOW_SCAN_LIMIT, WINDOW_CATCH_UP_CHUNK, WINDOW_EAGER_SPAN unless given (tests pass small ones). */
+  constructor(initialVersion = 0, lazy: { scanLimit?: number; catchUpChunk?: number; eagerSpan?: number } = {}) {
     this.newestVersion = initialVersion;
     this.horizon = initialVersion;
+    this.scanLimit = lazy.scanLimit ?? WINDOW_SCAN_LIMIT;
+    this.catchUpChunk = lazy.catchUpChunk ?? WINDOW_CATCH_UP_CHUNK;
+    this.eagerSpan = lazy.eagerSpan ?? WINDOW_EAGER_SPAN;
   }
 
   /**
@@ -84,8 +113,11 @@ export class VersionWindow {
       throw new Error(`commits must be recorded in version order: ${version} after ${this.newestVersion}`);
     }
     for (const [key, prev] of changes) {
-      // the key's version in `writes` moves to this one; its chain still ends at its last write
-      const chain = this.writes.upsert(key, version, newChain);
+      let chain = this.chains.get(key);
+      if (chain === undefined) {
+        chain = newChain(key);
+        this.chains.set(key, chain);
+      }
       const lastWrite = chain.versions.length > 0 ? chain.versions[chain.versions.length - 1]! : 0;
       const hiddenFrom = this.firstTombstoneAfter(key, lastWrite);
       if (hiddenFrom !== Infinity && chain.hidden === null) chain.hidden = new Array<number>(chain.versions.length).fill(Infinity);
@@ -94,6 +126,12 @@ export class VersionWindow {
       if (chain.hidden !== null) chain.hidden.push(hiddenFrom);
       this.logChains.push(chain);
       this.logVersions.push(version);
+    }
+    if (this.eagerLeft > 0 && changes.size > 0) {
+      // range reads were seen lately: these writes enter the sorted map now, with some of
+      // what it still lacks (a partial catch-up finishes within a few commits)
+      this.eagerLeft -= changes.size;
+      this.catchUp(this.synced + 4 * changes.size + 64);
     }
     for (let i = 0; i < ranges.length; i++) {
       const [b, e] = ranges[i]!;
@@ -115,7 +153,7 @@ export class VersionWindow {
    * (undefined when not read: only valid for keys written after readVersion).
    */
   valueAt(key: string, readVersion: number, base: Uint8Array | null | undefined): Uint8Array | null {
-    const chain = this.writes.data(key);
+    const chain = this.chains.get(key);
     let newest = 0;
     if (chain) {
       const vs = chain.versions;
@@ -155,21 +193,89 @@ export class VersionWindow {
 
   /** Version of the key's newest write in the window (0: none). */
   lastWrite(key: string): number {
-    const chain = this.writes.data(key);
+    const chain = this.chains.get(key);
     return chain ? chain.versions[chain.versions.length - 1]! : 0;
   }
 
-  /** Keys of [begin, end) written after readVersion, in key order (or reverse). O(log n) per key. */
+  /** Keys of [begin, end) written after readVersion, in key order (or reverse). O(log n) per key (amortized). */
   *changedAfter(readVersion: number, begin: string, end: string, reverse = false): Generator<string> {
     if (readVersion >= this.newestVersion) return;
-    for (const [k] of this.writes.above(readVersion, begin, end, reverse)) yield k;
+    yield* this.above(readVersion, begin, end, reverse);
   }
 
   /** Keys of [begin, end) written at `version` or later (rows a tombstone of that version must not delete). */
   survivors(begin: string, end: string, version: number): string[] {
-    const out: string[] = [];
-    for (const [k] of this.writes.above(version - 1, begin, end)) out.push(k);
-    return out;
+    return [...this.above(version - 1, begin, end, false)];
+  }
+
+  /**
+   * Keys of [b, e) whose newest write is after v, in key order (or reverse). Exact: the
+   * sorted map answers for the log entries below `synced`, and the entries from `synced`
+   * on that are newer than v are scanned (those at or below v cannot qualify; the log is
+   * in version order, so a binary search skips them), sorted, and merged in (a key in
+   * both is yielded once). More than scanLimit of them: a chunk enters the sorted map
+   * first, and the writes recorded from then on enter it as they come (eagerSpan).
+   */
+  private *above(v: number, b: string, e: string, reverse: boolean): Generator<string> {
+    if (b >= e) return;
+    let extra: string[] | null = null;
+    const end = this.logChains.length;
+    if (this.synced < end) {
+      let from = this.firstAfter(v, this.synced, end);
+      if (end - from > this.scanLimit) {
+        this.eagerLeft = this.eagerSpan;
+        this.catchUp(this.synced + this.catchUpChunk);
+        if (from < this.synced) from = this.synced;
+      }
+      let found: Set<string> | null = null;
+      for (let i = from; i < end; i++) {
+        const k = this.logChains[i]!.key;
+        if (k >= b && k < e) (found ??= new Set()).add(k);
+      }
+      if (found !== null) {
+        // latin-1 key strings: the default sort (UTF-16 code units) is byte order
+        extra = [...found].sort();
+        if (reverse) extra.reverse();
+      }
+    }
+    const sorted = this.ordered.above(v, b, e, reverse);
+    if (extra === null) {
+      for (const [k] of sorted) yield k;
+      return;
+    }
+    let i = 0;
+    for (const [k] of sorted) {
+      // the scanned keys that come before k, then k (once)
+      while (i < extra.length && (reverse ? extra[i]! > k : extra[i]! < k)) yield extra[i++]!;
+      if (i < extra.length && extra[i] === k) i++;
+      yield k;
+    }
+    while (i < extra.length) yield extra[i++]!;
+  }
+
+  /** The first log index in [lo, hi) whose version is > v (hi when none). */
+  private firstAfter(v: number, lo: number, hi: number): number {
+    const versions = this.logVersions;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (versions[mid]! > v) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
+
+  /** Brings write log entries up to index `until` (at most the log's end) into the sorted map: each key's newest write. */
+  private catchUp(until: number): void {
+    const chains = this.logChains;
+    const versions = this.logVersions;
+    const end = until < chains.length ? until : chains.length;
+    for (let i = this.synced; i < end; i++) {
+      const chain = chains[i]!;
+      const v = versions[i]!;
+      // an older write of a key written again later: the later one goes in
+      if (chain.versions[chain.versions.length - 1] === v && this.chains.get(chain.key) === chain) this.ordered.set(chain.key, v);
+    }
+    if (end > this.synced) this.synced = end;
   }
 
   /** The tombstone steps of [begin, end): [b, e, newest covering version (0: none)]. */
@@ -224,14 +330,20 @@ export class VersionWindow {
         chain.hidden?.shift();
       }
       // a chain emptied earlier in this loop (a key written twice) is gone already
-      if (vs.length === 0 && this.writes.data(chain.key) === chain) this.writes.deletePresent(chain.key);
+      if (vs.length === 0 && this.chains.get(chain.key) === chain) {
+        this.chains.delete(chain.key);
+        this.ordered.delete(chain.key);
+      }
       this.logHead++;
     }
+    // entries forgotten before they reached the sorted map never will
+    if (this.synced < this.logHead) this.synced = this.logHead;
     while (this.commitsHead < this.commits.length && this.commits[this.commitsHead]! <= limit) this.commitsHead++;
     // compact the arrays now and then so they do not grow forever
     if (this.logHead > 4096 && this.logHead * 2 > this.logChains.length) {
       this.logChains = this.logChains.slice(this.logHead);
       this.logVersions = this.logVersions.slice(this.logHead);
+      this.synced -= this.logHead;
       this.logHead = 0;
     }
     if (this.commitsHead > 4096 && this.commitsHead * 2 > this.commits.length) {
