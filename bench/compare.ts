@@ -18,7 +18,7 @@ import { benchSplitPoints } from './data.js';
 import { shardCount } from '../src/config/server-config.js';
 import { measureFailover, type FailoverResult } from './failover.js';
 import { startPeer, startTxkv } from './peers.js';
-import { processCpuMicros } from './proc-cpu.js';
+import { processCpuMicros, runQueueWaitNs } from './proc-cpu.js';
 import type { RocksRawResult } from './raw/rocksdb.js';
 import { runHttpScenarios, type HttpResult } from './http.js';
 import { measureUwsEcho, type EchoResult } from './raw/uws-echo.js';
@@ -276,6 +276,8 @@ async function runOne(live: LiveSystem, name: string, o: CompareOptions, ratePer
   // (after the preload); the generator forks and connects within the warm-up
   let cpu0: number | undefined;
   let cpu1: number | undefined;
+  let wait0: { at: number; mainNs: number; allNs: number } | undefined;
+  let wait1: { at: number; mainNs: number; allNs: number } | undefined;
   const timers: NodeJS.Timeout[] = [];
   const pids = live.pids;
   // txkv: CPU by thread over the same window, from /v1/status (main, gateway threads, shards)
@@ -290,6 +292,7 @@ async function runOne(live: LiveSystem, name: string, o: CompareOptions, ratePer
         timers.push(
           setTimeout(() => {
             cpu0 = processCpuMicros(pids());
+            wait0 = { at: performance.now(), ...runQueueWaitNs(pids()) };
             if (endpoint) threads0 = sampleThreads(endpoint);
             if (httpBase) commits0 = readCommitBuckets(httpBase);
           }, o.warmup * 1000),
@@ -297,6 +300,7 @@ async function runOne(live: LiveSystem, name: string, o: CompareOptions, ratePer
         timers.push(
           setTimeout(() => {
             cpu1 = processCpuMicros(pids());
+            wait1 = { at: performance.now(), ...runQueueWaitNs(pids()) };
             if (endpoint) threads1 = sampleThreads(endpoint);
             if (httpBase) commits1 = readCommitBuckets(httpBase);
           }, (o.warmup + o.seconds) * 1000),
@@ -321,6 +325,10 @@ async function runOne(live: LiveSystem, name: string, o: CompareOptions, ratePer
     live.loaded.add(workload.keyspace);
     if (live.spec.system === 'txkv' && !live.cluster) report.txkvDistribution = await distributionOf(live.spec.endpoint);
     if (cpu0 !== undefined && cpu1 !== undefined && report.ops > 0) report.serverCpuUsPerOp = Math.round(((cpu1 - cpu0) / report.ops) * 10) / 10;
+    if (wait0 && wait1 && wait1.allNs > 0) {
+      const windowNs = (wait1.at - wait0.at) * 1e6;
+      report.serverRunQueue = { mainPct: Math.round(((wait1.mainNs - wait0.mainNs) / windowNs) * 1000) / 10, allThreads: Math.round(((wait1.allNs - wait0.allNs) / windowNs) * 100) / 100 };
+    }
     const [t0, t1] = await Promise.all([threads0, threads1]);
     if (t0 && t1) report.threadCpu = threadCpu(t0, t1);
     const [c0, c1] = await Promise.all([commits0, commits1]);
@@ -548,9 +556,12 @@ export function renderMarkdown(date: string, o: CompareOptions, runs: SystemRun[
     lines.push('previous": p99 of the wait for the same client\'s previous transaction, still in flight at the intended');
     lines.push('start. That wait is the system\'s (counted from the intended start, as it must be), and the server\'s');
     lines.push('histogram cannot see it: the request is not sent yet.');
+    lines.push('"waiting for a CPU": time runnable but not running (/proc .../schedstat, the run queue) over the window:');
+    lines.push('the server\'s main thread (% of the window) / all its threads (threads waiting, on average), and the');
+    lines.push('generator\'s thread (%). On these 2 shared cores a request can wait there with no thread busy on it.');
     lines.push('');
-    lines.push('| server | workload | target tx/s | achieved tx/s | client p50 ms | p95 ms | p99 ms | max ms | server p50 ms | server p99 ms | server <= 5 ms | main loop lag p99 / max ms | generator lag p99 / max ms, CPU % | started late p99 / max ms | behind previous p99 ms |');
-    lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    lines.push('| server | workload | target tx/s | achieved tx/s | client p50 ms | p95 ms | p99 ms | max ms | server p50 ms | server p99 ms | server <= 5 ms | main loop lag p99 / max ms | generator lag p99 / max ms, CPU % | started late p99 / max ms | behind previous p99 ms | waiting for a CPU: server main % / all threads, generator % |');
+    lines.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const r of halfPeak) {
       const sl = r.serverLatency;
       const srv = sl
@@ -559,7 +570,8 @@ export function renderMarkdown(date: string, o: CompareOptions, runs: SystemRun[
       const gen = r.generator;
       const g = gen ? `${gen.loopLagP99Ms} / ${gen.loopLagMaxMs}, ${gen.cpuPct}` : '-';
       const sched = gen?.lateP99Ms !== undefined ? `${fmtMs(gen.lateP99Ms)} / ${fmtMs(gen.lateMaxMs ?? 0)} | ${fmtMs(gen.behindP99Ms ?? 0)}` : '- | -';
-      lines.push(`| ${r.server} | ${r.workload} | ${fmt(r.targetTxPerSec ?? 0)} | ${fmt(r.txPerSec)} | ${fmtMs(r.p50Ms)} | ${fmtMs(r.p95Ms)} | ${fmtMs(r.p99Ms)} | ${fmtMs(r.maxMs)} | ${srv} | ${g} | ${sched} |`);
+      const rq = `${r.serverRunQueue ? `${r.serverRunQueue.mainPct} / ${r.serverRunQueue.allThreads}` : '-'}, ${gen?.runQueueWaitPct ?? '-'}`;
+      lines.push(`| ${r.server} | ${r.workload} | ${fmt(r.targetTxPerSec ?? 0)} | ${fmt(r.txPerSec)} | ${fmtMs(r.p50Ms)} | ${fmtMs(r.p95Ms)} | ${fmtMs(r.p99Ms)} | ${fmtMs(r.maxMs)} | ${srv} | ${g} | ${sched} | ${rq} |`);
     }
     lines.push('');
   }

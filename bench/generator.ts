@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { build, decodeFromCompressedBase64, encodeIntoCompressedBase64, type Histogram } from 'hdr-histogram-js';
 import { classifyError, type Adapter, type AdapterSpec, type BenchSession } from './adapter.js';
 import { Rng } from './rng.js';
+import { threadRunQueueWaitNs } from './proc-cpu.js';
 import type { Workload } from './workloads/workload.js';
 
 /** Latencies are recorded in microseconds, up to 60 s (longer ones are clamped). */
@@ -81,6 +82,8 @@ export interface GeneratorState {
   lateP99Ms?: number;
   lateMaxMs?: number;
   behindP99Ms?: number;
+  /** Share of the window the generator's thread was runnable but waiting for a CPU (%; Linux). */
+  runQueueWaitPct?: number;
 }
 
 export interface OpStats {
@@ -188,9 +191,11 @@ export async function runClients(
   const lag = monitorEventLoopDelay({ resolution: LAG_RESOLUTION_MS });
   lag.enable();
   let cpuFrom = process.cpuUsage();
+  let waitFrom = threadRunQueueWaitNs();
   const lagReset = setTimeout(() => {
     lag.reset();
     cpuFrom = process.cpuUsage();
+    waitFrom = threadRunQueueWaitNs();
   }, Math.max(0, measureFrom - performance.now()));
   let generatorState: RawResult['generator'];
   // paced runs: how late each measured transaction started, split by cause (RawResult.generator)
@@ -203,6 +208,8 @@ export async function runClients(
       loopLagMaxMs: Math.round(Math.max(0, lag.max / 1e6 - LAG_RESOLUTION_MS) * 100) / 100,
       cpuPct: Math.round(((c.user + c.system) / 1000 / (stopAt - measureFrom)) * 1000) / 10,
     };
+    const waitTo = threadRunQueueWaitNs();
+    if (waitFrom !== null && waitTo !== null) generatorState.runQueueWaitPct = Math.round(((waitTo - waitFrom) / 1e6 / (stopAt - measureFrom)) * 1000) / 10;
     lag.disable();
   };
   const lagEnd = setTimeout(captureState, Math.max(0, stopAt - performance.now()));
@@ -384,7 +391,7 @@ export function mergeRaw(parts: RawResult[]): RawResult {
       g.loopLagMaxMs = Math.max(g.loopLagMaxMs, p.generator.loopLagMaxMs);
       g.cpuPct = Math.round((g.cpuPct + p.generator.cpuPct) * 10) / 10;
       // the worst process's (each process's clients share its loop)
-      for (const k of ['lateP99Ms', 'lateMaxMs', 'behindP99Ms'] as const) {
+      for (const k of ['lateP99Ms', 'lateMaxMs', 'behindP99Ms', 'runQueueWaitPct'] as const) {
         const v = p.generator[k];
         if (v !== undefined) g[k] = Math.max(g[k] ?? 0, v);
       }

@@ -2,7 +2,7 @@
 // system time of every thread of the process, in microseconds. Linux only; a PID that is gone
 // counts 0. Used for server CPU per operation across systems in one run.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 let ticksPerSecond: number | undefined;
 
@@ -31,4 +31,44 @@ export function processCpuMicros(pids: number[]): number {
     }
   }
   return (ticks * 1e6) / clockTicks();
+}
+
+/**
+ * Time the threads of `pids` have spent runnable but waiting for a CPU (the run queue), in ns
+ * so far: /proc/<pid>/task/<tid>/schedstat, second field. `mainNs` is the main threads' (tid =
+ * pid), `allNs` every thread's. On a machine with more runnable threads than cores this is
+ * where a request waits although no thread of the server is busy with it. Linux only (0 else).
+ */
+export function runQueueWaitNs(pids: number[]): { mainNs: number; allNs: number } {
+  let mainNs = 0;
+  let allNs = 0;
+  for (const pid of pids) {
+    let tids: string[];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue; // gone, or not Linux
+    }
+    for (const tid of tids) {
+      try {
+        const ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[1]);
+        if (!Number.isFinite(ns)) continue;
+        allNs += ns;
+        if (Number(tid) === pid) mainNs += ns;
+      } catch {
+        // the thread ended
+      }
+    }
+  }
+  return { mainNs, allNs };
+}
+
+/** This thread's run-queue wait so far (ns; /proc/thread-self/schedstat), or null off Linux. */
+export function threadRunQueueWaitNs(): number | null {
+  try {
+    const ns = Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[1]);
+    return Number.isFinite(ns) ? ns : null;
+  } catch {
+    return null;
+  }
 }

@@ -48,6 +48,8 @@ export type SuiteReport = BenchReport & {
   threadCpu?: ThreadCpuReport;
   /** txkv: the server's own commit latency and main-thread event-loop lag over the measured window (compare.ts, bench/server-latency.ts). */
   serverLatency?: ServerLatency;
+  /** The server's threads runnable but waiting for a CPU over the window: its main thread (% of the window) and all its threads together (threads waiting, on average). */
+  serverRunQueue?: { mainPct: number; allThreads: number };
 };
 
 function logLine(progress: boolean, line: string): void {
