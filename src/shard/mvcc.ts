@@ -21,6 +21,7 @@
 //    i.e. when the window's horizon passes c; keys written since are put back (prune /
 //    survivors / dropTombstones, driven by the shard).
 // The shard applies commits in version order, so each key's chain is sorted.
+import { ByteRing } from './byte-ring.js';
 import { RangeVersions, VersionedMap } from './versioned-map.js';
 
 /** Log entries newer than a range read's version scanned (and sorted) instead of catching the sorted map up, at most. */
@@ -31,26 +32,20 @@ export const WINDOW_CATCH_UP_CHUNK = 2048;
 export const WINDOW_EAGER_SPAN = 1 << 17;
 
 /**
- * The window's history of one key: its writes in version order, as parallel arrays (no
- * object per write: under w10 every write of a shard lives the whole window, 5 s, so each
- * object made per write was copied by two scavenges and then marked in the old
- * generation; those scavenges were the shard threads' largest GC cost).
+ * A key written in the window: its newest write (an index into the window's write log),
+ * the older ones linked from it. The only object per key; a write adds none (see the log).
  */
 interface Chain {
   /** The key; the write log refers to the chain, so a write keeps no string of its own. */
   readonly key: string;
-  versions: number[];
-  /** The row RocksDB held before each write (null: none), whatever tombstones hid it. */
-  prevs: (Uint8Array | null)[];
-  /**
-   * Per write, the version of the first tombstone that hid that row before the write
-   * (Infinity: none): a read at r with hiddenFrom <= r < version sees no value. Null while
-   * every one is Infinity.
-   */
-  hidden: number[] | null;
+  /** Index of the key's newest write in the log. */
+  newest: number;
 }
 
-const newChain = (key: string): Chain => ({ key, versions: [], prevs: [], hidden: null });
+const newChain = (key: string): Chain => ({ key, newest: -1 });
+
+/** Writes the log holds room for at first (it doubles as needed). */
+const INITIAL_LOG = 1024;
 
 /** A range clear not yet applied physically. */
 export interface Tombstone {
@@ -83,10 +78,27 @@ export class VersionWindow {
   private readonly tombs = new RangeVersions();
   /** Live tombstones in version order. */
   private tombList: Tombstone[] = [];
-  /** Write log for pruning: the written keys' chains and the versions, in version order, from logHead on. */
-  private logChains: Chain[] = [];
-  private logVersions: number[] = [];
+  /**
+   * The write log, in version order, one entry per point write, from logHead to logEnd:
+   * parallel typed arrays and the value bytes in a ByteRing, so that a write allocates
+   * nothing on the JS heap that lives the window (under w10 every write lives it, 5 s:
+   * objects per write were copied by two young-generation scavenges each and promoted,
+   * the shard threads' largest GC pauses). Entry i: the write's version, its key's chain,
+   * the key's previous write still in the log (link; < logHead: none), the row RocksDB
+   * held before the write (prevLen -1: none; else prevLen bytes at prevPos in `values`;
+   * prevPos never decreases along the log, also for none), and the version of the first
+   * tombstone that hid that row before the write (hidden; Infinity: none): a read at r
+   * with hidden <= r < version sees no value.
+   */
+  private logChains: (Chain | undefined)[] = new Array<Chain | undefined>(INITIAL_LOG);
+  private logVersions = new Float64Array(INITIAL_LOG);
+  private logLinks = new Int32Array(INITIAL_LOG);
+  private logPrevPos = new Float64Array(INITIAL_LOG);
+  private logPrevLen = new Int32Array(INITIAL_LOG);
+  private logHidden = new Float64Array(INITIAL_LOG);
   private logHead = 0;
+  private logEnd = 0;
+  private readonly values = new ByteRing();
   private commits: number[] = [];
   private commitsHead = 0;
   /** Newest version applied; reads at r >= newestVersion need no correction (when no tombstone is live). */
@@ -118,14 +130,22 @@ export class VersionWindow {
         chain = newChain(key);
         this.chains.set(key, chain);
       }
-      const lastWrite = chain.versions.length > 0 ? chain.versions[chain.versions.length - 1]! : 0;
+      const lastWrite = chain.newest >= 0 ? this.logVersions[chain.newest]! : 0;
       const hiddenFrom = this.firstTombstoneAfter(key, lastWrite);
-      if (hiddenFrom !== Infinity && chain.hidden === null) chain.hidden = new Array<number>(chain.versions.length).fill(Infinity);
-      chain.versions.push(version);
-      chain.prevs.push(prev);
-      if (chain.hidden !== null) chain.hidden.push(hiddenFrom);
-      this.logChains.push(chain);
-      this.logVersions.push(version);
+      if (this.logEnd === this.logVersions.length) this.makeRoom();
+      const i = this.logEnd++;
+      this.logChains[i] = chain;
+      this.logVersions[i] = version;
+      this.logLinks[i] = chain.newest;
+      if (prev === null) {
+        this.logPrevPos[i] = this.values.position;
+        this.logPrevLen[i] = -1;
+      } else {
+        this.logPrevPos[i] = this.values.append(prev);
+        this.logPrevLen[i] = prev.length;
+      }
+      this.logHidden[i] = hiddenFrom;
+      chain.newest = i;
     }
     if (this.eagerLeft > 0 && changes.size > 0) {
       // range reads were seen lately: these writes enter the sorted map now, with some of
@@ -156,14 +176,21 @@ export class VersionWindow {
     const chain = this.chains.get(key);
     let newest = 0;
     if (chain) {
-      const vs = chain.versions;
-      newest = vs[vs.length - 1]!;
+      const vs = this.logVersions;
+      let i = chain.newest;
+      newest = vs[i]!;
       if (newest > readVersion) {
-        // first write after readVersion; chains are short, so a scan from the end is cheap
-        let i = vs.length - 1;
-        while (i > 0 && vs[i - 1]! > readVersion) i--;
-        const hiddenFrom = chain.hidden === null ? Infinity : chain.hidden[i]!;
-        return readVersion >= hiddenFrom ? null : chain.prevs[i]!;
+        // first write after readVersion; chains are short, so a walk back from the newest is cheap
+        const links = this.logLinks;
+        for (;;) {
+          const l = links[i]!;
+          if (l < this.logHead || vs[l]! <= readVersion) break;
+          i = l;
+        }
+        if (readVersion >= this.logHidden[i]!) return null;
+        const n = this.logPrevLen[i]!;
+        // a view into the window's bytes: valid until the window slides past this write
+        return n < 0 ? null : this.values.view(this.logPrevPos[i]!, n);
       }
     }
     const b = base ?? null;
@@ -194,7 +221,7 @@ export class VersionWindow {
   /** Version of the key's newest write in the window (0: none). */
   lastWrite(key: string): number {
     const chain = this.chains.get(key);
-    return chain ? chain.versions[chain.versions.length - 1]! : 0;
+    return chain ? this.logVersions[chain.newest]! : 0;
   }
 
   /** Keys of [begin, end) written after readVersion, in key order (or reverse). O(log n) per key (amortized). */
@@ -219,7 +246,7 @@ export class VersionWindow {
   private *above(v: number, b: string, e: string, reverse: boolean): Generator<string> {
     if (b >= e) return;
     let extra: string[] | null = null;
-    const end = this.logChains.length;
+    const end = this.logEnd;
     if (this.synced < end) {
       let from = this.firstAfter(v, this.synced, end);
       if (end - from > this.scanLimit) {
@@ -268,12 +295,11 @@ export class VersionWindow {
   private catchUp(until: number): void {
     const chains = this.logChains;
     const versions = this.logVersions;
-    const end = until < chains.length ? until : chains.length;
+    const end = until < this.logEnd ? until : this.logEnd;
     for (let i = this.synced; i < end; i++) {
       const chain = chains[i]!;
-      const v = versions[i]!;
       // an older write of a key written again later: the later one goes in
-      if (chain.versions[chain.versions.length - 1] === v && this.chains.get(chain.key) === chain) this.ordered.set(chain.key, v);
+      if (chain.newest === i && this.chains.get(chain.key) === chain) this.ordered.set(chain.key, versions[i]!);
     }
     if (end > this.synced) this.synced = end;
   }
@@ -321,35 +347,71 @@ export class VersionWindow {
   }
 
   private forgetWrites(limit: number): void {
-    while (this.logHead < this.logChains.length && this.logVersions[this.logHead]! <= limit) {
-      const chain = this.logChains[this.logHead]!;
-      const vs = chain.versions;
-      while (vs.length > 0 && vs[0]! <= limit) {
-        vs.shift();
-        chain.prevs.shift();
-        chain.hidden?.shift();
-      }
-      // a chain emptied earlier in this loop (a key written twice) is gone already
-      if (vs.length === 0 && this.chains.get(chain.key) === chain) {
+    const vs = this.logVersions;
+    let head = this.logHead;
+    while (head < this.logEnd && vs[head]! <= limit) {
+      const chain = this.logChains[head]!;
+      this.logChains[head] = undefined;
+      // the key's newest write goes: its history is empty (older ones went before it)
+      if (chain.newest === head && this.chains.get(chain.key) === chain) {
         this.chains.delete(chain.key);
         this.ordered.delete(chain.key);
       }
-      this.logHead++;
+      head++;
     }
+    this.logHead = head;
     // entries forgotten before they reached the sorted map never will
-    if (this.synced < this.logHead) this.synced = this.logHead;
+    if (this.synced < head) this.synced = head;
+    // the bytes of forgotten writes go (prevPos never decreases along the log)
+    this.values.release(head < this.logEnd ? this.logPrevPos[head]! : this.values.position);
     while (this.commitsHead < this.commits.length && this.commits[this.commitsHead]! <= limit) this.commitsHead++;
-    // compact the arrays now and then so they do not grow forever
-    if (this.logHead > 4096 && this.logHead * 2 > this.logChains.length) {
-      this.logChains = this.logChains.slice(this.logHead);
-      this.logVersions = this.logVersions.slice(this.logHead);
-      this.synced -= this.logHead;
-      this.logHead = 0;
-    }
     if (this.commitsHead > 4096 && this.commitsHead * 2 > this.commits.length) {
       this.commits = this.commits.slice(this.commitsHead);
       this.commitsHead = 0;
     }
+  }
+
+  /**
+   * The log is full: move the live entries to the front when at least half of it is
+   * forgotten, else double it. Indices (links, chains' newest, synced) move by the same offset.
+   */
+  private makeRoom(): void {
+    const head = this.logHead;
+    const live = this.logEnd - head;
+    const cap = this.logVersions.length;
+    const size = head * 2 >= cap ? cap : cap * 2;
+    const move = <A extends Float64Array | Int32Array>(a: A, make: (n: number) => A): A => {
+      if (size === cap) {
+        a.copyWithin(0, head, this.logEnd);
+        return a;
+      }
+      const b = make(size);
+      b.set(a.subarray(head, this.logEnd));
+      return b;
+    };
+    this.logVersions = move(this.logVersions, (n) => new Float64Array(n));
+    this.logLinks = move(this.logLinks, (n) => new Int32Array(n));
+    this.logPrevPos = move(this.logPrevPos, (n) => new Float64Array(n));
+    this.logPrevLen = move(this.logPrevLen, (n) => new Int32Array(n));
+    this.logHidden = move(this.logHidden, (n) => new Float64Array(n));
+    const chains = size === cap ? this.logChains : new Array<Chain | undefined>(size);
+    for (let i = 0; i < live; i++) {
+      const c = this.logChains[head + i]!;
+      chains[i] = c;
+      // a link before the head (a forgotten write) stays below it: none
+      this.logLinks[i] = this.logLinks[i]! - head;
+      if (c.newest === head + i) c.newest = i;
+    }
+    for (let i = live; i < size; i++) chains[i] = undefined;
+    this.logChains = chains;
+    this.synced -= head;
+    this.logHead = 0;
+    this.logEnd = live;
+  }
+
+  /** Point writes held, bytes of their before-images' chunks, and the log's slots (for tests and status). */
+  get held(): { writes: number; valueBytes: number; logSlots: number } {
+    return { writes: this.logEnd - this.logHead, valueBytes: this.values.heldBytes, logSlots: this.logVersions.length };
   }
 
   /** Number of commits held (for status and metrics). */

@@ -14,13 +14,161 @@
 // range (a tombstone's DeleteRange, a move's dropped range or copied clear) drop the
 // cached rows of that range; a move's copied rows replace cached ones; a re-seed
 // empties the cache.
+//
+// The values live in a slab (ValueSlab below: size classes of slots in 256 KiB chunks,
+// whose bytes are outside the JS heap), the Map holds a small integer per row. Under w10
+// every write replaces its key's cached value, and the value then lives until the key's
+// next write: as an object of its own (a typed array and its ArrayBuffer, ~190 bytes of JS
+// heap besides the bytes) each was copied by two young-generation scavenges and promoted,
+// the largest part of what the shard threads' scavenges copied (bench/README.md).
+// get() returns a view into the slab, valid until recycle(): a slot whose row is replaced
+// or evicted is reused only after the shard calls recycle() at a point where nobody holds
+// such a view (Shard: when no batch is being built or written), so a batch's before-images
+// and a read's rows stay intact while its own fills evict rows.
 
-/** Bytes a cached row is counted for beyond its key and value (Map entry, string and array headers). */
-const ROW_OVERHEAD = 96;
+/** Bytes a cached row is counted for beyond its key and value slot (Map entry, key string). */
+export const ROW_OVERHEAD = 64;
+
+/** Smallest slot: 16 bytes (class 0); class c holds values of up to 16 << c bytes. */
+const MIN_SHIFT = 4;
+/** Size classes 16 B .. 16 KiB; larger values are kept as arrays of their own (class BIG). */
+const CLASSES = 11;
+const BIG = 15;
+const CHUNK_BYTES = 1 << 18;
+/** A ref is slot << 4 | class: below 2^30 (a small integer, no heap number) while slot < 2^26. */
+const MAX_SLOTS = 2 ** 26;
+
+/** A row known to be absent. */
+const NO_ROW = -1;
+
+class SizeClass {
+  readonly chunks: Uint8Array[] = [];
+  /** Bytes used in each slot handed out. */
+  lens = new Int32Array(0);
+  private free = new Int32Array(64);
+  private freeTop = 0;
+  /** Slots handed out so far from the chunks (the rest of the last chunk is unused). */
+  private next = 0;
+  readonly perChunkShift: number;
+
+  constructor(readonly slotBytes: number) {
+    this.perChunkShift = Math.log2(Math.max(1, CHUNK_BYTES / slotBytes));
+  }
+
+  alloc(): number {
+    if (this.freeTop > 0) return this.free[--this.freeTop]!;
+    const slot = this.next++;
+    if (slot >= MAX_SLOTS) throw new Error('row cache slab: too many slots');
+    if (slot >> this.perChunkShift >= this.chunks.length) {
+      this.chunks.push(new Uint8Array(this.slotBytes << this.perChunkShift));
+      const lens = new Int32Array(this.chunks.length << this.perChunkShift);
+      lens.set(this.lens);
+      this.lens = lens;
+    }
+    return slot;
+  }
+
+  release(slot: number): void {
+    if (this.freeTop === this.free.length) {
+      const f = new Int32Array(this.free.length * 2);
+      f.set(this.free);
+      this.free = f;
+    }
+    this.free[this.freeTop++] = slot;
+  }
+
+  get reservedBytes(): number {
+    return this.chunks.length * (this.slotBytes << this.perChunkShift);
+  }
+}
+
+/**
+ * Values in slots of size classes (16 B .. 16 KiB, powers of two) carved from 256 KiB
+ * chunks, a ref (small integer) per value; larger values are arrays of their own. Freed
+ * slots wait for recycle() before they are reused (see the file's header). Chunks are
+ * kept once made: a class holds at most the most it ever held at once.
+ */
+export class ValueSlab {
+  private readonly classes: SizeClass[] = Array.from({ length: CLASSES }, (_, c) => new SizeClass(1 << (MIN_SHIFT + c)));
+  private bigs: (Uint8Array | undefined)[] = [];
+  private bigFree: number[] = [];
+  private pending: number[] = [];
+
+  /** Copies `v` into a slot; returns its ref. */
+  put(v: Uint8Array): number {
+    const n = v.length;
+    const c = n <= 1 << MIN_SHIFT ? 0 : 32 - Math.clz32(n - 1) - MIN_SHIFT;
+    if (c >= CLASSES) {
+      const slot = this.bigFree.length > 0 ? this.bigFree.pop()! : this.bigs.length;
+      // a copy (a Buffer's slice() would be a view of what may be a request's whole buffer)
+      const own = new Uint8Array(n);
+      own.set(v);
+      this.bigs[slot] = own;
+      return slot * 16 + BIG;
+    }
+    const k = this.classes[c]!;
+    const slot = k.alloc();
+    const off = (slot & ((1 << k.perChunkShift) - 1)) * k.slotBytes;
+    k.chunks[slot >> k.perChunkShift]!.set(v, off);
+    k.lens[slot] = n;
+    return slot * 16 + c;
+  }
+
+  /** The value of `ref` (a view into the slab, valid until the ref is freed and recycle() runs). */
+  view(ref: number): Uint8Array {
+    const c = ref & 15;
+    const slot = (ref - c) / 16;
+    if (c === BIG) return this.bigs[slot]!;
+    const k = this.classes[c]!;
+    const off = (slot & ((1 << k.perChunkShift) - 1)) * k.slotBytes;
+    return k.chunks[slot >> k.perChunkShift]!.subarray(off, off + k.lens[slot]!);
+  }
+
+  /** Bytes the ref's slot takes. */
+  slotBytes(ref: number): number {
+    const c = ref & 15;
+    return c === BIG ? this.bigs[(ref - c) / 16]!.length : 1 << (MIN_SHIFT + c);
+  }
+
+  /** The ref's slot is free once recycle() runs (views of it stay valid until then). */
+  free(ref: number): void {
+    this.pending.push(ref);
+  }
+
+  /** Slots freed since the last call become reusable: no view of them may be held now. */
+  recycle(): void {
+    const p = this.pending;
+    if (p.length === 0) return;
+    for (let i = 0; i < p.length; i++) {
+      const ref = p[i]!;
+      const c = ref & 15;
+      const slot = (ref - c) / 16;
+      if (c === BIG) {
+        this.bigs[slot] = undefined;
+        this.bigFree.push(slot);
+      } else this.classes[c]!.release(slot);
+    }
+    this.pending = [];
+  }
+
+  /** Everything goes (rows changed in ways not tracked per key); views stay valid until recycle(). */
+  reset(refs: Iterable<number>): void {
+    for (const r of refs) if (r >= 0) this.free(r);
+  }
+
+  /** Bytes of chunks made, and of big values held. */
+  get reservedBytes(): number {
+    let n = 0;
+    for (const k of this.classes) n += k.reservedBytes;
+    for (const b of this.bigs) if (b) n += b.length;
+    return n;
+  }
+}
 
 export class RowCache {
-  /** Physical row per key string; null = no row. Insertion order = eviction order (oldest first). */
-  private readonly rows = new Map<string, Uint8Array | null>();
+  /** Physical row per key string: a slab ref, or NO_ROW. Insertion order = eviction order (oldest first). */
+  private readonly rows = new Map<string, number>();
+  private readonly slab = new ValueSlab();
   private bytes = 0;
   /**
    * Where eviction goes on: a live iterator over `rows` in insertion order. A new
@@ -29,11 +177,11 @@ export class RowCache {
    * that made each fill cost ~100 µs (300,000 fills: 113 s). A live iterator passes
    * each hole once and sees rows added after it.
    */
-  private cursor: Iterator<[string, Uint8Array | null]> | null = null;
+  private cursor: Iterator<[string, number]> | null = null;
   hits = 0;
   misses = 0;
 
-  /** `budget`: bytes of keys, values and overhead held at most; 0 turns the cache off. */
+  /** `budget`: bytes of keys, value slots and overhead held at most; 0 turns the cache off. */
   constructor(readonly budget: number) {}
 
   get enabled(): boolean {
@@ -48,44 +196,54 @@ export class RowCache {
     return this.bytes;
   }
 
-  /** The cached row (null: known absent), or undefined when not cached. */
+  /** Bytes of the slab's chunks (what the cache's values take, free slots included). */
+  get reservedBytes(): number {
+    return this.slab.reservedBytes;
+  }
+
+  /**
+   * The cached row (null: known absent), or undefined when not cached. A row is a view
+   * into the slab: read or copy it before the shard next calls recycle().
+   */
   get(key: string): Uint8Array | null | undefined {
-    return this.rows.get(key);
+    const r = this.rows.get(key);
+    return r === undefined ? undefined : r < 0 ? null : this.slab.view(r);
+  }
+
+  /** Rows replaced or evicted since the last call may have their slots reused: call only when no row view is held. */
+  recycle(): void {
+    this.slab.recycle();
   }
 
   /** A row read from RocksDB while no batch writes it. */
   fill(key: string, value: Uint8Array | null | undefined): void {
     if (this.budget === 0) return;
-    const v = value ? own(value) : null;
-    const old = this.rows.get(key);
-    if (old !== undefined) this.bytes -= cost(key, old);
-    this.rows.set(key, v);
-    this.bytes += cost(key, v);
-    if (this.bytes > this.budget) this.evict();
+    this.set(key, value ?? null);
   }
 
   /** A batch writes `value` (null: deletes) to the key's row: a cached row takes the new value. */
   wrote(key: string, value: Uint8Array | null): void {
-    // one lookup: a cached row is never undefined
-    const old = this.rows.get(key);
-    if (old === undefined) return;
-    const v = value ? own(value) : null;
-    this.bytes += cost(key, v) - cost(key, old);
-    this.rows.set(key, v);
-    if (this.bytes > this.budget) this.evict();
+    if (this.rows.has(key)) this.set(key, value);
   }
 
   /**
-   * A batch writes `value` (null: deletes) to a row the cache held as `old` when the
-   * batch began (BatchView read it from here, or filled it). One Map operation instead of
-   * wrote()'s two (this ran for every written key); a row evicted since comes back with
-   * the new value, which is the row RocksDB will hold.
+   * A batch writes `value` (null: deletes) to a row the cache held when the batch began
+   * (BatchView read it from here, or filled it); a row evicted since comes back with the
+   * new value, which is the row RocksDB will hold.
    */
-  replace(key: string, old: Uint8Array | null, value: Uint8Array | null): void {
-    const v = value ? own(value) : null;
-    const n = this.rows.size;
-    this.rows.set(key, v);
-    this.bytes += this.rows.size > n ? cost(key, v) : cost(key, v) - cost(key, old);
+  replace(key: string, value: Uint8Array | null): void {
+    this.set(key, value);
+  }
+
+  private set(key: string, value: Uint8Array | null): void {
+    const ref = value ? this.slab.put(value) : NO_ROW;
+    const old = this.rows.get(key);
+    this.rows.set(key, ref);
+    if (old !== undefined) {
+      this.bytes -= this.cost(key, old);
+      if (old >= 0) this.slab.free(old);
+    }
+    this.bytes += this.cost(key, ref);
     if (this.bytes > this.budget) this.evict();
   }
 
@@ -95,19 +253,28 @@ export class RowCache {
    */
   clearRange(begin: string, end: string): void {
     if (this.rows.size === 0) return;
-    for (const [k, v] of this.rows) {
-      if (k >= begin && k < end) {
-        this.rows.delete(k);
-        this.bytes -= cost(k, v);
-      }
+    for (const [k, r] of this.rows) {
+      if (k >= begin && k < end) this.drop(k, r);
     }
   }
 
   /** Rows changed in ways not tracked per key: forget everything. */
   clear(): void {
+    this.slab.reset(this.rows.values());
     this.rows.clear();
     this.bytes = 0;
     this.cursor = null;
+  }
+
+  /** Each cached row as [key, value] (tests). */
+  *entries(): Generator<[string, Uint8Array | null]> {
+    for (const [k, r] of this.rows) yield [k, r < 0 ? null : this.slab.view(r)];
+  }
+
+  private drop(k: string, r: number): void {
+    this.rows.delete(k);
+    this.bytes -= this.cost(k, r);
+    if (r >= 0) this.slab.free(r);
   }
 
   private evict(): void {
@@ -119,21 +286,13 @@ export class RowCache {
         r = this.cursor.next();
         if (r.done) return;
       }
-      const [k, v] = r.value;
-      this.rows.delete(k);
-      this.bytes -= cost(k, v);
+      const [k, ref] = r.value;
+      this.drop(k, ref);
     }
   }
-}
 
-function cost(key: string, value: Uint8Array | null): number {
-  return key.length + (value ? value.length : 0) + ROW_OVERHEAD;
-}
-
-/**
- * The value as an array of its own: a value viewing a larger buffer (a request's
- * packed mutations) would keep that whole buffer alive for as long as it is cached.
- */
-function own(v: Uint8Array): Uint8Array {
-  return v.byteOffset === 0 && v.byteLength === v.buffer.byteLength ? v : v.slice();
+  /** What a row is counted for: its key, its value's slot (the slot's size, not the value's length) and the overhead. */
+  cost(key: string, ref: number): number {
+    return key.length + (ref < 0 ? 0 : this.slab.slotBytes(ref)) + ROW_OVERHEAD;
+  }
 }

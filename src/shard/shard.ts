@@ -411,6 +411,9 @@ export class Shard {
 
   /** Handles a batch of requests in arrival order. */
   handleBatch(batch: ShardRequest[], replies: ShardReply[]): void {
+    // the cache's freed slots are reused only while no batch's before-images view them
+    // (reads copy their rows into the reply before they return)
+    if (this.writing === null) this.rows.recycle();
     for (const req of batch) this.handle(req, replies);
   }
 
@@ -734,6 +737,8 @@ export class Shard {
    * (durable when `sync`). Null when there is nothing to write.
    */
   beginApply(): ApplyBatch | null {
+    // no batch is being built or written: nobody holds a view of the cache's rows
+    if (this.writing === null) this.rows.recycle();
     let n = 0;
     while (n < this.queue.length && this.queue[n]!.state === 'ready') n++;
     if (this.dueTombstones.length > 0) this.deleteTombstonedRows();
@@ -979,7 +984,7 @@ class BatchView {
   updateCache(rows: RowCache): void {
     if (!rows.enabled) return;
     // every written key's row was read from the cache or filled into it by the constructor
-    for (const [s, v] of this.written) rows.replace(s, this.current.get(s) ?? null, v);
+    for (const [s, v] of this.written) rows.replace(s, v);
   }
 
   /** The row as RocksDB will hold it before the next op of this batch (tombstones not applied). */

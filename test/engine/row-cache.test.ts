@@ -8,7 +8,7 @@ import type { RocksLevel } from '@nxtedition/rocksdb';
 import { Failpoints } from '../../src/failpoints/failpoints.js';
 import { openDatabase } from '../../src/server/open-database.js';
 import { MutationKind, packBytes, packMutations, unpackBytes, type PackedBytes, type ShardMutation, type ShardReply } from '../../src/shard/interface.js';
-import { RowCache } from '../../src/shard/row-cache.js';
+import { ROW_OVERHEAD, RowCache } from '../../src/shard/row-cache.js';
 import { Shard } from '../../src/shard/shard.js';
 import { ShardStorage } from '../../src/shard/storage.js';
 import { tempDir } from '../support/server.js';
@@ -142,11 +142,12 @@ describe('shard row cache', () => {
         model.set(k, value);
       }
       commit(s, v * 10, ms);
-      const rows = (s.rows as unknown as { rows: Map<string, Uint8Array | null> }).rows;
       let bytes = 0;
-      for (const [k, r] of rows) bytes += k.length + (r ? r.length : 0) + 96;
+      // a value takes a slot of the next power of two, at least 16 bytes
+      for (const [k, r] of s.rows.entries()) bytes += k.length + (r ? Math.max(16, 2 ** Math.ceil(Math.log2(r.length))) : 0) + ROW_OVERHEAD;
       expect(s.rows.heldBytes).toBe(bytes);
-      for (const [k, r] of rows) expect(t(r)).toBe(model.get(k));
+      expect(s.rows.heldBytes).toBeLessThanOrEqual(12 * (3 + 8 + 96));
+      for (const [k, r] of s.rows.entries()) expect(t(r)).toBe(model.get(k));
     }
     const keys = [...model.keys()];
     expect(gets(s, keys, 400)).toEqual(keys.map((k) => model.get(k)));
@@ -178,9 +179,44 @@ describe('shard row cache', () => {
     expect(c.get('key0')).toBeUndefined();
     expect(c.get('key99')).toBeDefined();
     // a cached value viewing a larger buffer is copied, so the buffer is not kept alive
-    const big = new Uint8Array(1 << 16);
+    const big = new Uint8Array(1 << 16).fill(1);
     c.fill('view', big.subarray(10, 20));
-    expect(c.get('view')!.buffer.byteLength).toBe(10);
+    expect(c.get('view')!.buffer).not.toBe(big.buffer);
+    big.fill(2);
+    expect(c.get('view')).toEqual(new Uint8Array(10).fill(1));
     new RowCache(0).fill('x', new Uint8Array(1));
+  });
+
+  it('a replaced or evicted row keeps its bytes until recycle(); then its slot is reused, so memory follows what is cached', () => {
+    const c = new RowCache(8 << 20);
+    const val = (n: number, f: number): Uint8Array => new Uint8Array(n).fill(f);
+    c.fill('a', val(50, 1));
+    const before = c.get('a')!;
+    // replaced, and many rows of the same size class filled after it: the old bytes stay
+    c.replace('a', val(50, 2));
+    for (let i = 0; i < 1000; i++) c.fill(`x${i}`, val(60, 3));
+    expect(before).toEqual(val(50, 1));
+    expect(t(c.get('a'))).toBe(t(val(50, 2)));
+    c.recycle();
+    // 10,000 rewrites of the same 1,001 rows (and big values), recycled between rounds:
+    // the slab holds what one round needs, not what was written
+    const reserved = c.reservedBytes;
+    for (let round = 0; round < 10; round++) {
+      for (let i = 0; i < 1000; i++) c.replace(`x${i}`, val(i % 7 === 0 ? 20_000 : 60, round));
+      c.recycle();
+    }
+    for (let i = 0; i < 1000; i += 111) expect(c.get(`x${i}`)).toEqual(val(i % 7 === 0 ? 20_000 : 60, 9));
+    expect(c.heldBytes).toBeLessThanOrEqual(8 << 20);
+    // the 60-byte rows' slots were reused: the slab grew by the big values only
+    expect(c.reservedBytes - reserved).toBeLessThanOrEqual(143 * 20_000 + 256 * 1024);
+    // evicting to a small budget frees slots the next fills reuse
+    const small = new RowCache(100 * (4 + 64 + ROW_OVERHEAD));
+    for (let round = 0; round < 50; round++) {
+      for (let i = 0; i < 1000; i++) small.fill(`k${i}`, val(60, i));
+      small.recycle();
+    }
+    expect(small.heldBytes).toBeLessThanOrEqual(100 * (4 + 64 + ROW_OVERHEAD));
+    // 1,000 fills between recycles: at most ~1,100 slots of 64 bytes made, one chunk
+    expect(small.reservedBytes).toBeLessThanOrEqual(256 * 1024);
   });
 });
