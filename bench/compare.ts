@@ -65,6 +65,8 @@ interface CompareOptions {
   sweepWorkloads: string[];
   /** Workloads that txkv runs again paced at half its measured peak (latency at half load). */
   halfPeak: string[];
+  /** Measured seconds of each half-peak run (default: `seconds`); a p99 over 5 s is set by one or two stalls. */
+  halfPeakSeconds: number;
   /** Seconds per HTTP API scenario against txkv (autocannon); 0 = skip. */
   httpSeconds: number;
   /** The command-line arguments of this run, for the results file. */
@@ -379,7 +381,7 @@ async function runInterleaved(o: CompareOptions): Promise<SystemRun[]> {
       for (const b of builds) {
         const peak = b.run.reports.find((r) => r.workload === name);
         if (!peak || peak.txPerSec <= 0) continue;
-        const report = await runOne(b, name, o, Math.max(1, Math.round(peak.txPerSec / 2)));
+        const report = await runOne(b, name, { ...o, seconds: o.halfPeakSeconds }, Math.max(1, Math.round(peak.txPerSec / 2)));
         if (report) (b.run.halfPeak ??= []).push(report);
       }
     }
@@ -728,6 +730,7 @@ export async function runCompare(argv: string[]): Promise<number> {
       'shard-sweep': { type: 'string', default: '' },
       'sweep-workloads': { type: 'string', default: 'w10,r10,m90' },
       'half-peak': { type: 'string', default: 'w10,m90' },
+      'half-peak-seconds': { type: 'string' },
       'http-seconds': { type: 'string', default: '5' },
       verify: { type: 'boolean', default: false },
       out: { type: 'string' },
@@ -785,6 +788,7 @@ export async function runCompare(argv: string[]): Promise<number> {
     txkvRoots,
     failoverWriters: Number(a['failover-writers']),
     halfPeak: (a['half-peak'] ?? '').split(',').filter((x) => x.trim() !== '').map((x) => x.trim()),
+    halfPeakSeconds: Number(a['half-peak-seconds'] ?? a.seconds),
     outDir: a.out ?? fileURLToPath(new URL('../../bench/results/', import.meta.url)),
   };
   txkvLayout = { keys: o.txkvKeys, distribution: o.txkvDistribution };
