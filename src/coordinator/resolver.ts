@@ -22,12 +22,13 @@
 //    ordered map is brought up to date lazily, from the log of writes, only when a range
 //    read needs it: recording a write into it walks up the tree (~20 nodes, most of them
 //    cache misses, per key; the resolver's largest cost under w10, which reads nothing),
-//    and a range read with a fresh read version is answered from the few log entries
-//    newer than it instead. See writtenIn for the rule and why the answer is exact.
+//    and range reads scan the log entries newer than their read version that it lacks
+//    until those scans cost more than catching it up would. See writtenIn for the rule
+//    and why the answer is exact.
 //  - range clears: one step entry per cleared range (RangeVersions), never one per key,
 //    so a 1,000,000-key clearRange costs what a one-key clear does.
-// A check is O(read ranges x log window), amortized over the writes it brings into the
-// ordered map (each log entry at most once). Below the horizon nothing is known:
+// A point check is O(1), a range check O(log window) plus its scan, amortized: each write
+// enters the ordered map at most once and is scanned about twice. Below the horizon nothing is known:
 // TRANSACTION_TOO_OLD. A fresh history (a start, a cluster node that begins to lead)
 // knows nothing of versions before it and begins with its horizon there.
 import { keyString } from '../keys/bytes.js';
@@ -46,23 +47,16 @@ export interface CommitWrites {
 }
 
 /**
- * A range read's check scans the log entries newer than its read version itself when
- * there are at most this many of them and the ordered map is behind; more, and the
- * ordered map catches up first (each log entry enters it at most once).
+ * A range check scans the log entries newer than its read version (those the ordered
+ * map lacks) when there are at most this many, whatever came before.
  */
 export const RANGE_SCAN_LIMIT = 256;
 /**
  * At most this many log entries enter the ordered map during one check (the rest newer
- * than the read version is scanned): the first old range read after a stretch of none
- * would otherwise stall this thread for the whole window (~150,000 entries, ~150 ms).
+ * than the read version is scanned): the first catch-up after a stretch without range
+ * reads would otherwise stall this thread for the whole window (~150,000 entries, ~150 ms).
  */
 export const CATCH_UP_CHUNK = 2048;
-/**
- * After a range read that needed the ordered map, the next this many recorded writes
- * enter it as they are recorded (as every write did before it was lazy), so a stream of
- * old range reads pays no scans; without range reads, writes stop entering it.
- */
-export const EAGER_SPAN = 1 << 18;
 
 export class ConflictHistory {
   /** Newest write version of each point-written key in the window. */
@@ -74,8 +68,10 @@ export class ConflictHistory {
   private readonly ordered = new VersionedMap();
   /** Log entries below this index are in `ordered` (or pruned); always >= logHead. */
   private synced = 0;
-  /** Writes still to bring into the ordered map as they are recorded (EAGER_SPAN). */
-  private eagerLeft = 0;
+  /** Log entries scanned by range checks since the ordered map was last up to date. */
+  private scanned = 0;
+  /** A catch-up is under way: each recorded commit brings its writes and some of the rest in. */
+  private catching = false;
   /** Newest range clear over each part of the keyspace. */
   private readonly cleared = new RangeVersions();
   /** Point writes in version order (for pruning, and the ordered map's catch-up), from logHead on. */
@@ -94,17 +90,15 @@ export class ConflictHistory {
 
   private readonly scanLimit: number;
   private readonly catchUpChunk: number;
-  private readonly eagerSpan: number;
 
   /**
    * An empty history: nothing is known about versions at or below `horizon`. `lazy`:
-   * RANGE_SCAN_LIMIT, CATCH_UP_CHUNK and EAGER_SPAN unless given (tests pass small ones
-   * to exercise every way of a range check).
+   * RANGE_SCAN_LIMIT and CATCH_UP_CHUNK unless given (tests pass small ones to exercise
+   * every way of a range check).
    */
-  constructor(horizon: number, lazy: { scanLimit?: number; catchUpChunk?: number; eagerSpan?: number } = {}) {
+  constructor(horizon: number, lazy: { scanLimit?: number; catchUpChunk?: number } = {}) {
     this.scanLimit = lazy.scanLimit ?? RANGE_SCAN_LIMIT;
     this.catchUpChunk = lazy.catchUpChunk ?? CATCH_UP_CHUNK;
-    this.eagerSpan = lazy.eagerSpan ?? EAGER_SPAN;
     this.horizon = horizon;
     this.newestVersion = horizon;
     this.startVersion = horizon;
@@ -141,22 +135,25 @@ export class ConflictHistory {
    * each key it holds the newest of them: a newer write of the key is at or above
    * `synced`), and the entries from `synced` on that are newer than the read version are
    * scanned. Entries at or below the read version cannot conflict, so the scan starts
-   * after them (binary search: the log is in version order). When more than scanLimit
-   * entries would be scanned, a chunk of them enters the ordered map first, and the
-   * writes recorded from then on enter it as they come (EAGER_SPAN), so old range reads
-   * cost O(log n) again within a few commits.
+   * after them (binary search: the log is in version order).
+   * When to catch up instead: scanning an entry costs a string comparison, bringing one
+   * into the ordered map a walk up the tree (~20x more), and no catch-up pays if range
+   * reads stop. So the checks scan until what they scanned since the map was last up to
+   * date exceeds what it lacks; then a chunk enters it now and the rest with the next
+   * recorded commits. Amortized, each write costs at most one catch-up and about two
+   * scanned entries, whatever the read versions' ages; without range reads, nothing.
    */
   private writtenIn(b: string, e: string, readVersion: number): boolean {
     const end = this.logKeys.length;
     if (this.synced < end) {
       let from = this.firstAfter(readVersion, this.synced, end);
-      if (end - from > this.scanLimit) {
-        // an old read version: the ordered map catches up (a chunk now, the rest as writes
-        // are recorded) and what it does not hold yet is scanned
-        this.eagerLeft = this.eagerSpan;
+      const n = end - from;
+      if (n > this.scanLimit && this.scanned + n > end - this.synced) {
+        this.catching = true;
         this.catchUp(this.synced + this.catchUpChunk);
         if (from < this.synced) from = this.synced;
       }
+      this.scanned += end - from;
       const keys = this.logKeys;
       for (let i = from; i < end; i++) {
         const k = keys[i]!;
@@ -189,6 +186,10 @@ export class ConflictHistory {
       if (this.newest.get(k) === v) this.ordered.set(k, v);
     }
     if (end > this.synced) this.synced = end;
+    if (this.synced === keys.length) {
+      this.catching = false;
+      this.scanned = 0;
+    }
   }
 
   /** Records the writes of the commit at `version`, which is newer than every version recorded. */
@@ -200,12 +201,9 @@ export class ConflictHistory {
       this.logKeys.push(k);
       this.logVersions.push(version);
     }
-    if (this.eagerLeft > 0 && writes.keys.length > 0) {
-      // range reads were seen lately: these writes enter the ordered map now, with some of
-      // what it still lacks (so a partial catch-up finishes within a few commits)
-      this.eagerLeft -= writes.keys.length;
-      this.catchUp(this.synced + 4 * writes.keys.length + 64);
-    }
+    // a catch-up under way: these writes enter the ordered map now, with some of what it
+    // still lacks (so it finishes within a few commits)
+    if (this.catching) this.catchUp(this.synced + 4 * writes.keys.length + 64);
     for (const [b, e] of writes.ranges) {
       if (b >= e) continue;
       this.cleared.assign(b, e, version);

@@ -24,12 +24,10 @@
 import { ByteRing } from './byte-ring.js';
 import { RangeVersions, VersionedMap } from './versioned-map.js';
 
-/** Log entries newer than a range read's version scanned (and sorted) instead of catching the sorted map up, at most. */
+/** A range read scans the log entries newer than its version that the sorted map lacks when there are at most this many. */
 export const WINDOW_SCAN_LIMIT = 256;
 /** At most this many log entries enter the sorted map during one range read (the rest is scanned). */
 export const WINDOW_CATCH_UP_CHUNK = 2048;
-/** After a range read that needed the sorted map, this many recorded writes enter it as they are recorded. */
-export const WINDOW_EAGER_SPAN = 1 << 17;
 
 /**
  * A key written in the window: its newest write (an index into the window's write log),
@@ -70,11 +68,12 @@ export class VersionWindow {
   private readonly ordered = new VersionedMap();
   /** Write log entries below this index are in `ordered` (or forgotten); always >= logHead. */
   private synced = 0;
-  /** Writes still to bring into `ordered` as they are recorded (WINDOW_EAGER_SPAN). */
-  private eagerLeft = 0;
+  /** Log entries scanned by range reads since `ordered` was last up to date. */
+  private scanned = 0;
+  /** A catch-up is under way: each recorded commit brings its writes and some of the rest in. */
+  private catching = false;
   private readonly scanLimit: number;
   private readonly catchUpChunk: number;
-  private readonly eagerSpan: number;
   private readonly tombs = new RangeVersions();
   /** Live tombstones in version order. */
   private tombList: Tombstone[] = [];
@@ -106,13 +105,12 @@ export class VersionWindow {
   /** Reads and conflict checks at a version below this fail with TOO_OLD. */
   horizon = 0;
 
-  /** `lazy`: WINDOW_SCAN_LIMIT, WINDOW_CATCH_UP_CHUNK, WINDOW_EAGER_SPAN unless given (tests pass small ones). */
-  constructor(initialVersion = 0, lazy: { scanLimit?: number; catchUpChunk?: number; eagerSpan?: number } = {}) {
+  /** `lazy`: WINDOW_SCAN_LIMIT and WINDOW_CATCH_UP_CHUNK unless given (tests pass small ones). */
+  constructor(initialVersion = 0, lazy: { scanLimit?: number; catchUpChunk?: number } = {}) {
     this.newestVersion = initialVersion;
     this.horizon = initialVersion;
     this.scanLimit = lazy.scanLimit ?? WINDOW_SCAN_LIMIT;
     this.catchUpChunk = lazy.catchUpChunk ?? WINDOW_CATCH_UP_CHUNK;
-    this.eagerSpan = lazy.eagerSpan ?? WINDOW_EAGER_SPAN;
   }
 
   /**
@@ -147,12 +145,9 @@ export class VersionWindow {
       this.logHidden[i] = hiddenFrom;
       chain.newest = i;
     }
-    if (this.eagerLeft > 0 && changes.size > 0) {
-      // range reads were seen lately: these writes enter the sorted map now, with some of
-      // what it still lacks (a partial catch-up finishes within a few commits)
-      this.eagerLeft -= changes.size;
-      this.catchUp(this.synced + 4 * changes.size + 64);
-    }
+    // a catch-up under way: these writes enter the sorted map now, with some of what it
+    // still lacks (so it finishes within a few commits)
+    if (this.catching) this.catchUp(this.synced + 4 * changes.size + 64);
     for (let i = 0; i < ranges.length; i++) {
       const [b, e] = ranges[i]!;
       if (b >= e) continue;
@@ -240,8 +235,10 @@ export class VersionWindow {
    * sorted map answers for the log entries below `synced`, and the entries from `synced`
    * on that are newer than v are scanned (those at or below v cannot qualify; the log is
    * in version order, so a binary search skips them), sorted, and merged in (a key in
-   * both is yielded once). More than scanLimit of them: a chunk enters the sorted map
-   * first, and the writes recorded from then on enter it as they come (eagerSpan).
+   * both is yielded once). When to catch up instead: as the resolver's range checks
+   * (coordinator/resolver.ts writtenIn): once the entries scanned since the map was last
+   * up to date exceed what it lacks, a chunk enters it now and the rest with the next
+   * recorded commits (each write costs at most one catch-up and about two scanned entries).
    */
   private *above(v: number, b: string, e: string, reverse: boolean): Generator<string> {
     if (b >= e) return;
@@ -249,11 +246,13 @@ export class VersionWindow {
     const end = this.logEnd;
     if (this.synced < end) {
       let from = this.firstAfter(v, this.synced, end);
-      if (end - from > this.scanLimit) {
-        this.eagerLeft = this.eagerSpan;
+      const n = end - from;
+      if (n > this.scanLimit && this.scanned + n > end - this.synced) {
+        this.catching = true;
         this.catchUp(this.synced + this.catchUpChunk);
         if (from < this.synced) from = this.synced;
       }
+      this.scanned += end - from;
       let found: Set<string> | null = null;
       for (let i = from; i < end; i++) {
         const k = this.logChains[i]!.key;
@@ -302,6 +301,10 @@ export class VersionWindow {
       if (chain.newest === i && this.chains.get(chain.key) === chain) this.ordered.set(chain.key, versions[i]!);
     }
     if (end > this.synced) this.synced = end;
+    if (this.synced === chains.length) {
+      this.catching = false;
+      this.scanned = 0;
+    }
   }
 
   /** The tombstone steps of [begin, end): [b, e, newest covering version (0: none)]. */
