@@ -12,7 +12,8 @@
 // its version in the same batch, so recovery knows them after a crash.
 import { MutationKind, encodeVersion, decodeVersion, type ShardMutation } from './interface.js';
 import type { WriteOps } from './storage.js';
-import { concatBytes } from '../keys/bytes.js';
+import { concatBytes, keyString } from '../keys/bytes.js';
+import { RangeVersions } from './versioned-map.js';
 import { applyAtomic, isAtomicType } from '../keys/atomic.js';
 
 /** A commit's mutations in effect: ranges cleared first, then the point writes that follow them. */
@@ -25,16 +26,37 @@ export interface NetEffect {
 
 export function netEffect(mutations: readonly ShardMutation[], compare: (a: Uint8Array, b: Uint8Array) => number): NetEffect {
   const ranges: [Uint8Array, Uint8Array][] = [];
-  let points: ShardMutation[] = [];
-  for (const m of mutations) {
-    if (m.kind === MutationKind.ClearRange) {
-      if (compare(m.key, m.param) >= 0) continue;
-      ranges.push([m.key, m.param]);
-      points = points.filter((p) => compare(p.key, m.key) < 0 || compare(p.key, m.param) >= 0);
-    } else points.push(m);
+  for (const m of mutations) if (m.kind === MutationKind.ClearRange && compare(m.key, m.param) < 0) ranges.push([m.key, m.param]);
+  if (ranges.length <= SMALL_CLEARS) {
+    // few clears (nearly every commit): each drops the points before it that it covers
+    let points: ShardMutation[] = [];
+    for (const m of mutations) {
+      if (m.kind === MutationKind.ClearRange) {
+        if (compare(m.key, m.param) >= 0) continue;
+        points = points.filter((p) => compare(p.key, m.key) < 0 || compare(p.key, m.param) >= 0);
+      } else points.push(m);
+    }
+    return { ranges, points };
+  }
+  // many: that filter cost O(points x clears) (a commit of 20,000 clearRange + set pairs
+  // held its shard thread for seconds, 100,000 for minutes). Instead the clears go into a
+  // step function of "the last clear covering each key" (their positions as versions,
+  // O(log n) each), and a point survives unless a clear after it covers its key.
+  const last = new RangeVersions();
+  for (let i = 0; i < mutations.length; i++) {
+    const m = mutations[i]!;
+    if (m.kind === MutationKind.ClearRange && compare(m.key, m.param) < 0) last.assign(keyString(m.key), keyString(m.param), i + 1);
+  }
+  const points: ShardMutation[] = [];
+  for (let i = 0; i < mutations.length; i++) {
+    const m = mutations[i]!;
+    if (m.kind !== MutationKind.ClearRange && last.valueAt(keyString(m.key)) <= i + 1) points.push(m);
   }
   return { ranges, points };
 }
+
+/** Up to this many range clears in one commit, netEffect filters the points at each. */
+const SMALL_CLEARS = 16;
 
 /**
  * The value a point mutation leaves the key with: a set's value, an atomic operation
@@ -57,9 +79,8 @@ export const TOMBSTONE_RANGE = { begin: TOMB, end: enc.encode('tomb0') };
 export const MARK_RANGE = { begin: MARK, end: enc.encode('mark0') };
 
 function u32(n: number): Uint8Array {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setUint32(0, n);
-  return b;
+  // big-endian, without a DataView per call (a commit with 100,000 range clears made 200,000)
+  return new Uint8Array([n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
 }
 
 /** tomb/<shard u32><version u64><index u32>: sorts by shard, then version. */

@@ -26,6 +26,8 @@
 // such a view (Shard: when no batch is being built or written), so a batch's before-images
 // and a read's rows stay intact while its own fills evict rows.
 
+import { RangeSet } from '../keys/ranges.js';
+
 /** Bytes a cached row is counted for beyond its key and value slot (Map entry, key string). */
 export const ROW_OVERHEAD = 64;
 
@@ -255,6 +257,20 @@ export class RowCache {
     if (this.rows.size === 0) return;
     for (const [k, r] of this.rows) {
       if (k >= begin && k < end) this.drop(k, r);
+    }
+  }
+
+  /**
+   * clearRange() of several ranges in one pass over the cache (a pass per range cost
+   * O(ranges x rows cached): the tombstones of a commit with 20,000 range clears took
+   * seconds of the shard thread when they were deleted).
+   */
+  clearRanges(ranges: readonly { begin: string; end: string }[]): void {
+    if (this.rows.size === 0 || ranges.length === 0) return;
+    if (ranges.length === 1) return this.clearRange(ranges[0]!.begin, ranges[0]!.end);
+    const set = RangeSet.from(ranges.map((r) => [r.begin, r.end] as const));
+    for (const [k, r] of this.rows) {
+      if (set.containsKey(k)) this.drop(k, r);
     }
   }
 

@@ -40,6 +40,7 @@ import { encodeTombstone, markKey, netEffect, pointValue, tombstoneApplyOps, tom
 import { WriteOps, type ShardStorage } from './storage.js';
 import { RangeLoad } from './range-load.js';
 import { RowCache } from './row-cache.js';
+import { RangeSet } from '../keys/ranges.js';
 import { threadCpuMs } from './thread-cpu.js';
 
 /** A census slice above this much CPU (ms) counts as slow (counters.censusSlowSlices): it alone held the shard's commits past issue 12's 5 ms p99 target. */
@@ -816,6 +817,7 @@ export class Shard {
       if (!before.has(s)) before.set(s, view.physical(s));
     }
     const ranges: [string, string][] = [];
+    let cleared: RangeSet | null = null;
     for (let i = 0; i < effect.ranges.length; i++) {
       const [b, e] = effect.ranges[i]!;
       const range: [string, string] = [keyString(b), keyString(e)];
@@ -831,7 +833,10 @@ export class Shard {
         view.set(s, value);
         ops.put(m.key, value);
         // a key written under a live tombstone must survive its DeleteRange, also after a crash
-        if (this.window.covered(s) || ranges.some(([b, e]) => s >= b && s < e)) ops.putMeta(markKey(this.shardId, m.key), encodeVersion(version));
+        // (the commit's own clears by binary search: a scan of them per write was O(writes x clears))
+        if (this.window.covered(s) || (ranges.length > 0 && (cleared ??= RangeSet.from(ranges)).containsKey(s))) {
+          ops.putMeta(markKey(this.shardId, m.key), encodeVersion(version));
+        }
       } else {
         view.set(s, null);
         ops.del(m.key);
@@ -852,7 +857,7 @@ export class Shard {
     const ops = new WriteOps();
     this.tombstoneOps(tombstones, ops);
     this.storage.write(ops, false);
-    for (const t of tombstones) this.rows.clearRange(t.begin, t.end);
+    this.rows.clearRanges(tombstones);
     this.window.dropTombstones(tombstones);
   }
 
