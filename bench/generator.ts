@@ -246,7 +246,7 @@ export async function runClients(
       }
       const started = performance.now();
       const plan = client.next();
-      const t0 = interval > 0 ? Math.min(intended, started) : started;
+      const t0 = interval > 0 ? Math.min(intended, started) : performance.now();
       // why it started after its intended time: behind its client's previous transactions (their
       // durations), or the generator's own lateness (its loop or CPU busy, now or earlier)
       const behindMs = interval > 0 ? Math.max(0, freeAt - intended) : 0;
