@@ -301,7 +301,7 @@ export class VersionWindow {
       if (chain.newest === i && this.chains.get(chain.key) === chain) this.ordered.set(chain.key, versions[i]!);
     }
     if (end > this.synced) this.synced = end;
-    if (this.synced === chains.length) {
+    if (this.synced === this.logEnd) {
       this.catching = false;
       this.scanned = 0;
     }
