@@ -11,8 +11,9 @@
 //    wrote anything it read (keys, ranges as far as a limited result reached, explicit
 //    conflict ranges): the resolver's rule, which makes commit-version order a serial order;
 //  - versionstamps carry the commit version; the final database equals the replay.
-// Keys hold 0x00, 0x01, 0xfe and 0xff bytes and some are 2,000 bytes long. A second run
-// moves ranges between workers while the clients run.
+// Keys hold 0x00, 0x01, 0xfe and 0xff bytes and some are 2,000 bytes long. Two more runs
+// move ranges between workers while the clients run, one with a gateway thread (reads on
+// its own routes to the shards).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TxnError, type Database, type Transaction } from '../../src/index.js';
 import { mulberry32, randInt, seeds, type Rng } from '../support/rng.js';
@@ -357,10 +358,11 @@ describe.each(seeds(2, 5))('random histories on 4 shards are serializable in com
   });
 });
 
-describe('random histories while ranges move between workers', () => {
+describe.each([0, 1])('random histories while ranges move between workers (gatewayThreads %i)', (gatewayThreads) => {
   let s: TestServer;
   beforeAll(async () => {
-    s = await startTestServer({ splitPoints: ['b', 'c', 'd'], durability: 'buffered', mvccWindowMs: 1000, distribution: { enabled: false } });
+    // with a gateway thread, reads go to the shards on its own routes (its copy of the map)
+    s = await startTestServer({ splitPoints: ['b', 'c', 'd'], durability: 'buffered', mvccWindowMs: 1000, distribution: { enabled: false }, gatewayThreads });
   }, 60_000);
   afterAll(async () => {
     await s?.close();
