@@ -181,12 +181,16 @@ export class Coordinator {
    * moving; this is the one place that does it for the window.
    */
   private slideWindow(): void {
-    this.horizon = this.oracle.readVersion() - this.mvccWindowMs * 1000;
+    const edge = this.oracle.readVersion() - this.mvccWindowMs * 1000;
+    this.horizon = edge;
     // a pinned version (a long backup, gateway/snapshots.ts) holds the window open at it
     for (const v of this.pins.values()) if (v < this.horizon) this.horizon = v;
     const horizon = this.horizon;
-    // the resolver forgets at the same horizon (commits reading below it are TOO_OLD)
-    this.commits.pruneHistory(horizon);
+    // the resolver forgets at the window's own edge, pinned or not (commits reading below
+    // it are TOO_OLD, as FoundationDB's resolvers keep 5 s whatever storage keeps): a
+    // pinned snapshot is read, not committed from, and its pin is bounded by the shards'
+    // commits, not keys, so the main thread kept every key written while a backup ran
+    this.commits.pruneHistory(edge);
     for (const s of this.shards) s.post({ t: 'horizon', horizon });
   }
 

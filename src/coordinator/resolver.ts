@@ -13,7 +13,7 @@
 // one-phase commit; several: the blind cross-shard path), and a shard's reads are never
 // sent anywhere.
 //
-// What is kept, bounded by the MVCC window (pruned at the horizon the shards use):
+// What is kept, bounded by the MVCC window (pruned at its edge; a backup's pin holds the shards' window open, not this history: commits reading at a pinned version are TOO_OLD):
 //  - point writes (set, clear, atomic operations, versionstamped keys with their final
 //    key): the newest write version of each key in a plain hash map (a point read's check
 //    is one lookup; recording a write is one hash update and a push on the log), and, for

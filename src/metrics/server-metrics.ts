@@ -123,6 +123,8 @@ export interface ServerSources {
   connections(): number;
   inflightCommits(): number;
   commitTotals(): CommitTotals;
+  /** The resolver's conflict history (coordinator/resolver.ts): keys and range clears it holds, and the versions it covers. */
+  resolver?: () => { keys: number; ranges: number; horizon: number; startVersion: number };
   shardRanges(): ShardRangeInfo[];
   shardStats(): Promise<ShardCounters[]>;
   /** A RocksDB property of the database (default column family), or undefined. */
@@ -552,6 +554,7 @@ export class ServerMetrics {
       threads: s.threads?.() ?? [],
       transactions: this.totals(),
       commits: s.commitTotals(),
+      resolver: s.resolver ? (({ keys, ranges, horizon, startVersion }) => ({ keys, ranges, horizon: String(horizon), startVersion: String(startVersion) }))(s.resolver()) : null,
       protocols: { binary: this.protocolTotals(this.requests), http: this.protocolTotals(this.http) },
       errorsByCode: this.errorsByCode(),
       recent: recent === null ? null : { windowSec: recent.seconds, ...recent, t: undefined, seconds: undefined },

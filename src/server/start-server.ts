@@ -243,6 +243,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
       connections: () => gateway.connections(),
       inflightCommits: () => coordinator.oracle.inflightCount,
       commitTotals: () => coordinator.commits.counters,
+      resolver: () => coordinator.commits.resolver,
       shardRanges: () => coordinator.shardMap.shards.map((s) => ({ ...s, queueDepth: coordinator.shards[s.shardId]!.inflight })),
       shardStats: () => coordinator.shardStats(),
       rocksProperty: (name) => (db.status === 'open' ? db.getProperty(name) : undefined),
