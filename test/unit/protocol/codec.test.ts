@@ -126,6 +126,8 @@ describe('codec', () => {
       }
     }
     expect(() => decodeRequests(forged)).toThrow(FrameError);
+    // the message names the table, the field and the claim (built only when a check fails)
+    expect(() => decodeRequests(forged)).toThrow(/^GetRequest field \d+: 2130706433 elements of 1 bytes do not fit in the frame$/);
   });
 
   it('property: any mutation of a valid frame decodes or throws FrameError (no other failure)', () => {
