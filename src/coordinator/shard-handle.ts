@@ -165,6 +165,16 @@ export class ShardHandle {
     }
   }
 
+  /**
+   * Posts what is queued for this shard now instead of at the turn's end. Called before a
+   * gateway thread is told a read version (gateway-threads.ts): its reads reach the shard on
+   * a port of their own, so the messages of every commit that version covers must be in
+   * this shard's port first (the shard takes them before a gateway's reads, worker.ts).
+   */
+  flush(): void {
+    if (!this.closed) this.outbox.flush();
+  }
+
   /** Sends a request that has no reply. */
   post(req: Outgoing): void {
     if (this.closed) return;

@@ -153,6 +153,11 @@ export class GatewayThreads {
     const m = t.msg;
     t.msg = {};
     if (this.closed) return;
+    // the versions this message gives the thread (read versions, commit versions, readable)
+    // cover commits whose messages may still wait in the shards' outboxes; the thread's reads
+    // go to the shards on ports of their own, so those messages leave first (a read must not
+    // reach a shard before a commit it has to see: worker.ts takes the main port's first)
+    for (const s of this.c.shards) s.flush();
     // reads at or below this version need not ask (gateway-worker.ts)
     m.readable = this.c.oracle.readableVersion;
     t.worker.postMessage(m, t.transfer.splice(0));

@@ -261,14 +261,6 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
       ? `at most ${connLimit.maxConnections} client connections`
       : `at most ${connLimit.maxConnections} client connections (open-files limit ${connLimit.descriptorLimit}, ${connLimit.reserve} kept for storage)`,
   );
-  if (config.gatewayThreads > 0) {
-    // a known bug, reproduced by test/integration/serializable-history.test.ts (gatewayThreads 1,
-    // on demand): said at start-up rather than left for a user to find in their data
-    logger.warn(
-      { event: 'GatewayThreadsKnownBug', gatewayThreads: config.gatewayThreads },
-      'gatewayThreads > 0 has a known bug: reads routed by a gateway thread can miss commits acknowledged before their read version (stale reads); keep gatewayThreads = 0 where reads must be exact',
-    );
-  }
   let gateway: Awaited<ReturnType<typeof startGateway>>;
   try {
     gateway = await startGateway(coordinator, {

@@ -11,7 +11,7 @@
 // that arrive meanwhile form the next group. A batch of one-phase commits is answered by
 // the log writer; this thread then finds the batch ended (LOG_DONE) when it next handles
 // a message, and asks to be woken at its end only when something waits behind it.
-import { workerData, type MessagePort } from 'node:worker_threads';
+import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { Failpoints, crashProcess } from '../failpoints/failpoints.js';
 import { GATEWAY_ID_SPAN, LOG_DONE, LOG_WAKE, type GatewayPortMessage, type ShardInit, type ShardReply, type ShardRequest } from './interface.js';
 import { threadId } from '../metrics/thread-cpu.js';
@@ -144,14 +144,24 @@ export default async function attach(task: AttachTask): Promise<{ shardId: numbe
     s.handleBatch(decodeRequests(m), replies);
     schedule();
   };
-  port.on('message', (m: ShardMessage<ShardRequest> | GatewayPortMessage) => {
+  const onMain = (m: ShardMessage<ShardRequest> | GatewayPortMessage): void => {
     if (!('gatewayPort' in m)) {
       onBatch(m);
       return;
     }
     gateways[m.thread] = m.gatewayPort;
-    m.gatewayPort.on('message', onBatch);
-  });
+    m.gatewayPort.on('message', onGateway);
+  };
+  // Two ports are not ordered with each other: a gateway thread's read can be waiting here
+  // together with the main thread's message of a commit its read version covers (the main
+  // thread posts its shard messages before it tells a gateway thread a version:
+  // gateway-threads.ts). So everything the main thread has posted is taken first; a read
+  // handled before a commit the shard has not heard of would not wait for it (Shard.mustWait).
+  const onGateway = (m: ShardMessage<ShardRequest>): void => {
+    for (let r = receiveMessageOnPort(port); r !== undefined; r = receiveMessageOnPort(port)) onMain(r.message as ShardMessage<ShardRequest> | GatewayPortMessage);
+    onBatch(m);
+  };
+  port.on('message', onMain);
   port.on('close', () => {
     shard = null;
     log?.close();

@@ -358,19 +358,9 @@ describe.each(seeds(2, 5))('random histories on 4 shards are serializable in com
   });
 });
 
-// gatewayThreads 1 is a KNOWN BUG, reproduced and not fixed: reads routed by a gateway thread
-// return values older than their read version (a commit acknowledged before the read version
-// is missing from what the shard answers; seen in about half the runs, also at 2cad6c3). Not
-// yet shown, only suspected: the gateway thread's port to a shard is not ordered with the main
-// thread's, so a read can reach the shard before the main thread's messages of commits it must
-// see. It runs on demand only, since it fails today:
-//   TXKV_REPRO=1 npx vitest run test/integration/serializable-history.test.ts -t "gatewayThreads 1"
-const knownBug = (gatewayThreads: number): boolean => gatewayThreads === 1 && !process.env.TXKV_REPRO;
-
 describe.each([0, 1])('random histories while ranges move between workers (gatewayThreads %i)', (gatewayThreads) => {
   let s: TestServer;
   beforeAll(async () => {
-    if (knownBug(gatewayThreads)) return;
     // with a gateway thread, reads go to the shards on its own routes (its copy of the map)
     s = await startTestServer({ splitPoints: ['b', 'c', 'd'], durability: 'buffered', mvccWindowMs: 1000, distribution: { enabled: false }, gatewayThreads });
   }, 60_000);
@@ -385,7 +375,7 @@ describe.each([0, 1])('random histories while ranges move between workers (gatew
   };
   const b64 = (k: string): string => Buffer.from(k, 'latin1').toString('base64url');
 
-  it.skipIf(knownBug(gatewayThreads))('8 clients, 8 s, splits and moves meanwhile: every read matches the model, nothing read was overwritten', { timeout: 150_000 }, async () => {
+  it('8 clients, 8 s, splits and moves meanwhile: every read matches the model, nothing read was overwritten', { timeout: 150_000 }, async () => {
     const rng = mulberry32(77);
     let moves = 0;
     const cuts = ['a\x01', 'am', 'b\x00', 'bm\xff', 'c\xfe', 'd\x01vs', 'dm'];
