@@ -23,8 +23,8 @@
 //    read needs it: recording a write into it walks up the tree (~20 nodes, most of them
 //    cache misses, per key; the resolver's largest cost under w10, which reads nothing),
 //    and range reads scan the log entries newer than their read version that it lacks
-//    until those scans cost more than catching it up would. See writtenIn for the rule
-//    and why the answer is exact.
+//    until those scans cost more than catching it up would (the rule: shard/lazy-sync.ts;
+//    why the answer is exact: writtenIn).
 //  - range clears: one step entry per cleared range (RangeVersions), never one per key,
 //    so a 1,000,000-key clearRange costs what a one-key clear does.
 // A point check is O(1), a range check O(log window) plus its scan, amortized: each write
@@ -33,6 +33,7 @@
 // knows nothing of versions before it and begins with its horizon there.
 import { keyString } from '../keys/bytes.js';
 import type { KeyRange } from '../keys/ranges.js';
+import { firstAfter, LazySync, type LazyPolicy } from '../shard/lazy-sync.js';
 import { RangeVersions, VersionedMap } from '../shard/versioned-map.js';
 
 /** A read-conflict range as latin-1 key strings; end null: the single key `begin` (a read of [k, k + 0x00)). */
@@ -46,32 +47,16 @@ export interface CommitWrites {
   ranges: readonly (readonly [string, string])[];
 }
 
-/**
- * A range check scans the log entries newer than its read version (those the ordered
- * map lacks) when there are at most this many, whatever came before.
- */
-export const RANGE_SCAN_LIMIT = 256;
-/**
- * At most this many log entries enter the ordered map during one check (the rest newer
- * than the read version is scanned): the first catch-up after a stretch without range
- * reads would otherwise stall this thread for the whole window (~150,000 entries, ~150 ms).
- */
-export const CATCH_UP_CHUNK = 2048;
-
 export class ConflictHistory {
   /** Newest write version of each point-written key in the window. */
   private readonly newest = new Map<string, number>();
   /**
-   * The point writes of the log entries below `synced`, ordered by key with subtree maxima
-   * (range checks): for each key, its newest write among those entries, unless pruned.
+   * The point writes of the log entries below `sync.synced`, ordered by key with subtree
+   * maxima (range checks): for each key, its newest write among those entries, unless pruned.
    */
   private readonly ordered = new VersionedMap();
-  /** Log entries below this index are in `ordered` (or pruned); always >= logHead. */
-  private synced = 0;
-  /** Log entries scanned by range checks since the ordered map was last up to date. */
-  private scanned = 0;
-  /** A catch-up is under way: each recorded commit brings its writes and some of the rest in. */
-  private catching = false;
+  /** How much of the log `ordered` holds (always >= logHead), and when to catch it up. */
+  private readonly sync: LazySync;
   /** Newest range clear over each part of the keyspace. */
   private readonly cleared = new RangeVersions();
   /** Point writes in version order (for pruning, and the ordered map's catch-up), from logHead on. */
@@ -88,17 +73,13 @@ export class ConflictHistory {
   /** Where this history began (a start, or a cluster node beginning to lead): nothing before it was recorded here. */
   readonly startVersion: number;
 
-  private readonly scanLimit: number;
-  private readonly catchUpChunk: number;
-
   /**
-   * An empty history: nothing is known about versions at or below `horizon`. `lazy`:
-   * RANGE_SCAN_LIMIT and CATCH_UP_CHUNK unless given (tests pass small ones to exercise
-   * every way of a range check).
+   * An empty history: nothing is known about versions at or below `horizon`. `lazy`: when
+   * range checks scan the log and when they catch the ordered map up (shard/lazy-sync.ts;
+   * tests pass small limits to exercise every way of a range check).
    */
-  constructor(horizon: number, lazy: { scanLimit?: number; catchUpChunk?: number } = {}) {
-    this.scanLimit = lazy.scanLimit ?? RANGE_SCAN_LIMIT;
-    this.catchUpChunk = lazy.catchUpChunk ?? CATCH_UP_CHUNK;
+  constructor(horizon: number, lazy: LazyPolicy = {}) {
+    this.sync = new LazySync((from, to) => this.insert(from, to), lazy);
     this.horizon = horizon;
     this.newestVersion = horizon;
     this.startVersion = horizon;
@@ -131,29 +112,15 @@ export class ConflictHistory {
 
   /**
    * Whether a key of [b, e) has a point write newer than `readVersion` in the window.
-   * Exact either way: the ordered map answers for the log entries below `synced` (for
-   * each key it holds the newest of them: a newer write of the key is at or above
-   * `synced`), and the entries from `synced` on that are newer than the read version are
-   * scanned. Entries at or below the read version cannot conflict, so the scan starts
-   * after them (binary search: the log is in version order).
-   * When to catch up instead: scanning an entry costs a string comparison, bringing one
-   * into the ordered map a walk up the tree (~20x more), and no catch-up pays if range
-   * reads stop. So the checks scan until what they scanned since the map was last up to
-   * date exceeds what it lacks; then a chunk enters it now and the rest with the next
-   * recorded commits. Amortized, each write costs at most one catch-up and about two
-   * scanned entries, whatever the read versions' ages; without range reads, nothing.
+   * Exact either way: the ordered map answers for the log entries below `sync.synced`
+   * (for each key it holds the newest of them: a newer write of the key is at or above
+   * that index), and the entries from there on that are newer than the read version are
+   * scanned (those at or below it cannot conflict).
    */
   private writtenIn(b: string, e: string, readVersion: number): boolean {
     const end = this.logKeys.length;
-    if (this.synced < end) {
-      let from = this.firstAfter(readVersion, this.synced, end);
-      const n = end - from;
-      if (n > this.scanLimit && this.scanned + n > end - this.synced) {
-        this.catching = true;
-        this.catchUp(this.synced + this.catchUpChunk);
-        if (from < this.synced) from = this.synced;
-      }
-      this.scanned += end - from;
+    if (this.sync.synced < end) {
+      const from = this.sync.scanFrom(firstAfter(this.logVersions, readVersion, this.sync.synced, end), end);
       const keys = this.logKeys;
       for (let i = from; i < end; i++) {
         const k = keys[i]!;
@@ -163,32 +130,15 @@ export class ConflictHistory {
     return this.ordered.maxIn(b, e) > readVersion;
   }
 
-  /** The first log index in [lo, hi) whose version is > v (hi when none). */
-  private firstAfter(v: number, lo: number, hi: number): number {
-    const versions = this.logVersions;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (versions[mid]! > v) hi = mid;
-      else lo = mid + 1;
-    }
-    return lo;
-  }
-
-  /** Brings log entries up to index `until` (at most the log's end) into the ordered map; only each key's newest write goes in. */
-  private catchUp(until: number): void {
+  /** Brings log entries [from, to) into the ordered map; only each key's newest write goes in. */
+  private insert(from: number, to: number): void {
     const keys = this.logKeys;
     const versions = this.logVersions;
-    const end = until < keys.length ? until : keys.length;
-    for (let i = this.synced; i < end; i++) {
+    for (let i = from; i < to; i++) {
       const k = keys[i]!;
       const v = versions[i]!;
       // an older write of a key written again later: the later one goes in
       if (this.newest.get(k) === v) this.ordered.set(k, v);
-    }
-    if (end > this.synced) this.synced = end;
-    if (this.synced === keys.length) {
-      this.catching = false;
-      this.scanned = 0;
     }
   }
 
@@ -201,9 +151,7 @@ export class ConflictHistory {
       this.logKeys.push(k);
       this.logVersions.push(version);
     }
-    // a catch-up under way: these writes enter the ordered map now, with some of what it
-    // still lacks (so it finishes within a few commits)
-    if (this.catching) this.catchUp(this.synced + 4 * writes.keys.length + 64);
+    this.sync.recorded(writes.keys.length, this.logKeys.length);
     for (const [b, e] of writes.ranges) {
       if (b >= e) continue;
       this.cleared.assign(b, e, version);
@@ -230,11 +178,10 @@ export class ConflictHistory {
       const v = this.logVersions[this.logHead]!;
       // the key's newest write is this one (not a later one): it goes
       if (this.newest.get(k) === v) this.newest.delete(k);
-      if (this.logHead < this.synced && this.ordered.get(k) === v) this.ordered.deletePresent(k);
+      if (this.logHead < this.sync.synced && this.ordered.get(k) === v) this.ordered.deletePresent(k);
       this.logHead++;
     }
-    // entries pruned before they reached the ordered map never will
-    if (this.synced < this.logHead) this.synced = this.logHead;
+    this.sync.forgot(this.logHead);
     while (this.clearHead < this.clears.length && this.clears[this.clearHead]!.version <= horizon) {
       const c = this.clears[this.clearHead]!;
       this.cleared.forget(c.begin, c.end, c.version);
@@ -244,7 +191,7 @@ export class ConflictHistory {
     if (this.logHead > 4096 && this.logHead * 2 > this.logKeys.length) {
       this.logKeys = this.logKeys.slice(this.logHead);
       this.logVersions = this.logVersions.slice(this.logHead);
-      this.synced -= this.logHead;
+      this.sync.shifted(this.logHead);
       this.logHead = 0;
     }
     if (this.clearHead > 1024 && this.clearHead * 2 > this.clears.length) {

@@ -11,7 +11,8 @@
 //    keys written after r in O(log n) each; that map is filled from the write log only
 //    when a range read needs it (as the resolver's: coordinator/resolver.ts), because
 //    each write into it walks up the tree (~20 nodes, most of them cache misses), the
-//    largest item of a shard's window under w10, which reads no range.
+//    largest item of a shard's window under w10, which reads no range (the rule:
+//    lazy-sync.ts).
 //    (Conflict checks are not made here: the coordinator's resolver keeps its own
 //    keyspace-wide history of write versions, coordinator/resolver.ts.)
 //  - range clears, as range tombstones: one entry per cleared range, never one per key.
@@ -22,12 +23,8 @@
 //    survivors / dropTombstones, driven by the shard).
 // The shard applies commits in version order, so each key's chain is sorted.
 import { ByteRing } from './byte-ring.js';
+import { firstAfter, LazySync, type LazyPolicy } from './lazy-sync.js';
 import { RangeVersions, VersionedMap } from './versioned-map.js';
-
-/** A range read scans the log entries newer than its version that the sorted map lacks when there are at most this many. */
-export const WINDOW_SCAN_LIMIT = 256;
-/** At most this many log entries enter the sorted map during one range read (the rest is scanned). */
-export const WINDOW_CATCH_UP_CHUNK = 2048;
 
 /**
  * A key written in the window: its newest write (an index into the window's write log),
@@ -60,20 +57,14 @@ export class VersionWindow {
   /** The chain of every key written in the window (its last version is the key's newest write). */
   private readonly chains = new Map<string, Chain>();
   /**
-   * The keys of the write log's entries below `synced`, sorted, each with its newest
-   * write among those entries (a newer one is at or above `synced`); a key whose chain
+   * The keys of the write log's entries below `sync.synced`, sorted, each with its newest
+   * write among those entries (a newer one is at or above that index); a key whose chain
    * emptied is removed. Entries older than the horizon may linger (never read: reads and
    * survivors ask for versions above it).
    */
   private readonly ordered = new VersionedMap();
-  /** Write log entries below this index are in `ordered` (or forgotten); always >= logHead. */
-  private synced = 0;
-  /** Log entries scanned by range reads since `ordered` was last up to date. */
-  private scanned = 0;
-  /** A catch-up is under way: each recorded commit brings its writes and some of the rest in. */
-  private catching = false;
-  private readonly scanLimit: number;
-  private readonly catchUpChunk: number;
+  /** How much of the write log `ordered` holds (always >= logHead), and when to catch it up. */
+  private readonly sync: LazySync;
   private readonly tombs = new RangeVersions();
   /** Live tombstones in version order. */
   private tombList: Tombstone[] = [];
@@ -105,12 +96,11 @@ export class VersionWindow {
   /** Reads and conflict checks at a version below this fail with TOO_OLD. */
   horizon = 0;
 
-  /** `lazy`: WINDOW_SCAN_LIMIT and WINDOW_CATCH_UP_CHUNK unless given (tests pass small ones). */
-  constructor(initialVersion = 0, lazy: { scanLimit?: number; catchUpChunk?: number } = {}) {
+  /** `lazy`: when range reads scan the log and when they catch the sorted map up (lazy-sync.ts; tests pass small limits). */
+  constructor(initialVersion = 0, lazy: LazyPolicy = {}) {
     this.newestVersion = initialVersion;
     this.horizon = initialVersion;
-    this.scanLimit = lazy.scanLimit ?? WINDOW_SCAN_LIMIT;
-    this.catchUpChunk = lazy.catchUpChunk ?? WINDOW_CATCH_UP_CHUNK;
+    this.sync = new LazySync((from, to) => this.insert(from, to), lazy);
   }
 
   /**
@@ -145,9 +135,7 @@ export class VersionWindow {
       this.logHidden[i] = hiddenFrom;
       chain.newest = i;
     }
-    // a catch-up under way: these writes enter the sorted map now, with some of what it
-    // still lacks (so it finishes within a few commits)
-    if (this.catching) this.catchUp(this.synced + 4 * changes.size + 64);
+    this.sync.recorded(changes.size, this.logEnd);
     for (let i = 0; i < ranges.length; i++) {
       const [b, e] = ranges[i]!;
       if (b >= e) continue;
@@ -232,27 +220,16 @@ export class VersionWindow {
 
   /**
    * Keys of [b, e) whose newest write is after v, in key order (or reverse). Exact: the
-   * sorted map answers for the log entries below `synced`, and the entries from `synced`
-   * on that are newer than v are scanned (those at or below v cannot qualify; the log is
-   * in version order, so a binary search skips them), sorted, and merged in (a key in
-   * both is yielded once). When to catch up instead: as the resolver's range checks
-   * (coordinator/resolver.ts writtenIn): once the entries scanned since the map was last
-   * up to date exceed what it lacks, a chunk enters it now and the rest with the next
-   * recorded commits (each write costs at most one catch-up and about two scanned entries).
+   * sorted map answers for the log entries below `sync.synced`, and the entries from there
+   * on that are newer than v are scanned (those at or below v cannot qualify), sorted, and
+   * merged in (a key in both is yielded once).
    */
   private *above(v: number, b: string, e: string, reverse: boolean): Generator<string> {
     if (b >= e) return;
     let extra: string[] | null = null;
     const end = this.logEnd;
-    if (this.synced < end) {
-      let from = this.firstAfter(v, this.synced, end);
-      const n = end - from;
-      if (n > this.scanLimit && this.scanned + n > end - this.synced) {
-        this.catching = true;
-        this.catchUp(this.synced + this.catchUpChunk);
-        if (from < this.synced) from = this.synced;
-      }
-      this.scanned += end - from;
+    if (this.sync.synced < end) {
+      const from = this.sync.scanFrom(firstAfter(this.logVersions, v, this.sync.synced, end), end);
       let found: Set<string> | null = null;
       for (let i = from; i < end; i++) {
         const k = this.logChains[i]!.key;
@@ -279,31 +256,14 @@ export class VersionWindow {
     while (i < extra.length) yield extra[i++]!;
   }
 
-  /** The first log index in [lo, hi) whose version is > v (hi when none). */
-  private firstAfter(v: number, lo: number, hi: number): number {
-    const versions = this.logVersions;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (versions[mid]! > v) hi = mid;
-      else lo = mid + 1;
-    }
-    return lo;
-  }
-
-  /** Brings write log entries up to index `until` (at most the log's end) into the sorted map: each key's newest write. */
-  private catchUp(until: number): void {
+  /** Brings write log entries [from, to) into the sorted map: each key's newest write. */
+  private insert(from: number, to: number): void {
     const chains = this.logChains;
     const versions = this.logVersions;
-    const end = until < this.logEnd ? until : this.logEnd;
-    for (let i = this.synced; i < end; i++) {
+    for (let i = from; i < to; i++) {
       const chain = chains[i]!;
       // an older write of a key written again later: the later one goes in
       if (chain.newest === i && this.chains.get(chain.key) === chain) this.ordered.set(chain.key, versions[i]!);
-    }
-    if (end > this.synced) this.synced = end;
-    if (this.synced === this.logEnd) {
-      this.catching = false;
-      this.scanned = 0;
     }
   }
 
@@ -363,8 +323,7 @@ export class VersionWindow {
       head++;
     }
     this.logHead = head;
-    // entries forgotten before they reached the sorted map never will
-    if (this.synced < head) this.synced = head;
+    this.sync.forgot(head);
     // the bytes of forgotten writes go (prevPos never decreases along the log)
     this.values.release(head < this.logEnd ? this.logPrevPos[head]! : this.values.position);
     while (this.commitsHead < this.commits.length && this.commits[this.commitsHead]! <= limit) this.commitsHead++;
@@ -407,7 +366,7 @@ export class VersionWindow {
     }
     for (let i = live; i < size; i++) chains[i] = undefined;
     this.logChains = chains;
-    this.synced -= head;
+    this.sync.shifted(head);
     this.logHead = 0;
     this.logEnd = live;
   }

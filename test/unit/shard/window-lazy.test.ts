@@ -69,7 +69,7 @@ describe('VersionWindow: the sorted map stays empty while no range read needs it
     for (let ver = 1002; ver <= 1020; ver++) w.record(ver, new Map([[`j${ver}`, null]]));
     // the catch-up ended once the map reached the log's end (not the log arrays' capacity);
     // the few writes after that stay in the log for range reads to scan
-    expect((w as unknown as { catching: boolean }).catching).toBe(false);
+    expect((w as unknown as { sync: { catchingUp: boolean } }).sync.catchingUp).toBe(false);
     expect(ordered()).toBeGreaterThanOrEqual(1000);
     expect(ordered()).toBeLessThan(1020);
   });
