@@ -36,6 +36,7 @@ const REFINED: Record<string, z.ZodType> = {
   'cluster.logRetentionMs': int(0),
   'limits.maxWatchesPerConnection': int(0),
   'limits.maxFeedBufferBytes': int(1024),
+  'limits.maxSnapshotHistoryBytes': int(1024 * 1024),
   'rocksdb.blockCacheBytes': int(0),
   'rocksdb.memtableBytes': int(1024 * 1024),
   'rocksdb.rowCacheBytes': int(0),

@@ -169,6 +169,12 @@ export interface LimitsConfig {
    * with RESOURCE_CONSTRAINED.
    */
   maxFeedBufferBytes: number;
+  /**
+   * History the shards may hold for pinned snapshots (backups), bytes, all shards
+   * together (mvcc.ts heldBytes); past it every snapshot is dropped (410 GONE at its next
+   * renewal) and the window slides again.
+   */
+  maxSnapshotHistoryBytes: number;
 }
 
 export const DEFAULT_CONFIG: ServerConfig = {
@@ -196,6 +202,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
     maxBackpressureBytes: 64 * 1024 * 1024,
     maxWatchesPerConnection: 10_000,
     maxFeedBufferBytes: 8 * 1024 * 1024,
+    maxSnapshotHistoryBytes: 1024 * 1024 * 1024,
   },
   cluster: { etcdEndpoints: [], nodeId: '', advertiseUrl: '', leaseTtlMs: 2000, logRetentionMs: 60_000 },
   rocksdb: { blockCacheBytes: 64 * 1024 * 1024, memtableBytes: 16 * 1024 * 1024, walCompression: false, rowCacheBytes: 64 * 1024 * 1024 },

@@ -33,8 +33,8 @@ const commitResponse = {
 const json = (schema: object): object => ({ 'application/json': { schema } });
 const snapshot = {
   type: 'object',
-  properties: { id: { type: 'string' }, readVersion: version, leaseMs: { type: 'integer' }, maxWindowCommits: { type: 'integer' } },
-  required: ['id', 'readVersion', 'leaseMs', 'maxWindowCommits'],
+  properties: { id: { type: 'string' }, readVersion: version, leaseMs: { type: 'integer' }, maxHistoryBytes: { type: 'integer' } },
+  required: ['id', 'readVersion', 'leaseMs', 'maxHistoryBytes'],
 };
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
 

@@ -4,19 +4,25 @@
 // pins it (Coordinator.pin), so the window stops sliding past V and the shards keep
 // every change since; the client then reads at V, page by page, for as long as it
 // takes, and every read is consistent at V. The price is memory in the shards (before-
-// images of every write since V), so a pin is bounded twice:
+// images, log entries and keys of every write since V), so a pin is bounded twice:
 //  - a lease: the client renews it (every few seconds); one not renewed for LEASE_MS is
 //    dropped, so a killed backup does not hold history forever (and a rerun with
 //    --resume within the lease continues at the same V);
-//  - a budget: when the shards hold more than MAX_WINDOW_COMMITS commits of history,
-//    the pin is dropped and the backup is told why (410 Gone) rather than letting the
-//    server run out of memory.
+//  - a budget: when the shards hold more than limits.maxSnapshotHistoryBytes of history,
+//    or a shard's window more than MAX_WINDOW_KEYS keys, every pin is dropped and the
+//    backup is told why (410 Gone) rather than letting the server run out of memory.
+//    Bytes, not commits: a commit of ten new keys costs ten times one of one key (a
+//    budget of 2,000,000 commits let w10-style inserts hold ~6 GB, and past 2^24 keys a
+//    shard's window would fail: V8's Map holds no more).
 import { TxnError } from '../errors.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import { HttpError } from './http-error.js';
 
 export const LEASE_MS = 30_000;
-export const MAX_WINDOW_COMMITS = 2_000_000;
+/** Default budget of history held for snapshots, bytes (limits.maxSnapshotHistoryBytes). */
+export const MAX_HISTORY_BYTES = 1024 * 1024 * 1024;
+/** Keys one shard's window may hold for snapshots: half of V8's Map limit (2^24 entries). */
+export const MAX_WINDOW_KEYS = 8_000_000;
 const CHECK_MS = 1000;
 
 interface Pin {
@@ -31,7 +37,8 @@ export interface SnapshotInfo {
   id: string;
   readVersion: string;
   leaseMs: number;
-  maxWindowCommits: number;
+  /** The budget of history (bytes, all shards) past which every snapshot is dropped. */
+  maxHistoryBytes: number;
 }
 
 export class Snapshots {
@@ -43,7 +50,7 @@ export class Snapshots {
 
   constructor(
     private readonly c: Coordinator,
-    private readonly budget = MAX_WINDOW_COMMITS,
+    private readonly budget = MAX_HISTORY_BYTES,
     private readonly leaseMs = LEASE_MS,
   ) {}
 
@@ -75,7 +82,7 @@ export class Snapshots {
   }
 
   private info(p: Pin): SnapshotInfo {
-    return { id: p.id, readVersion: String(p.readVersion), leaseMs: this.leaseMs, maxWindowCommits: this.budget };
+    return { id: p.id, readVersion: String(p.readVersion), leaseMs: this.leaseMs, maxHistoryBytes: this.budget };
   }
 
   private missing(id: string): TxnError {
@@ -107,11 +114,13 @@ export class Snapshots {
       if (this.pins.size === 0) return;
       this.c.shardStats().then(
         (stats) => {
-          const held = stats.reduce((n, s) => n + s.windowCommits, 0);
-          if (held <= this.budget) return;
-          for (const p of [...this.pins.values()]) {
-            this.drop(p, `the shards held ${held} commits of history for it, over the budget of ${this.budget} (memory); back up smaller ranges or at a quieter time`);
-          }
+          const held = stats.reduce((n, s) => n + s.windowBytes, 0);
+          const most = stats.reduce((m, s) => (s.windowKeys > m.windowKeys ? s : m), stats[0]!);
+          let why: string;
+          if (held > this.budget) why = `the shards held ${held} bytes of history for it, over limits.maxSnapshotHistoryBytes (${this.budget})`;
+          else if (most !== undefined && most.windowKeys > MAX_WINDOW_KEYS) why = `shard ${most.shardId} held ${most.windowKeys} keys of history for it, over ${MAX_WINDOW_KEYS}`;
+          else return;
+          for (const p of [...this.pins.values()]) this.drop(p, `${why}; back up smaller ranges or at a quieter time`);
         },
         () => {},
       );
@@ -122,11 +131,11 @@ export class Snapshots {
 
 const byCoordinator = new WeakMap<object, Snapshots>();
 
-/** The snapshot manager of a server (one per coordinator, made on first use). */
-export function snapshotsOf(c: Coordinator): Snapshots {
+/** The snapshot manager of a server (one per coordinator, made on first use with `maxHistoryBytes`). */
+export function snapshotsOf(c: Coordinator, maxHistoryBytes = MAX_HISTORY_BYTES): Snapshots {
   let s = byCoordinator.get(c);
   if (!s) {
-    s = new Snapshots(c);
+    s = new Snapshots(c, maxHistoryBytes);
     byCoordinator.set(c, s);
   }
   return s;

@@ -17,6 +17,10 @@ export interface ShardCounters {
   shardId: number;
   appliedVersion: number;
   windowCommits: number;
+  /** Keys written in the window (each one entry of a JS Map: V8 allows at most 2^24). */
+  windowKeys: number;
+  /** Bytes the window holds (before-images, write log, keys; mvcc.ts heldBytes, an estimate). */
+  windowBytes: number;
   queued: number;
   estimatedKeys: number;
   estimatedBytes: number;
@@ -816,6 +820,9 @@ export class ServerMetrics {
     }
     gauge('txkv_shard_window_commits', 'Commits held in the shard MVCC window', ['shard'], (set) => {
       for (const x of shards()) set({ shard: x.shardId }, x.windowCommits);
+    });
+    gauge('txkv_shard_window_bytes', 'Bytes held by the shard MVCC window (before-images, write log, keys; an estimate)', ['shard'], (set) => {
+      for (const x of shards()) set({ shard: x.shardId }, x.windowBytes);
     });
     gauge('txkv_shard_keys', 'Live keys of the shard, counted by the background census (as of its last pass)', ['shard'], (set) => {
       for (const c of s.census?.() ?? []) if (c.keys !== null) set({ shard: c.shardId }, c.keys);

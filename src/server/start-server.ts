@@ -25,6 +25,7 @@ import { attachRequestMetrics } from '../metrics/request-metrics.js';
 import { dashboardPages } from '../dashboard/pages.js';
 import { threadCpuMs, threadId } from '../metrics/thread-cpu.js';
 import type { GatewayThreadStats } from '../gateway/gateway-threads.js';
+import { snapshotsOf } from '../gateway/snapshots.js';
 import type { ThreadCpu } from '../metrics/server-metrics.js';
 
 export interface RunningServer {
@@ -206,6 +207,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
     removePidFile(dataDir);
     throw err;
   }
+  snapshotsOf(coordinator, config.limits.maxSnapshotHistoryBytes);
   if (cluster) {
     coordinator.front = cluster;
     const node = cluster;

@@ -928,6 +928,8 @@ export class Shard {
       shardId: this.shardId,
       appliedVersion: this.appliedVersion,
       windowCommits: this.window.size,
+      windowKeys: this.window.held.keys,
+      windowBytes: this.window.heldBytes,
       queued: this.queue.length,
       estimatedKeys: est.keys,
       estimatedBytes: est.bytes,
