@@ -41,6 +41,17 @@ export interface ShardCounters {
   censusCpuMs?: number;
   censusCpuMaxMs?: number;
   censusSlowSlices?: number;
+  /**
+   * The shard's row cache (shard/row-cache.ts): rows held and the bytes they are counted for
+   * (at most its share of rocksdb.rowCacheBytes); point reads answered from it or not; and
+   * before-images of point writes found in it or read from RocksDB.
+   */
+  rowCacheRows?: number;
+  rowCacheBytes?: number;
+  rowCacheHits?: number;
+  rowCacheMisses?: number;
+  rowCacheImageHits?: number;
+  rowCacheImageMisses?: number;
 }
 
 export interface ShardRangeInfo {

@@ -31,14 +31,35 @@ import { RangeSet } from '../keys/ranges.js';
 /** Bytes a cached row is counted for beyond its key and value slot (Map entry, key string). */
 export const ROW_OVERHEAD = 64;
 
-/** Smallest slot: 16 bytes (class 0); class c holds values of up to 16 << c bytes. */
-const MIN_SHIFT = 4;
-/** Size classes 16 B .. 16 KiB; larger values are kept as arrays of their own (class BIG). */
-const CLASSES = 11;
-const BIG = 15;
+/**
+ * Size classes: 16-byte steps up to 256 bytes (classes 0-15: 16, 32, .., 256), then powers
+ * of two up to 16 KiB (classes 16-21); larger values are kept as arrays of their own (class
+ * BIG). Small values are the common case (3FS's inodes and directory entries, the bench's
+ * 8-100 bytes), so the steps there are fine: powers of two from 16 bytes wasted ~25 bytes
+ * per row on 8-100-byte values (a 79.7-byte slot per 54-byte value), ~15 % of a row's cost.
+ */
+const STEP = 16;
+const STEPPED = 16;
+const CLASSES = 22;
+const BIG = 31;
+/** Bits of a ref that hold its class. */
+const CLASS_BITS = 5;
+const CLASS_MASK = (1 << CLASS_BITS) - 1;
 const CHUNK_BYTES = 1 << 18;
-/** A ref is slot << 4 | class: below 2^30 (a small integer, no heap number) while slot < 2^26. */
-const MAX_SLOTS = 2 ** 26;
+/** A ref is slot << 5 | class: below 2^30 (a small integer, no heap number) while slot < 2^25. */
+const MAX_SLOTS = 2 ** 25;
+
+/** Bytes of class c's slots. */
+function classBytes(c: number): number {
+  return c < STEPPED ? STEP * (c + 1) : (STEP * STEPPED) << (c - STEPPED + 1);
+}
+
+/** The class of a value of n bytes (CLASSES or more: too big for the slab). */
+function classOf(n: number): number {
+  if (n <= STEP * STEPPED) return n <= STEP ? 0 : ((n + STEP - 1) >> 4) - 1;
+  // 257..512 -> 16, 513..1024 -> 17, ..
+  return 32 - Math.clz32(n - 1) + 7;
+}
 
 /** A row known to be absent. */
 const NO_ROW = -1;
@@ -54,7 +75,8 @@ class SizeClass {
   readonly perChunkShift: number;
 
   constructor(readonly slotBytes: number) {
-    this.perChunkShift = Math.log2(Math.max(1, CHUNK_BYTES / slotBytes));
+    // a power of two of slots per chunk (a slot's chunk is slot >> perChunkShift)
+    this.perChunkShift = Math.floor(Math.log2(Math.max(1, CHUNK_BYTES / slotBytes)));
   }
 
   alloc(): number {
@@ -85,13 +107,13 @@ class SizeClass {
 }
 
 /**
- * Values in slots of size classes (16 B .. 16 KiB, powers of two) carved from 256 KiB
- * chunks, a ref (small integer) per value; larger values are arrays of their own. Freed
+ * Values in slots of size classes (16 B .. 16 KiB, see classOf) carved from chunks of up
+ * to 256 KiB, a ref (small integer) per value; larger values are arrays of their own. Freed
  * slots wait for recycle() before they are reused (see the file's header). Chunks are
  * kept once made: a class holds at most the most it ever held at once.
  */
 export class ValueSlab {
-  private readonly classes: SizeClass[] = Array.from({ length: CLASSES }, (_, c) => new SizeClass(1 << (MIN_SHIFT + c)));
+  private readonly classes: SizeClass[] = Array.from({ length: CLASSES }, (_, c) => new SizeClass(classBytes(c)));
   private bigs: (Uint8Array | undefined)[] = [];
   private bigFree: number[] = [];
   private pending: number[] = [];
@@ -99,27 +121,27 @@ export class ValueSlab {
   /** Copies `v` into a slot; returns its ref. */
   put(v: Uint8Array): number {
     const n = v.length;
-    const c = n <= 1 << MIN_SHIFT ? 0 : 32 - Math.clz32(n - 1) - MIN_SHIFT;
+    const c = classOf(n);
     if (c >= CLASSES) {
       const slot = this.bigFree.length > 0 ? this.bigFree.pop()! : this.bigs.length;
       // a copy (a Buffer's slice() would be a view of what may be a request's whole buffer)
       const own = new Uint8Array(n);
       own.set(v);
       this.bigs[slot] = own;
-      return slot * 16 + BIG;
+      return slot * (CLASS_MASK + 1) + BIG;
     }
     const k = this.classes[c]!;
     const slot = k.alloc();
     const off = (slot & ((1 << k.perChunkShift) - 1)) * k.slotBytes;
     k.chunks[slot >> k.perChunkShift]!.set(v, off);
     k.lens[slot] = n;
-    return slot * 16 + c;
+    return slot * (CLASS_MASK + 1) + c;
   }
 
   /** The value of `ref` (a view into the slab, valid until the ref is freed and recycle() runs). */
   view(ref: number): Uint8Array {
-    const c = ref & 15;
-    const slot = (ref - c) / 16;
+    const c = ref & CLASS_MASK;
+    const slot = (ref - c) / (CLASS_MASK + 1);
     if (c === BIG) return this.bigs[slot]!;
     const k = this.classes[c]!;
     const off = (slot & ((1 << k.perChunkShift) - 1)) * k.slotBytes;
@@ -128,8 +150,8 @@ export class ValueSlab {
 
   /** Bytes the ref's slot takes. */
   slotBytes(ref: number): number {
-    const c = ref & 15;
-    return c === BIG ? this.bigs[(ref - c) / 16]!.length : 1 << (MIN_SHIFT + c);
+    const c = ref & CLASS_MASK;
+    return c === BIG ? this.bigs[(ref - c) / (CLASS_MASK + 1)]!.length : this.classes[c]!.slotBytes;
   }
 
   /** The ref's slot is free once recycle() runs (views of it stay valid until then). */
@@ -143,8 +165,8 @@ export class ValueSlab {
     if (p.length === 0) return;
     for (let i = 0; i < p.length; i++) {
       const ref = p[i]!;
-      const c = ref & 15;
-      const slot = (ref - c) / 16;
+      const c = ref & CLASS_MASK;
+      const slot = (ref - c) / (CLASS_MASK + 1);
       if (c === BIG) {
         this.bigs[slot] = undefined;
         this.bigFree.push(slot);
@@ -180,8 +202,12 @@ export class RowCache {
    * each hole once and sees rows added after it.
    */
   private cursor: Iterator<[string, number]> | null = null;
+  /** Point reads answered from the cache, and those that went to RocksDB. */
   hits = 0;
   misses = 0;
+  /** Before-images of point writes found in the cache, and those read from RocksDB (shard.ts BatchView). */
+  imageHits = 0;
+  imageMisses = 0;
 
   /** `budget`: bytes of keys, value slots and overhead held at most; 0 turns the cache off. */
   constructor(readonly budget: number) {}

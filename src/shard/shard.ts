@@ -934,6 +934,12 @@ export class Shard {
       estimatedKeys: est.keys,
       estimatedBytes: est.bytes,
       ...this.counters,
+      rowCacheRows: this.rows.size,
+      rowCacheBytes: this.rows.heldBytes,
+      rowCacheHits: this.rows.hits,
+      rowCacheMisses: this.rows.misses,
+      rowCacheImageHits: this.rows.imageHits,
+      rowCacheImageMisses: this.rows.imageMisses,
     };
   }
 }
@@ -971,6 +977,8 @@ class BatchView {
         else this.current.set(s, v);
       }
     }
+    rows.imageHits += this.current.size;
+    rows.imageMisses += missed.size;
     if (missed.size > 0) {
       const vs = storage.getMany([...missed.values()]);
       let i = 0;

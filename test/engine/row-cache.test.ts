@@ -8,7 +8,7 @@ import type { RocksLevel } from '@nxtedition/rocksdb';
 import { Failpoints } from '../../src/failpoints/failpoints.js';
 import { openDatabase } from '../../src/server/open-database.js';
 import { MutationKind, packBytes, packMutations, unpackBytes, type PackedBytes, type ShardMutation, type ShardReply } from '../../src/shard/interface.js';
-import { ROW_OVERHEAD, RowCache } from '../../src/shard/row-cache.js';
+import { ROW_OVERHEAD, RowCache, ValueSlab } from '../../src/shard/row-cache.js';
 import { Shard } from '../../src/shard/shard.js';
 import { ShardStorage } from '../../src/shard/storage.js';
 import { tempDir } from '../support/server.js';
@@ -151,6 +151,40 @@ describe('shard row cache', () => {
     }
     const keys = [...model.keys()];
     expect(gets(s, keys, 400)).toEqual(keys.map((k) => model.get(k)));
+  });
+
+  it("a write's new value is cached, so the next write of the key finds its before-image there; the counts say so", async () => {
+    const s = await open(1 << 20);
+    commit(s, 10, [set('w1', 'a'), set('w2', 'b')]);
+    expect(s.stats()).toMatchObject({ rowCacheImageHits: 0, rowCacheImageMisses: 2, rowCacheRows: 2 });
+    commit(s, 20, [set('w1', 'c'), set('w3', 'd')]);
+    expect(s.stats()).toMatchObject({ rowCacheImageHits: 1, rowCacheImageMisses: 3, rowCacheRows: 3 });
+    expect(gets(s, ['w1', 'w2', 'w3', 'w4'], 20)).toEqual(['c', 'b', 'd', null]);
+    expect(gets(s, ['w1'], 10)).toEqual(['a']);
+    expect(s.stats()).toMatchObject({ rowCacheHits: 4, rowCacheMisses: 1, rowCacheRows: 4 });
+    expect(s.stats().rowCacheBytes).toBe(3 * ('w1'.length + 16 + ROW_OVERHEAD) + 'w4'.length + ROW_OVERHEAD);
+  });
+
+  it('the slab keeps values of every size exactly, in slots at most 15 bytes larger up to 256 bytes', () => {
+    const slab = new ValueSlab();
+    const refs: [number, Uint8Array][] = [];
+    for (const n of [...Array.from({ length: 1100 }, (_, i) => i), 4095, 4096, 4097, 16_383, 16_384, 16_385, 100_000]) {
+      const v = new Uint8Array(n);
+      for (let i = 0; i < n; i++) v[i] = (i * 31 + n) & 255;
+      const r = slab.put(v);
+      expect(slab.slotBytes(r)).toBeGreaterThanOrEqual(n);
+      if (n <= 256) expect(slab.slotBytes(r) - Math.max(n, 16)).toBeLessThan(16);
+      else expect(slab.slotBytes(r)).toBeLessThan(2 * n);
+      refs.push([r, v]);
+    }
+    const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a.buffer, a.byteOffset, a.length).equals(b);
+    for (const [r, v] of refs) expect(same(slab.view(r), v), `${v.length} bytes`).toBe(true);
+    // freed slots are reused by values of the same class, and the rest stay intact
+    for (let i = 0; i < refs.length; i += 2) slab.free(refs[i]![0]);
+    slab.recycle();
+    const again = refs.filter((_, i) => i % 2 === 0).map(([, v]) => [slab.put(v.map((x) => x ^ 255)), v.map((x) => x ^ 255)] as const);
+    for (let i = 1; i < refs.length; i += 2) expect(same(slab.view(refs[i]![0]), refs[i]![1])).toBe(true);
+    for (const [r, v] of again) expect(same(slab.view(r), v)).toBe(true);
   });
 
   it('evicting costs about what filling costs (no walk over the rows evicted before)', () => {
