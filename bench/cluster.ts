@@ -178,6 +178,27 @@ export class LoopbackCluster {
     return this.etcd.findIndex((m) => m.clientUrl === ep);
   }
 
+  /** Makes etcd member i the Raft leader (etcdctl move-leader), waiting up to `ms` for it. */
+  async moveEtcdLeader(i: number, ms = 10_000): Promise<void> {
+    const env = { ...process.env, ETCDCTL_API: '3' };
+    const until = Date.now() + ms;
+    for (;;) {
+      const cur = this.etcdLeader();
+      if (cur === i) return;
+      try {
+        // the member's hex id: `member list` prints "<id>, started, <name>, ..."
+        const list = execFileSync('/usr/bin/etcdctl', ['--endpoints', this.etcdEndpoints.join(','), '--command-timeout=2s', 'member', 'list'], { env, stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+        const id = list.split('\n').find((l) => l.split(', ')[2] === this.etcd[i]!.name)?.split(',')[0]?.trim();
+        if (!id) throw new Error(`etcd member ${this.etcd[i]!.name} is not in the member list:\n${list}`);
+        execFileSync('/usr/bin/etcdctl', ['--endpoints', this.etcd[cur]!.clientUrl, '--command-timeout=5s', 'move-leader', id], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      } catch (err) {
+        if (Date.now() > until) throw new Error(`could not make ${this.etcd[i]!.name} the etcd leader in ${ms} ms: ${(err as Error).message}`);
+      }
+      if (Date.now() > until) throw new Error(`could not make ${this.etcd[i]!.name} the etcd leader in ${ms} ms`);
+      await sleep(200);
+    }
+  }
+
   async startNodes(n = 3): Promise<void> {
     for (let i = 0; i < n; i++) {
       const m = this.machines?.[i];

@@ -66,6 +66,12 @@ const FORWARD_GRV_MS = 2000;
 const FORWARD_COMMIT_MS = 5000;
 
 const mono = (): number => performance.now();
+
+/** The connection requests are forwarded on, to the leader at `url`. */
+interface Forward {
+  url: string;
+  conn: Promise<Connection>;
+}
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export function readClusterApplied(db: RocksLevel): number {
@@ -105,7 +111,17 @@ export class ClusterNode {
   private pendingCovers: number[] = [];
   private coverCheck = false;
   private wantCover = 0;
-  private forward: { url: string; conn: Promise<Connection> } | null = null;
+  private forward: Forward | null = null;
+  /**
+   * Leader (from the won campaign on, also while taking over): the term whose key this
+   * node beats, and until when (performance.now()) its last answered beat lets it hand
+   * out read versions (see beat()).
+   */
+  private beatTerm: string | null = null;
+  private beatDeadline = 0;
+  private beatsInFlight = 0;
+  /** Replica: the leader key as last read (create and mod revision) and since when it has not changed (see deposeStale()). */
+  private leaderKeySeen: { create: string; mod: string; since: number } | null = null;
   private members: Member[] = [];
   private lastLeaderSeen = mono();
   private leadStartPos = 0;
@@ -228,6 +244,93 @@ export class ClusterNode {
     return Math.max(300, (this.ttlSec * 1000) / 4);
   }
 
+  /** Leader: performance.now() until which it may hand out read versions (its lease and its beats both answered recently enough). */
+  private servingDeadline(): number {
+    return Math.min(this.leaseDeadline, this.beatDeadline);
+  }
+
+  /**
+   * The leader's heartbeat: every TTL/4 a fenced put that only bumps txkv/leader's mod
+   * revision (same value, same lease). Each answered beat moves the leader's serving
+   * deadline to its send time + TTL - margin, as a keepalive does for the lease; past
+   * that deadline it hands out no read version and steps down. The replicas watch the
+   * mod revision (deposeStale): a key whose beats stopped for a TTL is deleted, so a
+   * takeover does not wait for etcd to expire the old leader's lease. etcd extends every
+   * lease by TTL + its election timeout when its own Raft leader changes: a txkv leader
+   * cut off together with the etcd leader kept its key 4.4-5 s after the cut (measured
+   * in test/cluster/partition.test.ts), the slow half of the failover times seen there.
+   */
+  private beat(): void {
+    const term = this.beatTerm;
+    if (term === null || this.closed || this.beatsInFlight >= 2) return;
+    const sent = mono();
+    this.beatsInFlight++;
+    // to every member at once (like a keepalive): a beat only bumps the revision, so one
+    // landing twice is harmless, and a stopped member must not hold it for its deadline
+    this.hosts.first((c) => c.kv.txn({
+      compare: [{ key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: term }],
+      success: [{ request_put: { key: Buffer.from(K.leader), value: Buffer.alloc(0), ignore_value: true, ignore_lease: true } }],
+      failure: [],
+    }))
+      .then(async (res) => {
+        if (term !== this.beatTerm) return;
+        if (res.succeeded) {
+          this.beatDeadline = Math.max(this.beatDeadline, sent + this.ttlSec * 1000 - this.margin());
+          return;
+        }
+        // deposed (or the key expired): another node may be taking over
+        this.beatTerm = null;
+        this.beatDeadline = 0;
+        if (this.role === 'leader') await this.stepDown('the leader key is no longer ours (heartbeat refused)');
+      })
+      .catch(() => {
+        // not answered: the deadline stays where the last answered beat put it
+        this.stats.etcdErrors++;
+      })
+      .finally(() => this.beatsInFlight--);
+  }
+
+  /**
+   * Replica: deletes the leader key when its beats stopped, i.e. when its mod revision has
+   * not changed for a whole TTL of this node's monotonic clock. Safe for reads: that
+   * revision's beat was sent (by the leader's clock) before this node first read it, so
+   * the leader's serving deadline (send + TTL - margin) passed at least `margin` ago and
+   * it hands out no read version any more. Safe for commits: every write of that term is
+   * fenced on the key's create revision, and the delete is fenced on both revisions (a
+   * beat that landed meanwhile keeps the leader). Returns true when the key was deleted
+   * (the next tick campaigns).
+   */
+  private async deposeStale(nodeId: string, create: string, mod: string): Promise<boolean> {
+    const now = mono();
+    const seen = this.leaderKeySeen;
+    if (!seen || seen.create !== create || seen.mod !== mod) {
+      this.leaderKeySeen = { create, mod, since: now };
+      return false;
+    }
+    const stale = now - seen.since;
+    if (stale < this.ttlSec * 1000) return false;
+    const res = await this.kv((c) => c.kv.txn({
+      compare: [
+        { key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: create },
+        { key: Buffer.from(K.leader), target: 'Mod', result: 'Equal', mod_revision: mod },
+      ],
+      success: [{ request_delete_range: { key: Buffer.from(K.leader) } }],
+      failure: [],
+    }));
+    this.leaderKeySeen = null;
+    if (!res.succeeded) return false;
+    this.logger.warn(
+      { event: 'LeaderDeposed', leader: nodeId, term: create, staleMs: Math.round(stale) },
+      `leader ${nodeId} sent no heartbeat for ${Math.round(stale)} ms: its key is deleted, an election follows`,
+    );
+    if (this.leader?.nodeId === nodeId) {
+      this.dropForward();
+      this.leader = null;
+      this.role = 'candidate';
+    }
+    return true;
+  }
+
   private async publish(applied: number): Promise<void> {
     // copying a snapshot in: the copy's version is what this node needs the log from
     if (this.reseeding?.version != null) applied = this.reseeding.version;
@@ -286,6 +389,7 @@ export class ClusterNode {
     await this.fetchAll();
     this.ready = true;
     this.every(TICK_MS, () => this.tick());
+    this.every(this.ttlSec * 250, () => this.beat());
     this.every(SYNC_MS, () => this.sync());
     this.every(TRIM_MS, () => this.trim());
     this.every(200, () => {
@@ -522,7 +626,7 @@ export class ClusterNode {
   /** GetReadVersion: the leader's own (lease and grant permitting), or forwarded to the leader. */
   async readVersion(): Promise<number> {
     if (this.role === 'leader') {
-      if (mono() >= this.leaseDeadline) throw new TxnError('UNAVAILABLE', 'the leader cannot confirm its lease; an election may be running');
+      if (mono() >= this.servingDeadline()) throw new TxnError('UNAVAILABLE', 'the leader cannot confirm its lease; an election may be running');
       const rv = this.c.oracle.readVersion();
       if (rv > this.grant) throw new TxnError('UNAVAILABLE', 'the leader has not renewed its read-version grant in etcd; an election may be running');
       return rv;
@@ -536,9 +640,10 @@ export class ClusterNode {
 
   async commit(input: CommitInput): Promise<CommitResult> {
     if (this.role === 'leader') return this.c.commits.commit(input);
-    const conn = await this.leaderConnection();
+    const [conn, via] = await this.leaderConnection();
     this.stats.forwardedCommits++;
     const r = await this.forwarded(
+      via,
       conn.request(
         {
           type: 'commit',
@@ -566,15 +671,19 @@ export class ClusterNode {
     if (f) void f.conn.then((c) => c.close(), () => {});
   }
 
-  /** A forwarded request, bounded: a paused or cut-off leader must not hold a client forever. */
-  private async forwarded<T>(p: Promise<T>, ms: number, onTimeout: TxnError): Promise<T> {
+  /**
+   * A forwarded request, bounded: a paused or cut-off leader must not hold a client
+   * forever. At the bound the connection it went on is dropped only if it is still the
+   * current one (a newer one, to a new leader, keeps its requests).
+   */
+  private async forwarded<T>(via: Forward, p: Promise<T>, ms: number, onTimeout: TxnError): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     try {
       return await Promise.race([
         p,
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => {
-            this.dropForward();
+            if (this.forward === via) this.dropForward();
             reject(onTimeout);
           }, ms);
         }),
@@ -588,14 +697,15 @@ export class ClusterNode {
   }
 
   private async forwardReadVersion(): Promise<number> {
-    const conn = await this.leaderConnection();
+    const [conn, via] = await this.leaderConnection();
     this.stats.forwardedReadVersions++;
-    const r = await this.forwarded(conn.request({ type: 'grv' }, false), FORWARD_GRV_MS, new TxnError('UNAVAILABLE', 'the leader did not answer a read-version request in time'));
+    const r = await this.forwarded(via, conn.request({ type: 'grv' }, false), FORWARD_GRV_MS, new TxnError('UNAVAILABLE', 'the leader did not answer a read-version request in time'));
     if (r.type !== 'grv') throw new TxnError('FAILED', `leader answered a read-version request with ${r.type}`);
     return Number(r.readVersion);
   }
 
-  private async leaderConnection(): Promise<Connection> {
+  /** The connection to the leader, and the forward entry it belongs to. */
+  private async leaderConnection(): Promise<[Connection, Forward]> {
     const leader = this.leader;
     if (this.role === 'candidate' || !leader || leader.nodeId === this.s.nodeId) {
       throw new TxnError('UNAVAILABLE', 'the cluster has no leader right now (an election is running); try again');
@@ -605,20 +715,21 @@ export class ClusterNode {
       this.forward = { url: leader.url, conn: Connection.open(leader.url, this.token, 1000) };
       this.forward.conn.catch(() => {});
     }
+    const via = this.forward;
     let conn: Connection;
     try {
-      conn = await this.forward.conn;
+      conn = await via.conn;
     } catch (err) {
-      this.forward = null;
+      if (this.forward === via) this.forward = null;
       throw new TxnError('UNAVAILABLE', `cannot reach the leader ${leader.nodeId} at ${leader.url}: ${(err as Error).message}`);
     }
     if (!conn.alive) {
-      this.forward = null;
+      if (this.forward === via) this.forward = null;
       throw new TxnError('UNAVAILABLE', `the connection to the leader ${leader.nodeId} dropped; try again`);
     }
     if (conn.databaseId !== this.databaseId) {
       // a wrong --advertise on the leader: forwarding would commit into another database
-      this.dropForward();
+      if (this.forward === via) this.dropForward();
       const why = `the leader ${leader.nodeId} advertises ${leader.url}, but the server there serves database ${conn.databaseId || '(none named)'}, not this cluster's ${this.databaseId}; fix that node's --advertise (cluster.advertiseUrl)`;
       this.logger.error({ event: 'LeaderUrlWrongDatabase', leader: leader.nodeId, url: leader.url, databaseId: conn.databaseId }, why);
       throw new TxnError('UNAVAILABLE', why);
@@ -626,12 +737,12 @@ export class ClusterNode {
     if (conn.nodeId !== leader.nodeId) {
       // the leader's --advertise names another node of this cluster (or this one): that
       // node is no leader and would forward again, to the same URL, in a loop
-      this.dropForward();
+      if (this.forward === via) this.dropForward();
       const why = `the leader ${leader.nodeId} advertises ${leader.url}, but node ${conn.nodeId || '(none named)'} of this cluster answers there${conn.nodeId === this.s.nodeId ? ' (this node)' : ''}; forwarding there would loop. Fix ${leader.nodeId}'s --advertise (cluster.advertiseUrl)`;
       this.logger.error({ event: 'LeaderUrlWrongNode', leader: leader.nodeId, url: leader.url, answeredBy: conn.nodeId }, why);
       throw new TxnError('UNAVAILABLE', why);
     }
-    return conn;
+    return [conn, via];
   }
 
   // ---- lease, election, leadership ---------------------------------------------
@@ -702,8 +813,8 @@ export class ClusterNode {
   private async tick(): Promise<void> {
     if (!this.ready || this.transitioning || !this.lease) return;
     if (this.role === 'leader') {
-      if (mono() >= this.leaseDeadline) {
-        await this.stepDown('lease deadline passed');
+      if (mono() >= this.servingDeadline()) {
+        await this.stepDown(mono() >= this.leaseDeadline ? 'lease deadline passed' : 'heartbeat deadline passed (its beats in etcd went unanswered)');
         return;
       }
       await this.renewGrant();
@@ -712,6 +823,7 @@ export class ClusterNode {
     if (mono() >= this.leaseDeadline) return; // do not campaign on a lease that may be gone
     if (this.reseeding) return; // far behind: copying a snapshot in
     const me = JSON.stringify({ nodeId: this.s.nodeId, url: this.s.advertiseUrl });
+    const sent = mono();
     const res = await this.kv((c) => c.kv.txn({
       compare: [{ key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: 0 }],
       success: [{ request_put: { key: Buffer.from(K.leader), value: Buffer.from(me), lease: this.leaseId } }],
@@ -719,11 +831,17 @@ export class ClusterNode {
     }));
     this.stats.lastEtcdOk = Date.now();
     if (res.succeeded) {
+      // the put is this term's first beat
+      this.beatTerm = String(res.header.revision);
+      this.beatDeadline = sent + this.ttlSec * 1000 - this.margin();
       await this.becomeLeader(String(res.header.revision));
       return;
     }
     const kv = res.responses[0]?.response_range.kvs[0];
-    if (!kv) return;
+    if (!kv) {
+      this.leaderKeySeen = null;
+      return;
+    }
     const info = JSON.parse(kv.value.toString()) as { nodeId: string; url: string };
     this.lastLeaderSeen = mono();
     if (info.nodeId === this.s.nodeId) {
@@ -745,6 +863,7 @@ export class ClusterNode {
       this.role = 'candidate';
       return;
     }
+    if (await this.deposeStale(info.nodeId, String(kv.create_revision), String(kv.mod_revision))) return;
     if (!this.leader || this.leader.nodeId !== info.nodeId || this.leader.url !== info.url) {
       this.dropForward();
       this.logger.info({ event: 'LeaderChanged', leader: info.nodeId, url: info.url }, `leader is ${info.nodeId}`);
@@ -759,6 +878,11 @@ export class ClusterNode {
     this.transitioning = true;
     this.role = 'candidate';
     this.leader = null;
+    this.leaderKeySeen = null;
+    // requests this node forwarded to the old leader fail now (a commit MAYBE_COMMITTED, a
+    // read version UNAVAILABLE; both retryable by the client) instead of at their bound:
+    // a client of this node waited up to FORWARD_COMMIT_MS after the takeover
+    this.dropForward();
     try {
       // stop tailing, then read the log to its end: every acknowledged commit of every
       // earlier leader is there (their appends were acknowledged before our key existed)
@@ -844,6 +968,7 @@ export class ClusterNode {
     this.role = 'candidate';
     this.leader = null;
     this.term = null;
+    this.beatTerm = null;
     this.log.deactivate(why);
     this.logger.warn({ event: 'SteppedDown', why, term: wasTerm }, `${this.s.nodeId} stops leading: ${why}`);
     try {
@@ -1000,6 +1125,7 @@ export class ClusterNode {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.beatTerm = null;
     for (const t of this.timers) clearInterval(t);
     this.tailing = false;
     this.log.deactivate('the node is shutting down');

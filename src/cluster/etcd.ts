@@ -4,7 +4,8 @@
 // Keys (all under txkv/):
 //   txkv/database        JSON { databaseId, shards, splitPoints (hex), createdAt }: written once
 //   txkv/leader          JSON { nodeId, url }, attached to the leader's lease; its create
-//                        revision identifies one term of one leader and fences every write
+//                        revision identifies one term of one leader and fences every write;
+//                        its mod revision is the leader's heartbeat (bumped every TTL/4)
 //   txkv/grant           decimal: read versions the leader may hand out are <= this
 //   txkv/log/<16 hex>    one group-commit batch, keyed by its first commit version
 //   txkv/trimmed         decimal: every log entry holding versions <= this may be deleted
@@ -109,11 +110,14 @@ export function decodeEntry(b: Buffer): LogEntry[] {
  * One etcd client per member, no retry inside: for the calls whose retry needs care
  * (fenced appends: a retry after an unknown outcome must not report "did not happen")
  * and for lease keepalives (a stream the multi-host client would keep sending to a dead
- * member). Calls go to the member that answered last; on an error the next one is tried.
+ * member). Calls go to the member that answered last, then to the others by how recently
+ * they answered anything (keepalives ask every member every TTL/4, so a cut-off member
+ * drops to the end within one round).
  */
 export class EtcdHosts {
   private readonly clients: Etcd3[];
-  private preferred = 0;
+  /** performance.now() of each member's last answer (0: none yet). */
+  private readonly lastOk: number[];
 
   constructor(endpoints: string[]) {
     this.clients = endpoints.map(
@@ -125,29 +129,75 @@ export class EtcdHosts {
           defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + CALL_DEADLINE_MS }),
         }),
     );
+    this.lastOk = endpoints.map(() => 0);
+  }
+
+  private answered(i: number): void {
+    this.lastOk[i] = performance.now();
   }
 
   /**
-   * Runs `f` on the preferred member, then (after an error) on the others in turn,
-   * within `budgetMs`. `attempt` is 0 for the first try: a caller whose operation is
-   * not idempotent can tell a retry apart.
+   * The members in the order to try them: most recent answer first. It used to be the
+   * last member that answered, moved on by one after a call failed everywhere: after
+   * calls failed during an etcd election that could be a cut-off member, and a takeover's
+   * log read (2 s deadline, 2 s budget) spent its whole budget there and failed (the new
+   * leader stepped down, 2 s lost; seen in test/cluster/partition.test.ts).
+   */
+  private order(): number[] {
+    return this.clients.map((_, i) => i).sort((a, b) => this.lastOk[b]! - this.lastOk[a]! || a - b);
+  }
+
+  /**
+   * Runs `f` on the member that answered last, then (after an error) on the others in
+   * turn, within `budgetMs` (but on two members at least). `attempt` is 0 for the first
+   * try: a caller whose operation is not idempotent can tell a retry apart.
    */
   async run<T>(f: (c: Etcd3, attempt: number) => Promise<T>, budgetMs = 2 * CALL_DEADLINE_MS): Promise<T> {
     const until = Date.now() + budgetMs;
+    const order = this.order();
     let last: unknown;
-    for (let attempt = 0; attempt < this.clients.length; attempt++) {
-      const i = (this.preferred + attempt) % this.clients.length;
+    for (let attempt = 0; attempt < order.length; attempt++) {
+      const i = order[attempt]!;
       try {
         const r = await f(this.clients[i]!, attempt);
-        this.preferred = i;
+        this.answered(i);
         return r;
       } catch (err) {
         last = err;
-        if (Date.now() >= until) break;
+        // a second member is always tried: one attempt may use up the budget (its own deadline)
+        if (attempt >= 1 && Date.now() >= until) break;
       }
     }
-    this.preferred = (this.preferred + 1) % this.clients.length;
     throw last;
+  }
+
+  /**
+   * `f` on every member at once; resolves with the first answer, rejects when every
+   * member failed. Only for calls that may take effect more than once (the leader's
+   * heartbeat): as with keepalive(), one stopped member must not hold the call for the
+   * whole deadline.
+   */
+  first<T>(f: (c: Etcd3) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      let failed = 0;
+      let settled = false;
+      this.clients.forEach((c, i) => {
+        f(c).then(
+          (r) => {
+            this.answered(i);
+            if (settled) return;
+            settled = true;
+            resolve(r);
+          },
+          (err: unknown) => {
+            if (++failed === this.clients.length && !settled) {
+              settled = true;
+              reject(err);
+            }
+          },
+        );
+      });
+    });
   }
 
   /**
@@ -167,9 +217,9 @@ export class EtcdHosts {
       this.clients.forEach((c, i) => {
         keepaliveOn(c, leaseId, deadlineMs).then(
           (ttl) => {
+            this.answered(i);
             if (settled) return;
             settled = true;
-            this.preferred = i;
             resolve(ttl);
           },
           (err: unknown) => {

@@ -4,6 +4,7 @@
 // members one after another, starting with the stopped one, and waited out the whole
 // call deadline (1 s) there first: a leader's lease margin is 0.5 s of a 2 s TTL, so one
 // stalled etcd member could cost the cluster its leader while etcd kept its quorum.
+import type { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EtcdHosts, makeEtcdClient } from '../../src/cluster/etcd.js';
 import { HAVE_ETCD, TestCluster } from './harness.js';
@@ -40,6 +41,48 @@ describe.skipIf(!HAVE_ETCD)('lease keepalive with one etcd member stopped (3 mem
       }
       console.log(`keepalive with member e${stopped} stopped: ${took.join(', ')} ms`);
       expect(Math.max(...took), `keepalive round trips ${took.join(', ')} ms`).toBeLessThan(500);
+    } finally {
+      c.kill(c.etcd[stopped]!, 'SIGCONT');
+      hosts.close();
+      etcd.close();
+    }
+  });
+
+  // A node's etcd calls (campaign, takeover log read, grant) go to one member at a time.
+  // The order used to be "the member that answered last, moved on by one after a call
+  // failed everywhere" (as calls do during an etcd election), so it could start at a
+  // cut-off member, and a call whose own deadline is its whole budget (the takeover's log
+  // read: 2 s and 2 s) failed without trying another: a takeover failed and the failover
+  // took 8.4 s in test/cluster/partition.test.ts.
+  it('a call goes first to a member that answered lately, and to a second member even when the first used up its budget', { timeout: 60_000 }, async () => {
+    stopped = (c.etcdLeader() + 1) % 3;
+    const endpoints = [c.etcd[stopped]!.clientUrl, ...c.etcd.filter((_, i) => i !== stopped).map((m) => m.clientUrl)];
+    const etcd = makeEtcdClient(endpoints);
+    const hosts = new EtcdHosts(endpoints);
+    const read = (deadlineMs: number) => (e: Etcd3) => e.kv.range({ key: Buffer.from('txkv-test/ready') }, { deadline: Date.now() + deadlineMs });
+    try {
+      const leaseId = await etcd.lease(10, { autoKeepAlive: false }).grant();
+      c.kill(c.etcd[stopped]!, 'SIGSTOP');
+      // no member has answered these hosts yet: the stopped one (listed first) is asked
+      // first; its attempt's deadline (1.5 s) is past the budget (1 s), and the call still
+      // goes on to the next member
+      let t = performance.now();
+      await hosts.run(read(1500), 1000);
+      const second = Math.round(performance.now() - t);
+      expect(second, 'a call whose first attempt used up the budget').toBeGreaterThanOrEqual(1400);
+      // after a keepalive round (every TTL/4 on a node), the healthy members come first,
+      // also after calls that failed on every member (0, 1, 2 of them: the old order moved
+      // on by one member per such call, through every member)
+      await hosts.keepalive(leaseId);
+      const took: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        t = performance.now();
+        await hosts.run(read(2000), 2000);
+        took.push(Math.round(performance.now() - t));
+        await hosts.run(() => Promise.reject(new Error('no etcd leader')), 0).catch(() => {});
+      }
+      console.log(`etcd calls with member e${stopped} stopped: ${second} ms (first attempt there), then ${took.join(', ')} ms`);
+      expect(Math.max(...took), `calls after a keepalive round: ${took.join(', ')} ms`).toBeLessThan(500);
     } finally {
       c.kill(c.etcd[stopped]!, 'SIGCONT');
       hosts.close();
