@@ -6,6 +6,8 @@
 // the log is trimmed past it (it comes back by snapshot), pause a replica until the log
 // is trimmed past it (it copies a snapshot in while running); then every node must hold
 // every acknowledged commit, the same full scan at one read version, and the bank total.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, TxnError, type Database } from '../../src/index.js';
 import { HAVE_ETCD, scanAt, sleep, TestCluster, within } from './harness.js';
@@ -13,6 +15,7 @@ import { HAVE_ETCD, scanAt, sleep, TestCluster, within } from './harness.js';
 const ACCOUNTS = 8;
 const START_BALANCE = 100;
 const WRITERS = 4;
+const execFileAsync = promisify(execFile);
 
 interface Ack {
   key: string;
@@ -84,6 +87,15 @@ class Workload {
     }
   }
 
+  /** Resolves once every writer and the bank have had commits acknowledged. */
+  async running(ms: number): Promise<void> {
+    const until = Date.now() + ms;
+    while (new Set(this.acked.map((a) => a.key.slice(0, a.key.lastIndexOf('/')))).size < WRITERS || this.bankTransfers < 2) {
+      if (Date.now() > until) throw new Error(`the workload did not get going in ${ms} ms: ${this.acked.length} writes, ${this.bankTransfers} transfers`);
+      await sleep(20);
+    }
+  }
+
   /** ms from `t` to the first acknowledgement of a commit attempt started after `t`. */
   async resumedAfter(t: number, ms = 20_000): Promise<number> {
     const until = Date.now() + ms;
@@ -127,7 +139,8 @@ describe.skipIf(!HAVE_ETCD)('replicated cluster on etcd (3 etcd members, 3 nodes
     });
     work = new Workload(db);
     work.start();
-    await sleep(2000);
+    // the faults below hit a running workload: writers and transfers acknowledged
+    await work.running(30_000);
   }, 120_000);
 
   afterAll(async () => {
@@ -248,7 +261,17 @@ describe.skipIf(!HAVE_ETCD)('replicated cluster on etcd (3 etcd members, 3 nodes
     expect(measured.etcdLeaderKillResumeMs).toBeLessThan(10_000);
     await sleep(1000);
     c.spawnEtcd(e, 'existing');
-    await sleep(2000);
+    // the member rejoins before the next fault (polled, not slept: 2 s were often more than it needs)
+    const until = Date.now() + 30_000;
+    for (;;) {
+      const ok = await execFileAsync('/usr/bin/etcdctl', ['--endpoints', c.etcd[e]!.clientUrl, '--command-timeout=1s', 'endpoint', 'health'], { env: { ...process.env, ETCDCTL_API: '3' } }).then(
+        () => true,
+        () => false,
+      );
+      if (ok) break;
+      if (Date.now() > until) throw new Error(`etcd member ${e} did not rejoin in 30 s:\n${c.etcd[e]!.logs.slice(-10).join('\n')}`);
+      await sleep(100);
+    }
   });
 
   it('a replica stopped while the log was trimmed past it comes back by snapshot', { timeout: 120_000 }, async () => {

@@ -114,7 +114,7 @@ describe.skipIf(!HAVE_ETCD)('data distribution in a replicated cluster', () => {
       const ok = maps.every((m) => m && m.move === null && m.map.ranges.every((r) => r.prev === undefined));
       if (ok && maps.every((m) => JSON.stringify(m!.map) === JSON.stringify(maps[0]!.map))) return maps[0]!.map;
       if (Date.now() > until) throw new Error(`maps did not settle: ${JSON.stringify(maps.map((m) => m && { map: m.map, move: m.move }))}`);
-      await sleep(250);
+      await sleep(100);
     }
   }
 
@@ -167,15 +167,16 @@ describe.skipIf(!HAVE_ETCD)('data distribution in a replicated cluster', () => {
     return scans[0]!.length;
   }
 
-  /** Restarts every node with `env` (replicas first, the leader last: it hands over on SIGTERM). */
+  /** Restarts every node with `env` (the replicas together, then the leader: it hands over on SIGTERM to one of them). */
   async function restartAll(env: Record<string, string>): Promise<void> {
     const l = await c.leader();
-    const order = [...live].filter((i) => i !== l).concat([l]);
-    for (const i of order) {
+    const restart1 = async (i: number): Promise<void> => {
       c.kill(c.nodes[i]!, 'SIGTERM');
       await c.nodes[i]!.exited;
       await c.startNode(i, undefined, env);
-    }
+    };
+    await Promise.all([...live].filter((i) => i !== l).map(restart1));
+    await restart1(l);
     await c.leader();
   }
 
@@ -209,7 +210,12 @@ describe.skipIf(!HAVE_ETCD)('data distribution in a replicated cluster', () => {
     }
     work = new Workload(db);
     work.start();
-    await sleep(1000);
+    // the moves below run under a going workload: writes and transfers acknowledged
+    const until = Date.now() + 30_000;
+    while (work.acked.size < 10 || work.transfers < 2) {
+      if (Date.now() > until) throw new Error(`the workload did not get going in 30 s: ${work.acked.size} writes, ${work.transfers} transfers`);
+      await sleep(20);
+    }
   }, 120_000);
 
   afterAll(async () => {
