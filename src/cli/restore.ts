@@ -8,6 +8,7 @@ import type { Transaction } from '../client/transaction.js';
 import { intFlag, parseFlags, stringFlag, UsageError, wantsHelp } from './args.js';
 import { BACKUP_FORMAT } from './backup.js';
 import { CLIENT_FLAGS, CLIENT_USAGE, clientTarget, connectTo } from './client-options.js';
+import { mutationBytes } from '../keys/limits.js';
 
 export const USAGE = `usage: txkv restore --in FILE [--clear] [--batch-bytes N] [client options]
 
@@ -139,7 +140,7 @@ export async function restore(argv: string[]): Promise<number> {
       const k = unb64(r.k as string);
       const v = unb64(r.v as string);
       batch.push([k, v]);
-      size += k.length + v.length + 16;
+      size += mutationBytes(k.length, v.length);
       if (size >= batchBytes) await flush();
     }
     await flush();

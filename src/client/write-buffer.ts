@@ -12,7 +12,7 @@
 //   `cleared` (the merged cleared ranges): what reads inside the transaction see.
 import { TxnError } from '../errors.js';
 import { keyFromString, keyString } from '../keys/bytes.js';
-import { MAX_TRANSACTION_BYTES } from '../keys/limits.js';
+import { MAX_TRANSACTION_BYTES, mutationBytes } from '../keys/limits.js';
 import { applyAtomic } from '../keys/atomic.js';
 import type { MutationMsg } from '../protocol/codec.js';
 
@@ -77,7 +77,7 @@ export class WriteBuffer {
     return this.bytes;
   }
 
-  /** Counts bytes toward the transaction limit; throws TRANSACTION_TOO_LARGE past it. */
+  /** Counts bytes toward the transaction limit (keys/limits.ts mutationBytes); throws TRANSACTION_TOO_LARGE past it. */
   addBytes(n: number): void {
     if (this.bytes + n > MAX_TRANSACTION_BYTES) {
       throw new TxnError('TRANSACTION_TOO_LARGE', `transaction would be ${this.bytes + n} bytes; limit ${MAX_TRANSACTION_BYTES}`);
@@ -138,7 +138,7 @@ export class WriteBuffer {
       else this.set(key, v);
       return;
     }
-    this.addBytes(key.length + param.length);
+    this.addBytes(mutationBytes(key.length, param.length));
     const at = this.append({ type, key, param, offset: 0 });
     const step = { type, param };
     if (op?.kind === 'atomic') {
@@ -153,25 +153,25 @@ export class WriteBuffer {
   }
 
   set(key: Uint8Array, value: Uint8Array): void {
-    this.addBytes(key.length + value.length);
+    this.addBytes(mutationBytes(key.length, value.length));
     const at = this.append({ type: MUTATION.set, key, param: value, offset: 0 });
     this.putPoint({ kind: 'set', key, value, at });
   }
 
   clear(key: Uint8Array): void {
-    this.addBytes(key.length);
+    this.addBytes(mutationBytes(key.length, 0));
     const at = this.append({ type: MUTATION.clear, key, param: EMPTY, offset: 0 });
     this.putPoint({ kind: 'clear', key, at });
   }
 
   setVersionstampedValue(key: Uint8Array, value: Uint8Array, offset: number): void {
-    this.addBytes(key.length + value.length);
+    this.addBytes(mutationBytes(key.length, value.length));
     const at = this.append({ type: MUTATION.setVersionstampedValue, key, param: value, offset });
     this.putPoint({ kind: 'vsv', key, value, offset, at });
   }
 
   setVersionstampedKey(key: Uint8Array, offset: number, value: Uint8Array): void {
-    this.addBytes(key.length + value.length);
+    this.addBytes(mutationBytes(key.length, value.length));
     // the final key is known only at commit: nothing to read back, nothing it supersedes
     this.append({ type: MUTATION.setVersionstampedKey, key, param: value, offset });
   }
@@ -181,7 +181,7 @@ export class WriteBuffer {
     const b = keyString(begin);
     const e = keyString(end);
     if (b >= e) return;
-    this.addBytes(begin.length + end.length);
+    this.addBytes(mutationBytes(begin.length, end.length, true));
     // the buffered point writes of [b, e) go: they are one run of the sorted keys
     const keys = this.sortedKeys();
     const from = lowerBound(keys, b);

@@ -6,6 +6,8 @@ import { compareKeys, keyString } from '../keys/bytes.js';
 import {
   MAX_KEY_BYTES,
   MAX_TRANSACTION_BYTES,
+  mutationBytes,
+  readConflictBytes,
   VERSIONSTAMP_BYTES,
   checkKeySize,
   checkValueSize,
@@ -85,14 +87,14 @@ export function validateCommit(input: CommitInput): void {
         checkValueSize(m.param);
         checkWritableKey(m.key);
     }
-    bytes += m.key.length + m.param.length;
+    bytes += mutationBytes(m.key.length, m.param.length, m.type === WireMutationType.ClearRange);
   }
   for (const r of input.readConflicts) {
     // a read of a legal 10,000-byte key k conflicts on [k, k + 0x00): one byte more is legal here
     checkConflictKeySize(r.begin, 'read conflict begin');
     checkConflictKeySize(r.end, 'read conflict end');
     if (compareKeys(r.begin, r.end) > 0) throw new TxnError('INVALID_ARGUMENT', 'a read conflict range begins after its end (inverted range)');
-    bytes += r.begin.length + r.end.length;
+    bytes += readConflictBytes(r.begin.length, r.end.length);
   }
   if (bytes > MAX_TRANSACTION_BYTES) {
     throw new TxnError('TRANSACTION_TOO_LARGE', `transaction is ${bytes} bytes; limit ${MAX_TRANSACTION_BYTES}`);

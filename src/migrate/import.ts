@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto';
 import type { Database } from '../client/database.js';
 import { TxnError } from '../errors.js';
+import { mutationBytes } from '../keys/limits.js';
 import { DumpReader, updateRecordHash, type DumpHeader, type DumpRecord, type DumpTrailer } from './kvdump.js';
 
 export interface Progress {
@@ -153,7 +154,7 @@ export async function loadDump(db: Database, path: string, opts: LoadOptions = {
   for await (const chunk of reader.batches()) {
     for (const r of chunk) {
       batch.push(r);
-      size += r.key.length + r.value.length;
+      size += mutationBytes(r.key.length, r.value.length);
       if (size >= batchBytes) {
         await submit(batch, size);
         batch = [];

@@ -222,3 +222,14 @@ describe.each(seeds(3, 31))('WriteBuffer with many clears and sets (seed %i)', (
     }
   });
 });
+
+describe('WriteBuffer: the transaction size', () => {
+  it('counts each call as FoundationDB does (bytes + 40 per mutation + its conflict range with 32), at the call', () => {
+    const w = new WriteBuffer();
+    const k = toBytes('k');
+    // a one-byte clear costs 76 bytes: 131,578 of them fit in 10,000,000
+    for (let i = 0; i < 131_578; i++) w.clear(k);
+    expect(w.size).toBe(9_999_928);
+    expect(() => w.clear(k)).toThrow(/transaction would be 10000004 bytes; limit 10000000/);
+  });
+});

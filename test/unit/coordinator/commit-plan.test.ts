@@ -103,4 +103,17 @@ describe('validateCommit', () => {
     const big = Array.from({ length: 101 }, (_, i) => ({ type: WireMutationType.Set, key: toBytes(`k${i}`), param: new Uint8Array(100_000), offset: 0 }));
     expect(() => validateCommit(input(big))).toThrow(/limit 10000000/);
   });
+
+  it('counts each mutation and conflict range with FoundationDB\'s overheads, not only its bytes', () => {
+    // a one-byte clear: 1 + 40 (MutationRef) + 32 (KeyRangeRef) + 3 (its conflict range [k, k + 0x00)) = 76 bytes
+    const clears = (n: number): CommitInput['mutations'] => Array.from({ length: n }, () => ({ type: WireMutationType.Clear, key: toBytes('k'), param: new Uint8Array(0), offset: 0 }));
+    validateCommit(input(clears(131_578))); // 9,999,928 bytes
+    expect(() => validateCommit(input(clears(131_579)))).toThrow(/transaction is 10000004 bytes; limit 10000000/);
+    // a clearRange [a, bb): 3 + 40, and its conflict range 3 + 32; a read-conflict range [a, b): 2 + 32
+    const ranges: CommitInput['mutations'] = Array.from({ length: 131_578 }, () => ({ type: WireMutationType.ClearRange, key: toBytes('a'), param: toBytes('bb'), offset: 0 }));
+    expect(() => validateCommit(input(ranges))).toThrow(/transaction is 10263084 bytes/);
+    const reads = Array.from({ length: 294_118 }, (): [string, string] => ['a', 'b']);
+    expect(() => validateCommit(input([], reads))).toThrow(/transaction is 10000012 bytes/);
+    validateCommit(input([], reads.slice(1)));
+  });
 });
