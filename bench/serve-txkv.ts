@@ -4,6 +4,8 @@
 // With `root`, the server is another txkv build (a checkout with its own dist/, e.g. an older
 // commit for a before/after run: compare.js --txkv-root DIR); its startServer takes the same options.
 
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -37,9 +39,24 @@ process.once('message', (m: Start) => {
       ...(m.gatewayThreads ? { gatewayThreads: m.gatewayThreads } : {}),
     });
     process.send?.({ url: server.url });
+    // TAIL_HEAP_PROFILE=F: V8's sampling heap profile of this (the main) thread, from the
+    // 'heap-start' message (tail-probe.js sends it as its paced window begins) to 'close',
+    // written to F (.heapprofile: DevTools, or bench/heap-summary.js); every sampled object
+    // counts, also those a scavenge or mark-compact collected (allocation, not retention)
+    const heapFile = process.env.TAIL_HEAP_PROFILE;
+    const session = heapFile ? new Session() : null;
+    session?.connect();
     process.on('message', (msg: unknown) => {
+      if (msg === 'heap-start' && session) {
+        void session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+      }
       if (msg === 'close') {
-        void server.close().then(
+        void (async () => {
+          if (session && heapFile) {
+            const { profile } = await session.post('HeapProfiler.stopSampling');
+            writeFileSync(heapFile, JSON.stringify(profile));
+          }
+        })().then(() => server.close()).then(
           () => process.exit(0),
           (err: unknown) => {
             console.error('txkv server close failed:', err);

@@ -39,7 +39,7 @@ const peer = a['server-log'] ? await startLogged(a['server-log']) : await (async
 })();
 
 /** The server as startTxkv starts it, its output to `file`. */
-async function startLogged(file: string): Promise<{ spec: AdapterSpec; stop(): Promise<void> }> {
+async function startLogged(file: string): Promise<{ spec: AdapterSpec; stop(): Promise<void>; mark?(): void }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'txkv-probe-'));
   const fd = openSync(file, 'w');
   const child = fork(fileURLToPath(new URL('./serve-txkv.js', import.meta.url)), [], { stdio: ['ignore', fd, fd, 'ipc'], execArgv: process.env.TAIL_EXEC_ARGV ? process.env.TAIL_EXEC_ARGV.split(' ') : [] });
@@ -50,6 +50,10 @@ async function startLogged(file: string): Promise<{ spec: AdapterSpec; stop(): P
   });
   return {
     spec: { system: 'txkv', endpoint: url },
+    /** The paced window begins (serve-txkv.ts starts its heap sampling, TAIL_HEAP_PROFILE). */
+    mark() {
+      child.send('heap-start');
+    },
     async stop() {
       await new Promise<void>((resolve) => {
         child.once('exit', () => resolve());
@@ -70,6 +74,7 @@ try {
   console.log(`${new Date().toISOString()} peak ${Math.round(peak.txPerSec)} tx/s p50 ${peak.p50Ms} p99 ${peak.p99Ms}; pacing at ${rate}`);
   const status0 = (await (await fetch(http + '/v1/status')).json()) as { distribution?: { splits: number; moves: number; merges: number } };
   const t0 = Date.now();
+  if ('mark' in peer && typeof peer.mark === 'function') (peer.mark as () => void)();
   // TAIL_DURING: a command run 3 s into the paced window (e.g. perf sched record -a -- sleep 4)
   const during = process.env.TAIL_DURING;
   const duringTimer = during ? setTimeout(() => spawn(during, { shell: true, stdio: 'inherit' }), 3000) : null;
@@ -77,7 +82,7 @@ try {
   if (duringTimer) clearTimeout(duringTimer);
   const series = (await (await fetch(http + '/v1/metrics.json')).json()) as { points: Record<string, unknown>[] };
   const status1 = (await (await fetch(http + '/v1/status')).json()) as { distribution?: { splits: number; moves: number; merges: number } };
-  console.log(`half: ${Math.round(half.txPerSec)} tx/s p50 ${half.p50Ms} p95 ${half.p95Ms} p99 ${half.p99Ms} max ${half.maxMs}`);
+  console.log(`half: ${Math.round(half.txPerSec * Number(a.seconds))} commits in ${a.seconds} s, ${Math.round(half.txPerSec)} tx/s p50 ${half.p50Ms} p95 ${half.p95Ms} p99 ${half.p99Ms} max ${half.maxMs}`);
   console.log(`distribution before ${JSON.stringify(status0.distribution && { s: status0.distribution.splits, m: status0.distribution.moves, g: status0.distribution.merges })} after ${JSON.stringify(status1.distribution && { s: status1.distribution.splits, m: status1.distribution.moves, g: status1.distribution.merges })}`);
   const hist = (status1 as { distribution?: { history?: { kind: string; reason: string; detail?: string; at: string; ms: number }[] } }).distribution?.history ?? [];
   for (const e of hist) console.log(`  ${e.at} ${e.kind} ${e.ms} ms ${e.reason}: ${e.detail ?? ''}`);

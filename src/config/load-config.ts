@@ -178,6 +178,7 @@ export const OTHER_TXKV_VARIABLES: readonly string[] = [
   'TXKV_FAILPOINTS', // failpoints (tests)
   'TXKV_TEST_GATEWAY_THREADS', // gatewayThreads for servers a test suite starts in-process (startServer) without setting it
   'TXKV_ENDPOINT', // client commands
+  'TXKV_SHARD_YOUNG_MB', // a shard thread's young generation, MB (coordinator/shard-handle.ts; benchmarks; 0 = V8's default)
   'TXKV_TOKEN', // client commands
   // tests, conformance suite, C++ build and benchmarks
   'TXKV_URL',

@@ -82,6 +82,19 @@ export class LogWriterHandle {
   }
 }
 
+/**
+ * The young generation of a shard thread's heap, MB (V8 splits it into two semi-spaces and a
+ * large-object space of a third each; 0 = V8's default, 16 MB semi-spaces). About 15 % of
+ * what a shard allocates under w10 outlives a scavenge interval however long it is (2, 16
+ * and 64 MB semi-spaces promoted 0.24, 1.9 and 5-6 MB per scavenge at the same load), so a
+ * scavenge's pause grows with the interval: with the default a shard paused ~3 times a
+ * second for 5-6 ms (p90 8-11, max 11-15), holding every commit queued there; with 2 MB
+ * semi-spaces (6 MB here) ~23 times a second for ~1 ms (p90 1.5-1.9, max 2.5-5), about the
+ * same GC time (2.6-2.9 % against 1.4-2.3 % of the thread). bench/README.md "Shard
+ * scavenges, shorter". TXKV_SHARD_YOUNG_MB overrides it (benchmarks).
+ */
+export const SHARD_YOUNG_GENERATION_MB = Number(process.env.TXKV_SHARD_YOUNG_MB ?? 6);
+
 export class ShardHandle {
   private nextId = 1;
   private readonly pending = new Map<number, (reply: ShardReply) => void>();
@@ -135,6 +148,7 @@ export class ShardHandle {
       // piscina's default parks idle workers in Atomics.wait, which would block the
       // worker's event loop and so our MessagePort: the shard must keep listening
       atomics: 'disabled',
+      ...(SHARD_YOUNG_GENERATION_MB > 0 ? { resourceLimits: { maxYoungGenerationSizeMb: SHARD_YOUNG_GENERATION_MB } } : {}),
     });
     pool.on('error', (err: Error) => onFatal(new Error(`shard ${init.shardId} worker failed: ${err.message}`, { cause: err })));
     const { port1, port2 } = new MessageChannel();
