@@ -24,7 +24,7 @@ import type { CommitResult } from '../coordinator/commit-coordinator.js';
 import type { LogEntry } from '../coordinator/commit-log.js';
 import { microClock } from '../coordinator/timestamp-oracle.js';
 import { Connection } from '../client/connection.js';
-import { decodeVersion, encodeVersion, packMutations } from '../shard/interface.js';
+import { decodeVersion, encodeVersion } from '../shard/interface.js';
 import { CALL_DEADLINE_MS, EtcdHosts, K, decodeEntry, logKey, nodeKey, versionOfLogKey } from './etcd.js';
 import { EtcdLog } from './etcd-log.js';
 import { seedFromSnapshot, type SeedResult } from './snapshot.js';
@@ -565,7 +565,7 @@ export class ClusterNode {
         if (v <= (this.shardApplied[p.shardId] ?? 0)) continue; // on disk before this start
         const shard = this.c.shards[p.shardId];
         if (!shard) this.fatal(new Error(`log entry ${v} names shard ${p.shardId}, but there are ${this.c.shards.length}`));
-        sent.push(shard!.request({ t: 'commit', commitVersion: v, mutations: packMutations(p.mutations), sync: false }));
+        sent.push(shard!.request({ t: 'commit', commitVersion: v, mutations: p.mutations, sync: false }));
       }
       this.stats.appliedFromLog++;
       Promise.all(sent).then(

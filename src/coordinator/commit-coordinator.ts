@@ -19,7 +19,7 @@
 // finishes (finishedVersion: moves, watches, feeds) once every part is applied.
 import { TxnError, type WireError } from '../errors.js';
 import { crashProcess, type Failpoints } from '../failpoints/failpoints.js';
-import { packMutations, type ShardReply } from '../shard/interface.js';
+import type { ShardReply } from '../shard/interface.js';
 import { LocalLog, type CommitLog } from './commit-log.js';
 import { decisionKey, encodeDecision } from './decision-log.js';
 import { planCommit, validateCommit, versionstampOf, writesOf, type CommitInput, type ShardPlan } from './commit-plan.js';
@@ -240,7 +240,7 @@ export class CommitCoordinator {
     this.counters.twoPhase++;
     let appended = false;
     try {
-      for (const p of plans) this.shards[p.shardId]!.post({ t: 'prepare', commitVersion, mutations: packMutations(p.mutations) });
+      for (const p of plans) this.shards[p.shardId]!.post({ t: 'prepare', commitVersion, mutations: p.mutations });
       const logged = this.log.append({ commitVersion, parts: plans.map((p) => ({ shardId: p.shardId, mutations: p.mutations })) });
       appended = true;
       await logged;
@@ -268,7 +268,7 @@ export class CommitCoordinator {
     if (plans.length === 1) {
       const single = plans[0]!;
       this.counters.onePhase++;
-      const r = await this.shards[single.shardId]!.request({ t: 'commit', commitVersion, mutations: packMutations(single.mutations), sync: true });
+      const r = await this.shards[single.shardId]!.request({ t: 'commit', commitVersion, mutations: single.mutations, sync: true });
       const e = replyError(r);
       if (e) throw TxnError.fromWire(e);
       return null;
@@ -277,7 +277,7 @@ export class CommitCoordinator {
     // no write shard can refuse its prepare (nothing is checked there any more), so the
     // prepares go without replies and the decision goes to the primary in the same
     // message as its prepare
-    for (const p of plans) this.shards[p.shardId]!.post({ t: 'prepare', commitVersion, mutations: packMutations(p.mutations) });
+    for (const p of plans) this.shards[p.shardId]!.post({ t: 'prepare', commitVersion, mutations: p.mutations });
     const [primary, ...others] = plans;
     // the decision becomes durable with the primary's own part
     const decision = { key: decisionKey(commitVersion), value: encodeDecision({ commitVersion, parts: others.map((p) => ({ shardId: p.shardId, mutations: p.mutations })) }) };

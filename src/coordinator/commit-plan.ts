@@ -118,55 +118,76 @@ function stamped(template: Uint8Array, offset: number, stamp: Uint8Array): Uint8
   return out;
 }
 
-/** Final mutations (stamps substituted) per shard, in shard order; only shards with writes. */
+/**
+ * Final mutations (stamps substituted) per shard, in shard order; only shards with writes.
+ * Hot path (every commit, main thread): no map, closure or spread per commit; a commit
+ * writes few shards, so a plan is found by a scan of those (the last one first).
+ */
 export function planCommit(input: CommitInput, map: ShardMap, stamp: Uint8Array): ShardPlan[] {
-  const plans = new Map<number, ShardPlan>();
-  const plan = (shardId: number): ShardPlan => {
-    let p = plans.get(shardId);
-    if (!p) {
-      p = { shardId, mutations: [] };
-      plans.set(shardId, p);
-    }
-    return p;
+  const plans: ShardPlan[] = [];
+  let last: ShardPlan | null = null;
+  const add = (shardId: number, m: ShardMutation): void => {
+    if (last === null || last.shardId !== shardId) last = planOf(plans, shardId);
+    last.mutations.push(m);
   };
   for (const m of input.mutations) {
     switch (m.type) {
       case WireMutationType.Set:
-        plan(map.shardOfKey(m.key)).mutations.push({ kind: MutationKind.Set, key: m.key, param: m.param });
+        add(map.shardOfKey(m.key), { kind: MutationKind.Set, key: m.key, param: m.param });
         break;
       case WireMutationType.Clear:
-        plan(map.shardOfKey(m.key)).mutations.push({ kind: MutationKind.Clear, key: m.key, param: EMPTY });
+        add(map.shardOfKey(m.key), { kind: MutationKind.Clear, key: m.key, param: EMPTY });
         break;
       case WireMutationType.ClearRange:
         for (const part of map.split({ begin: m.key, end: m.param })) {
-          plan(part.shardId).mutations.push({ kind: MutationKind.ClearRange, key: part.begin, param: part.end });
+          add(part.shardId, { kind: MutationKind.ClearRange, key: part.begin, param: part.end });
         }
         break;
       case WireMutationType.SetVersionstampedKey: {
         const key = stamped(m.key, m.offset, stamp);
-        plan(map.shardOfKey(key)).mutations.push({ kind: MutationKind.Set, key, param: m.param });
+        add(map.shardOfKey(key), { kind: MutationKind.Set, key, param: m.param });
         break;
       }
       case WireMutationType.SetVersionstampedValue:
-        plan(map.shardOfKey(m.key)).mutations.push({ kind: MutationKind.Set, key: m.key, param: stamped(m.param, m.offset, stamp) });
+        add(map.shardOfKey(m.key), { kind: MutationKind.Set, key: m.key, param: stamped(m.param, m.offset, stamp) });
         break;
       default:
         // atomic operations (validated above) keep their type: the shard applies them
-        plan(map.shardOfKey(m.key)).mutations.push({ kind: m.type, key: m.key, param: m.param });
+        add(map.shardOfKey(m.key), { kind: m.type, key: m.key, param: m.param });
     }
   }
-  return [...plans.values()].sort((a, b) => a.shardId - b.shardId);
+  if (plans.length > 1) plans.sort(byShard);
+  return plans;
 }
+
+function planOf(plans: ShardPlan[], shardId: number): ShardPlan {
+  for (let i = 0; i < plans.length; i++) if (plans[i]!.shardId === shardId) return plans[i]!;
+  const p: ShardPlan = { shardId, mutations: [] };
+  plans.push(p);
+  return p;
+}
+
+const byShard = (a: ShardPlan, b: ShardPlan): number => a.shardId - b.shardId;
+
+const NO_RANGES: readonly (readonly [string, string])[] = Object.freeze([]);
 
 /** A commit's final writes as the resolver records them (resolver.ts): point-written keys, cleared ranges. */
 export function writesOf(plans: readonly ShardPlan[]): CommitWrites {
-  const keys: string[] = [];
-  const ranges: [string, string][] = [];
+  let points = 0;
+  let clears = 0;
+  for (const p of plans) for (const m of p.mutations) if (m.kind === MutationKind.ClearRange) clears++;
+  for (const p of plans) points += p.mutations.length;
+  points -= clears;
+  // sized up front: no array growth per commit
+  const keys: string[] = new Array<string>(points);
+  const ranges: [string, string][] | readonly (readonly [string, string])[] = clears === 0 ? NO_RANGES : new Array<[string, string]>(clears);
+  let k = 0;
+  let r = 0;
   for (const p of plans) {
     for (const m of p.mutations) {
       // atomic operations are writes (the shard computes their value), never reads
-      if (m.kind === MutationKind.ClearRange) ranges.push([keyString(m.key), keyString(m.param)]);
-      else keys.push(keyString(m.key));
+      if (m.kind === MutationKind.ClearRange) (ranges as [string, string][])[r++] = [keyString(m.key), keyString(m.param)];
+      else keys[k++] = keyString(m.key);
     }
   }
   return { keys, ranges };

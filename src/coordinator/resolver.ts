@@ -47,9 +47,22 @@ export interface CommitWrites {
   ranges: readonly (readonly [string, string])[];
 }
 
+/** A key's newest point write in the window (ConflictHistory.newest). */
+interface Written {
+  readonly key: string;
+  version: number;
+}
+
 export class ConflictHistory {
-  /** Newest write version of each point-written key in the window. */
-  private readonly newest = new Map<string, number>();
+  /**
+   * Newest write version of each point-written key in the window. An entry per key, its
+   * version updated in place: a key written again keeps the entry and its first string
+   * (the log refers to that one too), so a rewrite leaves nothing new that lives the
+   * window. Before, each write kept a fresh key string and a boxed version (versions are
+   * past 2^31) for the window's ~5 s: most of what the main thread's scavenges copied
+   * under w10.
+   */
+  private readonly newest = new Map<string, Written>();
   /**
    * The point writes of the log entries below `sync.synced`, ordered by key with subtree
    * maxima (range checks): for each key, its newest write among those entries, unless pruned.
@@ -99,7 +112,7 @@ export class ConflictHistory {
     const clears = this.clears.length > this.clearHead;
     for (const [b, e] of reads) {
       if (e === null) {
-        if ((this.newest.get(b) ?? 0) > readVersion) return 'CONFLICT';
+        if ((this.newest.get(b)?.version ?? 0) > readVersion) return 'CONFLICT';
         if (clears && this.cleared.valueAt(b) > readVersion) return 'CONFLICT';
         continue;
       }
@@ -138,7 +151,7 @@ export class ConflictHistory {
       const k = keys[i]!;
       const v = versions[i]!;
       // an older write of a key written again later: the later one goes in
-      if (this.newest.get(k) === v) this.ordered.set(k, v);
+      if (this.newest.get(k)?.version === v) this.ordered.set(k, v);
     }
   }
 
@@ -146,9 +159,13 @@ export class ConflictHistory {
   record(version: number, writes: CommitWrites): void {
     if (version <= this.newestVersion) throw new Error(`resolver: commit ${version} recorded after ${this.newestVersion} (out of version order)`);
     this.newestVersion = version;
-    for (const k of writes.keys) {
-      this.newest.set(k, version);
-      this.logKeys.push(k);
+    const keys = writes.keys;
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      let w = this.newest.get(k);
+      if (w === undefined) this.newest.set(k, (w = { key: k, version }));
+      else w.version = version;
+      this.logKeys.push(w.key);
       this.logVersions.push(version);
     }
     this.sync.recorded(writes.keys.length, this.logKeys.length);
@@ -177,7 +194,7 @@ export class ConflictHistory {
       const k = this.logKeys[this.logHead]!;
       const v = this.logVersions[this.logHead]!;
       // the key's newest write is this one (not a later one): it goes
-      if (this.newest.get(k) === v) this.newest.delete(k);
+      if (this.newest.get(k)?.version === v) this.newest.delete(k);
       if (this.logHead < this.sync.synced && this.ordered.get(k) === v) this.ordered.deletePresent(k);
       this.logHead++;
     }

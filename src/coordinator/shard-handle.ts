@@ -8,10 +8,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { TxnError } from '../errors.js';
 import { LOG_SHARED_BYTES, type GatewayPortMessage, type LogReplies, type ShardEvent, type ShardInit, type ShardReply, type ShardRequest } from '../shard/interface.js';
-import { decodeReplies, RequestOutbox, type ShardMessage } from '../shard/wire.js';
+import { decodeReplies, RequestOutbox, type OutgoingRequest, type ShardMessage } from '../shard/wire.js';
 import type { LogWriterReady } from '../shard/log-writer.js';
 
-type Outgoing = ShardRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
+/** A request as given to request()/post(): no id yet; a commit's or prepare's mutations may be the list (wire.ts OutgoingRequest). */
+type Outgoing = OutgoingRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 
 /**
  * Workers load compiled JavaScript. When this module itself runs from TypeScript
@@ -163,10 +164,10 @@ export class ShardHandle {
     if (this.closed) return Promise.reject(new TxnError('UNAVAILABLE', `shard ${this.shardId} is shut down`));
     const id = this.nextId++;
     // callers pass a fresh literal: stamping the id on it saves a copy per request
-    (req as ShardRequest).id = id;
+    (req as OutgoingRequest).id = id;
     return new Promise((resolve) => {
       this.pending.set(id, resolve);
-      this.outbox.push(req as ShardRequest);
+      this.outbox.push(req as OutgoingRequest);
     });
   }
 
@@ -192,8 +193,8 @@ export class ShardHandle {
   /** Sends a request that has no reply. */
   post(req: Outgoing): void {
     if (this.closed) return;
-    (req as ShardRequest).id = 0;
-    this.outbox.push(req as ShardRequest);
+    (req as OutgoingRequest).id = 0;
+    this.outbox.push(req as OutgoingRequest);
   }
 
   /**

@@ -7,11 +7,22 @@
 // The hot messages (gets, commit, prepare, decide; ok and gets replies) are encoded
 // here; every other message rides along as a structured-clone object in `o`, its
 // place in the order kept by a tag. Decoded requests have the shapes of interface.ts;
-// byte fields are views into the received buffer, except those a shard keeps beyond
-// the turn (mutations, decision records), which are copied out so that a queued or
-// recorded commit does not pin its whole batch.
+// byte fields are views into the received buffer. A commit's mutations stay views too
+// while it waits in the shard's queue (it then holds its batch's buffer, a few KB, until
+// applied: ms): a copy per commit and its objects outlived young-generation scavenges
+// (shard.ts Queued.packed). Decision records, kept until applied as well but rare, are
+// copied.
 import type { MessagePort } from 'node:worker_threads';
-import type { DecideRequest, GetsRequest, PackedBytes, PackedMutations, ShardReply, ShardRequest } from './interface.js';
+import type { DecideRequest, GetsRequest, PackedBytes, PackedMutations, ShardMutation, ShardReply, ShardRequest } from './interface.js';
+
+/**
+ * A request as a sender hands it to encodeRequests: a commit's or prepare's mutations may
+ * be the list itself, written straight into the batch's buffer (the coordinator packed
+ * every commit's mutations into buffers of their own first, then copied those into the
+ * batch: two copies and ~10 objects per part on the main thread). A shard always
+ * receives PackedMutations.
+ */
+export type OutgoingRequest = ShardRequest extends infer R ? (R extends { mutations: PackedMutations } ? Omit<R, 'mutations'> & { mutations: PackedMutations | readonly ShardMutation[] } : R) : never;
 
 /** A batch on the wire: the encoded messages, and the ones sent as objects in their order. */
 export interface PackedBatch {
@@ -32,11 +43,27 @@ const enum Tag {
   Values = 6,
 }
 
+/**
+ * A batch's buffer begins with the length of what was written (u32): the buffer handed
+ * over may be longer (sized by an estimate, never cut to length: that was a copy of every
+ * batch).
+ */
+const HEADER = 4;
+
 class Writer {
-  buf = new ArrayBuffer(1024);
-  u8 = new Uint8Array(this.buf);
-  dv = new DataView(this.buf);
-  off = 0;
+  buf: ArrayBuffer;
+  u8: Uint8Array;
+  dv: DataView;
+  /** Native-order view for lengths (written at 4-byte aligned offsets). */
+  i32: Int32Array;
+  off = HEADER;
+
+  constructor(size = 1024) {
+    this.buf = new ArrayBuffer(Math.max(64, (size + 7) & ~7));
+    this.u8 = new Uint8Array(this.buf);
+    this.dv = new DataView(this.buf);
+    this.i32 = new Int32Array(this.buf, 0, this.buf.byteLength >> 2);
+  }
 
   ensure(n: number): void {
     if (this.off + n <= this.buf.byteLength) return;
@@ -48,6 +75,7 @@ class Writer {
     this.buf = next;
     this.u8 = u8;
     this.dv = new DataView(next);
+    this.i32 = new Int32Array(next, 0, size >> 2);
   }
 
   u8v(v: number): void {
@@ -81,7 +109,7 @@ class Writer {
     this.u32(p.data.length);
     this.align4();
     this.ensure(n * 4 + p.data.length);
-    new Int32Array(this.buf, this.off, n).set(p.lens);
+    this.i32.set(p.lens, this.off >> 2);
     this.off += n * 4;
     this.u8.set(p.data, this.off);
     this.off += p.data.length;
@@ -96,21 +124,26 @@ class Writer {
     this.u32(size);
     this.align4();
     this.ensure(n * 4 + size);
-    const lens = new Int32Array(this.buf, this.off, n);
+    const lens = this.i32;
+    const at = this.off >> 2;
     this.off += n * 4;
     for (let i = 0; i < n; i++) {
       const b = items[i];
       if (!b) {
-        lens[i] = -1;
+        lens[at + i] = -1;
         continue;
       }
-      lens[i] = b.length;
+      lens[at + i] = b.length;
       this.u8.set(b, this.off);
       this.off += b.length;
     }
   }
 
-  mutations(m: PackedMutations): void {
+  mutations(m: PackedMutations | readonly ShardMutation[]): void {
+    if (isList(m)) {
+      this.mutationList(m);
+      return;
+    }
     const n = m.kinds.length;
     this.u32(n);
     this.ensure(n);
@@ -119,23 +152,58 @@ class Writer {
     this.packed(m.bytes);
   }
 
-  done(objects: unknown[]): PackedBatch {
-    // the buffer is transferred: hand over exactly the bytes written
-    const b = this.off === this.buf.byteLength ? this.buf : this.buf.slice(0, this.off);
-    return { b, o: objects };
+  /** A mutation list written as PackedMutations (kinds; then key, param of each as PackedBytes). */
+  mutationList(ms: readonly ShardMutation[]): void {
+    const n = ms.length;
+    let size = 0;
+    for (let i = 0; i < n; i++) size += ms[i]!.key.length + ms[i]!.param.length;
+    this.u32(n);
+    this.ensure(n);
+    for (let i = 0; i < n; i++) this.u8[this.off++] = ms[i]!.kind;
+    this.u32(2 * n);
+    this.u32(size);
+    this.align4();
+    this.ensure(2 * n * 4 + size);
+    const lens = this.i32;
+    const at = this.off >> 2;
+    const u8 = this.u8;
+    let o = this.off + 2 * n * 4;
+    for (let i = 0; i < n; i++) {
+      const { key, param } = ms[i]!;
+      lens[at + 2 * i] = key.length;
+      u8.set(key, o);
+      o += key.length;
+      lens[at + 2 * i + 1] = param.length;
+      u8.set(param, o);
+      o += param.length;
+    }
+    this.off = o;
   }
+
+  done(objects: unknown[]): PackedBatch {
+    // the buffer is transferred whole; the reader stops at the length written here
+    this.dv.setUint32(0, this.off, true);
+    return { b: this.buf, o: objects };
+  }
+}
+
+function isList(m: PackedMutations | readonly ShardMutation[]): m is readonly ShardMutation[] {
+  return Array.isArray(m);
 }
 
 class Reader {
   readonly u8: Uint8Array;
   readonly dv: DataView;
-  off = 0;
+  off = HEADER;
+  /** End of what was written (Writer.done). */
+  readonly end: number;
   constructor(readonly buf: ArrayBuffer) {
     this.u8 = new Uint8Array(buf);
     this.dv = new DataView(buf);
+    this.end = this.dv.getUint32(0, true);
   }
   get more(): boolean {
-    return this.off < this.buf.byteLength;
+    return this.off < this.end;
   }
   u8v(): number {
     return this.u8[this.off++]!;
@@ -165,9 +233,10 @@ class Reader {
     }
     return { data, lens };
   }
+  /** PackedMutations viewing the buffer (`copy`: bytes of its own). */
   mutations(copy: boolean): PackedMutations {
     const n = this.u32();
-    const kinds = this.u8.slice(this.off, this.off + n);
+    const kinds = copy ? this.u8.slice(this.off, this.off + n) : this.u8.subarray(this.off, this.off + n);
     this.off += n;
     return { kinds, bytes: this.packed(copy) };
   }
@@ -179,13 +248,13 @@ class Reader {
  * copy, bench/results/profiles-2026-11-29.md). After `close()` nothing more is sent.
  */
 export class RequestOutbox {
-  private queued: ShardRequest[] = [];
+  private queued: OutgoingRequest[] = [];
   private scheduled = false;
   private closed = false;
 
   constructor(private readonly port: MessagePort) {}
 
-  push(req: ShardRequest): void {
+  push(req: OutgoingRequest): void {
     this.queued.push(req);
     if (!this.scheduled) {
       this.scheduled = true;
@@ -210,8 +279,8 @@ export class RequestOutbox {
 }
 
 /** Encodes a turn's requests to one shard (the buffer is to be transferred). */
-export function encodeRequests(reqs: readonly ShardRequest[]): PackedBatch {
-  const w = new Writer();
+export function encodeRequests(reqs: readonly OutgoingRequest[]): PackedBatch {
+  const w = new Writer(requestsSize(reqs));
   const objects: unknown[] = [];
   for (const r of reqs) {
     switch (r.t) {
@@ -246,6 +315,33 @@ export function encodeRequests(reqs: readonly ShardRequest[]): PackedBatch {
   return w.done(objects);
 }
 
+/** About the bytes encodeRequests writes for `reqs` (the buffer grows if it is short). */
+function requestsSize(reqs: readonly OutgoingRequest[]): number {
+  let n = HEADER;
+  for (const r of reqs) {
+    switch (r.t) {
+      case 'gets':
+        n += 40 + 8 * r.readVersions.length + 4 * r.keys.lens.length + r.keys.data.length;
+        break;
+      case 'commit':
+      case 'prepare': {
+        const m = r.mutations;
+        if (isList(m)) {
+          n += 40 + 9 * m.length;
+          for (let i = 0; i < m.length; i++) n += m[i]!.key.length + m[i]!.param.length;
+        } else n += 40 + m.kinds.length + 4 * m.bytes.lens.length + m.bytes.data.length;
+        break;
+      }
+      case 'decide':
+        n += 40 + (r.decision ? r.decision.key.length + r.decision.value.length : 0);
+        break;
+      default:
+        n += 1;
+    }
+  }
+  return n;
+}
+
 /** Decodes what a shard's port received into requests of interface.ts's shapes. */
 export function decodeRequests(m: ShardMessage<ShardRequest>): ShardRequest[] {
   if (Array.isArray(m)) return m;
@@ -271,8 +367,8 @@ export function decodeRequests(m: ShardMessage<ShardRequest>): ShardRequest[] {
         const id = r.f64();
         const commitVersion = r.f64();
         const sync = r.u8v() === 1;
-        // kept in the shard's queue (and by feeds) past this turn: bytes of their own
-        const mutations = r.mutations(true);
+        // views: the shard unpacks and copies what it keeps (window, cache, change log) when it applies them
+        const mutations = r.mutations(false);
         out.push(tag === Tag.Commit ? { t: 'commit', id, commitVersion, mutations, sync } : { t: 'prepare', id, commitVersion, mutations });
         break;
       }

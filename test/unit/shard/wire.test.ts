@@ -1,9 +1,9 @@
 // The coordinator <-> shard codec (src/shard/wire.ts): every message comes out as it went
-// in, in order, whether encoded or sent as an object; byte fields a shard keeps are copies.
+// in, in order, whether encoded or sent as an object; a commit's mutations view the batch.
 import { MessageChannel } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { packBytes, packMutations, type ShardReply, type ShardRequest } from '../../../src/shard/interface.js';
-import { decodeReplies, decodeRequests, encodeReplies, encodeRequests, type PackedBatch } from '../../../src/shard/wire.js';
+import { decodeReplies, decodeRequests, encodeReplies, encodeRequests, type OutgoingRequest, type PackedBatch } from '../../../src/shard/wire.js';
 
 const b = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -46,13 +46,34 @@ describe('shard wire codec', () => {
     const expected = structuredClone(reqs);
     const got = decodeRequests(await overPort<PackedBatch>(encodeRequests(reqs)));
     expect(got).toEqual(expected);
-    // what a shard keeps past the turn does not pin the batch's buffer
+    // a commit's mutations view the batch's buffer (no copy per commit: shard.ts unpacks and
+    // copies what it keeps when it applies them); a decision record is copied
     const commit = got[3] as Extract<ShardRequest, { t: 'commit' }>;
     const gets = got[1] as Extract<ShardRequest, { t: 'gets' }>;
-    expect(commit.mutations.bytes.data.buffer).not.toBe(gets.keys.data.buffer);
+    expect(commit.mutations.bytes.data.buffer).toBe(gets.keys.data.buffer);
     const decide = got[6] as Extract<ShardRequest, { t: 'decide' }>;
     expect(decide.decision!.key.buffer).not.toBe(gets.keys.data.buffer);
     expect('maxBytes' in gets).toBe(false);
+  });
+
+  it('writes a commit or prepare given as a mutation list as it writes the packed form', async () => {
+    const list = [
+      { kind: 0, key: b('k1'), param: b('v1') },
+      { kind: 2, key: b('r0'), param: b('r9') },
+      { kind: 1, key: b('k2'), param: new Uint8Array(0) },
+      { kind: 6, key: b('ctr'), param: b('x'.repeat(3000)) },
+    ];
+    const sent: OutgoingRequest[] = [
+      { t: 'commit', id: 3, commitVersion: 7, mutations: list, sync: true },
+      { t: 'prepare', id: 0, commitVersion: 8, mutations: list.slice(1, 2) },
+      { t: 'prepare', id: 0, commitVersion: 9, mutations: [] },
+    ];
+    const got = decodeRequests(await overPort<PackedBatch>(encodeRequests(sent)));
+    expect(got).toEqual([
+      { t: 'commit', id: 3, commitVersion: 7, mutations: packMutations(list), sync: true },
+      { t: 'prepare', id: 0, commitVersion: 8, mutations: packMutations(list.slice(1, 2)) },
+      { t: 'prepare', id: 0, commitVersion: 9, mutations: packMutations([]) },
+    ]);
   });
 
   it('round-trips replies: ok, values (nulls included), and any other reply as an object', async () => {
