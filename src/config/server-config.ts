@@ -209,7 +209,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
     maxSnapshotHistoryBytes: 1024 * 1024 * 1024,
   },
   cluster: { etcdEndpoints: [], nodeId: '', advertiseUrl: '', leaseTtlMs: 2000, logRetentionMs: 60_000 },
-  rocksdb: { blockCacheBytes: 64 * 1024 * 1024, memtableBytes: 16 * 1024 * 1024, walCompression: false, rowCacheBytes: 256 * 1024 * 1024 },
+  rocksdb: { blockCacheBytes: 64 * 1024 * 1024, memtableBytes: 32 * 1024 * 1024, walCompression: false, rowCacheBytes: 256 * 1024 * 1024 },
   distribution: { ...DEFAULT_DISTRIBUTION },
 };
 

@@ -136,7 +136,11 @@ export function rocksDbOptions(cfg: RocksDbConfig, shards: number): { db: Record
     // 1M writes, and toward 4 x 128 MB under a soak: the ~1 GB RSS plateau), and gets and
     // scans stepped over the stale versions. 16 MB: +50-56 MB, get 19.4 -> 13-16 µs/key,
     // write 12.1 -> 7.2-7.6 µs/key (with the WAL change below). 8 MB flushed more often
-    // for no gain, 32 MB held more memory (100k rows: see bench/README.md).
+    // for no gain. The default is now 32 MB (L1 = 32 MB per shard): at 1M rows on 2 shards
+    // a shard's ~37 MB did not fit 16 MB of L1, so L1 -> L2 compactions (L2 is ZSTD) ran all
+    // the time; under w10 RocksDB's compaction thread took 1.6 -> 0.7 µs per written key
+    // (server 19.7 -> 18.5 µs/op); at 100k rows no difference (bench/README.md). Memtables
+    // of all shards stay below shards x 1.5 x the budget (96 MB at 2 shards).
     compaction: 'level',
     memtableMemoryBudget: cfg.memtableBytes,
     // Compression. 'level' leaves L0 and L1 uncompressed and compresses L2 and below with
@@ -172,8 +176,8 @@ export function rocksDbOptions(cfg: RocksDbConfig, shards: number): { db: Record
     // metadata (applied watermarks, decision records, tombstones, marks, the shard map):
     // written as much as a shard (a cross-shard commit's decision record holds its
     // mutations) but deleted soon after and read only at start-up: the shards' memtable
-    // sizing, a token cache
-    metaColumn: { compaction: 'level', memtableMemoryBudget: cfg.memtableBytes, compression: false, cacheSize: 1 * MiB },
+    // sizing up to 16 MB (what it had before the shards' default grew to 32 MB), a token cache
+    metaColumn: { compaction: 'level', memtableMemoryBudget: Math.min(cfg.memtableBytes, 16 * MiB), compression: false, cacheSize: 1 * MiB },
   };
 }
 
