@@ -238,6 +238,9 @@ describe('automatic distribution by size', () => {
     t = await startTestServer({
       shards: 4,
       durability: 'buffered',
+      // a 2 s MVCC window (default 5 s): a moved range's previous owner is let go sooner, so the
+      // next move or merge of it waits less; the scan below (~24,000 rows) still fits in it
+      mvccWindowMs: 2000,
       distribution: { enabled: true, checkIntervalMs: 200, censusIntervalMs: 200, splitBytes: 512 * 1024, mergeBytes: 64 * 1024, balanceMinBytes: 256 * 1024, sizeBand: 0.25, cooldownMs: 1000, minOpsPerSec: 1e12 },
     });
     const db = t.db;
