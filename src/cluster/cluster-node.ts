@@ -292,7 +292,8 @@ export class ClusterNode {
 
   /**
    * Replica: deletes the leader key when its beats stopped, i.e. when its mod revision has
-   * not changed for a whole TTL of this node's monotonic clock. Safe for reads: that
+   * not changed for a whole TTL of the leader (beatTtlMs in its key), measured on this
+   * node's monotonic clock. Safe for reads: that
    * revision's beat was sent (by the leader's clock) before this node first read it, so
    * the leader's serving deadline (send + TTL - margin) passed at least `margin` ago and
    * it hands out no read version any more. Safe for commits: every write of that term is
@@ -300,7 +301,14 @@ export class ClusterNode {
    * beat that landed meanwhile keeps the leader). Returns true when the key was deleted
    * (the next tick campaigns).
    */
-  private async deposeStale(nodeId: string, create: string, mod: string): Promise<boolean> {
+  private async deposeStale(nodeId: string, create: string, mod: string, beatTtlMs: unknown): Promise<boolean> {
+    // the LEADER's TTL, from its key, not this node's: cluster.leaseTtlMs is a per-node
+    // setting, and a leader with a longer one serves read versions up to its TTL - margin
+    // after a beat (and beats every TTL/4): measured on this node's shorter TTL, a healthy
+    // leader was deposed while it still handed out read versions (stale reads once the
+    // next leader committed). A key without it is from a leader that does not beat (an
+    // older version): it is left to expire with its lease.
+    if (typeof beatTtlMs !== 'number' || !(beatTtlMs > 0)) return false;
     const now = mono();
     const seen = this.leaderKeySeen;
     if (!seen || seen.create !== create || seen.mod !== mod) {
@@ -308,7 +316,7 @@ export class ClusterNode {
       return false;
     }
     const stale = now - seen.since;
-    if (stale < this.ttlSec * 1000) return false;
+    if (stale < beatTtlMs) return false;
     const res = await this.kv((c) => c.kv.txn({
       compare: [
         { key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: create },
@@ -822,7 +830,8 @@ export class ClusterNode {
     }
     if (mono() >= this.leaseDeadline) return; // do not campaign on a lease that may be gone
     if (this.reseeding) return; // far behind: copying a snapshot in
-    const me = JSON.stringify({ nodeId: this.s.nodeId, url: this.s.advertiseUrl });
+    // beatTtlMs: how long the replicas wait for a beat before deleting the key (deposeStale)
+    const me = JSON.stringify({ nodeId: this.s.nodeId, url: this.s.advertiseUrl, beatTtlMs: this.ttlSec * 1000 });
     const sent = mono();
     const res = await this.kv((c) => c.kv.txn({
       compare: [{ key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: 0 }],
@@ -842,7 +851,7 @@ export class ClusterNode {
       this.leaderKeySeen = null;
       return;
     }
-    const info = JSON.parse(kv.value.toString()) as { nodeId: string; url: string };
+    const { beatTtlMs, ...info } = JSON.parse(kv.value.toString()) as { nodeId: string; url: string; beatTtlMs?: unknown };
     this.lastLeaderSeen = mono();
     if (info.nodeId === this.s.nodeId) {
       // ours on our live lease (a campaign whose answer was lost, or a step-down while
@@ -863,7 +872,7 @@ export class ClusterNode {
       this.role = 'candidate';
       return;
     }
-    if (await this.deposeStale(info.nodeId, String(kv.create_revision), String(kv.mod_revision))) return;
+    if (await this.deposeStale(info.nodeId, String(kv.create_revision), String(kv.mod_revision), beatTtlMs)) return;
     if (!this.leader || this.leader.nodeId !== info.nodeId || this.leader.url !== info.url) {
       this.dropForward();
       this.logger.info({ event: 'LeaderChanged', leader: info.nodeId, url: info.url }, `leader is ${info.nodeId}`);
@@ -1037,6 +1046,7 @@ export class ClusterNode {
     // age by this leader's wall clock, not by version distance: versions can run ahead of
     // time (the grant after each failover, the version bound after a restart)
     const now = Date.now();
+    await this.compactEtcd(now, String(live.header.revision));
     this.positions.push({ at: now, v: mine });
     let old: number | null = null;
     while (this.positions.length > 0 && now - this.positions[0]!.at >= this.s.logRetentionMs) old = this.positions.shift()!.v;
@@ -1074,8 +1084,17 @@ export class ClusterNode {
     }));
     if (!res.succeeded) return;
     this.stats.trimmedThrough = through;
-    this.compactRevs.push({ at: now, rev: String(res.header.revision) });
-    // compact to a revision a few seconds old, so watches that just reconnected are not cut off
+  }
+
+  /**
+   * Leader, every trim round: compacts etcd's history to a revision a few seconds old (so
+   * watches that just reconnected are not cut off). Not only after a trim: an idle
+   * cluster writes revisions all the time (heartbeats, grant renewals, positions: 9 a
+   * second measured with one 10 s-TTL node, more with 2 s TTLs) and trims nothing, and
+   * etcd's history grew without bound (test/cluster/heartbeat.test.ts).
+   */
+  private async compactEtcd(now: number, rev: string): Promise<void> {
+    this.compactRevs.push({ at: now, rev });
     let target: string | null = null;
     while (this.compactRevs.length > 0 && now - this.compactRevs[0]!.at >= COMPACT_LAG_MS) target = this.compactRevs.shift()!.rev;
     if (target !== null) {

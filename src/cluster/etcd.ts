@@ -3,7 +3,7 @@
 //
 // Keys (all under txkv/):
 //   txkv/database        JSON { databaseId, shards, splitPoints (hex), createdAt }: written once
-//   txkv/leader          JSON { nodeId, url }, attached to the leader's lease; its create
+//   txkv/leader          JSON { nodeId, url, beatTtlMs }, attached to the leader's lease; its create
 //                        revision identifies one term of one leader and fences every write;
 //                        its mod revision is the leader's heartbeat (bumped every TTL/4)
 //   txkv/grant           decimal: read versions the leader may hand out are <= this
@@ -111,8 +111,9 @@ export function decodeEntry(b: Buffer): LogEntry[] {
  * (fenced appends: a retry after an unknown outcome must not report "did not happen")
  * and for lease keepalives (a stream the multi-host client would keep sending to a dead
  * member). Calls go to the member that answered last, then to the others by how recently
- * they answered anything (keepalives ask every member every TTL/4, so a cut-off member
- * drops to the end within one round).
+ * they answered (a call asked of several members counts its first answer only;
+ * keepalives ask every member every TTL/4, so a cut-off member drops to the end within
+ * one round).
  */
 export class EtcdHosts {
   private readonly clients: Etcd3[];
@@ -172,31 +173,49 @@ export class EtcdHosts {
   }
 
   /**
-   * `f` on every member at once; resolves with the first answer, rejects when every
-   * member failed. Only for calls that may take effect more than once (the leader's
-   * heartbeat): as with keepalive(), one stopped member must not hold the call for the
-   * whole deadline.
+   * `f` on the member first in order(), and on every other member too when it has not
+   * answered within `hedgeMs` (or failed); resolves with the first answer, rejects when
+   * every member asked failed. Only for calls that may take effect more than once (the
+   * leader's heartbeat): a stopped member must not hold the call for its whole deadline.
+   * Not every member at once: each member passes the put to etcd's Raft leader as a write
+   * of its own (a revision and an fsync), so a beat sent to all three wrote three times.
    */
-  first<T>(f: (c: Etcd3) => Promise<T>): Promise<T> {
+  first<T>(f: (c: Etcd3) => Promise<T>, hedgeMs = CALL_DEADLINE_MS / 5): Promise<T> {
+    const [head, ...rest] = this.order();
     return new Promise<T>((resolve, reject) => {
+      let asked = 0;
       let failed = 0;
       let settled = false;
-      this.clients.forEach((c, i) => {
-        f(c).then(
+      let widened = false;
+      let timer: NodeJS.Timeout | undefined;
+      const ask = (i: number): void => {
+        asked++;
+        f(this.clients[i]!).then(
           (r) => {
-            this.answered(i);
             if (settled) return;
             settled = true;
+            clearTimeout(timer);
+            this.answered(i);
             resolve(r);
           },
           (err: unknown) => {
-            if (++failed === this.clients.length && !settled) {
+            failed++;
+            widen();
+            if (failed === asked && !settled) {
               settled = true;
               reject(err);
             }
           },
         );
-      });
+      };
+      const widen = (): void => {
+        if (widened || settled) return;
+        widened = true;
+        clearTimeout(timer);
+        for (const i of rest) ask(i);
+      };
+      ask(head!);
+      timer = setTimeout(widen, hedgeMs);
     });
   }
 
@@ -217,9 +236,12 @@ export class EtcdHosts {
       this.clients.forEach((c, i) => {
         keepaliveOn(c, leaseId, deadlineMs).then(
           (ttl) => {
-            this.answered(i);
             if (settled) return;
             settled = true;
+            // only the first answer counts for order(): every member answers a round, and
+            // marking each as it answered put the slowest (a loaded one, or a follower
+            // that passes the keepalive on to etcd's leader) first for every other call
+            this.answered(i);
             resolve(ttl);
           },
           (err: unknown) => {
