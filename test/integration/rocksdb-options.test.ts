@@ -39,7 +39,7 @@ describe('RocksDB options', () => {
     return optionsFile(path.join(dir, 'rocksdb'));
   }
 
-  it('the defaults: plain WAL, 16 MiB memtable budget per shard, no dictionary, the block cache split over the shards, ribbon filters and hash index', async () => {
+  it('the defaults: plain WAL, 32 MiB memtable budget per shard (16 MiB for the metadata column), no dictionary, the block cache split over the shards, ribbon filters and hash index', async () => {
     const o = await open();
     expect(o.get('[DBOptions]')!.get('wal_compression')).toBe('kNoCompression');
     for (const cf of ['s0', 's1']) {
@@ -53,13 +53,16 @@ describe('RocksDB options', () => {
       expect(t.get('data_block_index_type'), cf).toBe('kDataBlockBinaryAndHash');
       expect(t.get('no_block_cache'), cf).toBe('false');
     }
-    expect(o.get('[CFOptions "default"]')!.get('write_buffer_size')).toBe(String(DEFAULT_CONFIG.rocksdb.memtableBytes / 4));
+    expect(DEFAULT_CONFIG.rocksdb.memtableBytes).toBe(32 * 1024 * 1024);
+    expect(o.get('[CFOptions "default"]')!.get('write_buffer_size')).toBe(String((16 * 1024 * 1024) / 4));
   });
 
   it('the settings reach RocksDB', async () => {
     const o = await open({ blockCacheBytes: 0, memtableBytes: 8 * 1024 * 1024, walCompression: true });
     expect(o.get('[DBOptions]')!.get('wal_compression')).toBe('kZSTD');
     expect(o.get('[CFOptions "s1"]')!.get('write_buffer_size')).toBe(String(2 * 1024 * 1024));
+    // the metadata column follows a budget below its 16 MiB cap
+    expect(o.get('[CFOptions "default"]')!.get('write_buffer_size')).toBe(String(2 * 1024 * 1024));
     expect(o.get('[TableOptions/BlockBasedTable "s1"]')!.get('no_block_cache')).toBe('true');
   });
 });
