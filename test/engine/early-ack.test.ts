@@ -37,7 +37,7 @@ describe('a cross-shard commit acknowledged before its secondary applied it', ()
 
   it('is acknowledged first, and a read after the acknowledgement waits for the part there', { timeout: 60_000 }, async () => {
     for (let round = 0; round < 5; round++) {
-      const value = String(round).repeat(900);
+      const value = String(round).repeat(880); // 10,000 sets of 11 + 880 bytes + 95 of overhead (keys/limits.ts mutationBytes): 9.86 MB
       const t0 = performance.now();
       // ~9 MB on shard 3 in one commit: its write keeps shard 3's thread busy for a while
       const big = c.commits.commit({ readVersion: 0, readConflicts: [], mutations: Array.from({ length: 10_000 }, (_, i) => set(`d/big/${String(i).padStart(5, '0')}`, value)) });
