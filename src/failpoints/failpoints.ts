@@ -12,6 +12,7 @@ export const FAILPOINT_NAMES = [
   'shard.after-prepare', // a shard (arg = shard id) prepared a cross-shard commit and replied
   'coordinator.after-decision', // the decision record is durable, no other shard applied yet
   'shard.after-apply', // a shard (arg = shard id) applied its part of a cross-shard commit
+  'shard.retire-mid-run', // a shard (arg = shard id) deleted the rows of a run of tombstones, the keys written since not yet put back (shard/retire.ts)
   // moves (coordinator/distribution.ts; arg = countdown over every move)
   'move.after-start', // the move is persisted as 'copying', nothing copied yet
   'move.after-copy', // the first chunk of the range was copied to the target

@@ -52,6 +52,16 @@ export interface ShardCounters {
   rowCacheMisses?: number;
   rowCacheImageHits?: number;
   rowCacheImageMisses?: number;
+  /** Range tombstones the shard's window holds, those being retired (shard/retire.ts), those retired since start. */
+  tombstones?: number;
+  tombstonesRetiring?: number;
+  tombstonesRetired?: number;
+  /** RocksDB DeleteRanges those took (tombstones of one commit with few rows between them share one). */
+  deleteRanges?: number;
+  /** Slices of tombstone retirement, their CPU time in total and the largest one's (ms). */
+  retireSlices?: number;
+  retireCpuMs?: number;
+  retireCpuMaxMs?: number;
 }
 
 export interface ShardRangeInfo {

@@ -222,6 +222,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
       lastCommittedVersion: r.lastCommittedVersion,
       decisionRecords: r.decisionRecords,
       inDoubtRolledForward: r.partsReplayed,
+      tombstonesApplied: r.tombstonesApplied,
       ms: r.ms,
     },
     r.partsReplayed > 0 ? `recovered: finished ${r.partsReplayed} shard parts of decided commits` : 'recovered: nothing in doubt',

@@ -86,6 +86,12 @@ export class LazySync {
     if (this.catching) this.catchUp(this.synced + 4 * writes + 64, end);
   }
 
+  /** Brings up to `n` more entries into the map, whatever the queries (a caller about to make many); true when it is up to date with `end`. */
+  catchUpSome(n: number, end: number): boolean {
+    this.catchUp(this.synced + n, end);
+    return this.synced >= end;
+  }
+
   /** Entries below `head` were forgotten: those not yet in the map never will be. */
   forgot(head: number): void {
     if (this.synced < head) this.synced = head;

@@ -56,6 +56,8 @@ export interface Tombstone {
   index: number;
   /** Handed to the shard for physical deletion (prune), not yet dropped. */
   applying: boolean;
+  /** Its rows are deleted and its steps forgotten (forgetTombstone): it hides nothing, though still listed. */
+  forgotten: boolean;
 }
 
 export class VersionWindow {
@@ -75,6 +77,8 @@ export class VersionWindow {
   private readonly tombs = new RangeVersions();
   /** Live tombstones in version order. */
   private tombList: Tombstone[] = [];
+  /** The first `handed` tombstones of the list were handed out by prune (applying). */
+  private handed = 0;
   /**
    * The write log, in version order, one entry per point write, from logHead to logEnd:
    * parallel typed arrays and the value bytes in a ByteRing, so that a write allocates
@@ -148,7 +152,7 @@ export class VersionWindow {
       const [b, e] = ranges[i]!;
       if (b >= e) continue;
       this.tombs.assign(b, e, version);
-      this.tombList.push({ begin: b, end: e, version, index: i, applying: false });
+      this.tombList.push({ begin: b, end: e, version, index: i, applying: false, forgotten: false });
     }
     this.commits.push(version);
     if (version > this.newestVersion) this.newestVersion = version;
@@ -197,7 +201,7 @@ export class VersionWindow {
     // the newest covering tombstone is after the read; an older one may still hide the key
     for (const t of this.tombList) {
       if (t.version > readVersion) break;
-      if (t.version > newest && t.begin <= key && key < t.end) return true;
+      if (t.version > newest && !t.forgotten && t.begin <= key && key < t.end) return true;
     }
     return false;
   }
@@ -205,7 +209,7 @@ export class VersionWindow {
   /** Version of the oldest live tombstone newer than `after` that covers key (Infinity: none). */
   private firstTombstoneAfter(key: string, after: number): number {
     if (this.tombList.length === 0 || this.tombs.valueAt(key) <= after) return Infinity;
-    for (const t of this.tombList) if (t.version > after && t.begin <= key && key < t.end) return t.version;
+    for (const t of this.tombList) if (t.version > after && !t.forgotten && t.begin <= key && key < t.end) return t.version;
     return Infinity;
   }
 
@@ -295,32 +299,87 @@ export class VersionWindow {
     const due: Tombstone[] = [];
     if (newHorizon <= this.horizon) return due;
     this.horizon = newHorizon;
-    for (const t of this.tombList) {
+    // from the first not handed out yet: those handed out wait for the shard (a commit
+    // with 20,000 clears kept 20,000 of them listed for a second, and each prune walked them)
+    let i = this.handed;
+    for (; i < this.tombList.length; i++) {
+      const t = this.tombList[i]!;
       if (t.version > newHorizon) break;
-      if (!t.applying) {
-        t.applying = true;
-        due.push(t);
-      }
+      t.applying = true;
+      due.push(t);
     }
+    this.handed = i;
     const limit = this.tombList.length > 0 ? Math.min(newHorizon, this.tombList[0]!.version - 1) : newHorizon;
     this.forgetWrites(limit);
     return due;
   }
 
-  /** The rows of these tombstones are deleted: forget them. */
+  /** The rows of these tombstones are deleted: forget them (forgetTombstone each, then retireOldest). */
   dropTombstones(done: readonly Tombstone[]): void {
     if (done.length === 0) return;
-    const gone = new Set(done);
-    for (const t of done) this.tombs.forget(t.begin, t.end, t.version);
-    this.tombList = this.tombList.filter((t) => !gone.has(t));
+    for (const t of done) this.forgetTombstone(t);
+    this.retireOldest(done);
+  }
+
+  /**
+   * The step function forgets `t` (its steps hide nothing any more, nor do steps of other
+   * tombstones of its version that it shares: call only once the rows of every tombstone
+   * of that version are deleted, shard/retire.ts). It stays in the list until retireOldest.
+   */
+  forgetTombstone(t: Tombstone): void {
+    this.tombs.forget(t.begin, t.end, t.version);
+    t.forgotten = true;
+  }
+
+  /**
+   * Brings up to `n` more write log entries into the sorted map (range reads and
+   * survivors then look there instead of scanning the log); true when it is up to date.
+   */
+  catchUpSome(n: number): boolean {
+    return this.sync.catchUpSome(n, this.logEnd);
+  }
+
+  /**
+   * The first `n` tombstones of the list are forgotten (forgetTombstone): forgets up to
+   * `max` of the writes kept only for them (those at or below the horizon and older than
+   * every other tombstone). True when none remain. In steps, so that a large backlog (the
+   * writes of the window while they were live) goes without a long pause.
+   */
+  forgetWritesBefore(n: number, max: number): boolean {
+    if (n > this.tombList.length || (n > 0 && !this.tombList[n - 1]!.forgotten)) throw new Error(`forgetWritesBefore(${n}): the first ${n} tombstones are not forgotten`);
+    const next = this.tombList[n];
+    return this.forgetWrites(next !== undefined ? Math.min(this.horizon, next.version - 1) : this.horizon, max);
+  }
+
+  /**
+   * These tombstones, forgotten (forgetTombstone), leave the list, with the writes kept for
+   * them. They are normally the oldest live ones, in order (one slice of the list then).
+   */
+  retireOldest(done: readonly Tombstone[]): void {
+    if (done.length === 0) return;
+    const n = done.length;
+    let prefix = n <= this.tombList.length;
+    for (let i = 0; prefix && i < n; i++) prefix = this.tombList[i] === done[i];
+    if (prefix) {
+      this.tombList = this.tombList.slice(n);
+      this.handed = Math.max(0, this.handed - n);
+    } else {
+      const gone = new Set(done);
+      this.tombList = this.tombList.filter((t) => !gone.has(t));
+      let h = 0;
+      while (h < this.tombList.length && this.tombList[h]!.applying) h++;
+      this.handed = h;
+    }
     const limit = this.tombList.length > 0 ? Math.min(this.horizon, this.tombList[0]!.version - 1) : this.horizon;
     this.forgetWrites(limit);
   }
 
-  private forgetWrites(limit: number): void {
+  /** Forgets the writes at or below `limit` (at most `max` of them); true when none remain. */
+  private forgetWrites(limit: number, max = Infinity): boolean {
     const vs = this.logVersions;
     let head = this.logHead;
-    while (head < this.logEnd && vs[head]! <= limit) {
+    const stop = Math.min(this.logEnd, head + max);
+    while (head < stop && vs[head]! <= limit) {
       const chain = this.logChains[head]!;
       this.logChains[head] = undefined;
       // the key's newest write goes: its history is empty (older ones went before it)
@@ -343,6 +402,7 @@ export class VersionWindow {
       this.commits = this.commits.slice(this.commitsHead);
       this.commitsHead = 0;
     }
+    return head >= this.logEnd || vs[head]! > limit;
   }
 
   /** The log is full: move the live entries to the front when at least half of it is forgotten, else double it. */

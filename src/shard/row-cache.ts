@@ -300,6 +300,17 @@ export class RowCache {
     }
   }
 
+  /** The cached keys, oldest first (a pass may forget() as it goes; keys added meanwhile come at the end). */
+  keys(): IterableIterator<string> {
+    return this.rows.keys();
+  }
+
+  /** Forgets one key's row (if cached). */
+  forget(key: string): void {
+    const r = this.rows.get(key);
+    if (r !== undefined) this.drop(key, r);
+  }
+
   /** Rows changed in ways not tracked per key: forget everything. */
   clear(): void {
     this.slab.reset(this.rows.values());

@@ -36,7 +36,8 @@ import {
 } from './interface.js';
 import { VersionWindow, type Tombstone } from './mvcc.js';
 import { ShardLive } from './live.js';
-import { encodeTombstone, markKey, netEffect, pointValue, tombstoneApplyOps, tombstoneKey, type NetEffect } from './apply.js';
+import { encodeTombstone, markKey, netEffect, pointValue, tombstoneKey, type NetEffect } from './apply.js';
+import { RETIRE_SLICE_MS, TombstoneRetirement } from './retire.js';
 import { WriteOps, type ShardStorage } from './storage.js';
 import { RangeLoad } from './range-load.js';
 import { RowCache } from './row-cache.js';
@@ -112,7 +113,8 @@ export class Shard {
   private readonly queue: Queued[] = [];
   private readonly byVersion = new Map<number, Queued>();
   private readonly forgets: Uint8Array[] = [];
-  private readonly dueTombstones: Tombstone[] = [];
+  /** Tombstones no reader needs any more: their rows are deleted, a slice per turn (retire.ts). */
+  private readonly retirement: TombstoneRetirement;
   /** Reads waiting for commits at or below their version that this shard still applies (mustWait). */
   private parked: (GetsRequest | RangeRequest | CountRequest | ChunkRequest)[] = [];
   /** The batch being written (at the log writer), between beginApply and endApply. */
@@ -152,8 +154,11 @@ export class Shard {
     private readonly durable = true,
     /** Bytes of this shard's row cache (row-cache.ts); 0 = none. */
     rowCacheBytes = 0,
+    /** Wall time of one slice of tombstone retirement (retire.ts; tests pass 0: one step per slice). */
+    retireSliceMs = RETIRE_SLICE_MS,
   ) {
     this.rows = new RowCache(rowCacheBytes);
+    this.retirement = new TombstoneRetirement(storage, this.rows, shardId, retireSliceMs, failpoints);
     this.appliedVersion = appliedVersion;
     this.window = new VersionWindow(appliedVersion);
     this.watermarkKey = appliedKey(shardId);
@@ -245,8 +250,8 @@ export class Shard {
           this.forgets.push(...req.keys);
           return;
         case 'horizon':
-          // tombstones no reader can need any more: their rows go with the next write
-          this.dueTombstones.push(...this.window.prune(req.horizon));
+          // tombstones no reader can need any more: their rows go, a slice before each write
+          this.retirement.add(this.window.prune(req.horizon));
           this.live.prune(req.horizon);
           if (this.incoming.length > 0) this.incoming = this.incoming.filter((r) => r.switchVersion > req.horizon);
           return;
@@ -393,7 +398,7 @@ export class Shard {
     // what the window held (before-images, tombstones not yet applied) describes rows that
     // are deleted now; the durable tombstone records and marks go too (the caller deletes them)
     this.window = new VersionWindow(version);
-    this.dueTombstones.length = 0;
+    this.retirement.reset();
     this.incoming = [];
     const ops = new WriteOps();
     ops.deleteRange(EMPTY, keyFromString(MAX_KEY));
@@ -742,8 +747,8 @@ export class Shard {
    * (group commit), recording each commit in the MVCC window at once: later conflict
    * checks and reads at older versions see it from now on, while reads at newer versions
    * cannot happen before the write is acknowledged (the oracle passes a version only once
-   * its shards replied). Tombstones the window no longer needs (prune) have their rows
-   * deleted first, in the same write. Pair with endApply() once the write is done
+   * its shards replied). A slice of the retirement of tombstones the window no longer
+   * needs (retire.ts) runs first, in writes of its own. Pair with endApply() once the write is done
    * (durable when `sync`). Null when there is nothing to write.
    */
   beginApply(): ApplyBatch | null {
@@ -751,7 +756,7 @@ export class Shard {
     if (this.writing === null) this.rows.recycle();
     let n = 0;
     while (n < this.queue.length && this.queue[n]!.state === 'ready') n++;
-    if (this.dueTombstones.length > 0) this.deleteTombstonedRows();
+    if (this.retirement.pending) this.retirement.slice(this.window);
     if (n === 0 && this.forgets.length === 0) return null;
     const started = performance.now();
     const commits = this.queue.splice(0, n);
@@ -861,42 +866,6 @@ export class Shard {
   }
 
   /**
-   * Deletes the rows of the tombstones no reader needs any more, on this thread and in
-   * one synchronous call (called only when no batch of this shard is at the log writer):
-   * the deletion is three RocksDB writes (record, DeleteRange, survivors put back), and a
-   * read of this shard must never run between the second and the third, which it could
-   * if the log writer made them. Rare (once per range clear, after the window).
-   */
-  private deleteTombstonedRows(): void {
-    const tombstones = this.dueTombstones.splice(0);
-    const ops = new WriteOps();
-    this.tombstoneOps(tombstones, ops);
-    this.storage.write(ops, false);
-    this.rows.clearRanges(tombstones);
-    this.window.dropTombstones(tombstones);
-  }
-
-  /** Ops that delete the rows of tombstones no reader needs any more (apply.ts tombstoneApplyOps). */
-  private tombstoneOps(tombstones: readonly Tombstone[], ops: WriteOps): void {
-    // marks can go once no other tombstone is live; with others live they stay (recovery drops them)
-    const lastOnes = this.window.tombstones === tombstones.length;
-    for (const t of tombstones) {
-      const keys = this.window.survivors(t.begin, t.end, t.version).map(keyFromString);
-      const values = keys.length > 0 ? this.storage.getMany(keys) : [];
-      const survivors: { key: Uint8Array; value: Uint8Array }[] = [];
-      for (let i = 0; i < keys.length; i++) if (values[i]) survivors.push({ key: keys[i]!, value: values[i]! });
-      tombstoneApplyOps(
-        ops,
-        tombstoneKey(this.shardId, t.version, t.index),
-        keyFromString(t.begin),
-        keyFromString(t.end),
-        survivors,
-        lastOnes ? keys.map((k) => markKey(this.shardId, k)) : [],
-      );
-    }
-  }
-
-  /**
    * The write of `batch` is done: answer its commits (unless `repliedByLog`: the log
    * writer sent their replies to the coordinator itself, batch.direct).
    */
@@ -926,7 +895,12 @@ export class Shard {
    * rows to delete (worker.ts asks the log writer to wake it at the end of the write).
    */
   get waitsForWrite(): boolean {
-    return this.queue.length > 0 || this.parked.length > 0 || this.forgets.length > 0 || this.dueTombstones.length > 0;
+    return this.queue.length > 0 || this.parked.length > 0 || this.forgets.length > 0 || this.retirement.pending;
+  }
+
+  /** Whether tombstones wait to be retired (worker.ts then runs another turn: beginApply does a slice). */
+  get retiring(): boolean {
+    return this.retirement.pending;
   }
 
   /** beginApply, the write on this thread, endApply (buffered durability, tests). */
@@ -955,6 +929,9 @@ export class Shard {
       rowCacheMisses: this.rows.misses,
       rowCacheImageHits: this.rows.imageHits,
       rowCacheImageMisses: this.rows.imageMisses,
+      tombstones: this.window.tombstones,
+      tombstonesRetiring: this.retirement.size,
+      ...this.retirement.counters,
     };
   }
 }

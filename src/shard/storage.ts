@@ -72,6 +72,12 @@ export class RangeScan {
     return this.done;
   }
 
+  /** Continues from the first row at or after `key` (before it, in reverse). */
+  seek(key: Uint8Array): void {
+    this.done = false;
+    this.it._seekSync(key);
+  }
+
   close(): void {
     // The public close(), not _closeSync(): abstract-level registers every iterator
     // with the database and only close() unregisters it; an iterator left registered

@@ -106,6 +106,9 @@ export default async function attach(task: AttachTask): Promise<{ shardId: numbe
     }
     try {
       const b = s.beginApply();
+      // tombstones left to retire: another turn runs the next slice (reads and commits that
+      // arrive meanwhile are handled first)
+      if (s.retiring) schedule();
       if (!b) return;
       if (log) {
         inflight = b;

@@ -8,6 +8,8 @@ declare module '@nxtedition/rocksdb' {
   }
   export interface RocksIterator {
     _nextvSync(size: number, options?: object): { rows: Buffer[]; finished: boolean };
+    /** Moves to the first key >= target (<= in reverse), within the iterator's bounds. */
+    _seekSync(target: Uint8Array): void;
     _closeSync(): void;
     /** Frees the native iterator and unregisters it from the database (_closeSync does only the first). */
     close(): Promise<void>;

@@ -23,8 +23,12 @@ type Model = Map<string, string>;
 const sorted = (m: Model): [string, string][] => [...m].sort((x, y) => (x[0] < y[0] ? -1 : 1));
 
 // each seed with and without the shard's row cache (400 bytes: a few rows, so reads keep
-// evicting and refilling it while commits and tombstone deletions change the rows)
-describe.each(seeds(4, 31).flatMap((seed) => [[seed, 0] as const, [seed, 400] as const]))('range tombstones against a model (seed %i, row cache %i bytes)', (seed, rowCacheBytes) => {
+// evicting and refilling it while commits and tombstone deletions change the rows); and
+// with tombstone retirement (shard/retire.ts) one step per slice, so that reads, commits
+// and the "crash" come at every point of a retirement
+describe.each(
+  seeds(4, 31).flatMap((seed) => [[seed, 0, undefined] as const, [seed, 400, undefined] as const, [seed, 0, 0] as const, [seed, 400, 0] as const]),
+)('range tombstones against a model (seed %i, row cache %i bytes, retirement slices of %s ms)', (seed, rowCacheBytes, retireSliceMs) => {
   let dir: string;
   let db: RocksLevel | null = null;
   afterEach(async () => {
@@ -35,7 +39,7 @@ describe.each(seeds(4, 31).flatMap((seed) => [[seed, 0] as const, [seed, 400] as
   it('every read at every version in the window matches, before and after the window slides and a restart', { timeout: 60_000 }, async () => {
     dir = tempDir('txkv-tomb');
     ({ db } = await openDatabase(dir, { shards: 1, splitPoints: [], explicitSplitPoints: false }));
-    let shard = new Shard(await ShardStorage.attach(db.handle, 0), 0, 0, new Failpoints({}), true, rowCacheBytes);
+    let shard = new Shard(await ShardStorage.attach(db.handle, 0), 0, 0, new Failpoints({}), true, rowCacheBytes, retireSliceMs);
     const rng = mulberry32(seed);
     let id = 1;
     const snapshots = new Map<number, Model>();
