@@ -24,6 +24,7 @@
 // The shard applies commits in version order, so each key's chain is sorted.
 import { ByteRing } from './byte-ring.js';
 import { firstAfter, LazySync, type LazyPolicy } from './lazy-sync.js';
+import { RangeSet } from '../keys/ranges.js';
 import { RangeVersions, VersionedMap } from './versioned-map.js';
 
 /**
@@ -77,6 +78,14 @@ export class VersionWindow {
   private readonly tombs = new RangeVersions();
   /** Live tombstones in version order. */
   private tombList: Tombstone[] = [];
+  /**
+   * The live tombstones by commit, in version order: each commit's ranges merged and sorted,
+   * so "which older tombstone covers this key" costs O(log n) per commit, not a walk of
+   * every tombstone (a commit writing 20,000 keys under the 20,000 clears of an earlier one
+   * took 2.1 s of its shard's thread walking them). `forgotten`: its tombstones' rows are
+   * deleted and their steps forgotten (forgetTombstone forgets a commit's only as a whole).
+   */
+  private tombCommits: { version: number; ranges: RangeSet; forgotten: boolean }[] = [];
   /** The first `handed` tombstones of the list were handed out by prune (applying). */
   private handed = 0;
   /**
@@ -148,12 +157,15 @@ export class VersionWindow {
       chain.newest = i;
     }
     this.sync.recorded(changes.size, this.logEnd);
+    let cleared = false;
     for (let i = 0; i < ranges.length; i++) {
       const [b, e] = ranges[i]!;
       if (b >= e) continue;
       this.tombs.assign(b, e, version);
       this.tombList.push({ begin: b, end: e, version, index: i, applying: false, forgotten: false });
+      cleared = true;
     }
+    if (cleared) this.tombCommits.push({ version, ranges: RangeSet.from(ranges), forgotten: false });
     this.commits.push(version);
     if (version > this.newestVersion) this.newestVersion = version;
   }
@@ -199,17 +211,33 @@ export class VersionWindow {
     if (c <= newest) return false;
     if (c <= readVersion) return true;
     // the newest covering tombstone is after the read; an older one may still hide the key
-    for (const t of this.tombList) {
-      if (t.version > readVersion) break;
-      if (t.version > newest && !t.forgotten && t.begin <= key && key < t.end) return true;
+    const tc = this.tombCommits;
+    for (let i = this.firstCommitAfter(newest); i < tc.length && tc[i]!.version <= readVersion; i++) {
+      if (!tc[i]!.forgotten && tc[i]!.ranges.containsKey(key)) return true;
     }
     return false;
+  }
+
+  /** Index of the first commit with tombstones whose version is > v. */
+  private firstCommitAfter(v: number): number {
+    const tc = this.tombCommits;
+    let lo = 0;
+    let hi = tc.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (tc[mid]!.version > v) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
   }
 
   /** Version of the oldest live tombstone newer than `after` that covers key (Infinity: none). */
   private firstTombstoneAfter(key: string, after: number): number {
     if (this.tombList.length === 0 || this.tombs.valueAt(key) <= after) return Infinity;
-    for (const t of this.tombList) if (t.version > after && !t.forgotten && t.begin <= key && key < t.end) return t.version;
+    const tc = this.tombCommits;
+    for (let i = this.firstCommitAfter(after); i < tc.length; i++) {
+      if (!tc[i]!.forgotten && tc[i]!.ranges.containsKey(key)) return tc[i]!.version;
+    }
     return Infinity;
   }
 
@@ -329,6 +357,8 @@ export class VersionWindow {
   forgetTombstone(t: Tombstone): void {
     this.tombs.forget(t.begin, t.end, t.version);
     t.forgotten = true;
+    const i = this.firstCommitAfter(t.version - 1);
+    if (i < this.tombCommits.length && this.tombCommits[i]!.version === t.version) this.tombCommits[i]!.forgotten = true;
   }
 
   /**
@@ -369,6 +399,16 @@ export class VersionWindow {
       let h = 0;
       while (h < this.tombList.length && this.tombList[h]!.applying) h++;
       this.handed = h;
+    }
+    // the commits none of whose tombstones is listed any more go (the oldest ones, normally)
+    if (prefix) {
+      const oldest = this.tombList.length > 0 ? this.tombList[0]!.version : Infinity;
+      let k = 0;
+      while (k < this.tombCommits.length && this.tombCommits[k]!.version < oldest) k++;
+      if (k > 0) this.tombCommits = this.tombCommits.slice(k);
+    } else {
+      const left = new Set(this.tombList.map((t) => t.version));
+      this.tombCommits = this.tombCommits.filter((c) => left.has(c.version));
     }
     const limit = this.tombList.length > 0 ? Math.min(this.horizon, this.tombList[0]!.version - 1) : this.horizon;
     this.forgetWrites(limit);
