@@ -47,7 +47,7 @@ import { threadCpuMs } from './thread-cpu.js';
 /** Wall time one slice may take, ms (checked between steps, so a slice overruns by at most one step). */
 export const RETIRE_SLICE_MS = 2;
 /** Tombstones of one version deleted by one run (two RocksDB writes, and a DeleteRange per group of them). */
-export const RUN_TOMBSTONES = 128;
+export const RUN_TOMBSTONES = 32;
 /** Rows between two ranges of a run that are put back rather than keep the ranges apart (deleteRun). */
 export const GAP_ROWS = 16;
 /** Cached rows looked at, marks deleted, or tombstones forgotten between two clock checks. */

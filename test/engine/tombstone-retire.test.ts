@@ -101,7 +101,7 @@ describe.each(['fsync', 'buffered'] as const)('retiring the tombstones of %s com
     expect(st.tombstonesRetiring).toBe(0);
     expect(n - nBefore, 'small commits during the retirement').toBeGreaterThan(3);
     // tombstones of one commit with no rows between them share DeleteRanges
-    expect(st.deleteRanges).toBeLessThan(N / 50);
+    expect(st.deleteRanges).toBeLessThan(N / 20);
     // many slices, none of them long (CPU time: a loaded machine does not inflate it)
     expect(st.retireSlices).toBeGreaterThan(10);
     expect(st.retireCpuMaxMs, 'largest retirement slice, ms of shard thread CPU').toBeLessThan(50);
