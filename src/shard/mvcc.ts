@@ -390,23 +390,20 @@ export class VersionWindow {
     const n = done.length;
     let prefix = n <= this.tombList.length;
     for (let i = 0; prefix && i < n; i++) prefix = this.tombList[i] === done[i];
+    // the tombstones go, and the commits none of whose tombstones is listed any more
     if (prefix) {
       this.tombList = this.tombList.slice(n);
       this.handed = Math.max(0, this.handed - n);
+      const oldest = this.tombList.length > 0 ? this.tombList[0]!.version : Infinity;
+      let k = 0;
+      while (k < this.tombCommits.length && this.tombCommits[k]!.version < oldest) k++;
+      if (k > 0) this.tombCommits = this.tombCommits.slice(k);
     } else {
       const gone = new Set(done);
       this.tombList = this.tombList.filter((t) => !gone.has(t));
       let h = 0;
       while (h < this.tombList.length && this.tombList[h]!.applying) h++;
       this.handed = h;
-    }
-    // the commits none of whose tombstones is listed any more go (the oldest ones, normally)
-    if (prefix) {
-      const oldest = this.tombList.length > 0 ? this.tombList[0]!.version : Infinity;
-      let k = 0;
-      while (k < this.tombCommits.length && this.tombCommits[k]!.version < oldest) k++;
-      if (k > 0) this.tombCommits = this.tombCommits.slice(k);
-    } else {
       const left = new Set(this.tombList.map((t) => t.version));
       this.tombCommits = this.tombCommits.filter((c) => left.has(c.version));
     }
