@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { z } from 'zod';
-import { DEFAULT_CONFIG, resolveConfig, type PartialServerConfig, type ServerConfig } from './server-config.js';
+import { DEFAULT_CONFIG, MAX_IDLE_TIMEOUT_SEC, resolveConfig, type PartialServerConfig, type ServerConfig } from './server-config.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -20,7 +20,7 @@ const REFINED: Record<string, z.ZodType> = {
   durability: z.enum(['fsync', 'buffered']),
   mvccWindowMs: int(100),
   maxFrameBytes: int(1024),
-  idleTimeoutSec: int(0),
+  idleTimeoutSec: int(0, MAX_IDLE_TIMEOUT_SEC),
   logLevel: z.enum(LOG_LEVELS),
   logFormat: z.enum(['auto', 'json', 'pretty']),
   slowTransactionMs: int(0),

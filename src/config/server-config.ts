@@ -1,6 +1,7 @@
 // The server's settings and their defaults: one typed object, the same names as the
 // config file uses. Modules receive the slice they need; none reads process.env.
 import { TxnError } from '../errors.js';
+import { compareKeys } from '../keys/bytes.js';
 
 export interface ServerConfig {
   /** WebSocket/HTTP port; 0 = ephemeral (RunningServer.port tells the bound one). */
@@ -267,6 +268,29 @@ export function parseEscapedBytes(s: string): Uint8Array {
   return new Uint8Array(out);
 }
 
+/** The longest idle timeout uWebSockets.js accepts, seconds (it aborts the process past it). */
+export const MAX_IDLE_TIMEOUT_SEC = 960;
+
+/**
+ * Split points are checked before anything touches the data directory: a new directory
+ * records them in txkv-layout.json as given, so points that the shard map refuses later
+ * (out of order, the empty key) used to leave a directory that no start could open.
+ */
+function checkSplitPoints(points: readonly string[]): void {
+  if (!Array.isArray(points)) throw new TxnError('INVALID_ARGUMENT', `splitPoints must be an array of strings, got ${JSON.stringify(points)}`);
+  let previous: Uint8Array | null = null;
+  for (let i = 0; i < points.length; i++) {
+    const p = points[i];
+    if (typeof p !== 'string') throw new TxnError('INVALID_ARGUMENT', `splitPoints[${i}] must be a string, got ${JSON.stringify(p)}`);
+    const bytes = parseEscapedBytes(p);
+    if (bytes.length === 0) throw new TxnError('INVALID_ARGUMENT', `splitPoints[${i}] is the empty key; the first shard always begins there, so a split point must be a non-empty key`);
+    if (previous !== null && compareKeys(previous, bytes) >= 0) {
+      throw new TxnError('INVALID_ARGUMENT', `splitPoints must be strictly increasing (as bytes): splitPoints[${i}] ${JSON.stringify(p)} is not after splitPoints[${i - 1}] ${JSON.stringify(points[i - 1])}`);
+    }
+    previous = bytes;
+  }
+}
+
 export function resolveConfig(partial: PartialServerConfig = {}): ServerConfig {
   if (partial === null || typeof partial !== 'object' || Array.isArray(partial)) {
     throw new TxnError('INVALID_ARGUMENT', `server settings must be an object such as { port, dataDir, shards }, got ${partial === null ? 'null' : Array.isArray(partial) ? 'an array' : typeof partial}`);
@@ -301,6 +325,11 @@ export function resolveConfig(partial: PartialServerConfig = {}): ServerConfig {
   if (!(cfg.mvccWindowMs >= 100)) throw new TxnError('INVALID_ARGUMENT', `mvccWindowMs must be >= 100, got ${cfg.mvccWindowMs}`);
   if (cfg.shards > 0 && cfg.splitPoints.length > 0 && cfg.splitPoints.length !== cfg.shards - 1) {
     throw new TxnError('INVALID_ARGUMENT', `splitPoints must list shards - 1 = ${cfg.shards - 1} points, got ${cfg.splitPoints.length}`);
+  }
+  checkSplitPoints(cfg.splitPoints);
+  // uWebSockets.js aborts the whole process (C++ terminate, exit 134) on an idle timeout past 960 s
+  if (!Number.isInteger(cfg.idleTimeoutSec) || cfg.idleTimeoutSec < 0 || cfg.idleTimeoutSec > MAX_IDLE_TIMEOUT_SEC) {
+    throw new TxnError('INVALID_ARGUMENT', `idleTimeoutSec must be an integer 0..${MAX_IDLE_TIMEOUT_SEC} (0 = never), got ${JSON.stringify(cfg.idleTimeoutSec)}`);
   }
   // shards = 0 takes its count from the split points (shardCount): the same bound applies
   if (cfg.shards === 0 && cfg.splitPoints.length > 63) {

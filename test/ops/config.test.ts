@@ -17,6 +17,12 @@ afterAll(() => {
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
 
+function tempDirFor(tag: string): string {
+  const dir = tempDir(tag);
+  dirs.push(dir);
+  return dir;
+}
+
 function toml(text: string): string {
   const dir = tempDir('txkv-cfg');
   dirs.push(dir);
@@ -114,5 +120,42 @@ describe('config files', () => {
     expect(r!.stderr).toContain(file);
     expect(r!.stderr).toContain('limits.maxConnection');
     expect(r!.stderr).toContain('expected one of maxConnections');
+  });
+  it('idleTimeoutSec past 960 (uWebSockets.js aborts the process there) exits 1 naming the key, file or environment', async () => {
+    const fail = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+      run(process.execPath, [BIN, 'serve', '--port', '0', '--data-dir', path.join(tempDirFor('txkv-idle'), 'd'), ...args], { timeout: 20_000, env: { ...process.env, ...env } }).then(
+        () => null,
+        (e: { code: number; stdout: string; stderr: string }) => e,
+      );
+    const file = toml('idleTimeoutSec = 961\n');
+    const r = await fail(['--config', file]);
+    expect(r).not.toBeNull();
+    expect(r!.code, r!.stderr).toBe(1);
+    expect(r!.stderr).toContain(`${file}: idleTimeoutSec: expected at most 960`);
+    const e = await fail([], { TXKV_IDLE_TIMEOUT_SEC: '2000' });
+    expect(e!.code, e!.stderr).toBe(1);
+    expect(e!.stderr).toContain('TXKV_IDLE_TIMEOUT_SEC');
+    expect(e!.stderr + e!.stdout).not.toContain('terminate called');
+  });
+
+  it('split points out of order, or the empty key, exit 1 naming splitPoints and leave no data directory behind', async () => {
+    for (const [points, reason] of [
+      ['["b", "a"]', 'splitPoints must be strictly increasing (as bytes): splitPoints[1] "a" is not after splitPoints[0] "b"'],
+      ['["a", "a"]', 'splitPoints[1] "a" is not after splitPoints[0] "a"'],
+      ['[""]', 'splitPoints[0] is the empty key'],
+      // bytes order, not string order: \xff sorts after every printable key
+      ['["\\\\xff", "z"]', 'splitPoints[1] "z" is not after splitPoints[0]'],
+    ] as const) {
+      const dataDir = path.join(tempDirFor('txkv-split'), 'd');
+      const r = await run(process.execPath, [BIN, 'serve', '--port', '0', '--data-dir', dataDir, '--config', toml(`splitPoints = ${points}\n`)], { timeout: 20_000 }).then(
+        () => null,
+        (e: { code: number; stdout: string; stderr: string }) => e,
+      );
+      expect(r, points).not.toBeNull();
+      expect(r!.code, r!.stdout + r!.stderr).toBe(1);
+      expect(r!.stdout + r!.stderr, points).toContain(reason);
+      // the directory used to be created with the bad layout, refusing every later start
+      expect(fs.existsSync(dataDir), `${points}: ${dataDir} was created`).toBe(false);
+    }
   });
 });

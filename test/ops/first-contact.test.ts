@@ -1,5 +1,5 @@
 // Issue 15 finding 10: what a first-time operator meets. Real CLI processes.
-import { execFile } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -27,6 +27,43 @@ describe('finding 10: first contact', () => {
     } finally {
       child.proc.kill('SIGKILL');
       await child.exited;
+      fs.rmSync(d, { recursive: true, force: true });
+    }
+  });
+
+  it('npm start: the shell npm runs the script in execs the server, so the SIGTERM npm forwards stops it', { timeout: 30_000 }, async () => {
+    // npm start runs `sh -c "<script>"` and, on SIGTERM, signals that shell. Without `exec`
+    // the shell died and left the server running, orphaned, holding the port and the data
+    // directory. Run the script's own text the way npm does, with the build replaced by `true`.
+    const script = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+    expect(script).toContain('npm run build && ');
+    const d = tempDir('txkv-npm-start');
+    const port = await freePort();
+    const sh = spawn('sh', ['-c', `${script.replace('npm run build && ', 'true && ')} --port ${port} --data-dir ${d}/data --log-format json`], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    sh.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    sh.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    const shExited = new Promise<void>((resolve) => sh.once('exit', () => resolve()));
+    try {
+      for (const t0 = Date.now(); !out.includes('"ServerStarted"'); ) {
+        if (Date.now() - t0 > 20_000) throw new Error(`no ServerStarted within 20 s:\n${out}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      sh.kill('SIGTERM');
+      await shExited;
+      // the port is free again once the server has stopped (an orphan would keep it)
+      let free = false;
+      for (const t0 = Date.now(); !free && Date.now() - t0 < 10_000; ) {
+        free = await fetch(`http://127.0.0.1:${port}/v1/status`).then(
+          () => false,
+          () => true,
+        );
+        if (!free) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(free, `a server still answers on port ${port} after SIGTERM to npm start's shell:\n${out}`).toBe(true);
+    } finally {
+      // an orphan (the bug) is found by its port and stopped, so the suite leaves nothing behind
+      spawnSync('sh', ['-c', `kill $(ss -ltnpH 'sport = :${port}' | grep -o 'pid=[0-9]*' | cut -d= -f2) 2>/dev/null`]);
       fs.rmSync(d, { recursive: true, force: true });
     }
   });
