@@ -60,6 +60,20 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   shard: async () => (await import('./shard.js')).shard,
 };
 
+/**
+ * Under a very low open-files limit even loading the command's modules fails (Node opens
+ * them in parallel): say which limit it is and how to raise it, not only the file.
+ */
+function openFilesHint(): string {
+  let limit = '';
+  try {
+    limit = /^Max open files\s+(\S+)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? '';
+  } catch {
+    // not Linux, or not even one descriptor left to read it with: the hint still says what to do
+  }
+  return ` (the open-files limit${limit ? `, ${limit},` : ''} is too low: txkv needs at least 256; raise it with ulimit -n, or LimitNOFILE= in systemd)`;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   if (cmd === '--version' || cmd === '-V' || cmd === 'version') {
@@ -84,7 +98,7 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     const e = err as Error & { code?: string };
-    process.stderr.write(`txkv ${cmd}: ${e.name === 'TxnError' ? `${e.code}: ` : ''}${e.message}\n`);
+    process.stderr.write(`txkv ${cmd}: ${e.name === 'TxnError' ? `${e.code}: ` : ''}${e.message}${e.code === 'EMFILE' ? openFilesHint() : ''}\n`);
     return 1;
   }
 }

@@ -108,6 +108,10 @@ function layoutShards(dataDir: string): number | null {
 
 export async function startServer(partial: PartialServerConfig = {}, opts: StartOptions = {}): Promise<RunningServer> {
   const config = resolveConfig(testGatewayThreads(partial));
+  // before any worker, RocksDB file or socket: under a low open-files limit the first of
+  // them to fail used to end start-up with a bare "EMFILE: too many open files, open
+  // '.../flatbuffers.js'" (a worker loading its modules), never reaching this sentence
+  const connLimit = connectionLimit(config.limits.maxConnections, descriptorLimit());
   const tokens = new TokenStore(config.auth);
   if (!tokens.enabled && !isLoopback(config.host) && !config.insecure) {
     throw new Error(
@@ -257,7 +261,6 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
   );
   attachRequestMetrics(coordinator, metrics.requests);
   attachRequestMetrics(coordinator, metrics.http);
-  const connLimit = connectionLimit(config.limits.maxConnections, descriptorLimit());
   logger.info(
     { event: 'ConnectionLimit', ...connLimit, configured: config.limits.maxConnections },
     connLimit.descriptorLimit === null

@@ -54,6 +54,23 @@ function serve(args: string[], opts: { uid?: number; gid?: number } = {}): Promi
   });
 }
 
+/** `txkv serve ARGS` under an open-files limit of `nofile` (prlimit sets the soft and the hard limit). */
+function serveUnder(nofile: number, args: string[]): Promise<Run> {
+  const t0 = Date.now();
+  const proc = spawn('prlimit', [`--nofile=${nofile}`, process.execPath, BIN, 'serve', '--log-level', 'info', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: Date.now() - t0 });
+    });
+  });
+}
+
 /** Exit 1 within 15 s, the reason printed once (in the StartFailed log line), never the bare "Database is not open". */
 function expectFailedOnce(r: Run, reason: string | RegExp): void {
   const all = `exit ${r.code} after ${r.ms} ms\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
@@ -138,6 +155,26 @@ describe('start-up failures', () => {
     expect(spawnSyncQuiet('mount', ['-o', 'remount,ro', mnt])).toBe(0);
     const r = await serve(['--port', String(await freePort()), '--data-dir', path.join(mnt, 'data')]);
     expectFailedOnce(r, new RegExp(`read-only file system: data directory ${mnt}/data is on a read-only mount`));
+  });
+
+  it('a low open-files limit: how to raise it, exit 1, and no data directory made', { timeout: 60_000 }, async (ctx) => {
+    if (spawnSyncQuiet('prlimit', ['--version']) !== 0) {
+      ctx.skip();
+      return;
+    }
+    const port = await freePort();
+    // 120: the server's own check (a reserve of 128 leaves no room for clients); it used to
+    // run after RocksDB was opened, leaving a new data directory (and its txkv.pid) behind
+    const dir = path.join(mkTemp('txkv-nofile'), 'data');
+    const low = await serveUnder(120, ['--port', String(port), '--data-dir', dir]);
+    expectFailedOnce(low, 'the open-files limit is 120: too low for txkv');
+    expect(fs.existsSync(dir), `${dir} was created`).toBe(false);
+    // 64: not even the CLI's modules load (Node opens them in parallel); the bare EMFILE
+    // of one module file used to be all it said
+    const lower = await serveUnder(64, ['--port', String(port), '--data-dir', dir]);
+    expect(lower.code, lower.stderr).toBe(1);
+    expect(lower.stdout + lower.stderr).toMatch(/open-files limit.*txkv needs at least 256; raise it with ulimit -n/);
+    expect(fs.existsSync(dir)).toBe(false);
   });
 
   it('a layout file without its database is refused unless --new-database', { timeout: 60_000 }, async () => {
