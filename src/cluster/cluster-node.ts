@@ -27,6 +27,7 @@ import { Connection } from '../client/connection.js';
 import { decodeVersion, encodeVersion } from '../shard/interface.js';
 import { CALL_DEADLINE_MS, EtcdHosts, K, decodeEntry, logKey, nodeKey, versionOfLogKey } from './etcd.js';
 import { EtcdLog } from './etcd-log.js';
+import { LogWatch } from './log-watch.js';
 import { seedFromSnapshot, type SeedResult } from './snapshot.js';
 import { StartupError } from '../server/startup-errors.js';
 
@@ -99,7 +100,8 @@ export class ClusterNode {
   private transitioning = false;
   private closed = false;
   private timers: NodeJS.Timeout[] = [];
-  private watcher: { cancel(): Promise<void> } | null = null;
+  /** The etcd watch on the log (a wake-up for the tailer; re-created when etcd ends it). */
+  private logWatch: LogWatch | null = null;
   private tailing = false;
   private fetching: Promise<void> | null = null;
   /** fetchAll runs one at a time (start, the tailer and a takeover may each ask for one). */
@@ -384,14 +386,10 @@ export class ClusterNode {
     coordinator.distribution.onFatal = (err) => this.fatal(err);
     coordinator.oracle.beyond = (v) => this.wantCoverOf(v);
     this.tailing = true;
-    try {
-      const w = await this.etcd.watch().prefix(K.logPrefix).create();
-      w.on('put', () => this.requestFetch());
-      w.on('error', () => {});
-      this.watcher = w;
-    } catch (err) {
-      this.logger.warn({ event: 'ClusterWatchFailed', err: (err as Error).message }, 'etcd watch failed; following the log by polling');
-    }
+    // a wake-up only: the reads below and the 200 ms poll are what the node follows the
+    // log by; the watch keeps a replica's apply latency at etcd's (log-watch.ts)
+    this.logWatch = new LogWatch(this.hosts, K.logPrefix, () => this.requestFetch(), this.logger);
+    await this.logWatch.start();
     // catch up to the log's tail before taking part in elections
     this.logger.info({ event: 'ClusterReplay', from: coordinator.oracle.lastAssignedVersion, shards: this.shardApplied }, 'replaying the log from this node\'s position');
     await this.fetchAll();
@@ -477,6 +475,8 @@ export class ClusterNode {
         { deadline: Date.now() + CALL_DEADLINE_MS * 2 },
       ));
       this.stats.lastEtcdOk = Date.now();
+      // everything in the log at this revision is read: a watch re-created later starts after it
+      this.logWatch?.readAt(res.header.revision);
       const trimmedKv = res.responses[2]!.response_range.kvs[0];
       const trimmed = trimmedKv ? Number(trimmedKv.value.toString()) : 0;
       if (trimmed > from - 1) {
@@ -1133,6 +1133,7 @@ export class ClusterNode {
       log: { ...this.log.counters, pending: this.log.pending, trimmedThrough: this.stats.trimmedThrough },
       forwarded: { commits: this.stats.forwardedCommits, readVersions: this.stats.forwardedReadVersions },
       appliedFromLog: this.stats.appliedFromLog,
+      logWatch: this.logWatch?.status() ?? null,
       reseeding: this.reseeding !== null,
       reseeds: this.stats.reseeds,
       lastReseed: this.lastSeed,
@@ -1148,7 +1149,7 @@ export class ClusterNode {
     for (const t of this.timers) clearInterval(t);
     this.tailing = false;
     this.log.deactivate('the node is shutting down');
-    await this.watcher?.cancel().catch(() => {});
+    this.logWatch?.close();
     const term = this.term;
     if (term) {
       await this.kv((c) => c.kv

@@ -120,7 +120,7 @@ export class EtcdHosts {
   /** performance.now() of each member's last answer (0: none yet). */
   private readonly lastOk: number[];
 
-  constructor(endpoints: string[]) {
+  constructor(private readonly endpoints: string[]) {
     this.clients = endpoints.map(
       (e) =>
         new Etcd3({
@@ -131,6 +131,25 @@ export class EtcdHosts {
         }),
     );
     this.lastOk = endpoints.map(() => 0);
+  }
+
+  get size(): number {
+    return this.clients.length;
+  }
+
+  /** Member i's own client (a watch on it stays on that member). */
+  client(i: number): Etcd3 {
+    return this.clients[i]!;
+  }
+
+  endpoint(i: number): string {
+    return this.endpoints[i]!;
+  }
+
+  /** The member first in order() other than `avoid` (for a watch that just failed on `avoid`). */
+  pick(avoid = -1): number {
+    const o = this.order();
+    return o.find((i) => i !== avoid) ?? o[0]!;
   }
 
   private answered(i: number): void {
