@@ -166,16 +166,45 @@ export class LoopbackCluster {
     m.exited = track(proc, m.logs);
   }
 
-  /** The etcd member that is Raft leader now. */
-  etcdLeader(): number {
-    const out = execFileSync('/usr/bin/etcdctl', ['--endpoints', this.etcdEndpoints.join(','), '--command-timeout=2s', 'endpoint', 'status', '-w', 'json'], {
-      env: { ...process.env, ETCDCTL_API: '3' },
-      stdio: ['ignore', 'pipe', 'ignore'],
-    }).toString();
-    const st = JSON.parse(out) as { Endpoint: string; Status: { header: { member_id: number }; leader: number } }[];
-    const leaderId = st[0]!.Status.leader;
-    const ep = st.find((s) => s.Status.header.member_id === leaderId)!.Endpoint;
-    return this.etcd.findIndex((m) => m.clientUrl === ep);
+  /**
+   * The etcd member that is Raft leader now, asking for up to `ms`. On a loaded box one
+   * member's status can take longer than etcdctl's command timeout; etcdctl then exits 1
+   * and prints the statuses it got, which name the leader unless the leader was the slow one
+   * (a full-suite run failed cluster.test.ts on one 2 s try).
+   */
+  etcdLeader(ms = 15_000): number {
+    const until = Date.now() + ms;
+    for (;;) {
+      let out = '';
+      let failure: unknown = null;
+      try {
+        out = execFileSync('/usr/bin/etcdctl', ['--endpoints', this.etcdEndpoints.join(','), '--command-timeout=3s', 'endpoint', 'status', '-w', 'json'], {
+          env: { ...process.env, ETCDCTL_API: '3' },
+          stdio: ['ignore', 'pipe', 'ignore'],
+        }).toString();
+      } catch (err) {
+        failure = err;
+        out = String((err as { stdout?: Buffer }).stdout ?? '');
+      }
+      const i = this.leaderIn(out);
+      if (i >= 0) return i;
+      if (Date.now() > until) throw failure ?? new Error(`no etcd member named a leader that answered within ${ms} ms: ${out}`);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200); // callers are synchronous
+    }
+  }
+
+  /** Index of the leader in `etcdctl endpoint status -w json` output, if a status names it and it answered; else -1. */
+  private leaderIn(out: string): number {
+    let st: { Endpoint: string; Status: { header: { member_id: number }; leader: number } }[];
+    try {
+      st = JSON.parse(out) as typeof st;
+    } catch {
+      return -1;
+    }
+    if (!Array.isArray(st)) return -1;
+    const leaderId = st.find((s) => s.Status.leader)?.Status.leader;
+    const ep = st.find((s) => s.Status.header.member_id === leaderId)?.Endpoint;
+    return ep === undefined ? -1 : this.etcd.findIndex((m) => m.clientUrl === ep);
   }
 
   /** Makes etcd member i the Raft leader (etcdctl move-leader), waiting up to `ms` for it. */
