@@ -18,18 +18,10 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { crashProcess } from '../failpoints/failpoints.js';
 import { threadId } from '../metrics/thread-cpu.js';
 import { LOG_DONE, LOG_WAKE, type LogReplies } from './interface.js';
-import { GroupWriter, type PackedOps } from './storage.js';
+import { decodeLogWrite, type LogWrite } from './log-wire.js';
+import { GroupWriter } from './storage.js';
 
-/** A shard's request to the log writer. */
-export interface LogWrite {
-  id: number;
-  ops: PackedOps;
-  sync: boolean;
-  /** Coordinator request ids this thread answers (ok) once the batch is written; absent: the shard answers. */
-  direct?: number[];
-  /** performance.timeOrigin + performance.now() when the shard sent it (the WAL latency is measured to the end of the write). */
-  sentAt: number;
-}
+export type { LogWrite };
 
 /** The message to the shard: the batch is written (and on stable storage when sync was asked). */
 export interface LogWritten {
@@ -117,8 +109,8 @@ async function main(): Promise<void> {
     const column = db.column(m.shardId);
     const ints = new Int32Array(m.shared, 0, 2);
     const ms = new Float64Array(m.shared, 8, 1);
-    m.port.on('message', (req: LogWrite) => {
-      pending.push({ shardId: m.shardId, port: m.port, column, ints, ms, req });
+    m.port.on('message', (buf: ArrayBuffer) => {
+      pending.push({ shardId: m.shardId, port: m.port, column, ints, ms, req: decodeLogWrite(buf) });
       // every batch that arrives while a write (and its fsync) runs joins the next one
       if (!scheduled) {
         scheduled = true;

@@ -15,7 +15,8 @@ import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_
 import { Failpoints, crashProcess } from '../failpoints/failpoints.js';
 import { GATEWAY_ID_SPAN, LOG_DONE, LOG_WAKE, type GatewayPortMessage, type ShardInit, type ShardReply, type ShardRequest } from './interface.js';
 import { threadId } from '../metrics/thread-cpu.js';
-import type { LogWrite, LogWritten } from './log-writer.js';
+import type { LogWritten } from './log-writer.js';
+import { encodeLogWrite } from './log-wire.js';
 import { Shard, type ApplyBatch } from './shard.js';
 import { ShardStorage } from './storage.js';
 import { decodeRequests, encodeReplies, type ShardMessage } from './wire.js';
@@ -114,11 +115,9 @@ export default async function attach(task: AttachTask): Promise<{ shardId: numbe
         inflight = b;
         // ids stay positive int32 (interface.ts LOG_SHARED_BYTES), never 0
         logId = (logId % 0x7fffffff) + 1;
-        const ops = b.ops.pack();
-        const req: LogWrite = { id: logId, ops, sync: b.sync, sentAt: performance.timeOrigin + performance.now() };
-        if (b.direct) req.direct = b.replyIds;
-        // transferred, not copied: the packed buffers are this batch's own
-        log.postMessage(req, [ops.kinds.buffer, ops.bytes.data.buffer, ops.bytes.lens.buffer] as ArrayBuffer[]);
+        // one buffer, transferred (log-wire.ts)
+        const req = encodeLogWrite(logId, b.ops, b.sync, performance.timeOrigin + performance.now(), b.direct ? b.replyIds : undefined);
+        log.postMessage(req, [req]);
         return;
       }
       const t = performance.now();
