@@ -3,6 +3,7 @@ import { parseFlags, intFlag, UsageError, wantsHelp } from './args.js';
 import { formatBytes, parseBytesArg } from './bytes-arg.js';
 import { CLIENT_FLAGS, CLIENT_USAGE, clientTarget, connectTo } from './client-options.js';
 import { DEFAULT_RANGE_LIMIT } from '../keys/ranges.js';
+import type { KeySelector, KeyValue, RangeResult, ReadTransaction } from '../client/index.js';
 
 export const USAGE = `usage: txkv range BEGIN [END] [--limit N] [--reverse] [--keys-only] [--json] [client options]
 
@@ -16,6 +17,25 @@ the last key).
 
 ${CLIENT_USAGE}`;
 
+/**
+ * Up to `limit` rows of [begin, end), page after page in one transaction (one read
+ * version). A server page is also cut at about 1 MB, so a single getRange stopped at 12
+ * rows of 90 KB values and said "raise --limit" to a user whose --limit was 1000.
+ */
+async function readRows(tx: ReadTransaction, begin: Uint8Array, end: Uint8Array, limit: number, reverse: boolean): Promise<RangeResult> {
+  const kvs: KeyValue[] = [];
+  let b: KeySelector = { key: begin, inclusive: true };
+  let e: KeySelector = { key: end, inclusive: false };
+  for (;;) {
+    const page = await tx.getRange(b, e, { limit: limit - kvs.length, reverse });
+    kvs.push(...page.kvs);
+    if (!page.hasMore || kvs.length >= limit || page.kvs.length === 0) return { kvs, hasMore: page.hasMore };
+    const last = page.kvs[page.kvs.length - 1]!.key;
+    if (reverse) e = { key: last, inclusive: false };
+    else b = { key: last, inclusive: false };
+  }
+}
+
 export async function range(argv: string[]): Promise<number> {
   const p = parseFlags(argv, { ...CLIENT_FLAGS, limit: { type: 'string', short: 'n' }, reverse: { type: 'boolean' }, 'keys-only': { type: 'boolean' }, json: { type: 'boolean' } }, USAGE);
   if (wantsHelp(p, USAGE)) return 0;
@@ -27,7 +47,7 @@ export async function range(argv: string[]): Promise<number> {
   const db = await connectTo(t);
   try {
     const tx = db.createReadOnlyTransaction();
-    const r = await tx.getRange({ key: begin, inclusive: true }, { key: end, inclusive: false }, { limit, reverse: p.flags.reverse === true });
+    const r = await readRows(tx, begin, end, limit > 0 ? limit : DEFAULT_RANGE_LIMIT, p.flags.reverse === true);
     const b64 = (u: Uint8Array): string => Buffer.from(u.buffer, u.byteOffset, u.length).toString('base64url');
     if (p.flags.json) {
       process.stdout.write(JSON.stringify({ kvs: r.kvs.map(({ key, value }) => (p.flags['keys-only'] ? { key: b64(key) } : { key: b64(key), value: b64(value) })), hasMore: r.hasMore }) + '\n');

@@ -82,8 +82,14 @@ function crash(name: string): never {
  * on the next start is the safe way on.
  */
 export function crashProcess(reason: string): never {
+  // A full disk is the one cause an operator meets in normal life; RocksDB's text of it is
+  // buried in a stack trace. Say it first, with what to do and that nothing acknowledged is lost.
+  const full = /No space left on device|Disk quota exceeded/i.test(reason)
+    ? 'no space left on device: the data directory\'s file system is full, so the server stops ' +
+      '(every acknowledged commit is on disk; recovery runs at the next start): free space, then start it again. '
+    : '';
   // a synchronous write: the process dies right after, and a worker's process.stderr is asynchronous
-  writeSync(2, `txkv: ${reason}\n`);
+  writeSync(2, `txkv: ${full}${reason}\n`);
   process.kill(process.pid, 'SIGKILL');
   // SIGKILL is delivered asynchronously; do not let this thread go on meanwhile
   for (;;) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);

@@ -57,6 +57,27 @@ describe('txkv CLI', () => {
     expect((await t.db.createReadOnlyTransaction().getRange({ key: 'cli/', inclusive: true }, { key: 'cli0', inclusive: false })).kvs).toHaveLength(0);
   });
 
+  it('range returns --limit rows even when the server cuts its pages at ~1 MB', async () => {
+    // 20 rows of 90 KB: the server's pages hold about 11 of them
+    await t.db.transact(async (tx) => {
+      for (let i = 0; i < 20; i++) tx.set(`clibig/${String(i).padStart(2, '0')}`, new Uint8Array(90_000).fill(i));
+    });
+    const all = await txkv('range', 'clibig/', 'clibig0', '--keys-only');
+    expect(all.stdout.split('\n').filter((l) => l.startsWith('clibig/'))).toHaveLength(20);
+    expect(all.stdout).toContain('(20 rows)');
+    const some = await txkv('range', 'clibig/', 'clibig0', '--keys-only', '--limit', '15');
+    expect(some.stdout).toContain('(more rows; 15 shown, raise --limit)');
+    const back = await txkv('range', 'clibig/', 'clibig0', '--keys-only', '--limit', '15', '--reverse');
+    const keys = back.stdout.split('\n').filter((l) => l.startsWith('clibig/'));
+    expect(keys).toHaveLength(15);
+    expect(keys[0]).toBe('clibig/19');
+    expect(keys[14]).toBe('clibig/05');
+    const json = JSON.parse((await txkv('range', 'clibig/', 'clibig0', '--json', '--keys-only')).stdout) as { kvs: unknown[]; hasMore: boolean };
+    expect(json.kvs).toHaveLength(20);
+    expect(json.hasMore).toBe(false);
+    await t.db.transact(async (tx) => tx.clearRange('clibig/', 'clibig0'));
+  });
+
   it('bad usage exits 2 with the usage', async () => {
     const r = await txkv('set', 'only-key');
     expect(r.code).toBe(2);
