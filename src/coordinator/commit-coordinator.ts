@@ -296,7 +296,7 @@ export class CommitCoordinator {
       others.map((p) => ({ shardId: p.shardId, apply: () => this.shards[p.shardId]!.request({ t: 'decide', commitVersion, commit: true, sync: false }) })),
     ).then(() => {
       // every part is applied: the record is no longer needed
-      this.shards[primary!.shardId]!.post({ t: 'forget', keys: [decision.key] });
+      this.shards[primary!.shardId]!.forget(decision.key);
     });
     return { done };
   }

@@ -16,7 +16,7 @@ import {
   checkWritableRange,
 } from '../keys/limits.js';
 import type { KeyRange } from '../keys/ranges.js';
-import { MutationKind, type ShardMutation } from '../shard/interface.js';
+import { MutationKind, writeVersion, type ShardMutation } from '../shard/interface.js';
 import { isAtomicType } from '../keys/atomic.js';
 import type { ShardMap } from './shard-map.js';
 import type { CommitWrites } from './resolver.js';
@@ -108,7 +108,7 @@ function checkConflictKeySize(k: Uint8Array, what: string): void {
 /** 8 bytes commit version (big-endian) + 2 bytes order within the version (always 0: one transaction per version). */
 export function versionstampOf(commitVersion: number): Uint8Array {
   const s = new Uint8Array(VERSIONSTAMP_BYTES);
-  new DataView(s.buffer).setBigUint64(0, BigInt(commitVersion));
+  writeVersion(s, 0, commitVersion);
   return s;
 }
 
@@ -179,7 +179,7 @@ export function writesOf(plans: readonly ShardPlan[]): CommitWrites {
   for (const p of plans) points += p.mutations.length;
   points -= clears;
   // sized up front: no array growth per commit
-  const keys: string[] = new Array<string>(points);
+  const keys: Uint8Array[] = new Array<Uint8Array>(points);
   const ranges: [string, string][] | readonly (readonly [string, string])[] = clears === 0 ? NO_RANGES : new Array<[string, string]>(clears);
   let k = 0;
   let r = 0;
@@ -187,7 +187,7 @@ export function writesOf(plans: readonly ShardPlan[]): CommitWrites {
     for (const m of p.mutations) {
       // atomic operations are writes (the shard computes their value), never reads
       if (m.kind === MutationKind.ClearRange) (ranges as [string, string][])[r++] = [keyString(m.key), keyString(m.param)];
-      else keys[k++] = keyString(m.key);
+      else keys[k++] = m.key;
     }
   }
   return { keys, ranges };

@@ -3,7 +3,7 @@
 // record exists if and only if the commit is decided. It holds every *other* write
 // shard's part, so recovery can finish applying a decided commit after a crash.
 import { isAtomicType } from '../keys/atomic.js';
-import { MutationKind, encodeVersion, decodeVersion, type ShardMutation } from '../shard/interface.js';
+import { MutationKind, decodeVersion, writeVersion, type ShardMutation } from '../shard/interface.js';
 
 const PREFIX = new TextEncoder().encode('decision/');
 const FORMAT = 1;
@@ -22,7 +22,7 @@ export interface Decision {
 export function decisionKey(commitVersion: number): Uint8Array {
   const k = new Uint8Array(PREFIX.length + 8);
   k.set(PREFIX);
-  k.set(encodeVersion(commitVersion), PREFIX.length);
+  writeVersion(k, PREFIX.length, commitVersion);
   return k;
 }
 
@@ -38,7 +38,7 @@ export function encodeDecision(d: Decision): Uint8Array {
   const dv = new DataView(out.buffer);
   let o = 0;
   out[o++] = FORMAT;
-  out.set(encodeVersion(d.commitVersion), o);
+  writeVersion(out, o, d.commitVersion);
   o += 8;
   dv.setUint32(o, d.parts.length);
   o += 4;

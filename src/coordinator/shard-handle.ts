@@ -187,7 +187,12 @@ export class ShardHandle {
    * this shard's port first (the shard takes them before a gateway's reads, worker.ts).
    */
   flush(): void {
-    if (!this.closed) this.outbox.flush();
+    if (!this.closed) this.outbox.flushAll();
+  }
+
+  /** The shard may delete these decision records (every part applied); they ride with a later message (wire.ts RequestOutbox.forget). */
+  forget(key: Uint8Array): void {
+    if (!this.closed) this.outbox.forget(key);
   }
 
   /** Sends a request that has no reply. */
@@ -214,7 +219,7 @@ export class ShardHandle {
 
   async close(): Promise<void> {
     if (this.closed) return;
-    this.outbox.flush();
+    this.outbox.flushAll();
     this.outbox.close();
     this.closed = true;
     // Not FAILED: a write among these may be blocked in fsync and still become durable.

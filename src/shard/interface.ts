@@ -401,8 +401,27 @@ export function appliedKey(shardId: number): Uint8Array {
 /** Versions on disk: 8 bytes big-endian, so they also sort by version. */
 export function encodeVersion(v: number): Uint8Array {
   const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigUint64(0, BigInt(v));
+  writeVersion(out, 0, v);
   return out;
+}
+
+/**
+ * Writes version `v` (an integer in [0, 2^53)) as 8 big-endian bytes at `out[at]`. Plain
+ * arithmetic: a DataView over `out.buffer` makes V8 give a small on-heap typed array a
+ * buffer of its own, and BigInt(v) a heap object, on every commit (main thread: the
+ * versionstamp, the decision key and record; ~0.5 µs per written key under w10 in a profile).
+ */
+export function writeVersion(out: Uint8Array, at: number, v: number): void {
+  const hi = Math.floor(v / 0x1_0000_0000);
+  const lo = v - hi * 0x1_0000_0000;
+  out[at] = hi >>> 24;
+  out[at + 1] = hi >>> 16;
+  out[at + 2] = hi >>> 8;
+  out[at + 3] = hi;
+  out[at + 4] = lo >>> 24;
+  out[at + 5] = lo >>> 16;
+  out[at + 6] = lo >>> 8;
+  out[at + 7] = lo;
 }
 
 export function decodeVersion(b: Uint8Array): number {

@@ -41,6 +41,7 @@ const enum Tag {
   Decide = 4,
   Ok = 5,
   Values = 6,
+  Forget = 7,
 }
 
 /**
@@ -243,6 +244,12 @@ class Reader {
 }
 
 /**
+ * How long decision keys to forget may wait for another request to the same shard to ride
+ * with (RequestOutbox.forget), ms.
+ */
+export const FORGET_DELAY_MS = 10;
+
+/**
  * The requests one thread sends one shard worker: everything queued in an event-loop turn
  * leaves as one message with one transferred buffer (waking a thread costs more than the
  * copy, bench/results/profiles-2026-11-29.md). After `close()` nothing more is sent.
@@ -251,6 +258,9 @@ export class RequestOutbox {
   private queued: OutgoingRequest[] = [];
   private scheduled = false;
   private closed = false;
+  /** Decision keys to forget, not yet sent (forget()). */
+  private forgets: Uint8Array[] = [];
+  private forgetTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(private readonly port: MessagePort) {}
 
@@ -262,19 +272,59 @@ export class RequestOutbox {
     }
   }
 
-  /** Sends what is queued now (also called by the turn's scheduled flush). */
+  /**
+   * Asks the shard to delete a decision record whose parts are all applied. Nothing waits
+   * on it (until then the record only costs its row; recovery skips records of applied
+   * commits), so it rides with the next message this shard gets anyway, or leaves on its
+   * own after FORGET_DELAY_MS. Under w10 on 2 shards nearly every commit is cross-shard,
+   * and its forget, sent in the turn its last part was applied, was a message (a
+   * structured-cloned object) to the primary of its own in about one turn out of three.
+   */
+  forget(key: Uint8Array): void {
+    this.forgets.push(key);
+    if (this.forgetTimer === null) {
+      this.forgetTimer = setTimeout(this.flushForgets, FORGET_DELAY_MS);
+      this.forgetTimer.unref?.();
+    }
+  }
+
+  private readonly flushForgets = (): void => {
+    this.forgetTimer = null;
+    if (this.forgets.length > 0) this.push({ t: 'forget', id: 0, keys: [] });
+  };
+
+  /** Sends what is queued now (also called by the turn's scheduled flush), with any decision keys to forget. */
   readonly flush = (): void => {
     this.scheduled = false;
     const batch = this.queued;
     this.queued = [];
     if (batch.length > 0 && !this.closed) {
+      if (this.forgets.length > 0) {
+        const last = batch[batch.length - 1]!;
+        // the timer's placeholder (keys: []) takes them, else they ride at the end
+        if (last.t === 'forget' && last.keys.length === 0) last.keys = this.forgets;
+        else batch.push({ t: 'forget', id: 0, keys: this.forgets });
+        this.forgets = [];
+        if (this.forgetTimer !== null) {
+          clearTimeout(this.forgetTimer);
+          this.forgetTimer = null;
+        }
+      }
       const packed = encodeRequests(batch);
       this.port.postMessage(packed, [packed.b]);
     }
   };
 
+  /** Sends what is queued, decision keys to forget included (a shutdown, a gateway thread's read version). */
+  flushAll(): void {
+    if (this.forgets.length > 0 && this.queued.length === 0) this.queued.push({ t: 'forget', id: 0, keys: [] });
+    this.flush();
+  }
+
   close(): void {
     this.closed = true;
+    if (this.forgetTimer !== null) clearTimeout(this.forgetTimer);
+    this.forgetTimer = null;
   }
 }
 
@@ -307,6 +357,10 @@ export function encodeRequests(reqs: readonly OutgoingRequest[]): PackedBatch {
         w.u8v((r.commit ? 1 : 0) | (r.sync ? 2 : 0) | (r.decision ? 4 : 0));
         if (r.decision) w.list([r.decision.key, r.decision.value]);
         break;
+      case 'forget':
+        w.u8v(Tag.Forget);
+        w.list(r.keys);
+        break;
       default:
         w.u8v(Tag.Object);
         objects.push(r);
@@ -334,6 +388,10 @@ function requestsSize(reqs: readonly OutgoingRequest[]): number {
       }
       case 'decide':
         n += 40 + (r.decision ? r.decision.key.length + r.decision.value.length : 0);
+        break;
+      case 'forget':
+        n += 16;
+        for (const k of r.keys) n += 4 + k.length;
         break;
       default:
         n += 1;
@@ -382,6 +440,17 @@ export function decodeRequests(m: ShardMessage<ShardRequest>): ShardRequest[] {
           req.decision = { key: p.data.subarray(0, p.lens[0]!), value: p.data.subarray(p.lens[0]!) };
         }
         out.push(req);
+        break;
+      }
+      case Tag.Forget: {
+        // copied: the shard keeps the keys until its next batch
+        const p = r.packed(true);
+        const keys: Uint8Array[] = new Array(p.lens.length);
+        for (let i = 0, o = 0; i < keys.length; i++) {
+          keys[i] = p.data.subarray(o, o + p.lens[i]!);
+          o += p.lens[i]!;
+        }
+        out.push({ t: 'forget', id: 0, keys });
         break;
       }
       case Tag.Object:

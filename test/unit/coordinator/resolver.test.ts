@@ -247,3 +247,91 @@ describe('ConflictHistory: the ordered map is brought up to date lazily', () => 
     expect(h.check(5600, [[key(0), key(1)]])).toBe('CONFLICT'); // written at 6000
   });
 });
+
+// The point index (a hash table over the log's key bytes) is brought up to date only by a
+// check: w10's blind writes cost a copy of the key each, no hash table work.
+describe('ConflictHistory: the point index is brought up to date lazily', () => {
+  const key = (i: number): string => `k${String(i).padStart(6, '0')}`;
+
+  it('blind writes fill neither index; the first point check brings the point index up to date, a prune empties it', () => {
+    const h = new ConflictHistory(0);
+    const bytes = (s: string): Uint8Array => toBytes(s);
+    for (let v = 1; v <= 10_000; v++) h.record(v, { keys: [bytes(key(v % 3000)), bytes(key((v * 7) % 3000))], ranges: [] });
+    expect(h.indexedKeys).toBe(0);
+    expect(h.orderedKeys).toBe(0);
+    expect(h.loggedWrites).toBe(20_000);
+    expect(h.check(9_999, [pt(key(10_000 % 3000))])).toBe('CONFLICT');
+    expect(h.indexedKeys).toBe(3000);
+    expect(h.check(9_000, [pt(key(1))])).toBe('CONFLICT'); // written at 9,001
+    expect(h.check(9_001, [pt(key(1))])).toBe(null); // and before at 8,143 (8,143 x 7 % 3000 = 1)
+  });
+
+  it('a prune of writes never indexed does no lookups, and the index forgets what it held', () => {
+    const h = new ConflictHistory(0);
+    for (let v = 1; v <= 5000; v++) h.record(v, { keys: [key(v % 1000)], ranges: [] });
+    h.prune(4000);
+    expect(h.indexedKeys).toBe(0);
+    expect(h.loggedWrites).toBe(1000);
+    expect(h.keys).toBe(1000);
+    h.prune(4500);
+    expect(h.indexedKeys).toBe(500);
+    expect(h.check(4600, [pt(key(700))])).toBe('CONFLICT'); // written at 4,700
+    expect(h.check(4700, [pt(key(700))])).toBe(null);
+    expect(h.check(4600, [pt(key(550))])).toBe(null); // last written at 4,550
+    h.prune(5000);
+    expect(h.indexedKeys).toBe(0);
+  });
+});
+
+// Randomized, with many keys of random bytes (any byte, lengths 0-40, shared prefixes): the
+// point index's probes, deletions (backward shifts), growth and shrinking, and the log's
+// compaction, against a model of every write ever recorded.
+describe.each(seeds(2, 8))('ConflictHistory point index against a model (seed %i)', (seed) => {
+  it('agrees on every point and range check, with checks now dense, now sparse, through prunes and compactions', () => {
+    const rng = mulberry32(seed);
+    const pool: string[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const prefix = rng() < 0.5 ? 'common/prefix/' : '';
+      let s = prefix;
+      for (let n = randInt(rng, 27); n > 0; n--) s += String.fromCharCode(randInt(rng, 256));
+      pool.push(s);
+    }
+    pool.push('');
+    const pick = (): string => pool[randInt(rng, pool.length)]!;
+    const writes: { version: number; key: string }[] = [];
+    const h = new ConflictHistory(0);
+    let version = 0;
+    let horizon = 0;
+    for (let step = 0; step < 20_000; step++) {
+      version++;
+      const keys: (string | Uint8Array)[] = [];
+      for (let i = randInt(rng, 6); i > 0; i--) {
+        const k = pick();
+        keys.push(rng() < 0.5 ? k : Uint8Array.from(k, (c) => c.charCodeAt(0)));
+        writes.push({ version, key: k });
+      }
+      h.record(version, { keys, ranges: [] });
+      // checks come in bursts: long stretches without any (the index lags far behind)
+      const dense = Math.floor(step / 2000) % 2 === 0;
+      if (rng() < (dense ? 0.5 : 0.002)) {
+        const rv = Math.max(horizon, version - randInt(rng, 3000));
+        const k = pick();
+        const expected = writes.some((w) => w.version > rv && w.key === k) ? 'CONFLICT' : null;
+        expect(h.check(rv, [pt(k)]), `seed ${seed} step ${step}: ${JSON.stringify(k)} at ${rv}`).toBe(expected);
+        if (rng() < 0.2) {
+          const a = pick();
+          const b = pick();
+          const [lo, hi] = a <= b ? [a, b] : [b, a];
+          const exp = writes.some((w) => w.version > rv && lo <= w.key && w.key < hi) ? 'CONFLICT' : null;
+          expect(h.check(rv, [[lo, hi]]), `seed ${seed} step ${step}: range at ${rv}`).toBe(exp);
+        }
+      }
+      if (rng() < 0.01) {
+        horizon = Math.max(horizon, version - 500 - randInt(rng, 3000));
+        h.prune(horizon);
+        while (writes.length > 0 && writes[0]!.version <= horizon) writes.shift();
+        if (rng() < 0.3) expect(h.keys).toBe(new Set(writes.map((w) => w.key)).size);
+      }
+    }
+  });
+});

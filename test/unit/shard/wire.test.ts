@@ -3,7 +3,7 @@
 import { MessageChannel } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { packBytes, packMutations, type ShardReply, type ShardRequest } from '../../../src/shard/interface.js';
-import { decodeReplies, decodeRequests, encodeReplies, encodeRequests, type OutgoingRequest, type PackedBatch } from '../../../src/shard/wire.js';
+import { decodeReplies, decodeRequests, encodeReplies, encodeRequests, FORGET_DELAY_MS, RequestOutbox, type OutgoingRequest, type PackedBatch } from '../../../src/shard/wire.js';
 
 const b = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -37,7 +37,7 @@ describe('shard wire codec', () => {
         ]),
         sync: true,
       },
-      { t: 'forget', id: 0, keys: [b('d/1')] },
+      { t: 'forget', id: 0, keys: [b('d/1'), b(''), b('decision/12345678')] },
       { t: 'prepare', id: 0, commitVersion: 102, mutations: packMutations([{ kind: 5, key: b('ctr'), param: b('\x01') }]) },
       { t: 'decide', id: 9, commitVersion: 102, commit: true, sync: true, decision: { key: b('decision/102'), value: b('parts...') } },
       { t: 'decide', id: 0, commitVersion: 103, commit: false, sync: false },
@@ -54,6 +54,41 @@ describe('shard wire codec', () => {
     const decide = got[6] as Extract<ShardRequest, { t: 'decide' }>;
     expect(decide.decision!.key.buffer).not.toBe(gets.keys.data.buffer);
     expect('maxBytes' in gets).toBe(false);
+  });
+
+  it('decision keys to forget ride with the next request to the shard, or leave alone after FORGET_DELAY_MS', async () => {
+    const { port1, port2 } = new MessageChannel();
+    const got: { at: number; reqs: ShardRequest[] }[] = [];
+    port2.on('message', (m: PackedBatch) => got.push({ at: performance.now(), reqs: decodeRequests(m) }));
+    const outbox = new RequestOutbox(port1);
+    try {
+      outbox.forget(b('decision/1'));
+      outbox.forget(b('decision/2'));
+      outbox.push({ t: 'decide', id: 4, commitVersion: 9, commit: true, sync: false });
+      await new Promise((r) => setTimeout(r, 3 * FORGET_DELAY_MS));
+      // one message: the request, then the keys (and nothing more once the delay passed)
+      expect(got.map((g) => g.reqs)).toEqual([
+        [
+          { t: 'decide', id: 4, commitVersion: 9, commit: true, sync: false },
+          { t: 'forget', id: 0, keys: [b('decision/1'), b('decision/2')] },
+        ],
+      ]);
+      const start = performance.now();
+      outbox.forget(b('decision/3'));
+      // alone, it leaves after the delay (waited for up to 2 s: a loaded machine runs timers late)
+      for (let waited = 0; got.length < 2 && waited < 2000; waited += 5) await new Promise((r) => setTimeout(r, 5));
+      expect(got.slice(1).map((g) => g.reqs)).toEqual([[{ t: 'forget', id: 0, keys: [b('decision/3')] }]]);
+      expect(got[1]!.at - start).toBeGreaterThanOrEqual(FORGET_DELAY_MS - 2);
+      // a shutdown sends what waits at once
+      outbox.forget(b('decision/4'));
+      outbox.flushAll();
+      for (let waited = 0; got.length < 3 && waited < 2000; waited += 5) await new Promise((r) => setTimeout(r, 5));
+      expect(got.slice(2).map((g) => g.reqs)).toEqual([[{ t: 'forget', id: 0, keys: [b('decision/4')] }]]);
+    } finally {
+      outbox.close();
+      port1.close();
+      port2.close();
+    }
   });
 
   it('writes a commit or prepare given as a mutation list as it writes the packed form', async () => {
