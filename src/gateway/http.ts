@@ -13,7 +13,7 @@
 // (plus NOT_FOUND and METHOD_NOT_ALLOWED, which only HTTP has).
 import type { HttpRequest, HttpResponse, TemplatedApp } from '@trufflesuite/uws-js-unofficial';
 import { TxnError, toWireError, type TxnErrorCode } from '../errors.js';
-import { MAX_KEY_BYTES, MAX_TRANSACTION_BYTES } from '../keys/limits.js';
+import { MAX_KEY_BYTES, MAX_TRANSACTION_BYTES, MAX_VALUE_BYTES } from '../keys/limits.js';
 import { conflictRangeOf, DEFAULT_RANGE_LIMIT, type KeyRange } from '../keys/ranges.js';
 import { keyAfter, printable } from '../keys/bytes.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
@@ -60,6 +60,8 @@ export interface Route {
   access: RouteAccess;
   /** Largest body accepted (bytes); default none (a body on such a route is ignored by uWS). */
   maxBodyBytes?: number;
+  /** The refusal of a body over maxBodyBytes; default TRANSACTION_TOO_LARGE. */
+  bodyTooLarge?: (maxBytes: number) => TxnError;
   /** Counted in the HTTP request metrics as this kind (data routes only). */
   handler?: (ctx: RouteContext) => Promise<Answer>;
   /**
@@ -160,15 +162,19 @@ function readKey(param: string, what: string): Uint8Array {
   return key;
 }
 
+function bodyOverTransactionLimit(maxBytes: number): TxnError {
+  return new TxnError('TRANSACTION_TOO_LARGE', `request body over ${maxBytes} bytes`);
+}
+
 /** Reads a request body up to maxBytes (uWS delivers it in chunks; must be set up synchronously). */
-function readBody(res: HttpResponse, maxBytes: number): Promise<Uint8Array> {
+function readBody(res: HttpResponse, maxBytes: number, tooLarge: (maxBytes: number) => TxnError = bodyOverTransactionLimit): Promise<Uint8Array> {
   const body = new Promise<Uint8Array>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     res.onData((chunk, isLast) => {
       size += chunk.byteLength;
       if (size > maxBytes) {
-        reject(new TxnError('TRANSACTION_TOO_LARGE', `request body over ${maxBytes} bytes`));
+        reject(tooLarge(maxBytes));
         return;
       }
       chunks.push(Buffer.from(chunk.slice(0)));
@@ -259,6 +265,8 @@ export const ROUTES: Route[] = [
     path: '/v1/kv/:key',
     access: 'write',
     maxBodyBytes: MAX_TRANSACTION_BYTES,
+    // the body is one value: past the transaction limit it is still a value too large
+    bodyTooLarge: (maxBytes) => new TxnError('VALUE_TOO_LARGE', `value is over ${maxBytes} bytes; limit ${MAX_VALUE_BYTES}`),
     handler: async ({ c, params, body, metrics }) => {
       const key = readKey(params[0]!, 'key');
       const mutations: WireMutation[] = [{ type: WireMutationType.Set, key, param: await body(), offset: 0 }];
@@ -432,7 +440,7 @@ export function registerHttpRoutes(app: TemplatedApp, o: HttpOptions): void {
         return;
       }
       res.onAborted(() => (state.aborted = true));
-      const body = route.maxBodyBytes ? readBody(res, route.maxBodyBytes) : EMPTY;
+      const body = route.maxBodyBytes ? readBody(res, route.maxBodyBytes, route.bodyTooLarge) : EMPTY;
       answer(
         res,
         route.path,

@@ -58,6 +58,9 @@ describe('HTTP API', () => {
       [`/v1/txn`, { method: 'POST', body: '{"writes":[{"op":"explode"}]}' }, 400, 'INVALID_ARGUMENT'],
       [`/v1/kv/${Buffer.from([0xff, 1]).toString('base64url')}`, { method: 'PUT', body: 'x' }, 400, 'INVALID_ARGUMENT'],
       [`/nowhere`, undefined, 404, 'NOT_FOUND'],
+      // one value, however large the body: past the 10,000,000-byte body limit too
+      [`/v1/kv/${k('huge')}`, { method: 'PUT', body: Buffer.alloc(100_001) }, 413, 'VALUE_TOO_LARGE'],
+      [`/v1/kv/${k('huge')}`, { method: 'PUT', body: Buffer.alloc(12_000_000) }, 413, 'VALUE_TOO_LARGE'],
     ];
     for (const [path, init, status, code] of cases) {
       const r = await fetch(base + path, init);
