@@ -56,6 +56,11 @@ export class Failpoints {
     if (this.armed[name] === String(shardId)) crash(name);
   }
 
+  /** Whether shard failpoint `name` is armed for this shard (a path that would skip it then takes the one that hits it). */
+  armedFor(name: FailpointName, shardId: number): boolean {
+    return this.armed[name] === String(shardId);
+  }
+
   /** Delay failpoints: how many ms to wait here (0 when not armed). */
   delayMs(name: FailpointName): number {
     const arg = this.armed[name];

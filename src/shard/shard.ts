@@ -65,8 +65,8 @@ interface Queued {
   sync: boolean;
   /** Whether this is part of a cross-shard commit (for the shard.after-apply failpoint). */
   twoPhase: boolean;
-  /** A one-phase commit request: its reply is a plain ok once written (the log writer may send it, ApplyBatch.direct). */
-  onePhase: boolean;
+  /** A one-phase commit request or a decided cross-shard part (not a move barrier): its reply is a plain ok once written (the log writer may send it, ApplyBatch.direct). */
+  plainReply: boolean;
   decision?: { key: Uint8Array; value: Uint8Array };
   /** Request to answer once applied. */
   replyId: number;
@@ -84,10 +84,15 @@ export interface ApplyBatch {
   /** Move source: what this batch changed in the moving range (sent once the write is done). */
   feed?: { moveId: number; ops: PackedMutations };
   /**
-   * Only one-phase commits, no move feed, no watch or change-feed events: nothing has to
-   * reach the coordinator before the commits' replies, so the log writer may send them
-   * itself once the batch is durable (one thread hop less per commit) and this shard
-   * learns of the write when it next looks (endApply with repliedByLog).
+   * Only commits whose reply is a plain ok once written (one-phase commits, and decided
+   * parts of cross-shard commits: the primary's, which carries the decision record, and
+   * the others'), no move barrier, no move feed, no watch or change-feed events: nothing
+   * has to reach the coordinator before the commits' replies, so the log writer may send
+   * them itself once the batch is durable (one thread hop less per commit) and this shard
+   * learns of the write when it next looks (endApply with repliedByLog). A cross-shard
+   * commit is acknowledged to its client once its primary's part is durable, so that
+   * acknowledgement then no longer waits for the primary's thread to run again after the
+   * write (a GC pause there, or a wait for a core, held every commit of the batch).
    */
   direct: boolean;
 }
@@ -420,7 +425,7 @@ export class Shard {
     }
     this.incoming.push({ begin, end, switchVersion });
     // released by a decide (commit) whose decision record is the move's marker
-    const q: Queued = { commitVersion: switchVersion, state: 'prepared', packed: NO_MUTATIONS, mutations: null, sync: true, twoPhase: false, onePhase: false, replyId: id };
+    const q: Queued = { commitVersion: switchVersion, state: 'prepared', packed: NO_MUTATIONS, mutations: null, sync: true, twoPhase: false, plainReply: false, replyId: id };
     this.queue.push(q);
     this.byVersion.set(switchVersion, q);
   }
@@ -708,7 +713,7 @@ export class Shard {
       mutations: null,
       sync: req.t === 'commit' ? req.sync : false,
       twoPhase: req.t === 'prepare',
-      onePhase: req.t === 'commit',
+      plainReply: true,
       replyId: req.id,
     };
     const last = this.queue[this.queue.length - 1];
@@ -772,7 +777,7 @@ export class Shard {
     const view = new BatchView(this.storage, this.rows, this.window, commits);
     let sync = false;
     let twoPhase = false;
-    let onePhase = true;
+    let plainReplies = true;
     this.live.inflight = view;
     this.writing = view;
     const feed = this.feed;
@@ -784,7 +789,7 @@ export class Shard {
       if (c.decision) ops.putMeta(c.decision.key, c.decision.value);
       sync ||= c.sync || c.decision !== undefined;
       twoPhase ||= c.twoPhase;
-      onePhase &&= c.onePhase;
+      plainReplies &&= c.plainReply;
       this.byVersion.delete(c.commitVersion);
       this.window.record(c.commitVersion, before, ranges);
     }
@@ -812,7 +817,8 @@ export class Shard {
       }
       batch.feed = { moveId: feed.moveId, ops: packMutations(ms) };
     }
-    batch.direct = onePhase && !twoPhase && batch.feed === undefined && !this.live.hasEvents;
+    // a crash armed between a cross-shard part's apply and its reply needs the reply to come from here (endApply)
+    batch.direct = plainReplies && batch.feed === undefined && !this.live.hasEvents && !(twoPhase && this.failpoints.armedFor('shard.after-apply', this.shardId));
     return batch;
   }
 
