@@ -134,8 +134,20 @@ export class ShardMap {
     return this.ownerAt(this.indexOf(key), readVersion);
   }
 
+  /**
+   * shardOf for a key in bytes, compared with the ranges' latin-1 begins as they are: no
+   * string per key (every written key of every commit comes here on the main thread).
+   */
   shardOfKey(key: Uint8Array, readVersion?: number): number {
-    return this.shardOf(keyString(key), readVersion);
+    let lo = 0;
+    let hi = this.begins.length;
+    // first begin > key, minus one
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (compareStringToBytes(this.begins[mid]!, key) <= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return this.ownerAt(lo - 1, readVersion);
   }
 
   /**
@@ -282,4 +294,14 @@ export function defaultSplitPoints(n: number): Uint8Array[] {
     acc += c.mass;
   }
   return out;
+}
+
+/** A latin-1 key string against a key in bytes, in byte order (as compareKeys of the string's bytes). */
+export function compareStringToBytes(s: string, k: Uint8Array): number {
+  const n = s.length < k.length ? s.length : k.length;
+  for (let i = 0; i < n; i++) {
+    const d = s.charCodeAt(i) - k[i]!;
+    if (d !== 0) return d;
+  }
+  return s.length - k.length;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { toBytes } from '../../../src/keys/bytes.js';
+import { keyString, toBytes } from '../../../src/keys/bytes.js';
 import { ShardMap, defaultSplitPoints } from '../../../src/coordinator/shard-map.js';
 import { mulberry32, randInt } from '../../support/rng.js';
 
@@ -111,5 +111,25 @@ describe('ShardMap with ranges as the unit', () => {
     const back = ShardMap.fromJSON(JSON.parse(JSON.stringify(m.toJSON())));
     expect(back.ranges).toEqual(m.ranges);
     expect(m.withoutPrev(2).ranges[2]!.prev).toBeUndefined();
+  });
+});
+
+describe('shardOfKey (bytes, no key string)', () => {
+  it('names the same worker as shardOf of the key string, for keys at, around and between split points of any bytes', () => {
+    const rng = mulberry32(12);
+    const randomKey = (): Uint8Array => Uint8Array.from({ length: randInt(rng, 6) }, () => (rng() < 0.3 ? [0, 0x7f, 0x80, 0xff][randInt(rng, 4)]! : randInt(rng, 256)));
+    for (let m = 0; m < 50; m++) {
+      const points = [...new Set(Array.from({ length: 1 + randInt(rng, 6) }, () => keyString(randomKey())).filter((p) => p !== ''))].sort();
+      if (points.length === 0) continue;
+      const map = new ShardMap(points.length + 1, points.map((p) => Uint8Array.from(p, (c) => c.charCodeAt(0))));
+      const keys: Uint8Array[] = [new Uint8Array(0)];
+      for (const p of points) {
+        const b = Uint8Array.from(p, (c) => c.charCodeAt(0));
+        keys.push(b, b.subarray(0, b.length - 1), Uint8Array.from([...b, 0]), Uint8Array.from([...b, 0xff]));
+        if (b[b.length - 1]! > 0) keys.push(Uint8Array.from([...b.subarray(0, -1), b[b.length - 1]! - 1, 0xff]));
+      }
+      for (let i = 0; i < 200; i++) keys.push(randomKey());
+      for (const k of keys) expect(map.shardOfKey(k), `${Buffer.from(k).toString('hex')} in ${JSON.stringify(points)}`).toBe(map.shardOf(keyString(k)));
+    }
   });
 });
