@@ -95,33 +95,42 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start_server NAME CONFIG_JSON [BASE_URL]: starts `startServer({port: 0, host, dataDir, shards: 4,
-# ...CONFIG})` from dist/, waits for its port, exports BASE_URL:PORT (default ws://127.0.0.1) in NAME.
-start_server() {
-  local name="$1" extra="$2" base="${3:-ws://127.0.0.1}" dir log pid port=""
+# spawn_server NAME CONFIG_JSON [BASE_URL]: starts `startServer({port: 0, host, dataDir, shards: 4,
+# ...CONFIG})` from dist/ and returns; await_servers waits for the ports of every server spawned
+# and exports BASE_URL:PORT (default ws://127.0.0.1) in each NAME. The servers start side by side.
+SPAWNED=()
+spawn_server() {
+  local name="$1" extra="$2" base="${3:-ws://127.0.0.1}" dir
   dir="$DATA_DIR/$name"
   mkdir -p "$dir"
-  log="$dir/server.log"
   (cd "$ROOT" && exec node -e "import('./dist/src/index.js').then(async (m) => {
       const s = await m.startServer({ port: 0, host: '127.0.0.1', dataDir: process.argv[1], shards: 4, ...JSON.parse(process.argv[2]) });
       console.log('PORT', s.port);
       const stop = () => s.close().then(() => process.exit(0), () => process.exit(1));
       process.on('SIGTERM', stop); process.on('SIGINT', stop);
-    }).catch((e) => { console.error(e); process.exit(1); })" "$dir/data" "$extra") >"$log" 2>&1 &
-  pid=$!
-  SERVER_PIDS+=("$pid")
-  for _ in $(seq 1 300); do
-    port="$(grep -m1 -o '^PORT [0-9]*' "$log" 2>/dev/null | awk '{print $2}' || true)"
-    [ -n "$port" ] && break
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
+    }).catch((e) => { console.error(e); process.exit(1); })" "$dir/data" "$extra") >"$dir/server.log" 2>&1 &
+  SERVER_PIDS+=("$!")
+  SPAWNED+=("$name $! $base")
+}
+await_servers() {
+  local entry name pid base log port
+  for entry in "${SPAWNED[@]}"; do
+    read -r name pid base <<<"$entry"
+    log="$DATA_DIR/$name/server.log"
+    port=""
+    for _ in $(seq 1 300); do
+      port="$(grep -m1 -o '^PORT [0-9]*' "$log" 2>/dev/null | awk '{print $2}' || true)"
+      [ -n "$port" ] && break
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    if [ -z "$port" ]; then
+      echo "test-cpp: the txkv server ($name) did not start; its log:"
+      cat "$log"
+      exit 1
+    fi
+    export "$name=$base:$port"
   done
-  if [ -z "$port" ]; then
-    echo "test-cpp: the txkv server ($name) did not start; its log:"
-    cat "$log"
-    exit 1
-  fi
-  export "$name=$base:$port"
 }
 
 if [ ! -f "$ROOT/dist/src/index.js" ] && [ -z "${TXKV_URL:-}" ]; then
@@ -130,9 +139,9 @@ if [ ! -f "$ROOT/dist/src/index.js" ] && [ -z "${TXKV_URL:-}" ]; then
 fi
 DATA_DIR="$(mktemp -d /tmp/txkv-cpp-test-XXXXXX)"
 if [ -f "$ROOT/dist/src/index.js" ]; then
-  [ -n "${TXKV_URL:-}" ] || start_server TXKV_URL '{}'
-  start_server TXKV_AUTH_URL '{"auth":{"tokens":["cpp-rw-token"],"readOnlyTokens":["cpp-ro-token"]}}'
-  start_server TXKV_READONLY_URL '{"readonly":true}'
+  [ -n "${TXKV_URL:-}" ] || spawn_server TXKV_URL '{}'
+  spawn_server TXKV_AUTH_URL '{"auth":{"tokens":["cpp-rw-token"],"readOnlyTokens":["cpp-ro-token"]}}'
+  spawn_server TXKV_READONLY_URL '{"readonly":true}'
   # TLS mode with tokens (configs/docker.toml across hosts): a self-signed certificate made
   # now by the `selfsigned` devDependency, naming only DNS:localhost (live_tls_test.cc).
   tls="$DATA_DIR/tls"
@@ -145,10 +154,11 @@ if [ -f "$ROOT/dist/src/index.js" ]; then
         fs.writeFileSync(process.argv[1] + '/key.pem', p.private);
       }).catch((e) => { console.error(e); process.exit(1); })" "$tls"); then
     export TXKV_TLS_CA="$tls/cert.pem"
-    start_server TXKV_TLS_URL "{\"tls\":{\"cert\":\"$tls/cert.pem\",\"key\":\"$tls/key.pem\"},\"auth\":{\"tokens\":[\"cpp-rw-token\"]}}" wss://localhost
+    spawn_server TXKV_TLS_URL "{\"tls\":{\"cert\":\"$tls/cert.pem\",\"key\":\"$tls/key.pem\"},\"auth\":{\"tokens\":[\"cpp-rw-token\"]}}" wss://localhost
   else
     echo "test-cpp: could not make a TLS certificate (selfsigned); the wss:// tests skip"
   fi
+  await_servers
 fi
 echo "test-cpp: servers $TXKV_URL, ${TXKV_AUTH_URL:-} (tokens), ${TXKV_READONLY_URL:-} (read-only), ${TXKV_TLS_URL:-} (TLS + tokens)"
 
