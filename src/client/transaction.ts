@@ -3,7 +3,7 @@
 // version and are merged with the buffer (read-your-writes). What the transaction
 // read is remembered here, as read-conflict ranges sent with the commit.
 import { TxnError } from '../errors.js';
-import { compareKeys, describeArg, keyAfter, printable, toBytes, type Bytes } from '../keys/bytes.js';
+import { compareKeys, describeArg, keyAfter, keyString, printable, toBytes, type Bytes } from '../keys/bytes.js';
 import {
   MAX_KEY_BYTES,
   checkKeySize,
@@ -430,6 +430,9 @@ export class TxnImpl implements Transaction {
   private armWatches(): void {
     const list = this.watches;
     this.watches = [];
+    // one read per watched key: a hundred watches of one 100 KB value were a hundred reads
+    // of it in one frame, past the reply budget (RESOURCE_CONSTRAINED for the watches)
+    const reads = new Map<string, Promise<Uint8Array | null>>();
     const arm = async ({ key, watch }: { key: Uint8Array; watch: WatchImpl }): Promise<void> => {
       try {
         const own = this.writes.lookup(key);
@@ -439,7 +442,13 @@ export class TxnImpl implements Transaction {
           // written by an atomic or versionstamped operation: the value at the commit; else at the read version
           const readVersion = own.kind === 'none' ? await this.getReadVersion() : this.committedVersion;
           try {
-            value = ((await this.call({ type: 'get', readVersion, key })) as Extract<ReplyBody, { type: 'get' }>).value;
+            const k = keyString(key);
+            let read = reads.get(k);
+            if (!read) {
+              read = this.call({ type: 'get', readVersion, key }).then((r) => (r as Extract<ReplyBody, { type: 'get' }>).value);
+              reads.set(k, read);
+            }
+            value = await read;
           } catch (e) {
             // the value seen is no longer known: wake the watcher (a spurious wake-up,
             // which the usual re-read-then-watch loop absorbs) rather than miss a change

@@ -101,7 +101,8 @@ export class LiveHub {
   watch(key: Uint8Array, present: boolean, value: Uint8Array, resolve: (version: number) => void, reject: (err: TxnError) => void): number {
     const watchId = this.nextWatchId++;
     const shardId = this.getShardMap().shardOfKey(key);
-    this.watches.set(watchId, { shardId, key, resolve, reject });
+    // a copy: the key may be a view of the whole request frame, kept as long as the watch
+    this.watches.set(watchId, { shardId, key: key.slice(), resolve, reject });
     this.shards[shardId]!.post({ t: 'watch', watches: [{ watchId, key, present, value }] });
     return watchId;
   }

@@ -7,13 +7,28 @@
 // Watches cost the commit path nothing while none is registered. Feeds replay from a
 // log of each commit's resulting changes kept for the MVCC window (pruned with it), so
 // a subscription may start at any version the window holds.
+import { createHash } from 'node:crypto';
 import { keyString } from '../keys/bytes.js';
 import { MutationKind, mutationKey, packBytes, packMutations, unpackBytes, type ChangeRecord, type PackedMutations, type ShardMutation, type ShardReply } from './interface.js';
 
 interface Watch {
   watchId: number;
   present: boolean;
-  value: Uint8Array;
+  /** The watched value's length. */
+  length: number;
+  /**
+   * The watched value itself when short, else its SHA-256: a client may hold
+   * limits.maxWatchesPerConnection watches of 100 KB values, and keeping each value
+   * held ~1.2 GB of a shard's memory per connection (10,000 watches of one 100 KB value).
+   */
+  seen: Uint8Array;
+}
+
+/** Values up to this many bytes are kept as they are; longer ones as their SHA-256. */
+const WATCH_VALUE_KEPT_BYTES = 64;
+
+function watchDigest(v: Uint8Array): Uint8Array {
+  return v.length <= WATCH_VALUE_KEPT_BYTES ? v.slice() : new Uint8Array(createHash('sha256').update(v).digest());
 }
 
 /** A value source for the keys of the commit being applied (the batch's view). */
@@ -25,8 +40,9 @@ const EMPTY = new Uint8Array(0);
 
 function sameValue(w: Watch, v: Uint8Array | null): boolean {
   if (v === null) return !w.present;
-  if (!w.present || v.length !== w.value.length) return false;
-  for (let i = 0; i < v.length; i++) if (v[i] !== w.value[i]) return false;
+  if (!w.present || v.length !== w.length) return false;
+  const d = v.length <= WATCH_VALUE_KEPT_BYTES ? v : watchDigest(v);
+  for (let i = 0; i < d.length; i++) if (d[i] !== w.seen[i]) return false;
   return true;
 }
 
@@ -67,7 +83,7 @@ export class ShardLive {
     const now = current(list.map((w) => w.key));
     const fired: number[] = [];
     list.forEach((w, i) => {
-      const entry: Watch = { watchId: w.watchId, present: w.present, value: w.value };
+      const entry: Watch = { watchId: w.watchId, present: w.present, length: w.value.length, seen: watchDigest(w.value) };
       if (!sameValue(entry, now[i]!)) {
         fired.push(w.watchId);
         return;
