@@ -14,7 +14,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { TxnError } from '../errors.js';
-import { keyAfter } from '../keys/bytes.js';
+import { compareKeys, keyAfter } from '../keys/bytes.js';
 import { intFlag, parseFlags, stringFlag, UsageError, wantsHelp } from './args.js';
 import { parseBytesArg } from './bytes-arg.js';
 import { CLIENT_FLAGS, CLIENT_USAGE, clientTarget, connectTo, httpBase, type ClientTarget } from './client-options.js';
@@ -197,6 +197,8 @@ export async function backup(argv: string[]): Promise<number> {
   } else {
     begin = parseBytesArg(stringFlag(p, 'begin') ?? '', t.hex, 'begin');
     end = stringFlag(p, 'end') !== undefined ? parseBytesArg(stringFlag(p, 'end')!, t.hex, 'end') : new Uint8Array([0xff]);
+    // an inverted range read nothing and wrote a valid, empty backup: surely a typo
+    if (compareKeys(begin, end) > 0) throw new UsageError(`--begin ${stringFlag(p, 'begin')} is after --end ${stringFlag(p, 'end') ?? '\\xff'}: the range [begin, end) is inverted`, USAGE);
     cursor = begin;
     // the output is opened before anything else: a path that cannot be written fails at
     // once, naming the path the user gave, and nothing is left behind

@@ -83,6 +83,12 @@ describe('txkv CLI', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('usage: txkv set');
     expect((await txkv('get', 'k', '--bogus')).code).toBe(2);
+    // an inverted backup range is refused, and no file is written
+    const file = path.join(dir, 'inverted.jsonl');
+    const inv = await txkv('backup', '--out', file, '--begin', 'b', '--end', 'a', '--no-progress');
+    expect(inv.code).toBe(2);
+    expect(inv.stderr).toContain('--begin b is after --end a');
+    expect(fs.existsSync(file)).toBe(false);
   });
 
   it('backup writes one consistent snapshot; restore brings it back', async () => {
