@@ -96,6 +96,8 @@ export class ClusterNode {
   private replacingLease: Promise<void> | null = null;
   private term: string | null = null;
   private grant = 0;
+  /** Leader: mod revision of txkv/grant as this node last wrote (or, taking over, read) it; each renewal is fenced on it. */
+  private grantRev = '0';
   private ready = false;
   private transitioning = false;
   private closed = false;
@@ -122,6 +124,12 @@ export class ClusterNode {
   private beatTerm: string | null = null;
   private beatDeadline = 0;
   private beatsInFlight = 0;
+  /**
+   * etcd's recent write latency (ms), from this node's Raft writes (beats, grant renewals,
+   * appends, campaigns): rises to a slower answer at once, falls a fifth of the way to
+   * each faster one. Sets the hedge of beats and renewals and the campaign's deadline.
+   */
+  private writeMs = 0;
   /** Replica: the leader key as last read (create and mod revision) and since when it has not changed (see deposeStale()). */
   private leaderKeySeen: { create: string; mod: string; since: number } | null = null;
   private members: Member[] = [];
@@ -153,7 +161,7 @@ export class ClusterNode {
     private readonly databaseId: string,
   ) {
     this.hosts = new EtcdHosts(s.etcdEndpoints);
-    this.log = new EtcdLog(this.hosts, (why, detail) => void this.stepDown(`${why}: ${detail}`));
+    this.log = new EtcdLog(this.hosts, (why, detail) => void this.stepDown(`${why}: ${detail}`), { deadlineMs: () => this.horizonMs, note: (ms) => this.noteWrite(ms) });
   }
 
   private get ttlSec(): number {
@@ -246,6 +254,49 @@ export class ClusterNode {
     return Math.max(300, (this.ttlSec * 1000) / 4);
   }
 
+  /**
+   * How long after its send an answer to a beat or keepalive can still be of use: it moves
+   * the serving deadline to send + TTL - margin, so an answer later than that moves nothing.
+   * 1.5 s with the default 2 s TTL, 7.5 s with 10 s.
+   */
+  get horizonMs(): number {
+    return this.ttlSec * 1000 - this.margin();
+  }
+
+  /**
+   * Deadline of one attempt of a campaign and of the deletion of this node's own old key:
+   * three times etcd's recent write latency, at least CALL_DEADLINE_MS, at most the
+   * horizon. A fixed 1 s failed every one of them once etcd's writes took longer (a slow
+   * disk under its WAL), and no node could take over. Only when the outcome is known
+   * changes: each is fenced in etcd itself.
+   */
+  private writeDeadlineMs(): number {
+    return Math.min(this.horizonMs, Math.max(CALL_DEADLINE_MS, 3 * this.writeMs));
+  }
+
+  /**
+   * How long a beat or grant renewal waits on one member before it goes to every other:
+   * twice etcd's recent write latency, at least 200 ms (a stopped member), at most half the
+   * horizon. A slow etcd must not get each of them three times (each a write of its own).
+   */
+  private hedgeMs(): number {
+    return Math.min(this.horizonMs / 2, Math.max(CALL_DEADLINE_MS / 5, 2 * this.writeMs));
+  }
+
+  /**
+   * One etcd write's round trip (ms), answered or not: a write that ran out its deadline
+   * says etcd took at least that long, so the next ones wait longer (up to the horizon).
+   * Without that, a sudden slowdown was never learnt: every write failed at 1 s.
+   */
+  private noteWrite(ms: number): void {
+    this.writeMs = Math.max(ms, this.writeMs * 0.8 + ms * 0.2);
+  }
+
+  private timed<T>(p: Promise<T>): Promise<T> {
+    const sent = mono();
+    return p.finally(() => this.noteWrite(mono() - sent));
+  }
+
   /** Leader: performance.now() until which it may hand out read versions (its lease and its beats both answered recently enough). */
   private servingDeadline(): number {
     return Math.min(this.leaseDeadline, this.beatDeadline);
@@ -261,20 +312,41 @@ export class ClusterNode {
    * lease by TTL + its election timeout when its own Raft leader changes: a txkv leader
    * cut off together with the etcd leader kept its key 4.4-5 s after the cut (measured
    * in test/cluster/partition.test.ts), the slow half of the failover times seen there.
+   *
+   * A beat waits for its answer as long as the answer can be of use (horizonMs), not a
+   * fixed 1 s: a beat is a Raft write, and with etcd's writes slower than 1 s (a slow
+   * fsync of its WAL) every beat failed and the leader stepped down after TTL - margin
+   * although etcd answered each beat well within that (test/cluster/etcd-trouble.test.ts).
+   * Beats go out every TTL/4 whatever the ones before are doing (up to 4 in flight), so
+   * with write latency W the leader keeps serving while W < TTL - margin - TTL/4 (1 s at
+   * the default 2 s TTL, 5 s at 10 s) and steps down beyond that, as before.
+   *
+   * Why a late answer is still safe: it extends the serving deadline to the beat's SEND
+   * time + TTL - margin, and only if etcd applied the beat (its compare on this term's
+   * create revision held). A replica deletes the key only after it has seen the key's mod
+   * revision unchanged for the leader's TTL on its own clock (deposeStale), fenced on that
+   * mod revision. The beat that made that revision was sent before the replica first saw
+   * it, so its deadline passed `margin` before the delete; a later beat either landed
+   * before the delete (the delete's compare fails: the leader stays) or after it (its own
+   * compare fails: no extension). So no answered beat lets the leader serve a read version
+   * after a new leader's key exists, however late the answer comes.
    */
   private beat(): void {
     const term = this.beatTerm;
-    if (term === null || this.closed || this.beatsInFlight >= 2) return;
+    if (term === null || this.closed || this.beatsInFlight >= 4) return;
     const sent = mono();
+    const deadline = Date.now() + this.horizonMs;
     this.beatsInFlight++;
-    // to every member at once (like a keepalive): a beat only bumps the revision, so one
-    // landing twice is harmless, and a stopped member must not hold it for its deadline
+    // one member, then (no answer within the hedge) every other: a beat only bumps the
+    // revision, so one landing twice is harmless, and a stopped member must not hold it for
+    // its deadline
     this.hosts.first((c) => c.kv.txn({
       compare: [{ key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: term }],
       success: [{ request_put: { key: Buffer.from(K.leader), value: Buffer.alloc(0), ignore_value: true, ignore_lease: true } }],
       failure: [],
-    }))
+    }, { deadline }), this.hedgeMs())
       .then(async (res) => {
+        this.noteWrite(mono() - sent);
         if (term !== this.beatTerm) return;
         if (res.succeeded) {
           this.beatDeadline = Math.max(this.beatDeadline, sent + this.ttlSec * 1000 - this.margin());
@@ -287,6 +359,7 @@ export class ClusterNode {
       })
       .catch(() => {
         // not answered: the deadline stays where the last answered beat put it
+        this.noteWrite(mono() - sent);
         this.stats.etcdErrors++;
       })
       .finally(() => this.beatsInFlight--);
@@ -771,12 +844,13 @@ export class ClusterNode {
       void this.replaceLease();
       return;
     }
-    if (this.keepalivesInFlight >= 2) return;
+    if (this.keepalivesInFlight >= 4) return;
     const sent = mono();
     const id = this.leaseId;
     this.keepalivesInFlight++;
     this.hosts
-      .keepalive(id)
+      // an answer is of use until send + TTL - margin (as a beat's)
+      .keepalive(id, this.horizonMs)
       .then(
         (ttl) => {
           if (id !== this.leaseId) return;
@@ -833,11 +907,14 @@ export class ClusterNode {
     // beatTtlMs: how long the replicas wait for a beat before deleting the key (deposeStale)
     const me = JSON.stringify({ nodeId: this.s.nodeId, url: this.s.advertiseUrl, beatTtlMs: this.ttlSec * 1000 });
     const sent = mono();
-    const res = await this.kv((c) => c.kv.txn({
+    // a Raft write: its deadline and its round trip as the leader's writes' (a replica
+    // knows etcd's write latency before it takes over)
+    const ms = this.writeDeadlineMs();
+    const res = await this.timed(this.kv((c) => c.kv.txn({
       compare: [{ key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: 0 }],
       success: [{ request_put: { key: Buffer.from(K.leader), value: Buffer.from(me), lease: this.leaseId } }],
       failure: [{ request_range: { key: Buffer.from(K.leader) } }],
-    }));
+    }, { deadline: Date.now() + ms })));
     this.stats.lastEtcdOk = Date.now();
     if (res.succeeded) {
       // the put is this term's first beat
@@ -860,11 +937,12 @@ export class ClusterNode {
       // new reign read the log, and sit in the log below versions every node has passed.
       // Delete the key (fenced by its revision); the next tick campaigns for a new term.
       if (String(kv.lease) === this.leaseId) {
-        await this.kv((c) => c.kv.txn({
+        const ms = this.writeDeadlineMs();
+        await this.timed(this.kv((c) => c.kv.txn({
           compare: [{ key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: String(kv.create_revision) }],
           success: [{ request_delete_range: { key: Buffer.from(K.leader) } }],
           failure: [],
-        }));
+        }, { deadline: Date.now() + ms })));
         return;
       }
       // our key from before a restart: it expires with its old lease; do not follow ourselves
@@ -905,6 +983,7 @@ export class ClusterNode {
       }
       const g = await this.kv((c) => c.kv.range({ key: Buffer.from(K.grant) }));
       const oldGrant = g.kvs[0] ? Number(g.kvs[0].value.toString()) : 0;
+      this.grantRev = g.kvs[0] ? String(g.kvs[0].mod_revision) : '0';
       this.leadStartPos = oracle.lastAssignedVersion;
       // above every logged version and every read version an earlier leader could hand out
       oracle.lead(Math.max(oracle.lastAssignedVersion, oldGrant));
@@ -945,20 +1024,54 @@ export class ClusterNode {
     // the grant it inherits), so a grant below it refused every read version until the
     // first one had moved the counter and the next tick renewed
     const base = Math.max(microClock(), oracle.lastAssignedVersion, oracle.clockVersion);
-    if (this.grant - base > GRANT_AHEAD_US / 2) return true;
-    const next = base + GRANT_AHEAD_US;
+    // a horizon ahead (at least 1 s), renewed at half of it: a renewal is a Raft write, and
+    // one that takes W must land before the grant runs out, or every read version is
+    // refused while etcd is slow. 1 s ahead refused them as soon as W passed 0.5 s (and
+    // learning W from the writes first left ~5 s of refusals at the start of a slowdown).
+    // The next leader's versions start above this grant: they may jump that far ahead of
+    // the clock after a failover (1.5 s at the default 2 s TTL, 7.5 s at 10 s; a restarted
+    // node's jump up to 10 s, above, is of the same kind).
+    const aheadUs = Math.max(GRANT_AHEAD_US, this.horizonMs * 1000);
+    if (this.grant - base > aheadUs / 2) return true;
+    const next = base + aheadUs;
     // the term of this call, also for a retry on another member after a step-down
     const term = this.term;
     if (term === null) return false;
-    const res = await this.kv((c) => c.kv.txn({
-      compare: [{ key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: term }],
+    // as a beat: waits as long as an answer is of use, on one member and after the hedge on
+    // every other. Fenced on the grant's mod revision as well as the term: the grant in
+    // etcd must never go down (the next leader starts above it, and this one hands out
+    // read versions up to what it last wrote), and a copy of an older renewal (hedged to a
+    // slow member, or one that timed out here) may be applied after a newer one. Only the
+    // first applied of the renewals made from one revision takes effect.
+    const rev = this.grantRev;
+    const deadline = Date.now() + this.horizonMs;
+    const res = await this.timed(this.hosts.first((c) => c.kv.txn({
+      compare: [
+        { key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: term },
+        { key: Buffer.from(K.grant), target: 'Mod', result: 'Equal', mod_revision: rev },
+      ],
       success: [{ request_put: { key: Buffer.from(K.grant), value: Buffer.from(String(next)) } }],
-      failure: [],
-    }));
+      failure: [{ request_range: { key: Buffer.from(K.leader) } }, { request_range: { key: Buffer.from(K.grant) } }],
+    }, { deadline }), this.hedgeMs()));
+    if (term !== this.term) return false;
     if (!res.succeeded) {
-      await this.stepDown('the leader key is no longer ours (grant refused)');
-      return false;
+      const leader = res.responses[0]?.response_range.kvs[0];
+      const grant = res.responses[1]?.response_range.kvs[0];
+      if (!leader || String(leader.create_revision) !== term || !grant) {
+        await this.stepDown('the leader key is no longer ours (grant refused)');
+        return false;
+      }
+      // another copy of this renewal (hedged), or an earlier renewal whose answer was lost,
+      // was applied first: the grant in etcd is what it wrote, under this term. This node
+      // may count on it: it never goes down (every renewal is fenced on the revision before
+      // it), and the next leader starts above it. (Taking the refused copy's answer as
+      // "not renewed" left read versions refused while the applied copy's answer was slow:
+      // 44 of 69 in one run of test/cluster/etcd-trouble.test.ts.)
+      this.grantRev = String(grant.mod_revision);
+      this.grant = Math.max(this.grant, Number(grant.value.toString()));
+      return true;
     }
+    this.grantRev = String(res.header.revision);
     this.grant = next;
     this.stats.lastEtcdOk = Date.now();
     return true;

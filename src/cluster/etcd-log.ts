@@ -12,7 +12,7 @@
 // Either way everything still waiting fails with UNAVAILABLE (never sent).
 import { TxnError } from '../errors.js';
 import type { CommitLog, LogEntry } from '../coordinator/commit-log.js';
-import { K, encodeEntry, logKey, type EtcdHosts } from './etcd.js';
+import { CALL_DEADLINE_MS, K, encodeEntry, logKey, type EtcdHosts } from './etcd.js';
 
 /** Keep one append under etcd's default request limit (1.5 MiB) with room for the txn around it. */
 const MAX_ENTRY_BYTES = 1024 * 1024;
@@ -56,6 +56,16 @@ export class EtcdLog implements CommitLog {
     private readonly hosts: EtcdHosts,
     /** Called once when an append shows this node must stop leading ('fenced' or 'error'). */
     private readonly onLost: (why: 'fenced' | 'error', detail: string) => void,
+    /**
+     * Deadline of one append attempt (ms), and where each append's round trip is told.
+     * The cluster node gives its horizon (TTL - margin: 1.5 s at the default 2 s TTL): an
+     * append is waited for as long as the leader could still serve on its last beat. It was
+     * a fixed 1 s, and with etcd's writes slower than that (a slow fsync under its WAL)
+     * every append ended MAYBE_COMMITTED and the leader stepped down at each. Only when the
+     * outcome is known changes: the append is fenced in etcd itself, and one that ends
+     * unanswered still makes the node step down.
+     */
+    private readonly timing: { deadlineMs(): number; note(ms: number): void } = { deadlineMs: () => CALL_DEADLINE_MS, note: () => {} },
   ) {}
 
   get writable(): boolean {
@@ -134,14 +144,18 @@ export class EtcdLog implements CommitLog {
     const rev = this.fence.rev;
     const value = encodeEntry(batch.map((s) => s.entry!));
     const started = performance.now();
+    const ms = this.timing.deadlineMs();
     this.hosts
       .run(async (c, attempt) => ({
         attempt,
-        res: await c.kv.txn({
-          compare: [{ key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: rev }],
-          success: [{ request_put: { key: Buffer.from(logKey(batch[0]!.version)), value } }],
-          failure: [],
-        }),
+        res: await c.kv.txn(
+          {
+            compare: [{ key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: rev }],
+            success: [{ request_put: { key: Buffer.from(logKey(batch[0]!.version)), value } }],
+            failure: [],
+          },
+          { deadline: Date.now() + ms },
+        ),
       }))
       .then(
         ({ res, attempt }) => {
@@ -187,6 +201,7 @@ export class EtcdLog implements CommitLog {
         },
       )
       .finally(() => {
+        this.timing.note(performance.now() - started);
         this.inflight = false;
         if (this.head < this.slots.length) this.schedule();
       });

@@ -19,7 +19,7 @@ type Cl = { role: string; term: string | null };
 
 describe.skipIf(!HAVE_ETCD)('append outcomes (1 etcd member with --max-request-bytes 2 MiB, 1 node)', () => {
   // a 10 s lease (keepalive every 2.5 s, deadline 2.5 s before expiry): a stop of etcd of
-  // up to 4 s fails appends (1 s deadline) and grant renewals (1 s ahead) but not the lease
+  // up to 4 s fails grant renewals (1 s ahead) but not the lease; appends wait 7.5 s
   const c = new TestCluster({ TXKV_CLUSTER_LEASE_TTL_MS: '10000' });
   let db: Database;
   const cl = async (): Promise<Cl> => ((await c.status(0))?.cluster ?? { role: 'none', term: null }) as Cl;
@@ -93,11 +93,13 @@ describe.skipIf(!HAVE_ETCD)('append outcomes (1 etcd member with --max-request-b
       const tx = db.createTransaction();
       tx.set('a/during', '1');
       const p = code(tx.commit());
-      // well past the append's 1 s deadline (CALL_DEADLINE_MS): with 1.5 s the commit once
-      // succeeded instead (soak, load 14; suspected, not shown: the node, starved of CPU,
-      // saw etcd's answer after SIGCONT before its own deadline timer ran), a right
-      // outcome but not the one this test is about
-      await sleep(2500);
+      // past the append's deadline: the leader's horizon, TTL - margin = 7.5 s (it was a
+      // fixed 1 s, and this test stopped etcd 2.5 s; with 1.5 s the commit once succeeded,
+      // soak, load 14). By then the node's lease deadline has passed too (no keepalive
+      // answered), so it stops leading on both counts; its key may or may not still be in
+      // etcd (its lease there lives 10 s from its last answered keepalive): either way it
+      // must lead again only under a new term
+      await sleep(8500);
       c.kill(c.etcd[0]!, 'SIGCONT');
       outcome = await p;
     } finally {

@@ -1,0 +1,211 @@
+// A cluster (3 etcd members, 3 txkv nodes with a 10 s lease TTL) when etcd restarts or
+// is slow.
+//
+// 1. A replica's etcd watch on the log after etcd ended it. The watch wakes a replica as soon as etcd takes a log entry; without it the replica
+// reads the log every 200 ms (about 100 ms late on average). etcd ends a watch when the
+// member it is on goes away, and the etcd3 client re-creates it at one past the last
+// revision it saw: on an idle cluster that revision is compacted within ~6 s (the leader
+// compacts every second to a revision 5-6 s old), etcd cancels the new watch, and the
+// client drops it for good. Here: an idle cluster, then a rolling restart of etcd (kill -9
+// and restart of each member in turn, as an upgrade does): afterwards every replica must
+// apply commits at watch latency again, and hold exactly the leader's rows.
+// 2. etcd's writes slower than 1 s (every fdatasync of every member delayed 700 ms with
+// strace's fault injection: a put takes 1.5 s, 3-4 s on a loaded machine): the leader's beats, grant renewals and
+// appends waited a fixed 1 s for an answer, so its first append ended MAYBE_COMMITTED and
+// it stepped down (beats alone: after TTL - margin), and no campaign or takeover went
+// through (each write also 1 s): 13-24 s without a leader. Now each waits as long as its
+// answer can be of use (TTL - margin), and the leader keeps serving.
+// Bounded: about 45 s.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type Database } from '../../src/index.js';
+import { HAVE_ETCD, scanAt, sleep, TestCluster } from './harness.js';
+
+type WatchStatus = { member: string | null; connected: boolean; restarts: number; canceled: number };
+
+const HAVE_STRACE = fs.existsSync('/usr/bin/strace');
+
+describe.skipIf(!HAVE_ETCD)('etcd restarted or slow (3 members, 3 nodes, 10 s lease TTL)', () => {
+  // a 10 s lease: the txkv leader keeps its term through etcd's elections during the restart
+  const c = new TestCluster({ TXKV_CLUSTER_LEASE_TTL_MS: '10000' });
+  const etcdctl = (endpoints: string[], ...args: string[]): string =>
+    execFileSync('/usr/bin/etcdctl', ['--endpoints', endpoints.join(','), '--command-timeout=10s', ...args], {
+      env: { ...process.env, ETCDCTL_API: '3' },
+      stdio: 'pipe',
+    }).toString();
+  const revision = (): number =>
+    (JSON.parse(etcdctl(c.etcdEndpoints, 'endpoint', 'status', '-w', 'json')) as { Status: { header: { revision: number } } }[])[0]!.Status.header.revision;
+  const compacted = (rev: number): boolean => {
+    try {
+      etcdctl(c.etcdEndpoints, 'get', 'txkv/leader', `--rev=${rev}`);
+      return false;
+    } catch (e) {
+      return /compacted/.test(String((e as { stderr?: Buffer }).stderr ?? e));
+    }
+  };
+  let L = -1;
+  let db: Database;
+  const straces: ChildProcess[] = [];
+
+  beforeAll(async () => {
+    await c.startEtcd(3);
+    await c.startNodes(3);
+    L = await c.leader();
+    db = await connect({ endpoints: [c.urls[L]!], connectionPoolSize: 1 });
+  }, 90_000);
+
+  afterAll(async () => {
+    for (const s of straces) s.kill('SIGKILL');
+    await db?.close();
+    await c.stop();
+  });
+
+  /**
+   * For each of `n` commits through the leader: ms from its acknowledgement until every
+   * replica's status reports it applied. Status only: a read at the commit's version
+   * would itself make the replica read the log.
+   */
+  const replicationMs = async (replicas: number[], n: number, tag: string): Promise<number[]> => {
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const tx = db.createTransaction();
+      tx.set(`lw/${tag}/${String(i).padStart(3, '0')}`, `${tag}${i}`);
+      await tx.commit();
+      const cv = Number(tx.getCommittedVersion());
+      const t0 = performance.now();
+      for (const r of replicas) {
+        while (((await c.status(r))?.cluster?.appliedVersion ?? 0) < cv) {
+          if (performance.now() - t0 > 5000) throw new Error(`replica n${r} did not apply version ${cv} within 5 s`);
+          await sleep(1);
+        }
+      }
+      out.push(Math.round(performance.now() - t0));
+      // not in step with the 200 ms poll
+      await sleep(13 + ((i * 37) % 50));
+    }
+    return out;
+  };
+  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+  it('after an idle spell and a rolling restart of etcd, every replica applies commits at watch latency again and misses no entry', { timeout: 90_000 }, async () => {
+    const replicas = [0, 1, 2].filter((i) => i !== L);
+    const before = await replicationMs(replicas, 15, 'a');
+    // idle until etcd's history no longer holds the revision of the last log write
+    const rev = revision();
+    const until = Date.now() + 20_000;
+    while (!compacted(rev)) {
+      if (Date.now() > until) throw new Error(`revision ${rev} not compacted within 20 s`);
+      await sleep(500);
+    }
+    const from = c.nodes.map((n) => n.logs.length);
+    for (let e = 0; e < 3; e++) {
+      c.kill(c.etcd[e]!, 'SIGKILL');
+      await c.etcd[e]!.exited;
+      await sleep(300);
+      c.spawnEtcd(e, 'existing');
+      const up = Date.now() + 20_000;
+      for (;;) {
+        try {
+          etcdctl([c.etcd[e]!.clientUrl], 'endpoint', 'health');
+          break;
+        } catch (err) {
+          if (Date.now() > up) throw new Error(`etcd member e${e} did not come back in 20 s: ${(err as Error).message}`);
+          await sleep(100);
+        }
+      }
+    }
+    expect(await c.leader()).toBe(L);
+    // the watches are re-created within a second or so of the last restart
+    await sleep(1500);
+    const after = await replicationMs(replicas, 20, 'b');
+    const watches = await Promise.all(replicas.map(async (r) => ((await c.status(r))?.cluster as { logWatch?: WatchStatus } | null)?.logWatch ?? null));
+    const events = c.nodes.flatMap((n, i) => n.logs.slice(from[i]).filter((x) => /"event":"LogWatch(Lost|Restored)"/.test(x)).map((x) => `n${i} ${x.slice(0, 200)}`));
+    console.log(`replication ms before: ${before.join(', ')} (median ${median(before)}); after the etcd restart: ${after.join(', ')} (median ${median(after)})`);
+    console.log(`watches: ${JSON.stringify(watches)}\n${events.join('\n')}`);
+    // watch latency is a few ms (median 10-23 ms at load 3.5-8, before and after); the
+    // 200 ms poll gives the later of two uniform 0-200 ms waits (median 188 ms measured
+    // without the re-created watch, 34 ms before the restart): under 60 ms with a chance of
+    // 0.09 each, a median of 20 such samples under 60 ms about once in a million. At load
+    // 20 the watch's own latency reached a median of 90-100 ms (before the restart too), so
+    // the bound is relative to the same cluster's before the restart
+    const bound = Math.max(60, 1.5 * median(before));
+    expect(median(after), `replication ms after the restart: ${after.join(', ')} (before: ${before.join(', ')})`).toBeLessThan(bound);
+    for (const w of watches) expect(w, 'a replica\'s log watch').toMatchObject({ connected: true });
+    // no entry missed: each replica holds exactly the leader's rows
+    const rv = await db.createTransaction().getReadVersion();
+    const want = await scanAt(c.urls[L]!, rv);
+    expect(want.filter((r) => r.startsWith('lw/')).length).toBe(35);
+    for (const r of replicas) expect(await scanAt(c.urls[r]!, rv), `rows of replica n${r}`).toEqual(want);
+  });
+
+  it.skipIf(!HAVE_STRACE)('etcd writes taking 1.5 s or more (fdatasync delayed 700 ms on every member): the leader keeps its term, commits succeed, read versions are served', { timeout: 90_000 }, async () => {
+    L = await c.leader();
+    await db.close();
+    db = await connect({ endpoints: [c.urls[L]!], connectionPoolSize: 1 });
+    await db.transact(async (tx) => tx.set('slow/0', '0'));
+    const from = c.nodes.map((n) => n.logs.length);
+    // (strace stops the member at each of its system calls, not only fdatasync: seccomp-bpf
+    // filtering is not available to an attached strace; the delay is the fdatasync's)
+    for (const m of c.etcd) {
+      straces.push(spawn('/usr/bin/strace', ['-f', '-qq', '-p', String(m.proc!.pid), '-e', 'trace=fdatasync', '-e', 'inject=fdatasync:delay_enter=700000', '-o', '/dev/null'], { stdio: 'ignore' }));
+    }
+    const putMs: number[] = [];
+    const commitMs: number[] = [];
+    const failed: string[] = [];
+    let grvOk = 0;
+    let grvFailed = 0;
+    try {
+      // the injection is in place once a put is slow
+      for (let i = 0; ; i++) {
+        const t = performance.now();
+        etcdctl(c.etcdEndpoints, 'put', 'txkv-test/slow', String(i));
+        const ms = performance.now() - t;
+        if (ms > 500) {
+          putMs.push(Math.round(ms));
+          break;
+        }
+        if (i > 50) throw new Error('etcd puts did not slow down under strace');
+        await sleep(100);
+      }
+      const t0 = performance.now();
+      // a writer (one commit at a time) and a reader of read versions, for 7 s
+      const writer = (async () => {
+        for (let i = 1; performance.now() - t0 < 7000; i++) {
+          const t = performance.now();
+          try {
+            await db.transact(async (tx) => tx.set(`slow/${i}`, String(i)));
+            commitMs.push(Math.round(performance.now() - t));
+          } catch (e) {
+            failed.push(`commit ${i}: ${(e as { code?: string }).code ?? String(e)}`);
+          }
+        }
+      })();
+      const reader = (async () => {
+        while (performance.now() - t0 < 7000) {
+          try {
+            await db.createTransaction().getReadVersion();
+            grvOk++;
+          } catch {
+            grvFailed++;
+          }
+          await sleep(100);
+        }
+      })();
+      await Promise.all([writer, reader]);
+      const t = performance.now();
+      etcdctl(c.etcdEndpoints, 'put', 'txkv-test/slow', 'end');
+      putMs.push(Math.round(performance.now() - t));
+    } finally {
+      for (const s of straces) s.kill('SIGINT');
+    }
+    const events = c.nodes.flatMap((n, i) => n.logs.slice(from[i]).filter((x) => /"event":"(SteppedDown|BecameLeader|LeaderDeposed|TakeoverFailed)"/.test(x)).map((x) => `n${i} ${x.slice(0, 300)}`));
+    console.log(`slow etcd: puts ${putMs.join(', ')} ms; commits ${commitMs.join(', ')} ms; failed ${failed.length}; read versions ${grvOk} served, ${grvFailed} refused\n${events.join('\n')}`);
+    expect(events, 'leader changes while etcd was slow').toEqual([]);
+    expect(failed, 'commits that failed').toEqual([]);
+    expect(commitMs.length).toBeGreaterThanOrEqual(1);
+    // the grant runs 1 s ahead until the leader has seen a slow write: a few refusals at first
+    expect(grvOk, `read versions served (${grvFailed} refused)`).toBeGreaterThanOrEqual(4 * grvFailed);
+    await db.transact(async (tx) => tx.set('slow/after', '1'));
+  });
+});
