@@ -98,7 +98,7 @@ export class Admission {
       this.refuse();
       return {
         code: 'RESOURCE_CONSTRAINED',
-        message: `server is processing ${this.bufferedBytes} request bytes; budget ${this.limits.maxBufferedBytes}`,
+        message: `server holds ${this.bufferedBytes} request and unsent reply bytes; budget ${this.limits.maxBufferedBytes}`,
       };
     }
     this.add(bytes);
@@ -131,6 +131,11 @@ export class Admission {
   /** A grant turned out to need `actual` bytes: give back the rest (or take the overshoot of a first row). */
   settleReply(grant: number, actual: number): void {
     this.add(actual - grant);
+  }
+
+  /** Reply bytes uWS holds unsent for a slow reader: `delta` more (or fewer, when negative) in the budget. */
+  holdUnsent(delta: number): void {
+    this.add(delta);
   }
 
   replyRefusal(connHeld: number, backpressure: number): NonNullable<Refusal> {

@@ -63,6 +63,13 @@ interface Conn {
   outboxBytes: number;
   /** Reply bytes granted to this connection and not yet handed to uWS (in flight + outbox). */
   replyBytes: number;
+  /**
+   * Bytes uWS holds for this connection because the client has not read them yet
+   * (getBufferedAmount after the last send or drain), also held in the admission budget:
+   * without it every slow reader could keep up to its own backpressure limit, and the
+   * server's memory grew with the number of slow connections, not with maxBufferedBytes.
+   */
+  unsentBytes: number;
   flushScheduled: boolean;
   inflight: number;
   /** The gateway thread serving this connection's frames after its Hello; -1 = this thread. */
@@ -158,6 +165,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
       }
       ws.send(f.buf, true);
       admission.release(f.bytes);
+      holdUnsent(ws, ws.getUserData());
     };
     threads.onLive = (l) => {
       const ws = byId.get(l.conn);
@@ -169,7 +177,14 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
   }
   let nextThread = 0;
 
-  /** Reply bytes leave the budget once uWS has them (what it cannot send yet counts as backpressure). */
+  /** What uWS could not send yet stays in the budget until the client reads it (the drain handler). */
+  function holdUnsent(ws: WS, conn: Conn): void {
+    const unsent = ws.getBufferedAmount();
+    if (unsent === conn.unsentBytes) return;
+    admission.holdUnsent(unsent - conn.unsentBytes);
+    conn.unsentBytes = unsent;
+  }
+  /** Granted reply bytes leave the grant once uWS has them (what it cannot send yet: holdUnsent). */
   const releaseReplies = (conn: Conn, bytes: number): void => {
     if (bytes === 0) return;
     admission.release(bytes);
@@ -184,6 +199,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
     conn.outboxBytes = 0;
     ws.send(frame, true);
     releaseReplies(conn, bytes);
+    holdUnsent(ws, conn);
   };
   /**
    * Queues a reply; `bytes` = its granted reply bytes (held until sent). The connection's
@@ -285,7 +301,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
         return;
       }
       const thread = threads ? nextThread++ % threads.count : -1;
-      const conn: Conn = { id: nextConnId++, access, helloDone: false, closed: false, outbox: [], outboxBytes: 0, replyBytes: 0, flushScheduled: false, inflight: 0, thread, live: newLiveConn() };
+      const conn: Conn = { id: nextConnId++, access, helloDone: false, closed: false, outbox: [], outboxBytes: 0, replyBytes: 0, unsentBytes: 0, flushScheduled: false, inflight: 0, thread, live: newLiveConn() };
       res.upgrade(conn, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
     },
     open: (ws) => {
@@ -431,9 +447,12 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
       }
       done(); // the frame's own reference
     },
+    drain: (ws) => holdUnsent(ws, ws.getUserData()),
     close: (ws) => {
       const conn = ws.getUserData();
       conn.closed = true;
+      admission.holdUnsent(-conn.unsentBytes);
+      conn.unsentBytes = 0;
       closeLive(coordinator, conn.live);
       // replies that will never be sent leave the budget now (those still being read do when they arrive)
       const unsent = conn.outboxBytes;
