@@ -52,6 +52,9 @@ export interface GatewayOptions {
   onFatal?: (err: Error) => void;
 }
 
+/** How long a connection may leave its unsent replies unread before it is closed (1008). */
+export const SLOW_READER_CLOSE_MS = 10_000;
+
 interface Conn {
   id: number;
   /** What this connection's token allows; 'none' until a valid token is seen (header or Hello). */
@@ -70,6 +73,8 @@ interface Conn {
    * server's memory grew with the number of slow connections, not with maxBufferedBytes.
    */
   unsentBytes: number;
+  /** Since when (Date.now()) unsentBytes has been above 0 without going down; 0 = nothing unsent. */
+  stalledSince: number;
   flushScheduled: boolean;
   inflight: number;
   /** The gateway thread serving this connection's frames after its Hello; -1 = this thread. */
@@ -181,9 +186,25 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
   function holdUnsent(ws: WS, conn: Conn): void {
     const unsent = ws.getBufferedAmount();
     if (unsent === conn.unsentBytes) return;
+    if (unsent === 0) conn.stalledSince = 0;
+    else if (conn.stalledSince === 0 || unsent < conn.unsentBytes) conn.stalledSince = Date.now();
     admission.holdUnsent(unsent - conn.unsentBytes);
     conn.unsentBytes = unsent;
   }
+  // A client that reads none of its unsent replies for SLOW_READER_CLOSE_MS is closed (as
+  // Redis's client-output-buffer soft limit closes one), so stalled readers cannot hold the
+  // server's budget, and with it other clients' reads, for the whole idle timeout. A slow
+  // reader that makes progress is kept.
+  const slowSweep = setInterval(() => {
+    const now = Date.now();
+    for (const ws of sockets) {
+      const conn = ws.getUserData();
+      if (conn.closed || conn.stalledSince === 0 || now - conn.stalledSince < SLOW_READER_CLOSE_MS) continue;
+      o.logger.warn({ event: 'SlowReaderClosed', conn: conn.id, unsentBytes: conn.unsentBytes }, 'closing a connection that does not read its replies');
+      ws.end(1008, `not reading replies: ${conn.unsentBytes} bytes unread for ${SLOW_READER_CLOSE_MS / 1000} s`);
+    }
+  }, 1_000);
+  slowSweep.unref();
   /** Granted reply bytes leave the grant once uWS has them (what it cannot send yet: holdUnsent). */
   const releaseReplies = (conn: Conn, bytes: number): void => {
     if (bytes === 0) return;
@@ -301,7 +322,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
         return;
       }
       const thread = threads ? nextThread++ % threads.count : -1;
-      const conn: Conn = { id: nextConnId++, access, helloDone: false, closed: false, outbox: [], outboxBytes: 0, replyBytes: 0, unsentBytes: 0, flushScheduled: false, inflight: 0, thread, live: newLiveConn() };
+      const conn: Conn = { id: nextConnId++, access, helloDone: false, closed: false, outbox: [], outboxBytes: 0, replyBytes: 0, unsentBytes: 0, stalledSince: 0, flushScheduled: false, inflight: 0, thread, live: newLiveConn() };
       res.upgrade(conn, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
     },
     open: (ws) => {
@@ -489,6 +510,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
       );
     });
   } catch (err) {
+    clearInterval(slowSweep);
     await threads?.close();
     throw err;
   }
@@ -505,6 +527,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
       listening = false;
     },
     closeAll: () => {
+      clearInterval(slowSweep);
       for (const ws of [...sockets]) {
         const conn = ws.getUserData();
         if (conn.closed) continue;
