@@ -19,6 +19,9 @@ interface Pending {
   stream?: boolean;
   /** A GetManyRequest made of the queued gets with these request ids (answered one by one from its reply). */
   members?: number[];
+  /** Its keys (in members' order) and read version, to ask again for reads it refused (answerMembers). */
+  keys?: Uint8Array[];
+  readVersion?: bigint;
 }
 
 const NOOP = (): void => {};
@@ -275,17 +278,33 @@ export class Connection {
         members[i] = g[i]!.requestId;
         keys[i] = (g[i]!.body as Extract<RequestBody, { type: 'get' }>).key;
       }
-      this.pending.set(id, { resolve: NOOP, reject: NOOP, isCommit: false, members });
+      this.pending.set(id, { resolve: NOOP, reject: NOOP, isCommit: false, members, keys, readVersion });
       out.push({ requestId: id, body: { type: 'getMany', readVersion, keys } });
     }
     this.outbox = out;
   }
 
-  /** Answers the gets of a GetManyRequest from its reply (or its error). */
-  private answerMembers(members: number[], body: ReplyBody | UnknownBody): void {
+  /**
+   * Answers the gets of a GetManyRequest from its reply (or its error). The server grants
+   * one reply of point reads about 1 MB of values and refuses the reads past it
+   * RESOURCE_CONSTRAINED; when the reply answered some reads, those refused are asked again
+   * in the next frame (each round answers at least one, so it ends), so a transaction
+   * reading twenty 100 KB values at once is served instead of failing however often it is
+   * retried. A reply that answered none (the server's budget is spent) rejects them.
+   */
+  private answerMembers(members: number[], body: ReplyBody | UnknownBody, keys?: Uint8Array[], readVersion?: bigint): void {
+    let answered = 0;
+    if (body.type === 'getMany') for (let i = 0; i < members.length && i < body.values.length; i++) if (!body.errors?.[i]) answered++;
     for (let i = 0; i < members.length; i++) {
       const p = this.pending.get(members[i]!);
       if (!p) continue;
+      if (body.type === 'getMany') {
+        const e = body.errors?.[i];
+        if (e && e.code === 'RESOURCE_CONSTRAINED' && answered > 0 && keys && readVersion !== undefined && !this.dead) {
+          this.send({ requestId: members[i]!, body: { type: 'get', readVersion, key: keys[i]! } });
+          continue;
+        }
+      }
       this.pending.delete(members[i]!);
       if (body.type === 'getMany') {
         const e = body.errors?.[i];
@@ -349,7 +368,7 @@ export class Connection {
       }
       this.pending.delete(env.requestId);
       if (p.members) {
-        this.answerMembers(p.members, env.body);
+        this.answerMembers(p.members, env.body, p.keys, p.readVersion);
         continue;
       }
       if (env.body.type === 'unknown') p.reject(new TxnError('PROTOCOL_ERROR', `server replied with unknown message type ${env.body.bodyType}`));

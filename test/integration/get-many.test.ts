@@ -99,6 +99,25 @@ describe.each([0, 1])('GetManyRequest (gateway threads: %i)', (gatewayThreads) =
     }
   });
 
+  it('twenty 99 KB values read at once: the reads a reply refused past its ~1 MB grant are asked again, and every get gets its value', async () => {
+    const big = Array.from({ length: 20 }, (_, i) => `gm-big/${String(i).padStart(2, '0')}`);
+    await s.db.transact(async (tx) => big.forEach((k, i) => tx.set(k, new Uint8Array(99_000).fill(i))));
+    const { c, sent } = await watchedConnection(s.server.url);
+    try {
+      const { TxnImpl } = await import('../../src/client/transaction.js');
+      const tx = new TxnImpl({ get: async () => c } as never, 5000, true);
+      // before: RESOURCE_CONSTRAINED for the reads past ~1 MB, every time (transact() retried in vain)
+      const values = await Promise.all(big.map((k) => tx.get(k)));
+      values.forEach((v, i) => {
+        expect(v!.length).toBe(99_000);
+        expect(v![0]).toBe(i);
+      });
+      expect(sent.length).toBeGreaterThan(2); // the read version, the reads, then the refused ones again
+    } finally {
+      c.close();
+    }
+  });
+
   it('against a server without GetManyRequest the SDK sends one GetRequest per key', async () => {
     const { c, sent } = await watchedConnection(s.server.url);
     try {
