@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { connect } from '../../src/index.js';
 import { SLOW_READER_CLOSE_MS } from '../../src/gateway/socket.js';
 import { encodeRequests } from '../../src/protocol/codec.js';
-import { freePort, killAllServers, spawnServer } from '../support/child-server.js';
+import { freePort, killAllServers, rssMb, spawnServer } from '../support/child-server.js';
 import { tempDir } from '../support/server.js';
 
 const dirs: string[] = [];
@@ -20,10 +20,6 @@ afterAll(() => {
   killAllServers();
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
-
-function rssMb(pid: number): number {
-  return Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
-}
 
 const BUDGET = 64 * 1024 * 1024;
 const BACKPRESSURE = 32 * 1024 * 1024;

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect } from '../../src/index.js';
 import type { Watch } from '../../src/client/transaction.js';
-import { freePort, killAllServers, spawnServer } from '../support/child-server.js';
+import { freePort, killAllServers, rssMb, spawnServer } from '../support/child-server.js';
 import { tempDir } from '../support/server.js';
 
 const dirs: string[] = [];
@@ -16,10 +16,6 @@ afterAll(() => {
   killAllServers();
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 });
-
-function rssMb(pid: number): number {
-  return Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
-}
 
 describe('watch memory', () => {
   it('4,000 watches of one 100 KB value do not keep 400 MB, and still fire on a change of the same length only', { timeout: 120_000 }, async () => {

@@ -37,10 +37,11 @@ interface Run {
   ms: number;
 }
 
-/** `txkv serve ARGS` that must exit by itself within 15 s (it is killed and reported otherwise). */
-function serve(args: string[], opts: { uid?: number; gid?: number } = {}): Promise<Run> {
+/** `txkv serve ARGS` that must exit by itself within 15 s (it is killed and reported otherwise); `prefix`: a command it runs under. */
+function serve(args: string[], opts: { uid?: number; gid?: number } = {}, prefix: string[] = []): Promise<Run> {
   const t0 = Date.now();
-  const proc = spawn(process.execPath, [BIN, 'serve', '--log-level', 'info', ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  const cmd = [...prefix, process.execPath, BIN, 'serve', '--log-level', 'info', ...args];
+  const proc = spawn(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
   let stdout = '';
   let stderr = '';
   proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -56,19 +57,7 @@ function serve(args: string[], opts: { uid?: number; gid?: number } = {}): Promi
 
 /** `txkv serve ARGS` under an open-files limit of `nofile` (prlimit sets the soft and the hard limit). */
 function serveUnder(nofile: number, args: string[]): Promise<Run> {
-  const t0 = Date.now();
-  const proc = spawn('prlimit', [`--nofile=${nofile}`, process.execPath, BIN, 'serve', '--log-level', 'info', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: Date.now() - t0 });
-    });
-  });
+  return serve(args, {}, ['prlimit', `--nofile=${nofile}`]);
 }
 
 /** Exit 1 within 15 s, the reason printed once (in the StartFailed log line), never the bare "Database is not open". */

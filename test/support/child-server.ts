@@ -1,4 +1,5 @@
 // Runs `txkv serve` as a child process (the built CLI), for tests that kill it.
+import fs from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
@@ -88,4 +89,9 @@ export async function spawnServer(
 export function logEvent(logs: string[], event: string): Record<string, unknown> | undefined {
   const line = logs.find((l) => l.includes(`"event":"${event}"`));
   return line ? (JSON.parse(line) as Record<string, unknown>) : undefined;
+}
+
+/** Resident memory of process `pid` in MiB (VmRSS of /proc/PID/status). */
+export function rssMb(pid: number): number {
+  return Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 }
