@@ -17,11 +17,12 @@ interface Pending {
   isCommit: boolean;
   /** A change feed: every non-error reply goes to resolve, the request stays pending. */
   stream?: boolean;
-  /** A GetManyRequest made of the queued gets with these request ids (answered one by one from its reply). */
-  members?: number[];
-  /** Its keys (in members' order) and read version, to ask again for reads it refused (answerMembers). */
-  keys?: Uint8Array[];
-  readVersion?: bigint;
+  /**
+   * A GetManyRequest made of the queued gets with these request ids (answered one by one
+   * from its reply), with their keys (in members' order) and read version, to ask again for
+   * reads it refused (answerMembers).
+   */
+  many?: { members: number[]; keys: Uint8Array[]; readVersion: bigint };
 }
 
 const NOOP = (): void => {};
@@ -278,7 +279,7 @@ export class Connection {
         members[i] = g[i]!.requestId;
         keys[i] = (g[i]!.body as Extract<RequestBody, { type: 'get' }>).key;
       }
-      this.pending.set(id, { resolve: NOOP, reject: NOOP, isCommit: false, members, keys, readVersion });
+      this.pending.set(id, { resolve: NOOP, reject: NOOP, isCommit: false, many: { members, keys, readVersion } });
       out.push({ requestId: id, body: { type: 'getMany', readVersion, keys } });
     }
     this.outbox = out;
@@ -292,22 +293,19 @@ export class Connection {
    * reading twenty 100 KB values at once is served instead of failing however often it is
    * retried. A reply that answered none (the server's budget is spent) rejects them.
    */
-  private answerMembers(members: number[], body: ReplyBody | UnknownBody, keys?: Uint8Array[], readVersion?: bigint): void {
+  private answerMembers({ members, keys, readVersion }: NonNullable<Pending['many']>, body: ReplyBody | UnknownBody): void {
     let answered = 0;
     if (body.type === 'getMany') for (let i = 0; i < members.length && i < body.values.length; i++) if (!body.errors?.[i]) answered++;
     for (let i = 0; i < members.length; i++) {
       const p = this.pending.get(members[i]!);
       if (!p) continue;
-      if (body.type === 'getMany') {
-        const e = body.errors?.[i];
-        if (e && e.code === 'RESOURCE_CONSTRAINED' && answered > 0 && keys && readVersion !== undefined && !this.dead) {
-          this.send({ requestId: members[i]!, body: { type: 'get', readVersion, key: keys[i]! } });
-          continue;
-        }
+      const e = body.type === 'getMany' ? body.errors?.[i] : null;
+      if (e?.code === 'RESOURCE_CONSTRAINED' && answered > 0 && !this.dead) {
+        this.send({ requestId: members[i]!, body: { type: 'get', readVersion, key: keys[i]! } });
+        continue;
       }
       this.pending.delete(members[i]!);
       if (body.type === 'getMany') {
-        const e = body.errors?.[i];
         if (e) p.reject(TxnError.fromWire(e));
         else if (i < body.values.length) p.resolve({ type: 'get', value: body.values[i]! });
         else p.reject(new TxnError('PROTOCOL_ERROR', `the server answered ${body.values.length} of ${members.length} reads of a GetManyRequest`));
@@ -367,8 +365,8 @@ export class Connection {
         continue;
       }
       this.pending.delete(env.requestId);
-      if (p.members) {
-        this.answerMembers(p.members, env.body, p.keys, p.readVersion);
+      if (p.many) {
+        this.answerMembers(p.many, env.body);
         continue;
       }
       if (env.body.type === 'unknown') p.reject(new TxnError('PROTOCOL_ERROR', `server replied with unknown message type ${env.body.bodyType}`));
