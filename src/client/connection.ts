@@ -4,6 +4,7 @@
 // that imports it). When the socket drops, in-flight commits fail MAYBE_COMMITTED
 // (they may have been applied) and everything else NETWORK_ERROR.
 import { TxnError } from '../errors.js';
+import { IdTable } from './id-table.js';
 import { decodeReplies, encodeRequests, PROTOCOL_VERSION, type Envelope, type ReplyBody, type RequestBody, type UnknownBody } from '../protocol/codec.js';
 
 export interface TlsOptions {
@@ -63,7 +64,7 @@ const defer: (f: () => void) => void =
 
 export class Connection {
   private socket: SocketLike | null = null;
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new IdTable<Pending>();
   private outbox: Envelope<RequestBody>[] = [];
   private scheduled = false;
   private nextId = 1;
@@ -380,7 +381,7 @@ export class Connection {
     this.pinger = null;
     if (this.dead && this.pending.size === 0) return;
     this.dead = true;
-    for (const [, p] of this.pending) {
+    for (const p of this.pending.values()) {
       p.reject(
         p.isCommit
           ? new TxnError('MAYBE_COMMITTED', `${why} while a commit was in flight: it may or may not have been applied`)
