@@ -287,12 +287,13 @@ export class Connection {
   }
 
   /**
-   * Answers the gets of a GetManyRequest from its reply (or its error). The server grants
-   * one reply of point reads about 1 MB of values and refuses the reads past it
-   * RESOURCE_CONSTRAINED; when the reply answered some reads, those refused are asked again
-   * in the next frame (each round answers at least one, so it ends), so a transaction
-   * reading twenty 100 KB values at once is served instead of failing however often it is
-   * retried. A reply that answered none (the server's budget is spent) rejects them.
+   * Answers the gets of a GetManyRequest from its reply (or its error). The server asks
+   * its shards again past each ~1 MB grant of reply bytes itself (gateway/dispatch.ts
+   * serveGets), but one GetManyReply holds at most what the connection may hold unsent
+   * (half of limits.maxBackpressureBytes), and a server before that refused the reads past
+   * one grant RESOURCE_CONSTRAINED. So, as a fallback: when the reply answered some reads,
+   * those refused are asked again in the next frame (each round answers at least one, so it
+   * ends); a reply that answered none (the server's budget is spent) rejects them.
    */
   private answerMembers({ members, keys, readVersion }: NonNullable<Pending['many']>, body: ReplyBody | UnknownBody): void {
     let answered = 0;

@@ -8,6 +8,7 @@ import type { Coordinator } from '../coordinator/coordinator.js';
 import type { WireMutation } from '../coordinator/commit-plan.js';
 import type { ReplyBody, RequestBody, UnknownBody } from '../protocol/codec.js';
 import { requestMetricsOf } from '../metrics/request-metrics.js';
+import { GET_REPLY_SHARE } from './limits.js';
 
 /** What dispatch needs: the coordinator on the main thread; a gateway thread's stand-in (gateway-worker.ts) there. */
 export type Dispatcher = Pick<Coordinator, 'front' | 'reads' | 'commits'>;
@@ -92,9 +93,11 @@ function isError(r: GetResult): r is { code: string; message: string } {
 
 /**
  * hot path: the point reads of one frame, together: one request per shard instead of
- * one per key (see ReadRouter.getMany). Answers in the order of `keys`.
+ * one per key (see ReadRouter.getMany). Answers in the order of `keys`. `again`: reads
+ * refused past the grant (RESOURCE_CONSTRAINED) are asked again (serveGets), so they are
+ * not counted as errors.
  */
-export async function dispatchGets(c: Dispatcher, readVersions: bigint[], keys: Uint8Array[], replyBudget = Infinity): Promise<GetResult[]> {
+export async function dispatchGets(c: Dispatcher, readVersions: bigint[], keys: Uint8Array[], replyBudget = Infinity, again = false): Promise<GetResult[]> {
   const m = requestMetricsOf(c);
   const started = m === undefined ? 0 : performance.now();
   const n = keys.length;
@@ -137,7 +140,10 @@ export async function dispatchGets(c: Dispatcher, readVersions: bigint[], keys: 
     }
     const r = results[i]!;
     if (r instanceof TxnError) {
-      if (m) m.failed(r.code);
+      if (m) {
+        if (again && r.code === 'RESOURCE_CONSTRAINED') m.end();
+        else m.failed(r.code);
+      }
       out[i] = { code: r.code, message: r.message };
       continue;
     }
@@ -148,16 +154,36 @@ export async function dispatchGets(c: Dispatcher, readVersions: bigint[], keys: 
 }
 
 const EMPTY = new Uint8Array(0);
+/** No key pending (shared: never written). */
+const NONE: number[] = [];
+
+/** A shard's refusal of a point read past its share of the reply grant (the only RESOURCE_CONSTRAINED of a point read). */
+function isGrantRefusal(r: GetResult): boolean {
+  return r !== null && !(r instanceof Uint8Array) && r.code === 'RESOURCE_CONSTRAINED';
+}
+
+/** One reply of a frame's point reads and the value bytes it holds. */
+export interface GetReply {
+  requestId: number;
+  body: ReplyBody;
+  bytes: number;
+}
 
 /**
- * The point reads of one frame, GetRequests and GetManyRequests alike, flattened for one
- * dispatchGets; replies() turns the per-key results back into one reply per request.
+ * The point reads of one frame, GetRequests and GetManyRequests alike, flattened for
+ * dispatchGets. Reads a shard refused past the reply's grant stay pending and go again in
+ * the next round (serveGets); a request is answered once all its reads are.
  */
 export class FrameGets {
   readonly versions: bigint[] = [];
   readonly keys: Uint8Array[] = [];
   /** Per request: its id, its first key, its number of keys, and whether it is a GetManyRequest. */
   private readonly requests: { requestId: number; start: number; count: number; many: boolean }[] = [];
+  /** After a round with refusals: every key's result so far (undefined = still pending). */
+  private results: (GetResult | undefined)[] | null = null;
+  /** After a round with refusals: the keys still to ask, ascending; per request, its keys still pending. */
+  private pending: number[] | null = null;
+  private left: number[] | null = null;
 
   add(requestId: number, body: Extract<RequestBody, { type: 'get' | 'getMany' }>): void {
     if (body.type === 'get') {
@@ -178,36 +204,200 @@ export class FrameGets {
     return this.requests.length;
   }
 
-  /** Each request's reply and the value bytes it holds, in arrival order. */
-  replies(results: readonly GetResult[]): { requestId: number; body: ReplyBody; bytes: number }[] {
-    const out: { requestId: number; body: ReplyBody; bytes: number }[] = new Array(this.requests.length);
-    for (let q = 0; q < this.requests.length; q++) {
-      const { requestId, start, count, many } = this.requests[q]!;
-      if (!many) {
-        const r = results[start]!;
-        out[q] = isError(r) ? { requestId, body: { type: 'error', code: r.code, message: r.message }, bytes: 0 } : { requestId, body: { type: 'get', value: r }, bytes: r ? r.length : 0 };
-        continue;
-      }
-      const values: (Uint8Array | null)[] = new Array(count);
-      let errors: ({ code: string; message: string } | null)[] | null = null;
-      let bytes = 0;
-      for (let j = 0; j < count; j++) {
-        const r = results[start + j]!;
-        if (isError(r)) {
-          (errors ??= new Array<{ code: string; message: string } | null>(count).fill(null))[j] = r;
-          values[j] = null;
-        } else {
-          values[j] = r;
-          if (r) bytes += r.length;
+  /** Keys of the next round (all of them in the first). */
+  get pendingCount(): number {
+    return this.pending === null ? this.keys.length : this.pending.length;
+  }
+
+  /** Read versions and keys of the next round, in the order absorb() expects their results. */
+  ask(): { versions: bigint[]; keys: Uint8Array[] } {
+    if (this.pending === null) return { versions: this.versions, keys: this.keys };
+    const versions: bigint[] = new Array(this.pending.length);
+    const keys: Uint8Array[] = new Array(this.pending.length);
+    for (let j = 0; j < this.pending.length; j++) {
+      versions[j] = this.versions[this.pending[j]!]!;
+      keys[j] = this.keys[this.pending[j]!]!;
+    }
+    return { versions, keys };
+  }
+
+  /**
+   * Takes a round's results (in the order of ask()). Returns the replies of the requests
+   * now fully answered, the value bytes the round answered (replied now or held for a
+   * GetManyRequest with reads still pending), and how many reads it answered; reads
+   * refused past the grant stay pending.
+   */
+  absorb(round: readonly GetResult[]): { replies: GetReply[]; bytes: number; answered: number } {
+    if (this.pending === null) {
+      let refused = false;
+      for (let i = 0; i < round.length; i++) {
+        if (isGrantRefusal(round[i]!)) {
+          refused = true;
+          break;
         }
       }
-      out[q] = { requestId, body: { type: 'getMany', values, errors }, bytes };
+      // the common case: one round answers everything
+      if (!refused) {
+        this.pending = NONE;
+        const replies = this.replies(round);
+        let bytes = 0;
+        for (const r of replies) bytes += r.bytes;
+        return { replies, bytes, answered: round.length };
+      }
+      this.results = new Array<GetResult | undefined>(this.keys.length);
+      this.pending = Array.from({ length: this.keys.length }, (_, i) => i);
+      this.left = this.requests.map((q) => q.count);
     }
+    const asked = this.pending;
+    const results = this.results!;
+    const left = this.left!;
+    const still: number[] = [];
+    let bytes = 0;
+    let answered = 0;
+    const done: number[] = [];
+    let q = 0;
+    for (let j = 0; j < asked.length; j++) {
+      const i = asked[j]!;
+      const r = round[j]!;
+      if (isGrantRefusal(r)) {
+        still.push(i);
+        continue;
+      }
+      results[i] = r;
+      answered++;
+      if (r instanceof Uint8Array) bytes += r.length;
+      // keys ascend, so the request owning key i is found by walking forward
+      while (this.requests[q]!.start + this.requests[q]!.count <= i) q++;
+      if (--left[q]! === 0) done.push(q);
+    }
+    this.pending = still;
+    return { replies: done.map((d) => this.replyOf(d, results as readonly GetResult[])), bytes, answered };
+  }
+
+  /** Answers every read still pending with `err`: the replies of the requests that completes. */
+  refuseRest(err: { code: string; message: string }): GetReply[] {
+    const round: GetResult[] = new Array(this.pendingCount).fill(err);
+    if (this.pending === null) {
+      this.pending = NONE;
+      return this.replies(round);
+    }
+    const asked = this.pending;
+    const results = this.results!;
+    const left = this.left!;
+    const done: number[] = [];
+    let q = 0;
+    for (const i of asked) {
+      results[i] = err;
+      while (this.requests[q]!.start + this.requests[q]!.count <= i) q++;
+      if (--left[q]! === 0) done.push(q);
+    }
+    this.pending = [];
+    return done.map((d) => this.replyOf(d, results as readonly GetResult[]));
+  }
+
+  /** Each request's reply and the value bytes it holds, in arrival order. */
+  replies(results: readonly GetResult[]): GetReply[] {
+    const out: GetReply[] = new Array(this.requests.length);
+    for (let q = 0; q < this.requests.length; q++) out[q] = this.replyOf(q, results);
     return out;
+  }
+
+  private replyOf(q: number, results: readonly GetResult[]): GetReply {
+    const { requestId, start, count, many } = this.requests[q]!;
+    if (!many) {
+      const r = results[start]!;
+      return isError(r) ? { requestId, body: { type: 'error', code: r.code, message: r.message }, bytes: 0 } : { requestId, body: { type: 'get', value: r }, bytes: r ? r.length : 0 };
+    }
+    const values: (Uint8Array | null)[] = new Array(count);
+    let errors: ({ code: string; message: string } | null)[] | null = null;
+    let bytes = 0;
+    for (let j = 0; j < count; j++) {
+      const r = results[start + j]!;
+      if (isError(r)) {
+        (errors ??= new Array<{ code: string; message: string } | null>(count).fill(null))[j] = r;
+        values[j] = null;
+      } else {
+        values[j] = r;
+        if (r) bytes += r.length;
+      }
+    }
+    return { requestId, body: { type: 'getMany', values, errors }, bytes };
   }
 
   /** The same reply (an error) for every request held. */
   each(f: (requestId: number) => void): void {
     for (const r of this.requests) f(r.requestId);
+  }
+}
+
+/** What serveGets needs of a connection (socket.ts on the main thread, gateway-worker.ts on a gateway thread). */
+export interface GetsHost {
+  /**
+   * Reply bytes for a round that wants `want` (limits.ts grantReply against what the
+   * connection holds and has unsent, and the server's budget), added to what the
+   * connection holds; 0 = none left.
+   */
+  grant(want: number): number;
+  /** A round's grant turned out to hold `actual` value bytes (the rest goes back). */
+  settle(grant: number, actual: number): void;
+  /** The error for reads left when a round gets no grant (limits.ts replyRefusal). */
+  refusal(): { code: string; message: string };
+  /** A request answered; `bytes` of its values are held until its frame is handed on. */
+  reply(requestId: number, body: ReplyBody, bytes: number): void;
+  /** The connection closed: nothing more is asked. */
+  closed(): boolean;
+}
+
+/** Reply bytes a round of `n` point reads asks for (at least a range page's worth). */
+export function getsWant(n: number): number {
+  return Math.max(RANGE_PAGE_MAX_BYTES, n * GET_REPLY_SHARE);
+}
+
+/**
+ * Serves a frame's point reads in rounds. Each round gets a grant of reply bytes, and each
+ * shard asked answers at least one read and refuses those past its share of the grant; the
+ * requests a round completes are answered at once (so their bytes leave as the next round
+ * is read), and the refused reads are asked again with a new grant. So a batch is answered
+ * completely, whatever its values weigh, unless a round gets no grant: the connection holds
+ * half its backpressure limit unsent or the server's budget is spent, and then the reads
+ * left are answered RESOURCE_CONSTRAINED (retryable), as before. A GetManyRequest keeps the
+ * values of earlier rounds (counted in the connection's grant) until its last read is
+ * answered. Resolves once every request has its reply; never rejects.
+ */
+export async function serveGets(c: Dispatcher, batch: FrameGets, host: GetsHost): Promise<void> {
+  for (;;) {
+    if (host.closed()) {
+      // the connection's reply() releases the bytes of values already held
+      for (const r of batch.refuseRest({ code: 'NETWORK_ERROR', message: 'connection closed' })) host.reply(r.requestId, r.body, r.bytes);
+      return;
+    }
+    const grant = host.grant(getsWant(batch.pendingCount));
+    if (grant === 0) {
+      for (const r of batch.refuseRest(host.refusal())) host.reply(r.requestId, r.body, r.bytes);
+      return;
+    }
+    const { versions, keys } = batch.ask();
+    let round: { replies: GetReply[]; bytes: number; answered: number };
+    try {
+      round = batch.absorb(await dispatchGets(c, versions, keys, grant, true));
+    } catch (err) {
+      host.settle(grant, 0);
+      const e = toWireError(err);
+      for (const r of batch.refuseRest({ code: e.code, message: e.message })) host.reply(r.requestId, r.body, r.bytes);
+      return;
+    }
+    host.settle(grant, round.bytes);
+    for (const r of round.replies) host.reply(r.requestId, r.body, r.bytes);
+    if (batch.pendingCount === 0) return;
+    if (round.answered === 0) {
+      // cannot happen (every shard asked answers its first read), but a round without
+      // progress must not repeat forever
+      for (const r of batch.refuseRest(host.refusal())) host.reply(r.requestId, r.body, r.bytes);
+      return;
+    }
+    // the next grant is judged once this round's replies have left (socket.ts hands them to
+    // uWS at the end of the turn, a gateway thread posts them then): what the client has
+    // not read by then counts against the connection
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 }

@@ -36,6 +36,11 @@ export interface ToGateway {
   frames?: FrameIn[];
   /** Connections closed since the last message. */
   closed?: number[];
+  /**
+   * [conn, bytes]: what uWS now holds unsent for these connections (it changed since the
+   * last frame or update), so a frame's later rounds of point reads are granted against it.
+   */
+  unsent?: [number, number][];
   answers?: Answer[];
   /** The oracle's readable version when the answers were sent: reads at or below it need not ask. */
   readable?: number;

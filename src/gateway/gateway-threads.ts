@@ -128,6 +128,11 @@ export class GatewayThreads {
     t.transfer.push(f.buf);
   }
 
+  /** uWS holds `bytes` unsent for connection `conn` of gateway thread `thread` (it changed). */
+  unsent(thread: number, conn: number, bytes: number): void {
+    (this.post(thread).unsent ??= []).push([conn, bytes]);
+  }
+
   /** Connection `conn` of gateway thread `thread` closed. */
   connClosed(thread: number, conn: number): void {
     (this.post(thread).closed ??= []).push(conn);

@@ -9,7 +9,7 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { TxnError, toWireError } from '../errors.js';
 import { RANGE_PAGE_MAX_BYTES } from '../keys/ranges.js';
-import { decodeRequests, encodeReplies, FRAME_ERROR_REQUEST_ID, FrameError, RESERVED_REQUEST_ID_MESSAGE, type Envelope, type ReplyBody, type RequestBody } from '../protocol/codec.js';
+import { decodeRequests, encodeReplies, FrameError, type Envelope, type ReplyBody, type RequestBody } from '../protocol/codec.js';
 import { ReadRouter, type ReadClock } from '../coordinator/read-router.js';
 import { ShardMap } from '../coordinator/shard-map.js';
 import type { CommitResult } from '../coordinator/commit-coordinator.js';
@@ -19,8 +19,8 @@ import { GATEWAY_ID_SPAN, type ShardReply, type ShardRequest } from '../shard/in
 import { decodeReplies, RequestOutbox, type ShardMessage } from '../shard/wire.js';
 import { RequestMetrics, attachRequestMetrics } from '../metrics/request-metrics.js';
 import { threadId } from '../metrics/thread-cpu.js';
-import { dispatch, dispatchGets, FrameGets, type Dispatcher } from './dispatch.js';
-import { Admission, GET_REPLY_SHARE } from './limits.js';
+import { dispatch, FrameGets, serveGets, type Dispatcher } from './dispatch.js';
+import { Admission } from './limits.js';
 import type { Answer, Call, FromGateway, FrameIn, GatewayWorkerInit, MetricsDelta, ToGateway } from './gateway-protocol.js';
 
 type Outgoing = ShardRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
@@ -164,13 +164,15 @@ interface Conn {
   replyBytes: number;
   outbox: Envelope<ReplyBody>[];
   outboxBytes: number;
+  /** Bytes uWS holds unsent for this connection: from each frame, then from the main thread's `unsent` updates. */
+  unsent: number;
 }
 const conns = new Map<number, Conn>();
 const dirty = new Set<Conn>();
 
 function connOf(id: number): Conn {
   let c = conns.get(id);
-  if (!c) conns.set(id, (c = { id, closed: false, inflight: 0, replyBytes: 0, outbox: [], outboxBytes: 0 }));
+  if (!c) conns.set(id, (c = { id, closed: false, inflight: 0, replyBytes: 0, outbox: [], outboxBytes: 0, unsent: 0 }));
   return c;
 }
 
@@ -225,13 +227,14 @@ const errorBody = (err: unknown): ReplyBody => {
 function onFrame(f: FrameIn): void {
   counts.frames++;
   const c = connOf(f.conn);
+  c.unsent = f.backpressure;
   const buf = new Uint8Array(f.buf);
   let envelopes;
   try {
     envelopes = decodeRequests(buf);
   } catch (err) {
     admission.release(f.held);
-    reply(c, FRAME_ERROR_REQUEST_ID, { type: 'error', code: 'PROTOCOL_ERROR', message: err instanceof FrameError ? err.message : `undecodable frame: ${(err as Error).message}` });
+    reply(c, 0, { type: 'error', code: 'PROTOCOL_ERROR', message: err instanceof FrameError ? err.message : `undecodable frame: ${(err as Error).message}` });
     return;
   }
   let pendingInFrame = 1;
@@ -241,10 +244,6 @@ function onFrame(f: FrameIn): void {
   let gets: FrameGets | null = null;
   for (const env of envelopes) {
     if (c.closed) break;
-    if (env.requestId === FRAME_ERROR_REQUEST_ID) {
-      reply(c, FRAME_ERROR_REQUEST_ID, { type: 'error', code: 'PROTOCOL_ERROR', message: RESERVED_REQUEST_ID_MESSAGE });
-      continue;
-    }
     const body = env.body as RequestBody;
     if (body.type === 'watch' || body.type === 'subscribe' || body.type === 'subscribeAck' || body.type === 'cancel') {
       // connection-bound: the main thread keeps these (live-requests.ts)
@@ -253,7 +252,7 @@ function onFrame(f: FrameIn): void {
       continue;
     }
     counts.requests++;
-    const refusal = admission.admitRequest(c.inflight, f.backpressure);
+    const refusal = admission.admitRequest(c.inflight, c.unsent);
     if (refusal) {
       reply(c, env.requestId, { type: 'error', code: refusal.code, message: refusal.message });
       continue;
@@ -269,9 +268,9 @@ function onFrame(f: FrameIn): void {
     }
     let grant = 0;
     if (body.type === 'range') {
-      grant = admission.grantReply(RANGE_PAGE_MAX_BYTES, c.replyBytes, f.backpressure);
+      grant = admission.grantReply(RANGE_PAGE_MAX_BYTES, c.replyBytes, c.unsent);
       if (grant === 0) {
-        const r = admission.replyRefusal(c.replyBytes, f.backpressure);
+        const r = admission.replyRefusal(c.replyBytes, c.unsent);
         reply(c, env.requestId, { type: 'error', code: r.code, message: r.message });
         continue;
       }
@@ -294,35 +293,23 @@ function onFrame(f: FrameIn): void {
     );
   }
   if (gets) {
-    const batch = gets;
-    const held = batch.requestCount;
-    const grant = admission.grantReply(Math.max(RANGE_PAGE_MAX_BYTES, batch.keys.length * GET_REPLY_SHARE), c.replyBytes, f.backpressure);
-    if (grant === 0) {
-      const r = admission.replyRefusal(c.replyBytes, f.backpressure);
-      c.inflight -= held;
-      batch.each((id) => reply(c, id, { type: 'error', code: r.code, message: r.message }));
-    } else {
-      c.replyBytes += grant;
-      pendingInFrame++;
-      dispatchGets(here, batch.versions, batch.keys, grant).then(
-        (results) => {
-          c.inflight -= held;
-          done();
-          const replies = batch.replies(results);
-          let actual = 0;
-          for (const r of replies) actual += r.bytes;
-          settleBytes(c, grant, actual);
-          for (const r of replies) reply(c, r.requestId, r.body, r.bytes);
-        },
-        (err: unknown) => {
-          c.inflight -= held;
-          done();
-          settleBytes(c, grant, 0);
-          const e = errorBody(err);
-          batch.each((id) => reply(c, id, e));
-        },
-      );
-    }
+    // in rounds of reply bytes, as socket.ts does (dispatch.ts serveGets); the bytes uWS
+    // holds unsent for this connection are what the main thread last said (c.unsent)
+    pendingInFrame++;
+    void serveGets(here, gets, {
+      grant: (want) => {
+        const g = admission.grantReply(want, c.replyBytes, c.unsent);
+        c.replyBytes += g;
+        return g;
+      },
+      settle: (grant, actual) => settleBytes(c, grant, actual),
+      refusal: () => admission.replyRefusal(c.replyBytes, c.unsent),
+      reply: (id, body, bytes) => {
+        c.inflight--;
+        reply(c, id, body, bytes);
+      },
+      closed: () => c.closed,
+    }).then(done);
   }
   done();
 }
@@ -402,6 +389,12 @@ main.on('message', (m: ToGateway) => {
       c.outboxBytes = 0;
       dirty.delete(c);
       if (c.inflight === 0) conns.delete(id);
+    }
+  }
+  if (m.unsent) {
+    for (const [id, bytes] of m.unsent) {
+      const c = conns.get(id);
+      if (c) c.unsent = bytes;
     }
   }
   if (m.frames) for (const f of m.frames) onFrame(f);

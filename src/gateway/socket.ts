@@ -8,12 +8,12 @@ import type { Logger } from 'pino';
 import { TxnError } from '../errors.js';
 import { RANGE_PAGE_MAX_BYTES } from '../keys/ranges.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
-import { decodeRequests, encodeReplies, FRAME_ERROR_REQUEST_ID, FrameError, PROTOCOL_VERSION, RESERVED_REQUEST_ID_MESSAGE, type Envelope, type ReplyBody, type RequestBody, type UnknownBody } from '../protocol/codec.js';
-import { dispatch, dispatchGets, FrameGets } from './dispatch.js';
+import { decodeRequests, encodeReplies, FrameError, PROTOCOL_VERSION, type Envelope, type ReplyBody, type RequestBody, type UnknownBody } from '../protocol/codec.js';
+import { dispatch, FrameGets, serveGets } from './dispatch.js';
 import { registerHttpRoutes, type HttpOptions } from './http.js';
 import { DISTRIBUTION_ROUTES } from './distribution-routes.js';
 import { bearer, type Access, type TokenStore } from './auth.js';
-import { ADMISSION_SHARED_BYTES, Admission, GET_REPLY_SHARE } from './limits.js';
+import { ADMISSION_SHARED_BYTES, Admission } from './limits.js';
 import { GatewayThreads, type GatewayThreadStats } from './gateway-threads.js';
 import type { LimitsConfig, TlsConfig } from '../config/server-config.js';
 import { loadUws } from './uws.js';
@@ -190,6 +190,8 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
     else if (conn.stalledSince === 0 || unsent < conn.unsentBytes) conn.stalledSince = Date.now();
     admission.holdUnsent(unsent - conn.unsentBytes);
     conn.unsentBytes = unsent;
+    // the connection's gateway thread grants reply bytes against it (later rounds of a frame's point reads)
+    if (conn.thread >= 0 && threads) threads.unsent(conn.thread, conn.id, unsent);
   }
   // A client that reads none of its unsent replies for SLOW_READER_CLOSE_MS is closed (as
   // Redis's client-output-buffer soft limit closes one), so stalled readers cannot hold the
@@ -265,7 +267,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
     try {
       envelopes = decodeRequests(view);
     } catch (err) {
-      protocolError(ws, conn, FRAME_ERROR_REQUEST_ID, err instanceof FrameError ? err.message : 'undecodable frame');
+      protocolError(ws, conn, 0, err instanceof FrameError ? err.message : 'undecodable frame');
       return;
     }
     for (const env of envelopes) reply(ws, conn, env.requestId, { type: 'error', code: refusal.code, message: refusal.message });
@@ -281,10 +283,6 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
     };
     if (env.body.type !== 'hello') {
       refuse('the first request on a connection must be HelloRequest');
-      return;
-    }
-    if (env.requestId === FRAME_ERROR_REQUEST_ID) {
-      refuse(RESERVED_REQUEST_ID_MESSAGE);
       return;
     }
     if (env.body.protocolVersion !== PROTOCOL_VERSION) {
@@ -372,7 +370,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
       } catch (err) {
         if (conn.helloDone) admission.release(message.byteLength);
         const why = err instanceof FrameError ? err.message : `undecodable frame: ${(err as Error).message}`;
-        protocolError(ws, conn, FRAME_ERROR_REQUEST_ID, why);
+        protocolError(ws, conn, 0, why);
         return;
       }
       // the frame's bytes count against the budget until its last request is answered
@@ -386,10 +384,6 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
         if (conn.closed) break;
         if (!conn.helloDone) {
           hello(ws, conn, env);
-          continue;
-        }
-        if (env.requestId === FRAME_ERROR_REQUEST_ID) {
-          protocolError(ws, conn, FRAME_ERROR_REQUEST_ID, RESERVED_REQUEST_ID_MESSAGE);
           continue;
         }
         // watches and feeds are long-lived: not requests in flight (live-requests.ts has their limits)
@@ -439,40 +433,23 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
         );
       }
       if (gets) {
-        const batch = gets;
-        const held = batch.requestCount;
-        // the values of the frame's point reads get a share of what this connection and
-        // the server have left (sized by the number of reads, so many small frames in
-        // flight do not starve each other); reads past it are refused RESOURCE_CONSTRAINED
-        // by the shards, each of which answers at least one
-        const grant = admission.grantReply(Math.max(RANGE_PAGE_MAX_BYTES, batch.keys.length * GET_REPLY_SHARE), conn.replyBytes, ws.getBufferedAmount());
-        if (grant === 0) {
-          const r = admission.replyRefusal(conn.replyBytes, ws.getBufferedAmount());
-          conn.inflight -= held;
-          batch.each((id) => reply(ws, conn, id, { type: 'error', code: r.code, message: r.message }));
-        } else {
-          conn.replyBytes += grant;
-          pendingInFrame++;
-          dispatchGets(coordinator, batch.versions, batch.keys, grant).then(
-            (results) => {
-              conn.inflight -= held;
-              done();
-              const replies = batch.replies(results);
-              let actual = 0;
-              for (const r of replies) actual += r.bytes;
-              settleBytes(conn, grant, actual);
-              for (const r of replies) reply(ws, conn, r.requestId, r.body, r.bytes);
-            },
-            (err: unknown) => {
-              conn.inflight -= held;
-              done();
-              settleBytes(conn, grant, 0);
-              const e = err instanceof TxnError ? err : new TxnError('FAILED', String(err));
-              o.logger.error({ event: 'RequestFailed', conn: conn.id, message: e.message });
-              batch.each((id) => reply(ws, conn, id, { type: 'error', code: e.code, message: e.message }));
-            },
-          );
-        }
+        // the frame's point reads, in rounds of reply bytes granted against what this
+        // connection holds and has unsent and the server's budget (dispatch.ts serveGets)
+        pendingInFrame++;
+        void serveGets(coordinator, gets, {
+          grant: (want) => {
+            const g = admission.grantReply(want, conn.replyBytes, ws.getBufferedAmount());
+            conn.replyBytes += g;
+            return g;
+          },
+          settle: (grant, actual) => settleBytes(conn, grant, actual),
+          refusal: () => admission.replyRefusal(conn.replyBytes, ws.getBufferedAmount()),
+          reply: (id, body, bytes) => {
+            conn.inflight--;
+            reply(ws, conn, id, body, bytes);
+          },
+          closed: () => conn.closed,
+        }).then(done);
       }
       done(); // the frame's own reference
     },

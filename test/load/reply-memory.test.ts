@@ -1,9 +1,10 @@
 // Issue 10 item 9: reply bytes are bounded per connection and per server, like request
 // bytes. One ~400 KB frame of 9,900 gets of one 100 KB value (990 MB of replies) once
-// drove server RSS to 5.9 GB. Now each reply carries at most its grant, the reads past it
-// are refused RESOURCE_CONSTRAINED and asked again by the SDK, and the server's peak RSS
-// (VmHWM of the child process) stays within the configured budget (limits.maxBufferedBytes,
-// 512 MiB).
+// drove server RSS to 5.9 GB. Now the gateway serves a frame's reads in rounds of reply
+// grants; a GetManyReply holds at most what the connection may hold (half of
+// limits.maxBackpressureBytes), the reads past it are refused RESOURCE_CONSTRAINED and asked
+// again by the SDK, and the server's peak RSS (VmHWM of the child process) stays within the
+// configured budget (limits.maxBufferedBytes, 512 MiB).
 import fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect, TxnError } from '../../src/index.js';
@@ -40,7 +41,9 @@ describe('reply memory', () => {
       const refused = results.filter((r) => r.status === 'rejected') as PromiseRejectedResult[];
       const peakKb = memKb(pid, 'VmHWM');
       const growthMb = (peakKb - baselineKb) / 1024;
-      console.log(`reply-memory: ${ok.length} gets answered, ${refused.length} refused; server RSS ${Math.round(baselineKb / 1024)} MB before, peak ${Math.round(peakKb / 1024)} MB (+${Math.round(growthMb)} MB)`);
+      const codes: Record<string, number> = {};
+      for (const r of refused) codes[(r.reason as TxnError).code] = (codes[(r.reason as TxnError).code] ?? 0) + 1;
+      console.log(`reply-memory: ${ok.length} gets answered, ${refused.length} refused ${JSON.stringify(codes)}; server RSS ${Math.round(baselineKb / 1024)} MB before, peak ${Math.round(peakKb / 1024)} MB (+${Math.round(growthMb)} MB)`);
       expect(ok.length).toBeGreaterThan(0);
       for (const r of ok) expect(r.value!.length).toBe(100_000);
       // the SDK asks again for reads a reply refused past its grant while replies make

@@ -135,4 +135,29 @@ TEST_F(Limits, ReadOnlyTransactionsRefuseWrites) {
   EXPECT_TRUE(must(ro.getReadVersion()) > 0);
 }
 
+// The server grants one reply of point reads ~1 MB of values; the reads past it are asked
+// again by the gateway itself (src/gateway/dispatch.ts serveGets), so twenty 99 KB values
+// read at once on one connection (the gets wait for the read version, then leave in one
+// frame) all arrive. Before: the reads past ~1 MB failed RESOURCE_CONSTRAINED, every time.
+TEST_F(Limits, TwentyValuesOf99KbReadAtOnceAreAllAnswered) {
+  auto p = prefix();
+  std::vector<std::pair<std::string, std::string>> rows;
+  for (int i = 0; i < 20; ++i) rows.emplace_back(p + "big" + std::to_string(100 + i), std::string(99'000, static_cast<char>(i)));
+  put(*db, rows);
+  ConnectOptions o;
+  o.connectionPoolSize = 1;  // with two, each connection's frame had ten reads: within one grant
+  auto one = connectDb(o);
+  Transaction tx = one->createTransaction();
+  std::vector<std::promise<Result<std::optional<Bytes>>>> ps(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    tx.getAsync(rows[i].first, [&ps, i](Result<std::optional<Bytes>> r) { ps[i].set_value(std::move(r)); });
+  }
+  for (size_t i = 0; i < rows.size(); ++i) {
+    auto v = must(ps[i].get_future().get(), "get of a 99 KB value");
+    ASSERT_TRUE(v.has_value());
+    EXPECT_EQ(v->size(), 99'000u);
+    EXPECT_EQ(*v, rows[i].second);
+  }
+}
+
 }  // namespace txkv::live
