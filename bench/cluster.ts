@@ -59,9 +59,15 @@ export interface Machine {
   ip: string;
 }
 
-function track(proc: ChildProcess, logs: string[]): Promise<unknown> {
+function track(proc: ChildProcess, logs: string[], name: string): Promise<unknown> {
   children.add(proc);
-  const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise((resolve) =>
+    proc.once('exit', (code, signal) => {
+      // in the log itself: a node that exited on its own is the first thing to look for in a failed run
+      logs.push(`[harness] ${name} (pid ${proc.pid}) exited: code ${code}, signal ${signal}, at ${new Date().toISOString()}`);
+      resolve({ code, signal });
+    }),
+  );
   void exited.then(() => children.delete(proc));
   let buf = '';
   const onData = (d: Buffer): void => {
@@ -82,6 +88,8 @@ export class LoopbackCluster {
   readonly etcd: EtcdMember[] = [];
   readonly nodes: TxkvNode[] = [];
   private readonly root = fs.mkdtempSync(path.join(os.tmpdir(), 'txkv-cluster-'));
+  /** Set when a test on this cluster failed (test/cluster/harness.ts keepLogsOnFailure): stop() keeps every process's log. */
+  failed = false;
 
   /**
    * `env`: extra environment of the txkv nodes (TXKV_* settings); `shards`: per node;
@@ -163,7 +171,7 @@ export class LoopbackCluster {
     const [cmd, argv] = this.placed(i, [ETCD_BIN, ...args]);
     const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     m.proc = proc;
-    m.exited = track(proc, m.logs);
+    m.exited = track(proc, m.logs, m.name);
   }
 
   /**
@@ -248,7 +256,7 @@ export class LoopbackCluster {
     const proc = spawn(cmd, argv, { env: { ...process.env, ...this.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     nd.proc = proc;
     const from = nd.logs.length;
-    nd.exited = track(proc, nd.logs);
+    nd.exited = track(proc, nd.logs, nd.name);
     const until = Date.now() + joinMs;
     while (!nd.logs.slice(from).some((l) => l.includes('"event":"ClusterJoined"'))) {
       if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`${nd.name} exited before joining:\n${nd.logs.slice(from).join('\n')}`);
@@ -305,8 +313,20 @@ export class LoopbackCluster {
     for (const p of [...this.nodes, ...this.etcd]) fs.writeFileSync(path.join(dir, `${p.name}.log`), p.logs.join('\n') + '\n');
   }
 
+  /**
+   * Kills every process. Their logs are written to $CLUSTER_TEST_LOGS when set, and after a
+   * failed test (`failed`) to a directory under the temp dir, named on stderr with the tail
+   * of each txkv node's log (a CI run keeps only its output).
+   */
   async stop(): Promise<void> {
     if (process.env.CLUSTER_TEST_LOGS) this.dumpLogs(process.env.CLUSTER_TEST_LOGS);
+    else if (this.failed) {
+      const dir = path.join(os.tmpdir(), 'txkv-cluster-logs', path.basename(this.root));
+      this.dumpLogs(dir);
+      const tails = this.nodes.map((n) => `--- ${n.name}, last 30 of ${n.logs.length} lines:\n${n.logs.slice(-30).join('\n')}`);
+      const exits = [...this.nodes, ...this.etcd].flatMap((p) => p.logs.filter((l) => l.startsWith('[harness]')));
+      console.error(`a cluster test failed: every process's log is in ${dir}\nprocess exits:\n${exits.join('\n') || '(none)'}\n${tails.join('\n')}`);
+    }
     for (const p of [...this.nodes, ...this.etcd]) this.kill(p, 'SIGCONT');
     for (const p of [...this.nodes, ...this.etcd]) this.kill(p, 'SIGKILL');
     await Promise.all([...this.nodes, ...this.etcd].map((p) => p.exited));

@@ -17,6 +17,7 @@ import { TxnError } from '../errors.js';
 import { compareKeys, keyAfter } from '../keys/bytes.js';
 import { intFlag, parseFlags, stringFlag, UsageError, wantsHelp } from './args.js';
 import { parseBytesArg } from './bytes-arg.js';
+import { answerJson, httpRequest } from '../client/http-request.js';
 import { CLIENT_FLAGS, CLIENT_USAGE, clientTarget, connectTo, httpBase, type ClientTarget } from './client-options.js';
 
 export const BACKUP_FORMAT = 'txkv-backup';
@@ -95,13 +96,13 @@ function readPartial(tmp: string): { header: Header; rows: number; bytes: number
 
 async function api(t: ClientTarget, method: string, p: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const url = `${httpBase(t.endpoint)}${p}`;
-  let r: Response;
+  let r;
   try {
-    r = await fetch(url, { method, headers: t.token ? { authorization: `Bearer ${t.token}` } : {} });
+    r = await httpRequest(url, { method, token: t.token });
   } catch (err) {
-    throw new TxnError('NETWORK_ERROR', `cannot reach ${url}: ${((err as Error).cause as Error | undefined)?.message ?? (err as Error).message}`);
+    throw new TxnError('NETWORK_ERROR', (err as Error).message);
   }
-  return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+  return { status: r.status, body: answerJson(r) };
 }
 
 const errorText = (body: Record<string, unknown>): string => {

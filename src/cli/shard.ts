@@ -2,6 +2,7 @@
 // (docs/distribution.md), through the server's /v1/shard routes.
 import { parseFlags, UsageError, wantsHelp } from './args.js';
 import { formatBytes, parseBytesArg } from './bytes-arg.js';
+import { answerJson, httpRequest } from '../client/http-request.js';
 import { CLIENT_FLAGS, CLIENT_USAGE, clientTarget, httpBase } from './client-options.js';
 
 export const USAGE = `usage: txkv shard <split KEY | merge KEY | move BEGIN WORKER | map> [--json] [client options]
@@ -38,17 +39,15 @@ export async function shard(argv: string[]): Promise<number> {
     method = 'GET';
   } else throw new UsageError('txkv shard needs split KEY, merge KEY, move BEGIN WORKER or map', USAGE);
   const url = `${httpBase(t.endpoint)}${path}`;
-  let res: Response;
+  let res;
   try {
-    res = await fetch(url, { method, headers: t.token ? { authorization: `Bearer ${t.token}` } : {} });
+    res = await httpRequest(url, { method, token: t.token });
   } catch (err) {
-    // fetch says only "fetch failed"; the reason (ECONNREFUSED, ...) is its cause
-    const cause = (err as Error).cause;
-    process.stderr.write(`txkv shard ${op}: NETWORK_ERROR: cannot reach ${url}: ${cause instanceof Error ? cause.message : (err as Error).message}\n`);
+    process.stderr.write(`txkv shard ${op}: NETWORK_ERROR: ${(err as Error).message}\n`);
     return 1;
   }
-  const body = (await res.json()) as { map?: MapJson; error?: { code: string; message: string }; move?: unknown; history?: unknown[] };
-  if (!res.ok) {
+  const body = answerJson<{ map?: MapJson; error?: { code: string; message: string }; move?: unknown; history?: unknown[] }>(res);
+  if (res.status < 200 || res.status > 299) {
     process.stderr.write(`txkv shard ${op}: ${body.error ? `${body.error.code}: ${body.error.message}` : `HTTP ${res.status}`}\n`);
     return 1;
   }

@@ -1,5 +1,6 @@
 // `txkv status`: the server's GET /v1/status, as a summary or as JSON.
 import { parseFlags, wantsHelp } from './args.js';
+import { answerJson, httpRequest } from '../client/http-request.js';
 import { CLIENT_FLAGS, CLIENT_USAGE, clientTarget, httpBase } from './client-options.js';
 
 export const USAGE = `usage: txkv status [--json] [client options]
@@ -184,14 +185,9 @@ export function formatStatus(s: Status, endpoint: string): string {
 
 export async function fetchStatus(endpoint: string, token: string | undefined): Promise<unknown> {
   const url = `${httpBase(endpoint)}/v1/status`;
-  let r: Response;
-  try {
-    r = await fetch(url, { headers: token ? { authorization: `Bearer ${token}` } : {} });
-  } catch (err) {
-    throw new Error(`cannot reach ${url}: ${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message}`);
-  }
-  const body = (await r.json()) as { error?: { code: string; message: string } };
-  if (!r.ok) throw new Error(`${url}: ${r.status} ${body.error ? `${body.error.code}: ${body.error.message}` : ''}`);
+  const r = await httpRequest(url, { token });
+  const body = answerJson<{ error?: { code: string; message: string } }>(r);
+  if (r.status < 200 || r.status > 299) throw new Error(`${url}: ${r.status} ${body.error ? `${body.error.code}: ${body.error.message}` : ''}`);
   return body;
 }
 

@@ -419,7 +419,9 @@ export class ClusterNode {
     if (this.reseeding?.version != null) applied = this.reseeding.version;
     const m: Member = { nodeId: this.s.nodeId, url: this.s.advertiseUrl, applied, role: this.role };
     if (this.role === 'leader') m.logged = Math.max(this.leadStartPos, this.log.lastAcked);
-    await this.kv((c) => c.kv.put({ key: Buffer.from(nodeKey(this.s.nodeId)), value: Buffer.from(JSON.stringify(m)), lease: this.leaseId }));
+    // a Raft write every SYNC_MS on every node: how a replica learns etcd's write latency
+    // before it takes over (its election checks are reads, tick())
+    await this.timed(this.kv((c) => c.kv.put({ key: Buffer.from(nodeKey(this.s.nodeId)), value: Buffer.from(JSON.stringify(m)), lease: this.leaseId })));
   }
 
   /**
@@ -472,7 +474,9 @@ export class ClusterNode {
     this.every(SYNC_MS, () => this.sync());
     this.every(TRIM_MS, () => this.trim());
     this.every(200, () => {
-      if (this.tailing) this.requestFetch();
+      if (!this.tailing) return;
+      this.logWatch?.check();
+      this.requestFetch();
     });
     this.logger.info({ event: 'ClusterJoined', nodeId: this.s.nodeId, applied: coordinator.oracle.finishedVersion }, `cluster node ${this.s.nodeId} following the log`);
   }
@@ -558,6 +562,10 @@ export class ClusterNode {
         continue;
       }
       const rows = [...res.responses[0]!.response_range.kvs, ...res.responses[1]!.response_range.kvs];
+      // the watch must report these too (a silent one is moved: LogWatch.check)
+      let newest = 0n;
+      for (const kv of res.responses[1]!.response_range.kvs) if (BigInt(kv.mod_revision) > newest) newest = BigInt(kv.mod_revision);
+      if (newest > 0n) this.logWatch?.sawEntries(String(newest));
       for (const kv of rows) {
         const entries = decodeEntry(kv.value);
         // a map change may have to wait (a switch waits for this node's copy of the range)
@@ -904,29 +912,52 @@ export class ClusterNode {
     }
     if (mono() >= this.leaseDeadline) return; // do not campaign on a lease that may be gone
     if (this.reseeding) return; // far behind: copying a snapshot in
-    // beatTtlMs: how long the replicas wait for a beat before deleting the key (deposeStale)
-    const me = JSON.stringify({ nodeId: this.s.nodeId, url: this.s.advertiseUrl, beatTtlMs: this.ttlSec * 1000 });
-    const sent = mono();
-    // a Raft write: its deadline and its round trip as the leader's writes' (a replica
-    // knows etcd's write latency before it takes over)
-    const ms = this.writeDeadlineMs();
-    const res = await this.timed(this.kv((c) => c.kv.txn({
-      compare: [{ key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: 0 }],
-      success: [{ request_put: { key: Buffer.from(K.leader), value: Buffer.from(me), lease: this.leaseId } }],
-      failure: [{ request_range: { key: Buffer.from(K.leader) } }],
-    }, { deadline: Date.now() + ms })));
+    // First a linearizable read of the leader key; the campaign (a Raft write) only when it
+    // is absent. The check used to BE the campaign, a create-if-absent txn that fails while
+    // a leader exists: every replica wrote to etcd's Raft log every tick (10/s each, 20/s
+    // for two replicas; an fsync on a majority of etcd members each), all to learn that the
+    // leader is still there. Why a read decides as well:
+    //   - who leads is still decided by etcd alone: a node leads only by the campaign txn
+    //     (create-if-absent), whatever its read said; a read that is out of date at once
+    //     costs at most a failed campaign or one tick of following the old leader (whose
+    //     forwarded requests it refuses itself once it no longer leads);
+    //   - deposeStale's argument needs only that this node cannot see a mod revision before
+    //     the beat that made it was sent, true of any read; and its delete is fenced on that
+    //     mod revision, so a beat that landed after the read keeps the leader;
+    //   - the read is linearizable (etcd's ReadIndex: the member confirms with a quorum that
+    //     its Raft leader still leads and answers once it applied everything committed
+    //     before the read began), so it shows the key as the failed txn's range did: a key
+    //     deleted or re-created before the read began is seen so, not an older copy.
+    // Not serializable: a serializable read on a member cut off from its peers would show
+    // the old key for as long as the cut lasts (no takeover, no deposing from this node).
+    // (the write deadline: a linearizable read waits for the member to apply up to etcd's
+    // commit index, which a slow etcd disk delays too)
+    const cur = await this.kv((c) => c.kv.range({ key: Buffer.from(K.leader) }, { deadline: Date.now() + this.writeDeadlineMs() }));
     this.stats.lastEtcdOk = Date.now();
-    if (res.succeeded) {
-      // the put is this term's first beat
-      this.beatTerm = String(res.header.revision);
-      this.beatDeadline = sent + this.ttlSec * 1000 - this.margin();
-      await this.becomeLeader(String(res.header.revision));
-      return;
-    }
-    const kv = res.responses[0]?.response_range.kvs[0];
+    let kv = cur.kvs[0];
     if (!kv) {
-      this.leaderKeySeen = null;
-      return;
+      // beatTtlMs: how long the replicas wait for a beat before deleting the key (deposeStale)
+      const me = JSON.stringify({ nodeId: this.s.nodeId, url: this.s.advertiseUrl, beatTtlMs: this.ttlSec * 1000 });
+      const sent = mono();
+      // a Raft write: its deadline and its round trip as the leader's writes'
+      const res = await this.timed(this.kv((c) => c.kv.txn({
+        compare: [{ key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: 0 }],
+        success: [{ request_put: { key: Buffer.from(K.leader), value: Buffer.from(me), lease: this.leaseId } }],
+        failure: [{ request_range: { key: Buffer.from(K.leader) } }],
+      }, { deadline: Date.now() + this.writeDeadlineMs() })));
+      this.stats.lastEtcdOk = Date.now();
+      if (res.succeeded) {
+        // the put is this term's first beat
+        this.beatTerm = String(res.header.revision);
+        this.beatDeadline = sent + this.ttlSec * 1000 - this.margin();
+        await this.becomeLeader(String(res.header.revision));
+        return;
+      }
+      kv = res.responses[0]?.response_range.kvs[0];
+      if (!kv) {
+        this.leaderKeySeen = null;
+        return;
+      }
     }
     const { beatTtlMs, ...info } = JSON.parse(kv.value.toString()) as { nodeId: string; url: string; beatTtlMs?: unknown };
     this.lastLeaderSeen = mono();

@@ -10,7 +10,10 @@
 //   txkv/log/<16 hex>    one group-commit batch, keyed by its first commit version
 //   txkv/trimmed         decimal: every log entry holding versions <= this may be deleted
 //   txkv/nodes/<nodeId>  JSON { nodeId, url, applied, role }, attached to the node's lease
+import { createRequire } from 'node:module';
 import { Etcd3, isRecoverableError } from 'etcd3';
+// types only (etcd3's own types name it): the module is loaded from etcd3's place, below
+import type * as Grpc from '@grpc/grpc-js';
 import { ConstantBackoff, handleWhen, noop, retry, type IBackoff } from 'cockatiel';
 import { decodeDecision, encodeDecision } from '../coordinator/decision-log.js';
 import type { LogEntry } from '../coordinator/commit-log.js';
@@ -121,13 +124,15 @@ export class EtcdHosts {
   private readonly lastOk: number[];
 
   constructor(private readonly endpoints: string[]) {
+    const requireLeader = requireLeaderInterceptor();
     this.clients = endpoints.map(
       (e) =>
         new Etcd3({
           hosts: [e],
           dialTimeout: 1000,
           faultHandling: { host: () => noop, global: noop },
-          defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + CALL_DEADLINE_MS }),
+          // watches (log-watch.ts) carry etcd's require-leader metadata: see requireLeaderInterceptor
+          defaultCallOptions: (ctx) => (ctx.isStream ? (ctx.service === 'Watch' ? { interceptors: [requireLeader] } : {}) : { deadline: Date.now() + CALL_DEADLINE_MS }),
         }),
     );
     this.lastOk = endpoints.map(() => 0);
@@ -278,6 +283,28 @@ export class EtcdHosts {
   close(): void {
     for (const c of this.clients) c.close();
   }
+}
+
+/**
+ * A gRPC interceptor that sends etcd's require-leader metadata (`hasleader: true`, as etcd's
+ * Go client's WithRequireLeader) with a call. A member cut off from its peers keeps its
+ * client connections and answers nothing new: a watch on it just stays silent (no error,
+ * no event), so the replica followed the log by its 200 ms poll for as long as the cut
+ * lasted. With the metadata the member refuses such a watch while it has no Raft leader,
+ * and ends one already open (error "etcdserver: no leader") once it has had none for 3
+ * election timeouts (etcd's monitorLeader): the watch moves to another member.
+ * grpc-js comes from where etcd3 loads it (the same copy; no dependency of our own).
+ */
+function requireLeaderInterceptor(): Grpc.Interceptor {
+  const req = createRequire(createRequire(import.meta.url).resolve('etcd3'));
+  const grpc = req('@grpc/grpc-js') as typeof Grpc;
+  return (options, nextCall) =>
+    new grpc.InterceptingCall(nextCall(options), {
+      start(metadata, listener, next) {
+        metadata.set('hasleader', 'true');
+        next(metadata, listener);
+      },
+    });
 }
 
 /** One keepalive on one member's own stream: the stream's opening and the answer within `deadlineMs`; the stream always ends. */

@@ -25,6 +25,14 @@ import type { EtcdHosts } from './etcd.js';
 
 /** A watch not connected within this long is given up and tried on another member. */
 const CONNECT_MS = 2000;
+/**
+ * A connected watch that has not reported a log entry this long after the node's own log
+ * read found it is given up and tried on another member: its member stopped sending
+ * (cut off from its peers: it applies nothing new, and only ends require-leader watches
+ * after 3 election timeouts; or far behind). A watch reports an entry within a few ms of
+ * etcd taking it, ~100 ms at load 20 (etcd-trouble.test.ts).
+ */
+const SILENT_MS = 1500;
 /** Pause before the n-th consecutive retry (ms): 0, 100, 200, 400, ... at most 1 s. */
 const retryDelay = (n: number): number => (n === 0 ? 0 : Math.min(1000, 100 * 2 ** (n - 1)));
 
@@ -36,6 +44,8 @@ export interface LogWatchStatus {
   restarts: number;
   /** Of those, how many followed a cancel by etcd (compacted). */
   canceled: number;
+  /** Of those, how many because the watch did not report entries the node's reads found (SILENT_MS). */
+  silent: number;
 }
 
 export class LogWatch {
@@ -51,7 +61,12 @@ export class LogWatch {
   private closed = false;
   private restarts = 0;
   private canceled = 0;
+  private silent = 0;
   private lostAt = 0;
+  /** The newest etcd revision up to which the current watch has reported every log change (events, or its start). */
+  private reported = 0n;
+  /** A log entry the node read that the current watch has not reported yet: its mod revision, and since when (performance.now()). */
+  private unreported: { rev: bigint; since: number } | null = null;
 
   constructor(
     private readonly hosts: EtcdHosts,
@@ -78,8 +93,36 @@ export class LogWatch {
     });
   }
 
+  /**
+   * The node's own log read (on whichever member answered) found entries written at etcd
+   * revisions up to `rev`. The watch should report them too, within a few ms; check()
+   * gives it up if it has not within SILENT_MS.
+   */
+  sawEntries(rev: string | number): void {
+    const r = BigInt(rev);
+    if (!this.connected || r <= this.reported || this.unreported !== null) return;
+    this.unreported = { rev: r, since: performance.now() };
+  }
+
+  /** Called every poll: a connected watch silent about an entry the reads found for SILENT_MS goes to another member. */
+  check(): void {
+    const u = this.unreported;
+    if (u === null || !this.connected) return;
+    const ms = performance.now() - u.since;
+    if (ms < SILENT_MS) return;
+    // not checked for long: the node led meanwhile (it reads the log once at a takeover and
+    // follows no watch); not a sign of this watch's health
+    if (ms > 10 * SILENT_MS) {
+      this.unreported = null;
+      return;
+    }
+    this.unreported = null;
+    this.silent++;
+    this.lost(this.gen, this.member, `silent: it did not report a log entry at revision ${u.rev} that a read found ${Math.round(ms)} ms ago`, false);
+  }
+
   status(): LogWatchStatus {
-    return { member: this.member >= 0 && this.watcher ? this.hosts.endpoint(this.member) : null, connected: this.connected, restarts: this.restarts, canceled: this.canceled };
+    return { member: this.member >= 0 && this.watcher ? this.hosts.endpoint(this.member) : null, connected: this.connected, restarts: this.restarts, canceled: this.canceled, silent: this.silent };
   }
 
   close(): void {
@@ -95,18 +138,23 @@ export class LogWatch {
     const i = this.hosts.pick(avoid);
     this.member = i;
     this.connected = false;
+    this.unreported = null;
     let b = this.hosts.client(i).watch().prefix(this.prefix);
     const from = this.fromRev;
+    // a watch from `from` reports every change from there on; one from now, everything after its start (below)
+    this.reported = from !== null ? from - 1n : 0n;
     if (from !== null) b = b.startRevision(String(from));
     const w = b.watcher();
     this.watcher = w;
     const connectTimer = setTimeout(() => {
       if (gen === this.gen && !this.connected) this.lost(gen, i, `no answer within ${CONNECT_MS} ms`, false);
     }, CONNECT_MS);
-    w.on('connected', () => {
+    w.on('connected', (res: { header: { revision: string } }) => {
       clearTimeout(connectTimer);
       if (gen !== this.gen) return;
       this.connected = true;
+      // from now: what came before its start is not reported (the read below covers it)
+      if (from === null) this.reported = BigInt(res.header.revision);
       this.failures = 0;
       if (this.lostAt > 0) {
         this.logger.info(
@@ -123,9 +171,13 @@ export class LogWatch {
       if (gen === this.gen) this.wake();
     });
     w.on('data', (res: { header: { revision: string } }) => {
+      if (gen !== this.gen) return;
       // every event wakes a fetch, which reads the log at a later revision: a watch
       // re-created after this one may start past it
-      if (gen === this.gen) this.readAt(res.header.revision);
+      this.readAt(res.header.revision);
+      const r = BigInt(res.header.revision);
+      if (r > this.reported) this.reported = r;
+      if (this.unreported !== null && this.unreported.rev <= r) this.unreported = null;
     });
     // the stream broke: the client would retry the same member forever
     w.on('disconnected', (err: Error) => {

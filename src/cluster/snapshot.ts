@@ -17,6 +17,7 @@ import type { RocksLevel } from '@nxtedition/rocksdb';
 import type { Logger } from 'pino';
 import { TxnError } from '../errors.js';
 import { Connection } from '../client/connection.js';
+import { answerJson, httpRequest } from '../client/http-request.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import type { ShardMapJson } from '../coordinator/shard-map.js';
 import { MARK_RANGE, TOMBSTONE_RANGE } from '../shard/apply.js';
@@ -53,13 +54,10 @@ function httpBase(url: string): string {
   return url.replace(/^ws/, 'http').replace(/\/+$/, '');
 }
 
+/** node:http, not fetch: fetch refuses some ports a leader may be advertised on (client/http-request.ts). */
 async function api(url: string, method: string, path: string, token: string | undefined): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(httpBase(url) + path, {
-    method,
-    headers: token ? { authorization: `Bearer ${token}` } : undefined,
-    signal: AbortSignal.timeout(5000),
-  });
-  return { status: res.status, body: (await res.json().catch(() => ({}))) as Record<string, unknown> };
+  const res = await httpRequest(httpBase(url) + path, { method, token, timeoutMs: 5000 });
+  return { status: res.status, body: answerJson(res) };
 }
 
 /**

@@ -185,6 +185,7 @@ export const OTHER_TXKV_VARIABLES: readonly string[] = [
   'TXKV_AUTH_URL',
   'TXKV_READONLY_URL',
   'TXKV_ROOT',
+  'TXKV_CONFORMANCE', // scripts/conformance.sh: where the shared conformance suite is, or skip
   'TXKV_REPO_ROOT',
   'TXKV_SEED',
   'TXKV_GEN_DIR',

@@ -9,7 +9,7 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { TxnError, toWireError } from '../errors.js';
 import { RANGE_PAGE_MAX_BYTES } from '../keys/ranges.js';
-import { decodeRequests, encodeReplies, FrameError, type Envelope, type ReplyBody, type RequestBody } from '../protocol/codec.js';
+import { decodeRequests, encodeReplies, FRAME_ERROR_REQUEST_ID, FrameError, RESERVED_REQUEST_ID_MESSAGE, type Envelope, type ReplyBody, type RequestBody } from '../protocol/codec.js';
 import { ReadRouter, type ReadClock } from '../coordinator/read-router.js';
 import { ShardMap } from '../coordinator/shard-map.js';
 import type { CommitResult } from '../coordinator/commit-coordinator.js';
@@ -234,7 +234,7 @@ function onFrame(f: FrameIn): void {
     envelopes = decodeRequests(buf);
   } catch (err) {
     admission.release(f.held);
-    reply(c, 0, { type: 'error', code: 'PROTOCOL_ERROR', message: err instanceof FrameError ? err.message : `undecodable frame: ${(err as Error).message}` });
+    reply(c, FRAME_ERROR_REQUEST_ID, { type: 'error', code: 'PROTOCOL_ERROR', message: err instanceof FrameError ? err.message : `undecodable frame: ${(err as Error).message}` });
     return;
   }
   let pendingInFrame = 1;
@@ -244,6 +244,10 @@ function onFrame(f: FrameIn): void {
   let gets: FrameGets | null = null;
   for (const env of envelopes) {
     if (c.closed) break;
+    if (env.requestId === FRAME_ERROR_REQUEST_ID) {
+      reply(c, FRAME_ERROR_REQUEST_ID, { type: 'error', code: 'PROTOCOL_ERROR', message: RESERVED_REQUEST_ID_MESSAGE });
+      continue;
+    }
     const body = env.body as RequestBody;
     if (body.type === 'watch' || body.type === 'subscribe' || body.type === 'subscribeAck' || body.type === 'cancel') {
       // connection-bound: the main thread keeps these (live-requests.ts)

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { TxnError } from '../errors.js';
 import { RANGE_PAGE_MAX_BYTES } from '../keys/ranges.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
-import { decodeRequests, encodeReplies, FrameError, PROTOCOL_VERSION, type Envelope, type ReplyBody, type RequestBody, type UnknownBody } from '../protocol/codec.js';
+import { decodeRequests, encodeReplies, FRAME_ERROR_REQUEST_ID, FrameError, PROTOCOL_VERSION, RESERVED_REQUEST_ID_MESSAGE, type Envelope, type ReplyBody, type RequestBody, type UnknownBody } from '../protocol/codec.js';
 import { dispatch, FrameGets, serveGets } from './dispatch.js';
 import { registerHttpRoutes, type HttpOptions } from './http.js';
 import { DISTRIBUTION_ROUTES } from './distribution-routes.js';
@@ -267,7 +267,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
     try {
       envelopes = decodeRequests(view);
     } catch (err) {
-      protocolError(ws, conn, 0, err instanceof FrameError ? err.message : 'undecodable frame');
+      protocolError(ws, conn, FRAME_ERROR_REQUEST_ID, err instanceof FrameError ? err.message : 'undecodable frame');
       return;
     }
     for (const env of envelopes) reply(ws, conn, env.requestId, { type: 'error', code: refusal.code, message: refusal.message });
@@ -283,6 +283,10 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
     };
     if (env.body.type !== 'hello') {
       refuse('the first request on a connection must be HelloRequest');
+      return;
+    }
+    if (env.requestId === FRAME_ERROR_REQUEST_ID) {
+      refuse(RESERVED_REQUEST_ID_MESSAGE);
       return;
     }
     if (env.body.protocolVersion !== PROTOCOL_VERSION) {
@@ -370,7 +374,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
       } catch (err) {
         if (conn.helloDone) admission.release(message.byteLength);
         const why = err instanceof FrameError ? err.message : `undecodable frame: ${(err as Error).message}`;
-        protocolError(ws, conn, 0, why);
+        protocolError(ws, conn, FRAME_ERROR_REQUEST_ID, why);
         return;
       }
       // the frame's bytes count against the budget until its last request is answered
@@ -384,6 +388,10 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
         if (conn.closed) break;
         if (!conn.helloDone) {
           hello(ws, conn, env);
+          continue;
+        }
+        if (env.requestId === FRAME_ERROR_REQUEST_ID) {
+          protocolError(ws, conn, FRAME_ERROR_REQUEST_ID, RESERVED_REQUEST_ID_MESSAGE);
           continue;
         }
         // watches and feeds are long-lived: not requests in flight (live-requests.ts has their limits)

@@ -33,6 +33,15 @@ export { FrameError };
 
 export const PROTOCOL_VERSION = 1;
 
+/**
+ * The request id of replies to frames that cannot be parsed (docs/protocol.md). A request
+ * must not use it: its reply could not be told from such a frame-level error, so the
+ * server refuses it (PROTOCOL_ERROR under id 0, this message) without running it.
+ */
+export const FRAME_ERROR_REQUEST_ID = 0;
+export const RESERVED_REQUEST_ID_MESSAGE =
+  'request id 0 is reserved for replies to frames that cannot be parsed; requests use ids 1 to 4294967295';
+
 export interface KeyRangeMsg {
   begin: Uint8Array;
   end: Uint8Array;

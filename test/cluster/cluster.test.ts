@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, TxnError, type Database } from '../../src/index.js';
-import { HAVE_ETCD, scanAt, sleep, TestCluster, within } from './harness.js';
+import { HAVE_ETCD, keepLogsOnFailure, scanAt, sleep, TestCluster, within } from './harness.js';
 
 const ACCOUNTS = 8;
 const START_BALANCE = 100;
@@ -128,6 +128,7 @@ describe.skipIf(!HAVE_ETCD)('replicated cluster on etcd (3 etcd members, 3 nodes
   let db: Database;
   let work: Workload;
   const measured: Record<string, number> = {};
+  keepLogsOnFailure(() => c);
 
   beforeAll(async () => {
     await c.startEtcd();
@@ -235,17 +236,45 @@ describe.skipIf(!HAVE_ETCD)('replicated cluster on etcd (3 etcd members, 3 nodes
         return v === null ? null : Buffer.from(v).toString();
       });
       await sleep(Math.max(0, 3000 - (Date.now() - t)));
+      const from = c.nodes[l]!.logs.length;
       c.kill(c.nodes[l]!, 'SIGCONT');
-      expect(await read).toBe(stamp);
-      // it stops leading and follows the new leader
+      const outcome = read.then(
+        (v) => ({ v }),
+        (e: unknown) => ({ e: e as TxnError }),
+      );
+      // it stops leading and follows the new leader. Or, when the pause caught its balancer
+      // switching a moved range (the switch's append in flight or queued: 2 of 10 pauses in
+      // the middle of operator moves, /tmp experiment in the cluster3 report), it exits 70
+      // on resume: it cannot roll the switch back in place (docs/distribution.md, "The switch
+      // append fails on a live leader"). Its supervisor restarts it, and the restart undoes
+      // the move locally and replays the log; here the test is the supervisor. (Once this
+      // exit failed this test and the next two, with no logs kept.) Any other exit fails.
+      let restarted = false;
       const until = Date.now() + 10_000;
       for (;;) {
+        const p = c.nodes[l]!.proc!;
+        if (!restarted && (p.exitCode !== null || p.signalCode !== null)) {
+          const fatal = c.nodes[l]!.logs.slice(from).find((x) => x.includes('"event":"ClusterApplyFailed"')) ?? '(no ClusterApplyFailed line)';
+          expect({ code: p.exitCode, fatal }, `the old leader exited:\n${c.nodes[l]!.logs.slice(from).slice(-20).join('\n')}`).toMatchObject({ code: 70, fatal: expect.stringMatching(/the switch did not reach the log/) });
+          restarted = true;
+          measured.pausedLeaderRestarted = 1;
+          await c.startNode(l);
+          continue;
+        }
         const s = await c.status(l);
         if (s?.cluster?.role === 'replica') break;
-        if (Date.now() > until) throw new Error(`old leader did not become a replica: ${JSON.stringify(s?.cluster)}`);
+        if (Date.now() > until + (restarted ? 30_000 : 0)) throw new Error(`old leader did not become a replica: ${JSON.stringify(s?.cluster)}`);
         await sleep(100);
       }
-      expect(c.nodes[l]!.logs.some((x) => x.includes('"event":"SteppedDown"'))).toBe(true);
+      const got = await within(outcome, 30_000);
+      if (restarted) {
+        // the read went to a node that then exited: it may fail (retryable), never see old data
+        if ('v' in got) expect(got.v).toBe(stamp);
+        else expect(got.e.retryable, `the read through the old node: ${got.e.code} ${got.e.message}`).toBe(true);
+      } else {
+        expect('v' in got ? got.v : `${got.e.code} ${got.e.message}`).toBe(stamp);
+        expect(c.nodes[l]!.logs.some((x) => x.includes('"event":"SteppedDown"'))).toBe(true);
+      }
     } finally {
       c.kill(c.nodes[l]!, 'SIGCONT');
       await old.close();

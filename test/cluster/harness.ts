@@ -1,6 +1,7 @@
 // The cluster tests' harness: 3 etcd members and 3 `txkv serve --etcd ...` nodes on loopback.
 // The code lives in bench/cluster.ts, shared with bench/compare.ts (system `txkv-cluster`);
 // the helpers below are the cluster test files' own.
+import { afterEach } from 'vitest';
 import { connect } from '../../src/index.js';
 export { ETCD_BIN, HAVE_ETCD, LoopbackCluster as TestCluster, sleep } from '../../bench/cluster.js';
 export type { ClusterStatus, EtcdMember, Machine, Proc, TxkvNode } from '../../bench/cluster.js';
@@ -32,4 +33,16 @@ export async function scanAt(url: string, rv: bigint): Promise<string[]> {
   } finally {
     await one.close();
   }
+}
+
+/**
+ * Marks `cluster()` failed when a test of the calling describe block fails, so its stop()
+ * keeps every process's log (a node that exits mid-file otherwise leaves only the next
+ * tests' failures behind). Call in the describe body.
+ */
+export function keepLogsOnFailure(cluster: () => { failed: boolean } | undefined): void {
+  afterEach((ctx) => {
+    const c = cluster();
+    if (c && ctx.task.result?.state === 'fail') c.failed = true;
+  });
 }

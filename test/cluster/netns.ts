@@ -134,6 +134,20 @@ export class NetnsLab {
     ip('-n', this.bridgeNs, 'link', 'set', `m${i}`, 'up');
   }
 
+  /**
+   * Cuts the TCP traffic of `port` (etcd's peer port) on machine i: every packet it sends
+   * from or to that port is routed nowhere (policy rules; iptables/nft are not needed), so
+   * its etcd member loses its peers while every other port (the member's client port, the
+   * txkv node) works as before.
+   */
+  cutPort(i: number, port: number): void {
+    for (const dir of ['sport', 'dport']) ip('-n', this.machines[i]!.ns, 'rule', 'add', 'ipproto', 'tcp', dir, String(port), 'blackhole');
+  }
+
+  healPort(i: number, port: number): void {
+    for (const dir of ['sport', 'dport']) ip('-n', this.machines[i]!.ns, 'rule', 'del', 'ipproto', 'tcp', dir, String(port), 'blackhole');
+  }
+
   /** Deletes every namespace (their veth pairs go with them); idempotent. Stop the processes in them first. */
   destroy(): void {
     process.removeListener('exit', this.onExit);

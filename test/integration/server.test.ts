@@ -99,8 +99,8 @@ describe('transactions over the wire', () => {
 });
 
 describe('bad input over the wire', () => {
-  const raw = async (send: (ws: WebSocket) => void): Promise<{ frames: Buffer[]; closeCode: number | null }> => {
-    const ws = new WebSocket(s.server.url);
+  const raw = async (send: (ws: WebSocket) => void, url = s.server.url): Promise<{ frames: Buffer[]; closeCode: number | null }> => {
+    const ws = new WebSocket(url);
     await new Promise((r, j) => (ws.once('open', r), ws.once('error', j)));
     const frames: Buffer[] = [];
     let closeCode: number | null = null;
@@ -155,6 +155,38 @@ describe('bad input over the wire', () => {
     expect(replies.find((r) => r.requestId === 5)?.body).toMatchObject({ code: 'PROTOCOL_ERROR' });
     expect(replies.find((r) => r.requestId === 6)?.body).toMatchObject({ type: 'grv' });
     expect(closeCode).not.toBe(1002);
+  });
+
+  it('request id 0 (the id of frame-level errors) is refused PROTOCOL_ERROR without running the request, with and without gateway threads; a Hello with id 0 is refused', { timeout: 60_000 }, async () => {
+    const threaded = await startTestServer({ gatewayThreads: 1 });
+    try {
+      for (const [mode, t] of [['single', s], ['gateway threads', threaded]] as const) {
+        const key = `rid0/${mode}`;
+        const { frames, closeCode } = await raw((ws) => {
+          ws.send(hello);
+          ws.send(
+            encodeRequests([
+              { requestId: 0, body: { type: 'commit', readVersion: 0n, readConflicts: [], mutations: [{ type: 0, key: new TextEncoder().encode(key), param: new TextEncoder().encode('x'), offset: 0 }] } },
+              { requestId: 9, body: { type: 'grv' } },
+            ]),
+          );
+        }, t.server.url);
+        const replies = frames.flatMap((f) => decodeReplies(new Uint8Array(f)));
+        const zero = replies.filter((r) => r.requestId === 0);
+        expect(zero, mode).toHaveLength(1);
+        expect(zero[0]!.body, mode).toMatchObject({ type: 'error', code: 'PROTOCOL_ERROR', message: expect.stringMatching(/request id 0 is reserved/) });
+        expect(replies.find((r) => r.requestId === 9)?.body, mode).toMatchObject({ type: 'grv' });
+        expect(closeCode, mode).not.toBe(1002);
+        // the refused commit did not run
+        expect(await t.db.createTransaction().get(key), mode).toBeNull();
+      }
+      const { frames, closeCode } = await raw((ws) => ws.send(encodeRequests([{ requestId: 0, body: { type: 'hello', protocolVersion: 1, token: '', clientName: 't' } }])));
+      const replies = frames.flatMap((f) => decodeReplies(new Uint8Array(f)));
+      expect(replies.map((r) => r.body)).toEqual([expect.objectContaining({ type: 'error', code: 'PROTOCOL_ERROR', message: expect.stringMatching(/request id 0 is reserved/) })]);
+      expect(closeCode).toBe(1002);
+    } finally {
+      await threaded.close();
+    }
   });
 
   it('the server still serves normal clients afterwards', async () => {

@@ -135,6 +135,33 @@ describe('txkv CLI', () => {
     expect(j.durability).toBe('fsync');
   });
 
+  it('status, shard map and backup reach a server on a port that fetch refuses ("bad port": 6000, 6665, 10080, ...)', { timeout: 60_000 }, async () => {
+    // undici's fetch refuses the WHATWG bad ports before connecting; the server listens on
+    // them, so the CLI's HTTP calls must too. The first of these ports that is free.
+    let bad: TestServer | null = null;
+    for (const port of [6000, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080, 4190, 6566]) {
+      bad = await startTestServer({ port, shards: 1 }).catch(() => null);
+      if (bad) break;
+    }
+    if (!bad) throw new Error('none of the bad ports tried was free');
+    try {
+      const endpoint = bad.server.url;
+      expect(Number(new URL(endpoint).port)).toBeGreaterThan(0);
+      const st = await run(process.execPath, [BIN, 'status', '--endpoint', endpoint], { timeout: 20_000 }).catch((e: { stdout: string; stderr: string }) => e);
+      expect((st as { stderr: string }).stderr).toBe('');
+      expect(st.stdout).toMatch(/latest committed version \d+/);
+      const map = await run(process.execPath, [BIN, 'shard', 'map', '--json', '--endpoint', endpoint], { timeout: 20_000 }).catch((e: { stdout: string; stderr: string }) => e);
+      expect((map as { stderr: string }).stderr).toBe('');
+      expect(JSON.parse(map.stdout)).toHaveProperty('map');
+      const file = path.join(dir, 'bad-port.backup');
+      const b = await run(process.execPath, [BIN, 'backup', '--out', file, '--no-progress', '--endpoint', endpoint], { timeout: 20_000 }).catch((e: { stdout: string; stderr: string }) => e);
+      expect((b as { stderr: string }).stderr).toBe('');
+      expect(fs.readFileSync(file, 'utf8').split('\n')[0]).toContain('snapshotId');
+    } finally {
+      await bad.close();
+    }
+  });
+
   it('a client command against no server fails with NETWORK_ERROR', async () => {
     const r = await run(process.execPath, [BIN, 'get', 'k', '--endpoint', 'ws://127.0.0.1:9'], { timeout: 20_000 }).catch((e: { code: number; stderr: string }) => e);
     expect((r as { code: number }).code).toBe(1);

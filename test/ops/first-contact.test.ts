@@ -93,6 +93,53 @@ describe('finding 10: first contact', () => {
     }
   });
 
+  it('npm test from a clone outside the workspace: the missing conformance suite is a clear error at once; TXKV_CONFORMANCE points at it or skips it, saying so', { timeout: 60_000 }, async () => {
+    const script = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: { test: string } }).scripts.test;
+    // the check comes first (before the minutes of vitest) and the suite runs through the script
+    expect(script.startsWith('bash scripts/conformance.sh --check && ')).toBe(true);
+    expect(script).toContain('&& bash scripts/conformance.sh &&');
+    expect(script).not.toContain('../shared/conformance');
+    // a clone with no ../shared next to it
+    const d = tempDir('txkv-clone');
+    const env = { ...process.env };
+    delete env.TXKV_CONFORMANCE;
+    const conformance = (args: string[], extra: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> =>
+      run('bash', [path.join(d, 'repo/scripts/conformance.sh'), ...args], { env: { ...env, ...extra }, timeout: 30_000 }).then(
+        (r) => ({ ...r, code: 0 }),
+        (e: { code: number; stdout: string; stderr: string }) => e,
+      );
+    try {
+      fs.mkdirSync(path.join(d, 'repo/scripts'), { recursive: true });
+      fs.copyFileSync(path.join(ROOT, 'scripts/conformance.sh'), path.join(d, 'repo/scripts/conformance.sh'));
+      for (const args of [['--check'], []]) {
+        const r = await conformance(args);
+        expect(r.code, args.join(' ')).toBe(1);
+        expect(r.stderr).toContain(`no conformance suite at ${path.join(d, 'repo')}/../shared/conformance`);
+        expect(r.stderr).toContain('TXKV_CONFORMANCE=/path/to/shared/conformance npm test');
+        expect(r.stderr).toContain('TXKV_CONFORMANCE=skip npm test');
+      }
+      const skipped = await conformance([], { TXKV_CONFORMANCE: 'skip' });
+      expect(skipped.code).toBe(0);
+      expect(skipped.stderr).toContain('conformance: SKIPPED (TXKV_CONFORMANCE=skip)');
+      // pointed at a suite elsewhere: it runs there, with TXKV_ROOT = the clone
+      const suite = path.join(d, 'elsewhere/conformance');
+      fs.mkdirSync(suite, { recursive: true });
+      fs.writeFileSync(
+        path.join(suite, 'root.test.mjs'),
+        `import test from 'node:test';\nimport assert from 'node:assert';\ntest('root', () => assert.equal(process.env.TXKV_ROOT, ${JSON.stringify(path.join(d, 'repo'))}));\n`,
+      );
+      const ran = await conformance([], { TXKV_CONFORMANCE: suite });
+      expect(ran.code, ran.stdout + ran.stderr).toBe(0);
+      expect(ran.stdout).toMatch(/# pass 1/);
+      expect(await conformance([], { TXKV_CONFORMANCE: path.join(d, 'nowhere') })).toMatchObject({ code: 1, stderr: expect.stringContaining('TXKV_CONFORMANCE=' + path.join(d, 'nowhere')) });
+      // inside this workspace the suite is found (never skipped)
+      const here = await run('bash', [path.join(ROOT, 'scripts/conformance.sh'), '--check'], { env, timeout: 30_000 });
+      expect(here.stderr).toMatch(/^conformance: suite at \//);
+    } finally {
+      fs.rmSync(d, { recursive: true, force: true });
+    }
+  });
+
   it('the README says how to use the SDK from another project, and that txkv is one node unless run as a cluster', () => {
     const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
     expect(readme).toContain('npm install /path/to/txkv');
