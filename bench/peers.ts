@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { SERVER_NODE_FLAGS } from '../src/server/node-flags.js';
 import type { AdapterSpec } from './adapter.js';
 import { benchSplitPoints } from './data.js';
 
@@ -114,7 +115,8 @@ function collectOutput(child: ChildProcess): () => string {
  */
 export async function startTxkv(shards: number, splitPoints?: string[], root?: string, label = 'txkv', distribution?: { enabled: boolean }, gatewayThreads = 0): Promise<PeerStart> {
   const dataDir = tempDir('txkv');
-  const child = fork(fileURLToPath(new URL('./serve-txkv.js', import.meta.url)), [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  // started as `txkv serve` starts (bin/txkv.js's node options), whichever build it runs
+  const child = fork(fileURLToPath(new URL('./serve-txkv.js', import.meta.url)), [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [...process.execArgv, ...SERVER_NODE_FLAGS] });
   const output = collectOutput(child);
   try {
     const url = await new Promise<string>((resolve, reject) => {

@@ -12,7 +12,10 @@ import { parseArgs } from 'node:util';
 import type { AdapterSpec } from './adapter.js';
 import { createAdapter } from './adapters/index.js';
 import { benchSplitPoints } from './data.js';
+import { SERVER_NODE_FLAGS } from '../src/server/node-flags.js';
 import { startTxkv } from './peers.js';
+import { processCpuMicros, runQueueWaitNs } from './proc-cpu.js';
+import { readCommitBuckets, serverLatency, type CommitBuckets } from './server-latency.js';
 import { runSuite } from './suite.js';
 import { workloadByName } from './workloads/index.js';
 
@@ -39,10 +42,10 @@ const peer = a['server-log'] ? await startLogged(a['server-log']) : await (async
 })();
 
 /** The server as startTxkv starts it, its output to `file`. */
-async function startLogged(file: string): Promise<{ spec: AdapterSpec; stop(): Promise<void>; mark?(): void }> {
+async function startLogged(file: string): Promise<{ spec: AdapterSpec; stop(): Promise<void>; mark?(): void; pids(): number[] }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'txkv-probe-'));
   const fd = openSync(file, 'w');
-  const child = fork(fileURLToPath(new URL('./serve-txkv.js', import.meta.url)), [], { stdio: ['ignore', fd, fd, 'ipc'], execArgv: process.env.TAIL_EXEC_ARGV ? process.env.TAIL_EXEC_ARGV.split(' ') : [] });
+  const child = fork(fileURLToPath(new URL('./serve-txkv.js', import.meta.url)), [], { stdio: ['ignore', fd, fd, 'ipc'], execArgv: [...SERVER_NODE_FLAGS, ...(process.env.TAIL_EXEC_ARGV ? process.env.TAIL_EXEC_ARGV.split(' ').filter((x) => x !== '') : [])] });
   const url = await new Promise<string>((resolve, reject) => {
     child.once('message', (m: { url: string }) => resolve(m.url));
     child.once('exit', (code) => reject(new Error(`server exited ${code}`)));
@@ -50,6 +53,7 @@ async function startLogged(file: string): Promise<{ spec: AdapterSpec; stop(): P
   });
   return {
     spec: { system: 'txkv', endpoint: url },
+    pids: () => (child.pid && child.exitCode === null ? [child.pid] : []),
     /** The paced window begins (serve-txkv.ts starts its heap sampling, TAIL_HEAP_PROFILE). */
     mark() {
       child.send('heap-start');
@@ -78,8 +82,37 @@ try {
   // TAIL_DURING: a command run 3 s into the paced window (e.g. perf sched record -a -- sleep 4)
   const during = process.env.TAIL_DURING;
   const duringTimer = during ? setTimeout(() => spawn(during, { shell: true, stdio: 'inherit' }), 3000) : null;
-  const half = await runSuite(await createAdapter(peer.spec), peer.spec, { ...common, seconds: Number(a.seconds), load: false, ratePerSec: rate });
+  // the measured window as compare.js takes it (after the warm-up second): the server's commit
+  // histogram, its CPU and its threads' run-queue wait over the window
+  const pids = (): number[] => ('pids' in peer && typeof peer.pids === 'function' ? (peer.pids as () => number[])() : []);
+  interface Sample {
+    buckets: Promise<CommitBuckets | null>;
+    cpu: number;
+    wait: number;
+    at: number;
+  }
+  const w: { start?: Sample; end?: Sample } = {};
+  const timers: NodeJS.Timeout[] = [];
+  const onLoadStart = (): void => {
+    const sample = (): Sample => ({ buckets: readCommitBuckets(http), cpu: processCpuMicros(pids()), wait: runQueueWaitNs(pids()).allNs, at: performance.now() });
+    timers.push(setTimeout(() => (w.start = sample()), common.warmupSeconds * 1000));
+    timers.push(setTimeout(() => (w.end = sample()), (common.warmupSeconds + Number(a.seconds)) * 1000));
+  };
+  const half = await runSuite(await createAdapter(peer.spec), peer.spec, { ...common, seconds: Number(a.seconds), load: false, ratePerSec: rate, onLoadStart });
+  for (const t of timers) clearTimeout(t);
   if (duringTimer) clearTimeout(duringTimer);
+  if (w.start && w.end) {
+    const [x, y] = [w.start, w.end];
+    const [b0, b1] = await Promise.all([x.buckets, y.buckets]);
+    const lat = b0 && b1 ? await serverLatency(http, b0, b1) : null;
+    const wallMs = y.at - x.at;
+    const cpuPct = pids().length ? Math.round(((y.cpu - x.cpu) / 1000 / wallMs) * 1000) / 10 : null;
+    const perCommit = lat && lat.commits > 0 ? Math.round((y.cpu - x.cpu) / lat.commits) : null;
+    const waitPct = Math.round(((y.wait - x.wait) / 1e6 / wallMs) * 1000) / 10;
+    console.log(
+      `window: server p50 ${lat?.p50Ms} p99 ${lat?.p99Ms} ms, <= 5 ms ${lat?.within5Ms === null || !lat ? '?' : (lat.within5Ms * 100).toFixed(1)} %, ${lat?.commits} commits; server CPU ${cpuPct ?? '?'} % of a core (${perCommit ?? '?'} us/commit), run-queue wait ${pids().length ? waitPct : '?'} % (all threads)`,
+    );
+  }
   const series = (await (await fetch(http + '/v1/metrics.json')).json()) as { points: Record<string, unknown>[] };
   const status1 = (await (await fetch(http + '/v1/status')).json()) as { distribution?: { splits: number; moves: number; merges: number } };
   console.log(`half: ${Math.round(half.txPerSec * Number(a.seconds))} commits in ${a.seconds} s, ${Math.round(half.txPerSec)} tx/s p50 ${half.p50Ms} p95 ${half.p95Ms} p99 ${half.p99Ms} max ${half.maxMs}`);

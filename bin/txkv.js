@@ -1,5 +1,6 @@
-#!/usr/bin/env node
-// The txkv command: runs the compiled CLI (npm start / npm test build it first).
+#!/usr/bin/env -S node --v8-pool-size=1
+// The txkv command: runs the compiled CLI (npm start / npm test build it first). The node
+// options on the first line are src/server/node-flags.ts SERVER_NODE_FLAGS (why: there).
 import('../dist/src/cli/main.js').then(
   (m) =>
     m.main(process.argv.slice(2)).then(

@@ -45,18 +45,22 @@ export async function spawnServer(
     durability,
     wrap = [],
     env: extraEnv = {},
+    direct = false,
   }: {
     failpoints?: string;
     durability?: string;
     /** A command the server runs under (e.g. strace with fault injection). */
     wrap?: string[];
     env?: NodeJS.ProcessEnv;
+    /** Run bin/txkv.js as the program (its first line picks node and node's options) instead of `node bin/txkv.js`. */
+    direct?: boolean;
   } = {},
 ): Promise<ChildServer> {
   const env: NodeJS.ProcessEnv = { ...process.env, TXKV_FAILPOINTS: failpoints ?? '', ...extraEnv };
   const args = [BIN, 'serve', '--port', String(port), '--data-dir', dataDir, '--shards', '4', '--log-level', 'info'];
   if (durability) args.push('--durability', durability);
-  const cmd = wrap.length > 0 ? [...wrap, process.execPath, ...args] : [process.execPath, ...args];
+  const node = direct ? [] : [process.execPath];
+  const cmd = [...wrap, ...node, ...args];
   const proc = spawn(cmd[0]!, cmd.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(proc);
   proc.once('exit', () => children.delete(proc));

@@ -1,0 +1,19 @@
+/**
+ * Node options the server process is started with (bin/txkv.js's first line, `npm start`,
+ * the Dockerfile's ENTRYPOINT and the benchmark's server fork carry the same; they must be
+ * given at start: V8's thread pool is made before any JavaScript runs).
+ *
+ * `--v8-pool-size=1`: Node's default pool is 4 threads per process, which V8 uses for
+ * concurrent marking, parallel scavenges and compaction of every isolate (the main thread,
+ * each shard, the log writer). On a small machine (2 vCPUs here) the server's own threads
+ * already fill the cores at half of peak; four GC helpers that wake together then queue
+ * in front of the commit path, and a pause that waits for a descheduled helper grows.
+ * With one helper, w10 at 4,900 commits/s (half of peak), 13 alternating pairs: median p99 of
+ * the commit latency 16.7 against 19.1 ms on the server, 17.0 against 23.8 ms at the client
+ * (lower in 11 and 12 of the 13 pairs), the server threads' run-queue wait 85-94 % against
+ * 97-108 % of a core, the same CPU per commit (bench/README.md "p99 at half of peak: one GC
+ * helper thread"). On a machine with many more cores than the server has busy
+ * threads, a larger pool shortens GC pauses: start it there as `node --v8-pool-size=4 bin/txkv.js serve`
+ * (the command line wins over NODE_OPTIONS, so NODE_OPTIONS cannot raise it).
+ */
+export const SERVER_NODE_FLAGS: readonly string[] = ['--v8-pool-size=1'];
