@@ -123,7 +123,7 @@ try {
     if ((p.t as number) < t0) continue;
     const c = p.commitLatencyMs as { p50: number; p99: number };
     console.log(
-      `  commits/s ${p.committedPerSec} srv p50 ${c.p50} p99 ${c.p99} | loop p99 ${p.eventLoopLagP99Ms} max ${p.eventLoopLagMaxMs} | wal ${p.walWriteMs} ms ${p.walWritesPerSec}/s fsync ${p.fsyncsPerSec}/s | shard util ${JSON.stringify(p.shardUtilization)} cpu ${p.cpuPercent}%`,
+      `  commits/s ${p.committedPerSec} srv p50 ${c.p50} p99 ${c.p99} | loop p99 ${p.eventLoopLagP99Ms} max ${p.eventLoopLagMaxMs} | wal ${p.walWriteMs} ms ${p.walWritesPerSec}/s fsync ${p.fsyncsPerSec}/s | shard util ${JSON.stringify(p.shardUtilization)} cpu ${p.cpuPercent}% rss ${Math.round((p.rssBytes as number) / 1e6)} MB main heap ${Math.round((p.heapUsedBytes as number) / 1e6)} MB`,
     );
   }
 } finally {
