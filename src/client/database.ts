@@ -142,6 +142,11 @@ function checkConnectOptions(options: ConnectOptions): void {
     } catch {
       // reported below
     }
+    // a ws:// URL that does not parse is most often a bad port: say that, not "not a ws:// URL"
+    const port = /^wss?:\/\/(?:\[[^\]]*\]|[^/:?#]*):(\d+)(?:[/?#]|$)/i.exec(e)?.[1];
+    if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) {
+      throw new TxnError('INVALID_ARGUMENT', `endpoint ${JSON.stringify(e)}: port ${port} is out of range (1 to 65535)`);
+    }
     if (!url || (url.protocol !== 'ws:' && url.protocol !== 'wss:') || url.hostname === '') {
       throw new TxnError('INVALID_ARGUMENT', `endpoint ${JSON.stringify(e)} is not a ws:// or wss:// URL; write it as ws://${e.replace(/^[a-z]+:\/\//i, '')}`);
     }

@@ -54,12 +54,21 @@ export interface GatewayOptions {
 
 /** How long a connection may leave its unsent replies unread before it is closed (1008). */
 export const SLOW_READER_CLOSE_MS = 10_000;
+/**
+ * How long a connection may stay open without its HelloRequest (closed 1008 after it).
+ * Without a deadline, connections that never say Hello held their slots in
+ * limits.maxConnections for the whole idle timeout (120 s), or forever with idleTimeoutSec
+ * = 0, also on a server that requires a token they do not have.
+ */
+export const HELLO_DEADLINE_MS = 10_000;
 
 interface Conn {
   id: number;
   /** What this connection's token allows; 'none' until a valid token is seen (header or Hello). */
   access: Access;
   helloDone: boolean;
+  /** Date.now() at the upgrade, for HELLO_DEADLINE_MS. */
+  openedAt: number;
   closed: boolean;
   outbox: Envelope<ReplyBody>[];
   /** Reply bytes of the outbox, held in the admission budget until handed to uWS. */
@@ -201,6 +210,11 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
     const now = Date.now();
     for (const ws of sockets) {
       const conn = ws.getUserData();
+      if (!conn.helloDone && !conn.closed && now - conn.openedAt >= HELLO_DEADLINE_MS) {
+        conn.closed = true;
+        ws.end(1008, `no HelloRequest within ${HELLO_DEADLINE_MS / 1000} s of connecting`);
+        continue;
+      }
       if (conn.closed || conn.stalledSince === 0 || now - conn.stalledSince < SLOW_READER_CLOSE_MS) continue;
       o.logger.warn({ event: 'SlowReaderClosed', conn: conn.id, unsentBytes: conn.unsentBytes }, 'closing a connection that does not read its replies');
       ws.end(1008, `not reading replies: ${conn.unsentBytes} bytes unread for ${SLOW_READER_CLOSE_MS / 1000} s`);
@@ -328,7 +342,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
         return;
       }
       const thread = threads ? nextThread++ % threads.count : -1;
-      const conn: Conn = { id: nextConnId++, access, helloDone: false, closed: false, outbox: [], outboxBytes: 0, replyBytes: 0, unsentBytes: 0, stalledSince: 0, flushScheduled: false, inflight: 0, thread, live: newLiveConn() };
+      const conn: Conn = { id: nextConnId++, access, helloDone: false, openedAt: Date.now(), closed: false, outbox: [], outboxBytes: 0, replyBytes: 0, unsentBytes: 0, stalledSince: 0, flushScheduled: false, inflight: 0, thread, live: newLiveConn() };
       res.upgrade(conn, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
     },
     open: (ws) => {

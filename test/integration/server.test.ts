@@ -189,6 +189,28 @@ describe('bad input over the wire', () => {
     }
   });
 
+  it('a connection that sends no HelloRequest is closed 1008 after 10 s (it held a connection slot for the idle timeout); one that did stays open', { timeout: 30_000 }, async () => {
+    const open = async (): Promise<{ ws: WebSocket; closed: Promise<{ code: number; reason: string; atMs: number }> }> => {
+      const ws = new WebSocket(s.server.url);
+      const t0 = Date.now();
+      const closed = new Promise<{ code: number; reason: string; atMs: number }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: String(reason), atMs: Date.now() - t0 })));
+      await new Promise((r, j) => (ws.once('open', r), ws.once('error', j)));
+      return { ws, closed };
+    };
+    const silent = await open();
+    const greeted = await open();
+    greeted.ws.send(hello);
+    const timer = setTimeout(() => silent.ws.terminate(), 20_000);
+    const c = await silent.closed;
+    clearTimeout(timer);
+    expect(c.code).toBe(1008);
+    expect(c.reason).toBe('no HelloRequest within 10 s of connecting');
+    expect(c.atMs).toBeGreaterThanOrEqual(9_000);
+    expect(greeted.ws.readyState).toBe(WebSocket.OPEN);
+    greeted.ws.close();
+    await greeted.closed;
+  });
+
   it('the server still serves normal clients afterwards', async () => {
     const tx = s.db.createTransaction();
     tx.set('after-bad-input', 'ok');

@@ -103,6 +103,20 @@ describe('codec', () => {
     expect(d[2]!.body).toMatchObject({ type: 'hello', getMany: true });
   });
 
+  it('repeated error replies in one frame share their code and message strings (a frame of refusals stays small)', () => {
+    const message = 'connection has 10000 requests in flight; limit 10000';
+    const envs = Array.from({ length: 1000 }, (_, i) => ({ requestId: i + 1, body: { type: 'error' as const, code: 'THROTTLED', message } }));
+    const frame = encodeReplies(envs);
+    // each reply is an envelope and an ErrorReply table pointing at the one copy of each string
+    expect(frame.length).toBeLessThan(40 * 1000);
+    const back = decodeReplies(frame);
+    expect(back).toHaveLength(1000);
+    for (const [i, e] of back.entries()) expect(e).toEqual({ requestId: i + 1, body: { type: 'error', code: 'THROTTLED', message } });
+    // different messages stay different
+    const two = decodeReplies(encodeReplies([envs[0]!, { requestId: 7, body: { type: 'error', code: 'CONFLICT', message: 'other' } }, envs[1]!]));
+    expect(two.map((e) => (e.body as { code: string }).code)).toEqual(['THROTTLED', 'CONFLICT', 'THROTTLED']);
+  });
+
   it('refuses a GetManyRequest whose key lengths exceed its key bytes', () => {
     const frame = encodeRequests([{ requestId: 1, body: { type: 'getMany', readVersion: 1n, keys: [toBytes('abc'), toBytes('de')] } }]);
     // the key length vector [3, 2] follows the 5 key bytes 'abcde': claim 3 + 200
