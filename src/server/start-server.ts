@@ -9,8 +9,7 @@ import { pino, type Logger } from 'pino';
 import { resolveConfig, parseEscapedBytes, shardCount, type PartialServerConfig } from '../config/server-config.js';
 import { Coordinator } from '../coordinator/coordinator.js';
 import { defaultSplitPoints } from '../coordinator/shard-map.js';
-import { ClusterNode, ensureClusterDatabase, readClusterApplied } from '../cluster/cluster-node.js';
-import { makeEtcdClient } from '../cluster/etcd.js';
+import type { ClusterNode } from '../cluster/cluster-node.js';
 import { parseFailpoints } from '../failpoints/failpoints.js';
 import { startGateway } from '../gateway/socket.js';
 import { TokenStore } from '../gateway/auth.js';
@@ -132,7 +131,10 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
   await probePort(config.host, config.port);
   // cluster mode: the database (id and shard layout) is the cluster's, kept in etcd
   const clustered = config.cluster.etcdEndpoints.length > 0;
-  const etcd = clustered ? makeEtcdClient(config.cluster.etcdEndpoints) : null;
+  // loaded in cluster mode only: etcd3 (with grpc-js and protobufjs) costs ~0.2 s of CPU to
+  // import, paid by every single server, CLI command and test file that imports the package
+  const cm = clustered ? await import('../cluster/cluster-node.js') : null;
+  const etcd = clustered ? (await import('../cluster/etcd.js')).makeEtcdClient(config.cluster.etcdEndpoints) : null;
   const nodeId = clustered ? config.cluster.nodeId || os.hostname() : undefined;
   let wanted = { shards, splitPoints: wantedSplitPoints, explicitSplitPoints, databaseId: undefined as string | undefined };
   if (etcd) {
@@ -140,7 +142,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
     try {
       // (a damaged layout file is a StartupError: rethrown below once etcd's client is closed)
       const local = readLayout(dataDir, config.dataDir);
-      const d = await ensureClusterDatabase(
+      const d = await cm!.ensureClusterDatabase(
         etcd,
         { databaseId: randomUUID(), shards, splitPoints: wantedSplitPoints.map((p) => Buffer.from(p).toString('hex')) },
         local && { databaseId: local.databaseId, createdAt: local.createdAt, dataDir: config.dataDir },
@@ -167,7 +169,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
     try {
       if (!config.cluster.advertiseUrl && config.port === 0) throw new Error('cluster mode with port 0 needs cluster.advertiseUrl (--advertise ws://HOST:PORT)');
       const advertiseUrl = config.cluster.advertiseUrl || `ws://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
-      cluster = new ClusterNode(
+      cluster = new cm!.ClusterNode(
         etcd,
         { ...config.cluster, nodeId: nodeId!, advertiseUrl },
         db,
@@ -175,7 +177,7 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
         config.auth.tokens[0],
         databaseId,
       );
-      followFrom = readClusterApplied(db);
+      followFrom = cm!.readClusterApplied(db);
       // (when the log this node needs was trimmed, ClusterNode.start copies a snapshot in first)
       await cluster.register(followFrom);
     } catch (err) {
