@@ -26,24 +26,10 @@ import { ByteRing } from './byte-ring.js';
 import { firstAfter, LazySync, type LazyPolicy } from './lazy-sync.js';
 import { RangeSet } from '../keys/ranges.js';
 import { RangeVersions, VersionedMap } from './versioned-map.js';
+import { ENTRY_BYTES, FLAG_ORDERED, KeyTable } from './key-table.js';
 
-/**
- * A key written in the window: its newest write (an index into the window's write log),
- * the older ones linked from it. The only object per key; a write adds none (see the log).
- */
-interface Chain {
-  /** The key; the write log refers to the chain, so a write keeps no string of its own. */
-  readonly key: string;
-  /** Index of the key's newest write in the log. */
-  newest: number;
-}
-
-const newChain = (key: string): Chain => ({ key, newest: -1 });
-
-/** Bytes of one write log slot (the parallel typed arrays: 3 Float64, 2 Int32, 1 pointer). */
-const LOG_SLOT_BYTES = 40;
-/** Heap bytes per key in the window besides the key's own characters (see heldBytes). */
-const KEY_OVERHEAD_BYTES = 180;
+/** Bytes of one write log slot (the parallel typed arrays: 3 Float64, 3 Int32). */
+const LOG_SLOT_BYTES = 36;
 
 /** Writes the log holds room for at first (it doubles as needed). */
 const INITIAL_LOG = 1024;
@@ -62,9 +48,14 @@ export interface Tombstone {
 }
 
 export class VersionWindow {
-  /** The chain of every key written in the window (its last version is the key's newest write). */
-  private readonly chains = new Map<string, Chain>();
-  /** Sum of the lengths of the chains' keys (memory estimate: heldBytes). */
+  /**
+   * The shard's key table (key-table.ts, shared with its row cache): a key written in the
+   * window is an entry whose `newest` is the index of its newest write in the log (the
+   * older ones are linked from it), -1 for a key with no write in the window.
+   */
+  readonly table: KeyTable;
+  /** Keys with a write in the window, and the sum of their lengths (memory estimate: heldBytes). */
+  private keyCount = 0;
   private keyBytes = 0;
   /**
    * The keys of the write log's entries below `sync.synced`, sorted, each with its newest
@@ -93,14 +84,15 @@ export class VersionWindow {
    * parallel typed arrays and the value bytes in a ByteRing, so that a write allocates
    * nothing on the JS heap that lives the window (under w10 every write lives it, 5 s:
    * objects per write were copied by two young-generation scavenges each and promoted,
-   * the shard threads' largest GC pauses). Entry i: the write's version, its key's chain,
+   * the shard threads' largest GC pauses). Entry i: the write's version, its key's table entry,
    * the key's previous write still in the log (link; < logHead: none), the row RocksDB
    * held before the write (prevLen -1: none; else prevLen bytes at prevPos in `values`;
    * prevPos never decreases along the log, also for none), and the version of the first
    * tombstone that hid that row before the write (hidden; Infinity: none): a read at r
    * with hidden <= r < version sees no value.
    */
-  private logChains: (Chain | undefined)[] = new Array<Chain | undefined>(INITIAL_LOG);
+  /** Entry (key table) of each write's key. */
+  private logKeys = new Int32Array(INITIAL_LOG);
   private logVersions = new Float64Array(INITIAL_LOG);
   private logLinks = new Int32Array(INITIAL_LOG);
   private logPrevPos = new Float64Array(INITIAL_LOG);
@@ -117,7 +109,8 @@ export class VersionWindow {
   horizon = 0;
 
   /** `lazy`: when range reads scan the log and when they catch the sorted map up (lazy-sync.ts; tests pass small limits). */
-  constructor(initialVersion = 0, lazy: LazyPolicy = {}) {
+  constructor(initialVersion = 0, lazy: LazyPolicy = {}, table?: KeyTable) {
+    this.table = table ?? new KeyTable();
     this.newestVersion = initialVersion;
     this.horizon = initialVersion;
     this.sync = new LazySync((from, to) => this.insert(from, to), lazy);
@@ -126,37 +119,54 @@ export class VersionWindow {
   /**
    * Record one applied commit: `changes` maps each key it point-wrote to the row RocksDB
    * held for it before the commit (the physical before-image: tombstones are accounted
-   * here); `ranges` are the ranges it cleared (tombstones).
+   * here); `ranges` are the ranges it cleared (tombstones). (The shard records by table
+   * entry: beginRecord, recordWrite, endRecord.)
    */
   record(version: number, changes: Map<string, Uint8Array | null>, ranges: readonly (readonly [string, string])[] = []): void {
+    this.beginRecord(version);
+    for (const [key, prev] of changes) this.recordWrite(version, this.table.intern(key), prev);
+    this.endRecord(version, changes.size, ranges);
+  }
+
+  /** Starts recording commit `version` (commits are recorded in version order). */
+  beginRecord(version: number): void {
     if (version <= this.newestVersion && this.commits.length > this.commitsHead) {
       throw new Error(`commits must be recorded in version order: ${version} after ${this.newestVersion}`);
     }
-    for (const [key, prev] of changes) {
-      let chain = this.chains.get(key);
-      if (chain === undefined) {
-        chain = newChain(key);
-        this.chains.set(key, chain);
-        this.keyBytes += key.length;
-      }
-      const lastWrite = chain.newest >= 0 ? this.logVersions[chain.newest]! : 0;
-      const hiddenFrom = this.firstTombstoneAfter(key, lastWrite);
-      if (this.logEnd === this.logVersions.length) this.makeRoom();
-      const i = this.logEnd++;
-      this.logChains[i] = chain;
-      this.logVersions[i] = version;
-      this.logLinks[i] = chain.newest;
-      if (prev === null) {
-        this.logPrevPos[i] = this.values.position;
-        this.logPrevLen[i] = -1;
-      } else {
-        this.logPrevPos[i] = this.values.append(prev);
-        this.logPrevLen[i] = prev.length;
-      }
-      this.logHidden[i] = hiddenFrom;
-      chain.newest = i;
+  }
+
+  /** Commit `version` point-wrote the key of table entry `e`, which RocksDB held as `prev` before (null: no row). Once per key and commit. */
+  recordWrite(version: number, e: number, prev: Uint8Array | null): void {
+    const t = this.table;
+    let newest = t.newest(e);
+    if (newest < 0) {
+      this.keyCount++;
+      this.keyBytes += t.keyLength(e);
     }
-    this.sync.recorded(changes.size, this.logEnd);
+    const lastWrite = newest >= 0 ? this.logVersions[newest]! : 0;
+    const hiddenFrom = this.tombList.length === 0 ? Infinity : this.firstTombstoneAfter(t.keyString(e), lastWrite);
+    if (this.logEnd === this.logVersions.length) {
+      this.makeRoom();
+      newest = t.newest(e);
+    }
+    const i = this.logEnd++;
+    this.logKeys[i] = e;
+    this.logVersions[i] = version;
+    this.logLinks[i] = newest;
+    if (prev === null) {
+      this.logPrevPos[i] = this.values.position;
+      this.logPrevLen[i] = -1;
+    } else {
+      this.logPrevPos[i] = this.values.append(prev);
+      this.logPrevLen[i] = prev.length;
+    }
+    this.logHidden[i] = hiddenFrom;
+    t.setNewest(e, i);
+  }
+
+  /** Ends recording commit `version`: it wrote `writes` keys (recordWrite) and cleared `ranges`. */
+  endRecord(version: number, writes: number, ranges: readonly (readonly [string, string])[] = []): void {
+    this.sync.recorded(writes, this.logEnd);
     let cleared = false;
     for (let i = 0; i < ranges.length; i++) {
       const [b, e] = ranges[i]!;
@@ -180,11 +190,16 @@ export class VersionWindow {
    * (undefined when not read: only valid for keys written after readVersion).
    */
   valueAt(key: string, readVersion: number, base: Uint8Array | null | undefined): Uint8Array | null {
-    const chain = this.chains.get(key);
+    return this.valueAtEntry(this.table.find(key), key, readVersion, base);
+  }
+
+  /** valueAt() of the key of table entry `e` (-1: a key not in the table, so not written in the window). */
+  valueAtEntry(e: number, key: string, readVersion: number, base: Uint8Array | null | undefined): Uint8Array | null {
     let newest = 0;
-    if (chain) {
+    const ni = e >= 0 ? this.table.newest(e) : -1;
+    if (ni >= 0) {
       const vs = this.logVersions;
-      let i = chain.newest;
+      let i = ni;
       newest = vs[i]!;
       if (newest > readVersion) {
         // first write after readVersion; chains are short, so a walk back from the newest is cheap
@@ -243,8 +258,9 @@ export class VersionWindow {
 
   /** Version of the key's newest write in the window (0: none). */
   lastWrite(key: string): number {
-    const chain = this.chains.get(key);
-    return chain ? this.logVersions[chain.newest]! : 0;
+    const e = this.table.find(key);
+    const i = e >= 0 ? this.table.newest(e) : -1;
+    return i >= 0 ? this.logVersions[i]! : 0;
   }
 
   /** Keys of [begin, end) written after readVersion, in key order (or reverse). O(log n) per key (amortized). */
@@ -271,9 +287,10 @@ export class VersionWindow {
     if (this.sync.synced < end) {
       const from = this.sync.scanFrom(firstAfter(this.logVersions, v, this.sync.synced, end), end);
       let found: Set<string> | null = null;
+      const t = this.table;
       for (let i = from; i < end; i++) {
-        const k = this.logChains[i]!.key;
-        if (k >= b && k < e) (found ??= new Set()).add(k);
+        const k = this.logKeys[i]!;
+        if (t.inRange(k, b, e)) (found ??= new Set()).add(t.keyString(k));
       }
       if (found !== null) {
         // latin-1 key strings: the default sort (UTF-16 code units) is byte order
@@ -298,12 +315,16 @@ export class VersionWindow {
 
   /** Brings write log entries [from, to) into the sorted map: each key's newest write. */
   private insert(from: number, to: number): void {
-    const chains = this.logChains;
+    const keys = this.logKeys;
     const versions = this.logVersions;
+    const t = this.table;
     for (let i = from; i < to; i++) {
-      const chain = chains[i]!;
+      const e = keys[i]!;
       // an older write of a key written again later: the later one goes in
-      if (chain.newest === i && this.chains.get(chain.key) === chain) this.ordered.set(chain.key, versions[i]!);
+      if (t.newest(e) === i) {
+        this.ordered.set(t.keyString(e), versions[i]!);
+        t.setFlag(e, FLAG_ORDERED);
+      }
     }
   }
 
@@ -416,14 +437,20 @@ export class VersionWindow {
     const vs = this.logVersions;
     let head = this.logHead;
     const stop = Math.min(this.logEnd, head + max);
+    const t = this.table;
     while (head < stop && vs[head]! <= limit) {
-      const chain = this.logChains[head]!;
-      this.logChains[head] = undefined;
+      const e = this.logKeys[head]!;
       // the key's newest write goes: its history is empty (older ones went before it)
-      if (chain.newest === head && this.chains.get(chain.key) === chain) {
-        this.chains.delete(chain.key);
-        this.keyBytes -= chain.key.length;
-        this.ordered.delete(chain.key);
+      if (t.newest(e) === head) {
+        t.setNewest(e, -1);
+        this.keyCount--;
+        this.keyBytes -= t.keyLength(e);
+        if (t.hasFlag(e, FLAG_ORDERED)) {
+          this.ordered.delete(t.keyString(e));
+          t.clearFlag(e, FLAG_ORDERED);
+        }
+        // freed unless the row cache holds it (or lets go of it at its next recycle())
+        t.release(e);
       }
       head++;
     }
@@ -471,16 +498,14 @@ export class VersionWindow {
     this.logPrevPos = move(this.logPrevPos, (n) => new Float64Array(n));
     this.logPrevLen = move(this.logPrevLen, (n) => new Int32Array(n));
     this.logHidden = move(this.logHidden, (n) => new Float64Array(n));
-    const chains = size === cap ? this.logChains : new Array<Chain | undefined>(size);
+    this.logKeys = move(this.logKeys, (n) => new Int32Array(n));
+    const t = this.table;
     for (let i = 0; i < live; i++) {
-      const c = this.logChains[head + i]!;
-      chains[i] = c;
+      const e = this.logKeys[i]!;
       // a link before the head (a forgotten write) stays below it: none
       this.logLinks[i] = this.logLinks[i]! - head;
-      if (c.newest === head + i) c.newest = i;
+      if (t.newest(e) === head + i) t.setNewest(e, i);
     }
-    for (let i = live; i < size; i++) chains[i] = undefined;
-    this.logChains = chains;
     this.sync.shifted(head);
     this.logHead = 0;
     this.logEnd = live;
@@ -488,17 +513,34 @@ export class VersionWindow {
 
   /** Point writes held, bytes of their before-images' chunks, and the log's slots (for tests and status). */
   get held(): { writes: number; keys: number; valueBytes: number; logSlots: number } {
-    return { writes: this.logEnd - this.logHead, keys: this.chains.size, valueBytes: this.values.heldBytes, logSlots: this.logVersions.length };
+    return { writes: this.logEnd - this.logHead, keys: this.keyCount, valueBytes: this.values.heldBytes, logSlots: this.logVersions.length };
   }
 
   /**
    * What the window holds, in bytes (an estimate): before-images, the write log's slots
-   * (LOG_SLOT_BYTES each) and, per key, its string and KEY_OVERHEAD_BYTES (its chain,
-   * the hash map's entry, the string's header). Those two constants were measured:
-   * 2,000,000 writes of distinct 16-byte keys grew the heap by 194 bytes each.
+   * (LOG_SLOT_BYTES each) and, per key, its table entry (ENTRY_BYTES, key-table.ts, whose
+   * record holds keys up to 32 bytes) and its length again (longer keys are arrays of
+   * their own; for short ones this counts a little more than is held).
    */
   get heldBytes(): number {
-    return this.values.heldBytes + this.logVersions.length * LOG_SLOT_BYTES + this.chains.size * KEY_OVERHEAD_BYTES + this.keyBytes;
+    return this.values.heldBytes + this.logVersions.length * LOG_SLOT_BYTES + this.keyCount * ENTRY_BYTES + this.keyBytes;
+  }
+
+  /**
+   * The window is dropped (a re-seed): its keys leave the table (their entries are freed
+   * unless the row cache holds them).
+   */
+  detach(): void {
+    const t = this.table;
+    for (let i = this.logHead; i < this.logEnd; i++) {
+      const e = this.logKeys[i]!;
+      if (t.newest(e) !== i) continue;
+      t.setNewest(e, -1);
+      t.clearFlag(e, FLAG_ORDERED);
+      t.release(e);
+    }
+    this.keyCount = 0;
+    this.keyBytes = 0;
   }
 
   /** Number of commits held (for status and metrics). */

@@ -1,6 +1,6 @@
 // hot path: a shard's cache of rows as RocksDB holds them (physical rows: range
 // tombstones not applied; the window applies them, as it does to RocksDB's rows).
-// Worker thread, one per shard. A point read that hits it costs a Map lookup instead
+// Worker thread, one per shard. A point read that hits it costs a table lookup instead
 // of a RocksDB multi-get (measured under r10: ~1 µs of shard CPU per get in the
 // binding, about a quarter of the server's CPU per get).
 //
@@ -16,7 +16,10 @@
 // empties the cache.
 //
 // The values live in a slab (ValueSlab below: size classes of slots in 256 KiB chunks,
-// whose bytes are outside the JS heap), the Map holds a small integer per row. Under w10
+// whose bytes are outside the JS heap); the row of a key is a small integer in its entry
+// of the shard's key table (key-table.ts, shared with the window, so a written key is
+// found once for both), and the cached entries form a list in the order they were cached
+// (eviction order, linked through the table's records). Under w10
 // every write replaces its key's cached value, and the value then lives until the key's
 // next write: as an object of its own (a typed array and its ArrayBuffer, ~190 bytes of JS
 // heap besides the bytes) each was copied by two young-generation scavenges and promoted,
@@ -24,9 +27,12 @@
 // get() returns a view into the slab, valid until recycle(): a slot whose row is replaced
 // or evicted is reused only after the shard calls recycle() at a point where nobody holds
 // such a view (Shard: when no batch is being built or written), so a batch's before-images
-// and a read's rows stay intact while its own fills evict rows.
+// and a read's rows stay intact while its own fills evict rows. Likewise an evicted row's
+// table entry is freed only at recycle(), so entry numbers a batch or a read holds keep
+// naming their keys.
 
 import { RangeSet } from '../keys/ranges.js';
+import { FLAG_ZOMBIE, KeyTable, NO_ROW, NOT_CACHED } from './key-table.js';
 
 /** Bytes a cached row is counted for beyond its key and value slot (Map entry, key string). */
 export const ROW_OVERHEAD = 64;
@@ -60,9 +66,6 @@ function classOf(n: number): number {
   // 257..512 -> 16, 513..1024 -> 17, ..
   return 32 - Math.clz32(n - 1) + 7;
 }
-
-/** A row known to be absent. */
-const NO_ROW = -1;
 
 class SizeClass {
   readonly chunks: Uint8Array[] = [];
@@ -190,18 +193,20 @@ export class ValueSlab {
 }
 
 export class RowCache {
-  /** Physical row per key string: a slab ref, or NO_ROW. Insertion order = eviction order (oldest first). */
-  private readonly rows = new Map<string, number>();
+  /** The shard's key table (shared with the window, key-table.ts): each entry's `row` is a slab ref, NO_ROW or NOT_CACHED. */
+  readonly table: KeyTable;
   private readonly slab = new ValueSlab();
   private bytes = 0;
+  private rowCount = 0;
+  /** The cached entries in the order they were cached (eviction takes the oldest): a list linked through the table's next/prev. */
+  private head = -1;
+  private tail = -1;
   /**
-   * Where eviction goes on: a live iterator over `rows` in insertion order. A new
-   * iterator per eviction would walk again over every entry deleted before it (V8
-   * keeps them as holes until the table is rebuilt): with 1,000,000 rows read at random
-   * that made each fill cost ~100 µs (300,000 fills: 113 s). A live iterator passes
-   * each hole once and sees rows added after it.
+   * Entries evicted or forgotten since the last recycle(): the table frees them then (if the
+   * window holds no write of theirs), not at once, so that an entry number a caller holds
+   * (a batch's before-images, a read's keys) names the same key until recycle().
    */
-  private cursor: Iterator<[string, number]> | null = null;
+  private zombies: number[] = [];
   /** Point reads answered from the cache, and those that went to RocksDB. */
   hits = 0;
   misses = 0;
@@ -209,15 +214,20 @@ export class RowCache {
   imageHits = 0;
   imageMisses = 0;
 
-  /** `budget`: bytes of keys, value slots and overhead held at most; 0 turns the cache off. */
-  constructor(readonly budget: number) {}
+  /** `budget`: bytes of keys, value slots and overhead held at most; 0 turns the cache off. `table`: the shard's, shared with its window. */
+  constructor(
+    readonly budget: number,
+    table?: KeyTable,
+  ) {
+    this.table = table ?? new KeyTable();
+  }
 
   get enabled(): boolean {
     return this.budget > 0;
   }
 
   get size(): number {
-    return this.rows.size;
+    return this.rowCount;
   }
 
   get heldBytes(): number {
@@ -234,24 +244,49 @@ export class RowCache {
    * into the slab: read or copy it before the shard next calls recycle().
    */
   get(key: string): Uint8Array | null | undefined {
-    const r = this.rows.get(key);
-    return r === undefined ? undefined : r < 0 ? null : this.slab.view(r);
+    const e = this.table.find(key);
+    return e < 0 ? undefined : this.getEntry(e);
   }
 
-  /** Rows replaced or evicted since the last call may have their slots reused: call only when no row view is held. */
+  /** get() of a table entry. */
+  getEntry(e: number): Uint8Array | null | undefined {
+    const r = this.table.row(e);
+    return r === NOT_CACHED ? undefined : r === NO_ROW ? null : this.slab.view(r);
+  }
+
+  /**
+   * Rows replaced or evicted since the last call may have their slots reused, and entries
+   * evicted since then may be freed: call only when no row view and no entry number
+   * obtained before is held.
+   */
   recycle(): void {
     this.slab.recycle();
+    const z = this.zombies;
+    if (z.length === 0) return;
+    const t = this.table;
+    for (let i = 0; i < z.length; i++) {
+      t.clearFlag(z[i]!, FLAG_ZOMBIE);
+      t.release(z[i]!);
+    }
+    this.zombies = [];
   }
 
   /** A row read from RocksDB while no batch writes it. */
   fill(key: string, value: Uint8Array | null | undefined): void {
     if (this.budget === 0) return;
-    this.set(key, value ?? null);
+    this.set(this.table.intern(key), value ?? null);
+  }
+
+  /** fill() of a table entry. */
+  fillEntry(e: number, value: Uint8Array | null | undefined): void {
+    if (this.budget === 0) return;
+    this.set(e, value ?? null);
   }
 
   /** A batch writes `value` (null: deletes) to the key's row: a cached row takes the new value. */
   wrote(key: string, value: Uint8Array | null): void {
-    if (this.rows.has(key)) this.set(key, value);
+    const e = this.table.find(key);
+    if (e >= 0 && this.table.row(e) !== NOT_CACHED) this.set(e, value);
   }
 
   /**
@@ -260,18 +295,34 @@ export class RowCache {
    * new value, which is the row RocksDB will hold.
    */
   replace(key: string, value: Uint8Array | null): void {
-    this.set(key, value);
+    if (this.budget === 0) return;
+    this.set(this.table.intern(key), value);
   }
 
-  private set(key: string, value: Uint8Array | null): void {
+  /** replace() of a table entry. */
+  replaceEntry(e: number, value: Uint8Array | null): void {
+    if (this.budget === 0) return;
+    this.set(e, value);
+  }
+
+  private set(e: number, value: Uint8Array | null): void {
+    const t = this.table;
     const ref = value ? this.slab.put(value) : NO_ROW;
-    const old = this.rows.get(key);
-    this.rows.set(key, ref);
-    if (old !== undefined) {
-      this.bytes -= this.cost(key, old);
+    const old = t.row(e);
+    t.setRow(e, ref);
+    if (old !== NOT_CACHED) {
+      this.bytes -= this.cost(t.keyLength(e), old);
       if (old >= 0) this.slab.free(old);
+    } else {
+      // cached now: the newest end of the list
+      t.setPrev(e, this.tail);
+      t.setNext(e, -1);
+      if (this.tail >= 0) t.setNext(this.tail, e);
+      else this.head = e;
+      this.tail = e;
+      this.rowCount++;
     }
-    this.bytes += this.cost(key, ref);
+    this.bytes += this.cost(t.keyLength(e), ref);
     if (this.bytes > this.budget) this.evict();
   }
 
@@ -280,9 +331,12 @@ export class RowCache {
    * moved range or deleted tombstone, which costs less than re-reading the whole cache.
    */
   clearRange(begin: string, end: string): void {
-    if (this.rows.size === 0) return;
-    for (const [k, r] of this.rows) {
-      if (k >= begin && k < end) this.drop(k, r);
+    if (this.rowCount === 0) return;
+    const t = this.table;
+    for (let e = this.head; e >= 0; ) {
+      const n = t.next(e);
+      if (t.inRange(e, begin, end)) this.drop(e);
+      e = n;
     }
   }
 
@@ -292,60 +346,75 @@ export class RowCache {
    * seconds of the shard thread when they were deleted).
    */
   clearRanges(ranges: readonly { begin: string; end: string }[]): void {
-    if (this.rows.size === 0 || ranges.length === 0) return;
+    if (this.rowCount === 0 || ranges.length === 0) return;
     if (ranges.length === 1) return this.clearRange(ranges[0]!.begin, ranges[0]!.end);
     const set = RangeSet.from(ranges.map((r) => [r.begin, r.end] as const));
-    for (const [k, r] of this.rows) {
-      if (set.containsKey(k)) this.drop(k, r);
+    const t = this.table;
+    for (let e = this.head; e >= 0; ) {
+      const n = t.next(e);
+      if (set.containsKey(t.keyString(e))) this.drop(e);
+      e = n;
     }
   }
 
-  /** The cached keys, oldest first (a pass may forget() as it goes; keys added meanwhile come at the end). */
-  keys(): IterableIterator<string> {
-    return this.rows.keys();
+  /**
+   * The cached keys, by entry number: a pass may forget() as it goes and may run in slices
+   * between which rows are filled, replaced and evicted; every row cached when the pass
+   * began and still cached when the pass reaches its entry is visited (entries do not
+   * move); rows cached meanwhile may or may not be.
+   */
+  *keys(): Generator<string> {
+    const t = this.table;
+    for (let e = 0; e < t.end; e++) if (t.isLive(e) && t.row(e) !== NOT_CACHED) yield t.keyString(e);
   }
 
   /** Forgets one key's row (if cached). */
   forget(key: string): void {
-    const r = this.rows.get(key);
-    if (r !== undefined) this.drop(key, r);
+    const e = this.table.find(key);
+    if (e >= 0 && this.table.row(e) !== NOT_CACHED) this.drop(e);
   }
 
   /** Rows changed in ways not tracked per key: forget everything. */
   clear(): void {
-    this.slab.reset(this.rows.values());
-    this.rows.clear();
+    for (let e = this.head; e >= 0; ) {
+      const n = this.table.next(e);
+      this.drop(e);
+      e = n;
+    }
     this.bytes = 0;
-    this.cursor = null;
   }
 
-  /** Each cached row as [key, value] (tests). */
+  /** Each cached row as [key, value], oldest first (tests). */
   *entries(): Generator<[string, Uint8Array | null]> {
-    for (const [k, r] of this.rows) yield [k, r < 0 ? null : this.slab.view(r)];
+    const t = this.table;
+    for (let e = this.head; e >= 0; e = t.next(e)) yield [t.keyString(e), this.getEntry(e)!];
   }
 
-  private drop(k: string, r: number): void {
-    this.rows.delete(k);
-    this.bytes -= this.cost(k, r);
+  private drop(e: number): void {
+    const t = this.table;
+    const r = t.row(e);
+    this.bytes -= this.cost(t.keyLength(e), r);
     if (r >= 0) this.slab.free(r);
-  }
-
-  private evict(): void {
-    while (this.bytes > this.budget) {
-      let r = (this.cursor ??= this.rows.entries()).next();
-      if (r.done) {
-        // at the end: start again from the oldest row
-        this.cursor = this.rows.entries();
-        r = this.cursor.next();
-        if (r.done) return;
-      }
-      const [k, ref] = r.value;
-      this.drop(k, ref);
+    t.setRow(e, NOT_CACHED);
+    const p = t.prev(e);
+    const n = t.next(e);
+    if (p >= 0) t.setNext(p, n);
+    else this.head = n;
+    if (n >= 0) t.setPrev(n, p);
+    else this.tail = p;
+    this.rowCount--;
+    if (!t.hasFlag(e, FLAG_ZOMBIE)) {
+      t.setFlag(e, FLAG_ZOMBIE);
+      this.zombies.push(e);
     }
   }
 
+  private evict(): void {
+    while (this.bytes > this.budget && this.head >= 0) this.drop(this.head);
+  }
+
   /** What a row is counted for: its key, its value's slot (the slot's size, not the value's length) and the overhead. */
-  cost(key: string, ref: number): number {
-    return key.length + (ref < 0 ? 0 : this.slab.slotBytes(ref)) + ROW_OVERHEAD;
+  cost(keyLength: number, ref: number): number {
+    return keyLength + (ref < 0 ? 0 : this.slab.slotBytes(ref)) + ROW_OVERHEAD;
   }
 }

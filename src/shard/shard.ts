@@ -41,6 +41,7 @@ import { RETIRE_SLICE_MS, TombstoneRetirement } from './retire.js';
 import { WriteOps, type ShardStorage } from './storage.js';
 import { RangeLoad } from './range-load.js';
 import { RowCache } from './row-cache.js';
+import { KeyTable } from './key-table.js';
 import { RangeSet } from '../keys/ranges.js';
 import { threadCpuMs } from './thread-cpu.js';
 
@@ -130,6 +131,8 @@ export class Shard {
   private readonly watermarkKey: Uint8Array;
   /** Rows as RocksDB holds them, for point reads and before-images (row-cache.ts). */
   readonly rows: RowCache;
+  /** The keys of the row cache and the window: one entry per key, found once per written key (key-table.ts). */
+  private readonly keys = new KeyTable();
   /** walWrites/walMs: batches written to the WAL (with fsync under fsync durability) and the time those writes took, queueing at the log writer included. */
   readonly counters = { reads: 0, commits: 0, fsyncs: 0, batches: 0, busyMs: 0, walWrites: 0, walMs: 0, directBatches: 0, logWakes: 0, censusSlices: 0, censusCpuMs: 0, censusCpuMaxMs: 0, censusSlowSlices: 0 };
 
@@ -162,10 +165,10 @@ export class Shard {
     /** Wall time of one slice of tombstone retirement (retire.ts; tests pass 0: one step per slice). */
     retireSliceMs = RETIRE_SLICE_MS,
   ) {
-    this.rows = new RowCache(rowCacheBytes);
+    this.rows = new RowCache(rowCacheBytes, this.keys);
     this.retirement = new TombstoneRetirement(storage, this.rows, shardId, retireSliceMs, failpoints);
     this.appliedVersion = appliedVersion;
-    this.window = new VersionWindow(appliedVersion);
+    this.window = new VersionWindow(appliedVersion, {}, this.keys);
     this.watermarkKey = appliedKey(shardId);
   }
 
@@ -402,7 +405,8 @@ export class Shard {
     if (this.queue.length > 0 || this.begun !== this.ended) return { id, ok: true, busy: true };
     // what the window held (before-images, tombstones not yet applied) describes rows that
     // are deleted now; the durable tombstone records and marks go too (the caller deletes them)
-    this.window = new VersionWindow(version);
+    this.window.detach();
+    this.window = new VersionWindow(version, {}, this.keys);
     this.retirement.reset();
     this.incoming = [];
     const ops = new WriteOps();
@@ -465,6 +469,8 @@ export class Shard {
     let chunkStart = 0;
     let chunkEnd = 0;
     const w = this.window;
+    // each key's table entry (-1: not in the table), found with its cached row (physicalRows)
+    const ents = new Int32Array(keys.length);
     for (let i = 0; i < keys.length; i++) {
       if (i === chunkEnd) {
         // as many keys as the budget left probably holds, judged by the values so far
@@ -473,7 +479,7 @@ export class Shard {
         const n = i === 0 ? (maxBytes === Infinity ? keys.length : GETS_CHUNK) : bytes === 0 ? i : Math.max(GETS_CHUNK, Math.ceil(left / (bytes / i)));
         chunkStart = i;
         chunkEnd = Math.min(keys.length, i + n);
-        chunk = this.physicalRows(keys, ks, chunkStart, chunkEnd);
+        chunk = this.physicalRows(keys, ks, chunkStart, chunkEnd, ents);
       }
       if (bytes >= maxBytes && i > 0) {
         errors ??= new Array(keys.length).fill(null);
@@ -489,7 +495,7 @@ export class Shard {
         values[i] = null;
         continue;
       }
-      if (rv < w.newestVersion || w.hasTombstones) values[i] = w.valueAt(ks[i]!, rv, values[i]);
+      if (rv < w.newestVersion || w.hasTombstones) values[i] = w.valueAtEntry(ents[i]!, ks[i]!, rv, values[i]);
       bytes += values[i]?.length ?? 0;
     }
     this.counters.reads += keys.length;
@@ -499,19 +505,24 @@ export class Shard {
   /**
    * The rows of keys[start, end) as RocksDB holds them (null: none): from the row cache,
    * the misses in one multi-get. A miss fills the cache unless the batch at the log
-   * writer writes that key (RocksDB may still hold its old row).
+   * writer writes that key (RocksDB may still hold its old row). Each key's table entry
+   * goes to ents[i] (-1: none; an entry stays that key's until the cache's next recycle()).
    */
-  private physicalRows(keys: Uint8Array[], ks: string[], start: number, end: number): (Uint8Array | null)[] {
+  private physicalRows(keys: Uint8Array[], ks: string[], start: number, end: number, ents: Int32Array): (Uint8Array | null)[] {
     const c = this.rows;
+    const t = this.keys;
     const out: (Uint8Array | null)[] = new Array(end - start);
     if (!c.enabled) {
+      for (let i = start; i < end; i++) ents[i] = t.find(ks[i]!);
       const got = this.storage.getMany(start === 0 && end === keys.length ? keys : keys.slice(start, end));
       for (let i = 0; i < out.length; i++) out[i] = got[i] ?? null;
       return out;
     }
     let missed: number[] | null = null;
     for (let i = start; i < end; i++) {
-      const v = c.get(ks[i]!);
+      const e = t.find(ks[i]!);
+      ents[i] = e;
+      const v = e < 0 ? undefined : c.getEntry(e);
       if (v === undefined) (missed ??= []).push(i);
       else out[i - start] = v;
     }
@@ -524,7 +535,11 @@ export class Shard {
       const i = missed[j]!;
       const v = got[j] ?? null;
       out[i - start] = v;
-      if (writing === null || !writing.writes(ks[i]!)) c.fill(ks[i]!, v);
+      if (writing === null || !writing.writes(ks[i]!)) {
+        const e = ents[i]!;
+        if (e >= 0) c.fillEntry(e, v);
+        else c.fill(ks[i]!, v);
+      }
     }
     return out;
   }
@@ -783,20 +798,21 @@ export class Shard {
     const feed = this.feed;
     const fed: { clears: [string, string][]; keys: string[] }[] = [];
     for (const c of commits) {
-      const { before, ranges, effect } = this.applyMutations(c.commitVersion, c.mutations!, ops, view);
+      const { ranges, effect } = this.applyMutations(c.commitVersion, c.mutations!, ops, view);
       this.live.commit(c.commitVersion, effect.ranges, effect.points, view);
-      if (feed) fed.push(feedPart(feed, before, ranges));
+      if (feed) fed.push(feedPart(feed, view.recordedKeys(), ranges));
       if (c.decision) ops.putMeta(c.decision.key, c.decision.value);
       sync ||= c.sync || c.decision !== undefined;
       twoPhase ||= c.twoPhase;
       plainReplies &&= c.plainReply;
       this.byVersion.delete(c.commitVersion);
-      this.window.record(c.commitVersion, before, ranges);
+      view.record(c.commitVersion, ranges);
     }
     this.live.seal();
     for (const k of this.forgets.splice(0)) ops.delMeta(k);
     // the cached rows take the batch's values now (see row-cache.ts for why not after the write)
     view.updateCache(this.rows);
+    view.letGo();
     if (commits.length > 0) {
       this.appliedVersion = commits[commits.length - 1]!.commitVersion;
       ops.putMeta(this.watermarkKey, encodeVersion(this.appliedVersion));
@@ -827,21 +843,19 @@ export class Shard {
    * durable record in the batch, a window entry), never a walk over their rows; point
    * writes read the current value through `view` (RocksDB as of the last write, under
    * the window's tombstones, overridden by what this batch already wrote) and update it.
-   * Returns each point-written key's value before the commit, and the cleared ranges.
+   * Notes each point-written key's row before the commit in `view` (view.record puts them
+   * in the window), and returns the cleared ranges.
    */
   private applyMutations(
     version: number,
     mutations: readonly ShardMutation[],
     ops: WriteOps,
     view: BatchView,
-  ): { before: Map<string, Uint8Array | null>; ranges: [string, string][]; effect: NetEffect } {
+  ): { ranges: [string, string][]; effect: NetEffect } {
     const effect = netEffect(mutations, compareKeys);
-    const before = new Map<string, Uint8Array | null>();
     // physical before-images: the window accounts for the tombstones that hid them
-    for (const m of effect.points) {
-      const s = mutationKey(m);
-      if (!before.has(s)) before.set(s, view.physical(s));
-    }
+    view.beginCommit();
+    for (const m of effect.points) view.noteBefore(mutationKey(m));
     const ranges: [string, string][] = [];
     let cleared: RangeSet | null = null;
     for (let i = 0; i < effect.ranges.length; i++) {
@@ -868,7 +882,7 @@ export class Shard {
         ops.del(m.key);
       }
     }
-    return { before, ranges, effect };
+    return { ranges, effect };
   }
 
   /**
@@ -945,97 +959,172 @@ export class Shard {
 /**
  * One write batch being built: each key's current value as RocksDB holds it (one
  * multi-get for the batch's point writes) seen through the window's tombstones, and
- * overridden by what the batch wrote so far.
+ * overridden by what the batch wrote so far. Each key the batch writes gets a slot (a
+ * small index) found once by its string; the slot knows the key's table entry, so the
+ * row cache and the window are each reached without a lookup of their own.
  */
 class BatchView {
-  /** Values the batch gave keys so far, as reads see them (a later range clear empties them). */
-  private readonly pending = new Map<string, Uint8Array | null>();
-  /** Rows the batch put (or deleted) so far. */
-  private readonly written = new Map<string, Uint8Array | null>();
-  private readonly current = new Map<string, Uint8Array | null>();
+  /** Slot of each key the batch point-writes. */
+  private readonly slotOf = new Map<string, number>();
+  /** Per slot: the key, its table entry, its row when the batch began. */
+  private readonly keys: string[] = [];
+  private readonly entries: number[] = [];
+  private readonly current: (Uint8Array | null)[] = [];
+  /** Per slot: the row the batch put (or deleted) so far (undefined: none yet). */
+  private readonly written: (Uint8Array | null | undefined)[] = [];
+  /** Per slot: the value the batch gave the key so far, as reads see it (undefined: none; a later range clear makes it null). */
+  private readonly pending: (Uint8Array | null | undefined)[] = [];
   /** Ranges cleared by the commit being applied (its tombstones are recorded after it). */
   private readonly clearedNow: [string, string][] = [];
+  /** The commit being applied: its point-written slots and their rows before it (noteBefore). */
+  private commitNo = 0;
+  private readonly seenIn: number[] = [];
+  private readonly beforeSlots: number[] = [];
+  private readonly beforeRows: (Uint8Array | null)[] = [];
 
   constructor(
     storage: ShardStorage,
-    rows: RowCache,
+    private readonly rows: RowCache,
     private readonly window: VersionWindow,
     commits: readonly Queued[],
   ) {
     // before-images: cached rows, the rest in one multi-get (no batch is being written
     // now, so RocksDB holds the newest rows and they may fill the cache)
-    const missed = new Map<string, Uint8Array>();
+    const table = window.table;
+    let missed: number[] | null = null;
+    let missedKeys: Uint8Array[] | null = null;
     for (const c of commits) {
       for (const m of c.mutations!) {
         if (m.kind === MutationKind.ClearRange) continue;
         const s = mutationKey(m);
-        if (this.current.has(s) || missed.has(s)) continue;
-        const v = rows.get(s);
-        if (v === undefined) missed.set(s, m.key);
-        else this.current.set(s, v);
+        if (this.slotOf.has(s)) continue;
+        const slot = this.keys.length;
+        this.slotOf.set(s, slot);
+        const e = table.internBytes(m.key);
+        this.keys.push(s);
+        this.entries.push(e);
+        this.written.push(undefined);
+        this.pending.push(undefined);
+        this.seenIn.push(0);
+        const v = rows.getEntry(e);
+        if (v === undefined) {
+          (missed ??= []).push(slot);
+          (missedKeys ??= []).push(m.key);
+          this.current.push(null);
+        } else this.current.push(v);
       }
     }
-    rows.imageHits += this.current.size;
-    rows.imageMisses += missed.size;
-    if (missed.size > 0) {
-      const vs = storage.getMany([...missed.values()]);
-      let i = 0;
-      for (const s of missed.keys()) {
-        const v = vs[i++] ?? null;
-        this.current.set(s, v);
-        rows.fill(s, v);
+    const n = missed?.length ?? 0;
+    rows.imageHits += this.keys.length - n;
+    rows.imageMisses += n;
+    if (missed !== null) {
+      const vs = storage.getMany(missedKeys!);
+      for (let i = 0; i < n; i++) {
+        const slot = missed[i]!;
+        const v = vs[i] ?? null;
+        this.current[slot] = v;
+        rows.fillEntry(this.entries[slot]!, v);
       }
     }
   }
 
   /** Whether this batch writes the key's row. */
   writes(s: string): boolean {
-    return this.written.has(s);
+    const slot = this.slotOf.get(s);
+    return slot !== undefined && this.written[slot] !== undefined;
   }
 
   /** The cached rows of keys this batch writes take its values. */
   updateCache(rows: RowCache): void {
     if (!rows.enabled) return;
     // every written key's row was read from the cache or filled into it by the constructor
-    for (const [s, v] of this.written) rows.replace(s, v);
+    for (let slot = 0; slot < this.keys.length; slot++) {
+      const v = this.written[slot];
+      if (v !== undefined) rows.replaceEntry(this.entries[slot]!, v);
+    }
   }
 
-  /** The row as RocksDB will hold it before the next op of this batch (tombstones not applied). */
-  physical(s: string): Uint8Array | null {
-    if (this.written.has(s)) return this.written.get(s)!;
-    return this.current.get(s) ?? null;
+  /**
+   * The batch is built: its entries are handed back to the table (freed unless the cache
+   * or the window holds them: with no row cache, keys a later clear of their commit dropped).
+   */
+  letGo(): void {
+    if (this.rows.enabled) return;
+    const t = this.window.table;
+    for (let slot = 0; slot < this.entries.length; slot++) t.release(this.entries[slot]!);
+  }
+
+  /** The next commit's point writes are noted (noteBefore), then recorded (record). */
+  beginCommit(): void {
+    this.commitNo++;
+    this.beforeSlots.length = 0;
+    this.beforeRows.length = 0;
+  }
+
+  /** The commit being applied point-writes `s`: its row before the commit (as RocksDB will hold it before the commit's ops) is noted once. */
+  noteBefore(s: string): void {
+    const slot = this.slotOf.get(s)!;
+    if (this.seenIn[slot] === this.commitNo) return;
+    this.seenIn[slot] = this.commitNo;
+    this.beforeSlots.push(slot);
+    const w = this.written[slot];
+    this.beforeRows.push(w !== undefined ? w : this.current[slot]!);
+  }
+
+  /** The keys the commit being applied point-writes. */
+  recordedKeys(): string[] {
+    return this.beforeSlots.map((slot) => this.keys[slot]!);
+  }
+
+  /** Records the commit being applied in the window: its noted before-images and its cleared ranges. */
+  record(version: number, ranges: readonly (readonly [string, string])[]): void {
+    const w = this.window;
+    w.beginRecord(version);
+    const slots = this.beforeSlots;
+    for (let i = 0; i < slots.length; i++) w.recordWrite(version, this.entries[slots[i]!]!, this.beforeRows[i]!);
+    w.endRecord(version, slots.length, ranges);
   }
 
   /** What this batch last wrote to the key (as reads see it); undefined when it did not write it. */
   wrote(s: string): Uint8Array | null | undefined {
-    return this.pending.get(s);
+    const slot = this.slotOf.get(s);
+    return slot === undefined ? undefined : this.pending[slot];
   }
 
   /** The key's value now, as a read at the newest version would see it. */
   get(s: string): Uint8Array | null {
-    if (this.pending.has(s)) return this.pending.get(s)!;
+    const slot = this.slotOf.get(s);
+    if (slot !== undefined) {
+      const p = this.pending[slot];
+      if (p !== undefined) return p;
+    }
     for (const [b, e] of this.clearedNow) if (s >= b && s < e) return null;
     // the newest state: hidden under a tombstone newer than the key's last write
-    return this.window.valueAt(s, Infinity, this.current.get(s) ?? null);
+    if (slot === undefined) return this.window.valueAt(s, Infinity, null);
+    return this.window.valueAtEntry(this.entries[slot]!, s, Infinity, this.current[slot]!);
   }
 
   set(s: string, v: Uint8Array | null): void {
-    this.pending.set(s, v);
-    this.written.set(s, v);
+    const slot = this.slotOf.get(s)!;
+    this.pending[slot] = v;
+    this.written[slot] = v;
   }
 
   /** A range clear of the commit being applied: what the batch wrote there is gone too. */
   clearRange(b: string, e: string): void {
-    for (const s of this.pending.keys()) if (s >= b && s < e) this.pending.set(s, null);
+    for (let slot = 0; slot < this.keys.length; slot++) {
+      if (this.pending[slot] === undefined) continue;
+      const s = this.keys[slot]!;
+      if (s >= b && s < e) this.pending[slot] = null;
+    }
     this.clearedNow.push([b, e]);
   }
-
 }
 
 const EMPTY = new Uint8Array(0);
 
 /** The part of one applied commit inside a move's range: its clears (clipped) and its point-written keys. */
-function feedPart(feed: { begin: string; end: string }, before: Map<string, unknown>, ranges: readonly (readonly [string, string])[]): { clears: [string, string][]; keys: string[] } {
+function feedPart(feed: { begin: string; end: string }, written: readonly string[], ranges: readonly (readonly [string, string])[]): { clears: [string, string][]; keys: string[] } {
   const clears: [string, string][] = [];
   for (const [b, e] of ranges) {
     const cb = b > feed.begin ? b : feed.begin;
@@ -1043,7 +1132,7 @@ function feedPart(feed: { begin: string; end: string }, before: Map<string, unkn
     if (cb < ce) clears.push([cb, ce]);
   }
   const keys: string[] = [];
-  for (const k of before.keys()) if (k >= feed.begin && k < feed.end) keys.push(k);
+  for (const k of written) if (k >= feed.begin && k < feed.end) keys.push(k);
   return { clears, keys };
 }
 

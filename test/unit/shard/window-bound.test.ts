@@ -1,5 +1,5 @@
-// The window's write log (mvcc.ts: typed arrays, before-images in a ByteRing, one chain
-// object per key): what it holds stays bounded by the window under rewrites of a few hot
+// The window's write log (mvcc.ts: typed arrays, before-images in a ByteRing, one key-table
+// entry per key): what it holds stays bounded by the window under rewrites of a few hot
 // keys, one-off keys and range clears, and a key's history across the window's edge reads
 // right (the value before the oldest kept write, or TOO_OLD territory: below the horizon).
 import { describe, expect, it } from 'vitest';
@@ -9,7 +9,7 @@ const v = (s: string): Uint8Array => new TextEncoder().encode(s);
 const show = (r: Uint8Array | null): string => (r ? Buffer.from(r).toString() : 'absent');
 
 interface Internals {
-  chains: Map<string, { newest: number }>;
+  table: VersionWindow['table'];
   ordered: { size: number };
   logLinks: Int32Array;
   logHead: number;
@@ -19,10 +19,10 @@ interface Internals {
 
 /** Writes of a key still linked from its chain. */
 function historyLength(i: Internals, key: string): number {
-  const ch = i.chains.get(key);
-  if (!ch) return 0;
+  const k = i.table.find(key);
+  if (k < 0) return 0;
   let n = 0;
-  for (let e = ch.newest; e >= i.logHead; e = i.logLinks[e]!) n++;
+  for (let e = i.table.newest(k); e >= i.logHead; e = i.logLinks[e]!) n++;
   return n;
 }
 
@@ -43,9 +43,11 @@ describe('VersionWindow memory and history at the edge', () => {
     }
     const i = w as unknown as Internals;
     // keys: 10 hot + the one-shot keys of the last `win` versions (+ a batch of 100 not yet pruned)
-    expect(i.chains.size).toBeLessThanOrEqual(10 + win + 100);
+    expect(w.held.keys).toBeLessThanOrEqual(10 + win + 100);
+    // the window's own table frees the entries of keys it forgot
+    expect(i.table.size).toBe(w.held.keys);
     // the sorted map (filled for the range clears' survivors) holds no key the window forgot
-    expect(i.ordered.size).toBeLessThanOrEqual(i.chains.size);
+    expect(i.ordered.size).toBeLessThanOrEqual(w.held.keys);
     for (let k = 0; k < 10; k++) {
       const n = historyLength(i, `hot/${k}`);
       expect(n).toBeGreaterThan(0);
@@ -94,7 +96,7 @@ describe('VersionWindow memory and history at the edge', () => {
     expect(show(w.valueAt('k', 100, base))).toBe('at100');
   });
 
-  it('a key whose history emptied and is written again gets a fresh chain; the old one is not revived', () => {
+  it('a key whose history emptied and is written again gets a fresh history; the old one is not revived', () => {
     const w = new VersionWindow(0);
     w.record(1, new Map([['k', null]]));
     w.record(2, new Map([['k', v('one')]]));
@@ -103,8 +105,9 @@ describe('VersionWindow memory and history at the edge', () => {
     w.record(4, new Map([['j', null]]));
     w.prune(3);
     const i = w as unknown as Internals;
-    expect(i.chains.get('k')).toBeUndefined();
-    expect(i.chains.size).toBe(1);
+    expect(i.table.find('k')).toBe(-1);
+    expect(w.held.keys).toBe(1);
+    expect(i.table.size).toBe(1);
     expect(show(w.valueAt('j', 3, v('base')))).toBe('absent');
   });
 });
