@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Database } from '../../src/index.js';
-import { HAVE_ETCD, TestCluster, sleep } from './harness.js';
+import { HAVE_ETCD, keepLogsOnFailure, sleep, TestCluster } from './harness.js';
 
 type Cl = { role: string; term: string | null };
 
@@ -21,6 +21,7 @@ describe.skipIf(!HAVE_ETCD)('append outcomes (1 etcd member with --max-request-b
   // a 10 s lease (keepalive every 2.5 s, deadline 2.5 s before expiry): a stop of etcd of
   // up to 4 s fails grant renewals (1 s ahead) but not the lease; appends wait 7.5 s
   const c = new TestCluster({ TXKV_CLUSTER_LEASE_TTL_MS: '10000' });
+  keepLogsOnFailure(() => c);
   let db: Database;
   const cl = async (): Promise<Cl> => ((await c.status(0))?.cluster ?? { role: 'none', term: null }) as Cl;
   const code = (p: Promise<unknown>): Promise<string | null> =>

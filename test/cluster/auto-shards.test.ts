@@ -8,10 +8,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, TxnError } from '../../src/index.js';
 import { AUTO_SHARDS_MAX } from '../../src/config/server-config.js';
-import { HAVE_ETCD, TestCluster } from './harness.js';
+import { HAVE_ETCD, keepLogsOnFailure, TestCluster } from './harness.js';
 
 describe.skipIf(!HAVE_ETCD)('cluster with shards = 0', () => {
   const c = new TestCluster({}, 0);
+  keepLogsOnFailure(() => c);
   beforeAll(async () => {
     await c.startEtcd(1);
     await c.startNodes(2);

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { RocksLevel } from '@nxtedition/rocksdb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Database } from '../../src/index.js';
-import { HAVE_ETCD, sleep, TestCluster, within } from './harness.js';
+import { HAVE_ETCD, keepLogsOnFailure, sleep, TestCluster, within } from './harness.js';
 
 const ACCOUNTS = 8;
 const START_BALANCE = 100;
@@ -93,6 +93,7 @@ class Workload {
 describe.skipIf(!HAVE_ETCD)('data distribution in a replicated cluster', () => {
   // the balancer off: the test alone moves ranges (the balancer's moves in a cluster are the same log entries)
   const c = new TestCluster({ TXKV_MVCC_WINDOW_MS: '4000', TXKV_CLUSTER_LOG_RETENTION_MS: '12000', TXKV_DISTRIBUTION_ENABLED: 'false' });
+  keepLogsOnFailure(() => c);
   let db: Database;
   let work: Workload;
   const live = new Set<number>();

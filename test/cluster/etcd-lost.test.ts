@@ -16,10 +16,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, startServer, type Database } from '../../src/index.js';
 import { tempDir } from '../support/server.js';
 import { freePort } from '../support/child-server.js';
-import { HAVE_ETCD, TestCluster, sleep } from './harness.js';
+import { HAVE_ETCD, keepLogsOnFailure, sleep, TestCluster } from './harness.js';
 
 describe.skipIf(!HAVE_ETCD)('a restart after etcd lost its data (1 etcd member)', () => {
   const c = new TestCluster();
+  keepLogsOnFailure(() => c);
   const etcdctl = (...args: string[]): string =>
     execFileSync('/usr/bin/etcdctl', ['--endpoints', c.etcdEndpoints.join(','), '--command-timeout=3s', ...args], {
       env: { ...process.env, ETCDCTL_API: '3' },

@@ -7,10 +7,11 @@
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Database } from '../../src/index.js';
-import { HAVE_ETCD, TestCluster, sleep } from './harness.js';
+import { HAVE_ETCD, keepLogsOnFailure, sleep, TestCluster } from './harness.js';
 
 describe.skipIf(!HAVE_ETCD)('leader guards (1 etcd member, 1 node)', () => {
   const c = new TestCluster();
+  keepLogsOnFailure(() => c);
   let db: Database;
   const etcdctl = (...args: string[]): string =>
     execFileSync('/usr/bin/etcdctl', ['--endpoints', c.etcdEndpoints.join(','), '--command-timeout=3s', ...args], {

@@ -13,11 +13,12 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeEtcdClient } from '../../src/cluster/etcd.js';
 import { connect, type Database } from '../../src/index.js';
-import { HAVE_ETCD, sleep, TestCluster, within } from './harness.js';
+import { HAVE_ETCD, keepLogsOnFailure, sleep, TestCluster, within } from './harness.js';
 
 describe.skipIf(!HAVE_ETCD)('leader heartbeat', () => {
   // every node starts with a 10 s lease TTL; the replicas are then restarted with 2 s
   const c = new TestCluster({ TXKV_CLUSTER_LEASE_TTL_MS: '10000' });
+  keepLogsOnFailure(() => c);
   let L = -1;
   const etcdctl = (...args: string[]): string =>
     execFileSync('/usr/bin/etcdctl', ['--endpoints', c.etcdEndpoints.join(','), '--command-timeout=3s', ...args], {

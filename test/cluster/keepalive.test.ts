@@ -7,10 +7,11 @@
 import type { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EtcdHosts, makeEtcdClient } from '../../src/cluster/etcd.js';
-import { HAVE_ETCD, TestCluster } from './harness.js';
+import { HAVE_ETCD, keepLogsOnFailure, TestCluster } from './harness.js';
 
 describe.skipIf(!HAVE_ETCD)('lease keepalive with one etcd member stopped (3 members)', () => {
   const c = new TestCluster();
+  keepLogsOnFailure(() => c);
   let stopped = -1;
 
   beforeAll(async () => {

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, startServer, type Database } from '../../src/index.js';
 import { startTestServer, tempDir, type TestServer } from '../support/server.js';
 import { freePort } from '../support/child-server.js';
-import { HAVE_ETCD, TestCluster, sleep } from './harness.js';
+import { HAVE_ETCD, keepLogsOnFailure, sleep, TestCluster } from './harness.js';
 
 const errorOf = (f: () => Promise<unknown>): Promise<{ code?: string; message: string }> =>
   f().then(
@@ -45,6 +45,7 @@ describe('cluster settings checked before anything starts', () => {
 
 describe.skipIf(!HAVE_ETCD)('cluster misconfigurations (1 etcd member)', () => {
   const c = new TestCluster();
+  keepLogsOnFailure(() => c);
   let other: TestServer;
 
   // the port the leader n0 (wrongly) advertises: nothing listens there while n0 starts

@@ -11,10 +11,11 @@
 //   start waits for the log, as reads do, instead of failing FUTURE_VERSION at once.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Database } from '../../src/index.js';
-import { HAVE_ETCD, TestCluster, sleep } from './harness.js';
+import { HAVE_ETCD, keepLogsOnFailure, sleep, TestCluster } from './harness.js';
 
 describe.skipIf(!HAVE_ETCD)('status and change feeds while a replica follows the log (1 etcd member, 2 nodes)', () => {
   const c = new TestCluster();
+  keepLogsOnFailure(() => c);
   let leaderDb: Database;
   let replicaDb: Database;
 

@@ -11,7 +11,7 @@
 // once the read path got faster (row cache, GetManyRequest), and the test then proved nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Database } from '../../src/index.js';
-import { HAVE_ETCD, TestCluster, sleep } from './harness.js';
+import { HAVE_ETCD, keepLogsOnFailure, sleep, TestCluster } from './harness.js';
 
 const ROWS = Number(process.env.SEED_ROWS ?? 40_000);
 const VALUE = 'v'.repeat(100);
@@ -49,6 +49,7 @@ async function scan(url: string): Promise<{ rows: number; digest: string[] }> {
 
 describe.skipIf(!HAVE_ETCD)('snapshot copy beyond the MVCC window (1 etcd member, 2 nodes, 100 ms window)', () => {
   const c = new TestCluster({ TXKV_MVCC_WINDOW_MS: '100', TXKV_CLUSTER_LOG_RETENTION_MS: '500' });
+  keepLogsOnFailure(() => c);
   let db: Database;
 
   beforeAll(async () => {
