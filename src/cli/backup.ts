@@ -18,7 +18,7 @@ import { compareKeys, keyAfter } from '../keys/bytes.js';
 import { intFlag, parseFlags, stringFlag, UsageError, wantsHelp } from './args.js';
 import { parseBytesArg } from './bytes-arg.js';
 import { answerJson, httpRequest } from '../client/http-request.js';
-import { CLIENT_FLAGS, CLIENT_USAGE, clientTarget, connectTo, httpBase, type ClientTarget } from './client-options.js';
+import { caOf, CLIENT_FLAGS, CLIENT_USAGE, clientTarget, connectTo, httpBase, type ClientTarget } from './client-options.js';
 
 export const BACKUP_FORMAT = 'txkv-backup';
 
@@ -98,7 +98,7 @@ async function api(t: ClientTarget, method: string, p: string): Promise<{ status
   const url = `${httpBase(t.endpoint)}${p}`;
   let r;
   try {
-    r = await httpRequest(url, { method, token: t.token });
+    r = await httpRequest(url, { method, token: t.token, ca: caOf(t) });
   } catch (err) {
     throw new TxnError('NETWORK_ERROR', (err as Error).message);
   }

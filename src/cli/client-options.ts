@@ -1,6 +1,8 @@
 // What every client subcommand shares: --endpoint, --token (or TXKV_ENDPOINT,
 // TXKV_TOKEN), and a connection made from them.
+import fs from 'node:fs';
 import { connect, type Database } from '../client/database.js';
+import { TxnError } from '../errors.js';
 import type { FlagSpec, Parsed } from './args.js';
 
 export const DEFAULT_ENDPOINT = 'ws://127.0.0.1:7070';
@@ -9,12 +11,14 @@ export const CLIENT_FLAGS: FlagSpec = {
   endpoint: { type: 'string', short: 'e' },
   token: { type: 'string' },
   hex: { type: 'boolean' },
+  'ca-file': { type: 'string' },
 };
 
 export const CLIENT_USAGE = `client options:
   --endpoint URL    server to talk to (default ${DEFAULT_ENDPOINT}; env TXKV_ENDPOINT)
   --token T         auth token, when the server requires one (env TXKV_TOKEN)
   --hex             keys and values given and printed as hex
+  --ca-file PEM     trust this CA for a wss:// endpoint (a private CA; NODE_EXTRA_CA_CERTS works too)
 keys and values: plain text, \\xNN escapes for any byte (\\\\ for a backslash), or hex with --hex
 `;
 
@@ -22,16 +26,29 @@ export interface ClientTarget {
   endpoint: string;
   token: string | undefined;
   hex: boolean;
+  /** PEM file of a CA to trust for wss:// (and the HTTP routes over https://). */
+  caFile: string | undefined;
 }
 
 export function clientTarget(p: Parsed): ClientTarget {
   const endpoint = (p.flags.endpoint as string | undefined) ?? process.env.TXKV_ENDPOINT ?? DEFAULT_ENDPOINT;
   const token = (p.flags.token as string | undefined) ?? (process.env.TXKV_TOKEN || undefined);
-  return { endpoint, token, hex: p.flags.hex === true };
+  const caFile = typeof p.flags['ca-file'] === 'string' ? p.flags['ca-file'] : undefined;
+  return { endpoint, token, hex: p.flags.hex === true, caFile };
 }
 
 export function connectTo(t: ClientTarget, transactionTimeoutMs = 10_000): Promise<Database> {
-  return connect({ endpoints: [t.endpoint], token: t.token, connectionPoolSize: 1, transactionTimeoutMs, maxRetryCount: 5 });
+  return connect({ endpoints: [t.endpoint], token: t.token, caFile: t.caFile, connectionPoolSize: 1, transactionTimeoutMs, maxRetryCount: 5 });
+}
+
+/** The --ca-file PEM for the HTTP routes (the SDK reads it itself for wss://); INVALID_ARGUMENT when unreadable. */
+export function caOf(t: ClientTarget): Buffer | undefined {
+  if (t.caFile === undefined) return undefined;
+  try {
+    return fs.readFileSync(t.caFile);
+  } catch (err) {
+    throw new TxnError('INVALID_ARGUMENT', `--ca-file ${t.caFile} cannot be read: ${(err as Error).message}`);
+  }
 }
 
 /** http(s)://host:port of a ws(s):// endpoint, for the HTTP routes on the same port. */

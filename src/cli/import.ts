@@ -20,7 +20,6 @@ keyspace is dumped into one by integrations/3fs/migrate/fdb_dump.py) into txkv.
              count, SHA-256, and the first differences (missing, extra, value). Exit 3 when
              txkv differs from the dump.
 --verify-only skips 1 and 2 (the dual-read check of a migrated cluster against a fresh dump).
---ca-file PEM trusts that CA for a wss:// endpoint.
 
 ${CLIENT_USAGE}`;
 
@@ -60,7 +59,6 @@ export async function importDump(argv: string[]): Promise<number> {
       'batch-bytes': { type: 'string' },
       'no-verify': { type: 'boolean' },
       'verify-only': { type: 'boolean' },
-      'ca-file': { type: 'string' },
       quiet: { type: 'boolean', short: 'q' },
     },
     USAGE,
@@ -89,7 +87,7 @@ export async function importDump(argv: string[]): Promise<number> {
   const db = await connect({
     endpoints: [t.endpoint],
     token: t.token,
-    caFile: stringFlag(p, 'ca-file'),
+    caFile: t.caFile,
     connectionPoolSize: Math.min(parallel, 8),
     transactionTimeoutMs: 60_000,
   });

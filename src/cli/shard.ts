@@ -3,7 +3,7 @@
 import { parseFlags, UsageError, wantsHelp } from './args.js';
 import { formatBytes, parseBytesArg } from './bytes-arg.js';
 import { answerJson, httpRequest } from '../client/http-request.js';
-import { CLIENT_FLAGS, CLIENT_USAGE, clientTarget, httpBase } from './client-options.js';
+import { caOf, CLIENT_FLAGS, CLIENT_USAGE, clientTarget, httpBase } from './client-options.js';
 
 export const USAGE = `usage: txkv shard <split KEY | merge KEY | move BEGIN WORKER | map> [--json] [client options]
 
@@ -41,7 +41,7 @@ export async function shard(argv: string[]): Promise<number> {
   const url = `${httpBase(t.endpoint)}${path}`;
   let res;
   try {
-    res = await httpRequest(url, { method, token: t.token });
+    res = await httpRequest(url, { method, token: t.token, ca: caOf(t) });
   } catch (err) {
     process.stderr.write(`txkv shard ${op}: NETWORK_ERROR: ${(err as Error).message}\n`);
     return 1;

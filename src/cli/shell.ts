@@ -12,7 +12,7 @@ import type { Transaction } from '../client/transaction.js';
 import { TxnError } from '../errors.js';
 import { parseFlags, wantsHelp } from './args.js';
 import { formatBytes, parseBytesArg } from './bytes-arg.js';
-import { CLIENT_FLAGS, CLIENT_USAGE, clientTarget, connectTo } from './client-options.js';
+import { caOf, CLIENT_FLAGS, CLIENT_USAGE, clientTarget, connectTo } from './client-options.js';
 import { fetchStatus, formatStatus } from './status.js';
 import { DEFAULT_RANGE_LIMIT } from '../keys/ranges.js';
 
@@ -89,6 +89,8 @@ export interface ShellOptions {
   db: Database;
   endpoint: string;
   token: string | undefined;
+  /** --ca-file's PEM, for `status` over https://. */
+  ca?: Uint8Array;
   hex: boolean;
   write: (s: string) => void;
 }
@@ -233,7 +235,7 @@ export class Shell {
           break;
         }
         case 'status': {
-          const s = await fetchStatus(this.o.endpoint, this.o.token);
+          const s = await fetchStatus(this.o.endpoint, this.o.token, this.o.ca);
           w(words[1] === 'json' ? JSON.stringify(s, null, 2) + '\n' : formatStatus(s as Parameters<typeof formatStatus>[0], this.o.endpoint));
           break;
         }
@@ -305,7 +307,7 @@ export async function shell(argv: string[]): Promise<number> {
   if (wantsHelp(p, USAGE)) return 0;
   const t = clientTarget(p);
   const db = await connectTo(t, 60_000);
-  const sh = new Shell({ db, endpoint: t.endpoint, token: t.token, hex: t.hex, write: (s) => process.stdout.write(s) });
+  const sh = new Shell({ db, endpoint: t.endpoint, token: t.token, ca: caOf(t), hex: t.hex, write: (s) => process.stdout.write(s) });
   try {
     if (typeof p.flags.exec === 'string') {
       for (const cmd of p.flags.exec.split(';')) if (!(await sh.run(cmd))) break;

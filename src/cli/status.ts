@@ -1,7 +1,7 @@
 // `txkv status`: the server's GET /v1/status, as a summary or as JSON.
 import { parseFlags, wantsHelp } from './args.js';
 import { answerJson, httpRequest } from '../client/http-request.js';
-import { CLIENT_FLAGS, CLIENT_USAGE, clientTarget, httpBase } from './client-options.js';
+import { caOf, CLIENT_FLAGS, CLIENT_USAGE, clientTarget, httpBase } from './client-options.js';
 
 export const USAGE = `usage: txkv status [--json] [client options]
 
@@ -183,9 +183,9 @@ export function formatStatus(s: Status, endpoint: string): string {
   return lines.join('\n') + '\n';
 }
 
-export async function fetchStatus(endpoint: string, token: string | undefined): Promise<unknown> {
+export async function fetchStatus(endpoint: string, token: string | undefined, ca?: Uint8Array): Promise<unknown> {
   const url = `${httpBase(endpoint)}/v1/status`;
-  const r = await httpRequest(url, { token });
+  const r = await httpRequest(url, { token, ca });
   const body = answerJson<{ error?: { code: string; message: string } }>(r);
   if (r.status < 200 || r.status > 299) throw new Error(`${url}: ${r.status} ${body.error ? `${body.error.code}: ${body.error.message}` : ''}`);
   return body;
@@ -195,7 +195,7 @@ export async function status(argv: string[]): Promise<number> {
   const p = parseFlags(argv, { ...CLIENT_FLAGS, json: { type: 'boolean' } }, USAGE);
   if (wantsHelp(p, USAGE)) return 0;
   const t = clientTarget(p);
-  const s = await fetchStatus(t.endpoint, t.token);
+  const s = await fetchStatus(t.endpoint, t.token, caOf(t));
   process.stdout.write(p.flags.json ? JSON.stringify(s, null, 2) + '\n' : formatStatus(s as Status, t.endpoint));
   return 0;
 }

@@ -23,6 +23,8 @@ export interface HttpRequestOptions {
   token?: string;
   /** The whole request, body included, in milliseconds; default none. */
   timeoutMs?: number;
+  /** PEM of the CA(s) to trust for https:// (default: Node's; NODE_EXTRA_CA_CERTS adds to it). */
+  ca?: string | Uint8Array;
 }
 
 /**
@@ -47,7 +49,7 @@ export function httpRequest(url: string, o: HttpRequestOptions = {}): Promise<Ht
     const lib = u.protocol === 'https:' ? https : http;
     const headers: Record<string, string> = {};
     if (o.token) headers.authorization = `Bearer ${o.token}`;
-    const req = lib.request(u, { method: o.method ?? 'GET', headers }, (res) => {
+    const req = lib.request(u, { method: o.method ?? 'GET', headers, ...(o.ca !== undefined && lib === https ? { ca: typeof o.ca === 'string' ? o.ca : Buffer.from(o.ca) } : {}) }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));

@@ -1,6 +1,7 @@
 // Authentication (tokens at the upgrade, in Hello, and on the HTTP API; read-only
 // tokens), binding rules, secrets kept out of logs, and TLS (wss:// and https://)
 // with a certificate made at test time.
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
@@ -135,6 +136,26 @@ describe('TLS', () => {
         .on('error', reject),
     );
     expect(status).toBe(200);
+  });
+
+  it('the CLI trusts a private CA with --ca-file: set, get, status and shard map over wss:// and https://; without it they fail saying why', { timeout: 60_000 }, async () => {
+    const BIN = path.resolve(__dirname, '../../bin/txkv.js');
+    const txkv = (...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
+      new Promise((resolve) =>
+        execFile(process.execPath, [BIN, ...args, '--endpoint', srv.url], { timeout: 20_000, env: { ...process.env, NODE_EXTRA_CA_CERTS: '' } }, (err, stdout, stderr) =>
+          resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        ),
+      );
+    expect(await txkv('set', 'tls/cli', 'yes', '--ca-file', caFile)).toMatchObject({ code: 0, stdout: expect.stringMatching(/^committed at version \d+/) });
+    expect(await txkv('get', 'tls/cli', '--ca-file', caFile)).toMatchObject({ code: 0, stdout: 'yes\n' });
+    expect(await txkv('status', '--ca-file', caFile)).toMatchObject({ code: 0, stdout: expect.stringMatching(/latest committed version \d+/) });
+    expect(await txkv('shard', 'map', '--ca-file', caFile)).toMatchObject({ code: 0 });
+    const untrusted = await txkv('status');
+    expect(untrusted.code).toBe(1);
+    expect(untrusted.stderr).toMatch(/self[- ]signed certificate/);
+    const missing = await txkv('status', '--ca-file', path.join(path.dirname(caFile), 'missing.pem'));
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/--ca-file .*missing\.pem cannot be read: ENOENT/);
   });
 
   it('a client that does not trust the certificate cannot connect', async () => {
