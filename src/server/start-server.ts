@@ -27,6 +27,18 @@ import type { GatewayThreadStats } from '../gateway/gateway-threads.js';
 import { snapshotsOf } from '../gateway/snapshots.js';
 import type { ThreadCpu } from '../metrics/server-metrics.js';
 
+
+/**
+ * Ports browsers refuse to connect to (https://fetch.spec.whatwg.org/#port-blocking, "bad
+ * ports"; Chromium says ERR_UNSAFE_PORT): a server on one of them works for every client
+ * but a browser, so start-up says so instead of leaving the dashboard to fail.
+ */
+const BROWSER_BLOCKED_PORTS = new Set([
+  1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139,
+  143, 161, 179, 389, 427, 465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659,
+  4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
+]);
+
 export interface RunningServer {
   /** The WebSocket/HTTP port actually bound (config port 0 = ephemeral). */
   port: number;
@@ -313,6 +325,12 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
   // the other doors on the same port, printed at start so a first-time operator finds them
   const web = url.replace(/^ws/, 'http');
   const doors = { dashboardUrl: `${web}/`, httpApiUrl: `${web}/v1/ (docs/http-api.md, ${web}/v1/openapi.json)`, metricsUrl: `${web}/metrics`, statusUrl: `${web}/v1/status` };
+  if (BROWSER_BLOCKED_PORTS.has(gateway.port)) {
+    logger.warn(
+      { event: 'PortBlockedByBrowsers', port: gateway.port },
+      `port ${gateway.port} is one that browsers refuse to connect to (the fetch standard's "bad ports"): the dashboard and the browser SDK cannot reach this server; the Node SDK, the C++ client and the CLI can. Pick another port for browsers`,
+    );
+  }
   logger.info(
     { event: 'ServerStarted', url, ...doors, port: gateway.port, shards: wanted.shards, durability, uwsNative: gateway.native, ms: Date.now() - started },
     `txkv serving on ${url}; dashboard ${doors.dashboardUrl}, HTTP API ${web}/v1/, metrics ${doors.metricsUrl}`,

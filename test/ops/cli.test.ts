@@ -4,6 +4,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { startServer, type RunningServer } from '../../src/index.js';
 import { startTestServer, tempDir, text, type TestServer } from '../support/server.js';
 
 const run = promisify(execFile);
@@ -138,14 +141,20 @@ describe('txkv CLI', () => {
   it('status, shard map and backup reach a server on a port that fetch refuses ("bad port": 6000, 6665, 10080, ...)', { timeout: 60_000 }, async () => {
     // undici's fetch refuses the WHATWG bad ports before connecting; the server listens on
     // them, so the CLI's HTTP calls must too. The first of these ports that is free.
-    let bad: TestServer | null = null;
+    // start-up warns that browsers (the dashboard) cannot reach such a port
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, new Writable({ write: (c: Buffer, _e, cb) => (lines.push(c.toString()), cb()) }));
+    let bad: RunningServer | null = null;
+    const badDir = tempDir('txkv-bad-port');
     for (const port of [6000, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080, 4190, 6566]) {
-      bad = await startTestServer({ port, shards: 1 }).catch(() => null);
+      bad = await startServer({ port, host: '127.0.0.1', dataDir: badDir, shards: 1 }, { logger }).catch(() => null);
       if (bad) break;
     }
     if (!bad) throw new Error('none of the bad ports tried was free');
     try {
-      const endpoint = bad.server.url;
+      const warning = lines.map((l) => JSON.parse(l) as { event?: string; port?: number; msg: string }).find((l) => l.event === 'PortBlockedByBrowsers');
+      expect(warning).toMatchObject({ port: bad.port, msg: expect.stringContaining('the dashboard and the browser SDK cannot reach this server') });
+      const endpoint = bad.url;
       expect(Number(new URL(endpoint).port)).toBeGreaterThan(0);
       const st = await run(process.execPath, [BIN, 'status', '--endpoint', endpoint], { timeout: 20_000 }).catch((e: { stdout: string; stderr: string }) => e);
       expect((st as { stderr: string }).stderr).toBe('');
@@ -159,6 +168,7 @@ describe('txkv CLI', () => {
       expect(fs.readFileSync(file, 'utf8').split('\n')[0]).toContain('snapshotId');
     } finally {
       await bad.close();
+      fs.rmSync(badDir, { recursive: true, force: true });
     }
   });
 
