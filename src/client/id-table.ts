@@ -80,6 +80,13 @@ export class IdTable<T> {
     return out;
   }
 
+  /** [id, entry] of every entry, in slot order. */
+  entries(): [number, T][] {
+    const out: [number, T][] = [];
+    for (let i = 0; i < this.ids.length; i++) if (this.ids[i] !== 0) out.push([this.ids[i]!, this.vals[i]!]);
+    return out;
+  }
+
   clear(): void {
     this.ids.fill(0);
     this.vals.fill(undefined);

@@ -6,6 +6,7 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
+import { IdTable } from '../client/id-table.js';
 import { TxnError } from '../errors.js';
 import { LOG_SHARED_BYTES, type GatewayPortMessage, type LogReplies, type ShardEvent, type ShardInit, type ShardReply, type ShardRequest } from '../shard/interface.js';
 import { decodeReplies, RequestOutbox, type OutgoingRequest, type ShardMessage } from '../shard/wire.js';
@@ -98,7 +99,7 @@ export const SHARD_YOUNG_GENERATION_MB = Number(process.env.TXKV_SHARD_YOUNG_MB 
 
 export class ShardHandle {
   private nextId = 1;
-  private readonly pending = new Map<number, (reply: ShardReply) => void>();
+  private readonly pending = new IdTable<(reply: ShardReply) => void>();
   private readonly outbox: RequestOutbox;
   private closed = false;
   /** Watch and change-feed events of this shard (coordinator/live-hub.ts). */
@@ -162,7 +163,8 @@ export class ShardHandle {
   request(req: Outgoing): Promise<ShardReply> {
     // UNAVAILABLE: the server is stopping; a client retries elsewhere or later
     if (this.closed) return Promise.reject(new TxnError('UNAVAILABLE', `shard ${this.shardId} is shut down`));
-    const id = this.nextId++;
+    const id = this.nextId;
+    this.nextId = id === 0xfffffffe ? 1 : id + 1;
     // callers pass a fresh literal: stamping the id on it saves a copy per request
     (req as OutgoingRequest).id = id;
     return new Promise((resolve) => {
@@ -224,7 +226,7 @@ export class ShardHandle {
     this.closed = true;
     // Not FAILED: a write among these may be blocked in fsync and still become durable.
     // The commit coordinator turns these into MAYBE_COMMITTED for commits; reads retry.
-    for (const [id, cb] of this.pending) cb({ id, error: { code: 'UNAVAILABLE', message: `shard ${this.shardId} shut down` } });
+    for (const [id, cb] of this.pending.entries()) cb({ id, error: { code: 'UNAVAILABLE', message: `shard ${this.shardId} shut down` } });
     this.pending.clear();
     this.port.close();
     await this.pool.destroy();

@@ -116,8 +116,15 @@ export class Shard {
   readonly live = new ShardLive();
   /** Reads and writes per owned range, and sampled keys (the balancer's measurements). */
   readonly load = new RangeLoad();
+  /**
+   * Commits and move barriers not yet applied, in increasing commitVersion (queueing checks
+   * the order). A decide finds its commit here by binary search rather than through a
+   * Map by version: such a Map, one add and one delete per commit, is rehashed every few
+   * hundred commits and V8 links each old table to its successor, so once one table is in
+   * the old generation every scavenge keeps the later tables and the batches they held
+   * alive and promotes them (src/client/id-table.ts tells the whole story).
+   */
   private readonly queue: Queued[] = [];
-  private readonly byVersion = new Map<number, Queued>();
   private readonly forgets: Uint8Array[] = [];
   /** Tombstones no reader needs any more: their rows are deleted, a slice per turn (retire.ts). */
   private readonly retirement: TombstoneRetirement;
@@ -431,7 +438,6 @@ export class Shard {
     // released by a decide (commit) whose decision record is the move's marker
     const q: Queued = { commitVersion: switchVersion, state: 'prepared', packed: NO_MUTATIONS, mutations: null, sync: true, twoPhase: false, plainReply: false, replyId: id };
     this.queue.push(q);
-    this.byVersion.set(switchVersion, q);
   }
 
   /** Handles a batch of requests in arrival order. */
@@ -736,7 +742,6 @@ export class Shard {
       throw new Error(`shard ${this.shardId}: commit ${q.commitVersion} arrived out of version order`);
     }
     this.queue.push(q);
-    this.byVersion.set(q.commitVersion, q);
     if (state === 'prepared') {
       // id 0: a blind write's prepare, posted without a reply (it cannot be refused)
       if (req.id !== 0) replies.push({ id: req.id, ok: true });
@@ -744,14 +749,29 @@ export class Shard {
     }
   }
 
+  /** Index in `queue` of the commit (or move barrier) at `version`, -1 if none. */
+  private queuedAt(version: number): number {
+    const queue = this.queue;
+    let lo = 0;
+    let hi = queue.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const v = queue[mid]!.commitVersion;
+      if (v === version) return mid;
+      if (v < version) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+
   private decide(req: DecideRequest, replies: ShardReply[]): void {
-    const q = this.byVersion.get(req.commitVersion);
+    const at = this.queuedAt(req.commitVersion);
+    const q = at < 0 ? undefined : this.queue[at]!;
     if (!q || q.state !== 'prepared') {
       throw new Error(`shard ${this.shardId}: decision for ${req.commitVersion}, which is not prepared here`);
     }
     if (!req.commit) {
-      this.byVersion.delete(req.commitVersion);
-      this.queue.splice(this.queue.indexOf(q), 1);
+      this.queue.splice(at, 1);
       replies.push({ id: req.id, ok: true });
       this.wakeParked(replies);
       return;
@@ -805,7 +825,6 @@ export class Shard {
       sync ||= c.sync || c.decision !== undefined;
       twoPhase ||= c.twoPhase;
       plainReplies &&= c.plainReply;
-      this.byVersion.delete(c.commitVersion);
       view.record(c.commitVersion, ranges);
     }
     this.live.seal();
