@@ -1,8 +1,8 @@
 // The cost on the shard thread of one commit of `--n` clearRange + set pairs (a batch
 // delete that rewrites what it deletes: 40,000 mutations for n = 20,000), on one shard over
 // real RocksDB, driven as the shard worker drives it (handleBatch, then applyReady: unpack,
-// apply, window record, RocksDB write). Each of `--rounds` commits clears and writes the
-// same keys again (the first over `--n` rows written before). Prints the thread's CPU time
+// apply, window record, RocksDB write). Each of `--rounds` commits clears and writes keys of
+// its own, over `--n` rows written before. Prints the thread's CPU time
 // per commit and the phases of the best one. Run it under bench-lock; for a profile:
 //   npm run build && node dist/bench/clears-commit.js [--n 20000] [--rounds 5]
 //   node --cpu-prof --cpu-prof-dir=/tmp/prof dist/bench/clears-commit.js
@@ -29,7 +29,9 @@ async function main(): Promise<void> {
   try {
     const shard = new Shard(await ShardStorage.attach(db.handle, 0), 0, 0, new Failpoints({}), true, 64 << 20);
     const b = (s: string): Uint8Array => Buffer.from(s, 'latin1');
-    const k = (i: number): string => `dir/${String(i).padStart(6, '0')}`;
+    // each commit clears and writes its own keys (r<round>/dir/...), over n rows written before,
+    // as CI's tombstone test does once; earlier commits' tombstones stay live (no horizon)
+    const k = (r: number, i: number): string => `r${r}/dir/${String(i).padStart(6, '0')}`;
     let id = 1;
     let version = 0;
     const commit = (ms: ShardMutation[]): { cpuMs: number; wallMs: number; handleMs: number } => {
@@ -44,14 +46,18 @@ async function main(): Promise<void> {
       return { cpuMs: (threadCpuMs() ?? 0) - c0, wallMs, handleMs: w1 - w0 };
     };
     let ms: ShardMutation[] = [];
-    for (let i = 0; i < n; i++) ms.push({ kind: MutationKind.Set, key: b(`${k(i)}/old`), param: b('x') });
-    commit(ms);
-    const results: { cpuMs: number; wallMs: number; handleMs: number }[] = [];
     for (let r = 0; r < rounds; r++) {
       ms = [];
+      for (let i = 0; i < n; i++) ms.push({ kind: MutationKind.Set, key: b(`${k(r, i)}/old`), param: b('x') });
+      commit(ms);
+    }
+    const results: { cpuMs: number; wallMs: number; handleMs: number }[] = [];
+    for (let r = 0; r < rounds; r++) {
+      // in call order, as the SDK sends them (CI's tombstone test: clearRange, set, clearRange, ...)
+      ms = [];
       for (let i = 0; i < n; i++) {
-        ms.push({ kind: MutationKind.ClearRange, key: b(k(i)), param: b(`${k(i)}/\xff`) });
-        ms.push({ kind: MutationKind.Set, key: b(`${k(i)}/new`), param: b(String(i + r)) });
+        ms.push({ kind: MutationKind.ClearRange, key: b(k(r, i)), param: b(`${k(r, i)}/\xff`) });
+        ms.push({ kind: MutationKind.Set, key: b(`${k(r, i)}/new`), param: b(String(i)) });
       }
       results.push(commit(ms));
     }

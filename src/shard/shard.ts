@@ -877,6 +877,8 @@ export class Shard {
     for (const m of effect.points) view.noteBefore(mutationKey(m));
     const ranges: [string, string][] = [];
     let cleared: RangeSet | null = null;
+    /** The commit's version as a mark's value: one copy for all its marks (never written to). */
+    let marked: Uint8Array | null = null;
     for (let i = 0; i < effect.ranges.length; i++) {
       const [b, e] = effect.ranges[i]!;
       const range: [string, string] = [keyString(b), keyString(e)];
@@ -894,7 +896,7 @@ export class Shard {
         // a key written under a live tombstone must survive its DeleteRange, also after a crash
         // (the commit's own clears by binary search: a scan of them per write was O(writes x clears))
         if (this.window.covered(s) || (ranges.length > 0 && (cleared ??= RangeSet.from(ranges)).containsKey(s))) {
-          ops.putMeta(markKey(this.shardId, m.key), encodeVersion(version));
+          ops.putMeta(markKey(this.shardId, m.key), (marked ??= encodeVersion(version)));
         }
       } else {
         view.set(s, null);
@@ -993,6 +995,12 @@ class BatchView {
   private readonly written: (Uint8Array | null | undefined)[] = [];
   /** Per slot: the value the batch gave the key so far, as reads see it (undefined: none; a later range clear makes it null). */
   private readonly pending: (Uint8Array | null | undefined)[] = [];
+  /**
+   * The slots whose `pending` is set, so a range clear looks only at keys the batch wrote
+   * so far: a walk over every slot made a commit of 20,000 clearRange + set pairs quadratic
+   * (its clears come before its sets: 20,000 x 20,000 slots, ~0.5 s of its shard thread).
+   */
+  private readonly pendingSlots: number[] = [];
   /** Ranges cleared by the commit being applied (its tombstones are recorded after it). */
   private readonly clearedNow: [string, string][] = [];
   /** The commit being applied: its point-written slots and their rows before it (noteBefore). */
@@ -1125,14 +1133,16 @@ class BatchView {
 
   set(s: string, v: Uint8Array | null): void {
     const slot = this.slotOf.get(s)!;
+    if (this.pending[slot] === undefined) this.pendingSlots.push(slot);
     this.pending[slot] = v;
     this.written[slot] = v;
   }
 
   /** A range clear of the commit being applied: what the batch wrote there is gone too. */
   clearRange(b: string, e: string): void {
-    for (let slot = 0; slot < this.keys.length; slot++) {
-      if (this.pending[slot] === undefined) continue;
+    const slots = this.pendingSlots;
+    for (let i = 0; i < slots.length; i++) {
+      const slot = slots[i]!;
       const s = this.keys[slot]!;
       if (s >= b && s < e) this.pending[slot] = null;
     }

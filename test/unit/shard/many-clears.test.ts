@@ -35,6 +35,35 @@ describe.each(seeds(3, 21))('many range clears in one commit (seed %i)', (seed) 
     }
   });
 
+  it('netEffect with disjoint clears (binary search) and with every clear first: the same points as the model', () => {
+    const r = mulberry32(seed);
+    const name = (i: number): Uint8Array => Buffer.from(`k${String(i).padStart(4, '0')}`, 'latin1');
+    for (let round = 0; round < 40; round++) {
+      // disjoint ranges [name(a), name(b)) over distinct bounds, in random order, adjacent ones too
+      const bounds = [...new Set(Array.from({ length: 2 * (20 + randInt(r, 60)) }, () => randInt(r, 400)))].sort((x, y) => x - y);
+      const ranges: ShardMutation[] = [];
+      for (let j = 0; j + 1 < bounds.length; j += r() < 0.2 ? 1 : 2) ranges.push({ kind: MutationKind.ClearRange, key: name(bounds[j]!), param: name(bounds[j + 1]!) });
+      for (let j = ranges.length - 1; j > 0; j--) {
+        const t = randInt(r, j + 1);
+        [ranges[j], ranges[t]] = [ranges[t]!, ranges[j]!];
+      }
+      const points = (n: number): ShardMutation[] => Array.from({ length: n }, (_, i) => ({ kind: r() < 0.8 ? MutationKind.Set : MutationKind.Clear, key: name(randInt(r, 420)), param: toBytes(`v${i}`) }));
+      const interleaved: ShardMutation[] = [];
+      const ps = points(ranges.length * 2);
+      for (let i = 0, j = 0; i < ranges.length || j < ps.length; ) {
+        if (j >= ps.length || (i < ranges.length && r() < 0.35)) interleaved.push(ranges[i++]!);
+        else interleaved.push(ps[j++]!);
+      }
+      for (const ms of [interleaved, [...ranges, ...points(50)]]) {
+        const covers = (m: ShardMutation, k: Uint8Array): boolean => m.kind === MutationKind.ClearRange && compareKeys(m.key, k) <= 0 && compareKeys(k, m.param) < 0;
+        const want = ms.filter((m, i) => m.kind !== MutationKind.ClearRange && !ms.slice(i + 1).some((l) => covers(l, m.key)));
+        const got = netEffect(ms, compareKeys);
+        expect(got.points).toEqual(want);
+        expect(got.ranges).toEqual(ms.filter((m) => m.kind === MutationKind.ClearRange).map((m) => [m.key, m.param]));
+      }
+    }
+  });
+
   it('RowCache.clearRanges forgets exactly the rows in the ranges, bytes exact', () => {
     const r = mulberry32(seed);
     const cache = new RowCache(1 << 30);
