@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import { parse as parseToml, stringify as stringifyToml } from 'smol-toml';
 import { z } from 'zod';
-import { DEFAULT_CONFIG, MAX_IDLE_TIMEOUT_SEC, resolveConfig, type PartialServerConfig, type ServerConfig } from './server-config.js';
+import { DEFAULT_CONFIG, MAX_FRAME_BYTES, MAX_IDLE_TIMEOUT_SEC, resolveConfig, type PartialServerConfig, type ServerConfig } from './server-config.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -19,7 +19,7 @@ const REFINED: Record<string, z.ZodType> = {
   shards: int(0, 64),
   durability: z.enum(['fsync', 'buffered']),
   mvccWindowMs: int(100),
-  maxFrameBytes: int(1024),
+  maxFrameBytes: int(1024, MAX_FRAME_BYTES),
   idleTimeoutSec: int(0, MAX_IDLE_TIMEOUT_SEC),
   logLevel: z.enum(LOG_LEVELS),
   logFormat: z.enum(['auto', 'json', 'pretty']),

@@ -23,7 +23,7 @@ export interface ServerConfig {
   durability: 'fsync' | 'buffered';
   /** MVCC window: read versions older than this fail with TOO_OLD. */
   mvccWindowMs: number;
-  /** Largest WebSocket message accepted (bytes). */
+  /** Largest WebSocket message accepted (bytes; 1024 to 1 GiB, MAX_FRAME_BYTES). */
   maxFrameBytes: number;
   /** Close connections idle for this long (seconds; 0 = never). */
   idleTimeoutSec: number;
@@ -272,6 +272,13 @@ export function parseEscapedBytes(s: string): Uint8Array {
 export const MAX_IDLE_TIMEOUT_SEC = 960;
 
 /**
+ * The largest maxFrameBytes, 1 GiB. uWebSockets.js is given twice it (src/gateway/socket.ts)
+ * as an unsigned 32-bit maxPayloadLength: at 2 GiB that wrapped to 0 and the server started
+ * but closed every connection (1006) at its first message, without a word.
+ */
+export const MAX_FRAME_BYTES = 1024 * 1024 * 1024;
+
+/**
  * Split points are checked before anything touches the data directory: a new directory
  * records them in txkv-layout.json as given, so points that the shard map refuses later
  * (out of order, the empty key) used to leave a directory that no start could open.
@@ -327,6 +334,9 @@ export function resolveConfig(partial: PartialServerConfig = {}): ServerConfig {
     throw new TxnError('INVALID_ARGUMENT', `splitPoints must list shards - 1 = ${cfg.shards - 1} points, got ${cfg.splitPoints.length}`);
   }
   checkSplitPoints(cfg.splitPoints);
+  if (!Number.isInteger(cfg.maxFrameBytes) || cfg.maxFrameBytes < 1024 || cfg.maxFrameBytes > MAX_FRAME_BYTES) {
+    throw new TxnError('INVALID_ARGUMENT', `maxFrameBytes must be an integer 1024..${MAX_FRAME_BYTES} (1 GiB), got ${JSON.stringify(cfg.maxFrameBytes)}`);
+  }
   // uWebSockets.js aborts the whole process (C++ terminate, exit 134) on an idle timeout past 960 s
   if (!Number.isInteger(cfg.idleTimeoutSec) || cfg.idleTimeoutSec < 0 || cfg.idleTimeoutSec > MAX_IDLE_TIMEOUT_SEC) {
     throw new TxnError('INVALID_ARGUMENT', `idleTimeoutSec must be an integer 0..${MAX_IDLE_TIMEOUT_SEC} (0 = never), got ${JSON.stringify(cfg.idleTimeoutSec)}`);

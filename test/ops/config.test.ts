@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, configFromEnv, envName, loadConfig, readConfigFile, settingPaths } from '../../src/config/load-config.js';
 import { DEFAULT_CONFIG } from '../../src/config/server-config.js';
 import { tempDir } from '../support/server.js';
+import { startServer } from '../../src/index.js';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '../..');
@@ -136,6 +137,24 @@ describe('config files', () => {
     expect(e!.code, e!.stderr).toBe(1);
     expect(e!.stderr).toContain('TXKV_IDLE_TIMEOUT_SEC');
     expect(e!.stderr + e!.stdout).not.toContain('terminate called');
+  });
+
+  it('maxFrameBytes past 1 GiB (twice it wrapped uWebSockets.js\'s 32-bit payload limit to 0: every connection closed 1006) exits 1 naming it', async () => {
+    const fail = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+      run(process.execPath, [BIN, 'serve', '--port', '0', '--data-dir', path.join(tempDirFor('txkv-frame'), 'd'), ...args], { timeout: 20_000, env: { ...process.env, ...env } }).then(
+        () => null,
+        (e: { code: number; stdout: string; stderr: string }) => e,
+      );
+    const e = await fail([], { TXKV_MAX_FRAME_BYTES: String(2 * 1024 * 1024 * 1024) });
+    expect(e, 'the server started').not.toBeNull();
+    expect(e!.code, e!.stderr).toBe(1);
+    expect(e!.stderr).toContain('TXKV_MAX_FRAME_BYTES: expected at most 1073741824');
+    const file = toml('maxFrameBytes = 4294967296\n');
+    const r = await fail(['--config', file]);
+    expect(r!.code, r!.stderr).toBe(1);
+    expect(r!.stderr).toContain(`${file}: maxFrameBytes: expected at most 1073741824`);
+    // startServer() (no config file) says the same
+    await expect(startServer({ port: 0, dataDir: path.join(tempDirFor('txkv-frame'), 'd'), maxFrameBytes: 2 ** 31 })).rejects.toThrow(/maxFrameBytes must be an integer 1024\.\.1073741824 \(1 GiB\), got 2147483648/);
   });
 
   it('split points out of order, or the empty key, exit 1 naming splitPoints and leave no data directory behind', async () => {
