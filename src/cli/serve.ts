@@ -1,5 +1,5 @@
 // `txkv serve`: loads the config (defaults < file < TXKV_* < flags), starts the
-// server, stops it gracefully on SIGINT/SIGTERM (a second signal exits at once).
+// server, stops it gracefully on SIGINT/SIGTERM (a second signal, a second or more later, exits at once).
 import { loadConfig, maskSecrets } from '../config/load-config.js';
 import { startServer } from '../server/start-server.js';
 import { StartupError } from '../server/startup-errors.js';
@@ -14,8 +14,19 @@ the dashboard (GET /), all on one port.
 
 ${SERVER_FLAGS_USAGE}  --new-database             create an empty database where the data directory's layout file
                              says one existed but it is gone (refused without this flag)
-Stops gracefully on SIGINT or SIGTERM (in-flight commits drain); a second signal exits at once.
+Stops gracefully on SIGINT or SIGTERM (in-flight commits drain); another signal a second or
+more later exits at once.
 `;
+
+/**
+ * A signal that arrives this soon after the first is the same request to stop, not a
+ * second one: Ctrl-C in a terminal signals the whole foreground process group, and npm
+ * (`npm start`, `npx txkv serve`) forwards the signal it got to its child too, so the
+ * server gets every Ctrl-C twice within milliseconds. Counted as "exit now", that skipped
+ * the graceful stop on every Ctrl-C of `npm start` (exit 130, no drain).
+ */
+export const REPEAT_SIGNAL_MS = 1000;
+
 
 /** A start-up error's message with the causes RocksDB and Node keep in err.cause. */
 export function startFailureMessage(err: unknown): string {
@@ -57,13 +68,14 @@ export async function serve(argv: string[]): Promise<number> {
     if (!logger.isLevelEnabled('fatal')) process.stderr.write(`txkv serve: ${message}\n`);
     process.exit(1);
   }
-  let signals = 0;
+  let firstSignalAt: number | null = null;
   const stop = (sig: string): void => {
-    signals++;
-    if (signals > 1) {
+    if (firstSignalAt !== null) {
+      if (performance.now() - firstSignalAt < REPEAT_SIGNAL_MS) return; // the same Ctrl-C, delivered twice
       process.stderr.write(`txkv: second ${sig}: exiting now\n`);
       process.exit(130);
     }
+    firstSignalAt = performance.now();
     logger.info({ event: 'ShutdownRequested', signal: sig }, `${sig}: stopping`);
     server.close().then(
       () => process.exit(0),

@@ -68,6 +68,30 @@ describe('finding 10: first contact', () => {
     }
   });
 
+  it('Ctrl-C of npm start: the SIGINT the terminal sends and the one npm forwards are one graceful stop (exit 0), not "second signal: exit now"', { timeout: 30_000 }, async () => {
+    // Ctrl-C signals the terminal's whole foreground process group, npm and the server
+    // alike, and npm forwards the SIGINT it got to the server as well: two SIGINTs within
+    // milliseconds (seen with `setsid npm start` + `kill -INT -PGID`: "second SIGINT:
+    // exiting now", exit 130, every time). The server sees the same here.
+    const d = tempDir('txkv-ctrl-c');
+    const port = await freePort();
+    const child = await spawnServer(d, port);
+    try {
+      // the second once the first was handled (two sent at once merge into one pending signal)
+      child.proc.kill('SIGINT');
+      for (const t0 = Date.now(); !logEvent(child.logs, 'ShutdownRequested') && Date.now() - t0 < 10_000; ) await new Promise((r) => setTimeout(r, 2));
+      child.proc.kill('SIGINT');
+      const { code } = await child.exited;
+      const logs = child.logs.join('\n');
+      expect(logs).not.toContain('exiting now');
+      expect(code, logs).toBe(0);
+      expect(logEvent(child.logs, 'ServerStopped'), logs).toBeDefined();
+    } finally {
+      child.proc.kill('SIGKILL');
+      fs.rmSync(d, { recursive: true, force: true });
+    }
+  });
+
   it('txkv --version prints the package version', async () => {
     const version = (JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
     for (const flag of ['--version', '-V', 'version']) {
