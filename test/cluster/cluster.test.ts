@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, TxnError, type Database } from '../../src/index.js';
-import { HAVE_ETCD, keepLogsOnFailure, scanAt, sleep, TestCluster, within } from './harness.js';
+import { HAVE_ETCD, keepLogsOnFailure, readVersion, scanAt, sleep, TestCluster, within } from './harness.js';
 
 const ACCOUNTS = 8;
 const START_BALANCE = 100;
@@ -184,7 +184,7 @@ describe.skipIf(!HAVE_ETCD)('replicated cluster on etcd (3 etcd members, 3 nodes
     const before = work.acked.length;
     // a read version handed out by the old leader, through a node that survives
     const side = await connect({ endpoints: c.urls.filter((_, i) => i !== l), connectionPoolSize: 1 });
-    const oldRv = await side.createTransaction().getReadVersion();
+    const oldRv = await readVersion(side);
     const t = Date.now();
     c.kill(c.nodes[l]!, 'SIGKILL');
     measured.leaderKillResumeMs = await work.resumedAfter(t);
@@ -325,7 +325,7 @@ describe.skipIf(!HAVE_ETCD)('replicated cluster on etcd (3 etcd members, 3 nodes
       // the paused node's position is below every read version the leader hands out from
       // now on (its status' applied version may lag the position it follows the log from)
       const rvDb = await connect({ endpoints: [c.urls[l]!], connectionPoolSize: 1 });
-      const applied = Number(await rvDb.createTransaction().getReadVersion());
+      const applied = Number(await readVersion(rvDb));
       await rvDb.close();
       await c.trimmedPast(applied, 60_000);
     } finally {
@@ -346,7 +346,7 @@ describe.skipIf(!HAVE_ETCD)('replicated cluster on etcd (3 etcd members, 3 nodes
     expect(c.nodes[r]!.proc!.signalCode).toBeNull();
     // it serves reads at the cluster's versions again, and they equal the leader's
     const rvDb = await connect({ endpoints: [c.urls[await c.leader()]!] });
-    const rv = await rvDb.createTransaction().getReadVersion();
+    const rv = await readVersion(rvDb);
     await rvDb.close();
     const [mine, leaders] = [await scanAt(c.urls[r]!, rv), await scanAt(c.urls[await c.leader()]!, rv)];
     expect(mine.length).toBeGreaterThan(100);
@@ -361,7 +361,7 @@ describe.skipIf(!HAVE_ETCD)('replicated cluster on etcd (3 etcd members, 3 nodes
     measured.bankTransfers = work.bankTransfers;
     expect(acked.size).toBeGreaterThan(100);
     const rvDb = await connect({ endpoints: c.urls });
-    const rv = await rvDb.createTransaction().getReadVersion();
+    const rv = await readVersion(rvDb);
     await rvDb.close();
     const scans: string[][] = [];
     const missing: Record<string, string[]> = {};

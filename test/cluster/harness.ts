@@ -2,7 +2,7 @@
 // The code lives in bench/cluster.ts, shared with bench/compare.ts (system `txkv-cluster`);
 // the helpers below are the cluster test files' own.
 import { afterEach } from 'vitest';
-import { connect } from '../../src/index.js';
+import { connect, type Database } from '../../src/index.js';
 export { ETCD_BIN, HAVE_ETCD, LoopbackCluster as TestCluster, sleep } from '../../bench/cluster.js';
 export type { ClusterStatus, EtcdMember, Machine, Proc, TxkvNode } from '../../bench/cluster.js';
 
@@ -13,6 +13,16 @@ export function within<T>(p: Promise<T>, ms: number): Promise<T> {
   return Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(Object.assign(new Error('client timeout'), { code: 'CLIENT_TIMEOUT' })), ms)))]).finally(() =>
     clearTimeout(timer),
   );
+}
+
+/**
+ * A read version from `db` through the SDK's retry loop (transact): a retryable refusal (an
+ * election running, a leader whose read-version grant is not renewed yet after etcd
+ * trouble, a forward connection that dropped) is retried as any application's would be.
+ * For tests that check data at a read version, not the availability of that moment.
+ */
+export function readVersion(db: Database): Promise<bigint> {
+  return db.transact((tx) => tx.getReadVersion());
 }
 
 /** Every row (key=value) the node at `url` returns for a full scan at read version `rv`. */

@@ -55,14 +55,15 @@ interface ProbeLine {
 }
 
 
-/** f, again after a retryable error (a loaded box: a read version may be refused while a lease renewal is late), for up to 15 s. */
-async function retrying<T>(f: () => Promise<T>): Promise<T> {
+/** f, again after a retryable error (a loaded box: a read version may be refused while a lease renewal is late), and after MAYBE_COMMITTED when f is `idempotent`, for up to 15 s. */
+async function retrying<T>(f: () => Promise<T>, idempotent = false): Promise<T> {
   const until = Date.now() + 15_000;
   for (;;) {
     try {
       return await f();
     } catch (err) {
-      if (!(err as { retryable?: boolean }).retryable || Date.now() > until) throw err;
+      const again = (err as { retryable?: boolean }).retryable || (idempotent && (err as { code?: string }).code === 'MAYBE_COMMITTED');
+      if (!again || Date.now() > until) throw err;
       await sleep(100);
     }
   }
@@ -286,17 +287,23 @@ describe.skipIf(NETNS !== null)('a network partition of the txkv leader (3 machi
       else if (Date.now() > until) throw new Error('no replica with a connected log watch within 20 s');
       else await sleep(100);
     }
+    // not etcd's Raft leader: cutting it stalls every etcd write for its election (~2-3 s
+    // here), longer than the 2 s TTL, and the txkv leader was deposed mid-test (its commit
+    // MAYBE_COMMITTED; run 3 of 5 at load 5.3, 2026-11-30). This test is about the watch
+    if (cl.etcdLeader() === M) await cl.moveEtcdLeader([0, 1, 2].find((e) => e !== M && e !== L) ?? (M + 1) % 3);
     // ms from a commit's acknowledgement until replica R reports it applied (status only:
     // a read would itself make R read the log)
     const replicationMs = async (n: number, tag: string): Promise<number[]> => {
       const out: number[] = [];
       for (let i = 0; i < n; i++) {
+        // MAYBE_COMMITTED too: a set of its own key may be applied twice (a leader whose
+        // own etcd member is the one cut may lose an append's answer)
         const cv = await retrying(async () => {
           const tx = db.createTransaction();
           tx.set(`cutw/${tag}/${i}`, 'x');
           await tx.commit();
           return Number(tx.getCommittedVersion());
-        });
+        }, true);
         const t0 = performance.now();
         while (((await cl.status(R))?.cluster?.appliedVersion ?? 0) < cv) {
           if (performance.now() - t0 > 5000) throw new Error(`replica n${R} did not apply version ${cv} within 5 s`);

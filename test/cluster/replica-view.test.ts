@@ -9,7 +9,12 @@
 //   client had seen acknowledged before it subscribed;
 // - with a fromVersion the replica has not read yet (a read version from the leader), the
 //   start waits for the log, as reads do, instead of failing FUTURE_VERSION at once.
+// Forwarding: a replica's connection to the leader that dropped while idle (here: the
+// replica paused past the connection's ping bound) is replaced at the next request; the
+// request used to fail UNAVAILABLE "the connection to the leader ... dropped; try again"
+// (seen by cluster.test.ts's final read version at load 6.7).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEAD_AFTER_MS } from '../../src/client/connection.js';
 import { connect, type Database } from '../../src/index.js';
 import { HAVE_ETCD, keepLogsOnFailure, sleep, TestCluster } from './harness.js';
 
@@ -76,5 +81,33 @@ describe.skipIf(!HAVE_ETCD)('status and change feeds while a replica follows the
       await feed.return?.();
     }
     expect(stale, 'rounds whose feed replayed the commit acknowledged before subscribing').toEqual([]);
+  });
+
+  // last: the pause ends replicaDb's connection too (the client's own ping bound)
+  it('a replica paused past the ping bound of its connection to the leader forwards the next read version on a new connection, not an error', { timeout: 45_000 }, async () => {
+    const r = 1 - (await c.leader());
+    // the replica's connection to the leader is open
+    await replicaDb.createTransaction().getReadVersion();
+    c.kill(c.nodes[r]!, 'SIGSTOP');
+    try {
+      await sleep(DEAD_AFTER_MS + 1000);
+    } finally {
+      c.kill(c.nodes[r]!, 'SIGCONT');
+    }
+    for (const until = Date.now() + 15_000; ; ) {
+      const s = await c.status(r);
+      if (s?.cluster?.role === 'replica' && s.cluster.leader) break;
+      if (Date.now() > until) throw new Error(`the replica does not follow a leader 15 s after the pause: ${JSON.stringify(s?.cluster)}`);
+      await sleep(100);
+    }
+    // its pinger has run since the resume (an overdue interval fires at once) and given the connection up
+    await sleep(500);
+    const one = await connect({ endpoints: [c.urls[r]!], connectionPoolSize: 1 });
+    try {
+      // first try, no retry: the replica opens a new connection itself
+      expect(await one.createTransaction().getReadVersion()).toBeGreaterThan(0n);
+    } finally {
+      await one.close();
+    }
   });
 });

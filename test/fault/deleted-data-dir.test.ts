@@ -44,10 +44,16 @@ describe('deleted data directory', () => {
     const result = await Promise.race([srv.exited, new Promise((r) => setTimeout(() => r(null), 5000))]);
     const logs = srv.logs.join('\n');
     expect(result, `server still running 10 s after its data directory was deleted; ${acked} commits acknowledged meanwhile`).not.toBeNull();
-    expect(lastAckMs, `a commit was acknowledged ${lastAckMs} ms after the deletion`).toBeLessThan(2500);
     expect(srv.proc.exitCode, logs).not.toBe(0);
     const lost = logEvent(srv.logs, 'DataDirectoryLost');
     expect(lost, logs).toBeDefined();
     expect(String(lost!.reason)).toContain(`data directory ${dir} (or its database) was deleted`);
+    // noticed within seconds (the check runs every second; a generous bound for a loaded CI
+    // machine, whose timers run late), and no commit acknowledged after that: an ack the
+    // client received later than 1 s after the server's notice was sent after it (before
+    // the fix acks went on for a minute). Was one bound of 2.5 s on the last ack.
+    const noticedMs = (lost!.time as number) - removedAt;
+    expect(noticedMs, `the server noticed ${noticedMs} ms after the deletion`).toBeLessThan(6000);
+    expect(lastAckMs, `a commit was acknowledged ${lastAckMs} ms after the deletion, ${lastAckMs - noticedMs} ms after the server noticed`).toBeLessThan(noticedMs + 1000);
   });
 });
