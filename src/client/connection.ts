@@ -5,7 +5,7 @@
 // (they may have been applied) and everything else NETWORK_ERROR.
 import { TxnError } from '../errors.js';
 import { IdTable } from './id-table.js';
-import { decodeReplies, encodeRequests, PROTOCOL_VERSION, type Envelope, type ReplyBody, type RequestBody, type UnknownBody } from '../protocol/codec.js';
+import { decodeReplies, encodeRequests, MAX_FRAME_ENVELOPES, MAX_GET_MANY_KEYS, PROTOCOL_VERSION, type Envelope, type ReplyBody, type RequestBody, type UnknownBody } from '../protocol/codec.js';
 
 export interface TlsOptions {
   /** PEM certificate(s) of the CA that signed the server's certificate (Node only). */
@@ -27,6 +27,41 @@ interface Pending {
 }
 
 const NOOP = (): void => {};
+
+/**
+ * Request bytes past which a turn's requests go out in more than one frame (as the C++
+ * client's kMaxBatchedFrameBytes): the server closes a connection whose frame passes its
+ * maxFrameBytes (16 MiB by default, 1009), and a turn of many large commits did. One
+ * request larger than this still goes, alone in its frame.
+ */
+export const MAX_BATCHED_FRAME_BYTES = 2 * 1024 * 1024;
+
+/** About what a request adds to its frame (bytes), for cutting a turn into frames. */
+function approximateBytes(body: RequestBody): number {
+  switch (body.type) {
+    case 'commit': {
+      let n = 64;
+      for (const r of body.readConflicts) n += r.begin.length + r.end.length + 16;
+      for (const m of body.mutations) n += m.key.length + m.param.length + 24;
+      return n;
+    }
+    case 'get':
+      return 64 + body.key.length;
+    case 'getMany': {
+      let n = 64;
+      for (const k of body.keys) n += 4 + k.length;
+      return n;
+    }
+    case 'range':
+      return 64 + body.beginKey.length + body.endKey.length;
+    case 'watch':
+      return 64 + body.key.length + body.value.length;
+    case 'subscribe':
+      return 64 + body.begin.length + body.end.length;
+    default:
+      return 64;
+  }
+}
 
 /** The subset of the WebSocket API used here (browser WebSocket and `ws` both have it). */
 interface SocketLike {
@@ -184,8 +219,7 @@ export class Connection {
     // read-version requests not yet sent are shared (FoundationDB batches them too): the
     // reply still covers every commit acknowledged before any of the callers asked
     if (body.type === 'grv' && this.queuedGrv) return this.queuedGrv;
-    const id = this.nextId;
-    this.nextId = this.nextId >= 0xfffffffe ? 1 : this.nextId + 1;
+    const id = this.takeId();
     const p = new Promise<ReplyBody>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, isCommit });
       this.outbox.push({ requestId: id, body });
@@ -208,8 +242,7 @@ export class Connection {
       onError(new TxnError('NETWORK_ERROR', `connection to ${this.url} is closed`));
       return 0;
     }
-    const id = this.nextId;
-    this.nextId = this.nextId >= 0xfffffffe ? 1 : this.nextId + 1;
+    const id = this.takeId();
     this.pending.set(id, { resolve: onReply, reject: onError, isCommit: false, stream: true });
     this.send({ requestId: id, body });
     return id;
@@ -218,9 +251,20 @@ export class Connection {
   /** A request with no reply of its own (SubscribeAckRequest, CancelRequest). */
   post(body: RequestBody): void {
     if (this.dead) return;
-    const id = this.nextId;
-    this.nextId = this.nextId >= 0xfffffffe ? 1 : this.nextId + 1;
+    const id = this.takeId();
     this.send({ requestId: id, body });
+  }
+
+  /**
+   * The next request id: 1..2^32-2, skipping ids still pending (after 2^32 requests a
+   * watch or feed may still hold one, and the server refuses an id in flight).
+   */
+  private takeId(): number {
+    for (;;) {
+      const id = this.nextId;
+      this.nextId = id >= 0xfffffffe ? 1 : id + 1;
+      if (this.pending.get(id) === undefined) return id;
+    }
   }
 
   /** Stops routing replies of a request to its caller (after a cancel or a finished stream). */
@@ -237,14 +281,36 @@ export class Connection {
     }
   }
 
+  /**
+   * Sends the turn's requests: in one frame, or in several when they pass a server's
+   * per-frame limits (MAX_FRAME_ENVELOPES envelopes, MAX_GET_MANY_KEYS keys of
+   * GetManyRequests; a frame past them closes the connection) or MAX_BATCHED_FRAME_BYTES.
+   * Frames go in order, so the server still sees the requests in the order they were made.
+   */
   private readonly flush = (): void => {
     this.scheduled = false;
     this.queuedGrv = null;
     if (this.dead || !this.socket || this.outbox.length === 0) return;
     if (this.getMany) this.coalesceGets();
-    const frame = encodeRequests(this.outbox);
+    const outbox = this.outbox;
     this.outbox = [];
-    this.socket.send(frame);
+    let start = 0;
+    let keys = 0;
+    let bytes = 0;
+    for (let i = 0; i < outbox.length; i++) {
+      const body = outbox[i]!.body;
+      const k = body.type === 'getMany' ? body.keys.length : 0;
+      const b = approximateBytes(body);
+      if (i > start && (i - start === MAX_FRAME_ENVELOPES || keys + k > MAX_GET_MANY_KEYS || bytes + b > MAX_BATCHED_FRAME_BYTES)) {
+        this.socket.send(encodeRequests(start === 0 ? outbox.slice(0, i) : outbox.slice(start, i)));
+        start = i;
+        keys = 0;
+        bytes = 0;
+      }
+      keys += k;
+      bytes += b;
+    }
+    this.socket.send(encodeRequests(start === 0 ? outbox : outbox.slice(start)));
   };
 
   /**
@@ -268,20 +334,23 @@ export class Connection {
     const out: Envelope<RequestBody>[] = [];
     for (const env of this.outbox) if (env.body.type !== 'get') out.push(env);
     for (const [readVersion, g] of groups) {
-      if (g.length === 1) {
-        out.push(g[0]!);
-        continue;
+      // at most MAX_GET_MANY_KEYS keys per GetManyRequest (the server's per-frame limit; flush cuts frames at it too)
+      for (let from = 0; from < g.length; from += MAX_GET_MANY_KEYS) {
+        const n = Math.min(MAX_GET_MANY_KEYS, g.length - from);
+        if (n === 1) {
+          out.push(g[from]!);
+          continue;
+        }
+        const id = this.takeId();
+        const members: number[] = new Array(n);
+        const keys: Uint8Array[] = new Array(n);
+        for (let i = 0; i < n; i++) {
+          members[i] = g[from + i]!.requestId;
+          keys[i] = (g[from + i]!.body as Extract<RequestBody, { type: 'get' }>).key;
+        }
+        this.pending.set(id, { resolve: NOOP, reject: NOOP, isCommit: false, many: { members, keys, readVersion } });
+        out.push({ requestId: id, body: { type: 'getMany', readVersion, keys } });
       }
-      const id = this.nextId;
-      this.nextId = this.nextId >= 0xfffffffe ? 1 : this.nextId + 1;
-      const members: number[] = new Array(g.length);
-      const keys: Uint8Array[] = new Array(g.length);
-      for (let i = 0; i < g.length; i++) {
-        members[i] = g[i]!.requestId;
-        keys[i] = (g[i]!.body as Extract<RequestBody, { type: 'get' }>).key;
-      }
-      this.pending.set(id, { resolve: NOOP, reject: NOOP, isCommit: false, many: { members, keys, readVersion } });
-      out.push({ requestId: id, body: { type: 'getMany', readVersion, keys } });
     }
     this.outbox = out;
   }

@@ -346,6 +346,42 @@ export interface GetsHost {
   reply(requestId: number, body: ReplyBody, bytes: number): void;
   /** The connection closed: nothing more is asked. */
   closed(): boolean;
+  /** The connection's rounds being read (every frame's): a round without a grant waits for one of them. */
+  rounds: RoundsInFlight;
+}
+
+/**
+ * A connection's rounds of point reads that hold a grant and are being read by the shards
+ * (serveGets), across its frames. A round of another frame that gets no grant while one of
+ * these is out waits for it to settle instead of being refused: the grant it holds comes
+ * back then. Without this, clients that split a turn's gets over frames (MAX_GET_MANY_KEYS)
+ * had their second frame refused RESOURCE_CONSTRAINED outright: each round asks up to half
+ * the connection's backpressure limit (16 KiB per read), and the first frame's round held it.
+ */
+export class RoundsInFlight {
+  private out = 0;
+  private waiting: (() => void)[] = [];
+
+  started(): void {
+    this.out++;
+  }
+
+  /** A round settled: the rounds waiting try again once its replies are handed on (setImmediate, as serveGets' rounds). */
+  settled(): void {
+    this.out--;
+    if (this.waiting.length === 0) return;
+    const wake = this.waiting;
+    this.waiting = [];
+    setImmediate(() => {
+      for (const f of wake) f();
+    });
+  }
+
+  /** Resolves when a round now out settles; null when none is out (nothing will free a grant: refuse). */
+  next(): Promise<void> | null {
+    if (this.out === 0) return null;
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
 }
 
 /** Reply bytes a round of `n` point reads asks for (at least a range page's worth). */
@@ -373,20 +409,29 @@ export async function serveGets(c: Dispatcher, batch: FrameGets, host: GetsHost)
     }
     const grant = host.grant(getsWant(batch.pendingCount));
     if (grant === 0) {
+      // another frame's round of this connection holds the grant: wait for it to come back
+      const other = host.rounds.next();
+      if (other !== null) {
+        await other;
+        continue;
+      }
       for (const r of batch.refuseRest(host.refusal())) host.reply(r.requestId, r.body, r.bytes);
       return;
     }
     const { versions, keys } = batch.ask();
     let round: { replies: GetReply[]; bytes: number; answered: number };
+    host.rounds.started();
     try {
       round = batch.absorb(await dispatchGets(c, versions, keys, grant, true));
     } catch (err) {
       host.settle(grant, 0);
+      host.rounds.settled();
       const e = toWireError(err);
       for (const r of batch.refuseRest({ code: e.code, message: e.message })) host.reply(r.requestId, r.body, r.bytes);
       return;
     }
     host.settle(grant, round.bytes);
+    host.rounds.settled();
     for (const r of round.replies) host.reply(r.requestId, r.body, r.bytes);
     if (batch.pendingCount === 0) return;
     if (round.answered === 0) {

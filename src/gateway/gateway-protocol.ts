@@ -75,6 +75,8 @@ export interface FrameOut {
   conn: number;
   buf: ArrayBuffer;
   bytes: number;
+  /** Close the connection (1009) with this reason once the frame is sent: it sent a frame past a per-frame limit. */
+  close?: string;
 }
 
 /** A watch, subscription, its acknowledgement or a cancel: connection-bound, served on the main thread (live-requests.ts). */

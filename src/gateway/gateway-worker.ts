@@ -9,7 +9,7 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { TxnError, toWireError } from '../errors.js';
 import { RANGE_PAGE_MAX_BYTES } from '../keys/ranges.js';
-import { decodeRequests, encodeReplies, FRAME_ERROR_REQUEST_ID, FrameError, RESERVED_REQUEST_ID_MESSAGE, type Envelope, type ReplyBody, type RequestBody } from '../protocol/codec.js';
+import { decodeRequests, encodeReplies, FRAME_ERROR_REQUEST_ID, FrameError, FrameLimitError, RESERVED_REQUEST_ID_MESSAGE, type Envelope, type ReplyBody, type RequestBody } from '../protocol/codec.js';
 import { ReadRouter, type ReadClock } from '../coordinator/read-router.js';
 import { ShardMap } from '../coordinator/shard-map.js';
 import type { CommitResult } from '../coordinator/commit-coordinator.js';
@@ -19,7 +19,7 @@ import { GATEWAY_ID_SPAN, type ShardReply, type ShardRequest } from '../shard/in
 import { decodeReplies, RequestOutbox, type ShardMessage } from '../shard/wire.js';
 import { RequestMetrics, attachRequestMetrics } from '../metrics/request-metrics.js';
 import { threadId } from '../metrics/thread-cpu.js';
-import { dispatch, FrameGets, serveGets, type Dispatcher } from './dispatch.js';
+import { dispatch, FrameGets, RoundsInFlight, serveGets, type Dispatcher } from './dispatch.js';
 import { Admission } from './limits.js';
 import type { Answer, Call, FromGateway, FrameIn, GatewayWorkerInit, MetricsDelta, ToGateway } from './gateway-protocol.js';
 
@@ -166,13 +166,17 @@ interface Conn {
   outboxBytes: number;
   /** Bytes uWS holds unsent for this connection: from each frame, then from the main thread's `unsent` updates. */
   unsent: number;
+  /** It sent a frame past a per-frame limit: the main thread closes it (1009, this reason) after sending the outbox. */
+  closeWith: string | null;
+  /** Rounds of point reads out for this connection (dispatch.ts serveGets). */
+  rounds: RoundsInFlight;
 }
 const conns = new Map<number, Conn>();
 const dirty = new Set<Conn>();
 
 function connOf(id: number): Conn {
   let c = conns.get(id);
-  if (!c) conns.set(id, (c = { id, closed: false, inflight: 0, replyBytes: 0, outbox: [], outboxBytes: 0, unsent: 0 }));
+  if (!c) conns.set(id, (c = { id, closed: false, inflight: 0, replyBytes: 0, outbox: [], outboxBytes: 0, unsent: 0, closeWith: null, rounds: new RoundsInFlight() }));
   return c;
 }
 
@@ -183,7 +187,7 @@ function flushReplies(): void {
     const frame = encodeReplies(c.outbox);
     // a copy of just the frame (the builder's buffer is larger); transferred, not cloned
     const buf = frame.buffer.slice(frame.byteOffset, frame.byteOffset + frame.byteLength) as ArrayBuffer;
-    (out.frames ??= []).push({ conn: c.id, buf, bytes: c.outboxBytes });
+    (out.frames ??= []).push(c.closeWith === null ? { conn: c.id, buf, bytes: c.outboxBytes } : { conn: c.id, buf, bytes: c.outboxBytes, close: c.closeWith });
     transfer.push(buf);
     c.replyBytes -= c.outboxBytes;
     c.outbox = [];
@@ -234,7 +238,13 @@ function onFrame(f: FrameIn): void {
     envelopes = decodeRequests(buf);
   } catch (err) {
     admission.release(f.held);
-    reply(c, FRAME_ERROR_REQUEST_ID, { type: 'error', code: 'PROTOCOL_ERROR', message: err instanceof FrameError ? err.message : `undecodable frame: ${(err as Error).message}` });
+    const why = err instanceof FrameError ? err.message : `undecodable frame: ${(err as Error).message}`;
+    reply(c, FRAME_ERROR_REQUEST_ID, { type: 'error', code: 'PROTOCOL_ERROR', message: why });
+    if (err instanceof FrameLimitError) {
+      // as socket.ts frameRefused: answered, then closed by the main thread; nothing more is read
+      c.closeWith = why;
+      c.closed = true;
+    }
     return;
   }
   let pendingInFrame = 1;
@@ -313,6 +323,7 @@ function onFrame(f: FrameIn): void {
         reply(c, id, body, bytes);
       },
       closed: () => c.closed,
+      rounds: c.rounds,
     }).then(done);
   }
   done();

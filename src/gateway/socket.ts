@@ -8,8 +8,8 @@ import type { Logger } from 'pino';
 import { TxnError } from '../errors.js';
 import { RANGE_PAGE_MAX_BYTES } from '../keys/ranges.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
-import { decodeRequests, encodeReplies, FRAME_ERROR_REQUEST_ID, FrameError, PROTOCOL_VERSION, RESERVED_REQUEST_ID_MESSAGE, type Envelope, type ReplyBody, type RequestBody, type UnknownBody } from '../protocol/codec.js';
-import { dispatch, FrameGets, serveGets } from './dispatch.js';
+import { decodeRequests, encodeReplies, FRAME_ERROR_REQUEST_ID, FrameError, FrameLimitError, PROTOCOL_VERSION, RESERVED_REQUEST_ID_MESSAGE, type Envelope, type ReplyBody, type RequestBody, type UnknownBody } from '../protocol/codec.js';
+import { dispatch, FrameGets, RoundsInFlight, serveGets } from './dispatch.js';
 import { registerHttpRoutes, type HttpOptions } from './http.js';
 import { DISTRIBUTION_ROUTES } from './distribution-routes.js';
 import { bearer, type Access, type TokenStore } from './auth.js';
@@ -90,6 +90,8 @@ interface Conn {
   thread: number;
   /** Watches and change feeds of this connection (live-requests.ts). */
   live: LiveConn;
+  /** Rounds of point reads out for this connection (dispatch.ts serveGets). */
+  rounds: RoundsInFlight;
 }
 
 
@@ -179,7 +181,13 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
       }
       ws.send(f.buf, true);
       admission.release(f.bytes);
-      holdUnsent(ws, ws.getUserData());
+      const conn = ws.getUserData();
+      holdUnsent(ws, conn);
+      // the thread refused a frame past a per-frame limit (frameRefused): its answer is sent, then the close
+      if (f.close) {
+        conn.closed = true;
+        ws.end(1009, f.close.slice(0, 120));
+      }
     };
     threads.onLive = (l) => {
       const ws = byId.get(l.conn);
@@ -276,12 +284,26 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
   const protocolError = (ws: WS, conn: Conn, requestId: number, message: string): void =>
     reply(ws, conn, requestId, { type: 'error', code: 'PROTOCOL_ERROR', message });
 
+  /**
+   * A frame that could not be decoded: PROTOCOL_ERROR under request id 0. One past a
+   * per-frame limit (FrameLimitError) also closes the connection (1009): its requests
+   * will never be answered one by one, and the client must not wait for them.
+   */
+  const frameRefused = (ws: WS, conn: Conn, err: unknown): void => {
+    const why = err instanceof FrameError ? err.message : `undecodable frame: ${(err as Error).message}`;
+    protocolError(ws, conn, FRAME_ERROR_REQUEST_ID, why);
+    if (!(err instanceof FrameLimitError)) return;
+    send(ws, conn);
+    conn.closed = true;
+    ws.end(1009, why.slice(0, 120));
+  };
+
   const refuseFrame = (ws: WS, conn: Conn, view: Uint8Array, refusal: NonNullable<ReturnType<Admission['admitBytes']>>): void => {
     let envelopes;
     try {
       envelopes = decodeRequests(view);
     } catch (err) {
-      protocolError(ws, conn, FRAME_ERROR_REQUEST_ID, err instanceof FrameError ? err.message : 'undecodable frame');
+      frameRefused(ws, conn, err);
       return;
     }
     for (const env of envelopes) reply(ws, conn, env.requestId, { type: 'error', code: refusal.code, message: refusal.message });
@@ -342,7 +364,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
         return;
       }
       const thread = threads ? nextThread++ % threads.count : -1;
-      const conn: Conn = { id: nextConnId++, access, helloDone: false, openedAt: Date.now(), closed: false, outbox: [], outboxBytes: 0, replyBytes: 0, unsentBytes: 0, stalledSince: 0, flushScheduled: false, inflight: 0, thread, live: newLiveConn() };
+      const conn: Conn = { id: nextConnId++, access, helloDone: false, openedAt: Date.now(), closed: false, outbox: [], outboxBytes: 0, replyBytes: 0, unsentBytes: 0, stalledSince: 0, flushScheduled: false, inflight: 0, thread, live: newLiveConn(), rounds: new RoundsInFlight() };
       res.upgrade(conn, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
     },
     open: (ws) => {
@@ -387,8 +409,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
         envelopes = decodeRequests(buf);
       } catch (err) {
         if (conn.helloDone) admission.release(message.byteLength);
-        const why = err instanceof FrameError ? err.message : `undecodable frame: ${(err as Error).message}`;
-        protocolError(ws, conn, FRAME_ERROR_REQUEST_ID, why);
+        frameRefused(ws, conn, err);
         return;
       }
       // the frame's bytes count against the budget until its last request is answered
@@ -471,6 +492,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
             reply(ws, conn, id, body, bytes);
           },
           closed: () => conn.closed,
+      rounds: conn.rounds,
         }).then(done);
       }
       done(); // the frame's own reference

@@ -27,11 +27,28 @@ import { SubscribeRequest as FbSubscribeRequest } from './generated/txkv/wire/su
 import { VersionChanges as FbVersionChanges } from './generated/txkv/wire/version-changes.js';
 import { WatchReply as FbWatchReply } from './generated/txkv/wire/watch-reply.js';
 import { WatchRequest as FbWatchRequest } from './generated/txkv/wire/watch-request.js';
-import { verifyFrame, FrameError } from './verify.js';
+import { verifyFrame, FrameError, FrameLimitError, type FrameCaps } from './verify.js';
 
-export { FrameError };
+export { FrameError, FrameLimitError };
 
 export const PROTOCOL_VERSION = 1;
+
+/**
+ * Envelopes one request frame may hold (docs/protocol.md "Limits"), the default
+ * limits.maxInflightPerConnection: a frame past it is refused before it is decoded and its
+ * connection closed. Each envelope becomes JS objects on the server before any limit of
+ * its own applies: one 10.8 MB frame of 450,000 requests cost ~1 s of the main thread.
+ * Clients split their frames (client/connection.ts flush, the C++ client's flush).
+ */
+export const MAX_FRAME_ENVELOPES = 10_000;
+/**
+ * Keys one request frame's GetManyRequests may hold together (so one GetManyRequest at
+ * most), for the same reason: one GetManyRequest of 2,000,000 empty keys (8 MB) cost 2.8 s
+ * and ~850 MB of RSS to decode, read and answer. The SDK cuts its coalesced gets to it.
+ */
+export const MAX_GET_MANY_KEYS = 10_000;
+
+const REQUEST_CAPS: FrameCaps = { envelopes: MAX_FRAME_ENVELOPES, getManyKeys: MAX_GET_MANY_KEYS };
 
 /**
  * The request id of replies to frames that cannot be parsed (docs/protocol.md). A request
@@ -363,14 +380,18 @@ export function encodeReplies(envelopes: Envelope<ReplyBody>[]): Uint8Array {
   return encodeFrame(envelopes, true);
 }
 
-function frameOf(buf: Uint8Array): FbFrame {
-  verifyFrame(buf);
+function frameOf(buf: Uint8Array, caps: FrameCaps | null): FbFrame {
+  verifyFrame(buf, caps);
   return FbFrame.getRootAsFrame(new flatbuffers.ByteBuffer(buf));
 }
 
-/** Views into `buf` (no copies): callers keep `buf` alive while they use the keys. */
+/**
+ * Views into `buf` (no copies): callers keep `buf` alive while they use the keys. Throws
+ * FrameError for a frame that is not well-formed, FrameLimitError for one past
+ * MAX_FRAME_ENVELOPES or MAX_GET_MANY_KEYS (nothing decoded).
+ */
 export function decodeRequests(buf: Uint8Array): Envelope<RequestBody | UnknownBody>[] {
-  const frame = frameOf(buf);
+  const frame = frameOf(buf, REQUEST_CAPS);
   const out: Envelope<RequestBody | UnknownBody>[] = [];
   const n = frame.envelopesLength();
   for (let i = 0; i < n; i++) {
@@ -462,8 +483,9 @@ export function decodeRequests(buf: Uint8Array): Envelope<RequestBody | UnknownB
   return out;
 }
 
+/** Reply frames have no per-frame caps: one frame carries every reply of a server's turn. */
 export function decodeReplies(buf: Uint8Array): Envelope<ReplyBody | UnknownBody>[] {
-  const frame = frameOf(buf);
+  const frame = frameOf(buf, null);
   const out: Envelope<ReplyBody | UnknownBody>[] = [];
   const n = frame.envelopesLength();
   for (let i = 0; i < n; i++) {

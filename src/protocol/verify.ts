@@ -79,6 +79,23 @@ const MAX_TABLES = 1_000_000;
 export class FrameError extends Error {}
 
 /**
+ * A well-formed request frame past a per-frame limit (MAX_FRAME_ENVELOPES,
+ * MAX_GET_MANY_KEYS): found while verifying, before anything is decoded into objects.
+ * The gateway answers it PROTOCOL_ERROR under request id 0 and closes the connection
+ * (1009), as FoundationDB's transport drops a connection whose packet passes
+ * PACKET_LIMIT: its requests are never answered one by one, so the connection cannot go on.
+ */
+export class FrameLimitError extends FrameError {}
+
+/** Per-frame limits of request frames (docs/protocol.md "Limits"); replies have none. */
+export interface FrameCaps {
+  /** Envelopes in one frame. */
+  envelopes: number;
+  /** Keys of all GetManyRequests of one frame together. */
+  getManyKeys: number;
+}
+
+/**
  * What a check is about, for its message ("CommitRequest field 2[7] length"): built only when
  * a check fails, so verifying a well-formed frame allocates nothing per field (the eager
  * strings were a tenth of the main thread's allocation under w10).
@@ -92,7 +109,12 @@ class Verifier {
   private readonly dv: DataView;
   /** The element count of the vector the last vector() call checked (its start is returned). */
   private vectorLength = 0;
-  constructor(private readonly b: Uint8Array) {
+  /** Keys of the GetManyRequests verified so far (against caps.getManyKeys). */
+  private getManyKeys = 0;
+  constructor(
+    private readonly b: Uint8Array,
+    private readonly caps: FrameCaps | null,
+  ) {
     this.dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   }
 
@@ -146,7 +168,15 @@ class Verifier {
       }
       if (off + 4 > tableSize) this.fail(`${describe(name, id, -1, '')}: offset outside its table`);
       if (f === 'bytes') this.vector(fpos, 1, name, id);
-      else if (f === 'words') this.vector(fpos, 4, name, id);
+      else if (f === 'words') {
+        this.vector(fpos, 4, name, id);
+        // GetManyRequest.key_lengths: one key each, counted before any is decoded
+        if (this.caps !== null && name === 'GetManyRequest' && (this.getManyKeys += this.vectorLength) > this.caps.getManyKeys) {
+          throw new FrameLimitError(
+            `the GetManyRequests of this frame hold at least ${this.getManyKeys} keys; limit ${this.caps.getManyKeys} per frame (MAX_GET_MANY_KEYS): split them over several requests and frames`,
+          );
+        }
+      }
       else if (f === 'string') {
         const start = this.vector(fpos, 1, name, id);
         const length = this.vectorLength;
@@ -154,6 +184,10 @@ class Verifier {
       } else if (typeof f === 'object' && 'vecOf' in f) {
         const start = this.vector(fpos, 4, name, id);
         const length = this.vectorLength;
+        // checked before the envelopes are walked: 450,000 of them cost ~1 s of the main thread to decode and answer
+        if (this.caps !== null && name === 'Frame' && length > this.caps.envelopes) {
+          throw new FrameLimitError(`frame holds ${length} requests; limit ${this.caps.envelopes} per frame (MAX_FRAME_ENVELOPES): split them over several frames`);
+        }
         for (let i = 0; i < length; i++) this.table(this.follow(start + i * 4, name, id, i), f.vecOf, depth + 1);
       } else if (typeof f === 'object' && 'union' in f) {
         const toff = this.dv.getUint16(vt + 4 + f.typeField * 2, true);
@@ -166,11 +200,14 @@ class Verifier {
   }
 }
 
-/** Throws FrameError (with a message saying what is wrong) unless `b` is a well-formed Frame. */
-export function verifyFrame(b: Uint8Array): void {
+/**
+ * Throws FrameError (with a message saying what is wrong) unless `b` is a well-formed Frame;
+ * FrameLimitError when it is one but passes `caps` (request frames; null = no caps).
+ */
+export function verifyFrame(b: Uint8Array, caps: FrameCaps | null = null): void {
   if (b.length < 12) throw new FrameError(`frame of ${b.length} bytes is too short to be a FlatBuffers Frame`);
   if (b[4] !== 0x54 || b[5] !== 0x58 || b[6] !== 0x4b || b[7] !== 0x56) throw new FrameError('frame lacks the TXKV file identifier');
-  const v = new Verifier(b);
+  const v = new Verifier(b, caps);
   const root = new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(0, true);
   v.table(root, 'Frame', 0);
 }

@@ -91,6 +91,9 @@ Result<Endpoint> parseEndpoint(const std::string& url) {
 class Pool;
 
 constexpr size_t kMaxBatchedFrameBytes = 2u * 1024 * 1024;
+// The server's per-frame limit (MAX_FRAME_ENVELOPES, docs/protocol.md "Limits"): it
+// closes a connection whose frame holds more envelopes, before decoding any of them.
+constexpr size_t kMaxFrameEnvelopes = 10000;
 
 // Payload bytes of a request, for cutting batches into frames.
 size_t approximateBytes(const proto::Body& body) {
@@ -342,7 +345,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     asio::post(ioc_, [self = shared_from_this()] { self->flush(); });
   }
 
-  // Everything submitted during one I/O tick goes out in one Frame.
+  // Everything submitted during one I/O tick goes out together: in one Frame, or in several
+  // when it passes kMaxBatchedFrameBytes or kMaxFrameEnvelopes.
   void flush() {
     flushPosted_ = false;
     if (state_ != State::kReady || waiting_.empty()) return;
@@ -364,7 +368,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       }
       // Big commits get frames of their own, well under the server's maxFrameBytes (16 MiB).
       size_t bytes = approximateBytes(w.body);
-      if (!envs.empty() && frameBytes + bytes > kMaxBatchedFrameBytes) cut();
+      if (!envs.empty() && (frameBytes + bytes > kMaxBatchedFrameBytes || envs.size() == kMaxFrameEnvelopes)) cut();
       uint32_t id = takeId();
       envs.push_back(proto::Envelope{id, std::move(w.body)});
       frameBytes += bytes;

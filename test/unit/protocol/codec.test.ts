@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { decodeReplies, decodeRequests, encodeReplies, encodeRequests, FrameError, type Envelope, type RequestBody } from '../../../src/protocol/codec.js';
+import { decodeReplies, decodeRequests, encodeReplies, encodeRequests, FrameError, FrameLimitError, MAX_FRAME_ENVELOPES, MAX_GET_MANY_KEYS, type Envelope, type RequestBody } from '../../../src/protocol/codec.js';
 import { verifyFrame } from '../../../src/protocol/verify.js';
 import { toBytes } from '../../../src/keys/bytes.js';
 
@@ -183,5 +183,31 @@ describe('generated code', () => {
       const file = path.join(root, 'src/protocol/generated', name.replace(/^\/+/, ''));
       expect(fs.readFileSync(file, 'utf8'), `${name} is stale: run npm run gen`).toBe(text);
     }
+  });
+});
+
+describe('per-frame limits of request frames (MAX_FRAME_ENVELOPES, MAX_GET_MANY_KEYS)', () => {
+  const grvs = (n: number): Envelope<RequestBody>[] => Array.from({ length: n }, (_, i) => ({ requestId: i + 1, body: { type: 'grv' } }));
+  const many = (requestId: number, n: number): Envelope<RequestBody> => ({ requestId, body: { type: 'getMany', readVersion: 1n, keys: Array.from({ length: n }, () => new Uint8Array(0)) } });
+
+  it('a request frame of MAX_FRAME_ENVELOPES envelopes decodes; one more is a FrameLimitError naming the limit; reply frames have no cap', () => {
+    expect(decodeRequests(encodeRequests(grvs(MAX_FRAME_ENVELOPES)))).toHaveLength(MAX_FRAME_ENVELOPES);
+    const over = encodeRequests(grvs(MAX_FRAME_ENVELOPES + 1));
+    expect(() => decodeRequests(over)).toThrow(FrameLimitError);
+    expect(() => decodeRequests(over)).toThrow(/frame holds 10001 requests; limit 10000 per frame \(MAX_FRAME_ENVELOPES\)/);
+    // a limit error is a frame error (callers that only know FrameError still answer PROTOCOL_ERROR)
+    expect(() => decodeRequests(over)).toThrow(FrameError);
+    const replies = Array.from({ length: MAX_FRAME_ENVELOPES + 1 }, (_, i) => ({ requestId: i + 1, body: { type: 'grv' as const, readVersion: 1n } }));
+    expect(decodeReplies(encodeReplies(replies))).toHaveLength(MAX_FRAME_ENVELOPES + 1);
+  });
+
+  it('GetManyRequest keys: MAX_GET_MANY_KEYS in one request or spread over a frame decode; one more in one request or in the frame together is a FrameLimitError', () => {
+    expect((decodeRequests(encodeRequests([many(1, MAX_GET_MANY_KEYS)]))[0]!.body as { keys: unknown[] }).keys).toHaveLength(MAX_GET_MANY_KEYS);
+    expect(decodeRequests(encodeRequests([many(1, MAX_GET_MANY_KEYS / 2), many(2, MAX_GET_MANY_KEYS / 2)]))).toHaveLength(2);
+    expect(() => decodeRequests(encodeRequests([many(1, MAX_GET_MANY_KEYS + 1)]))).toThrow(/at least 10001 keys; limit 10000 per frame \(MAX_GET_MANY_KEYS\)/);
+    expect(() => decodeRequests(encodeRequests([many(1, 6000), { requestId: 2, body: { type: 'grv' } }, many(3, 6000)]))).toThrow(FrameLimitError);
+    // the verifier refuses it (decodeRequests never reaches its keys); no wall-time bound (CI is loaded)
+    expect(() => verifyFrame(encodeRequests([many(1, 200_000)]), { envelopes: MAX_FRAME_ENVELOPES, getManyKeys: MAX_GET_MANY_KEYS })).toThrow(FrameLimitError);
+    expect(() => verifyFrame(encodeRequests([many(1, 200_000)]))).not.toThrow();
   });
 });
