@@ -3,7 +3,7 @@ import { TxnError } from '../errors.js';
 import { describeArg } from '../keys/bytes.js';
 import { ConnectionPool } from './pool.js';
 import { backoffMs, shouldRetry, type RetryPolicy } from './retry.js';
-import { TxnImpl, type ReadTransaction, type Transaction } from './transaction.js';
+import { MAX_VERSION, TxnImpl, type ReadTransaction, type Transaction } from './transaction.js';
 import { FeedIterator, type ChangeFeedVersion, type SubscribeOptions, type Watch } from './live.js';
 import { compareKeys, toBytes, type Bytes } from '../keys/bytes.js';
 import { checkKeySize } from '../keys/limits.js';
@@ -106,6 +106,9 @@ class DatabaseImpl implements Database {
     if (compareKeys(b, e) > 0) throw new TxnError('INVALID_ARGUMENT', 'subscribe: begin is after end');
     const from = opts.fromVersion ?? 0n;
     if (typeof from !== 'bigint' || from < 0n) throw new TxnError('INVALID_ARGUMENT', `fromVersion must be a non-negative bigint, got ${String(from)}`);
+    // int64 on the wire: 2^64 wrapped to 0, which means "now", and the feed silently
+    // started now instead of failing (setReadVersion checks the same)
+    if (from > MAX_VERSION) throw new TxnError('INVALID_ARGUMENT', `fromVersion ${from} is out of range (at most 2^63-1)`);
     // 0 means "now" on the wire; an explicit fromVersion 0n asks for every change ever
     // made, which no server keeps (versions start near the clock's microseconds), so it
     // fails TOO_OLD like any version older than the window instead of silently starting now

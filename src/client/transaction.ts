@@ -97,7 +97,8 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: 
 /** Watches armed together (each may read its key first): well under a connection's in-flight limit. */
 const WATCH_ARM_CHUNK = 4000;
 /** The largest version the wire carries (int64). */
-const MAX_VERSION = (1n << 63n) - 1n;
+/** Versions are int64 on the wire. */
+export const MAX_VERSION = (1n << 63n) - 1n;
 
 export class TxnImpl implements Transaction {
   private conn: Promise<Connection> | null = null;

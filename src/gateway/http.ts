@@ -127,7 +127,7 @@ const REASON: Record<number, string> = {
   503: 'Service Unavailable',
   504: 'Gateway Timeout',
 };
-const statusLine = (n: number): string => `${n} ${REASON[n] ?? ''}`.trim();
+export const statusLine = (n: number): string => `${n} ${REASON[n] ?? ''}`.trim();
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 

@@ -8,7 +8,7 @@
 import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
 import { TxnError, toWireError } from '../errors.js';
 import type { FeedVersion } from '../coordinator/live-hub.js';
-import { decodeBase64url, type Route } from './http.js';
+import { decodeBase64url, STATUS_OF, statusLine, type Route } from './http.js';
 
 const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64url');
 
@@ -61,7 +61,9 @@ export function subscribeRoute(maxFeedBufferBytes: number): Route {
         const body = JSON.stringify({ error: { code: e.code, message: e.message } });
         res.cork(() => {
           if (headersSent) res.end(`event: error\ndata: ${body}\n\n`);
-          else res.writeStatus(e.code === 'TOO_OLD' ? '410 Gone' : '400 Bad Request').writeHeader('content-type', 'application/json').end(body);
+          // the statuses of every other endpoint (FUTURE_VERSION 409, RESOURCE_CONSTRAINED and
+          // UNAVAILABLE 503: retry later), except TOO_OLD: 410, that history is gone for good
+          else res.writeStatus(statusLine(e.code === 'TOO_OLD' ? 410 : STATUS_OF[e.code])).writeHeader('content-type', 'application/json').end(body);
         });
         end();
       };
@@ -71,6 +73,9 @@ export function subscribeRoute(maxFeedBufferBytes: number): Route {
         const endKey = stop === null ? new Uint8Array([0xff]) : decodeBase64url(stop, 'end');
         const from = query.get('fromVersion');
         if (from !== null && !/^\d+$/.test(from)) throw new TxnError('INVALID_ARGUMENT', `fromVersion must be a decimal version, got ${JSON.stringify(from)}`);
+        // versions are exact JavaScript numbers up to 2^53 (as on the binary protocol): a
+        // larger one would be rounded (999999999999999999 became 1000000000000000000)
+        if (from !== null && BigInt(from) > BigInt(Number.MAX_SAFE_INTEGER)) throw new TxnError('INVALID_ARGUMENT', `fromVersion ${from} is out of range`);
         c.live
           .subscribe(begin, endKey, from === null ? undefined : Number(from), {
             deliver: (versions) => {

@@ -164,6 +164,8 @@ describe('change feeds (subscribe)', () => {
       })(),
     ).rejects.toMatchObject({ code: 'TOO_OLD' });
     expect(() => s.db.subscribe('b', 'a')).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+    // int64 on the wire: 2^64 wrapped to 0 ("now") and the feed silently started now
+    for (const v of [2n ** 64n, 2n ** 63n]) expect(() => s.db.subscribe('brk/', 'brk0', { fromVersion: v })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
   });
 
   it('a subscriber that stops reading is cut at the server’s bound (RESOURCE_CONSTRAINED), not buffered without end', { timeout: 120_000 }, async () => {
@@ -226,5 +228,24 @@ describe('change feeds (subscribe)', () => {
     const old = await fetch(`http://127.0.0.1:${s.server.port}/v1/subscribe?begin=${b64('sse/')}&end=${b64('sse0')}&fromVersion=1`);
     expect(old.status).toBe(410);
     expect(((await old.json()) as { error: { code: string } }).error.code).toBe('TOO_OLD');
+  });
+
+  it('GET /v1/subscribe answers errors with the statuses of every endpoint, and takes fromVersion exactly', { timeout: 30_000 }, async () => {
+    const b64 = (x: string): string => Buffer.from(x).toString('base64url');
+    const ask = async (from: string): Promise<[number, { error: { code: string; message: string } }]> => {
+      const r = await fetch(`http://127.0.0.1:${s.server.port}/v1/subscribe?begin=${b64('sse/')}&end=${b64('sse0')}&fromVersion=${from}`);
+      return [r.status, (await r.json()) as { error: { code: string; message: string } }];
+    };
+    // ahead of the server: FUTURE_VERSION is 409 everywhere else (it was 400 here)
+    const ahead = (await s.db.createTransaction().getReadVersion()) + 60_000_000n;
+    const [status, body] = await ask(String(ahead));
+    expect(body.error.code).toBe('FUTURE_VERSION');
+    expect(status).toBe(409);
+    expect(body.error.message).toContain(String(ahead));
+    // past 2^53 a version cannot be held exactly: refused, not rounded (999999999999999999 was
+    // taken as 1000000000000000000)
+    const [bigStatus, big] = await ask('999999999999999999');
+    expect([bigStatus, big.error.code]).toEqual([400, 'INVALID_ARGUMENT']);
+    expect(big.error.message).toContain('999999999999999999');
   });
 });
