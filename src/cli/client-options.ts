@@ -15,7 +15,9 @@ export const CLIENT_FLAGS: FlagSpec = {
 };
 
 export const CLIENT_USAGE = `client options:
-  --endpoint URL    server to talk to (default ${DEFAULT_ENDPOINT}; env TXKV_ENDPOINT)
+  --endpoint URL[,URL...]  server to talk to (default ${DEFAULT_ENDPOINT}; env TXKV_ENDPOINT); a cluster's
+                    nodes comma-separated: the first that answers is used (status, shard and
+                    backup ask the first one's HTTP routes)
   --token T         auth token, when the server requires one (env TXKV_TOKEN)
   --hex             keys and values given and printed as hex
   --ca-file PEM     trust this CA for a wss:// endpoint (a private CA; NODE_EXTRA_CA_CERTS works too)
@@ -23,7 +25,10 @@ keys and values: plain text, \\xNN escapes for any byte (\\\\ for a backslash), 
 `;
 
 export interface ClientTarget {
+  /** The first endpoint: the one whose HTTP routes status, shard and backup use. */
   endpoint: string;
+  /** Every endpoint given (--endpoint a,b,c): the SDK moves on to the next when one fails. */
+  endpoints: string[];
   token: string | undefined;
   hex: boolean;
   /** PEM file of a CA to trust for wss:// (and the HTTP routes over https://). */
@@ -31,14 +36,17 @@ export interface ClientTarget {
 }
 
 export function clientTarget(p: Parsed): ClientTarget {
-  const endpoint = (p.flags.endpoint as string | undefined) ?? process.env.TXKV_ENDPOINT ?? DEFAULT_ENDPOINT;
+  const given = (p.flags.endpoint as string | undefined) ?? process.env.TXKV_ENDPOINT ?? DEFAULT_ENDPOINT;
+  // a cluster's nodes, comma-separated (a URL has no comma); an empty item is left for
+  // connect() to refuse by name
+  const endpoints = given.split(',').map((e) => e.trim());
   const token = (p.flags.token as string | undefined) ?? (process.env.TXKV_TOKEN || undefined);
   const caFile = typeof p.flags['ca-file'] === 'string' ? p.flags['ca-file'] : undefined;
-  return { endpoint, token, hex: p.flags.hex === true, caFile };
+  return { endpoint: endpoints[0]!, endpoints, token, hex: p.flags.hex === true, caFile };
 }
 
 export function connectTo(t: ClientTarget, transactionTimeoutMs = 10_000): Promise<Database> {
-  return connect({ endpoints: [t.endpoint], token: t.token, caFile: t.caFile, connectionPoolSize: 1, transactionTimeoutMs, maxRetryCount: 5 });
+  return connect({ endpoints: t.endpoints, token: t.token, caFile: t.caFile, connectionPoolSize: 1, transactionTimeoutMs, maxRetryCount: 5 });
 }
 
 /** The --ca-file PEM for the HTTP routes (the SDK reads it itself for wss://); INVALID_ARGUMENT when unreadable. */

@@ -85,7 +85,7 @@ export async function importDump(argv: string[]): Promise<number> {
     throw err;
   }
   const db = await connect({
-    endpoints: [t.endpoint],
+    endpoints: t.endpoints,
     token: t.token,
     caFile: t.caFile,
     connectionPoolSize: Math.min(parallel, 8),

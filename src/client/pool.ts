@@ -33,7 +33,7 @@ export class ConnectionPool {
 
   /** Opens every slot; succeeds when at least one connects. */
   async start(): Promise<void> {
-    const results = await Promise.allSettled(this.slots.map((s) => this.connect(s)));
+    const results = await Promise.allSettled(this.slots.map((s) => this.connectAny(s)));
     // endpoints of different databases are an error even when some connected
     const mixed = results.find((r) => r.status === 'rejected' && r.reason instanceof TxnError && r.reason.code === 'INVALID_ARGUMENT');
     if (mixed) {
@@ -47,9 +47,29 @@ export class ConnectionPool {
     }
   }
 
-  private connect(slot: Slot): Promise<Connection> {
+  /**
+   * Connects the slot to its endpoint or, when that fails, to each other endpoint in turn
+   * at once (no backoff between them; the backoff after the last failure stays). With one
+   * slot (connectionPoolSize 1, as the CLI uses) a node that was down failed connect()
+   * and every call while the other nodes answered.
+   */
+  private async connectAny(slot: Slot, tried = 0): Promise<Connection> {
+    let first: unknown = null;
+    for (let i = tried; i < this.endpoints.length; i++) {
+      try {
+        return await this.connect(slot, i > 0);
+      } catch (err) {
+        // endpoints of different databases, or a closed handle: no other endpoint helps
+        if (this.closed || (err instanceof TxnError && err.code === 'INVALID_ARGUMENT')) throw err;
+        first ??= err;
+      }
+    }
+    throw first;
+  }
+
+  private connect(slot: Slot, now = false): Promise<Connection> {
     if (slot.connecting) return slot.connecting;
-    const wait = Math.max(0, slot.notBefore - Date.now());
+    const wait = now ? 0 : Math.max(0, slot.notBefore - Date.now());
     const url = this.endpoints[slot.endpoint]!;
     slot.connecting = (async () => {
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
@@ -93,7 +113,9 @@ export class ConnectionPool {
     } catch (err) {
       const other = this.slots.find((s) => s.conn?.alive);
       if (other) return other.conn!;
-      throw err;
+      if (this.closed || (err instanceof TxnError && err.code === 'INVALID_ARGUMENT')) throw err;
+      // no live slot: the other endpoints, before failing the call (the first error is the one reported)
+      return this.connectAny(slot, 1).catch(() => Promise.reject(err));
     }
   }
 

@@ -177,4 +177,18 @@ describe('txkv CLI', () => {
     expect((r as { code: number }).code).toBe(1);
     expect((r as { stderr: string }).stderr).toContain('NETWORK_ERROR');
   });
+
+  it('--endpoint takes a cluster\'s nodes comma-separated and uses one that answers', async () => {
+    // before: "endpoint "ws://a,ws://b" is not a ws:// or wss:// URL; write it as ws://a,ws://b"
+    // and only one node could be named (a repeated --endpoint kept the last)
+    const down = 'ws://127.0.0.1:9';
+    for (const [args, env] of [
+      [['--endpoint', `${down},${t.server.url}`], {}],
+      [[], { TXKV_ENDPOINT: `${down}, ${t.server.url}` }],
+    ] as const) {
+      const r = await run(process.execPath, [BIN, 'set', 'cli/multi', 'v', ...args], { timeout: 20_000, env: { ...process.env, ...env } });
+      expect(r.stdout).toMatch(/^committed at version \d+/);
+    }
+    expect(text(await t.db.createReadOnlyTransaction().get('cli/multi'))).toBe('v');
+  });
 });
