@@ -1289,7 +1289,7 @@ export class ClusterNode {
       reseeding: this.reseeding !== null,
       reseeds: this.stats.reseeds,
       lastReseed: this.lastSeed,
-      etcd: { endpoints: this.s.etcdEndpoints, errors: this.stats.etcdErrors, lastOkMsAgo: this.stats.lastEtcdOk ? Date.now() - this.stats.lastEtcdOk : null },
+      etcd: { endpoints: this.s.etcdEndpoints, order: this.hosts.orderedEndpoints(), errors: this.stats.etcdErrors, lastOkMsAgo: this.stats.lastEtcdOk ? Date.now() - this.stats.lastEtcdOk : null },
     };
   }
 

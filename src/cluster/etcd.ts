@@ -151,14 +151,25 @@ export class EtcdHosts {
     return this.endpoints[i]!;
   }
 
+  /** The members' endpoints in the order calls try them (for /v1/status). */
+  orderedEndpoints(): string[] {
+    return this.order().map((i) => this.endpoints[i]!);
+  }
+
   /** The member first in order() other than `avoid` (for a watch that just failed on `avoid`). */
   pick(avoid = -1): number {
     const o = this.order();
     return o.find((i) => i !== avoid) ?? o[0]!;
   }
 
-  private answered(i: number): void {
+  /** Notes an answer from member i (it moves to the front of order()). */
+  answered(i: number): void {
     this.lastOk[i] = performance.now();
+  }
+
+  /** performance.now() of member i's last answer (0: none yet). */
+  lastAnswer(i: number): number {
+    return this.lastOk[i]!;
   }
 
   /**
@@ -168,7 +179,7 @@ export class EtcdHosts {
    * log read (2 s deadline, 2 s budget) spent its whole budget there and failed (the new
    * leader stepped down, 2 s lost; seen in test/cluster/partition.test.ts).
    */
-  private order(): number[] {
+  order(): number[] {
     return this.clients.map((_, i) => i).sort((a, b) => this.lastOk[b]! - this.lastOk[a]! || a - b);
   }
 
