@@ -6,7 +6,7 @@
 // txkv leader changed. `--root DIR` runs the cluster of another build (its dist/bench/cluster.js
 // and bin/txkv.js), e.g. /work/base-s8, for an A/B.
 //
-//   node dist/bench/etcd-pause.js [--root DIR] [--writers 4] [--pause-ms 4000] [--gap-ms 4000] [--rounds 1] [--targets head,f0,f1,leader]
+//   node dist/bench/etcd-pause.js [--root DIR] [--writers 4] [--pause-ms 4000] [--gap-ms 4000] [--rounds 1] [--ttl-ms 2000] [--targets head,f0,f1,leader]
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { connect } from '../src/index.js';
@@ -41,7 +41,8 @@ async function main(): Promise<void> {
   // first or second etcd follower by index (first in order or not); leader: the etcd Raft leader
   const targets = arg('targets', 'head,leader').split(',');
   const mod = (await import(root ? pathToFileURL(path.join(root, 'dist/bench/cluster.js')).href : './cluster.js')) as { LoopbackCluster: typeof LC };
-  const c = new mod.LoopbackCluster();
+  const ttl = arg('ttl-ms', '');
+  const c = new mod.LoopbackCluster(ttl ? { TXKV_CLUSTER_LEASE_TTL_MS: ttl } : {});
   const ops: Op[] = [];
   let stop = false;
   try {

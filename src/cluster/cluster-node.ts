@@ -161,7 +161,7 @@ export class ClusterNode {
     private readonly databaseId: string,
   ) {
     this.hosts = new EtcdHosts(s.etcdEndpoints);
-    this.log = new EtcdLog(this.hosts, (why, detail) => void this.stepDown(`${why}: ${detail}`), { deadlineMs: () => this.horizonMs, note: (ms) => this.noteWrite(ms) });
+    this.log = new EtcdLog(this.hosts, (why, detail) => void this.stepDown(`${why}: ${detail}`), { deadlineMs: () => this.horizonMs, hedgeMs: () => this.hedgeMs(), note: (ms) => this.noteWrite(ms) });
   }
 
   private get ttlSec(): number {

@@ -9,7 +9,8 @@
 // members fsync'd the entry; only then are the commits acknowledged (and applied).
 //   compare failed -> this node is no longer leader: the batch did not happen (UNAVAILABLE)
 //   error/timeout  -> unknown (MAYBE_COMMITTED); the node steps down and re-reads the log
-// Either way everything still waiting fails with UNAVAILABLE (never sent).
+// Either way everything still waiting fails with UNAVAILABLE (never sent). An append that
+// one etcd member does not answer soon goes to another too (hedged: EtcdLog.send).
 import { TxnError } from '../errors.js';
 import type { CommitLog, LogEntry } from '../coordinator/commit-log.js';
 import { CALL_DEADLINE_MS, K, encodeEntry, logKey, type EtcdHosts } from './etcd.js';
@@ -36,6 +37,16 @@ export interface LogCounters {
   failed: number;
   /** Sum of append round trips (ms), for the mean. */
   appendMs: number;
+  /** Appends sent to more than one etcd member (the first did not answer within the hedge delay, or failed). */
+  hedged: number;
+}
+
+/** How one append ended (EtcdLog.send); `answerMs`: the answering attempt's own round trip. */
+interface SendOutcome {
+  kind: 'ok' | 'fenced' | 'tooLarge' | 'unknown';
+  detail: string;
+  attempts: number;
+  answerMs?: number;
 }
 
 export class EtcdLog implements CommitLog {
@@ -50,7 +61,7 @@ export class EtcdLog implements CommitLog {
   lastAcked = 0;
   /** Lowest version whose append failed with an unknown outcome since the last activate (it may be in the log). */
   unknownFrom: number | null = null;
-  readonly counters: LogCounters = { appends: 0, appendedCommits: 0, appendedBytes: 0, fenced: 0, failed: 0, appendMs: 0 };
+  readonly counters: LogCounters = { appends: 0, appendedCommits: 0, appendedBytes: 0, fenced: 0, failed: 0, appendMs: 0, hedged: 0 };
 
   constructor(
     private readonly hosts: EtcdHosts,
@@ -65,7 +76,7 @@ export class EtcdLog implements CommitLog {
      * outcome is known changes: the append is fenced in etcd itself, and one that ends
      * unanswered still makes the node step down.
      */
-    private readonly timing: { deadlineMs(): number; note(ms: number): void } = { deadlineMs: () => CALL_DEADLINE_MS, note: () => {} },
+    private readonly timing: { deadlineMs(): number; hedgeMs(): number; note(ms: number): void } = { deadlineMs: () => CALL_DEADLINE_MS, hedgeMs: () => CALL_DEADLINE_MS / 5, note: () => {} },
   ) {}
 
   get writable(): boolean {
@@ -144,68 +155,166 @@ export class EtcdLog implements CommitLog {
     const rev = this.fence.rev;
     const value = encodeEntry(batch.map((s) => s.entry!));
     const started = performance.now();
-    const ms = this.timing.deadlineMs();
-    this.hosts
-      .run(async (c, attempt) => ({
-        attempt,
-        res: await c.kv.txn(
-          {
-            compare: [{ key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: rev }],
-            success: [{ request_put: { key: Buffer.from(logKey(batch[0]!.version)), value } }],
-            failure: [],
-          },
-          { deadline: Date.now() + ms },
-        ),
-      }))
-      .then(
-        ({ res, attempt }) => {
-          this.counters.appendMs += performance.now() - started;
-          if (!res.succeeded && attempt > 0) {
-            // an earlier attempt ended without an answer and may have appended the batch
-            // before this node lost the leader key: the outcome is unknown
-            this.counters.failed++;
-            this.unknownFrom ??= batch[0]!.version;
-            const e = new TxnError('MAYBE_COMMITTED', 'the replicated log did not answer, then this node lost the leadership; the commit may or may not have happened');
-            for (const s of batch) s.reject(e);
-            this.lose('error', `append of ${batch.length} commits from ${batch[0]!.version}: outcome unknown`);
-          } else if (res.succeeded) {
-            this.counters.appends++;
-            this.counters.appendedCommits += batch.length;
-            this.counters.appendedBytes += value.length;
-            this.lastAcked = batch[batch.length - 1]!.version;
-            for (const s of batch) s.resolve();
-          } else {
-            this.counters.fenced++;
-            const e = new TxnError('UNAVAILABLE', 'this node lost the leadership before its commit reached the log; the commit did not happen');
-            for (const s of batch) s.reject(e);
-            this.lose('fenced', `append of ${batch.length} commits from ${batch[0]!.version} refused: the leader key is no longer this node's`);
-          }
-        },
-        (err: Error) => {
-          this.counters.failed++;
-          if (TOO_LARGE.test(err.message)) {
-            // etcd checks the size before it proposes anything: the batch was not appended
-            // (definite), and this node still leads; a client's oversized commit must not
-            // cost the cluster a leader
-            const e = new TxnError(
-              'TRANSACTION_TOO_LARGE',
-              `the commit is too large for the replicated log (etcd: ${err.message}; about ${value.length} bytes); the commit did not happen. Raise etcd's --max-request-bytes or commit less at once`,
-            );
-            for (const s of batch) s.reject(e);
-            return;
-          }
-          this.unknownFrom ??= batch[0]!.version;
-          const e = new TxnError('MAYBE_COMMITTED', `the replicated log did not answer (${err.message}); the commit may or may not have happened`);
+    void this.send(rev, Buffer.from(logKey(batch[0]!.version)), value)
+      .then((o) => {
+        this.counters.appendMs += performance.now() - started;
+        if (o.attempts > 1) this.counters.hedged++;
+        if (o.kind === 'ok') {
+          this.counters.appends++;
+          this.counters.appendedCommits += batch.length;
+          this.counters.appendedBytes += value.length;
+          this.lastAcked = batch[batch.length - 1]!.version;
+          for (const s of batch) s.resolve();
+        } else if (o.kind === 'fenced') {
+          this.counters.fenced++;
+          const e = new TxnError('UNAVAILABLE', 'this node lost the leadership before its commit reached the log; the commit did not happen');
           for (const s of batch) s.reject(e);
-          this.lose('error', `append of ${batch.length} commits from ${batch[0]!.version} failed: ${err.message}`);
-        },
-      )
+          this.lose('fenced', `append of ${batch.length} commits from ${batch[0]!.version} refused: the leader key is no longer this node's`);
+        } else if (o.kind === 'tooLarge') {
+          // etcd checks the size before it proposes anything: the batch was not appended
+          // (definite), and this node still leads; a client's oversized commit must not
+          // cost the cluster a leader
+          this.counters.failed++;
+          const e = new TxnError(
+            'TRANSACTION_TOO_LARGE',
+            `the commit is too large for the replicated log (etcd: ${o.detail}; about ${value.length} bytes); the commit did not happen. Raise etcd's --max-request-bytes or commit less at once`,
+          );
+          for (const s of batch) s.reject(e);
+        } else {
+          this.counters.failed++;
+          this.unknownFrom ??= batch[0]!.version;
+          const e = new TxnError('MAYBE_COMMITTED', `the replicated log did not answer (${o.detail}); the commit may or may not have happened`);
+          for (const s of batch) s.reject(e);
+          this.lose('error', `append of ${batch.length} commits from ${batch[0]!.version}: outcome unknown (${o.detail})`);
+        }
+        // etcd's write latency as the member that answered saw it: a paused member's
+        // silence is not etcd being slow (its hedge answered); no answer at all is
+        this.timing.note(o.answerMs ?? performance.now() - started);
+      })
       .finally(() => {
-        this.timing.note(performance.now() - started);
         this.inflight = false;
         if (this.head < this.slots.length) this.schedule();
       });
   };
+
+  /**
+   * One fenced append of `value` at `key`, hedged: to the member first in order(); when it
+   * has not answered within the hedge delay (twice etcd's recent write latency, 200 ms at
+   * least), to the next member, and so on; a member whose attempt failed (e.g. during an
+   * etcd election) is asked again at the next delay. All
+   * attempts end by one deadline (the horizon). Without the hedge, a paused (SIGSTOP)
+   * member first in order() held every commit of the cluster for the whole deadline (1.5 s
+   * at the default lease; measured with bench/etcd-pause.ts), and a paused etcd leader
+   * cost the txkv leader its term.
+   *
+   * Exactly once: every attempt puts the same value at the same key (the batch's first
+   * version) under the same fence, so a second one that lands, now or after a paused
+   * member resumes, rewrites the entry with itself while this term lasts and is refused
+   * after (a replica skips versions it applied). The outcome:
+   *   some attempt succeeded                      -> ok (the batch is in the log)
+   *   every attempt answered, each fenced or too large -> that (definite: nothing appended)
+   *   a fenced answer while another attempt may still land or failed unanswered,
+   *   or no answer by the deadline                -> unknown (MAYBE_COMMITTED)
+   * A fenced answer means no later attempt can land (the term's key is gone), so none is
+   * sent after one; an earlier one may have landed before the key went.
+   */
+  private send(rev: string, key: Buffer, value: Buffer): Promise<SendOutcome> {
+    const hosts = this.hosts;
+    const until = Date.now() + this.timing.deadlineMs();
+    const hedgeMs = Math.max(1, this.timing.hedgeMs());
+    const maxAttempts = 3 * hosts.size;
+    return new Promise<SendOutcome>((resolve) => {
+      /** Per member: attempts outstanding, whether one failed. */
+      const out = new Array<number>(hosts.size).fill(0);
+      const failed = new Array<boolean>(hosts.size).fill(false);
+      let sent = 0;
+      let settled = 0;
+      let fenced = false;
+      let tooLarge: string | null = null;
+      /** An attempt ended without an answer (it may have landed). */
+      let unanswered: string | null = null;
+      let done = false;
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (o: Omit<SendOutcome, 'attempts'>): void => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        resolve({ ...o, attempts: sent });
+      };
+      /** The member to ask next (none asked now, the most recent answer first), or -1. `any`: also one that failed. */
+      const pick = (any: boolean): number => {
+        const order = hosts.order();
+        for (const i of order) if (out[i] === 0 && !failed[i]) return i;
+        if (!any) return -1;
+        for (const i of order) if (out[i] === 0) return i;
+        return -1;
+      };
+      const decide = (): void => {
+        if (done) return;
+        if (fenced && (unanswered !== null || settled < sent)) finish({ kind: 'unknown', detail: `a fenced answer while another attempt may have appended the batch${unanswered ? ` (${unanswered})` : ''}` });
+        else if (settled < sent) return;
+        else if (fenced) finish({ kind: 'fenced', detail: 'fenced' });
+        else if (tooLarge !== null && unanswered === null) finish({ kind: 'tooLarge', detail: tooLarge });
+        else if (Date.now() >= until || sent >= maxAttempts || tooLarge !== null) finish({ kind: 'unknown', detail: unanswered ?? 'no answer' });
+        // else: every attempt so far failed before the deadline; the timer asks again
+      };
+      /** Sends one more attempt if there is a member to ask; false when none was sent. */
+      const launch = (any: boolean): boolean => {
+        if (done || fenced || tooLarge !== null || sent >= maxAttempts || Date.now() >= until) return false;
+        const i = pick(any);
+        if (i < 0) return false;
+        sent++;
+        out[i]!++;
+        const t0 = performance.now();
+        hosts
+          .client(i)
+          .kv.txn(
+            {
+              compare: [{ key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: rev }],
+              success: [{ request_put: { key, value } }],
+              failure: [],
+            },
+            { deadline: until },
+          )
+          .then(
+            (res) => {
+              out[i]!--;
+              settled++;
+              hosts.answered(i);
+              if (res.succeeded) finish({ kind: 'ok', detail: 'ok', answerMs: performance.now() - t0 });
+              else {
+                fenced = true;
+                decide();
+              }
+            },
+            (err: Error) => {
+              out[i]!--;
+              settled++;
+              failed[i] = true;
+              // etcd refuses an oversized request before it proposes anything
+              if (TOO_LARGE.test(err.message)) tooLarge = err.message;
+              else {
+                unanswered = err.message;
+                // at once to a member not asked yet (the timer re-asks the others)
+                launch(false);
+              }
+              decide();
+            },
+          );
+        clearTimeout(timer);
+        timer = setTimeout(tick, hedgeMs);
+        return true;
+      };
+      const tick = (): void => {
+        if (done || launch(true)) return;
+        decide();
+        // every member has an attempt out: look again later (one may fail and be asked again);
+        // past the deadline the attempts still out end by it, and decide() then
+        if (!done && Date.now() < until) timer = setTimeout(tick, hedgeMs);
+      };
+      launch(false);
+    });
+  }
 
   private lose(why: 'fenced' | 'error', detail: string): void {
     if (this.fence === null) return;
