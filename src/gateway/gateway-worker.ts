@@ -9,7 +9,7 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { TxnError, toWireError } from '../errors.js';
 import { RANGE_PAGE_MAX_BYTES } from '../keys/ranges.js';
-import { decodeRequests, encodeReplies, FRAME_ERROR_REQUEST_ID, FrameError, FrameLimitError, RESERVED_REQUEST_ID_MESSAGE, type Envelope, type ReplyBody, type RequestBody } from '../protocol/codec.js';
+import { decodeRequests, FRAME_ERROR_REQUEST_ID, ReplyEncoder, FrameError, FrameLimitError, RESERVED_REQUEST_ID_MESSAGE, type Envelope, type ReplyBody, type RequestBody } from '../protocol/codec.js';
 import { ReadRouter, type ReadClock } from '../coordinator/read-router.js';
 import { ShardMap } from '../coordinator/shard-map.js';
 import type { CommitResult } from '../coordinator/commit-coordinator.js';
@@ -180,12 +180,14 @@ function connOf(id: number): Conn {
   return c;
 }
 
+const encoder = new ReplyEncoder();
+
 /** Encodes each connection's replies of the turn into one frame; the main thread sends it and releases its bytes. */
 function flushReplies(): void {
   for (const c of dirty) {
     if (c.outbox.length === 0) continue;
-    const frame = encodeReplies(c.outbox);
-    // a copy of just the frame (the builder's buffer is larger); transferred, not cloned
+    const frame = encoder.encode(c.outbox);
+    // a copy of just the frame (the encoder's buffer is reused); transferred, not cloned
     const buf = frame.buffer.slice(frame.byteOffset, frame.byteOffset + frame.byteLength) as ArrayBuffer;
     (out.frames ??= []).push(c.closeWith === null ? { conn: c.id, buf, bytes: c.outboxBytes } : { conn: c.id, buf, bytes: c.outboxBytes, close: c.closeWith });
     transfer.push(buf);

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { TxnError } from '../errors.js';
 import { RANGE_PAGE_MAX_BYTES } from '../keys/ranges.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
-import { decodeRequests, encodeReplies, FRAME_ERROR_REQUEST_ID, FrameError, FrameLimitError, PROTOCOL_VERSION, RESERVED_REQUEST_ID_MESSAGE, type Envelope, type ReplyBody, type RequestBody, type UnknownBody } from '../protocol/codec.js';
+import { decodeRequests, encodeReplies, FRAME_ERROR_REQUEST_ID, ReplyEncoder, FrameError, FrameLimitError, PROTOCOL_VERSION, RESERVED_REQUEST_ID_MESSAGE, type Envelope, type ReplyBody, type RequestBody, type UnknownBody } from '../protocol/codec.js';
 import { dispatch, FrameGets, RoundsInFlight, serveGets } from './dispatch.js';
 import { registerHttpRoutes, type HttpOptions } from './http.js';
 import { DISTRIBUTION_ROUTES } from './distribution-routes.js';
@@ -235,10 +235,14 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
     admission.release(bytes);
     conn.replyBytes -= bytes;
   };
+  // One buffer for every connection's frames: the native uWS copies in send() what it
+  // cannot send at once. The JavaScript fallback (ws) may keep the buffer queued on the
+  // socket, so it gets a frame of its own.
+  const encoder = native ? new ReplyEncoder() : null;
   const send = (ws: WS, conn: Conn): void => {
     conn.flushScheduled = false;
     if (conn.closed || conn.outbox.length === 0) return;
-    const frame = encodeReplies(conn.outbox);
+    const frame = encoder ? encoder.encode(conn.outbox) : encodeReplies(conn.outbox);
     conn.outbox = [];
     const bytes = conn.outboxBytes;
     conn.outboxBytes = 0;

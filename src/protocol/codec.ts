@@ -355,8 +355,7 @@ function buildBody(b: flatbuffers.Builder, body: RequestBody | ReplyBody, isRepl
   }
 }
 
-function encodeFrame(envelopes: Envelope<RequestBody | ReplyBody>[], isReply: boolean): Uint8Array {
-  const b = new flatbuffers.Builder(256);
+function encodeFrame(envelopes: Envelope<RequestBody | ReplyBody>[], isReply: boolean, b = new flatbuffers.Builder(256)): Uint8Array {
   const offs: number[] = [];
   for (const e of envelopes) {
     const [type, body] = buildBody(b, e.body, isReply);
@@ -378,6 +377,28 @@ export function encodeRequests(envelopes: Envelope<RequestBody>[]): Uint8Array {
 
 export function encodeReplies(envelopes: Envelope<ReplyBody>[]): Uint8Array {
   return encodeFrame(envelopes, true);
+}
+
+/** A ReplyEncoder keeps its buffer between frames up to this size (bytes); a larger one is dropped at the next frame. */
+export const REPLY_ENCODER_KEEP_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Encodes reply frames into one buffer kept from frame to frame. The frame returned is a
+ * view into that buffer, valid only until the next encode(): send it (uWS's send copies
+ * it) or copy it at once. Why: a builder per frame starts at 256 bytes and doubles, so a
+ * frame with a 1 MB range page allocated ~4 MB (every step of the doubling, the last one
+ * 2 MB) that lived until a GC; under slow readers that garbage, and the malloc arena
+ * space it left behind, took the server's RSS well past limits.maxBufferedBytes.
+ */
+export class ReplyEncoder {
+  private b = new flatbuffers.Builder(64 * 1024);
+
+  encode(envelopes: Envelope<ReplyBody>[]): Uint8Array {
+    // a buffer grown past KEEP (one very large frame) is left to the collector
+    if (this.b.dataBuffer().capacity() > REPLY_ENCODER_KEEP_BYTES) this.b = new flatbuffers.Builder(64 * 1024);
+    else this.b.clear();
+    return encodeFrame(envelopes, true, this.b);
+  }
 }
 
 function frameOf(buf: Uint8Array, caps: FrameCaps | null): FbFrame {

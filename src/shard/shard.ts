@@ -351,7 +351,7 @@ export class Shard {
     let bytes = 0;
     let next: Uint8Array | null = null;
     const end = req.end ?? keyFromString(MAX_KEY);
-    const rows = this.baseRows(req.begin, end, Number.MAX_SAFE_INTEGER, false, false, Math.min(req.limit + 1, 1000));
+    const rows = this.baseRows(req.begin, end, Number.MAX_SAFE_INTEGER, false, false, Math.min(req.limit + 1, 1000), req.maxBytes);
     try {
       for (const r of rows) {
         if (sets.length >= req.limit || bytes >= req.maxBytes) {
@@ -615,7 +615,7 @@ export class Shard {
       }
     };
     const chunkSize = Math.min(Math.max(limit + 1, 16), 1000);
-    const base = this.baseRows(req.begin, req.end, readVersion, reverse, historical, chunkSize);
+    const base = this.baseRows(req.begin, req.end, readVersion, reverse, historical, chunkSize, req.maxBytes);
     const out: Uint8Array[] = [];
     let rows = 0;
     let bytes = 0;
@@ -654,7 +654,8 @@ export class Shard {
   /**
    * Rows of [begin, end) as RocksDB holds them that a read at readVersion sees unchanged:
    * rows of keys written after the read version are skipped (the overlay has them), and
-   * so are rows a live tombstone hides from the read.
+   * so are rows a live tombstone hides from the read. RocksDB is read in chunks of up to
+   * `chunkSize` rows and about `maxBytes` bytes (the caller's page: scanRows).
    */
   private *baseRows(
     begin: Uint8Array,
@@ -663,16 +664,17 @@ export class Shard {
     reverse: boolean,
     historical: boolean,
     chunkSize: number,
+    maxBytes: number,
   ): Generator<{ key: Uint8Array; keyS: string | null; value: Uint8Array }> {
     const w = this.window;
     if (!w.hasTombstones) {
-      yield* this.scanRows(begin, end, readVersion, reverse, historical, false, chunkSize);
+      yield* this.scanRows(begin, end, readVersion, reverse, historical, false, chunkSize, maxBytes);
       return;
     }
     for (const [sb, se, c] of w.tombstoneSteps(keyString(begin), keyString(end), reverse)) {
       const b = keyFromString(sb);
       const e = keyFromString(se);
-      if (c === 0) yield* this.scanRows(b, e, readVersion, reverse, historical, false, chunkSize);
+      if (c === 0) yield* this.scanRows(b, e, readVersion, reverse, historical, false, chunkSize, maxBytes);
       else if (c <= readVersion) {
         // hidden from this read: only keys written at c or later (and not after the read) remain
         const keys = w.survivors(sb, se, c).filter((k) => w.lastWrite(k) <= readVersion);
@@ -683,7 +685,7 @@ export class Shard {
           const v = values[i];
           if (v) yield { key: keyFromString(keys[i]!), keyS: keys[i]!, value: v };
         }
-      } else yield* this.scanRows(b, e, readVersion, reverse, historical, true, chunkSize);
+      } else yield* this.scanRows(b, e, readVersion, reverse, historical, true, chunkSize, maxBytes);
     }
   }
 
@@ -695,13 +697,21 @@ export class Shard {
     historical: boolean,
     checkTombstones: boolean,
     chunkSize: number,
+    maxBytes: number,
   ): Generator<{ key: Uint8Array; keyS: string | null; value: Uint8Array }> {
     const w = this.window;
-    const scan = this.storage.scan(begin, end, reverse);
+    // Each row RocksDB returns is a copy. A chunk holds about the caller's page in bytes;
+    // after a chunk cut by bytes the caller most likely only looks one row ahead (is there
+    // more?), so the next chunk asks for 1 row, then 2, 4, ... (rows skipped as hidden
+    // from the read make the caller ask again). Before, a page of 1 MB read up to
+    // 1,000 rows, all copied, and a 'has more' probe (maxBytes 1) 16.
+    const scan = this.storage.scan(begin, end, reverse, maxBytes);
+    let want = chunkSize;
     try {
       for (;;) {
-        const chunk = scan.next(chunkSize);
+        const chunk = scan.next(want);
         if (chunk.length === 0) return;
+        want = !scan.finished && chunk.length < 2 * want ? 1 : Math.min(2 * want, chunkSize);
         for (let i = 0; i < chunk.length; i += 2) {
           const key = chunk[i]!;
           const value = chunk[i + 1]!;

@@ -43,6 +43,8 @@ declare module '@nxtedition/rocksdb' {
       values?: boolean;
       keyEncoding?: string;
       valueEncoding?: string;
+      /** A nextv chunk ends after the row that takes its key+value bytes past this (int32). */
+      highWaterMarkBytes?: number;
     }): RocksIterator;
     getProperty(property: string): string;
     /** Without `limit`: RocksDB DeleteRange, run synchronously; the callback is deferred to the next tick. */

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { decodeReplies, decodeRequests, encodeReplies, encodeRequests, FrameError, FrameLimitError, MAX_FRAME_ENVELOPES, MAX_GET_MANY_KEYS, type Envelope, type RequestBody } from '../../../src/protocol/codec.js';
+import { decodeReplies, decodeRequests, encodeReplies, encodeRequests, FrameError, FrameLimitError, MAX_FRAME_ENVELOPES, MAX_GET_MANY_KEYS, REPLY_ENCODER_KEEP_BYTES, ReplyEncoder, type Envelope, type ReplyBody, type RequestBody } from '../../../src/protocol/codec.js';
 import { verifyFrame } from '../../../src/protocol/verify.js';
 import { toBytes } from '../../../src/keys/bytes.js';
 
@@ -115,6 +115,37 @@ describe('codec', () => {
     // different messages stay different
     const two = decodeReplies(encodeReplies([envs[0]!, { requestId: 7, body: { type: 'error', code: 'CONFLICT', message: 'other' } }, envs[1]!]));
     expect(two.map((e) => (e.body as { code: string }).code)).toEqual(['THROTTLED', 'CONFLICT', 'THROTTLED']);
+  });
+
+  it('ReplyEncoder: frames equal to encodeReplies, written into one buffer kept between frames (a 1 MB page leaves no buffers behind)', () => {
+    const page = (n: number, size: number): Envelope<ReplyBody>[] => [
+      { requestId: n, body: { type: 'range', kvs: Array.from({ length: 20 }, (_, i) => (i % 2 ? new Uint8Array(size).fill(n + i) : toBytes(`k${n}/${i}`))), hasMore: true } },
+      { requestId: n + 1, body: { type: 'error', code: 'THROTTLED', message: 'later' } },
+    ];
+    const enc = new ReplyEncoder();
+    const first = enc.encode(page(1, 100_000));
+    // compared before the next encode: the frame is a view into the encoder's buffer
+    expect(Buffer.from(first).equals(Buffer.from(encodeReplies(page(1, 100_000))))).toBe(true);
+    // (compared with ===: a failed toBe would print both megabyte buffers)
+    const buffer = first.buffer;
+    for (let n = 2; n < 6; n++) {
+      const f = enc.encode(page(n, 100_000 - n));
+      expect(Buffer.from(f).equals(Buffer.from(encodeReplies(page(n, 100_000 - n))))).toBe(true);
+      expect(decodeReplies(f)[0]!.requestId).toBe(n);
+      // the same buffer each time: a builder per frame doubles from 256 bytes to 2 MB (~4 MB of garbage per frame)
+      expect(f.buffer === buffer).toBe(true);
+    }
+    // small frames after a large one reuse it too, and decode as themselves
+    const small = enc.encode([{ requestId: 9, body: { type: 'watch', version: 5n } }]);
+    expect(small.buffer === buffer).toBe(true);
+    expect(decodeReplies(small)).toEqual([{ requestId: 9, body: { type: 'watch', version: 5n } }]);
+    // one frame past REPLY_ENCODER_KEEP_BYTES is not kept: the next frame gets a new buffer
+    const huge = enc.encode(page(20, Math.ceil((REPLY_ENCODER_KEEP_BYTES * 1.2) / 10)));
+    expect(huge.byteLength).toBeGreaterThan(REPLY_ENCODER_KEEP_BYTES);
+    const after = enc.encode(page(30, 1000));
+    expect(after.buffer === huge.buffer).toBe(false);
+    expect(after.buffer.byteLength).toBeLessThanOrEqual(REPLY_ENCODER_KEEP_BYTES);
+    expect(decodeReplies(after)[0]!.requestId).toBe(30);
   });
 
   it('refuses a GetManyRequest whose key lengths exceed its key bytes', () => {
