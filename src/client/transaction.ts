@@ -97,7 +97,6 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: 
 /** Watches armed together (each may read its key first): well under a connection's in-flight limit. */
 const WATCH_ARM_CHUNK = 4000;
 /** The largest version the wire carries (int64). */
-/** Versions are int64 on the wire. */
 export const MAX_VERSION = (1n << 63n) - 1n;
 
 export class TxnImpl implements Transaction {
@@ -485,15 +484,21 @@ export class TxnImpl implements Transaction {
       if (this.watches.length > 0) this.armWatches();
       return;
     }
+    // reset() during the commit starts a new transaction (a new stamp): the commit's outcome
+    // is not that one's. Before, the fresh transaction took the old commit's version and
+    // versionstamp, and armed watches made after the reset.
+    const stamp = this.stamp;
+    const readConflicts = this.readConflicts;
     try {
       // a transaction that read nothing needs no read version: its commit cannot conflict
-      const readVersion = this.readConflicts.length > 0 ? await this.getReadVersion() : this.readVersion ? await this.readVersion : 0n;
-      const r = (await this.call({ type: 'commit', readVersion, readConflicts: this.readConflicts, mutations }, true)) as Extract<ReplyBody, { type: 'commit' }>;
+      const readVersion = readConflicts.length > 0 ? await this.getReadVersion() : this.readVersion ? await this.readVersion : 0n;
+      const r = (await this.call({ type: 'commit', readVersion, readConflicts, mutations }, true)) as Extract<ReplyBody, { type: 'commit' }>;
+      stamp.resolve(r.versionstamp);
+      if (stamp !== this.stamp) return;
       this.committedVersion = r.commitVersion;
-      this.stamp.resolve(r.versionstamp);
     } catch (err) {
-      this.stamp.reject(err);
-      this.failWatches(err);
+      stamp.reject(err);
+      if (stamp === this.stamp) this.failWatches(err);
       throw err;
     }
     if (this.watches.length > 0) this.armWatches();
@@ -519,6 +524,10 @@ export class TxnImpl implements Transaction {
 
   reset(): void {
     this.failWatches(new TxnError('CANCELED', 'transaction was reset before its watches were armed'));
+    // a getVersionstamp() of the transaction before the reset settles: with its commit's
+    // outcome when commit() was called (commit() holds that stamp), else CANCELED (before,
+    // it waited for ever)
+    if (!this.committing) this.stamp.reject(new TxnError('CANCELED', 'transaction was reset before it committed, so it has no versionstamp'));
     this.conn = null;
     this.connReady = null;
     this.readVersion = null;

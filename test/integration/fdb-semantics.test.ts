@@ -65,6 +65,42 @@ describe('item 1: setReadVersion after reads', () => {
   });
 });
 
+describe('reset() begins a new transaction', () => {
+  it('getVersionstamp() before reset() settles (CANCELED), and a commit in flight at reset() gives its version and stamp to no one but its own promises', async () => {
+    const settled = (p: Promise<unknown>): Promise<string> =>
+      Promise.race([
+        p.then(
+          () => 'resolved',
+          (e: TxnError) => `rejected ${e.code}`,
+        ),
+        new Promise<string>((r) => setTimeout(() => r('pending'), 200)),
+      ]);
+    // no commit: the stamp waited for ever
+    const a = s.db.createTransaction();
+    a.set('reset/a', '1');
+    const stampA = a.getVersionstamp();
+    a.reset();
+    expect(await settled(stampA)).toBe('rejected CANCELED');
+    // a commit in flight: it completes for the promises taken before the reset; the fresh
+    // transaction took its version and its versionstamp
+    const b = s.db.createTransaction();
+    b.set('reset/b', '1');
+    const stampB = b.getVersionstamp();
+    const commitB = b.commit();
+    b.reset();
+    const stampFresh = b.getVersionstamp();
+    await commitB;
+    expect(await settled(stampB)).toBe('resolved');
+    expect(b.getCommittedVersion()).toBe(-1n);
+    expect(await settled(stampFresh)).toBe('pending');
+    b.set('reset/b2', '2');
+    await b.commit();
+    const v = await stampFresh;
+    expect(BigInt('0x' + Buffer.from(v.subarray(0, 8)).toString('hex'))).toBe(b.getCommittedVersion());
+    expect(Buffer.from(v).equals(Buffer.from(await stampB))).toBe(false);
+  });
+});
+
 describe('item 2: inverted ranges', () => {
   it("addReadConflictRange('b','a') and clearRange('b','a') fail INVALID_ARGUMENT at the call; begin == end is a legal empty range", async () => {
     await s.db.transact(async (tx) => tx.set('inv/a', 'x'));
