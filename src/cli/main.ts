@@ -82,13 +82,15 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (cmd === undefined || cmd === '--help' || cmd === '-h' || cmd === 'help') {
     if (cmd === 'help' && rest[0] && COMMANDS[rest[0]]) return (await COMMANDS[rest[0]]!())(['--help']);
-    process.stdout.write(USAGE);
-    return cmd === undefined ? 1 : 0;
+    // no command is a usage error (2, as every other one), the usage on stderr
+    if (cmd !== undefined) process.stdout.write(USAGE);
+    else process.stderr.write(USAGE);
+    return cmd === undefined ? 2 : 0;
   }
   const load = COMMANDS[cmd];
   if (!load) {
     process.stderr.write(`txkv: unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);
-    return 1;
+    return 2;
   }
   try {
     return await (await load())(rest);

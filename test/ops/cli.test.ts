@@ -86,6 +86,15 @@ describe('txkv CLI', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('usage: txkv set');
     expect((await txkv('get', 'k', '--bogus')).code).toBe(2);
+    // an unknown command and no command are usage errors too (they exited 1, as a failed request does)
+    for (const args of [['bogus'], []]) {
+      const u = await run(process.execPath, [BIN, ...args], { timeout: 20_000 }).then(
+        () => ({ code: 0, stderr: '' }),
+        (e: { code: number; stderr: string }) => e,
+      );
+      expect(u.code, args.join(' ')).toBe(2);
+      expect(u.stderr).toContain('usage: txkv');
+    }
     // an inverted backup range is refused, and no file is written
     const file = path.join(dir, 'inverted.jsonl');
     const inv = await txkv('backup', '--out', file, '--begin', 'b', '--end', 'a', '--no-progress');
