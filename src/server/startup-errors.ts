@@ -121,12 +121,32 @@ function fileSystemReason(shown: string, dataDir: string, code: string | undefin
 }
 
 /**
+ * mkdir -p, one level at a time. Node's own (mkdirSync recursive, Node 20) loops for ever
+ * when mkdir fails ENOENT under a parent that exists, as in /proc and /sys:
+ * `txkv serve --data-dir /proc/x` hung at start, printing nothing, at 100 % CPU.
+ */
+function makeDirs(dir: string): void {
+  const missing: string[] = [];
+  for (let d = path.resolve(dir); !fs.existsSync(d); d = path.dirname(d)) {
+    missing.push(d);
+    if (path.dirname(d) === d) break;
+  }
+  for (const d of missing.reverse()) {
+    try {
+      fs.mkdirSync(d);
+    } catch (err) {
+      if (errnoOf(err) !== 'EEXIST') throw err; // made meanwhile, or a dangling symlink (the next level says ENOENT)
+    }
+  }
+}
+
+/**
  * Makes sure the data directory exists and this process may write in it, before
  * RocksDB is asked to open it (its own errors for these cases are less direct).
  */
 export function checkDataDir(dataDir: string, shown: string): void {
   try {
-    fs.mkdirSync(dataDir, { recursive: true });
+    makeDirs(dataDir);
     fs.accessSync(dataDir, fs.constants.W_OK | fs.constants.X_OK);
   } catch (err) {
     const reason = fileSystemReason(shown, dataDir, errnoOf(err), (err as Error).message);

@@ -114,6 +114,13 @@ describe('start-up failures', () => {
     expectFailedOnce(r, new RegExp(`permission denied: data directory ${dir} is not writable`));
   });
 
+  it('a data directory that cannot be made under an existing parent (/proc/x) exits 1 saying why, instead of hanging', { timeout: 30_000 }, async () => {
+    // Node's recursive mkdir loops for ever on ENOENT under an existing parent: the start hung, silent
+    const r = await serve(['--port', '0', '--data-dir', '/proc/txkv-no-such-dir/data']);
+    // (as root ENOENT; another user may meet EACCES first)
+    expectFailedOnce(r, /ENOENT: no such file or directory, mkdir '\/proc\/txkv-no-such-dir'|permission denied: data directory/);
+  });
+
   it('a full file system: "no space left on device"', { timeout: 30_000 }, async (ctx) => {
     if (!isRoot) {
       console.warn('skipped: mounting a small tmpfs needs root');
