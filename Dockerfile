@@ -47,5 +47,5 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.TXKV_PORT || 7070) + '/v1/status').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # node is PID 1: txkv serve handles SIGTERM itself (drains commits, closes RocksDB); node
 # options: src/server/node-flags.ts SERVER_NODE_FLAGS (one V8 helper thread)
-ENTRYPOINT ["node", "--v8-pool-size=1", "--heap-growing-percent=300", "/app/bin/txkv.js"]
+ENTRYPOINT ["node", "--v8-pool-size=1", "--heap-growing-percent=300", "--no-allocation-site-pretenuring", "/app/bin/txkv.js"]
 CMD ["serve", "--config", "/app/configs/docker.toml"]

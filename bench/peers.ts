@@ -8,7 +8,7 @@ import { accessSync, chownSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { SERVER_NODE_FLAGS } from '../src/server/node-flags.js';
 import type { AdapterSpec } from './adapter.js';
@@ -98,6 +98,17 @@ function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
   });
 }
 
+/** SERVER_NODE_FLAGS of the build at `root` (this build's when absent; none for a build older than them). */
+export async function nodeFlags(root?: string): Promise<readonly string[]> {
+  if (!root) return SERVER_NODE_FLAGS;
+  try {
+    const m = (await import(pathToFileURL(join(root, 'dist/src/server/node-flags.js')).href)) as { SERVER_NODE_FLAGS?: readonly string[] };
+    return m.SERVER_NODE_FLAGS ?? [];
+  } catch {
+    return [];
+  }
+}
+
 function collectOutput(child: ChildProcess): () => string {
   let out = '';
   const add = (b: Buffer): void => {
@@ -115,8 +126,9 @@ function collectOutput(child: ChildProcess): () => string {
  */
 export async function startTxkv(shards: number, splitPoints?: string[], root?: string, label = 'txkv', distribution?: { enabled: boolean }, gatewayThreads = 0): Promise<PeerStart> {
   const dataDir = tempDir('txkv');
-  // started as `txkv serve` starts (bin/txkv.js's node options), whichever build it runs
-  const child = fork(fileURLToPath(new URL('./serve-txkv.js', import.meta.url)), [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [...process.execArgv, ...SERVER_NODE_FLAGS] });
+  // started as `txkv serve` starts (bin/txkv.js's node options), each build with its own
+  // options (a before/after run then measures them too)
+  const child = fork(fileURLToPath(new URL('./serve-txkv.js', import.meta.url)), [], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv: [...process.execArgv, ...(await nodeFlags(root))] });
   const output = collectOutput(child);
   try {
     const url = await new Promise<string>((resolve, reject) => {

@@ -12,8 +12,7 @@ import { parseArgs } from 'node:util';
 import type { AdapterSpec } from './adapter.js';
 import { createAdapter } from './adapters/index.js';
 import { benchSplitPoints } from './data.js';
-import { SERVER_NODE_FLAGS } from '../src/server/node-flags.js';
-import { startTxkv } from './peers.js';
+import { nodeFlags, startTxkv } from './peers.js';
 import { processCpuMicros, runQueueWaitNs } from './proc-cpu.js';
 import { readCommitBuckets, serverLatency, type CommitBuckets } from './server-latency.js';
 import { runSuite } from './suite.js';
@@ -45,7 +44,7 @@ const peer = a['server-log'] ? await startLogged(a['server-log']) : await (async
 async function startLogged(file: string): Promise<{ spec: AdapterSpec; stop(): Promise<void>; mark?(): void; pids(): number[] }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'txkv-probe-'));
   const fd = openSync(file, 'w');
-  const child = fork(fileURLToPath(new URL('./serve-txkv.js', import.meta.url)), [], { stdio: ['ignore', fd, fd, 'ipc'], execArgv: [...SERVER_NODE_FLAGS, ...(process.env.TAIL_EXEC_ARGV ? process.env.TAIL_EXEC_ARGV.split(' ').filter((x) => x !== '') : [])] });
+  const child = fork(fileURLToPath(new URL('./serve-txkv.js', import.meta.url)), [], { stdio: ['ignore', fd, fd, 'ipc'], execArgv: [...(await nodeFlags(a.root)), ...(process.env.TAIL_EXEC_ARGV ? process.env.TAIL_EXEC_ARGV.split(' ').filter((x) => x !== '') : [])] });
   const url = await new Promise<string>((resolve, reject) => {
     child.once('message', (m: { url: string }) => resolve(m.url));
     child.once('exit', (code) => reject(new Error(`server exited ${code}`)));

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --v8-pool-size=1 --heap-growing-percent=300
+#!/usr/bin/env -S node --v8-pool-size=1 --heap-growing-percent=300 --no-allocation-site-pretenuring
 // The txkv command: runs the compiled CLI (npm start / npm test build it first). The node
 // options on the first line are src/server/node-flags.ts SERVER_NODE_FLAGS (why: there).
 import('../dist/src/cli/main.js').then(

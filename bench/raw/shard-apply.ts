@@ -17,6 +17,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { PerformanceObserver } from 'node:perf_hooks';
+import { Session } from 'node:inspector/promises';
+import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { kvKey, makeValue } from '../data.js';
 import { Rng } from '../rng.js';
@@ -31,6 +33,23 @@ const { values: args } = parseArgs({
     rowCache: { type: 'string', default: String(32 * 1024 * 1024) },
     /** Skip the RocksDB writes: the shard's own work alone (the row cache holds every row after the warm-up). */
     'no-write': { type: 'boolean', default: false },
+    /**
+     * As under w10 on 2 shards: every batch arrives through the wire codec (wire.ts, a fresh
+     * buffer per batch, decoded into views) as prepares, decided in the next batch, so a
+     * commit's writes wait one batch as a prepared part does (the young generation then sees
+     * what a shard thread's does; with the pooled lists alone it sees almost nothing).
+     */
+    wire: { type: 'boolean', default: false },
+    /**
+     * With --wire: prepares are decided this many batches later, and each batch's write ends
+     * only after the next batch's requests were handled (as at the log writer): the server's
+     * lifetimes, counted in allocation, which is what a scavenge sees.
+     */
+    'decide-after': { type: 'string', default: '1' },
+    /** With --alloc-profile: sample only objects that outlived a scavenge (promoted), not all allocation. */
+    promoted: { type: 'boolean', default: false },
+    /** Write V8's sampling heap profile of the measured run to this file (every sampled object, also those collected: allocation; bench/heap-summary.js). */
+    'alloc-profile': { type: 'string' },
   },
 });
 
@@ -41,6 +60,7 @@ const { ShardStorage } = await imp<typeof import('../../src/shard/storage.js')>(
 const { Shard } = await imp<typeof import('../../src/shard/shard.js')>('src/shard/shard.js');
 const { Failpoints } = await imp<typeof import('../../src/failpoints/failpoints.js')>('src/failpoints/failpoints.js');
 const { packBytes, packMutations } = await imp<typeof import('../../src/shard/interface.js')>('src/shard/interface.js');
+const { encodeRequests, decodeRequests } = await imp<typeof import('../../src/shard/wire.js')>('src/shard/wire.js');
 
 const KEYS = Number(args.keys);
 const COMMITS = Number(args.commits);
@@ -78,7 +98,37 @@ const pool = Array.from({ length: 8192 }, () => {
     }),
   );
 });
+const DECIDE_AFTER = Number(args['decide-after']);
+const undecided: number[][] = [];
+let inflight: ReturnType<typeof shard.beginApply> = null;
+const stepWire = (commits: number): void => {
+  for (let c = 0; c < commits; c += PER_BATCH) {
+    const batch: Parameters<typeof encodeRequests>[0][number][] = [];
+    if (undecided.length >= DECIDE_AFTER) for (const v of undecided.shift()!) batch.push({ t: 'decide', id: id++, commitVersion: v, commit: true, sync: false });
+    const prepared: number[] = [];
+    for (let j = 0; j < PER_BATCH; j++) {
+      const v = ++version;
+      batch.push({ t: 'prepare', id: 0, commitVersion: v, mutations: pool[v % pool.length]! });
+      prepared.push(v);
+    }
+    undecided.push(prepared);
+    shard.handleBatch(decodeRequests(encodeRequests(batch)), replies as never);
+    if (inflight) shard.endApply(inflight, replies as never);
+    inflight = shard.beginApply();
+    if (inflight) {
+      storage.write(inflight.ops, false);
+      // as worker.ts does once the log writer has the bytes (a build without clear() keeps them)
+      (inflight.ops as { clear?: () => void }).clear?.();
+    }
+    replies.length = 0;
+    if (version % 100 < PER_BATCH && version > WINDOW) shard.handleBatch([{ t: 'horizon', id: 0, horizon: version - WINDOW } as never], replies as never);
+  }
+};
 const step = (commits: number): void => {
+  if (args.wire) {
+    stepWire(commits);
+    return;
+  }
   for (let c = 0; c < commits; c += PER_BATCH) {
     const batch = [];
     for (let j = 0; j < PER_BATCH; j++) {
@@ -94,10 +144,23 @@ const step = (commits: number): void => {
 // fill the window and the row cache first
 step(WINDOW + 20_000);
 let gcMs = 0;
+let majorGcs = 0;
+let minorGcs = 0;
 const obs = new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) gcMs += e.duration;
+  for (const e of list.getEntries()) {
+    gcMs += e.duration;
+    // perf_hooks constants: 1 = scavenge, 4 = mark-compact
+    const kind = ((e as unknown as { detail?: { kind?: number } }).detail)?.kind;
+    if (kind === 1) minorGcs++;
+    else if (kind === 4) majorGcs++;
+  }
 });
 obs.observe({ entryTypes: ['gc'] });
+const session = args['alloc-profile'] ? new Session() : null;
+if (session) {
+  session.connect();
+  await session.post('HeapProfiler.startSampling', { samplingInterval: 4096, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: !args.promoted });
+}
 const cpu0 = process.cpuUsage();
 const thread0 = threadCpuMs();
 step(COMMITS);
@@ -105,10 +168,15 @@ const cpu = process.cpuUsage(cpu0);
 const thread = threadCpuMs() - thread0;
 await new Promise((r) => setTimeout(r, 10));
 obs.disconnect();
+if (session) {
+  const { profile } = await session.post('HeapProfiler.stopSampling');
+  writeFileSync(args['alloc-profile']!, JSON.stringify(profile));
+  session.disconnect();
+}
 const keys = COMMITS * KEYS_PER_COMMIT;
 const us = (ms: number): string => ((ms * 1000) / keys).toFixed(2);
 console.log(
-  `${args.root ?? 'this build'}${args['no-write'] ? ' (no RocksDB writes)' : ''}: ${keys} keys, CPU µs/key: all threads ${((cpu.user + cpu.system) / keys).toFixed(2)}, this thread ${us(thread)} (GC pauses ${us(gcMs)}), other threads ${((cpu.user + cpu.system) / keys - (thread * 1000) / keys).toFixed(2)}`,
+  `${args.root ?? 'this build'}${args['no-write'] ? ' (no RocksDB writes)' : ''}${args.wire ? ' (through the wire, prepare + decide)' : ''}: ${keys} keys, CPU µs/key: all threads ${((cpu.user + cpu.system) / keys).toFixed(2)}, this thread ${us(thread)} (GC pauses ${us(gcMs)}: ${minorGcs} scavenges, ${majorGcs} mark-compacts), other threads ${((cpu.user + cpu.system) / keys - (thread * 1000) / keys).toFixed(2)}`,
 );
 await opened.db.close();
 rmSync(dir, { recursive: true, force: true });

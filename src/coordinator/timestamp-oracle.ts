@@ -36,8 +36,14 @@ export class TimestampOracle {
   private lastAssigned: number;
   /** Assigned commit versions not yet finished, in assignment (= version) order. */
   private readonly inflight: number[] = [];
+  /**
+   * Per entry of `inflight`: 1 once finished. Not a Set of finished versions: with one add
+   * and one delete per commit V8 rehashes a Set's table every few hundred commits and links
+   * the old table to the new one, and once one table is in the old generation scavenges
+   * keep the chain alive and promote it (src/client/id-table.ts tells the whole story).
+   */
+  private readonly done: number[] = [];
   private inflightHead = 0;
-  private readonly finished = new Set<number>();
   /** Every version <= this is finished (applied on all its shards, or aborted). */
   private finishedThrough: number;
   private readonly waiters: { version: number; resolve: () => void }[] = [];
@@ -135,18 +141,30 @@ export class TimestampOracle {
     if (this.versionBound) this.reserve(v);
     this.lastAssigned = v;
     this.inflight.push(v);
+    this.done.push(0);
     return v;
   }
 
   /** The commit at `version` is applied everywhere or aborted; read versions may now pass it. */
   finish(version: number): void {
-    this.finished.add(version);
-    while (this.inflightHead < this.inflight.length && this.finished.has(this.inflight[this.inflightHead]!)) {
-      this.finished.delete(this.inflight[this.inflightHead]!);
-      this.inflightHead++;
+    // inflight is in increasing version order: binary search (a version never assigned is ignored)
+    const inflight = this.inflight;
+    let lo = this.inflightHead;
+    let hi = inflight.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const v = inflight[mid]!;
+      if (v === version) {
+        this.done[mid] = 1;
+        break;
+      }
+      if (v < version) lo = mid + 1;
+      else hi = mid - 1;
     }
-    if (this.inflightHead > 4096 && this.inflightHead * 2 > this.inflight.length) {
-      this.inflight.splice(0, this.inflightHead);
+    while (this.inflightHead < inflight.length && this.done[this.inflightHead] === 1) this.inflightHead++;
+    if (this.inflightHead > 4096 && this.inflightHead * 2 > inflight.length) {
+      inflight.splice(0, this.inflightHead);
+      this.done.splice(0, this.inflightHead);
       this.inflightHead = 0;
     }
     this.finishedThrough = this.inflightHead < this.inflight.length ? this.inflight[this.inflightHead]! - 1 : this.lastAssigned;
@@ -228,6 +246,7 @@ export class TimestampOracle {
     if (version <= this.lastAssigned) throw new Error(`oracle: log version ${version} is not above ${this.lastAssigned}`);
     this.lastAssigned = version;
     this.inflight.push(version);
+    this.done.push(0);
   }
 
   /**

@@ -21,6 +21,7 @@ import { RequestMetrics, attachRequestMetrics } from '../metrics/request-metrics
 import { threadId } from '../metrics/thread-cpu.js';
 import { dispatch, FrameGets, RoundsInFlight, serveGets, type Dispatcher } from './dispatch.js';
 import { Admission } from './limits.js';
+import { IdTable } from '../client/id-table.js';
 import type { Answer, Call, FromGateway, FrameIn, GatewayWorkerInit, MetricsDelta, ToGateway } from './gateway-protocol.js';
 
 type Outgoing = ShardRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
@@ -48,10 +49,16 @@ const scheduleOut = (): void => {
 
 // ---- calls to the main thread (read versions, commits, version waits, the map) ----
 let nextCall = 1;
-const calls = new Map<number, (a: Answer) => void>();
+/**
+ * Not a Map: one add and one delete per call made V8 rehash its table every few hundred
+ * calls and link the old table to the new one, which scavenges keep alive (and promote, with
+ * every callback they hold) once one table is in the old generation (src/client/id-table.ts).
+ */
+const calls = new IdTable<(a: Answer) => void>();
 type CallBody = Call extends infer C ? (C extends { id: number } ? Omit<C, 'id'> : never) : never;
 function call(c: CallBody): Promise<Answer> {
-  const id = nextCall++;
+  const id = nextCall;
+  nextCall = id === 0xfffffffe ? 1 : id + 1;
   (out.calls ??= []).push({ ...c, id } as Call);
   scheduleOut();
   return new Promise((resolve) => calls.set(id, resolve));
@@ -85,7 +92,8 @@ const refreshMap = (): Promise<void> =>
 /** A shard worker seen from this thread: requests of a turn in one message; ids negative (shard/worker.ts routes replies by them). */
 class ShardPort {
   private seq = 0;
-  private readonly pending = new Map<number, (r: ShardReply) => void>();
+  /** By request sequence number (1..2^32-2, wrapping), an IdTable for the reason `calls` is one. */
+  private readonly pending = new IdTable<(r: ShardReply) => void>();
   private readonly outbox: RequestOutbox;
   private closed = false;
 
@@ -96,9 +104,10 @@ class ShardPort {
     this.outbox = new RequestOutbox(port);
     port.on('message', (m: ShardMessage<ShardReply>) => {
       for (const r of decodeReplies(m)) {
-        const cb = this.pending.get(r.id);
+        const seq = (-r.id - init.thread) / GATEWAY_ID_SPAN;
+        const cb = this.pending.get(seq);
         if (!cb) continue;
-        this.pending.delete(r.id);
+        this.pending.delete(seq);
         if ('error' in r && r.staleMap !== undefined) void refreshMap().then(() => cb(r));
         else cb(r);
       }
@@ -107,17 +116,18 @@ class ShardPort {
     port.on('close', () => {
       this.closed = true;
       this.outbox.close();
-      for (const [id, cb] of this.pending) cb({ id, error: { code: 'UNAVAILABLE', message: `shard ${this.shardId} shut down` } });
+      for (const [seq, cb] of this.pending.entries()) cb({ id: -(seq * GATEWAY_ID_SPAN + init.thread), error: { code: 'UNAVAILABLE', message: `shard ${this.shardId} shut down` } });
       this.pending.clear();
     });
   }
 
   request(req: Outgoing): Promise<ShardReply> {
     if (this.closed) return Promise.reject(new TxnError('UNAVAILABLE', `shard ${this.shardId} is shut down`));
-    const id = -(++this.seq * GATEWAY_ID_SPAN + init.thread);
+    const seq = (this.seq = this.seq === 0xfffffffe ? 1 : this.seq + 1);
+    const id = -(seq * GATEWAY_ID_SPAN + init.thread);
     (req as ShardRequest).id = id;
     return new Promise((resolve) => {
-      this.pending.set(id, resolve);
+      this.pending.set(seq, resolve);
       this.outbox.push(req as ShardRequest);
     });
   }

@@ -24,5 +24,19 @@
  * heaps already reach ~3x). w10 at 4,900 commits/s, 8 alternating pairs: median p99 11.7
  * against 16.5 ms on the server (lower in 6 of 8), 14.2 against 18.5 ms at the client, the same
  * CPU per commit (bench/README.md, same section).
+ *
+ * `--no-allocation-site-pretenuring`: V8 allocates objects of an allocation site (an object or
+ * array literal) straight into the old generation once most of them outlived a scavenge, and
+ * whatever young object such an old one points to then outlives every scavenge too, until a
+ * mark-compact. A shard makes one small object and two views per mutation when it builds a
+ * group commit (Shard.beginApply); a scavenge during a large batch (at peak) finds them all
+ * alive, their site is pretenured, and from then on the shard promoted every mutation's object,
+ * views and key string: 0.23-0.28 MB per scavenge, ~1.4 KB per commit, a mark-compact every 2 s,
+ * on one shard of two or both (which one depended on when a scavenge hit a large batch). With
+ * the flag: 0.05-0.07 MB per scavenge on both shards, 1 mark-compact in 9 s instead of 4-5, shard
+ * scavenge p50 0.4-0.6 ms instead of ~1.0, shard GC 1.3-1.7 % of the thread instead of 3-3.6
+ * (tail-probe w10 at 4,500 tx/s with --trace-gc-nvp, bench/gc-summary.js; V8's sampling heap
+ * profile of promoted objects per thread: bench/README.md "Shard GC: pretenuring"). The flag
+ * is process-wide; the main thread promotes ~0.01 MB per scavenge either way.
  */
-export const SERVER_NODE_FLAGS: readonly string[] = ['--v8-pool-size=1', '--heap-growing-percent=300'];
+export const SERVER_NODE_FLAGS: readonly string[] = ['--v8-pool-size=1', '--heap-growing-percent=300', '--no-allocation-site-pretenuring'];

@@ -42,6 +42,8 @@ export const NO_ROW = -1;
 /** Flag bits (free for the users to assign; the table clears them when an entry is freed). */
 export const FLAG_ORDERED = 1;
 export const FLAG_ZOMBIE = 2;
+/** The key's row is written by the batch at the log writer (Shard.writing). */
+export const FLAG_WRITING = 4;
 
 /** Bytes the table takes per entry (record and two hash slots), for memory estimates. */
 export const ENTRY_BYTES = STRIDE * 4 + 2 * 4;

@@ -9,7 +9,7 @@
 // a subscription may start at any version the window holds.
 import { createHash } from 'node:crypto';
 import { keyString } from '../keys/bytes.js';
-import { MutationKind, mutationKey, packBytes, packMutations, unpackBytes, type ChangeRecord, type PackedMutations, type ShardMutation, type ShardReply } from './interface.js';
+import { MutationKind, mutationKey, packMutations, unpackBytes, type ChangeRecord, type ShardMutation, type ShardReply } from './interface.js';
 
 interface Watch {
   watchId: number;
@@ -47,36 +47,56 @@ function sameValue(w: Watch, v: Uint8Array | null): boolean {
 }
 
 /**
- * One commit's resulting changes in the feed log: mutations [from, to) of its batch's
- * packed changes. The changes of a batch's commits are packed into one buffer when the
- * batch is built (seal): the log lives as long as the window (5 s), and objects and
- * views per written key kept that long were copied by two scavenges each and kept every
- * request buffer alive (under w10, the shard threads' GC cost).
+ * The sealed changes of one batch's commits in ONE buffer (seal): i32 count n, i32 lengths
+ * of key and param of each change (2n), u8 kinds (n), then the bytes. The log lives as long
+ * as the window (5 s), so what it holds per commit outlives every young-generation
+ * scavenge and is promoted: one buffer per batch, and per commit only numbers in arrays
+ * (logVersion, logFrom, logTo) and a reference (logBatch), no object. An object per commit
+ * and a PackedMutations (two objects, three typed arrays) per batch were 174 B per written
+ * key of the shard's allocation and most of what it promoted without a client's feed.
  */
-interface LogEntry {
-  version: number;
-  /** Null until the batch is sealed, and again once pruned. */
-  batch: PackedMutations | null;
-  from: number;
-  to: number;
+type LogBatch = Uint8Array;
+
+/** The changes [from, to) of a sealed batch as views (history). */
+function logChanges(b: LogBatch): { kinds: Uint8Array; lens: Int32Array; data: Uint8Array } {
+  const n = new Int32Array(b.buffer, b.byteOffset, 1)[0]!;
+  const lens = new Int32Array(b.buffer, b.byteOffset + 4, 2 * n);
+  const kindsAt = 4 + 8 * n;
+  return { kinds: b.subarray(kindsAt, kindsAt + n), lens, data: b.subarray(kindsAt + n) };
 }
+
+/** Up to this many point writes in a commit, duplicates are found by a scan instead of a Set. */
+const SMALL_COMMIT = 16;
 
 export class ShardLive {
   private readonly watches = new Map<string, Watch[]>();
   private watchCount = 0;
   private readonly subs = new Map<number, [string, string]>();
-  /** Resulting changes of every commit the window holds, oldest first (from logHead on). */
-  private log: LogEntry[] = [];
+  /**
+   * Resulting changes of every commit the window holds, oldest first (from logHead on), as
+   * parallel arrays (LogBatch says why): the commit's version, its batch's buffer (null
+   * until sealed, and again once pruned), its changes [from, to) in that batch.
+   */
+  private logVersion: number[] = [];
+  private logBatch: (LogBatch | null)[] = [];
+  private logFrom: number[] = [];
+  private logTo: number[] = [];
   private logHead = 0;
-  /** Changes of the batch being built, packed into one buffer by seal(). */
-  private pendingKinds: number[] = [];
-  private pendingParts: Uint8Array[] = [];
-  private pendingEntries: LogEntry[] = [];
+  /**
+   * Changes of the batch being built (pendingCount of them), packed into one buffer by
+   * seal(); its commits are log[sealedUpTo..]. The arrays are reused from batch to batch
+   * (only counted, never shrunk: made anew, each batch grew its own by copies).
+   */
+  private readonly pendingKinds: number[] = [];
+  private readonly pendingParts: (Uint8Array | null)[] = [];
+  private pendingCount = 0;
+  private pendingBytes = 0;
+  private sealedUpTo = 0;
+  /** Key strings of the commit being recorded (commit(): duplicates among few points). */
+  private readonly scratch: string[] = [];
   /** Results of the batch being applied, sent at endApply. */
   private fired: { version: number; watchIds: number[] }[] = [];
   private records: ChangeRecord[] = [];
-  /** The batch being applied or at the log writer (RocksDB may not hold its writes yet); null = none. */
-  inflight: { wrote(s: string): Uint8Array | null | undefined } | null = null;
 
   /** Registers watches; those whose key already differs fire at once (at `version`, the newest applied). */
   watch(list: { watchId: number; key: Uint8Array; present: boolean; value: Uint8Array }[], current: (keys: Uint8Array[]) => (Uint8Array | null)[], version: number, replies: ShardReply[]): void {
@@ -124,45 +144,86 @@ export class ShardLive {
   commit(version: number, ranges: readonly [Uint8Array, Uint8Array][], points: readonly ShardMutation[], view: ValueView): void {
     const kinds = this.pendingKinds;
     const parts = this.pendingParts;
-    const from = kinds.length;
+    const from = this.pendingCount;
+    let n = from;
     const subscribed = this.subs.size > 0;
-    const mine: ShardMutation[] = [];
-    const rangeStrs: [string, string][] = [];
+    let mine: ShardMutation[] | null = null;
+    let rangeStrs: [string, string][] | null = null;
     for (const [b, e] of ranges) {
       const range: [string, string] = [keyString(b), keyString(e)];
-      rangeStrs.push(range);
-      kinds.push(MutationKind.ClearRange);
-      parts.push(b, e);
-      if (subscribed && this.subscribedRange(range[0], range[1])) mine.push({ kind: MutationKind.ClearRange, key: b, param: e });
+      (rangeStrs ??= []).push(range);
+      kinds[n] = MutationKind.ClearRange;
+      parts[2 * n] = b;
+      parts[2 * n + 1] = e;
+      n++;
+      this.pendingBytes += b.length + e.length;
+      if (subscribed && this.subscribedRange(range[0], range[1])) (mine ??= []).push({ kind: MutationKind.ClearRange, key: b, param: e });
     }
-    const seen = new Set<string>();
-    for (const m of points) {
+    // the first write of each key counts (the view gives its value after the commit);
+    // a Set only when watches need one or the commit is large
+    const watched = this.watchCount > 0;
+    const seen = watched || points.length > SMALL_COMMIT ? new Set<string>() : null;
+    const few = this.scratch;
+    few.length = 0;
+    for (let i = 0; i < points.length; i++) {
+      const m = points[i]!;
       const s = mutationKey(m);
-      if (seen.has(s)) continue;
-      seen.add(s);
+      if (seen !== null) {
+        if (seen.has(s)) continue;
+        seen.add(s);
+      } else {
+        if (few.includes(s)) continue;
+        few.push(s);
+      }
       const v = view.get(s);
-      if (v === null && rangeStrs.some(([b, e]) => s >= b && s < e)) continue;
-      kinds.push(v === null ? MutationKind.Clear : MutationKind.Set);
-      parts.push(m.key, v ?? EMPTY);
-      if (subscribed && this.subscribed(s)) mine.push(v === null ? { kind: MutationKind.Clear, key: m.key, param: EMPTY } : { kind: MutationKind.Set, key: m.key, param: v });
+      if (v === null && rangeStrs !== null && rangeStrs.some(([b, e]) => s >= b && s < e)) continue;
+      kinds[n] = v === null ? MutationKind.Clear : MutationKind.Set;
+      parts[2 * n] = m.key;
+      parts[2 * n + 1] = v ?? EMPTY;
+      n++;
+      this.pendingBytes += m.key.length + (v?.length ?? 0);
+      if (subscribed && this.subscribed(s)) (mine ??= []).push(v === null ? { kind: MutationKind.Clear, key: m.key, param: EMPTY } : { kind: MutationKind.Set, key: m.key, param: v });
     }
-    if (kinds.length > from) {
-      const entry: LogEntry = { version, batch: null, from, to: kinds.length };
-      this.log.push(entry);
-      this.pendingEntries.push(entry);
+    few.length = 0;
+    this.pendingCount = n;
+    if (n > from) {
+      this.logVersion.push(version);
+      this.logBatch.push(null);
+      this.logFrom.push(from);
+      this.logTo.push(n);
     }
-    if (this.watchCount > 0) this.fire(version, seen, rangeStrs, view);
-    if (mine.length > 0) this.records.push({ version, mutations: packMutations(mine) });
+    if (watched) this.fire(version, seen!, rangeStrs ?? [], view);
+    if (mine !== null) this.records.push({ version, mutations: packMutations(mine) });
   }
 
-  /** The batch is built: its commits' changes become one packed buffer in the log (Shard.beginApply). */
+  /** The batch is built: its commits' changes become one buffer in the log (Shard.beginApply). */
   seal(): void {
-    if (this.pendingEntries.length === 0) return;
-    const batch: PackedMutations = { kinds: Uint8Array.from(this.pendingKinds), bytes: packBytes(this.pendingParts) };
-    for (const e of this.pendingEntries) e.batch = batch;
-    this.pendingKinds = [];
-    this.pendingParts = [];
-    this.pendingEntries = [];
+    const n = this.pendingCount;
+    if (n === 0) return;
+    const kindsAt = 4 + 8 * n;
+    const batch: LogBatch = new Uint8Array(kindsAt + n + this.pendingBytes);
+    const lens = new Int32Array(batch.buffer, 0, 1 + 2 * n);
+    lens[0] = n;
+    const kinds = this.pendingKinds;
+    const parts = this.pendingParts;
+    let o = kindsAt + n;
+    for (let i = 0; i < n; i++) {
+      batch[kindsAt + i] = kinds[i]!;
+      const k = parts[2 * i]!;
+      const p = parts[2 * i + 1]!;
+      lens[1 + 2 * i] = k.length;
+      lens[2 + 2 * i] = p.length;
+      batch.set(k, o);
+      o += k.length;
+      batch.set(p, o);
+      o += p.length;
+    }
+    for (let i = this.sealedUpTo; i < this.logBatch.length; i++) this.logBatch[i] = batch;
+    this.sealedUpTo = this.logBatch.length;
+    // the views go now (they hold the request buffers); the arrays stay for the next batch
+    parts.fill(null, 0, 2 * n);
+    this.pendingCount = 0;
+    this.pendingBytes = 0;
   }
 
   private fire(version: number, points: Set<string>, ranges: [string, string][], view: ValueView): void {
@@ -213,16 +274,22 @@ export class ShardLive {
   /** The window slid: changes of versions <= horizon are no longer kept. */
   prune(horizon: number): void {
     this.seal();
-    while (this.logHead < this.log.length && this.log[this.logHead]!.version <= horizon) {
-      // drop the entry's keys and values now (a batch's buffer goes with its last entry):
-      // the slot itself goes at the next compaction below, which may be 1,024 commits
+    const versions = this.logVersion;
+    while (this.logHead < versions.length && versions[this.logHead]! <= horizon) {
+      // drop the commit's keys and values now (a batch's buffer goes with its last commit):
+      // the slots themselves go at the next compaction below, which may be 1,024 commits
       // away (with 100 KB values, hundreds of MB held: the soak's memory growth after
       // watches landed)
-      this.log[this.logHead]!.batch = null;
+      this.logBatch[this.logHead] = null;
       this.logHead++;
     }
-    if (this.logHead > 1024 && this.logHead * 2 > this.log.length) {
-      this.log = this.log.slice(this.logHead);
+    if (this.logHead > 1024 && this.logHead * 2 > versions.length) {
+      const h = this.logHead;
+      this.logVersion = versions.slice(h);
+      this.logBatch = this.logBatch.slice(h);
+      this.logFrom = this.logFrom.slice(h);
+      this.logTo = this.logTo.slice(h);
+      this.sealedUpTo -= h;
       this.logHead = 0;
     }
   }
@@ -233,31 +300,34 @@ export class ShardLive {
     const b = keyString(begin);
     const e = keyString(end);
     let lo = this.logHead;
-    let hi = this.log.length;
+    let hi = this.logVersion.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (this.log[mid]!.version > from) hi = mid;
+      if (this.logVersion[mid]! > from) hi = mid;
       else lo = mid + 1;
     }
     const out: ChangeRecord[] = [];
-    let unpacked: PackedMutations | null = null;
+    let unpacked: LogBatch | null = null;
+    let kinds: Uint8Array = EMPTY;
     let parts: (Uint8Array | null)[] = [];
-    for (let i = lo; i < this.log.length; i++) {
-      const { version, batch, from: first, to } = this.log[i]!;
-      if (batch === null) continue;
+    for (let i = lo; i < this.logVersion.length; i++) {
+      const batch = this.logBatch[i];
+      if (batch === null || batch === undefined) continue;
       if (batch !== unpacked) {
         unpacked = batch;
-        parts = unpackBytes(batch.bytes);
+        const c = logChanges(batch);
+        kinds = c.kinds;
+        parts = unpackBytes({ data: c.data, lens: c.lens });
       }
       const mine: ShardMutation[] = [];
-      for (let j = first; j < to; j++) {
-        const kind = batch.kinds[j]!;
+      for (let j = this.logFrom[i]!; j < this.logTo[i]!; j++) {
+        const kind = kinds[j]!;
         const key = parts[2 * j]!;
         const param = parts[2 * j + 1]!;
         const k = keyString(key);
         if (kind === MutationKind.ClearRange ? k < e && b < keyString(param) : k >= b && k < e) mine.push({ kind, key, param });
       }
-      if (mine.length > 0) out.push({ version, mutations: packMutations(mine) });
+      if (mine.length > 0) out.push({ version: this.logVersion[i]!, mutations: packMutations(mine) });
     }
     return out;
   }

@@ -33,6 +33,8 @@ import {
   type ShardReply,
   type ShardRequest,
   type ShardStats,
+  type UnwatchRequest,
+  type WatchRequest,
 } from './interface.js';
 import { VersionWindow, type Tombstone } from './mvcc.js';
 import { ShardLive } from './live.js';
@@ -41,7 +43,7 @@ import { RETIRE_SLICE_MS, TombstoneRetirement } from './retire.js';
 import { WriteOps, type ShardStorage } from './storage.js';
 import { RangeLoad } from './range-load.js';
 import { RowCache } from './row-cache.js';
-import { KeyTable } from './key-table.js';
+import { FLAG_WRITING, KeyTable } from './key-table.js';
 import { RangeSet } from '../keys/ranges.js';
 import { threadCpuMs } from './thread-cpu.js';
 
@@ -128,10 +130,17 @@ export class Shard {
   private readonly forgets: Uint8Array[] = [];
   /** Tombstones no reader needs any more: their rows are deleted, a slice per turn (retire.ts). */
   private readonly retirement: TombstoneRetirement;
-  /** Reads waiting for commits at or below their version that this shard still applies (mustWait). */
-  private parked: (GetsRequest | RangeRequest | CountRequest | ChunkRequest)[] = [];
-  /** The batch being written (at the log writer), between beginApply and endApply. */
-  private writing: BatchView | null = null;
+  /** Reads waiting for commits at or below their version that this shard still applies (mustWait); watch requests waiting for the write to end. */
+  private parked: (GetsRequest | RangeRequest | CountRequest | ChunkRequest | WatchRequest | UnwatchRequest)[] = [];
+  /**
+   * The batch being written (at the log writer), between beginApply and endApply: the table
+   * entries of the keys whose rows it writes, each flagged FLAG_WRITING while the row cache
+   * is on (a point read's miss then does not fill the cache: RocksDB may still hold the old
+   * row). Not the batch's BatchView: held for the whole write (an fsync, tens of ms under
+   * load), its key strings, Map and value views outlived young-generation scavenges and were
+   * promoted. Watches wait for the write to end instead of asking the view for the batch's values.
+   */
+  private writing: { entries: number[] } | null = null;
   /** Lowest commit version of the batch being written (Infinity: none). */
   private writingFrom = Infinity;
   private appliedVersion: number;
@@ -277,9 +286,19 @@ export class Shard {
           replies.push({ id: req.id, load: { mapVersion: this.mapVersion, ranges: this.load.report() } });
           return;
         case 'watch':
+          // compared with the newest value once the batch being written is in RocksDB
+          // (unwatches wait too, behind the watches they cancel)
+          if (this.writing !== null) {
+            this.parked.push(req);
+            return;
+          }
           this.live.watch(req.watches, (keys) => keys.map((k) => this.latest(k)), this.window.newestVersion, replies);
           return;
         case 'unwatch':
+          if (this.writing !== null) {
+            this.parked.push(req);
+            return;
+          }
           this.live.unwatch(req.watchIds);
           return;
         case 'subscribe':
@@ -304,11 +323,9 @@ export class Shard {
     }
   }
 
-  /** The key's value after every commit applied so far (the batch at the log writer included). */
+  /** The key's value after every commit applied so far (called while no batch is being written: RocksDB holds them all). */
   private latest(key: Uint8Array): Uint8Array | null {
     const s = keyString(key);
-    const v = this.live.inflight?.wrote(s);
-    if (v !== undefined) return v;
     return this.window.valueAt(s, Infinity, (this.storage.getMany([key])[0] as Uint8Array | undefined) ?? null);
   }
 
@@ -541,8 +558,8 @@ export class Shard {
       const i = missed[j]!;
       const v = got[j] ?? null;
       out[i - start] = v;
-      if (writing === null || !writing.writes(ks[i]!)) {
-        const e = ents[i]!;
+      const e = ents[i]!;
+      if (writing === null || e < 0 || !this.keys.hasFlag(e, FLAG_WRITING)) {
         if (e >= 0) c.fillEntry(e, v);
         else c.fill(ks[i]!, v);
       }
@@ -823,8 +840,6 @@ export class Shard {
     let sync = false;
     let twoPhase = false;
     let plainReplies = true;
-    this.live.inflight = view;
-    this.writing = view;
     const feed = this.feed;
     const fed: { clears: [string, string][]; keys: string[] }[] = [];
     for (const c of commits) {
@@ -842,6 +857,7 @@ export class Shard {
     // the cached rows take the batch's values now (see row-cache.ts for why not after the write)
     view.updateCache(this.rows);
     view.letGo();
+    this.writing = { entries: this.rows.enabled ? view.flagWritten() : [] };
     if (commits.length > 0) {
       this.appliedVersion = commits[commits.length - 1]!.commitVersion;
       ops.putMeta(this.watermarkKey, encodeVersion(this.appliedVersion));
@@ -921,7 +937,7 @@ export class Shard {
    * writer sent their replies to the coordinator itself, batch.direct).
    */
   endApply(batch: ApplyBatch, replies: ShardReply[], repliedByLog = false): void {
-    this.live.inflight = null;
+    if (this.writing !== null) for (const e of this.writing.entries) this.keys.clearFlag(e, FLAG_WRITING);
     this.writing = null;
     this.live.drainEvents(replies);
     if (batch.sync) this.counters.fsyncs++;
@@ -1065,10 +1081,16 @@ class BatchView {
     }
   }
 
-  /** Whether this batch writes the key's row. */
-  writes(s: string): boolean {
-    const slot = this.slotOf.get(s);
-    return slot !== undefined && this.written[slot] !== undefined;
+  /** Flags (FLAG_WRITING) the table entries of the keys whose rows this batch writes, and returns them (Shard.writing). */
+  flagWritten(): number[] {
+    const t = this.window.table;
+    const out: number[] = [];
+    for (let slot = 0; slot < this.keys.length; slot++) {
+      if (this.written[slot] === undefined) continue;
+      t.setFlag(this.entries[slot]!, FLAG_WRITING);
+      out.push(this.entries[slot]!);
+    }
+    return out;
   }
 
   /** The cached rows of keys this batch writes take its values. */
@@ -1120,12 +1142,6 @@ class BatchView {
     const slots = this.beforeSlots;
     for (let i = 0; i < slots.length; i++) w.recordWrite(version, this.entries[slots[i]!]!, this.beforeRows[i]!);
     w.endRecord(version, slots.length, ranges);
-  }
-
-  /** What this batch last wrote to the key (as reads see it); undefined when it did not write it. */
-  wrote(s: string): Uint8Array | null | undefined {
-    const slot = this.slotOf.get(s);
-    return slot === undefined ? undefined : this.pending[slot];
   }
 
   /** The key's value now, as a read at the newest version would see it. */

@@ -141,6 +141,15 @@ export class WriteOps {
   get length(): number {
     return this.kinds.length;
   }
+  /**
+   * Forgets the ops (worker.ts, once the log writer has its copy): the views in `parts` would
+   * otherwise keep every written key and value, and the request buffers they view, alive
+   * while the batch is at the log writer.
+   */
+  clear(): void {
+    this.kinds.length = 0;
+    this.parts.length = 0;
+  }
   /** One buffer for the trip to the log writer (structured clone copies one buffer). */
   pack(): PackedOps {
     return { kinds: Uint8Array.from(this.kinds), bytes: packBytes(this.parts) };

@@ -118,6 +118,10 @@ export default async function attach(task: AttachTask): Promise<{ shardId: numbe
         // one buffer, transferred (log-wire.ts)
         const req = encodeLogWrite(logId, b.ops, b.sync, performance.timeOrigin + performance.now(), b.direct ? b.replyIds : undefined);
         log.postMessage(req, [req]);
+        // the log writer has the bytes: the batch stays here until its write ends (an fsync,
+        // tens of ms under load) and must not keep a view per key and value alive meanwhile
+        // (they outlived young-generation scavenges and were promoted)
+        b.ops.clear();
         return;
       }
       const t = performance.now();

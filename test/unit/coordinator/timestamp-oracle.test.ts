@@ -27,6 +27,32 @@ describe('TimestampOracle', () => {
     expect(o.assignCommitVersion()).toBe(301);
   });
 
+  it('finished in any order, through compactions: the finished version is just below the oldest unfinished; unknown and repeated finishes change nothing', () => {
+    let now = 0;
+    const o = new TimestampOracle(0, () => now);
+    const open: number[] = [];
+    let seed = 7;
+    const rnd = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    for (let i = 0; i < 20_000; i++) {
+      now += 2;
+      open.push(o.assignCommitVersion());
+      // finish a random open one (often not the oldest), sometimes a version never assigned or one finished already
+      while (open.length > 0 && rnd(3) !== 0) {
+        const [v] = open.splice(rnd(Math.min(open.length, 40)), 1);
+        o.finish(v!);
+        if (rnd(4) === 0) o.finish(v!);
+        if (rnd(4) === 0) o.finish(v! + 1);
+        // (the finished version moves on finish() only)
+        expect(o.finishedVersion).toBe(open.length > 0 ? Math.min(...open) - 1 : o.lastAssignedVersion);
+      }
+      expect(o.allFinishedBelow(open.length > 0 ? Math.min(...open) : now + 1)).toBe(true);
+      if (open.length > 0) expect(o.allFinishedBelow(Math.min(...open) + 1)).toBe(false);
+    }
+  });
+
   it('waitFor resolves when the version commits and fails past the last assigned one', async () => {
     const o = new TimestampOracle(0, () => 10);
     const v = o.assignCommitVersion();

@@ -19,11 +19,13 @@ describe('ShardLive change log', () => {
     }
     live.prune(490);
     // the log packs each batch's changes into one buffer, kept while any of its commits is
-    const log = (live as unknown as { log: { batch: { bytes: { data: Uint8Array } } | null }[] }).log;
-    const buffers = new Set(log.map((e) => e.batch?.bytes.data).filter((d) => d !== undefined));
-    const held = [...buffers].reduce((n, d) => n + d.byteLength, 0);
-    // only the 10 commits above the horizon keep their values (491 shares a batch with 490)
-    expect(held).toBe(11 * (100_000 + 2));
+    const log = (live as unknown as { logBatch: (Uint8Array | null)[] }).logBatch;
+    const buffers = new Set(log.filter((b) => b !== null));
+    const held = [...buffers].reduce((n, b) => n + b.byteLength, 0);
+    // only the 10 commits above the horizon keep their values (491 shares a batch with 490):
+    // 11 changes of a 2-byte key and a 100,000-byte value, each with its 9 bytes of lengths and kind,
+    // and one 4-byte count per batch buffer
+    expect(held).toBe(11 * (100_000 + 2 + 9) + 4 * buffers.size);
     expect(live.history(0, toBytes('k'), toBytes('l')).length).toBe(10);
   });
 });
