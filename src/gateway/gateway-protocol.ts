@@ -41,6 +41,8 @@ export interface ToGateway {
    * last frame or update), so a frame's later rounds of point reads are granted against it.
    */
   unsent?: [number, number][];
+  /** [conn, request id]: watches and feeds the main thread ended (their ids may be used again); before `frames`. */
+  liveDone?: [number, number][];
   answers?: Answer[];
   /** The oracle's readable version when the answers were sent: reads at or below it need not ask. */
   readable?: number;

@@ -133,6 +133,11 @@ export class GatewayThreads {
     (this.post(thread).unsent ??= []).push([conn, bytes]);
   }
 
+  /** The watch or feed `requestId` of connection `conn` of gateway thread `thread` ended (its last reply is out). */
+  liveDone(thread: number, conn: number, requestId: number): void {
+    (this.post(thread).liveDone ??= []).push([conn, requestId]);
+  }
+
   /** Connection `conn` of gateway thread `thread` closed. */
   connClosed(thread: number, conn: number): void {
     (this.post(thread).closed ??= []).push(conn);

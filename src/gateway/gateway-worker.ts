@@ -20,6 +20,7 @@ import { decodeReplies, RequestOutbox, type ShardMessage } from '../shard/wire.j
 import { RequestMetrics, attachRequestMetrics } from '../metrics/request-metrics.js';
 import { threadId } from '../metrics/thread-cpu.js';
 import { dispatch, FrameGets, RoundsInFlight, serveGets, type Dispatcher } from './dispatch.js';
+import { duplicateIdMessage, holdsId, InflightIds } from './inflight-ids.js';
 import { Admission } from './limits.js';
 import { IdTable } from '../client/id-table.js';
 import type { Answer, Call, FromGateway, FrameIn, GatewayWorkerInit, MetricsDelta, ToGateway } from './gateway-protocol.js';
@@ -180,13 +181,15 @@ interface Conn {
   closeWith: string | null;
   /** Rounds of point reads out for this connection (dispatch.ts serveGets). */
   rounds: RoundsInFlight;
+  /** Ids of its requests in flight, watches and feeds (until the main thread's liveDone) among them. */
+  ids: InflightIds;
 }
 const conns = new Map<number, Conn>();
 const dirty = new Set<Conn>();
 
 function connOf(id: number): Conn {
   let c = conns.get(id);
-  if (!c) conns.set(id, (c = { id, closed: false, inflight: 0, replyBytes: 0, outbox: [], outboxBytes: 0, unsent: 0, closeWith: null, rounds: new RoundsInFlight() }));
+  if (!c) conns.set(id, (c = { id, closed: false, inflight: 0, replyBytes: 0, outbox: [], outboxBytes: 0, unsent: 0, closeWith: null, rounds: new RoundsInFlight(), ids: new InflightIds() }));
   return c;
 }
 
@@ -271,8 +274,14 @@ function onFrame(f: FrameIn): void {
       continue;
     }
     const body = env.body as RequestBody;
+    // as socket.ts: an id in flight is refused under id 0, the first request untouched
+    if (holdsId(body.type) && c.ids.has(env.requestId)) {
+      reply(c, FRAME_ERROR_REQUEST_ID, { type: 'error', code: 'PROTOCOL_ERROR', message: duplicateIdMessage(env.requestId, body.type) });
+      continue;
+    }
     if (body.type === 'watch' || body.type === 'subscribe' || body.type === 'subscribeAck' || body.type === 'cancel') {
-      // connection-bound: the main thread keeps these (live-requests.ts)
+      // connection-bound: the main thread keeps these (live-requests.ts) and says when one ends (liveDone)
+      if (body.type === 'watch' || body.type === 'subscribe') c.ids.add(env.requestId);
       (out.live ??= []).push({ conn: c.id, requestId: env.requestId, body });
       scheduleOut();
       continue;
@@ -290,6 +299,7 @@ function onFrame(f: FrameIn): void {
     if (body.type === 'get' || body.type === 'getMany') {
       (gets ??= new FrameGets()).add(env.requestId, body);
       c.inflight++;
+      c.ids.add(env.requestId);
       continue;
     }
     let grant = 0;
@@ -305,14 +315,17 @@ function onFrame(f: FrameIn): void {
     c.inflight++;
     pendingInFrame++;
     const requestId = env.requestId;
+    c.ids.add(requestId);
     dispatch(here, env.body as Exclude<RequestBody, { type: 'get' | 'getMany' }>, grant || undefined).then(
       (b) => {
         c.inflight--;
+        c.ids.delete(requestId);
         done();
         reply(c, requestId, b, settle(c, grant, b));
       },
       (err: unknown) => {
         c.inflight--;
+        c.ids.delete(requestId);
         done();
         reply(c, requestId, errorBody(err), settle(c, grant, null));
       },
@@ -332,6 +345,7 @@ function onFrame(f: FrameIn): void {
       refusal: () => admission.replyRefusal(c.replyBytes, c.unsent),
       reply: (id, body, bytes) => {
         c.inflight--;
+        c.ids.delete(id);
         reply(c, id, body, bytes);
       },
       closed: () => c.closed,
@@ -423,6 +437,9 @@ main.on('message', (m: ToGateway) => {
       const c = conns.get(id);
       if (c) c.unsent = bytes;
     }
+  }
+  if (m.liveDone) {
+    for (const [id, requestId] of m.liveDone) conns.get(id)?.ids.delete(requestId);
   }
   if (m.frames) for (const f of m.frames) onFrame(f);
   if (m.report) {

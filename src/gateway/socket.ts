@@ -10,6 +10,7 @@ import { RANGE_PAGE_MAX_BYTES } from '../keys/ranges.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import { decodeRequests, encodeReplies, FRAME_ERROR_REQUEST_ID, ReplyEncoder, FrameError, FrameLimitError, PROTOCOL_VERSION, RESERVED_REQUEST_ID_MESSAGE, type Envelope, type ReplyBody, type RequestBody, type UnknownBody } from '../protocol/codec.js';
 import { dispatch, FrameGets, RoundsInFlight, serveGets } from './dispatch.js';
+import { duplicateIdMessage, holdsId, InflightIds } from './inflight-ids.js';
 import { registerHttpRoutes, type HttpOptions } from './http.js';
 import { DISTRIBUTION_ROUTES } from './distribution-routes.js';
 import { bearer, type Access, type TokenStore } from './auth.js';
@@ -92,6 +93,8 @@ interface Conn {
   live: LiveConn;
   /** Rounds of point reads out for this connection (dispatch.ts serveGets). */
   rounds: RoundsInFlight;
+  /** Ids of its requests in flight (watches and feeds: in `live`); a second request under one is refused. */
+  ids: InflightIds;
 }
 
 
@@ -194,7 +197,11 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
       if (!ws) return;
       const conn = ws.getUserData();
       if (conn.closed) return;
-      handleLive(coordinator, o.limits, conn.live, l.requestId, l.body, (id, body) => reply(ws, conn, id, body));
+      handleLive(coordinator, o.limits, conn.live, l.requestId, l.body, (id, body) => {
+        // every reply but a feed's batch of changes ends its watch or feed: the thread may take its id again
+        if (body.type !== 'changes') threads.liveDone(conn.thread, conn.id, id);
+        reply(ws, conn, id, body);
+      });
     };
   }
   let nextThread = 0;
@@ -368,7 +375,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
         return;
       }
       const thread = threads ? nextThread++ % threads.count : -1;
-      const conn: Conn = { id: nextConnId++, access, helloDone: false, openedAt: Date.now(), closed: false, outbox: [], outboxBytes: 0, replyBytes: 0, unsentBytes: 0, stalledSince: 0, flushScheduled: false, inflight: 0, thread, live: newLiveConn(), rounds: new RoundsInFlight() };
+      const conn: Conn = { id: nextConnId++, access, helloDone: false, openedAt: Date.now(), closed: false, outbox: [], outboxBytes: 0, replyBytes: 0, unsentBytes: 0, stalledSince: 0, flushScheduled: false, inflight: 0, thread, live: newLiveConn(), rounds: new RoundsInFlight(), ids: new InflightIds() };
       res.upgrade(conn, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'), req.getHeader('sec-websocket-extensions'), context);
     },
     open: (ws) => {
@@ -433,6 +440,12 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
           protocolError(ws, conn, FRAME_ERROR_REQUEST_ID, RESERVED_REQUEST_ID_MESSAGE);
           continue;
         }
+        // an id in flight (a request, a watch, a feed): a reply under it could not be told
+        // from the first request's, so the refusal goes under id 0 and the first is untouched
+        if (holdsId(env.body.type) && (conn.ids.has(env.requestId) || conn.live.watches.has(env.requestId) || conn.live.feeds.has(env.requestId))) {
+          protocolError(ws, conn, FRAME_ERROR_REQUEST_ID, duplicateIdMessage(env.requestId, env.body.type));
+          continue;
+        }
         // watches and feeds are long-lived: not requests in flight (live-requests.ts has their limits)
         if (handleLive(coordinator, o.limits, conn.live, env.requestId, env.body as RequestBody, (id, body) => reply(ws, conn, id, body))) continue;
         const refusal = admission.admitRequest(conn.inflight, ws.getBufferedAmount());
@@ -448,6 +461,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
           // point reads of the frame go out together after the loop
           (gets ??= new FrameGets()).add(env.requestId, env.body);
           conn.inflight++;
+          conn.ids.add(env.requestId);
           continue;
         }
         // a range page's reply bytes are granted before it is read (at most one page's worth)
@@ -464,15 +478,18 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
         conn.inflight++;
         pendingInFrame++;
         const requestId = env.requestId;
+        conn.ids.add(requestId);
         dispatch(coordinator, env.body as Exclude<RequestBody, { type: 'get' | 'getMany' }>, grant || undefined).then(
           (body) => {
             conn.inflight--;
+            conn.ids.delete(requestId);
             done();
             if (body.type === 'error' && body.code === 'FAILED') o.logger.error({ event: 'RequestFailed', conn: conn.id, requestId, message: body.message });
             reply(ws, conn, requestId, body, settle(conn, grant, body));
           },
           (err: unknown) => {
             conn.inflight--;
+            conn.ids.delete(requestId);
             done();
             const e = err instanceof TxnError ? err : new TxnError('FAILED', String(err));
             reply(ws, conn, requestId, { type: 'error', code: e.code, message: e.message }, settle(conn, grant, null));
@@ -493,6 +510,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
           refusal: () => admission.replyRefusal(conn.replyBytes, ws.getBufferedAmount()),
           reply: (id, body, bytes) => {
             conn.inflight--;
+            conn.ids.delete(id);
             reply(ws, conn, id, body, bytes);
           },
           closed: () => conn.closed,

@@ -126,3 +126,53 @@ describe('the SDK splits its frames', () => {
     expect(got.filter((v) => v?.length === big.length)).toHaveLength(200);
   });
 });
+
+describe('request ids in flight are unique per connection', () => {
+  const enc = (k: string): Uint8Array => new TextEncoder().encode(k);
+  const set = (requestId: number, key: string): Envelope<RequestBody> => ({
+    requestId,
+    body: { type: 'commit', readVersion: 0n, readConflicts: [], mutations: [{ type: 0, key: enc(key), param: enc('x'), offset: 0 }] },
+  });
+
+  it('a second request under an id in flight (a commit, a get, a watch) is refused PROTOCOL_ERROR under id 0 and not run; the first gets its one reply; the id is free again once answered (with and without gateway threads)', { timeout: 60_000 }, async () => {
+    for (const [mode, t] of [['single', s], ['gateway threads', threaded]] as const) {
+      const ws = new WebSocket(t.server.url, { perMessageDeflate: false });
+      await new Promise((r, j) => (ws.once('open', r), ws.once('error', j)));
+      const replies: Envelope<{ type: string; code?: string; message?: string }>[] = [];
+      ws.on('message', (d) => replies.push(...(decodeReplies(new Uint8Array(d as Buffer)) as never[])));
+      const waitFor = async (what: string, ok: () => boolean): Promise<void> => {
+        for (let i = 0; i < 500 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+        expect(ok(), `${mode}: ${what}`).toBe(true);
+      };
+      const under = (id: number): typeof replies => replies.filter((r) => r.requestId === id);
+      ws.send(hello);
+      // two commits under id 5 in one frame: the first runs, the second is refused
+      ws.send(encodeRequests([set(5, `dup/${mode}/a`), set(5, `dup/${mode}/b`)]));
+      await waitFor('commit 5 answered and the duplicate refused', () => under(5).length === 1 && under(0).length === 1);
+      expect(under(5)[0]!.body.type, mode).toBe('commit');
+      expect(under(0)[0]!.body, mode).toMatchObject({ code: 'PROTOCOL_ERROR', message: expect.stringMatching(/request id 5 is already in flight on this connection: this commit request was not run/) });
+      expect(text(await t.db.createTransaction().get(`dup/${mode}/a`)), mode).toBe('x');
+      expect(await t.db.createTransaction().get(`dup/${mode}/b`), mode).toBeNull();
+      // answered: id 5 may be used again
+      ws.send(encodeRequests([{ requestId: 5, body: { type: 'grv' } }]));
+      await waitFor('id 5 used again', () => under(5).length === 2);
+      expect(under(5)[1]!.body.type, mode).toBe('grv');
+      // a pending watch holds its id: a get under it is refused; the watch still fires under its id
+      ws.send(encodeRequests([{ requestId: 7, body: { type: 'watch', key: enc(`dup/${mode}/w`), present: false, value: new Uint8Array(0) } }]));
+      await new Promise((r) => setTimeout(r, 100));
+      ws.send(encodeRequests([{ requestId: 7, body: { type: 'get', readVersion: 0n, key: enc('k') } }]));
+      await waitFor('the get under the watch id refused', () => under(0).length === 2);
+      expect(under(0)[1]!.body.message, mode).toMatch(/request id 7 is already in flight on this connection: this get request was not run/);
+      expect(under(7), mode).toHaveLength(0);
+      await t.db.transact(async (tx) => tx.set(`dup/${mode}/w`, 'changed'));
+      await waitFor('the watch fired', () => under(7).length === 1);
+      expect(under(7)[0]!.body.type, mode).toBe('watch');
+      // the watch ended: id 7 is free again (on a gateway thread once the main thread says so)
+      ws.send(encodeRequests([{ requestId: 7, body: { type: 'grv' } }]));
+      await waitFor('id 7 used again', () => under(7).length === 2);
+      expect(under(7)[1]!.body.type, mode).toBe('grv');
+      expect(under(0), mode).toHaveLength(2);
+      ws.close();
+    }
+  });
+});
