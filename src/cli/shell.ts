@@ -34,6 +34,21 @@ const COMMANDS: [string, string, string][] = [
   ['exit', 'exit', 'leave (also quit, Ctrl-D); an open transaction is rolled back'],
 ];
 
+/**
+ * Words past a command's syntax are an error, not dropped: `set greeting hello world`
+ * stored "hello" and said "committed". The syntax's words ([optional] ones included) are
+ * the most a command takes; reset and quit as their twins.
+ */
+function checkWordCount(cmd: string, words: string[]): void {
+  const name = cmd === 'reset' ? 'rollback' : cmd === 'quit' ? 'exit' : cmd;
+  const syntax = COMMANDS.find(([n]) => n === name)?.[1];
+  if (syntax === undefined) return; // unknown: said below
+  const most = syntax.split(' ').length;
+  if (words.length <= most) return;
+  const extra = words.slice(most).map((x) => JSON.stringify(x)).join(' ');
+  throw new Error(`${cmd} takes ${syntax.slice(name.length).trim() || 'nothing'}; extra: ${extra} (quote a value with spaces: set KEY "hello world")`);
+}
+
 const HELP = COMMANDS.map(([, syntax, what]) => `  ${syntax.padEnd(34)}${what}`).join('\n');
 
 export const USAGE = `usage: txkv shell [--exec "CMD; CMD; ..."] [client options]
@@ -139,6 +154,7 @@ export class Shell {
     const cmd = words[0]!.toLowerCase();
     const w = this.o.write;
     try {
+      checkWordCount(cmd, words);
       switch (cmd) {
         case 'get': {
           const key = this.arg(words, 1, 'KEY');
@@ -194,8 +210,7 @@ export class Shell {
           const begin = this.arg(words, 1, 'BEGIN');
           let end: Uint8Array = new Uint8Array([0xff]);
           let limit = DEFAULT_RANGE_LIMIT;
-          // as in fdbcli: getrange BEGIN [END] [LIMIT]; one extra word is END
-          if (words.length > 4) throw new Error(`${cmd} takes BEGIN [END] [LIMIT]`);
+          // as in fdbcli: getrange BEGIN [END] [LIMIT]; one extra word is END (more: checkWordCount)
           if (words[2] !== undefined) end = parseBytesArg(words[2], this.o.hex, 'END');
           if (words[3] !== undefined) {
             if (!/^\d+$/.test(words[3])) throw new Error(`LIMIT must be a whole number, got ${JSON.stringify(words[3])}`);
@@ -235,6 +250,7 @@ export class Shell {
           break;
         }
         case 'status': {
+          if (words[1] !== undefined && words[1] !== 'json') throw new Error(`status takes [json], got ${JSON.stringify(words[1])}`);
           const s = await fetchStatus(this.o.endpoint, this.o.token, this.o.ca);
           w(words[1] === 'json' ? JSON.stringify(s, null, 2) + '\n' : formatStatus(s as Parameters<typeof formatStatus>[0], this.o.endpoint));
           break;

@@ -80,6 +80,15 @@ describe('txkv shell', () => {
     expect(out).toContain('get KEY');
   });
 
+  it('words past a command\'s syntax are an error, not dropped (set KEY hello world stored "hello")', async () => {
+    const { out } = await shell(['set sh/words hello world', 'get sh/words', 'get sh/words extra', 'begin now', 'set sh/words "hello world"', 'get sh/words']);
+    expect(out).toContain('ERROR: set takes KEY VALUE; extra: "world" (quote a value with spaces');
+    expect(out).toContain("`sh/words': not found");
+    expect(out).toContain('ERROR: get takes KEY; extra: "extra"');
+    expect(out).toContain('ERROR: begin takes nothing; extra: "now"');
+    expect(out).toContain("`sh/words' is `hello world'");
+  });
+
   it('status inside the shell', async () => {
     const { out } = await shell(['status']);
     expect(out).toMatch(/latest committed version \d+/);
