@@ -33,6 +33,8 @@ const FLAGS = 6;
 const KEY_AT = 32;
 /** Keys up to this many bytes are kept in the record. */
 const INLINE = STRIDE * 4 - KEY_AT;
+/** Keys longer than this are arrays of their own (memory estimates: mvcc.ts heldBytes). */
+export const INLINE_KEY_BYTES = INLINE;
 
 /** `row` of an entry with no cached row. */
 export const NOT_CACHED = -2;

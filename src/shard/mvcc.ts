@@ -26,10 +26,19 @@ import { ByteRing } from './byte-ring.js';
 import { firstAfter, LazySync, type LazyPolicy } from './lazy-sync.js';
 import { RangeSet } from '../keys/ranges.js';
 import { RangeVersions, VersionedMap } from './versioned-map.js';
-import { ENTRY_BYTES, FLAG_ORDERED, KeyTable } from './key-table.js';
+import { ENTRY_BYTES, FLAG_ORDERED, INLINE_KEY_BYTES, KeyTable } from './key-table.js';
 
 /** Bytes of one write log slot (the parallel typed arrays: 3 Float64, 3 Int32). */
 const LOG_SLOT_BYTES = 36;
+/**
+ * JS heap per key beyond its bytes, measured (heldBytes): a key longer than
+ * INLINE_KEY_BYTES is a Uint8Array of its own in the key table (194-211 bytes, 64- to
+ * 1,000-byte keys); a key in the sorted map (`ordered`, filled once range reads need it)
+ * is a tree node, a Map entry and a string (184-193 bytes plus its length, 32- to
+ * 1,000-byte keys). 200,000 keys after full GCs, 2026-11-30 (test/unit/shard/window-held-bytes.test.ts).
+ */
+export const LONG_KEY_BYTES = 200;
+export const ORDERED_KEY_BYTES = 190;
 
 /** Writes the log holds room for at first (it doubles as needed). */
 const INITIAL_LOG = 1024;
@@ -57,6 +66,9 @@ export class VersionWindow {
   /** Keys with a write in the window, and the sum of their lengths (memory estimate: heldBytes). */
   private keyCount = 0;
   private keyBytes = 0;
+  /** Of those, keys longer than INLINE_KEY_BYTES; and keys in `ordered` and their bytes (heldBytes). */
+  private longKeys = 0;
+  private orderedKeyBytes = 0;
   /**
    * The keys of the write log's entries below `sync.synced`, sorted, each with its newest
    * write among those entries (a newer one is at or above that index); a key whose chain
@@ -140,8 +152,10 @@ export class VersionWindow {
     const t = this.table;
     let newest = t.newest(e);
     if (newest < 0) {
+      const n = t.keyLength(e);
       this.keyCount++;
-      this.keyBytes += t.keyLength(e);
+      this.keyBytes += n;
+      if (n > INLINE_KEY_BYTES) this.longKeys++;
     }
     const lastWrite = newest >= 0 ? this.logVersions[newest]! : 0;
     const hiddenFrom = this.tombList.length === 0 ? Infinity : this.firstTombstoneAfter(t.keyString(e), lastWrite);
@@ -323,6 +337,7 @@ export class VersionWindow {
       // an older write of a key written again later: the later one goes in
       if (t.newest(e) === i) {
         this.ordered.set(t.keyString(e), versions[i]!);
+        if (!t.hasFlag(e, FLAG_ORDERED)) this.orderedKeyBytes += t.keyLength(e);
         t.setFlag(e, FLAG_ORDERED);
       }
     }
@@ -442,11 +457,14 @@ export class VersionWindow {
       const e = this.logKeys[head]!;
       // the key's newest write goes: its history is empty (older ones went before it)
       if (t.newest(e) === head) {
+        const n = t.keyLength(e);
         t.setNewest(e, -1);
         this.keyCount--;
-        this.keyBytes -= t.keyLength(e);
+        this.keyBytes -= n;
+        if (n > INLINE_KEY_BYTES) this.longKeys--;
         if (t.hasFlag(e, FLAG_ORDERED)) {
           this.ordered.delete(t.keyString(e));
+          this.orderedKeyBytes -= n;
           t.clearFlag(e, FLAG_ORDERED);
         }
         // freed unless the row cache holds it (or lets go of it at its next recycle())
@@ -519,11 +537,23 @@ export class VersionWindow {
   /**
    * What the window holds, in bytes (an estimate): before-images, the write log's slots
    * (LOG_SLOT_BYTES each) and, per key, its table entry (ENTRY_BYTES, key-table.ts, whose
-   * record holds keys up to 32 bytes) and its length again (longer keys are arrays of
-   * their own; for short ones this counts a little more than is held).
+   * record holds keys up to 32 bytes) and its length again (for short keys this counts a
+   * little more than is held), LONG_KEY_BYTES more for a longer key (an array of its own),
+   * and ORDERED_KEY_BYTES plus its length for a key in the sorted map. Measured within
+   * ~10 % (test/unit/shard/window-held-bytes.test.ts); it counted 72 bytes plus the key's
+   * length per key until 2026-11-30, which was 2.0-2.3x short for keys of 64-100 bytes
+   * and 2.4-3.3x once range reads had filled the sorted map.
    */
   get heldBytes(): number {
-    return this.values.heldBytes + this.logVersions.length * LOG_SLOT_BYTES + this.keyCount * ENTRY_BYTES + this.keyBytes;
+    return (
+      this.values.heldBytes +
+      this.logVersions.length * LOG_SLOT_BYTES +
+      this.keyCount * ENTRY_BYTES +
+      this.keyBytes +
+      this.longKeys * LONG_KEY_BYTES +
+      this.ordered.size * ORDERED_KEY_BYTES +
+      this.orderedKeyBytes
+    );
   }
 
   /**
@@ -541,6 +571,7 @@ export class VersionWindow {
     }
     this.keyCount = 0;
     this.keyBytes = 0;
+    this.longKeys = 0;
   }
 
   /** Number of commits held (for status and metrics). */
