@@ -83,6 +83,27 @@ describe('shard row cache', () => {
     expect(gets(s, ['k'], 20)).toEqual(['new']);
   });
 
+  it('a watch registered while a batch writing its key is at the log writer compares with the value that batch leaves (it waits for the write)', async () => {
+    const s = await open(1 << 20);
+    commit(s, 10, [set('w', 'old'), set('u', 'same')]);
+    const replies: ShardReply[] = [];
+    s.handleBatch([commitReq(20, [set('w', 'new')])], replies);
+    const batch = s.beginApply()!; // the log writer has the batch; RocksDB still holds 'old'
+    const watch = (watchId: number, key: string, value: string) => ({ watchId, key: b(key), present: true, value: b(value) });
+    // 1 expects what the batch replaces (fires), 2 what it writes, 3 a key it does not write; 4 is canceled
+    s.handleBatch([{ t: 'watch', id: 0, watches: [watch(1, 'w', 'old'), watch(2, 'w', 'new'), watch(3, 'u', 'same'), watch(4, 'w', 'new')] }], replies);
+    s.handleBatch([{ t: 'unwatch', id: 0, watchIds: [4] }], replies);
+    expect(replies.filter((r) => 'event' in r)).toEqual([]); // nothing decided while the batch is being written
+    (s as unknown as { storage: ShardStorage }).storage.write(batch.ops, false);
+    s.endApply(batch, replies);
+    expect(replies.filter((r) => 'event' in r)).toEqual([{ id: 0, event: 'fired', version: 20, watchIds: [1] }]);
+    // 2 and 3 stay armed and fire on the next change of their keys; 4 was canceled before it was registered
+    replies.length = 0;
+    s.handleBatch([commitReq(30, [set('w', 'newer'), set('u', 'other')])], replies);
+    s.applyReady(replies);
+    expect(replies.filter((r) => 'event' in r)).toEqual([{ id: 0, event: 'fired', version: 30, watchIds: [2, 3] }]);
+  });
+
   it('a batch at the log writer updates cached rows at once; reads below it still see the old value', async () => {
     const s = await open(1 << 20);
     commit(s, 10, [set('k', 'old')]);
