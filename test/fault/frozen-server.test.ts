@@ -74,8 +74,9 @@ describe('frozen server (SIGSTOP)', () => {
     expect(r.commit!.code, all).toBe('MAYBE_COMMITTED');
     expect(r.transact!.code, all).toBe('TIMEOUT');
     expect(r.transactBlind!.code, all).toBe('MAYBE_COMMITTED');
-    // at the deadline (2 s after the transactions began), not long after
-    for (const k of Object.keys(calls)) expect(r[k]!.ms, all).toBeLessThan(3500);
+    // at the deadline (2 s after the transactions began), not at the ping bound (DEAD_AFTER_MS,
+    // 10 s) or never; 3 s of slack for a loaded CI machine's late timers (was 1.5 s)
+    for (const k of Object.keys(calls)) expect(r[k]!.ms, all).toBeLessThan(5000);
     srv.proc.kill('SIGCONT');
     await db.close();
     await dbNoTimeout.close();

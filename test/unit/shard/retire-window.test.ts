@@ -66,7 +66,7 @@ describe('VersionWindow, tombstones retired in steps', () => {
 });
 
 describe('VersionWindow, writes under many tombstones of one commit', () => {
-  it('20,000 writes, each under one of 20,000 live tombstones, record in < 300 ms of CPU; reads right', () => {
+  it('20,000 writes, each under one of 20,000 live tombstones, record in < 300 ms of CPU or 10x the same under one tombstone; reads right', () => {
     const n = 20_000;
     const k = (i: number): string => `d/${String(i).padStart(6, '0')}`;
     const w = new VersionWindow(0);
@@ -79,7 +79,14 @@ describe('VersionWindow, writes under many tombstones of one commit', () => {
     // each write looks for the oldest tombstone after the key's last write that covers it:
     // a walk of every tombstone took ~2 s here
     const t = timed(() => w.record(20, writes));
-    expect(t.cpuMs ?? t.wallMs, `record: ${t.cpuMs} ms CPU, ${t.wallMs} ms wall`).toBeLessThan(300);
+    // against the same writes recorded under one tombstone, just after on the same thread (a
+    // loaded CI machine inflates thread CPU time too, both alike); the walk is ~100x
+    const ref = new VersionWindow(0);
+    ref.record(10, new Map(), [['d/', 'd0']]);
+    const r = timed(() => ref.record(20, writes));
+    const cost = (x: { cpuMs: number | null; wallMs: number }): number => x.cpuMs ?? x.wallMs;
+    console.log(`record of ${n} writes under ${n} tombstones: ${cost(t).toFixed(1)} ms; under one: ${cost(r).toFixed(1)} ms`);
+    expect(cost(t), `record: ${cost(t).toFixed(1)} ms under ${n} tombstones, ${cost(r).toFixed(1)} ms under one`).toBeLessThan(Math.max(300, 10 * cost(r)));
     // the row before the write was hidden from 10 on (from 10, not 15, for d/000005/x)
     expect(show(w.valueAt(`${k(7)}/x`, 5, BASE))).toBe('old');
     expect(show(w.valueAt(`${k(7)}/x`, 12, BASE))).toBe('absent');
