@@ -117,6 +117,8 @@ export const OPENAPI = {
               readVersion: { ...version, description: 'read at this version (default: a fresh one)' },
               reads: {
                 type: 'array',
+                maxItems: 1000,
+                description: 'at most 1,000 (more: 413 TRANSACTION_TOO_LARGE); the range reads share about 1 MiB of rows',
                 items: {
                   oneOf: [
                     { type: 'object', additionalProperties: false, required: ['key'], properties: { key: b64url, snapshot: { type: 'boolean' } } },
