@@ -46,6 +46,12 @@ export interface LogWatchStatus {
   canceled: number;
   /** Of those, how many because the watch did not report entries the node's reads found (SILENT_MS). */
   silent: number;
+  /**
+   * Log entries the watches reported (puts, since start): each wakes a read of the log. A
+   * test can tell by it that a replica follows the log by its watch, not by its 200 ms poll,
+   * without timing it on a loaded machine.
+   */
+  reported: number;
 }
 
 export class LogWatch {
@@ -62,6 +68,7 @@ export class LogWatch {
   private restarts = 0;
   private canceled = 0;
   private silent = 0;
+  private puts = 0;
   private lostAt = 0;
   /** The newest etcd revision up to which the current watch has reported every log change (events, or its start). */
   private reported = 0n;
@@ -122,7 +129,7 @@ export class LogWatch {
   }
 
   status(): LogWatchStatus {
-    return { member: this.member >= 0 && this.watcher ? this.hosts.endpoint(this.member) : null, connected: this.connected, restarts: this.restarts, canceled: this.canceled, silent: this.silent };
+    return { member: this.member >= 0 && this.watcher ? this.hosts.endpoint(this.member) : null, connected: this.connected, restarts: this.restarts, canceled: this.canceled, silent: this.silent, reported: this.puts };
   }
 
   close(): void {
@@ -168,7 +175,9 @@ export class LogWatch {
       this.wake();
     });
     w.on('put', () => {
-      if (gen === this.gen) this.wake();
+      if (gen !== this.gen) return;
+      this.puts++;
+      this.wake();
     });
     w.on('data', (res: { header: { revision: string } }) => {
       if (gen !== this.gen) return;

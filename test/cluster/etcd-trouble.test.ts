@@ -30,7 +30,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Database } from '../../src/index.js';
 import { HAVE_ETCD, keepLogsOnFailure, readVersion, scanAt, sleep, TestCluster } from './harness.js';
 
-type WatchStatus = { member: string | null; connected: boolean; restarts: number; canceled: number; silent: number };
+type WatchStatus = { member: string | null; connected: boolean; restarts: number; canceled: number; silent: number; reported: number };
 
 const HAVE_STRACE = fs.existsSync('/usr/bin/strace');
 
@@ -127,8 +127,10 @@ describe.skipIf(!HAVE_ETCD)('etcd restarted or slow (3 members, 3 nodes, 10 s le
     expect(await c.leader()).toBe(L);
     // the watches are re-created within a second or so of the last restart
     await sleep(1500);
+    const watchesNow = (): Promise<(WatchStatus | null)[]> => Promise.all(replicas.map(async (r) => ((await c.status(r))?.cluster as { logWatch?: WatchStatus } | null)?.logWatch ?? null));
+    const reported0 = (await watchesNow()).map((w) => w?.reported ?? 0);
     const after = await replicationMs(replicas, 20, 'b');
-    const watches = await Promise.all(replicas.map(async (r) => ((await c.status(r))?.cluster as { logWatch?: WatchStatus } | null)?.logWatch ?? null));
+    const watches = await watchesNow();
     const events = c.nodes.flatMap((n, i) => n.logs.slice(from[i]).filter((x) => /"event":"LogWatch(Lost|Restored)"/.test(x)).map((x) => `n${i} ${x.slice(0, 200)}`));
     console.log(`replication ms before: ${before.join(', ')} (median ${median(before)}); after the etcd restart: ${after.join(', ')} (median ${median(after)})`);
     console.log(`watches: ${JSON.stringify(watches)}\n${events.join('\n')}`);
@@ -137,10 +139,14 @@ describe.skipIf(!HAVE_ETCD)('etcd restarted or slow (3 members, 3 nodes, 10 s le
     // without the re-created watch, 34 ms before the restart): under 60 ms with a chance of
     // 0.09 each, a median of 20 such samples under 60 ms about once in a million. At load
     // 20 the watch's own latency reached a median of 90-100 ms (before the restart too), so
-    // the bound is relative to the same cluster's before the restart
-    const bound = Math.max(60, 1.5 * median(before));
-    expect(median(after), `replication ms after the restart: ${after.join(', ')} (before: ${before.join(', ')})`).toBeLessThan(bound);
+    // the bound is relative to the same cluster's before the restart, and since what it
+    // stands for is counted below (each replica's watch reported the 20 commits' log
+    // entries: a lost watch reports none, the poll finds them), a generous 2x, 100 ms at
+    // least (was 1.5x, 60 ms: 84 ms against 61 before came within 7 ms of it at load 16)
+    const bound = Math.max(100, 2 * median(before));
     for (const w of watches) expect(w, 'a replica\'s log watch').toMatchObject({ connected: true });
+    watches.forEach((w, i) => expect((w?.reported ?? 0) - reported0[i]!, `log entries replica n${replicas[i]}'s watch reported of 20 commits`).toBeGreaterThanOrEqual(10));
+    expect(median(after), `replication ms after the restart: ${after.join(', ')} (before: ${before.join(', ')})`).toBeLessThan(bound);
     // no entry missed: each replica holds exactly the leader's rows
     // (at load 10 the leader's first read version after the restart was refused once: its grant renewal still waited on a member)
     const rv = await readVersion(db);
@@ -177,6 +183,7 @@ describe.skipIf(!HAVE_ETCD)('etcd restarted or slow (3 members, 3 nodes, 10 s le
     let R = -1;
     let movedMs = -1;
     let after: number[] = [];
+    let reportedDuring = -1;
     const trail: string[] = [];
     try {
       // commits go on (the other two members are a majority); the replicas' reads find them
@@ -219,7 +226,9 @@ describe.skipIf(!HAVE_ETCD)('etcd restarted or slow (3 members, 3 nodes, 10 s le
         }
         await sleep(50);
       }
+      const reported0 = (await watchOf(R))?.reported ?? 0;
       after = await replicationMs([R], 15, 'd');
+      reportedDuring = ((await watchOf(R))?.reported ?? 0) - reported0;
     } finally {
       c.kill(c.etcd[M]!, 'SIGCONT');
     }
@@ -229,8 +238,11 @@ describe.skipIf(!HAVE_ETCD)('etcd restarted or slow (3 members, 3 nodes, 10 s le
       `paused etcd member e${M}: replica n${R}'s watch left it ${movedMs} ms after the pause; replication ms before: ${before.join(', ')} (median ${median(before)}), during the pause: ${after.join(', ')} (median ${median(after)})\n${trail.join('\n')}\n${lost.join('\n')}`,
     );
     expect(lost.some((x) => x.includes('silent')), 'a LogWatchLost event naming the silent watch').toBe(true);
+    // the moved watch reports the commits' log entries (counted: a loaded machine stretches
+    // the latency below, 84 ms against 61 before at load 16, bound 91)
+    expect(reportedDuring, 'log entries the moved watch reported of 15 commits').toBeGreaterThanOrEqual(8);
     // watch latency (a few ms), not the 200 ms poll's (median ~100-190 ms)
-    expect(median(after), `replication ms during the pause: ${after.join(', ')} (before: ${before.join(', ')})`).toBeLessThan(Math.max(60, 1.5 * median(before)));
+    expect(median(after), `replication ms during the pause: ${after.join(', ')} (before: ${before.join(', ')})`).toBeLessThan(Math.max(100, 2 * median(before)));
   });
 
   it('commits do not wait on a paused etcd member first in the leader\'s order: the append goes to another member after a short delay (hedged)', { timeout: 90_000 }, async () => {
