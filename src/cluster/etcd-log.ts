@@ -201,7 +201,12 @@ export class EtcdLog implements CommitLog {
    * One fenced append of `value` at `key`, hedged: to the member first in order(); when it
    * has not answered within the hedge delay (twice etcd's recent write latency, 200 ms at
    * least), to the next member, and so on; a member whose attempt failed (e.g. during an
-   * etcd election) is asked again at the next delay. All
+   * etcd election) is asked again at the next delay, and so is one whose attempt is stuck
+   * (twice the delay, once it answered another call since; else after a second or four
+   * delays): a follower passes the put on to etcd's leader, and when that leader is paused
+   * etcd leaves it unanswered until its deadline, after its election too (without asking
+   * again, a 5 s pause of the etcd leader held every commit 5 s at a 10 s lease; 1.3-1.4 s
+   * now, etcd's election; bench/etcd-pause.ts --ttl-ms 10000 --writers 1 --targets leader). All
    * attempts end by one deadline (the horizon). Without the hedge, a paused (SIGSTOP)
    * member first in order() held every commit of the cluster for the whole deadline (1.5 s
    * at the default lease; measured with bench/etcd-pause.ts), and a paused etcd leader
@@ -222,10 +227,11 @@ export class EtcdLog implements CommitLog {
     const hosts = this.hosts;
     const until = Date.now() + this.timing.deadlineMs();
     const hedgeMs = Math.max(1, this.timing.hedgeMs());
-    const maxAttempts = 3 * hosts.size;
+    const maxAttempts = 4 * hosts.size;
     return new Promise<SendOutcome>((resolve) => {
-      /** Per member: attempts outstanding, whether one failed. */
+      /** Per member: attempts outstanding, when the newest was sent (performance.now()), whether one failed. */
       const out = new Array<number>(hosts.size).fill(0);
+      const sentAt = new Array<number>(hosts.size).fill(0);
       const failed = new Array<boolean>(hosts.size).fill(false);
       let sent = 0;
       let settled = 0;
@@ -241,12 +247,19 @@ export class EtcdLog implements CommitLog {
         clearTimeout(timer);
         resolve({ ...o, attempts: sent });
       };
-      /** The member to ask next (none asked now, the most recent answer first), or -1. `any`: also one that failed. */
+      /** The member to ask next (none asked now, the most recent answer first), or -1. `any`: also one that failed, or one whose attempt is stuck. */
       const pick = (any: boolean): number => {
         const order = hosts.order();
         for (const i of order) if (out[i] === 0 && !failed[i]) return i;
         if (!any) return -1;
         for (const i of order) if (out[i] === 0) return i;
+        // every member has an attempt out: one stuck a while is asked again, at once when the
+        // member answered another call since (keepalive, beat), else after a second or so
+        const now = performance.now();
+        for (const i of order) {
+          const age = now - sentAt[i]!;
+          if (out[i]! < 3 && age >= 2 * hedgeMs && (hosts.lastAnswer(i) > sentAt[i]! || age >= Math.max(1000, 4 * hedgeMs))) return i;
+        }
         return -1;
       };
       const decide = (): void => {
@@ -266,6 +279,7 @@ export class EtcdLog implements CommitLog {
         sent++;
         out[i]!++;
         const t0 = performance.now();
+        sentAt[i] = t0;
         hosts
           .client(i)
           .kv.txn(

@@ -167,6 +167,11 @@ export class EtcdHosts {
     this.lastOk[i] = performance.now();
   }
 
+  /** performance.now() of member i's last answer (0: none yet). */
+  lastAnswer(i: number): number {
+    return this.lastOk[i]!;
+  }
+
   /**
    * The members in the order to try them: most recent answer first. It used to be the
    * last member that answered, moved on by one after a call failed everywhere: after
