@@ -273,9 +273,12 @@ export class TxnImpl implements Transaction {
     this.readStarted = true;
     const range = selectorsToRange({ key: beginKey, inclusive: beginSel.inclusive }, { key: endKey, inclusive: endSel.inclusive });
     if (isEmptyRange(range)) return { kvs: [], hasMore: false };
+    // the conflicts of the transaction that asked: a reset() meanwhile begins another one,
+    // which read nothing (its commit failed CONFLICT on this range)
+    const conflicts = this.readConflicts;
     const { rows, hasMore } = await this.readRange(range, limit, reverse);
     for (const [k, v] of rows) if (v === UNREADABLE) throw unreadable(k);
-    if (!snapshot && !this.readOnly) this.readConflicts.push(conflictRangeOf(range, rows, hasMore, reverse));
+    if (!snapshot && !this.readOnly) conflicts.push(conflictRangeOf(range, rows, hasMore, reverse));
     return { kvs: rows.map(([key, value]) => ({ key, value })), hasMore };
   }
 

@@ -99,6 +99,18 @@ describe('reset() begins a new transaction', () => {
     expect(BigInt('0x' + Buffer.from(v.subarray(0, 8)).toString('hex'))).toBe(b.getCommittedVersion());
     expect(Buffer.from(v).equals(Buffer.from(await stampB))).toBe(false);
   });
+
+  it('a range read in flight at reset() guards the transaction that asked, not the fresh one', async () => {
+    const t = s.db.createTransaction();
+    const pending = t.getRange({ key: 'rr/', inclusive: true }, { key: 'rr0', inclusive: false });
+    t.reset();
+    await pending;
+    await t.getReadVersion();
+    await s.db.transact(async (tx) => tx.set('rr/1', 'other'));
+    t.set('rr-own', '1');
+    await t.commit(); // failed CONFLICT: the old read's range was added to the fresh transaction
+    expect(t.getCommittedVersion()).toBeGreaterThan(0n);
+  });
 });
 
 describe('item 2: inverted ranges', () => {
