@@ -6,7 +6,7 @@ import { MAX_KEY_BYTES } from '../keys/limits.js';
 import { DEFAULT_RANGE_LIMIT, RANGE_PAGE_MAX_BYTES, selectorsToRange } from '../keys/ranges.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import type { WireMutation } from '../coordinator/commit-plan.js';
-import type { ReplyBody, RequestBody, UnknownBody } from '../protocol/codec.js';
+import type { RefusedBody, ReplyBody, RequestBody, UnknownBody } from '../protocol/codec.js';
 import { requestMetricsOf } from '../metrics/request-metrics.js';
 import { GET_REPLY_SHARE } from './limits.js';
 
@@ -24,7 +24,7 @@ function readKey(k: Uint8Array, what: string): Uint8Array {
 }
 
 /** One request that is not a point read (those go through dispatchGets, a frame's worth at a time). */
-export async function dispatch(c: Dispatcher, body: Exclude<RequestBody, { type: 'get' | 'getMany' }> | UnknownBody, replyBudget = RANGE_PAGE_MAX_BYTES): Promise<ReplyBody> {
+export async function dispatch(c: Dispatcher, body: Exclude<RequestBody, { type: 'get' | 'getMany' }> | UnknownBody | RefusedBody, replyBudget = RANGE_PAGE_MAX_BYTES): Promise<ReplyBody> {
   // latency and byte counters (src/metrics/request-metrics.ts): plain fields, no allocation
   const m = requestMetricsOf(c);
   const started = m === undefined ? 0 : m.begin();
@@ -73,6 +73,9 @@ export async function dispatch(c: Dispatcher, body: Exclude<RequestBody, { type:
         throw new TxnError('PROTOCOL_ERROR', `${body.type} requests are not served by this gateway`);
       case 'unknown':
         throw new TxnError('PROTOCOL_ERROR', `unknown message type ${body.bodyType}`);
+      case 'refused':
+        // a commit the decoder refused without decoding it (codec.ts decodeRequests)
+        throw new TxnError(body.code, body.message);
     }
   } catch (err) {
     const e = toWireError(err);

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { TxnError } from '../errors.js';
 import { RANGE_PAGE_MAX_BYTES } from '../keys/ranges.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
-import { decodeRequests, encodeReplies, FRAME_ERROR_REQUEST_ID, ReplyEncoder, FrameError, FrameLimitError, PROTOCOL_VERSION, RESERVED_REQUEST_ID_MESSAGE, type Envelope, type ReplyBody, type RequestBody, type UnknownBody } from '../protocol/codec.js';
+import { decodeRequests, encodeReplies, FRAME_ERROR_REQUEST_ID, ReplyEncoder, FrameError, FrameLimitError, PROTOCOL_VERSION, RESERVED_REQUEST_ID_MESSAGE, type Envelope, type RefusedBody, type ReplyBody, type RequestBody, type UnknownBody } from '../protocol/codec.js';
 import { dispatch, FrameGets, RoundsInFlight, serveGets } from './dispatch.js';
 import { duplicateIdMessage, holdsId, InflightIds } from './inflight-ids.js';
 import { registerHttpRoutes, type HttpOptions } from './http.js';
@@ -320,7 +320,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
     for (const env of envelopes) reply(ws, conn, env.requestId, { type: 'error', code: refusal.code, message: refusal.message });
   };
 
-  const hello = (ws: WS, conn: Conn, env: Envelope<RequestBody | UnknownBody>): void => {
+  const hello = (ws: WS, conn: Conn, env: Envelope<RequestBody | UnknownBody | RefusedBody>): void => {
     // a refused handshake is answered, then the connection is closed (docs/protocol.md)
     const refuse = (message: string): void => {
       protocolError(ws, conn, env.requestId, message);

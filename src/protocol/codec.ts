@@ -27,7 +27,8 @@ import { SubscribeRequest as FbSubscribeRequest } from './generated/txkv/wire/su
 import { VersionChanges as FbVersionChanges } from './generated/txkv/wire/version-changes.js';
 import { WatchReply as FbWatchReply } from './generated/txkv/wire/watch-reply.js';
 import { WatchRequest as FbWatchRequest } from './generated/txkv/wire/watch-request.js';
-import { verifyFrame, FrameError, FrameLimitError, type FrameCaps } from './verify.js';
+import { commitBytesAtLeast, verifyFrame, FrameError, FrameLimitError, type FrameCaps } from './verify.js';
+import { MAX_TRANSACTION_BYTES } from '../keys/limits.js';
 
 export { FrameError, FrameLimitError };
 
@@ -124,6 +125,16 @@ export type ReplyBody =
 export interface UnknownBody {
   type: 'unknown';
   bodyType: number;
+}
+
+/**
+ * A request answered with this error without being decoded (decodeRequests): a
+ * CommitRequest whose counts alone pass the transaction size limit.
+ */
+export interface RefusedBody {
+  type: 'refused';
+  code: 'TRANSACTION_TOO_LARGE';
+  message: string;
 }
 
 export interface Envelope<T> {
@@ -411,15 +422,15 @@ function frameOf(buf: Uint8Array, caps: FrameCaps | null): FbFrame {
  * FrameError for a frame that is not well-formed, FrameLimitError for one past
  * MAX_FRAME_ENVELOPES or MAX_GET_MANY_KEYS (nothing decoded).
  */
-export function decodeRequests(buf: Uint8Array): Envelope<RequestBody | UnknownBody>[] {
+export function decodeRequests(buf: Uint8Array): Envelope<RequestBody | UnknownBody | RefusedBody>[] {
   const frame = frameOf(buf, REQUEST_CAPS);
-  const out: Envelope<RequestBody | UnknownBody>[] = [];
+  const out: Envelope<RequestBody | UnknownBody | RefusedBody>[] = [];
   const n = frame.envelopesLength();
   for (let i = 0; i < n; i++) {
     const e = frame.envelopes(i)!;
     const requestId = e.requestId();
     const t = e.bodyType();
-    let body: RequestBody | UnknownBody;
+    let body: RequestBody | UnknownBody | RefusedBody;
     switch (t) {
       case Body.HelloRequest: {
         const h = e.body(new FbHelloRequest()) as FbHelloRequest;
@@ -465,6 +476,18 @@ export function decodeRequests(buf: Uint8Array): Envelope<RequestBody | UnknownB
       }
       case Body.CommitRequest: {
         const c = e.body(new FbCommitRequest()) as FbCommitRequest;
+        const nm = c.mutationsLength();
+        const nr = c.readConflictsLength();
+        const atLeast = commitBytesAtLeast(nm, nr);
+        if (atLeast > MAX_TRANSACTION_BYTES) {
+          // not decoded (verifyFrame did not walk its tables either)
+          body = {
+            type: 'refused',
+            code: 'TRANSACTION_TOO_LARGE',
+            message: `transaction is at least ${atLeast} bytes (${nm} mutations, ${nr} read conflict ranges, before their keys and values); limit ${MAX_TRANSACTION_BYTES}`,
+          };
+          break;
+        }
         const readConflicts: KeyRangeMsg[] = [];
         for (let j = 0; j < c.readConflictsLength(); j++) {
           const r = c.readConflicts(j)!;

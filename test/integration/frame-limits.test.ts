@@ -93,6 +93,22 @@ describe('request frames past a per-frame limit', () => {
   });
 });
 
+describe('a commit whose counts alone pass the transaction size limit', () => {
+  it('is answered TRANSACTION_TOO_LARGE under its id without being decoded; the connection stays open (with and without gateway threads)', { timeout: 60_000 }, async () => {
+    const E = new Uint8Array(0);
+    const frame = encodeRequests([
+      { requestId: 2, body: { type: 'commit', readVersion: 0n, readConflicts: [], mutations: Array.from({ length: 140_000 }, () => ({ type: 1, key: E, param: E, offset: 0 })) } },
+      { requestId: 3, body: { type: 'grv' } },
+    ]);
+    for (const [mode, t] of [['single', s], ['gateway threads', threaded]] as const) {
+      const r = await raw(t.server.url, frame, (n) => n >= 3);
+      expect(r.close, mode).toBeNull();
+      expect(r.replies.find((e) => e.requestId === 2)?.body, mode).toMatchObject({ type: 'error', code: 'TRANSACTION_TOO_LARGE', message: expect.stringMatching(/at least 10080000 bytes \(140000 mutations/) });
+      expect(r.replies.find((e) => e.requestId === 3)?.body, mode).toMatchObject({ type: 'grv' });
+    }
+  });
+});
+
 describe('the SDK splits its frames', () => {
   it('20,500 gets of one transaction in one turn (GetManyRequests of at most MAX_GET_MANY_KEYS) and 10,200 gets at 10,200 read versions in one turn (frames of at most MAX_FRAME_ENVELOPES) are all answered', { timeout: 60_000 }, async () => {
     await s.db.transact(async (tx) => {

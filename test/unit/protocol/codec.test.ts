@@ -242,3 +242,29 @@ describe('per-frame limits of request frames (MAX_FRAME_ENVELOPES, MAX_GET_MANY_
     expect(() => verifyFrame(encodeRequests([many(1, 200_000)]))).not.toThrow();
   });
 });
+
+describe('a CommitRequest whose counts alone pass the transaction size limit', () => {
+  const commit = (mutations: number, ranges: number): Envelope<RequestBody> => ({
+    requestId: 4,
+    body: {
+      type: 'commit',
+      readVersion: 0n,
+      readConflicts: Array.from({ length: ranges }, () => ({ begin: new Uint8Array(0), end: new Uint8Array(0) })),
+      mutations: Array.from({ length: mutations }, () => ({ type: 1, key: new Uint8Array(0), param: new Uint8Array(0), offset: 0 })),
+    },
+  });
+
+  it('is refused TRANSACTION_TOO_LARGE without being decoded (72 B per mutation, 32 B per range at least); one at the limit is decoded', () => {
+    // 138,888 x 72 = 9,999,936 bytes: within the limit, decoded; one more mutation passes it
+    expect(decodeRequests(encodeRequests([commit(138_888, 0)]))[0]!.body).toMatchObject({ type: 'commit' });
+    expect(decodeRequests(encodeRequests([commit(138_889, 0)]))[0]!.body).toEqual({
+      type: 'refused',
+      code: 'TRANSACTION_TOO_LARGE',
+      message: 'transaction is at least 10000008 bytes (138889 mutations, 0 read conflict ranges, before their keys and values); limit 10000000',
+    });
+    expect(decodeRequests(encodeRequests([commit(100_000, 87_501)]))[0]!.body).toMatchObject({ type: 'refused', code: 'TRANSACTION_TOO_LARGE' });
+    expect(decodeRequests(encodeRequests([commit(100_000, 87_500)]))[0]!.body).toMatchObject({ type: 'commit' });
+    // without caps (reply frames) the verifier walks every table, as before
+    expect(() => verifyFrame(encodeRequests([commit(138_889, 0)]))).not.toThrow();
+  });
+});
