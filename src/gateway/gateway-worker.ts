@@ -9,6 +9,7 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { TxnError, toWireError } from '../errors.js';
 import { RANGE_PAGE_MAX_BYTES } from '../keys/ranges.js';
+import { freeBuffers } from '../shard/free-buffers.js';
 import { decodeRequests, FRAME_ERROR_REQUEST_ID, ReplyEncoder, FrameError, FrameLimitError, RESERVED_REQUEST_ID_MESSAGE, type Envelope, type ReplyBody, type RequestBody } from '../protocol/codec.js';
 import { ReadRouter, type ReadClock } from '../coordinator/read-router.js';
 import { ShardMap } from '../coordinator/shard-map.js';
@@ -202,6 +203,9 @@ function flushReplies(): void {
     const frame = encoder.encode(c.outbox);
     // a copy of just the frame (the encoder's buffer is reused); transferred, not cloned
     const buf = frame.buffer.slice(frame.byteOffset, frame.byteOffset + frame.byteLength) as ArrayBuffer;
+    // range pages are in the frame now: their buffers, moved here by the shard for these
+    // replies alone, are freed at once (shard/free-buffers.ts)
+    for (const e of c.outbox) if (e.body.type === 'range' && e.body.kvs.length > 0) freeBuffers(e.body.kvs);
     (out.frames ??= []).push(c.closeWith === null ? { conn: c.id, buf, bytes: c.outboxBytes } : { conn: c.id, buf, bytes: c.outboxBytes, close: c.closeWith });
     transfer.push(buf);
     c.replyBytes -= c.outboxBytes;

@@ -21,6 +21,7 @@ import { loadUws } from './uws.js';
 import { closeLive, handleLive, newLiveConn, type LiveConn } from './live-requests.js';
 import { subscribeRoute } from './sse-subscribe.js';
 import { listenFailure } from '../server/startup-errors.js';
+import { freeBuffers } from '../shard/free-buffers.js';
 
 export interface GatewayOptions {
   host: string;
@@ -246,14 +247,25 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
   // cannot send at once. The JavaScript fallback (ws) may keep the buffer queued on the
   // socket, so it gets a frame of its own.
   const encoder = native ? new ReplyEncoder() : null;
+  /**
+   * The range pages of a frame just encoded: each one's rows view a buffer the shard moved
+   * to this thread for that reply alone (shard/wire.ts encodeReplies), now copied into the
+   * frame, so it is freed at once (shard/free-buffers.ts) instead of waiting for this
+   * thread's collector with up to ~64 MB of others.
+   */
+  const freePages = (sent: Envelope<ReplyBody>[]): void => {
+    for (const e of sent) if (e.body.type === 'range' && e.body.kvs.length > 0) freeBuffers(e.body.kvs);
+  };
   const send = (ws: WS, conn: Conn): void => {
     conn.flushScheduled = false;
     if (conn.closed || conn.outbox.length === 0) return;
-    const frame = encoder ? encoder.encode(conn.outbox) : encodeReplies(conn.outbox);
+    const sent = conn.outbox;
+    const frame = encoder ? encoder.encode(sent) : encodeReplies(sent);
     conn.outbox = [];
     const bytes = conn.outboxBytes;
     conn.outboxBytes = 0;
     ws.send(frame, true);
+    freePages(sent);
     releaseReplies(conn, bytes);
     holdUnsent(ws, conn);
   };

@@ -41,6 +41,7 @@ import { ShardLive } from './live.js';
 import { encodeTombstone, markKey, netEffect, pointValue, tombstoneKey, type NetEffect } from './apply.js';
 import { RETIRE_SLICE_MS, TombstoneRetirement } from './retire.js';
 import { WriteOps, type ShardStorage } from './storage.js';
+import { freeBuffers } from './free-buffers.js';
 import { RangeLoad } from './range-load.js';
 import { RowCache } from './row-cache.js';
 import { FLAG_WRITING, KeyTable } from './key-table.js';
@@ -576,7 +577,10 @@ export class Shard {
    */
   private range(req: RangeRequest): ShardReply {
     const r = this.rangeRows(req);
-    return { id: req.id, kvs: packBytes(r.out), more: r.more };
+    const kvs = packBytes(r.out);
+    // the page is copied: its RocksDB rows (each a buffer of its own, from the binding) go now, not at a collection
+    freeBuffers(r.read);
+    return { id: req.id, kvs, more: r.more };
   }
 
   /**
@@ -608,8 +612,12 @@ export class Shard {
     return { id: req.id, count: { keys: r.out.length / 2, bytes, next, cpuMs } };
   }
 
-  /** range()'s rows, flat [k0, v0, ...]; more = rows remain past them. `counted`: a client's read (the shard's read counter and load). */
-  private rangeRows(req: RangeRequest, counted = true): { out: Uint8Array[]; more: boolean } {
+  /**
+   * range()'s rows, flat [k0, v0, ...]; more = rows remain past them; `read` = the values
+   * among them read from RocksDB (copies of their own; the others are the window's).
+   * `counted`: a client's read (the shard's read counter and load).
+   */
+  private rangeRows(req: RangeRequest, counted = true): { out: Uint8Array[]; more: boolean; read: Uint8Array[] } {
     this.checkReadable(req.readVersion);
     if (this.served !== null && counted) {
       const b = keyString(req.begin);
@@ -634,6 +642,7 @@ export class Shard {
     const chunkSize = Math.min(Math.max(limit + 1, 16), 1000);
     const base = this.baseRows(req.begin, req.end, readVersion, reverse, historical, chunkSize, req.maxBytes);
     const out: Uint8Array[] = [];
+    const read: Uint8Array[] = [];
     let rows = 0;
     let bytes = 0;
     try {
@@ -642,7 +651,7 @@ export class Shard {
       for (;;) {
         const br = row.done ? null : row.value;
         if (!br && !ov) break;
-        if (rows >= limit || (rows > 0 && bytes >= req.maxBytes)) return { out, more: true };
+        if (rows >= limit || (rows > 0 && bytes >= req.maxBytes)) return { out, more: true, read };
         let takeOverlay: boolean;
         if (!br) takeOverlay = true;
         else if (!ov) takeOverlay = false;
@@ -657,12 +666,13 @@ export class Shard {
           ov = nextOverlay();
         } else {
           out.push(br!.key, br!.value);
+          read.push(br!.value);
           bytes += br!.key.length + br!.value.length;
           row = base.next();
         }
         rows++;
       }
-      return { out, more: false };
+      return { out, more: false, read };
     } finally {
       base.return(undefined);
     }

@@ -28,7 +28,12 @@ export type OutgoingRequest = ShardRequest extends infer R ? (R extends { mutati
 export interface PackedBatch {
   b: ArrayBuffer;
   o: unknown[];
+  /** Buffers of `o` to transfer with `b` (not cloned); absent: none. */
+  t?: ArrayBuffer[];
 }
+
+/** A range page's bytes from this size on are transferred with its batch, not cloned. */
+export const TRANSFER_MIN_BYTES = 64 * 1024;
 
 /** What crosses a shard's port: a packed batch, or (older senders, tests) an array of plain messages. */
 export type ShardMessage<T> = PackedBatch | T[];
@@ -467,6 +472,7 @@ export function decodeRequests(m: ShardMessage<ShardRequest>): ShardRequest[] {
 export function encodeReplies(replies: readonly ShardReply[]): PackedBatch {
   const w = new Writer();
   const objects: unknown[] = [];
+  let transfer: ArrayBuffer[] | undefined;
   for (const r of replies) {
     if ('ok' in r && r.busy === undefined) {
       w.u8v(Tag.Ok);
@@ -478,9 +484,17 @@ export function encodeReplies(replies: readonly ShardReply[]): PackedBatch {
     } else {
       w.u8v(Tag.Object);
       objects.push(r);
+      // A range page (up to 1 MB, a buffer of its own: packBytes) moves to the main thread
+      // instead of being cloned: a clone copied it twice (into the message, then into a
+      // new buffer there) and left the page itself to this thread's collector, which
+      // under slow readers held 55-100 MB of dead pages.
+      const data = 'kvs' in r ? r.kvs.data : null;
+      if (data && data.byteLength >= TRANSFER_MIN_BYTES && data.byteOffset === 0 && data.buffer.byteLength === data.byteLength) (transfer ??= []).push(data.buffer as ArrayBuffer);
     }
   }
-  return w.done(objects);
+  const batch = w.done(objects);
+  if (transfer) batch.t = transfer;
+  return batch;
 }
 
 /** Decodes a shard's replies (values are views into the received buffer). */

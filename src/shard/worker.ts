@@ -47,7 +47,7 @@ export default async function attach(task: AttachTask): Promise<{ shardId: numbe
     if (replies.length === 0) return;
     if (gateways.length === 0) {
       const packed = encodeReplies(replies);
-      port.postMessage(packed, [packed.b]);
+      port.postMessage(packed, packed.t ? [packed.b, ...packed.t] : [packed.b]);
       replies = [];
       return;
     }
@@ -61,12 +61,12 @@ export default async function attach(task: AttachTask): Promise<{ shardId: numbe
     replies = [];
     if (own.length > 0) {
       const packed = encodeReplies(own);
-      port.postMessage(packed, [packed.b]);
+      port.postMessage(packed, packed.t ? [packed.b, ...packed.t] : [packed.b]);
     }
     for (let i = 0; i < theirs.length; i++) {
       if (!theirs[i]) continue;
       const packed = encodeReplies(theirs[i]!);
-      gateways[i]!.postMessage(packed, [packed.b]);
+      gateways[i]!.postMessage(packed, packed.t ? [packed.b, ...packed.t] : [packed.b]);
     }
   };
   const fail = (err: unknown): never =>

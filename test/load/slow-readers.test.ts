@@ -69,9 +69,12 @@ describe('slow readers', () => {
       const status = (await (await fetch(`${child.url.replace('ws', 'http')}/v1/status`)).json()) as { admission: { bufferedBytes: number } };
       console.log(`slow-readers: RSS ${Math.round(before)} -> ${Math.round(after)} MB; budget held ${status.admission.bufferedBytes} of ${BUDGET}`);
       // each slow connection alone may hold half its backpressure limit (16 MB): 24 of them
-      // grew the server by ~450-650 MB before; now the budget (64 MB) bounds what uWS holds,
-      // plus reply copies not yet collected (~150 MB measured)
-      expect(after - before).toBeLessThan(350);
+      // grew the server by ~450-650 MB before the budget; then by 212-295 MB for a 64 MB
+      // budget (dead rows and pages awaiting collection, 10x read amplification of range
+      // pages, frame builders, and the malloc space they left); 91-115 MB since each page
+      // reads about its own rows, is moved (not cloned) to the main thread, and is freed
+      // once in a frame (shard/free-buffers.ts). The bound leaves room for a loaded machine.
+      expect(after - before).toBeLessThan(200);
       expect(status.admission.bufferedBytes).toBeLessThanOrEqual(BUDGET + 2 * 1024 * 1024);
       // a client that reads gets answers (or a retryable refusal while the budget is spent)
       const got = await db.transact(async (tx) => tx.get('big/3/3'), { maxRetryCount: 100 }).catch((e: unknown) => e);

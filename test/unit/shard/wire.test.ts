@@ -3,7 +3,7 @@
 import { MessageChannel } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { packBytes, packMutations, type ShardReply, type ShardRequest } from '../../../src/shard/interface.js';
-import { decodeReplies, decodeRequests, encodeReplies, encodeRequests, FORGET_DELAY_MS, RequestOutbox, type OutgoingRequest, type PackedBatch } from '../../../src/shard/wire.js';
+import { decodeReplies, decodeRequests, encodeReplies, encodeRequests, FORGET_DELAY_MS, RequestOutbox, TRANSFER_MIN_BYTES, type OutgoingRequest, type PackedBatch } from '../../../src/shard/wire.js';
 
 const b = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -16,11 +16,31 @@ function overPort<T>(m: PackedBatch): Promise<T> {
       port2.close();
       resolve(x);
     });
-    port1.postMessage(m, [m.b]);
+    port1.postMessage(m, m.t ? [m.b, ...m.t] : [m.b]);
   });
 }
 
 describe('shard wire codec', () => {
+  it('a range page of TRANSFER_MIN_BYTES or more moves with its batch (not cloned); a small one is cloned; both arrive whole', async () => {
+    const page = packBytes([b('k1'), new Uint8Array(TRANSFER_MIN_BYTES).fill(9), b('k2'), b('v2')]);
+    const small = packBytes([b('k3'), b('v3')]);
+    const batch = encodeReplies([
+      { id: 1, kvs: page, more: true },
+      { id: 2, kvs: small, more: false },
+      { id: 3, ok: true },
+    ]);
+    expect(batch.t).toEqual([page.data.buffer]);
+    const got = decodeReplies(await overPort<PackedBatch>(batch)) as { id: number; kvs: { data: Uint8Array; lens: Int32Array } }[];
+    // moved: the shard's copy is detached, none was made
+    expect(page.data.byteLength).toBe(0);
+    expect(small.data.byteLength).toBe(4);
+    expect(got.map((r) => r.id)).toEqual([1, 2, 3]);
+    expect(got[0]!.kvs.data.byteLength).toBe(TRANSFER_MIN_BYTES + 6);
+    expect(got[0]!.kvs.data[3]).toBe(9);
+    expect(Buffer.from(got[1]!.kvs.data).toString()).toBe('k3v3');
+    expect(encodeReplies([{ id: 4, ok: true }]).t).toBeUndefined();
+  });
+
   it('round-trips requests of every encoded kind, with object messages kept in their place', async () => {
     const reqs: ShardRequest[] = [
       { t: 'horizon', id: 0, horizon: 12 },
