@@ -46,6 +46,8 @@ declare module '@nxtedition/rocksdb' {
       /** A nextv chunk ends after the row that takes its key+value bytes past this (int32). */
       highWaterMarkBytes?: number;
     }): RocksIterator;
+    /** abstract-level's key iterator (tests read a column's keys with it; the server uses iterator()). */
+    keys(options: ColumnOption & { gte?: string | Uint8Array; gt?: string | Uint8Array; lt?: string | Uint8Array; lte?: string | Uint8Array }): AsyncIterable<unknown>;
     getProperty(property: string): string;
     /** Without `limit`: RocksDB DeleteRange, run synchronously; the callback is deferred to the next tick. */
     _clear(options: ColumnOption & { gte: Uint8Array; lt: Uint8Array }, callback: (err: Error | null) => void): void;

@@ -10,11 +10,12 @@ import fs from 'node:fs';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Coordinator } from '../../src/coordinator/coordinator.js';
+import type { WireMutation } from '../../src/coordinator/commit-plan.js';
 import { toBytes } from '../../src/keys/bytes.js';
 import { openDatabase } from '../../src/server/open-database.js';
 import { tempDir } from '../support/server.js';
 
-const set = (key: string, value: string): { type: number; key: Uint8Array; param: Uint8Array } => ({ type: 0, key: toBytes(key), param: toBytes(value) });
+const set = (key: string, value: string): WireMutation => ({ type: 0, key: toBytes(key), param: toBytes(value), offset: 0 });
 const str = (v: unknown): unknown => (v instanceof Uint8Array ? Buffer.from(v).toString() : v);
 
 describe('a cross-shard commit acknowledged before its secondary applied it', () => {

@@ -6,7 +6,7 @@
 // now it runs in slices of ~2 ms between requests (shard/retire.ts). Measured here: the
 // longest point read and the longest small commit on that shard while the tombstones are
 // retired (wall time, with a margin for a loaded machine), the largest slice's CPU time
-// (the shard's own measure, which a loaded machine does not inflate), and the rows after.
+// (the shard's own measure; on a shared VM it includes stolen time, so the bound is partly relative), and the rows after.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -18,6 +18,7 @@ interface StatusShard {
   retireSlices?: number;
   retireCpuMs?: number;
   retireCpuMaxMs?: number;
+  deleteRanges?: number;
 }
 
 const N = 20_000;
@@ -110,8 +111,8 @@ describe.each(['fsync', 'buffered'] as const)('retiring the tombstones of %s com
     expect(st.tombstonesRetiring).toBe(0);
     expect(n - nBefore, 'small commits during the retirement').toBeGreaterThan(3);
     // tombstones of one commit with no rows between them share DeleteRanges
-    expect(st.deleteRanges).toBeLessThan(N / 20);
-    // many slices, none of them long (CPU time: a loaded machine does not inflate it)
+    expect(st.deleteRanges!).toBeLessThan(N / 20);
+    // many slices, none of them long (thread CPU time, which a shared VM inflates by what it steals: see the bound)
     expect(st.retireSlices).toBeGreaterThan(10);
     // (a slice ends ~2 ms of wall time after it starts, but one step on a vCPU the host took
     // away counts that time as thread CPU on a shared VM: CI inflated 0.3-0.8 ms slices to 3 ms

@@ -44,7 +44,7 @@ describe('a durably decided commit whose secondary apply fails', () => {
         });
       }) as ShardHandle['request'];
       const before = c.oracle.readVersion();
-      const { commitVersion } = await c.commits.commit({ readVersion: before, readConflicts: [], mutations: keys.map((key) => ({ type: 0, key, param: toBytes('v') })) });
+      const { commitVersion } = await c.commits.commit({ readVersion: before, readConflicts: [], mutations: keys.map((key) => ({ type: 0, key, param: toBytes('v'), offset: 0 })) });
       // acknowledged: read versions cover it, though it is not finished (not applied everywhere)
       const rv = c.reads.readVersion();
       expect(rv).toBeGreaterThanOrEqual(commitVersion);
@@ -56,7 +56,7 @@ describe('a durably decided commit whose secondary apply fails', () => {
       expect((onSecondary as TxnError).code).toBe('UNAVAILABLE');
       // later commits are refused (retryable) until a restart recovers it, instead of hanging
       await new Promise((r) => setTimeout(r, 50));
-      const next = await c.commits.commit({ readVersion: 0, readConflicts: [], mutations: [{ type: 0, key: toBytes('other'), param: toBytes('x') }] }).catch((e: unknown) => e);
+      const next = await c.commits.commit({ readVersion: 0, readConflicts: [], mutations: [{ type: 0, key: toBytes('other'), param: toBytes('x'), offset: 0 }] }).catch((e: unknown) => e);
       expect((next as TxnError).code).toBe('UNAVAILABLE');
       expect(c.commits.unapplied).toBe(1);
     } finally {

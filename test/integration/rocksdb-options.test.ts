@@ -58,7 +58,7 @@ describe('RocksDB options', () => {
   });
 
   it('the settings reach RocksDB', async () => {
-    const o = await open({ blockCacheBytes: 0, memtableBytes: 8 * 1024 * 1024, walCompression: true });
+    const o = await open({ ...DEFAULT_CONFIG.rocksdb, blockCacheBytes: 0, memtableBytes: 8 * 1024 * 1024, walCompression: true });
     expect(o.get('[DBOptions]')!.get('wal_compression')).toBe('kZSTD');
     expect(o.get('[CFOptions "s1"]')!.get('write_buffer_size')).toBe(String(2 * 1024 * 1024));
     // the metadata column follows a budget below its 16 MiB cap

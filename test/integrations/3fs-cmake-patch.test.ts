@@ -77,7 +77,7 @@ function topLevelHunk(): string {
   const parts = text.split(/^(?=--- a\/)/m).filter((p) => p.startsWith('--- a/'));
   const top = parts.filter((p) => p.startsWith('--- a/CMakeLists.txt\n'));
   expect(top.length).toBe(1);
-  return top[0];
+  return top[0]!;
 }
 
 const dirs: string[] = [];

@@ -111,7 +111,7 @@ describe('txkv import', () => {
     fs.writeFileSync(truncated, bytes.subarray(0, bytes.length - 30));
     const corrupt = path.join(dir, 'corrupt.kvdump');
     const c = Buffer.from(bytes);
-    c[c.length - 500] ^= 0x01; // a byte of a value
+    c[c.length - 500]! ^= 0x01; // a byte of a value
     fs.writeFileSync(corrupt, c);
     const notDump = path.join(dir, 'not.kvdump');
     fs.writeFileSync(notDump, 'hello');

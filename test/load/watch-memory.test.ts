@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect } from '../../src/index.js';
-import type { Watch } from '../../src/client/transaction.js';
+import type { Watch } from '../../src/client/live.js';
 import { freePort, killAllServers, rssMb, spawnServer } from '../support/child-server.js';
 import { tempDir } from '../support/server.js';
 

@@ -96,7 +96,7 @@ describe.skipIf(!haveChromium)('dashboard in chromium', () => {
 
     // latency charts: idle intervals are gaps (not a line across them), and the legend
     // shows the latest values when the cursor is not on the chart (not "--")
-    await page.waitForFunction(() => [...document.querySelectorAll('#chart-commit-latency .u-legend .u-value')].slice(1).every((e) => /\d|^idle$/.test(e.textContent!)), undefined, { timeout: 10_000 });
+    await page.waitForFunction(() => Array.from(document.querySelectorAll('#chart-commit-latency .u-legend .u-value')).slice(1).every((e) => /\d|^idle$/.test(e.textContent!)), undefined, { timeout: 10_000 });
     const legend = await page.locator('#chart-commit-latency .u-legend .u-value').allTextContents();
     expect(legend.join(' ')).not.toMatch(/--|^-$/);
     expect(await page.evaluate(() => (window as unknown as { txkvCharts: Record<string, { series: { spanGaps?: boolean }[] }> }).txkvCharts.commit!.series.slice(1).map((x) => x.spanGaps))).toEqual([false, false, false]);
@@ -113,7 +113,7 @@ describe.skipIf(!haveChromium)('dashboard in chromium', () => {
     expect(await page.textContent('#replication')).toContain('single node');
     expect(await page.textContent('#storage')).toContain('data directory');
     // keys counted per shard: the three shards hold different numbers of keys
-    await page.waitForFunction(() => [...document.querySelectorAll('#shards tr')].every((tr) => /\d/.test(tr.children[8]!.textContent!)), undefined, { timeout: 15_000 });
+    await page.waitForFunction(() => Array.from(document.querySelectorAll('#shards tr')).every((tr) => /\d/.test(tr.children[8]!.textContent!)), undefined, { timeout: 15_000 });
 
     const shot = process.env.TXKV_DASHBOARD_SCREENSHOT ?? path.join(profile, 'dashboard.png');
     await page.screenshot({ path: shot, fullPage: true });

@@ -63,7 +63,7 @@ describe('IdTable (a connection pending requests)', () => {
     gc(); // the table's arrays (and the 300 requests) are now in the old generation
     let majors = 0;
     const obs = new PerformanceObserver((l) => {
-      for (const e of l.getEntries()) if ((e.detail as { kind?: number } | undefined)?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majors++;
+      for (const e of l.getEntries()) if (((e as PerformanceEntry & { detail?: { kind?: number } }).detail)?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majors++;
     });
     obs.observe({ entryTypes: ['gc'] });
     churn(1_000_000); // ~1 GB allocated, all of it short-lived

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { ADMISSION_SHARED_BYTES, Admission } from '../../../src/gateway/limits.js';
+import { DEFAULT_CONFIG } from '../../../src/config/server-config.js';
 import { TokenStore, bearer } from '../../../src/gateway/auth.js';
 
 describe('Admission', () => {
-  const limits = { maxConnections: 2, maxInflightPerConnection: 3, maxBufferedBytes: 100, maxBackpressureBytes: 1000 };
+  const limits = { ...DEFAULT_CONFIG.limits, maxConnections: 2, maxInflightPerConnection: 3, maxBufferedBytes: 100, maxBackpressureBytes: 1000 };
   it('bounds connections', () => {
     const a = new Admission(limits);
     expect([a.admitConnection(), a.admitConnection(), a.admitConnection()]).toEqual([true, true, false]);
@@ -28,7 +29,7 @@ describe('Admission', () => {
 });
 
 describe('Admission over shared memory (gateway threads)', () => {
-  const limits = { maxConnections: 2, maxInflightPerConnection: 3, maxBufferedBytes: 100, maxBackpressureBytes: 1000 };
+  const limits = { ...DEFAULT_CONFIG.limits, maxConnections: 2, maxInflightPerConnection: 3, maxBufferedBytes: 100, maxBackpressureBytes: 1000 };
   it('threads that share the buffer share one budget, peak and refusal count', () => {
     const sab = new SharedArrayBuffer(ADMISSION_SHARED_BYTES);
     const main = new Admission(limits, sab);
@@ -68,7 +69,7 @@ describe('TokenStore', () => {
 });
 
 describe('Admission: reply bytes (issue 10 item 9)', () => {
-  const l = { maxConnections: 10, maxInflightPerConnection: 10, maxBufferedBytes: 1000, maxBackpressureBytes: 400 };
+  const l = { ...DEFAULT_CONFIG.limits, maxConnections: 10, maxInflightPerConnection: 10, maxBufferedBytes: 1000, maxBackpressureBytes: 400 };
   it('grants at most half the backpressure limit per connection, out of the server budget shared with requests', () => {
     const a = new Admission(l);
     expect(a.grantReply(Infinity, 0, 0)).toBe(200);

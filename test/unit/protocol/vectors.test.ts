@@ -14,6 +14,7 @@ import {
   type ReplyBody,
   type RequestBody,
   type UnknownBody,
+  type RefusedBody,
 } from '../../../src/protocol/codec.js';
 
 const DIR = path.resolve(__dirname, '../../vectors');
@@ -143,7 +144,7 @@ function toBody(e: CanonEnvelope): RequestBody | ReplyBody {
     case 'HelloRequest':
       return { type: 'hello', protocolVersion: Number(b.protocol_version), token: String(b.token), clientName: String(b.client_name) };
     case 'HelloReply':
-      return { type: 'hello', protocolVersion: Number(b.protocol_version), serverVersion: String(b.server_version), readOnly: Boolean(b.read_only), databaseId: String(b.database_id ?? ''), nodeId: String(b.node_id ?? '') };
+      return { type: 'hello', protocolVersion: Number(b.protocol_version), serverVersion: String(b.server_version), readOnly: Boolean(b.read_only), databaseId: String(b.database_id ?? ''), getMany: Boolean(b.get_many), nodeId: String(b.node_id ?? '') };
     case 'GetReadVersionRequest':
       return { type: 'grv' };
     case 'GetReadVersionReply':
@@ -181,7 +182,7 @@ function toBody(e: CanonEnvelope): RequestBody | ReplyBody {
 }
 
 /** The codec's decoded message -> canonical JSON. */
-function toCanon(env: Envelope<RequestBody | ReplyBody | UnknownBody>, isRequest: boolean): CanonEnvelope {
+function toCanon(env: Envelope<RequestBody | ReplyBody | UnknownBody | RefusedBody>, isRequest: boolean): CanonEnvelope {
   const b = env.body;
   const out = (body_type: string, body: Json): CanonEnvelope => ({ request_id: env.requestId, body_type, body });
   switch (b.type) {
@@ -224,7 +225,10 @@ function toCanon(env: Envelope<RequestBody | ReplyBody | UnknownBody>, isRequest
       return out('ErrorReply', { code: b.code, message: b.message });
     case 'unknown':
       return out(`unknown(${b.bodyType})`, {});
+    case 'refused':
+      return out(`refused(${b.code})`, { message: b.message });
   }
+  throw new Error(`no canonical form for body type ${(b as { type: string }).type}`);
 }
 
 const isRequestVector = (envs: CanonEnvelope[]): boolean => REQUEST_TYPES.has(envs[0]!.body_type);
