@@ -4,7 +4,7 @@
 // that imports it). When the socket drops, in-flight commits fail MAYBE_COMMITTED
 // (they may have been applied) and everything else NETWORK_ERROR.
 import { TxnError } from '../errors.js';
-import { IdTable } from './id-table.js';
+import { idAfter, IdTable } from './id-table.js';
 import { decodeReplies, encodeRequests, MAX_FRAME_ENVELOPES, MAX_GET_MANY_KEYS, PROTOCOL_VERSION, type Envelope, type ReplyBody, type RequestBody, type UnknownBody } from '../protocol/codec.js';
 
 export interface TlsOptions {
@@ -262,7 +262,7 @@ export class Connection {
   private takeId(): number {
     for (;;) {
       const id = this.nextId;
-      this.nextId = id >= 0xfffffffe ? 1 : id + 1;
+      this.nextId = idAfter(id);
       if (this.pending.get(id) === undefined) return id;
     }
   }

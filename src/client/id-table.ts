@@ -22,6 +22,15 @@
  * connection, which is why loading them lazily (faccd0b) looked like an SDK slow-down.
  * These arrays are replaced only when they grow, and nothing links the old ones.
  */
+/**
+ * The id after `id` in 1..2^32-2, wrapping: the ids an IdTable holds (0 marks an empty slot in
+ * its Uint32Array; 2^32-1 is left out so an id and its successor both fit). Every user of an
+ * IdTable numbers its requests with it.
+ */
+export function idAfter(id: number): number {
+  return id >= 0xfffffffe ? 1 : id + 1;
+}
+
 export class IdTable<T> {
   private ids = new Uint32Array(64);
   private vals: (T | undefined)[] = new Array<T | undefined>(64).fill(undefined);

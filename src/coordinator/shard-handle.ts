@@ -6,7 +6,7 @@ import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
-import { IdTable } from '../client/id-table.js';
+import { idAfter, IdTable } from '../client/id-table.js';
 import { TxnError } from '../errors.js';
 import { LOG_SHARED_BYTES, type GatewayPortMessage, type LogReplies, type ShardEvent, type ShardInit, type ShardReply, type ShardRequest } from '../shard/interface.js';
 import { decodeReplies, RequestOutbox, type OutgoingRequest, type ShardMessage } from '../shard/wire.js';
@@ -164,7 +164,7 @@ export class ShardHandle {
     // UNAVAILABLE: the server is stopping; a client retries elsewhere or later
     if (this.closed) return Promise.reject(new TxnError('UNAVAILABLE', `shard ${this.shardId} is shut down`));
     const id = this.nextId;
-    this.nextId = id === 0xfffffffe ? 1 : id + 1;
+    this.nextId = idAfter(id);
     // callers pass a fresh literal: stamping the id on it saves a copy per request
     (req as OutgoingRequest).id = id;
     return new Promise((resolve) => {

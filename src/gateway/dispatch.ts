@@ -6,9 +6,10 @@ import { MAX_KEY_BYTES } from '../keys/limits.js';
 import { DEFAULT_RANGE_LIMIT, RANGE_PAGE_MAX_BYTES, selectorsToRange } from '../keys/ranges.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import type { WireMutation } from '../coordinator/commit-plan.js';
-import type { RefusedBody, ReplyBody, RequestBody, UnknownBody } from '../protocol/codec.js';
+import type { Envelope, RefusedBody, ReplyBody, RequestBody, UnknownBody } from '../protocol/codec.js';
 import { requestMetricsOf } from '../metrics/request-metrics.js';
 import { GET_REPLY_SHARE } from './limits.js';
+import { freeBuffers } from '../shard/free-buffers.js';
 
 /** What dispatch needs: the coordinator on the main thread; a gateway thread's stand-in (gateway-worker.ts) there. */
 export type Dispatcher = Pick<Coordinator, 'front' | 'reads' | 'commits'>;
@@ -448,4 +449,15 @@ export async function serveGets(c: Dispatcher, batch: FrameGets, host: GetsHost)
     // not read by then counts against the connection
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
+}
+
+/**
+ * Frees the range pages of replies just encoded into a frame (both gateway modes): each
+ * page's rows view a buffer the shard moved to this thread for that reply alone
+ * (shard/wire.ts encodeReplies), now copied into the frame, so it is freed at once
+ * (shard/free-buffers.ts) instead of waiting for this thread's collector with up to ~64 MB
+ * of others.
+ */
+export function freeRangePages(sent: readonly Envelope<ReplyBody>[]): void {
+  for (const e of sent) if (e.body.type === 'range' && e.body.kvs.length > 0) freeBuffers(e.body.kvs);
 }

@@ -9,8 +9,7 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { TxnError, toWireError } from '../errors.js';
 import { RANGE_PAGE_MAX_BYTES } from '../keys/ranges.js';
-import { freeBuffers } from '../shard/free-buffers.js';
-import { decodeRequests, FRAME_ERROR_REQUEST_ID, ReplyEncoder, FrameError, FrameLimitError, RESERVED_REQUEST_ID_MESSAGE, type Envelope, type ReplyBody, type RequestBody } from '../protocol/codec.js';
+import { decodeRequests, FRAME_ERROR_REQUEST_ID, ReplyEncoder, FrameLimitError, frameRefusalMessage, RESERVED_REQUEST_ID_MESSAGE, type Envelope, type ReplyBody, type RequestBody } from '../protocol/codec.js';
 import { ReadRouter, type ReadClock } from '../coordinator/read-router.js';
 import { ShardMap } from '../coordinator/shard-map.js';
 import type { CommitResult } from '../coordinator/commit-coordinator.js';
@@ -20,10 +19,10 @@ import { GATEWAY_ID_SPAN, type ShardReply, type ShardRequest } from '../shard/in
 import { decodeReplies, RequestOutbox, type ShardMessage } from '../shard/wire.js';
 import { RequestMetrics, attachRequestMetrics } from '../metrics/request-metrics.js';
 import { threadId } from '../metrics/thread-cpu.js';
-import { dispatch, FrameGets, RoundsInFlight, serveGets, type Dispatcher } from './dispatch.js';
+import { dispatch, FrameGets, freeRangePages, RoundsInFlight, serveGets, type Dispatcher } from './dispatch.js';
 import { duplicateIdMessage, holdsId, InflightIds } from './inflight-ids.js';
 import { Admission } from './limits.js';
-import { IdTable } from '../client/id-table.js';
+import { idAfter, IdTable } from '../client/id-table.js';
 import type { Answer, Call, FromGateway, FrameIn, GatewayWorkerInit, MetricsDelta, ToGateway } from './gateway-protocol.js';
 
 type Outgoing = ShardRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
@@ -60,7 +59,7 @@ const calls = new IdTable<(a: Answer) => void>();
 type CallBody = Call extends infer C ? (C extends { id: number } ? Omit<C, 'id'> : never) : never;
 function call(c: CallBody): Promise<Answer> {
   const id = nextCall;
-  nextCall = id === 0xfffffffe ? 1 : id + 1;
+  nextCall = idAfter(id);
   (out.calls ??= []).push({ ...c, id } as Call);
   scheduleOut();
   return new Promise((resolve) => calls.set(id, resolve));
@@ -125,7 +124,7 @@ class ShardPort {
 
   request(req: Outgoing): Promise<ShardReply> {
     if (this.closed) return Promise.reject(new TxnError('UNAVAILABLE', `shard ${this.shardId} is shut down`));
-    const seq = (this.seq = this.seq === 0xfffffffe ? 1 : this.seq + 1);
+    const seq = (this.seq = idAfter(this.seq));
     const id = -(seq * GATEWAY_ID_SPAN + init.thread);
     (req as ShardRequest).id = id;
     return new Promise((resolve) => {
@@ -203,9 +202,7 @@ function flushReplies(): void {
     const frame = encoder.encode(c.outbox);
     // a copy of just the frame (the encoder's buffer is reused); transferred, not cloned
     const buf = frame.buffer.slice(frame.byteOffset, frame.byteOffset + frame.byteLength) as ArrayBuffer;
-    // range pages are in the frame now: their buffers, moved here by the shard for these
-    // replies alone, are freed at once (shard/free-buffers.ts)
-    for (const e of c.outbox) if (e.body.type === 'range' && e.body.kvs.length > 0) freeBuffers(e.body.kvs);
+    freeRangePages(c.outbox);
     (out.frames ??= []).push(c.closeWith === null ? { conn: c.id, buf, bytes: c.outboxBytes } : { conn: c.id, buf, bytes: c.outboxBytes, close: c.closeWith });
     transfer.push(buf);
     c.replyBytes -= c.outboxBytes;
@@ -257,7 +254,7 @@ function onFrame(f: FrameIn): void {
     envelopes = decodeRequests(buf);
   } catch (err) {
     admission.release(f.held);
-    const why = err instanceof FrameError ? err.message : `undecodable frame: ${(err as Error).message}`;
+    const why = frameRefusalMessage(err);
     reply(c, FRAME_ERROR_REQUEST_ID, { type: 'error', code: 'PROTOCOL_ERROR', message: why });
     if (err instanceof FrameLimitError) {
       // as socket.ts frameRefused: answered, then closed by the main thread; nothing more is read

@@ -8,8 +8,8 @@ import type { Logger } from 'pino';
 import { TxnError } from '../errors.js';
 import { RANGE_PAGE_MAX_BYTES } from '../keys/ranges.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
-import { decodeRequests, encodeReplies, FRAME_ERROR_REQUEST_ID, ReplyEncoder, FrameError, FrameLimitError, PROTOCOL_VERSION, RESERVED_REQUEST_ID_MESSAGE, type Envelope, type RefusedBody, type ReplyBody, type RequestBody, type UnknownBody } from '../protocol/codec.js';
-import { dispatch, FrameGets, RoundsInFlight, serveGets } from './dispatch.js';
+import { decodeRequests, encodeReplies, FRAME_ERROR_REQUEST_ID, ReplyEncoder, FrameLimitError, frameRefusalMessage, PROTOCOL_VERSION, RESERVED_REQUEST_ID_MESSAGE, type Envelope, type RefusedBody, type ReplyBody, type RequestBody, type UnknownBody } from '../protocol/codec.js';
+import { dispatch, FrameGets, freeRangePages, RoundsInFlight, serveGets } from './dispatch.js';
 import { duplicateIdMessage, holdsId, InflightIds } from './inflight-ids.js';
 import { registerHttpRoutes, type HttpOptions } from './http.js';
 import { DISTRIBUTION_ROUTES } from './distribution-routes.js';
@@ -21,7 +21,6 @@ import { loadUws } from './uws.js';
 import { closeLive, handleLive, newLiveConn, type LiveConn } from './live-requests.js';
 import { subscribeRoute } from './sse-subscribe.js';
 import { listenFailure } from '../server/startup-errors.js';
-import { freeBuffers } from '../shard/free-buffers.js';
 
 export interface GatewayOptions {
   host: string;
@@ -247,15 +246,6 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
   // cannot send at once. The JavaScript fallback (ws) may keep the buffer queued on the
   // socket, so it gets a frame of its own.
   const encoder = native ? new ReplyEncoder() : null;
-  /**
-   * The range pages of a frame just encoded: each one's rows view a buffer the shard moved
-   * to this thread for that reply alone (shard/wire.ts encodeReplies), now copied into the
-   * frame, so it is freed at once (shard/free-buffers.ts) instead of waiting for this
-   * thread's collector with up to ~64 MB of others.
-   */
-  const freePages = (sent: Envelope<ReplyBody>[]): void => {
-    for (const e of sent) if (e.body.type === 'range' && e.body.kvs.length > 0) freeBuffers(e.body.kvs);
-  };
   const send = (ws: WS, conn: Conn): void => {
     conn.flushScheduled = false;
     if (conn.closed || conn.outbox.length === 0) return;
@@ -265,7 +255,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
     const bytes = conn.outboxBytes;
     conn.outboxBytes = 0;
     ws.send(frame, true);
-    freePages(sent);
+    freeRangePages(sent);
     releaseReplies(conn, bytes);
     holdUnsent(ws, conn);
   };
@@ -313,7 +303,7 @@ export async function startGateway(coordinator: Coordinator, o: GatewayOptions):
    * will never be answered one by one, and the client must not wait for them.
    */
   const frameRefused = (ws: WS, conn: Conn, err: unknown): void => {
-    const why = err instanceof FrameError ? err.message : `undecodable frame: ${(err as Error).message}`;
+    const why = frameRefusalMessage(err);
     protocolError(ws, conn, FRAME_ERROR_REQUEST_ID, why);
     if (!(err instanceof FrameLimitError)) return;
     send(ws, conn);

@@ -27,10 +27,10 @@ import { SubscribeRequest as FbSubscribeRequest } from './generated/txkv/wire/su
 import { VersionChanges as FbVersionChanges } from './generated/txkv/wire/version-changes.js';
 import { WatchReply as FbWatchReply } from './generated/txkv/wire/watch-reply.js';
 import { WatchRequest as FbWatchRequest } from './generated/txkv/wire/watch-request.js';
-import { commitBytesAtLeast, verifyFrame, FrameError, FrameLimitError, type FrameCaps } from './verify.js';
+import { commitBytesAtLeast, verifyFrame, FrameError, FrameLimitError, frameRefusalMessage, type FrameCaps } from './verify.js';
 import { MAX_TRANSACTION_BYTES } from '../keys/limits.js';
 
-export { FrameError, FrameLimitError };
+export { FrameError, FrameLimitError, frameRefusalMessage };
 
 export const PROTOCOL_VERSION = 1;
 

@@ -89,6 +89,11 @@ export class FrameError extends Error {}
  */
 export class FrameLimitError extends FrameError {}
 
+/** What a PROTOCOL_ERROR under request id 0 says of a frame decodeRequests threw on (both gateway modes). */
+export function frameRefusalMessage(err: unknown): string {
+  return err instanceof FrameError ? err.message : `undecodable frame: ${(err as Error).message}`;
+}
+
 /**
  * The fewest bytes a CommitRequest of `mutations` mutations and `ranges` read-conflict ranges
  * counts against MAX_TRANSACTION_BYTES (keys/limits.ts: each mutation at least its 40 + 32
