@@ -6,11 +6,13 @@ import { TxnError } from '../errors.js';
 import { compareKeys, describeArg, keyAfter, keyString, printable, toBytes, type Bytes } from '../keys/bytes.js';
 import {
   MAX_KEY_BYTES,
+  MAX_TRANSACTION_BYTES,
   checkKeySize,
   checkValueSize,
   checkVersionstampOffset,
   checkWritableKey,
   checkWritableRange,
+  readConflictBytes,
 } from '../keys/limits.js';
 import { checkSelector, conflictRangeOf, isEmptyRange, selectorsToRange, DEFAULT_RANGE_LIMIT, type KeyRange } from '../keys/ranges.js';
 import type { KeyRangeMsg, ReplyBody } from '../protocol/codec.js';
@@ -493,6 +495,10 @@ export class TxnImpl implements Transaction {
     const stamp = this.stamp;
     const readConflicts = this.readConflicts;
     try {
+      // read conflicts count toward the limit as on the server (commit-plan.ts); checked here
+      // because many long conflict keys make a commit frame past the server's maxFrameBytes,
+      // which closes the connection: the commit failed MAYBE_COMMITTED, not TRANSACTION_TOO_LARGE
+      checkCommitSize(this.writes.size, readConflicts);
       // a transaction that read nothing needs no read version: its commit cannot conflict
       const readVersion = readConflicts.length > 0 ? await this.getReadVersion() : this.readVersion ? await this.readVersion : 0n;
       const r = (await this.call({ type: 'commit', readVersion, readConflicts, mutations }, true)) as Extract<ReplyBody, { type: 'commit' }>;
@@ -587,6 +593,17 @@ class Deadline {
       );
     }
   };
+}
+
+function checkCommitSize(writeBytes: number, readConflicts: KeyRangeMsg[]): void {
+  let bytes = writeBytes;
+  for (const r of readConflicts) bytes += readConflictBytes(r.begin.length, r.end.length);
+  if (bytes > MAX_TRANSACTION_BYTES) {
+    throw new TxnError(
+      'TRANSACTION_TOO_LARGE',
+      `transaction is ${bytes} bytes with its ${readConflicts.length} read-conflict ranges (${bytes - writeBytes} bytes); limit ${MAX_TRANSACTION_BYTES}`,
+    );
+  }
 }
 
 function unreadable(k: Uint8Array): TxnError {

@@ -200,6 +200,21 @@ describe('item 4: mutations apply in call order', () => {
   });
 });
 
+describe('the transaction size limit counts read conflicts', () => {
+  it('1,100 read-conflict keys of 9,990 bytes (22 MB): TRANSACTION_TOO_LARGE at commit, not a frame that closes the connection (MAYBE_COMMITTED)', async () => {
+    const tx = s.db.createTransaction();
+    for (let i = 0; i < 1100; i++) tx.addReadConflictKey(String(i).padEnd(9990, 'p'));
+    tx.set('rc-big', 'v');
+    const e = await errorOf(() => tx.commit());
+    expect(e.code).toBe('TRANSACTION_TOO_LARGE');
+    expect(e.message).toMatch(/1100 read-conflict ranges/);
+    // nothing was written, and the connections the next transactions use are still open
+    const check = s.db.createTransaction();
+    expect(await check.get('rc-big')).toBeNull();
+    await s.db.transact(async (t) => t.set('rc-after', 'ok'));
+  });
+});
+
 describe('item 5: selectors on a maximum-size key', () => {
   let e: TestServer;
   beforeAll(async () => {
