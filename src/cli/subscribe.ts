@@ -1,6 +1,7 @@
 // `txkv subscribe BEGIN END`: every committed change of [BEGIN, END) as JSON lines.
 import { parseFlags, UsageError, wantsHelp } from './args.js';
 import { formatBytes, parseBytesArg } from './bytes-arg.js';
+import { MAX_VERSION } from '../keys/versions.js';
 import { CLIENT_FLAGS, CLIENT_USAGE, clientTarget, connectTo } from './client-options.js';
 
 export const USAGE = `usage: txkv subscribe BEGIN END [--from VERSION] [--count N] [client options]
@@ -21,7 +22,10 @@ export async function subscribe(argv: string[]): Promise<number> {
   const begin = parseBytesArg(p.positionals[0]!, t.hex, 'begin');
   const end = parseBytesArg(p.positionals[1]!, t.hex, 'end');
   const from = p.flags.from === undefined ? undefined : String(p.flags.from);
-  if (from !== undefined && !/^\d+$/.test(from)) throw new UsageError(`--from needs a version (digits), got ${JSON.stringify(from)}`, USAGE);
+  // a version is int64; past it, a usage error (a version past 2^53 is the server's to answer: FUTURE_VERSION)
+  if (from !== undefined && (!/^\d+$/.test(from) || from.length > 20 || BigInt(from) > MAX_VERSION)) {
+    throw new UsageError(`--from needs a version, 0 to 2^63-1 (9223372036854775807), got ${JSON.stringify(from)}`, USAGE);
+  }
   const count = p.flags.count === undefined ? Infinity : Number(p.flags.count);
   if (!(count > 0)) throw new UsageError(`--count needs a positive number, got ${JSON.stringify(p.flags.count)}`, USAGE);
   const db = await connectTo(t);

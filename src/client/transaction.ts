@@ -20,6 +20,7 @@ import type { Connection } from './connection.js';
 import type { ConnectionPool } from './pool.js';
 import { UNREADABLE, WriteBuffer, applySteps } from './write-buffer.js';
 import { WatchImpl, type Watch } from './live.js';
+import { MAX_VERSION } from '../keys/versions.js';
 import { ATOMIC_OPS, atomicTypeOf, type AtomicOp } from '../keys/atomic.js';
 
 export type { AtomicOp };
@@ -98,8 +99,6 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: 
 
 /** Watches armed together (each may read its key first): well under a connection's in-flight limit. */
 const WATCH_ARM_CHUNK = 4000;
-/** The largest version the wire carries (int64). */
-export const MAX_VERSION = (1n << 63n) - 1n;
 
 export class TxnImpl implements Transaction {
   private conn: Promise<Connection> | null = null;

@@ -10,14 +10,11 @@ import type { Envelope, RefusedBody, ReplyBody, RequestBody, UnknownBody } from 
 import { requestMetricsOf } from '../metrics/request-metrics.js';
 import { GET_REPLY_SHARE } from './limits.js';
 import { freeBuffers } from '../shard/free-buffers.js';
+import { clientVersion as version } from '../keys/versions.js';
 
 /** What dispatch needs: the coordinator on the main thread; a gateway thread's stand-in (gateway-worker.ts) there. */
 export type Dispatcher = Pick<Coordinator, 'front' | 'reads' | 'commits'>;
 
-function version(v: bigint, what: string): number {
-  if (v < 0n || v > BigInt(Number.MAX_SAFE_INTEGER)) throw new TxnError('INVALID_ARGUMENT', `${what} ${v} is out of range`);
-  return Number(v);
-}
 
 function readKey(k: Uint8Array, what: string): Uint8Array {
   if (k.length > MAX_KEY_BYTES) throw new TxnError('KEY_TOO_LARGE', `${what} is ${k.length} bytes; limit ${MAX_KEY_BYTES}`);

@@ -15,6 +15,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp } from '@trufflesuite/uws-
 import { TxnError, toWireError, type TxnErrorCode } from '../errors.js';
 import { MAX_KEY_BYTES, MAX_TRANSACTION_BYTES, MAX_VALUE_BYTES } from '../keys/limits.js';
 import { conflictRangeOf, DEFAULT_RANGE_LIMIT, RANGE_PAGE_MAX_BYTES, type KeyRange } from '../keys/ranges.js';
+import { decimalVersion } from '../keys/versions.js';
 import { keyAfter, printable } from '../keys/bytes.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import { WireMutationType, type WireMutation } from '../coordinator/commit-plan.js';
@@ -541,10 +542,8 @@ async function txn(c: Coordinator, raw: Uint8Array, mayWrite: boolean, m: Reques
   if (mutations.length > 0 && !mayWrite) throw new HttpError('UNAUTHORIZED', 'this token is read-only: writes are refused', 403);
   let readVersion: number;
   if (body.readVersion !== undefined) {
-    if (typeof body.readVersion !== 'string' || !/^\d{1,16}$/.test(body.readVersion) || !Number.isSafeInteger(Number(body.readVersion))) {
-      throw new TxnError('INVALID_ARGUMENT', `readVersion must be a version as a decimal string (e.g. "1795637081925202"), got ${JSON.stringify(body.readVersion)}`);
-    }
-    readVersion = Number(body.readVersion);
+    // past 2^53 FUTURE_VERSION (409), as on the binary protocol (keys/versions.ts)
+    readVersion = decimalVersion(body.readVersion, 'readVersion');
     // as setReadVersion: 0 is no version (it was answered 200 with nothing read, or TOO_OLD)
     if (readVersion <= 0) throw new TxnError('INVALID_ARGUMENT', `readVersion must be positive, got ${JSON.stringify(body.readVersion)}`);
   } else readVersion = await readVersionOf(c);

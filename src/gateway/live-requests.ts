@@ -5,6 +5,7 @@
 // consumer's window plus maxFeedBufferBytes held for it.
 import { TxnError } from '../errors.js';
 import { MAX_KEY_BYTES } from '../keys/limits.js';
+import { clientVersion } from '../keys/versions.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import type { FeedVersion } from '../coordinator/live-hub.js';
 import type { MutationMsg, ReplyBody, RequestBody, VersionChangesMsg } from '../protocol/codec.js';
@@ -48,11 +49,6 @@ function versionBytes(v: FeedVersion): number {
 function errorBody(err: unknown): ReplyBody {
   const e = err instanceof TxnError ? err : new TxnError('FAILED', String(err));
   return { type: 'error', code: e.code, message: e.message };
-}
-
-function version(v: bigint, what: string): number {
-  if (v < 0n || v > BigInt(Number.MAX_SAFE_INTEGER)) throw new TxnError('INVALID_ARGUMENT', `${what} ${v} is out of range`);
-  return Number(v);
 }
 
 /** Handles a watch, subscribe, subscribeAck or cancel request; false for any other request. */
@@ -132,7 +128,7 @@ function subscribe(c: Coordinator, limits: LiveLimits, st: LiveConn, requestId: 
     if (st.feeds.has(requestId)) throw new TxnError('PROTOCOL_ERROR', `request id ${requestId} already names a feed`);
     // 0 is "now" on the wire; a negative version is a client bug, not "now"
     if (body.fromVersion < 0n) throw new TxnError('INVALID_ARGUMENT', `fromVersion ${body.fromVersion} is out of range (0 = now, else a version)`);
-    const from = body.fromVersion > 0n ? version(body.fromVersion, 'fromVersion') : undefined;
+    const from = body.fromVersion > 0n ? clientVersion(body.fromVersion, 'fromVersion') : undefined;
     st.feeds.set(requestId, f);
     c.live
       .subscribe(body.begin.slice(), body.end.slice(), from, {

@@ -8,6 +8,7 @@
 import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
 import { TxnError, toWireError } from '../errors.js';
 import type { FeedVersion } from '../coordinator/live-hub.js';
+import { decimalVersion } from '../keys/versions.js';
 import { decodeBase64url, STATUS_OF, statusLine, type Route } from './http.js';
 
 const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64url');
@@ -72,12 +73,11 @@ export function subscribeRoute(maxFeedBufferBytes: number): Route {
         const stop = query.get('end');
         const endKey = stop === null ? new Uint8Array([0xff]) : decodeBase64url(stop, 'end');
         const from = query.get('fromVersion');
-        if (from !== null && !/^\d+$/.test(from)) throw new TxnError('INVALID_ARGUMENT', `fromVersion must be a decimal version, got ${JSON.stringify(from)}`);
-        // versions are exact JavaScript numbers up to 2^53 (as on the binary protocol): a
-        // larger one would be rounded (999999999999999999 became 1000000000000000000)
-        if (from !== null && BigInt(from) > BigInt(Number.MAX_SAFE_INTEGER)) throw new TxnError('INVALID_ARGUMENT', `fromVersion ${from} is out of range`);
+        // exactly, never through Number() (999999999999999999 became 1000000000000000000);
+        // past 2^53 FUTURE_VERSION, as on the binary protocol (keys/versions.ts)
+        const fromVersion = from === null ? undefined : decimalVersion(from, 'fromVersion');
         c.live
-          .subscribe(begin, endKey, from === null ? undefined : Number(from), {
+          .subscribe(begin, endKey, fromVersion, {
             deliver: (versions) => {
               for (const v of versions) send(eventOf(v));
             },

@@ -97,6 +97,59 @@ describe('input edges found by review', () => {
     }
   });
 
+  it('a version past 2^53 (a valid int64 no server has reached) is FUTURE_VERSION at every front door; past int64 INVALID_ARGUMENT', { timeout: 30_000 }, async () => {
+    const http = t.server.url.replace('ws://', 'http://');
+    for (const v of [(1n << 53n) + 1n, 1n << 60n, (1n << 63n) - 1n]) {
+      // SDK reads (binary GetMany and GetRange) and a commit that read at it
+      const get = t.db.createTransaction();
+      get.setReadVersion(v);
+      expect(await rejection(get.get('a'))).toMatchObject({ code: 'FUTURE_VERSION', retryable: true });
+      const range = t.db.createTransaction();
+      range.setReadVersion(v);
+      expect((await rejection(range.getRange({ key: 'a', inclusive: true }, { key: 'b', inclusive: false }))).code).toBe('FUTURE_VERSION');
+      const commit = t.db.createTransaction();
+      commit.setReadVersion(v);
+      commit.addReadConflictKey('a');
+      commit.set('a', 'x');
+      const ce = await rejection(commit.commit());
+      expect(ce.code).toBe('FUTURE_VERSION');
+      expect(ce.message).toContain(String(v)); // exact, not rounded through a double
+      // change feeds: the SDK and GET /v1/subscribe
+      expect((await rejection(t.db.subscribe('a', 'b', { fromVersion: v })[Symbol.asyncIterator]().next())).code).toBe('FUTURE_VERSION');
+      const sse = await fetch(`${http}/v1/subscribe?begin=${b64('a')}&end=${b64('b')}&fromVersion=${v}`);
+      expect([sse.status, ((await sse.json()) as { error: { code: string } }).error.code]).toEqual([409, 'FUTURE_VERSION']);
+      // POST /v1/txn
+      const txn = await fetch(`${http}/v1/txn`, { method: 'POST', body: JSON.stringify({ readVersion: String(v), reads: [{ key: b64('a') }] }) });
+      const tb = (await txn.json()) as { error: { code: string; message: string } };
+      expect([txn.status, tb.error.code]).toEqual([409, 'FUTURE_VERSION']);
+      expect(tb.error.message).toContain(String(v));
+    }
+    // not a version at all: past int64 (HTTP, CLI) or negative (the wire carries int64)
+    for (const big of ['9223372036854775808', '1'.repeat(400)]) {
+      const txn = await fetch(`${http}/v1/txn`, { method: 'POST', body: JSON.stringify({ readVersion: big }) });
+      expect([txn.status, ((await txn.json()) as { error: { code: string } }).error.code]).toEqual([400, 'INVALID_ARGUMENT']);
+      const sse = await fetch(`${http}/v1/subscribe?begin=${b64('a')}&end=${b64('b')}&fromVersion=${big}`);
+      expect([sse.status, ((await sse.json()) as { error: { code: string } }).error.code]).toEqual([400, 'INVALID_ARGUMENT']);
+    }
+    expect(await rawRequest({ type: 'range', readVersion: -5n, beginKey: enc.encode('a'), beginInclusive: true, endKey: enc.encode('b'), endInclusive: false, limit: 1, reverse: false })).toMatchObject({
+      type: 'error',
+      code: 'INVALID_ARGUMENT',
+    });
+    // the CLI: past int64 is a usage error (exit 2) naming the flag; 2^60 is the server's FUTURE_VERSION (exit 1)
+    const bin = path.resolve(__dirname, '../../bin/txkv.js');
+    const cli = (from: string): Promise<{ code: number; stderr: string }> =>
+      run(process.execPath, [bin, 'subscribe', 'a', 'b', '--from', from, '--endpoint', t.server.url], { timeout: 20_000 }).then(
+        () => ({ code: 0, stderr: '' }),
+        (e: { code: number; stderr: string }) => e,
+      );
+    const usage = await cli('9223372036854775808');
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(/--from needs a version, 0 to 2\^63-1/);
+    const ahead = await cli(String(1n << 60n));
+    expect(ahead.code).toBe(1);
+    expect(ahead.stderr).toMatch(/FUTURE_VERSION/);
+  });
+
   it('atomicOp errors name its param, not the key', async () => {
     const tx = t.db.createTransaction();
     const bad = await rejection(() => tx.atomicOp('k', null as unknown as Uint8Array, 'add'));
