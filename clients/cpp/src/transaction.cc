@@ -170,7 +170,7 @@ class TransactionImpl : public std::enable_shared_from_this<TransactionImpl> {
     if (auto e = checkKey(key, "set")) return *e;
     if (auto e = checkValue(value)) return *e;
     if (isSystemKey(key)) return systemKeyError("set");
-    if (auto e = account(key.size() + value.size())) return *e;
+    if (auto e = account(mutationBytes(key.size(), value.size()))) return *e;
     writes_.set(key, value);
     return okStatus();
   }
@@ -180,7 +180,7 @@ class TransactionImpl : public std::enable_shared_from_this<TransactionImpl> {
     if (auto e = unusableForWrite()) return *e;
     if (auto e = checkKey(key, "clear")) return *e;
     if (isSystemKey(key)) return systemKeyError("clear");
-    if (auto e = account(key.size())) return *e;
+    if (auto e = account(mutationBytes(key.size(), 0))) return *e;
     writes_.clear(key);
     return okStatus();
   }
@@ -194,7 +194,7 @@ class TransactionImpl : public std::enable_shared_from_this<TransactionImpl> {
     if (begin == end) return okStatus();  // an empty range: nothing to clear
     // Reaching into the system keyspace: begin in it, or end past "\xff".
     if (isSystemKey(begin) || end > std::string_view("\xff", 1)) return systemKeyError("clearRange");
-    if (auto e = account(begin.size() + end.size())) return *e;
+    if (auto e = account(mutationBytes(begin.size(), end.size(), true))) return *e;
     writes_.clearRange(begin, end);
     return okStatus();
   }
@@ -206,7 +206,7 @@ class TransactionImpl : public std::enable_shared_from_this<TransactionImpl> {
     if (auto e = checkValue(value)) return *e;
     if (isSystemKey(key)) return systemKeyError("setVersionstampedKey");
     if (auto e = checkOffset("setVersionstampedKey", "key", offset, key.size())) return *e;
-    if (auto e = account(key.size() + value.size())) return *e;
+    if (auto e = account(mutationBytes(key.size(), value.size()))) return *e;
     writes_.addVersionstamped(proto::Mutation{proto::MutationType::kSetVersionstampedKey, Bytes(key), Bytes(value),
                                               static_cast<int32_t>(offset)});
     return okStatus();
@@ -219,7 +219,7 @@ class TransactionImpl : public std::enable_shared_from_this<TransactionImpl> {
     if (auto e = checkValue(value)) return *e;
     if (isSystemKey(key) && key != kMetadataVersionKey) return systemKeyError("setVersionstampedValue");
     if (auto e = checkOffset("setVersionstampedValue", "value", offset, value.size())) return *e;
-    if (auto e = account(key.size() + value.size())) return *e;
+    if (auto e = account(mutationBytes(key.size(), value.size()))) return *e;
     writes_.addVersionstamped(proto::Mutation{proto::MutationType::kSetVersionstampedValue, Bytes(key), Bytes(value),
                                               static_cast<int32_t>(offset)});
     return okStatus();
@@ -233,7 +233,7 @@ class TransactionImpl : public std::enable_shared_from_this<TransactionImpl> {
     if (auto e = checkKey(key, "atomicOp")) return *e;
     if (auto e = checkValue(param)) return *e;
     if (isSystemKey(key)) return systemKeyError("atomicOp");
-    if (auto e = account(key.size() + param.size())) return *e;
+    if (auto e = account(mutationBytes(key.size(), param.size()))) return *e;
     writes_.atomic(type, key, param);
     return okStatus();
   }
@@ -241,6 +241,7 @@ class TransactionImpl : public std::enable_shared_from_this<TransactionImpl> {
   // ------------------------------------------------------------------ commit
   void commit(Callback<Void> cb) {
     uint64_t gen;
+    std::optional<TxnError> tooLarge;
     std::shared_ptr<proto::CommitRequest> req = std::make_shared<proto::CommitRequest>();
     {
       std::unique_lock lock(mu_);
@@ -271,7 +272,17 @@ class TransactionImpl : public std::enable_shared_from_this<TransactionImpl> {
       req->readConflicts = readConflicts_;
       state_ = CommitState::kCommitting;
       gen = gen_;
+      // read conflicts count toward the limit too, as on the server
+      size_t total = bytes_;
+      for (const auto& r : readConflicts_) total += readConflictBytes(r.begin.size(), r.end.size());
+      if (total > kMaxTransactionBytes) {
+        tooLarge = TxnError(ErrorCode::kTransactionTooLarge,
+                            "transaction is " + std::to_string(total) + " bytes with its " +
+                                std::to_string(readConflicts_.size()) + " read-conflict ranges (" +
+                                std::to_string(total - bytes_) + " bytes); limit " + std::to_string(kMaxTransactionBytes));
+      }
     }
+    if (tooLarge) return commitDone(gen, *tooLarge, std::move(cb));
     auto self = shared_from_this();
     withReadVersion(gen, [self, gen, req, cb = std::move(cb)](Result<int64_t> rv) mutable {
       if (!rv) return self->commitDone(gen, rv.error(), std::move(cb));

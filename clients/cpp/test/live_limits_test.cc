@@ -71,6 +71,31 @@ TEST_F(Limits, MoreThanTenMillionBytesIsTransactionTooLarge) {
   EXPECT_EQ(must(r.get(p + "0000")), std::nullopt);
 }
 
+// Counted as the server counts (40 + 32 bytes per mutation, 32 per read-conflict range):
+// either load made a commit frame past the server's 16 MiB frame limit, which closed the
+// connection and failed the commit MAYBE_COMMITTED although nothing was applied.
+TEST_F(Limits, ManyTinyMutationsOrLongReadConflictsAreTransactionTooLarge) {
+  auto p = prefix();
+  {
+    // 700,000 clears of 8-byte keys: 5.6 MB of keys, 83 MB as counted, a ~22 MB frame
+    Transaction tx = db->createTransaction();
+    Status last = okStatus();
+    for (int i = 0; i < 700'000 && last.ok(); ++i) last = tx.clear("t" + std::to_string(1'000'000 + i));
+    EXPECT_TRUE(failsAtCallOrCommit(tx, last, ErrorCode::kTransactionTooLarge));
+  }
+  {
+    Transaction tx = db->createTransaction();
+    for (int i = 0; i < 1100; ++i) must(tx.addReadConflictKey(p + std::to_string(i) + std::string(9'980, 'p')));
+    must(tx.set(p + "rc", "v"));
+    EXPECT_TRUE(failsWith(tx.commit(), ErrorCode::kTransactionTooLarge));
+  }
+  Transaction r = db->createTransaction();
+  EXPECT_EQ(must(r.get(p + "rc")), std::nullopt);
+  Transaction w = db->createTransaction();
+  must(w.set(p + "after", "ok"));
+  must(w.commit());
+}
+
 TEST_F(Limits, SystemKeyspaceWritesAreInvalidReadsAreAllowed) {
   std::string sys = "\xff" + prefix("sys");
   std::vector<std::pair<const char*, std::function<Status(Transaction&)>>> cases = {

@@ -16,6 +16,15 @@ inline constexpr size_t kMaxKeyBytes = 10'000;
 inline constexpr size_t kMaxValueBytes = 100'000;
 inline constexpr size_t kMaxTransactionBytes = 10'000'000;
 inline constexpr size_t kVersionstampBytes = 10;
+// A transaction's size as the server counts it (src/keys/limits.ts, FoundationDB's
+// accounting): a mutation is its key and param plus 40, plus its write-conflict range
+// ([key, key + 0x00), or [begin, end) for a clearRange) plus 32; a read-conflict range its
+// bounds plus 32. The overheads keep many tiny mutations from making a commit frame past
+// the server's frame limit, which closes the connection (MAYBE_COMMITTED, not TOO_LARGE).
+inline constexpr size_t mutationBytes(size_t key, size_t param, bool range = false) {
+  return key + param + 40 + 32 + (range ? key + param : 2 * key + 1);
+}
+inline constexpr size_t readConflictBytes(size_t begin, size_t end) { return begin + end + 32; }
 // limit <= 0 means this many rows (the server's documented default page size).
 inline constexpr int32_t kDefaultRangeLimit = 1000;
 inline constexpr std::string_view kMetadataVersionKey{"\xff/metadataVersion", 17};
