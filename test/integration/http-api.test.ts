@@ -1,4 +1,5 @@
 // The HTTP API (served on the same port as the WebSocket protocol).
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, text, type TestServer } from '../support/server.js';
 
@@ -90,6 +91,61 @@ describe('HTTP API', () => {
     const bytes = results.reduce((n, r) => n + r.kvs.reduce((m, kv) => m + Buffer.from(kv.value, 'base64url').length, 0), 0);
     expect(bytes).toBeLessThanOrEqual(1_500_000);
     for (const r of results) expect(r.hasMore).toBe(true);
+  });
+
+  it('a body over the route limit is refused 413 by its Content-Length before a byte of it is read, or at the chunk that passes the limit, and the connection closed', { timeout: 30_000 }, async () => {
+    /** Sends the head, then up to `bodyBytes` (chunked when no Content-Length) until the server answers; the answer and what was sent. */
+    const post = (head: string, bodyBytes: number): Promise<{ reply: string; sent: number; closed: boolean }> =>
+      new Promise((resolve) => {
+        const sock = net.connect(s.server.port, '127.0.0.1');
+        let reply = '';
+        let sent = 0;
+        let answered = false;
+        const chunked = !/content-length/i.test(head);
+        const chunk = Buffer.alloc(1 << 20, 0x41);
+        const frame = chunked ? Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]) : chunk;
+        const done = (closed: boolean): void => {
+          clearTimeout(timer);
+          sock.destroy();
+          resolve({ reply, sent, closed });
+        };
+        // a server that waits for a body that is never sent answers nothing: 'closed' stays false
+        const timer = setTimeout(() => done(false), 10_000);
+        sock.on('data', (d: Buffer) => {
+          reply += d.toString();
+          answered = true;
+        });
+        sock.on('error', () => {}); // EPIPE/ECONNRESET of the unsent rest, once the server closed
+        sock.on('close', () => done(true));
+        sock.write(`${head}\r\n`);
+        const pump = (): void => {
+          while (!answered && sent < bodyBytes) {
+            sent += chunk.length;
+            if (!sock.write(frame)) return void sock.once('drain', pump);
+          }
+        };
+        pump();
+      });
+    const errorOf = (reply: string): { code: string; message: string } => (JSON.parse(reply.slice(reply.indexOf('{'))) as { error: { code: string; message: string } }).error;
+
+    // only declared, nothing sent: it used to wait for the 25 MB for ever
+    const declared = await post('POST /v1/txn HTTP/1.1\r\nHost: t\r\nContent-Length: 25000000\r\n', 0);
+    expect(declared.closed).toBe(true);
+    expect(declared.reply).toMatch(/^HTTP\/1\.1 413 /);
+    expect(errorOf(declared.reply)).toEqual({ code: 'TRANSACTION_TOO_LARGE', message: 'request body is 25000000 bytes; limit 20000000 bytes' });
+    // PUT /v1/kv: a value's limit, not the transaction's (read up to 10 MB, then refused by the commit)
+    const value = await post(`PUT /v1/kv/${k('http/big')} HTTP/1.1\r\nHost: t\r\nContent-Length: 100001\r\n`, 0);
+    expect(value.closed).toBe(true);
+    expect(errorOf(value.reply)).toEqual({ code: 'VALUE_TOO_LARGE', message: 'value is 100001 bytes; limit 100000' });
+    // no Content-Length (chunked): refused once the bytes pass the limit, the rest unread
+    const streamed = await post('POST /v1/txn HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n', 200 << 20);
+    expect(streamed.closed).toBe(true);
+    expect(errorOf(streamed.reply)).toEqual({ code: 'TRANSACTION_TOO_LARGE', message: 'request body over 20000000 bytes' });
+    expect(streamed.sent).toBeLessThan(200 << 20); // answered while the client was still sending
+    // Node's fetch sees the answer too, and the server goes on serving
+    const viaFetch = await fetch(`${base}/v1/txn`, { method: 'POST', body: Buffer.alloc(25_000_000, 0x41) });
+    expect([viaFetch.status, ((await viaFetch.json()) as { error: { code: string } }).error.code]).toEqual([413, 'TRANSACTION_TOO_LARGE']);
+    expect((await fetch(`${base}/v1/kv/${k('http/ok')}`, { method: 'PUT', body: 'x'.repeat(100_000) })).status).toBe(200);
   });
 
   it('GET /v1/status reports shards and versions', async () => {
