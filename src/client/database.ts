@@ -2,7 +2,7 @@
 import { TxnError } from '../errors.js';
 import { describeArg } from '../keys/bytes.js';
 import { ConnectionPool } from './pool.js';
-import { backoffMs, shouldRetry, type RetryPolicy } from './retry.js';
+import { retryDelayMs, shouldRetry, type RetryPolicy } from './retry.js';
 import { MAX_VERSION } from '../keys/versions.js';
 import { TxnImpl, type ReadTransaction, type Transaction } from './transaction.js';
 import { FeedIterator, type ChangeFeedVersion, type SubscribeOptions, type Watch } from './live.js';
@@ -86,7 +86,7 @@ class DatabaseImpl implements Database {
         return result;
       } catch (err) {
         if (attempt >= maxRetries || !shouldRetry(err, options)) throw err;
-        await new Promise((r) => setTimeout(r, backoffMs(attempt)));
+        await new Promise((r) => setTimeout(r, retryDelayMs(err, attempt)));
         tx.reset();
       }
     }

@@ -215,6 +215,22 @@ describe('the transaction size limit counts read conflicts', () => {
   });
 });
 
+describe('transact() retries', () => {
+  it('UNAVAILABLE for 3 s (a leader failover takes 2-2.5 s) is outlasted by the default 10 retries', { timeout: 20_000 }, async () => {
+    // the error a replica answers while the cluster has no leader; the full jitter from 5 ms
+    // spent the 10 retries in ~1.6 s (at most 3.3 s), and writers failed during a failover
+    const t0 = Date.now();
+    let attempts = 0;
+    await s.db.transact(async (tx) => {
+      attempts++;
+      if (Date.now() - t0 < 3000) throw new TxnError('UNAVAILABLE', 'no leader (simulated election)');
+      tx.set('after-election', 'ok');
+    });
+    expect(attempts).toBeLessThanOrEqual(11);
+    expect(text(await s.db.createTransaction().get('after-election'))).toBe('ok');
+  });
+});
+
 describe('item 5: selectors on a maximum-size key', () => {
   let e: TestServer;
   beforeAll(async () => {
