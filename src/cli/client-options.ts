@@ -17,7 +17,7 @@ export const CLIENT_FLAGS: FlagSpec = {
 export const CLIENT_USAGE = `client options:
   --endpoint URL    server to talk to (default ${DEFAULT_ENDPOINT}; env TXKV_ENDPOINT);
                     a cluster's nodes comma-separated (URL,URL,...): one that answers is
-                    used (status, shard and backup ask the first one's HTTP routes)
+                    used (shard and backup ask the first one's HTTP routes)
   --token T         auth token, when the server requires one (env TXKV_TOKEN)
   --hex             keys and values given and printed as hex
   --ca-file PEM     trust this CA for a wss:// endpoint (a private CA; NODE_EXTRA_CA_CERTS works too)
@@ -25,7 +25,7 @@ keys and values: plain text, \\xNN escapes for any byte (\\\\ for a backslash), 
 `;
 
 export interface ClientTarget {
-  /** The first endpoint: the one whose HTTP routes status, shard and backup use. */
+  /** The first endpoint: the one whose HTTP routes shard and backup use (status: the first that answers). */
   endpoint: string;
   /** Every endpoint given (--endpoint a,b,c): the SDK moves on to the next when one fails. */
   endpoints: string[];

@@ -1,6 +1,6 @@
 // `txkv status`: the server's GET /v1/status, as a summary or as JSON.
 import { parseFlags, wantsHelp } from './args.js';
-import { answerJson, httpRequest } from '../client/http-request.js';
+import { answerJson, httpRequest, UnreachableError } from '../client/http-request.js';
 import { caOf, CLIENT_FLAGS, CLIENT_USAGE, clientTarget, httpBase } from './client-options.js';
 
 export const USAGE = `usage: txkv status [--json] [client options]
@@ -195,7 +195,22 @@ export async function status(argv: string[]): Promise<number> {
   const p = parseFlags(argv, { ...CLIENT_FLAGS, json: { type: 'boolean' } }, USAGE);
   if (wantsHelp(p, USAGE)) return 0;
   const t = clientTarget(p);
-  const s = await fetchStatus(t.endpoint, t.token, caOf(t));
-  process.stdout.write(p.flags.json ? JSON.stringify(s, null, 2) + '\n' : formatStatus(s as Status, t.endpoint));
-  return 0;
+  const ca = caOf(t);
+  // a cluster's nodes: the first that answers (a node that is down is passed over, as by
+  // every other client command; before, status failed while the first node was down)
+  for (const [i, endpoint] of t.endpoints.entries()) {
+    let s: unknown;
+    try {
+      s = await fetchStatus(endpoint, t.token, ca);
+    } catch (err) {
+      if (err instanceof UnreachableError && i + 1 < t.endpoints.length) {
+        process.stderr.write(`txkv status: ${err.message}; asking ${t.endpoints[i + 1]}\n`);
+        continue;
+      }
+      throw err;
+    }
+    process.stdout.write(p.flags.json ? JSON.stringify(s, null, 2) + '\n' : formatStatus(s as Status, endpoint));
+    return 0;
+  }
+  return 1; // not reached: the last endpoint's error is thrown
 }

@@ -33,6 +33,9 @@ export interface HttpRequestOptions {
  * (`connect ECONNREFUSED 127.0.0.1:7070`, `getaddrinfo ENOTFOUND host`), "no answer
  * within N ms", or an unsupported scheme.
  */
+/** No HTTP answer at all (refused, reset, timed out): another node of a cluster may answer. */
+export class UnreachableError extends Error {}
+
 export function httpRequest(url: string, o: HttpRequestOptions = {}): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
     let u: URL;
@@ -60,7 +63,7 @@ export function httpRequest(url: string, o: HttpRequestOptions = {}): Promise<Ht
       const timer = setTimeout(() => req.destroy(new Error(`no answer within ${ms} ms`)), ms);
       req.on('close', () => clearTimeout(timer));
     }
-    req.on('error', (err) => reject(new Error(`cannot reach ${url}: ${err.message || (err as NodeJS.ErrnoException).code || String(err)}`)));
+    req.on('error', (err) => reject(new UnreachableError(`cannot reach ${url}: ${err.message || (err as NodeJS.ErrnoException).code || String(err)}`)));
     req.end();
   });
 }

@@ -199,5 +199,12 @@ describe('txkv CLI', () => {
       expect(r.stdout).toMatch(/^committed at version \d+/);
     }
     expect(text(await t.db.createReadOnlyTransaction().get('cli/multi'))).toBe('v');
+    // status too (it failed 'cannot reach http://127.0.0.1:9/v1/status' while the first node was down)
+    const st = await run(process.execPath, [BIN, 'status', '--endpoint', `${down},${t.server.url}`], { timeout: 20_000 });
+    expect(st.stdout).toContain(`at ${t.server.url}:`);
+    expect(st.stderr).toMatch(/cannot reach http:\/\/127\.0\.0\.1:9\/v1\/status.*; asking ws:/);
+    // only a node that does not answer is passed over; an error answer is the answer
+    const bad = await run(process.execPath, [BIN, 'status', '--endpoint', `${t.server.url}/x,${t.server.url}`], { timeout: 20_000 }).catch((e: { code: number; stderr: string }) => e);
+    expect(bad).toMatchObject({ code: 1, stderr: expect.stringMatching(/\/x\/v1\/status: 404/) });
   });
 });
