@@ -64,6 +64,22 @@ TEST_F(Transact, GivesUpAfterMaxRetryCount) {
   EXPECT_LE(calls, 3);
 }
 
+// A leader failover answers UNAVAILABLE for 2-2.5 s: the default 10 retries outlast 3 s of it.
+TEST_F(Transact, OutlastsThreeSecondsOfUnavailable) {
+  auto p = prefix();
+  auto t0 = std::chrono::steady_clock::now();
+  int calls = 0;
+  auto r = db->transact<Void>([&](Transaction& tx) -> Result<Void> {
+    ++calls;
+    if (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3)) {
+      return TxnError(ErrorCode::kUnavailable, "no leader (simulated election)");
+    }
+    return tx.set(p + "after-election", "ok");
+  });
+  must(std::move(r));
+  EXPECT_LE(calls, 11);
+}
+
 TEST_F(Transact, DoesNotRetryNonRetryableErrors) {
   auto p = prefix();
   int calls = 0;

@@ -159,7 +159,8 @@ class Database {
 
  private:
   explicit Database(std::shared_ptr<detail::DatabaseImpl> impl) : impl_(std::move(impl)) {}
-  void backoffSleep(int attempt);
+  // UNAVAILABLE (a cluster electing a leader, 2-2.5 s after one dies) waits longer: see transaction.cc.
+  void backoffSleep(int attempt, ErrorCode code);
   std::shared_ptr<detail::DatabaseImpl> impl_;
 };
 
@@ -177,7 +178,7 @@ Result<T> Database::transact(const std::function<Result<T>(Transaction&)>& fn, b
       err = r.error();
     }
     if (!shouldRetry(*err, allowMaybeCommitted) || attempt >= options().maxRetryCount) return *err;
-    backoffSleep(attempt);
+    backoffSleep(attempt, err->code());
     tx.reset();
   }
 }
