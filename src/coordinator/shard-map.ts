@@ -254,44 +254,53 @@ export class ShardMap {
 export function defaultSplitPoints(n: number): Uint8Array[] {
   if (!Number.isInteger(n) || n < 1) throw new Error(`shard count must be a positive integer, got ${n}`);
   if (n === 1) return [];
-  interface Cell {
-    key: string;
-    mass: number;
-  }
-  const cells: Cell[] = [];
-  const BINARY = 0.3;
-  const TEXT = 0.3;
-  const THREE_FS = 0.4;
-  for (let b = 0; b < 256; b++) {
-    for (let s = 0; s < 256; s++) cells.push({ key: String.fromCharCode(b, s), mass: BINARY / 65536 });
-  }
+  const BINARY = 0.3 / 65536;
   const PRINTABLE_FIRST = 0x7f - 0x21; // '!'..'~'
   const PRINTABLE_SECOND = 0x7f - 0x20; // ' '..'~'
-  for (let b = 0x21; b < 0x7f; b++) {
-    for (let s = 0x20; s < 0x7f; s++) cells.push({ key: String.fromCharCode(b, s), mass: TEXT / (PRINTABLE_FIRST * PRINTABLE_SECOND) });
-  }
+  const TEXT = 0.3 / (PRINTABLE_FIRST * PRINTABLE_SECOND);
+  const THREE_FS = 0.4;
+  // in key order (each is a prefix of no other)
   const prefixes: [string, number][] = [
     ['DENT', 0.4],
     ['INOD', 0.4],
     ['INOS', 0.1],
     ['META', 0.1],
   ];
-  for (const [p, w] of prefixes) {
-    for (let s = 0; s < 256; s++) cells.push({ key: p + String.fromCharCode(s), mass: (THREE_FS * w) / 256 });
+  // The prior's cells in key order: each 2-byte key (a binary cell, then a text cell when
+  // both bytes are printable), then the 3FS cells under it (prefix + one byte), which sort
+  // after that 2-byte key and before the next. Walked in place instead of made and sorted
+  // (74,000 cells: 116-139 ms of CPU and their garbage at every server start; 22-29 ms
+  // now): the same cells in the same order, so the same sums and the same split points.
+  const under = new Map<number, [string, number][]>(); // 2-byte key (b << 8 | s) -> the 3FS prefixes it begins
+  for (const pw of prefixes) {
+    const two = (pw[0].charCodeAt(0) << 8) | pw[0].charCodeAt(1);
+    under.set(two, [...(under.get(two) ?? []), pw]);
   }
-  cells.sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
   const out: Uint8Array[] = [];
   let acc = 0;
   let next = 1;
-  for (const c of cells) {
-    if (next >= n) break;
-    // the cell that crosses the quantile starts the next shard
-    if (acc + c.mass > next / n + 1e-12) {
-      const k = keyFromString(c.key);
+  /** Adds a cell of `mass`; `key` makes its key, asked only when the cell crosses the next quantile (it starts the next shard). */
+  const cell = (mass: number, key: () => string): void => {
+    if (acc + mass > next / n + 1e-12) {
+      const k = keyFromString(key());
       if (out.length === 0 || compareKeys(out[out.length - 1]!, k) < 0) out.push(k);
       next++;
     }
-    acc += c.mass;
+    acc += mass;
+  };
+  for (let two = 0; two < 65536 && next < n; two++) {
+    const b = two >> 8;
+    const s = two & 0xff;
+    // the common case inline: a call and a closure per cell cost most of what the walk saves
+    if (acc + BINARY > next / n + 1e-12) cell(BINARY, () => String.fromCharCode(b, s));
+    else acc += BINARY;
+    if (next < n && b >= 0x21 && b < 0x7f && s >= 0x20 && s < 0x7f) {
+      if (acc + TEXT > next / n + 1e-12) cell(TEXT, () => String.fromCharCode(b, s));
+      else acc += TEXT;
+    }
+    for (const [p, w] of under.get(two) ?? []) {
+      for (let t = 0; t < 256 && next < n; t++) cell((THREE_FS * w) / 256, () => p + String.fromCharCode(t));
+    }
   }
   return out;
 }

@@ -47,6 +47,34 @@ describe('default split points', () => {
     new ShardMap(1, points); // throws unless strictly increasing
   });
 
+  it('are the quantiles of the prior\'s cells made and sorted one by one (defaultSplitPoints walks them in key order instead)', () => {
+    // the prior as the doc comment states it: 2-byte binary cells, 2-byte printable text
+    // cells, 3FS cells (4-byte prefix + one byte); sorted by key (stable: binary before text)
+    const cells: { key: string; mass: number }[] = [];
+    for (let b = 0; b < 256; b++) for (let s = 0; s < 256; s++) cells.push({ key: String.fromCharCode(b, s), mass: 0.3 / 65536 });
+    for (let b = 0x21; b < 0x7f; b++) for (let s = 0x20; s < 0x7f; s++) cells.push({ key: String.fromCharCode(b, s), mass: 0.3 / (94 * 95) });
+    for (const [p, w] of [['DENT', 0.4], ['INOD', 0.4], ['INOS', 0.1], ['META', 0.1]] as const) {
+      for (let s = 0; s < 256; s++) cells.push({ key: p + String.fromCharCode(s), mass: (0.4 * w) / 256 });
+    }
+    cells.sort((x, y) => (x.key < y.key ? -1 : x.key > y.key ? 1 : 0));
+    const quantiles = (n: number): string[] => {
+      const out: string[] = [];
+      let acc = 0;
+      let next = 1;
+      for (const c of cells) {
+        if (next >= n) break;
+        if (acc + c.mass > next / n + 1e-12) {
+          if (out.length === 0 || out[out.length - 1]! < c.key) out.push(c.key);
+          next++;
+        }
+        acc += c.mass;
+      }
+      return out;
+    };
+    for (const n of [1, 2, 3, 4, 5, 7, 8, 16, 64, 1000]) expect(defaultSplitPoints(n).map(keyString), `${n} shards`).toEqual(quantiles(n));
+    expect(defaultSplitPoints(4).map(keyString)).toEqual(['DENT[', 'INOD\xc7', 'hD']);
+  });
+
   it('spread 3FS inode and directory-entry keys over all 4 shards, and random keys too', () => {
     const map = new ShardMap(1, defaultSplitPoints(4));
     const rng = mulberry32(42);
