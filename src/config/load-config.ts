@@ -32,6 +32,9 @@ const REFINED: Record<string, z.ZodType> = {
   'limits.maxBufferedBytes': int(1024),
   'limits.maxBackpressureBytes': int(1024),
   'cluster.etcdEndpoints': z.array(z.string().regex(/^https?:\/\/[^/]+$/, 'expected URLs like http://host:2379')),
+  // '' = the default (the host name; this server's URL)
+  'cluster.nodeId': z.string().regex(/^(|[A-Za-z0-9][A-Za-z0-9._-]{0,63})$/, "expected 1-64 letters, digits, '.', '_' or '-', not starting with a symbol"),
+  'cluster.advertiseUrl': z.string().regex(/^(|wss?:\/\/\S+)$/, 'expected a URL like ws://HOST:PORT'),
   'cluster.leaseTtlMs': int(1000),
   'cluster.logRetentionMs': int(0),
   'limits.maxWatchesPerConnection': int(0),
@@ -52,6 +55,39 @@ const REFINED: Record<string, z.ZodType> = {
   'distribution.loadBand': z.number().gt(0).max(1),
   'distribution.mergeLoadShare': z.number().gt(0).max(1),
 };
+
+/** Settings whose schema alone does not say what they allow in words. */
+const ALLOWED_TEXT: Record<string, string> = {
+  'cluster.nodeId': "1-64 letters, digits, '.', '_' or '-', not starting with a symbol",
+  'cluster.advertiseUrl': 'a URL like ws://HOST:PORT',
+  'cluster.etcdEndpoints': 'URLs like http://host:2379, comma-separated',
+  'auth.tokenFile': 'a file name',
+  'tls.cert': 'a PEM file name',
+  'tls.key': 'a PEM file name',
+};
+
+/**
+ * What a setting allows, in words for a usage message: "a whole number from 0 to 65535",
+ * "one of fsync, buffered", "a non-empty string" (from the same schema the check uses).
+ */
+export function allowedValues(path: string): string {
+  const said = ALLOWED_TEXT[path];
+  if (said !== undefined) return said;
+  const s = REFINED[path];
+  if (s instanceof z.ZodNumber) {
+    const kind = s.isInt ? 'a whole number' : 'a number';
+    const min = s.minValue;
+    const max = s.maxValue;
+    const big = (n: number): boolean => !Number.isFinite(n) || Math.abs(n) >= Number.MAX_SAFE_INTEGER;
+    if (min !== null && !big(min) && max !== null && !big(max)) return `${kind} from ${min} to ${max}`;
+    if (min !== null && !big(min)) return `${kind}, at least ${min}`;
+    return kind;
+  }
+  if (s instanceof z.ZodEnum) return `one of ${(s.options as string[]).join(', ')}`;
+  if (s instanceof z.ZodString) return 'a non-empty string';
+  if (s instanceof z.ZodArray) return 'a list';
+  return 'a valid value';
+}
 
 /** A setting's schema: its refinement, else the type of its default (so a new setting is checked too). */
 function settingSchema(path: string, def: unknown): z.ZodType {
