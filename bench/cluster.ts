@@ -90,6 +90,8 @@ export class LoopbackCluster {
   private readonly root = fs.mkdtempSync(path.join(os.tmpdir(), 'txkv-cluster-'));
   /** Set when a test on this cluster failed (test/cluster/harness.ts keepLogsOnFailure): stop() keeps every process's log. */
   failed = false;
+  /** etcd's --election-timeout (ms) for members started from now on; docs/cluster.md recommends 1000. */
+  etcdElectionTimeoutMs = 1000;
 
   /**
    * `env`: extra environment of the txkv nodes (TXKV_* settings); `shards`: per node;
@@ -158,7 +160,7 @@ export class LoopbackCluster {
       '--initial-cluster-state', state,
       '--initial-cluster-token', path.basename(this.root),
       '--heartbeat-interval', '100',
-      '--election-timeout', '1000',
+      '--election-timeout', String(this.etcdElectionTimeoutMs),
       // a member cut off from the others campaigns with ever higher terms; without
       // pre-vote its return deposes the healthy etcd leader (and costs txkv its leader)
       '--pre-vote',

@@ -130,7 +130,7 @@ async function main(): Promise<void> {
         window(a, b, `round ${r} ${target}: pause e${m} (${role}; txkv leader n${l})`, before, await term(), order);
         window(b, performance.now(), `round ${r} after e${m}`, null, null, null);
         for (const [k, n] of c.nodes.entries())
-          for (const x of n.logs.slice(logFrom[k])) if (/"event":"(SteppedDown|BecameLeader|LeaderDeposed|TakeoverFailed)"/.test(x)) lines.push(`  n${k} ${x.slice(0, 400)}`);
+          for (const x of n.logs.slice(logFrom[k])) if (/"event":"(SteppedDown|BecameLeader|LeaderDeposed|TakeoverFailed|LeaseConfirmed)"/.test(x)) lines.push(`  n${k} ${x.slice(0, 400)}`);
         const log = ((await c.status(await c.leader()))?.cluster as { log?: unknown } | undefined)?.log;
         lines.push(`  leader's log counters: ${JSON.stringify(log)}`);
       }

@@ -1,11 +1,11 @@
 // One node of a replicated cluster (docs/cluster.md). Main thread.
 //
 // Every node runs the same coordinator and shards as a single server. Roles:
-//   leader    - holds txkv/leader (attached to its etcd lease); assigns versions,
+//   leader    - holds txkv/leader (kept by its heartbeats, not by an etcd lease); assigns versions,
 //               checks conflicts, appends each group-commit batch to the log in etcd
 //               (EtcdLog, fenced by the leader key's create revision), applies after
 //               etcd acknowledged. Hands out read versions only while its own
-//               monotonic-clock lease deadline holds and below the grant in etcd.
+//               monotonic-clock heartbeat deadline holds and below the grant in etcd.
 //   replica   - tails the log (etcd watch as a wake-up, linearizable range reads as
 //               the source), applies it through the same shard code, serves reads at
 //               versions it has applied, forwards read-version and commit requests to
@@ -14,6 +14,7 @@
 //               fail with UNAVAILABLE (retryable).
 // Every leader action that changes etcd is a transaction comparing the leader key's
 // create revision: the helper's belief that it leads is never enough on its own.
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { EtcdLeaseInvalidError, type Etcd3, type Lease } from 'etcd3';
 import type { RocksLevel } from '@nxtedition/rocksdb';
@@ -62,6 +63,24 @@ const TICK_MS = 100;
 const SYNC_MS = 500;
 const TRIM_MS = 1000;
 const COMPACT_LAG_MS = 5000;
+/**
+ * How long past its serving deadline a leader keeps its term while etcd does not answer
+ * (ms). Past the deadline it hands out no read version (the clock rule: another node may
+ * have taken over); whether it still leads is etcd's to say: a fenced beat, append or grant
+ * renewal refused, and it steps down at once. Only when etcd says nothing for this long
+ * does it step down on its own. Why not at the deadline, as it did: while etcd elects a new
+ * Raft leader (its leader paused, killed or cut off) no member takes a write, for etcd's
+ * election timeout to twice it (1-2 s with --election-timeout 1000) plus a vote; at the
+ * default 2 s TTL the serving deadline (1.5 s after the last answered beat, sent up to
+ * TTL/4 before etcd stopped) passed in many such elections, and the leader gave up a term
+ * that nobody could take from it meanwhile (no write lands, and the replicas give it half a
+ * TTL after the election: noteEtcdTerm): a failover, the commits in flight failing, with no
+ * txkv node at fault (bench/etcd-pause.ts --targets leader). 4 s: two election timeouts of
+ * the recommended 1 s, a vote, the next beat (TTL/4), and a loaded machine's slack.
+ */
+const ETCD_ELECTION_ALLOWANCE_MS = 4000;
+/** Longest wait of a read-version request on a leader past its serving deadline for a renewal (then UNAVAILABLE, retryable). */
+const LEASE_WAIT_MS = 1500;
 /** Bounds of requests forwarded to the leader. */
 const FORWARD_GRV_MS = 2000;
 const FORWARD_COMMIT_MS = 5000;
@@ -89,6 +108,12 @@ export class ClusterNode {
   private shardApplied: number[] = [];
   private lease: Lease | null = null;
   private leaseId = '';
+  /**
+   * This process's mark in the leader key it creates: the key is on no lease, so a node
+   * tells its own live key (a campaign whose answer was lost) from one it left before a
+   * restart by this, not by the key's lease.
+   */
+  private readonly incarnation = randomUUID();
   /** performance.now() after which this node's lease may have expired in etcd. */
   private leaseDeadline = 0;
   private keepalivesInFlight = 0;
@@ -124,6 +149,14 @@ export class ClusterNode {
   private beatTerm: string | null = null;
   private beatDeadline = 0;
   private beatsInFlight = 0;
+  /** Leader: performance.now() since when it is past its serving deadline, waiting for etcd (null: serving). */
+  private waitingSince: number | null = null;
+  /** Read-version requests waiting for a renewal (woken by renewed() and stepDown()). */
+  private renewalWaiters: (() => void)[] = [];
+  private renewingGrant = false;
+  /** The highest etcd Raft term seen in an answer, and since when (performance.now(); see noteEtcdTerm). */
+  private etcdTerm = 0;
+  private etcdTermAt = 0;
   /**
    * etcd's recent write latency (ms), from this node's Raft writes (beats, grant renewals,
    * appends, campaigns): rises to a slower answer at once, falls a fifth of the way to
@@ -149,6 +182,9 @@ export class ClusterNode {
     reseeds: 0,
     etcdErrors: 0,
     lastEtcdOk: 0,
+    /** Leader: times it passed its serving deadline and kept its term until etcd answered again, and the longest such wait (ms). */
+    leaseWaits: 0,
+    longestLeaseWaitMs: 0,
   };
 
   constructor(
@@ -161,7 +197,7 @@ export class ClusterNode {
     private readonly databaseId: string,
   ) {
     this.hosts = new EtcdHosts(s.etcdEndpoints);
-    this.log = new EtcdLog(this.hosts, (why, detail) => void this.stepDown(`${why}: ${detail}`), { deadlineMs: () => this.horizonMs, hedgeMs: () => this.hedgeMs(), note: (ms) => this.noteWrite(ms) });
+    this.log = new EtcdLog(this.hosts, (why, detail) => void this.stepDown(`${why}: ${detail}`), { deadlineMs: () => this.appendDeadlineMs(), hedgeMs: () => this.hedgeMs(), note: (ms) => this.noteWrite(ms) });
   }
 
   private get ttlSec(): number {
@@ -297,21 +333,85 @@ export class ClusterNode {
     return p.finally(() => this.noteWrite(mono() - sent));
   }
 
-  /** Leader: performance.now() until which it may hand out read versions (its lease and its beats both answered recently enough). */
+  /**
+   * Leader: performance.now() until which it may hand out read versions: its last answered
+   * beat's send time + TTL - margin. Only its beats count, not its lease: the leader key is
+   * on no lease (see tick(), the campaign), so the only way another node can take over is
+   * by deleting a key whose beats it saw stop (deposeStale), and that deadline passed
+   * `margin` before.
+   */
   private servingDeadline(): number {
-    return Math.min(this.leaseDeadline, this.beatDeadline);
+    return this.beatDeadline;
+  }
+
+  /**
+   * Leader: performance.now() until which it keeps its term without an answer from etcd
+   * (ETCD_ELECTION_ALLOWANCE_MS past its serving deadline); it steps down there.
+   */
+  private termDeadline(): number {
+    return this.servingDeadline() + ETCD_ELECTION_ALLOWANCE_MS;
+  }
+
+  /**
+   * Deadline of one append (EtcdLog.send): until the leader would give up its term, at
+   * least the horizon. An append is fenced on the term in etcd itself, so its answer is of
+   * use as long as the term may last: at the horizon alone (1.5 s at the default TTL) an
+   * append that went out as etcd lost its Raft leader ended MAYBE_COMMITTED during etcd's
+   * election, and the leader stepped down with it.
+   */
+  private appendDeadlineMs(): number {
+    return Math.max(this.horizonMs, this.termDeadline() - mono());
+  }
+
+  /**
+   * Leader: notes being past the serving deadline (once per wait: the log line, and the
+   * wait's start for status).
+   */
+  private noteWaiting(now: number): void {
+    if (this.waitingSince !== null || this.role !== 'leader') return;
+    this.waitingSince = now;
+    this.logger.warn(
+      { event: 'LeaseUnconfirmed', keepTermMs: Math.round(this.termDeadline() - now) },
+      `etcd has not answered this leader's heartbeats in time: no read versions until it does (etcd may be electing a leader); stepping down if it stays silent ${Math.round(this.termDeadline() - now)} ms more`,
+    );
+  }
+
+  /** A keepalive, beat or grant renewal was answered: wakes waiting read-version requests, and ends a wait that is over. */
+  private renewed(): void {
+    if (this.waitingSince !== null && mono() < this.servingDeadline()) {
+      const ms = Math.round(mono() - this.waitingSince);
+      this.waitingSince = null;
+      this.stats.leaseWaits++;
+      this.stats.longestLeaseWaitMs = Math.max(this.stats.longestLeaseWaitMs, ms);
+      this.logger.info({ event: 'LeaseConfirmed', waitedMs: ms, term: this.term }, `etcd answered again: leading on (term ${this.term}) after ${ms} ms without read versions`);
+    }
+    const w = this.renewalWaiters;
+    this.renewalWaiters = [];
+    for (const f of w) f();
+  }
+
+  /** Resolves at the next renewed() or step-down, or after `ms`. */
+  private nextRenewal(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, Math.max(0, ms));
+      this.renewalWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   /**
    * The leader's heartbeat: every TTL/4 a fenced put that only bumps txkv/leader's mod
-   * revision (same value, same lease). Each answered beat moves the leader's serving
-   * deadline to its send time + TTL - margin, as a keepalive does for the lease; past
-   * that deadline it hands out no read version and steps down. The replicas watch the
-   * mod revision (deposeStale): a key whose beats stopped for a TTL is deleted, so a
-   * takeover does not wait for etcd to expire the old leader's lease. etcd extends every
-   * lease by TTL + its election timeout when its own Raft leader changes: a txkv leader
-   * cut off together with the etcd leader kept its key 4.4-5 s after the cut (measured
-   * in test/cluster/partition.test.ts), the slow half of the failover times seen there.
+   * revision (same value). Each answered beat moves the leader's serving deadline to its
+   * send time + TTL - margin; past that deadline it hands out no read version (and steps
+   * down if etcd stays silent ETCD_ELECTION_ALLOWANCE_MS more). The replicas watch the mod
+   * revision (deposeStale): a key whose beats stopped for a TTL is deleted, and that is how
+   * a dead leader's key goes (it is on no lease: tick()). It used to be on the leader's
+   * lease as well, but etcd extends every lease by TTL + its election timeout when its own
+   * Raft leader changes (a txkv leader cut off together with the etcd leader kept its key
+   * 4.4-5 s after the cut, measured in test/cluster/partition.test.ts), and etcd 3.4.23
+   * revokes leases under a live leader (keepalive()).
    *
    * A beat waits for its answer as long as the answer can be of use (horizonMs), not a
    * fixed 1 s: a beat is a Raft write, and with etcd's writes slower than 1 s (a slow
@@ -319,7 +419,8 @@ export class ClusterNode {
    * although etcd answered each beat well within that (test/cluster/etcd-trouble.test.ts).
    * Beats go out every TTL/4 whatever the ones before are doing (up to 4 in flight), so
    * with write latency W the leader keeps serving while W < TTL - margin - TTL/4 (1 s at
-   * the default 2 s TTL, 5 s at 10 s) and steps down beyond that, as before.
+   * the default 2 s TTL, 5 s at 10 s); beyond that it serves between answered beats and
+   * steps down once none is answered for ETCD_ELECTION_ALLOWANCE_MS past its deadline.
    *
    * Why a late answer is still safe: it extends the serving deadline to the beat's SEND
    * time + TTL - margin, and only if etcd applied the beat (its compare on this term's
@@ -350,6 +451,7 @@ export class ClusterNode {
         if (term !== this.beatTerm) return;
         if (res.succeeded) {
           this.beatDeadline = Math.max(this.beatDeadline, sent + this.ttlSec * 1000 - this.margin());
+          this.renewed();
           return;
         }
         // deposed (or the key expired): another node may be taking over
@@ -363,6 +465,28 @@ export class ClusterNode {
         this.stats.etcdErrors++;
       })
       .finally(() => this.beatsInFlight--);
+  }
+
+  /**
+   * etcd's Raft term, from an answer's header: when it goes up, etcd elected a new Raft
+   * leader, and no write (no beat of the txkv leader) could land for a while before.
+   * deposeStale then gives the leader half a TTL (two beat rounds) of a working etcd before
+   * it deletes a key whose beats it counted silent across the election. Without that, a
+   * replica whose first answered read after the election still showed the key's old mod
+   * revision (the leader's next beat not sent or not landed yet) deleted the key of a
+   * leader that had kept its term: a failover, with commits in flight failing, although no
+   * txkv node failed. (etcd's own lessor extends every lease by TTL + its election timeout
+   * on a leader change, for the same reason.) Later deposing is as safe as ever: the
+   * leader's serving deadline passed earlier still.
+   */
+  private noteEtcdTerm(raftTerm: string | undefined): void {
+    const t = Number(raftTerm ?? 0);
+    if (!(t > this.etcdTerm)) return;
+    if (this.etcdTerm !== 0) {
+      this.etcdTermAt = mono();
+      this.logger.info({ event: 'EtcdLeaderChanged', raftTerm: t, was: this.etcdTerm }, `etcd elected a new Raft leader (Raft term ${t})`);
+    }
+    this.etcdTerm = t;
   }
 
   /**
@@ -392,6 +516,8 @@ export class ClusterNode {
     }
     const stale = now - seen.since;
     if (stale < beatTtlMs) return false;
+    // etcd just elected a Raft leader: the beats could not land meanwhile (noteEtcdTerm)
+    if (now - this.etcdTermAt < beatTtlMs / 2) return false;
     const res = await this.kv((c) => c.kv.txn({
       compare: [
         { key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: create },
@@ -714,17 +840,37 @@ export class ClusterNode {
 
   /** GetReadVersion: the leader's own (lease and grant permitting), or forwarded to the leader. */
   async readVersion(): Promise<number> {
-    if (this.role === 'leader') {
-      if (mono() >= this.servingDeadline()) throw new TxnError('UNAVAILABLE', 'the leader cannot confirm its lease; an election may be running');
-      const rv = this.c.oracle.readVersion();
-      if (rv > this.grant) throw new TxnError('UNAVAILABLE', 'the leader has not renewed its read-version grant in etcd; an election may be running');
-      return rv;
-    }
+    if (this.role === 'leader') return this.leaderReadVersion();
     const rv = await this.forwardReadVersion();
     // the replica will be asked to read at rv: start reading the log now
     this.pendingCovers.push(rv);
     this.requestFetch();
     return rv;
+  }
+
+  /**
+   * The leader's read version: only before its serving deadline and at or below its grant.
+   * Past either it waits (up to LEASE_WAIT_MS) for a renewal instead of refusing at once:
+   * during an etcd election the leader keeps its term and renews within a second or two,
+   * and a client's retries would only add load. Then UNAVAILABLE (retryable), as before.
+   */
+  private async leaderReadVersion(): Promise<number> {
+    const until = mono() + LEASE_WAIT_MS;
+    for (;;) {
+      if (this.role !== 'leader') throw new TxnError('UNAVAILABLE', 'this node stopped leading; an election may be running');
+      const now = mono();
+      let why: string;
+      if (now < this.servingDeadline()) {
+        const rv = this.c.oracle.readVersion();
+        if (rv <= this.grant) return rv;
+        why = 'the leader has not renewed its read-version grant in etcd; an election may be running';
+      } else {
+        this.noteWaiting(now);
+        why = 'the leader cannot confirm its lease; an election may be running';
+      }
+      if (now >= until) throw new TxnError('UNAVAILABLE', why);
+      await this.nextRenewal(until - now);
+    }
   }
 
   async commit(input: CommitInput): Promise<CommitResult> {
@@ -849,8 +995,9 @@ export class ClusterNode {
    * bounded by CALL_DEADLINE_MS, and a new round starts every TTL/4 even while the last
    * one waits (at most two in flight), so a slow answer never delays the next attempt.
    * Each answer moves the lease deadline to its round's send time + TTL - margin: this
-   * node never counts on the lease longer than etcd keeps it (a lapse is never silent:
-   * past the deadline the leader hands out no read version and steps down).
+   * node never counts on the lease longer than etcd keeps it (a replica past it does not
+   * campaign). The lease holds the node's txkv/nodes key (its position, which holds back
+   * log trimming); the leader key is on no lease (tick()).
    */
   private keepalive(): void {
     if (this.closed) return;
@@ -874,6 +1021,7 @@ export class ClusterNode {
           this.leaseDeadline = Math.max(this.leaseDeadline, sent + this.ttlSec * 1000 - this.margin());
           this.stats.lastEtcdOk = Date.now();
           this.leaseLostLogged = false;
+          this.renewed();
         },
       )
       .catch(async (err: Error) => {
@@ -882,9 +1030,13 @@ export class ClusterNode {
         const expired = err instanceof EtcdLeaseInvalidError || /expired or revoked|not found/.test(err.message);
         if (expired || mono() >= this.leaseDeadline) {
           // once per loss, not every failed round while etcd stays out of reach
-          if (expired || !this.leaseLostLogged) this.logger.warn({ event: 'LeaseLost', expired, err: err.message }, 'this node lost its etcd lease');
+          if (expired || !this.leaseLostLogged) this.logger.warn({ event: 'LeaseLost', expired, err: err.message }, expired ? 'this node lost its etcd lease' : 'this node cannot confirm its etcd lease');
           this.leaseLostLogged = true;
-          if (this.role === 'leader') await this.stepDown('lease lost');
+          // the lease holds this node's txkv/nodes key, not the leader key: a leader keeps
+          // leading on its beats. (A lease can go although its keepalives were answered:
+          // etcd 3.4.23's old Raft leader, paused past a lease's TTL, revokes that lease
+          // when it resumes, by its own clock: etcd issue 15247, fixed in 3.4.28. With the
+          // leader key on the lease that cost the txkv leader its term at each such pause.)
           if (expired) await this.replaceLease();
         }
       })
@@ -909,16 +1061,30 @@ export class ClusterNode {
   }
 
   private async tick(): Promise<void> {
-    if (!this.ready || this.transitioning || !this.lease) return;
+    if (!this.ready || this.transitioning) return;
+    // (a leader checks its term deadline also while it has no lease: the lease holds only
+    // its txkv/nodes key, and it may be replacing one that etcd revoked)
     if (this.role === 'leader') {
-      if (mono() >= this.servingDeadline()) {
-        await this.stepDown(mono() >= this.leaseDeadline ? 'lease deadline passed' : 'heartbeat deadline passed (its beats in etcd went unanswered)');
+      const now = mono();
+      if (now >= this.termDeadline()) {
+        await this.stepDown(`heartbeat deadline passed and etcd answered no beat for ${ETCD_ELECTION_ALLOWANCE_MS} ms more`);
         return;
       }
-      await this.renewGrant();
+      if (now >= this.servingDeadline()) this.noteWaiting(now);
+      // not awaited: a renewal waits up to the horizon for etcd, and the term deadline above
+      // must be checked every tick meanwhile
+      if (!this.renewingGrant) {
+        this.renewingGrant = true;
+        this.renewGrant()
+          .catch((err: Error) => {
+            this.stats.etcdErrors++;
+            this.logger.warn({ event: 'GrantRenewFailed', err: err.message }, 'renewing the read-version grant failed');
+          })
+          .finally(() => (this.renewingGrant = false));
+      }
       return;
     }
-    if (mono() >= this.leaseDeadline) return; // do not campaign on a lease that may be gone
+    if (!this.lease || mono() >= this.leaseDeadline) return; // do not campaign on a lease that may be gone
     if (this.reseeding) return; // far behind: copying a snapshot in
     // First a linearizable read of the leader key; the campaign (a Raft write) only when it
     // is absent. The check used to BE the campaign, a create-if-absent txn that fails while
@@ -942,18 +1108,25 @@ export class ClusterNode {
     // commit index, which a slow etcd disk delays too)
     const cur = await this.kv((c) => c.kv.range({ key: Buffer.from(K.leader) }, { deadline: Date.now() + this.writeDeadlineMs() }));
     this.stats.lastEtcdOk = Date.now();
+    this.noteEtcdTerm(cur.header.raft_term);
     let kv = cur.kvs[0];
     if (!kv) {
       // beatTtlMs: how long the replicas wait for a beat before deleting the key (deposeStale)
-      const me = JSON.stringify({ nodeId: this.s.nodeId, url: this.s.advertiseUrl, beatTtlMs: this.ttlSec * 1000 });
+      // incarnation: this process's key, told from one it left before a restart (below).
+      // On no lease: the key stays while the leader beats, and goes when a node deletes it
+      // after its beats stopped (deposeStale), or when the leader steps down or stops. An
+      // etcd lease can be revoked under a live leader (LeaseLost in keepalive()), and etcd
+      // extends every lease on each change of its own Raft leader anyway
+      const me = JSON.stringify({ nodeId: this.s.nodeId, url: this.s.advertiseUrl, beatTtlMs: this.ttlSec * 1000, incarnation: this.incarnation });
       const sent = mono();
       // a Raft write: its deadline and its round trip as the leader's writes'
       const res = await this.timed(this.kv((c) => c.kv.txn({
         compare: [{ key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: 0 }],
-        success: [{ request_put: { key: Buffer.from(K.leader), value: Buffer.from(me), lease: this.leaseId } }],
+        success: [{ request_put: { key: Buffer.from(K.leader), value: Buffer.from(me) } }],
         failure: [{ request_range: { key: Buffer.from(K.leader) } }],
       }, { deadline: Date.now() + this.writeDeadlineMs() })));
       this.stats.lastEtcdOk = Date.now();
+      this.noteEtcdTerm(res.header.raft_term);
       if (res.succeeded) {
         // the put is this term's first beat
         this.beatTerm = String(res.header.revision);
@@ -967,15 +1140,15 @@ export class ClusterNode {
         return;
       }
     }
-    const { beatTtlMs, ...info } = JSON.parse(kv.value.toString()) as { nodeId: string; url: string; beatTtlMs?: unknown };
+    const { beatTtlMs, incarnation, ...info } = JSON.parse(kv.value.toString()) as { nodeId: string; url: string; beatTtlMs?: unknown; incarnation?: unknown };
     this.lastLeaderSeen = mono();
     if (info.nodeId === this.s.nodeId) {
-      // ours on our live lease (a campaign whose answer was lost, or a step-down while
-      // the lease held). Never lead again under that term: an append of it whose answer
+      // ours, made by this process (a campaign whose answer was lost, or a step-down that
+      // did not delete it). Never lead again under that term: an append of it whose answer
       // was lost may still reach etcd (its compare holds while this key exists) after a
       // new reign read the log, and sit in the log below versions every node has passed.
       // Delete the key (fenced by its revision); the next tick campaigns for a new term.
-      if (String(kv.lease) === this.leaseId) {
+      if (incarnation === this.incarnation || (incarnation === undefined && String(kv.lease) === this.leaseId)) {
         const ms = this.writeDeadlineMs();
         await this.timed(this.kv((c) => c.kv.txn({
           compare: [{ key: Buffer.from(K.leader), target: 'Create', result: 'Equal', create_revision: String(kv.create_revision) }],
@@ -984,9 +1157,12 @@ export class ClusterNode {
         }, { deadline: Date.now() + ms })));
         return;
       }
-      // our key from before a restart: it expires with its old lease; do not follow ourselves
+      // our key from before a restart: nobody beats it; deleted as any silent leader's is,
+      // once its mod revision has stood still a TTL (a key of an older build goes with its
+      // lease). Do not follow ourselves meanwhile
       this.leader = null;
       this.role = 'candidate';
+      await this.deposeStale(info.nodeId, String(kv.create_revision), String(kv.mod_revision), beatTtlMs);
       return;
     }
     if (await this.deposeStale(info.nodeId, String(kv.create_revision), String(kv.mod_revision), beatTtlMs)) return;
@@ -1108,11 +1284,13 @@ export class ClusterNode {
       // 44 of 69 in one run of test/cluster/etcd-trouble.test.ts.)
       this.grantRev = String(grant.mod_revision);
       this.grant = Math.max(this.grant, Number(grant.value.toString()));
+      this.renewed();
       return true;
     }
     this.grantRev = String(res.header.revision);
     this.grant = next;
     this.stats.lastEtcdOk = Date.now();
+    this.renewed();
     return true;
   }
 
@@ -1130,6 +1308,8 @@ export class ClusterNode {
     this.leader = null;
     this.term = null;
     this.beatTerm = null;
+    this.waitingSince = null;
+    this.renewed(); // read-version requests waiting for a renewal fail now (UNAVAILABLE)
     this.log.deactivate(why);
     this.logger.warn({ event: 'SteppedDown', why, term: wasTerm }, `${this.s.nodeId} stops leading: ${why}`);
     try {
@@ -1282,6 +1462,8 @@ export class ClusterNode {
       lastFailoverMs: this.stats.lastFailoverMs,
       lastFailoverAt: this.stats.lastFailoverAt,
       failovers: this.stats.failovers,
+      leaseWaits: this.stats.leaseWaits,
+      longestLeaseWaitMs: this.stats.longestLeaseWaitMs,
       log: { ...this.log.counters, pending: this.log.pending, trimmedThrough: this.stats.trimmedThrough },
       forwarded: { commits: this.stats.forwardedCommits, readVersions: this.stats.forwardedReadVersions },
       appliedFromLog: this.stats.appliedFromLog,

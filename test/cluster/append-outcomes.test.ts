@@ -94,13 +94,14 @@ describe.skipIf(!HAVE_ETCD)('append outcomes (1 etcd member with --max-request-b
       const tx = db.createTransaction();
       tx.set('a/during', '1');
       const p = code(tx.commit());
-      // past the append's deadline: the leader's horizon, TTL - margin = 7.5 s (it was a
-      // fixed 1 s, and this test stopped etcd 2.5 s; with 1.5 s the commit once succeeded,
-      // soak, load 14). By then the node's lease deadline has passed too (no keepalive
-      // answered), so it stops leading on both counts; its key may or may not still be in
-      // etcd (its lease there lives 10 s from its last answered keepalive): either way it
-      // must lead again only under a new term
-      await sleep(8500);
+      // past the append's deadline: the leader keeps its term (and waits for the append)
+      // until its serving deadline, TTL - margin = 7.5 s after its last answered beat, plus
+      // 4 s for an etcd election (cluster-node.ts ETCD_ELECTION_ALLOWANCE_MS); the deadline
+      // was the 7.5 s alone, and before that a fixed 1 s (this test stopped etcd 2.5 s,
+      // then 8.5 s). By then the node steps down; its key is still in etcd (on no lease):
+      // it must lead again only under a new term. (The client's own 10 s timeout may
+      // answer MAYBE_COMMITTED first: the same outcome.)
+      await sleep(12_500);
       c.kill(c.etcd[0]!, 'SIGCONT');
       outcome = await p;
     } finally {
