@@ -45,6 +45,13 @@ export async function serve(argv: string[]): Promise<number> {
   if (wantsHelp(p, USAGE)) return 0;
   const { config, file } = loadConfig({ file: p.flags.config as string | undefined, env: process.env, flags: serverFlags(p, USAGE) });
   const logger = await makeLogger(config);
+  // the first line, before anything that can take long (opening RocksDB, its recovery, the
+  // shard threads): a start that stalls says how far it got, and how long Node took to get
+  // here (sinceProcessStartMs: the process's start and module loading)
+  logger.info(
+    { event: 'ServerStarting', pid: process.pid, dataDir: config.dataDir, sinceProcessStartMs: Math.round(performance.now()) },
+    `txkv starting (pid ${process.pid}; data in ${config.dataDir})`,
+  );
   logger.debug({ event: 'ConfigLoaded', file, config: maskSecrets(config) }, `config: ${file ?? 'defaults'}`);
   // a crash leaves one fatal JSON line behind (then exits as Node would have)
   process.on('uncaughtException', (err) => {

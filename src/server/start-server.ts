@@ -174,7 +174,11 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
   // what makes a commit durable: in cluster mode the etcd log (a majority's fsync), and the
   // shards write RocksDB without their own fsync, so durability=fsync would mislead
   const durability = etcd ? 'etcd-majority' : config.durability;
+  const openStarted = Date.now();
   const { db, created, splitPoints, databaseId } = await openDatabase(dataDir, wanted, { shown: config.dataDir, allowNewDatabase: opts.allowNewDatabase, rocksdb: config.rocksdb });
+  // where a slow start went (RecoveryDone): RocksDB's open (its WAL replayed, files synced), and what follows it (cluster registration, the shard threads)
+  const openMs = Date.now() - openStarted;
+  const threadsStarted = Date.now();
   let cluster: ClusterNode | null = null;
   let followFrom: number | undefined;
   if (etcd) {
@@ -242,6 +246,8 @@ export async function startServer(partial: PartialServerConfig = {}, opts: Start
       inDoubtRolledForward: r.partsReplayed,
       tombstonesApplied: r.tombstonesApplied,
       ms: r.ms,
+      openMs,
+      afterOpenMs: Date.now() - threadsStarted,
     },
     r.partsReplayed > 0 ? `recovered: finished ${r.partsReplayed} shard parts of decided commits` : 'recovered: nothing in doubt',
   );

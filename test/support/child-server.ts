@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 
 const BIN = path.resolve(__dirname, '../../bin/txkv.js');
@@ -35,6 +36,45 @@ export function freePort(): Promise<number> {
       s.close(() => resolve(p));
     });
   });
+}
+
+/**
+ * How long a child may take to log ServerStarted. 60 s: in a full run on the 2-core box (load
+ * 20-27, every fault test fsyncing) torn-wal.test.ts's two tests took 97 s, two starts and 40
+ * fsync'd commits each, and one start once passed the 30 s this was (the child had printed
+ * nothing: it logged nothing before RocksDB's open and the shard threads were done; now
+ * ServerStarting comes first). Starts took 4-7 s each alone at load 15.
+ */
+const START_MS = 60_000;
+
+/**
+ * A stuck child's state from /proc: its CPU time (little: it was starved or blocked; much:
+ * it was busy), and each thread's state and kernel wait channel (e.g. a RocksDB thread in
+ * an fsync, or the main thread waiting on a futex).
+ */
+export function childState(pid: number | undefined): string {
+  if (pid === undefined) return 'no pid';
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const tick = 100; // USER_HZ on Linux
+    const cpu = `state ${f[0]}, CPU ${((Number(f[11]) + Number(f[12])) * (1000 / tick)).toFixed(0)} ms user+system`;
+    const threads = fs.readdirSync(`/proc/${pid}/task`).map((tid) => {
+      const read = (n: string): string => {
+        try {
+          return fs.readFileSync(`/proc/${pid}/task/${tid}/${n}`, 'utf8').trim();
+        } catch {
+          return '?';
+        }
+      };
+      const t = read('stat');
+      const name = t.slice(t.indexOf('(') + 1, t.lastIndexOf(')'));
+      return `${name}:${t.slice(t.lastIndexOf(')') + 2, t.lastIndexOf(')') + 3)}/${read('wchan') || '-'}`;
+    });
+    return `${cpu}; threads ${threads.join(' ')}`;
+  } catch (err) {
+    return `no /proc state (${(err as Error).message})`;
+  }
 }
 
 export async function spawnServer(
@@ -83,7 +123,13 @@ export async function spawnServer(
     proc.stdout!.on('data', onData);
     proc.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
     exited.then(({ code, signal }) => reject(new Error(`server exited (${code ?? signal}) before starting:\n${logs.join('\n')}`)));
-    setTimeout(() => reject(new Error(`server did not start in 30 s:\n${logs.join('\n')}`)), 30_000).unref();
+    setTimeout(() => {
+      // what the child was doing, then kill it (it used to run on until the file's afterAll):
+      // the report of the one such failure said no more than "did not start in 30 s"
+      const why = childState(proc.pid);
+      proc.kill('SIGKILL');
+      reject(new Error(`server did not start in ${START_MS / 1000} s (load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; ${why}):\n${logs.join('\n') || '(it printed nothing)'}`));
+    }, START_MS).unref();
   });
   await started;
   return { proc, port, url: `ws://127.0.0.1:${port}`, exited, logs };
