@@ -140,14 +140,42 @@ export class TxnImpl implements Transaction {
     if (this.committing) throw new TxnError('INVALID_ARGUMENT', 'transaction is committing or committed; reset() it to reuse it');
   }
 
-  /** The transaction's connection: chosen once (a dead one is replaced for the next transaction, not mid-transaction). */
+  /**
+   * The transaction's connection, chosen at its first call. A read (get, range, read
+   * version) whose connection drops while it is in flight is asked once more over another
+   * connection of the pool (another node of a cluster), as FoundationDB retries a read on
+   * another storage server: at its read version it is idempotent, and a node killed with
+   * reads in flight failed them NETWORK_ERROR, which transact() does not retry. A commit is
+   * never asked again (MAYBE_COMMITTED).
+   */
   private call(body: Parameters<Connection['request']>[0], isCommit = false): Promise<ReplyBody> {
-    if (this.connReady) return this.withinDeadline(this.connReady.request(body, isCommit), isCommit);
-    const p = (this.conn ??= this.pool.get().then((c) => (this.connReady = c)));
+    if (isCommit) {
+      const c = this.connReady;
+      return this.withinDeadline(c ? c.request(body, true) : this.connection().then((x) => x.request(body, true)), true);
+    }
+    let used: Connection | null = null;
+    const sendOn = (c: Connection): Promise<ReplyBody> => {
+      used = c;
+      return c.request(body, false);
+    };
+    const first = this.connReady ? sendOn(this.connReady) : this.connection().then(sendOn);
     return this.withinDeadline(
-      p.then((c) => c.request(body, isCommit)),
-      isCommit,
+      first.catch((err: unknown) => {
+        const dropped = used as Connection | null;
+        if (!(err instanceof TxnError) || err.code !== 'NETWORK_ERROR' || !dropped || dropped.alive) throw err;
+        if (this.connReady === dropped) {
+          this.conn = null;
+          this.connReady = null;
+        }
+        return this.connection().then((c) => c.request(body, false));
+      }),
+      false,
     );
+  }
+
+  private connection(): Promise<Connection> {
+    if (this.connReady) return Promise.resolve(this.connReady);
+    return (this.conn ??= this.pool.get().then((c) => (this.connReady = c)));
   }
 
   /**
