@@ -6,6 +6,7 @@
 import { TxnError } from '../errors.js';
 import { MAX_KEY_BYTES } from '../keys/limits.js';
 import { clientVersion } from '../keys/versions.js';
+import { requestMetricsOf } from '../metrics/request-metrics.js';
 import type { Coordinator } from '../coordinator/coordinator.js';
 import type { FeedVersion } from '../coordinator/live-hub.js';
 import type { MutationMsg, ReplyBody, RequestBody, VersionChangesMsg } from '../protocol/codec.js';
@@ -46,8 +47,14 @@ function versionBytes(v: FeedVersion): number {
   return n;
 }
 
-function errorBody(err: unknown): ReplyBody {
+/**
+ * The ErrorReply that ends a watch or a feed, counted in the binary protocol's errors by
+ * code (txkv_errors_total) as every other request's is; a CANCELED the client asked for
+ * (CancelRequest) is an answer, not an error, and is not counted.
+ */
+function errorBody(c: Coordinator, err: unknown): ReplyBody {
   const e = err instanceof TxnError ? err : new TxnError('FAILED', String(err));
+  requestMetricsOf(c)?.countError(e.code);
   return { type: 'error', code: e.code, message: e.message };
 }
 
@@ -56,18 +63,18 @@ export function handleLive(c: Coordinator, limits: LiveLimits, st: LiveConn, req
   switch (body.type) {
     case 'watch': {
       if (body.key.length > MAX_KEY_BYTES) {
-        reply(requestId, errorBody(new TxnError('KEY_TOO_LARGE', `watched key is ${body.key.length} bytes; limit ${MAX_KEY_BYTES}`)));
+        reply(requestId, errorBody(c, new TxnError('KEY_TOO_LARGE', `watched key is ${body.key.length} bytes; limit ${MAX_KEY_BYTES}`)));
         return true;
       }
       if (st.watches.size >= limits.maxWatchesPerConnection) {
         reply(
           requestId,
-          errorBody(new TxnError('RESOURCE_CONSTRAINED', `this connection has ${st.watches.size} watches pending; limit ${limits.maxWatchesPerConnection} (limits.maxWatchesPerConnection)`)),
+          errorBody(c, new TxnError('RESOURCE_CONSTRAINED', `this connection has ${st.watches.size} watches pending; limit ${limits.maxWatchesPerConnection} (limits.maxWatchesPerConnection)`)),
         );
         return true;
       }
       if (st.watches.has(requestId)) {
-        reply(requestId, errorBody(new TxnError('PROTOCOL_ERROR', `request id ${requestId} already names a pending watch`)));
+        reply(requestId, errorBody(c, new TxnError('PROTOCOL_ERROR', `request id ${requestId} already names a pending watch`)));
         return true;
       }
       // copies: the request's buffer is the frame's, released after the frame
@@ -83,7 +90,7 @@ export function handleLive(c: Coordinator, limits: LiveLimits, st: LiveConn, req
         (err) => {
           if (st.watches.get(requestId) !== watchId) return;
           st.watches.delete(requestId);
-          reply(requestId, errorBody(err));
+          reply(requestId, errorBody(c, err));
         },
       );
       st.watches.set(requestId, watchId);
@@ -141,17 +148,16 @@ function subscribe(c: Coordinator, limits: LiveLimits, st: LiveConn, requestId: 
           pump(f, requestId, reply);
           if (f.heldBytes > limits.maxFeedBufferBytes) {
             endFeed(c, st, requestId);
-            reply(requestId, {
-              type: 'error',
-              code: 'RESOURCE_CONSTRAINED',
-              message: `subscriber too slow: ${f.heldBytes} bytes of changes held unacknowledged; limit ${limits.maxFeedBufferBytes} (limits.maxFeedBufferBytes)`,
-            });
+            reply(
+              requestId,
+              errorBody(c, new TxnError('RESOURCE_CONSTRAINED', `subscriber too slow: ${f.heldBytes} bytes of changes held unacknowledged; limit ${limits.maxFeedBufferBytes} (limits.maxFeedBufferBytes)`)),
+            );
           }
         },
         fail: (err) => {
           if (f.ended) return;
           endFeed(c, st, requestId);
-          reply(requestId, errorBody(err));
+          reply(requestId, errorBody(c, err));
         },
       })
       .then(
@@ -163,12 +169,12 @@ function subscribe(c: Coordinator, limits: LiveLimits, st: LiveConn, requestId: 
           if (f.ended) return;
           f.ended = true;
           st.feeds.delete(requestId);
-          reply(requestId, errorBody(err));
+          reply(requestId, errorBody(c, err));
         },
       );
   } catch (err) {
     st.feeds.delete(requestId);
-    reply(requestId, errorBody(err));
+    reply(requestId, errorBody(c, err));
   }
 }
 

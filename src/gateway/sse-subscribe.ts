@@ -26,7 +26,7 @@ export function subscribeRoute(maxFeedBufferBytes: number): Route {
     path: '/v1/subscribe',
     query: ['begin', 'end', 'fromVersion'],
     access: 'read',
-    raw: (res: HttpResponse, _req, { c, query }) => {
+    raw: (res: HttpResponse, _req, { c, query, metrics }) => {
       let open = true;
       let feedId: number | null = null;
       let started = false;
@@ -48,6 +48,7 @@ export function subscribeRoute(maxFeedBufferBytes: number): Route {
         });
         if (backlog > maxFeedBufferBytes) {
           const message = `subscriber too slow: ${backlog} bytes of changes not sent; limit ${maxFeedBufferBytes} (limits.maxFeedBufferBytes)`;
+          metrics?.countError('RESOURCE_CONSTRAINED');
           res.cork(() => res.end(`event: error\ndata: ${JSON.stringify({ error: { code: 'RESOURCE_CONSTRAINED', message } })}\n\n`));
           end();
         }
@@ -59,6 +60,10 @@ export function subscribeRoute(maxFeedBufferBytes: number): Route {
       const fail = (err: unknown, headersSent: boolean): void => {
         if (!open) return;
         const e = toWireError(err);
+        // counted as every other endpoint's errors are (txkv_errors_total, txkv_http_requests_total);
+        // a feed that had started was counted 200 when it did, its end by error only by code
+        if (!headersSent) metrics?.response('GET', '/v1/subscribe', e.code === 'TOO_OLD' ? 410 : STATUS_OF[e.code]);
+        metrics?.countError(e.code);
         const body = JSON.stringify({ error: { code: e.code, message: e.message } });
         res.cork(() => {
           if (headersSent) res.end(`event: error\ndata: ${body}\n\n`);
@@ -90,6 +95,7 @@ export function subscribeRoute(maxFeedBufferBytes: number): Route {
                 c.live.unsubscribe(id);
                 return;
               }
+              metrics?.response('GET', '/v1/subscribe', 200);
               res.cork(() => {
                 res.writeStatus('200 OK').writeHeader('content-type', 'text/event-stream').writeHeader('cache-control', 'no-cache');
                 res.write(': txkv change feed\n\n');

@@ -230,6 +230,39 @@ describe('change feeds (subscribe)', () => {
     expect(((await old.json()) as { error: { code: string } }).error.code).toBe('TOO_OLD');
   });
 
+  it('feed errors are counted in /metrics by code and protocol, as every other request’s (they were not)', { timeout: 30_000 }, async () => {
+    const base = `http://127.0.0.1:${s.server.port}`;
+    const scrape = async (): Promise<Map<string, number>> => {
+      const m = new Map<string, number>();
+      for (const line of (await (await fetch(`${base}/metrics`)).text()).split('\n')) {
+        const hit = /^(txkv_errors_total|txkv_http_requests_total)\{(.*)\} (\d+)$/.exec(line);
+        if (hit) m.set(`${hit[1]}{${hit[2]}}`, Number(hit[3]));
+      }
+      return m;
+    };
+    const b64 = (x: string): string => Buffer.from(x).toString('base64url');
+    const ahead = (await s.db.createTransaction().getReadVersion()) + 60_000_000n;
+    const before = await scrape();
+    // binary protocol: two SubscribeRequests ahead of the server
+    for (const end of ['m0', 'm1']) {
+      await expect(s.db.subscribe('m/', end, { fromVersion: ahead })[Symbol.asyncIterator]().next()).rejects.toMatchObject({ code: 'FUTURE_VERSION' });
+    }
+    // HTTP: GET /v1/subscribe ahead of the server
+    expect((await fetch(`${base}/v1/subscribe?begin=${b64('m/')}&end=${b64('m0')}&fromVersion=${ahead}`)).status).toBe(409);
+    // a feed ended by the client (break) is no error
+    const feed = s.db.subscribe('m/', 'm0')[Symbol.asyncIterator]();
+    const first = feed.next();
+    await s.db.transact(async (tx) => tx.set('m/x', 'y'));
+    await first;
+    await feed.return!();
+    const after = await scrape();
+    const grew = (k: string): number => (after.get(k) ?? 0) - (before.get(k) ?? 0);
+    expect(grew('txkv_errors_total{code="FUTURE_VERSION",protocol="binary"}')).toBe(2);
+    expect(grew('txkv_errors_total{code="FUTURE_VERSION",protocol="http"}')).toBe(1);
+    expect(grew('txkv_http_requests_total{method="GET",route="/v1/subscribe",status="409"}')).toBe(1);
+    expect(grew('txkv_errors_total{code="CANCELED",protocol="binary"}')).toBe(0);
+  });
+
   it('GET /v1/subscribe answers errors with the statuses of every endpoint, and takes fromVersion exactly', { timeout: 30_000 }, async () => {
     const b64 = (x: string): string => Buffer.from(x).toString('base64url');
     const ask = async (from: string): Promise<[number, { error: { code: string; message: string } }]> => {
