@@ -10,7 +10,7 @@
 // after the clear must survive that DeleteRange: the window knows them while the
 // server runs, and each such write also leaves a durable mark `mark/<shard><key>` =
 // its version in the same batch, so recovery knows them after a crash.
-import { MutationKind, encodeVersion, decodeVersion, writeVersion, type ShardMutation } from './interface.js';
+import { MutationKind, encodeVersion, decodeVersion, unpackMutations, writeVersion, type PackedMutations, type ShardMutation } from './interface.js';
 import type { WriteOps } from './storage.js';
 import { concatBytes, keyString } from '../keys/bytes.js';
 import { RangeVersions } from './versioned-map.js';
@@ -98,6 +98,24 @@ export function netEffect(mutations: readonly ShardMutation[], compare: (a: Uint
   return { ranges, points };
 }
 
+/**
+ * netEffect of a commit's packed mutations (as it arrived on the shard), its points as
+ * indices into them: null = every mutation, in order (a commit without range clears, nearly
+ * every one: nothing is unpacked, no object made per mutation). With range clears the
+ * mutations are unpacked and netEffect decides.
+ */
+export function packedNetEffect(p: PackedMutations, compare: (a: Uint8Array, b: Uint8Array) => number): { ranges: [Uint8Array, Uint8Array][]; points: number[] | null } {
+  const kinds = p.kinds;
+  let clears = false;
+  for (let i = 0; i < kinds.length && !clears; i++) clears = kinds[i] === MutationKind.ClearRange;
+  if (!clears) return { ranges: [], points: null };
+  const ms = unpackMutations(p);
+  const at = new Map<ShardMutation, number>();
+  for (let i = 0; i < ms.length; i++) at.set(ms[i]!, i);
+  const effect = netEffect(ms, compare);
+  return { ranges: effect.ranges, points: effect.points.map((m) => at.get(m)!) };
+}
+
 /** Up to this many range clears in one commit, netEffect filters the points at each. */
 const SMALL_CLEARS = 16;
 
@@ -136,8 +154,13 @@ function disjointClears(
  * recovery both write exactly this.
  */
 export function pointValue(m: ShardMutation, current: () => Uint8Array | null): Uint8Array | null {
-  if (m.kind === MutationKind.Set) return m.param;
-  return isAtomicType(m.kind) ? applyAtomic(m.kind, current(), m.param) : null;
+  return pointValueOf(m.kind, m.param, current);
+}
+
+/** pointValue of a mutation given as its kind and param. */
+export function pointValueOf(kind: number, param: Uint8Array, current: () => Uint8Array | null): Uint8Array | null {
+  if (kind === MutationKind.Set) return param;
+  return isAtomicType(kind) ? applyAtomic(kind, current(), param) : null;
 }
 
 const enc = new TextEncoder();

@@ -5,7 +5,6 @@
 // (~1.8e15 today), exact in a double until 2^53 (year ~2255); numbers keep the
 // shard's hot paths free of BigInt arithmetic. The wire and the SDK use bigint.
 import type { WireError } from '../errors.js';
-import { keyString } from '../keys/bytes.js';
 import type { ShardCounters } from '../metrics/server-metrics.js';
 import type { RangeLoadReport } from './range-load.js';
 
@@ -23,17 +22,6 @@ export interface ShardMutation {
   key: Uint8Array;
   /** Set: the value. ClearRange: the end key. Clear: unused (empty). Atomic: the operand. */
   param: Uint8Array;
-  /**
-   * `key` as a latin-1 key string, made once on the shard (mutationKey): the shard needs it
-   * at enqueue, for the before-images, the apply, the window and the change log (five
-   * strings per written key before).
-   */
-  s?: string | undefined;
-}
-
-/** The mutation's key as a key string (keys/bytes.ts keyString), made on first use and kept on the mutation. */
-export function mutationKey(m: ShardMutation): string {
-  return (m.s ??= keyString(m.key));
 }
 
 /**
@@ -100,7 +88,7 @@ export function packMutations(ms: readonly ShardMutation[]): PackedMutations {
 export function unpackMutations(p: PackedMutations): ShardMutation[] {
   const b = unpackBytes(p.bytes) as Uint8Array[];
   const out: ShardMutation[] = new Array(p.kinds.length);
-  for (let i = 0; i < p.kinds.length; i++) out[i] = { kind: p.kinds[i] as MutationKind, key: b[2 * i]!, param: b[2 * i + 1]!, s: undefined };
+  for (let i = 0; i < p.kinds.length; i++) out[i] = { kind: p.kinds[i] as MutationKind, key: b[2 * i]!, param: b[2 * i + 1]! };
   return out;
 }
 

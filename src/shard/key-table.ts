@@ -66,8 +66,13 @@ export function hashString(s: string): number {
 }
 
 export function hashBytes(k: Uint8Array): number {
-  let h = 0x811c9dc5 ^ k.length;
-  for (let i = 0; i < k.length; i++) h = Math.imul(h ^ k[i]!, 0x01000193);
+  return hashAt(k, 0, k.length);
+}
+
+/** hashBytes of the `len` bytes of `data` at `at` (a key inside a request's buffer, without a view of it). */
+export function hashAt(data: Uint8Array, at: number, len: number): number {
+  let h = 0x811c9dc5 ^ len;
+  for (let i = at, end = at + len; i < end; i++) h = Math.imul(h ^ data[i]!, 0x01000193);
   return finish(h);
 }
 
@@ -124,7 +129,15 @@ export class KeyTable {
 
   /** The entry of a key, or -1. */
   findBytes(k: Uint8Array): number {
-    const h = hashBytes(k);
+    return this.findAt(k, 0, k.length);
+  }
+
+  /** findBytes of the `len` bytes of `data` at `at`. */
+  findAt(data: Uint8Array, at: number, len: number): number {
+    return this.probe(hashAt(data, at, len), data, at, len);
+  }
+
+  private probe(h: number, data: Uint8Array, at: number, len: number): number {
     const rec = this.rec;
     const slots = this.slots;
     const mask = this.mask;
@@ -133,7 +146,7 @@ export class KeyTable {
       if (x === 0) return -1;
       const e = x - 1;
       const o = e * STRIDE;
-      if (rec[o + HASH] === h && rec[o + LEN] === k.length && this.equalsBytes(e, k)) return e;
+      if (rec[o + HASH] === h && rec[o + LEN] === len && this.equalsAt(e, data, at, len)) return e;
     }
   }
 
@@ -157,13 +170,21 @@ export class KeyTable {
 
   /** The entry of a key, made (no row, no write) when absent. */
   internBytes(k: Uint8Array): number {
-    const e = this.findBytes(k);
+    return this.internAt(k, 0, k.length);
+  }
+
+  /** internBytes of the `len` bytes of `data` at `at` (the shard's apply: a key inside a request's buffer). */
+  internAt(data: Uint8Array, at: number, len: number): number {
+    const h = hashAt(data, at, len);
+    const e = this.probe(h, data, at, len);
     if (e >= 0) return e;
-    const n = k.length;
-    const f = this.add(hashBytes(k), n);
-    // a copy either way: k may view a whole request's buffer
-    if (n <= INLINE) this.bytes.set(k, f * STRIDE * 4 + KEY_AT);
-    else this.long[f] = k.slice();
+    const f = this.add(h, len);
+    // a copy either way: the key is inside a whole request's buffer
+    if (len <= INLINE) {
+      const b = this.bytes;
+      const to = f * STRIDE * 4 + KEY_AT;
+      for (let i = 0; i < len; i++) b[to + i] = data[at + i]!;
+    } else this.long[f] = data.slice(at, at + len);
     return f;
   }
 
@@ -303,17 +324,28 @@ export class KeyTable {
     return true;
   }
 
-  private equalsBytes(e: number, k: Uint8Array): boolean {
-    const n = k.length;
+  private equalsAt(e: number, data: Uint8Array, from: number, n: number): boolean {
     if (n > INLINE) {
       const l = this.long[e]!;
-      for (let i = 0; i < n; i++) if (l[i] !== k[i]) return false;
+      for (let i = 0; i < n; i++) if (l[i] !== data[from + i]) return false;
       return true;
     }
     const b = this.bytes;
     const at = e * STRIDE * 4 + KEY_AT;
-    for (let i = 0; i < n; i++) if (b[at + i] !== k[i]) return false;
+    for (let i = 0; i < n; i++) if (b[at + i] !== data[from + i]) return false;
     return true;
+  }
+
+  /** Copies the entry's key into `out` at `at` (its length: keyLength). */
+  copyKey(e: number, out: Uint8Array, at: number): void {
+    const n = this.rec[e * STRIDE + LEN]!;
+    if (n > INLINE) {
+      out.set(this.long[e]!, at);
+      return;
+    }
+    const b = this.bytes;
+    const from = e * STRIDE * 4 + KEY_AT;
+    for (let i = 0; i < n; i++) out[at + i] = b[from + i]!;
   }
 
   /** A new entry for a key of `len` bytes with hash h (the caller writes the key). */

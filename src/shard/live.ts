@@ -9,7 +9,7 @@
 // a subscription may start at any version the window holds.
 import { createHash } from 'node:crypto';
 import { keyString } from '../keys/bytes.js';
-import { MutationKind, mutationKey, packMutations, unpackBytes, type ChangeRecord, type ShardMutation, type ShardReply } from './interface.js';
+import { MutationKind, packMutations, unpackBytes, type ChangeRecord, type ShardMutation, type ShardReply } from './interface.js';
 
 interface Watch {
   watchId: number;
@@ -34,6 +34,21 @@ function watchDigest(v: Uint8Array): Uint8Array {
 /** A value source for the keys of the commit being applied (the batch's view). */
 export interface ValueView {
   get(s: string): Uint8Array | null;
+}
+
+/**
+ * The distinct keys the commit being applied point-wrote, in order of first write, with
+ * their values after it (Shard's batch view): the key i is `writeKeyLength(i)` bytes of
+ * `writeKeyData(i)` at `writeKeyAt(i)`.
+ */
+export interface CommitWrites extends ValueView {
+  readonly writeCount: number;
+  writeValue(i: number): Uint8Array | null;
+  writeKeyData(i: number): Uint8Array;
+  writeKeyAt(i: number): number;
+  writeKeyLength(i: number): number;
+  writeKeyString(i: number): string;
+  writeKeyInRange(i: number, begin: string, end: string): boolean;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -65,9 +80,6 @@ function logChanges(b: LogBatch): { kinds: Uint8Array; lens: Int32Array; data: U
   return { kinds: b.subarray(kindsAt, kindsAt + n), lens, data: b.subarray(kindsAt + n) };
 }
 
-/** Up to this many point writes in a commit, duplicates are found by a scan instead of a Set. */
-const SMALL_COMMIT = 16;
-
 export class ShardLive {
   private readonly watches = new Map<string, Watch[]>();
   private watchCount = 0;
@@ -88,12 +100,13 @@ export class ShardLive {
    * (only counted, never shrunk: made anew, each batch grew its own by copies).
    */
   private readonly pendingKinds: number[] = [];
-  private readonly pendingParts: (Uint8Array | null)[] = [];
+  /** Per part (key, then value or end key, of each change): the bytes it is in, where, how many. */
+  private readonly pendingSrc: Uint8Array[] = [];
+  private readonly pendingAt: number[] = [];
+  private readonly pendingLen: number[] = [];
   private pendingCount = 0;
   private pendingBytes = 0;
   private sealedUpTo = 0;
-  /** Key strings of the commit being recorded (commit(): duplicates among few points). */
-  private readonly scratch: string[] = [];
   /** Results of the batch being applied, sent at endApply. */
   private fired: { version: number; watchIds: number[] }[] = [];
   private records: ChangeRecord[] = [];
@@ -138,12 +151,16 @@ export class ShardLive {
   // ---------------------------------------------------------------- commit path
 
   /**
-   * One commit applied: `ranges` it cleared, then `points` it wrote (its net effect,
-   * apply.ts netEffect), `view` giving each key's value after it.
+   * One commit applied: `ranges` it cleared, then the distinct keys it point-wrote
+   * (`writes`: its net effect, apply.ts netEffect, each key once, with its value after the
+   * commit). Keys are copied from where they are (a request's buffer) into the batch's
+   * buffer at seal(): no view, no key string per key unless a watch or a feed needs it.
    */
-  commit(version: number, ranges: readonly [Uint8Array, Uint8Array][], points: readonly ShardMutation[], view: ValueView): void {
+  commit(version: number, ranges: readonly [Uint8Array, Uint8Array][], writes: CommitWrites): void {
     const kinds = this.pendingKinds;
-    const parts = this.pendingParts;
+    const src = this.pendingSrc;
+    const at = this.pendingAt;
+    const lens = this.pendingLen;
     const from = this.pendingCount;
     let n = from;
     const subscribed = this.subs.size > 0;
@@ -153,38 +170,38 @@ export class ShardLive {
       const range: [string, string] = [keyString(b), keyString(e)];
       (rangeStrs ??= []).push(range);
       kinds[n] = MutationKind.ClearRange;
-      parts[2 * n] = b;
-      parts[2 * n + 1] = e;
+      src[2 * n] = b;
+      at[2 * n] = 0;
+      lens[2 * n] = b.length;
+      src[2 * n + 1] = e;
+      at[2 * n + 1] = 0;
+      lens[2 * n + 1] = e.length;
       n++;
       this.pendingBytes += b.length + e.length;
       if (subscribed && this.subscribedRange(range[0], range[1])) (mine ??= []).push({ kind: MutationKind.ClearRange, key: b, param: e });
     }
-    // the first write of each key counts (the view gives its value after the commit);
-    // a Set only when watches need one or the commit is large
     const watched = this.watchCount > 0;
-    const seen = watched || points.length > SMALL_COMMIT ? new Set<string>() : null;
-    const few = this.scratch;
-    few.length = 0;
-    for (let i = 0; i < points.length; i++) {
-      const m = points[i]!;
-      const s = mutationKey(m);
-      if (seen !== null) {
-        if (seen.has(s)) continue;
-        seen.add(s);
-      } else {
-        if (few.includes(s)) continue;
-        few.push(s);
-      }
-      const v = view.get(s);
-      if (v === null && rangeStrs !== null && rangeStrs.some(([b, e]) => s >= b && s < e)) continue;
+    const count = writes.writeCount;
+    for (let i = 0; i < count; i++) {
+      const v = writes.writeValue(i);
+      if (v === null && rangeStrs !== null && rangeStrs.some(([b, e]) => writes.writeKeyInRange(i, b, e))) continue;
+      const kd = writes.writeKeyData(i);
+      const ka = writes.writeKeyAt(i);
+      const kl = writes.writeKeyLength(i);
       kinds[n] = v === null ? MutationKind.Clear : MutationKind.Set;
-      parts[2 * n] = m.key;
-      parts[2 * n + 1] = v ?? EMPTY;
+      src[2 * n] = kd;
+      at[2 * n] = ka;
+      lens[2 * n] = kl;
+      src[2 * n + 1] = v ?? EMPTY;
+      at[2 * n + 1] = 0;
+      lens[2 * n + 1] = v?.length ?? 0;
       n++;
-      this.pendingBytes += m.key.length + (v?.length ?? 0);
-      if (subscribed && this.subscribed(s)) (mine ??= []).push(v === null ? { kind: MutationKind.Clear, key: m.key, param: EMPTY } : { kind: MutationKind.Set, key: m.key, param: v });
+      this.pendingBytes += kl + (v?.length ?? 0);
+      if (subscribed && this.subscribed(writes.writeKeyString(i))) {
+        const key = kd.slice(ka, ka + kl);
+        (mine ??= []).push(v === null ? { kind: MutationKind.Clear, key, param: EMPTY } : { kind: MutationKind.Set, key, param: v });
+      }
     }
-    few.length = 0;
     this.pendingCount = n;
     if (n > from) {
       this.logVersion.push(version);
@@ -192,7 +209,11 @@ export class ShardLive {
       this.logFrom.push(from);
       this.logTo.push(n);
     }
-    if (watched) this.fire(version, seen!, rangeStrs ?? [], view);
+    if (watched) {
+      const seen = new Set<string>();
+      for (let i = 0; i < count; i++) seen.add(writes.writeKeyString(i));
+      this.fire(version, seen, rangeStrs ?? [], writes);
+    }
     if (mine !== null) this.records.push({ version, mutations: packMutations(mine) });
   }
 
@@ -205,23 +226,24 @@ export class ShardLive {
     const lens = new Int32Array(batch.buffer, 0, 1 + 2 * n);
     lens[0] = n;
     const kinds = this.pendingKinds;
-    const parts = this.pendingParts;
+    const src = this.pendingSrc;
+    const at = this.pendingAt;
+    const len = this.pendingLen;
     let o = kindsAt + n;
-    for (let i = 0; i < n; i++) {
-      batch[kindsAt + i] = kinds[i]!;
-      const k = parts[2 * i]!;
-      const p = parts[2 * i + 1]!;
-      lens[1 + 2 * i] = k.length;
-      lens[2 + 2 * i] = p.length;
-      batch.set(k, o);
-      o += k.length;
-      batch.set(p, o);
-      o += p.length;
+    for (let i = 0; i < n; i++) batch[kindsAt + i] = kinds[i]!;
+    for (let j = 0; j < 2 * n; j++) {
+      const d = src[j]!;
+      const a = at[j]!;
+      const l = len[j]!;
+      lens[1 + j] = l;
+      if (l <= 64) for (let x = 0; x < l; x++) batch[o + x] = d[a + x]!;
+      else batch.set(a === 0 && l === d.length ? d : d.subarray(a, a + l), o);
+      o += l;
     }
     for (let i = this.sealedUpTo; i < this.logBatch.length; i++) this.logBatch[i] = batch;
     this.sealedUpTo = this.logBatch.length;
-    // the views go now (they hold the request buffers); the arrays stay for the next batch
-    parts.fill(null, 0, 2 * n);
+    // the references go now (they hold the request buffers); the arrays stay for the next batch
+    src.fill(EMPTY, 0, 2 * n);
     this.pendingCount = 0;
     this.pendingBytes = 0;
   }

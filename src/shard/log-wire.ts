@@ -30,32 +30,27 @@ const pad8 = (n: number): number => (n + 7) & ~7;
 
 /** The batch `ops` (a shard's WriteOps) with its header, in one buffer to transfer. */
 export function encodeLogWrite(id: number, ops: WriteOps, sync: boolean, sentAt: number, direct?: readonly number[]): ArrayBuffer {
-  const { kinds, parts } = ops;
+  const { kinds, lens: partLens } = ops;
+  const data = ops.bytes;
   const d = direct?.length ?? 0;
-  let bytes = 0;
-  for (let i = 0; i < parts.length; i++) bytes += parts[i]!.length;
   const lensAt = (HEAD + d) * 8;
-  const kindsAt = lensAt + pad8(parts.length * 4);
+  const kindsAt = lensAt + pad8(partLens.length * 4);
   const dataAt = kindsAt + pad8(kinds.length);
-  const buf = new ArrayBuffer(dataAt + bytes);
+  const buf = new ArrayBuffer(dataAt + data.length);
   const head = new Float64Array(buf, 0, HEAD + d);
   head[0] = id;
   head[1] = sentAt;
   head[2] = sync ? 1 : 0;
   head[3] = d;
   head[4] = kinds.length;
-  head[5] = parts.length;
+  head[5] = partLens.length;
   for (let i = 0; i < d; i++) head[HEAD + i] = direct![i]!;
-  const lens = new Int32Array(buf, lensAt, parts.length);
+  const lens = new Int32Array(buf, lensAt, partLens.length);
+  for (let i = 0; i < partLens.length; i++) lens[i] = partLens[i]!;
   const u8 = new Uint8Array(buf);
   for (let i = 0; i < kinds.length; i++) u8[kindsAt + i] = kinds[i]!;
-  let o = dataAt;
-  for (let i = 0; i < parts.length; i++) {
-    const p = parts[i]!;
-    lens[i] = p.length;
-    u8.set(p, o);
-    o += p.length;
-  }
+  // the parts are one buffer already (WriteOps): one copy
+  u8.set(data, dataAt);
   return buf;
 }
 

@@ -4,6 +4,8 @@
 // one binary search over the shard's own ranges per key, and one key string kept in
 // every SAMPLE_EVERY counted keys on average.
 
+import type { KeyTable } from './key-table.js';
+
 /** What a shard measured for one range it owns since the previous report. */
 export interface RangeLoadReport {
   /** Latin-1 key strings of the range (end null = end of the keyspace). */
@@ -79,6 +81,20 @@ export class RangeLoad {
     r.next = (r.next + 1) % SAMPLES;
   }
 
+  /** The owned range holding the key of table entry `e` (compared in place: no key string), or undefined. */
+  private findEntry(t: KeyTable, e: number): Counted | undefined {
+    const bs = this.begins;
+    let lo = 0;
+    let hi = bs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (t.compareKey(e, bs[mid]!) >= 0) lo = mid + 1;
+      else hi = mid;
+    }
+    const r = this.ranges[lo - 1];
+    return r && (r.end === null || t.compareKey(e, r.end) < 0) ? r : undefined;
+  }
+
   read(key: string): void {
     const r = this.find(key);
     if (!r) return;
@@ -91,6 +107,15 @@ export class RangeLoad {
     if (!r) return;
     r.writes++;
     this.sample(r, key);
+  }
+
+  /** write() of the key of table entry `e` (the shard's apply: its key string is made only when sampled). */
+  writeEntry(t: KeyTable, e: number): void {
+    const r = this.findEntry(t, e);
+    if (!r) return;
+    r.writes++;
+    if (this.countdown > 1) this.countdown--;
+    else this.sample(r, t.keyString(e));
   }
 
   /** Counts since the previous report (then zeroed), with each range's load quantiles. */

@@ -14,7 +14,6 @@ import type { Failpoints } from '../failpoints/failpoints.js';
 import {
   MutationKind,
   appliedKey,
-  mutationKey,
   encodeVersion,
   packBytes,
   packMutations,
@@ -37,8 +36,8 @@ import {
   type WatchRequest,
 } from './interface.js';
 import { VersionWindow, type Tombstone } from './mvcc.js';
-import { ShardLive } from './live.js';
-import { encodeTombstone, markKey, netEffect, pointValue, tombstoneKey, type NetEffect } from './apply.js';
+import { ShardLive, type CommitWrites } from './live.js';
+import { encodeTombstone, markKey, packedNetEffect, pointValueOf, tombstoneKey } from './apply.js';
 import { RETIRE_SLICE_MS, TombstoneRetirement } from './retire.js';
 import { WriteOps, type ShardStorage } from './storage.js';
 import { freeBuffers } from './free-buffers.js';
@@ -56,16 +55,15 @@ interface Queued {
   /** 'prepared': waiting for the coordinator's decision; 'ready': applied by the next beginApply(). */
   state: 'prepared' | 'ready';
   /**
-   * The commit's writes as they arrived (views into the coordinator's message): unpacked
-   * into `mutations` only when its batch is built (beginApply). A prepared part can wait
+   * The commit's writes as they arrived (views into the coordinator's message), applied
+   * from these bytes when its batch is built (beginApply), never unpacked into an object
+   * per mutation. A prepared part can wait
    * here for tens of ms (the primary's fsync, then its decision), past a young-generation
    * scavenge or two: three views and two small objects per write then survived into the
    * old generation, ~2/3 of what a shard promoted under w10; the packed form is a handful
    * of objects per commit.
    */
   packed: PackedMutations;
-  /** Unpacked by beginApply (null until then). */
-  mutations: ShardMutation[] | null;
   sync: boolean;
   /** Whether this is part of a cross-shard commit (for the shard.after-apply failpoint). */
   twoPhase: boolean;
@@ -129,6 +127,10 @@ export class Shard {
    */
   private readonly queue: Queued[] = [];
   private readonly forgets: Uint8Array[] = [];
+  /** The slots of the batch being built, by key-table entry (BatchView). */
+  private readonly slotIndex = new SlotIndex();
+  /** The batch being built (one, kept from batch to batch; made with the first batch: the window may be replaced before, reseed). */
+  private batchView: BatchView | null = null;
   /** Tombstones no reader needs any more: their rows are deleted, a slice per turn (retire.ts). */
   private readonly retirement: TombstoneRetirement;
   /** Reads waiting for commits at or below their version that this shard still applies (mustWait); watch requests waiting for the write to end. */
@@ -432,6 +434,7 @@ export class Shard {
     // are deleted now; the durable tombstone records and marks go too (the caller deletes them)
     this.window.detach();
     this.window = new VersionWindow(version, {}, this.keys);
+    this.batchView = null;
     this.retirement.reset();
     this.incoming = [];
     const ops = new WriteOps();
@@ -454,7 +457,7 @@ export class Shard {
     }
     this.incoming.push({ begin, end, switchVersion });
     // released by a decide (commit) whose decision record is the move's marker
-    const q: Queued = { commitVersion: switchVersion, state: 'prepared', packed: NO_MUTATIONS, mutations: null, sync: true, twoPhase: false, plainReply: false, replyId: id };
+    const q: Queued = { commitVersion: switchVersion, state: 'prepared', packed: NO_MUTATIONS, sync: true, twoPhase: false, plainReply: false, replyId: id };
     this.queue.push(q);
   }
 
@@ -768,7 +771,6 @@ export class Shard {
       commitVersion: req.commitVersion,
       state,
       packed: req.mutations,
-      mutations: null,
       sync: req.t === 'commit' ? req.sync : false,
       twoPhase: req.t === 'prepare',
       plainReply: true,
@@ -837,24 +839,23 @@ export class Shard {
     if (n === 0 && this.forgets.length === 0) return null;
     const started = performance.now();
     const commits = this.queue.splice(0, n);
-    for (const c of commits) {
-      const ms = unpackMutations(c.packed);
-      c.mutations = ms;
-      // the balancer's write counts (range-load.ts): a write counts once applied
-      for (const m of ms) this.load.write(mutationKey(m));
-    }
     if (commits.length > 0) this.writingFrom = commits[0]!.commitVersion;
-    const ops = new WriteOps();
     const tombstones: Tombstone[] = [];
-    const view = new BatchView(this.storage, this.rows, this.window, commits);
+    // the balancer's write counts (range-load.ts) are taken here: a write counts once applied
+    const view = (this.batchView ??= new BatchView(this.storage, this.rows, this.window, this.slotIndex));
+    view.begin(commits, this.load);
+    // room for every key and value of the batch at first (growing by copies made ~700 B of garbage per commit)
+    const ops = new WriteOps(view.packedBytes + 256);
     let sync = false;
     let twoPhase = false;
     let plainReplies = true;
     const feed = this.feed;
     const fed: { clears: [string, string][]; keys: string[] }[] = [];
+    let base = 0;
     for (const c of commits) {
-      const { ranges, effect } = this.applyMutations(c.commitVersion, c.mutations!, ops, view);
-      this.live.commit(c.commitVersion, effect.ranges, effect.points, view);
+      const { ranges, byteRanges } = this.applyMutations(c.commitVersion, c.packed, base, ops, view);
+      base += c.packed.kinds.length;
+      this.live.commit(c.commitVersion, byteRanges, view);
       if (feed) fed.push(feedPart(feed, view.recordedKeys(), ranges));
       if (c.decision) ops.putMeta(c.decision.key, c.decision.value);
       sync ||= c.sync || c.decision !== undefined;
@@ -888,29 +889,45 @@ export class Shard {
       }
       batch.feed = { moveId: feed.moveId, ops: packMutations(ms) };
     }
+    view.release();
     // a crash armed between a cross-shard part's apply and its reply needs the reply to come from here (endApply)
     batch.direct = plainReplies && batch.feed === undefined && !this.live.hasEvents && !(twoPhase && this.failpoints.armedFor('shard.after-apply', this.shardId));
     return batch;
   }
 
   /**
-   * Applies one commit's mutation list to `ops`: range clears become tombstones (a
-   * durable record in the batch, a window entry), never a walk over their rows; point
-   * writes read the current value through `view` (RocksDB as of the last write, under
-   * the window's tombstones, overridden by what this batch already wrote) and update it.
-   * Notes each point-written key's row before the commit in `view` (view.record puts them
-   * in the window), and returns the cleared ranges.
+   * Applies one commit's mutations to `ops`, read in place from the packed bytes they
+   * arrived in (no object, view or key string per mutation: each key was found in the key
+   * table once, by BatchView, whose slot `mutationSlot(base + i)` is the i-th mutation's):
+   * range clears become tombstones (a durable record in the batch, a window entry), never
+   * a walk over their rows; point writes read the current value through `view` (RocksDB as
+   * of the last write, under the window's tombstones, overridden by what this batch
+   * already wrote) and update it. Notes each point-written key's row before the commit in
+   * `view` (view.record puts them in the window), and returns the cleared ranges.
    */
   private applyMutations(
     version: number,
-    mutations: readonly ShardMutation[],
+    packed: PackedMutations,
+    base: number,
     ops: WriteOps,
     view: BatchView,
-  ): { ranges: [string, string][]; effect: NetEffect } {
-    const effect = netEffect(mutations, compareKeys);
+  ): { ranges: [string, string][]; byteRanges: [Uint8Array, Uint8Array][] } {
+    const effect = packedNetEffect(packed, compareKeys);
+    const kinds = packed.kinds;
+    const data = packed.bytes.data;
+    const lens = packed.bytes.lens;
+    const count = kinds.length;
+    // where each mutation's key starts in `data` (its param follows it)
+    const keyAt = view.keyAtScratch(count);
+    for (let i = 0, o = 0; i < count; i++) {
+      keyAt[i] = o;
+      o += lens[2 * i]! + lens[2 * i + 1]!;
+    }
+    const points = effect.points;
+    const pointCount = points === null ? count : points.length;
     // physical before-images: the window accounts for the tombstones that hid them
     view.beginCommit();
-    for (const m of effect.points) view.noteBefore(mutationKey(m));
+    for (let j = 0; j < pointCount; j++) view.noteBefore(view.mutationSlot(base + (points === null ? j : points[j]!)));
     const ranges: [string, string][] = [];
     let cleared: RangeSet | null = null;
     /** The commit's version as a mark's value: one copy for all its marks (never written to). */
@@ -922,24 +939,31 @@ export class Shard {
       view.clearRange(range[0], range[1]);
       ops.putMeta(tombstoneKey(this.shardId, version, i), encodeTombstone({ begin: b, end: e, survivors: null }));
     }
-    for (const m of effect.points) {
-      const s = mutationKey(m);
+    const tombstoned = this.window.hasTombstones || ranges.length > 0;
+    for (let j = 0; j < pointCount; j++) {
+      const i = points === null ? j : points[j]!;
+      const slot = view.mutationSlot(base + i);
+      const kind = kinds[i]!;
+      const ka = keyAt[i]!;
+      const kl = lens[2 * i]!;
+      const pa = ka + kl;
+      const pl = lens[2 * i + 1]!;
       // an atomic operation is a set (or clear) of what it makes of the value at this version
-      const value = pointValue(m, () => view.get(s));
+      const value = kind === MutationKind.Set ? data.subarray(pa, pa + pl) : kind === MutationKind.Clear ? null : view.atomic(slot, kind, data.subarray(pa, pa + pl));
+      view.setSlot(slot, value);
       if (value !== null) {
-        view.set(s, value);
-        ops.put(m.key, value);
+        ops.putAt(data, ka, kl, value);
         // a key written under a live tombstone must survive its DeleteRange, also after a crash
         // (the commit's own clears by binary search: a scan of them per write was O(writes x clears))
-        if (this.window.covered(s) || (ranges.length > 0 && (cleared ??= RangeSet.from(ranges)).containsKey(s))) {
-          ops.putMeta(markKey(this.shardId, m.key), (marked ??= encodeVersion(version)));
+        if (tombstoned) {
+          const s = view.slotKeyString(slot);
+          if (this.window.covered(s) || (ranges.length > 0 && (cleared ??= RangeSet.from(ranges)).containsKey(s))) {
+            ops.putMeta(markKey(this.shardId, data.subarray(ka, ka + kl)), (marked ??= encodeVersion(version)));
+          }
         }
-      } else {
-        view.set(s, null);
-        ops.del(m.key);
-      }
+      } else ops.delAt(data, ka, kl);
     }
-    return { ranges, effect };
+    return { ranges, byteRanges: effect.ranges };
   }
 
   /**
@@ -1014,74 +1038,158 @@ export class Shard {
 }
 
 /**
+ * Which slot of the batch being built a key-table entry has: typed arrays indexed by entry,
+ * stamped with the batch's number, kept by the shard from batch to batch (a Map by key
+ * string per batch was a key string, a Map entry and its rehashes per written key).
+ */
+class SlotIndex {
+  private stamps = new Int32Array(1024);
+  private slots = new Int32Array(1024);
+  private batch = 0;
+
+  /** A new batch: every entry's slot is forgotten. */
+  begin(): void {
+    if (++this.batch === 0x7fff_ffff) {
+      this.stamps.fill(0);
+      this.batch = 1;
+    }
+  }
+
+  /** Slot of entry e in this batch, -1: none. */
+  get(e: number): number {
+    return e < this.stamps.length && this.stamps[e] === this.batch ? this.slots[e]! : -1;
+  }
+
+  set(e: number, slot: number): void {
+    if (e >= this.stamps.length) {
+      let n = this.stamps.length;
+      while (n <= e) n *= 2;
+      const stamps = new Int32Array(n);
+      stamps.set(this.stamps);
+      const slots = new Int32Array(n);
+      slots.set(this.slots);
+      this.stamps = stamps;
+      this.slots = slots;
+    }
+    this.stamps[e] = this.batch;
+    this.slots[e] = slot;
+  }
+}
+
+/**
  * One write batch being built: each key's current value as RocksDB holds it (one
  * multi-get for the batch's point writes) seen through the window's tombstones, and
  * overridden by what the batch wrote so far. Each key the batch writes gets a slot (a
- * small index) found once by its string; the slot knows the key's table entry, so the
- * row cache and the window are each reached without a lookup of their own.
+ * small index) found once, by its bytes in the request's buffer (key table, SlotIndex);
+ * the slot knows the key's table entry, so the row cache and the window are each reached
+ * without a lookup of their own, and where its bytes are (no key view or string is made).
+ * Each mutation of the batch's commits has its key's slot (mutationSlot; -1: a range clear).
  */
-class BatchView {
-  /** Slot of each key the batch point-writes. */
-  private readonly slotOf = new Map<string, number>();
-  /** Per slot: the key, its table entry, its row when the batch began. */
-  private readonly keys: string[] = [];
+class BatchView implements CommitWrites {
+  // The arrays are kept from batch to batch and only counted (slots, muts, befores,
+  // pendings): made anew, each batch grew its own a few times by copies (~190 B per
+  // written key of garbage). Their references to rows and request buffers are dropped once
+  // the batch is built (release).
+  /** Per mutation of the batch, in order over its commits: its key's slot (-1: a range clear). */
+  private readonly mutSlots: number[] = [];
+  private muts = 0;
+  /** Per slot: its table entry, where its key's bytes are (the first mutation's request buffer), its row when the batch began. */
   private readonly entries: number[] = [];
+  private readonly keyData: (Uint8Array | null)[] = [];
+  private readonly keyAt: number[] = [];
   private readonly current: (Uint8Array | null)[] = [];
   /** Per slot: the row the batch put (or deleted) so far (undefined: none yet). */
   private readonly written: (Uint8Array | null | undefined)[] = [];
   /** Per slot: the value the batch gave the key so far, as reads see it (undefined: none; a later range clear makes it null). */
   private readonly pending: (Uint8Array | null | undefined)[] = [];
+  private slots = 0;
   /**
    * The slots whose `pending` is set, so a range clear looks only at keys the batch wrote
    * so far: a walk over every slot made a commit of 20,000 clearRange + set pairs quadratic
    * (its clears come before its sets: 20,000 x 20,000 slots, ~0.5 s of its shard thread).
    */
   private readonly pendingSlots: number[] = [];
-  /** Ranges cleared by the commit being applied (its tombstones are recorded after it). */
-  private readonly clearedNow: [string, string][] = [];
+  private pendings = 0;
+  /** Ranges cleared by the batch so far (each commit's tombstones are recorded after it). */
+  private clearedNow: [string, string][] = [];
   /** The commit being applied: its point-written slots and their rows before it (noteBefore). */
   private commitNo = 0;
   private readonly seenIn: number[] = [];
   private readonly beforeSlots: number[] = [];
   private readonly beforeRows: (Uint8Array | null)[] = [];
+  private befores = 0;
+  private readonly table: KeyTable;
+  private keyAtOf: Int32Array = new Int32Array(64);
+  /** The slot atomic() reads the current value of (currentOfSlot: one function for the batch, no closure per write). */
+  private atomicSlot = -1;
+  private readonly currentOfSlot = (): Uint8Array | null => this.getSlot(this.atomicSlot);
+  /** Bytes of the commits' packed mutations (WriteOps' first buffer holds about this). */
+  packedBytes = 0;
 
   constructor(
-    storage: ShardStorage,
+    private readonly storage: ShardStorage,
     private readonly rows: RowCache,
     private readonly window: VersionWindow,
-    commits: readonly Queued[],
+    private readonly index: SlotIndex,
   ) {
+    this.table = window.table;
+  }
+
+  /** Starts a batch of `commits`: every key they point-write gets a slot, with its row before the batch. */
+  begin(commits: readonly Queued[], load: RangeLoad): void {
+    const { rows, index, table } = this;
+    this.muts = 0;
+    this.slots = 0;
+    this.pendings = 0;
+    this.befores = 0;
+    if (this.clearedNow.length > 0) this.clearedNow = [];
+    this.packedBytes = 0;
+    index.begin();
     // before-images: cached rows, the rest in one multi-get (no batch is being written
     // now, so RocksDB holds the newest rows and they may fill the cache)
-    const table = window.table;
     let missed: number[] | null = null;
     let missedKeys: Uint8Array[] | null = null;
     for (const c of commits) {
-      for (const m of c.mutations!) {
-        if (m.kind === MutationKind.ClearRange) continue;
-        const s = mutationKey(m);
-        if (this.slotOf.has(s)) continue;
-        const slot = this.keys.length;
-        this.slotOf.set(s, slot);
-        const e = table.internBytes(m.key);
-        this.keys.push(s);
-        this.entries.push(e);
-        this.written.push(undefined);
-        this.pending.push(undefined);
-        this.seenIn.push(0);
-        const v = rows.getEntry(e);
-        if (v === undefined) {
-          (missed ??= []).push(slot);
-          (missedKeys ??= []).push(m.key);
-          this.current.push(null);
-        } else this.current.push(v);
+      const kinds = c.packed.kinds;
+      const data = c.packed.bytes.data;
+      const lens = c.packed.bytes.lens;
+      this.packedBytes += data.length;
+      for (let i = 0, o = 0; i < kinds.length; i++) {
+        const kl = lens[2 * i]!;
+        const at = o;
+        o += kl + lens[2 * i + 1]!;
+        if (kinds[i] === MutationKind.ClearRange) {
+          load.write(keyString(data.subarray(at, at + kl)));
+          this.mutSlots[this.muts++] = -1;
+          continue;
+        }
+        const e = table.internAt(data, at, kl);
+        load.writeEntry(table, e);
+        let slot = index.get(e);
+        if (slot < 0) {
+          slot = this.slots++;
+          index.set(e, slot);
+          this.entries[slot] = e;
+          this.keyData[slot] = data;
+          this.keyAt[slot] = at;
+          this.written[slot] = undefined;
+          this.pending[slot] = undefined;
+          this.seenIn[slot] = 0;
+          const v = rows.getEntry(e);
+          if (v === undefined) {
+            (missed ??= []).push(slot);
+            (missedKeys ??= []).push(data.subarray(at, at + kl));
+            this.current[slot] = null;
+          } else this.current[slot] = v;
+        }
+        this.mutSlots[this.muts++] = slot;
       }
     }
     const n = missed?.length ?? 0;
-    rows.imageHits += this.keys.length - n;
+    rows.imageHits += this.slots - n;
     rows.imageMisses += n;
     if (missed !== null) {
-      const vs = storage.getMany(missedKeys!);
+      const vs = this.storage.getMany(missedKeys!);
       for (let i = 0; i < n; i++) {
         const slot = missed[i]!;
         const v = vs[i] ?? null;
@@ -1091,11 +1199,38 @@ class BatchView {
     }
   }
 
+  /** The batch is built: the references to its rows and request buffers go (the arrays stay). */
+  release(): void {
+    for (let slot = 0; slot < this.slots; slot++) {
+      this.keyData[slot] = null;
+      this.current[slot] = null;
+      this.written[slot] = undefined;
+      this.pending[slot] = undefined;
+    }
+    for (let i = 0; i < this.befores; i++) this.beforeRows[i] = null;
+  }
+
+  /** The slot of the key of the batch's n-th mutation (over its commits, in order). */
+  mutationSlot(n: number): number {
+    return this.mutSlots[n]!;
+  }
+
+  /** A scratch array of at least n numbers (the key offsets of the commit being applied). */
+  keyAtScratch(n: number): Int32Array {
+    if (this.keyAtOf.length < n) this.keyAtOf = new Int32Array(Math.max(n, 2 * this.keyAtOf.length));
+    return this.keyAtOf;
+  }
+
+  /** The slot's key as a key string (made on each call: only where tombstones or feeds need one). */
+  slotKeyString(slot: number): string {
+    return this.table.keyString(this.entries[slot]!);
+  }
+
   /** Flags (FLAG_WRITING) the table entries of the keys whose rows this batch writes, and returns them (Shard.writing). */
   flagWritten(): number[] {
     const t = this.window.table;
     const out: number[] = [];
-    for (let slot = 0; slot < this.keys.length; slot++) {
+    for (let slot = 0; slot < this.slots; slot++) {
       if (this.written[slot] === undefined) continue;
       t.setFlag(this.entries[slot]!, FLAG_WRITING);
       out.push(this.entries[slot]!);
@@ -1107,7 +1242,7 @@ class BatchView {
   updateCache(rows: RowCache): void {
     if (!rows.enabled) return;
     // every written key's row was read from the cache or filled into it by the constructor
-    for (let slot = 0; slot < this.keys.length; slot++) {
+    for (let slot = 0; slot < this.slots; slot++) {
       const v = this.written[slot];
       if (v !== undefined) rows.replaceEntry(this.entries[slot]!, v);
     }
@@ -1120,29 +1255,29 @@ class BatchView {
   letGo(): void {
     if (this.rows.enabled) return;
     const t = this.window.table;
-    for (let slot = 0; slot < this.entries.length; slot++) t.release(this.entries[slot]!);
+    for (let slot = 0; slot < this.slots; slot++) t.release(this.entries[slot]!);
   }
 
   /** The next commit's point writes are noted (noteBefore), then recorded (record). */
   beginCommit(): void {
     this.commitNo++;
-    this.beforeSlots.length = 0;
-    this.beforeRows.length = 0;
+    this.befores = 0;
   }
 
-  /** The commit being applied point-writes `s`: its row before the commit (as RocksDB will hold it before the commit's ops) is noted once. */
-  noteBefore(s: string): void {
-    const slot = this.slotOf.get(s)!;
+  /** The commit being applied point-writes the slot's key: its row before the commit (as RocksDB will hold it before the commit's ops) is noted once. */
+  noteBefore(slot: number): void {
     if (this.seenIn[slot] === this.commitNo) return;
     this.seenIn[slot] = this.commitNo;
-    this.beforeSlots.push(slot);
     const w = this.written[slot];
-    this.beforeRows.push(w !== undefined ? w : this.current[slot]!);
+    this.beforeSlots[this.befores] = slot;
+    this.beforeRows[this.befores++] = w !== undefined ? w : this.current[slot]!;
   }
 
   /** The keys the commit being applied point-writes. */
   recordedKeys(): string[] {
-    return this.beforeSlots.map((slot) => this.keys[slot]!);
+    const out: string[] = [];
+    for (let i = 0; i < this.befores; i++) out.push(this.slotKeyString(this.beforeSlots[i]!));
+    return out;
   }
 
   /** Records the commit being applied in the window: its noted before-images and its cleared ranges. */
@@ -1150,26 +1285,70 @@ class BatchView {
     const w = this.window;
     w.beginRecord(version);
     const slots = this.beforeSlots;
-    for (let i = 0; i < slots.length; i++) w.recordWrite(version, this.entries[slots[i]!]!, this.beforeRows[i]!);
-    w.endRecord(version, slots.length, ranges);
+    for (let i = 0; i < this.befores; i++) w.recordWrite(version, this.entries[slots[i]!]!, this.beforeRows[i]!);
+    w.endRecord(version, this.befores, ranges);
+  }
+
+  // CommitWrites (live.ts): the commit being applied's distinct point-written keys, each
+  // with its value after it (the commit's clears came before its points: pending is final)
+  get writeCount(): number {
+    return this.befores;
+  }
+
+  writeValue(i: number): Uint8Array | null {
+    return this.pending[this.beforeSlots[i]!]!;
+  }
+
+  writeKeyData(i: number): Uint8Array {
+    return this.keyData[this.beforeSlots[i]!]!;
+  }
+
+  writeKeyAt(i: number): number {
+    return this.keyAt[this.beforeSlots[i]!]!;
+  }
+
+  writeKeyLength(i: number): number {
+    return this.table.keyLength(this.entries[this.beforeSlots[i]!]!);
+  }
+
+  writeKeyString(i: number): string {
+    return this.slotKeyString(this.beforeSlots[i]!);
+  }
+
+  writeKeyInRange(i: number, begin: string, end: string): boolean {
+    return this.table.inRange(this.entries[this.beforeSlots[i]!]!, begin, end);
   }
 
   /** The key's value now, as a read at the newest version would see it. */
   get(s: string): Uint8Array | null {
-    const slot = this.slotOf.get(s);
-    if (slot !== undefined) {
-      const p = this.pending[slot];
-      if (p !== undefined) return p;
+    const e = this.table.find(s);
+    const slot = e < 0 ? -1 : this.index.get(e);
+    if (slot < 0) {
+      for (const [b, end] of this.clearedNow) if (s >= b && s < end) return null;
+      // the newest state: hidden under a tombstone newer than the key's last write
+      return this.window.valueAt(s, Infinity, null);
     }
-    for (const [b, e] of this.clearedNow) if (s >= b && s < e) return null;
-    // the newest state: hidden under a tombstone newer than the key's last write
-    if (slot === undefined) return this.window.valueAt(s, Infinity, null);
-    return this.window.valueAtEntry(this.entries[slot]!, s, Infinity, this.current[slot]!);
+    return this.getSlot(slot);
   }
 
-  set(s: string, v: Uint8Array | null): void {
-    const slot = this.slotOf.get(s)!;
-    if (this.pending[slot] === undefined) this.pendingSlots.push(slot);
+  /** get() of the slot's key. */
+  getSlot(slot: number): Uint8Array | null {
+    const p = this.pending[slot];
+    if (p !== undefined) return p;
+    const e = this.entries[slot]!;
+    for (const [b, end] of this.clearedNow) if (this.table.inRange(e, b, end)) return null;
+    // the key string is read only under tombstones (valueAtEntry's hiddenAt)
+    return this.window.valueAtEntry(e, this.window.hasTombstones ? this.table.keyString(e) : '', Infinity, this.current[slot]!);
+  }
+
+  /** The value an atomic operation of `kind` with `param` leaves the slot's key with (apply.ts pointValueOf). */
+  atomic(slot: number, kind: number, param: Uint8Array): Uint8Array | null {
+    this.atomicSlot = slot;
+    return pointValueOf(kind, param, this.currentOfSlot);
+  }
+
+  setSlot(slot: number, v: Uint8Array | null): void {
+    if (this.pending[slot] === undefined) this.pendingSlots[this.pendings++] = slot;
     this.pending[slot] = v;
     this.written[slot] = v;
   }
@@ -1177,10 +1356,10 @@ class BatchView {
   /** A range clear of the commit being applied: what the batch wrote there is gone too. */
   clearRange(b: string, e: string): void {
     const slots = this.pendingSlots;
-    for (let i = 0; i < slots.length; i++) {
+    const t = this.table;
+    for (let i = 0; i < this.pendings; i++) {
       const slot = slots[i]!;
-      const s = this.keys[slot]!;
-      if (s >= b && s < e) this.pending[slot] = null;
+      if (t.inRange(this.entries[slot]!, b, e)) this.pending[slot] = null;
     }
     this.clearedNow.push([b, e]);
   }

@@ -4,7 +4,7 @@
 // worker owns its column, does nothing else, and a synchronous read sees exactly the
 // state left by the last applied batch (no read/write interleaving to reason about).
 import { RocksLevel, type Column, type ChainedBatch } from '@nxtedition/rocksdb';
-import { columnName, packBytes, unpackBytes, type PackedBytes } from './interface.js';
+import { columnName, unpackBytes, type PackedBytes } from './interface.js';
 
 export class ShardStorage {
   private constructor(
@@ -117,42 +117,91 @@ export const enum OpKind {
  */
 export class WriteOps {
   readonly kinds: number[] = [];
-  readonly parts: Uint8Array[] = [];
+  /**
+   * The parts (key, then value or end key, of each op) copied one after the other into one
+   * buffer as they are added, their lengths in `lens`: the shard's apply adds a written
+   * key straight from the request's buffer (putAt) without a view of it, and the trip to
+   * the log writer copies this buffer whole (log-wire.ts) instead of each part.
+   */
+  private data: Uint8Array;
+  private size = 0;
+  readonly lens: number[] = [];
+  /** `bytes`: room for this many bytes of keys and values at first (it grows by doubling). */
+  constructor(bytes = 256) {
+    this.data = new Uint8Array(bytes);
+  }
   put(key: Uint8Array, value: Uint8Array): void {
     this.kinds.push(OpKind.Put);
-    this.parts.push(key, value);
+    this.part(key, 0, key.length);
+    this.part(value, 0, value.length);
+  }
+  /** put() of the key of `len` bytes of `src` at `at`. */
+  putAt(src: Uint8Array, at: number, len: number, value: Uint8Array): void {
+    this.kinds.push(OpKind.Put);
+    this.part(src, at, len);
+    this.part(value, 0, value.length);
   }
   del(key: Uint8Array): void {
     this.kinds.push(OpKind.Del);
-    this.parts.push(key, EMPTY);
+    this.part(key, 0, key.length);
+    this.lens.push(0);
+  }
+  /** del() of the key of `len` bytes of `src` at `at`. */
+  delAt(src: Uint8Array, at: number, len: number): void {
+    this.kinds.push(OpKind.Del);
+    this.part(src, at, len);
+    this.lens.push(0);
   }
   putMeta(key: Uint8Array, value: Uint8Array): void {
     this.kinds.push(OpKind.PutMeta);
-    this.parts.push(key, value);
+    this.part(key, 0, key.length);
+    this.part(value, 0, value.length);
   }
   delMeta(key: Uint8Array): void {
     this.kinds.push(OpKind.DelMeta);
-    this.parts.push(key, EMPTY);
+    this.part(key, 0, key.length);
+    this.lens.push(0);
   }
   deleteRange(begin: Uint8Array, end: Uint8Array): void {
     this.kinds.push(OpKind.DeleteRange);
-    this.parts.push(begin, end);
+    this.part(begin, 0, begin.length);
+    this.part(end, 0, end.length);
+  }
+  private part(src: Uint8Array, at: number, len: number): void {
+    let d = this.data;
+    const o = this.size;
+    if (o + len > d.length) {
+      const grown = new Uint8Array(Math.max(2 * d.length, o + len));
+      grown.set(d.subarray(0, o));
+      this.data = d = grown;
+    }
+    // short parts (keys, small values) by hand: a view to set() from costs more than the copy
+    if (len <= 64) for (let i = 0; i < len; i++) d[o + i] = src[at + i]!;
+    else d.set(at === 0 && len === src.length ? src : src.subarray(at, at + len), o);
+    this.size = o + len;
+    this.lens.push(len);
   }
   get length(): number {
     return this.kinds.length;
   }
-  /**
-   * Forgets the ops (worker.ts, once the log writer has its copy): the views in `parts` would
-   * otherwise keep every written key and value, and the request buffers they view, alive
-   * while the batch is at the log writer.
-   */
+  /** The parts' bytes, one after the other (a view: valid until the next op is added). */
+  get bytes(): Uint8Array {
+    return this.data.subarray(0, this.size);
+  }
+  /** Each part as a view into `bytes` (the binding takes one array per key and value). */
+  get parts(): Uint8Array[] {
+    return unpackBytes({ data: this.data, lens: Int32Array.from(this.lens) }) as Uint8Array[];
+  }
+  /** Forgets the ops (worker.ts, once the log writer has its copy). */
   clear(): void {
     this.kinds.length = 0;
-    this.parts.length = 0;
+    this.lens.length = 0;
+    this.size = 0;
+    this.data = EMPTY;
   }
   /** One buffer for the trip to the log writer (structured clone copies one buffer). */
   pack(): PackedOps {
-    return { kinds: Uint8Array.from(this.kinds), bytes: packBytes(this.parts) };
+    return { kinds: Uint8Array.from(this.kinds), bytes: { data: this.data.slice(0, this.size), lens: Int32Array.from(this.lens) } };
   }
 }
 

@@ -2,8 +2,7 @@
 // a pruned entry must not keep its values until the array is next compacted (issue
 // 17 item 1: the server grew ~1.5 MiB per MiB committed with 100 KB values).
 import { describe, expect, it } from 'vitest';
-import { ShardLive } from '../../../src/shard/live.js';
-import { MutationKind } from '../../../src/shard/interface.js';
+import { ShardLive, type CommitWrites } from '../../../src/shard/live.js';
 import { keyString, toBytes } from '../../../src/keys/bytes.js';
 
 describe('ShardLive change log', () => {
@@ -12,8 +11,17 @@ describe('ShardLive change log', () => {
     const value = new Uint8Array(100_000);
     for (let v = 1; v <= 500; v++) {
       const key = toBytes(`k${v % 7}`);
-      const points = [{ kind: MutationKind.Set, key, param: value }];
-      live.commit(v, [], points, { get: (s: string) => (s === keyString(key) ? value : null) } as never);
+      const writes: CommitWrites = {
+        writeCount: 1,
+        writeValue: () => value,
+        writeKeyData: () => key,
+        writeKeyAt: () => 0,
+        writeKeyLength: () => key.length,
+        writeKeyString: () => keyString(key),
+        writeKeyInRange: (_i, b, e) => keyString(key) >= b && keyString(key) < e,
+        get: (s: string) => (s === keyString(key) ? value : null),
+      };
+      live.commit(v, [], writes);
       // one or two commits per batch here (the shard seals at the end of each batch, beginApply)
       if (v % 5 !== 0) live.seal();
     }
