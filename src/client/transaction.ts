@@ -76,7 +76,8 @@ export interface Transaction extends ReadTransaction {
    * A watch of `key`, armed when this transaction commits: it resolves once the key's
    * value differs from the one this transaction saw (its own write of the key, else
    * the value at its read version). It rejects with the commit's error if the commit
-   * fails, CANCELED after cancel() (of the watch or the transaction), and with the
+   * fails, CANCELED after cancel() (of the watch or the transaction), reset() or once the
+   * transaction is garbage collected uncommitted, and with the
    * connection's error (NETWORK_ERROR) when the connection drops. Usual loop: read the
    * key, watch it, commit, await the watch, repeat.
    */
@@ -100,6 +101,22 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: 
 /** Watches armed together (each may read its key first): well under a connection's in-flight limit. */
 const WATCH_ARM_CHUNK = 4000;
 
+/**
+ * Watches of a transaction dropped uncommitted: nobody can commit it any more, so they can
+ * never be armed; they reject CANCELED (FoundationDB: a watch of a transaction destroyed
+ * before it committed fails transaction_cancelled) instead of staying pending for ever.
+ * Sound because the registry holds only the transaction's list of unarmed watches, which
+ * does not reach the transaction; a commit in flight holds the transaction, and a
+ * successful one empties the list first. When the collector runs is up to the engine:
+ * cancel() or reset() say it at once.
+ */
+const droppedTransactions =
+  typeof FinalizationRegistry === 'function'
+    ? new FinalizationRegistry<{ key: Uint8Array; watch: WatchImpl }[]>((list) => {
+        for (const { watch } of list.splice(0)) watch.fail(new TxnError('CANCELED', 'the transaction was dropped (garbage collected) before it committed; its watches were never armed'));
+      })
+    : null;
+
 export class TxnImpl implements Transaction {
   private conn: Promise<Connection> | null = null;
   private connReady: Connection | null = null;
@@ -110,8 +127,9 @@ export class TxnImpl implements Transaction {
   private readStarted = false;
   private writes = new WriteBuffer();
   private readConflicts: KeyRangeMsg[] = [];
-  /** Watches waiting for the commit (armed by armWatches). */
-  private watches: { key: Uint8Array; watch: WatchImpl }[] = [];
+  /** Watches waiting for the commit (armed by armWatches). One array for the transaction's life: droppedTransactions holds it. */
+  private readonly watches: { key: Uint8Array; watch: WatchImpl }[] = [];
+  private watchesRegistered = false;
   private canceled = false;
   private committing = false;
   private committedVersion = -1n;
@@ -446,10 +464,16 @@ export class TxnImpl implements Transaction {
 
   watch(key: Bytes): Watch {
     this.check();
+    // a read-only transaction has no commit (spec: ReadTransaction) to arm the watch: it waited for ever
+    if (this.readOnly) throw new TxnError('INVALID_ARGUMENT', 'a read-only transaction cannot watch (it has no commit to arm the watch): use db.watch(key), or watch in a read-write transaction and commit it');
     if (this.committing) throw new TxnError('INVALID_ARGUMENT', 'watch() after commit(): watch in the transaction before committing it');
     const k = toBytes(key);
     checkKeySize(k);
     const w = new WatchImpl();
+    if (!this.watchesRegistered && droppedTransactions) {
+      droppedTransactions.register(this, this.watches);
+      this.watchesRegistered = true;
+    }
     this.watches.push({ key: k, watch: w });
     return w;
   }
@@ -460,8 +484,7 @@ export class TxnImpl implements Transaction {
    * connection's in-flight request limit.
    */
   private armWatches(): void {
-    const list = this.watches;
-    this.watches = [];
+    const list = this.watches.splice(0);
     // one read per watched key: a hundred watches of one 100 KB value were a hundred reads
     // of it in one frame, past the reply budget (RESOURCE_CONSTRAINED for the watches)
     const reads = new Map<string, Promise<Uint8Array | null>>();

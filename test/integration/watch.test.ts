@@ -2,10 +2,15 @@
 // the key's value differs from what its transaction saw, on any shard, within a bounded
 // time; not after a write of the same value; rejects on cancel and on connection loss;
 // 10,000 watches of one connection fire on one clearRange while other traffic flows.
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, TxnError, type Database, type Watch } from '../../src/index.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 import { onEveryShard } from '../support/keys.js';
+
+// gc() for the dropped-transaction test (a FinalizationRegistry runs only after a collection)
+v8.setFlagsFromString('--expose-gc');
 
 let s: TestServer;
 beforeAll(async () => {
@@ -126,6 +131,30 @@ describe('watches', () => {
     await s.db.transact(async (t) => t.set(k, 'z'));
     await expect(a.commit()).rejects.toMatchObject({ code: 'CONFLICT' });
     expect((await rejection(w3)).code).toBe('CONFLICT');
+  });
+
+  it('a watch of a transaction reset or dropped uncommitted rejects CANCELED; a read-only transaction cannot watch', { timeout: 30_000 }, async () => {
+    // reset(): as FoundationDB (transaction_cancelled)
+    const tx = s.db.createTransaction();
+    const w = tx.watch('watch/reset');
+    tx.reset();
+    expect((await rejection(w)).code).toBe('CANCELED');
+    // dropped without commit or cancel: it stayed pending for ever; now CANCELED once collected
+    const gc = vm.runInNewContext('gc') as () => void;
+    const dropped = ((): Watch => s.db.createTransaction().watch('watch/dropped'))();
+    let outcome: string | null = null;
+    dropped.then(
+      () => (outcome = 'fired'),
+      (e: TxnError) => (outcome = e.code),
+    );
+    for (let i = 0; i < 50 && outcome === null; i++) {
+      gc();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(outcome).toBe('CANCELED');
+    // a read-only transaction has no commit to arm a watch with: refused at the call, not pending for ever
+    const ro = s.db.createReadOnlyTransaction() as unknown as { watch(k: string): Watch };
+    expect(() => ro.watch('watch/ro')).toThrow(/read-only transaction cannot watch/);
   });
 
   it('rejects with the connection’s error when the connection drops', { timeout: 30_000 }, async () => {
