@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, TxnError, type Database } from '../../src/index.js';
-import { HAVE_ETCD, keepLogsOnFailure, readVersion, scanAt, sleep, TestCluster, within } from './harness.js';
+import { appliedVersion, HAVE_ETCD, keepLogsOnFailure, readVersion, scanAt, sleep, TestCluster, within } from './harness.js';
 
 const ACCOUNTS = 8;
 const START_BALANCE = 100;
@@ -307,7 +307,7 @@ describe.skipIf(!HAVE_ETCD)('replicated cluster on etcd (3 etcd members, 3 nodes
   it('a replica stopped while the log was trimmed past it comes back by snapshot', { timeout: 120_000 }, async () => {
     const l = await c.leader();
     const r = (l + 1) % c.nodes.length;
-    const applied = (await c.status(r))!.cluster!.appliedVersion;
+    const applied = await appliedVersion(c, r);
     c.kill(c.nodes[r]!, 'SIGKILL');
     await c.nodes[r]!.exited;
     await c.trimmedPast(applied, 60_000);

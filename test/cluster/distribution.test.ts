@@ -12,7 +12,7 @@ import path from 'node:path';
 import { RocksLevel } from '@nxtedition/rocksdb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Database } from '../../src/index.js';
-import { HAVE_ETCD, keepLogsOnFailure, sleep, TestCluster, within } from './harness.js';
+import { appliedVersion, HAVE_ETCD, keepLogsOnFailure, sleep, TestCluster, within } from './harness.js';
 
 const ACCOUNTS = 8;
 const START_BALANCE = 100;
@@ -287,7 +287,7 @@ describe.skipIf(!HAVE_ETCD)('data distribution in a replicated cluster', () => {
     await restartAll({}); // no failpoint armed any more
     const l = await c.leader();
     const r = [...live].find((i) => i !== l)!;
-    const applied = (await c.status(r))!.cluster!.appliedVersion;
+    const applied = await appliedVersion(c, r);
     c.kill(c.nodes[r]!, 'SIGKILL');
     await c.nodes[r]!.exited;
     live.delete(r);

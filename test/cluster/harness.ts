@@ -25,6 +25,21 @@ export function readVersion(db: Database): Promise<bigint> {
   return db.transact((tx) => tx.getReadVersion());
 }
 
+/**
+ * The applied version node `i` reports, asking until it answers: status() is null when a
+ * node takes over its 1 s timeout, as on a loaded machine (a full run at load 20 failed
+ * cluster.test.ts on `(await c.status(r))!` with "Cannot read properties of null").
+ */
+export async function appliedVersion(c: { status(i: number): Promise<{ cluster: { appliedVersion: number } | null } | null> }, i: number, ms = 20_000): Promise<number> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = (await c.status(i))?.cluster?.appliedVersion;
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error(`node ${i} reported no applied version within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** Every row (key=value) the node at `url` returns for a full scan at read version `rv`. */
 export async function scanAt(url: string, rv: bigint): Promise<string[]> {
   const one = await connect({ endpoints: [url], connectionPoolSize: 1 });
