@@ -43,7 +43,15 @@ interface Feed {
   sink: FeedSink;
   /** Versions <= this are delivered (or were before the start). */
   delivered: number;
-  pending: Map<number, ShardMutation[]>;
+  /**
+   * Changes not delivered yet, by version, then by the shard that reported them. A shard
+   * may report one commit twice to a new feed: in the feed's history (every commit it
+   * applied before it took the subscription, the batch it is still writing included) and
+   * as an event (it sends a batch's changes whenever any feed there covers them, and those
+   * of that batch, or of one in flight to this thread, come after the feed was registered
+   * here). Both carry the same changes of that shard: the second replaces the first.
+   */
+  pending: Map<number, Map<number, ShardMutation[]>>;
   /** Subscriptions added when a move handed part of the range to another worker (rangeMoved). */
   handedOver: { shardId: number; subId: number }[];
   /** Shards whose history has not arrived yet: nothing is released before they all have. */
@@ -81,7 +89,7 @@ export class LiveHub {
     private readonly shards: readonly ShardHandle[],
     private readonly getShardMap: () => ShardMap,
   ) {
-    for (const s of shards) s.onEvent = (e) => this.onEvent(e);
+    for (const s of shards) s.onEvent = (e) => this.onEvent(s.shardId, e);
   }
 
   get watchCount(): number {
@@ -162,7 +170,9 @@ export class LiveHub {
       throw TxnError.fromWire(refusal.error);
     }
     if (feed.closed) return feedId;
-    for (const r of replies) if ('history' in r) this.addRecords(feed, r.history);
+    replies.forEach((r, i) => {
+      if ('history' in r) this.addRecords(feed, parts[i]!.shardId, r.history);
+    });
     feed.historyLeft = 0;
     this.scheduleRelease(feed);
     return feedId;
@@ -228,7 +238,7 @@ export class LiveHub {
 
   // ---------------------------------------------------------------- events
 
-  private onEvent(e: ShardEvent): void {
+  private onEvent(shardId: number, e: ShardEvent): void {
     if (e.event === 'fired') {
       const fired: WatchEntry[] = [];
       for (const id of e.watchIds) {
@@ -244,12 +254,12 @@ export class LiveHub {
       return;
     }
     for (const feed of this.feeds.values()) {
-      this.addRecords(feed, e.records);
+      this.addRecords(feed, shardId, e.records);
       this.scheduleRelease(feed);
     }
   }
 
-  private addRecords(feed: Feed, records: ChangeRecord[]): void {
+  private addRecords(feed: Feed, shardId: number, records: ChangeRecord[]): void {
     for (const r of records) {
       if (r.version <= feed.delivered) continue;
       let list: ShardMutation[] | undefined;
@@ -257,8 +267,10 @@ export class LiveHub {
         const c = clip(m, feed.begin, feed.end);
         if (!c) continue;
         if (!list) {
-          list = feed.pending.get(r.version);
-          if (!list) feed.pending.set(r.version, (list = []));
+          let parts = feed.pending.get(r.version);
+          if (!parts) feed.pending.set(r.version, (parts = new Map()));
+          // this shard's changes of the version, in place of any it reported before (Feed.pending)
+          parts.set(shardId, (list = []));
         }
         // copies: the views share the event's buffer, which a feed may hold a while
         list.push({ kind: c.kind, key: c.key.slice(), param: c.param.slice() });
@@ -284,9 +296,9 @@ export class LiveHub {
     const ready = [...feed.pending.keys()].filter((v) => v <= upTo).sort((a, b) => a - b);
     if (ready.length === 0) return;
     const out: FeedVersion[] = ready.map((version) => {
-      const mutations = feed.pending.get(version)!;
+      const parts = feed.pending.get(version)!;
       feed.pending.delete(version);
-      return { version, mutations };
+      return { version, mutations: parts.size === 1 ? parts.values().next().value! : [...parts.values()].flat() };
     });
     feed.delivered = ready[ready.length - 1]!;
     feed.sink.deliver(out);

@@ -281,4 +281,36 @@ describe('change feeds (subscribe)', () => {
     expect([bigStatus, big.error.code]).toEqual([409, 'FUTURE_VERSION']);
     expect(big.error.message).toContain('999999999999999999');
   });
+
+  it('a feed started beside another feed of its range while a commit is being written reports the commit once', { timeout: 60_000 }, async () => {
+    // A shard sends a batch's changes to the main thread whenever some feed there covers
+    // them, and a new feed's history holds every commit the shard applied before it took the
+    // subscription, the batch it is still writing included: that batch's changes came twice,
+    // in the history and as events, and the new feed reported each of its mutations twice
+    // (4,000 mutations in a version of 2,000 sets, 6 of 10 attempts at a 20 ms delay).
+    // A big commit is written for long enough that some of the delays below land in it.
+    const first = s.db.subscribe('ov/', 'ov0')[Symbol.asyncIterator]();
+    const draining = (async () => {
+      for (;;) if ((await first.next()).done) return;
+    })();
+    await new Promise((r) => setTimeout(r, 100));
+    const counts: number[] = [];
+    for (let a = 0; a < 12; a++) {
+      const from = await s.db.createTransaction().getReadVersion();
+      const tx = s.db.createTransaction();
+      for (let i = 0; i < 2000; i++) tx.set(`ov/${a}/${String(i).padStart(5, '0')}`, 'v'.repeat(500));
+      const commit = tx.commit();
+      await new Promise((r) => setTimeout(r, 3 * a));
+      const it = s.db.subscribe('ov/', 'ov0', { fromVersion: from })[Symbol.asyncIterator]();
+      await commit;
+      const [v] = await take(it, () => true);
+      await it.return!();
+      expect(v!.version).toBe(tx.getCommittedVersion());
+      counts.push(v!.mutations.length);
+      expect(new Set(v!.mutations.map((m) => str(m.key))).size).toBe(2000);
+    }
+    await first.return!();
+    await draining;
+    expect(counts).toEqual(counts.map(() => 2000));
+  });
 });
