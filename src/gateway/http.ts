@@ -241,9 +241,13 @@ function checkQuery(q: URLSearchParams, allowed: readonly string[]): void {
   }
 }
 
+/** What a limit may be, for the message that refuses one (as the SDK, 0 means the default page). */
+const badLimit = (what: string, got: unknown): TxnError =>
+  new TxnError('INVALID_ARGUMENT', `${what} must be a whole number, 0 or more (0 or absent: the default page of ${DEFAULT_RANGE_LIMIT} rows), got ${JSON.stringify(got)}`);
+
 function parseLimit(s: string | null | undefined): number {
   if (s === null || s === undefined || s === '') return DEFAULT_RANGE_LIMIT;
-  if (!/^\d+$/.test(s)) throw new TxnError('INVALID_ARGUMENT', `limit must be a whole number, got ${JSON.stringify(s)}`);
+  if (!/^\d+$/.test(s)) throw badLimit('limit', s);
   const n = Number(s);
   return n === 0 ? DEFAULT_RANGE_LIMIT : n;
 }
@@ -595,7 +599,7 @@ async function txn(c: Coordinator, raw: Uint8Array, mayWrite: boolean, m: Reques
       if (isObject(r)) {
         onlyFields(r, READ_RANGE_FIELDS, what);
         const range = rangeOf(r.begin, r.end, `${what}.`);
-        if (r.limit !== undefined && (typeof r.limit !== 'number' || !Number.isInteger(r.limit) || r.limit < 0)) throw new TxnError('INVALID_ARGUMENT', `${what}.limit must be a whole number`);
+        if (r.limit !== undefined && (typeof r.limit !== 'number' || !Number.isInteger(r.limit) || r.limit < 0)) throw badLimit(`${what}.limit`, r.limit);
         for (const f of ['reverse', 'snapshot'] as const) if (r[f] !== undefined && typeof r[f] !== 'boolean') throw new TxnError('INVALID_ARGUMENT', `${what}.${f} must be true or false`);
         const limit = parseLimit(r.limit === undefined ? undefined : String(r.limit));
         const reverse = r.reverse === true;

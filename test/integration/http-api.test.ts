@@ -70,6 +70,21 @@ describe('HTTP API', () => {
     }
   });
 
+  it('a negative or fractional limit is refused saying what a limit may be (0 or absent: the default page of 1000 rows)', async () => {
+    const post = (body: unknown): Promise<Response> => fetch(`${base}/v1/txn`, { method: 'POST', body: JSON.stringify(body) });
+    for (const [r, what, shown] of [
+      [await post({ reads: [{ begin: k('lim/'), limit: -5 }] }), 'reads[0].limit', '-5'],
+      [await post({ reads: [{ begin: k('lim/'), limit: 2.5 }] }), 'reads[0].limit', '2.5'],
+      [await post({ reads: [{ begin: k('lim/'), limit: '7' }] }), 'reads[0].limit', '"7"'],
+      [await fetch(`${base}/v1/range?begin=${k('lim/')}&limit=-5`), 'limit', '"-5"'],
+    ] as const) {
+      expect(r.status, what).toBe(400);
+      const e = ((await r.json()) as { error: { code: string; message: string } }).error;
+      expect(e.code).toBe('INVALID_ARGUMENT');
+      expect(e.message).toBe(`${what} must be a whole number, 0 or more (0 or absent: the default page of 1000 rows), got ${shown}`);
+    }
+  });
+
   it('POST /v1/txn takes at most 1,000 reads (more: 413 before any is read), and its range reads share one ~1 MiB page', { timeout: 60_000 }, async () => {
     // 100,000 point reads in one request held the main thread 49 s; 1,000,000 for minutes at 3.8 GB
     const post = (body: unknown): Promise<Response> => fetch(`${base}/v1/txn`, { method: 'POST', body: JSON.stringify(body) });
