@@ -403,6 +403,26 @@ function matches(pattern: string, url: string): boolean {
   return p.every((seg, i) => seg.startsWith(':') ? u[i] !== '' : seg === u[i]);
 }
 
+/** The route parameter that is empty in `url` when `url` matches `pattern` save for empty parameters (uWS matches no route then). */
+function emptyParam(pattern: string, url: string): string | undefined {
+  const p = pattern.split('/');
+  const u = url.split('/');
+  if (p.length !== u.length || !p.every((seg, i) => seg.startsWith(':') || seg === u[i])) return undefined;
+  return p.find((seg, i) => seg.startsWith(':') && u[i] === '')?.slice(1);
+}
+
+/**
+ * The empty key is a key (the spec allows it) but has no path form: its base64url is the
+ * empty string, and `/v1/kv/` is also what a script with an unset variable sends, so it
+ * is refused saying where the empty key is named ("key": "" in POST /v1/txn).
+ */
+function emptyParamError(method: string, url: string, param: string): TxnError {
+  if (param === 'key') {
+    return new TxnError('INVALID_ARGUMENT', `${method} ${url} names no key: the empty key has no path form (its base64url is the empty string); read or write it with POST /v1/txn and "key": "", e.g. {"writes":[{"op":"set","key":"","value":"aGk"}]}`);
+  }
+  return new TxnError('INVALID_ARGUMENT', `${method} ${url}: the path's {${param}} is empty`);
+}
+
 const UWS_METHOD: Record<Method, 'get' | 'put' | 'del' | 'post'> = { GET: 'get', PUT: 'put', DELETE: 'del', POST: 'post' };
 
 export function registerHttpRoutes(app: TemplatedApp, o: HttpOptions): void {
@@ -500,6 +520,8 @@ export function registerHttpRoutes(app: TemplatedApp, o: HttpOptions): void {
       allowed.length ? url : 'unknown',
       method,
       async () => {
+        const empty = table.filter((r) => r.method === method).map((r) => emptyParam(r.path, url)).find((p) => p !== undefined);
+        if (empty !== undefined) throw emptyParamError(method, url, empty);
         if (allowed.length === 0) throw new HttpError('INVALID_ARGUMENT', `no such endpoint: ${url} (GET /v1/openapi.json lists them)`, 404, 'NOT_FOUND');
         throw new HttpError('INVALID_ARGUMENT', `${method} is not allowed on ${url}; allowed: ${allowed.join(', ')}`, 405, 'METHOD_NOT_ALLOWED', { allow: allowed.join(', ') });
       },

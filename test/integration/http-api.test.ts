@@ -85,6 +85,27 @@ describe('HTTP API', () => {
     }
   });
 
+  it('the empty key has no path form: /v1/kv/ is 400 saying to use POST /v1/txn, where "key": "" reads and writes it', async () => {
+    for (const method of ['GET', 'PUT', 'DELETE']) {
+      const r = await fetch(`${base}/v1/kv/`, { method, ...(method === 'PUT' ? { body: 'x' } : {}) });
+      expect(r.status, method).toBe(400);
+      const e = ((await r.json()) as { error: { code: string; message: string } }).error;
+      expect(e.code, method).toBe('INVALID_ARGUMENT');
+      expect(e.message, method).toContain('the empty key');
+      expect(e.message, method).toContain('POST /v1/txn');
+    }
+    expect(await s.db.createReadOnlyTransaction().get(new Uint8Array(0))).toBeNull(); // the PUT wrote nothing
+    // the way the message points to
+    const w = await fetch(`${base}/v1/txn`, { method: 'POST', body: JSON.stringify({ writes: [{ op: 'set', key: '', value: k('empty') }] }) });
+    expect(w.status).toBe(200);
+    const r = await fetch(`${base}/v1/txn`, { method: 'POST', body: JSON.stringify({ reads: [{ key: '' }] }) });
+    expect(((await r.json()) as { results: unknown[] }).results).toEqual([{ key: '', value: k('empty') }]);
+    await s.db.transact(async (tx) => tx.clear(new Uint8Array(0)));
+    // other paths are still 404 and 405 as before
+    expect((await fetch(`${base}/v1/kv`, { method: 'PUT', body: 'x' })).status).toBe(404);
+    expect((await fetch(`${base}/v1/kv/`, { method: 'POST', body: 'x' })).status).toBe(404);
+  });
+
   it('POST /v1/txn takes at most 1,000 reads (more: 413 before any is read), and its range reads share one ~1 MiB page', { timeout: 60_000 }, async () => {
     // 100,000 point reads in one request held the main thread 49 s; 1,000,000 for minutes at 3.8 GB
     const post = (body: unknown): Promise<Response> => fetch(`${base}/v1/txn`, { method: 'POST', body: JSON.stringify(body) });
