@@ -30,6 +30,7 @@ export interface FeedSink {
 }
 
 interface WatchEntry {
+  /** The shard it is registered at; -1 while a cluster replica waits to apply the log first (watch()). */
   shardId: number;
   key: Uint8Array;
   resolve: (version: number) => void;
@@ -72,6 +73,13 @@ function clip(m: ShardMutation, begin: Uint8Array, end: Uint8Array): ShardMutati
 /** How long a feed's start waits for a version a cluster replica has not read from the log yet (as reads do). */
 const FEED_FUTURE_WAIT_MS = 1000;
 
+/**
+ * How long a watch on a cluster replica waits for the node to apply the log up to the
+ * cluster's read version before it is registered; then UNAVAILABLE, which the SDK answers
+ * by arming the watch again.
+ */
+const WATCH_CATCH_UP_MS = 10_000;
+
 export class LiveHub {
   private nextWatchId = 1;
   private readonly watches = new Map<number, WatchEntry>();
@@ -108,10 +116,35 @@ export class LiveHub {
    */
   watch(key: Uint8Array, present: boolean, value: Uint8Array, resolve: (version: number) => void, reject: (err: TxnError) => void): number {
     const watchId = this.nextWatchId++;
-    const shardId = this.getShardMap().shardOfKey(key);
     // a copy: the key may be a view of the whole request frame, kept as long as the watch
-    this.watches.set(watchId, { shardId, key: key.slice(), resolve, reject });
-    this.shards[shardId]!.post({ t: 'watch', watches: [{ watchId, key, present, value }] });
+    const entry: WatchEntry = { shardId: -1, key: key.slice(), resolve, reject };
+    this.watches.set(watchId, entry);
+    const register = (): void => {
+      if (this.watches.get(watchId) !== entry) return; // canceled meanwhile
+      entry.shardId = this.getShardMap().shardOfKey(entry.key);
+      this.shards[entry.shardId]!.post({ t: 'watch', watches: [{ watchId, key: entry.key, present, value }] });
+    };
+    if (!this.clusterReadVersion || !this.oracle.isFollowing) {
+      register();
+      return watchId;
+    }
+    // A cluster replica applies the log a little after the leader acknowledged: the value a
+    // client watches (its own write, acknowledged before it sent the watch; or a value it
+    // read) may be newer than what this node has applied, and the shard, comparing with its
+    // older value, fired at once although nothing changed since. The cluster's read version
+    // now covers that value: the watch is registered once this node has applied it.
+    void this.clusterReadVersion()
+      .then(async (rv) => {
+        if (!(await this.oracle.waitFor(rv, WATCH_CATCH_UP_MS))) {
+          throw new TxnError('UNAVAILABLE', `this cluster node has not applied the log up to version ${rv} within ${WATCH_CATCH_UP_MS} ms; watch again`);
+        }
+        register();
+      })
+      .catch((err: unknown) => {
+        if (this.watches.get(watchId) !== entry) return;
+        this.watches.delete(watchId);
+        reject(err instanceof TxnError ? err : new TxnError('UNAVAILABLE', `watch: ${(err as Error).message}`));
+      });
     return watchId;
   }
 
@@ -122,6 +155,7 @@ export class LiveHub {
       const w = this.watches.get(id);
       if (!w) continue;
       this.watches.delete(id);
+      if (w.shardId < 0) continue; // not registered at a shard yet (watch() drops it when its wait ends)
       let list = byShard.get(w.shardId);
       if (!list) byShard.set(w.shardId, (list = []));
       list.push(id);
@@ -204,6 +238,7 @@ export class LiveHub {
     const inRange = (k: Uint8Array): boolean => compareKeys(k, begin) >= 0 && (end === null || compareKeys(k, end) < 0);
     const gone: number[] = [];
     for (const [id, w] of this.watches) {
+      // (one still waiting to be registered, shardId -1, will be at the new owner)
       if (w.shardId !== from || !inRange(w.key)) continue;
       this.watches.delete(id);
       gone.push(id);
