@@ -85,6 +85,27 @@ describe('HTTP API', () => {
     }
   });
 
+  it('POST /v1/txn refuses a field given twice (JSON.parse kept the last one silently), naming it, and writes nothing', async () => {
+    const set = (key: string, value: string): string => `{"op":"set","key":"${k(key)}","value":"${k(value)}"}`;
+    for (const [body, message] of [
+      [`{"writes":[${set('dup/a', '1')}],"writes":[${set('dup/b', '2')}]}`, 'request body: field "writes" is given twice'],
+      [`{"writes":[{"op":"set","key":"${k('dup/c')}","value":"${k('1')}","key":"${k('dup/d')}"}]}`, 'writes[0]: field "key" is given twice'],
+      [`{"reads":[{"key":"${k('dup/e')}"},{"begin":"${k('dup/')}","limit":1,"limit":2}]}`, 'reads[1]: field "limit" is given twice'],
+      // the same name spelled with an escape is the same field
+      [`{"writes":[${set('dup/f', '1')}],"\u0077rites":[]}`, 'request body: field "writes" is given twice'],
+    ]) {
+      const r = await fetch(`${base}/v1/txn`, { method: 'POST', body });
+      expect(r.status, body).toBe(400);
+      expect(((await r.json()) as { error: unknown }).error, body).toEqual({ code: 'INVALID_ARGUMENT', message: `${message}; a field may appear once in an object` });
+    }
+    const { kvs } = await s.db.createReadOnlyTransaction().getRange({ key: 'dup/', inclusive: true }, { key: 'dup0', inclusive: false });
+    expect(kvs).toEqual([]);
+    // the same name in different objects is fine
+    const ok = await fetch(`${base}/v1/txn`, { method: 'POST', body: `{"writes":[${set('dup/g', '1')},${set('dup/h', '2')}]}` });
+    expect(ok.status).toBe(200);
+    await s.db.transact(async (tx) => tx.clearRange('dup/', 'dup0'));
+  });
+
   it('the empty key has no path form: /v1/kv/ is 400 saying to use POST /v1/txn, where "key": "" reads and writes it', async () => {
     for (const method of ['GET', 'PUT', 'DELETE']) {
       const r = await fetch(`${base}/v1/kv/`, { method, ...(method === 'PUT' ? { body: 'x' } : {}) });
