@@ -33,7 +33,10 @@ afterAll(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-describe('txkv CLI', () => {
+// 90 s a test: each CLI call is a Node process that loads the CLI (~0.5 s of CPU), and
+// 'set, get, range and clear' makes 13 in a row; at load 15 (15:44, 2 cores) they took over
+// the 30 s default (each call ~2-3 s)
+describe('txkv CLI', { timeout: 90_000 }, () => {
   it.each(SUBCOMMANDS)('txkv %s --help prints its usage', async (cmd) => {
     const r = await run(process.execPath, [BIN, cmd, '--help'], { timeout: 20_000 });
     expect(r.stdout).toContain(`txkv ${cmd}`);
