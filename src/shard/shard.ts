@@ -305,7 +305,10 @@ export class Shard {
           this.live.unwatch(req.watchIds);
           return;
         case 'subscribe':
-          this.checkReadable(req.fromVersion);
+          // a feed has a start version, not a read version: say so, and where it may start
+          if (req.fromVersion < this.window.horizon) {
+            throw new TxnError('TOO_OLD', `the feed's start version (fromVersion) ${req.fromVersion} is older than the changes this server keeps: its MVCC window begins at version ${this.window.horizon}; subscribe from there on, or without a start version (from now)`);
+          }
           // a range received by a move has no history here before its switch
           for (const r of this.incoming) {
             if (req.fromVersion < r.switchVersion && keyString(req.begin) < r.end && keyString(req.end) > r.begin) {

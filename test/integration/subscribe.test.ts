@@ -162,7 +162,7 @@ describe('change feeds (subscribe)', () => {
       (async () => {
         for await (const _ of s.db.subscribe('brk/', 'brk0', { fromVersion: 1n })) break;
       })(),
-    ).rejects.toMatchObject({ code: 'TOO_OLD' });
+    ).rejects.toMatchObject({ code: 'TOO_OLD', message: expect.stringMatching(/^the feed's start version \(fromVersion\) 1 is older than the changes this server keeps: its MVCC window begins at version \d+; subscribe from there on, or without a start version \(from now\)$/) });
     expect(() => s.db.subscribe('b', 'a')).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
     // int64 on the wire: 2^64 wrapped to 0 ("now") and the feed silently started now
     for (const v of [2n ** 64n, 2n ** 63n]) expect(() => s.db.subscribe('brk/', 'brk0', { fromVersion: v })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
@@ -227,7 +227,10 @@ describe('change feeds (subscribe)', () => {
     ]);
     const old = await fetch(`http://127.0.0.1:${s.server.port}/v1/subscribe?begin=${b64('sse/')}&end=${b64('sse0')}&fromVersion=1`);
     expect(old.status).toBe(410);
-    expect(((await old.json()) as { error: { code: string } }).error.code).toBe('TOO_OLD');
+    const e = ((await old.json()) as { error: { code: string; message: string } }).error;
+    expect(e.code).toBe('TOO_OLD');
+    // a feed has a start version, not a read version
+    expect(e.message).toMatch(/^the feed's start version \(fromVersion\) 1 is older than/);
   });
 
   it('feed errors are counted in /metrics by code and protocol, as every other request’s (they were not)', { timeout: 30_000 }, async () => {
