@@ -21,7 +21,7 @@ const COMMANDS: [string, string, string][] = [
   ['set', 'set KEY VALUE', 'write KEY'],
   ['clear', 'clear KEY', 'delete KEY'],
   ['clearrange', 'clearrange BEGIN END', 'delete every key in [BEGIN, END)'],
-  ['getrange', 'getrange BEGIN [END] [LIMIT]', `rows of [BEGIN, END) (END default \\xff, LIMIT default ${DEFAULT_RANGE_LIMIT})`],
+  ['getrange', 'getrange BEGIN [END] [LIMIT]', `rows of [BEGIN, END) (END default \\xff, LIMIT default ${DEFAULT_RANGE_LIMIT}, also for 0, as in the SDK and the HTTP API)`],
   ['getrangekeys', 'getrangekeys BEGIN [END] [LIMIT]', 'keys only'],
   ['watch', 'watch KEY [SECONDS]', 'wait until KEY changes (at most SECONDS, default 60), print its new value'],
   ['begin', 'begin', 'start a transaction: the following statements share it'],
@@ -212,12 +212,19 @@ export class Shell {
           let limit = DEFAULT_RANGE_LIMIT;
           // as in fdbcli: getrange BEGIN [END] [LIMIT]; one extra word is END (more: checkWordCount)
           if (words[2] !== undefined) end = parseBytesArg(words[2], this.o.hex, 'END');
+          // 0 is the default page, as the SDK's limit <= 0 (the spec) and HTTP's limit=0: said
+          // in the output, which printed "limit 0" above up to 1,000 rows
+          let note = '';
           if (words[3] !== undefined) {
             if (!/^\d+$/.test(words[3])) throw new Error(`LIMIT must be a whole number, got ${JSON.stringify(words[3])}`);
             limit = Number(words[3]);
+            if (limit === 0) {
+              limit = DEFAULT_RANGE_LIMIT;
+              note = ' (0: the default page)';
+            }
           }
           const r = await this.statement((tx) => tx.getRange({ key: begin, inclusive: true }, { key: end, inclusive: false }, { limit }), false);
-          let out = `range [${this.fmt(begin)}, ${this.fmt(end)}), limit ${limit}:\n`;
+          let out = `range [${this.fmt(begin)}, ${this.fmt(end)}), limit ${limit}${note}:\n`;
           for (const { key, value } of r.kvs) out += cmd === 'getrangekeys' ? `${this.fmt(key)}\n` : `${this.fmt(key)} is ${this.fmt(value)}\n`;
           out += r.hasMore ? `(more rows; ${r.kvs.length} shown)\n` : `(${r.kvs.length} rows)\n`;
           w(out);

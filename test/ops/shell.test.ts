@@ -58,6 +58,17 @@ describe('txkv shell', () => {
     expect(text(await t.db.createReadOnlyTransaction().get('sh/b'))).toBe('two words');
   });
 
+  it('getrange with LIMIT 0 reads the default page, as the SDK and HTTP do, and says which limit it used (it printed "limit 0")', async () => {
+    await t.db.transact(async (tx) => {
+      for (const x of ['1', '2', '3']) tx.set(`shlim/${x}`, x);
+    });
+    const { out, code } = await shell(['getrange shlim/ shlim0 0', 'getrangekeys shlim/ shlim0 0', 'help getrange']);
+    expect(code).toBe(0);
+    expect(out).toContain("range [`shlim/', `shlim0'), limit 1000 (0: the default page):\n`shlim/1' is `1'\n`shlim/2' is `2'\n`shlim/3' is `3'\n(3 rows)");
+    expect(out).toContain("range [`shlim/', `shlim0'), limit 1000 (0: the default page):\n`shlim/1'\n`shlim/2'\n`shlim/3'\n(3 rows)");
+    expect(out).toContain('LIMIT default 1000, also for 0');
+  });
+
   it('a transaction whose read was overwritten fails CONFLICT at commit', async () => {
     await t.db.transact(async (tx) => tx.set('sh/x', '0'));
     const { out, code } = await shell(['begin', 'get sh/x', 'set sh/y 1', 'commit', 'get sh/y'], {
