@@ -10,7 +10,7 @@
 // has passed it: by then every shard's part has arrived (a shard sends a commit's
 // events ahead of its reply, and the oracle passes a version only after every reply).
 import { TxnError } from '../errors.js';
-import { compareKeys } from '../keys/bytes.js';
+import { compareKeys, keyFromString, keyString } from '../keys/bytes.js';
 import { MutationKind, unpackMutations, type ChangeRecord, type ShardEvent, type ShardMutation } from '../shard/interface.js';
 import type { ShardHandle } from './shard-handle.js';
 import type { ShardMap } from './shard-map.js';
@@ -37,24 +37,38 @@ interface WatchEntry {
   reject: (err: TxnError) => void;
 }
 
+/** A version's changes not delivered yet. */
+interface PendingVersion {
+  mutations: ShardMutation[];
+  /** Identities (mutationId) of `mutations`, made once a second report of the version arrives. */
+  seen: Set<string> | null;
+}
+
+/**
+ * What a change is, for telling a repeated report of it (Feed.pending): within one commit
+ * version a key is written once (its net effect) and keys of different shards differ.
+ */
+function mutationId(m: ShardMutation): string {
+  return m.kind === MutationKind.ClearRange ? `r${keyString(m.key)}\u0000${keyString(m.param)}` : `p${keyString(m.key)}`;
+}
+
 interface Feed {
   begin: Uint8Array;
   end: Uint8Array;
-  shardIds: number[];
   sink: FeedSink;
   /** Versions <= this are delivered (or were before the start). */
   delivered: number;
   /**
-   * Changes not delivered yet, by version, then by the shard that reported them. A shard
-   * may report one commit twice to a new feed: in the feed's history (every commit it
-   * applied before it took the subscription, the batch it is still writing included) and
-   * as an event (it sends a batch's changes whenever any feed there covers them, and those
-   * of that batch, or of one in flight to this thread, come after the feed was registered
-   * here). Both carry the same changes of that shard: the second replaces the first.
+   * Changes not delivered yet, by version. A shard may report one commit twice to a new
+   * feed: in the feed's history (every commit it applied before it took the subscription,
+   * the batch it is still writing included) and as an event (it sends a batch's changes
+   * whenever any feed there covers them, and those of that batch, or of one in flight to
+   * this thread, come after the feed was registered here). A version reported more than
+   * once keeps each change once (PendingVersion.seen).
    */
-  pending: Map<number, Map<number, ShardMutation[]>>;
-  /** Subscriptions added when a move handed part of the range to another worker (rangeMoved). */
-  handedOver: { shardId: number; subId: number }[];
+  pending: Map<number, PendingVersion>;
+  /** Its subscriptions at the shards: at the start, and those added when a move handed part of the range to another worker (rangeMoved). */
+  subs: { shardId: number; subId: number }[];
   /** Shards whose history has not arrived yet: nothing is released before they all have. */
   historyLeft: number;
   closed: boolean;
@@ -97,7 +111,7 @@ export class LiveHub {
     private readonly shards: readonly ShardHandle[],
     private readonly getShardMap: () => ShardMap,
   ) {
-    for (const s of shards) s.onEvent = (e) => this.onEvent(s.shardId, e);
+    for (const s of shards) s.onEvent = (e) => this.onEvent(e);
   }
 
   get watchCount(): number {
@@ -180,23 +194,26 @@ export class LiveHub {
     if (from > this.oracle.lastAssignedVersion && !(this.oracle.isFollowing && (await this.oracle.waitFor(from, FEED_FUTURE_WAIT_MS)))) {
       throw new TxnError('FUTURE_VERSION', `fromVersion ${from} is ahead of the server (latest assigned ${this.oracle.lastAssignedVersion})`);
     }
-    const parts = this.getShardMap().split({ begin, end });
+    const parts = this.partsFrom(begin, end, from);
     const feedId = this.nextFeedId++;
     const feed: Feed = {
       begin,
       end,
-      shardIds: parts.map((p) => p.shardId),
       sink,
       delivered: from,
       pending: new Map(),
-      handedOver: [],
+      subs: [],
       historyLeft: parts.length,
       closed: false,
       releaseScheduled: false,
     };
     this.feeds.set(feedId, feed);
     const replies = await Promise.all(
-      parts.map((p) => this.shards[p.shardId]!.request({ t: 'subscribe', subId: feedId, begin: p.begin, end: p.end, fromVersion: from })),
+      parts.map((p) => {
+        const subId = this.nextFeedId++;
+        feed.subs.push({ shardId: p.shardId, subId });
+        return this.shards[p.shardId]!.request({ t: 'subscribe', subId, begin: p.begin, end: p.end, fromVersion: p.from });
+      }),
     );
     const refusal = replies.find((r) => 'error' in r);
     if (refusal && 'error' in refusal) {
@@ -204,12 +221,52 @@ export class LiveHub {
       throw TxnError.fromWire(refusal.error);
     }
     if (feed.closed) return feedId;
-    replies.forEach((r, i) => {
-      if ('history' in r) this.addRecords(feed, parts[i]!.shardId, r.history);
-    });
+    for (const r of replies) if ('history' in r) this.addRecords(feed, r.history);
     feed.historyLeft = 0;
     this.scheduleRelease(feed);
     return feedId;
+  }
+
+  /**
+   * Where a feed of [begin, end) after `from` asks for its history and changes: each range's
+   * owner, neighbours of one owner joined; and for a range moved at a switch version vm
+   * above `from` (its previous owner still serves reads below vm), the previous owner for
+   * the commits below vm and the owner from vm on, as a running feed goes on across a move
+   * (rangeMoved). The owner keeps no changes of the range from before vm: a feed resumed
+   * from a version before a recent move (well inside the MVCC window) was refused TOO_OLD.
+   */
+  private partsFrom(begin: Uint8Array, end: Uint8Array, from: number): { shardId: number; begin: Uint8Array; end: Uint8Array; from: number }[] {
+    if (compareKeys(begin, end) >= 0) return [];
+    const map = this.getShardMap();
+    const b = keyString(begin);
+    const e = keyString(end);
+    const out: { shardId: number; begin: Uint8Array; end: Uint8Array; from: number }[] = [];
+    const add = (shardId: number, pb: Uint8Array, pe: Uint8Array, v: number): void => {
+      // joined to the last part of the same worker and version when they meet
+      for (let i = out.length - 1; i >= 0; i--) {
+        const o = out[i]!;
+        if (o.shardId === shardId && o.from === v) {
+          if (compareKeys(o.end, pb) === 0) {
+            o.end = pe;
+            return;
+          }
+          break;
+        }
+      }
+      out.push({ shardId, begin: pb, end: pe, from: v });
+    };
+    const first = map.indexOf(b);
+    for (let i = first; i < map.ranges.length; i++) {
+      const r = map.ranges[i]!;
+      if (i > first && r.begin >= e) break;
+      const pb = r.begin > b ? keyFromString(r.begin) : begin;
+      const pe = r.end !== null && r.end < e ? keyFromString(r.end) : end;
+      if (r.prev && from < r.prev.until) {
+        add(r.prev.owner, pb, pe, from);
+        add(r.owner, pb, pe, r.prev.until);
+      } else add(r.owner, pb, pe, from);
+    }
+    return out;
   }
 
   unsubscribe(feedId: number): void {
@@ -217,8 +274,7 @@ export class LiveHub {
     if (!feed) return;
     feed.closed = true;
     this.feeds.delete(feedId);
-    for (const id of feed.shardIds) this.shards[id]!.post({ t: 'unsubscribe', subId: feedId });
-    for (const h of feed.handedOver) this.shards[h.shardId]!.post({ t: 'unsubscribe', subId: h.subId });
+    for (const h of feed.subs) this.shards[h.shardId]!.post({ t: 'unsubscribe', subId: h.subId });
   }
 
   /**
@@ -250,7 +306,7 @@ export class LiveHub {
       const b = compareKeys(f.begin, begin) > 0 ? f.begin : begin;
       const e = end === null || compareKeys(f.end, end) < 0 ? f.end : end;
       const subId = this.nextFeedId++;
-      f.handedOver.push({ shardId: to, subId });
+      f.subs.push({ shardId: to, subId });
       void this.shards[to]!.request({ t: 'subscribe', subId, begin: b, end: e, fromVersion: vm }).then((r) => {
         if (!('error' in r) || f.closed) return;
         this.unsubscribe(feedId);
@@ -273,7 +329,7 @@ export class LiveHub {
 
   // ---------------------------------------------------------------- events
 
-  private onEvent(shardId: number, e: ShardEvent): void {
+  private onEvent(e: ShardEvent): void {
     if (e.event === 'fired') {
       const fired: WatchEntry[] = [];
       for (const id of e.watchIds) {
@@ -289,26 +345,30 @@ export class LiveHub {
       return;
     }
     for (const feed of this.feeds.values()) {
-      this.addRecords(feed, shardId, e.records);
+      this.addRecords(feed, e.records);
       this.scheduleRelease(feed);
     }
   }
 
-  private addRecords(feed: Feed, shardId: number, records: ChangeRecord[]): void {
+  private addRecords(feed: Feed, records: ChangeRecord[]): void {
     for (const r of records) {
       if (r.version <= feed.delivered) continue;
-      let list: ShardMutation[] | undefined;
+      let pv = feed.pending.get(r.version);
+      // a version already reported (another shard's part of the commit, or this one's again):
+      // each change once (Feed.pending)
+      const again = pv !== undefined;
       for (const m of unpackMutations(r.mutations)) {
         const c = clip(m, feed.begin, feed.end);
         if (!c) continue;
-        if (!list) {
-          let parts = feed.pending.get(r.version);
-          if (!parts) feed.pending.set(r.version, (parts = new Map()));
-          // this shard's changes of the version, in place of any it reported before (Feed.pending)
-          parts.set(shardId, (list = []));
+        if (!pv) feed.pending.set(r.version, (pv = { mutations: [], seen: null }));
+        if (again) {
+          if (!pv.seen) pv.seen = new Set(pv.mutations.map(mutationId));
+          const id = mutationId(c);
+          if (pv.seen.has(id)) continue;
+          pv.seen.add(id);
         }
         // copies: the views share the event's buffer, which a feed may hold a while
-        list.push({ kind: c.kind, key: c.key.slice(), param: c.param.slice() });
+        pv.mutations.push({ kind: c.kind, key: c.key.slice(), param: c.param.slice() });
       }
     }
   }
@@ -331,9 +391,9 @@ export class LiveHub {
     const ready = [...feed.pending.keys()].filter((v) => v <= upTo).sort((a, b) => a - b);
     if (ready.length === 0) return;
     const out: FeedVersion[] = ready.map((version) => {
-      const parts = feed.pending.get(version)!;
+      const { mutations } = feed.pending.get(version)!;
       feed.pending.delete(version);
-      return { version, mutations: parts.size === 1 ? parts.values().next().value! : [...parts.values()].flat() };
+      return { version, mutations };
     });
     feed.delivered = ready[ready.length - 1]!;
     feed.sink.deliver(out);

@@ -298,7 +298,7 @@ describe('change feeds (subscribe)', () => {
     })();
     await new Promise((r) => setTimeout(r, 100));
     const counts: number[] = [];
-    for (let a = 0; a < 12; a++) {
+    for (let a = 0; a < 16; a++) {
       const from = await s.db.createTransaction().getReadVersion();
       const tx = s.db.createTransaction();
       for (let i = 0; i < 2000; i++) tx.set(`ov/${a}/${String(i).padStart(5, '0')}`, 'v'.repeat(500));
