@@ -91,7 +91,18 @@ const mono = (): number => performance.now();
 interface Forward {
   url: string;
   conn: Promise<Connection>;
+  /** Requests sent on it and not answered yet. */
+  pending: Set<Promise<unknown>>;
 }
+
+/**
+ * How long a forward connection to a leader that is no longer the leader stays open for the
+ * requests already sent on it (dropForward). A leader that stops gracefully answers them
+ * within milliseconds (their outcome, or UNAVAILABLE once it is stopping); closed at once,
+ * each commit among them failed MAYBE_COMMITTED on this node. A dead leader never answers:
+ * its requests fail after this, instead of at once (a take-over takes a lease TTL anyway).
+ */
+const FORWARD_GRACE_MS = 500;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export function readClusterApplied(db: RocksLevel): number {
@@ -141,6 +152,8 @@ export class ClusterNode {
   private coverCheck = false;
   private wantCover = 0;
   private forward: Forward | null = null;
+  /** Requests forwarded to a leader and not answered yet, on any forward connection (a graceful close waits for them). */
+  private readonly forwardedInFlight = new Set<Promise<unknown>>();
   /**
    * Leader (from the won campaign on, also while taking over): the term whose key this
    * node beats, and until when (performance.now()) its last answered beat lets it hand
@@ -840,6 +853,7 @@ export class ClusterNode {
 
   /** GetReadVersion: the leader's own (lease and grant permitting), or forwarded to the leader. */
   async readVersion(): Promise<number> {
+    if (this.closed) throw new TxnError('UNAVAILABLE', 'this node is shutting down; ask another node of the cluster');
     if (this.role === 'leader') return this.leaderReadVersion();
     const rv = await this.forwardReadVersion();
     // the replica will be asked to read at rv: start reading the log now
@@ -874,6 +888,8 @@ export class ClusterNode {
   }
 
   async commit(input: CommitInput): Promise<CommitResult> {
+    // not attempted: the client retries it on another node
+    if (this.closed) throw new TxnError('UNAVAILABLE', 'this node is shutting down; the commit was not attempted (send it to another node of the cluster)');
     if (this.role === 'leader') return this.c.commits.commit(input);
     const [conn, via] = await this.leaderConnection();
     this.stats.forwardedCommits++;
@@ -900,10 +916,18 @@ export class ClusterNode {
   }
 
   /** The forward connection goes (its pending requests fail): the leader changed or stopped answering. */
-  private dropForward(): void {
+  private dropForward(graceMs = 0): void {
     const f = this.forward;
     this.forward = null;
-    if (f) void f.conn.then((c) => c.close(), () => {});
+    if (!f) return;
+    const close = (): void => void f.conn.then((c) => c.close(), () => {});
+    if (graceMs <= 0 || f.pending.size === 0) return close();
+    // no new request goes on it (this.forward is null); those sent get their answers first
+    let timer: NodeJS.Timeout | undefined;
+    void Promise.race([Promise.allSettled([...f.pending]), new Promise((r) => (timer = setTimeout(r, graceMs)))]).then(() => {
+      clearTimeout(timer);
+      close();
+    });
   }
 
   /**
@@ -913,6 +937,8 @@ export class ClusterNode {
    */
   private async forwarded<T>(via: Forward, p: Promise<T>, ms: number, onTimeout: TxnError): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
+    this.forwardedInFlight.add(p);
+    via.pending.add(p);
     try {
       return await Promise.race([
         p,
@@ -927,6 +953,8 @@ export class ClusterNode {
       if (err instanceof TxnError && err.code === 'NETWORK_ERROR') throw new TxnError('UNAVAILABLE', `the leader could not be reached: ${err.message}`);
       throw err;
     } finally {
+      this.forwardedInFlight.delete(p);
+      via.pending.delete(p);
       clearTimeout(timer);
     }
   }
@@ -950,7 +978,7 @@ export class ClusterNode {
     }
     if (!this.forward || this.forward.url !== leader.url) {
       this.dropForward();
-      this.forward = { url: leader.url, conn: Connection.open(leader.url, this.token, 1000) };
+      this.forward = { url: leader.url, conn: Connection.open(leader.url, this.token, 1000), pending: new Set() };
       this.forward.conn.catch(() => {});
     }
     const via = this.forward;
@@ -1167,7 +1195,7 @@ export class ClusterNode {
     }
     if (await this.deposeStale(info.nodeId, String(kv.create_revision), String(kv.mod_revision), beatTtlMs)) return;
     if (!this.leader || this.leader.nodeId !== info.nodeId || this.leader.url !== info.url) {
-      this.dropForward();
+      this.dropForward(FORWARD_GRACE_MS);
       this.logger.info({ event: 'LeaderChanged', leader: info.nodeId, url: info.url }, `leader is ${info.nodeId}`);
     }
     this.leader = info;
@@ -1183,8 +1211,9 @@ export class ClusterNode {
     this.leaderKeySeen = null;
     // requests this node forwarded to the old leader fail now (a commit MAYBE_COMMITTED, a
     // read version UNAVAILABLE; both retryable by the client) instead of at their bound:
-    // a client of this node waited up to FORWARD_COMMIT_MS after the takeover
-    this.dropForward();
+    // a client of this node waited up to FORWARD_COMMIT_MS after the takeover. Unless the
+    // old leader answers them within FORWARD_GRACE_MS: one that stops gracefully does
+    this.dropForward(FORWARD_GRACE_MS);
     try {
       // stop tailing, then read the log to its end: every acknowledged commit of every
       // earlier leader is there (their appends were acknowledged before our key existed)
@@ -1483,6 +1512,22 @@ export class ClusterNode {
     for (const t of this.timers) clearInterval(t);
     this.tailing = false;
     this.log.deactivate('the node is shutting down');
+    // A graceful stop lets the commits in flight end with their real outcome (txkv serve:
+    // "in-flight commits drain"): the leader's append in flight (its commits were failed
+    // MAYBE_COMMITTED when the etcd clients below closed under it, or fenced once the key
+    // was deleted), a replica's forwarded requests (failed MAYBE_COMMITTED when
+    // dropForward closed their connection). Both are bounded by their own deadlines.
+    // A leader also lets the commits of that append be applied and answered before its key
+    // goes: replicas drop their forward connection the moment they see the key gone, and
+    // a forwarded commit still unanswered then failed MAYBE_COMMITTED on them.
+    const oracle = this.coordinator?.oracle;
+    const answered = this.log.whenIdle().then(() => (this.role === 'leader' && oracle ? oracle.waitFor(oracle.lastAssignedVersion, FORWARD_COMMIT_MS) : true));
+    let bound: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([answered, ...this.forwardedInFlight]),
+      new Promise((resolve) => (bound = setTimeout(resolve, FORWARD_COMMIT_MS))),
+    ]);
+    clearTimeout(bound);
     this.logWatch?.close();
     const term = this.term;
     if (term) {

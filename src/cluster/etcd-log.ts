@@ -56,6 +56,8 @@ export class EtcdLog implements CommitLog {
   private head = 0;
   private readonly byVersion = new Map<number, Slot>();
   private inflight = false;
+  /** Called once no append is in flight (whenIdle). */
+  private idleWaiters: (() => void)[] = [];
   private scheduled = false;
   /** Highest commit version etcd acknowledged from this node. */
   lastAcked = 0;
@@ -87,6 +89,15 @@ export class EtcdLog implements CommitLog {
   activate(rev: string): void {
     this.fence = { rev };
     this.unknownFrom = null;
+  }
+
+  /**
+   * Resolves once no append is in flight: its commits have their outcome. A leader that
+   * stops gracefully waits for it before it deletes its key and closes its etcd clients
+   * (either would turn the append's answer into MAYBE_COMMITTED).
+   */
+  whenIdle(): Promise<void> {
+    return this.inflight ? new Promise((resolve) => this.idleWaiters.push(resolve)) : Promise.resolve();
   }
 
   /** Stop appending; everything not yet sent fails with UNAVAILABLE (it did not happen). */
@@ -193,6 +204,7 @@ export class EtcdLog implements CommitLog {
       })
       .finally(() => {
         this.inflight = false;
+        for (const w of this.idleWaiters.splice(0)) w();
         if (this.head < this.slots.length) this.schedule();
       });
   };
