@@ -17,7 +17,8 @@ export const CLIENT_FLAGS: FlagSpec = {
 export const CLIENT_USAGE = `client options:
   --endpoint URL    server to talk to (default ${DEFAULT_ENDPOINT}; env TXKV_ENDPOINT);
                     a cluster's nodes comma-separated (URL,URL,...): one that answers is
-                    used (shard and backup ask the first one's HTTP routes)
+                    used (backup and shard map ask the first one's HTTP routes;
+                    shard split/merge/move the leader's)
   --token T         auth token, when the server requires one (env TXKV_TOKEN)
   --hex             keys and values given and printed as hex
   --ca-file PEM     trust this CA for a wss:// endpoint (a private CA; NODE_EXTRA_CA_CERTS works too)

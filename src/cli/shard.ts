@@ -12,6 +12,8 @@ export const USAGE = `usage: txkv shard <split KEY | merge KEY | move BEGIN WORK
   move BEGIN WORKER    move the range that begins at BEGIN to worker WORKER, online
                        (split at BEGIN first to move part of a range)
   map                  every range with its worker, the move in progress and recent events
+Given a cluster's nodes (--endpoint URL,URL,...), split, merge and move go to the leader
+(the node whose /v1/status says so); map asks the first.
 --json prints the server's answer as it is. Changes need a read-write token.
 
 ${CLIENT_USAGE}`;
@@ -20,6 +22,29 @@ interface MapJson {
   version: number;
   workers: number;
   ranges: { begin: string; end: string | null; owner: number; prev?: { owner: number; until: number } }[];
+}
+
+/**
+ * The endpoint to send a change to: of a cluster's nodes, the leader (the only one that
+ * splits, merges and moves ranges; a replica answers UNAVAILABLE "send the request to it"),
+ * as the nodes' /v1/status say; the first endpoint when there is one, or none names a leader.
+ */
+async function leaderOf(endpoints: string[], token: string | undefined, ca: ReturnType<typeof caOf>): Promise<string> {
+  if (endpoints.length < 2) return endpoints[0]!;
+  for (const e of endpoints) {
+    try {
+      const res = await httpRequest(`${httpBase(e)}/v1/status`, { method: 'GET', token, ca, timeoutMs: 3000 });
+      if (res.status !== 200) continue;
+      const st = answerJson<{ cluster?: { role?: string; leader?: string | null; members?: { nodeId: string; url: string }[] } | null }>(res);
+      if (st.cluster?.role === 'leader') return e;
+      // a replica names the leader and its advertised URL
+      const url = st.cluster?.members?.find((m) => m.nodeId === st.cluster?.leader)?.url;
+      if (url) return url;
+    } catch {
+      /* this node is down: ask the next */
+    }
+  }
+  return endpoints[0]!;
 }
 
 export async function shard(argv: string[]): Promise<number> {
@@ -38,7 +63,7 @@ export async function shard(argv: string[]): Promise<number> {
     path = '/v1/shard/map';
     method = 'GET';
   } else throw new UsageError('txkv shard needs split KEY, merge KEY, move BEGIN WORKER or map', USAGE);
-  const url = `${httpBase(t.endpoint)}${path}`;
+  const url = `${httpBase(op === 'map' ? t.endpoint : await leaderOf(t.endpoints, t.token, caOf(t)))}${path}`;
   let res;
   try {
     res = await httpRequest(url, { method, token: t.token, ca: caOf(t) });

@@ -8,11 +8,17 @@
 // move's copy on a node following the log waits 2 s per chunk (failpoint
 // cluster-move.replica-slow), and that node applies nothing past the move's switch until its
 // copy is done.
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type Database } from '../../src/index.js';
 import { appliedVersion, HAVE_ETCD, keepLogsOnFailure, sleep, TestCluster, within } from './harness.js';
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64url');
+const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bin/txkv.js');
+const run = promisify(execFile);
 
 describe.skipIf(!HAVE_ETCD)('a watch on a replica behind the log (1 etcd member, 2 nodes)', () => {
   const c = new TestCluster({ TXKV_FAILPOINTS: 'cluster-move.replica-slow=2000' });
@@ -74,5 +80,22 @@ describe.skipIf(!HAVE_ETCD)('a watch on a replica behind the log (1 etcd member,
     // and it does fire at the next change
     await leaderDb.transact(async (t) => t.set('rw/k', 'theirs'));
     await within(Promise.resolve(w), 10_000);
+  });
+
+  // the operator's side: docs/distribution.md "Operator routes and CLI" with a cluster's nodes
+  it("txkv shard split/merge given every node's URL goes to the leader (the first, a replica, answered UNAVAILABLE)", { timeout: 60_000 }, async () => {
+    const urls = [c.urls[1 - l]!, c.urls[l]!].join(',');
+    const cli = (...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> =>
+      run(process.execPath, [BIN, ...args, '--endpoint', urls], { timeout: 30_000 }).then(
+        (r) => ({ ...r, code: 0 }),
+        (e: { stdout: string; stderr: string; code: number }) => e,
+      );
+    const split = await cli('shard', 'split', 'cli/');
+    expect(split.stderr).toBe('');
+    expect(split.code).toBe(0);
+    expect(split.stdout).toContain('[cli/, ');
+    const merge = await cli('shard', 'merge', 'cli/');
+    expect(merge.code, merge.stderr).toBe(0);
+    expect(merge.stdout).not.toContain('[cli/, ');
   });
 });
