@@ -87,6 +87,16 @@ export async function main(argv: string[]): Promise<number> {
     else process.stderr.write(USAGE);
     return cmd === undefined ? 2 : 0;
   }
+  // A reader that goes away (txkv range ... | head) closes the pipe: the next write fails
+  // EPIPE, emitted on stdout, which crashed the CLI with Node's 'Unhandled error event' and a
+  // stack trace. Like any Unix tool, stop quietly then. Not for serve: its log is stdout,
+  // and a server does not exit because a log reader did.
+  if (cmd !== 'serve') {
+    process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+      process.exit(process.exitCode ?? 0);
+    });
+  }
   const load = COMMANDS[cmd];
   if (!load) {
     process.stderr.write(`txkv: unknown command ${JSON.stringify(cmd)}\n\n${USAGE}`);

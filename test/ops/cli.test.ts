@@ -1,5 +1,5 @@
 // The txkv CLI's client subcommands against a live server, as child processes.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -209,5 +209,20 @@ describe('txkv CLI', { timeout: 90_000 }, () => {
     // only a node that does not answer is passed over; an error answer is the answer
     const bad = await run(process.execPath, [BIN, 'status', '--endpoint', `${t.server.url}/x,${t.server.url}`], { timeout: 20_000 }).catch((e: { code: number; stderr: string }) => e);
     expect(bad).toMatchObject({ code: 1, stderr: expect.stringMatching(/\/x\/v1\/status: 404/) });
+  });
+
+  it('a reader that closes the pipe early (txkv range | head) ends the CLI quietly, not with an unhandled EPIPE', async () => {
+    await t.db.transact(async (tx) => {
+      for (let i = 0; i < 3000; i++) tx.set(`pipe/${String(i).padStart(5, '0')}`, 'v'.repeat(100));
+    });
+    // as `| head -1`: read the first chunk, then close the read end
+    const child = spawn(process.execPath, [BIN, 'range', 'pipe/', 'pipe0', '--limit', '3000', '--endpoint', t.server.url], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    child.stdout.destroy();
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(stderr).not.toContain('EPIPE');
+    expect(code).toBe(0);
   });
 });
