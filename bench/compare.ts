@@ -711,38 +711,97 @@ export function renderSvg(date: string, workloads: string[], runs: SystemRun[]):
   return out.join('\n') + '\n';
 }
 
+/** compare's flags (parseArgs); USAGE lists every one with its unit and default (a test checks). */
+export const OPTIONS = {
+  help: { type: 'boolean', short: 'h', default: false },
+  systems: { type: 'string', default: ALL_SYSTEMS.join(',') },
+  workloads: { type: 'string', default: WORKLOAD_NAMES.join(',') },
+  seconds: { type: 'string', default: '10' },
+  warmup: { type: 'string', default: '5' },
+  rows: { type: 'string', default: '100000' },
+  clients: { type: 'string', default: '100' },
+  procs: { type: 'string', default: '1' },
+  // the server's automatic count on this machine (one per core), as `txkv serve` would pick
+  shards: { type: 'string', default: String(shardCount(0, null, 0, availableParallelism())) },
+  seed: { type: 'string', default: '1' },
+  'raw-seconds': { type: 'string', default: '2' },
+  'no-raw': { type: 'boolean', default: false },
+  'shard-sweep': { type: 'string', default: '' },
+  'sweep-workloads': { type: 'string', default: 'w10,r10,m90' },
+  'half-peak': { type: 'string', default: 'w10,m90' },
+  'half-peak-seconds': { type: 'string' },
+  'http-seconds': { type: 'string', default: '5' },
+  verify: { type: 'boolean', default: false },
+  out: { type: 'string' },
+  date: { type: 'string' },
+  'txkv-root': { type: 'string' },
+  'gateway-threads': { type: 'string', default: '' },
+  'failover-writers': { type: 'string', default: '50' },
+  'txkv-keys': { type: 'string', default: 'even' },
+  'txkv-distribution': { type: 'string', default: 'on' },
+} as const;
+
+const d = (name: keyof typeof OPTIONS): string => String((OPTIONS[name] as { default?: unknown }).default);
+
+export const USAGE = `usage: node dist/bench/compare.js [options]
+
+Runs the workloads on txkv and its peers one system after another on this machine (each system
+started and stopped here), then writes <out>/<date>.md, .svg and .json. Numbers are counts,
+times are seconds. See bench/README.md.
+
+  --systems LIST           systems, in order (default ${d('systems')}); also txkv-cluster
+                           (3 etcd members + 3 txkv nodes on loopback) and txkv@ (another
+                           build, see --txkv-root)
+  --workloads LIST         workloads (default ${d('workloads')})
+  --seconds S              measured seconds per workload (default ${d('seconds')})
+  --warmup S               warm-up seconds per workload, not counted (default ${d('warmup')})
+  --rows N                 preloaded keyspace, rows (default ${d('rows')})
+  --clients N              concurrent clients per workload (default ${d('clients')}; w1 always 1);
+                           also the HTTP scenarios' connections
+  --procs N                generator processes per system (default ${d('procs')}; 0: in this process)
+  --shards N               txkv's shard count (default ${d('shards')}: the server's automatic
+                           count on this machine, one per core)
+  --seed N                 PRNG seed of the generator (default ${d('seed')})
+  --verify                 check every value read against its key's checksum (default off)
+  --half-peak LIST         workloads txkv runs again paced at half its measured peak
+                           (default ${d('half-peak')}; '' to skip)
+  --half-peak-seconds S    measured seconds of each half-peak run (default: --seconds)
+  --http-seconds S         seconds per HTTP API scenario against txkv (default ${d('http-seconds')}; 0 to skip)
+  --shard-sweep LIST       txkv shard counts to sweep after the main run, e.g. 1,2,4 (default
+                           none)
+  --sweep-workloads LIST   workloads of the shard sweep (default ${d('sweep-workloads')})
+  --raw-seconds S          seconds per raw probe: RocksDB batched writes and reads, uWS echo
+                           (default ${d('raw-seconds')})
+  --no-raw                 skip the raw probes
+  --failover-writers N     txkv-cluster: writers while the leader is killed
+                           (default ${d('failover-writers')}; 0 to skip)
+  --gateway-threads LIST   adds a system txkv/gwN (gatewayThreads = N) per N, e.g. 2,4
+                           (default none)
+  --txkv-root DIRS         other txkv checkouts (each with its dist/), comma-separated, run as
+                           txkv@<rev>; each txkv@ in --systems places the next one
+  --txkv-keys even|one-prefix
+                           txkv's split points: even = one equal part of the bench keys per
+                           shard; one-prefix = the server's defaults (default ${d('txkv-keys')})
+  --txkv-distribution on|off
+                           txkv's automatic splits and moves (default ${d('txkv-distribution')})
+  --out DIR                where the results go (default bench/results/)
+  --date NAME              the results files' name (default today's date, UTC)
+  -h, --help               this text
+`;
+
 export async function runCompare(argv: string[]): Promise<number> {
-  const { values: a } = parseArgs({
-    args: argv,
-    options: {
-      systems: { type: 'string', default: ALL_SYSTEMS.join(',') },
-      workloads: { type: 'string', default: WORKLOAD_NAMES.join(',') },
-      seconds: { type: 'string', default: '10' },
-      warmup: { type: 'string', default: '5' },
-      rows: { type: 'string', default: '100000' },
-      clients: { type: 'string', default: '100' },
-      procs: { type: 'string', default: '1' },
-      // the server's automatic count on this machine (one per core), as `txkv serve` would pick
-      shards: { type: 'string', default: String(shardCount(0, null, 0, availableParallelism())) },
-      seed: { type: 'string', default: '1' },
-      'raw-seconds': { type: 'string', default: '2' },
-      'no-raw': { type: 'boolean', default: false },
-      'shard-sweep': { type: 'string', default: '' },
-      'sweep-workloads': { type: 'string', default: 'w10,r10,m90' },
-      'half-peak': { type: 'string', default: 'w10,m90' },
-      'half-peak-seconds': { type: 'string' },
-      'http-seconds': { type: 'string', default: '5' },
-      verify: { type: 'boolean', default: false },
-      out: { type: 'string' },
-      date: { type: 'string' },
-      'txkv-root': { type: 'string' },
-      'gateway-threads': { type: 'string', default: '' },
-      'failover-writers': { type: 'string', default: '50' },
-      'txkv-keys': { type: 'string', default: 'even' },
-      'txkv-distribution': { type: 'string', default: 'on' },
-    },
-    strict: true,
-  });
+  let a: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true; allowPositionals: false }>>['values'];
+  try {
+    ({ values: a } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
+  } catch (err) {
+    // a mistyped flag: one line, not a stack trace
+    process.stderr.write(`compare: ${(err as Error).message} (--help lists the flags)\n`);
+    return 1;
+  }
+  if (a.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   const systems = (a.systems ?? '').split(',').map((s) => s.trim());
   const txkvRoots: Record<string, string> = {};
   for (const dir of (a['txkv-root'] ?? '').split(',').filter((x) => x.trim() !== '')) {

@@ -27,6 +27,14 @@ export interface HttpResult {
   p99Ms: number;
   maxMs: number;
   non2xx: number;
+  /**
+   * 409 answers (CONFLICT: a key the transaction read was written since its read version).
+   * Contention, not a failure: the client retries, as FoundationDB's benchmarks count
+   * conflicts and retries apart from errors. Only POST /v1/txn reads, so only txn has them.
+   */
+  conflicts: number;
+  /** Non-2xx answers other than those conflicts: failures. */
+  failed: number;
   /** Responses by HTTP status code. */
   statusCodes: Record<string, number>;
   errors: number;
@@ -73,6 +81,8 @@ async function runScenario(url: string, s: Scenario, connections: number, second
       },
     ],
   });
+  const statusCodes = Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, v]) => [code, v.count ?? 0]));
+  const conflicts = s.name === 'txn' ? (statusCodes['409'] ?? 0) : 0;
   return {
     scenario: s.name,
     connections,
@@ -83,7 +93,9 @@ async function runScenario(url: string, s: Scenario, connections: number, second
     p99Ms: result.latency.p99,
     maxMs: result.latency.max,
     non2xx: result.non2xx,
-    statusCodes: Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, v]) => [code, v.count ?? 0])),
+    conflicts,
+    failed: result.non2xx - conflicts,
+    statusCodes,
     errors: result.errors,
     timeouts: result.timeouts,
   };
@@ -100,21 +112,47 @@ export async function runHttpScenarios(o: { url: string; names: string[]; rows: 
   return out;
 }
 
+export const OPTIONS = {
+  help: { type: 'boolean', short: 'h', default: false },
+  endpoint: { type: 'string' },
+  scenarios: { type: 'string', default: 'get,put,range100,txn' },
+  connections: { type: 'string', default: '100' },
+  seconds: { type: 'string', default: '5' },
+  rows: { type: 'string', default: '100000' },
+  seed: { type: 'string', default: '1' },
+  'no-load': { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+} as const;
+
+export const USAGE = `usage: node dist/bench/http.js [options]
+
+Drives txkv's HTTP API with autocannon, one scenario after another, and prints requests/s and
+latency per scenario. Exits 1 when an answer failed: a non-2xx other than txn's 409 conflicts
+(counted apart, as retries), or a socket error.
+
+  --endpoint URL      a running server (ws://HOST:PORT); default: start a 2-shard server here
+  --scenarios LIST    of get, put, range100, txn (default ${OPTIONS.scenarios.default})
+  --connections N     concurrent HTTP connections (default ${OPTIONS.connections.default})
+  --seconds S         seconds per scenario (default ${OPTIONS.seconds.default})
+  --rows N            keyspace, rows, preloaded unless --no-load (default ${OPTIONS.rows.default})
+  --seed N            PRNG seed of keys and values (default ${OPTIONS.seed.default})
+  --no-load           do not preload the keyspace (it is already there)
+  --json              print the results as JSON
+  -h, --help          this text
+`;
+
 export async function runHttpBench(argv: string[]): Promise<number> {
-  const { values: a } = parseArgs({
-    args: argv,
-    options: {
-      endpoint: { type: 'string' },
-      scenarios: { type: 'string', default: 'get,put,range100,txn' },
-      connections: { type: 'string', default: '100' },
-      seconds: { type: 'string', default: '5' },
-      rows: { type: 'string', default: '100000' },
-      seed: { type: 'string', default: '1' },
-      'no-load': { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-    },
-    strict: true,
-  });
+  let a: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; strict: true; allowPositionals: false }>>['values'];
+  try {
+    ({ values: a } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
+  } catch (err) {
+    process.stderr.write(`http bench: ${(err as Error).message} (--help lists the flags)\n`);
+    return 1;
+  }
+  if (a.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   const rows = Number(a.rows);
   const seed = Number(a.seed);
   let wsUrl = a.endpoint;
@@ -146,14 +184,15 @@ export async function runHttpBench(argv: string[]): Promise<number> {
   }
   if (a.json) process.stdout.write(JSON.stringify(results, null, 2) + '\n');
   else {
-    process.stdout.write('scenario   req/s      p50 ms  p90 ms  p99 ms  max ms  non2xx  errors  status codes\n');
+    process.stdout.write('scenario   req/s      p50 ms  p90 ms  p99 ms  max ms  conflicts  failed  errors  status codes\n');
     for (const r of results) {
       process.stdout.write(
-        `${r.scenario.padEnd(10)} ${String(r.requestsPerSec).padStart(9)}  ${String(r.p50Ms).padStart(6)}  ${String(r.p90Ms).padStart(6)}  ${String(r.p99Ms).padStart(6)}  ${String(r.maxMs).padStart(6)}  ${String(r.non2xx).padStart(6)}  ${String(r.errors).padStart(6)}  ${Object.entries(r.statusCodes).map(([c, n]) => `${c}:${n}`).join(' ')}\n`,
+        `${r.scenario.padEnd(10)} ${String(r.requestsPerSec).padStart(9)}  ${String(r.p50Ms).padStart(6)}  ${String(r.p90Ms).padStart(6)}  ${String(r.p99Ms).padStart(6)}  ${String(r.maxMs).padStart(6)}  ${String(r.conflicts).padStart(9)}  ${String(r.failed).padStart(6)}  ${String(r.errors).padStart(6)}  ${Object.entries(r.statusCodes).map(([c, n]) => `${c}:${n}`).join(' ')}\n`,
       );
     }
   }
-  return results.some((r) => r.non2xx > 0 || r.errors > 0) ? 1 : 0;
+  // a 409 of txn is a conflict (the client would retry), not a failure: it exited 1 on those
+  return results.some((r) => r.failed > 0 || r.errors > 0) ? 1 : 0;
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
