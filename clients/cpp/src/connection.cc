@@ -4,9 +4,11 @@
 // A Connection is one WebSocket to one endpoint: Hello first, then requests batched
 // per I/O tick into one Frame, replies matched by request id, a sweep timer for
 // deadlines, and reconnect with exponential backoff. A connection lost with requests
-// in flight fails reads with NETWORK_ERROR and commits with MAYBE_COMMITTED (the
-// only place that code is born); requests not yet sent are kept and sent on the
-// next connection.
+// in flight fails commits with MAYBE_COMMITTED (the only place that code is born) and
+// asks each read (get, range page, read version) once more over another connection
+// (Pool::reask), as FoundationDB retries a read on another storage server: at its read
+// version a read is idempotent. A read already asked again fails NETWORK_ERROR. Requests
+// not yet sent are kept and sent on the next connection.
 //
 // wss:// endpoints run the same WebSocket over OpenSSL (boost::beast::ssl_stream): the
 // peer's chain is verified against ConnectOptions::caFile (or the system store) and its
@@ -29,6 +31,7 @@
 #include <deque>
 #include <iostream>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 #include <unordered_map>
@@ -152,6 +155,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     bool isCommit;
     Clock::time_point deadline;
     ReplyCallback done;
+    bool reasked = false;
+    // A read's request, kept (moved back from the encoded frame, no copy) to be asked
+    // again if this connection drops before the reply; empty for commits and re-asks.
+    std::optional<proto::Body> body;
   };
 
   void startConnect() {
@@ -319,9 +326,23 @@ class Connection : public std::enable_shared_from_this<Connection> {
                    "connection to " + ep_.url + " lost while the commit was in flight: " + readError.message());
     auto inflight = std::move(inflight_);
     inflight_.clear();
-    enterBackoff();
-    for (auto& [id, f] : inflight) f.done(f.isCommit ? maybe : readError);
+    enterBackoff();  // first: a re-ask then prefers any connection that is not backing off
+    // A dropped connection (NETWORK_ERROR, not a bad frame) is most often a node killed or
+    // restarted: its reads are asked once more elsewhere (Pool::reask), where transact()
+    // would not retry NETWORK_ERROR. Commits are never sent twice.
+    bool reask = readError.code() == ErrorCode::kNetworkError;
+    for (auto& [id, f] : inflight) {
+      if (f.isCommit) {
+        f.done(maybe);
+      } else if (reask && f.body && !f.reasked) {
+        reaskElsewhere(OutgoingRequest{std::move(*f.body), false, f.deadline, std::move(f.done), 0, true});
+      } else {
+        f.done(readError);
+      }
+    }
   }
+
+  void reaskElsewhere(OutgoingRequest r);  // defined after Pool
 
   void failAll(const TxnError& readError, const TxnError& commitError) {
     auto inflight = std::move(inflight_);
@@ -355,6 +376,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
     auto cut = [&] {
       if (envs.empty()) return;
       writeQueue_.push_back(std::make_shared<std::string>(proto::encodeFrame(envs)));
+      // encoded: a read that may be asked again gets its request back
+      for (auto& env : envs) {
+        auto& f = inflight_.at(env.requestId);
+        if (!f.isCommit && !f.reasked) f.body = std::move(env.body);
+      }
       envs.clear();
       frameBytes = 0;
     };
@@ -372,7 +398,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
       uint32_t id = takeId();
       envs.push_back(proto::Envelope{id, std::move(w.body)});
       frameBytes += bytes;
-      inflight_.emplace(id, Inflight{w.isCommit, w.deadline, std::move(w.done)});
+      inflight_.emplace(id, Inflight{w.isCommit, w.deadline, std::move(w.done), w.reasked, std::nullopt});
     }
     cut();
     doWrite(epoch_);
@@ -567,21 +593,25 @@ class Pool final : public DatabaseImpl {
   const ConnectOptions& options() const override { return opts_; }
 
   // I/O thread. Ready connections first (round robin, least loaded), then ones being
-  // opened, then idle ones, then the one whose backoff ends first.
-  void route(OutgoingRequest r) {
+  // opened, then idle ones, then the one whose backoff ends first. `avoid`: the endpoint
+  // whose connection just dropped under this (re-asked) read; its other connections come
+  // after those of every other endpoint (a killed node drops them all, one by one).
+  void route(OutgoingRequest r, const std::string* avoid = nullptr) {
     if (closed_) return r.done(TxnError(ErrorCode::kNetworkError, "the Database was closed"));
     for (auto& c : conns_) c->warmUp();
     Connection* best = nullptr;
     size_t n = conns_.size();
     size_t start = rr_++;
-    auto rank = [](Connection::State s) {
-      switch (s) {
-        case Connection::State::kReady: return 0;
-        case Connection::State::kConnecting: return 1;
-        case Connection::State::kIdle: return 2;
-        case Connection::State::kBackoff: return 3;
+    constexpr int kBackingOff = 6;
+    auto rank = [avoid](const Connection& c) {
+      int r = kBackingOff;
+      switch (c.state()) {
+        case Connection::State::kReady: r = 0; break;
+        case Connection::State::kConnecting: r = 1; break;
+        case Connection::State::kIdle: r = 2; break;
+        case Connection::State::kBackoff: return kBackingOff;
       }
-      return 4;
+      return avoid && c.url() == *avoid ? r + 3 : r;
     };
     for (size_t i = 0; i < n; ++i) {
       Connection* c = conns_[(start + i) % n].get();
@@ -589,14 +619,20 @@ class Pool final : public DatabaseImpl {
         best = c;
         continue;
       }
-      int rc = rank(c->state()), rb = rank(best->state());
-      if (rc < rb || (rc == rb && rc == 0 && c->load() < best->load()) ||
-          (rc == rb && rc == 3 && c->backoffUntil() < best->backoffUntil())) {
+      int rc = rank(*c), rb = rank(*best);
+      bool ready = c->state() == Connection::State::kReady;
+      if (rc < rb || (rc == rb && ready && c->load() < best->load()) ||
+          (rc == rb && rc == kBackingOff && c->backoffUntil() < best->backoffUntil())) {
         best = c;
       }
     }
     best->submit(std::move(r));
   }
+
+  // A read whose connection (to `from`) dropped with it in flight: asked once more, on
+  // another live connection, one being opened, or (none left) the first to reconnect.
+  // If that one cannot be opened either, failover() ends it with NETWORK_ERROR.
+  void reask(OutgoingRequest r, const std::string& from) { route(std::move(r), &from); }
 
   // A request whose connection could not be opened: try another connection that is
   // not backing off, at most once per pool member; then NETWORK_ERROR.
@@ -620,6 +656,7 @@ class Pool final : public DatabaseImpl {
 };
 
 void Connection::failover(OutgoingRequest r, const TxnError& e) { pool_.failover(std::move(r), e); }
+void Connection::reaskElsewhere(OutgoingRequest r) { pool_.reask(std::move(r), ep_.url); }
 
 // TLS 1.2+, peers verified against caFile (PEM, one or more CAs) or the system store.
 Result<std::unique_ptr<ssl::context>> makeTlsContext(const ConnectOptions& o) {

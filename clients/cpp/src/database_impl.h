@@ -24,6 +24,7 @@ struct OutgoingRequest {
   Clock::time_point deadline;    // no reply by then => TIMEOUT (reads) / MAYBE_COMMITTED (commit)
   ReplyCallback done;
   int connectAttempts = 0;       // connections tried that could not be opened
+  bool reasked = false;          // a read already asked again after its connection dropped
 };
 
 class DatabaseImpl {

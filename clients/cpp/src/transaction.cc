@@ -740,7 +740,7 @@ const ConnectOptions& Database::options() const { return impl_->options(); }
 
 // Equal jitter, 5 ms doubling to 1 s. UNAVAILABLE starts at 50 ms: a replica answers it at
 // once while the cluster has no leader (2-2.5 s after a kill -9 of the leader), and from
-// 5 ms the 10 retries of transact() were spent in 1.6-3.3 s; from 50 ms they span 3.3-6.6 s
+// 5 ms the 10 retries of transact() were spent in 1.6-3.3 s; from 50 ms they span 3.275-6.55 s
 // (the TypeScript SDK's retryDelayMs does the same).
 void Database::backoffSleep(int attempt, ErrorCode code) {
   static thread_local std::minstd_rand rng{std::random_device{}()};

@@ -1,6 +1,8 @@
 // Connection loss, through a TCP proxy the test controls: a connection that drops while a
-// commit is in flight yields MAYBE_COMMITTED (and here the commit really happened), during
-// reads NETWORK_ERROR; unanswered requests time out; the pool reconnects afterwards.
+// commit is in flight yields MAYBE_COMMITTED (and here the commit really happened, once: it
+// is never sent again); reads in flight are asked once more over another connection, at
+// the same read version, and fail NETWORK_ERROR only when no server is left to ask;
+// unanswered requests time out; the pool reconnects afterwards.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -42,10 +44,27 @@ class Proxy {
   }
   std::string url() const { return "ws://127.0.0.1:" + std::to_string(port_); }
   void swallowReplies(bool on) { swallow_ = on; }
+  // Swallows the replies of every connection from its `chunks`-th reply chunk on: with 2,
+  // a new connection's WebSocket upgrade and HelloReply pass (the client sends its Hello
+  // only after the upgrade, so they come in two), then its requests go unanswered.
+  void swallowRepliesAfter(int chunks) {
+    passChunks_ = chunks;
+    swallow_ = true;
+  }
+  int swallowed() const { return swallowed_; }
   void refuse(bool on) { refuse_ = on; }
   void killAll() {
     std::lock_guard l(mu_);
     for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
+  }
+  // Cuts every connection and lets the next ones through with their replies (a node that
+  // dropped its connections, then answers again). Under mu_: a connection accepted after
+  // this has its pumps started with swallow_ already off, so no held reply leaks out of
+  // the cut connections and none of a new one is lost.
+  void cutAll() {
+    std::lock_guard l(mu_);
+    for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
+    swallow_ = false;
   }
 
  private:
@@ -80,10 +99,15 @@ class Proxy {
   }
   void pump(int from, int to, bool isReply) {
     char buf[65536];
+    int forwarded = 0;
     for (;;) {
       ssize_t n = ::recv(from, buf, sizeof buf, 0);
       if (n <= 0) break;
-      if (isReply && swallow_) continue;
+      if (isReply && swallow_ && forwarded >= passChunks_) {
+        ++swallowed_;
+        continue;
+      }
+      ++forwarded;
       if (::send(to, buf, static_cast<size_t>(n), MSG_NOSIGNAL) != n) break;
     }
     ::shutdown(from, SHUT_RDWR);
@@ -94,6 +118,7 @@ class Proxy {
   int port_ = 0;
   int upstreamPort_ = 0;
   std::atomic<bool> stopping_{false}, swallow_{false}, refuse_{false};
+  std::atomic<int> passChunks_{0}, swallowed_{0};
   std::thread acceptor_;
   std::mutex mu_;
   std::vector<int> fds_;
@@ -141,7 +166,66 @@ TEST_F(ConnectionLoss, DropDuringCommitIsMaybeCommittedAndThePoolReconnects) {
   EXPECT_EQ(must(std::move(v)), "committed?");
 }
 
-TEST_F(ConnectionLoss, DropDuringReadIsNetworkError) {
+// The replies are held (the server answered, nothing arrived) while a get, a range read and
+// a read version are in flight, then the connection drops: each is asked once more over a
+// new connection, the reads at the transaction's read version (a write committed after it
+// stays unseen), and the transaction goes on with its read conflicts.
+TEST_F(ConnectionLoss, DropDuringReadsAsksThemAgainAtTheSameReadVersion) {
+  Proxy proxy(serverUrl());
+  auto pdb = connectDb(through(proxy));
+  auto p = prefix();
+  put(*pdb, {{p + "rr/k", "v1"}});
+  Transaction tx = pdb->createTransaction();
+  int64_t rv = must(tx.getReadVersion());
+  put(*db, {{p + "rr/k", "v2"}});  // after rv, not through the proxy
+  proxy.swallowReplies(true);
+  std::promise<Result<std::optional<Bytes>>> get;
+  std::promise<Result<RangeResult>> range;
+  std::promise<Result<int64_t>> grv;
+  tx.getAsync(p + "rr/k", [&](auto r) { get.set_value(std::move(r)); });
+  tx.getRangeAsync(sel(p + "rr/", true), sel(p + "rr0", false), {}, [&](auto r) { range.set_value(std::move(r)); });
+  Transaction fresh = pdb->createTransaction();
+  fresh.getReadVersionAsync([&](auto r) { grv.set_value(std::move(r)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // all three answered, the answers held
+  proxy.cutAll();
+  EXPECT_EQ(must(get.get_future().get(), "get"), "v1");
+  auto kvs = must(range.get_future().get(), "getRange").kvs;
+  ASSERT_EQ(kvs.size(), 1u);
+  EXPECT_EQ(kvs[0].value, "v1");
+  EXPECT_GT(must(grv.get_future().get(), "getReadVersion"), rv);
+  EXPECT_EQ(must(tx.getReadVersion()), rv);
+  must(tx.set(p + "rr/other", "x"));
+  EXPECT_TRUE(failsWith(tx.commit(), ErrorCode::kConflict));  // it read rr/k at rv; v2 came after
+}
+
+// Two endpoints (two proxies to one server, as two nodes of a cluster): the node behind A
+// drops its connections and refuses new ones; the reads in flight on A are answered over B.
+TEST_F(ConnectionLoss, ReadsInFlightOnADeadEndpointAreAnsweredByTheOther) {
+  Proxy a(serverUrl()), b(serverUrl());
+  ConnectOptions o = through(a);
+  o.endpoints = {a.url(), b.url()};
+  o.connectionPoolSize = 2;
+  auto pdb = connectDb(o);
+  auto p = prefix();
+  int64_t rv = put(*pdb, {{p + "k0", "0"}, {p + "k1", "1"}, {p + "k2", "2"}, {p + "k3", "3"}, {p + "k4", "4"}, {p + "k5", "5"}});
+  for (int i = 0; i < 4; ++i) must(pdb->createTransaction().getReadVersion());  // both connections up
+  a.swallowReplies(true);
+  // least loaded first: the six gets go three to each endpoint
+  std::vector<Transaction> txs;
+  std::vector<std::promise<Result<std::optional<Bytes>>>> got(6);
+  for (int i = 0; i < 6; ++i) {
+    txs.push_back(pdb->createTransaction());
+    txs.back().setReadVersion(rv);
+    txs.back().getAsync(p + "k" + std::to_string(i), [&got, i](auto r) { got[i].set_value(std::move(r)); });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  a.refuse(true);
+  a.cutAll();
+  for (int i = 0; i < 6; ++i) EXPECT_EQ(must(got[i].get_future().get(), "get"), std::to_string(i)) << "key " << i;
+}
+
+// Asked again, but the server is gone (the proxy refuses): NETWORK_ERROR, once.
+TEST_F(ConnectionLoss, DropDuringReadWithNoServerLeftIsNetworkError) {
   Proxy proxy(serverUrl());
   auto pdb = connectDb(through(proxy));
   Transaction tx = pdb->createTransaction();
@@ -150,8 +234,53 @@ TEST_F(ConnectionLoss, DropDuringReadIsNetworkError) {
   std::promise<Result<std::optional<Bytes>>> done;
   tx.getAsync(prefix() + "k", [&](Result<std::optional<Bytes>> r) { done.set_value(std::move(r)); });
   std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  proxy.refuse(true);
   proxy.killAll();
   EXPECT_TRUE(failsWith(done.get_future().get(), ErrorCode::kNetworkError));
+}
+
+// A read asked again whose second connection drops too fails NETWORK_ERROR: it is asked
+// once more, not until its deadline.
+TEST_F(ConnectionLoss, AReadIsAskedAgainOnlyOnce) {
+  Proxy proxy(serverUrl());
+  auto pdb = connectDb(through(proxy, 3000));
+  Transaction tx = pdb->createTransaction();
+  must(tx.getReadVersion());
+  auto heldReplies = [&](int atLeast) {
+    for (int i = 0; i < 500 && proxy.swallowed() < atLeast; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return proxy.swallowed();
+  };
+  proxy.swallowRepliesAfter(2);
+  std::promise<Result<std::optional<Bytes>>> done;
+  tx.getAsync(prefix() + "k", [&](Result<std::optional<Bytes>> r) { done.set_value(std::move(r)); });
+  int first = heldReplies(1);
+  ASSERT_GE(first, 1);
+  proxy.killAll();
+  ASSERT_GT(heldReplies(first + 1), first);  // the second ask was answered, on a new connection; held too
+  proxy.killAll();
+  EXPECT_TRUE(failsWith(done.get_future().get(), ErrorCode::kNetworkError));
+}
+
+// A commit in flight when the connection drops is not sent again, though the pool has a
+// new connection at once: MAYBE_COMMITTED, and its atomic add is applied exactly once.
+TEST_F(ConnectionLoss, DropDuringCommitIsNotSentAgain) {
+  Proxy proxy(serverUrl());
+  auto pdb = connectDb(through(proxy));
+  auto key = prefix() + "once";
+  must(pdb->createTransaction().getReadVersion());  // connection up
+  Transaction tx = pdb->createTransaction();
+  must(tx.getReadVersion());
+  must(tx.add(key, bytes({1, 0, 0, 0, 0, 0, 0, 0})));
+  proxy.swallowReplies(true);
+  std::promise<Status> done;
+  tx.commitAsync([&](Status s) { done.set_value(std::move(s)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the server commits; its reply is held
+  proxy.cutAll();
+  Status s = done.get_future().get();
+  EXPECT_TRUE(hasCode(s.ok() ? std::nullopt : std::optional<TxnError>(s.error()), ErrorCode::kMaybeCommitted));
+  Transaction check = db->createTransaction();  // the add happened, once
+  must(check.getReadVersion());
+  EXPECT_EQ(hex(must(check.get(key)).value_or("missing")), hex(bytes({1, 0, 0, 0, 0, 0, 0, 0})));
 }
 
 TEST_F(ConnectionLoss, UnansweredReadTimesOutUnansweredCommitIsMaybeCommitted) {
