@@ -8,16 +8,13 @@
 // is a few ms). The fault was CPU on that thread (8.35 s), so the bound still catches it.
 // A loaded shared VM inflates thread CPU time as well (CI: slices of 0.3-0.8 ms measured
 // 3 ms in census-slices), so the targets scale with this run's own loading commits.
-import fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { RocksLevel } from '@nxtedition/rocksdb';
 import { Failpoints } from '../../src/failpoints/failpoints.js';
-import { openDatabase } from '../../src/server/open-database.js';
 import { MutationKind, packBytes, packMutations, unpackBytes, type PackedBytes, type ShardMutation, type ShardReply, type ShardRequest } from '../../src/shard/interface.js';
 import { Shard } from '../../src/shard/shard.js';
 import { ShardStorage } from '../../src/shard/storage.js';
 import { timed } from '../support/cpu.js';
-import { tempDir } from '../support/server.js';
+import { openOneShardDb, type OneShardDb } from '../support/one-shard-db.js';
 
 const ROWS = 1_000_000;
 /**
@@ -30,16 +27,13 @@ const LOAD_COMMIT_MS = 80;
 const key = (i: number): Uint8Array => Buffer.from(`row/${String(i).padStart(8, '0')}`);
 
 describe('clearRange of 1,000,000 rows', () => {
-  let dir = '';
-  let db: RocksLevel | null = null;
+  let fixture: OneShardDb | null = null;
   afterAll(async () => {
-    await db?.close();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    await fixture?.close();
   });
 
   it('commits in < 50 ms, delays a get < 10 ms, grows RSS < 50 MB; its rows go later in one DeleteRange', { timeout: 180_000 }, async () => {
-    dir = tempDir('txkv-clear1m');
-    ({ db } = await openDatabase(dir, { shards: 1, splitPoints: [], explicitSplitPoints: false }));
+    const { db } = (fixture = await openOneShardDb('txkv-clear1m'));
     const shard = new Shard(await ShardStorage.attach(db.handle, 0), 0, 0, new Failpoints({}));
     let id = 1;
     let version = 0;

@@ -8,30 +8,24 @@
 // too (steal, caches), by 1.3x here at load 11 (348-372 ms against 274), more on CI; the
 // ratio is not. Measured at load 11-13, rounds after the first: 3.0-3.3 with the fix, 7.4-7.5
 // with BatchView.clearRange walking every slot again.
-import fs from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { RocksLevel } from '@nxtedition/rocksdb';
 import { Failpoints } from '../../src/failpoints/failpoints.js';
-import { openDatabase } from '../../src/server/open-database.js';
 import { MutationKind, packBytes, packMutations, unpackBytes, type PackedBytes, type ShardMutation, type ShardReply } from '../../src/shard/interface.js';
 import { Shard } from '../../src/shard/shard.js';
 import { ShardStorage } from '../../src/shard/storage.js';
 import { timed } from '../support/cpu.js';
-import { tempDir } from '../support/server.js';
+import { openOneShardDb, type OneShardDb } from '../support/one-shard-db.js';
 
 const N = 20_000;
 
 describe('a commit of 20,000 clearRange + set pairs', () => {
-  let dir = '';
-  let db: RocksLevel | null = null;
+  let fixture: OneShardDb | null = null;
   afterAll(async () => {
-    await db?.close();
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    await fixture?.close();
   });
 
   it('costs the shard thread < 5x the CPU of a commit of 20,000 sets just before it (best of two rounds after a warm-up), and reads see its result', { timeout: 120_000 }, async () => {
-    dir = tempDir('txkv-many-clears');
-    ({ db } = await openDatabase(dir, { shards: 1, splitPoints: [], explicitSplitPoints: false }));
+    const { db } = (fixture = await openOneShardDb('txkv-many-clears'));
     const shard = new Shard(await ShardStorage.attach(db.handle, 0), 0, 0, new Failpoints({}), true, 64 << 20);
     const b = (s: string): Uint8Array => Buffer.from(s, 'latin1');
     const k = (r: number, i: number): string => `r${r}/dir/${String(i).padStart(6, '0')}`;

@@ -8,18 +8,16 @@
 // every batch: point reads at every version of the window, a range read at the newest and an
 // older version, and the change log (a subscription's history) replayed over the model.
 // Real RocksDB, no threads.
-import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RocksLevel } from '@nxtedition/rocksdb';
 import { Failpoints } from '../../src/failpoints/failpoints.js';
-import { openDatabase } from '../../src/server/open-database.js';
 import { applyAtomic, FIRST_ATOMIC_TYPE, LAST_ATOMIC_TYPE } from '../../src/keys/atomic.js';
 import { MutationKind, packBytes, packMutations, unpackBytes, unpackMutations, type ChangeRecord, type PackedBytes, type ShardMutation, type ShardReply } from '../../src/shard/interface.js';
 import { Shard } from '../../src/shard/shard.js';
 import { ShardStorage } from '../../src/shard/storage.js';
 import { decodeRequests, encodeRequests } from '../../src/shard/wire.js';
 import { Rng } from '../../bench/rng.js';
-import { tempDir } from '../support/server.js';
+import { openOneShardDb, type OneShardDb } from '../support/one-shard-db.js';
 
 const b = (s: string): Uint8Array => Buffer.from(s, 'latin1');
 const t = (u: Uint8Array): string => Buffer.from(u).toString('latin1');
@@ -70,15 +68,13 @@ function randomCommit(rng: Rng): ShardMutation[] {
 }
 
 describe('shard apply from packed bytes', () => {
-  let dir: string;
+  let fixture: OneShardDb;
   let db: RocksLevel;
   beforeEach(async () => {
-    dir = tempDir('txkv-packed-apply');
-    ({ db } = await openDatabase(dir, { shards: 1, splitPoints: [], explicitSplitPoints: false }));
+    ({ db } = fixture = await openOneShardDb('txkv-packed-apply'));
   });
   afterEach(async () => {
-    await db.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await fixture.close();
   });
 
   for (const cacheBytes of [1 << 20, 0]) {

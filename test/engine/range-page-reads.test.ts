@@ -6,15 +6,13 @@
 // (test/load/slow-readers.test.ts). Real shard over real RocksDB, no threads; what RocksDB
 // returned is counted at the shard's storage (its scans), nothing else is replaced. The
 // page's rows are freed once packed, not left to the collector (shard/free-buffers.ts).
-import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RocksLevel } from '@nxtedition/rocksdb';
 import { Failpoints } from '../../src/failpoints/failpoints.js';
-import { openDatabase } from '../../src/server/open-database.js';
 import { MutationKind, packMutations, unpackBytes, type PackedBytes, type ShardMutation, type ShardReply } from '../../src/shard/interface.js';
 import { Shard } from '../../src/shard/shard.js';
 import { ShardStorage } from '../../src/shard/storage.js';
-import { tempDir } from '../support/server.js';
+import { openOneShardDb, type OneShardDb } from '../support/one-shard-db.js';
 
 const ROWS = 100;
 const VALUE = 99_000;
@@ -23,7 +21,7 @@ const b = (s: string): Uint8Array => Buffer.from(s, 'latin1');
 const key = (i: number): string => `big/${String(i).padStart(3, '0')}`;
 
 describe('range pages over large values', () => {
-  let dir: string;
+  let fixture: OneShardDb;
   let db: RocksLevel;
   let shard: Shard;
   let id = 1;
@@ -31,8 +29,7 @@ describe('range pages over large values', () => {
   let scanned = 0;
   let lastRows: Uint8Array[] = [];
   beforeAll(async () => {
-    dir = tempDir('txkv-rangepage');
-    ({ db } = await openDatabase(dir, { shards: 1, splitPoints: [], explicitSplitPoints: false }));
+    ({ db } = fixture = await openOneShardDb('txkv-rangepage'));
     const storage = await ShardStorage.attach(db.handle, 0);
     const scan = storage.scan.bind(storage);
     storage.scan = (...args) => {
@@ -57,8 +54,7 @@ describe('range pages over large values', () => {
     }
   });
   afterAll(async () => {
-    await db.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await fixture.close();
   });
 
   const range = (readVersion: number, limit: number, maxBytes: number, reverse = false): { keys: string[]; more: boolean; scanned: number } => {

@@ -2,16 +2,14 @@
 // served from it follow commits in version order, a row read while the log writer
 // still writes it is never cached stale, and writes by range (tombstoned rows deleted,
 // a move's ingest, a dropped range) empty it.
-import fs from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { RocksLevel } from '@nxtedition/rocksdb';
 import { Failpoints } from '../../src/failpoints/failpoints.js';
-import { openDatabase } from '../../src/server/open-database.js';
 import { MutationKind, packBytes, packMutations, unpackBytes, type PackedBytes, type ShardMutation, type ShardReply } from '../../src/shard/interface.js';
 import { ROW_OVERHEAD, RowCache, ValueSlab } from '../../src/shard/row-cache.js';
 import { Shard } from '../../src/shard/shard.js';
 import { ShardStorage } from '../../src/shard/storage.js';
-import { tempDir } from '../support/server.js';
+import { openOneShardDb, type OneShardDb } from '../support/one-shard-db.js';
 
 const b = (s: string): Uint8Array => Buffer.from(s, 'latin1');
 const t = (u: Uint8Array | null | undefined): string | null => (u ? Buffer.from(u).toString('latin1') : null);
@@ -20,17 +18,13 @@ const clear = (k: string): ShardMutation => ({ kind: MutationKind.Clear, key: b(
 const clearRange = (x: string, y: string): ShardMutation => ({ kind: MutationKind.ClearRange, key: b(x), param: b(y) });
 
 describe('shard row cache', () => {
-  let dir: string;
+  let fixture: OneShardDb;
   let db: RocksLevel;
   let id = 1;
   beforeEach(async () => {
-    dir = tempDir('txkv-rowcache');
-    ({ db } = await openDatabase(dir, { shards: 1, splitPoints: [], explicitSplitPoints: false }));
+    ({ db } = fixture = await openOneShardDb('txkv-rowcache'));
   });
-  afterEach(async () => {
-    await db.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  afterEach(() => fixture.close());
 
   const open = async (cacheBytes: number): Promise<Shard> => new Shard(await ShardStorage.attach(db.handle, 0), 0, 0, new Failpoints({}), true, cacheBytes);
   const commitReq = (version: number, mutations: ShardMutation[]) =>

@@ -3,17 +3,14 @@
 // inside the window, the window sliding (tombstoned rows deleted by DeleteRange, keys
 // written since put back), with and without the row cache, and a restart from the files left (recovery applies the
 // tombstones still live, keeping keys written after them thanks to their marks).
-import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RocksLevel } from '@nxtedition/rocksdb';
 import { recover } from '../../src/coordinator/recovery.js';
 import { Failpoints } from '../../src/failpoints/failpoints.js';
-import { openDatabase } from '../../src/server/open-database.js';
 import { MutationKind, packBytes, packMutations, unpackBytes, type PackedBytes, type ShardMutation, type ShardReply } from '../../src/shard/interface.js';
 import { Shard } from '../../src/shard/shard.js';
 import { ShardStorage } from '../../src/shard/storage.js';
 import { mulberry32, randInt, seeds } from '../support/rng.js';
-import { tempDir } from '../support/server.js';
+import { openOneShardDb, type OneShardDb } from '../support/one-shard-db.js';
 
 const b = (s: string): Uint8Array => Buffer.from(s, 'latin1');
 const t = (u: Uint8Array | null | undefined): string | null => (u ? Buffer.from(u).toString('latin1') : null);
@@ -29,16 +26,14 @@ const sorted = (m: Model): [string, string][] => [...m].sort((x, y) => (x[0] < y
 describe.each(
   seeds(4, 31).flatMap((seed) => [[seed, 0, undefined] as const, [seed, 400, undefined] as const, [seed, 0, 0] as const, [seed, 400, 0] as const]),
 )('range tombstones against a model (seed %i, row cache %i bytes, retirement slices of %s ms)', (seed, rowCacheBytes, retireSliceMs) => {
-  let dir: string;
-  let db: RocksLevel | null = null;
+  let fixture: OneShardDb | null = null;
   afterEach(async () => {
-    await db?.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await fixture?.close();
+    fixture = null;
   });
 
   it('every read at every version in the window matches, before and after the window slides and a restart', { timeout: 60_000 }, async () => {
-    dir = tempDir('txkv-tomb');
-    ({ db } = await openDatabase(dir, { shards: 1, splitPoints: [], explicitSplitPoints: false }));
+    const { db } = (fixture = await openOneShardDb('txkv-tomb'));
     let shard = new Shard(await ShardStorage.attach(db.handle, 0), 0, 0, new Failpoints({}), true, rowCacheBytes, retireSliceMs);
     const rng = mulberry32(seed);
     let id = 1;

@@ -6,12 +6,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RocksLevel } from '@nxtedition/rocksdb';
 import { Failpoints } from '../../src/failpoints/failpoints.js';
-import { openDatabase } from '../../src/server/open-database.js';
 import { MutationKind, packBytes, packMutations, unpackBytes, type PackedBytes, type ShardMutation, type ShardReply } from '../../src/shard/interface.js';
 import { Shard } from '../../src/shard/shard.js';
 import { ShardStorage } from '../../src/shard/storage.js';
 import { toBytes } from '../../src/keys/bytes.js';
-import { tempDir } from '../support/server.js';
+import { openOneShardDb, type OneShardDb } from '../support/one-shard-db.js';
 
 const set = (k: string, v: string): ShardMutation => ({ kind: MutationKind.Set, key: toBytes(k), param: toBytes(v) });
 const clear = (k: string): ShardMutation => ({ kind: MutationKind.Clear, key: toBytes(k), param: new Uint8Array(0) });
@@ -19,6 +18,7 @@ const clearRange = (b: string, e: string): ShardMutation => ({ kind: MutationKin
 const t = (u: Uint8Array | null | undefined): string | null => (u ? Buffer.from(u).toString() : null);
 
 describe('Shard over RocksDB', () => {
+  let fixture: OneShardDb;
   let dir: string;
   let db: RocksLevel;
   let shard: Shard;
@@ -47,13 +47,11 @@ describe('Shard over RocksDB', () => {
   };
 
   beforeAll(async () => {
-    dir = tempDir('txkv-shard');
-    ({ db } = await openDatabase(dir, { shards: 1, splitPoints: [], explicitSplitPoints: false }));
+    ({ dir, db } = fixture = await openOneShardDb('txkv-shard'));
     shard = new Shard(await ShardStorage.attach(db.handle, 0), 0, 0, new Failpoints({}));
   });
   afterAll(async () => {
-    await db.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await fixture.close();
   });
 
   it('reads at older versions see the state of that version, for points and ranges', () => {
