@@ -3,10 +3,10 @@
 // and counters incremented through kill -9 cycles end exactly at what was acknowledged
 // (plus at most the one commit each writer had in flight), equal on every shard.
 import fs from 'node:fs';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { connect, TxnError, type Database } from '../../src/index.js';
 import { freePort, logEvent, spawnServer, killAllServers } from '../support/child-server.js';
-import { tempDir } from '../support/server.js';
+import { startLoggedServer, tempDir } from '../support/server.js';
 import { onEveryShard } from '../support/keys.js';
 
 const dirs: string[] = [];
@@ -31,22 +31,23 @@ describe('atomic operations across kill -9', () => {
   it.each([
     { fp: 'coordinator.after-decision=1', replayed: 3 }, // primary applied + record durable; the three others replayed
     { fp: 'shard.after-apply=3', replayed: null }, // a secondary applied already: its watermark says so, no second add
-  ])('a decided cross-shard add crashed at $fp is applied exactly once by recovery', { timeout: 90_000 }, async ({ fp, replayed }) => {
+    // 180 s: at load 22 (16:29) both cases timed out at 90 s on main (four child starts each then)
+  ])('a decided cross-shard add crashed at $fp is applied exactly once by recovery', { timeout: 180_000 }, async ({ fp, replayed }) => {
     const keys = onEveryShard('atomic-fp');
     const dir = tempDir('txkv-atomic-fp');
     dirs.push(dir);
     const port = await freePort();
-    let srv = await spawnServer(dir, port);
+    // the baseline and the crashing add on one server with the failpoint armed: the baseline
+    // is one single-shard commit per key, which passes none of the failpoints (they are on
+    // the cross-shard path), so the add is the first commit that reaches one (as in
+    // failpoints.test.ts; one server start fewer per case)
+    const srv = await spawnServer(dir, port, { failpoints: fp });
     let db = await connect({ endpoints: [srv.url] });
-    await db.transact(async (tx) => {
-      for (const k of keys) tx.set(k, le64(10));
-    });
-    await db.close();
-    srv.proc.kill('SIGTERM');
-    await srv.exited;
-
-    srv = await spawnServer(dir, port, { failpoints: fp });
-    db = await connect({ endpoints: [srv.url] });
+    for (const k of keys) {
+      await db.transact(async (tx) => {
+        tx.set(k, le64(10));
+      });
+    }
     const tx = db.createTransaction();
     for (const k of keys) tx.add(k, le64(1));
     const err = await tx.commit().then(
@@ -59,16 +60,17 @@ describe('atomic operations across kill -9', () => {
     expect((await srv.exited).signal).toBe('SIGKILL');
     await db.close();
 
+    // recovery in this process (startServer, as `txkv serve` runs it)
     for (let restart = 0; restart < 2; restart++) {
-      srv = await spawnServer(dir, port);
-      db = await connect({ endpoints: [srv.url] });
+      const back = await startLoggedServer({ dataDir: dir });
+      onTestFinished(() => back.server.close()); // also when an assertion below fails (close() is idempotent)
+      db = await connect({ endpoints: [back.server.url] });
       expect(await counters(db, keys), `restart ${restart}`).toEqual([11, 11, 11, 11]);
-      const rec = logEvent(srv.logs, 'RecoveryDone')!;
+      const rec = logEvent(back.logs, 'RecoveryDone')!;
       if (restart === 0 && replayed !== null) expect(rec.inDoubtRolledForward).toBe(replayed);
       if (restart === 1) expect(rec.decisionRecords).toBe(0);
       await db.close();
-      srv.proc.kill('SIGTERM');
-      expect((await srv.exited).code).toBe(0);
+      await back.server.close();
     }
   });
 
@@ -105,8 +107,15 @@ describe('atomic operations across kill -9', () => {
           }
         }
       };
-      const running = Array.from({ length: WRITERS }, (_, w) => writer(w));
-      await new Promise((r) => setTimeout(r, 300 + 200 * cycle));
+      let ended = 0;
+      const running = Array.from({ length: WRITERS }, (_, w) => writer(w).finally(() => ended++));
+      // the kill comes once this cycle's writers have 4, 8, 12 more commits acknowledged (the
+      // next ones in flight), not after a fixed 300, 500, 700 ms: at load 25 (16:29) the three
+      // windows together let 8 commits through and 'the writers made progress' failed
+      const total = (): number => acked.reduce((a, b) => a + b, 0);
+      const target = total() + 4 * (cycle + 1);
+      const until = Date.now() + 60_000;
+      while (total() < target && ended < WRITERS && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
       srv.proc.kill('SIGKILL');
       await srv.exited;
       stop = true;

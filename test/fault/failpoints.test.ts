@@ -2,13 +2,13 @@
 // check, after a restart without failpoints, that the transaction is visible on all
 // of its shards or on none, and on all when the decision was durable.
 import fs from 'node:fs';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { connect, TxnError } from '../../src/index.js';
 import { FAILPOINT_NAMES } from '../../src/failpoints/failpoints.js';
 import { ShardMap, defaultSplitPoints } from '../../src/coordinator/shard-map.js';
 import { toBytes } from '../../src/keys/bytes.js';
 import { freePort, logEvent, spawnServer, killAllServers } from '../support/child-server.js';
-import { tempDir, text } from '../support/server.js';
+import { startLoggedServer, tempDir, text } from '../support/server.js';
 import { onEveryShard } from '../support/keys.js';
 
 const dirs: string[] = [];
@@ -59,7 +59,7 @@ describe('failpoints in two-phase commit', () => {
     // a committed baseline, then the crashing commit, on one server with the failpoint armed:
     // the baseline is one single-shard commit per key, which passes none of the failpoints
     // (they are on the cross-shard path), so the first cross-shard commit is the crashing one
-    let srv = await spawnServer(dir, port, { failpoints: `${name}=${arg}` });
+    const srv = await spawnServer(dir, port, { failpoints: `${name}=${arg}` });
     let db = await connect({ endpoints: [srv.url] });
     for (const k of KEYS) {
       await db.transact(async (tx) => {
@@ -82,19 +82,20 @@ describe('failpoints in two-phase commit', () => {
     expect(srv.logs.join('\n')).toContain(`failpoint ${name} fired`);
     await db.close();
 
-    srv = await spawnServer(dir, port);
-    db = await connect({ endpoints: [srv.url] });
+    // recovery in this process (startServer, as `txkv serve` runs it)
+    const back = await startLoggedServer({ dataDir: dir });
+    onTestFinished(() => back.server.close()); // also when an assertion below fails (close() is idempotent)
+    db = await connect({ endpoints: [back.server.url] });
     const r = db.createReadOnlyTransaction();
     const vals = await Promise.all(KEYS.map(async (k) => text(await r.get(k))));
     const outcome = decided ?? (vals[0] === 'after');
     expect(vals).toEqual(KEYS.map(() => (outcome ? 'after' : 'before')));
     // an acknowledged commit survives the crash
     if (err === null) expect(outcome, 'acknowledged, then lost in the crash').toBe(true);
-    const rec = logEvent(srv.logs, 'RecoveryDone')!;
+    const rec = logEvent(back.logs, 'RecoveryDone')!;
     if (name === 'coordinator.after-decision') expect(rec.inDoubtRolledForward).toBe(3); // three secondaries replayed
     if (decided === false) expect(rec.decisionRecords).toBe(0);
     await db.close();
-    srv.proc.kill('SIGTERM');
-    expect((await srv.exited).code).toBe(0);
+    await back.server.close();
   });
 });

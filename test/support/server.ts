@@ -34,3 +34,16 @@ export async function startTestServer(config: PartialServerConfig = {}, client: 
 }
 
 export const text = (u: Uint8Array | null): string | null => (u === null ? null : Buffer.from(u).toString());
+
+/**
+ * A server in this process on `config.dataDir` (4 shards unless set), its info log kept as
+ * JSON lines: for fault tests that restart on the data directory a crashed child left and
+ * read RecoveryDone. Recovery is startServer's, as in `txkv serve`; a child's Node start
+ * and module loading (~0.6 s of CPU a start) is what this saves.
+ */
+export async function startLoggedServer(config: PartialServerConfig & { dataDir: string }): Promise<{ server: RunningServer; logs: string[] }> {
+  const logs: string[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(line.trimEnd()) });
+  const server = await startServer({ port: 0, host: '127.0.0.1', shards: 4, ...config }, { logger });
+  return { server, logs };
+}
