@@ -4,6 +4,7 @@
 // as root, since initdb refuses root). A peer that is not installed is reported, not started.
 
 import { execFile, fork, spawn, type ChildProcess } from 'node:child_process';
+import { randomInt } from 'node:crypto';
 import { accessSync, chownSync, constants, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -48,16 +49,26 @@ function canExec(p: string): boolean {
   }
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => resolve(port));
+/**
+ * A TCP port free on 127.0.0.1 now, for a server started a moment later: one probed at random
+ * in [20000, 32768), below Linux's ephemeral range (ip_local_port_range 32768-60999). A port
+ * from `listen(0)` is ephemeral: between the probe and the server's bind, any outgoing
+ * connection (an etcd client, a WebSocket client of another test) may take it as its local
+ * port, and a node restarted on its port after a kill -9 may find it taken the same way (the
+ * CI run of 20362ce failed test/cluster/auto-shards.test.ts on '127.0.0.1:39409 is already
+ * in use'). Outside that range only another listener can collide, and the probe skips those.
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    const port = 20_000 + randomInt(12_768);
+    const free = await new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+    if (attempt >= 100) throw new Error('no free TCP port in [20000, 32768) on 127.0.0.1 after 100 tries');
+  }
 }
 
 function tcpOpen(port: number): Promise<boolean> {

@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type Database } from '../src/index.js';
+import { freePort } from './peers.js';
 
 /** Resident set of a process in MiB (Linux /proc; the shard workers are threads of it). */
 export function rssMiB(pid: number): number {
@@ -96,17 +97,6 @@ export async function soakLoad(
     clearInterval(timer);
   }
   return totals();
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
 }
 
 async function main(): Promise<void> {

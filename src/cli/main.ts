@@ -60,18 +60,36 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   shard: async () => (await import('./shard.js')).shard,
 };
 
+/** The soft open-files limit as /proc/self/limits says it ('unlimited' or a count), or '' (not Linux, or no descriptor left to read it). */
+function openFilesLimit(): string {
+  try {
+    return /^Max open files\s+(\S+)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? '';
+  } catch {
+    return '';
+  }
+}
+
+/** Below this many open files txkv does not start (the server's own check says more). */
+const MIN_OPEN_FILES = 256;
+
 /**
  * Under a very low open-files limit even loading the command's modules fails (Node opens
- * them in parallel): say which limit it is and how to raise it, not only the file.
+ * them in parallel): say which limit it is and how to raise it, not only the file. The
+ * failure is EMFILE, or, when the descriptors ran out while Node read a package's
+ * package.json, ERR_MODULE_NOT_FOUND naming a package that is installed (the CI run of
+ * 20362ce: "Cannot find package '.../node_modules/jsonc-parser/index.js'" at 64 files;
+ * 2 of 5 starts here). For the latter the limit is read once the other loads have let
+ * their descriptors go (up to ~200 ms), and the hint given only when it is below 256.
  */
-function openFilesHint(): string {
-  let limit = '';
-  try {
-    limit = /^Max open files\s+(\S+)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? '';
-  } catch {
-    // not Linux, or not even one descriptor left to read it with: the hint still says what to do
+async function openFilesHint(e: { code?: string }): Promise<string> {
+  if (e.code !== 'EMFILE' && e.code !== 'ERR_MODULE_NOT_FOUND') return '';
+  let limit = openFilesLimit();
+  for (let i = 0; limit === '' && i < 10; i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    limit = openFilesLimit();
   }
-  return ` (the open-files limit${limit ? `, ${limit},` : ''} is too low: txkv needs at least 256; raise it with ulimit -n, or LimitNOFILE= in systemd)`;
+  if (e.code === 'ERR_MODULE_NOT_FOUND' && !(/^\d+$/.test(limit) && Number(limit) < MIN_OPEN_FILES)) return '';
+  return ` (the open-files limit${limit ? `, ${limit},` : ''} is too low: txkv needs at least ${MIN_OPEN_FILES}; raise it with ulimit -n, or LimitNOFILE= in systemd)`;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -110,7 +128,7 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     const e = err as Error & { code?: string };
-    process.stderr.write(`txkv ${cmd}: ${e.name === 'TxnError' ? `${e.code}: ` : ''}${e.message}${e.code === 'EMFILE' ? openFilesHint() : ''}\n`);
+    process.stderr.write(`txkv ${cmd}: ${e.name === 'TxnError' ? `${e.code}: ` : ''}${e.message}${await openFilesHint(e)}\n`);
     return 1;
   }
 }

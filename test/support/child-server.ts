@@ -1,7 +1,6 @@
 // Runs `txkv serve` as a child process (the built CLI), for tests that kill it.
 import fs from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -27,16 +26,8 @@ export function killAllServers(): void {
   children.clear();
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
+/** A port free on 127.0.0.1, outside the ephemeral range (bench/peers.ts freePort says why). */
+export { freePort } from '../../bench/peers.js';
 
 /**
  * How long a child may take to log ServerStarted. 60 s: in a full run on the 2-core box (load
