@@ -168,7 +168,7 @@ function bodyOverTransactionLimit(maxBytes: number, size?: number): TxnError {
   return new TxnError('TRANSACTION_TOO_LARGE', `request body ${size === undefined ? 'over' : `is ${size} bytes; limit`} ${maxBytes} bytes`);
 }
 
-/** How a request ends: aborted by the client; close = answer, then close the connection (its body was not read whole). */
+/** How a request ends: aborted by the client; close = its body was refused unread: the answer says `Connection: close`. */
 interface RequestState {
   aborted: boolean;
   close: boolean;
@@ -177,9 +177,9 @@ interface RequestState {
 /**
  * Reads a request body up to maxBytes (uWS delivers it in chunks; must be set up
  * synchronously). A body over the limit is refused as soon as it is known to be: by its
- * Content-Length before a byte of it is read, else at the chunk that passes the limit;
- * the answer then closes the connection rather than read the rest (a 25 MB POST /v1/txn
- * waited for all of its bytes; one that only declared them waited for ever).
+ * Content-Length before a byte of it is read, else at the chunk that passes the limit
+ * (a 25 MB POST /v1/txn waited for all of its bytes; one that only declared them waited
+ * for ever). See `endAnswer` for what happens to the rest.
  */
 function readBody(
   res: HttpResponse,
@@ -199,7 +199,7 @@ function readBody(
     let chunks: Buffer[] = [];
     let size = 0;
     res.onData((chunk, isLast) => {
-      if (state.close) return; // refused: the rest is not kept
+      if (state.close) return; // refused: the rest is dropped as it comes
       size += chunk.byteLength;
       if (size > maxBytes) {
         state.close = true;
@@ -219,6 +219,19 @@ function readBody(
 }
 
 const EMPTY = Promise.resolve(new Uint8Array(0));
+
+/**
+ * Ends an answer. After a refused body the answer says `Connection: close` and the
+ * connection stays open, its remaining bytes read and dropped, until the client closes it
+ * (or uWS's 10 s idle timeout does). Closing at once, as uWS's `end(body, true)` does, made
+ * the kernel reset the connection under a client still sending its body, and a client that
+ * stops at a failed write (Node's net socket does) lost the 413 it had been sent: 9 of 40
+ * chunked 200 MB posts here. Go's net/http lingers after such an answer for the same reason.
+ */
+function endAnswer(res: HttpResponse, body: string | Uint8Array, state: RequestState): void {
+  if (state.close) res.writeHeader('connection', 'close');
+  res.end(body);
+}
 
 /** JSON with versions and other bigints as decimal strings. */
 export function jsonText(body: unknown): string {
@@ -453,8 +466,8 @@ export function registerHttpRoutes(app: TemplatedApp, o: HttpOptions): void {
         if (state.aborted) return;
         res.cork(() => {
           res.writeStatus(statusLine(a.status ?? 200));
-          if (a.contentType) res.writeHeader('content-type', a.contentType).end(a.body as string | Uint8Array, state.close);
-          else res.writeHeader('content-type', 'application/json').end(jsonText(a.body), state.close);
+          res.writeHeader('content-type', a.contentType ?? 'application/json');
+          endAnswer(res, a.contentType ? (a.body as string | Uint8Array) : jsonText(a.body), state);
         });
       },
       (err: unknown) => {
@@ -468,7 +481,7 @@ export function registerHttpRoutes(app: TemplatedApp, o: HttpOptions): void {
         res.cork(() => {
           res.writeStatus(statusLine(status)).writeHeader('content-type', 'application/json');
           if (err instanceof HttpError) for (const [k, v] of Object.entries(err.headers)) res.writeHeader(k, v);
-          res.end(jsonText({ error: { code, message: e.message } }), state.close);
+          endAnswer(res, jsonText({ error: { code, message: e.message } }), state);
         });
       },
     );
