@@ -296,6 +296,9 @@ export class EtcdHosts {
   }
 }
 
+/** `require` as etcd3's own main module does: its files and its copies of its dependencies. */
+const fromEtcd3 = createRequire(createRequire(import.meta.url).resolve('etcd3'));
+
 /**
  * A gRPC interceptor that sends etcd's require-leader metadata (`hasleader: true`, as etcd's
  * Go client's WithRequireLeader) with a call. A member cut off from its peers keeps its
@@ -307,8 +310,7 @@ export class EtcdHosts {
  * grpc-js comes from where etcd3 loads it (the same copy; no dependency of our own).
  */
 function requireLeaderInterceptor(): Grpc.Interceptor {
-  const req = createRequire(createRequire(import.meta.url).resolve('etcd3'));
-  const grpc = req('@grpc/grpc-js') as typeof Grpc;
+  const grpc = fromEtcd3('@grpc/grpc-js') as typeof Grpc;
   return (options, nextCall) =>
     new grpc.InterceptingCall(nextCall(options), {
       start(metadata, listener, next) {
@@ -331,12 +333,11 @@ function requireLeaderInterceptor(): Grpc.Interceptor {
  * check and opened again.) Installed once, on etcd3's own module.
  */
 function dropResponsesOfGoneWatchers(): void {
-  const req = createRequire(createRequire(import.meta.url).resolve('etcd3'));
   interface Manager {
     watchers: { id: string | null }[];
     handleResponse(res: { watch_id: string }): void;
   }
-  const { WatchManager } = req('./watch.js') as { WatchManager: { prototype: Manager & { txkvPatched?: boolean } } };
+  const { WatchManager } = fromEtcd3('./watch.js') as { WatchManager: { prototype: Manager & { txkvPatched?: boolean } } };
   const proto = WatchManager.prototype;
   if (proto.txkvPatched) return;
   const handle = proto.handleResponse;
