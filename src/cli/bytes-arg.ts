@@ -6,6 +6,17 @@ import { printable } from '../keys/bytes.js';
 
 export function parseBytesArg(s: string, hex: boolean, what = 'argument'): Uint8Array {
   if (!hex) {
+    // Node decodes the command line (and the shell's input) as UTF-8 and turns each byte
+    // that is not UTF-8 into U+FFFD: `txkv set $'k\xff' a` and `txkv set $'k\xfe' b` wrote one
+    // key, "k\xef\xbf\xbd", and a value with such a byte was stored changed. The bytes
+    // are gone by now, so any U+FFFD is refused; the character itself is \xef\xbf\xbd.
+    const bad = s.indexOf('\uFFFD');
+    if (bad >= 0) {
+      throw new Error(
+        `${what} ${JSON.stringify(s)} has U+FFFD at offset ${bad}: a byte that is not UTF-8 (e.g. $'\\xff' in the shell) arrives as U+FFFD, so the bytes meant are lost; ` +
+          'write such bytes as \\xNN escapes (\\xff), or use --hex (U+FFFD itself is \\xef\\xbf\\xbd)',
+      );
+    }
     // a backslash starts \xNN or \\ and nothing else: `\xZZ` is a typing mistake, never the literal text
     for (let i = 0; i < s.length; i++) {
       if (s[i] !== '\\') continue;

@@ -23,6 +23,7 @@ export const CLIENT_USAGE = `client options:
   --hex             keys and values given and printed as hex
   --ca-file PEM     trust this CA for a wss:// endpoint (a private CA; NODE_EXTRA_CA_CERTS works too)
 keys and values: plain text, \\xNN escapes for any byte (\\\\ for a backslash), or hex with --hex
+                  (a raw byte that is not UTF-8 reaches txkv as U+FFFD and is refused: write it \\xNN)
 `;
 
 export interface ClientTarget {

@@ -16,6 +16,9 @@ import { caOf, CLIENT_FLAGS, CLIENT_USAGE, clientTarget, connectTo } from './cli
 import { fetchStatus, formatStatus } from './status.js';
 import { DEFAULT_RANGE_LIMIT } from '../keys/ranges.js';
 
+/** The longest `watch KEY SECONDS` (setTimeout's 2^31-1 ms). */
+const MAX_WATCH_SECONDS = 2_147_483;
+
 const COMMANDS: [string, string, string][] = [
   ['get', 'get KEY', 'value of KEY'],
   ['set', 'set KEY VALUE', 'write KEY'],
@@ -173,7 +176,9 @@ export class Shell {
           if (this.tx) throw new Error('watch waits outside a transaction: commit or rollback first');
           const key = this.arg(words, 1, 'KEY');
           const secs = words[2] === undefined ? 60 : Number(words[2]);
-          if (!(secs > 0)) throw new Error(`SECONDS must be a positive number, got ${JSON.stringify(words[2])}`);
+          // setTimeout holds at most 2^31-1 ms: a longer wait (or Infinity) fired after 1 ms and
+          // said "no change within 1e9 s" at once
+          if (!(secs > 0) || secs > MAX_WATCH_SECONDS) throw new Error(`SECONDS must be a positive number up to ${MAX_WATCH_SECONDS} (24 days), got ${JSON.stringify(words[2])}`);
           const watch = this.o.db.watch(key);
           let timer: NodeJS.Timeout | undefined;
           const changed = await Promise.race([

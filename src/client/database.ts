@@ -105,6 +105,7 @@ class DatabaseImpl implements Database {
     checkKeySize(b, 'subscribe begin');
     checkKeySize(e, 'subscribe end');
     if (compareKeys(b, e) > 0) throw new TxnError('INVALID_ARGUMENT', 'subscribe: begin is after end');
+    if (opts === null || typeof opts !== 'object') throw new TxnError('INVALID_ARGUMENT', `subscribe options must be an object { fromVersion? }, got ${describeArg(opts)}`);
     const from = opts.fromVersion ?? 0n;
     if (typeof from !== 'bigint' || from < 0n) throw new TxnError('INVALID_ARGUMENT', `fromVersion must be a non-negative bigint, got ${String(from)}`);
     // int64 on the wire: 2^64 wrapped to 0, which means "now", and the feed silently
@@ -125,11 +126,19 @@ class DatabaseImpl implements Database {
   }
 }
 
-function checkCount(n: unknown, what: string, min: number): void {
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < min) {
-    throw new TxnError('INVALID_ARGUMENT', `${what} must be an integer >= ${min}, got ${describeArg(n)}`);
+function checkCount(n: unknown, what: string, min: number, max = Infinity): void {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
+    throw new TxnError('INVALID_ARGUMENT', `${what} must be an integer ${max === Infinity ? `>= ${min}` : `from ${min} to ${max}`}, got ${describeArg(n)}`);
   }
 }
+
+/**
+ * The most WebSockets one Database opens. Each is a socket and a handshake at connect();
+ * 1e9 made connect() build a billion slots and never return, and thousands would take a
+ * server's connection limit for one client. A few carry any one process's load (the
+ * default is 2; the CLI's import uses up to 8).
+ */
+export const MAX_CONNECTION_POOL_SIZE = 64;
 
 /** Every option of connect() checked, so a mistake fails INVALID_ARGUMENT naming it instead of as a network error later. */
 function checkConnectOptions(options: ConnectOptions): void {
@@ -158,7 +167,7 @@ function checkConnectOptions(options: ConnectOptions): void {
   if (options.token !== undefined && typeof options.token !== 'string') throw new TxnError('INVALID_ARGUMENT', `token must be a string, got ${describeArg(options.token)}`);
   if (options.transactionTimeoutMs !== undefined) checkCount(options.transactionTimeoutMs, 'transactionTimeoutMs', 0);
   if (options.maxRetryCount !== undefined) checkCount(options.maxRetryCount, 'maxRetryCount', 0);
-  if (options.connectionPoolSize !== undefined) checkCount(options.connectionPoolSize, 'connectionPoolSize', 1);
+  if (options.connectionPoolSize !== undefined) checkCount(options.connectionPoolSize, 'connectionPoolSize', 1, MAX_CONNECTION_POOL_SIZE);
   if (options.ca !== undefined && typeof options.ca !== 'string' && !(options.ca instanceof Uint8Array)) {
     throw new TxnError('INVALID_ARGUMENT', `ca must be a PEM string or bytes, got ${describeArg(options.ca)}`);
   }

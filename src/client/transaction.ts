@@ -305,11 +305,15 @@ export class TxnImpl implements Transaction {
       throw new TxnError('INVALID_ARGUMENT', `range options must be an object { limit?, reverse? }, got ${describeArg(opts)}`);
     }
     const limitOpt = opts?.limit ?? 0;
-    if (typeof limitOpt !== 'number' || !Number.isFinite(limitOpt)) throw new TxnError('INVALID_ARGUMENT', `limit must be a finite number, got ${describeArg(limitOpt)}`);
+    // a whole number: 0.5 was floored to 0 and read as the default page of 1,000 rows, or,
+    // with writes of this transaction in the range, as no rows at all with hasMore true
+    if (typeof limitOpt !== 'number' || !Number.isInteger(limitOpt)) {
+      throw new TxnError('INVALID_ARGUMENT', `limit must be a whole number (<= 0: the default page of ${DEFAULT_RANGE_LIMIT} rows), got ${describeArg(limitOpt)}`);
+    }
     if (opts?.reverse !== undefined && typeof opts.reverse !== 'boolean') {
       throw new TxnError('INVALID_ARGUMENT', `reverse must be a boolean, got ${describeArg(opts.reverse)}`);
     }
-    const limit = limitOpt > 0 ? Math.min(Math.floor(limitOpt), 0x7fffffff) : DEFAULT_RANGE_LIMIT;
+    const limit = limitOpt > 0 ? Math.min(limitOpt, 0x7fffffff) : DEFAULT_RANGE_LIMIT;
     const reverse = opts?.reverse === true;
     const beginKey = toBytes(beginSel.key, 'begin selector key');
     const endKey = toBytes(endSel.key, 'end selector key');
@@ -354,7 +358,8 @@ export class TxnImpl implements Transaction {
     for (;;) {
       if (!complete) {
         // limit + (rows buffered point writes may hide) + 1, so one page usually settles hasMore exactly
-        const r = await page(b, e, limit + this.writes.hidingOpsIn(b, e) + 1);
+        // int32 on the wire: past it the page size wrapped negative (the default page)
+        const r = await page(b, e, Math.min(limit + this.writes.hidingOpsIn(b, e) + 1, 0x7fffffff));
         for (const x of r.kvs) server.push(x);
         if (r.hasMore) {
           if (r.kvs.length === 0) throw new TxnError('FAILED', 'server reported more rows but sent none');
@@ -603,6 +608,14 @@ export class TxnImpl implements Transaction {
   }
 }
 
+/**
+ * The longest setTimeout delay (2^31-1 ms, 24.8 days). A longer one fires after 1 ms
+ * (Node: TimeoutOverflowWarning), so a transactionTimeoutMs of 1e20 or 30 days failed every
+ * call TIMEOUT at once; such a deadline is reached in steps of at most this.
+ */
+const MAX_TIMER_MS = 0x7fffffff;
+const timerDelay = (at: number): number => Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now()));
+
 interface Waiter {
   reject: (e: unknown) => void;
   isCommit: boolean;
@@ -620,7 +633,7 @@ class Deadline {
 
   add(w: Waiter): void {
     this.waiting.add(w);
-    this.timer ??= setTimeout(this.fire, Math.max(0, this.at - Date.now()));
+    this.timer ??= setTimeout(this.fire, timerDelay(this.at));
   }
 
   settle(w: Waiter): void {
@@ -632,6 +645,11 @@ class Deadline {
   }
 
   private readonly fire = (): void => {
+    // a timer is at most MAX_TIMER_MS: one that far short of the deadline waits again
+    if (Date.now() < this.at) {
+      this.timer = setTimeout(this.fire, timerDelay(this.at));
+      return;
+    }
     this.timer = null;
     const ws = [...this.waiting];
     this.waiting.clear();

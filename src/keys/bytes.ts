@@ -19,11 +19,44 @@ export function describeArg(x: unknown): string {
 }
 
 /**
+ * Whether a string is well-formed UTF-16 (no lone surrogate: half of a pair, e.g. from
+ * slicing an emoji in two, which has no UTF-8 form). String.prototype.isWellFormed where the
+ * engine has it (Node 20, current browsers), else a u-flag regex, in which a pair is one code point.
+ */
+const wellFormed: (s: string) => boolean =
+  typeof (String.prototype as { isWellFormed?: unknown }).isWellFormed === 'function'
+    ? (s) => (s as string & { isWellFormed(): boolean }).isWellFormed()
+    : (s) => !/\p{Surrogate}/u.test(s);
+
+/** Index of the first lone surrogate of `s` (for the message). */
+function loneSurrogateAt(s: string): number {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) i++;
+    else if ((c & 0xf800) === 0xd800) return i;
+  }
+  return -1;
+}
+
+/**
  * A string is UTF-8 encoded; bytes are returned as they are (not copied). Anything
- * else fails INVALID_ARGUMENT naming `what` (the argument) and what it got.
+ * else fails INVALID_ARGUMENT naming `what` (the argument) and what it got. A string
+ * with a lone surrogate fails too: TextEncoder writes U+FFFD for it, so 'a\uD800' and
+ * 'a\uDC00' were one key (the second read the first's value) and such a value came back
+ * changed.
  */
 export function toBytes(b: Bytes, what = 'key'): Uint8Array {
-  if (typeof b === 'string') return b.length === 0 ? EMPTY : encoder.encode(b);
+  if (typeof b === 'string') {
+    if (b.length === 0) return EMPTY;
+    if (!wellFormed(b)) {
+      const at = loneSurrogateAt(b);
+      throw new TxnError(
+        'INVALID_ARGUMENT',
+        `${what} ${describeArg(b)} is not valid Unicode: it has a lone surrogate (UTF-16 code unit 0x${b.charCodeAt(at).toString(16)} at index ${at}), which has no UTF-8 form; pass bytes (a Uint8Array) for binary data`,
+      );
+    }
+    return encoder.encode(b);
+  }
   if (b instanceof Uint8Array) return b;
   throw new TxnError('INVALID_ARGUMENT', `${what} must be a string or Uint8Array, got ${describeArg(b)}`);
 }

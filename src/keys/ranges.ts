@@ -1,6 +1,6 @@
 // Half-open key ranges [begin, end) and the spec's key selectors turned into them. Pure.
 import { TxnError } from '../errors.js';
-import { compareKeys, keyAfter } from './bytes.js';
+import { compareKeys, describeArg, keyAfter } from './bytes.js';
 
 export interface KeyRange {
   begin: Uint8Array;
@@ -34,6 +34,18 @@ export function checkSelector(sel: unknown, which: string): void {
     throw new TxnError('INVALID_ARGUMENT', `${which} selector key must be a string or Uint8Array`);
   }
   if (typeof s.inclusive !== 'boolean') throw new TxnError('INVALID_ARGUMENT', `${which} selector inclusive must be a boolean`);
+  // FoundationDB's selectors also have `offset` (and `orEqual`): a selector written that way
+  // was read as { key, inclusive } with its offset dropped, rows from the wrong place with no
+  // error. Other extra fields (a spread { key, value } row) change nothing and are let be.
+  for (const f of ['offset', 'orEqual'] as const) {
+    if (f in s && (s as Record<string, unknown>)[f] !== undefined) {
+      throw new TxnError(
+        'INVALID_ARGUMENT',
+        `${which} selector has ${f} (${describeArg((s as Record<string, unknown>)[f])}): txkv selectors are { key, inclusive } (as 3FS's), with no ${f}; ` +
+          'move by rows with limit and paging instead',
+      );
+    }
+  }
 }
 
 /**

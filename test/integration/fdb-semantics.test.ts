@@ -348,7 +348,7 @@ describe('item 10: every bad argument is a TxnError INVALID_ARGUMENT that says w
       [() => connect({ endpoints: ['ws://127.0.0.1:99999'] }), /port 99999 is out of range \(1 to 65535\)/],
       [() => connect({ endpoints: ['ws://127.0.0.1:0'] }), /port 0 is out of range/],
       [() => connect({ endpoints: ['ws://[::1]:70000/'] }), /port 70000 is out of range/],
-      [() => connect({ endpoints: [s.server.url], connectionPoolSize: 0 }), /connectionPoolSize must be an integer >= 1/],
+      [() => connect({ endpoints: [s.server.url], connectionPoolSize: 0 }), /connectionPoolSize must be an integer from 1 to 64/],
       [() => connect({ endpoints: [s.server.url], transactionTimeoutMs: -1 }), /transactionTimeoutMs/],
       [() => connect({ endpoints: [s.server.url], maxRetryCount: 1.5 }), /maxRetryCount/],
       [() => connect({ endpoints: [s.server.url], token: 5 as unknown as string }), /token must be a string/],

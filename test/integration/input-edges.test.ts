@@ -2,13 +2,14 @@
 // behaviour (a feed that never reports and never ends, a version that wrapped to 0, "now"
 // instead of TOO_OLD, a watch dropped by the balancer) or an error that named the wrong thing.
 // A real server over loopback; raw frames where the SDK would refuse the input itself.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TxnError } from '../../src/index.js';
+import { connect, TxnError } from '../../src/index.js';
+import { parseBytesArg } from '../../src/cli/bytes-arg.js';
 import { decodeReplies, encodeRequests, type ReplyBody, type RequestBody } from '../../src/protocol/codec.js';
 import { startTestServer, text, type TestServer } from '../support/server.js';
 
@@ -213,5 +214,104 @@ describe('input edges found by review', () => {
     );
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`NETWORK_ERROR: cannot reach http://127.0.0.1:${port}/v1/shard/map: .*ECONNREFUSED`));
+  });
+});
+
+// A JavaScript caller's mistakes and a shell's bytes (second hostile review): each was a
+// silent wrong answer or a wait that never ended, now INVALID_ARGUMENT (or a usage error)
+// saying what was wrong.
+describe('input edges found by review (SDK from JavaScript, CLI bytes)', () => {
+  it('a string key or value with a lone surrogate is refused: two such keys were one key (both became U+FFFD)', async () => {
+    const tx = t.db.createTransaction();
+    for (const [call, what] of [
+      [() => tx.set('sur/\uD800', 'A'), 'key'],
+      [() => tx.set('sur/ok', 'x\uDC00y'), 'value'],
+      [() => tx.get('sur/\uDC00'), 'key'],
+      [() => tx.clearRange('sur/', 'sur/\uD83D'), 'end'],
+      [() => tx.getRange({ key: 'sur/\uD800', inclusive: true }, { key: 'sur0', inclusive: false }), 'begin selector key'],
+    ] as [() => unknown, string][]) {
+      const e = await rejection(call);
+      expect(e.code).toBe('INVALID_ARGUMENT');
+      expect(e.message).toMatch(new RegExp(`^${what} string .* is not valid Unicode: it has a lone surrogate \\(UTF-16 code unit 0xd[89a-f][0-9a-f]{2} at index \\d+\\)`));
+    }
+    // a surrogate pair (an emoji) is well-formed and round-trips
+    tx.set('sur/\u{1F600}', 'v\u{1F600}');
+    await tx.commit();
+    expect(text(await t.db.createTransaction().get('sur/\u{1F600}'))).toBe('v\u{1F600}');
+    expect(await t.db.createTransaction().get(new Uint8Array([...Buffer.from('sur/'), 0xef, 0xbf, 0xbd]))).toBeNull();
+  });
+
+  it('a selector with an offset or orEqual (FoundationDB style) is refused, not read as if it had none', async () => {
+    await t.db.transact(async (tx) => {
+      for (const k of ['sel/a', 'sel/b', 'sel/c']) tx.set(k, k);
+    });
+    const tx = t.db.createTransaction();
+    const end = { key: 'sel0', inclusive: false };
+    for (const begin of [
+      { key: 'sel/', inclusive: true, offset: 2 },
+      { key: 'sel/', inclusive: true, offset: 1e20 },
+      { key: 'sel/', inclusive: false, orEqual: true },
+    ]) {
+      const e = await rejection(() => tx.getRange(begin, end));
+      expect(e.code).toBe('INVALID_ARGUMENT');
+      expect(e.message).toMatch(/^begin selector has (offset|orEqual) \(.*\): txkv selectors are \{ key, inclusive \}/);
+    }
+    // other extra fields change nothing: a row spread into a selector pages on
+    const first = (await tx.getRange({ key: 'sel/', inclusive: true }, end, { limit: 1 })).kvs[0]!;
+    const next = await tx.getRange({ ...first, inclusive: false }, end, { limit: 1 });
+    expect(next.kvs.map((kv) => text(kv.key))).toEqual(['sel/b']);
+  });
+
+  it('a range limit that is not a whole number is refused (0.5 was 1,000 rows, or none with hasMore, by the buffer)', async () => {
+    const tx = t.db.createTransaction();
+    tx.set('lim/x', 'x'); // a buffered write in the range: the path that answered [] and hasMore true
+    for (const limit of [0.5, 2.5, -0.5]) {
+      const e = await rejection(() => tx.getRange({ key: 'lim/', inclusive: true }, { key: 'lim0', inclusive: false }, { limit }));
+      expect(e.code).toBe('INVALID_ARGUMENT');
+      expect(e.message).toBe(`limit must be a whole number (<= 0: the default page of 1000 rows), got number ${limit}`);
+    }
+    expect((await tx.getRange({ key: 'lim/', inclusive: true }, { key: 'lim0', inclusive: false }, { limit: 2 ** 40 })).kvs.length).toBe(1);
+  });
+
+  it('a transactionTimeoutMs past 2^31-1 ms is a long timeout, not an immediate TIMEOUT of every call', { timeout: 30_000 }, async () => {
+    for (const transactionTimeoutMs of [2 ** 31, 1e20]) {
+      const db = await connect({ endpoints: [t.server.url], transactionTimeoutMs, connectionPoolSize: 1 });
+      try {
+        const tx = db.createTransaction();
+        tx.set('long/timeout', String(transactionTimeoutMs));
+        await tx.commit();
+        expect(text(await db.createTransaction().get('long/timeout'))).toBe(String(transactionTimeoutMs));
+      } finally {
+        await db.close();
+      }
+    }
+  });
+
+  it('connectionPoolSize past 64 and subscribe options that are not an object are refused INVALID_ARGUMENT', async () => {
+    // 65 was accepted (65 sockets); 1e9 built a billion slots and never returned
+    for (const connectionPoolSize of [65, 1e9]) {
+      const e = await rejection(connect({ endpoints: [t.server.url], connectionPoolSize }));
+      expect(e.message).toBe(`connectionPoolSize must be an integer from 1 to 64, got number ${connectionPoolSize}`);
+    }
+    const e = await rejection(() => t.db.subscribe('a', 'b', null as unknown as object));
+    expect(e.message).toBe('subscribe options must be an object { fromVersion? }, got null');
+  });
+
+  it('CLI and shell: a byte that is not UTF-8 (U+FFFD by the time Node sees it) is refused; watch SECONDS past setTimeout is refused', { timeout: 30_000 }, async () => {
+    // txkv set $'k\xff' a and txkv set $'k\xfe' b wrote one key, k\xef\xbf\xbd
+    expect(() => parseBytesArg('k\uFFFD', false, 'key')).toThrow(/^key "k\uFFFD" has U\+FFFD at offset 1: a byte that is not UTF-8/);
+    expect(Buffer.from(parseBytesArg('k\\xef\\xbf\\xbd', false, 'key')).toString('hex')).toBe('6befbfbd');
+    const bin = path.resolve(__dirname, '../../bin/txkv.js');
+    const p = spawn(process.execPath, [bin, 'shell', '--endpoint', t.server.url], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    p.stdin.end(Buffer.concat([Buffer.from('set utf/k'), Buffer.from([0xff]), Buffer.from(' v\nwatch utf/k 1e9\nwatch utf/k Infinity\nget utf/k\n')]));
+    await new Promise((resolve) => p.on('exit', resolve));
+    expect(out).toMatch(/ERROR: KEY "utf\/k\uFFFD" has U\+FFFD at offset 5/);
+    expect(out).toContain('ERROR: SECONDS must be a positive number up to 2147483 (24 days), got "1e9"');
+    expect(out).toContain('ERROR: SECONDS must be a positive number up to 2147483 (24 days), got "Infinity"');
+    expect(out).not.toMatch(/no change within/);
+    expect(await t.db.createTransaction().get(new Uint8Array([...Buffer.from('utf/k'), 0xef, 0xbf, 0xbd]))).toBeNull();
   });
 });
