@@ -281,10 +281,24 @@ function pairs(flat: Uint8Array[]): [Uint8Array, Uint8Array][] {
 /** End of the user keyspace: the default end of a range (as in the CLI and the shell). */
 const KEYSPACE_END = new Uint8Array([0xff]);
 
+/**
+ * A range's `end` as given (base64url). The empty string is refused: the empty key is before
+ * every key, so a range that ends there holds nothing, and `end=` is what a script with an
+ * unset variable sends (`?begin=$B&end=$E`): GET /v1/range answered no rows and hasMore false,
+ * and GET /v1/subscribe a feed that never reported anything. Leaving `end` out means the end
+ * of the user keyspace. (An empty key in a path is refused for the same reason.)
+ */
+export function decodeRangeEnd(s: unknown, what: string): Uint8Array {
+  if (s === '') {
+    throw new TxnError('INVALID_ARGUMENT', `${what} is empty: the empty key is before every key, so a range ending there holds nothing (an unset variable?); leave ${what} out for the end of the keyspace (\\xff)`);
+  }
+  return decodeBase64url(s, what);
+}
+
 /** Range bounds from base64url strings; `end` absent = the end of the user keyspace. */
 function rangeOf(begin: unknown, end: unknown, what: string): KeyRange {
   const b = begin === undefined || begin === null ? new Uint8Array(0) : decodeBase64url(begin, `${what}begin`);
-  const e = end === undefined || end === null ? KEYSPACE_END : decodeBase64url(end, `${what}end`);
+  const e = end === undefined || end === null ? KEYSPACE_END : decodeRangeEnd(end, `${what}end`);
   if (b.length > MAX_KEY_BYTES || e.length > MAX_KEY_BYTES) throw new TxnError('KEY_TOO_LARGE', `${what}begin and end are limited to ${MAX_KEY_BYTES} bytes`);
   return { begin: b, end: e };
 }
@@ -612,7 +626,15 @@ async function txn(c: Coordinator, raw: Uint8Array, mayWrite: boolean, m: Reques
   } catch (err) {
     throw new TxnError('INVALID_ARGUMENT', `request body must be UTF-8 JSON: ${(err as Error).message}`);
   }
-  const repeated = repeatedField(text);
+  let repeated: string | undefined;
+  try {
+    repeated = repeatedField(text);
+  } catch (err) {
+    // jsonc-parser's visitor recurses per level: 20,000 nested arrays (a 40 KB body JSON.parse
+    // takes) overflowed the stack, answered 500 FAILED "Maximum call stack size exceeded"
+    if (err instanceof RangeError) throw new TxnError('INVALID_ARGUMENT', 'request body nests too deeply (thousands of arrays or objects inside each other); a txn body is at most 3 levels deep');
+    throw err;
+  }
   if (repeated !== undefined) throw new TxnError('INVALID_ARGUMENT', `${repeated} is given twice; a field may appear once in an object`);
   if (!isObject(body)) throw new TxnError('INVALID_ARGUMENT', 'request body must be a JSON object');
   onlyFields(body, TXN_FIELDS, 'request body');

@@ -98,7 +98,7 @@ export const OPENAPI = {
         summary: 'Read the rows of [begin, end) at the latest version, in key order',
         parameters: [
           { name: 'begin', in: 'query', schema: b64url, description: 'first key (inclusive); default: the empty key' },
-          { name: 'end', in: 'query', schema: b64url, description: 'end key (exclusive); default: \\xff, the end of the user keyspace' },
+          { name: 'end', in: 'query', schema: b64url, description: 'end key (exclusive); default: \\xff, the end of the user keyspace; empty: 400 (a range ending at the empty key holds nothing)' },
           { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 0 }, description: 'most rows; 0 or absent = 1,000 (the page size of the SDK and the CLI)' },
           { name: 'reverse', in: 'query', schema: { type: 'string', enum: ['true', 'false'] }, description: 'from the end down' },
         ],

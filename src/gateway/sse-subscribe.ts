@@ -9,7 +9,7 @@ import type { HttpResponse } from '@trufflesuite/uws-js-unofficial';
 import { TxnError, toWireError } from '../errors.js';
 import type { FeedVersion } from '../coordinator/live-hub.js';
 import { decimalVersion } from '../keys/versions.js';
-import { decodeBase64url, STATUS_OF, statusLine, type Route } from './http.js';
+import { decodeBase64url, decodeRangeEnd, STATUS_OF, statusLine, type Route } from './http.js';
 
 const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64url');
 
@@ -76,7 +76,7 @@ export function subscribeRoute(maxFeedBufferBytes: number): Route {
       try {
         const begin = decodeBase64url(query.get('begin') ?? '', 'begin');
         const stop = query.get('end');
-        const endKey = stop === null ? new Uint8Array([0xff]) : decodeBase64url(stop, 'end');
+        const endKey = stop === null ? new Uint8Array([0xff]) : decodeRangeEnd(stop, 'end');
         const from = query.get('fromVersion');
         // exactly, never through Number() (999999999999999999 became 1000000000000000000);
         // past 2^53 FUTURE_VERSION, as on the binary protocol (keys/versions.ts)

@@ -297,6 +297,37 @@ describe('input edges found by review (SDK from JavaScript, CLI bytes)', () => {
     expect(e.message).toBe('subscribe options must be an object { fromVersion? }, got null');
   });
 
+  it('HTTP: an empty end (end=, an unset variable) is refused instead of an empty page or a feed that never reports', { timeout: 30_000 }, async () => {
+    const http = t.server.url.replace('ws://', 'http://');
+    await t.db.transact(async (tx) => tx.set('emptyend/a', '1'));
+    const refused = async (r: Response, what: string): Promise<void> => {
+      expect(r.status).toBe(400);
+      const e = ((await r.json()) as { error: { code: string; message: string } }).error;
+      expect(e.code).toBe('INVALID_ARGUMENT');
+      expect(e.message).toMatch(new RegExp(`^${what.replace(/[[\].]/g, '\\$&')} is empty: the empty key is before every key`));
+    };
+    await refused(await fetch(`${http}/v1/range?begin=${b64('emptyend/')}&end=`), 'end');
+    await refused(await fetch(`${http}/v1/txn`, { method: 'POST', body: JSON.stringify({ reads: [{ begin: b64('emptyend/'), end: '' }] }) }), 'reads[0].end');
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), 5000);
+    try {
+      await refused(await fetch(`${http}/v1/subscribe?begin=&end=`, { signal: ac.signal }), 'end');
+    } finally {
+      clearTimeout(timer);
+    }
+    // end left out is the end of the keyspace; begin= (the empty key) is a start like any
+    const r = await fetch(`${http}/v1/range?begin=`);
+    expect(r.status).toBe(200);
+    expect(((await r.json()) as { kvs: { key: string }[] }).kvs.map((kv) => kv.key)).toContain(b64('emptyend/a'));
+  });
+
+  it('HTTP: a POST /v1/txn body nested 20,000 levels deep is 400 INVALID_ARGUMENT, not 500 FAILED (stack overflow)', async () => {
+    const body = `{"writes":${'['.repeat(20_000)}${']'.repeat(20_000)}}`;
+    const r = await fetch(`${t.server.url.replace('ws://', 'http://')}/v1/txn`, { method: 'POST', body });
+    expect(r.status).toBe(400);
+    expect(((await r.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/^request body nests too deeply/) as unknown as string });
+  });
+
   it('CLI and shell: a byte that is not UTF-8 (U+FFFD by the time Node sees it) is refused; watch SECONDS past setTimeout is refused', { timeout: 30_000 }, async () => {
     // txkv set $'k\xff' a and txkv set $'k\xfe' b wrote one key, k\xef\xbf\xbd
     expect(() => parseBytesArg('k\uFFFD', false, 'key')).toThrow(/^key "k\uFFFD" has U\+FFFD at offset 1: a byte that is not UTF-8/);
