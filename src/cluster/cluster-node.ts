@@ -1238,6 +1238,8 @@ export class ClusterNode {
       this.positions = [];
       this.log.activate(rev);
       this.grant = 0;
+      // no read is served here above the grant (oracle.capReads): none until it is written
+      oracle.capReads(0);
       if (!(await this.renewGrant())) throw new Error('could not write the read-version grant');
       this.role = 'leader';
       this.leader = { nodeId: this.s.nodeId, url: this.s.advertiseUrl };
@@ -1313,11 +1315,13 @@ export class ClusterNode {
       // 44 of 69 in one run of test/cluster/etcd-trouble.test.ts.)
       this.grantRev = String(grant.mod_revision);
       this.grant = Math.max(this.grant, Number(grant.value.toString()));
+      this.c.oracle.capReads(this.grant);
       this.renewed();
       return true;
     }
     this.grantRev = String(res.header.revision);
     this.grant = next;
+    this.c.oracle.capReads(next);
     this.stats.lastEtcdOk = Date.now();
     this.renewed();
     return true;

@@ -98,8 +98,28 @@ export class TimestampOracle {
   /** The newest version a read may use without waiting here (the shards wait for what they still apply). */
   get readableVersion(): number {
     const v = this.finishedThrough > this.acked ? this.finishedThrough : this.acked;
-    return v < this.ceiling ? v : this.ceiling - 1;
+    const r = v < this.ceiling ? v : this.ceiling - 1;
+    return r < this.readCap ? r : this.readCap;
   }
+
+  /**
+   * Cluster leader: reads are served only at versions up to `version` (its read-version
+   * grant in etcd). Versions above the grant belong to a later leader (each starts above
+   * the last grant), whose commits this node may not have: a leader paused (SIGSTOP, a VM
+   * stall) and resumed still leads in its own eyes until etcd refuses it, and meanwhile
+   * its finished version follows its clock (slideWindow, aborted commits) past versions
+   * the new leader handed out; a read at one of those, sent to it by a client that lists
+   * every node, was answered from its own data without the new leader's commits (a stale
+   * read: test/cluster/cluster.test.ts, the SIGSTOP case). Such a read now waits, and
+   * fails FUTURE_VERSION (retryable) unless the grant moves or the node follows the log.
+   * follow() lifts the cap: a follower's reads wait for the log itself.
+   */
+  capReads(version: number): void {
+    this.readCap = version;
+    if (this.waiters.length > 0) this.wake();
+  }
+
+  private readCap = Infinity;
 
   /**
    * Read versions stay below `version` from now on: a commit decided there could not be
@@ -196,7 +216,7 @@ export class TimestampOracle {
 
   /** Resolves true once finishedVersion >= version; false for a version never assigned, or after timeoutMs. */
   waitFor(version: number, timeoutMs: number): Promise<boolean> {
-    if (this.finishedThrough >= version) return Promise.resolve(true);
+    if (this.finishedThrough >= version && version <= this.readCap) return Promise.resolve(true);
     if (version > this.lastAssigned) {
       if (!this.following) return Promise.resolve(false);
       this.beyond?.(version);
@@ -236,8 +256,11 @@ export class TimestampOracle {
   follow(version: number): void {
     if (this.inflightCount > 0) throw new Error(`oracle: cannot follow with ${this.inflightCount} versions in flight`);
     this.following = true;
+    this.readCap = Infinity;
     this.lastAssigned = version;
     this.finishedThrough = version;
+    // reads that waited at a leader's cap and are applied here
+    if (this.waiters.length > 0) this.wake();
   }
 
   /** Follower: the log holds a commit at `version` (above every one seen); pair with finish(). */
@@ -271,7 +294,8 @@ export class TimestampOracle {
 
   private wake(): void {
     let n = 0;
-    while (n < this.waiters.length && this.waiters[n]!.version <= this.finishedThrough) n++;
+    const through = this.finishedThrough < this.readCap ? this.finishedThrough : this.readCap;
+    while (n < this.waiters.length && this.waiters[n]!.version <= through) n++;
     if (n === 0) return;
     for (const w of this.waiters.splice(0, n)) w.resolve();
   }

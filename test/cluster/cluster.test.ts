@@ -235,6 +235,17 @@ describe.skipIf(!HAVE_ETCD)('replicated cluster on etcd (3 etcd members, 3 nodes
         const v = await tx.get('pause/x');
         return v === null ? null : Buffer.from(v).toString();
       });
+      // and a read at a read version the new leader handed out, sent to the old node while
+      // it is paused (as a client with every node among its endpoints does: the C++ client's
+      // cluster workload, test/cluster/cpp-failover.test.ts, caught it): on resume the old
+      // node, still leader in its own eyes for a moment, must not answer it from its own
+      // data, which lacks the new leader's commits
+      const rvNew = await readVersion(fresh);
+      const readAt = old.transact(async (tx) => {
+        tx.setReadVersion(rvNew);
+        const v = await tx.snapshotGet('pause/x');
+        return v === null ? null : Buffer.from(v).toString();
+      });
       await sleep(Math.max(0, 3000 - (Date.now() - t)));
       const from = c.nodes[l]!.logs.length;
       c.kill(c.nodes[l]!, 'SIGCONT');
@@ -267,6 +278,16 @@ describe.skipIf(!HAVE_ETCD)('replicated cluster on etcd (3 etcd members, 3 nodes
         await sleep(100);
       }
       const got = await within(outcome, 30_000);
+      const gotAt = await within(
+        readAt.then(
+          (v) => ({ v }),
+          (e: unknown) => ({ e: e as TxnError }),
+        ),
+        30_000,
+      );
+      // the stamp, or (the node restarted under it) an error; never the value before it
+      if ('v' in gotAt) expect(gotAt.v, `a read at the new leader's read version ${rvNew}, through the old leader`).toBe(stamp);
+      else expect(restarted, `the read at ${rvNew} through the old node: ${gotAt.e.code} ${gotAt.e.message}`).toBe(true);
       if (restarted) {
         // the read went to a node that then exited: it may fail (its connection closed:
         // NETWORK_ERROR; or a retryable error), never see old data

@@ -79,6 +79,24 @@ describe('TimestampOracle', () => {
     expect(woke).toHaveLength(3);
   });
 
+  it('capReads (a cluster leader at its grant): reads above the cap are not readable and wait, past the clock too; a raised cap or follow() lets them through', async () => {
+    let now = 1000;
+    const o = new TimestampOracle(0, () => now);
+    o.capReads(1500);
+    now = 2000;
+    expect(o.readVersion()).toBe(2000); // the idle counter still follows the clock...
+    expect(o.readableVersion).toBe(1500); // ...but reads are served only up to the cap
+    expect(await o.waitFor(1400, 10)).toBe(true);
+    expect(await o.waitFor(1800, 10)).toBe(false); // a later leader's read version: not here
+    const raised = o.waitFor(1800, 1000);
+    o.capReads(1900);
+    expect(await raised).toBe(true);
+    const followed = o.waitFor(1950, 1000);
+    o.follow(2000); // a follower reads what the log brought: no cap
+    expect(await followed).toBe(true);
+    expect(o.readableVersion).toBe(2000);
+  });
+
   it('issue 10 item 7: after a restart with the clock stepped back, new versions are above every read version handed out', () => {
     let stored = 0;
     const bound = { ahead: 1000, persist: (v: number) => void (stored = v) };
