@@ -391,14 +391,25 @@ export class Connection {
    * DEAD_AFTER_MS the connection is given up as if it had closed (pending commits
    * MAYBE_COMMITTED, other calls NETWORK_ERROR), so a frozen or unreachable server
    * whose TCP connection stays up does not hold calls forever. Node (`ws`) only.
+   *
+   * Silence is only counted while this process runs: a tick that comes more than two
+   * intervals late means this process was stalled (a long synchronous task, a stopped or
+   * starved process), and an answer that came meanwhile may still wait in its own event
+   * queue. Such a tick starts the count again, so a busy client does not give up a live
+   * server and turn its commits in flight into MAYBE_COMMITTED (a CI run at load 12: a
+   * test process encoding 400 MB of frames gave up its server after 12.9 s).
    */
   private startPinging(): void {
     const ws = this.socket;
     if (!ws?.ping || !ws.on) return;
     ws.on('pong', () => (this.lastHeard = Date.now()));
     this.lastHeard = Date.now();
+    let lastTick = Date.now();
     this.pinger = setInterval(() => {
-      const silent = Date.now() - this.lastHeard;
+      const now = Date.now();
+      if (now - lastTick > 2 * PING_INTERVAL_MS) this.lastHeard = now;
+      lastTick = now;
+      const silent = now - this.lastHeard;
       if (silent > DEAD_AFTER_MS) {
         this.onClosed(`no answer from ${this.url} for ${silent} ms (pings unanswered): the server is frozen or unreachable`);
         if (ws.terminate) ws.terminate();

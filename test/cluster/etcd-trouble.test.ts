@@ -144,8 +144,10 @@ describe.skipIf(!HAVE_ETCD)('etcd restarted or slow (3 members, 3 nodes, 10 s le
     // the bound is relative to the same cluster's before the restart, and since what it
     // stands for is counted below (each replica's watch reported the 20 commits' log
     // entries: a lost watch reports none, the poll finds them), a generous 2x, 100 ms at
-    // least (was 1.5x, 60 ms: 84 ms against 61 before came within 7 ms of it at load 16)
-    const bound = Math.max(100, 2 * median(before));
+    // least (was 1.5x, 60 ms: 84 ms against 61 before came within 7 ms of it at load 16);
+    // then 3x, 150 ms at least: at load 12 a median of 249 ms after against 94 before, every
+    // watch reporting (a quiet machine's 10-23 ms against a lost watch's ~188 still fails it)
+    const bound = Math.max(150, 3 * median(before));
     for (const w of watches) expect(w, 'a replica\'s log watch').toMatchObject({ connected: true });
     watches.forEach((w, i) => expect((w?.reported ?? 0) - reported0[i]!, `log entries replica n${replicas[i]}'s watch reported of 20 commits`).toBeGreaterThanOrEqual(10));
     expect(median(after), `replication ms after the restart: ${after.join(', ')} (before: ${before.join(', ')})`).toBeLessThan(bound);

@@ -4,12 +4,14 @@
 // the TCP connection lived. Expected: every pending call fails at the transaction's
 // deadline (TIMEOUT; a commit in flight MAYBE_COMMITTED), and without a deadline the
 // client's pings notice the dead peer.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect, TxnError, type Database } from '../../src/index.js';
 import { DEAD_AFTER_MS, PING_INTERVAL_MS } from '../../src/client/connection.js';
 import { freePort, killAllServers, spawnServer, type ChildServer } from '../support/child-server.js';
-import { tempDir } from '../support/server.js';
+import { startTestServer, tempDir } from '../support/server.js';
 
 const dirs: string[] = [];
 const frozen: ChildServer[] = [];
@@ -99,5 +101,40 @@ describe('frozen server (SIGSTOP)', () => {
     srv.proc.kill('SIGCONT');
     await db.close();
     await dbNoTimeout.close();
+  });
+
+  it('a stopped client (kill -STOP past the ping bound) does not give up a live server once it runs again', { timeout: 60_000 }, async () => {
+    // the client in a child process (dist/, as npm test builds it), stopped without burning CPU;
+    // before the fix its first tick after SIGCONT counted the stop as the server's silence
+    const t = await startTestServer();
+    const connection = path.resolve('dist/src/client/connection.js');
+    const script = `import { Connection } from ${JSON.stringify(connection)};
+      const c = await Connection.open(process.argv[1], undefined, 5000);
+      process.stdout.write('ready\\n');
+      process.stdin.once('data', () => { process.stdout.write('alive ' + c.alive + '\\n'); process.exit(0); });`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script, t.server.url], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const said = (what: string): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const check = (): void => void (out.includes(what) && resolve());
+        child.stdout.on('data', check);
+        child.once('exit', (code) => setImmediate(() => (check(), reject(new Error(`client exited ${code} before saying ${what}: ${out}`)))));
+        check();
+      });
+    try {
+      await said('ready');
+      child.kill('SIGSTOP');
+      await new Promise((r) => setTimeout(r, DEAD_AFTER_MS + 1500));
+      child.kill('SIGCONT');
+      // its late tick, then a ping answered on the next one
+      await new Promise((r) => setTimeout(r, PING_INTERVAL_MS + 1000));
+      child.stdin.write('?\n');
+      await said('alive ');
+      expect(out).toContain('alive true');
+    } finally {
+      child.kill('SIGKILL');
+      await t.close();
+    }
   });
 });

@@ -80,9 +80,20 @@ describe('balancer: a skew must last before ranges split or move', () => {
   it('a burst on one worker shorter than a round, then a light uniform load (bench/compare\'s preload, then w1): no split, although the smoothed rates stay skewed for several rounds', async () => {
     // 1 s rounds (the default): the burst's smoothed memory (2 s time constant) outweighs a
     // light load for ~9 rounds, while the shards' counts of each round show it for 1-2
-    t = await startTestServer({ shards: 2, durability: 'buffered', splitPoints: [key(ROWS / 2)], distribution: { enabled: true, checkIntervalMs: 1000 } });
-    // 20,000 rows in ~0.7 s, all on worker 1: in at most two rounds' counts
-    await writeInOrder(t, ROWS / 2, ROWS, 500, 700);
+    // 20,000 rows in ~0.7 s, all on worker 1: in at most two rounds' counts. On a loaded
+    // machine the burst can last SUSTAIN_ROUNDS rounds (3.1 s at load 12), a lasting skew
+    // that is rightly split: such an attempt is no test of a short burst, so it starts over
+    // on a new server, up to 4 times
+    const bursts: number[] = [];
+    for (;;) {
+      t = await startTestServer({ shards: 2, durability: 'buffered', splitPoints: [key(ROWS / 2)], distribution: { enabled: true, checkIntervalMs: 1000 } });
+      const b0 = Date.now();
+      await writeInOrder(t, ROWS / 2, ROWS, 500, 700);
+      bursts.push(Date.now() - b0);
+      if (bursts.at(-1)! <= 1000) break;
+      expect(bursts.length, `the burst took ${bursts.join(', ')} ms: over one 1 s round each time`).toBeLessThan(4);
+      await t.close();
+    }
     // light uniform load: one client, one key a transaction
     const until = Date.now() + 9000;
     while (Date.now() < until) {
@@ -92,6 +103,6 @@ describe('balancer: a skew must last before ranges split or move', () => {
       await new Promise((r) => setTimeout(r, 2));
     }
     const d = await distribution(t);
-    expect(d.splits + d.moves, JSON.stringify(d.history)).toBe(0);
-  }, 30_000);
+    expect(d.splits + d.moves, `${JSON.stringify(d.history)} (burst ms: ${bursts.join(', ')})`).toBe(0);
+  }, 60_000);
 });
