@@ -246,6 +246,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void onHello(Result<proto::Body> r) {
     if (r.ok() && std::holds_alternative<proto::HelloReply>(*r)) {
+      // endpoints of two databases (a copy-pasted list, a node of another cluster): the
+      // requests this connection holds fail INVALID_ARGUMENT naming both, instead of
+      // splitting the caller's data between them (spec "Clusters"; the TypeScript pool too)
+      if (auto e = checkDatabase(std::get<proto::HelloReply>(*r).databaseId)) r = std::move(*e);
+    }
+    if (r.ok() && std::holds_alternative<proto::HelloReply>(*r)) {
       timer_.cancel();
       state_ = State::kReady;
       helloDone_ = true;
@@ -257,7 +263,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // The server answered but refused us (UNAUTHORIZED, PROTOCOL_ERROR): fail what waits
     // with that error, not NETWORK_ERROR; then back off like any failed connect.
     TxnError e = r.ok() ? TxnError(ErrorCode::kProtocolError, "expected HelloReply") : r.error();
-    TxnError withUrl(e.code(), ep_.url + ": " + e.message());
+    TxnError withUrl(e.code(), e.code() == ErrorCode::kInvalidArgument ? e.message() : ep_.url + ": " + e.message());
     ++epoch_;
     auto waiting = std::move(waiting_);
     waiting_.clear();
@@ -280,6 +286,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void failover(OutgoingRequest r, const TxnError& e);  // defined after Pool
+  std::optional<TxnError> checkDatabase(const std::string& id);  // defined after Pool
 
   void enterBackoff() {
     closeSocket();
@@ -634,6 +641,21 @@ class Pool final : public DatabaseImpl {
   // If that one cannot be opened either, failover() ends it with NETWORK_ERROR.
   void reask(OutgoingRequest r, const std::string& from) { route(std::move(r), &from); }
 
+  // The database id a connection's server reported: the first one seen is this pool's;
+  // another one is INVALID_ARGUMENT. "" (a server that predates ids) passes.
+  std::optional<TxnError> checkDatabase(const std::string& url, const std::string& id) {
+    if (id.empty()) return std::nullopt;
+    if (databaseId_.empty()) {
+      databaseId_ = id;
+      databaseUrl_ = url;
+    }
+    if (id == databaseId_) return std::nullopt;
+    return TxnError(ErrorCode::kInvalidArgument,
+                    "endpoints of different databases: " + databaseUrl_ + " serves database " + databaseId_ + " but " +
+                        url + " serves database " + id +
+                        "; list only the endpoints of one database (one server or one cluster)");
+  }
+
   // A request whose connection could not be opened: try another connection that is
   // not backing off, at most once per pool member; then NETWORK_ERROR.
   void failover(OutgoingRequest r, const TxnError& e) {
@@ -650,6 +672,7 @@ class Pool final : public DatabaseImpl {
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::vector<std::shared_ptr<Connection>> conns_;
   size_t rr_ = 0;
+  std::string databaseId_, databaseUrl_;  // the first database id a server reported, and where
   std::mutex mu_;
   std::atomic<bool> closed_{false};
   std::thread thread_;
@@ -657,6 +680,7 @@ class Pool final : public DatabaseImpl {
 
 void Connection::failover(OutgoingRequest r, const TxnError& e) { pool_.failover(std::move(r), e); }
 void Connection::reaskElsewhere(OutgoingRequest r) { pool_.reask(std::move(r), ep_.url); }
+std::optional<TxnError> Connection::checkDatabase(const std::string& id) { return pool_.checkDatabase(ep_.url, id); }
 
 // TLS 1.2+, peers verified against caFile (PEM, one or more CAs) or the system store.
 Result<std::unique_ptr<ssl::context>> makeTlsContext(const ConnectOptions& o) {

@@ -37,7 +37,9 @@ std::pair<fbw::Body, Off<void>> encodeBody(Builder& b, const Body& body) {
           return {fbw::Body_HelloRequest, fbw::CreateHelloRequest(b, m.protocolVersion, token, name).Union()};
         } else if constexpr (std::is_same_v<M, HelloReply>) {
           auto sv = b.CreateString(m.serverVersion);
-          return {fbw::Body_HelloReply, fbw::CreateHelloReply(b, m.protocolVersion, sv, m.readOnly).Union()};
+          // absent when empty, as from servers that predate it (the golden vectors have none)
+          auto id = m.databaseId.empty() ? flatbuffers::Offset<flatbuffers::String>() : b.CreateString(m.databaseId);
+          return {fbw::Body_HelloReply, fbw::CreateHelloReply(b, m.protocolVersion, sv, m.readOnly, id).Union()};
         } else if constexpr (std::is_same_v<M, GetReadVersionRequest>) {
           return {fbw::Body_GetReadVersionRequest, fbw::CreateGetReadVersionRequest(b).Union()};
         } else if constexpr (std::is_same_v<M, GetReadVersionReply>) {
@@ -105,7 +107,7 @@ Result<Body> decodeBody(const fbw::Envelope& e) {
     }
     case fbw::Body_HelloReply: {
       auto m = e.body_as_HelloReply();
-      return Body{HelloReply{m->protocol_version(), toString(m->server_version()), m->read_only()}};
+      return Body{HelloReply{m->protocol_version(), toString(m->server_version()), m->read_only(), toString(m->database_id())}};
     }
     case fbw::Body_GetReadVersionRequest:
       return Body{GetReadVersionRequest{}};

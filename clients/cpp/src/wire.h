@@ -54,6 +54,7 @@ struct HelloReply {
   uint32_t protocolVersion = 0;
   std::string serverVersion;
   bool readOnly = false;
+  std::string databaseId;  // "" from servers that predate it (spec, "Clusters")
   bool operator==(const HelloReply&) const = default;
 };
 struct GetReadVersionRequest {

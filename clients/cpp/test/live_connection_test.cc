@@ -314,5 +314,32 @@ TEST_F(ConnectionLoss, RefusedConnectionsFailFastThenRecover) {
   EXPECT_TRUE(rv.ok()) << rv.error().describe();
 }
 
+// Spec "Clusters": endpoints that answer with different database ids (here TXKV_URL and
+// TXKV_READONLY_URL: two servers, two data directories) are refused with INVALID_ARGUMENT
+// naming both, instead of the caller's reads and writes going to whichever answers.
+TEST(DatabaseIds, EndpointsOfTwoDatabasesAreRefusedNamingBoth) {
+  const char* other = std::getenv("TXKV_READONLY_URL");
+  if (serverUrl().empty() || !other || !*other) GTEST_SKIP() << "needs TXKV_URL and TXKV_READONLY_URL";
+  auto db = connectDb({.endpoints = {serverUrl(), other}, .connectionPoolSize = 2});
+  // requests of one I/O tick, spread over both connections while they open: the ones on the
+  // connection whose server answered second fail
+  std::vector<std::promise<Result<int64_t>>> ps(10);
+  std::vector<Transaction> txs;
+  for (auto& p : ps) {
+    txs.push_back(db->createTransaction());
+    txs.back().getReadVersionAsync([&p](Result<int64_t> r) { p.set_value(std::move(r)); });
+  }
+  int refused = 0;
+  for (auto& p : ps) {
+    auto r = p.get_future().get();
+    if (r.ok()) continue;
+    ++refused;
+    EXPECT_TRUE(hasCode(r.error(), ErrorCode::kInvalidArgument));
+    EXPECT_NE(r.error().message().find(serverUrl()), std::string::npos) << r.error().message();
+    EXPECT_NE(r.error().message().find(other), std::string::npos) << r.error().message();
+  }
+  EXPECT_GT(refused, 0);
+}
+
 }  // namespace
 }  // namespace txkv::live
