@@ -165,5 +165,13 @@ echo "test-cpp: servers $TXKV_URL, ${TXKV_AUTH_URL:-} (tokens), ${TXKV_READONLY_
 status=0
 # Serially: the suites share one server, and each stays the only load on it.
 (cd "$BUILD" && ctest --output-on-failure) || status=$?
+# The C++ client against a real 3-node cluster (3 etcd members, 3 nodes), through kill -9 of
+# the leader and its restart: test/cluster/cpp-failover.test.ts runs the workload built above
+# (it skips without etcd). Without this script's servers' variables: a txkv node refuses
+# TXKV_* settings it does not know.
+if [ -x "$BUILD/txkv_cluster_workload" ]; then
+  (cd "$ROOT" && env -u TXKV_URL -u TXKV_AUTH_URL -u TXKV_READONLY_URL -u TXKV_TLS_URL -u TXKV_TLS_CA \
+    CPP_FAILOVER_WORKLOAD="$BUILD/txkv_cluster_workload" npx vitest run test/cluster/cpp-failover.test.ts) || status=$?
+fi
 echo "test-cpp: build + tests took $(( $(date +%s) - start )) s"
 exit $status
