@@ -152,6 +152,17 @@ export class TxnImpl implements Transaction {
     }
   }
 
+  /**
+   * Reads, and setting or asking the read version, once commit() was called: INVALID_ARGUMENT
+   * until reset(), as FoundationDB's used_during_commit. They were answered at the old read
+   * version (a get after a successful commit could miss a write committed meanwhile, with no
+   * error), and setReadVersion after commit was taken silently.
+   */
+  private checkReadable(): void {
+    this.check();
+    if (this.committing) throw new TxnError('INVALID_ARGUMENT', 'transaction is committing or committed: it cannot read or change its read version; reset() it (or start a new one) to read again');
+  }
+
   private checkWritable(): void {
     this.check();
     if (this.readOnly) throw new TxnError('INVALID_ARGUMENT', 'a read-only transaction cannot write');
@@ -230,7 +241,7 @@ export class TxnImpl implements Transaction {
    * else INVALID_ARGUMENT: a later version would make its reads mix two snapshots.
    */
   setReadVersion(version: bigint): void {
-    this.check();
+    this.checkReadable();
     if (typeof version !== 'bigint') throw new TxnError('INVALID_ARGUMENT', `setReadVersion needs a bigint version, got ${describeArg(version)}`);
     if (version <= 0n) throw new TxnError('INVALID_ARGUMENT', `read version must be positive, got ${version}`);
     // versions are int64 on the wire: a larger one would wrap (2^64 became 0, then TOO_OLD)
@@ -245,10 +256,15 @@ export class TxnImpl implements Transaction {
 
   getReadVersion(): Promise<bigint> {
     try {
-      this.check();
+      this.checkReadable();
     } catch (e) {
       return Promise.reject(e);
     }
+    return this.readVersionOf();
+  }
+
+  /** The read version, asked once (getReadVersion without the caller's checks: reads in flight, commit, watches). */
+  private readVersionOf(): Promise<bigint> {
     this.readStarted = true;
     if (!this.readVersion) {
       const p = this.call({ type: 'grv' }).then((r) => (r as Extract<ReplyBody, { type: 'grv' }>).readVersion);
@@ -271,7 +287,7 @@ export class TxnImpl implements Transaction {
   }
 
   private async getImpl(key: Bytes, snapshot: boolean): Promise<Uint8Array | null> {
-    this.check();
+    this.checkReadable();
     const k = toBytes(key);
     checkKeySize(k);
     this.readStarted = true;
@@ -280,11 +296,11 @@ export class TxnImpl implements Transaction {
     if (!snapshot && !this.readOnly) this.readConflicts.push({ begin: k, end: keyAfter(k) });
     if (own.kind === 'value') return own.value;
     if (own.kind === 'atomic') {
-      const readVersion = await this.getReadVersion();
+      const readVersion = await this.readVersionOf();
       const r = await this.call({ type: 'get', readVersion, key: k });
       return applySteps((r as Extract<ReplyBody, { type: 'get' }>).value, own.ops);
     }
-    const readVersion = await this.getReadVersion();
+    const readVersion = await this.readVersionOf();
     const r = await this.call({ type: 'get', readVersion, key: k });
     return (r as Extract<ReplyBody, { type: 'get' }>).value;
   }
@@ -298,7 +314,7 @@ export class TxnImpl implements Transaction {
   }
 
   private async rangeImpl(beginSel: KeySelector, endSel: KeySelector, opts: RangeOptions | undefined, snapshot: boolean): Promise<RangeResult> {
-    this.check();
+    this.checkReadable();
     checkSelector(beginSel, 'begin');
     checkSelector(endSel, 'end');
     if (opts !== undefined && (opts === null || typeof opts !== 'object')) {
@@ -339,7 +355,7 @@ export class TxnImpl implements Transaction {
    * fetched only while buffered point writes hid rows.
    */
   private async readRange(range: KeyRange, limit: number, reverse: boolean): Promise<{ rows: [Uint8Array, Uint8Array][]; hasMore: boolean }> {
-    const readVersion = await this.getReadVersion();
+    const readVersion = await this.readVersionOf();
     const page = (b: Uint8Array, e: Uint8Array, n: number): Promise<Extract<ReplyBody, { type: 'range' }>> => {
       const [beginKey, beginInclusive] = wireBegin(b);
       const [endKey, endInclusive] = wireEnd(e);
@@ -500,7 +516,7 @@ export class TxnImpl implements Transaction {
         if (own.kind === 'value') value = own.value;
         else {
           // written by an atomic or versionstamped operation: the value at the commit; else at the read version
-          const readVersion = own.kind === 'none' ? await this.getReadVersion() : this.committedVersion;
+          const readVersion = own.kind === 'none' ? await this.readVersionOf() : this.committedVersion;
           try {
             const k = keyString(key);
             let read = reads.get(k);
@@ -555,7 +571,7 @@ export class TxnImpl implements Transaction {
       // which closes the connection: the commit failed MAYBE_COMMITTED, not TRANSACTION_TOO_LARGE
       checkCommitSize(this.writes.size, readConflicts);
       // a transaction that read nothing needs no read version: its commit cannot conflict
-      const readVersion = readConflicts.length > 0 ? await this.getReadVersion() : this.readVersion ? await this.readVersion : 0n;
+      const readVersion = readConflicts.length > 0 ? await this.readVersionOf() : this.readVersion ? await this.readVersion : 0n;
       const r = (await this.call({ type: 'commit', readVersion, readConflicts, mutations }, true)) as Extract<ReplyBody, { type: 'commit' }>;
       stamp.resolve(r.versionstamp);
       if (stamp !== this.stamp) return;

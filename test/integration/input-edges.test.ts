@@ -297,6 +297,33 @@ describe('input edges found by review (SDK from JavaScript, CLI bytes)', () => {
     expect(e.message).toBe('subscribe options must be an object { fromVersion? }, got null');
   });
 
+  it('a transaction used after commit() fails every read and read-version call INVALID_ARGUMENT until reset() (FoundationDB: used_during_commit)', async () => {
+    await t.db.transact(async (tx) => tx.set('after/k', 'old'));
+    const tx = t.db.createTransaction();
+    expect(text(await tx.get('after/k'))).toBe('old');
+    tx.set('after/mine', '1');
+    await tx.commit();
+    // a write by someone else after the commit: a read of tx answered 'old' at its old read version, with no error
+    await t.db.transact(async (other) => other.set('after/k', 'new'));
+    const sel = (key: string, inclusive: boolean) => ({ key, inclusive });
+    for (const call of [
+      () => tx.get('after/k'),
+      () => tx.snapshotGet('after/k'),
+      () => tx.getRange(sel('after/', true), sel('after0', false)),
+      () => tx.snapshotGetRange(sel('after/', true), sel('after0', false)),
+      () => tx.getReadVersion(),
+      () => tx.setReadVersion(5n),
+    ]) {
+      const e = await rejection(call);
+      expect(e.code).toBe('INVALID_ARGUMENT');
+      expect(e.message).toMatch(/^transaction is committing or committed: it cannot read or change its read version; reset\(\) it/);
+    }
+    expect(tx.getCommittedVersion()).toBeGreaterThan(0n);
+    expect((await tx.getVersionstamp()).length).toBe(10);
+    tx.reset();
+    expect(text(await tx.get('after/k'))).toBe('new');
+  });
+
   it('HTTP: an empty end (end=, an unset variable) is refused instead of an empty page or a feed that never reports', { timeout: 30_000 }, async () => {
     const http = t.server.url.replace('ws://', 'http://');
     await t.db.transact(async (tx) => tx.set('emptyend/a', '1'));
