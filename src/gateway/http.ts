@@ -238,9 +238,21 @@ export function jsonText(body: unknown): string {
   return JSON.stringify(body, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
 }
 
-function requireAccess(access: Access, need: RouteAccess, protectStatus: boolean): void {
+/**
+ * Why a request got no access, for the 401: no header, a header that is not `Bearer <token>`
+ * (Basic auth, the token alone, a token with a space), or a token the server does not know.
+ * All were "missing or wrong token", which sent a user with a malformed header hunting for a
+ * typo in the token. The header's text is never echoed (it may be the token itself).
+ */
+function noAccessReason(header: string): string {
+  if (header === '') return 'no token: this server needs an Authorization: Bearer <token> header';
+  if (bearer(header) === undefined) return 'the Authorization header is not of the form "Bearer <token>" (one word after Bearer; Basic and other schemes are not taken)';
+  return 'wrong token (Authorization: Bearer <token>): the server has no such token';
+}
+
+function requireAccess(access: Access, need: RouteAccess, protectStatus: boolean, header = ''): void {
   if (need === 'public' || (need === 'status' && !protectStatus)) return;
-  if (access === 'none') throw new TxnError('UNAUTHORIZED', 'missing or wrong token (Authorization: Bearer <token>)');
+  if (access === 'none') throw new TxnError('UNAUTHORIZED', noAccessReason(header));
   if (need === 'write' && access !== 'write') throw new HttpError('UNAUTHORIZED', 'this token is read-only: writes are refused', 403);
 }
 
@@ -507,11 +519,12 @@ export function registerHttpRoutes(app: TemplatedApp, o: HttpOptions): void {
       // everything from req is read now: uWS requests are gone once this returns
       const params = Array.from({ length: nParams }, (_, i) => req.getParameter(i) ?? '');
       const query = new URLSearchParams(req.getQuery() ?? '');
-      const access = o.tokens.check(bearer(req.getHeader('authorization')));
+      const authorization = req.getHeader('authorization');
+      const access = o.tokens.check(bearer(authorization));
       const state: RequestState = { aborted: false, close: false };
       if (route.raw) {
         try {
-          requireAccess(access, route.access, o.protectStatus);
+          requireAccess(access, route.access, o.protectStatus, authorization);
           checkQuery(query, route.query ?? []);
         } catch (err) {
           res.onAborted(() => (state.aborted = true));
@@ -528,7 +541,7 @@ export function registerHttpRoutes(app: TemplatedApp, o: HttpOptions): void {
         route.path,
         route.method,
         async () => {
-          requireAccess(access, route.access, o.protectStatus);
+          requireAccess(access, route.access, o.protectStatus, authorization);
           checkQuery(query, route.query ?? []);
           return route.handler!({ c, params, query, body: () => body, access, metrics: httpMetrics() });
         },

@@ -241,8 +241,22 @@ describe('finding 5: strict and conventional', () => {
         expect(((await r.json()) as { error: { code: string; message: string } }).error.message).toContain('read-only');
       }
       expect((await as('ro', '/v1/txn', { method: 'POST', body: JSON.stringify({ reads: [{ key: k('a') }] }) })).status).toBe(200);
-      expect((await as('nope', `/v1/kv/${k('a')}`)).status).toBe(401);
-      expect((await fetch(`${u}/v1/kv/${k('a')}`)).status).toBe(401);
+      // the 401 says which: no header, a header not of the form "Bearer <token>", an unknown token
+      // (all were "missing or wrong token"); the header's text is never echoed
+      const denied = async (headers: Record<string, string>): Promise<string> => {
+        const r = await fetch(`${u}/v1/kv/${k('a')}`, { headers });
+        expect(r.status).toBe(401);
+        const e = ((await r.json()) as { error: { code: string; message: string } }).error;
+        expect(e.code).toBe('UNAUTHORIZED');
+        return e.message;
+      };
+      expect(await denied({ authorization: 'Bearer nope' })).toBe('wrong token (Authorization: Bearer <token>): the server has no such token');
+      expect(await denied({})).toBe('no token: this server needs an Authorization: Bearer <token> header');
+      for (const authorization of ['Basic cnc6', 'rw', 'Bearer rw extra', 'Bearer']) {
+        const m = await denied({ authorization });
+        expect(m).toMatch(/^the Authorization header is not of the form "Bearer <token>"/);
+        expect(m).not.toContain('rw');
+      }
       expect((await fetch(`${u}/v1/openapi.json`)).status).toBe(200);
     } finally {
       await server.close();
