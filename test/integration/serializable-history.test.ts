@@ -256,17 +256,30 @@ async function runOne(db: Database, rng: Rng, id: number, oldVersions: number[])
   return rec;
 }
 
+const MIN_COMMITTED = 100;
+
+/**
+ * `clients` clients run random transactions for `ms`, and on past it (up to 4x `ms`) until
+ * MIN_COMMITTED have committed: on a loaded machine 6 s gave 36 commits (load ~18), too
+ * few a history to mean much.
+ */
 async function runHistory(s: TestServer, seed: number, clients: number, ms: number, during?: () => Promise<void>): Promise<Txn[]> {
   const rng = mulberry32(seed);
   const oldVersions: number[] = [];
   const txns: Txn[] = [];
   let id = 0;
+  let committed = 0;
   const end = Date.now() + ms;
+  const last = Date.now() + 4 * ms;
   let stop = false;
   const bg = during ? (async () => { while (!stop) await during(); })() : null;
   await Promise.all(
     Array.from({ length: clients }, async () => {
-      while (Date.now() < end) txns.push(await runOne(s.db, rng, id++, oldVersions));
+      while (Date.now() < end || (committed < MIN_COMMITTED && Date.now() < last)) {
+        const t = await runOne(s.db, rng, id++, oldVersions);
+        if (t.outcome === 'committed') committed++;
+        txns.push(t);
+      }
     }),
   );
   stop = true;
@@ -351,7 +364,7 @@ describe.each(seeds(2, 5))('random histories on 4 shards are serializable in com
   it('8 clients, 6 s: every read matches the model, no committed transaction missed a write to what it read', { timeout: 120_000 }, async () => {
     const txns = await runHistory(s, seed, 8, 6000);
     const counts = summary(txns);
-    expect(counts.committed ?? 0, JSON.stringify(counts)).toBeGreaterThan(100);
+    expect(counts.committed ?? 0, JSON.stringify(counts)).toBeGreaterThanOrEqual(MIN_COMMITTED);
     expect(Object.keys(counts).filter((k) => !['committed', 'readonly', 'CONFLICT', 'TOO_OLD'].includes(k)), JSON.stringify(counts)).toEqual([]);
     const fails = await verify(s, txns);
     expect(fails.slice(0, 10), JSON.stringify(counts)).toEqual([]);
@@ -395,7 +408,7 @@ describe.each([0, 1])(`random histories while ranges move between workers (gatew
     });
     const counts = summary(txns);
     expect(moves, 'ranges moved while the clients ran').toBeGreaterThan(2);
-    expect(counts.committed ?? 0, JSON.stringify(counts)).toBeGreaterThan(100);
+    expect(counts.committed ?? 0, JSON.stringify(counts)).toBeGreaterThanOrEqual(MIN_COMMITTED);
     expect(Object.keys(counts).filter((k) => !['committed', 'readonly', 'CONFLICT', 'TOO_OLD'].includes(k)), JSON.stringify(counts)).toEqual([]);
     const fails = await verify(s, txns);
     expect(fails.slice(0, 10), `${JSON.stringify(counts)}, ${moves} moves`).toEqual([]);
