@@ -167,9 +167,9 @@ describe.skipIf(!HAVE_ETCD || !HAVE_WORKLOAD)('the C++ client against a 3-node c
   const run = async (name: string, fault: (w: Workload) => Promise<number>): Promise<void> => {
     const w = new Workload(c.urls, `cpp-${name}`);
     workloads.push(w);
-    await w.more(20);
+    await w.more(10);
     const faultAt = await fault(w);
-    await w.more(20);
+    await w.more(10);
     const r = await w.stop();
     const m = await check(c, w, r, faultAt);
     measured[name] = { ...m, codes: r.codes, ...(all ? { messages: w.stderr } : {}) };
@@ -181,7 +181,7 @@ describe.skipIf(!HAVE_ETCD || !HAVE_WORKLOAD)('the C++ client against a 3-node c
       const t = Date.now();
       c.kill(c.nodes[l]!, 'SIGKILL');
       await c.nodes[l]!.exited;
-      await w.more(20); // through the new leader, with one endpoint dead
+      await w.more(10); // through the new leader, with one endpoint dead
       await c.startNode(l);
       return t;
     });
@@ -193,7 +193,7 @@ describe.skipIf(!HAVE_ETCD || !HAVE_WORKLOAD)('the C++ client against a 3-node c
       const t = Date.now();
       c.kill(c.nodes[r]!, 'SIGKILL');
       await c.nodes[r]!.exited;
-      await w.more(20);
+      await w.more(10);
       await c.startNode(r);
       return t;
     });
@@ -205,7 +205,7 @@ describe.skipIf(!HAVE_ETCD || !HAVE_WORKLOAD)('the C++ client against a 3-node c
     await c.nodes[r]!.exited;
     const t = Date.now();
     await run('one-down', async (w) => {
-      await w.more(20);
+      await w.more(10);
       await c.startNode(r);
       return t;
     });
@@ -221,7 +221,7 @@ describe.skipIf(!HAVE_ETCD || !HAVE_WORKLOAD)('the C++ client against a 3-node c
       } finally {
         c.kill(c.nodes[r]!, 'SIGCONT');
       }
-      await w.more(20);
+      await w.more(10);
       return t;
     });
   });
@@ -236,7 +236,7 @@ describe.skipIf(!HAVE_ETCD || !HAVE_WORKLOAD)('the C++ client against a 3-node c
       } finally {
         c.kill(c.nodes[l]!, 'SIGCONT');
       }
-      await w.more(20);
+      await w.more(10);
       return t;
     });
   });
