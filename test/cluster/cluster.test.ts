@@ -285,9 +285,11 @@ describe.skipIf(!HAVE_ETCD)('replicated cluster on etcd (3 etcd members, 3 nodes
         ),
         30_000,
       );
-      // the stamp, or (the node restarted under it) an error; never the value before it
+      // the stamp, never the value before it; or an error that says nothing of the value (the
+      // node restarted under it; or, on a loaded machine, the read version passed the MVCC
+      // window, TOO_OLD, before the old node had caught up)
       if ('v' in gotAt) expect(gotAt.v, `a read at the new leader's read version ${rvNew}, through the old leader`).toBe(stamp);
-      else expect(restarted, `the read at ${rvNew} through the old node: ${gotAt.e.code} ${gotAt.e.message}`).toBe(true);
+      else expect(restarted || gotAt.e.retryable, `the read at ${rvNew} through the old node: ${gotAt.e.code} ${gotAt.e.message}`).toBe(true);
       if (restarted) {
         // the read went to a node that then exited: it may fail (its connection closed:
         // NETWORK_ERROR; or a retryable error), never see old data
