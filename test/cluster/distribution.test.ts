@@ -318,7 +318,8 @@ describe.skipIf(!HAVE_ETCD)('data distribution in a replicated cluster', () => {
   });
 
   /** Writes keys of [bb/, bb0) until stopped; every acknowledged key with its value. */
-  function bbWriter(): { stop(): Promise<Map<string, string>> } {
+  /** Single-key commits alternating between bb/a/ and bb/n/ until stop(), which waits for at least `atLeast` acknowledged (a loaded machine acknowledges fewer in the same time: 13 in one run at load ~18). */
+  function bbWriter(atLeast = 0): { stop(): Promise<Map<string, string>> } {
     const acked = new Map<string, string>();
     let stopped = false;
     const loop = (async () => {
@@ -339,6 +340,7 @@ describe.skipIf(!HAVE_ETCD)('data distribution in a replicated cluster', () => {
     })();
     return {
       stop: async () => {
+        for (const until = Date.now() + 60_000; acked.size < atLeast && Date.now() < until; ) await sleep(100);
         stopped = true;
         await loop;
         return acked;
@@ -392,7 +394,7 @@ describe.skipIf(!HAVE_ETCD)('data distribution in a replicated cluster', () => {
         });
       }
     }
-    const w = bbWriter();
+    const w = bbWriter(21);
     await sleep(500);
     const owner = ownerOf((await mapOf(leader)).map, 'bb/');
     expect(ownerOf((await mapOf(leader)).map, 'bb/n')).toBe(owner);

@@ -192,7 +192,7 @@ describe('watches', () => {
     }
   });
 
-  it('10,000 watches on one connection fire on one clearRange without stalling other traffic', { timeout: 120_000 }, async () => {
+  it('10,000 watches on one connection fire on one clearRange without stalling other traffic', { timeout: 180_000 }, async () => {
     const db: Database = await connect({ endpoints: [s.server.url], connectionPoolSize: 1 });
     try {
       const N = 10_000;
@@ -205,8 +205,9 @@ describe('watches', () => {
       const tx = db.createTransaction();
       const watches: Watch[] = Array.from({ length: N }, (_, i) => tx.watch(key(i)));
       await tx.commit();
-      // every watch is registered once one more on this connection is refused (limit 10,000)
-      const armedBy = Date.now() + 60_000;
+      // every watch is registered once one more on this connection is refused (limit 10,000):
+      // 2.5-7 s in CI runs, over 60 s once at load ~18
+      const armedBy = Date.now() + 120_000;
       for (;;) {
         const probe = db.watch('watch/probe');
         const r = await Promise.race([
@@ -218,7 +219,7 @@ describe('watches', () => {
         ]);
         if (r === 'RESOURCE_CONSTRAINED') break;
         probe.cancel();
-        expect(Date.now() < armedBy, 'the 10,000 watches were not all registered within 60 s').toBe(true);
+        expect(Date.now() < armedBy, 'the 10,000 watches were not all registered within 120 s').toBe(true);
         await new Promise((res) => setTimeout(res, 200));
       }
       // other traffic on the same connection: reads and writes keep flowing

@@ -27,7 +27,9 @@ describe('reply memory', () => {
     const dir = tempDir('txkv-replymem');
     dirs.push(dir);
     const port = await freePort();
-    const child = await spawnServer(dir, port);
+    // a 10 s MVCC window (5 s by default): the reads go on in rounds until their read version
+    // leaves it, and at load ~18 not one round was served within 5 s (9,900 TOO_OLD)
+    const child = await spawnServer(dir, port, { env: { TXKV_MVCC_WINDOW_MS: '10000' } });
     const pid = child.proc.pid!;
     const db = await connect({ endpoints: [child.url], transactionTimeoutMs: 60_000 });
     try {
