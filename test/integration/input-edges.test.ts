@@ -297,6 +297,33 @@ describe('input edges found by review (SDK from JavaScript, CLI bytes)', () => {
     expect(e.message).toBe('subscribe options must be an object { fromVersion? }, got null');
   });
 
+  it('bytes are copied at the call: a reused buffer, a key changed after set() and a read key changed after get() do not change what commits', async () => {
+    const enc8 = (x: string): Uint8Array => new TextEncoder().encode(x);
+    const tx = t.db.createTransaction();
+    const buf = new Uint8Array(4);
+    for (let i = 0; i < 3; i++) {
+      buf.set(enc8(`v${i}..`));
+      tx.set(`copy/${i}`, buf); // one buffer refilled per row, as a reader of records does
+    }
+    const key = enc8('copy/kA');
+    tx.set(key, Buffer.from('first'));
+    key[6] = 0x42; // 'copy/kB' now
+    await tx.commit();
+    const rows = (await t.db.createTransaction().getRange({ key: 'copy/', inclusive: true }, { key: 'copy0', inclusive: false })).kvs;
+    // before: copy/0..2 all 'v2..' and the row under copy/kB
+    expect(rows.map((kv) => `${text(kv.key)}=${text(kv.value)}`)).toEqual(['copy/0=v0..', 'copy/1=v1..', 'copy/2=v2..', 'copy/kA=first']);
+
+    // a read's conflict range is the key as read, not the buffer's later contents
+    const reader = t.db.createTransaction();
+    const readKey = enc8('copy/0');
+    await reader.get(readKey);
+    readKey.set(enc8('zzzzzz'));
+    await t.db.transact(async (w) => w.set('copy/0', 'changed'));
+    reader.set('copy/out', 'x');
+    const e = await rejection(reader.commit());
+    expect(e.code).toBe('CONFLICT'); // before: committed, the conflict on copy/0 missed
+  });
+
   it('a transaction used after commit() fails every read and read-version call INVALID_ARGUMENT until reset() (FoundationDB: used_during_commit)', async () => {
     await t.db.transact(async (tx) => tx.set('after/k', 'old'));
     const tx = t.db.createTransaction();
