@@ -1,7 +1,7 @@
 // Limits and system-keyspace rules of the spec (section "Semantics" 9), checked by the
 // client at the call and again by the server at commit. Browser-safe.
 import { TxnError } from '../errors.js';
-import { printable } from './bytes.js';
+import { describeArg, printable } from './bytes.js';
 
 export const MAX_KEY_BYTES = 10_000;
 export const MAX_VALUE_BYTES = 100_000;
@@ -72,7 +72,12 @@ export function checkWritableRange(begin: Uint8Array, end: Uint8Array): void {
 }
 
 export function checkVersionstampOffset(offset: number, length: number, what: string): void {
-  if (!Number.isInteger(offset) || offset < 0 || offset + VERSIONSTAMP_BYTES > length) {
+  // not a whole number (the string '1', 1.5, undefined from a swapped argument): said so; it
+  // was 'offset 1 does not fit a 10-byte stamp in a 12-byte key', which it does
+  if (typeof offset !== 'number' || !Number.isInteger(offset)) {
+    throw new TxnError('INVALID_ARGUMENT', `versionstamp offset must be a whole number (the byte position of the 10-byte stamp in the ${what}), got ${describeArg(offset)}`);
+  }
+  if (offset < 0 || offset + VERSIONSTAMP_BYTES > length) {
     throw new TxnError(
       'INVALID_ARGUMENT',
       `versionstamp offset ${offset} does not fit a ${VERSIONSTAMP_BYTES}-byte stamp in a ${length}-byte ${what}`,

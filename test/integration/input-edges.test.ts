@@ -324,6 +324,18 @@ describe('input edges found by review (SDK from JavaScript, CLI bytes)', () => {
     expect(e.code).toBe('CONFLICT'); // before: committed, the conflict on copy/0 missed
   });
 
+  it('a versionstamp offset that is not a whole number says so (it said the stamp did not fit, which it did)', async () => {
+    const tx = t.db.createTransaction();
+    for (const [call, got] of [
+      [() => tx.setVersionstampedKey('vs/0123456789', '1' as unknown as number, 'v'), 'string "1"'],
+      [() => tx.setVersionstampedValue('vs/k', '0123456789ab', 1.5), 'number 1.5'],
+    ] as [() => unknown, string][]) {
+      const e = await rejection(call);
+      expect(e.code).toBe('INVALID_ARGUMENT');
+      expect(e.message).toMatch(new RegExp(`^versionstamp offset must be a whole number \\(the byte position of the 10-byte stamp in the (key|value)\\), got ${got.replace('.', '\\.')}$`));
+    }
+  });
+
   it('a transaction used after commit() fails every read and read-version call INVALID_ARGUMENT until reset() (FoundationDB: used_during_commit)', async () => {
     await t.db.transact(async (tx) => tx.set('after/k', 'old'));
     const tx = t.db.createTransaction();
