@@ -93,7 +93,7 @@ function like(actual: unknown, documented: unknown, where: string): void {
 }
 
 describe('docs/http-api.md', () => {
-  it('every curl example gives the documented status and body, run in order against a fresh server', async () => {
+  it('every curl example gives the documented status and body, run in order against a fresh server', { timeout: 90_000 }, async () => {
     const d = tempDir('txkv-http-docs');
     const server: RunningServer = await startServer({ port: 0, host: '127.0.0.1', dataDir: d, shards: 2 }, { logger: pino({ level: 'warn' }) });
     try {
