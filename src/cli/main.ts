@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from './args.js';
+import { RECOMMENDED_OPEN_FILES } from '../server/fd-limit.js';
 
 /** The version in txkv's package.json (the first one named txkv above this file, from src/ or dist/). */
 function packageVersion(): string {
@@ -69,9 +70,6 @@ function openFilesLimit(): string {
   }
 }
 
-/** Below this many open files txkv does not start (the server's own check says more). */
-const MIN_OPEN_FILES = 256;
-
 /**
  * Under a very low open-files limit even loading the command's modules fails (Node opens
  * them in parallel): say which limit it is and how to raise it, not only the file. The
@@ -88,8 +86,8 @@ async function openFilesHint(e: { code?: string }): Promise<string> {
     await new Promise((r) => setTimeout(r, 20));
     limit = openFilesLimit();
   }
-  if (e.code === 'ERR_MODULE_NOT_FOUND' && !(/^\d+$/.test(limit) && Number(limit) < MIN_OPEN_FILES)) return '';
-  return ` (the open-files limit${limit ? `, ${limit},` : ''} is too low: txkv needs at least ${MIN_OPEN_FILES}; raise it with ulimit -n, or LimitNOFILE= in systemd)`;
+  if (e.code === 'ERR_MODULE_NOT_FOUND' && !(/^\d+$/.test(limit) && Number(limit) < RECOMMENDED_OPEN_FILES)) return '';
+  return ` (the open-files limit${limit ? `, ${limit},` : ''} is too low: txkv needs at least ${RECOMMENDED_OPEN_FILES}; raise it with ulimit -n, or LimitNOFILE= in systemd)`;
 }
 
 export async function main(argv: string[]): Promise<number> {

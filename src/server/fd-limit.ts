@@ -28,6 +28,9 @@ export interface ConnectionLimit {
   reserve: number;
 }
 
+/** The open-files limit txkv asks for in its messages (the server refuses below 144: the 128 reserve and 16 clients). */
+export const RECOMMENDED_OPEN_FILES = 256;
+
 /**
  * The connection limit in force: the configured one, lowered to what the descriptor
  * limit leaves after a reserve of a quarter of it (at least 128, at most 4096).
@@ -40,7 +43,7 @@ export function connectionLimit(configured: number, fdLimit: number | null): Con
   if (room < 16) {
     throw new Error(
       `the open-files limit is ${fdLimit}: too low for txkv (it keeps ${reserve} descriptors for RocksDB and itself, and needs room for clients); ` +
-        'raise it (ulimit -n, LimitNOFILE= in systemd) to at least 256',
+        `raise it (ulimit -n, LimitNOFILE= in systemd) to at least ${RECOMMENDED_OPEN_FILES}`,
     );
   }
   return { maxConnections: Math.min(configured, room), descriptorLimit: fdLimit, reserve };
